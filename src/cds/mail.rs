@@ -1,0 +1,131 @@
+//! Email for reply B (and `mailto:` out-of-band PINs): lettre over SMTP through rustls, or
+//! lettre's file transport (one `.eml` per message in an outbox folder) for `--dev`.
+
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+fn is_loopback_host(h: &str) -> bool {
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || h == "[::1]"
+}
+
+impl Mailer {
+    /// `smtp://[user:pass@]host[:port][?tls=required|opportunistic|none]` (STARTTLS required by
+    /// default, except to a loopback host), or `smtps://…` (TLS from the first byte). Without
+    /// credentials in the URL, `SSLX_SMTP_USER` and `SSLX_SMTP_PASSWORD` are used if set.
+    pub fn smtp(url: &str) -> Result<Self, String> {
+        let mut u = url::Url::parse(url).map_err(|e| format!("--smtp {url:?}: {e}"))?;
+        let host = u
+            .host_str()
+            .ok_or_else(|| format!("--smtp {url:?}: no host"))?
+            .to_owned();
+        let tls: Option<String> = u
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let others: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| k != "tls")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let tls = match (u.scheme(), tls.as_deref()) {
+            ("smtp", None) if is_loopback_host(&host) => None,
+            ("smtp", None) => Some("required".to_owned()),
+            ("smtp", Some("none")) => None,
+            (_, t) => t.map(str::to_owned),
+        };
+        u.set_query(None);
+        if let Some(t) = tls {
+            u.query_pairs_mut().append_pair("tls", &t);
+        }
+        if !others.is_empty() {
+            return Err(format!("--smtp: unknown parameter {:?}", others[0].0));
+        }
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(u.as_str())
+            .map_err(|e| format!("--smtp: {e}"))?;
+        if u.password().is_none() {
+            if let (Ok(user), Ok(pass)) = (
+                std::env::var("SSLX_SMTP_USER"),
+                std::env::var("SSLX_SMTP_PASSWORD"),
+            ) {
+                b = b.credentials(Credentials::new(user, pass));
+            }
+        }
+        Ok(Mailer::Smtp(
+            b.timeout(Some(std::time::Duration::from_secs(30))).build(),
+        ))
+    }
+
+    pub fn outbox(dir: PathBuf) -> Self {
+        Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir)
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Mailer::Smtp(_) => "SMTP".into(),
+            Mailer::File(_, d) => format!("outbox {}", d.display()),
+        }
+    }
+
+    /// Sends a plain-text email; the error says what the server answered.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        subject: &str,
+        body: String,
+    ) -> Result<(), String> {
+        let msg = Message::builder()
+            .from(from.parse().map_err(|e| format!("sender {from:?}: {e}"))?)
+            .to(to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| format!("building the email: {e}"))?;
+        match self {
+            Mailer::Smtp(t) => t
+                .send(msg)
+                .await
+                .map(drop)
+                .map_err(|e| format!("SMTP delivery to {to} failed: {e}")),
+            Mailer::File(t, _) => t
+                .send(msg)
+                .await
+                .map(drop)
+                .map_err(|e| format!("writing the email for {to} failed: {e}")),
+        }
+    }
+}
+
+/// The text of the reply B email.
+pub fn reply_b_email(
+    name: &str,
+    request_hex: &str,
+    armored: &str,
+    cds_http: &str,
+) -> (String, String) {
+    let subject = format!("sslx verified setup of {name}: reply B (request {request_hex})");
+    let body = format!(
+        "This is reply B of the sslx verified setup of {name} at the CDS {cds_http}.\n\
+         \n\
+         It holds the second half of the CDS key and is useless without reply A (which the\n\
+         CDS sent straight back to the machine) and the PIN (which arrives on the other channel).\n\
+         On that machine, run:\n\
+         \n\
+         \x20   sslx assemble-key --reply-b FILE --pin PIN     (FILE: this whole email, or just the block)\n\
+         \x20   sslx vsu --confirm\n\
+         \n\
+         {armored}\n\
+         If you did not ask for this, ignore this email: without the PIN nothing can be done with it.\n"
+    );
+    (subject, body)
+}

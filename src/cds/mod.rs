@@ -1,0 +1,16 @@
+//! The Common Directory Server: registrar (VSU) today; broker, relay and billing later.
+//!
+//! `store` keeps state in SQLite; `registrar` holds the VSU rules, free of I/O but the store;
+//! `mail` and `oob` deliver replies B and C; `serve` runs the TCP protocol listener and the
+//! public HTTP side (standing).
+
+pub mod mail;
+pub mod oob;
+pub mod registrar;
+pub mod serve;
+pub mod standing;
+pub mod store;
+
+pub use registrar::{Registrar, RegistrarConfig};
+pub use serve::{serve, Cds, CdsConfig};
+pub use store::Store;

@@ -1,0 +1,59 @@
+//! Public standing of a participant (seed 000 [0045]–[0046]): served as JSON over HTTP.
+
+use super::store::Participant;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Standing {
+    pub name: String,
+    /// `confirmed`, `expired` (key life over) or `pending` (a VSU is under way, none confirmed yet).
+    pub status: String,
+    pub public_key: Option<String>,
+    pub first_vsu: Option<String>,
+    pub last_vsu: Option<String>,
+    pub vsu_count: u32,
+    pub channels: Vec<String>,
+    pub key_expires: Option<String>,
+    pub key_life_days: Option<u64>,
+}
+
+impl Standing {
+    pub fn of(p: &Participant, now: u64) -> Self {
+        let t = crate::cli::fmt_time;
+        Standing {
+            name: p.name.clone(),
+            status: if p.key_expires > now {
+                p.status.clone()
+            } else {
+                "expired".into()
+            },
+            public_key: Some(
+                crate::keys::PublicIdentity {
+                    x25519: p.x25519,
+                    ed25519: p.ed25519,
+                }
+                .to_line(),
+            ),
+            first_vsu: Some(t(p.first_vsu)),
+            last_vsu: Some(t(p.last_vsu)),
+            vsu_count: p.vsu_count,
+            channels: p.channels.split(',').map(str::to_owned).collect(),
+            key_expires: Some(t(p.key_expires)),
+            key_life_days: Some(p.key_expires.saturating_sub(p.last_vsu) / 86400),
+        }
+    }
+
+    pub fn pending(name: &str) -> Self {
+        Standing {
+            name: name.to_owned(),
+            status: "pending".into(),
+            public_key: None,
+            first_vsu: None,
+            last_vsu: None,
+            vsu_count: 0,
+            channels: vec![],
+            key_expires: None,
+            key_life_days: None,
+        }
+    }
+}

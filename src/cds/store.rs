@@ -1,0 +1,276 @@
+//! CDS state in SQLite (one file, WAL): pending requests, registered participants, and the CDS's
+//! own signing key. Everything the registrar confirms is committed before it answers.
+
+use crate::crypto::Secret;
+use crate::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    Pending,
+    Confirmed,
+    Denied,
+}
+
+impl RequestStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Confirmed => "confirmed",
+            RequestStatus::Denied => "denied",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "confirmed" => RequestStatus::Confirmed,
+            "denied" => RequestStatus::Denied,
+            _ => RequestStatus::Pending,
+        }
+    }
+}
+
+/// An open request the CDS has answered and waits to see confirmed.
+pub struct RequestRow {
+    pub id: [u8; 16],
+    pub name: String,
+    pub x25519: [u8; 32],
+    pub ed25519: [u8; 32],
+    pub email: String,
+    pub oob: String,
+    pub created: u64,
+    pub expires: u64,
+    pub cdsk: Secret<32>,
+    pub attempts: u32,
+    pub status: RequestStatus,
+}
+
+/// A participant whose VSU succeeded.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub name: String,
+    pub x25519: [u8; 32],
+    pub ed25519: [u8; 32],
+    pub channels: String,
+    pub first_vsu: u64,
+    pub last_vsu: u64,
+    pub vsu_count: u32,
+    pub key_expires: u64,
+    pub status: String,
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Other(format!("CDS database: {e}"))
+}
+
+fn arr<const N: usize>(v: Vec<u8>) -> rusqlite::Result<[u8; N]> {
+    v.try_into().map_err(|_| rusqlite::Error::InvalidQuery)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS requests (
+                id BLOB PRIMARY KEY, name TEXT NOT NULL, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL,
+                email TEXT NOT NULL, oob TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+                cdsk BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL,
+                confirm_nonce BLOB);
+             CREATE INDEX IF NOT EXISTS requests_name ON requests(name);
+             CREATE TABLE IF NOT EXISTS participants (
+                name TEXT PRIMARY KEY, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL, email TEXT NOT NULL,
+                oob TEXT NOT NULL, channels TEXT NOT NULL, cdsk BLOB NOT NULL, first_vsu INTEGER NOT NULL,
+                last_vsu INTEGER NOT NULL, vsu_count INTEGER NOT NULL, key_expires INTEGER NOT NULL,
+                request_id BLOB NOT NULL, status TEXT NOT NULL);",
+        )
+        .map_err(db_err)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The CDS's Ed25519 signing seed, made on first use.
+    pub fn sign_seed(&self, rng: &dyn ring::rand::SecureRandom) -> Result<Secret<32>> {
+        let c = self.conn();
+        let got: Option<Vec<u8>> = c
+            .query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?;
+        if let Some(v) = got.and_then(|v| Secret::from_slice(&v)) {
+            return Ok(v);
+        }
+        let s: Secret<32> = Secret::random(rng);
+        c.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('sign_seed', ?1)",
+            params![&s.expose()[..]],
+        )
+        .map_err(db_err)?;
+        Ok(s)
+    }
+
+    pub fn insert_request(&self, r: &RequestRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO requests (id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    &r.id[..], r.name, &r.x25519[..], &r.ed25519[..], r.email, r.oob, r.created as i64,
+                    r.expires as i64, &r.cdsk.expose()[..], r.attempts, r.status.as_str()
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub fn delete_request(&self, id: &[u8; 16]) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM requests WHERE id = ?1", params![&id[..]])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub fn request(&self, id: &[u8; 16]) -> Result<Option<RequestRow>> {
+        self.conn()
+            .query_row(
+                "SELECT id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status
+                 FROM requests WHERE id = ?1",
+                params![&id[..]],
+                |r| {
+                    Ok(RequestRow {
+                        id: arr(r.get(0)?)?,
+                        name: r.get(1)?,
+                        x25519: arr(r.get(2)?)?,
+                        ed25519: arr(r.get(3)?)?,
+                        email: r.get(4)?,
+                        oob: r.get(5)?,
+                        created: r.get::<_, i64>(6)? as u64,
+                        expires: r.get::<_, i64>(7)? as u64,
+                        cdsk: Secret::new(arr(r.get(8)?)?),
+                        attempts: r.get(9)?,
+                        status: RequestStatus::parse(&r.get::<_, String>(10)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    pub fn record_failed_attempt(
+        &self,
+        id: &[u8; 16],
+        attempts: u32,
+        status: RequestStatus,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE requests SET attempts = ?2, status = ?3 WHERE id = ?1",
+                params![&id[..], attempts, status.as_str()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Marks the request confirmed and (re)registers the participant, in one transaction.
+    pub fn confirm(
+        &self,
+        req: &RequestRow,
+        nonce: &[u8; 32],
+        channels: &str,
+        now: u64,
+        key_expires: u64,
+    ) -> Result<Participant> {
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(db_err)?;
+        tx.execute(
+            "UPDATE requests SET status = 'confirmed', confirm_nonce = ?2, attempts = attempts + 1 WHERE id = ?1",
+            params![&req.id[..], &nonce[..]],
+        )
+        .map_err(db_err)?;
+        let prev: Option<(i64, u32)> = tx
+            .query_row(
+                "SELECT first_vsu, vsu_count FROM participants WHERE name = ?1",
+                params![req.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let (first, count) = prev.map(|(f, n)| (f as u64, n + 1)).unwrap_or((now, 1));
+        tx.execute(
+            "INSERT OR REPLACE INTO participants
+             (name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu, vsu_count, key_expires, request_id, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'confirmed')",
+            params![
+                req.name, &req.x25519[..], &req.ed25519[..], req.email, req.oob, channels, &req.cdsk.expose()[..],
+                first as i64, now as i64, count, key_expires as i64, &req.id[..]
+            ],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        drop(c);
+        Ok(self.participant(&req.name)?.expect("just written"))
+    }
+
+    pub fn participant(&self, name: &str) -> Result<Option<Participant>> {
+        self.conn()
+            .query_row(
+                "SELECT name, x25519, ed25519, channels, first_vsu, last_vsu, vsu_count, key_expires, status
+                 FROM participants WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(Participant {
+                        name: r.get(0)?,
+                        x25519: arr(r.get(1)?)?,
+                        ed25519: arr(r.get(2)?)?,
+                        channels: r.get(3)?,
+                        first_vsu: r.get::<_, i64>(4)? as u64,
+                        last_vsu: r.get::<_, i64>(5)? as u64,
+                        vsu_count: r.get(6)?,
+                        key_expires: r.get::<_, i64>(7)? as u64,
+                        status: r.get(8)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Whether a request for `name` is pending (for standing).
+    pub fn has_pending(&self, name: &str, now: u64) -> Result<bool> {
+        let n: i64 = self
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM requests WHERE name = ?1 AND status = 'pending' AND expires > ?2",
+                params![name, now as i64],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    /// Admin: forget a registration, so the name can be enrolled again by any key.
+    pub fn release(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM participants WHERE name = ?1", params![name])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+}

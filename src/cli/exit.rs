@@ -1,0 +1,27 @@
+//! Exit codes, shared by every sslx command (listed in the man pages).
+
+/// 0 ok, 1 failure, 2 usage, 3 verification failed, 4 expired, 5 refused, 6 not found,
+/// 7 unavailable, 130 interrupted.
+pub const EXIT_CODES_HELP: &str = "Exit status: 0 ok, 1 failure, 2 usage, 3 verification failed (MAC, signature, checksum, denied), 4 expired or clock skew, 5 refused by the CDS, 6 not found, 7 CDS or server unavailable, 130 interrupted.";
+
+use crate::Error;
+
+/// Finds the library error in an anyhow chain and maps it to an exit code and a hint.
+pub fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return (e.kind().exit_code(), hint(e));
+        }
+    }
+    (1, None)
+}
+
+pub fn hint(e: &Error) -> Option<String> {
+    match e {
+        Error::Key(k) => k.hint(),
+        Error::Unavailable(_) => {
+            Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into())
+        }
+        _ => None,
+    }
+}

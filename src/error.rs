@@ -1,0 +1,108 @@
+//! The library's error type and the kinds that map to exit codes (`cli::exit`).
+
+use crate::keys::KeyError;
+use crate::wire::WireError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure, for exit codes and for scripts (`--json` carries `kind` as a stable code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Anything else (I/O, internal).
+    Failure,
+    /// Bad arguments or a bad local file the user named.
+    Usage,
+    /// A MAC, signature, proof, checksum or AEAD tag did not verify, or the CDS denied.
+    VerifyFailed,
+    /// Something has expired or is not yet valid.
+    Expired,
+    /// The peer (the CDS) refused, with a reason.
+    Refused,
+    /// A name, request or key is not known.
+    NotFound,
+    /// The peer could not be reached or timed out.
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The exit code every sslx command uses for this kind (documented in the man pages).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Failure => 1,
+            ErrorKind::Usage => 2,
+            ErrorKind::VerifyFailed => 3,
+            ErrorKind::Expired => 4,
+            ErrorKind::Refused => 5,
+            ErrorKind::NotFound => 6,
+            ErrorKind::Unavailable => 7,
+        }
+    }
+
+    /// A stable lower-case code for `--json` output.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Failure => "failure",
+            ErrorKind::Usage => "usage",
+            ErrorKind::VerifyFailed => "verify_failed",
+            ErrorKind::Expired => "expired",
+            ErrorKind::Refused => "refused",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Crypto failures stay opaque: what failed to verify, never why.
+    #[error("{0}")]
+    VerifyFailed(String),
+    #[error("{what} (now {now}, {edge})")]
+    Expired {
+        what: String,
+        now: String,
+        edge: String,
+    },
+    #[error("refused by the CDS: {reason}")]
+    Refused { code: u16, reason: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Wire(_) => ErrorKind::VerifyFailed,
+            Error::Key(k) => k.kind(),
+            Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
+            Error::Expired { .. } => ErrorKind::Expired,
+            Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Io { .. } | Error::Other(_) => ErrorKind::Failure,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

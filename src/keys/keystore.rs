@@ -1,0 +1,159 @@
+//! The participant's home (`$SSLX_HOME`, default `$XDG_CONFIG_HOME/sslx`): its files, written
+//! atomically (temp file, then rename), secrets 0600 and refused when others can read them.
+
+use super::{Identity, KeyError};
+use crate::{Error, Result};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub dir: PathBuf,
+}
+
+impl Home {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Home { dir: dir.into() }
+    }
+
+    /// `$SSLX_HOME` is handled by clap; this is the fallback: `$XDG_CONFIG_HOME/sslx` or `~/.config/sslx`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("sslx");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".config").join("sslx")
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    pub fn identity_path(&self) -> PathBuf {
+        self.path("identity.key")
+    }
+
+    /// Creates the home (0700) if it is missing.
+    pub fn ensure(&self) -> Result<()> {
+        if !self.dir.exists() {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(format!("chmod {}", self.dir.display()), e))?;
+        }
+        Ok(())
+    }
+
+    pub fn has_identity(&self) -> bool {
+        self.identity_path().exists()
+    }
+
+    pub fn load_identity(&self) -> Result<Identity> {
+        let p = self.identity_path();
+        if !p.exists() {
+            return Err(KeyError::NoIdentity(self.dir.display().to_string()).into());
+        }
+        load_identity_file(&p)
+    }
+
+    pub fn save_identity(&self, id: &Identity) -> Result<()> {
+        self.ensure()?;
+        write_secret_atomic(&self.identity_path(), id.to_file_text().as_bytes())?;
+        write_atomic(
+            &self.path("identity.pub"),
+            format!("{} {}\n", id.name, id.public().to_line()).as_bytes(),
+            0o644,
+        )
+    }
+
+    /// Reads a JSON state file; `None` if it does not exist.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, file: &str) -> Result<Option<T>> {
+        let p = self.path(file);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Other(format!("{}: corrupt state file: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", p.display()), e)),
+        }
+    }
+
+    pub fn write_json<T: serde::Serialize>(&self, file: &str, v: &T, secret: bool) -> Result<()> {
+        self.ensure()?;
+        let mut b = serde_json::to_vec_pretty(v).expect("serializable");
+        b.push(b'\n');
+        if secret {
+            write_secret_atomic(&self.path(file), &b)
+        } else {
+            write_atomic(&self.path(file), &b, 0o644)
+        }
+    }
+
+    pub fn remove(&self, file: &str) -> Result<()> {
+        match std::fs::remove_file(self.path(file)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(
+                format!("removing {}", self.path(file).display()),
+                e,
+            )),
+        }
+    }
+}
+
+pub fn load_identity_file(p: &Path) -> Result<Identity> {
+    let text = read_secret_file(p)?;
+    Identity::from_file_text(&text).map_err(Error::from)
+}
+
+/// Refuses a secret file that group or others can read.
+pub fn check_secret_file_mode(p: &Path) -> Result<()> {
+    let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+    let mode = md.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: p.display().to_string(),
+            mode,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Reads a secret file after checking its mode.
+pub fn read_secret_file(p: &Path) -> Result<String> {
+    check_secret_file_mode(p)?;
+    std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory, then renames: a reader
+/// sees the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let ctx = |what: &str| format!("{what} {}", path.display());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sslx-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(ctx("creating a temp file for"), e))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(ctx("chmod"), e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io(ctx("writing"), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(ctx("syncing"), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io(ctx("renaming into"), e.error))?;
+    Ok(())
+}
+
+pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, bytes, 0o600)
+}

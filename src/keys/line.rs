@@ -1,0 +1,135 @@
+//! Key lines: Bech32m with the kind as the human-readable prefix, so a line carries its kind and
+//! a checksum and survives email and copy-paste. Secret kinds are upper case, as age's are.
+
+use super::KeyError;
+use bech32::{Bech32m, Hrp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// A participant's public identity: X25519 public ‖ Ed25519 public (64 bytes).
+    Public,
+    /// A participant's secret identity: X25519 secret ‖ Ed25519 seed (64 bytes).
+    SecretKey,
+    /// A CDS key (CDSK, 32 bytes).
+    Cdsk,
+    /// Reply B of the verified setup: request id ‖ offset(H2, H1) (32 bytes).
+    ReplyB,
+}
+
+impl LineKind {
+    pub fn hrp(self) -> &'static str {
+        match self {
+            LineKind::Public => "sslx-pub",
+            LineKind::SecretKey => "SSLX-SECRET-KEY-",
+            LineKind::Cdsk => "SSLX-CDSK-",
+            LineKind::ReplyB => "sslx-reply-b",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LineKind::Public => "public key",
+            LineKind::SecretKey => "secret key",
+            LineKind::Cdsk => "CDS key",
+            LineKind::ReplyB => "reply B",
+        }
+    }
+
+    pub fn data_len(self) -> usize {
+        match self {
+            LineKind::Public | LineKind::SecretKey => 64,
+            LineKind::Cdsk | LineKind::ReplyB => 32,
+        }
+    }
+
+    fn is_secret(self) -> bool {
+        matches!(self, LineKind::SecretKey | LineKind::Cdsk)
+    }
+}
+
+pub fn encode_line(kind: LineKind, data: &[u8]) -> String {
+    assert_eq!(data.len(), kind.data_len());
+    let hrp = Hrp::parse(&kind.hrp().to_ascii_lowercase()).expect("valid HRP");
+    let s = bech32::encode::<Bech32m>(hrp, data).expect("short enough for Bech32m");
+    if kind.is_secret() {
+        s.to_ascii_uppercase()
+    } else {
+        s
+    }
+}
+
+/// Decodes one line of the given kind: the prefix, the checksum and the length must all hold.
+pub fn decode_line(kind: LineKind, line: &str) -> Result<Vec<u8>, KeyError> {
+    let bad = |why: String| KeyError::BadLine {
+        expected: kind.name(),
+        why,
+    };
+    let line = line.trim();
+    if line.len() > 1000 {
+        return Err(bad(format!("{} characters is too long", line.len())));
+    }
+    let (hrp, data) = bech32::decode(line).map_err(|e| {
+        bad(match e {
+            bech32::DecodeError::Checksum(_) => {
+                "checksum mismatch (a character was changed, lost or added)".into()
+            }
+            other => format!("{other}"),
+        })
+    })?;
+    if !hrp.as_str().eq_ignore_ascii_case(kind.hrp()) {
+        return Err(bad(format!(
+            "it is tagged '{}', expected '{}'",
+            hrp.as_str(),
+            kind.hrp()
+        )));
+    }
+    if data.len() != kind.data_len() {
+        return Err(bad(format!(
+            "{} bytes of data, expected {}",
+            data.len(),
+            kind.data_len()
+        )));
+    }
+    Ok(data)
+}
+
+/// Finds the first line of `kind` in a text (an email, a file with comments).
+pub fn find_line<'a>(kind: LineKind, text: &'a str) -> Option<&'a str> {
+    let prefix = format!("{}1", kind.hrp());
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_each_kind() {
+        for kind in [
+            LineKind::Public,
+            LineKind::SecretKey,
+            LineKind::Cdsk,
+            LineKind::ReplyB,
+        ] {
+            let data: Vec<u8> = (0..kind.data_len() as u8).collect();
+            let line = encode_line(kind, &data);
+            assert!(line
+                .to_ascii_lowercase()
+                .starts_with(&kind.hrp().to_ascii_lowercase()));
+            assert_eq!(decode_line(kind, &line).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_kind_and_flipped_character() {
+        let line = encode_line(LineKind::Cdsk, &[1u8; 32]);
+        assert!(decode_line(LineKind::ReplyB, &line).is_err());
+        let mut b = line.into_bytes();
+        let i = b.len() - 5;
+        b[i] = if b[i] == b'Q' { b'P' } else { b'Q' };
+        let err = decode_line(LineKind::Cdsk, std::str::from_utf8(&b).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+}

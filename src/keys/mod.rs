@@ -1,0 +1,50 @@
+//! Key material as text lines, the participant's identity, and the home that keeps them.
+
+mod identity;
+mod keystore;
+mod line;
+
+pub use identity::{check_name, Identity, PublicIdentity};
+pub use keystore::{
+    check_secret_file_mode, load_identity_file, read_secret_file, write_atomic,
+    write_secret_atomic, Home,
+};
+pub use line::{decode_line, encode_line, find_line, LineKind};
+
+use crate::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a valid {expected} line: {why}")]
+    BadLine { expected: &'static str, why: String },
+    #[error("{path}: secret file is readable by group or others (mode {mode:o})")]
+    Exposed { path: String, mode: u32 },
+    #[error("no identity in {0}")]
+    NoIdentity(String),
+    #[error("an identity already exists in {0}")]
+    IdentityExists(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl KeyError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            KeyError::BadLine { .. } => ErrorKind::VerifyFailed,
+            KeyError::Exposed { .. } => ErrorKind::Failure,
+            KeyError::NoIdentity(_) => ErrorKind::NotFound,
+            KeyError::IdentityExists(_) | KeyError::Invalid(_) => ErrorKind::Usage,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            KeyError::Exposed { path, .. } => Some(format!("run: chmod 600 {path}")),
+            KeyError::NoIdentity(_) => Some("run: sslx keygen --name NAME".into()),
+            KeyError::IdentityExists(_) => {
+                Some("use another --home, or --force to replace it".into())
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! sslx: trust between machines over a public network.
+//!
+//! One module per protocol, over shared pieces: `wire` (frames), `crypto` (the primitives of
+//! DESIGN.md's "Crypto mapping"), `keys` (key lines, identity, keystore). The binaries in
+//! `src/bin/` parse arguments, call into here, and print.
+
+pub mod cds;
+pub mod cli;
+pub mod crypto;
+pub mod error;
+pub mod keys;
+pub mod vsu;
+pub mod wire;
+
+pub use error::{Error, ErrorKind, Result};

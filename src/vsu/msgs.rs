@@ -1,0 +1,437 @@
+//! VSU messages, one type each with one encoder and one decoder. Byte layouts: docs/PROTOCOL.md.
+
+use crate::crypto::{self, labels, HPKE_ENC_LEN};
+use crate::keys::{decode_line, encode_line, LineKind, PublicIdentity};
+use crate::wire::{put_str16, put_str8, Msg, Reader, WireError, VERSION};
+use base64::Engine;
+
+pub const TYPE_OPEN_REQUEST: u8 = 0x10;
+pub const TYPE_REPLY_A: u8 = 0x11;
+pub const TYPE_CONFIRM: u8 = 0x12;
+pub const TYPE_CONFIRMED: u8 = 0x13;
+pub const TYPE_DENIED: u8 = 0x14;
+pub const TYPE_REFUSED: u8 = 0x1f;
+
+pub type RequestId = [u8; 16];
+
+pub fn request_id_hex(id: &RequestId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Open request DS → CDS (VD-DS1), signed with the DS's Ed25519 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// Authentication-request value: `VSU-DS`.
+    pub ar: String,
+    pub name: String,
+    pub public: PublicIdentity,
+    pub email: String,
+    pub oob: String,
+    /// Unix seconds when the request was made (the CDS refuses large clock skew).
+    pub timestamp: u64,
+    /// Ed25519 signature by `public.ed25519` over `signed_bytes()`.
+    pub signature: [u8; 64],
+    /// For re-enrolling a registered name under a new key: the same bytes signed by the current key.
+    pub proof: Option<[u8; 64]>,
+}
+
+impl OpenRequest {
+    /// `"sslx-vsu-open-request-v1" ‖ ar … timestamp` as encoded.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut out = labels::VSU_OPEN_REQUEST.to_vec();
+        put_str8(&mut out, &self.ar);
+        put_str8(&mut out, &self.name);
+        out.extend_from_slice(&self.public.x25519);
+        out.extend_from_slice(&self.public.ed25519);
+        put_str16(&mut out, &self.email);
+        put_str16(&mut out, &self.oob);
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out
+    }
+
+    pub fn signature_valid(&self) -> bool {
+        crypto::ed25519_verify(&self.public.ed25519, &self.signed_bytes(), &self.signature)
+    }
+}
+
+impl Msg for OpenRequest {
+    const TYPE: u8 = TYPE_OPEN_REQUEST;
+    const NAME: &'static str = "open request";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.signed_bytes()[labels::VSU_OPEN_REQUEST.len()..]);
+        out.extend_from_slice(&self.signature);
+        match &self.proof {
+            None => out.push(0),
+            Some(p) => {
+                out.push(64);
+                out.extend_from_slice(p);
+            }
+        }
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let ar = r.str8("authentication-request value")?.to_owned();
+        let name = r.str8("name")?.to_owned();
+        let x25519 = r.take_array("X25519 public key")?;
+        let ed25519 = r.take_array("Ed25519 public key")?;
+        let email = r.str16("email address")?.to_owned();
+        let oob = r.str16("out-of-band URI")?.to_owned();
+        let timestamp = r.u64("timestamp")?;
+        let signature = r.take_array("signature")?;
+        let proof = match r.u8("proof length")? {
+            0 => None,
+            64 => Some(r.take_array("proof")?),
+            _ => return Err(WireError::Invalid("proof length must be 0 or 64")),
+        };
+        Ok(OpenRequest {
+            ar,
+            name,
+            public: PublicIdentity { x25519, ed25519 },
+            email,
+            oob,
+            timestamp,
+            signature,
+            proof,
+        })
+    }
+}
+
+/// Reply A CDS → DS (VD-CDS2): `offset(H1, PIN)` sealed to the DS's X25519 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyA {
+    pub request_id: RequestId,
+    /// Unix seconds after which the CDS no longer accepts the confirmation.
+    pub expires: u64,
+    /// The CDS's public HTTP base URL (standing), as it announces it.
+    pub cds_http: String,
+    /// The CDS's Ed25519 key, which signs "denied" messages.
+    pub cds_sign_key: [u8; 32],
+    pub enc: [u8; HPKE_ENC_LEN],
+    /// HPKE ciphertext of the 16-byte offset H1, with its 16-byte tag.
+    pub sealed_h1: Vec<u8>,
+}
+
+pub const SEALED_H1_LEN: usize = 16 + 16;
+
+impl ReplyA {
+    /// Associated data of the HPKE seal: the clear fields as encoded.
+    pub fn aad(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.request_id);
+        out.extend_from_slice(&self.expires.to_be_bytes());
+        put_str16(&mut out, &self.cds_http);
+        out.extend_from_slice(&self.cds_sign_key);
+        out
+    }
+
+    /// Reply A as pasteable text (what `sslx vsu --out` writes).
+    pub fn to_armor(&self) -> String {
+        armor("SSLX REPLY A", &self.to_frame())
+    }
+
+    pub fn from_armor(text: &str) -> Result<Self, WireError> {
+        Self::from_bytes(&dearmor("SSLX REPLY A", text)?)
+    }
+}
+
+impl Msg for ReplyA {
+    const TYPE: u8 = TYPE_REPLY_A;
+    const NAME: &'static str = "reply A";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.aad());
+        out.extend_from_slice(&self.enc);
+        out.extend_from_slice(&self.sealed_h1);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let request_id = r.take_array("request id")?;
+        let expires = r.u64("expiry")?;
+        let cds_http = r.str16("CDS HTTP address")?.to_owned();
+        let cds_sign_key = r.take_array("CDS signing key")?;
+        let enc = r.take_array("HPKE encapsulated key")?;
+        let sealed_h1 = r.take(SEALED_H1_LEN, "sealed first half")?.to_vec();
+        Ok(ReplyA {
+            request_id,
+            expires,
+            cds_http,
+            cds_sign_key,
+            enc,
+            sealed_h1,
+        })
+    }
+}
+
+/// Reply B CDS → DS by email (VD-CDS3): `offset(H2, H1)` and the request id, as a key line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyB {
+    pub request_id: RequestId,
+    pub offset_h2: [u8; 16],
+}
+
+pub const REPLY_B_BEGIN: &str = "-----BEGIN SSLX REPLY B-----";
+pub const REPLY_B_END: &str = "-----END SSLX REPLY B-----";
+
+impl ReplyB {
+    pub fn to_line(&self) -> String {
+        let mut d = [0u8; 32];
+        d[..16].copy_from_slice(&self.request_id);
+        d[16..].copy_from_slice(&self.offset_h2);
+        encode_line(LineKind::ReplyB, &d)
+    }
+
+    pub fn to_armor(&self) -> String {
+        format!("{REPLY_B_BEGIN}\n{}\n{REPLY_B_END}\n", self.to_line())
+    }
+
+    /// Finds reply B in any text: the armored block alone, or the whole email it came in
+    /// (quoted-printable soft breaks and `>` quoting are tolerated).
+    pub fn find_in(text: &str) -> Result<Self, crate::keys::KeyError> {
+        let cleaned = text.replace("=\r\n", "").replace("=\n", "");
+        let line = cleaned
+            .lines()
+            .map(|l| l.trim_start_matches(['>', ' ', '\t']).trim())
+            .find(|l| l.to_ascii_lowercase().starts_with("sslx-reply-b1"))
+            .ok_or_else(|| crate::keys::KeyError::BadLine {
+                expected: "reply B",
+                why: if text.contains("BEGIN SSLX REPLY A") {
+                    "this is reply A (the halves are swapped): reply B is the block that came by email".into()
+                } else {
+                    "no 'sslx-reply-b1…' line found in the input".into()
+                },
+            })?;
+        let d = decode_line(LineKind::ReplyB, line)?;
+        Ok(ReplyB {
+            request_id: d[..16].try_into().unwrap(),
+            offset_h2: d[16..].try_into().unwrap(),
+        })
+    }
+}
+
+/// Reply C CDS → DS on the out-of-band channel (VD-CDS4): the PIN and the request id only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyC {
+    pub request_id: RequestId,
+    pub name: String,
+    pub pin: String,
+}
+
+impl ReplyC {
+    pub fn text(&self) -> String {
+        format!(
+            "sslx verified setup of {} (request {}): PIN {}. Enter it in sslx assemble-key; never send it by email.",
+            self.name,
+            request_id_hex(&self.request_id),
+            self.pin
+        )
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "sslx.vsu.reply_c",
+            "name": self.name,
+            "request_id": request_id_hex(&self.request_id),
+            "pin": self.pin,
+            "text": self.text(),
+        })
+    }
+
+    /// Finds the PIN in a reply C text (the OOB message as delivered).
+    pub fn pin_in(text: &str) -> Option<String> {
+        let i = text.find("PIN ")?;
+        let pin: String = text[i + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        (4..=6).contains(&pin.len()).then_some(pin)
+    }
+}
+
+/// Confirmation DS → CDS (VD-DS5), wrapped in the CDSK: `nonce ‖ HMAC(CDSK, "confirm" ‖ request id ‖ nonce)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub request_id: RequestId,
+    pub wrapped: Vec<u8>,
+}
+
+/// Plaintext of a confirmation: 32-byte nonce, 32-byte sent value.
+pub const CONFIRM_PLAIN_LEN: usize = 64;
+
+pub fn wrap_aad(msg_type: u8, request_id: &RequestId) -> Vec<u8> {
+    let mut a = vec![msg_type, VERSION];
+    a.extend_from_slice(request_id);
+    a
+}
+
+impl Msg for Confirm {
+    const TYPE: u8 = TYPE_CONFIRM;
+    const NAME: &'static str = "confirmation";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.request_id);
+        out.extend_from_slice(&self.wrapped);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let request_id = r.take_array("request id")?;
+        let wrapped = r
+            .take(
+                CONFIRM_PLAIN_LEN + crypto::AEAD_OVERHEAD,
+                "wrapped confirmation",
+            )?
+            .to_vec();
+        Ok(Confirm {
+            request_id,
+            wrapped,
+        })
+    }
+}
+
+/// CDS → DS when the sent value matched, wrapped in the CDSK (so the DS knows the CDS holds it too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    pub request_id: RequestId,
+    pub wrapped: Vec<u8>,
+}
+
+/// What a `Confirmed` carries inside its wrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmedBody {
+    pub nonce: [u8; 32],
+    pub confirmed_at: u64,
+    pub key_expires: u64,
+}
+
+impl ConfirmedBody {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut o = self.nonce.to_vec();
+        o.extend_from_slice(&self.confirmed_at.to_be_bytes());
+        o.extend_from_slice(&self.key_expires.to_be_bytes());
+        o
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = ConfirmedBody {
+            nonce: r.take_array("nonce")?,
+            confirmed_at: r.u64("confirmed at")?,
+            key_expires: r.u64("key expiry")?,
+        };
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+impl Msg for Confirmed {
+    const TYPE: u8 = TYPE_CONFIRMED;
+    const NAME: &'static str = "confirmed";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.request_id);
+        out.extend_from_slice(&self.wrapped);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let request_id = r.take_array("request id")?;
+        let wrapped = r
+            .take(48 + crypto::AEAD_OVERHEAD, "wrapped confirmed body")?
+            .to_vec();
+        Ok(Confirmed {
+            request_id,
+            wrapped,
+        })
+    }
+}
+
+/// Denied CDS → DS (VD-CDS7): sealed to the DS's X25519 key and signed by the CDS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub request_id: RequestId,
+    pub enc: [u8; HPKE_ENC_LEN],
+    /// HPKE ciphertext of `attempts left u8 ‖ reason (len u16 | UTF-8)`.
+    pub sealed: Vec<u8>,
+    /// Ed25519 by the CDS over `"sslx-vsu-denied-v1" ‖ request id ‖ enc ‖ sealed`.
+    pub signature: [u8; 64],
+}
+
+impl Denied {
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut o = labels::VSU_DENIED.to_vec();
+        o.extend_from_slice(&self.request_id);
+        o.extend_from_slice(&self.enc);
+        o.extend_from_slice(&self.sealed);
+        o
+    }
+}
+
+impl Msg for Denied {
+    const TYPE: u8 = TYPE_DENIED;
+    const NAME: &'static str = "denied";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.request_id);
+        out.extend_from_slice(&self.enc);
+        crate::wire::put_bytes16(out, &self.sealed);
+        out.extend_from_slice(&self.signature);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let request_id = r.take_array("request id")?;
+        let enc = r.take_array("HPKE encapsulated key")?;
+        let sealed = r.bytes16("sealed reason")?.to_vec();
+        let signature = r.take_array("signature")?;
+        Ok(Denied {
+            request_id,
+            enc,
+            sealed,
+            signature,
+        })
+    }
+}
+
+/// The CDS refuses a request, with a reason code, its clock, and a reason to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: u16,
+    pub server_time: u64,
+    pub reason: String,
+}
+
+impl Msg for Refused {
+    const TYPE: u8 = TYPE_REFUSED;
+    const NAME: &'static str = "refused";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.code.to_be_bytes());
+        out.extend_from_slice(&self.server_time.to_be_bytes());
+        put_str16(out, &self.reason);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Refused {
+            code: r.u16("code")?,
+            server_time: r.u64("server time")?,
+            reason: r.str16("reason")?.to_owned(),
+        })
+    }
+}
+
+/// `-----BEGIN LABEL-----`, base64 in 64-column lines, `-----END LABEL-----`.
+pub fn armor(label: &str, bytes: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut s = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(chunk).unwrap());
+        s.push('\n');
+    }
+    s.push_str(&format!("-----END {label}-----\n"));
+    s
+}
+
+pub fn dearmor(label: &str, text: &str) -> Result<Vec<u8>, WireError> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text
+        .find(&begin)
+        .ok_or(WireError::Invalid("no BEGIN line of the armored block"))?
+        + begin.len();
+    let stop = text[start..]
+        .find(&end)
+        .ok_or(WireError::MissingData("END line of the armored block"))?
+        + start;
+    let b64: String = text[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| WireError::Invalid("armored block is not valid base64"))
+}

@@ -1,0 +1,124 @@
+//! Frames and the codec every protocol message uses.
+//!
+//! A frame is `type u8 | version u8 | length u32 BE | body` (seed 002 claim 9's common header);
+//! `docs/PROTOCOL.md` gives each body. Decoders check, in order: the length cap, the expected
+//! type and version, the fields, and that nothing is left over. They never allocate from a
+//! length the peer chose before checking it against what is actually there.
+
+mod frame;
+mod reader;
+
+pub use frame::{read_frame, write_frame, Frame, Header, HEADER_LEN, MAX_BODY, VERSION};
+pub use reader::{put_bytes16, put_str16, put_str8, Reader};
+
+use crate::ErrorKind;
+
+/// Why bytes from the wire (or a file) were not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("truncated: {0} is missing")]
+    MissingData(&'static str),
+    #[error("malformed: {0} unexpected bytes after the message")]
+    TrailingData(usize),
+    #[error("malformed: frame body of {got} bytes is over the {max}-byte limit")]
+    TooLarge { got: usize, max: usize },
+    #[error("unexpected message type 0x{got:02x} (expected {expected})")]
+    UnexpectedType { expected: &'static str, got: u8 },
+    #[error("unsupported protocol version {0} (this sslx speaks version {VERSION})")]
+    UnsupportedVersion(u8),
+    #[error("malformed: {0}")]
+    Invalid(&'static str),
+}
+
+/// A protocol message: one encoder and one decoder, over the body of a frame of type `TYPE`.
+pub trait Msg: Sized {
+    const TYPE: u8;
+    const NAME: &'static str;
+    fn encode_body(&self, out: &mut Vec<u8>);
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError>;
+
+    /// The whole frame: header, then body.
+    fn to_frame(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        self.encode_body(&mut body);
+        Frame {
+            msg_type: Self::TYPE,
+            version: VERSION,
+            body,
+        }
+        .to_bytes()
+    }
+
+    /// Decodes a frame that must be of this type.
+    fn from_frame(frame: &Frame) -> Result<Self, WireError> {
+        if frame.msg_type != Self::TYPE {
+            return Err(WireError::UnexpectedType {
+                expected: Self::NAME,
+                got: frame.msg_type,
+            });
+        }
+        let mut r = Reader::new(&frame.body);
+        let msg = Self::decode_body(&mut r)?;
+        r.finish()?;
+        Ok(msg)
+    }
+
+    /// Decodes a whole frame given as bytes (header included).
+    fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        Self::from_frame(&Frame::parse(bytes)?)
+    }
+}
+
+/// Reasons the CDS gives when it refuses a request; carried in a `Refused` frame as a u16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RefusalCode {
+    Malformed = 1,
+    NotFound = 2,
+    Expired = 3,
+    AlreadyConfirmed = 4,
+    NameTaken = 5,
+    BadSignature = 6,
+    TooManyAttempts = 7,
+    EmailFailed = 8,
+    OutOfBandFailed = 9,
+    Internal = 10,
+    BadRequest = 11,
+    ClockSkew = 12,
+}
+
+impl RefusalCode {
+    pub fn from_u16(v: u16) -> Option<Self> {
+        use RefusalCode::*;
+        Some(match v {
+            1 => Malformed,
+            2 => NotFound,
+            3 => Expired,
+            4 => AlreadyConfirmed,
+            5 => NameTaken,
+            6 => BadSignature,
+            7 => TooManyAttempts,
+            8 => EmailFailed,
+            9 => OutOfBandFailed,
+            10 => Internal,
+            11 => BadRequest,
+            12 => ClockSkew,
+            _ => return None,
+        })
+    }
+
+    /// The exit-code kind a refusal maps to.
+    pub fn kind_of(code: u16) -> ErrorKind {
+        match Self::from_u16(code) {
+            Some(RefusalCode::NotFound) => ErrorKind::NotFound,
+            Some(RefusalCode::Expired) | Some(RefusalCode::ClockSkew) => ErrorKind::Expired,
+            Some(RefusalCode::BadSignature) | Some(RefusalCode::AlreadyConfirmed) => {
+                ErrorKind::VerifyFailed
+            }
+            Some(RefusalCode::EmailFailed)
+            | Some(RefusalCode::OutOfBandFailed)
+            | Some(RefusalCode::Internal) => ErrorKind::Unavailable,
+            _ => ErrorKind::Refused,
+        }
+    }
+}
