@@ -152,6 +152,7 @@ impl Registrar {
                 ),
             ));
         }
+        let mut prior_ed25519 = None;
         if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
             let same_key = crypto::ct_eq(&p.ed25519, &req.public.ed25519);
             let proven = req.proof.is_some_and(|proof| {
@@ -165,6 +166,9 @@ impl Registrar {
                         req.name
                     ),
                 ));
+            }
+            if !same_key {
+                prior_ed25519 = Some(p.ed25519);
             }
         }
         let request_id: RequestId = crypto::random_array(rng);
@@ -194,6 +198,7 @@ impl Registrar {
                 cdsk,
                 attempts: 0,
                 status: RequestStatus::Pending,
+                prior_ed25519,
             })
             .map_err(internal)?;
         Ok(Opened {
@@ -244,8 +249,12 @@ impl Registrar {
         match assemble::check_confirm(&req.cdsk, c) {
             Some(nonce) => {
                 if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
-                    // Another key registered the name after this request was opened: first come wins.
-                    if !crypto::ct_eq(&p.ed25519, &req.ed25519) && p.last_vsu >= req.created {
+                    // The name belongs to another key, and this request did not prove that key when it was
+                    // opened (someone else registered it meanwhile): first come wins.
+                    let proven = req
+                        .prior_ed25519
+                        .is_some_and(|k| crypto::ct_eq(&k, &p.ed25519));
+                    if !crypto::ct_eq(&p.ed25519, &req.ed25519) && !proven {
                         return Err(Refusal::new(NameTaken, format!("the name {:?} was registered to another key while request {id} was pending", req.name)));
                     }
                 }

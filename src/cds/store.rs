@@ -48,6 +48,8 @@ pub struct RequestRow {
     pub cdsk: Secret<32>,
     pub attempts: u32,
     pub status: RequestStatus,
+    /// When the name was registered to another key at open time: that key, proven by the request.
+    pub prior_ed25519: Option<[u8; 32]>,
 }
 
 /// A participant whose VSU succeeded.
@@ -87,7 +89,7 @@ impl Store {
                 id BLOB PRIMARY KEY, name TEXT NOT NULL, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL,
                 email TEXT NOT NULL, oob TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
                 cdsk BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL,
-                confirm_nonce BLOB);
+                confirm_nonce BLOB, prior_ed25519 BLOB);
              CREATE INDEX IF NOT EXISTS requests_name ON requests(name);
              CREATE TABLE IF NOT EXISTS participants (
                 name TEXT PRIMARY KEY, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL, email TEXT NOT NULL,
@@ -129,11 +131,12 @@ impl Store {
     pub fn insert_request(&self, r: &RequestRow) -> Result<()> {
         self.conn()
             .execute(
-                "INSERT INTO requests (id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO requests (id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status, prior_ed25519)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     &r.id[..], r.name, &r.x25519[..], &r.ed25519[..], r.email, r.oob, r.created as i64,
-                    r.expires as i64, &r.cdsk.expose()[..], r.attempts, r.status.as_str()
+                    r.expires as i64, &r.cdsk.expose()[..], r.attempts, r.status.as_str(),
+                    r.prior_ed25519.map(|k| k.to_vec())
                 ],
             )
             .map_err(db_err)?;
@@ -150,7 +153,7 @@ impl Store {
     pub fn request(&self, id: &[u8; 16]) -> Result<Option<RequestRow>> {
         self.conn()
             .query_row(
-                "SELECT id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status
+                "SELECT id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status, prior_ed25519
                  FROM requests WHERE id = ?1",
                 params![&id[..]],
                 |r| {
@@ -166,6 +169,7 @@ impl Store {
                         cdsk: Secret::new(arr(r.get(8)?)?),
                         attempts: r.get(9)?,
                         status: RequestStatus::parse(&r.get::<_, String>(10)?),
+                        prior_ed25519: r.get::<_, Option<Vec<u8>>>(11)?.map(arr).transpose()?,
                     })
                 },
             )

@@ -12,6 +12,9 @@ pub fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return (e.kind().exit_code(), hint(e));
         }
+        if let Some(k) = cause.downcast_ref::<crate::keys::KeyError>() {
+            return (k.kind().exit_code(), k.hint());
+        }
     }
     (1, None)
 }

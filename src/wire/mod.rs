@@ -115,9 +115,7 @@ impl RefusalCode {
             Some(RefusalCode::BadSignature) | Some(RefusalCode::AlreadyConfirmed) => {
                 ErrorKind::VerifyFailed
             }
-            Some(RefusalCode::EmailFailed)
-            | Some(RefusalCode::OutOfBandFailed)
-            | Some(RefusalCode::Internal) => ErrorKind::Unavailable,
+            Some(RefusalCode::Internal) => ErrorKind::Unavailable,
             _ => ErrorKind::Refused,
         }
     }

@@ -1,0 +1,333 @@
+//! Test harness: a real `sslx-cds` on port 0, participants with their own homes, and the real
+//! SMTP and HTTP servers the CDS delivers to. No fixed ports, no mocks.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+
+pub fn bin(name: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(name)
+}
+
+/// `sslx --home HOME` with every `SSLX_*` variable cleared.
+pub fn sslx(home: &Path) -> Command {
+    let mut c = Command::new(bin("sslx"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SSLX_") {
+            c.env_remove(k);
+        }
+    }
+    c.arg("--home").arg(home);
+    c
+}
+
+/// A running `sslx-cds serve`, killed on drop.
+pub struct Cds {
+    pub child: Child,
+    pub listen: String,
+    pub http: String,
+    pub db: PathBuf,
+    pub outbox: Option<PathBuf>,
+    pub oob_dir: Option<PathBuf>,
+    pub stderr_log: PathBuf,
+    _state: Option<tempfile::TempDir>,
+}
+
+impl Cds {
+    /// `sslx-cds serve --dev` on port 0.
+    pub fn start_dev() -> Cds {
+        Cds::start(&["--dev"], &[])
+    }
+
+    /// `sslx-cds serve ARGS --listen 127.0.0.1:0 --http 127.0.0.1:0`, waiting for its JSON line.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Cds {
+        let log = tempfile::Builder::new()
+            .prefix("sslx-cds-log-")
+            .tempfile()
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        let mut cmd = std::process::Command::new(bin("sslx-cds"));
+        // Never the default ./sslx-cds.db: a database of the test's own unless one is given.
+        let state = (!args.contains(&"--dev") && !args.contains(&"--db"))
+            .then(|| tempfile::tempdir().unwrap());
+        if let Some(s) = &state {
+            cmd.arg("serve").arg("--db").arg(s.path().join("cds.db"));
+        } else {
+            cmd.arg("serve");
+        }
+        cmd.args(args)
+            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SSLX_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn sslx-cds");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!(
+                "sslx-cds did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        let p = |k: &str| v[k].as_str().map(PathBuf::from);
+        Cds {
+            child,
+            listen: v["listen"].as_str().unwrap().to_owned(),
+            http: v["http"].as_str().unwrap().to_owned(),
+            db: p("db").unwrap(),
+            outbox: p("outbox"),
+            oob_dir: p("oob_dir"),
+            stderr_log: log,
+            _state: state,
+        }
+    }
+
+    /// The newest reply B email in the outbox.
+    pub fn reply_b_file(&self, request_id: &str) -> PathBuf {
+        let dir = self.outbox.as_ref().expect("CDS has an outbox");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if std::fs::read_to_string(&p).unwrap().contains(request_id) {
+                return p;
+            }
+        }
+        panic!("no email for request {request_id} in {}", dir.display());
+    }
+
+    /// The PIN the CDS wrote to its out-of-band folder for a request.
+    pub fn pin(&self, request_id: &str) -> String {
+        let p = self
+            .oob_dir
+            .as_ref()
+            .expect("CDS has an oob dir")
+            .join(format!("{request_id}.txt"));
+        let text = std::fs::read_to_string(&p).unwrap();
+        sslx::vsu::ReplyC::pin_in(&text).expect("a PIN in the out-of-band message")
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Cds {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr_log);
+    }
+}
+
+/// A participant: a home directory under a temp dir.
+pub struct Participant {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Participant {
+    pub fn new(name: &str) -> Participant {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Participant {
+            dir,
+            name: name.to_owned(),
+        };
+        p.cmd().args(["keygen", "--name", name]).assert().success();
+        p
+    }
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn cmd(&self) -> Command {
+        sslx(&self.home())
+    }
+    /// `sslx vsu` against a CDS; returns the request id.
+    pub fn vsu(&self, cds: &Cds, oob: &str) -> String {
+        let out = self
+            .cmd()
+            .args([
+                "--cds",
+                &cds.listen,
+                "--json",
+                "vsu",
+                "--email",
+                &format!("{}@example.com", self.name),
+                "--oob",
+                oob,
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        v["request_id"].as_str().unwrap().to_owned()
+    }
+    pub fn has(&self, file: &str) -> bool {
+        self.home().join(file).exists()
+    }
+}
+
+/// Enrolls `name` end to end on a `--dev` style CDS (outbox and oob folder).
+pub fn enroll(cds: &Cds, name: &str) -> Participant {
+    let p = Participant::new(name);
+    let rid = p.vsu(cds, "sms:+15551234567");
+    p.cmd()
+        .args(["assemble-key", "--reply-b"])
+        .arg(cds.reply_b_file(&rid))
+        .args(["--pin", &cds.pin(&rid)])
+        .assert()
+        .success();
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+    p
+}
+
+/// One message the SMTP server accepted.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Clone)]
+struct SmtpHandler {
+    mails: Arc<Mutex<Vec<Mail>>>,
+    current: Mail,
+}
+
+impl mailin_embedded::Handler for SmtpHandler {
+    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
+        if to.starts_with("reject") {
+            return mailin_embedded::response::NO_MAILBOX;
+        }
+        self.current.to.push(to.to_owned());
+        mailin_embedded::response::OK
+    }
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        _to: &[String],
+    ) -> mailin_embedded::Response {
+        self.current.data.clear();
+        mailin_embedded::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.data.push_str(&String::from_utf8_lossy(buf));
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let m = std::mem::replace(
+            &mut self.current,
+            Mail {
+                to: vec![],
+                data: String::new(),
+            },
+        );
+        self.mails.lock().unwrap().push(m);
+        mailin_embedded::response::OK
+    }
+}
+
+/// A real SMTP server (mailin-embedded) on 127.0.0.1:0. Recipients starting with "reject" get 550.
+pub struct SmtpServer {
+    pub addr: String,
+    pub mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let handler = SmtpHandler {
+            mails: mails.clone(),
+            current: Mail {
+                to: vec![],
+                data: String::new(),
+            },
+        };
+        let mut server = mailin_embedded::Server::new(handler);
+        server
+            .with_name("test.smtp.local")
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpServer { addr, mails }
+    }
+
+    /// Waits (bounded) for a message to `to`.
+    pub fn wait_for(&self, to: &str) -> Mail {
+        for _ in 0..200 {
+            if let Some(m) = self
+                .mails
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|m| m.to.iter().any(|t| t.contains(to)))
+            {
+                return m.clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("no mail to {to} arrived");
+    }
+}
+
+/// A real HTTP server (tiny_http) on 127.0.0.1:0 that records each POST body and answers 200.
+pub struct WebhookServer {
+    pub url: String,
+    pub bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl WebhookServer {
+    pub fn start() -> WebhookServer {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let b = bodies.clone();
+        std::thread::spawn(move || {
+            for mut req in server.incoming_requests() {
+                let mut body = String::new();
+                let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
+                b.lock().unwrap().push(body);
+                let _ = req.respond(tiny_http::Response::from_string("ok"));
+            }
+        });
+        WebhookServer { url, bodies }
+    }
+
+    pub fn wait_for(&self, needle: &str) -> serde_json::Value {
+        for _ in 0..200 {
+            if let Some(b) = self
+                .bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|b| b.contains(needle))
+            {
+                return serde_json::from_str(b).unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("no webhook call containing {needle}");
+    }
+}
