@@ -62,11 +62,7 @@ pub enum Error {
     #[error("{0}")]
     VerifyFailed(String),
     #[error("{what} (now {now}, {edge})")]
-    Expired {
-        what: String,
-        now: String,
-        edge: String,
-    },
+    Expired { what: String, now: String, edge: String },
     #[error("refused by the CDS: {reason}")]
     Refused { code: u16, reason: String },
     #[error("{0}")]
@@ -76,10 +72,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("{0}")]
     Other(String),
 }
@@ -100,9 +93,6 @@ impl Error {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 }

@@ -29,51 +29,27 @@ fn dev_cds_enrolls_a_participant_end_to_end() {
     let p = enroll(&cds, "alice");
     assert!(p.has("cdsk") && p.has("cds.json"));
     assert!(!p.has("cdsk.pending") && !p.has("vsu-pending.json"));
-    let mode = std::fs::metadata(p.home().join("cdsk"))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(p.home().join("cdsk")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // The CDS HTTP address announced at enrollment is remembered.
-    let out = p
-        .cmd()
-        .args(["--json", "standing", "alice"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = p.cmd().args(["--json", "standing", "alice"]).assert().success().get_output().stdout.clone();
     let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(s["status"], "confirmed");
     assert_eq!(s["channels"], serde_json::json!(["email", "sms"]));
     assert_eq!(s["vsu_count"], 1);
-    p.cmd()
-        .args(["standing", "alice"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("confirmed"));
+    p.cmd().args(["standing", "alice"]).assert().success().stdout(predicate::str::contains("confirmed"));
 }
 
 #[test]
 fn reply_b_over_real_smtp_and_pin_over_a_real_webhook() {
     let smtp = SmtpServer::start();
     let hook = WebhookServer::start();
-    let cds = Cds::start(
-        &[
-            "--smtp",
-            &format!("smtp://{}", smtp.addr),
-            "--allow-http-webhooks",
-        ],
-        &[],
-    );
+    let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr), "--allow-http-webhooks"], &[]);
     let p = Participant::new("web1");
     let rid = p.vsu(&cds, &hook.url);
     let mail = smtp.wait_for("web1@example.com");
     assert!(
-        !mail
-            .data
-            .contains(&hook.wait_for(&rid)["pin"].as_str().unwrap().to_string()),
+        !mail.data.contains(&hook.wait_for(&rid)["pin"].as_str().unwrap().to_string()),
         "reply B must never carry the PIN"
     );
     let call = hook.wait_for(&rid);
@@ -86,11 +62,7 @@ fn reply_b_over_real_smtp_and_pin_over_a_real_webhook() {
         .write_stdin(mail.data.clone())
         .assert()
         .success();
-    p.cmd()
-        .args(["vsu", "--confirm"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("confirmed"));
+    p.cmd().args(["vsu", "--confirm"]).assert().success().stderr(predicate::str::contains("confirmed"));
     let s = standing_json(&p, &cds, "web1");
     assert_eq!(s["channels"], serde_json::json!(["email", "webhook"]));
 }
@@ -99,26 +71,10 @@ fn reply_b_over_real_smtp_and_pin_over_a_real_webhook() {
 fn smtp_server_refusing_the_recipient_is_a_clear_refusal_and_leaves_nothing() {
     let smtp = SmtpServer::start();
     let oob = tempfile::tempdir().unwrap();
-    let cds = Cds::start(
-        &[
-            "--smtp",
-            &format!("smtp://{}", smtp.addr),
-            "--oob-dir",
-            oob.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr), "--oob-dir", oob.path().to_str().unwrap()], &[]);
     let p = Participant::new("rej");
     p.cmd()
-        .args([
-            "--cds",
-            &cds.listen,
-            "vsu",
-            "--email",
-            "reject@example.com",
-            "--oob",
-            "sms:+1555",
-        ])
+        .args(["--cds", &cds.listen, "vsu", "--email", "reject@example.com", "--oob", "sms:+1555"])
         .assert()
         .code(REFUSED)
         .stderr(
@@ -127,10 +83,7 @@ fn smtp_server_refusing_the_recipient_is_a_clear_refusal_and_leaves_nothing() {
         );
     assert!(!p.has("vsu-pending.json"));
     // Nothing is pending at the CDS either, and the request can simply be made again.
-    p.cmd()
-        .args(["--cds-http", &cds.http, "standing", "rej"])
-        .assert()
-        .code(NOT_FOUND);
+    p.cmd().args(["--cds-http", &cds.http, "standing", "rej"]).assert().code(NOT_FOUND);
     p.vsu(&cds, "sms:+1555");
 }
 
@@ -140,33 +93,17 @@ fn wrong_pin_is_denied_removes_the_key_and_can_be_retried() {
     let p = Participant::new("bob");
     let rid = p.vsu(&cds, "sms:+15550000000");
     let pin = cds.pin(&rid);
-    let wrong = if pin.starts_with('0') {
-        format!("1{}", &pin[1..])
-    } else {
-        format!("0{}", &pin[1..])
-    };
+    let wrong = if pin.starts_with('0') { format!("1{}", &pin[1..]) } else { format!("0{}", &pin[1..]) };
     let eml = cds.reply_b_file(&rid);
-    p.cmd()
-        .args(["assemble-key", "--reply-b"])
-        .arg(&eml)
-        .args(["--pin", &wrong])
-        .assert()
-        .success();
+    p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", &wrong]).assert().success();
     p.cmd()
         .args(["vsu", "--confirm"])
         .assert()
         .code(VERIFY_FAILED)
-        .stderr(
-            predicate::str::contains("denied").and(predicate::str::contains("2 attempt(s) left")),
-        );
+        .stderr(predicate::str::contains("denied").and(predicate::str::contains("2 attempt(s) left")));
     assert!(!p.has("cdsk.pending") && !p.has("cdsk"));
     // Run again with the right PIN: nothing to clean up first.
-    p.cmd()
-        .args(["assemble-key", "--reply-b"])
-        .arg(&eml)
-        .args(["--pin", &pin])
-        .assert()
-        .success();
+    p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", &pin]).assert().success();
     p.cmd().args(["vsu", "--confirm"]).assert().success();
     assert!(p.has("cdsk"));
 }
@@ -178,17 +115,8 @@ fn attempts_are_bounded() {
     let rid = p.vsu(&cds, "sms:+1");
     let eml = cds.reply_b_file(&rid);
     for left in ["1 attempt(s) left", "no attempts left"] {
-        p.cmd()
-            .args(["assemble-key", "--reply-b"])
-            .arg(&eml)
-            .args(["--pin", "0000"])
-            .assert()
-            .success();
-        p.cmd()
-            .args(["vsu", "--confirm"])
-            .assert()
-            .code(VERIFY_FAILED)
-            .stderr(predicate::str::contains(left));
+        p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", "0000"]).assert().success();
+        p.cmd().args(["vsu", "--confirm"]).assert().code(VERIFY_FAILED).stderr(predicate::str::contains(left));
     }
     assert!(!p.has("vsu-pending.json"), "a dead request is forgotten");
     p.cmd()
@@ -211,12 +139,7 @@ fn swapped_halves_truncated_and_flipped_replies_are_refused_and_install_nothing(
     std::fs::write(
         &a_file,
         std::fs::read_to_string(p.home().join("vsu-pending.json"))
-            .map(|j| {
-                serde_json::from_str::<serde_json::Value>(&j).unwrap()["reply_a"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
+            .map(|j| serde_json::from_str::<serde_json::Value>(&j).unwrap()["reply_a"].as_str().unwrap().to_owned())
             .unwrap(),
     )
     .unwrap();
@@ -232,18 +155,13 @@ fn swapped_halves_truncated_and_flipped_replies_are_refused_and_install_nothing(
 
     // Reply B with one character changed, or cut short.
     let b = std::fs::read_to_string(cds.reply_b_file(&rid)).unwrap();
-    let line = b
-        .lines()
-        .find(|l| l.starts_with("sslx-reply-b1"))
-        .unwrap()
-        .to_owned();
+    let line = b.lines().find(|l| l.starts_with("sslx-reply-b1")).unwrap().to_owned();
     let mut flipped = line.clone().into_bytes();
     let i = flipped.len() - 10;
     flipped[i] = if flipped[i] == b'q' { b'p' } else { b'q' };
-    for (bad, msg) in [
-        (String::from_utf8(flipped).unwrap(), "checksum"),
-        (line[..line.len() - 8].to_owned(), "reply B"),
-    ] {
+    for (bad, msg) in
+        [(String::from_utf8(flipped).unwrap(), "checksum"), (line[..line.len() - 8].to_owned(), "reply B")]
+    {
         p.cmd()
             .args(["assemble-key", "--reply-b", "-", "--pin", &pin])
             .write_stdin(bad)
@@ -300,9 +218,7 @@ fn another_machines_reply_a_does_not_open() {
         .args(["--pin", &cds.pin(&rid)])
         .assert()
         .code(VERIFY_FAILED)
-        .stderr(predicate::str::contains(
-            "does not open with this machine's key",
-        ));
+        .stderr(predicate::str::contains("does not open with this machine's key"));
     assert!(!mallory.has("cdsk.pending"));
 }
 
@@ -312,11 +228,7 @@ fn restart_between_vsu_and_confirm_changes_nothing_and_expiry_uses_both_clocks()
     let db = state.path().join("cds.db");
     let outbox = state.path().join("outbox");
     let oob = state.path().join("oob");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
     let args = |db: &std::path::Path| -> Vec<String> {
         vec![
             "--db".into(),
@@ -340,27 +252,14 @@ fn restart_between_vsu_and_confirm_changes_nothing_and_expiry_uses_both_clocks()
     cds.stop();
 
     let cds = Cds::start(&a, &[]);
-    p.cmd()
-        .args(["assemble-key", "--reply-b"])
-        .arg(&eml)
-        .args(["--pin", &pin])
-        .assert()
-        .success();
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--confirm"])
-        .assert()
-        .success();
+    p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", &pin]).assert().success();
+    p.cmd().args(["--cds", &cds.listen, "vsu", "--confirm"]).assert().success();
     cds.stop();
 
     // A CDS whose clock is two days on: the request has expired, and both clocks are printed.
     let two_days_on = (now.parse::<u64>().unwrap() + 2 * 86400).to_string();
     let cds = Cds::start(&a, &[("SSLX_NOW", &two_days_on)]);
-    late.cmd()
-        .args(["assemble-key", "--reply-b"])
-        .arg(&eml_late)
-        .args(["--pin", &pin_late])
-        .assert()
-        .success();
+    late.cmd().args(["assemble-key", "--reply-b"]).arg(&eml_late).args(["--pin", &pin_late]).assert().success();
     late.cmd()
         .args(["--cds", &cds.listen, "vsu", "--confirm"])
         .assert()
@@ -396,46 +295,23 @@ fn a_registered_name_needs_proof_of_the_current_key() {
     let squatter = Participant::new("gina");
     squatter
         .cmd()
-        .args([
-            "--cds",
-            &cds.listen,
-            "vsu",
-            "--email",
-            "x@example.com",
-            "--oob",
-            "sms:+1",
-        ])
+        .args(["--cds", &cds.listen, "vsu", "--email", "x@example.com", "--oob", "sms:+1"])
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("registered to another key"));
     // The owner moves to a new key, proving the old one.
-    owner
-        .cmd()
-        .args(["keygen", "--name", "gina", "--force"])
-        .assert()
-        .success();
+    owner.cmd().args(["keygen", "--name", "gina", "--force"]).assert().success();
     let old = owner.home().join("identity.key.old");
     let out = owner
         .cmd()
-        .args([
-            "--json",
-            "vsu",
-            "--email",
-            "g@example.com",
-            "--oob",
-            "sms:+1",
-            "--prove-with",
-        ])
+        .args(["--json", "vsu", "--email", "g@example.com", "--oob", "sms:+1", "--prove-with"])
         .arg(&old)
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    let rid = serde_json::from_slice::<serde_json::Value>(&out).unwrap()["request_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rid = serde_json::from_slice::<serde_json::Value>(&out).unwrap()["request_id"].as_str().unwrap().to_owned();
     owner
         .cmd()
         .args(["assemble-key", "--reply-b"])
@@ -459,41 +335,16 @@ fn unknown_names_unreachable_cds_and_exposed_secrets_get_clear_errors() {
         .stderr(predicate::str::contains("no participant named"));
     // Nothing listens on port 1.
     p.cmd()
-        .args([
-            "--cds",
-            "127.0.0.1:1",
-            "vsu",
-            "--email",
-            "h@example.com",
-            "--oob",
-            "sms:+1",
-        ])
+        .args(["--cds", "127.0.0.1:1", "vsu", "--email", "h@example.com", "--oob", "sms:+1"])
         .assert()
         .code(UNAVAILABLE)
-        .stderr(
-            predicate::str::contains("cannot reach the CDS").and(predicate::str::contains("hint:")),
-        );
-    std::fs::set_permissions(
-        p.home().join("identity.key"),
-        std::fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
+        .stderr(predicate::str::contains("cannot reach the CDS").and(predicate::str::contains("hint:")));
+    std::fs::set_permissions(p.home().join("identity.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
     p.cmd()
-        .args([
-            "--cds",
-            &cds.listen,
-            "vsu",
-            "--email",
-            "h@example.com",
-            "--oob",
-            "sms:+1",
-        ])
+        .args(["--cds", &cds.listen, "vsu", "--email", "h@example.com", "--oob", "sms:+1"])
         .assert()
         .code(1)
-        .stderr(
-            predicate::str::contains("readable by group or others")
-                .and(predicate::str::contains("chmod 600")),
-        );
+        .stderr(predicate::str::contains("readable by group or others").and(predicate::str::contains("chmod 600")));
     assert!(!p.has("vsu-pending.json"));
 }
 
@@ -502,28 +353,12 @@ fn bad_requests_are_refused_with_a_reason() {
     let cds = Cds::start_dev();
     let p = Participant::new("ivy");
     p.cmd()
-        .args([
-            "--cds",
-            &cds.listen,
-            "vsu",
-            "--email",
-            "not-an-address",
-            "--oob",
-            "sms:+1",
-        ])
+        .args(["--cds", &cds.listen, "vsu", "--email", "not-an-address", "--oob", "sms:+1"])
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("not an email address"));
     p.cmd()
-        .args([
-            "--cds",
-            &cds.listen,
-            "vsu",
-            "--email",
-            "i@example.com",
-            "--oob",
-            "nonsense",
-        ])
+        .args(["--cds", &cds.listen, "vsu", "--email", "i@example.com", "--oob", "nonsense"])
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("not a URI"));
@@ -537,29 +372,11 @@ fn bad_requests_are_refused_with_a_reason() {
 #[test]
 fn keygen_refuses_to_overwrite_and_writes_secrets_0600() {
     let p = Participant::new("jay");
-    p.cmd()
-        .args(["keygen", "--name", "jay"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("already exists"));
-    let mode = std::fs::metadata(p.home().join("identity.key"))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    p.cmd().args(["keygen", "--name", "jay"]).assert().code(2).stderr(predicate::str::contains("already exists"));
+    let mode = std::fs::metadata(p.home().join("identity.key")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let out = p
-        .cmd()
-        .args(["keygen", "--name", "kay", "--out", "-"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let out = p.cmd().args(["keygen", "--name", "kay", "--out", "-"]).assert().success().get_output().clone();
     assert!(String::from_utf8_lossy(&out.stdout).contains("SSLX-SECRET-KEY-1"));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("kay sslx-pub1"));
-    p.cmd()
-        .args(["keygen", "--name", "Bad Name"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("invalid name"));
+    p.cmd().args(["keygen", "--name", "Bad Name"]).assert().code(2).stderr(predicate::str::contains("invalid name"));
 }

@@ -31,17 +31,10 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
         CdsCommand::Release(a) => {
             let store = Store::open(&a.db)?;
             if store.release(&a.name)? {
-                eprintln!(
-                    "released {}: the name can be enrolled again by any key",
-                    a.name
-                );
+                eprintln!("released {}: the name can be enrolled again by any key", a.name);
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!(
-                    "sslx-cds: error: no participant named {:?} in {}",
-                    a.name,
-                    a.db.display()
-                );
+                eprintln!("sslx-cds: error: no participant named {:?} in {}", a.name, a.db.display());
                 Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()))
             }
         }
@@ -49,32 +42,16 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
 }
 
 fn serve(a: ServeArgs) -> Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(serve_async(a))
 }
 
 async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     // --dev: everything in a temp dir that lives as long as the process.
-    let dev_dir = if a.dev {
-        Some(tempfile::Builder::new().prefix("sslx-cds-dev-").tempdir()?)
-    } else {
-        None
-    };
+    let dev_dir = if a.dev { Some(tempfile::Builder::new().prefix("sslx-cds-dev-").tempdir()?) } else { None };
     let in_dev = |sub: &str| dev_dir.as_ref().map(|d| d.path().join(sub));
-    let db =
-        a.db.clone()
-            .or_else(|| in_dev("cds.db"))
-            .unwrap_or_else(|| "sslx-cds.db".into());
-    let outbox = a.outbox.clone().or_else(|| {
-        if a.smtp.is_none() {
-            in_dev("outbox")
-        } else {
-            None
-        }
-    });
+    let db = a.db.clone().or_else(|| in_dev("cds.db")).unwrap_or_else(|| "sslx-cds.db".into());
+    let outbox = a.outbox.clone().or_else(|| if a.smtp.is_none() { in_dev("outbox") } else { None });
     let oob_dir = a.oob_dir.clone().or_else(|| in_dev("oob"));
     for d in outbox.iter().chain(oob_dir.iter()) {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -82,34 +59,25 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let mailer = match (&a.smtp, &outbox) {
         (Some(url), _) => Mailer::smtp(url).map_err(anyhow::Error::msg)?,
         (None, Some(dir)) => Mailer::outbox(dir.clone()),
-        (None, None) => anyhow::bail!(
-            "no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev"
-        ),
+        (None, None) => anyhow::bail!("no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev"),
     };
     let sms = match &a.twilio_url {
         Some(url) => Some(SmsGateway {
             base_url: url.clone(),
-            account_sid: std::env::var("SSLX_TWILIO_SID")
-                .context("--twilio-url needs SSLX_TWILIO_SID")?,
-            auth_token: std::env::var("SSLX_TWILIO_TOKEN")
-                .context("--twilio-url needs SSLX_TWILIO_TOKEN")?,
-            from: std::env::var("SSLX_TWILIO_FROM")
-                .context("--twilio-url needs SSLX_TWILIO_FROM")?,
+            account_sid: std::env::var("SSLX_TWILIO_SID").context("--twilio-url needs SSLX_TWILIO_SID")?,
+            auth_token: std::env::var("SSLX_TWILIO_TOKEN").context("--twilio-url needs SSLX_TWILIO_TOKEN")?,
+            from: std::env::var("SSLX_TWILIO_FROM").context("--twilio-url needs SSLX_TWILIO_FROM")?,
         }),
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(&a.listen)
-        .await
-        .with_context(|| format!("binding --listen {}", a.listen))?;
-    let http = tokio::net::TcpListener::bind(&a.http)
-        .await
-        .with_context(|| format!("binding --http {}", a.http))?;
+    let listener =
+        tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("binding --listen {}", a.listen))?;
+    let http = tokio::net::TcpListener::bind(&a.http).await.with_context(|| format!("binding --http {}", a.http))?;
     let listen_addr = listener.local_addr()?;
     let http_url = format!("http://{}", http.local_addr()?);
     let public_http = a.public_http.clone().unwrap_or_else(|| http_url.clone());
     let rng = sslx::crypto::system_rng();
-    let store =
-        Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
+    let store = Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
     let cfg = RegistrarConfig {
         request_ttl: a.request_ttl,
         max_attempts: a.max_attempts.max(1),
@@ -119,21 +87,9 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         ..RegistrarConfig::default()
     };
     let registrar = Registrar::new(store, cfg, &rng)?;
-    let oob = Oob::new(OobConfig {
-        dir: oob_dir.clone(),
-        sms,
-        exec: a.oob_exec.clone(),
-        allow_http: a.allow_http_webhooks,
-    });
-    let cds = Arc::new(Cds {
-        registrar,
-        mailer,
-        oob,
-        cfg: CdsConfig {
-            mail_from: a.mail_from.clone(),
-        },
-        rng,
-    });
+    let oob =
+        Oob::new(OobConfig { dir: oob_dir.clone(), sms, exec: a.oob_exec.clone(), allow_http: a.allow_http_webhooks });
+    let cds = Arc::new(Cds { registrar, mailer, oob, cfg: CdsConfig { mail_from: a.mail_from.clone() }, rng });
 
     let info = serde_json::json!({
         "listen": listen_addr.to_string(),
@@ -147,7 +103,10 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         writeln!(out, "{info}")?;
         out.flush()?;
     }
-    eprintln!("sslx-cds: protocol on {listen_addr}, standing on {public_http}/v1/standing/NAME, email via {}", cds.mailer.describe());
+    eprintln!(
+        "sslx-cds: protocol on {listen_addr}, standing on {public_http}/v1/standing/NAME, email via {}",
+        cds.mailer.describe()
+    );
     if let Some(d) = &oob_dir {
         eprintln!("sslx-cds: out-of-band messages go to {}", d.display());
     }
@@ -155,8 +114,8 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         eprintln!("sslx-cds: --dev: all state is thrown away when this process ends");
     }
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},

@@ -58,10 +58,7 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn run(cli: SslxCli) -> Result<ExitCode> {
@@ -95,9 +92,7 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
         Some(path) => {
             let p = std::path::Path::new(path);
             if p.exists() && !a.force {
-                return Err(
-                    sslx::Error::from(sslx::keys::KeyError::IdentityExists(path.into())).into(),
-                );
+                return Err(sslx::Error::from(sslx::keys::KeyError::IdentityExists(path.into())).into());
             }
             sslx::keys::write_secret_atomic(p, id.to_file_text().as_bytes())?;
             ctx.say(format!("identity written to {path} (0600)"));
@@ -112,23 +107,14 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
                 }
                 std::fs::rename(ctx.home.identity_path(), ctx.home.path("identity.key.old"))
                     .context("keeping the old identity")?;
-                ctx.say(format!(
-                    "the old identity is kept as {}",
-                    ctx.home.path("identity.key.old").display()
-                ));
+                ctx.say(format!("the old identity is kept as {}", ctx.home.path("identity.key.old").display()));
             }
             ctx.home.save_identity(&id)?;
-            ctx.say(format!(
-                "identity of {} written to {} (0600)",
-                id.name,
-                ctx.home.identity_path().display()
-            ));
+            ctx.say(format!("identity of {} written to {} (0600)", id.name, ctx.home.identity_path().display()));
         }
     }
     if ctx.json {
-        ctx.print_json(
-            serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line()}),
-        );
+        ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line()}));
     } else {
         println!("{public}");
     }
@@ -137,15 +123,8 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
 
 fn open(ctx: &Ctx, a: VsuArgs) -> Result<ExitCode> {
     let cds = vsu::cds_addr(&ctx.home, ctx.cds.as_deref())?;
-    let old = a
-        .prove_with
-        .as_deref()
-        .map(sslx::keys::load_identity_file)
-        .transpose()?;
-    let (email, oob) = (
-        a.email.expect("clap requires it"),
-        a.oob.expect("clap requires it"),
-    );
+    let old = a.prove_with.as_deref().map(sslx::keys::load_identity_file).transpose()?;
+    let (email, oob) = (a.email.expect("clap requires it"), a.oob.expect("clap requires it"));
     let p = vsu::open(&ctx.home, &cds, &email, &oob, old.as_ref())?;
     if let Some(out) = a.out.as_deref() {
         if out == "-" {
@@ -155,8 +134,10 @@ fn open(ctx: &Ctx, a: VsuArgs) -> Result<ExitCode> {
         }
     }
     if ctx.json {
-        ctx.print_json(serde_json::json!({"ok": true, "request_id": p.request_id, "name": p.name, "email": p.email, "oob": p.oob,
-            "expires": sslx::cli::fmt_time(p.expires), "cds_http": p.cds_http}));
+        ctx.print_json(
+            serde_json::json!({"ok": true, "request_id": p.request_id, "name": p.name, "email": p.email, "oob": p.oob,
+            "expires": sslx::cli::fmt_time(p.expires), "cds_http": p.cds_http}),
+        );
     } else {
         ctx.say(format!(
             "open request {} sent to the CDS at {cds}: reply A kept in {}\n\
@@ -180,18 +161,10 @@ fn assemble(ctx: &Ctx, a: AssembleArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let pin = sslx::cli::input::secret(
-        a.pin,
-        a.pin_file.as_deref(),
-        "PIN from the out-of-band channel",
-        "SSLX_PIN",
-    )?;
+    let pin = sslx::cli::input::secret(a.pin, a.pin_file.as_deref(), "PIN from the out-of-band channel", "SSLX_PIN")?;
     let (cdsk, rid) = vsu::assemble(&ctx.home, &reply_b, &pin, reply_a)?;
     if a.print {
-        println!(
-            "{}",
-            sslx::keys::encode_line(sslx::keys::LineKind::Cdsk, cdsk.expose())
-        );
+        println!("{}", sslx::keys::encode_line(sslx::keys::LineKind::Cdsk, cdsk.expose()));
         return Ok(ExitCode::SUCCESS);
     }
     vsu::install_assembled(&ctx.home, &cdsk, &rid)?;
@@ -221,15 +194,11 @@ fn confirm(ctx: &Ctx) -> Result<ExitCode> {
             ));
             Ok(ExitCode::SUCCESS)
         }
-        ConfirmResult::Denied {
-            attempts_left,
-            reason,
-        } => {
+        ConfirmResult::Denied { attempts_left, reason } => {
             let what = if attempts_left > 0 {
                 format!("the assembled key was removed; check the PIN and reply B, then run sslx assemble-key again ({attempts_left} attempt(s) left)")
             } else {
-                "the assembled key and the request were removed; start again with sslx vsu"
-                    .to_owned()
+                "the assembled key and the request were removed; start again with sslx vsu".to_owned()
             };
             if ctx.json {
                 ctx.print_json(serde_json::json!({"ok": false, "error": "verify_failed", "status": "denied", "reason": reason, "attempts_left": attempts_left}));
@@ -242,9 +211,7 @@ fn confirm(ctx: &Ctx) -> Result<ExitCode> {
 
 fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
     let base = vsu::cds_http(&ctx.home, ctx.cds_http.as_deref())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let s = rt.block_on(vsu::fetch_standing(&base, &a.name))?;
     if ctx.json {
         println!("{}", serde_json::to_string(&s)?);
@@ -258,21 +225,9 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
         ("first VSU", s.first_vsu.clone().unwrap_or_else(dash)),
         ("last VSU", s.last_vsu.clone().unwrap_or_else(dash)),
         ("VSU count", s.vsu_count.to_string()),
-        (
-            "channels",
-            if s.channels.is_empty() {
-                dash()
-            } else {
-                s.channels.join(", ")
-            },
-        ),
+        ("channels", if s.channels.is_empty() { dash() } else { s.channels.join(", ") }),
         ("key expires", s.key_expires.clone().unwrap_or_else(dash)),
-        (
-            "key life",
-            s.key_life_days
-                .map(|d| format!("{d} days"))
-                .unwrap_or_else(dash),
-        ),
+        ("key life", s.key_life_days.map(|d| format!("{d} days")).unwrap_or_else(dash)),
     ];
     let mut out = std::io::stdout().lock();
     for (k, v) in rows {

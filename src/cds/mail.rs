@@ -12,10 +12,7 @@ pub enum Mailer {
 }
 
 fn is_loopback_host(h: &str) -> bool {
-    h == "localhost"
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-        || h == "[::1]"
+    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || h == "[::1]"
 }
 
 impl Mailer {
@@ -24,19 +21,10 @@ impl Mailer {
     /// credentials in the URL, `SSLX_SMTP_USER` and `SSLX_SMTP_PASSWORD` are used if set.
     pub fn smtp(url: &str) -> Result<Self, String> {
         let mut u = url::Url::parse(url).map_err(|e| format!("--smtp {url:?}: {e}"))?;
-        let host = u
-            .host_str()
-            .ok_or_else(|| format!("--smtp {url:?}: no host"))?
-            .to_owned();
-        let tls: Option<String> = u
-            .query_pairs()
-            .find(|(k, _)| k == "tls")
-            .map(|(_, v)| v.into_owned());
-        let others: Vec<(String, String)> = u
-            .query_pairs()
-            .filter(|(k, _)| k != "tls")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let host = u.host_str().ok_or_else(|| format!("--smtp {url:?}: no host"))?.to_owned();
+        let tls: Option<String> = u.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+        let others: Vec<(String, String)> =
+            u.query_pairs().filter(|(k, _)| k != "tls").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let tls = match (u.scheme(), tls.as_deref()) {
             ("smtp", None) if is_loopback_host(&host) => None,
             ("smtp", None) => Some("required".to_owned()),
@@ -50,19 +38,13 @@ impl Mailer {
         if !others.is_empty() {
             return Err(format!("--smtp: unknown parameter {:?}", others[0].0));
         }
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(u.as_str())
-            .map_err(|e| format!("--smtp: {e}"))?;
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(u.as_str()).map_err(|e| format!("--smtp: {e}"))?;
         if u.password().is_none() {
-            if let (Ok(user), Ok(pass)) = (
-                std::env::var("SSLX_SMTP_USER"),
-                std::env::var("SSLX_SMTP_PASSWORD"),
-            ) {
+            if let (Ok(user), Ok(pass)) = (std::env::var("SSLX_SMTP_USER"), std::env::var("SSLX_SMTP_PASSWORD")) {
                 b = b.credentials(Credentials::new(user, pass));
             }
         }
-        Ok(Mailer::Smtp(
-            b.timeout(Some(std::time::Duration::from_secs(30))).build(),
-        ))
+        Ok(Mailer::Smtp(b.timeout(Some(std::time::Duration::from_secs(30))).build()))
     }
 
     pub fn outbox(dir: PathBuf) -> Self {
@@ -77,13 +59,7 @@ impl Mailer {
     }
 
     /// Sends a plain-text email; the error says what the server answered.
-    pub async fn send(
-        &self,
-        from: &str,
-        to: &str,
-        subject: &str,
-        body: String,
-    ) -> Result<(), String> {
+    pub async fn send(&self, from: &str, to: &str, subject: &str, body: String) -> Result<(), String> {
         let msg = Message::builder()
             .from(from.parse().map_err(|e| format!("sender {from:?}: {e}"))?)
             .to(to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?)
@@ -92,27 +68,16 @@ impl Mailer {
             .body(body)
             .map_err(|e| format!("building the email: {e}"))?;
         match self {
-            Mailer::Smtp(t) => t
-                .send(msg)
-                .await
-                .map(drop)
-                .map_err(|e| format!("SMTP delivery to {to} failed: {e}")),
-            Mailer::File(t, _) => t
-                .send(msg)
-                .await
-                .map(drop)
-                .map_err(|e| format!("writing the email for {to} failed: {e}")),
+            Mailer::Smtp(t) => t.send(msg).await.map(drop).map_err(|e| format!("SMTP delivery to {to} failed: {e}")),
+            Mailer::File(t, _) => {
+                t.send(msg).await.map(drop).map_err(|e| format!("writing the email for {to} failed: {e}"))
+            }
         }
     }
 }
 
 /// The text of the reply B email.
-pub fn reply_b_email(
-    name: &str,
-    request_hex: &str,
-    armored: &str,
-    cds_http: &str,
-) -> (String, String) {
+pub fn reply_b_email(name: &str, request_hex: &str, armored: &str, cds_http: &str) -> (String, String) {
     let subject = format!("sslx verified setup of {name}: reply B (request {request_hex})");
     let body = format!(
         "This is reply B of the sslx verified setup of {name} at the CDS {cds_http}.\n\

@@ -34,18 +34,15 @@ pub struct Oob {
 
 impl Oob {
     pub fn new(cfg: OobConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            .expect("HTTP client");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("HTTP client");
         Oob { cfg, http }
     }
 
     /// Whether this CDS can deliver to `uri`; the error says why not and what is offered.
     pub fn check(&self, uri: &str) -> Result<(), String> {
-        let (scheme, rest) = uri.split_once(':').ok_or_else(|| {
-            format!("out-of-band channel {uri:?} is not a URI (e.g. sms:+15551234567)")
-        })?;
+        let (scheme, rest) = uri
+            .split_once(':')
+            .ok_or_else(|| format!("out-of-band channel {uri:?} is not a URI (e.g. sms:+15551234567)"))?;
         if rest.is_empty() || uri.len() > 2048 {
             return Err(format!("out-of-band channel {uri:?} has no destination"));
         }
@@ -65,44 +62,21 @@ impl Oob {
         }
     }
 
-    pub async fn deliver(
-        &self,
-        uri: &str,
-        c: &ReplyC,
-        mailer: &Mailer,
-        mail_from: &str,
-    ) -> Result<(), String> {
+    pub async fn deliver(&self, uri: &str, c: &ReplyC, mailer: &Mailer, mail_from: &str) -> Result<(), String> {
         if let Some(dir) = &self.cfg.dir {
             let text = format!("To: {uri}\n\n{}\n", c.text());
             let path = dir.join(format!("{}.txt", request_id_hex(&c.request_id)));
-            return tokio::task::spawn_blocking(move || {
-                crate::keys::write_atomic(&path, text.as_bytes(), 0o600)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("writing the out-of-band message: {e}"));
+            return tokio::task::spawn_blocking(move || crate::keys::write_atomic(&path, text.as_bytes(), 0o600))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("writing the out-of-band message: {e}"));
         }
         let (scheme, dest) = uri.split_once(':').unwrap_or((uri, ""));
         match scheme {
-            "mailto" => {
-                mailer
-                    .send(
-                        mail_from,
-                        dest,
-                        &format!("sslx PIN for {}", c.name),
-                        c.text(),
-                    )
-                    .await
-            }
+            "mailto" => mailer.send(mail_from, dest, &format!("sslx PIN for {}", c.name), c.text()).await,
             "sms" | "voice" => self.twilio(scheme, dest, c).await,
             "http" | "https" => {
-                let r = self
-                    .http
-                    .post(uri)
-                    .json(&c.json())
-                    .send()
-                    .await
-                    .map_err(|e| format!("webhook {uri}: {e}"))?;
+                let r = self.http.post(uri).json(&c.json()).send().await.map_err(|e| format!("webhook {uri}: {e}"))?;
                 if r.status().is_success() {
                     Ok(())
                 } else {
@@ -119,13 +93,13 @@ impl Oob {
             ("Messages.json", "Body", c.text())
         } else {
             let spoken: String = c.pin.chars().map(|ch| format!("{ch}, ")).collect();
-            ("Calls.json", "Twiml", format!("<Response><Say>Your s s l x PIN is {spoken}. Again: {spoken}.</Say></Response>"))
+            (
+                "Calls.json",
+                "Twiml",
+                format!("<Response><Say>Your s s l x PIN is {spoken}. Again: {spoken}.</Say></Response>"),
+            )
         };
-        let url = format!(
-            "{}/2010-04-01/Accounts/{}/{endpoint}",
-            g.base_url.trim_end_matches('/'),
-            g.account_sid
-        );
+        let url = format!("{}/2010-04-01/Accounts/{}/{endpoint}", g.base_url.trim_end_matches('/'), g.account_sid);
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("To", to)
             .append_pair("From", &g.from)
@@ -161,10 +135,7 @@ impl Oob {
             .spawn()
             .map_err(|e| format!("out-of-band command: {e}"))?;
         let mut stdin = child.stdin.take().expect("piped");
-        stdin
-            .write_all(c.text().as_bytes())
-            .await
-            .map_err(|e| format!("out-of-band command: {e}"))?;
+        stdin.write_all(c.text().as_bytes()).await.map_err(|e| format!("out-of-band command: {e}"))?;
         drop(stdin);
         let st = tokio::time::timeout(Duration::from_secs(30), child.wait())
             .await

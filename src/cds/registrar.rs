@@ -54,17 +54,10 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: RefusalCode, reason: impl Into<String>) -> Self {
-        Refusal {
-            code,
-            reason: reason.into(),
-        }
+        Refusal { code, reason: reason.into() }
     }
     pub fn to_msg(&self, now: u64) -> Refused {
-        Refused {
-            code: self.code as u16,
-            server_time: now,
-            reason: self.reason.clone(),
-        }
+        Refused { code: self.code as u16, server_time: now, reason: self.reason.clone() }
     }
 }
 
@@ -98,11 +91,7 @@ pub enum ConfirmOutcome {
 impl Registrar {
     pub fn new(store: Store, cfg: RegistrarConfig, rng: &dyn SecureRandom) -> crate::Result<Self> {
         let sign_seed = store.sign_seed(rng)?;
-        Ok(Registrar {
-            store,
-            cfg,
-            sign_seed,
-        })
+        Ok(Registrar { store, cfg, sign_seed })
     }
 
     pub fn sign_key(&self) -> [u8; 32] {
@@ -122,25 +111,16 @@ impl Registrar {
         if req.ar != AR_VSU_DS {
             return Err(Refusal::new(
                 BadRequest,
-                format!(
-                    "authentication-request value {:?} is not {AR_VSU_DS}",
-                    req.ar
-                ),
+                format!("authentication-request value {:?} is not {AR_VSU_DS}", req.ar),
             ));
         }
         check_name(&req.name).map_err(|e| Refusal::new(BadRequest, e.to_string()))?;
         if req.email.parse::<lettre::Address>().is_err() {
-            return Err(Refusal::new(
-                BadRequest,
-                format!("{:?} is not an email address", req.email),
-            ));
+            return Err(Refusal::new(BadRequest, format!("{:?} is not an email address", req.email)));
         }
         oob_ok(&req.oob).map_err(|e| Refusal::new(BadRequest, e))?;
         if !req.signature_valid() {
-            return Err(Refusal::new(
-                BadSignature,
-                "the open request's signature does not verify",
-            ));
+            return Err(Refusal::new(BadSignature, "the open request's signature does not verify"));
         }
         if now.abs_diff(req.timestamp) > self.cfg.max_skew {
             return Err(Refusal::new(
@@ -155,9 +135,7 @@ impl Registrar {
         let mut prior_ed25519 = None;
         if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
             let same_key = crypto::ct_eq(&p.ed25519, &req.public.ed25519);
-            let proven = req.proof.is_some_and(|proof| {
-                crypto::ed25519_verify(&p.ed25519, &req.signed_bytes(), &proof)
-            });
+            let proven = req.proof.is_some_and(|proof| crypto::ed25519_verify(&p.ed25519, &req.signed_bytes(), &proof));
             if !same_key && !proven {
                 return Err(Refusal::new(
                     NameTaken,
@@ -183,8 +161,8 @@ impl Registrar {
             cds_http: &self.cfg.cds_http,
             cds_sign_key: self.sign_key(),
         };
-        let replies = assemble::make_replies(&cdsk, &pin, &params, rng)
-            .map_err(|e| Refusal::new(BadRequest, e.to_string()))?;
+        let replies =
+            assemble::make_replies(&cdsk, &pin, &params, rng).map_err(|e| Refusal::new(BadRequest, e.to_string()))?;
         self.store
             .insert_request(&RequestRow {
                 id: request_id,
@@ -201,12 +179,7 @@ impl Registrar {
                 prior_ed25519,
             })
             .map_err(internal)?;
-        Ok(Opened {
-            request_id,
-            replies,
-            email: req.email.clone(),
-            oob: req.oob.clone(),
-        })
+        Ok(Opened { request_id, replies, email: req.email.clone(), oob: req.oob.clone() })
     }
 
     /// Forgets a request whose replies could not be delivered, so it can simply be made again.
@@ -215,12 +188,7 @@ impl Registrar {
     }
 
     /// Checks a confirmation (claims 6–7).
-    pub fn confirm(
-        &self,
-        c: &Confirm,
-        now: u64,
-        rng: &dyn SecureRandom,
-    ) -> Result<ConfirmOutcome, Refusal> {
+    pub fn confirm(&self, c: &Confirm, now: u64, rng: &dyn SecureRandom) -> Result<ConfirmOutcome, Refusal> {
         use RefusalCode::*;
         let id = request_id_hex(&c.request_id);
         let req = self
@@ -230,20 +198,23 @@ impl Registrar {
             .ok_or_else(|| Refusal::new(NotFound, format!("no request {id} at this CDS")))?;
         match req.status {
             RequestStatus::Confirmed => {
-                return Err(Refusal::new(AlreadyConfirmed, format!("request {id} is already confirmed; a confirmation is accepted once (replay refused)")))
+                return Err(Refusal::new(
+                    AlreadyConfirmed,
+                    format!("request {id} is already confirmed; a confirmation is accepted once (replay refused)"),
+                ))
             }
             RequestStatus::Denied => {
-                return Err(Refusal::new(TooManyAttempts, format!("request {id} was denied after {} failed confirmations; run sslx vsu again", req.attempts)))
+                return Err(Refusal::new(
+                    TooManyAttempts,
+                    format!("request {id} was denied after {} failed confirmations; run sslx vsu again", req.attempts),
+                ))
             }
             RequestStatus::Pending => {}
         }
         if now >= req.expires {
             return Err(Refusal::new(
                 Expired,
-                format!(
-                    "request {id} expired at {}; run sslx vsu again",
-                    crate::cli::fmt_time(req.expires)
-                ),
+                format!("request {id} expired at {}; run sslx vsu again", crate::cli::fmt_time(req.expires)),
             ));
         }
         match assemble::check_confirm(&req.cdsk, c) {
@@ -251,54 +222,36 @@ impl Registrar {
                 if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
                     // The name belongs to another key, and this request did not prove that key when it was
                     // opened (someone else registered it meanwhile): first come wins.
-                    let proven = req
-                        .prior_ed25519
-                        .is_some_and(|k| crypto::ct_eq(&k, &p.ed25519));
+                    let proven = req.prior_ed25519.is_some_and(|k| crypto::ct_eq(&k, &p.ed25519));
                     if !crypto::ct_eq(&p.ed25519, &req.ed25519) && !proven {
-                        return Err(Refusal::new(NameTaken, format!("the name {:?} was registered to another key while request {id} was pending", req.name)));
+                        return Err(Refusal::new(
+                            NameTaken,
+                            format!(
+                                "the name {:?} was registered to another key while request {id} was pending",
+                                req.name
+                            ),
+                        ));
                     }
                 }
                 let channels = format!("email,{}", channel_kind(&req.oob));
                 let key_expires = now + self.cfg.key_life;
-                let p = self
-                    .store
-                    .confirm(&req, &nonce, &channels, now, key_expires)
-                    .map_err(internal)?;
-                let body = ConfirmedBody {
-                    nonce,
-                    confirmed_at: now,
-                    key_expires,
-                };
-                Ok(ConfirmOutcome::Confirmed(
-                    assemble::make_confirmed(&req.cdsk, &c.request_id, &body, rng),
-                    p,
-                ))
+                let p = self.store.confirm(&req, &nonce, &channels, now, key_expires).map_err(internal)?;
+                let body = ConfirmedBody { nonce, confirmed_at: now, key_expires };
+                Ok(ConfirmOutcome::Confirmed(assemble::make_confirmed(&req.cdsk, &c.request_id, &body, rng), p))
             }
             None => {
                 let attempts = req.attempts + 1;
                 let left = self.cfg.max_attempts.saturating_sub(attempts);
-                let status = if left == 0 {
-                    RequestStatus::Denied
-                } else {
-                    RequestStatus::Pending
-                };
-                self.store
-                    .record_failed_attempt(&c.request_id, attempts, status)
-                    .map_err(internal)?;
+                let status = if left == 0 { RequestStatus::Denied } else { RequestStatus::Pending };
+                self.store.record_failed_attempt(&c.request_id, attempts, status).map_err(internal)?;
                 let reason = if left == 0 {
-                    "the confirmation did not match the key this CDS issued; no attempts left: run sslx vsu again".to_owned()
+                    "the confirmation did not match the key this CDS issued; no attempts left: run sslx vsu again"
+                        .to_owned()
                 } else {
                     format!("the confirmation did not match the key this CDS issued (wrong PIN, or replies from another request); {left} attempt(s) left")
                 };
-                let d = assemble::make_denied(
-                    &self.sign_seed,
-                    &req.x25519,
-                    &c.request_id,
-                    left as u8,
-                    &reason,
-                    rng,
-                )
-                .map_err(internal)?;
+                let d = assemble::make_denied(&self.sign_seed, &req.x25519, &c.request_id, left as u8, &reason, rng)
+                    .map_err(internal)?;
                 Ok(ConfirmOutcome::Denied(d, left as u8))
             }
         }

@@ -41,10 +41,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = axum::Router::new()
         .route("/v1/standing/{name}", axum::routing::get(standing))
-        .route(
-            "/v1/health",
-            axum::routing::get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
-        )
+        .route("/v1/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"ok": true})) }))
         .with_state(cds.clone());
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {
@@ -91,15 +88,10 @@ async fn read_frame(sock: &mut TcpStream) -> Result<Option<Frame>, String> {
     }
     let rest = async {
         sock.read_exact(&mut hb[1..]).await?;
-        let h = Header::parse(&hb)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let h = Header::parse(&hb).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut body = vec![0u8; h.len as usize];
         sock.read_exact(&mut body).await?;
-        Ok::<_, std::io::Error>(Frame {
-            msg_type: h.msg_type,
-            version: h.version,
-            body,
-        })
+        Ok::<_, std::io::Error>(Frame { msg_type: h.msg_type, version: h.version, body })
     };
     match tokio::time::timeout(READ_TIMEOUT, rest).await {
         Err(_) => Err("timed out inside a frame".into()),
@@ -116,8 +108,7 @@ async fn connection(mut sock: TcpStream, cds: Arc<Cds>) -> std::io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) => {
                 let r = Refusal::new(RefusalCode::Malformed, format!("malformed frame: {e}"));
-                sock.write_all(&r.to_msg(crate::cli::now_unix()).to_frame())
-                    .await?;
+                sock.write_all(&r.to_msg(crate::cli::now_unix()).to_frame()).await?;
                 return Ok(());
             }
         };
@@ -133,9 +124,7 @@ fn malformed(e: crate::wire::WireError) -> Refusal {
     Refusal::new(RefusalCode::Malformed, format!("malformed message: {e}"))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
-) -> Result<T, Refusal> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Refusal> + Send + 'static) -> Result<T, Refusal> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}")))?
@@ -153,36 +142,14 @@ async fn handle(frame: &Frame, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {
             .await?;
             let rid = request_id_hex(&opened.request_id);
             let name = opened.replies.c.name.clone();
-            let (subject, body) = reply_b_email(
-                &name,
-                &rid,
-                &opened.replies.b.to_armor(),
-                &cds.registrar.cfg.cds_http,
-            );
+            let (subject, body) = reply_b_email(&name, &rid, &opened.replies.b.to_armor(), &cds.registrar.cfg.cds_http);
             let delivered = async {
-                cds.mailer
-                    .send(&cds.cfg.mail_from, &opened.email, &subject, body)
-                    .await
-                    .map_err(|e| {
-                        Refusal::new(
-                            RefusalCode::EmailFailed,
-                            format!("reply B could not be emailed: {e}"),
-                        )
-                    })?;
-                cds.oob
-                    .deliver(
-                        &opened.oob,
-                        &opened.replies.c,
-                        &cds.mailer,
-                        &cds.cfg.mail_from,
-                    )
-                    .await
-                    .map_err(|e| {
-                        Refusal::new(
-                            RefusalCode::OutOfBandFailed,
-                            format!("reply C could not be delivered: {e}"),
-                        )
-                    })
+                cds.mailer.send(&cds.cfg.mail_from, &opened.email, &subject, body).await.map_err(|e| {
+                    Refusal::new(RefusalCode::EmailFailed, format!("reply B could not be emailed: {e}"))
+                })?;
+                cds.oob.deliver(&opened.oob, &opened.replies.c, &cds.mailer, &cds.cfg.mail_from).await.map_err(|e| {
+                    Refusal::new(RefusalCode::OutOfBandFailed, format!("reply C could not be delivered: {e}"))
+                })
             }
             .await;
             if let Err(r) = delivered {
@@ -196,17 +163,13 @@ async fn handle(frame: &Frame, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {
         TYPE_CONFIRM => {
             let conf = Confirm::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
-            let out = blocking(move || c.registrar.confirm(&conf, crate::cli::now_unix(), &c.rng))
-                .await?;
+            let out = blocking(move || c.registrar.confirm(&conf, crate::cli::now_unix(), &c.rng)).await?;
             Ok(match out {
                 ConfirmOutcome::Confirmed(m, _) => m.to_frame(),
                 ConfirmOutcome::Denied(d, _) => d.to_frame(),
             })
         }
-        t => Err(Refusal::new(
-            RefusalCode::Malformed,
-            format!("unexpected message type 0x{t:02x}"),
-        )),
+        t => Err(Refusal::new(RefusalCode::Malformed, format!("unexpected message type 0x{t:02x}"))),
     }
 }
 

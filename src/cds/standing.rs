@@ -22,18 +22,8 @@ impl Standing {
         let t = crate::cli::fmt_time;
         Standing {
             name: p.name.clone(),
-            status: if p.key_expires > now {
-                p.status.clone()
-            } else {
-                "expired".into()
-            },
-            public_key: Some(
-                crate::keys::PublicIdentity {
-                    x25519: p.x25519,
-                    ed25519: p.ed25519,
-                }
-                .to_line(),
-            ),
+            status: if p.key_expires > now { p.status.clone() } else { "expired".into() },
+            public_key: Some(crate::keys::PublicIdentity { x25519: p.x25519, ed25519: p.ed25519 }.to_line()),
             first_vsu: Some(t(p.first_vsu)),
             last_vsu: Some(t(p.last_vsu)),
             vsu_count: p.vsu_count,

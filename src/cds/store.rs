@@ -77,12 +77,9 @@ fn arr<const N: usize>(v: Vec<u8>) -> rusqlite::Result<[u8; N]> {
 impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS requests (
@@ -98,9 +95,7 @@ impl Store {
                 request_id BLOB NOT NULL, status TEXT NOT NULL);",
         )
         .map_err(db_err)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+        Ok(Store { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -111,20 +106,15 @@ impl Store {
     pub fn sign_seed(&self, rng: &dyn ring::rand::SecureRandom) -> Result<Secret<32>> {
         let c = self.conn();
         let got: Option<Vec<u8>> = c
-            .query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| r.get(0))
             .optional()
             .map_err(db_err)?;
         if let Some(v) = got.and_then(|v| Secret::from_slice(&v)) {
             return Ok(v);
         }
         let s: Secret<32> = Secret::random(rng);
-        c.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('sign_seed', ?1)",
-            params![&s.expose()[..]],
-        )
-        .map_err(db_err)?;
+        c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sign_seed', ?1)", params![&s.expose()[..]])
+            .map_err(db_err)?;
         Ok(s)
     }
 
@@ -144,9 +134,7 @@ impl Store {
     }
 
     pub fn delete_request(&self, id: &[u8; 16]) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM requests WHERE id = ?1", params![&id[..]])
-            .map_err(db_err)?;
+        self.conn().execute("DELETE FROM requests WHERE id = ?1", params![&id[..]]).map_err(db_err)?;
         Ok(())
     }
 
@@ -177,12 +165,7 @@ impl Store {
             .map_err(db_err)
     }
 
-    pub fn record_failed_attempt(
-        &self,
-        id: &[u8; 16],
-        attempts: u32,
-        status: RequestStatus,
-    ) -> Result<()> {
+    pub fn record_failed_attempt(&self, id: &[u8; 16], attempts: u32, status: RequestStatus) -> Result<()> {
         self.conn()
             .execute(
                 "UPDATE requests SET attempts = ?2, status = ?3 WHERE id = ?1",
@@ -209,11 +192,9 @@ impl Store {
         )
         .map_err(db_err)?;
         let prev: Option<(i64, u32)> = tx
-            .query_row(
-                "SELECT first_vsu, vsu_count FROM participants WHERE name = ?1",
-                params![req.name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT first_vsu, vsu_count FROM participants WHERE name = ?1", params![req.name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(db_err)?;
         let (first, count) = prev.map(|(f, n)| (f as u64, n + 1)).unwrap_or((now, 1));
@@ -271,10 +252,7 @@ impl Store {
 
     /// Admin: forget a registration, so the name can be enrolled again by any key.
     pub fn release(&self, name: &str) -> Result<bool> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM participants WHERE name = ?1", params![name])
-            .map_err(db_err)?;
+        let n = self.conn().execute("DELETE FROM participants WHERE name = ?1", params![name]).map_err(db_err)?;
         Ok(n > 0)
     }
 }

@@ -73,20 +73,10 @@ pub struct KeygenArgs {
 #[derive(Debug, Args)]
 pub struct VsuArgs {
     /// Email address for reply B
-    #[arg(
-        long,
-        value_name = "ADDR",
-        required_unless_present = "confirm",
-        conflicts_with = "confirm"
-    )]
+    #[arg(long, value_name = "ADDR", required_unless_present = "confirm", conflicts_with = "confirm")]
     pub email: Option<String>,
     /// Out-of-band channel for the PIN (reply C), as a URI
-    #[arg(
-        long,
-        value_name = "URI",
-        required_unless_present = "confirm",
-        conflicts_with = "confirm"
-    )]
+    #[arg(long, value_name = "URI", required_unless_present = "confirm", conflicts_with = "confirm")]
     pub oob: Option<String>,
     /// Also write reply A to FILE ('-' for stdout)
     #[arg(long, value_name = "FILE|-", conflicts_with = "confirm")]

@@ -22,9 +22,7 @@ pub fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
 pub fn hint(e: &Error) -> Option<String> {
     match e {
         Error::Key(k) => k.hint(),
-        Error::Unavailable(_) => {
-            Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into())
-        }
+        Error::Unavailable(_) => Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into()),
         _ => None,
     }
 }

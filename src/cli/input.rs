@@ -14,20 +14,13 @@ pub fn read_input(path: &str, max: u64, what: &str) -> Result<String> {
     };
     res.map_err(|e| Error::io(format!("reading {what} from {path}"), e))?;
     if buf.len() as u64 > max {
-        return Err(Error::Usage(format!(
-            "{what} in {path} is over {max} bytes: not a {what}"
-        )));
+        return Err(Error::Usage(format!("{what} in {path} is over {max} bytes: not a {what}")));
     }
     String::from_utf8(buf).map_err(|_| Error::Usage(format!("{what} in {path} is not text")))
 }
 
 /// A secret from (in order) the flag's value, a file, or a terminal prompt.
-pub fn secret(
-    value: Option<String>,
-    file: Option<&str>,
-    prompt: &str,
-    env_name: &str,
-) -> Result<String> {
+pub fn secret(value: Option<String>, file: Option<&str>, prompt: &str, env_name: &str) -> Result<String> {
     if let Some(v) = value {
         return Ok(v);
     }
@@ -35,8 +28,9 @@ pub fn secret(
         return Ok(read_input(f, 4096, "secret")?.trim().to_owned());
     }
     if std::io::stdin().is_terminal() {
-        return rpassword::prompt_password(prompt)
-            .map_err(|e| Error::io("reading from the terminal", e));
+        return rpassword::prompt_password(prompt).map_err(|e| Error::io("reading from the terminal", e));
     }
-    Err(Error::Usage(format!("{prompt} needed: give it with the flag, {env_name}=…, or a file; there is no terminal to ask")))
+    Err(Error::Usage(format!(
+        "{prompt} needed: give it with the flag, {env_name}=…, or a file; there is no terminal to ask"
+    )))
 }

@@ -19,24 +19,14 @@ fn key(k: &[u8], label: &[u8]) -> LessSafeKey {
 }
 
 /// `nonce ‖ ciphertext ‖ tag`.
-pub fn wrap(
-    k: &[u8],
-    label: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-    rng: &dyn SecureRandom,
-) -> Vec<u8> {
+pub fn wrap(k: &[u8], label: &[u8], aad: &[u8], plaintext: &[u8], rng: &dyn SecureRandom) -> Vec<u8> {
     let nonce: [u8; AEAD_NONCE_LEN] = random_array(rng);
     let mut out = Vec::with_capacity(plaintext.len() + AEAD_OVERHEAD);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     let mut body = out.split_off(AEAD_NONCE_LEN);
     key(k, label)
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut body,
-        )
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
         .expect("seal cannot fail for in-range lengths");
     out.extend_from_slice(&body);
     out
@@ -49,14 +39,7 @@ pub fn unwrap(k: &[u8], label: &[u8], aad: &[u8], wrapped: &[u8]) -> Option<Vec<
     }
     let nonce: [u8; AEAD_NONCE_LEN] = wrapped[..AEAD_NONCE_LEN].try_into().ok()?;
     let mut body = wrapped[AEAD_NONCE_LEN..].to_vec();
-    let n = key(k, label)
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut body,
-        )
-        .ok()?
-        .len();
+    let n = key(k, label).open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body).ok()?.len();
     body.truncate(n);
     Some(body)
 }

@@ -15,8 +15,7 @@ pub const HPKE_ENC_LEN: usize = 32;
 pub type X25519Secret = Secret<32>;
 
 pub fn x25519_public(sk: &X25519Secret) -> [u8; 32] {
-    let sk =
-        <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(sk.expose()).expect("32-byte X25519 key");
+    let sk = <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(sk.expose()).expect("32-byte X25519 key");
     let pk = X25519HkdfSha256::sk_to_pk(&sk);
     pk.to_bytes().into()
 }
@@ -49,24 +48,11 @@ pub fn hpke_seal(
 }
 
 /// Opens an HPKE ciphertext; `None` on any failure.
-pub fn hpke_open(
-    sk: &X25519Secret,
-    enc: &[u8; HPKE_ENC_LEN],
-    info: &[u8],
-    aad: &[u8],
-    ct: &[u8],
-) -> Option<Vec<u8>> {
+pub fn hpke_open(sk: &X25519Secret, enc: &[u8; HPKE_ENC_LEN], info: &[u8], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
     let sk = <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(sk.expose()).ok()?;
     let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).ok()?;
-    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        info,
-        ct,
-        aad,
-    )
-    .ok()
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(&OpModeR::Base, &sk, &enc, info, ct, aad)
+        .ok()
 }
 
 #[cfg(test)]

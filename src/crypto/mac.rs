@@ -8,17 +8,11 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     for p in parts {
         ctx.update(p);
     }
-    ctx.sign()
-        .as_ref()
-        .try_into()
-        .expect("32-byte HMAC-SHA-256")
+    ctx.sign().as_ref().try_into().expect("32-byte HMAC-SHA-256")
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    digest::digest(&digest::SHA256, data)
-        .as_ref()
-        .try_into()
-        .expect("32-byte SHA-256")
+    digest::digest(&digest::SHA256, data).as_ref().try_into().expect("32-byte SHA-256")
 }
 
 struct Len(usize);
@@ -32,9 +26,7 @@ impl rhkdf::KeyType for Len {
 pub fn hkdf(salt: &[u8], label: &[u8], ikm: &[u8], out: &mut [u8]) {
     let prk = rhkdf::Salt::new(rhkdf::HKDF_SHA256, salt).extract(ikm);
     let info = [label];
-    prk.expand(&info, Len(out.len()))
-        .and_then(|okm| okm.fill(out))
-        .expect("HKDF output length within 255 * 32 bytes");
+    prk.expand(&info, Len(out.len())).and_then(|okm| okm.fill(out)).expect("HKDF output length within 255 * 32 bytes");
 }
 
 /// Constant-time equality (length is not secret).

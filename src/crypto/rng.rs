@@ -8,8 +8,7 @@ pub fn system_rng() -> SystemRandom {
 
 pub fn random_array<const N: usize>(rng: &dyn SecureRandom) -> [u8; N] {
     let mut out = [0u8; N];
-    rng.fill(&mut out)
-        .expect("the OS random number generator failed");
+    rng.fill(&mut out).expect("the OS random number generator failed");
     out
 }
 
@@ -24,9 +23,7 @@ impl rand_core::RngCore for RingRng<'_> {
         u64::from_le_bytes(random_array(self.0))
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0
-            .fill(dest)
-            .expect("the OS random number generator failed");
+        self.0.fill(dest).expect("the OS random number generator failed");
     }
 }
 

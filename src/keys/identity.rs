@@ -26,10 +26,7 @@ impl PublicIdentity {
 
     pub fn from_line(line: &str) -> Result<Self, KeyError> {
         let d = decode_line(LineKind::Public, line)?;
-        Ok(PublicIdentity {
-            x25519: d[..32].try_into().unwrap(),
-            ed25519: d[32..].try_into().unwrap(),
-        })
+        Ok(PublicIdentity { x25519: d[..32].try_into().unwrap(), ed25519: d[32..].try_into().unwrap() })
     }
 }
 
@@ -39,9 +36,7 @@ pub fn check_name(name: &str) -> Result<(), KeyError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -54,18 +49,11 @@ pub fn check_name(name: &str) -> Result<(), KeyError> {
 impl Identity {
     pub fn generate(name: &str, rng: &dyn SecureRandom) -> Result<Self, KeyError> {
         check_name(name)?;
-        Ok(Identity {
-            name: name.to_owned(),
-            x25519: Secret::random(rng),
-            ed25519_seed: Secret::random(rng),
-        })
+        Ok(Identity { name: name.to_owned(), x25519: Secret::random(rng), ed25519_seed: Secret::random(rng) })
     }
 
     pub fn public(&self) -> PublicIdentity {
-        PublicIdentity {
-            x25519: x25519_public(&self.x25519),
-            ed25519: ed25519_public(self.ed25519_seed.expose()),
-        }
+        PublicIdentity { x25519: x25519_public(&self.x25519), ed25519: ed25519_public(self.ed25519_seed.expose()) }
     }
 
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
@@ -86,20 +74,20 @@ impl Identity {
     }
 
     pub fn from_file_text(text: &str) -> Result<Self, KeyError> {
-        let name = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# sslx identity:"))
-            .map(|n| n.trim().to_owned())
-            .ok_or_else(|| KeyError::BadLine {
-                expected: "identity file",
-                why: "no '# sslx identity: NAME' line".into(),
-            })?;
+        let name =
+            text.lines().find_map(|l| l.strip_prefix("# sslx identity:")).map(|n| n.trim().to_owned()).ok_or_else(
+                || KeyError::BadLine {
+                    expected: "identity file",
+                    why: "no '# sslx identity: NAME' line".into(),
+                    class: super::LineFailure::Malformed,
+                },
+            )?;
         check_name(&name)?;
-        let line =
-            super::find_line(LineKind::SecretKey, text).ok_or_else(|| KeyError::BadLine {
-                expected: "secret key",
-                why: "no SSLX-SECRET-KEY-1 line found".into(),
-            })?;
+        let line = super::find_line(LineKind::SecretKey, text).ok_or_else(|| KeyError::BadLine {
+            expected: "secret key",
+            why: "no SSLX-SECRET-KEY-1 line found".into(),
+            class: super::LineFailure::Malformed,
+        })?;
         let d = zeroize::Zeroizing::new(decode_line(LineKind::SecretKey, line)?);
         Ok(Identity {
             name,

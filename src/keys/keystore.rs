@@ -22,9 +22,7 @@ impl Home {
         if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
             return PathBuf::from(x).join("sslx");
         }
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."));
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
         home.join(".config").join("sslx")
     }
 
@@ -39,8 +37,7 @@ impl Home {
     /// Creates the home (0700) if it is missing.
     pub fn ensure(&self) -> Result<()> {
         if !self.dir.exists() {
-            std::fs::create_dir_all(&self.dir)
-                .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
+            std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
             std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io(format!("chmod {}", self.dir.display()), e))?;
         }
@@ -62,11 +59,7 @@ impl Home {
     pub fn save_identity(&self, id: &Identity) -> Result<()> {
         self.ensure()?;
         write_secret_atomic(&self.identity_path(), id.to_file_text().as_bytes())?;
-        write_atomic(
-            &self.path("identity.pub"),
-            format!("{} {}\n", id.name, id.public().to_line()).as_bytes(),
-            0o644,
-        )
+        write_atomic(&self.path("identity.pub"), format!("{} {}\n", id.name, id.public().to_line()).as_bytes(), 0o644)
     }
 
     /// Reads a JSON state file; `None` if it does not exist.
@@ -96,10 +89,7 @@ impl Home {
         match std::fs::remove_file(self.path(file)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(
-                format!("removing {}", self.path(file).display()),
-                e,
-            )),
+            Err(e) => Err(Error::io(format!("removing {}", self.path(file).display()), e)),
         }
     }
 }
@@ -114,11 +104,7 @@ pub fn check_secret_file_mode(p: &Path) -> Result<()> {
     let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
     let mode = md.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyError::Exposed {
-            path: p.display().to_string(),
-            mode,
-        }
-        .into());
+        return Err(KeyError::Exposed { path: p.display().to_string(), mode }.into());
     }
     Ok(())
 }
@@ -132,25 +118,16 @@ pub fn read_secret_file(p: &Path) -> Result<String> {
 /// Writes `bytes` to `path` through a temp file in the same directory, then renames: a reader
 /// sees the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let ctx = |what: &str| format!("{what} {}", path.display());
     let mut tmp = tempfile::Builder::new()
         .prefix(".sslx-tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(ctx("creating a temp file for"), e))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(ctx("chmod"), e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io(ctx("writing"), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(ctx("syncing"), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(ctx("renaming into"), e.error))?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(ctx("chmod"), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(ctx("writing"), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(ctx("syncing"), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx("renaming into"), e.error))?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Key lines: Bech32m with the kind as the human-readable prefix, so a line carries its kind and
 //! a checksum and survives email and copy-paste. Secret kinds are upper case, as age's are.
 
-use super::KeyError;
+use super::{KeyError, LineFailure};
 use bech32::{Bech32m, Hrp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,35 +60,25 @@ pub fn encode_line(kind: LineKind, data: &[u8]) -> String {
 
 /// Decodes one line of the given kind: the prefix, the checksum and the length must all hold.
 pub fn decode_line(kind: LineKind, line: &str) -> Result<Vec<u8>, KeyError> {
-    let bad = |why: String| KeyError::BadLine {
-        expected: kind.name(),
-        why,
-    };
+    let bad = |class: LineFailure, why: String| KeyError::BadLine { expected: kind.name(), why, class };
     let line = line.trim();
     if line.len() > 1000 {
-        return Err(bad(format!("{} characters is too long", line.len())));
+        return Err(bad(LineFailure::Malformed, format!("{} characters is too long", line.len())));
     }
-    let (hrp, data) = bech32::decode(line).map_err(|e| {
-        bad(match e {
-            bech32::DecodeError::Checksum(_) => {
-                "checksum mismatch (a character was changed, lost or added)".into()
-            }
-            other => format!("{other}"),
-        })
+    let (hrp, data) = bech32::decode(line).map_err(|e| match e {
+        bech32::DecodeError::Checksum(_) => {
+            bad(LineFailure::Checksum, "checksum mismatch (a character was changed, lost or added)".into())
+        }
+        other => bad(LineFailure::Malformed, format!("{other}")),
     })?;
     if !hrp.as_str().eq_ignore_ascii_case(kind.hrp()) {
-        return Err(bad(format!(
-            "it is tagged '{}', expected '{}'",
-            hrp.as_str(),
-            kind.hrp()
-        )));
+        return Err(bad(LineFailure::WrongKind, format!("it is tagged '{}', expected '{}'", hrp.as_str(), kind.hrp())));
     }
     if data.len() != kind.data_len() {
-        return Err(bad(format!(
-            "{} bytes of data, expected {}",
-            data.len(),
-            kind.data_len()
-        )));
+        return Err(bad(
+            LineFailure::WrongLength,
+            format!("{} bytes of data, expected {}", data.len(), kind.data_len()),
+        ));
     }
     Ok(data)
 }
@@ -96,9 +86,7 @@ pub fn decode_line(kind: LineKind, line: &str) -> Result<Vec<u8>, KeyError> {
 /// Finds the first line of `kind` in a text (an email, a file with comments).
 pub fn find_line<'a>(kind: LineKind, text: &'a str) -> Option<&'a str> {
     let prefix = format!("{}1", kind.hrp());
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix))
+    text.lines().map(str::trim).find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix))
 }
 
 #[cfg(test)]
@@ -107,17 +95,10 @@ mod tests {
 
     #[test]
     fn round_trips_each_kind() {
-        for kind in [
-            LineKind::Public,
-            LineKind::SecretKey,
-            LineKind::Cdsk,
-            LineKind::ReplyB,
-        ] {
+        for kind in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB] {
             let data: Vec<u8> = (0..kind.data_len() as u8).collect();
             let line = encode_line(kind, &data);
-            assert!(line
-                .to_ascii_lowercase()
-                .starts_with(&kind.hrp().to_ascii_lowercase()));
+            assert!(line.to_ascii_lowercase().starts_with(&kind.hrp().to_ascii_lowercase()));
             assert_eq!(decode_line(kind, &line).unwrap(), data);
         }
     }

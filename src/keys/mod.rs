@@ -6,17 +6,25 @@ mod line;
 
 pub use identity::{check_name, Identity, PublicIdentity};
 pub use keystore::{
-    check_secret_file_mode, load_identity_file, read_secret_file, write_atomic,
-    write_secret_atomic, Home,
+    check_secret_file_mode, load_identity_file, read_secret_file, write_atomic, write_secret_atomic, Home,
 };
 pub use line::{decode_line, encode_line, find_line, LineKind};
 
 use crate::ErrorKind;
 
+/// Why a key line was refused, as a class (vectors name these, not message text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFailure {
+    Checksum,
+    WrongKind,
+    WrongLength,
+    Malformed,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("not a valid {expected} line: {why}")]
-    BadLine { expected: &'static str, why: String },
+    BadLine { expected: &'static str, why: String, class: LineFailure },
     #[error("{path}: secret file is readable by group or others (mode {mode:o})")]
     Exposed { path: String, mode: u32 },
     #[error("no identity in {0}")]
@@ -41,9 +49,7 @@ impl KeyError {
         match self {
             KeyError::Exposed { path, .. } => Some(format!("run: chmod 600 {path}")),
             KeyError::NoIdentity(_) => Some("run: sslx keygen --name NAME".into()),
-            KeyError::IdentityExists(_) => {
-                Some("use another --home, or --force to replace it".into())
-            }
+            KeyError::IdentityExists(_) => Some("use another --home, or --force to replace it".into()),
             _ => None,
         }
     }

@@ -12,16 +12,9 @@ pub type Cdsk = Secret<32>;
 
 /// A PIN is 4–6 hex digits; it is compared upper case, spaces and dashes ignored.
 pub fn normalize_pin(pin: &str) -> Result<String> {
-    let p: String = pin
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let p: String = pin.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_ascii_uppercase();
     if !(4..=6).contains(&p.len()) || !p.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::Usage(format!(
-            "a PIN is 4 to 6 hexadecimal digits (got {} characters)",
-            p.len()
-        )));
+        return Err(Error::Usage(format!("a PIN is 4 to 6 hexadecimal digits (got {} characters)", p.len())));
     }
     Ok(p)
 }
@@ -50,12 +43,7 @@ pub struct ReplyParams<'a> {
 }
 
 /// CDS side (claim 1): split `cdsk` into the three replies.
-pub fn make_replies(
-    cdsk: &Cdsk,
-    pin: &str,
-    p: &ReplyParams<'_>,
-    rng: &dyn SecureRandom,
-) -> Result<Replies> {
+pub fn make_replies(cdsk: &Cdsk, pin: &str, p: &ReplyParams<'_>, rng: &dyn SecureRandom) -> Result<Replies> {
     let (h1, h2) = cdsk.expose().split_at(16);
     let h1_off = zeroize::Zeroizing::new(crypto::offset(h1, pin.as_bytes(), labels::VSU_H1_BY_PIN));
     let h2_off = crypto::offset(h2, h1, labels::VSU_H2_BY_H1);
@@ -67,25 +55,12 @@ pub fn make_replies(
         enc: [0; 32],
         sealed_h1: Vec::new(),
     };
-    let (enc, sealed) = crypto::hpke_seal(
-        &p.ds_public.x25519,
-        labels::VSU_REPLY_A,
-        &a.aad(),
-        &h1_off,
-        rng,
-    )
-    .ok_or_else(|| Error::Usage("the DS's X25519 public key is not a valid key".into()))?;
+    let (enc, sealed) = crypto::hpke_seal(&p.ds_public.x25519, labels::VSU_REPLY_A, &a.aad(), &h1_off, rng)
+        .ok_or_else(|| Error::Usage("the DS's X25519 public key is not a valid key".into()))?;
     a.enc = enc;
     a.sealed_h1 = sealed;
-    let b = ReplyB {
-        request_id: p.request_id,
-        offset_h2: h2_off.try_into().unwrap(),
-    };
-    let c = ReplyC {
-        request_id: p.request_id,
-        name: p.name.to_owned(),
-        pin: pin.to_owned(),
-    };
+    let b = ReplyB { request_id: p.request_id, offset_h2: h2_off.try_into().unwrap() };
+    let c = ReplyC { request_id: p.request_id, name: p.name.to_owned(), pin: pin.to_owned() };
     Ok(Replies { a, b, c })
 }
 
@@ -105,13 +80,11 @@ pub fn assemble_cdsk(id: &Identity, a: &ReplyA, b: &ReplyB, pin: &str) -> Result
     let h1_off = crypto::hpke_open(&id.x25519, &a.enc, labels::VSU_REPLY_A, &a.aad(), &a.sealed_h1)
         .map(zeroize::Zeroizing::new)
         .ok_or_else(|| {
-            Error::VerifyFailed("reply A does not open with this machine's key: it was sealed to another key, or altered".into())
+            Error::VerifyFailed(
+                "reply A does not open with this machine's key: it was sealed to another key, or altered".into(),
+            )
         })?;
-    let h1 = zeroize::Zeroizing::new(crypto::offset(
-        &h1_off,
-        pin.as_bytes(),
-        labels::VSU_H1_BY_PIN,
-    ));
+    let h1 = zeroize::Zeroizing::new(crypto::offset(&h1_off, pin.as_bytes(), labels::VSU_H1_BY_PIN));
     let h2 = zeroize::Zeroizing::new(crypto::offset(&b.offset_h2, &h1, labels::VSU_H2_BY_H1));
     let mut k = [0u8; 32];
     k[..16].copy_from_slice(&h1);
@@ -125,84 +98,36 @@ pub fn sent_value(cdsk: &Cdsk, request_id: &RequestId, nonce: &[u8; 32]) -> [u8;
 }
 
 /// DS side (claim 5): the confirmation wrapped in the CDSK. Returns it with its nonce.
-pub fn make_confirm(
-    cdsk: &Cdsk,
-    request_id: &RequestId,
-    rng: &dyn SecureRandom,
-) -> (Confirm, [u8; 32]) {
+pub fn make_confirm(cdsk: &Cdsk, request_id: &RequestId, rng: &dyn SecureRandom) -> (Confirm, [u8; 32]) {
     let nonce: [u8; 32] = crypto::random_array(rng);
     let mut plain = nonce.to_vec();
     plain.extend_from_slice(&sent_value(cdsk, request_id, &nonce));
-    let wrapped = crypto::wrap(
-        cdsk.expose(),
-        labels::VSU_CONFIRM,
-        &wrap_aad(TYPE_CONFIRM, request_id),
-        &plain,
-        rng,
-    );
-    (
-        Confirm {
-            request_id: *request_id,
-            wrapped,
-        },
-        nonce,
-    )
+    let wrapped = crypto::wrap(cdsk.expose(), labels::VSU_CONFIRM, &wrap_aad(TYPE_CONFIRM, request_id), &plain, rng);
+    (Confirm { request_id: *request_id, wrapped }, nonce)
 }
 
 /// CDS side (claim 6): unwraps a confirmation and recomputes the sent value. `Some(nonce)` if it holds.
 pub fn check_confirm(cdsk: &Cdsk, c: &Confirm) -> Option<[u8; 32]> {
-    let plain = crypto::unwrap(
-        cdsk.expose(),
-        labels::VSU_CONFIRM,
-        &wrap_aad(TYPE_CONFIRM, &c.request_id),
-        &c.wrapped,
-    )?;
+    let plain = crypto::unwrap(cdsk.expose(), labels::VSU_CONFIRM, &wrap_aad(TYPE_CONFIRM, &c.request_id), &c.wrapped)?;
     let nonce: [u8; 32] = plain.get(..32)?.try_into().ok()?;
     let sent = plain.get(32..64)?;
     crypto::ct_eq(sent, &sent_value(cdsk, &c.request_id, &nonce)).then_some(nonce)
 }
 
-pub fn make_confirmed(
-    cdsk: &Cdsk,
-    request_id: &RequestId,
-    body: &ConfirmedBody,
-    rng: &dyn SecureRandom,
-) -> Confirmed {
-    let wrapped = crypto::wrap(
-        cdsk.expose(),
-        labels::VSU_CONFIRMED,
-        &wrap_aad(TYPE_CONFIRMED, request_id),
-        &body.encode(),
-        rng,
-    );
-    Confirmed {
-        request_id: *request_id,
-        wrapped,
-    }
+pub fn make_confirmed(cdsk: &Cdsk, request_id: &RequestId, body: &ConfirmedBody, rng: &dyn SecureRandom) -> Confirmed {
+    let wrapped =
+        crypto::wrap(cdsk.expose(), labels::VSU_CONFIRMED, &wrap_aad(TYPE_CONFIRMED, request_id), &body.encode(), rng);
+    Confirmed { request_id: *request_id, wrapped }
 }
 
 /// DS side: the CDS's answer must open under the CDSK and echo our nonce.
-pub fn open_confirmed(
-    cdsk: &Cdsk,
-    c: &Confirmed,
-    request_id: &RequestId,
-    nonce: &[u8; 32],
-) -> Result<ConfirmedBody> {
-    let bad = || {
-        Error::VerifyFailed(
-            "the CDS's 'confirmed' answer did not verify under the assembled key".into(),
-        )
-    };
+pub fn open_confirmed(cdsk: &Cdsk, c: &Confirmed, request_id: &RequestId, nonce: &[u8; 32]) -> Result<ConfirmedBody> {
+    let bad = || Error::VerifyFailed("the CDS's 'confirmed' answer did not verify under the assembled key".into());
     if &c.request_id != request_id {
         return Err(bad());
     }
-    let plain = crypto::unwrap(
-        cdsk.expose(),
-        labels::VSU_CONFIRMED,
-        &wrap_aad(TYPE_CONFIRMED, request_id),
-        &c.wrapped,
-    )
-    .ok_or_else(bad)?;
+    let plain = crypto::unwrap(cdsk.expose(), labels::VSU_CONFIRMED, &wrap_aad(TYPE_CONFIRMED, request_id), &c.wrapped)
+        .ok_or_else(bad)?;
     let body = ConfirmedBody::decode(&plain)?;
     if !crypto::ct_eq(&body.nonce, nonce) {
         return Err(bad());
@@ -221,51 +146,28 @@ pub fn make_denied(
 ) -> Result<Denied> {
     let mut plain = vec![attempts_left];
     crate::wire::put_str16(&mut plain, reason);
-    let (enc, sealed) = crypto::hpke_seal(
-        ds_x25519,
-        labels::VSU_DENIED,
-        &wrap_aad(TYPE_DENIED, request_id),
-        &plain,
-        rng,
-    )
-    .ok_or_else(|| Error::Other("the DS's X25519 key is not valid".into()))?;
-    let mut d = Denied {
-        request_id: *request_id,
-        enc,
-        sealed,
-        signature: [0; 64],
-    };
+    let (enc, sealed) =
+        crypto::hpke_seal(ds_x25519, labels::VSU_DENIED, &wrap_aad(TYPE_DENIED, request_id), &plain, rng)
+            .ok_or_else(|| Error::Other("the DS's X25519 key is not valid".into()))?;
+    let mut d = Denied { request_id: *request_id, enc, sealed, signature: [0; 64] };
     d.signature = crypto::ed25519_sign(cds_sign_seed.expose(), &d.signed_bytes());
     Ok(d)
 }
 
 /// DS side (claim 8): a genuine "denied" opens with our key and carries the CDS's signature.
 /// Returns the attempts left and the reason.
-pub fn open_denied(
-    id: &Identity,
-    cds_sign_key: &[u8; 32],
-    d: &Denied,
-    request_id: &RequestId,
-) -> Result<(u8, String)> {
+pub fn open_denied(id: &Identity, cds_sign_key: &[u8; 32], d: &Denied, request_id: &RequestId) -> Result<(u8, String)> {
     let bad = || {
         Error::VerifyFailed(
-            "a 'denied' answer arrived that is not from the CDS (bad signature or seal); ignored"
-                .into(),
+            "a 'denied' answer arrived that is not from the CDS (bad signature or seal); ignored".into(),
         )
     };
-    if &d.request_id != request_id
-        || !crypto::ed25519_verify(cds_sign_key, &d.signed_bytes(), &d.signature)
-    {
+    if &d.request_id != request_id || !crypto::ed25519_verify(cds_sign_key, &d.signed_bytes(), &d.signature) {
         return Err(bad());
     }
-    let plain = crypto::hpke_open(
-        &id.x25519,
-        &d.enc,
-        labels::VSU_DENIED,
-        &wrap_aad(TYPE_DENIED, request_id),
-        &d.sealed,
-    )
-    .ok_or_else(bad)?;
+    let plain =
+        crypto::hpke_open(&id.x25519, &d.enc, labels::VSU_DENIED, &wrap_aad(TYPE_DENIED, request_id), &d.sealed)
+            .ok_or_else(bad)?;
     let mut r = crate::wire::Reader::new(&plain);
     let left = r.u8("attempts left")?;
     let reason = r.str16("reason")?.to_owned();
@@ -296,12 +198,8 @@ mod tests {
     #[test]
     fn assembles_the_cdsk_with_the_right_pin() {
         let (_, id, cdsk, r) = setup();
-        assert!(assemble_cdsk(&id, &r.a, &r.b, "1a2b3c")
-            .unwrap()
-            .ct_eq(&cdsk));
-        assert!(!assemble_cdsk(&id, &r.a, &r.b, "1A2B3D")
-            .unwrap()
-            .ct_eq(&cdsk));
+        assert!(assemble_cdsk(&id, &r.a, &r.b, "1a2b3c").unwrap().ct_eq(&cdsk));
+        assert!(!assemble_cdsk(&id, &r.a, &r.b, "1A2B3D").unwrap().ct_eq(&cdsk));
     }
 
     #[test]
@@ -318,10 +216,7 @@ mod tests {
         let seed = Secret::random(&rng);
         let pk = crypto::ed25519_public(seed.expose());
         let d = make_denied(&seed, &id.public().x25519, &[9; 16], 2, "mismatch", &rng).unwrap();
-        assert_eq!(
-            open_denied(&id, &pk, &d, &[9; 16]).unwrap(),
-            (2, "mismatch".into())
-        );
+        assert_eq!(open_denied(&id, &pk, &d, &[9; 16]).unwrap(), (2, "mismatch".into()));
         assert!(open_denied(&id, &[3; 32], &d, &[9; 16]).is_err());
     }
 }

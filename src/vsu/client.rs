@@ -12,8 +12,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sends one frame to the CDS at `addr` and returns the answer frame; a `Refused` answer is
 /// turned into `Error::Refused`.
 pub fn exchange(addr: &str, frame: &[u8]) -> Result<Frame> {
-    let unavailable =
-        |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {addr}: {e}"));
+    let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {addr}: {e}"));
     let sa = addr
         .to_socket_addrs()
         .map_err(unavailable)?
@@ -25,11 +24,7 @@ pub fn exchange(addr: &str, frame: &[u8]) -> Result<Frame> {
     write_frame(&mut s, frame).map_err(unavailable)?;
     let f = read_frame(&mut s)
         .map_err(|e| Error::Unavailable(format!("reading the CDS's answer: {e}")))?
-        .ok_or_else(|| {
-            Error::Unavailable(format!(
-                "the CDS at {addr} closed the connection without answering"
-            ))
-        })?;
+        .ok_or_else(|| Error::Unavailable(format!("the CDS at {addr} closed the connection without answering")))?;
     if f.msg_type == TYPE_REFUSED {
         let r = Refused::from_frame(&f)?;
         return Err(refusal_error(r));
@@ -45,10 +40,7 @@ pub fn refusal_error(r: Refused) -> Error {
             now: crate::cli::fmt_time(crate::cli::now_unix()),
             edge: format!("CDS clock {}", crate::cli::fmt_time(r.server_time)),
         },
-        _ => Error::Refused {
-            code: r.code,
-            reason: r.reason,
-        },
+        _ => Error::Refused { code: r.code, reason: r.reason },
     }
 }
 
@@ -95,10 +87,8 @@ pub struct CdsState {
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
-    let v: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
+    let v: Vec<u8> =
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect::<Option<_>>()?;
     v.try_into().ok()
 }
 
@@ -107,13 +97,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// `sslx vsu`: signs and sends the open request; keeps reply A as the pending request.
-pub fn open(
-    home: &Home,
-    cds: &str,
-    email: &str,
-    oob: &str,
-    prove_with: Option<&Identity>,
-) -> Result<PendingVsu> {
+pub fn open(home: &Home, cds: &str, email: &str, oob: &str, prove_with: Option<&Identity>) -> Result<PendingVsu> {
     let id = home.load_identity()?;
     let mut req = OpenRequest {
         ar: super::AR_VSU_DS.into(),
@@ -126,9 +110,7 @@ pub fn open(
         proof: None,
     };
     if req.email.len() > 1024 || req.oob.len() > 2048 {
-        return Err(Error::Usage(
-            "email address or out-of-band URI too long".into(),
-        ));
+        return Err(Error::Usage("email address or out-of-band URI too long".into()));
     }
     let signed = req.signed_bytes();
     req.signature = id.sign(&signed);
@@ -162,12 +144,7 @@ pub fn load_pending(home: &Home) -> Result<PendingVsu> {
 }
 
 /// `sslx assemble-key`: reply A (pending, or given), reply B and the PIN give the CDSK.
-pub fn assemble(
-    home: &Home,
-    reply_b_text: &str,
-    pin: &str,
-    reply_a: Option<ReplyA>,
-) -> Result<(Cdsk, RequestId)> {
+pub fn assemble(home: &Home, reply_b_text: &str, pin: &str, reply_a: Option<ReplyA>) -> Result<(Cdsk, RequestId)> {
     let id = home.load_identity()?;
     let a = match reply_a {
         Some(a) => a,
@@ -178,10 +155,7 @@ pub fn assemble(
     let now = crate::cli::now_unix();
     if now >= a.expires {
         return Err(Error::Expired {
-            what: format!(
-                "request {} has expired; run sslx vsu again",
-                request_id_hex(&a.request_id)
-            ),
+            what: format!("request {} has expired; run sslx vsu again", request_id_hex(&a.request_id)),
             now: crate::cli::fmt_time(now),
             edge: format!("expired {}", crate::cli::fmt_time(a.expires)),
         });
@@ -227,18 +201,11 @@ pub enum ConfirmResult {
 }
 
 /// `sslx vsu --confirm`.
-pub fn confirm(
-    home: &Home,
-    cds_override: Option<&str>,
-    rng: &dyn SecureRandom,
-) -> Result<ConfirmResult> {
+pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<ConfirmResult> {
     let id = home.load_identity()?;
     let pending = load_pending(home)?;
     let cdsk = read_cdsk_file(home, ASSEMBLED_FILE)?.ok_or_else(|| {
-        Error::NotFound(
-            "no assembled key to confirm (run sslx assemble-key --reply-b FILE --pin PIN first)"
-                .into(),
-        )
+        Error::NotFound("no assembled key to confirm (run sslx assemble-key --reply-b FILE --pin PIN first)".into())
     })?;
     let a = ReplyA::from_armor(&pending.reply_a)?;
     let cds = cds_override.unwrap_or(&pending.cds);
@@ -272,16 +239,9 @@ pub fn confirm(
             if left == 0 {
                 home.remove(PENDING_FILE)?;
             }
-            Ok(ConfirmResult::Denied {
-                attempts_left: left,
-                reason,
-            })
+            Ok(ConfirmResult::Denied { attempts_left: left, reason })
         }
-        t => Err(crate::wire::WireError::UnexpectedType {
-            expected: "confirmed or denied",
-            got: t,
-        }
-        .into()),
+        t => Err(crate::wire::WireError::UnexpectedType { expected: "confirmed or denied", got: t }.into()),
     }
 }
 
@@ -296,9 +256,7 @@ pub fn cds_http(home: &Home, flag: Option<&str>) -> Result<String> {
     if let Some(p) = home.read_json::<PendingVsu>(PENDING_FILE)? {
         return Ok(p.cds_http);
     }
-    Err(Error::Usage(
-        "no CDS HTTP address known: give --cds-http URL (or SSLX_CDS_HTTP)".into(),
-    ))
+    Err(Error::Usage("no CDS HTTP address known: give --cds-http URL (or SSLX_CDS_HTTP)".into()))
 }
 
 /// The CDS protocol address: the flag, else the remembered one.
@@ -312,44 +270,28 @@ pub fn cds_addr(home: &Home, flag: Option<&str>) -> Result<String> {
     if let Some(p) = home.read_json::<PendingVsu>(PENDING_FILE)? {
         return Ok(p.cds);
     }
-    Err(Error::Usage(
-        "no CDS address known: give --cds HOST:PORT (or SSLX_CDS)".into(),
-    ))
+    Err(Error::Usage("no CDS address known: give --cds HOST:PORT (or SSLX_CDS)".into()))
 }
 
 /// `sslx standing NAME`: the CDS's public record.
 pub async fn fetch_standing(base: &str, name: &str) -> Result<crate::cds::standing::Standing> {
     crate::keys::check_name(name)?;
     let url = format!("{base}/v1/standing/{name}");
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .expect("HTTP client");
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().expect("HTTP client");
     let r = client
         .get(&url)
         .send()
         .await
         .map_err(|e| Error::Unavailable(format!("cannot reach the CDS at {base}: {e}")))?;
     if r.status() == reqwest::StatusCode::NOT_FOUND {
-        return Err(Error::NotFound(format!(
-            "no participant named {name:?} at the CDS {base}"
-        )));
+        return Err(Error::NotFound(format!("no participant named {name:?} at the CDS {base}")));
     }
     if !r.status().is_success() {
-        return Err(Error::Unavailable(format!(
-            "the CDS at {base} answered {}",
-            r.status()
-        )));
+        return Err(Error::Unavailable(format!("the CDS at {base} answered {}", r.status())));
     }
-    let bytes = r
-        .bytes()
-        .await
-        .map_err(|e| Error::Unavailable(format!("reading the CDS's answer: {e}")))?;
+    let bytes = r.bytes().await.map_err(|e| Error::Unavailable(format!("reading the CDS's answer: {e}")))?;
     if bytes.len() > 64 * 1024 {
-        return Err(Error::Other(
-            "the CDS's standing answer is over 64 KiB".into(),
-        ));
+        return Err(Error::Other("the CDS's standing answer is over 64 KiB".into()));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Other(format!("the CDS's standing answer is not valid: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| Error::Other(format!("the CDS's standing answer is not valid: {e}")))
 }

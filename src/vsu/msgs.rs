@@ -148,14 +148,7 @@ impl Msg for ReplyA {
         let cds_sign_key = r.take_array("CDS signing key")?;
         let enc = r.take_array("HPKE encapsulated key")?;
         let sealed_h1 = r.take(SEALED_H1_LEN, "sealed first half")?.to_vec();
-        Ok(ReplyA {
-            request_id,
-            expires,
-            cds_http,
-            cds_sign_key,
-            enc,
-            sealed_h1,
-        })
+        Ok(ReplyA { request_id, expires, cds_http, cds_sign_key, enc, sealed_h1 })
     }
 }
 
@@ -191,6 +184,7 @@ impl ReplyB {
             .find(|l| l.to_ascii_lowercase().starts_with("sslx-reply-b1"))
             .ok_or_else(|| crate::keys::KeyError::BadLine {
                 expected: "reply B",
+                class: crate::keys::LineFailure::Malformed,
                 why: if text.contains("BEGIN SSLX REPLY A") {
                     "this is reply A (the halves are swapped): reply B is the block that came by email".into()
                 } else {
@@ -198,10 +192,7 @@ impl ReplyB {
                 },
             })?;
         let d = decode_line(LineKind::ReplyB, line)?;
-        Ok(ReplyB {
-            request_id: d[..16].try_into().unwrap(),
-            offset_h2: d[16..].try_into().unwrap(),
-        })
+        Ok(ReplyB { request_id: d[..16].try_into().unwrap(), offset_h2: d[16..].try_into().unwrap() })
     }
 }
 
@@ -236,10 +227,7 @@ impl ReplyC {
     /// Finds the PIN in a reply C text (the OOB message as delivered).
     pub fn pin_in(text: &str) -> Option<String> {
         let i = text.find("PIN ")?;
-        let pin: String = text[i + 4..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .collect();
+        let pin: String = text[i + 4..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
         (4..=6).contains(&pin.len()).then_some(pin)
     }
 }
@@ -269,16 +257,8 @@ impl Msg for Confirm {
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let request_id = r.take_array("request id")?;
-        let wrapped = r
-            .take(
-                CONFIRM_PLAIN_LEN + crypto::AEAD_OVERHEAD,
-                "wrapped confirmation",
-            )?
-            .to_vec();
-        Ok(Confirm {
-            request_id,
-            wrapped,
-        })
+        let wrapped = r.take(CONFIRM_PLAIN_LEN + crypto::AEAD_OVERHEAD, "wrapped confirmation")?.to_vec();
+        Ok(Confirm { request_id, wrapped })
     }
 }
 
@@ -325,13 +305,8 @@ impl Msg for Confirmed {
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let request_id = r.take_array("request id")?;
-        let wrapped = r
-            .take(48 + crypto::AEAD_OVERHEAD, "wrapped confirmed body")?
-            .to_vec();
-        Ok(Confirmed {
-            request_id,
-            wrapped,
-        })
+        let wrapped = r.take(48 + crypto::AEAD_OVERHEAD, "wrapped confirmed body")?.to_vec();
+        Ok(Confirmed { request_id, wrapped })
     }
 }
 
@@ -370,12 +345,7 @@ impl Msg for Denied {
         let enc = r.take_array("HPKE encapsulated key")?;
         let sealed = r.bytes16("sealed reason")?.to_vec();
         let signature = r.take_array("signature")?;
-        Ok(Denied {
-            request_id,
-            enc,
-            sealed,
-            signature,
-        })
+        Ok(Denied { request_id, enc, sealed, signature })
     }
 }
 
@@ -396,11 +366,7 @@ impl Msg for Refused {
         put_str16(out, &self.reason);
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Refused {
-            code: r.u16("code")?,
-            server_time: r.u64("server time")?,
-            reason: r.str16("reason")?.to_owned(),
-        })
+        Ok(Refused { code: r.u16("code")?, server_time: r.u64("server time")?, reason: r.str16("reason")?.to_owned() })
     }
 }
 
@@ -419,18 +385,9 @@ pub fn armor(label: &str, bytes: &[u8]) -> String {
 pub fn dearmor(label: &str, text: &str) -> Result<Vec<u8>, WireError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let start = text
-        .find(&begin)
-        .ok_or(WireError::Invalid("no BEGIN line of the armored block"))?
-        + begin.len();
-    let stop = text[start..]
-        .find(&end)
-        .ok_or(WireError::MissingData("END line of the armored block"))?
-        + start;
-    let b64: String = text[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let start = text.find(&begin).ok_or(WireError::Invalid("no BEGIN line of the armored block"))? + begin.len();
+    let stop = text[start..].find(&end).ok_or(WireError::MissingData("END line of the armored block"))? + start;
+    let b64: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| WireError::Invalid("armored block is not valid base64"))

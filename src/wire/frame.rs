@@ -25,19 +25,12 @@ impl Header {
 
     /// Parses and checks a header: the version must be ours and the length under the cap.
     pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Self, WireError> {
-        let h = Header {
-            msg_type: b[0],
-            version: b[1],
-            len: u32::from_be_bytes([b[2], b[3], b[4], b[5]]),
-        };
+        let h = Header { msg_type: b[0], version: b[1], len: u32::from_be_bytes([b[2], b[3], b[4], b[5]]) };
         if h.version != VERSION {
             return Err(WireError::UnsupportedVersion(h.version));
         }
         if h.len as usize > MAX_BODY {
-            return Err(WireError::TooLarge {
-                got: h.len as usize,
-                max: MAX_BODY,
-            });
+            return Err(WireError::TooLarge { got: h.len as usize, max: MAX_BODY });
         }
         Ok(h)
     }
@@ -52,11 +45,7 @@ pub struct Frame {
 
 impl Frame {
     pub fn header(&self) -> Header {
-        Header {
-            msg_type: self.msg_type,
-            version: self.version,
-            len: self.body.len() as u32,
-        }
+        Header { msg_type: self.msg_type, version: self.version, len: self.body.len() as u32 }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -68,10 +57,8 @@ impl Frame {
 
     /// Parses exactly one frame from `bytes`: a short or long buffer is an error.
     pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
-        let hb: &[u8; HEADER_LEN] = bytes
-            .get(..HEADER_LEN)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(WireError::MissingData("frame header"))?;
+        let hb: &[u8; HEADER_LEN] =
+            bytes.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::MissingData("frame header"))?;
         let h = Header::parse(hb)?;
         let rest = &bytes[HEADER_LEN..];
         let len = h.len as usize;
@@ -81,11 +68,7 @@ impl Frame {
         if rest.len() > len {
             return Err(WireError::TrailingData(rest.len() - len));
         }
-        Ok(Frame {
-            msg_type: h.msg_type,
-            version: h.version,
-            body: rest.to_vec(),
-        })
+        Ok(Frame { msg_type: h.msg_type, version: h.version, body: rest.to_vec() })
     }
 }
 
@@ -100,31 +83,20 @@ pub fn read_frame<R: Read>(r: &mut R) -> std::io::Result<Option<Frame>> {
             if got == 0 {
                 return Ok(None);
             }
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                WireError::MissingData("frame header"),
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, WireError::MissingData("frame header")));
         }
         got += n;
     }
-    let h =
-        Header::parse(&hb).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let h = Header::parse(&hb).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mut body = vec![0u8; h.len as usize];
     r.read_exact(&mut body).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                WireError::MissingData("frame body"),
-            )
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, WireError::MissingData("frame body"))
         } else {
             e
         }
     })?;
-    Ok(Some(Frame {
-        msg_type: h.msg_type,
-        version: h.version,
-        body,
-    }))
+    Ok(Some(Frame { msg_type: h.msg_type, version: h.version, body }))
 }
 
 pub fn write_frame<W: Write>(w: &mut W, frame_bytes: &[u8]) -> std::io::Result<()> {

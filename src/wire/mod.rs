@@ -41,21 +41,13 @@ pub trait Msg: Sized {
     fn to_frame(&self) -> Vec<u8> {
         let mut body = Vec::new();
         self.encode_body(&mut body);
-        Frame {
-            msg_type: Self::TYPE,
-            version: VERSION,
-            body,
-        }
-        .to_bytes()
+        Frame { msg_type: Self::TYPE, version: VERSION, body }.to_bytes()
     }
 
     /// Decodes a frame that must be of this type.
     fn from_frame(frame: &Frame) -> Result<Self, WireError> {
         if frame.msg_type != Self::TYPE {
-            return Err(WireError::UnexpectedType {
-                expected: Self::NAME,
-                got: frame.msg_type,
-            });
+            return Err(WireError::UnexpectedType { expected: Self::NAME, got: frame.msg_type });
         }
         let mut r = Reader::new(&frame.body);
         let msg = Self::decode_body(&mut r)?;
@@ -112,9 +104,7 @@ impl RefusalCode {
         match Self::from_u16(code) {
             Some(RefusalCode::NotFound) => ErrorKind::NotFound,
             Some(RefusalCode::Expired) | Some(RefusalCode::ClockSkew) => ErrorKind::Expired,
-            Some(RefusalCode::BadSignature) | Some(RefusalCode::AlreadyConfirmed) => {
-                ErrorKind::VerifyFailed
-            }
+            Some(RefusalCode::BadSignature) | Some(RefusalCode::AlreadyConfirmed) => ErrorKind::VerifyFailed,
             Some(RefusalCode::Internal) => ErrorKind::Unavailable,
             _ => ErrorKind::Refused,
         }

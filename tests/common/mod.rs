@@ -44,24 +44,16 @@ impl Cds {
 
     /// `sslx-cds serve ARGS --listen 127.0.0.1:0 --http 127.0.0.1:0`, waiting for its JSON line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Cds {
-        let log = tempfile::Builder::new()
-            .prefix("sslx-cds-log-")
-            .tempfile()
-            .unwrap()
-            .into_temp_path()
-            .keep()
-            .unwrap();
+        let log = tempfile::Builder::new().prefix("sslx-cds-log-").tempfile().unwrap().into_temp_path().keep().unwrap();
         let mut cmd = std::process::Command::new(bin("sslx-cds"));
         // Never the default ./sslx-cds.db: a database of the test's own unless one is given.
-        let state = (!args.contains(&"--dev") && !args.contains(&"--db"))
-            .then(|| tempfile::tempdir().unwrap());
+        let state = (!args.contains(&"--dev") && !args.contains(&"--db")).then(|| tempfile::tempdir().unwrap());
         if let Some(s) = &state {
             cmd.arg("serve").arg("--db").arg(s.path().join("cds.db"));
         } else {
             cmd.arg("serve");
         }
-        cmd.args(args)
-            .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        cmd.args(args).args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
         for (k, _) in std::env::vars() {
             if k.starts_with("SSLX_") {
                 cmd.env_remove(k);
@@ -70,20 +62,12 @@ impl Cds {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn sslx-cds");
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap()).spawn().expect("spawn sslx-cds");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            panic!(
-                "sslx-cds did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
+            panic!("sslx-cds did not start: {}", std::fs::read_to_string(&log).unwrap_or_default())
         });
         let p = |k: &str| v[k].as_str().map(PathBuf::from);
         Cds {
@@ -112,11 +96,7 @@ impl Cds {
 
     /// The PIN the CDS wrote to its out-of-band folder for a request.
     pub fn pin(&self, request_id: &str) -> String {
-        let p = self
-            .oob_dir
-            .as_ref()
-            .expect("CDS has an oob dir")
-            .join(format!("{request_id}.txt"));
+        let p = self.oob_dir.as_ref().expect("CDS has an oob dir").join(format!("{request_id}.txt"));
         let text = std::fs::read_to_string(&p).unwrap();
         sslx::vsu::ReplyC::pin_in(&text).expect("a PIN in the out-of-band message")
     }
@@ -144,10 +124,7 @@ pub struct Participant {
 impl Participant {
     pub fn new(name: &str) -> Participant {
         let dir = tempfile::tempdir().unwrap();
-        let p = Participant {
-            dir,
-            name: name.to_owned(),
-        };
+        let p = Participant { dir, name: name.to_owned() };
         p.cmd().args(["keygen", "--name", name]).assert().success();
         p
     }
@@ -219,13 +196,7 @@ impl mailin_embedded::Handler for SmtpHandler {
         self.current.to.push(to.to_owned());
         mailin_embedded::response::OK
     }
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        _to: &[String],
-    ) -> mailin_embedded::Response {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> mailin_embedded::Response {
         self.current.data.clear();
         mailin_embedded::response::OK
     }
@@ -234,13 +205,7 @@ impl mailin_embedded::Handler for SmtpHandler {
         Ok(())
     }
     fn data_end(&mut self) -> mailin_embedded::Response {
-        let m = std::mem::replace(
-            &mut self.current,
-            Mail {
-                to: vec![],
-                data: String::new(),
-            },
-        );
+        let m = std::mem::replace(&mut self.current, Mail { to: vec![], data: String::new() });
         self.mails.lock().unwrap().push(m);
         mailin_embedded::response::OK
     }
@@ -257,17 +222,9 @@ impl SmtpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mails = Arc::new(Mutex::new(Vec::new()));
-        let handler = SmtpHandler {
-            mails: mails.clone(),
-            current: Mail {
-                to: vec![],
-                data: String::new(),
-            },
-        };
+        let handler = SmtpHandler { mails: mails.clone(), current: Mail { to: vec![], data: String::new() } };
         let mut server = mailin_embedded::Server::new(handler);
-        server
-            .with_name("test.smtp.local")
-            .with_tcp_listener(listener);
+        server.with_name("test.smtp.local").with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
@@ -277,13 +234,7 @@ impl SmtpServer {
     /// Waits (bounded) for a message to `to`.
     pub fn wait_for(&self, to: &str) -> Mail {
         for _ in 0..200 {
-            if let Some(m) = self
-                .mails
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|m| m.to.iter().any(|t| t.contains(to)))
-            {
+            if let Some(m) = self.mails.lock().unwrap().iter().find(|m| m.to.iter().any(|t| t.contains(to))) {
                 return m.clone();
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
@@ -317,13 +268,7 @@ impl WebhookServer {
 
     pub fn wait_for(&self, needle: &str) -> serde_json::Value {
         for _ in 0..200 {
-            if let Some(b) = self
-                .bodies
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|b| b.contains(needle))
-            {
+            if let Some(b) = self.bodies.lock().unwrap().iter().find(|b| b.contains(needle)) {
                 return serde_json::from_str(b).unwrap();
             }
             std::thread::sleep(std::time::Duration::from_millis(25));

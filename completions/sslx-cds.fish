@@ -1,0 +1,53 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_sslx_cds_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_sslx_cds_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_sslx_cds_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_sslx_cds_using_subcommand
+    set -l cmd (__fish_sslx_cds_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -s V -l version -d 'Print version'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l listen -d 'Protocol listener address' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l http -d 'HTTP listener address (public standing)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l public-http -d 'The HTTP base URL announced to participants [default: http://<the --http address>]' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db -d 'SQLite database file [default: sslx-cds.db, or in the temp dir with --dev]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp -d 'SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l outbox -d 'Write email as .eml files to this folder instead of sending it' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-dir -d 'Write every out-of-band message to this folder instead of sending it' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mail-from -d 'Sender address of the CDS\'s email' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l request-ttl -d 'Seconds an open request waits for its confirmation' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-attempts -d 'Failed confirmations allowed per request' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-life-days -d 'Days a confirmed CDS key stays valid' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l pin-digits -d 'Hex digits in a PIN (4-6)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 'Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l twilio-url -d 'Base URL of a Twilio-compatible SMS/voice API' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l dev -d 'Throw-away CDS: temp state, email and out-of-band messages written to folders'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-http-webhooks -d 'Accept plain http:// webhooks for the PIN (default: https:// only)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve release help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve release help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,86 @@
+//! Property tests: random and mutated bytes thrown at every decoder added for the VSU. None may
+//! panic; whatever a frame decoder accepts must re-encode to exactly the input (canonical).
+
+use proptest::prelude::*;
+use sslx::keys::{decode_line, Identity, LineKind};
+use sslx::vsu::*;
+use sslx::wire::{read_frame, Frame, Msg};
+use std::collections::BTreeMap;
+
+fn transcript_frames() -> Vec<Vec<u8>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/wire/vsu_transcript.txt"))
+        .expect("run the vectors test once to write the transcript");
+    let f: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once(": ")).collect();
+    ["open_request", "reply_a", "confirm", "confirmed", "denied", "refused"]
+        .iter()
+        .map(|k| hex::decode(f[k]).unwrap())
+        .collect()
+}
+
+/// Decodes with every frame decoder; each that accepts must give the input back.
+fn all_decoders(bytes: &[u8]) {
+    fn check<M: Msg>(bytes: &[u8]) {
+        if let Ok(m) = M::from_bytes(bytes) {
+            assert_eq!(m.to_frame(), bytes, "{} is not canonical", M::NAME);
+        }
+    }
+    check::<OpenRequest>(bytes);
+    check::<ReplyA>(bytes);
+    check::<Confirm>(bytes);
+    check::<Confirmed>(bytes);
+    check::<Denied>(bytes);
+    check::<Refused>(bytes);
+    if let Ok(f) = Frame::parse(bytes) {
+        assert_eq!(f.to_bytes(), bytes);
+    }
+    let mut cursor = bytes;
+    let _ = read_frame(&mut cursor);
+    let _ = ConfirmedBody::decode(bytes);
+}
+
+fn all_text_decoders(s: &str) {
+    for k in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB] {
+        let _ = decode_line(k, s);
+    }
+    let _ = ReplyB::find_in(s);
+    let _ = ReplyA::from_armor(s);
+    let _ = Identity::from_file_text(s);
+    let _ = ReplyC::pin_in(s);
+    let _ = normalize_pin(s);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        all_decoders(&bytes);
+        all_text_decoders(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn random_bytes_behind_a_valid_header_never_panic(t in 0x10u8..0x20, body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut b = vec![t, 1];
+        b.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        b.extend_from_slice(&body);
+        all_decoders(&b);
+    }
+
+    #[test]
+    fn mutated_vsu_frames_are_rejected_or_canonical(which in 0usize..6, edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {
+        let mut b = transcript_frames()[which].clone();
+        for (i, v) in edits {
+            let i = i.index(b.len());
+            b[i] = v;
+        }
+        if truncate {
+            b.truncate(cut.index(b.len()));
+        }
+        all_decoders(&b);
+    }
+
+    #[test]
+    fn mutated_text_never_panics(s in "[ -~\n]{0,300}", prefix in prop::sample::select(vec!["sslx-reply-b1", "SSLX-CDSK-1", "sslx-pub1", "-----BEGIN SSLX REPLY A-----\n", "# sslx identity: a\nSSLX-SECRET-KEY-1"])) {
+        all_text_decoders(&format!("{prefix}{s}"));
+    }
+}

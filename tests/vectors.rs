@@ -1,0 +1,287 @@
+//! Known-answer vectors (tests/vectors/): the RFC 9180 vectors for our HPKE suite, the offset
+//! function and key lines from an independent implementation (gen_independent.py), and the VSU
+//! frames as a second implementation must produce and parse them.
+//! Wire vectors are written once if missing (`tests/vectors/wire/`), then always checked.
+
+use sslx::crypto::{self, Secret};
+use sslx::keys::{decode_line, encode_line, Identity, KeyError, LineFailure, LineKind};
+use sslx::vsu::assemble::{self, ReplyParams};
+use sslx::vsu::*;
+use sslx::wire::{Msg, WireError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn dir(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(sub)
+}
+
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap_or_else(|_| panic!("bad hex {s}"))
+}
+
+/// `key: value` lines.
+fn read_fields(p: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn files(sub: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    assert!(!v.is_empty(), "no vectors in {sub}");
+    v
+}
+
+#[test]
+fn hpke_rfc9180_base_x25519_sha256_chacha20poly1305() {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir("hpke/rfc9180-base-x25519-sha256-chacha20poly1305.json")).unwrap())
+            .unwrap();
+    let s = |k: &str| h(v[k].as_str().unwrap());
+    assert_eq!(
+        (v["mode"].as_u64(), v["kem_id"].as_u64(), v["kdf_id"].as_u64(), v["aead_id"].as_u64()),
+        (Some(0), Some(32), Some(1), Some(3))
+    );
+    let (sk_r, pk_r) = crypto::derive_x25519_for_testing_only(&s("ikmR"));
+    assert_eq!(sk_r.expose().to_vec(), s("skRm"));
+    assert_eq!(pk_r.to_vec(), s("pkRm"));
+    assert_eq!(crypto::x25519_public(&sk_r).to_vec(), s("pkRm"));
+    let (_, pk_e) = crypto::derive_x25519_for_testing_only(&s("ikmE"));
+    assert_eq!(pk_e.to_vec(), s("enc"));
+    let enc: [u8; 32] = s("enc").try_into().unwrap();
+    let info = s("info");
+    let encs = v["encryptions"].as_array().unwrap();
+    // Sequence 0 through our single-shot open.
+    let e0 = &encs[0];
+    let pt =
+        crypto::hpke_open(&sk_r, &enc, &info, &h(e0["aad"].as_str().unwrap()), &h(e0["ct"].as_str().unwrap())).unwrap();
+    assert_eq!(pt, h(e0["pt"].as_str().unwrap()));
+    // The rest of the sequence through a receiver context of the same crate.
+    use hpke::{Deserializable, Kem};
+    type K = hpke::kem::X25519HkdfSha256;
+    let sk = <K as Kem>::PrivateKey::from_bytes(sk_r.expose()).unwrap();
+    let encapped = <K as Kem>::EncappedKey::from_bytes(&enc).unwrap();
+    let mut ctx = hpke::setup_receiver::<hpke::aead::ChaCha20Poly1305, hpke::kdf::HkdfSha256, K>(
+        &hpke::OpModeR::Base,
+        &sk,
+        &encapped,
+        &info,
+    )
+    .unwrap();
+    for e in encs {
+        let pt = ctx.open(&h(e["ct"].as_str().unwrap()), &h(e["aad"].as_str().unwrap())).unwrap();
+        assert_eq!(pt, h(e["pt"].as_str().unwrap()));
+    }
+}
+
+#[test]
+fn offset_and_sent_value_match_the_independent_implementation() {
+    for p in files("offset") {
+        let f = read_fields(&p);
+        if let Some(sv) = f.get("sent_value") {
+            let cdsk = Secret::new(h(&f["cdsk"]).try_into().unwrap());
+            let rid: RequestId = h(&f["request_id"]).try_into().unwrap();
+            let nonce: [u8; 32] = h(&f["nonce"]).try_into().unwrap();
+            assert_eq!(assemble::sent_value(&cdsk, &rid, &nonce).to_vec(), h(sv), "{}", p.display());
+            continue;
+        }
+        let out = crypto::offset(&h(&f["x"]), &h(&f["v"]), f["label"].as_bytes());
+        assert_eq!(out, h(&f["out"]), "{}", p.display());
+        // Removing the offset is the same operation.
+        assert_eq!(crypto::offset(&out, &h(&f["v"]), f["label"].as_bytes()), h(&f["x"]));
+    }
+}
+
+fn kind(s: &str) -> LineKind {
+    match s {
+        "public" => LineKind::Public,
+        "secret-key" => LineKind::SecretKey,
+        "cdsk" => LineKind::Cdsk,
+        "reply-b" => LineKind::ReplyB,
+        o => panic!("unknown kind {o}"),
+    }
+}
+
+#[test]
+fn key_lines_match_the_independent_implementation() {
+    for p in files("keyline") {
+        let f = read_fields(&p);
+        let k = kind(&f["kind"]);
+        let got = decode_line(k, &f["line"]);
+        let class = |e: KeyError| match e {
+            KeyError::BadLine { class, .. } => class,
+            other => panic!("{other}"),
+        };
+        match f["expect"].as_str() {
+            "success" => {
+                assert_eq!(got.unwrap(), h(&f["data"]), "{}", p.display());
+                assert_eq!(encode_line(k, &h(&f["data"])), f["line"], "{}", p.display());
+            }
+            "checksum failure" => assert_eq!(class(got.unwrap_err()), LineFailure::Checksum, "{}", p.display()),
+            "wrong length" => assert_eq!(class(got.unwrap_err()), LineFailure::WrongLength, "{}", p.display()),
+            "wrong kind" => assert_eq!(class(got.unwrap_err()), LineFailure::WrongKind, "{}", p.display()),
+            o => panic!("unknown expectation {o} in {}", p.display()),
+        }
+    }
+}
+
+/// Fixed keys for the VSU transcript vector.
+fn fixed_identity() -> Identity {
+    let seed = |s: &str| Secret::new(crypto::sha256(s.as_bytes()));
+    Identity { name: "alice".into(), x25519: seed("vector alice x25519"), ed25519_seed: seed("vector alice ed25519") }
+}
+
+const PIN: &str = "1A2B3C";
+
+/// Builds a VSU transcript: every frame a DS and a CDS exchange, with fixed keys.
+fn make_transcript() -> Vec<(String, String)> {
+    let rng = crypto::system_rng();
+    let id = fixed_identity();
+    let cdsk = Secret::new(crypto::sha256(b"vector cdsk"));
+    let cds_seed = Secret::new(crypto::sha256(b"vector cds sign"));
+    let request_id = [0x5a; 16];
+    let mut open = OpenRequest {
+        ar: AR_VSU_DS.into(),
+        name: id.name.clone(),
+        public: id.public(),
+        email: "alice@example.com".into(),
+        oob: "sms:+15551234567".into(),
+        timestamp: 1_790_000_000,
+        signature: [0; 64],
+        proof: None,
+    };
+    open.signature = id.sign(&open.signed_bytes());
+    let p = ReplyParams {
+        request_id,
+        name: "alice",
+        ds_public: &id.public(),
+        expires: 1_790_086_400,
+        cds_http: "http://127.0.0.1:7451",
+        cds_sign_key: crypto::ed25519_public(cds_seed.expose()),
+    };
+    let r = assemble::make_replies(&cdsk, PIN, &p, &rng).unwrap();
+    let (confirm, nonce) = assemble::make_confirm(&cdsk, &request_id, &rng);
+    let confirmed = assemble::make_confirmed(
+        &cdsk,
+        &request_id,
+        &ConfirmedBody { nonce, confirmed_at: 1_790_000_100, key_expires: 1_821_536_100 },
+        &rng,
+    );
+    let denied =
+        assemble::make_denied(&cds_seed, &id.public().x25519, &request_id, 2, "the confirmation did not match", &rng)
+            .unwrap();
+    let refused = Refused { code: 3, server_time: 1_790_000_000, reason: "request expired".into() };
+    let x = |b: Vec<u8>| hex::encode(b);
+    vec![
+        ("x25519_secret".into(), hex::encode(id.x25519.expose())),
+        ("ed25519_seed".into(), hex::encode(id.ed25519_seed.expose())),
+        ("cds_sign_seed".into(), hex::encode(cds_seed.expose())),
+        ("cdsk".into(), hex::encode(cdsk.expose())),
+        ("pin".into(), PIN.into()),
+        ("confirm_nonce".into(), hex::encode(nonce)),
+        ("open_request".into(), x(open.to_frame())),
+        ("reply_a".into(), x(r.a.to_frame())),
+        ("reply_b_line".into(), r.b.to_line()),
+        ("reply_c_text".into(), r.c.text()),
+        ("confirm".into(), x(confirm.to_frame())),
+        ("confirmed".into(), x(confirmed.to_frame())),
+        ("denied".into(), x(denied.to_frame())),
+        ("refused".into(), x(refused.to_frame())),
+    ]
+}
+
+/// The transcript vector's fields, written first if the file is missing.
+fn transcript() -> BTreeMap<String, String> {
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap();
+    let path = dir("wire/vsu_transcript.txt");
+    if !path.exists() {
+        let mut text =
+            String::from("# VSU transcript with fixed keys: see docs/PROTOCOL.md. Frames in hex, header included.\n");
+        for (k, v) in make_transcript() {
+            text.push_str(&format!("{k}: {v}\n"));
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    read_fields(&path)
+}
+
+#[test]
+fn vsu_transcript_vector() {
+    let f = transcript();
+    let id = fixed_identity();
+    assert_eq!(hex::encode(id.x25519.expose()), f["x25519_secret"]);
+    let cdsk = Secret::new(h(&f["cdsk"]).try_into().unwrap());
+    let cds_seed = Secret::<32>::new(h(&f["cds_sign_seed"]).try_into().unwrap());
+
+    // Each frame parses, and re-encodes to the same bytes.
+    let open = OpenRequest::from_bytes(&h(&f["open_request"])).unwrap();
+    assert_eq!(open.to_frame(), h(&f["open_request"]));
+    assert!(open.signature_valid());
+    assert_eq!(open.public, id.public());
+    let a = ReplyA::from_bytes(&h(&f["reply_a"])).unwrap();
+    assert_eq!(a.to_frame(), h(&f["reply_a"]));
+    assert_eq!(a.cds_sign_key, crypto::ed25519_public(cds_seed.expose()));
+    let b = ReplyB::find_in(&f["reply_b_line"]).unwrap();
+    assert_eq!(ReplyC::pin_in(&f["reply_c_text"]).unwrap(), f["pin"]);
+
+    // The DS puts the CDSK back together from A, B and the PIN.
+    let got = assemble::assemble_cdsk(&id, &a, &b, &f["pin"]).unwrap();
+    assert!(got.ct_eq(&cdsk));
+
+    let confirm = Confirm::from_bytes(&h(&f["confirm"])).unwrap();
+    assert_eq!(confirm.to_frame(), h(&f["confirm"]));
+    let nonce: [u8; 32] = h(&f["confirm_nonce"]).try_into().unwrap();
+    assert_eq!(assemble::check_confirm(&cdsk, &confirm), Some(nonce));
+    let confirmed = Confirmed::from_bytes(&h(&f["confirmed"])).unwrap();
+    let body = assemble::open_confirmed(&cdsk, &confirmed, &a.request_id, &nonce).unwrap();
+    assert_eq!(body.confirmed_at, 1_790_000_100);
+    let denied = Denied::from_bytes(&h(&f["denied"])).unwrap();
+    assert_eq!(assemble::open_denied(&id, &a.cds_sign_key, &denied, &a.request_id).unwrap().0, 2);
+    let refused = Refused::from_bytes(&h(&f["refused"])).unwrap();
+    assert_eq!(refused.reason, "request expired");
+}
+
+#[test]
+fn vsu_frames_reject_truncation_trailing_data_wrong_type_and_tampering() {
+    let f = transcript();
+    let open = h(&f["open_request"]);
+    assert!(matches!(OpenRequest::from_bytes(&open[..open.len() - 1]), Err(WireError::MissingData(_))));
+    let mut long = open.clone();
+    long.push(0);
+    assert!(matches!(OpenRequest::from_bytes(&long), Err(WireError::TrailingData(1))));
+    assert!(matches!(ReplyA::from_bytes(&open), Err(WireError::UnexpectedType { .. })));
+    let mut v2 = open.clone();
+    v2[1] = 2;
+    assert!(matches!(OpenRequest::from_bytes(&v2), Err(WireError::UnsupportedVersion(2))));
+    // A body of the declared length whose inner lengths lie.
+    let mut inner = open.clone();
+    let new_len = (open.len() - 6 - 10) as u32;
+    inner.truncate(open.len() - 10);
+    inner[2..6].copy_from_slice(&new_len.to_be_bytes());
+    assert!(OpenRequest::from_bytes(&inner).is_err());
+    // One flipped bit anywhere in the signed part of the open request breaks the signature or parse.
+    for i in 6..open.len() - 65 {
+        let mut t = open.clone();
+        t[i] ^= 0x04;
+        if let Ok(m) = OpenRequest::from_bytes(&t) {
+            assert!(!m.signature_valid(), "byte {i}");
+        }
+    }
+    // One flipped bit anywhere in reply A stops it opening (or parsing).
+    let id = fixed_identity();
+    let a = h(&f["reply_a"]);
+    let b = ReplyB::find_in(&f["reply_b_line"]).unwrap();
+    for i in 6..a.len() {
+        let mut t = a.clone();
+        t[i] ^= 0x10;
+        if let Ok(m) = ReplyA::from_bytes(&t) {
+            assert!(assemble::assemble_cdsk(&id, &m, &b, &f["pin"]).is_err(), "byte {i}");
+        }
+    }
+}
