@@ -93,7 +93,7 @@ fn wrong_pin_is_denied_removes_the_key_and_can_be_retried() {
     let p = Participant::new("bob");
     let rid = p.vsu(&cds, "sms:+15550000000");
     let pin = cds.pin(&rid);
-    let wrong = if pin.starts_with('0') { format!("1{}", &pin[1..]) } else { format!("0{}", &pin[1..]) };
+    let wrong = format!("{}{}", if pin.starts_with('0') { '1' } else { '0' }, &pin[1..]);
     let eml = cds.reply_b_file(&rid);
     p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", &wrong]).assert().success();
     p.cmd()

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 
 fn run(cli: CdsCli) -> Result<ExitCode> {
     match cli.command {
-        CdsCommand::Serve(a) => serve(a),
+        CdsCommand::Serve(a) => serve(*a),
         CdsCommand::Release(a) => {
             let store = Store::open(&a.db)?;
             if store.release(&a.name)? {

@@ -128,7 +128,7 @@ pub enum CdsCommand {
     #[command(
         after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Forget a participant's registration, so its name can be enrolled again by any key
     Release(ReleaseArgs),
 }

@@ -84,7 +84,7 @@ pub fn decode_line(kind: LineKind, line: &str) -> Result<Vec<u8>, KeyError> {
 }
 
 /// Finds the first line of `kind` in a text (an email, a file with comments).
-pub fn find_line<'a>(kind: LineKind, text: &'a str) -> Option<&'a str> {
+pub fn find_line(kind: LineKind, text: &str) -> Option<&str> {
     let prefix = format!("{}1", kind.hrp());
     text.lines().map(str::trim).find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix))
 }
