@@ -177,7 +177,7 @@ impl ReplyB {
     /// Finds reply B in any text: the armored block alone, or the whole email it came in
     /// (quoted-printable soft breaks and `>` quoting are tolerated).
     pub fn find_in(text: &str) -> Result<Self, crate::keys::KeyError> {
-        let cleaned = text.replace("=\r\n", "").replace("=\n", "");
+        let cleaned = undo_soft_line_breaks(text);
         let line = cleaned
             .lines()
             .map(|l| l.trim_start_matches(['>', ' ', '\t']).trim())
@@ -224,11 +224,15 @@ impl ReplyC {
         })
     }
 
-    /// Finds the PIN in a reply C text (the OOB message as delivered).
+    /// Finds the PIN in a reply C text (the OOB message as delivered, an email included).
     pub fn pin_in(text: &str) -> Option<String> {
-        let i = text.find("PIN ")?;
-        let pin: String = text[i + 4..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-        (4..=6).contains(&pin.len()).then_some(pin)
+        let text = undo_soft_line_breaks(text);
+        text.match_indices("PIN ").find_map(|(i, _)| {
+            let rest = &text[i + 4..];
+            let pin: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+            let ends = rest[pin.len()..].chars().next().is_none_or(|c| !c.is_ascii_alphanumeric());
+            ((4..=6).contains(&pin.len()) && ends).then_some(pin)
+        })
     }
 }
 
@@ -368,6 +372,11 @@ impl Msg for Refused {
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(Refused { code: r.u16("code")?, server_time: r.u64("server time")?, reason: r.str16("reason")?.to_owned() })
     }
+}
+
+/// Joins the lines a quoted-printable email broke (`=` at the end of a line).
+fn undo_soft_line_breaks(text: &str) -> String {
+    text.replace("=\r\n", "").replace("=\n", "")
 }
 
 /// `-----BEGIN LABEL-----`, base64 in 64-column lines, `-----END LABEL-----`.

@@ -1,0 +1,253 @@
+//! The out-of-band channels and the less common command paths, against the real binaries and
+//! real servers started here.
+
+mod common;
+use common::*;
+use predicates::prelude::*;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+/// One request a Twilio-compatible API received.
+#[derive(Debug, Clone)]
+struct ApiCall {
+    path: String,
+    auth: String,
+    form: Vec<(String, String)>,
+}
+
+/// A Twilio-compatible HTTP API (tiny_http): records each call and answers 201.
+fn start_sms_api() -> (String, Arc<Mutex<Vec<ApiCall>>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c = calls.clone();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = String::new();
+            let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
+            let auth = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.to_string())
+                .unwrap_or_default();
+            let form = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            c.lock().unwrap().push(ApiCall { path: req.url().to_owned(), auth, form });
+            let _ = req.respond(tiny_http::Response::from_string("{\"sid\":\"SM1\"}").with_status_code(201));
+        }
+    });
+    (url, calls)
+}
+
+fn field<'a>(call: &'a ApiCall, k: &str) -> &'a str {
+    &call.form.iter().find(|(n, _)| n == k).unwrap_or_else(|| panic!("no {k} in {call:?}")).1
+}
+
+fn finish(p: &Participant, eml: &std::path::Path, pin: &str) {
+    p.cmd().args(["assemble-key", "--reply-b"]).arg(eml).env("SSLX_PIN", pin).assert().success();
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+}
+
+#[test]
+fn sms_and_voice_go_through_a_twilio_compatible_api() {
+    let (api, calls) = start_sms_api();
+    let outbox = tempfile::tempdir().unwrap();
+    let env = [("SSLX_TWILIO_SID", "AC123"), ("SSLX_TWILIO_TOKEN", "tok"), ("SSLX_TWILIO_FROM", "+15550001111")];
+    let cds = Cds::start(&["--twilio-url", &api, "--outbox", outbox.path().to_str().unwrap()], &env);
+
+    let p = Participant::new("sms1");
+    let rid = p.vsu(&cds, "sms:+15557654321");
+    let call = calls.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(call.path, "/2010-04-01/Accounts/AC123/Messages.json");
+    // HTTP basic auth with the account SID and token.
+    assert_eq!(call.auth, "Basic QUMxMjM6dG9r");
+    assert_eq!(field(&call, "To"), "+15557654321");
+    assert_eq!(field(&call, "From"), "+15550001111");
+    let pin = sslx::vsu::ReplyC::pin_in(field(&call, "Body")).unwrap();
+    finish(&p, &cds.reply_b_file(&rid), &pin);
+
+    let v = Participant::new("voice1");
+    v.vsu(&cds, "voice:+15557654321");
+    let call = calls.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(call.path, "/2010-04-01/Accounts/AC123/Calls.json");
+    assert!(field(&call, "Twiml").starts_with("<Response><Say>"));
+}
+
+#[test]
+fn sms_without_a_gateway_is_refused_with_the_channels_on_offer() {
+    let outbox = tempfile::tempdir().unwrap();
+    let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap()], &[]);
+    let p = Participant::new("nosms");
+    p.cmd()
+        .args(["--cds", &cds.listen, "vsu", "--email", "n@example.com", "--oob", "sms:+1555"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("no SMS/voice gateway"));
+    p.cmd()
+        .args(["--cds", &cds.listen, "vsu", "--email", "n@example.com", "--oob", "http://127.0.0.1:9/x"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("https://"));
+    assert!(!p.has("vsu-pending.json"));
+}
+
+#[test]
+fn exec_channel_pipes_the_pin_to_the_site_command() {
+    let outbox = tempfile::tempdir().unwrap();
+    let sink = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "cat > {}/\"$SSLX_OOB_REQUEST\".txt; echo \"$SSLX_OOB_TO\" >> {}/to.log",
+        sink.path().display(),
+        sink.path().display()
+    );
+    let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap(), "--oob-exec", &cmd], &[]);
+    let p = Participant::new("exec1");
+    let rid = p.vsu(&cds, "exec:pager-team-7");
+    let text = std::fs::read_to_string(sink.path().join(format!("{rid}.txt"))).unwrap();
+    assert_eq!(std::fs::read_to_string(sink.path().join("to.log")).unwrap().trim(), "exec:pager-team-7");
+    finish(&p, &cds.reply_b_file(&rid), &sslx::vsu::ReplyC::pin_in(&text).unwrap());
+    let s = p.cmd().args(["--json", "standing", "exec1"]).assert().success().get_output().stdout.clone();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&s).unwrap()["channels"],
+        serde_json::json!(["email", "exec"])
+    );
+}
+
+#[test]
+fn a_failing_site_command_is_a_refusal_and_leaves_nothing_pending() {
+    let outbox = tempfile::tempdir().unwrap();
+    let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap(), "--oob-exec", "exit 3"], &[]);
+    let p = Participant::new("exec2");
+    p.cmd()
+        .args(["--cds", &cds.listen, "vsu", "--email", "e@example.com", "--oob", "exec:x"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("reply C could not be delivered"));
+    p.cmd().args(["--cds-http", &cds.http, "standing", "exec2"]).assert().code(6);
+}
+
+#[test]
+fn mailto_sends_the_pin_as_a_second_email_over_smtp() {
+    let smtp = SmtpServer::start();
+    let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr)], &[]);
+    let p = Participant::new("mail2");
+    let rid = p.vsu(&cds, "mailto:pager@example.org");
+    let b = smtp.wait_for("mail2@example.com");
+    let c = smtp.wait_for("pager@example.org");
+    assert!(b.data.contains(&rid) && b.data.contains("BEGIN SSLX REPLY B"));
+    let pin = sslx::vsu::ReplyC::pin_in(&c.data).unwrap_or_else(|| panic!("{:?}", c.data));
+    assert!(!b.data.contains(&format!("PIN {pin}")));
+    p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &pin]).write_stdin(b.data).assert().success();
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+}
+
+#[test]
+fn reply_a_to_a_file_assembles_elsewhere_and_print_installs_nothing() {
+    let cds = Cds::start_dev();
+    let p = Participant::new("out1");
+    let a_file = p.dir.path().join("reply-a.txt");
+    let out = p
+        .cmd()
+        .args(["--cds", &cds.listen, "--json", "vsu", "--email", "o@example.com", "--oob", "sms:+1", "--out"])
+        .arg(&a_file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rid = serde_json::from_slice::<serde_json::Value>(&out).unwrap()["request_id"].as_str().unwrap().to_owned();
+    assert!(std::fs::read_to_string(&a_file).unwrap().starts_with("-----BEGIN SSLX REPLY A-----"));
+    let line = p
+        .cmd()
+        .args(["assemble-key", "--print", "--reply-b"])
+        .arg(cds.reply_b_file(&rid))
+        .arg("--reply-a")
+        .arg(&a_file)
+        .args(["--pin", &cds.pin(&rid)])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(line).unwrap().starts_with("SSLX-CDSK-1"));
+    assert!(!p.has("cdsk.pending") && !p.has("cdsk"));
+}
+
+#[test]
+fn without_a_terminal_a_missing_pin_fails_at_once_with_a_hint() {
+    let cds = Cds::start_dev();
+    let p = Participant::new("nopin");
+    let rid = p.vsu(&cds, "sms:+1");
+    p.cmd()
+        .args(["assemble-key", "--reply-b"])
+        .arg(cds.reply_b_file(&rid))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SSLX_PIN").and(predicate::str::contains("no terminal")));
+    // A PIN file works, and oversized input is refused.
+    let pin_file = p.dir.path().join("pin");
+    std::fs::write(&pin_file, format!("{}\n", cds.pin(&rid))).unwrap();
+    let big = p.dir.path().join("big.eml");
+    std::fs::write(&big, vec![b'a'; (1 << 20) + 10]).unwrap();
+    p.cmd()
+        .args(["assemble-key", "--reply-b"])
+        .arg(&big)
+        .arg("--pin-file")
+        .arg(&pin_file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("over"));
+    p.cmd()
+        .args(["assemble-key", "--reply-b"])
+        .arg(cds.reply_b_file(&rid))
+        .arg("--pin-file")
+        .arg(&pin_file)
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_clock_far_off_is_refused_with_both_clocks() {
+    let cds = Cds::start_dev();
+    let p = Participant::new("skew");
+    p.cmd()
+        .args(["--cds", &cds.listen, "vsu", "--email", "s@example.com", "--oob", "sms:+1"])
+        .env("SSLX_NOW", "1000000000")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("2001-09-09").and(predicate::str::contains("CDS clock")));
+}
+
+#[test]
+fn re_enrolling_keeps_the_old_key_until_the_new_one_is_confirmed() {
+    let cds = Cds::start_dev();
+    let p = enroll(&cds, "keep");
+    let old = std::fs::read(p.home().join("cdsk")).unwrap();
+    let rid = p.vsu(&cds, "sms:+1");
+    p.cmd().args(["assemble-key", "--reply-b"]).arg(cds.reply_b_file(&rid)).args(["--pin", "FFFF"]).assert().success();
+    p.cmd().args(["vsu", "--confirm"]).assert().code(3);
+    assert_eq!(std::fs::read(p.home().join("cdsk")).unwrap(), old, "a denied re-enrollment loses nothing");
+    finish(&p, &cds.reply_b_file(&rid), &cds.pin(&rid));
+    assert_ne!(std::fs::read(p.home().join("cdsk")).unwrap(), old);
+}
+
+#[test]
+fn the_cds_admin_can_release_a_name() {
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("cds.db");
+    let outbox = state.path().join("outbox");
+    let oob = state.path().join("oob");
+    let args = ["--db", db.to_str().unwrap(), "--outbox", outbox.to_str().unwrap(), "--oob-dir", oob.to_str().unwrap()];
+    let cds = Cds::start(&args, &[]);
+    enroll(&cds, "lost");
+    cds.stop();
+    let release = || {
+        let mut c = assert_cmd::Command::new(bin("sslx-cds"));
+        c.args(["release", "lost", "--db"]).arg(&db);
+        c
+    };
+    release().assert().success();
+    release().assert().code(6);
+    let cds = Cds::start(&args, &[]);
+    enroll(&cds, "lost"); // a new key may take the name now
+}
