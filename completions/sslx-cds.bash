@@ -129,7 +129,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --smtp --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --twilio-url --help"
+            opts="-h --dev --listen --http --public-http --db --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --twilio-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -152,6 +152,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --smtp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --smtp-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l http -d 'HTT
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l public-http -d 'The HTTP base URL announced to participants [default: http://<the --http address>]' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db -d 'SQLite database file [default: sslx-cds.db, or in the temp dir with --dev]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp -d 'SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp-ca -d 'Trust these root certificates (PEM) for the SMTP server, besides the built-in web roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l outbox -d 'Write email as .eml files to this folder instead of sending it' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-dir -d 'Write every out-of-band message to this folder instead of sending it' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mail-from -d 'Sender address of the CDS\'s email' -r

@@ -251,3 +251,44 @@ fn the_cds_admin_can_release_a_name() {
     let cds = Cds::start(&args, &[]);
     enroll(&cds, "lost"); // a new key may take the name now
 }
+
+#[test]
+fn reply_b_over_smtp_with_starttls_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp, ca) = SmtpServer::start_starttls(dir.path());
+    let port = smtp.addr.rsplit(':').next().unwrap().to_owned();
+    let url = format!("smtp://localhost:{port}?tls=required");
+    let oob = tempfile::tempdir().unwrap();
+    let oob_dir = oob.path().to_str().unwrap();
+
+    // Without trusting the server's certificate, nothing is sent in the clear: a refusal.
+    let untrusted = Cds::start(&["--smtp", &url, "--oob-dir", oob_dir], &[]);
+    let p = Participant::new("tls1");
+    p.cmd()
+        .args(["--cds", &untrusted.listen, "vsu", "--email", "tls1@example.com", "--oob", "sms:+1"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("reply B could not be emailed"));
+    assert!(smtp.mails.lock().unwrap().is_empty());
+
+    let cds = Cds::start(&["--smtp", &url, "--smtp-ca", ca.to_str().unwrap(), "--oob-dir", oob_dir], &[]);
+    let rid = p.vsu(&cds, "sms:+1");
+    let mail = smtp.wait_for("tls1@example.com");
+    p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &cds.pin(&rid)]).write_stdin(mail.data).assert().success();
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+}
+
+#[test]
+fn tls_required_never_falls_back_to_plain_text() {
+    let smtp = SmtpServer::start(); // offers no STARTTLS
+    let oob = tempfile::tempdir().unwrap();
+    let url = format!("smtp://{}?tls=required", smtp.addr);
+    let cds = Cds::start(&["--smtp", &url, "--oob-dir", oob.path().to_str().unwrap()], &[]);
+    let p = Participant::new("tls2");
+    p.cmd()
+        .args(["--cds", &cds.listen, "vsu", "--email", "tls2@example.com", "--oob", "sms:+1"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("reply B could not be emailed"));
+    assert!(smtp.mails.lock().unwrap().is_empty());
+}

@@ -57,7 +57,14 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
     let mailer = match (&a.smtp, &outbox) {
-        (Some(url), _) => Mailer::smtp(url).map_err(anyhow::Error::msg)?,
+        (Some(url), _) => {
+            let ca = a
+                .smtp_ca
+                .as_ref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?;
+            Mailer::smtp(url, ca.as_deref()).map_err(anyhow::Error::msg)?
+        }
         (None, Some(dir)) => Mailer::outbox(dir.clone()),
         (None, None) => anyhow::bail!("no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev"),
     };

@@ -19,7 +19,8 @@ impl Mailer {
     /// `smtp://[user:pass@]host[:port][?tls=required|opportunistic|none]` (STARTTLS required by
     /// default, except to a loopback host), or `smtps://…` (TLS from the first byte). Without
     /// credentials in the URL, `SSLX_SMTP_USER` and `SSLX_SMTP_PASSWORD` are used if set.
-    pub fn smtp(url: &str) -> Result<Self, String> {
+    /// `ca_pem`: extra trusted root certificates (PEM) for the SMTP server's TLS certificate.
+    pub fn smtp(url: &str, ca_pem: Option<&[u8]>) -> Result<Self, String> {
         let mut u = url::Url::parse(url).map_err(|e| format!("--smtp {url:?}: {e}"))?;
         let host = u.host_str().ok_or_else(|| format!("--smtp {url:?}: no host"))?.to_owned();
         let tls: Option<String> = u.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
@@ -32,13 +33,28 @@ impl Mailer {
             (_, t) => t.map(str::to_owned),
         };
         u.set_query(None);
-        if let Some(t) = tls {
-            u.query_pairs_mut().append_pair("tls", &t);
+        if let Some(t) = &tls {
+            u.query_pairs_mut().append_pair("tls", t);
         }
         if !others.is_empty() {
             return Err(format!("--smtp: unknown parameter {:?}", others[0].0));
         }
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(u.as_str()).map_err(|e| format!("--smtp: {e}"))?;
+        if let Some(pem) = ca_pem {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let mut params = TlsParameters::builder(host.clone());
+            for block in pem_blocks(pem) {
+                params =
+                    params.add_root_certificate(Certificate::from_pem(&block).map_err(|e| format!("--smtp-ca: {e}"))?);
+            }
+            let params = params.build_rustls().map_err(|e| format!("--smtp-ca: {e}"))?;
+            b = match (u.scheme(), tls.as_deref()) {
+                ("smtps", _) => b.tls(Tls::Wrapper(params)),
+                (_, Some("required")) => b.tls(Tls::Required(params)),
+                (_, Some("opportunistic")) => b.tls(Tls::Opportunistic(params)),
+                _ => b,
+            };
+        }
         if u.password().is_none() {
             if let (Ok(user), Ok(pass)) = (std::env::var("SSLX_SMTP_USER"), std::env::var("SSLX_SMTP_PASSWORD")) {
                 b = b.credentials(Credentials::new(user, pass));
@@ -74,6 +90,16 @@ impl Mailer {
             }
         }
     }
+}
+
+/// Splits a PEM bundle into one PEM text per certificate.
+fn pem_blocks(pem: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(pem);
+    let end = "-----END CERTIFICATE-----";
+    text.split_inclusive(end)
+        .filter(|b| b.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|b| b.trim().as_bytes().to_vec())
+        .collect()
 }
 
 /// The text of the reply B email.

@@ -153,6 +153,9 @@ pub struct ServeArgs {
     /// SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…
     #[arg(long, env = "SSLX_SMTP", value_name = "URL")]
     pub smtp: Option<String>,
+    /// Trust these root certificates (PEM) for the SMTP server, besides the built-in web roots
+    #[arg(long, value_name = "FILE", requires = "smtp")]
+    pub smtp_ca: Option<PathBuf>,
     /// Write email as .eml files to this folder instead of sending it
     #[arg(long, value_name = "DIR", conflicts_with = "smtp")]
     pub outbox: Option<PathBuf>,

@@ -219,12 +219,34 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        Self::start_with(None)
+    }
+
+    /// An SMTP server offering STARTTLS with a fresh self-signed certificate for "localhost";
+    /// returns the server and the certificate's PEM file (for `sslx-cds --smtp-ca`).
+    pub fn start_starttls(dir: &Path) -> (SmtpServer, PathBuf) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+        let ssl = mailin_embedded::SslConfig::SelfSigned {
+            cert_path: cert.display().to_string(),
+            key_path: key.display().to_string(),
+        };
+        (Self::start_with(Some(ssl)), cert)
+    }
+
+    fn start_with(ssl: Option<mailin_embedded::SslConfig>) -> SmtpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let handler = SmtpHandler { mails: mails.clone(), current: Mail { to: vec![], data: String::new() } };
         let mut server = mailin_embedded::Server::new(handler);
         server.with_name("test.smtp.local").with_tcp_listener(listener);
+        if let Some(ssl) = ssl {
+            server.with_ssl(ssl).unwrap();
+        }
         std::thread::spawn(move || {
             let _ = server.serve();
         });
