@@ -292,3 +292,20 @@ fn tls_required_never_falls_back_to_plain_text() {
         .stderr(predicate::str::contains("reply B could not be emailed"));
     assert!(smtp.mails.lock().unwrap().is_empty());
 }
+
+#[test]
+fn the_cds_database_is_created_0600_and_refused_when_others_can_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("cds.db");
+    let outbox = state.path().join("outbox");
+    let args = ["--db", db.to_str().unwrap(), "--outbox", outbox.to_str().unwrap()];
+    Cds::start(&args, &[]).stop();
+    assert_eq!(std::fs::metadata(&db).unwrap().permissions().mode() & 0o777, 0o600);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut c = assert_cmd::Command::new(bin("sslx-cds"));
+    c.args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]).args(args);
+    c.assert()
+        .code(1)
+        .stderr(predicate::str::contains("readable by group or others").and(predicate::str::contains("chmod 600")));
+}

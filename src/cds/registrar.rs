@@ -257,3 +257,79 @@ impl Registrar {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Identity;
+
+    fn registrar(dir: &std::path::Path) -> (Registrar, ring::rand::SystemRandom) {
+        let rng = ring::rand::SystemRandom::new();
+        let store = Store::open(&dir.join("cds.db")).unwrap();
+        (Registrar::new(store, RegistrarConfig { max_attempts: 2, ..Default::default() }, &rng).unwrap(), rng)
+    }
+
+    fn request(id: &Identity, now: u64) -> OpenRequest {
+        let mut r = OpenRequest {
+            ar: AR_VSU_DS.into(),
+            name: id.name.clone(),
+            public: id.public(),
+            email: "a@example.com".into(),
+            oob: "sms:+1".into(),
+            timestamp: now,
+            signature: [0; 64],
+            proof: None,
+        };
+        r.signature = id.sign(&r.signed_bytes());
+        r
+    }
+
+    #[test]
+    fn expiry_attempts_replay_and_purge_follow_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, rng) = registrar(dir.path());
+        let id = Identity::generate("alice", &rng).unwrap();
+        let now = 1_800_000_000;
+        let ok = |_: &str| Ok(());
+        let opened = reg.open(&request(&id, now), now, ok, &rng).unwrap();
+        let cdsk = assemble::assemble_cdsk(&id, &opened.replies.a, &opened.replies.b, &opened.replies.c.pin).unwrap();
+        let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &rng);
+        // At the expiry second the request is dead.
+        let late = reg.confirm(&c, now + reg.cfg.request_ttl, &rng).err().unwrap();
+        assert_eq!(late.code, RefusalCode::Expired);
+        assert!(matches!(reg.confirm(&c, now + 10, &rng), Ok(ConfirmOutcome::Confirmed(..))));
+        let replay = reg.confirm(&c, now + 11, &rng).err().unwrap();
+        assert_eq!(replay.code, RefusalCode::AlreadyConfirmed);
+
+        // A second request, denied twice, is dead; purged a day after it expires.
+        let opened = reg.open(&request(&id, now), now, ok, &rng).unwrap();
+        let wrong = Secret::random(&rng);
+        let (bad, _) = assemble::make_confirm(&wrong, &opened.request_id, &rng);
+        assert!(matches!(reg.confirm(&bad, now + 1, &rng), Ok(ConfirmOutcome::Denied(_, 1))));
+        assert!(matches!(reg.confirm(&bad, now + 2, &rng), Ok(ConfirmOutcome::Denied(_, 0))));
+        assert_eq!(reg.confirm(&bad, now + 3, &rng).err().unwrap().code, RefusalCode::TooManyAttempts);
+        assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 10, 86400).unwrap(), 0);
+        assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 86401, 86400).unwrap(), 1);
+        assert_eq!(reg.confirm(&bad, now + 3, &rng).err().unwrap().code, RefusalCode::NotFound);
+        // The confirmed request stays.
+        assert!(reg.store.request(&c.request_id).unwrap().is_some());
+    }
+
+    #[test]
+    fn rejects_skew_bad_signature_and_wrong_ar() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, rng) = registrar(dir.path());
+        let id = Identity::generate("bob", &rng).unwrap();
+        let now = 1_800_000_000;
+        let ok = |_: &str| Ok(());
+        let r = request(&id, now - 301);
+        assert_eq!(reg.open(&r, now, ok, &rng).err().unwrap().code, RefusalCode::ClockSkew);
+        let mut r = request(&id, now);
+        r.email = "b@example.org".into();
+        assert_eq!(reg.open(&r, now, ok, &rng).err().unwrap().code, RefusalCode::BadSignature);
+        let mut r = request(&id, now);
+        r.ar = "VSU".into();
+        r.signature = id.sign(&r.signed_bytes());
+        assert_eq!(reg.open(&r, now, ok, &rng).err().unwrap().code, RefusalCode::BadRequest);
+    }
+}

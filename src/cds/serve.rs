@@ -51,6 +51,17 @@ pub async fn serve(
             })
             .await
     });
+    // Expired requests are kept a day (so a late confirmation hears "expired", not "unknown"), then purged.
+    let purger = cds.clone();
+    let purge_task = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let c = purger.clone();
+            let _ = tokio::task::spawn_blocking(move || c.registrar.store.purge_expired(crate::cli::now_unix(), 86400))
+                .await;
+        }
+    });
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut stop = stop_rx;
     tokio::pin!(shutdown);
@@ -73,6 +84,7 @@ pub async fn serve(
         }
     }
     let _ = stop_tx.send(true);
+    purge_task.abort();
     let _ = http_task.await;
     Ok(())
 }

@@ -75,7 +75,20 @@ fn arr<const N: usize>(v: Vec<u8>) -> rusqlite::Result<[u8; N]> {
 }
 
 impl Store {
+    /// Opens (or creates, mode 0600) the database. It holds every CDSK and the CDS's signing key,
+    /// so a database that group or others can read is refused.
     pub fn open(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if path.exists() {
+            crate::keys::check_secret_file_mode(path)?;
+        } else {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        }
         let conn = Connection::open(path).map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
@@ -248,6 +261,17 @@ impl Store {
             )
             .map_err(db_err)?;
         Ok(n > 0)
+    }
+
+    /// Forgets requests that expired more than `grace` seconds ago (pending or denied); confirmed
+    /// ones stay as the history of the participant's VSUs.
+    pub fn purge_expired(&self, now: u64, grace: u64) -> Result<usize> {
+        self.conn()
+            .execute(
+                "DELETE FROM requests WHERE status != 'confirmed' AND expires < ?1",
+                params![now.saturating_sub(grace) as i64],
+            )
+            .map_err(db_err)
     }
 
     /// Admin: forget a registration, so the name can be enrolled again by any key.

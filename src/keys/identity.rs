@@ -61,16 +61,17 @@ impl Identity {
     }
 
     /// The identity file: comments, then the secret line. The name is in the first comment.
-    pub fn to_file_text(&self) -> String {
+    pub fn to_file_text(&self) -> zeroize::Zeroizing<String> {
         let mut d = zeroize::Zeroizing::new([0u8; 64]);
         d[..32].copy_from_slice(self.x25519.expose());
         d[32..].copy_from_slice(self.ed25519_seed.expose());
-        format!(
+        let secret_line = zeroize::Zeroizing::new(encode_line(LineKind::SecretKey, &d[..]));
+        zeroize::Zeroizing::new(format!(
             "# sslx identity: {}\n# public key: {}\n{}\n",
             self.name,
             self.public().to_line(),
-            encode_line(LineKind::SecretKey, &d[..])
-        )
+            secret_line.as_str()
+        ))
     }
 
     pub fn from_file_text(text: &str) -> Result<Self, KeyError> {
