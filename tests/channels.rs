@@ -78,13 +78,11 @@ fn sms_without_a_gateway_is_refused_with_the_channels_on_offer() {
     let outbox = tempfile::tempdir().unwrap();
     let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap()], &[]);
     let p = Participant::new("nosms");
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "n@example.com", "--oob", "sms:+1555"])
+    p.vsu_cmd(&cds.listen, "n@example.com", "sms:+1555")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("no SMS/voice gateway"));
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "n@example.com", "--oob", "http://127.0.0.1:9/x"])
+    p.vsu_cmd(&cds.listen, "n@example.com", "http://127.0.0.1:9/x")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("https://"));
@@ -118,8 +116,7 @@ fn a_failing_site_command_is_a_refusal_and_leaves_nothing_pending() {
     let outbox = tempfile::tempdir().unwrap();
     let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap(), "--oob-exec", "exit 3"], &[]);
     let p = Participant::new("exec2");
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "e@example.com", "--oob", "exec:x"])
+    p.vsu_cmd(&cds.listen, "e@example.com", "exec:x")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("reply C could not be delivered"));
@@ -146,16 +143,9 @@ fn reply_a_to_a_file_assembles_elsewhere_and_print_installs_nothing() {
     let cds = Cds::start_dev();
     let p = Participant::new("out1");
     let a_file = p.dir.path().join("reply-a.txt");
-    let out = p
-        .cmd()
-        .args(["--cds", &cds.listen, "--json", "vsu", "--email", "o@example.com", "--oob", "sms:+1", "--out"])
-        .arg(&a_file)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rid = serde_json::from_slice::<serde_json::Value>(&out).unwrap()["request_id"].as_str().unwrap().to_owned();
+    let mut c = p.vsu_cmd(&cds.listen, "o@example.com", "sms:+1");
+    c.arg("--out").arg(&a_file);
+    let rid = request_id_of(c);
     assert!(std::fs::read_to_string(&a_file).unwrap().starts_with("-----BEGIN SSLX REPLY A-----"));
     let line = p
         .cmd()
@@ -210,8 +200,7 @@ fn without_a_terminal_a_missing_pin_fails_at_once_with_a_hint() {
 fn a_clock_far_off_is_refused_with_both_clocks() {
     let cds = Cds::start_dev();
     let p = Participant::new("skew");
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "s@example.com", "--oob", "sms:+1"])
+    p.vsu_cmd(&cds.listen, "s@example.com", "sms:+1")
         .env("SSLX_NOW", "1000000000")
         .assert()
         .code(4)
@@ -264,8 +253,7 @@ fn reply_b_over_smtp_with_starttls_required() {
     // Without trusting the server's certificate, nothing is sent in the clear: a refusal.
     let untrusted = Cds::start(&["--smtp", &url, "--oob-dir", oob_dir], &[]);
     let p = Participant::new("tls1");
-    p.cmd()
-        .args(["--cds", &untrusted.listen, "vsu", "--email", "tls1@example.com", "--oob", "sms:+1"])
+    p.vsu_cmd(&untrusted.listen, "tls1@example.com", "sms:+1")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("reply B could not be emailed"));
@@ -285,8 +273,7 @@ fn tls_required_never_falls_back_to_plain_text() {
     let url = format!("smtp://{}?tls=required", smtp.addr);
     let cds = Cds::start(&["--smtp", &url, "--oob-dir", oob.path().to_str().unwrap()], &[]);
     let p = Participant::new("tls2");
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "tls2@example.com", "--oob", "sms:+1"])
+    p.vsu_cmd(&cds.listen, "tls2@example.com", "sms:+1")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("reply B could not be emailed"));

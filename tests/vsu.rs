@@ -73,14 +73,9 @@ fn smtp_server_refusing_the_recipient_is_a_clear_refusal_and_leaves_nothing() {
     let oob = tempfile::tempdir().unwrap();
     let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr), "--oob-dir", oob.path().to_str().unwrap()], &[]);
     let p = Participant::new("rej");
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "reject@example.com", "--oob", "sms:+1555"])
-        .assert()
-        .code(REFUSED)
-        .stderr(
-            predicate::str::contains("reply B could not be emailed")
-                .and(predicate::str::contains("reject@example.com")),
-        );
+    p.vsu_cmd(&cds.listen, "reject@example.com", "sms:+1555").assert().code(REFUSED).stderr(
+        predicate::str::contains("reply B could not be emailed").and(predicate::str::contains("reject@example.com")),
+    );
     assert!(!p.has("vsu-pending.json"));
     // Nothing is pending at the CDS either, and the request can simply be made again.
     p.cmd().args(["--cds-http", &cds.http, "standing", "rej"]).assert().code(NOT_FOUND);
@@ -294,24 +289,17 @@ fn a_registered_name_needs_proof_of_the_current_key() {
     let owner = enroll(&cds, "gina");
     let squatter = Participant::new("gina");
     squatter
-        .cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "x@example.com", "--oob", "sms:+1"])
+        .vsu_cmd(&cds.listen, "x@example.com", "sms:+1")
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("registered to another key"));
     // The owner moves to a new key, proving the old one.
     owner.cmd().args(["keygen", "--name", "gina", "--force"]).assert().success();
     let old = owner.home().join("identity.key.old");
-    let out = owner
-        .cmd()
-        .args(["--json", "vsu", "--email", "g@example.com", "--oob", "sms:+1", "--prove-with"])
-        .arg(&old)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rid = serde_json::from_slice::<serde_json::Value>(&out).unwrap()["request_id"].as_str().unwrap().to_owned();
+    // The CDS address was remembered at the first enrollment: no --cds here.
+    let mut c = owner.cmd();
+    c.args(["vsu", "--email", "g@example.com", "--oob", "sms:+1", "--prove-with"]).arg(&old);
+    let rid = request_id_of(c);
     owner
         .cmd()
         .args(["assemble-key", "--reply-b"])
@@ -334,14 +322,12 @@ fn unknown_names_unreachable_cds_and_exposed_secrets_get_clear_errors() {
         .code(NOT_FOUND)
         .stderr(predicate::str::contains("no participant named"));
     // Nothing listens on port 1.
-    p.cmd()
-        .args(["--cds", "127.0.0.1:1", "vsu", "--email", "h@example.com", "--oob", "sms:+1"])
+    p.vsu_cmd("127.0.0.1:1", "h@example.com", "sms:+1")
         .assert()
         .code(UNAVAILABLE)
         .stderr(predicate::str::contains("cannot reach the CDS").and(predicate::str::contains("hint:")));
     std::fs::set_permissions(p.home().join("identity.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "h@example.com", "--oob", "sms:+1"])
+    p.vsu_cmd(&cds.listen, "h@example.com", "sms:+1")
         .assert()
         .code(1)
         .stderr(predicate::str::contains("readable by group or others").and(predicate::str::contains("chmod 600")));
@@ -352,13 +338,11 @@ fn unknown_names_unreachable_cds_and_exposed_secrets_get_clear_errors() {
 fn bad_requests_are_refused_with_a_reason() {
     let cds = Cds::start_dev();
     let p = Participant::new("ivy");
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "not-an-address", "--oob", "sms:+1"])
+    p.vsu_cmd(&cds.listen, "not-an-address", "sms:+1")
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("not an email address"));
-    p.cmd()
-        .args(["--cds", &cds.listen, "vsu", "--email", "i@example.com", "--oob", "nonsense"])
+    p.vsu_cmd(&cds.listen, "i@example.com", "nonsense")
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("not a URI"));

@@ -134,31 +134,26 @@ impl Participant {
     pub fn cmd(&self) -> Command {
         sslx(&self.home())
     }
+    /// `sslx --cds CDS vsu --email EMAIL --oob OOB`, to be run by the caller.
+    pub fn vsu_cmd(&self, cds: &str, email: &str, oob: &str) -> Command {
+        let mut c = self.cmd();
+        c.args(["--cds", cds, "vsu", "--email", email, "--oob", oob]);
+        c
+    }
     /// `sslx vsu` against a CDS; returns the request id.
     pub fn vsu(&self, cds: &Cds, oob: &str) -> String {
-        let out = self
-            .cmd()
-            .args([
-                "--cds",
-                &cds.listen,
-                "--json",
-                "vsu",
-                "--email",
-                &format!("{}@example.com", self.name),
-                "--oob",
-                oob,
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        v["request_id"].as_str().unwrap().to_owned()
+        request_id_of(self.vsu_cmd(&cds.listen, &format!("{}@example.com", self.name), oob))
     }
     pub fn has(&self, file: &str) -> bool {
         self.home().join(file).exists()
     }
+}
+
+/// Runs an `sslx vsu` command that must succeed (with `--json` added); returns the request id.
+pub fn request_id_of(mut c: Command) -> String {
+    let out = c.arg("--json").assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    v["request_id"].as_str().unwrap().to_owned()
 }
 
 /// Enrolls `name` end to end on a `--dev` style CDS (outbox and oob folder).
