@@ -4,43 +4,13 @@
 mod common;
 use common::*;
 use predicates::prelude::*;
-use std::io::Read;
-use std::sync::{Arc, Mutex};
 
-/// One request a Twilio-compatible API received.
-#[derive(Debug, Clone)]
-struct ApiCall {
-    path: String,
-    auth: String,
-    form: Vec<(String, String)>,
-}
-
-/// A Twilio-compatible HTTP API (tiny_http): records each call and answers 201.
-fn start_sms_api() -> (String, Arc<Mutex<Vec<ApiCall>>>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let c = calls.clone();
-    std::thread::spawn(move || {
-        for mut req in server.incoming_requests() {
-            let mut body = String::new();
-            let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
-            let auth = req
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Authorization"))
-                .map(|h| h.value.to_string())
-                .unwrap_or_default();
-            let form = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-            c.lock().unwrap().push(ApiCall { path: req.url().to_owned(), auth, form });
-            let _ = req.respond(tiny_http::Response::from_string("{\"sid\":\"SM1\"}").with_status_code(201));
-        }
-    });
-    (url, calls)
-}
-
-fn field<'a>(call: &'a ApiCall, k: &str) -> &'a str {
-    &call.form.iter().find(|(n, _)| n == k).unwrap_or_else(|| panic!("no {k} in {call:?}")).1
+fn field(call: &HttpCall, k: &str) -> String {
+    url::form_urlencoded::parse(call.body.as_bytes())
+        .find(|(n, _)| n == k)
+        .unwrap_or_else(|| panic!("no {k} in {call:?}"))
+        .1
+        .into_owned()
 }
 
 fn finish(p: &Participant, eml: &std::path::Path, pin: &str) {
@@ -50,25 +20,25 @@ fn finish(p: &Participant, eml: &std::path::Path, pin: &str) {
 
 #[test]
 fn sms_and_voice_go_through_a_twilio_compatible_api() {
-    let (api, calls) = start_sms_api();
+    let api = WebhookServer::answering(201);
     let outbox = tempfile::tempdir().unwrap();
     let env = [("SSLX_TWILIO_SID", "AC123"), ("SSLX_TWILIO_TOKEN", "tok"), ("SSLX_TWILIO_FROM", "+15550001111")];
-    let cds = Cds::start(&["--twilio-url", &api, "--outbox", outbox.path().to_str().unwrap()], &env);
+    let cds = Cds::start(&["--twilio-url", &api.url, "--outbox", outbox.path().to_str().unwrap()], &env);
 
     let p = Participant::new("sms1");
     let rid = p.vsu(&cds, "sms:+15557654321");
-    let call = calls.lock().unwrap().last().cloned().unwrap();
+    let call = api.last();
     assert_eq!(call.path, "/2010-04-01/Accounts/AC123/Messages.json");
     // HTTP basic auth with the account SID and token.
-    assert_eq!(call.auth, "Basic QUMxMjM6dG9r");
+    assert_eq!(call.authorization, "Basic QUMxMjM6dG9r");
     assert_eq!(field(&call, "To"), "+15557654321");
     assert_eq!(field(&call, "From"), "+15550001111");
-    let pin = sslx::vsu::ReplyC::pin_in(field(&call, "Body")).unwrap();
+    let pin = sslx::vsu::ReplyC::pin_in(&field(&call, "Body")).unwrap();
     finish(&p, &cds.reply_b_file(&rid), &pin);
 
     let v = Participant::new("voice1");
     v.vsu(&cds, "voice:+15557654321");
-    let call = calls.lock().unwrap().last().cloned().unwrap();
+    let call = api.last();
     assert_eq!(call.path, "/2010-04-01/Accounts/AC123/Calls.json");
     assert!(field(&call, "Twiml").starts_with("<Response><Say>"));
 }
@@ -295,4 +265,18 @@ fn the_cds_database_is_created_0600_and_refused_when_others_can_read_it() {
     c.assert()
         .code(1)
         .stderr(predicate::str::contains("readable by group or others").and(predicate::str::contains("chmod 600")));
+}
+
+#[test]
+fn a_webhook_that_answers_an_error_is_a_refusal() {
+    let hook = WebhookServer::answering(500);
+    let outbox = tempfile::tempdir().unwrap();
+    let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap(), "--allow-http-webhooks"], &[]);
+    let p = Participant::new("hook500");
+    p.vsu_cmd(&cds.listen, "h@example.com", &hook.hook())
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("reply C could not be delivered").and(predicate::str::contains("500")));
+    assert_eq!(hook.calls.lock().unwrap().len(), 1);
+    assert!(!p.has("vsu-pending.json"));
 }

@@ -46,7 +46,7 @@ fn reply_b_over_real_smtp_and_pin_over_a_real_webhook() {
     let hook = WebhookServer::start();
     let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr), "--allow-http-webhooks"], &[]);
     let p = Participant::new("web1");
-    let rid = p.vsu(&cds, &hook.url);
+    let rid = p.vsu(&cds, &hook.hook());
     let mail = smtp.wait_for("web1@example.com");
     assert!(
         !mail.data.contains(&hook.wait_for(&rid)["pin"].as_str().unwrap().to_string()),

@@ -260,33 +260,61 @@ impl SmtpServer {
     }
 }
 
-/// A real HTTP server (tiny_http) on 127.0.0.1:0 that records each POST body and answers 200.
+/// One request an HTTP server of the tests received.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
+    pub path: String,
+    pub authorization: String,
+    pub body: String,
+}
+
+/// A real HTTP server (tiny_http) on 127.0.0.1:0 that records each request and answers `status`:
+/// a webhook receiver, or a Twilio-compatible SMS API.
 pub struct WebhookServer {
     pub url: String,
-    pub bodies: Arc<Mutex<Vec<String>>>,
+    pub calls: Arc<Mutex<Vec<HttpCall>>>,
 }
 
 impl WebhookServer {
     pub fn start() -> WebhookServer {
+        Self::answering(200)
+    }
+
+    pub fn answering(status: u16) -> WebhookServer {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let b = bodies.clone();
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let c = calls.clone();
         std::thread::spawn(move || {
             for mut req in server.incoming_requests() {
                 let mut body = String::new();
                 let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
-                b.lock().unwrap().push(body);
-                let _ = req.respond(tiny_http::Response::from_string("ok"));
+                let authorization = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.to_string())
+                    .unwrap_or_default();
+                c.lock().unwrap().push(HttpCall { path: req.url().to_owned(), authorization, body });
+                let _ = req.respond(tiny_http::Response::from_string("{}").with_status_code(status));
             }
         });
-        WebhookServer { url, bodies }
+        WebhookServer { url, calls }
+    }
+
+    /// The webhook address the tests give as an out-of-band URI.
+    pub fn hook(&self) -> String {
+        format!("{}/hook", self.url)
+    }
+
+    pub fn last(&self) -> HttpCall {
+        self.calls.lock().unwrap().last().cloned().expect("a call")
     }
 
     pub fn wait_for(&self, needle: &str) -> serde_json::Value {
         for _ in 0..200 {
-            if let Some(b) = self.bodies.lock().unwrap().iter().find(|b| b.contains(needle)) {
-                return serde_json::from_str(b).unwrap();
+            if let Some(c) = self.calls.lock().unwrap().iter().find(|c| c.body.contains(needle)) {
+                return serde_json::from_str(&c.body).unwrap();
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
