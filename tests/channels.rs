@@ -280,3 +280,27 @@ fn a_webhook_that_answers_an_error_is_a_refusal() {
     assert_eq!(hook.calls.lock().unwrap().len(), 1);
     assert!(!p.has("vsu-pending.json"));
 }
+
+#[test]
+fn reply_b_over_smtps_implicit_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp, ca) = SmtpServer::start_implicit_tls(dir.path());
+    let port = smtp.addr.rsplit(':').next().unwrap().to_owned();
+    let oob = tempfile::tempdir().unwrap();
+    let cds = Cds::start(
+        &[
+            "--smtp",
+            &format!("smtps://localhost:{port}"),
+            "--smtp-ca",
+            ca.to_str().unwrap(),
+            "--oob-dir",
+            oob.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let p = Participant::new("tls3");
+    let rid = p.vsu(&cds, "sms:+1");
+    let mail = smtp.wait_for("tls3@example.com");
+    p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &cds.pin(&rid)]).write_stdin(mail.data).assert().success();
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+}

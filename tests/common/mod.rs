@@ -232,6 +232,43 @@ impl SmtpServer {
         (Self::start_with(Some(ssl)), cert)
     }
 
+    /// An SMTP server reached over implicit TLS (`smtps://`): a rustls front on 127.0.0.1:0 that
+    /// terminates TLS with a fresh certificate for "localhost" and passes the bytes to the same
+    /// real SMTP server. Returns the server (its `addr` is the TLS address) and the certificate.
+    pub fn start_implicit_tls(dir: &Path) -> (SmtpServer, PathBuf) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let inner = Self::start();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert_path = dir.join("smtps-cert.pem");
+        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let backend = inner.addr.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let (sock, _) = listener.accept().await.unwrap();
+                    let (acceptor, backend) = (acceptor.clone(), backend.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(sock).await else { return };
+                        let mut plain = tokio::net::TcpStream::connect(backend).await.unwrap();
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    });
+                }
+            });
+        });
+        (SmtpServer { addr, mails: inner.mails }, cert_path)
+    }
+
     fn start_with(ssl: Option<mailin_embedded::SslConfig>) -> SmtpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
