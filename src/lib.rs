@@ -4,11 +4,13 @@
 //! DESIGN.md's "Crypto mapping"), `keys` (key lines, identity, keystore). The binaries in
 //! `src/bin/` parse arguments, call into here, and print.
 
+pub mod broker;
 pub mod cds;
 pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod keys;
+pub mod session;
 pub mod vsu;
 pub mod wire;
 

@@ -76,6 +76,9 @@ fn run(cli: SslxCli) -> Result<ExitCode> {
         SslxCommand::Vsu(a) => open(&ctx, a),
         SslxCommand::AssembleKey(a) => assemble(&ctx, a),
         SslxCommand::Standing(a) => standing(&ctx, a),
+        SslxCommand::Listen(a) => listen(&ctx, a),
+        SslxCommand::Dial(a) => dial(&ctx, a, false),
+        SslxCommand::Handshake(a) => dial(&ctx, a, true),
     }
 }
 
@@ -234,4 +237,136 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
         writeln!(out, "{k:<12} {v}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn session_options(f: &SessionFlags) -> sslx::session::endpoint::Options {
+    sslx::session::endpoint::Options { forward_secrecy: !f.no_fs, resume: !f.no_resume, ..Default::default() }
+}
+
+fn describe(s: &sslx::session::HandshakeSummary) -> String {
+    format!(
+        "{} (Key-ID {}, {}, forward secrecy {}, {})",
+        s.peer,
+        s.key_id,
+        s.cipher,
+        if s.forward_secrecy { "yes" } else { "no" },
+        if s.resumed { "resumed" } else { "full handshake" }
+    )
+}
+
+fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
+    if !a.peer.contains(':') {
+        return Err(sslx::Error::Usage(format!(
+            "calling {:?} by name through the CDS relay is not available yet: give the HOST:PORT of its `sslx listen --bind`",
+            a.peer
+        ))
+        .into());
+    }
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let rng = sslx::crypto::system_rng();
+    let (session, conn) = ep.dial_direct(&a.peer, &session_options(&a.session), &rng)?;
+    let summary = session.summary.clone();
+    if handshake_only {
+        sslx::session::io::pump(session, conn, std::io::empty(), std::io::sink())?;
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "peer": summary.peer, "key_id": summary.key_id, "cipher": summary.cipher,
+                "forward_secrecy": summary.forward_secrecy, "resumed": summary.resumed, "version": summary.version})
+            );
+        } else {
+            println!("peer             {}", summary.peer);
+            println!("key id           {}", summary.key_id);
+            println!("cipher           {}", summary.cipher);
+            println!("forward secrecy  {}", if summary.forward_secrecy { "yes" } else { "no" });
+            println!("resumed          {}", if summary.resumed { "yes" } else { "no" });
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    ctx.say(format!("sslx: connected to {}", describe(&summary)));
+    let t = sslx::session::io::pump(session, conn, std::io::stdin(), std::io::stdout())?;
+    ctx.say(format!("sslx: {} bytes sent, {} received", t.sent, t.received));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
+    let Some(bind) = a.bind.as_deref() else {
+        return Err(sslx::Error::Usage(
+            "listening on hook at the CDS relay is not available yet: give --bind ADDR and have callers dial HOST:PORT"
+                .into(),
+        )
+        .into());
+    };
+    let ep = std::sync::Arc::new(sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?);
+    let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+    eprintln!("sslx: listening on {} as {}", listener.local_addr()?, ep.name);
+    let opts = session_options(&a.session);
+    if a.once {
+        let (sock, _) = listener.accept()?;
+        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let slots = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+    let max = a.max_calls.max(1);
+    for sock in listener.incoming() {
+        let Ok(sock) = sock else { continue };
+        {
+            let (count, cv) = &*slots;
+            let mut n = count.lock().unwrap();
+            while *n >= max {
+                n = cv.wait(n).unwrap();
+            }
+            *n += 1;
+        }
+        let (ep, opts, exec, quiet, slots) = (ep.clone(), opts.clone(), a.exec.clone(), ctx.quiet, slots.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = serve_call(&ep, sock, &opts, exec.as_deref(), quiet) {
+                eprintln!("sslx: call failed: {e:#}");
+            }
+            let (count, cv) = &*slots;
+            *count.lock().unwrap() -= 1;
+            cv.notify_one();
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One call: the handshake, then the stream to stdout or through a command.
+fn serve_call(
+    ep: &sslx::session::endpoint::Endpoint,
+    sock: std::net::TcpStream,
+    opts: &sslx::session::endpoint::Options,
+    exec: Option<&str>,
+    quiet: bool,
+) -> Result<()> {
+    let rng = sslx::crypto::system_rng();
+    let (session, conn) = ep.accept(sock, opts, &rng)?;
+    if !quiet {
+        eprintln!("sslx: call from {}", describe(&session.summary));
+    }
+    let t = match exec {
+        None => sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?,
+        Some(cmd) => {
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .env("SSLX_PEER", &session.summary.peer)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("starting --exec {cmd:?}"))?;
+            let (stdin, stdout) = (child.stdin.take().expect("piped"), child.stdout.take().expect("piped"));
+            let t = sslx::session::io::pump(session, conn, stdout, stdin);
+            let status = child.wait()?;
+            let t = t?;
+            if !status.success() && !quiet {
+                eprintln!("sslx: --exec command ended with {status}");
+            }
+            t
+        }
+    };
+    if !quiet {
+        eprintln!("sslx: call ended: {} bytes received, {} sent", t.received, t.sent);
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! `mail` and `oob` deliver replies B and C; `serve` runs the TCP protocol listener and the
 //! public HTTP side (standing).
 
+pub mod broker;
 pub mod mail;
 pub mod oob;
 pub mod registrar;

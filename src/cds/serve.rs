@@ -181,6 +181,13 @@ async fn handle(frame: &Frame, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {
                 ConfirmOutcome::Denied(d, _) => d.to_frame(),
             })
         }
+        crate::broker::TYPE_SESSION_REQUEST => {
+            let req = crate::broker::SessionRequest::from_frame(frame).map_err(malformed)?;
+            let c = cds.clone();
+            let g = blocking(move || super::broker::grant(&c.registrar.store, &req, crate::cli::now_unix(), &c.rng))
+                .await?;
+            Ok(g.to_frame())
+        }
         t => Err(Refusal::new(RefusalCode::Malformed, format!("unexpected message type 0x{t:02x}"))),
     }
 }

@@ -78,17 +78,7 @@ impl Store {
     /// Opens (or creates, mode 0600) the database. It holds every CDSK and the CDS's signing key,
     /// so a database that group or others can read is refused.
     pub fn open(path: &Path) -> Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if path.exists() {
-            crate::keys::check_secret_file_mode(path)?;
-        } else {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        }
+        crate::keys::prepare_secret_file(path)?;
         let conn = Connection::open(path).map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
@@ -105,7 +95,11 @@ impl Store {
                 name TEXT PRIMARY KEY, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL, email TEXT NOT NULL,
                 oob TEXT NOT NULL, channels TEXT NOT NULL, cdsk BLOB NOT NULL, first_vsu INTEGER NOT NULL,
                 last_vsu INTEGER NOT NULL, vsu_count INTEGER NOT NULL, key_expires INTEGER NOT NULL,
-                request_id BLOB NOT NULL, status TEXT NOT NULL);",
+                request_id BLOB NOT NULL, status TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS mailbox (
+                id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
+                session_id BLOB, body BLOB NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox(recipient);",
         )
         .map_err(db_err)?;
         Ok(Store { conn: Mutex::new(conn) })
@@ -250,6 +244,50 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// A confirmed participant's CDSK and key expiry.
+    pub fn participant_cdsk(&self, name: &str) -> Result<Option<(Secret<32>, u64)>> {
+        self.conn()
+            .query_row(
+                "SELECT cdsk, key_expires FROM participants WHERE name = ?1 AND status = 'confirmed'",
+                params![name],
+                |r| Ok((Secret::new(arr(r.get(0)?)?), r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Keeps something for a participant who is not connected (AH-CDS tickets, later bundles).
+    pub fn mailbox_put(
+        &self,
+        recipient: &str,
+        kind: &str,
+        sender: &str,
+        session_id: Option<&[u8]>,
+        body: &[u8],
+        now: u64,
+        expires: u64,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO mailbox (recipient, kind, sender, session_id, body, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![recipient, kind, sender, session_id, body, now as i64, expires as i64],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// How many unexpired items wait for `recipient` (of one kind).
+    pub fn mailbox_count(&self, recipient: &str, kind: &str, now: u64) -> Result<u64> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*) FROM mailbox WHERE recipient = ?1 AND kind = ?2 AND expires > ?3",
+                params![recipient, kind, now as i64],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
     /// Whether a request for `name` is pending (for standing).
     pub fn has_pending(&self, name: &str, now: u64) -> Result<bool> {
         let n: i64 = self
@@ -266,12 +304,13 @@ impl Store {
     /// Forgets requests that expired more than `grace` seconds ago (pending or denied); confirmed
     /// ones stay as the history of the participant's VSUs.
     pub fn purge_expired(&self, now: u64, grace: u64) -> Result<usize> {
-        self.conn()
-            .execute(
-                "DELETE FROM requests WHERE status != 'confirmed' AND expires < ?1",
-                params![now.saturating_sub(grace) as i64],
-            )
-            .map_err(db_err)
+        let c = self.conn();
+        let cutoff = now.saturating_sub(grace) as i64;
+        let n = c
+            .execute("DELETE FROM requests WHERE status != 'confirmed' AND expires < ?1", params![cutoff])
+            .map_err(db_err)?;
+        c.execute("DELETE FROM mailbox WHERE expires < ?1", params![now as i64]).map_err(db_err)?;
+        Ok(n)
     }
 
     /// Admin: forget a registration, so the name can be enrolled again by any key.

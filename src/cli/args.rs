@@ -55,6 +55,51 @@ pub enum SslxCommand {
     AssembleKey(AssembleArgs),
     /// Show a participant's public standing at the CDS (last VSU, channels, key life)
     Standing(StandingArgs),
+    /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
+    #[command(
+        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session."
+    )]
+    Listen(ListenArgs),
+    /// Call a peer: stdin goes to the peer, the peer's output to stdout
+    Dial(DialArgs),
+    /// Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption
+    Handshake(DialArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionFlags {
+    /// No X25519 ephemeral keys: the seed's plain mode (no forward secrecy)
+    #[arg(long)]
+    pub no_fs: bool,
+    /// Always make a full handshake (do not resume a cached session)
+    #[arg(long)]
+    pub no_resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Listen directly on ADDR (e.g. 127.0.0.1:7460, or port 0 for any free port)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Take one call, then exit with its status
+    #[arg(long)]
+    pub once: bool,
+    /// Serve each call with this command (sh -c): the caller's stream is its stdin, its stdout goes back
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Calls served at the same time
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_calls: usize,
+    #[command(flatten)]
+    pub session: SessionFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct DialArgs {
+    /// The peer: HOST:PORT of a `sslx listen --bind`
+    pub peer: String,
+    #[command(flatten)]
+    pub session: SessionFlags,
 }
 
 #[derive(Debug, Args)]

@@ -99,6 +99,20 @@ pub fn load_identity_file(p: &Path) -> Result<Identity> {
     Identity::from_file_text(&text).map_err(Error::from)
 }
 
+/// Before a secret file (a database) is opened: refuses it if group or others can read it, or
+/// creates it empty with mode 0600 if it does not exist.
+pub fn prepare_secret_file(p: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if p.exists() {
+        return check_secret_file_mode(p);
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => check_secret_file_mode(p),
+        Err(e) => Err(Error::io(format!("creating {}", p.display()), e)),
+    }
+}
+
 /// Refuses a secret file that group or others can read.
 pub fn check_secret_file_mode(p: &Path) -> Result<()> {
     let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;

@@ -77,6 +77,9 @@ pub enum RefusalCode {
     Internal = 10,
     BadRequest = 11,
     ClockSkew = 12,
+    Incompatible = 13,
+    NotEnrolled = 14,
+    UnknownKeyId = 15,
 }
 
 impl RefusalCode {
@@ -95,6 +98,9 @@ impl RefusalCode {
             10 => Internal,
             11 => BadRequest,
             12 => ClockSkew,
+            13 => Incompatible,
+            14 => NotEnrolled,
+            15 => UnknownKeyId,
             _ => return None,
         })
     }
@@ -102,7 +108,7 @@ impl RefusalCode {
     /// The exit-code kind a refusal maps to.
     pub fn kind_of(code: u16) -> ErrorKind {
         match Self::from_u16(code) {
-            Some(RefusalCode::NotFound) => ErrorKind::NotFound,
+            Some(RefusalCode::NotFound) | Some(RefusalCode::UnknownKeyId) => ErrorKind::NotFound,
             Some(RefusalCode::Expired) | Some(RefusalCode::ClockSkew) => ErrorKind::Expired,
             Some(RefusalCode::BadSignature) | Some(RefusalCode::AlreadyConfirmed) => ErrorKind::VerifyFailed,
             Some(RefusalCode::Internal) => ErrorKind::Unavailable,

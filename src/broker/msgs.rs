@@ -1,0 +1,134 @@
+//! AH-CDS messages. Byte layouts: docs/PROTOCOL.md section "AH-CDS".
+
+use crate::crypto::{self, Secret};
+use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError, VERSION};
+use ring::rand::SecureRandom;
+
+pub const TYPE_SESSION_REQUEST: u8 = 0x20;
+pub const TYPE_SESSION_GRANT: u8 = 0x21;
+
+pub const REQUEST_LABEL: &[u8] = b"sslx-ah-request-v1";
+pub const GRANT_LABEL: &[u8] = b"sslx-ah-grant-v1";
+
+/// DS-A → CDS (AC-DSA1): `str8 A ‖ bytes16 wrap(CDSK_A, request body)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRequest {
+    pub requester: String,
+    pub wrapped: Vec<u8>,
+}
+
+/// What a session request carries inside its wrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBody {
+    pub peer: String,
+    pub nonce: [u8; 16],
+    pub timestamp: u64,
+}
+
+fn request_aad(requester: &str) -> Vec<u8> {
+    let mut a = vec![TYPE_SESSION_REQUEST, VERSION];
+    put_str8(&mut a, requester);
+    a
+}
+
+impl SessionRequest {
+    pub fn new(requester: &str, cdsk: &Secret<32>, body: &RequestBody, rng: &dyn SecureRandom) -> Self {
+        let mut plain = Vec::new();
+        put_str8(&mut plain, &body.peer);
+        plain.extend_from_slice(&body.nonce);
+        plain.extend_from_slice(&body.timestamp.to_be_bytes());
+        let wrapped = crypto::wrap(cdsk.expose(), REQUEST_LABEL, &request_aad(requester), &plain, rng);
+        SessionRequest { requester: requester.to_owned(), wrapped }
+    }
+
+    /// `None` if it does not open under `cdsk` or does not parse.
+    pub fn open(&self, cdsk: &Secret<32>) -> Option<RequestBody> {
+        let plain = crypto::unwrap(cdsk.expose(), REQUEST_LABEL, &request_aad(&self.requester), &self.wrapped)?;
+        let mut r = Reader::new(&plain);
+        let body = RequestBody {
+            peer: r.str8("peer").ok()?.to_owned(),
+            nonce: r.take_array("nonce").ok()?,
+            timestamp: r.u64("timestamp").ok()?,
+        };
+        r.finish().ok()?;
+        Some(body)
+    }
+}
+
+impl Msg for SessionRequest {
+    const TYPE: u8 = TYPE_SESSION_REQUEST;
+    const NAME: &'static str = "session request";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_str8(out, &self.requester);
+        put_bytes16(out, &self.wrapped);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(SessionRequest {
+            requester: r.str8("requester")?.to_owned(),
+            wrapped: r.bytes16("wrapped request")?.to_vec(),
+        })
+    }
+}
+
+/// CDS → DS-A (AC-CDS3): `bytes16 wrap(CDSK_A, grant body)`, bound to the request's nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    pub wrapped: Vec<u8>,
+}
+
+/// What a grant carries inside its wrap.
+pub struct GrantBody {
+    pub session_id: [u8; 16],
+    pub expires: u64,
+    pub dsmk: Secret<32>,
+    pub peer: String,
+    pub ticket: Vec<u8>,
+}
+
+fn grant_aad(nonce: &[u8; 16]) -> Vec<u8> {
+    let mut a = vec![TYPE_SESSION_GRANT, VERSION];
+    a.extend_from_slice(nonce);
+    a
+}
+
+impl SessionGrant {
+    pub fn new(cdsk: &Secret<32>, request_nonce: &[u8; 16], g: &GrantBody, rng: &dyn SecureRandom) -> Self {
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        plain.extend_from_slice(&g.session_id);
+        plain.extend_from_slice(&g.expires.to_be_bytes());
+        plain.extend_from_slice(g.dsmk.expose());
+        put_str8(&mut plain, &g.peer);
+        put_bytes16(&mut plain, &g.ticket);
+        SessionGrant { wrapped: crypto::wrap(cdsk.expose(), GRANT_LABEL, &grant_aad(request_nonce), &plain, rng) }
+    }
+
+    pub fn open(&self, cdsk: &Secret<32>, request_nonce: &[u8; 16]) -> Option<GrantBody> {
+        let plain = zeroize::Zeroizing::new(crypto::unwrap(
+            cdsk.expose(),
+            GRANT_LABEL,
+            &grant_aad(request_nonce),
+            &self.wrapped,
+        )?);
+        let mut r = Reader::new(&plain);
+        let g = GrantBody {
+            session_id: r.take_array("session id").ok()?,
+            expires: r.u64("expires").ok()?,
+            dsmk: Secret::new(r.take_array("DSMK").ok()?),
+            peer: r.str8("peer").ok()?.to_owned(),
+            ticket: r.bytes16("ticket").ok()?.to_vec(),
+        };
+        r.finish().ok()?;
+        Some(g)
+    }
+}
+
+impl Msg for SessionGrant {
+    const TYPE: u8 = TYPE_SESSION_GRANT;
+    const NAME: &'static str = "session grant";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_bytes16(out, &self.wrapped);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(SessionGrant { wrapped: r.bytes16("wrapped grant")?.to_vec() })
+    }
+}

@@ -1,0 +1,67 @@
+//! The key broker (AH-CDS, claims 14–20): checks a session request under the caller's CDSK,
+//! makes a DSMK, answers the caller with it and a ticket for the peer, and keeps the peer's copy
+//! in its mailbox.
+
+use super::registrar::Refusal;
+use super::store::Store;
+use crate::broker::msgs::{GrantBody, SessionGrant, SessionRequest};
+use crate::broker::{Ticket, TicketBody, DEFAULT_TICKET_LIFE};
+use crate::crypto::{self, Secret};
+use crate::wire::RefusalCode;
+use ring::rand::SecureRandom;
+
+/// Largest clock difference accepted in a session request, seconds.
+pub const MAX_SKEW: u64 = 300;
+
+fn internal(e: crate::Error) -> Refusal {
+    Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
+}
+
+/// Answers a session request (AC-CDS2 to the peer's mailbox, AC-CDS3 returned).
+pub fn grant(store: &Store, req: &SessionRequest, now: u64, rng: &dyn SecureRandom) -> Result<SessionGrant, Refusal> {
+    use RefusalCode::*;
+    let a = &req.requester;
+    let (cdsk_a, a_expires) = store.participant_cdsk(a).map_err(internal)?.ok_or_else(|| {
+        Refusal::new(NotEnrolled, format!("{a:?} is not enrolled at this CDS: no confirmed CDS key (run sslx vsu)"))
+    })?;
+    if a_expires <= now {
+        return Err(Refusal::new(
+            Expired,
+            format!("the CDS key of {a:?} expired at {}; enroll again (sslx vsu)", crate::cli::fmt_time(a_expires)),
+        ));
+    }
+    let body = req.open(&cdsk_a).ok_or_else(|| {
+        Refusal::new(
+            BadSignature,
+            format!("the session request does not verify under the CDS key of {a:?} (wrong or replaced key)"),
+        )
+    })?;
+    if now.abs_diff(body.timestamp) > MAX_SKEW {
+        return Err(Refusal::new(
+            ClockSkew,
+            format!(
+                "the request's clock ({}) and the CDS's differ by more than {MAX_SKEW} s",
+                crate::cli::fmt_time(body.timestamp)
+            ),
+        ));
+    }
+    let b = &body.peer;
+    if b == a {
+        return Err(Refusal::new(BadRequest, "a participant cannot open a session with itself"));
+    }
+    let (cdsk_b, b_expires) = store
+        .participant_cdsk(b)
+        .map_err(internal)?
+        .ok_or_else(|| Refusal::new(NotFound, format!("no participant named {b:?} at this CDS")))?;
+    if b_expires <= now {
+        return Err(Refusal::new(Expired, format!("the CDS key of {b:?} has expired")));
+    }
+    let dsmk: Secret<32> = Secret::random(rng);
+    let session_id: [u8; 16] = crypto::random_array(rng);
+    let expires = now + DEFAULT_TICKET_LIFE;
+    let ticket =
+        Ticket::seal(session_id, b, &cdsk_b, &TicketBody { dsmk: dsmk.clone(), caller: a.clone(), expires }, rng)
+            .encode();
+    store.mailbox_put(b, "ticket", a, Some(&session_id), &ticket, now, expires).map_err(internal)?;
+    Ok(SessionGrant::new(&cdsk_a, &body.nonce, &GrantBody { session_id, expires, dsmk, peer: b.clone(), ticket }, rng))
+}

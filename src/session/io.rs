@@ -1,0 +1,262 @@
+//! The handshake and the data pump over a blocking stream (a TCP socket): one thread sends
+//! (input → records), the caller's thread receives (records → output). Each direction ends with
+//! its own final record, so half-close works and a cut-off stream is an error.
+
+use super::handshake::{client_start, server_accept, ClientParams, ServerParams, Session};
+use super::msgs::{KeyRef, M1};
+use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT};
+use crate::crypto::Secret;
+use crate::vsu::{Refused, TYPE_REFUSED};
+use crate::wire::{Frame, Header, Msg, RefusalCode, HEADER_LEN};
+use crate::{Error, Result};
+use ring::rand::SecureRandom;
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+/// Reads frames from a stream into one reused buffer.
+pub struct FrameReader<R: Read> {
+    inner: BufReader<R>,
+    body: Vec<u8>,
+}
+
+fn cut_off(what: &str) -> Error {
+    Error::VerifyFailed(format!("the stream was cut off {what}: the data is incomplete"))
+}
+
+impl<R: Read> FrameReader<R> {
+    pub fn new(inner: R) -> Self {
+        FrameReader { inner: BufReader::with_capacity(256 * 1024, inner), body: Vec::with_capacity(64 * 1024) }
+    }
+
+    /// The next frame, or `None` at EOF on a frame boundary.
+    pub fn next(&mut self) -> Result<Option<(Header, &mut [u8])>> {
+        let mut hb = [0u8; HEADER_LEN];
+        let mut got = 0;
+        while got < HEADER_LEN {
+            match self.inner.read(&mut hb[got..]) {
+                Ok(0) if got == 0 => return Ok(None),
+                Ok(0) => return Err(cut_off("inside a frame header")),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        let h = Header::parse(&hb)?;
+        self.body.resize(h.len as usize, 0);
+        self.inner.read_exact(&mut self.body).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                cut_off("inside a record")
+            } else {
+                io_err(e)
+            }
+        })?;
+        Ok(Some((h, &mut self.body[..])))
+    }
+
+    /// The next frame as an owned `Frame` (handshake messages); EOF is an error here.
+    pub fn next_frame(&mut self, expecting: &str) -> Result<Frame> {
+        match self.next()? {
+            Some((h, body)) => Ok(Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() }),
+            None => Err(Error::Unavailable(format!("the peer closed the connection before sending {expecting}"))),
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            Error::Unavailable(format!("the peer stopped answering: {e}"))
+        }
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            Error::VerifyFailed(format!("the connection was cut: {e}"))
+        }
+        _ => Error::io("session I/O", e),
+    }
+}
+
+/// A connection: frames in through a buffered reader, out through the socket.
+pub struct Conn {
+    pub reader: FrameReader<TcpStream>,
+    pub writer: TcpStream,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Result<Self> {
+        stream.set_nodelay(true).ok();
+        let writer = stream.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
+        Ok(Conn { reader: FrameReader::new(stream), writer })
+    }
+
+    /// The read timeout for what follows (none once the session carries data at its own pace).
+    pub fn reader_timeout(&mut self, t: Option<std::time::Duration>) {
+        let _ = self.reader.inner.get_ref().set_read_timeout(t);
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.writer.write_all(bytes).map_err(io_err)
+    }
+
+    /// A frame that must be `M`, or the peer's refusal as an error.
+    pub fn expect<M: Msg>(&mut self) -> Result<(M, Frame)> {
+        let f = self.reader.next_frame(M::NAME)?;
+        if f.msg_type == TYPE_REFUSED {
+            return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+        }
+        Ok((M::from_frame(&f)?, f))
+    }
+
+    pub fn refuse(&mut self, code: RefusalCode, reason: &str) {
+        let r = Refused { code: code as u16, server_time: crate::cli::now_unix(), reason: reason.to_owned() };
+        let _ = self.send(&r.to_frame());
+    }
+}
+
+/// Reads the peer's finished record (M3 or M4) and checks it.
+fn expect_finished(conn: &mut Conn, s: &mut Session) -> Result<()> {
+    let (h, body) = conn.reader.next()?.ok_or_else(|| cut_off("before the peer's finished record"))?;
+    if h.msg_type == TYPE_REFUSED {
+        let f = Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() };
+        return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+    }
+    match s.receiver.open(&h, body)? {
+        Received::Finished => Ok(()),
+        Received::Data { .. } => unreachable!("the first record is always the finished value"),
+    }
+}
+
+/// Client side: M1 → M2 → M3, then the server's M4 is checked before this returns.
+pub fn client_handshake(conn: &mut Conn, p: ClientParams, rng: &dyn SecureRandom) -> Result<Session> {
+    let (state, m1) = client_start(p, rng)?;
+    conn.send(&m1)?;
+    let f = conn.reader.next_frame("M2")?;
+    if f.msg_type == TYPE_REFUSED {
+        return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+    }
+    let (mut s, m3) = state.on_m2(&f)?;
+    conn.send(&m3)?;
+    expect_finished(conn, &mut s)?;
+    Ok(s)
+}
+
+/// Server side: M1 → (resolve the pre-shared key) → M2 + M4, then the client's M3 is checked.
+/// A failure to resolve is sent to the client as a refusal with its reason.
+pub fn server_handshake(
+    conn: &mut Conn,
+    name: &str,
+    suites: &[u8],
+    resolve: impl FnOnce(&M1) -> std::result::Result<Secret<32>, (RefusalCode, String)>,
+    rng: &dyn SecureRandom,
+) -> Result<Session> {
+    let (m1, f) = conn.expect::<M1>()?;
+    let psk = match resolve(&m1) {
+        Ok(k) => k,
+        Err((code, reason)) => {
+            conn.refuse(code, &reason);
+            return Err(Error::Refused { code: code as u16, reason });
+        }
+    };
+    let accepted =
+        server_accept(&m1, &f.to_bytes(), ServerParams { name: name.to_owned(), psk, suites: suites.to_vec() }, rng);
+    let (mut s, m2, m4) = match accepted {
+        Ok(x) => x,
+        Err(Error::Refused { code, reason }) => {
+            conn.refuse(RefusalCode::from_u16(code).unwrap_or(RefusalCode::BadRequest), &reason);
+            return Err(Error::Refused { code, reason });
+        }
+        Err(e) => return Err(e),
+    };
+    let mut both = m2;
+    both.extend_from_slice(&m4);
+    conn.send(&both)?;
+    expect_finished(conn, &mut s)?;
+    Ok(s)
+}
+
+/// Bytes each way, once both directions have ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transfer {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// Sends `input` as records until its EOF, then the final record, then half-closes the socket.
+fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Read) -> Result<u64> {
+    let mut buf = vec![0u8; MAX_RECORD_PLAINTEXT];
+    let mut out = Vec::with_capacity(MAX_RECORD_PLAINTEXT + 64);
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading the input", e)),
+        };
+        out.clear();
+        sender.seal_into(&buf[..n], n == 0, &mut out)?;
+        writer.write_all(&out).map_err(io_err)?;
+        total += n as u64;
+        if n == 0 {
+            let _ = writer.shutdown(Shutdown::Write);
+            return Ok(total);
+        }
+    }
+}
+
+/// Runs both directions of an established session until each has sent its final record.
+/// `output` gets the peer's data and is closed (dropped) when the peer's final record arrives,
+/// so a command reading it sees EOF while its own output still flows back.
+pub fn pump(session: Session, conn: Conn, input: impl Read + Send + 'static, output: impl Write) -> Result<Transfer> {
+    let Session { sender, mut receiver, .. } = session;
+    let Conn { mut reader, writer } = conn;
+    let sending = std::thread::spawn(move || send_all(sender, writer, input));
+    let recv_result = receive_all(&mut reader, &mut receiver, output);
+    let received = match recv_result {
+        Ok(n) => n,
+        Err(e) => {
+            // The other direction cannot complete meaningfully: stop it.
+            let _ = reader.inner.get_ref().shutdown(Shutdown::Both);
+            let _ = sending.join();
+            return Err(e);
+        }
+    };
+    let sent = sending.join().map_err(|_| Error::Other("the sending thread panicked".into()))??;
+    Ok(Transfer { sent, received })
+}
+
+/// Receives records into `output` until the peer's final record, then closes `output`.
+fn receive_all(
+    reader: &mut FrameReader<TcpStream>,
+    receiver: &mut RecordReceiver,
+    mut output: impl Write,
+) -> Result<u64> {
+    let mut received = 0u64;
+    loop {
+        let (h, body) = reader.next()?.ok_or_else(|| cut_off("before the peer's final record"))?;
+        match receiver.open(&h, body)? {
+            Received::Finished => return Err(Error::VerifyFailed("a second finished record".into())),
+            Received::Data { data, last } => {
+                received += data.len() as u64;
+                output.write_all(data).map_err(|e| Error::io("writing the output", e))?;
+                if last {
+                    output.flush().map_err(|e| Error::io("writing the output", e))?;
+                    return Ok(received);
+                }
+            }
+        }
+    }
+}
+
+/// The key reference and pre-shared key a client uses: a cached session with the peer
+/// (resumption), else a fresh ticket.
+pub enum ClientKey {
+    Resume { key_id: [u8; 16], mk: Secret<32> },
+    Ticket { ticket: Vec<u8>, dsmk: Secret<32> },
+}
+
+impl ClientKey {
+    pub fn split(self) -> (KeyRef, Secret<32>) {
+        match self {
+            ClientKey::Resume { key_id, mk } => (KeyRef::KeyId(key_id), mk),
+            ClientKey::Ticket { ticket, dsmk } => (KeyRef::Ticket(ticket), dsmk),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Handshake messages M1 and M2 (same format, seed 002 claim 9) and the listener's hello.
+
+use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError};
+
+pub const TYPE_M1: u8 = 0x30;
+pub const TYPE_M2: u8 = 0x31;
+pub const TYPE_RECORD: u8 = 0x32;
+pub const TYPE_LISTENER_HELLO: u8 = 0x33;
+
+/// Session protocol versions this implementation speaks.
+pub const SESSION_VERSIONS: &[u8] = &[1];
+
+/// Record ciphers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Suite {
+    Aes256Gcm = 1,
+    ChaCha20Poly1305 = 2,
+}
+
+impl Suite {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Suite::Aes256Gcm),
+            2 => Some(Suite::ChaCha20Poly1305),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Aes256Gcm => "AES-256-GCM",
+            Suite::ChaCha20Poly1305 => "ChaCha20-Poly1305",
+        }
+    }
+    pub fn algorithm(self) -> &'static ring::aead::Algorithm {
+        match self {
+            Suite::Aes256Gcm => &ring::aead::AES_256_GCM,
+            Suite::ChaCha20Poly1305 => &ring::aead::CHACHA20_POLY1305,
+        }
+    }
+}
+
+/// What the pre-shared key is: a ticket from the CDS (full handshake) or a Key-ID (resumption).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    Ticket(Vec<u8>),
+    KeyId([u8; 16]),
+}
+
+impl KeyRef {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            KeyRef::Ticket(t) => {
+                out.push(0);
+                put_bytes16(out, t);
+            }
+            KeyRef::KeyId(k) => {
+                out.push(1);
+                put_bytes16(out, k);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let kind = r.u8("key reference kind")?;
+        let b = r.bytes16("key reference")?;
+        match kind {
+            0 => Ok(KeyRef::Ticket(b.to_vec())),
+            1 => Ok(KeyRef::KeyId(b.try_into().map_err(|_| WireError::Invalid("a Key-ID is 16 bytes"))?)),
+            _ => Err(WireError::Invalid("unknown key reference kind")),
+        }
+    }
+}
+
+fn put_list(out: &mut Vec<u8>, v: &[u8]) {
+    out.push(v.len() as u8);
+    out.extend_from_slice(v);
+}
+
+fn put_ephemeral(out: &mut Vec<u8>, e: &Option<[u8; 32]>) {
+    match e {
+        None => out.push(0),
+        Some(k) => {
+            out.push(32);
+            out.extend_from_slice(k);
+        }
+    }
+}
+
+fn ephemeral(r: &mut Reader<'_>) -> Result<Option<[u8; 32]>, WireError> {
+    match r.u8("ephemeral length")? {
+        0 => Ok(None),
+        32 => Ok(Some(r.take_array("X25519 ephemeral")?)),
+        _ => Err(WireError::Invalid("ephemeral length must be 0 or 32")),
+    }
+}
+
+/// M1, client → server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct M1 {
+    pub versions: Vec<u8>,
+    pub suites: Vec<u8>,
+    pub key_ref: KeyRef,
+    pub client_nonce: [u8; 32],
+    pub ephemeral: Option<[u8; 32]>,
+    pub client_name: String,
+}
+
+impl Msg for M1 {
+    const TYPE: u8 = TYPE_M1;
+    const NAME: &'static str = "M1";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_list(out, &self.versions);
+        put_list(out, &self.suites);
+        self.key_ref.encode(out);
+        out.extend_from_slice(&self.client_nonce);
+        put_ephemeral(out, &self.ephemeral);
+        put_str8(out, &self.client_name);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = r.u8("versions")? as usize;
+        let versions = r.take(n, "versions")?.to_vec();
+        let n = r.u8("suites")? as usize;
+        let suites = r.take(n, "suites")?.to_vec();
+        Ok(M1 {
+            versions,
+            suites,
+            key_ref: KeyRef::decode(r)?,
+            client_nonce: r.take_array("client nonce")?,
+            ephemeral: ephemeral(r)?,
+            client_name: r.str8("client name")?.to_owned(),
+        })
+    }
+}
+
+/// M2, server → client: the same format, one version and suite chosen, the client nonce echoed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct M2 {
+    pub version: u8,
+    pub suite: u8,
+    pub key_ref: KeyRef,
+    pub client_nonce: [u8; 32],
+    pub server_nonce: [u8; 32],
+    pub ephemeral: Option<[u8; 32]>,
+    pub server_name: String,
+}
+
+impl Msg for M2 {
+    const TYPE: u8 = TYPE_M2;
+    const NAME: &'static str = "M2";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        out.push(self.version);
+        out.push(self.suite);
+        self.key_ref.encode(out);
+        out.extend_from_slice(&self.client_nonce);
+        out.extend_from_slice(&self.server_nonce);
+        put_ephemeral(out, &self.ephemeral);
+        put_str8(out, &self.server_name);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(M2 {
+            version: r.u8("version")?,
+            suite: r.u8("suite")?,
+            key_ref: KeyRef::decode(r)?,
+            client_nonce: r.take_array("client nonce")?,
+            server_nonce: r.take_array("server nonce")?,
+            ephemeral: ephemeral(r)?,
+            server_name: r.str8("server name")?.to_owned(),
+        })
+    }
+}
+
+/// The first frame a listener sends on a new connection: its name, so the caller knows whose
+/// ticket to ask the CDS for. Unauthenticated: only the ticket proves who the listener is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerHello {
+    pub name: String,
+}
+
+impl Msg for ListenerHello {
+    const TYPE: u8 = TYPE_LISTENER_HELLO;
+    const NAME: &'static str = "listener hello";
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_str8(out, &self.name);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(ListenerHello { name: r.str8("listener name")?.to_owned() })
+    }
+}

@@ -1,0 +1,150 @@
+//! Data records: `frame header (type 0x32) | flags u8 | AEAD(ciphertext ‖ tag)`, under the
+//! direction key, nonce = 4 zero bytes ‖ record counter (u64 BE), associated data = the frame
+//! header ‖ flags. Flag bit 0 marks the final record of a direction: a stream that ends without
+//! it was cut off. The first record each way is the finished value (M3 / M4).
+
+use super::msgs::{Suite, TYPE_RECORD};
+use crate::crypto::Secret;
+use crate::wire::{Header, HEADER_LEN, MAX_BODY, VERSION};
+use crate::{Error, Result};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
+
+pub const FLAG_FINAL: u8 = 0x01;
+const TAG_LEN: usize = 16;
+/// The most plaintext one record carries.
+pub const MAX_RECORD_PLAINTEXT: usize = MAX_BODY - 1 - TAG_LEN;
+
+fn nonce(counter: u64) -> Nonce {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&counter.to_be_bytes());
+    Nonce::assume_unique_for_key(n)
+}
+
+fn aead_key(suite: Suite, key: &Secret<32>) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(suite.algorithm(), key.expose()).expect("32-byte key"))
+}
+
+pub struct RecordSender {
+    key: LessSafeKey,
+    counter: u64,
+    done: bool,
+}
+
+impl RecordSender {
+    pub fn new(suite: Suite, key: &Secret<32>) -> Self {
+        RecordSender { key: aead_key(suite, key), counter: 0, done: false }
+    }
+
+    /// Appends one record frame carrying `plaintext` to `out`.
+    pub fn seal_into(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) -> Result<()> {
+        if self.done {
+            return Err(Error::Other("nothing may be sent after the final record".into()));
+        }
+        if plaintext.len() > MAX_RECORD_PLAINTEXT {
+            return Err(Error::Other("record too large".into()));
+        }
+        let flags = if last { FLAG_FINAL } else { 0 };
+        let header =
+            Header { msg_type: TYPE_RECORD, version: VERSION, len: (1 + plaintext.len() + TAG_LEN) as u32 }.to_bytes();
+        let mut aad = [0u8; HEADER_LEN + 1];
+        aad[..HEADER_LEN].copy_from_slice(&header);
+        aad[HEADER_LEN] = flags;
+        let start = out.len();
+        out.extend_from_slice(&aad);
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce(self.counter), Aad::from(aad), &mut out[start + HEADER_LEN + 1..])
+            .map_err(|_| Error::Other("record sealing failed".into()))?;
+        out.extend_from_slice(tag.as_ref());
+        self.counter = self.counter.checked_add(1).ok_or_else(|| Error::Other("record counter exhausted".into()))?;
+        self.done = last;
+        Ok(())
+    }
+
+    pub fn seal(&mut self, plaintext: &[u8], last: bool) -> Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(HEADER_LEN + 1 + plaintext.len() + TAG_LEN);
+        self.seal_into(plaintext, last, &mut v)?;
+        Ok(v)
+    }
+
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+}
+
+pub struct RecordReceiver {
+    key: LessSafeKey,
+    counter: u64,
+    done: bool,
+    /// The peer's finished value, checked against its first record.
+    expect_finished: Option<[u8; 32]>,
+}
+
+/// What one received record held.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// The peer's finished value, verified (M3 / M4).
+    Finished,
+    Data {
+        data: &'a [u8],
+        last: bool,
+    },
+}
+
+impl RecordReceiver {
+    pub fn new(suite: Suite, key: &Secret<32>, expect_finished: [u8; 32]) -> Self {
+        RecordReceiver { key: aead_key(suite, key), counter: 0, done: false, expect_finished: Some(expect_finished) }
+    }
+
+    /// Opens one record in place: `header` as read, `body` its bytes.
+    pub fn open<'a>(&mut self, header: &Header, body: &'a mut [u8]) -> Result<Received<'a>> {
+        if header.msg_type != TYPE_RECORD {
+            return Err(Error::VerifyFailed(format!(
+                "unexpected message type 0x{:02x} inside a session",
+                header.msg_type
+            )));
+        }
+        if self.done {
+            return Err(Error::VerifyFailed("data arrived after the peer's final record".into()));
+        }
+        if body.len() < 1 + TAG_LEN {
+            return Err(Error::VerifyFailed("a record is too short".into()));
+        }
+        let flags = body[0];
+        if flags & !FLAG_FINAL != 0 {
+            return Err(Error::VerifyFailed("a record has unknown flags".into()));
+        }
+        let mut aad = [0u8; HEADER_LEN + 1];
+        aad[..HEADER_LEN].copy_from_slice(&header.to_bytes());
+        aad[HEADER_LEN] = flags;
+        let plain = self.key.open_in_place(nonce(self.counter), Aad::from(aad), &mut body[1..]).map_err(|_| {
+            Error::VerifyFailed("a record failed authentication: the stream was altered, replayed or reordered".into())
+        })?;
+        self.counter += 1;
+        let last = flags & FLAG_FINAL != 0;
+        if let Some(expected) = self.expect_finished.take() {
+            if !crate::crypto::ct_eq(plain, &expected) {
+                return Err(Error::VerifyFailed(
+                    "the peer's finished value is wrong: it does not hold the session key".into(),
+                ));
+            }
+            if last {
+                return Err(Error::VerifyFailed("the finished record may not be final".into()));
+            }
+            return Ok(Received::Finished);
+        }
+        self.done = last;
+        Ok(Received::Data { data: plain, last })
+    }
+
+    /// Whether the peer's final record has arrived.
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
+    /// Whether the peer's finished value has been checked.
+    pub fn authenticated(&self) -> bool {
+        self.expect_finished.is_none()
+    }
+}
