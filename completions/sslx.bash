@@ -19,11 +19,20 @@ _sslx() {
             sslx,assemble-key)
                 cmd="sslx__subcmd__assemble__subcmd__key"
                 ;;
+            sslx,dial)
+                cmd="sslx__subcmd__dial"
+                ;;
+            sslx,handshake)
+                cmd="sslx__subcmd__handshake"
+                ;;
             sslx,help)
                 cmd="sslx__subcmd__help"
                 ;;
             sslx,keygen)
                 cmd="sslx__subcmd__keygen"
+                ;;
+            sslx,listen)
+                cmd="sslx__subcmd__listen"
                 ;;
             sslx,standing)
                 cmd="sslx__subcmd__standing"
@@ -34,11 +43,20 @@ _sslx() {
             sslx__subcmd__help,assemble-key)
                 cmd="sslx__subcmd__help__subcmd__assemble__subcmd__key"
                 ;;
+            sslx__subcmd__help,dial)
+                cmd="sslx__subcmd__help__subcmd__dial"
+                ;;
+            sslx__subcmd__help,handshake)
+                cmd="sslx__subcmd__help__subcmd__handshake"
+                ;;
             sslx__subcmd__help,help)
                 cmd="sslx__subcmd__help__subcmd__help"
                 ;;
             sslx__subcmd__help,keygen)
                 cmd="sslx__subcmd__help__subcmd__keygen"
+                ;;
+            sslx__subcmd__help,listen)
+                cmd="sslx__subcmd__help__subcmd__listen"
                 ;;
             sslx__subcmd__help,standing)
                 cmd="sslx__subcmd__help__subcmd__standing"
@@ -53,7 +71,7 @@ _sslx() {
 
     case "${cmd}" in
         sslx)
-            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version keygen vsu assemble-key standing help"
+            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version keygen vsu assemble-key standing listen dial handshake help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -120,8 +138,60 @@ _sslx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sslx__subcmd__dial)
+            opts="-q -h -V --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__handshake)
+            opts="-q -h -V --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sslx__subcmd__help)
-            opts="keygen vsu assemble-key standing help"
+            opts="keygen vsu assemble-key standing listen dial handshake help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +205,34 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__help__subcmd__assemble__subcmd__key)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__help__subcmd__dial)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__help__subcmd__handshake)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -163,6 +261,20 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__help__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__help__subcmd__listen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -216,6 +328,44 @@ _sslx() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__listen)
+            opts="-q -h -V --bind --once --exec --max-calls --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-calls)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,9 @@ complete -c sslx -n "__fish_sslx_needs_command" -f -a "keygen" -d 'Make this mac
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand keygen" -l name -d 'This machine\'s name at the CDS (a-z, 0-9, \'.\', \'_\', \'-\')' -r
 complete -c sslx -n "__fish_sslx_using_subcommand keygen" -l out -d 'Write the secret identity here instead of the home (\'-\' for stdout)' -r
@@ -77,8 +80,42 @@ complete -c sslx -n "__fish_sslx_using_subcommand standing" -l json -d 'Machine-
 complete -c sslx -n "__fish_sslx_using_subcommand standing" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand standing" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand standing" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l bind -d 'Listen directly on ADDR (e.g. 127.0.0.1:7460, or port 0 for any free port)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l exec -d 'Serve each call with this command (sh -c): the caller\'s stream is its stdin, its stdout goes back' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l max-calls -d 'Calls served at the same time' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l once -d 'Take one call, then exit with its status'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l no-fs -d 'No X25519 ephemeral keys: the seed\'s plain mode (no forward secrecy)'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l no-resume -d 'Always make a full handshake (do not resume a cached session)'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l no-fs -d 'No X25519 ephemeral keys: the seed\'s plain mode (no forward secrecy)'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l no-resume -d 'Always make a full handshake (do not resume a cached session)'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l no-fs -d 'No X25519 ephemeral keys: the seed\'s plain mode (no forward secrecy)'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l no-resume -d 'Always make a full handshake (do not resume a cached session)'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -3,7 +3,7 @@
 //! in its mailbox.
 
 use super::registrar::Refusal;
-use super::store::Store;
+use super::store::{MailboxItem, Store};
 use crate::broker::msgs::{GrantBody, SessionGrant, SessionRequest};
 use crate::broker::{Ticket, TicketBody, DEFAULT_TICKET_LIFE};
 use crate::crypto::{self, Secret};
@@ -62,6 +62,15 @@ pub fn grant(store: &Store, req: &SessionRequest, now: u64, rng: &dyn SecureRand
     let ticket =
         Ticket::seal(session_id, b, &cdsk_b, &TicketBody { dsmk: dsmk.clone(), caller: a.clone(), expires }, rng)
             .encode();
-    store.mailbox_put(b, "ticket", a, Some(&session_id), &ticket, now, expires).map_err(internal)?;
+    let item = MailboxItem {
+        recipient: b,
+        kind: "ticket",
+        sender: a,
+        session_id: Some(&session_id),
+        body: &ticket,
+        created: now,
+        expires,
+    };
+    store.mailbox_put(&item).map_err(internal)?;
     Ok(SessionGrant::new(&cdsk_a, &body.nonce, &GrantBody { session_id, expires, dsmk, peer: b.clone(), ticket }, rng))
 }

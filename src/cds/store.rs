@@ -52,6 +52,18 @@ pub struct RequestRow {
     pub prior_ed25519: Option<[u8; 32]>,
 }
 
+/// Something kept at the CDS for a participant who is not connected.
+pub struct MailboxItem<'a> {
+    pub recipient: &'a str,
+    /// `ticket` (AH-CDS), later `bundle` (store-and-forward).
+    pub kind: &'a str,
+    pub sender: &'a str,
+    pub session_id: Option<&'a [u8]>,
+    pub body: &'a [u8],
+    pub created: u64,
+    pub expires: u64,
+}
+
 /// A participant whose VSU succeeded.
 #[derive(Debug, Clone)]
 pub struct Participant {
@@ -257,20 +269,11 @@ impl Store {
     }
 
     /// Keeps something for a participant who is not connected (AH-CDS tickets, later bundles).
-    pub fn mailbox_put(
-        &self,
-        recipient: &str,
-        kind: &str,
-        sender: &str,
-        session_id: Option<&[u8]>,
-        body: &[u8],
-        now: u64,
-        expires: u64,
-    ) -> Result<()> {
+    pub fn mailbox_put(&self, m: &MailboxItem<'_>) -> Result<()> {
         self.conn()
             .execute(
                 "INSERT INTO mailbox (recipient, kind, sender, session_id, body, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![recipient, kind, sender, session_id, body, now as i64, expires as i64],
+                params![m.recipient, m.kind, m.sender, m.session_id, m.body, m.created as i64, m.expires as i64],
             )
             .map_err(db_err)?;
         Ok(())

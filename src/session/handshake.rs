@@ -54,7 +54,7 @@ fn ephemeral(rng: &dyn SecureRandom) -> Result<(EphemeralPrivateKey, [u8; 32])> 
 }
 
 fn agree(sk: EphemeralPrivateKey, peer: &[u8; 32]) -> Result<Secret<32>> {
-    agreement::agree_ephemeral(sk, &UnparsedPublicKey::new(&X25519, peer), |s| Secret::from_slice(s))
+    agreement::agree_ephemeral(sk, &UnparsedPublicKey::new(&X25519, peer), Secret::from_slice)
         .ok()
         .flatten()
         .ok_or_else(|| Error::VerifyFailed("the peer's X25519 ephemeral key is invalid".into()))

@@ -29,7 +29,7 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// The next frame, or `None` at EOF on a frame boundary.
-    pub fn next(&mut self) -> Result<Option<(Header, &mut [u8])>> {
+    pub fn next_record(&mut self) -> Result<Option<(Header, &mut [u8])>> {
         let mut hb = [0u8; HEADER_LEN];
         let mut got = 0;
         while got < HEADER_LEN {
@@ -55,7 +55,7 @@ impl<R: Read> FrameReader<R> {
 
     /// The next frame as an owned `Frame` (handshake messages); EOF is an error here.
     pub fn next_frame(&mut self, expecting: &str) -> Result<Frame> {
-        match self.next()? {
+        match self.next_record()? {
             Some((h, body)) => Ok(Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() }),
             None => Err(Error::Unavailable(format!("the peer closed the connection before sending {expecting}"))),
         }
@@ -113,7 +113,7 @@ impl Conn {
 
 /// Reads the peer's finished record (M3 or M4) and checks it.
 fn expect_finished(conn: &mut Conn, s: &mut Session) -> Result<()> {
-    let (h, body) = conn.reader.next()?.ok_or_else(|| cut_off("before the peer's finished record"))?;
+    let (h, body) = conn.reader.next_record()?.ok_or_else(|| cut_off("before the peer's finished record"))?;
     if h.msg_type == TYPE_REFUSED {
         let f = Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() };
         return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
@@ -230,7 +230,7 @@ fn receive_all(
 ) -> Result<u64> {
     let mut received = 0u64;
     loop {
-        let (h, body) = reader.next()?.ok_or_else(|| cut_off("before the peer's final record"))?;
+        let (h, body) = reader.next_record()?.ok_or_else(|| cut_off("before the peer's final record"))?;
         match receiver.open(&h, body)? {
             Received::Finished => return Err(Error::VerifyFailed("a second finished record".into())),
             Received::Data { data, last } => {

@@ -358,3 +358,53 @@ impl WebhookServer {
         panic!("no webhook call containing {needle}");
     }
 }
+
+/// A running `sslx listen --bind 127.0.0.1:0` of a participant, killed on drop.
+pub struct Listener {
+    pub child: Child,
+    pub addr: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Listener {
+    pub fn start(p: &Participant, extra: &[&str]) -> Listener {
+        let mut cmd = std::process::Command::new(bin("sslx"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SSLX_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("--home").arg(p.home()).args(["listen", "--bind", "127.0.0.1:0"]).args(extra);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        let addr = line
+            .strip_prefix("sslx: listening on ")
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("listener did not start: {line}"))
+            .to_owned();
+        let stderr = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = err.read_to_string(&mut rest);
+            rest
+        });
+        Listener { child, addr, stderr: Some(stderr) }
+    }
+
+    /// Waits for the listener to exit (after --once); returns its status, stdout and stderr.
+    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<u8>, String) {
+        let mut out = Vec::new();
+        self.child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        let status = self.child.wait().unwrap();
+        let err = self.stderr.take().unwrap().join().unwrap();
+        (status, out, err)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

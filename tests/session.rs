@@ -1,0 +1,156 @@
+//! Sessions between enrolled participants: AH-CDS tickets from the real CDS, the seed-002
+//! handshake, `sslx listen --bind` and `sslx dial HOST:PORT`, resumption across processes.
+
+mod common;
+use common::*;
+use predicates::prelude::*;
+
+fn pseudo_random(n: usize, seed: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut block = sslx::crypto::sha256(&[seed]);
+    while out.len() < n {
+        out.extend_from_slice(&block);
+        block = sslx::crypto::sha256(&block);
+    }
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn dial_carries_data_both_ways_through_an_exec_listener_and_resumes_across_processes() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "alice");
+    let bob = enroll(&cds, "bob");
+    let l = Listener::start(&bob, &["--exec", "sha256sum"]);
+
+    // 16 MiB up; the command's answer (its digest of what arrived) comes back.
+    let data = pseudo_random(16 << 20, 1);
+    let expected = format!("{}  -\n", hex::encode(sslx::crypto::sha256(&data)));
+    alice.cmd().args(["dial", &l.addr]).write_stdin(data).assert().success().stdout(expected);
+
+    // The first handshake was full; the next resumes from the cache in another process.
+    let out = alice.cmd().args(["--json", "handshake", &l.addr]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["peer"], "bob");
+    assert_eq!(v["resumed"], true);
+    assert_eq!(v["forward_secrecy"], false, "resumption is PSK only");
+    let out = alice
+        .cmd()
+        .args(["--json", "handshake", "--no-resume", &l.addr])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((v["resumed"].as_bool(), v["forward_secrecy"].as_bool()), (Some(false), Some(true)));
+    let out = alice
+        .cmd()
+        .args(["--json", "handshake", "--no-resume", "--no-fs", &l.addr])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out).unwrap()["forward_secrecy"], false);
+}
+
+#[test]
+fn a_large_stream_each_way_arrives_intact() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "al");
+    let bob = enroll(&cds, "bo");
+    // The listener echoes: 32 MiB goes up and comes back down.
+    let l = Listener::start(&bob, &["--exec", "cat"]);
+    let data = pseudo_random(32 << 20, 2);
+    let out = alice
+        .cmd()
+        .args(["-q", "dial", &l.addr])
+        .write_stdin(data.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(out == data, "echoed bytes differ");
+}
+
+#[test]
+fn listen_once_writes_the_callers_stream_to_stdout() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "a1");
+    let bob = enroll(&cds, "b1");
+    let l = Listener::start(&bob, &["--once"]);
+    alice.cmd().args(["dial", &l.addr]).write_stdin("one call\n").assert().success().stdout("");
+    let (status, out, err) = l.wait();
+    assert!(status.success(), "{err}");
+    assert_eq!(out, b"one call\n");
+}
+
+#[test]
+fn many_concurrent_dials_all_complete() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "many-a");
+    let bob = enroll(&cds, "many-b");
+    let l = Listener::start(&bob, &["--exec", "cat", "--max-calls", "8"]);
+    let threads: Vec<_> = (0..24u8)
+        .map(|i| {
+            let (home, addr) = (alice.home(), l.addr.clone());
+            std::thread::spawn(move || {
+                let data = pseudo_random(64 * 1024 + i as usize, i);
+                let out =
+                    sslx(&home).args(["-q", "dial", "--no-resume", &addr]).write_stdin(data.clone()).output().unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(out.stdout == data);
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+}
+
+#[test]
+fn refusals_and_failures_have_clear_errors_and_exit_codes() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "ra");
+    let bob = enroll(&cds, "rb");
+    let l = Listener::start(&bob, &[]);
+
+    // Nothing listens on port 1.
+    alice.cmd().args(["dial", "127.0.0.1:1"]).assert().code(7).stderr(predicate::str::contains("cannot reach"));
+
+    // A caller never enrolled (identity only).
+    let stranger = Participant::new("stranger");
+    stranger
+        .cmd()
+        .args(["--cds", &cds.listen, "dial", &l.addr])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("no confirmed CDS key"));
+
+    // A caller whose CDSK is not the one the CDS holds (replaced, or revoked).
+    let other = sslx::keys::encode_line(sslx::keys::LineKind::Cdsk, &[9u8; 32]);
+    std::fs::write(alice.home().join("cdsk"), format!("{other}\n")).unwrap();
+    alice
+        .cmd()
+        .args(["handshake", "--no-resume", &l.addr])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("does not verify under the CDS key"));
+
+    // Calling by name needs the relay (next slice): a usage error, not a hang.
+    alice.cmd().args(["dial", "rb"]).assert().code(2).stderr(predicate::str::contains("HOST:PORT"));
+}
+
+#[test]
+fn the_cds_refuses_a_session_with_an_unknown_account() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "ua");
+    let home = sslx::keys::Home::new(alice.home());
+    let (name, cdsk) = sslx::broker::client::enrolled(&home).unwrap();
+    let rng = sslx::crypto::system_rng();
+    let err = sslx::broker::client::request_session(&cds.listen, &name, &cdsk, "nobody", &rng).err().unwrap();
+    assert_eq!(err.kind(), sslx::ErrorKind::NotFound, "{err}");
+    let err = sslx::broker::client::request_session(&cds.listen, "nobody", &cdsk, "ua", &rng).err().unwrap();
+    assert_eq!(err.kind(), sslx::ErrorKind::Refused, "{err}");
+    assert!(err.to_string().contains("not enrolled"), "{err}");
+}
