@@ -1,4 +1,4 @@
-//! Property tests: random and mutated bytes thrown at every decoder added for the VSU. None may
+//! Property tests: random and mutated bytes thrown at every decoder (VSU, AH-CDS, sessions). None may
 //! panic; whatever a frame decoder accepts must re-encode to exactly the input (canonical).
 
 use proptest::prelude::*;
@@ -7,14 +7,25 @@ use sslx::vsu::*;
 use sslx::wire::{read_frame, Frame, Msg};
 use std::collections::BTreeMap;
 
-fn transcript_frames() -> Vec<Vec<u8>> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/wire/vsu_transcript.txt"))
-        .expect("run the vectors test once to write the transcript");
+fn vector_frames(file: &str, keys: &[&str]) -> Vec<Vec<u8>> {
+    let text =
+        std::fs::read_to_string(format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"))).expect("vector file");
     let f: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once(": ")).collect();
-    ["open_request", "reply_a", "confirm", "confirmed", "denied", "refused"]
-        .iter()
-        .map(|k| hex::decode(f[k]).unwrap())
-        .collect()
+    keys.iter().map(|k| hex::decode(f[k]).unwrap()).collect()
+}
+
+/// Every valid frame of the vectors: VSU, AH-CDS, and a session.
+fn transcript_frames() -> Vec<Vec<u8>> {
+    let mut v = vector_frames(
+        "wire/vsu_transcript.txt",
+        &["open_request", "reply_a", "confirm", "confirmed", "denied", "refused"],
+    );
+    v.extend(vector_frames("wire/ah_cds.txt", &["session_request", "session_grant", "ticket"]));
+    v.extend(vector_frames(
+        "session/transcript_aes256gcm_no_fs.txt",
+        &["m1", "m2", "m3", "m4", "client_data", "client_final"],
+    ));
+    v
 }
 
 /// Decodes with every frame decoder; each that accepts must give the input back.
@@ -30,8 +41,27 @@ fn all_decoders(bytes: &[u8]) {
     check::<Confirmed>(bytes);
     check::<Denied>(bytes);
     check::<Refused>(bytes);
+    check::<sslx::session::M1>(bytes);
+    check::<sslx::session::M2>(bytes);
+    check::<sslx::session::msgs::ListenerHello>(bytes);
+    check::<sslx::broker::SessionRequest>(bytes);
+    check::<sslx::broker::SessionGrant>(bytes);
+    if let Ok(t) = sslx::broker::Ticket::decode(bytes) {
+        assert_eq!(t.encode(), bytes);
+        assert!(t.open(&sslx::crypto::Secret::new([1; 32])).is_none());
+    }
     if let Ok(f) = Frame::parse(bytes) {
         assert_eq!(f.to_bytes(), bytes);
+        // Any frame fed to a session's record receiver is rejected, never a panic.
+        let key = sslx::crypto::Secret::new([3; 32]);
+        for suite in [sslx::session::Suite::Aes256Gcm, sslx::session::Suite::ChaCha20Poly1305] {
+            let mut r = sslx::session::RecordReceiver::new(suite, &key, [0; 32]);
+            let mut body = f.body.clone();
+            assert!(r.open(&f.header(), &mut body).is_err());
+        }
+        if let Ok(req) = sslx::broker::SessionRequest::from_frame(&f) {
+            assert!(req.open(&key).is_none());
+        }
     }
     let mut cursor = bytes;
     let _ = read_frame(&mut cursor);
@@ -67,7 +97,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_vsu_frames_are_rejected_or_canonical(which in 0usize..6, edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {
+    fn mutated_frames_are_rejected_or_canonical(which in 0usize..15, edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {
         let mut b = transcript_frames()[which].clone();
         for (i, v) in edits {
             let i = i.index(b.len());

@@ -285,3 +285,178 @@ fn vsu_frames_reject_truncation_trailing_data_wrong_type_and_tampering() {
         }
     }
 }
+
+#[test]
+fn session_key_schedule_matches_the_independent_implementation() {
+    use sslx::session::keys;
+    for p in files("session") {
+        let f = read_fields(&p);
+        if f.get("kind").map(String::as_str) == Some("transcript") {
+            continue;
+        }
+        let a32 = |k: &str| -> [u8; 32] { h(&f[k]).try_into().unwrap() };
+        let dh = f.get("dh").map(|d| h(d));
+        let mk = keys::master_key(
+            &a32("psk"),
+            &a32("server_nonce"),
+            &a32("client_nonce"),
+            &h(&f["m1"]),
+            &h(&f["m2"]),
+            dh.as_deref(),
+        );
+        assert_eq!(hex::encode(mk.expose()), f["master_key"], "{}", p.display());
+        assert_eq!(hex::encode(keys::key_id(&mk)), f["key_id"]);
+        assert_eq!(hex::encode(keys::direction_key(&mk, &f["client_name"]).expose()), f["client_key"]);
+        assert_eq!(hex::encode(keys::direction_key(&mk, &f["server_name"]).expose()), f["server_key"]);
+        assert_eq!(hex::encode(keys::finished(&mk, &a32("client_nonce"), &a32("server_nonce"))), f["client_finished"]);
+        assert_eq!(hex::encode(keys::finished(&mk, &a32("server_nonce"), &a32("client_nonce"))), f["server_finished"]);
+    }
+}
+
+/// A whole session with a fixed PSK and no ephemeral keys: M1, M2, M3, M4, a data record each
+/// way and the final records. Written once, then always checked.
+fn session_transcript() -> BTreeMap<String, String> {
+    use sslx::session::handshake::{ClientParams, ServerParams};
+    use sslx::session::*;
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap();
+    let path = dir("session/transcript_aes256gcm_no_fs.txt");
+    if !path.exists() {
+        let rng = crypto::system_rng();
+        let psk = Secret::new(crypto::sha256(b"vector session psk"));
+        let cp = ClientParams {
+            name: "alice".into(),
+            key_ref: KeyRef::Ticket(b"opaque ticket bytes".to_vec()),
+            psk: psk.clone(),
+            forward_secrecy: false,
+            suites: vec![1, 2],
+            expect_server: Some("bob".into()),
+        };
+        let (c, m1) = client_start(cp, &rng).unwrap();
+        let m1m = M1::from_bytes(&m1).unwrap();
+        let (mut s, m2, m4) =
+            server_accept(&m1m, &m1, ServerParams { name: "bob".into(), psk: psk.clone(), suites: vec![1, 2] }, &rng)
+                .unwrap();
+        let (mut cs, m3) = c.on_m2(&sslx::wire::Frame::parse(&m2).unwrap()).unwrap();
+        let c_data = cs.sender.seal(b"hello bob", false).unwrap();
+        let c_final = cs.sender.seal(b"", true).unwrap();
+        let s_final = s.sender.seal(b"bye", true).unwrap();
+        let mut text = String::from(
+            "# A session with a fixed PSK, no ephemeral keys, AES-256-GCM. Frames in hex.\nkind: transcript\n",
+        );
+        for (k, v) in [
+            ("psk", hex::encode(psk.expose())),
+            ("m1", hex::encode(&m1)),
+            ("m2", hex::encode(&m2)),
+            ("m3", hex::encode(&m3)),
+            ("m4", hex::encode(&m4)),
+            ("client_data", hex::encode(&c_data)),
+            ("client_final", hex::encode(&c_final)),
+            ("server_final", hex::encode(&s_final)),
+        ] {
+            text.push_str(&format!("{k}: {v}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+    read_fields(&path)
+}
+
+#[test]
+fn session_transcript_vector() {
+    use sslx::session::keys;
+    use sslx::session::record::{Received, RecordReceiver};
+    use sslx::session::{Suite, M1, M2};
+    let f = session_transcript();
+    let (m1b, m2b) = (h(&f["m1"]), h(&f["m2"]));
+    let m1 = M1::from_bytes(&m1b).unwrap();
+    let m2 = M2::from_bytes(&m2b).unwrap();
+    assert_eq!(m1.to_frame(), m1b);
+    assert_eq!(m2.to_frame(), m2b);
+    assert_eq!((m2.client_nonce, m2.suite, m2.ephemeral), (m1.client_nonce, 1, None));
+    let psk: [u8; 32] = h(&f["psk"]).try_into().unwrap();
+    let mk = keys::master_key(&psk, &m2.server_nonce, &m1.client_nonce, &m1b, &m2b, None);
+    let open_all = |sender: &str, own: [u8; 32], other: [u8; 32], frames: &[&str]| -> Vec<(Vec<u8>, bool)> {
+        let mut r =
+            RecordReceiver::new(Suite::Aes256Gcm, &keys::direction_key(&mk, sender), keys::finished(&mk, &own, &other));
+        frames
+            .iter()
+            .map(|k| {
+                let fr = sslx::wire::Frame::parse(&h(&f[*k])).unwrap();
+                let mut body = fr.body.clone();
+                match r.open(&fr.header(), &mut body).unwrap() {
+                    Received::Finished => (b"finished".to_vec(), false),
+                    Received::Data { data, last } => (data.to_vec(), last),
+                }
+            })
+            .collect()
+    };
+    let from_client = open_all("alice", m1.client_nonce, m2.server_nonce, &["m3", "client_data", "client_final"]);
+    assert_eq!(from_client, vec![(b"finished".to_vec(), false), (b"hello bob".to_vec(), false), (vec![], true)]);
+    let from_server = open_all("bob", m2.server_nonce, m1.client_nonce, &["m4", "server_final"]);
+    assert_eq!(from_server, vec![(b"finished".to_vec(), false), (b"bye".to_vec(), true)]);
+}
+
+#[test]
+fn ah_cds_messages_vector() {
+    use sslx::broker::msgs::*;
+    use sslx::broker::{Ticket, TicketBody};
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap();
+    let path = dir("wire/ah_cds.txt");
+    let cdsk_a = Secret::new(crypto::sha256(b"vector cdsk a"));
+    let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
+    let dsmk = Secret::new(crypto::sha256(b"vector dsmk"));
+    let nonce = [0x11u8; 16];
+    if !path.exists() {
+        let rng = crypto::system_rng();
+        let req = SessionRequest::new(
+            "alice",
+            &cdsk_a,
+            &RequestBody { peer: "bob".into(), nonce, timestamp: 1_790_000_000 },
+            &rng,
+        );
+        let ticket = Ticket::seal(
+            [0x22; 16],
+            "bob",
+            &cdsk_b,
+            &TicketBody { dsmk: dsmk.clone(), caller: "alice".into(), expires: 1_790_000_600 },
+            &rng,
+        );
+        let grant = SessionGrant::new(
+            &cdsk_a,
+            &nonce,
+            &GrantBody {
+                session_id: [0x22; 16],
+                expires: 1_790_000_600,
+                dsmk: dsmk.clone(),
+                peer: "bob".into(),
+                ticket: ticket.encode(),
+            },
+            &rng,
+        );
+        let text = format!(
+            "# AH-CDS with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), DSMK sha256('vector dsmk').\nsession_request: {}\nsession_grant: {}\nticket: {}\n",
+            hex::encode(req.to_frame()),
+            hex::encode(grant.to_frame()),
+            hex::encode(ticket.encode())
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+    let f = read_fields(&path);
+    let req = SessionRequest::from_bytes(&h(&f["session_request"])).unwrap();
+    assert_eq!(req.to_frame(), h(&f["session_request"]));
+    let body = req.open(&cdsk_a).unwrap();
+    assert_eq!((body.peer.as_str(), body.nonce, body.timestamp), ("bob", nonce, 1_790_000_000));
+    assert!(req.open(&cdsk_b).is_none());
+    let grant = SessionGrant::from_bytes(&h(&f["session_grant"])).unwrap();
+    let g = grant.open(&cdsk_a, &nonce).unwrap();
+    assert!(g.dsmk.ct_eq(&dsmk));
+    assert!(grant.open(&cdsk_a, &[0u8; 16]).is_none(), "a grant is bound to its request's nonce");
+    assert_eq!(hex::encode(&g.ticket), f["ticket"]);
+    let t = Ticket::decode(&h(&f["ticket"])).unwrap();
+    assert_eq!(t.encode(), h(&f["ticket"]));
+    let tb = t.open(&cdsk_b).unwrap();
+    assert!(tb.dsmk.ct_eq(&dsmk));
+    assert_eq!((tb.caller.as_str(), tb.expires), ("alice", 1_790_000_600));
+    assert!(t.open(&cdsk_a).is_none());
+}

@@ -84,3 +84,21 @@ for name, kind, hrp, n, upper in kinds:
     write(f"keyline/{name}_wrong_length.txt", [("expect", "wrong length"), ("kind", kind), ("line", short)])
 other = bech32m("sslx-pub", det(64, "x")[:64])
 write("keyline/cdsk_wrong_kind.txt", [("expect", "wrong kind"), ("kind", "cdsk"), ("line", other)])
+
+# Session key schedule (DESIGN.md "Handshake"): MK, Key-ID, direction keys, finished values.
+os.makedirs("session", exist_ok=True)
+def H(k, *parts): return hmac.new(k, b"".join(parts), hashlib.sha256).digest()
+for name, dh in [("full_no_fs", None), ("full_with_dh", det(32, "dh")[:32])]:
+    psk, sn, cn = det(32, "psk")[:32], det(32, "sn")[:32], det(32, "cn")[:32]
+    m1, m2 = det(96, "m1")[:90], det(96, "m2")[:95]
+    parts = b"sslx-mk-v1" + sn + cn + hashlib.sha256(m1).digest() + hashlib.sha256(m2).digest() + (dh or b"")
+    mk = hmac.new(psk, parts, hashlib.sha256).digest()
+    fields = [("expect", "success"), ("psk", psk.hex()), ("server_nonce", sn.hex()), ("client_nonce", cn.hex()),
+              ("m1", m1.hex()), ("m2", m2.hex())]
+    if dh: fields.append(("dh", dh.hex()))
+    fields += [("client_name", "alice"), ("server_name", "bob"), ("master_key", mk.hex()),
+               ("key_id", hashlib.sha256(b"sslx-key-id-v1" + mk).digest()[:16].hex()),
+               ("client_key", H(mk, b"alice").hex()), ("server_key", H(mk, b"bob").hex()),
+               ("client_finished", H(mk, b"sslx-finished-v1", cn, sn).hex()),
+               ("server_finished", H(mk, b"sslx-finished-v1", sn, cn).hex())]
+    write(f"session/{name}.txt", fields)
