@@ -4,7 +4,7 @@
 
 use super::handshake::{client_start, server_accept, ClientParams, ServerParams, Session};
 use super::msgs::{KeyRef, M1};
-use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT};
+use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG};
 use crate::crypto::Secret;
 use crate::vsu::{Refused, TYPE_REFUSED};
 use crate::wire::{Frame, Header, Msg, RefusalCode, HEADER_LEN};
@@ -25,7 +25,9 @@ fn cut_off(what: &str) -> Error {
 
 impl<R: Read> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        FrameReader { inner: BufReader::with_capacity(256 * 1024, inner), body: Vec::with_capacity(64 * 1024) }
+        // A small buffer: headers come through it, while most of each 64 KiB body is read
+        // straight into `body` (BufReader bypasses its buffer for reads larger than it).
+        FrameReader { inner: BufReader::with_capacity(8 * 1024, inner), body: Vec::with_capacity(64 * 1024) }
     }
 
     /// The next frame, or `None` at EOF on a frame boundary.
@@ -180,19 +182,18 @@ pub struct Transfer {
 }
 
 /// Sends `input` as records until its EOF, then the final record, then half-closes the socket.
+/// The input is read straight into the frame buffer and sealed in place.
 fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Read) -> Result<u64> {
-    let mut buf = vec![0u8; MAX_RECORD_PLAINTEXT];
-    let mut out = Vec::with_capacity(MAX_RECORD_PLAINTEXT + 64);
+    let mut frame = vec![0u8; RECORD_PREFIX + MAX_RECORD_PLAINTEXT + RECORD_TAG];
     let mut total = 0u64;
     loop {
-        let n = match input.read(&mut buf) {
+        let n = match input.read(&mut frame[RECORD_PREFIX..RECORD_PREFIX + MAX_RECORD_PLAINTEXT]) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io("reading the input", e)),
         };
-        out.clear();
-        sender.seal_into(&buf[..n], n == 0, &mut out)?;
-        writer.write_all(&out).map_err(io_err)?;
+        let len = sender.seal_prepared(&mut frame, n, n == 0)?;
+        writer.write_all(&frame[..len]).map_err(io_err)?;
         total += n as u64;
         if n == 0 {
             let _ = writer.shutdown(Shutdown::Write);

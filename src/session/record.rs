@@ -11,6 +11,10 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 
 pub const FLAG_FINAL: u8 = 0x01;
 const TAG_LEN: usize = 16;
+/// Bytes in front of a record's ciphertext: the frame header and the flags byte.
+pub const RECORD_PREFIX: usize = HEADER_LEN + 1;
+/// The tag after a record's ciphertext.
+pub const RECORD_TAG: usize = TAG_LEN;
 /// The most plaintext one record carries.
 pub const MAX_RECORD_PLAINTEXT: usize = MAX_BODY - 1 - TAG_LEN;
 
@@ -60,6 +64,37 @@ impl RecordSender {
         self.counter = self.counter.checked_add(1).ok_or_else(|| Error::Other("record counter exhausted".into()))?;
         self.done = last;
         Ok(())
+    }
+
+    /// Seals in place: `frame` holds `RECORD_PREFIX` bytes of room, then `plaintext_len` bytes of
+    /// plaintext, then room for the tag. Returns the length of the finished frame. Saves a copy
+    /// on the bulk path: the input is read straight into the frame buffer.
+    pub fn seal_prepared(&mut self, frame: &mut [u8], plaintext_len: usize, last: bool) -> Result<usize> {
+        if self.done {
+            return Err(Error::Other("nothing may be sent after the final record".into()));
+        }
+        let total = RECORD_PREFIX + plaintext_len + TAG_LEN;
+        if plaintext_len > MAX_RECORD_PLAINTEXT || frame.len() < total {
+            return Err(Error::Other("record too large".into()));
+        }
+        let flags = if last { FLAG_FINAL } else { 0 };
+        let header =
+            Header { msg_type: TYPE_RECORD, version: VERSION, len: (1 + plaintext_len + TAG_LEN) as u32 }.to_bytes();
+        frame[..HEADER_LEN].copy_from_slice(&header);
+        frame[HEADER_LEN] = flags;
+        let aad: [u8; RECORD_PREFIX] = frame[..RECORD_PREFIX].try_into().unwrap();
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                nonce(self.counter),
+                Aad::from(aad),
+                &mut frame[RECORD_PREFIX..RECORD_PREFIX + plaintext_len],
+            )
+            .map_err(|_| Error::Other("record sealing failed".into()))?;
+        frame[RECORD_PREFIX + plaintext_len..total].copy_from_slice(tag.as_ref());
+        self.counter = self.counter.checked_add(1).ok_or_else(|| Error::Other("record counter exhausted".into()))?;
+        self.done = last;
+        Ok(total)
     }
 
     pub fn seal(&mut self, plaintext: &[u8], last: bool) -> Result<Vec<u8>> {
