@@ -2,6 +2,7 @@
 //! - handshakes per second, full (X25519 ephemeral, forward secrecy) and resumed (PSK only),
 //!   in memory and over loopback TCP; rustls full (Ed25519 certificate) and resumed;
 //! - session record throughput over loopback beside raw TCP.
+//!
 //! Run: cargo bench --bench session
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
