@@ -147,7 +147,7 @@ fn sslx_loopback_server() -> String {
         let rng = sslx::crypto::system_rng();
         for sock in l.incoming() {
             let mut conn = Conn::new(sock.unwrap()).unwrap();
-            let _ = server_handshake(&mut conn, "bob", &[1, 2], |_| Ok(Secret::new(PSK)), &rng);
+            let _ = server_handshake(&mut conn, "bob", &[1, 2], |_| Ok(Secret::new(PSK)), |_| Ok(()), &rng);
         }
     });
     addr
@@ -247,8 +247,15 @@ fn bench_throughput(c: &mut Criterion) {
                     let rx = std::thread::spawn(move || {
                         let rng = sslx::crypto::system_rng();
                         let mut conn = Conn::new(l.accept().unwrap().0).unwrap();
-                        let s =
-                            server_handshake(&mut conn, "bob", &[suite as u8], |_| Ok(Secret::new(PSK)), &rng).unwrap();
+                        let s = server_handshake(
+                            &mut conn,
+                            "bob",
+                            &[suite as u8],
+                            |_| Ok(Secret::new(PSK)),
+                            |_| Ok(()),
+                            &rng,
+                        )
+                        .unwrap();
                         pump(s, conn, std::io::empty(), std::io::sink()).unwrap().received
                     });
                     let start = Instant::now();

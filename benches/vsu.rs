@@ -35,6 +35,7 @@ fn start_cds(dir: &std::path::Path) -> String {
             .unwrap();
             let cds = Arc::new(Cds {
                 registrar,
+                relay: sslx::cds::relay::Relay::new(true),
                 mailer: Mailer::outbox(outbox),
                 oob: Oob::new(OobConfig { dir: Some(oob), sms: None, exec: None, allow_http: false }),
                 cfg: CdsConfig { mail_from: "cds@localhost".into() },

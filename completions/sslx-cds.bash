@@ -16,6 +16,9 @@ _sslx__cds() {
             ",$1")
                 cmd="sslx__cds"
                 ;;
+            sslx__cds,calls)
+                cmd="sslx__cds__subcmd__calls"
+                ;;
             sslx__cds,help)
                 cmd="sslx__cds__subcmd__help"
                 ;;
@@ -24,6 +27,9 @@ _sslx__cds() {
                 ;;
             sslx__cds,serve)
                 cmd="sslx__cds__subcmd__serve"
+                ;;
+            sslx__cds__subcmd__help,calls)
+                cmd="sslx__cds__subcmd__help__subcmd__calls"
                 ;;
             sslx__cds__subcmd__help,help)
                 cmd="sslx__cds__subcmd__help__subcmd__help"
@@ -41,7 +47,7 @@ _sslx__cds() {
 
     case "${cmd}" in
         sslx__cds)
-            opts="-h -V --help --version serve release help"
+            opts="-h -V --help --version serve calls release help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,9 +60,49 @@ _sslx__cds() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        sslx__subcmd__cds__subcmd__help)
-            opts="serve release help"
+        sslx__subcmd__cds__subcmd__calls)
+            opts="-h --since --format --db --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "csv json" -- "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help)
+            opts="serve calls release help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__calls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -129,7 +175,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --twilio-url --help"
+            opts="-h --dev --listen --http --public-http --db --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --no-source-check --twilio-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

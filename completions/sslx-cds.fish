@@ -27,6 +27,7 @@ end
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -s V -l version -d 'Print version'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l listen -d 'Protocol listener address' -r
@@ -46,9 +47,16 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l twilio-url -d 'Base URL of a Twilio-compatible SMS/voice API' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l dev -d 'Throw-away CDS: temp state, email and out-of-band messages written to folders'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-http-webhooks -d 'Accept plain http:// webhooks for the PIN (default: https:// only)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l no-source-check -d 'Accept calls from any address (default: only from the address a participant enrolled from)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l since -d 'Only calls that started at or after TIME: Unix seconds, RFC 3339, or an age (90m, 24h, 7d)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l format -d 'csv (with a header line) or json (one object a line)' -r -f -a "csv\t''
+json\t''"
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve release help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve release help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -127,6 +127,9 @@ fn refusals_and_failures_have_clear_errors_and_exit_codes() {
         .code(6)
         .stderr(predicate::str::contains("no confirmed CDS key"));
 
+    // Calling by name goes through the relay, where bob is not on hook: a NAK with its reason.
+    alice.cmd().args(["dial", "rb"]).assert().code(7).stderr(predicate::str::contains("not listening"));
+
     // A caller whose CDSK is not the one the CDS holds (replaced, or revoked).
     let other = sslx::keys::encode_line(sslx::keys::LineKind::Cdsk, &[9u8; 32]);
     std::fs::write(alice.home().join("cdsk"), format!("{other}\n")).unwrap();
@@ -136,9 +139,6 @@ fn refusals_and_failures_have_clear_errors_and_exit_codes() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("does not verify under the CDS key"));
-
-    // Calling by name needs the relay (next slice): a usage error, not a hang.
-    alice.cmd().args(["dial", "rb"]).assert().code(2).stderr(predicate::str::contains("HOST:PORT"));
 }
 
 #[test]

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
 fn run(cli: CdsCli) -> Result<ExitCode> {
     match cli.command {
         CdsCommand::Serve(a) => serve(*a),
+        CdsCommand::Calls(a) => calls(a),
         CdsCommand::Release(a) => {
             let store = Store::open(&a.db)?;
             if store.release(&a.name)? {
@@ -96,7 +97,8 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let registrar = Registrar::new(store, cfg, &rng)?;
     let oob =
         Oob::new(OobConfig { dir: oob_dir.clone(), sms, exec: a.oob_exec.clone(), allow_http: a.allow_http_webhooks });
-    let cds = Arc::new(Cds { registrar, mailer, oob, cfg: CdsConfig { mail_from: a.mail_from.clone() }, rng });
+    let relay = sslx::cds::relay::Relay::new(!a.no_source_check);
+    let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg: CdsConfig { mail_from: a.mail_from.clone() }, rng });
 
     let info = serde_json::json!({
         "listen": listen_addr.to_string(),
@@ -132,4 +134,64 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     eprintln!("sslx-cds: stopped");
     drop(dev_dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The billing tape: every call since a time, as CSV or JSON lines.
+fn calls(a: CallsArgs) -> Result<ExitCode> {
+    let since = match a.since.as_deref() {
+        None => 0,
+        Some(t) => parse_time(t).with_context(|| {
+            format!("--since {t:?}: give Unix seconds, an RFC 3339 time, or an age like 90m, 24h, 7d")
+        })?,
+    };
+    let store = Store::open(&a.db)?;
+    let rows = store.calls_since(since)?;
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        CallsFormat::Json => {
+            for r in &rows {
+                writeln!(out, "{}", serde_json::to_string(r)?)?;
+            }
+        }
+        CallsFormat::Csv => {
+            writeln!(out, "tracking_id,caller,callee,start,end,bytes_up,bytes_down,result")?;
+            for r in &rows {
+                let end = r.end.map(sslx::cli::fmt_time).unwrap_or_default();
+                let result = format!("\"{}\"", r.result.replace('"', "\"\""));
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{}",
+                    r.tracking_id,
+                    r.caller,
+                    r.callee,
+                    sslx::cli::fmt_time(r.start),
+                    end,
+                    r.bytes_up,
+                    r.bytes_down,
+                    result
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Unix seconds, RFC 3339, or an age before now (`90m`, `24h`, `7d`).
+fn parse_time(t: &str) -> Result<u64> {
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(n);
+    }
+    if let Ok(d) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
+        return Ok(d.unix_timestamp().max(0) as u64);
+    }
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: u64 = num.parse()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => anyhow::bail!("unknown unit"),
+    };
+    Ok(sslx::cli::now_unix().saturating_sub(secs))
 }

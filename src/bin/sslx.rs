@@ -255,16 +255,9 @@ fn describe(s: &sslx::session::HandshakeSummary) -> String {
 }
 
 fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
-    if !a.peer.contains(':') {
-        return Err(sslx::Error::Usage(format!(
-            "calling {:?} by name through the CDS relay is not available yet: give the HOST:PORT of its `sslx listen --bind`",
-            a.peer
-        ))
-        .into());
-    }
     let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
     let rng = sslx::crypto::system_rng();
-    let (session, conn) = ep.dial_direct(&a.peer, &session_options(&a.session), &rng)?;
+    let (session, conn) = ep.dial(&a.peer, &session_options(&a.session), &rng)?;
     let summary = session.summary.clone();
     if handshake_only {
         sslx::session::io::pump(session, conn, std::io::empty(), std::io::sink())?;
@@ -290,26 +283,45 @@ fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
 }
 
 fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
-    let Some(bind) = a.bind.as_deref() else {
-        return Err(sslx::Error::Usage(
-            "listening on hook at the CDS relay is not available yet: give --bind ADDR and have callers dial HOST:PORT"
-                .into(),
-        )
-        .into());
-    };
     let ep = std::sync::Arc::new(sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?);
-    let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
-    eprintln!("sslx: listening on {} as {}", listener.local_addr()?, ep.name);
+    let rng = sslx::crypto::system_rng();
+    // Calls arrive from a socket we bound, or as rings on our hook at the CDS.
+    let mut incoming: Box<dyn Iterator<Item = Result<std::net::TcpStream>>> = match a.bind.as_deref() {
+        Some(bind) => {
+            let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+            eprintln!("sslx: listening on {} as {}", listener.local_addr()?, ep.name);
+            Box::new(std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s).map_err(anyhow::Error::from))))
+        }
+        None => {
+            let mut hook = sslx::relay::client::on_hook(&ep.cds, &ep.name, &ep.cdsk, &rng)?;
+            eprintln!("sslx: listening on hook at the CDS {} as {}", ep.cds, ep.name);
+            let quiet = ctx.quiet;
+            Box::new(std::iter::from_fn(move || {
+                let rng = sslx::crypto::system_rng();
+                Some(hook.next_ring().map_err(anyhow::Error::from).and_then(|(call_id, caller)| {
+                    if !quiet {
+                        eprintln!("sslx: ring from {caller}");
+                    }
+                    hook.answer(&call_id, &rng).map_err(anyhow::Error::from)
+                }))
+            }))
+        }
+    };
     let opts = session_options(&a.session);
     if a.once {
-        let (sock, _) = listener.accept()?;
+        let sock = incoming.next().expect("endless")?;
         serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet)?;
         return Ok(ExitCode::SUCCESS);
     }
     let slots = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
     let max = a.max_calls.max(1);
-    for sock in listener.incoming() {
-        let Ok(sock) = sock else { continue };
+    for sock in incoming {
+        let sock = match sock {
+            Ok(s) => s,
+            // The hook is gone (the CDS stopped): nothing more will ring.
+            Err(e) if a.bind.is_none() => return Err(e.context("the hook at the CDS ended")),
+            Err(_) => continue,
+        };
         {
             let (count, cv) = &*slots;
             let mut n = count.lock().unwrap();

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod mail;
 pub mod oob;
 pub mod registrar;
+pub mod relay;
 pub mod serve;
 pub mod standing;
 pub mod store;

@@ -188,7 +188,14 @@ impl Registrar {
     }
 
     /// Checks a confirmation (claims 6–7).
-    pub fn confirm(&self, c: &Confirm, now: u64, rng: &dyn SecureRandom) -> Result<ConfirmOutcome, Refusal> {
+    /// `source`: the address the confirmation came from (recorded as the registered source).
+    pub fn confirm(
+        &self,
+        c: &Confirm,
+        source: Option<&str>,
+        now: u64,
+        rng: &dyn SecureRandom,
+    ) -> Result<ConfirmOutcome, Refusal> {
         use RefusalCode::*;
         let id = request_id_hex(&c.request_id);
         let req = self
@@ -235,7 +242,7 @@ impl Registrar {
                 }
                 let channels = format!("email,{}", channel_kind(&req.oob));
                 let key_expires = now + self.cfg.key_life;
-                let p = self.store.confirm(&req, &nonce, &channels, now, key_expires).map_err(internal)?;
+                let p = self.store.confirm(&req, &nonce, &channels, source, now, key_expires).map_err(internal)?;
                 let body = ConfirmedBody { nonce, confirmed_at: now, key_expires };
                 Ok(ConfirmOutcome::Confirmed(assemble::make_confirmed(&req.cdsk, &c.request_id, &body, rng), p))
             }
@@ -295,22 +302,22 @@ mod tests {
         let cdsk = assemble::assemble_cdsk(&id, &opened.replies.a, &opened.replies.b, &opened.replies.c.pin).unwrap();
         let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &rng);
         // At the expiry second the request is dead.
-        let late = reg.confirm(&c, now + reg.cfg.request_ttl, &rng).err().unwrap();
+        let late = reg.confirm(&c, None, now + reg.cfg.request_ttl, &rng).err().unwrap();
         assert_eq!(late.code, RefusalCode::Expired);
-        assert!(matches!(reg.confirm(&c, now + 10, &rng), Ok(ConfirmOutcome::Confirmed(..))));
-        let replay = reg.confirm(&c, now + 11, &rng).err().unwrap();
+        assert!(matches!(reg.confirm(&c, None, now + 10, &rng), Ok(ConfirmOutcome::Confirmed(..))));
+        let replay = reg.confirm(&c, None, now + 11, &rng).err().unwrap();
         assert_eq!(replay.code, RefusalCode::AlreadyConfirmed);
 
         // A second request, denied twice, is dead; purged a day after it expires.
         let opened = reg.open(&request(&id, now), now, ok, &rng).unwrap();
         let wrong = Secret::random(&rng);
         let (bad, _) = assemble::make_confirm(&wrong, &opened.request_id, &rng);
-        assert!(matches!(reg.confirm(&bad, now + 1, &rng), Ok(ConfirmOutcome::Denied(_, 1))));
-        assert!(matches!(reg.confirm(&bad, now + 2, &rng), Ok(ConfirmOutcome::Denied(_, 0))));
-        assert_eq!(reg.confirm(&bad, now + 3, &rng).err().unwrap().code, RefusalCode::TooManyAttempts);
+        assert!(matches!(reg.confirm(&bad, None, now + 1, &rng), Ok(ConfirmOutcome::Denied(_, 1))));
+        assert!(matches!(reg.confirm(&bad, None, now + 2, &rng), Ok(ConfirmOutcome::Denied(_, 0))));
+        assert_eq!(reg.confirm(&bad, None, now + 3, &rng).err().unwrap().code, RefusalCode::TooManyAttempts);
         assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 10, 86400).unwrap(), 0);
         assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 86401, 86400).unwrap(), 1);
-        assert_eq!(reg.confirm(&bad, now + 3, &rng).err().unwrap().code, RefusalCode::NotFound);
+        assert_eq!(reg.confirm(&bad, None, now + 3, &rng).err().unwrap().code, RefusalCode::NotFound);
         // The confirmed request stays.
         assert!(reg.store.request(&c.request_id).unwrap().is_some());
     }

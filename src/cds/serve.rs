@@ -26,6 +26,7 @@ pub struct CdsConfig {
 
 pub struct Cds {
     pub registrar: Registrar,
+    pub relay: super::relay::Relay,
     pub mailer: Mailer,
     pub oob: Oob,
     pub cfg: CdsConfig,
@@ -70,14 +71,14 @@ pub async fn serve(
             _ = &mut shutdown => break,
             _ = stop.changed() => break,
             acc = listener.accept() => {
-                let (sock, _) = match acc {
+                let (sock, peer) = match acc {
                     Ok(x) => x,
                     Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
                 };
                 let permit = limit.clone().acquire_owned().await.expect("semaphore open");
                 let cds = cds.clone();
                 tokio::spawn(async move {
-                    let _ = connection(sock, cds).await;
+                    let _ = connection(sock, peer, cds).await;
                     drop(permit);
                 });
             }
@@ -89,8 +90,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// Reads one frame; `Ok(None)` on a clean EOF between frames.
-async fn read_frame(sock: &mut TcpStream) -> Result<Option<Frame>, String> {
+/// Reads one frame; `Ok(None)` on a clean EOF between frames. Reads exactly the frame: what
+/// follows stays in the socket (a relayed session after a call or an answer).
+pub(crate) async fn read_frame(sock: &mut TcpStream) -> Result<Option<Frame>, String> {
     let mut hb = [0u8; HEADER_LEN];
     match tokio::time::timeout(READ_TIMEOUT, sock.read(&mut hb[..1])).await {
         Err(_) => return Err("timed out waiting for a frame".into()),
@@ -112,7 +114,7 @@ async fn read_frame(sock: &mut TcpStream) -> Result<Option<Frame>, String> {
     }
 }
 
-async fn connection(mut sock: TcpStream, cds: Arc<Cds>) -> std::io::Result<()> {
+async fn connection(mut sock: TcpStream, peer: std::net::SocketAddr, cds: Arc<Cds>) -> std::io::Result<()> {
     sock.set_nodelay(true).ok();
     loop {
         let frame = match read_frame(&mut sock).await {
@@ -124,7 +126,23 @@ async fn connection(mut sock: TcpStream, cds: Arc<Cds>) -> std::io::Result<()> {
                 return Ok(());
             }
         };
-        let answer = match handle(&frame, &cds).await {
+        // Relay messages take the socket over: a hook stays open, a call or an answer becomes a splice.
+        match frame.msg_type {
+            crate::relay::TYPE_ON_HOOK => {
+                super::relay::on_hook(sock, frame, cds).await;
+                return Ok(());
+            }
+            crate::relay::TYPE_ANSWER => {
+                super::relay::answer(sock, frame, cds).await;
+                return Ok(());
+            }
+            crate::relay::TYPE_CALL => {
+                super::relay::call(sock, frame, peer, cds).await;
+                return Ok(());
+            }
+            _ => {}
+        }
+        let answer = match handle(&frame, peer, &cds).await {
             Ok(bytes) => bytes,
             Err(r) => r.to_msg(crate::cli::now_unix()).to_frame(),
         };
@@ -136,13 +154,15 @@ fn malformed(e: crate::wire::WireError) -> Refusal {
     Refusal::new(RefusalCode::Malformed, format!("malformed message: {e}"))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Refusal> + Send + 'static) -> Result<T, Refusal> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}")))?
 }
 
-async fn handle(frame: &Frame, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {
+async fn handle(frame: &Frame, peer: std::net::SocketAddr, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {
     match frame.msg_type {
         TYPE_OPEN_REQUEST => {
             let req = OpenRequest::from_frame(frame).map_err(malformed)?;
@@ -175,7 +195,9 @@ async fn handle(frame: &Frame, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {
         TYPE_CONFIRM => {
             let conf = Confirm::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
-            let out = blocking(move || c.registrar.confirm(&conf, crate::cli::now_unix(), &c.rng)).await?;
+            let source = peer.ip().to_string();
+            let out =
+                blocking(move || c.registrar.confirm(&conf, Some(&source), crate::cli::now_unix(), &c.rng)).await?;
             Ok(match out {
                 ConfirmOutcome::Confirmed(m, _) => m.to_frame(),
                 ConfirmOutcome::Denied(d, _) => d.to_frame(),

@@ -52,6 +52,25 @@ pub struct RequestRow {
     pub prior_ed25519: Option<[u8; 32]>,
 }
 
+/// One call on the billing tape.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallRecord {
+    pub tracking_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub start: u64,
+    pub end: Option<u64>,
+    /// Bytes from the caller to the callee.
+    pub bytes_up: u64,
+    /// Bytes from the callee to the caller.
+    pub bytes_down: u64,
+    pub result: String,
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// Something kept at the CDS for a participant who is not connected.
 pub struct MailboxItem<'a> {
     pub recipient: &'a str,
@@ -107,7 +126,11 @@ impl Store {
                 name TEXT PRIMARY KEY, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL, email TEXT NOT NULL,
                 oob TEXT NOT NULL, channels TEXT NOT NULL, cdsk BLOB NOT NULL, first_vsu INTEGER NOT NULL,
                 last_vsu INTEGER NOT NULL, vsu_count INTEGER NOT NULL, key_expires INTEGER NOT NULL,
-                request_id BLOB NOT NULL, status TEXT NOT NULL);
+                request_id BLOB NOT NULL, status TEXT NOT NULL, source TEXT);
+             CREATE TABLE IF NOT EXISTS calls (
+                tracking_id BLOB PRIMARY KEY, caller TEXT NOT NULL, callee TEXT NOT NULL, start INTEGER NOT NULL,
+                end INTEGER, bytes_up INTEGER NOT NULL DEFAULT 0, bytes_down INTEGER NOT NULL DEFAULT 0, result TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS calls_start ON calls(start);
              CREATE TABLE IF NOT EXISTS mailbox (
                 id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
                 session_id BLOB, body BLOB NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
@@ -195,11 +218,13 @@ impl Store {
     }
 
     /// Marks the request confirmed and (re)registers the participant, in one transaction.
+    /// `source`: the address the confirmation came from, the participant's registered source.
     pub fn confirm(
         &self,
         req: &RequestRow,
         nonce: &[u8; 32],
         channels: &str,
+        source: Option<&str>,
         now: u64,
         key_expires: u64,
     ) -> Result<Participant> {
@@ -219,11 +244,11 @@ impl Store {
         let (first, count) = prev.map(|(f, n)| (f as u64, n + 1)).unwrap_or((now, 1));
         tx.execute(
             "INSERT OR REPLACE INTO participants
-             (name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu, vsu_count, key_expires, request_id, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'confirmed')",
+             (name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu, vsu_count, key_expires, request_id, status, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'confirmed', ?13)",
             params![
                 req.name, &req.x25519[..], &req.ed25519[..], req.email, req.oob, channels, &req.cdsk.expose()[..],
-                first as i64, now as i64, count, key_expires as i64, &req.id[..]
+                first as i64, now as i64, count, key_expires as i64, &req.id[..], source
             ],
         )
         .map_err(db_err)?;
@@ -266,6 +291,79 @@ impl Store {
             )
             .optional()
             .map_err(db_err)
+    }
+
+    /// The address a participant confirmed its enrollment from (the seed's ANI), if recorded.
+    pub fn participant_source(&self, name: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT source FROM participants WHERE name = ?1", params![name], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(db_err)
+    }
+
+    /// The billing tape: a call is logged when it starts (or is refused) ...
+    pub fn call_started(
+        &self,
+        tracking_id: &[u8; 16],
+        caller: &str,
+        callee: &str,
+        start: u64,
+        result: &str,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO calls (tracking_id, caller, callee, start, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&tracking_id[..], caller, callee, start as i64, result],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// ... and completed when it ends, with the bytes each way.
+    pub fn call_ended(
+        &self,
+        tracking_id: &[u8; 16],
+        end: u64,
+        bytes_up: u64,
+        bytes_down: u64,
+        result: &str,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE calls SET end = ?2, bytes_up = ?3, bytes_down = ?4, result = ?5 WHERE tracking_id = ?1",
+                params![&tracking_id[..], end as i64, bytes_up as i64, bytes_down as i64, result],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Calls that started at or after `since`, oldest first.
+    pub fn calls_since(&self, since: u64) -> Result<Vec<CallRecord>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare(
+                "SELECT tracking_id, caller, callee, start, end, bytes_up, bytes_down, result FROM calls
+                 WHERE start >= ?1 ORDER BY start, rowid",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![since as i64], |r| {
+                Ok(CallRecord {
+                    tracking_id: hex_of(&r.get::<_, Vec<u8>>(0)?),
+                    caller: r.get(1)?,
+                    callee: r.get(2)?,
+                    start: r.get::<_, i64>(3)? as u64,
+                    end: r.get::<_, Option<i64>>(4)?.map(|e| e as u64),
+                    bytes_up: r.get::<_, i64>(5)? as u64,
+                    bytes_down: r.get::<_, i64>(6)? as u64,
+                    result: r.get(7)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
     }
 
     /// Keeps something for a participant who is not connected (AH-CDS tickets, later bundles).

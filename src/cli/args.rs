@@ -96,7 +96,7 @@ pub struct ListenArgs {
 
 #[derive(Debug, Args)]
 pub struct DialArgs {
-    /// The peer: HOST:PORT of a `sslx listen --bind`
+    /// The peer: its name (through the CDS relay), or the HOST:PORT of a `sslx listen --bind`
     pub peer: String,
     #[command(flatten)]
     pub session: SessionFlags,
@@ -174,8 +174,29 @@ pub enum CdsCommand {
         after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD."
     )]
     Serve(Box<ServeArgs>),
+    /// The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result
+    Calls(CallsArgs),
     /// Forget a participant's registration, so its name can be enrolled again by any key
     Release(ReleaseArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CallsFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CallsArgs {
+    /// Only calls that started at or after TIME: Unix seconds, RFC 3339, or an age (90m, 24h, 7d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// csv (with a header line) or json (one object a line)
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: CallsFormat,
+    /// SQLite database file
+    #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
+    pub db: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +249,9 @@ pub struct ServeArgs {
     /// Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)
     #[arg(long, value_name = "CMD")]
     pub oob_exec: Option<String>,
+    /// Accept calls from any address (default: only from the address a participant enrolled from)
+    #[arg(long)]
+    pub no_source_check: bool,
     /// Base URL of a Twilio-compatible SMS/voice API
     #[arg(long, env = "SSLX_TWILIO_URL", value_name = "URL")]
     pub twilio_url: Option<String>,

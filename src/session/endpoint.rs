@@ -61,27 +61,44 @@ impl Endpoint {
         Ok(ClientKey::Ticket { ticket: g.ticket, dsmk: g.dsmk })
     }
 
-    /// Calls the listener at `addr` directly: its hello names it, the CDS gives a ticket (or the
-    /// cache a resumable session), the handshake runs. A resumption the listener no longer knows
-    /// falls back to a full handshake on a new connection.
-    pub fn dial_direct(&self, addr: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<(Session, Conn)> {
-        let (mut conn, peer) = connect(addr)?;
+    /// Calls `target`: a peer's name (through the CDS relay), or the HOST:PORT of a
+    /// `sslx listen --bind` (directly). The listener's hello names it, the CDS gives a ticket (or
+    /// the cache a resumable session), the handshake runs. A resumption the listener no longer
+    /// knows falls back to a full handshake on a new connection.
+    pub fn dial(&self, target: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<(Session, Conn)> {
+        let (mut conn, peer) = self.connect(target, rng)?;
         let key = self.client_key(&peer, opts, rng)?;
         let resuming = matches!(key, ClientKey::Resume { .. });
-        match self.handshake_as_client(&mut conn, &peer, key, opts, rng) {
+        let (session, mut conn) = match self.handshake_as_client(&mut conn, &peer, key, opts, rng) {
             Err(Error::Refused { code, .. }) if resuming && code == RefusalCode::UnknownKeyId as u16 => {
-                let (mut conn, _) = connect(addr)?;
+                let (mut conn, _) = self.connect(target, rng)?;
                 let opts = Options { resume: false, ..opts.clone() };
                 let key = self.client_key(&peer, &opts, rng)?;
-                let s = self.handshake_as_client(&mut conn, &peer, key, &opts, rng)?;
-                conn.reader_timeout(None);
-                Ok((s, conn))
+                (self.handshake_as_client(&mut conn, &peer, key, &opts, rng)?, conn)
             }
-            other => other.map(|s| {
-                conn.reader_timeout(None);
-                (s, conn)
-            }),
+            other => (other?, conn),
+        };
+        conn.reader_timeout(None);
+        Ok((session, conn))
+    }
+
+    /// A connection to the listener, after its hello: directly, or through the relay.
+    fn connect(&self, target: &str, rng: &dyn SecureRandom) -> Result<(Conn, String)> {
+        if target.contains(':') {
+            return connect(target);
         }
+        crate::keys::check_name(target)?;
+        let (stream, _tracking) = crate::relay::client::call(&self.cds, &self.name, &self.cdsk, target, rng)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut conn = Conn::new(stream)?;
+        let (hello, _) = conn.expect::<ListenerHello>()?;
+        if hello.name != target {
+            return Err(Error::VerifyFailed(format!(
+                "the relay connected a listener calling itself {:?}, not {target:?}",
+                hello.name
+            )));
+        }
+        Ok((conn, hello.name))
     }
 
     fn handshake_as_client(
@@ -121,8 +138,14 @@ impl Endpoint {
         conn.send(&ListenerHello { name: self.name.clone() }.to_frame())?;
         let cache = SessionCache::open(&self.home)?;
         let now = crate::cli::now_unix();
-        let s = server_handshake(&mut conn, &self.name, &opts.suites, |m1| self.resolve(&cache, m1, now), rng)?;
-        cache.put(&s.key_id, &s.master_key, &s.summary.peer, Role::Server, now, DEFAULT_RESUME_LIFE)?;
+        let s = server_handshake(
+            &mut conn,
+            &self.name,
+            &opts.suites,
+            |m1| self.resolve(&cache, m1, now),
+            |s| cache.put(&s.key_id, &s.master_key, &s.summary.peer, Role::Server, now, DEFAULT_RESUME_LIFE),
+            rng,
+        )?;
         conn.reader_timeout(None);
         Ok((s, conn))
     }

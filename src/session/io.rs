@@ -141,12 +141,15 @@ pub fn client_handshake(conn: &mut Conn, p: ClientParams, rng: &dyn SecureRandom
 }
 
 /// Server side: M1 → (resolve the pre-shared key) → M2 + M4, then the client's M3 is checked.
-/// A failure to resolve is sent to the client as a refusal with its reason.
+/// A failure to resolve is sent to the client as a refusal with its reason. `keys_ready` runs
+/// before M2 leaves (the resumption cache entry must exist before the client can use it; it is
+/// useless to anyone who cannot finish the handshake).
 pub fn server_handshake(
     conn: &mut Conn,
     name: &str,
     suites: &[u8],
     resolve: impl FnOnce(&M1) -> std::result::Result<Secret<32>, (RefusalCode, String)>,
+    keys_ready: impl FnOnce(&Session) -> Result<()>,
     rng: &dyn SecureRandom,
 ) -> Result<Session> {
     let (m1, f) = conn.expect::<M1>()?;
@@ -167,6 +170,7 @@ pub fn server_handshake(
         }
         Err(e) => return Err(e),
     };
+    keys_ready(&s)?;
     let mut both = m2;
     both.extend_from_slice(&m4);
     conn.send(&both)?;

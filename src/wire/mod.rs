@@ -80,6 +80,8 @@ pub enum RefusalCode {
     Incompatible = 13,
     NotEnrolled = 14,
     UnknownKeyId = 15,
+    NotListening = 16,
+    SourceMismatch = 17,
 }
 
 impl RefusalCode {
@@ -101,6 +103,8 @@ impl RefusalCode {
             13 => Incompatible,
             14 => NotEnrolled,
             15 => UnknownKeyId,
+            16 => NotListening,
+            17 => SourceMismatch,
             _ => return None,
         })
     }
@@ -111,7 +115,7 @@ impl RefusalCode {
             Some(RefusalCode::NotFound) | Some(RefusalCode::UnknownKeyId) => ErrorKind::NotFound,
             Some(RefusalCode::Expired) | Some(RefusalCode::ClockSkew) => ErrorKind::Expired,
             Some(RefusalCode::BadSignature) | Some(RefusalCode::AlreadyConfirmed) => ErrorKind::VerifyFailed,
-            Some(RefusalCode::Internal) => ErrorKind::Unavailable,
+            Some(RefusalCode::Internal) | Some(RefusalCode::NotListening) => ErrorKind::Unavailable,
             _ => ErrorKind::Refused,
         }
     }

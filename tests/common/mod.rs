@@ -367,20 +367,33 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// `sslx listen --bind 127.0.0.1:0 EXTRA`: `addr` is where it listens.
     pub fn start(p: &Participant, extra: &[&str]) -> Listener {
+        let mut args = vec!["--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::spawn(p, &args)
+    }
+
+    /// `sslx listen EXTRA` on hook at the participant's CDS: `addr` is the CDS's address.
+    pub fn on_hook(p: &Participant, extra: &[&str]) -> Listener {
+        Self::spawn(p, extra)
+    }
+
+    fn spawn(p: &Participant, args: &[&str]) -> Listener {
         let mut cmd = std::process::Command::new(bin("sslx"));
         for (k, _) in std::env::vars() {
             if k.starts_with("SSLX_") {
                 cmd.env_remove(k);
             }
         }
-        cmd.arg("--home").arg(p.home()).args(["listen", "--bind", "127.0.0.1:0"]).args(extra);
+        cmd.arg("--home").arg(p.home()).arg("listen").args(args);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
         let addr = line
-            .strip_prefix("sslx: listening on ")
+            .strip_prefix("sslx: listening on hook at the CDS ")
+            .or_else(|| line.strip_prefix("sslx: listening on "))
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or_else(|| panic!("listener did not start: {line}"))
             .to_owned();

@@ -1,0 +1,298 @@
+//! The relay in the CDS (seed 004's call manager): participants on hook, rings, answers, the
+//! splice, and the call log. Each handler owns its socket: a hook stays open, a call becomes a
+//! splice.
+
+use super::registrar::Refusal;
+use super::serve::{blocking, Cds};
+use crate::crypto::{self, Secret};
+use crate::relay::msgs::*;
+use crate::wire::{Frame, Msg, RefusalCode};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest clock difference accepted in a call or on-hook message, seconds.
+const MAX_SKEW: u64 = 300;
+
+/// A participant on hook: which hook (a newer one replaces it) and where its rings go.
+type HookEntry = (u64, mpsc::Sender<Vec<u8>>);
+/// A call waiting for its callee's answer: the callee, and where its answering socket goes.
+type PendingCall = (String, oneshot::Sender<TcpStream>);
+
+/// Who is on hook and which calls wait for an answer.
+#[derive(Default)]
+pub struct Relay {
+    hooks: Mutex<HashMap<String, HookEntry>>,
+    pending: Mutex<HashMap<[u8; 16], PendingCall>>,
+    next_hook: AtomicU64,
+    /// Refuse calls from an address other than the caller's registered source.
+    pub source_check: bool,
+}
+
+impl Relay {
+    pub fn new(source_check: bool) -> Self {
+        Relay { source_check, ..Default::default() }
+    }
+
+    /// How many participants are on hook now.
+    pub fn on_hook_count(&self) -> usize {
+        self.hooks.lock().unwrap().len()
+    }
+}
+
+async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: String) {
+    let _ = sock.write_all(&Refusal::new(code, reason).to_msg(crate::cli::now_unix()).to_frame()).await;
+}
+
+/// Finds the sender's CDSK and opens its wrapped body: the sender is authenticated by it.
+async fn authenticate(
+    cds: &Arc<Cds>,
+    sender: &str,
+    open: impl FnOnce(&Secret<32>) -> Option<Vec<u8>> + Send + 'static,
+) -> Result<(Secret<32>, Vec<u8>), Refusal> {
+    let c = cds.clone();
+    let name = sender.to_owned();
+    let found = blocking(move || {
+        c.registrar.store.participant_cdsk(&name).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+    })
+    .await?;
+    let now = crate::cli::now_unix();
+    let (cdsk, expires) = found.ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::NotEnrolled,
+            format!("{sender:?} is not enrolled at this CDS: no confirmed CDS key (run sslx vsu)"),
+        )
+    })?;
+    if expires <= now {
+        return Err(Refusal::new(RefusalCode::Expired, format!("the CDS key of {sender:?} has expired; enroll again")));
+    }
+    let body = open(&cdsk).ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::BadSignature,
+            format!("the message does not verify under the CDS key of {sender:?} (wrong or replaced key)"),
+        )
+    })?;
+    Ok((cdsk, body))
+}
+
+fn skew(ts: u64) -> Result<(), Refusal> {
+    if crate::cli::now_unix().abs_diff(ts) > MAX_SKEW {
+        return Err(Refusal::new(
+            RefusalCode::ClockSkew,
+            format!(
+                "the message's clock ({}) and the CDS's differ by more than {MAX_SKEW} s",
+                crate::cli::fmt_time(ts)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A callee goes on hook: its connection stays open, and rings go down it.
+pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>) {
+    let hook = match OnHook::from_frame(&frame) {
+        Ok(h) => h,
+        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed on-hook message: {e}")).await,
+    };
+    let name = hook.sender.clone();
+    let (cdsk, body) = match authenticate(&cds, &name, move |k| hook.open(k)).await {
+        Ok(x) => x,
+        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+    };
+    let Some((nonce, ts)) = parse_nonce_time(&body) else {
+        return refuse(&mut sock, RefusalCode::Malformed, "malformed on-hook body".into()).await;
+    };
+    if let Err(r) = skew(ts) {
+        return refuse(&mut sock, r.code, r.reason).await;
+    }
+    let ok = HookOk::new(&cdsk, &nonce, &crate::cli::now_unix().to_be_bytes(), &cds.rng);
+    if sock.write_all(&ok.to_frame()).await.is_err() {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+    let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
+    cds.relay.hooks.lock().unwrap().insert(name.clone(), (id, tx));
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            ring = rx.recv() => match ring {
+                Some(ring_body) => {
+                    let ring = Ring::new(&cdsk, &nonce, &ring_body, &cds.rng);
+                    if sock.write_all(&ring.to_frame()).await.is_err() { break; }
+                }
+                None => break,
+            },
+            // The callee sends nothing on its hook: EOF or anything else ends it.
+            _ = sock.read(&mut probe) => break,
+        }
+    }
+    let mut hooks = cds.relay.hooks.lock().unwrap();
+    if hooks.get(&name).is_some_and(|(i, _)| *i == id) {
+        hooks.remove(&name);
+    }
+}
+
+/// A rung callee answers on a new connection: hand it to the waiting call.
+pub async fn answer(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>) {
+    let ans = match Answer::from_frame(&frame) {
+        Ok(a) => a,
+        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed answer: {e}")).await,
+    };
+    let name = ans.sender.clone();
+    let body = match authenticate(&cds, &name, move |k| ans.open(k)).await {
+        Ok((_, b)) => b,
+        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+    };
+    let Ok(call_id) = <[u8; 16]>::try_from(body.as_slice()) else {
+        return refuse(&mut sock, RefusalCode::Malformed, "malformed answer body".into()).await;
+    };
+    let waiting = {
+        let mut p = cds.relay.pending.lock().unwrap();
+        match p.get(&call_id) {
+            Some((callee, _)) if *callee == name => p.remove(&call_id),
+            _ => None,
+        }
+    };
+    match waiting {
+        Some((_, tx)) => {
+            let _ = tx.send(sock);
+        }
+        None => {
+            refuse(&mut sock, RefusalCode::NotFound, "no call is waiting for that answer (it was given up)".into())
+                .await
+        }
+    }
+}
+
+/// A caller names its callee (encrypted); the CDS checks, rings, waits for the answer, splices.
+pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<Cds>) {
+    let call = match Call::from_frame(&frame) {
+        Ok(c) => c,
+        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed call: {e}")).await,
+    };
+    let caller = call.sender.clone();
+    let tracking: [u8; 16] = crypto::random_array(&cds.rng);
+    let start = crate::cli::now_unix();
+    let (cdsk, body) = match authenticate(&cds, &caller, move |k| call.open(k)).await {
+        Ok(x) => x,
+        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+    };
+    let Some((callee, nonce, ts)) = parse_call(&body) else {
+        return refuse(&mut sock, RefusalCode::Malformed, "malformed call body".into()).await;
+    };
+    let log = |result: String| {
+        let (c, caller, callee) = (cds.clone(), caller.clone(), callee.clone());
+        async move {
+            let _ = blocking(move || {
+                c.registrar
+                    .store
+                    .call_started(&tracking, &caller, &callee, start, &result)
+                    .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+            })
+            .await;
+        }
+    };
+    let checked = async {
+        skew(ts)?;
+        if callee == caller {
+            return Err(Refusal::new(RefusalCode::BadRequest, "a participant cannot call itself"));
+        }
+        if cds.relay.source_check {
+            let c = cds.clone();
+            let name = caller.clone();
+            let source = blocking(move || {
+                c.registrar
+                    .store
+                    .participant_source(&name)
+                    .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+            })
+            .await?;
+            if let Some(src) = source {
+                if src != peer.ip().to_string() {
+                    return Err(Refusal::new(
+                        RefusalCode::SourceMismatch,
+                        format!("calls from {caller:?} must come from its registered source {src}, not {}", peer.ip()),
+                    ));
+                }
+            }
+        }
+        let c = cds.clone();
+        let name = callee.clone();
+        let known = blocking(move || {
+            c.registrar.store.participant_cdsk(&name).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+        })
+        .await?;
+        if known.is_none() {
+            return Err(Refusal::new(RefusalCode::NotFound, format!("no participant named {callee:?} at this CDS")));
+        }
+        let ring_tx = cds.relay.hooks.lock().unwrap().get(&callee).map(|(_, tx)| tx.clone());
+        ring_tx.ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::NotListening,
+                format!("{callee:?} is not listening (no `sslx listen` on hook at this CDS)"),
+            )
+        })
+    }
+    .await;
+    let ring_tx = match checked {
+        Ok(tx) => tx,
+        Err(r) => {
+            log(format!("refused: {}", r.reason)).await;
+            return refuse(&mut sock, r.code, r.reason).await;
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    cds.relay.pending.lock().unwrap().insert(tracking, (callee.clone(), tx));
+    let rang = ring_tx.send(ring_body(&tracking, &caller)).await.is_ok();
+    let answered = if rang {
+        tokio::time::timeout(Duration::from_secs(crate::relay::ANSWER_TIMEOUT_SECS), rx).await.ok().and_then(Result::ok)
+    } else {
+        None
+    };
+    cds.relay.pending.lock().unwrap().remove(&tracking);
+    let Some(callee_sock) = answered else {
+        log("no answer".into()).await;
+        return refuse(&mut sock, RefusalCode::NotListening, format!("{callee:?} did not answer")).await;
+    };
+    log("connected".into()).await;
+    if sock.write_all(&CallOk::new(&cdsk, &nonce, &tracking, &cds.rng).to_frame()).await.is_err() {
+        return;
+    }
+    let _ = callee_sock.set_nodelay(true);
+    let (up, down, result) = splice(sock, callee_sock).await;
+    let c = cds.clone();
+    let _ = blocking(move || {
+        c.registrar
+            .store
+            .call_ended(&tracking, crate::cli::now_unix(), up, down, &result)
+            .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+    })
+    .await;
+}
+
+/// Copies both ways until each side has closed its sending half; counts the bytes.
+async fn splice(a: TcpStream, b: TcpStream) -> (u64, u64, String) {
+    let (mut ar, mut aw) = a.into_split();
+    let (mut br, mut bw) = b.into_split();
+    let up = async {
+        let n = tokio::io::copy(&mut ar, &mut bw).await;
+        let _ = bw.shutdown().await;
+        n
+    };
+    let down = async {
+        let n = tokio::io::copy(&mut br, &mut aw).await;
+        let _ = aw.shutdown().await;
+        n
+    };
+    let (u, d) = tokio::join!(up, down);
+    let result = match (&u, &d) {
+        (Ok(_), Ok(_)) => "completed".to_owned(),
+        (Err(e), _) | (_, Err(e)) => format!("cut: {e}"),
+    };
+    (u.unwrap_or(0), d.unwrap_or(0), result)
+}

@@ -1,0 +1,106 @@
+//! The participant's side of the relay: go on hook (callee), answer a ring, place a call (caller).
+//! Frames are read unbuffered here: after "call OK" and after an answer, the next bytes on the
+//! socket belong to the peer's session, not to the relay.
+
+use super::msgs::*;
+use crate::crypto::{self, Secret};
+use crate::vsu::{Refused, TYPE_REFUSED};
+use crate::wire::{read_frame, write_frame, Frame, Msg};
+use crate::{Error, Result};
+use ring::rand::SecureRandom;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+fn connect(cds: &str) -> Result<TcpStream> {
+    let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {cds}: {e}"));
+    let sa = cds
+        .to_socket_addrs()
+        .map_err(unavailable)?
+        .next()
+        .ok_or_else(|| Error::Unavailable(format!("{cds}: no address")))?;
+    let s = TcpStream::connect_timeout(&sa, Duration::from_secs(10)).map_err(unavailable)?;
+    s.set_nodelay(true).ok();
+    Ok(s)
+}
+
+fn send(s: &mut TcpStream, bytes: &[u8]) -> Result<()> {
+    write_frame(s, bytes).map_err(|e| Error::Unavailable(format!("writing to the CDS: {e}")))
+}
+
+/// One frame from the CDS; a refusal (a NAK) becomes the error it carries.
+fn receive(s: &mut TcpStream, expecting: &str) -> Result<Frame> {
+    let f = read_frame(s)
+        .map_err(|e| Error::Unavailable(format!("reading from the CDS: {e}")))?
+        .ok_or_else(|| Error::Unavailable(format!("the CDS closed the connection before {expecting}")))?;
+    if f.msg_type == TYPE_REFUSED {
+        return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+    }
+    Ok(f)
+}
+
+/// A callee's connection to the CDS while it is on hook.
+pub struct Hook {
+    stream: TcpStream,
+    nonce: [u8; 16],
+    name: String,
+    cdsk: Secret<32>,
+    cds: String,
+}
+
+/// Goes on hook at the CDS as `name`.
+pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, rng: &dyn SecureRandom) -> Result<Hook> {
+    let mut s = connect(cds)?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let nonce: [u8; 16] = crypto::random_array(rng);
+    send(&mut s, &OnHook::new(name, cdsk, &nonce_time_body(&nonce, crate::cli::now_unix()), rng).to_frame())?;
+    let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
+    ok.open(cdsk, &nonce).ok_or_else(|| {
+        Error::VerifyFailed("the CDS's hook answer did not verify under this machine's CDS key".into())
+    })?;
+    s.set_read_timeout(None).ok();
+    Ok(Hook { stream: s, nonce, name: name.to_owned(), cdsk: cdsk.clone(), cds: cds.to_owned() })
+}
+
+impl Hook {
+    /// Waits for the next ring: `(call id, caller)`. An error when the CDS goes away.
+    pub fn next_ring(&mut self) -> Result<([u8; 16], String)> {
+        let f = receive(&mut self.stream, "a ring")?;
+        let ring = Ring::from_frame(&f)?;
+        let body = ring
+            .open(&self.cdsk, &self.nonce)
+            .ok_or_else(|| Error::VerifyFailed("a ring did not verify under this machine's CDS key".into()))?;
+        parse_ring(&body).ok_or_else(|| Error::VerifyFailed("a ring is malformed".into()))
+    }
+
+    /// Answers a ring on a new connection, which the CDS splices to the caller's.
+    pub fn answer(&self, call_id: &[u8; 16], rng: &dyn SecureRandom) -> Result<TcpStream> {
+        let mut s = connect(&self.cds)?;
+        send(&mut s, &Answer::new(&self.name, &self.cdsk, call_id, rng).to_frame())?;
+        Ok(s)
+    }
+}
+
+/// Places a call to `callee` through the CDS. On call-OK, returns the spliced connection (the
+/// callee's listener hello comes next) and the call's tracking id.
+pub fn call(
+    cds: &str,
+    name: &str,
+    cdsk: &Secret<32>,
+    callee: &str,
+    rng: &dyn SecureRandom,
+) -> Result<(TcpStream, [u8; 16])> {
+    let mut s = connect(cds)?;
+    s.set_read_timeout(Some(Duration::from_secs(super::ANSWER_TIMEOUT_SECS + 15))).ok();
+    let nonce: [u8; 16] = crypto::random_array(rng);
+    send(&mut s, &Call::new(name, cdsk, &call_body(callee, &nonce, crate::cli::now_unix()), rng).to_frame())?;
+    let ok = CallOk::from_frame(&receive(&mut s, "answering the call")?)?;
+    let body = ok
+        .open(cdsk, &nonce)
+        .ok_or_else(|| Error::VerifyFailed("the CDS's call-OK did not verify under this machine's CDS key".into()))?;
+    let tracking: [u8; 16] = body
+        .get(..16)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::VerifyFailed("call-OK is malformed".into()))?;
+    s.set_read_timeout(None).ok();
+    Ok((s, tracking))
+}

@@ -1,0 +1,169 @@
+//! Relay messages: each proves its sender by a wrap under the sender's CDSK, bound to the message
+//! type and the sender's name. Byte layouts: docs/PROTOCOL.md "Relay".
+
+use crate::crypto::{self, Secret};
+use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError, VERSION};
+use ring::rand::SecureRandom;
+
+pub const TYPE_ON_HOOK: u8 = 0x40;
+pub const TYPE_HOOK_OK: u8 = 0x41;
+pub const TYPE_RING: u8 = 0x42;
+pub const TYPE_ANSWER: u8 = 0x43;
+pub const TYPE_CALL: u8 = 0x44;
+pub const TYPE_CALL_OK: u8 = 0x45;
+
+pub const ON_HOOK_LABEL: &[u8] = b"sslx-relay-on-hook-v1";
+pub const HOOK_OK_LABEL: &[u8] = b"sslx-relay-hook-ok-v1";
+pub const RING_LABEL: &[u8] = b"sslx-relay-ring-v1";
+pub const ANSWER_LABEL: &[u8] = b"sslx-relay-answer-v1";
+pub const CALL_LABEL: &[u8] = b"sslx-relay-call-v1";
+pub const CALL_OK_LABEL: &[u8] = b"sslx-relay-call-ok-v1";
+
+/// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender, body)`:
+/// the shape of every message a participant sends the relay (on hook, answer, call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed<const T: u8> {
+    pub sender: String,
+    pub wrapped: Vec<u8>,
+}
+
+fn aad(t: u8, sender: &str) -> Vec<u8> {
+    let mut a = vec![t, VERSION];
+    put_str8(&mut a, sender);
+    a
+}
+
+fn label(t: u8) -> &'static [u8] {
+    match t {
+        TYPE_ON_HOOK => ON_HOOK_LABEL,
+        TYPE_ANSWER => ANSWER_LABEL,
+        _ => CALL_LABEL,
+    }
+}
+
+impl<const T: u8> Signed<T> {
+    pub fn new(sender: &str, cdsk: &Secret<32>, body: &[u8], rng: &dyn SecureRandom) -> Self {
+        Signed { sender: sender.to_owned(), wrapped: crypto::wrap(cdsk.expose(), label(T), &aad(T, sender), body, rng) }
+    }
+    pub fn open(&self, cdsk: &Secret<32>) -> Option<Vec<u8>> {
+        crypto::unwrap(cdsk.expose(), label(T), &aad(T, &self.sender), &self.wrapped)
+    }
+}
+
+impl<const T: u8> Msg for Signed<T> {
+    const TYPE: u8 = T;
+    const NAME: &'static str = match T {
+        TYPE_ON_HOOK => "on hook",
+        TYPE_ANSWER => "answer",
+        _ => "call",
+    };
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_str8(out, &self.sender);
+        put_bytes16(out, &self.wrapped);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Signed { sender: r.str8("sender")?.to_owned(), wrapped: r.bytes16("wrapped body")?.to_vec() })
+    }
+}
+
+/// Callee → CDS: stay reachable. Body: `[16] nonce ‖ u64 timestamp`.
+pub type OnHook = Signed<TYPE_ON_HOOK>;
+/// Callee → CDS on a new connection after a ring. Body: `[16] call id`.
+pub type Answer = Signed<TYPE_ANSWER>;
+/// Caller → CDS. Body: `str8 callee ‖ [16] nonce ‖ u64 timestamp` (the callee named encrypted).
+pub type Call = Signed<TYPE_CALL>;
+
+/// CDS → participant: `bytes16 wrap(CDSK, label, aad = type ‖ version ‖ nonce, body)`, bound to
+/// the nonce of the message it answers (hook OK, call OK) or to the call id (ring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromCds<const T: u8> {
+    pub wrapped: Vec<u8>,
+}
+
+impl<const T: u8> FromCds<T> {
+    fn label() -> &'static [u8] {
+        match T {
+            TYPE_HOOK_OK => HOOK_OK_LABEL,
+            TYPE_RING => RING_LABEL,
+            _ => CALL_OK_LABEL,
+        }
+    }
+    fn aad(binding: &[u8; 16]) -> Vec<u8> {
+        let mut a = vec![T, VERSION];
+        a.extend_from_slice(binding);
+        a
+    }
+    pub fn new(cdsk: &Secret<32>, binding: &[u8; 16], body: &[u8], rng: &dyn SecureRandom) -> Self {
+        FromCds { wrapped: crypto::wrap(cdsk.expose(), Self::label(), &Self::aad(binding), body, rng) }
+    }
+    pub fn open(&self, cdsk: &Secret<32>, binding: &[u8; 16]) -> Option<Vec<u8>> {
+        crypto::unwrap(cdsk.expose(), Self::label(), &Self::aad(binding), &self.wrapped)
+    }
+}
+
+impl<const T: u8> Msg for FromCds<T> {
+    const TYPE: u8 = T;
+    const NAME: &'static str = match T {
+        TYPE_HOOK_OK => "hook OK",
+        TYPE_RING => "ring",
+        _ => "call OK",
+    };
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_bytes16(out, &self.wrapped);
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(FromCds { wrapped: r.bytes16("wrapped body")?.to_vec() })
+    }
+}
+
+/// CDS → callee: hook accepted. Bound to the on-hook nonce; body `u64 CDS time`.
+pub type HookOk = FromCds<TYPE_HOOK_OK>;
+/// CDS → callee over the hook: a call. Bound to the hook nonce; body `[16] call id ‖ str8 caller`.
+pub type Ring = FromCds<TYPE_RING>;
+/// CDS → caller: the callee answered; the splice starts after this frame. Bound to the call
+/// nonce; body `[16] tracking id`.
+pub type CallOk = FromCds<TYPE_CALL_OK>;
+
+/// Parses `[16] nonce ‖ u64 timestamp` (on hook).
+pub fn parse_nonce_time(b: &[u8]) -> Option<([u8; 16], u64)> {
+    let mut r = Reader::new(b);
+    let v = (r.take_array("nonce").ok()?, r.u64("timestamp").ok()?);
+    r.finish().ok()?;
+    Some(v)
+}
+
+/// Parses `str8 callee ‖ [16] nonce ‖ u64 timestamp` (call).
+pub fn parse_call(b: &[u8]) -> Option<(String, [u8; 16], u64)> {
+    let mut r = Reader::new(b);
+    let v = (r.str8("callee").ok()?.to_owned(), r.take_array("nonce").ok()?, r.u64("timestamp").ok()?);
+    r.finish().ok()?;
+    Some(v)
+}
+
+/// Parses `[16] call id ‖ str8 caller` (ring).
+pub fn parse_ring(b: &[u8]) -> Option<([u8; 16], String)> {
+    let mut r = Reader::new(b);
+    let v = (r.take_array("call id").ok()?, r.str8("caller").ok()?.to_owned());
+    r.finish().ok()?;
+    Some(v)
+}
+
+pub fn call_body(callee: &str, nonce: &[u8; 16], timestamp: u64) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_str8(&mut b, callee);
+    b.extend_from_slice(nonce);
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b
+}
+
+pub fn nonce_time_body(nonce: &[u8; 16], timestamp: u64) -> Vec<u8> {
+    let mut b = nonce.to_vec();
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b
+}
+
+pub fn ring_body(call_id: &[u8; 16], caller: &str) -> Vec<u8> {
+    let mut b = call_id.to_vec();
+    put_str8(&mut b, caller);
+    b
+}

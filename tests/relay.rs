@@ -1,0 +1,178 @@
+//! Calls through the CDS relay (seed 004's call manager): `sslx listen` on hook, `sslx dial NAME`,
+//! the NAKs, the registered-source check, the call log, and many calls at once.
+
+mod common;
+use common::*;
+use predicates::prelude::*;
+use sslx::wire::Msg;
+
+fn pseudo_random(n: usize, seed: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut block = sslx::crypto::sha256(&[seed, 0xa5]);
+    while out.len() < n {
+        out.extend_from_slice(&block);
+        block = sslx::crypto::sha256(&block);
+    }
+    out.truncate(n);
+    out
+}
+
+fn calls_json(cds: &Cds) -> Vec<serde_json::Value> {
+    let out = assert_cmd::Command::new(bin("sslx-cds"))
+        .args(["calls", "--format", "json", "--db"])
+        .arg(&cds.db)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_call_through_the_relay_carries_data_both_ways_and_is_logged() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "ca");
+    let bob = enroll(&cds, "cb");
+    let _l = Listener::on_hook(&bob, &["--exec", "cat"]);
+    let data = pseudo_random(48 << 20, 1);
+    let out =
+        alice.cmd().args(["-q", "dial", "cb"]).write_stdin(data.clone()).assert().success().get_output().stdout.clone();
+    assert!(out == data, "the echo differs");
+    // Half-close: EOF on stdin reaches the command, and its answer still comes back.
+    let l2 = Listener::on_hook(&enroll(&cds, "cc"), &["--exec", "wc -c"]);
+    alice
+        .cmd()
+        .args(["dial", "cc"])
+        .write_stdin(vec![b'x'; 12345])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("12345"));
+    drop(l2);
+
+    let calls = calls_json(&cds);
+    let big = calls.iter().find(|c| c["callee"] == "cb").unwrap();
+    assert_eq!((big["caller"].as_str(), big["result"].as_str()), (Some("ca"), Some("completed")));
+    // The relay counts what it carried: the data plus the session's framing.
+    let (up, down) = (big["bytes_up"].as_u64().unwrap(), big["bytes_down"].as_u64().unwrap());
+    assert!(up > 48 << 20 && up < (48 << 20) + (1 << 20), "{up}");
+    assert!(down > 48 << 20 && down < (48 << 20) + (1 << 20), "{down}");
+    assert!(big["end"].as_u64().unwrap() >= big["start"].as_u64().unwrap());
+    // CSV too, with a header line.
+    assert_cmd::Command::new(bin("sslx-cds"))
+        .args(["calls", "--since", "1h", "--db"])
+        .arg(&cds.db)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("tracking_id,caller,callee,start,end,bytes_up,bytes_down,result\n")
+                .and(predicate::str::contains(",ca,cb,")),
+        );
+}
+
+#[test]
+fn handshake_by_name_resumes_through_the_relay() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "ha");
+    let bob = enroll(&cds, "hb");
+    let _l = Listener::on_hook(&bob, &[]);
+    let first = alice.cmd().args(["--json", "handshake", "hb"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!((v["resumed"].as_bool(), v["forward_secrecy"].as_bool()), (Some(false), Some(true)));
+    let second = alice.cmd().args(["--json", "handshake", "hb"]).assert().success().get_output().stdout.clone();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&second).unwrap()["resumed"], true);
+}
+
+#[test]
+fn naks_say_why_and_are_logged() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "na");
+    let _bob = enroll(&cds, "nb");
+    alice.cmd().args(["dial", "nb"]).assert().code(7).stderr(predicate::str::contains("\"nb\" is not listening"));
+    alice.cmd().args(["dial", "nobody"]).assert().code(6).stderr(predicate::str::contains("no participant named"));
+    alice.cmd().args(["dial", "na"]).assert().code(5).stderr(predicate::str::contains("cannot call itself"));
+    let never = Participant::new("never");
+    never
+        .cmd()
+        .args(["--cds", &cds.listen, "dial", "nb"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("no confirmed CDS key"));
+    let results: Vec<String> = calls_json(&cds).iter().map(|c| c["result"].as_str().unwrap().to_owned()).collect();
+    assert!(results.iter().any(|r| r.contains("is not listening")), "{results:?}");
+    assert!(results.iter().any(|r| r.contains("no participant named")), "{results:?}");
+}
+
+#[test]
+fn a_call_from_another_source_than_the_registered_one_is_refused() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "sa");
+    let bob = enroll(&cds, "sb");
+    let _l = Listener::on_hook(&bob, &[]);
+    let home = sslx::keys::Home::new(alice.home());
+    let (name, cdsk) = sslx::broker::client::enrolled(&home).unwrap();
+    let rng = sslx::crypto::system_rng();
+    let call =
+        sslx::relay::Call::new(&name, &cdsk, &sslx::relay::call_body("sb", &[1; 16], sslx::cli::now_unix()), &rng);
+    // alice enrolled from 127.0.0.1; this call comes from 127.0.0.2 (also loopback).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut sock = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        s.connect(cds.listen.parse().unwrap()).await.unwrap().into_std().unwrap()
+    });
+    sock.set_nonblocking(false).unwrap();
+    sslx::wire::write_frame(&mut sock, &call.to_frame()).unwrap();
+    let f = sslx::wire::read_frame(&mut sock).unwrap().unwrap();
+    let r = sslx::vsu::Refused::from_frame(&f).unwrap();
+    assert_eq!(r.code, sslx::wire::RefusalCode::SourceMismatch as u16);
+    assert!(r.reason.contains("registered source 127.0.0.1"), "{}", r.reason);
+    // From the registered source the same kind of call goes through.
+    alice.cmd().args(["handshake", "sb"]).assert().success();
+}
+
+#[test]
+fn a_wrapped_call_under_the_wrong_key_is_refused() {
+    let cds = Cds::start_dev();
+    let _alice = enroll(&cds, "wka");
+    let bob = enroll(&cds, "wkb");
+    let _l = Listener::on_hook(&bob, &[]);
+    let rng = sslx::crypto::system_rng();
+    let forged = sslx::relay::Call::new(
+        "wka",
+        &sslx::crypto::Secret::new([5; 32]),
+        &sslx::relay::call_body("wkb", &[1; 16], sslx::cli::now_unix()),
+        &rng,
+    );
+    let err = sslx::vsu::client::exchange(&cds.listen, &forged.to_frame()).unwrap_err();
+    assert_eq!(err.kind(), sslx::ErrorKind::VerifyFailed, "{err}");
+}
+
+#[test]
+fn two_hundred_concurrent_dials_through_one_cds_all_complete() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "ma");
+    let bob = enroll(&cds, "mb");
+    let _l = Listener::on_hook(&bob, &["--exec", "cat", "--max-calls", "64"]);
+    let threads: Vec<_> = (0..200u32)
+        .map(|i| {
+            let home = alice.home();
+            std::thread::spawn(move || {
+                let data = pseudo_random(4096 + i as usize, i as u8);
+                let out = sslx(&home)
+                    .args(["-q", "dial", "mb"])
+                    .write_stdin(data.clone())
+                    .timeout(std::time::Duration::from_secs(120))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "call {i}: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(out.stdout == data, "call {i}: bytes differ");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let completed = calls_json(&cds).iter().filter(|c| c["result"] == "completed").count();
+    assert_eq!(completed, 200);
+}
