@@ -30,12 +30,12 @@ fn calls_json(cds: &Cds) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn a_call_through_the_relay_carries_data_both_ways_and_is_logged() {
+fn a_call_through_the_relay_carries_100_mib_each_way_and_is_logged() {
     let cds = Cds::start_dev();
     let alice = enroll(&cds, "ca");
     let bob = enroll(&cds, "cb");
     let _l = Listener::on_hook(&bob, &["--exec", "cat"]);
-    let data = pseudo_random(48 << 20, 1);
+    let data = pseudo_random(100 << 20, 1);
     let out =
         alice.cmd().args(["-q", "dial", "cb"]).write_stdin(data.clone()).assert().success().get_output().stdout.clone();
     assert!(out == data, "the echo differs");
@@ -55,8 +55,8 @@ fn a_call_through_the_relay_carries_data_both_ways_and_is_logged() {
     assert_eq!((big["caller"].as_str(), big["result"].as_str()), (Some("ca"), Some("completed")));
     // The relay counts what it carried: the data plus the session's framing.
     let (up, down) = (big["bytes_up"].as_u64().unwrap(), big["bytes_down"].as_u64().unwrap());
-    assert!(up > 48 << 20 && up < (48 << 20) + (1 << 20), "{up}");
-    assert!(down > 48 << 20 && down < (48 << 20) + (1 << 20), "{down}");
+    assert!(up > 100 << 20 && up < (100 << 20) + (1 << 20), "{up}");
+    assert!(down > 100 << 20 && down < (100 << 20) + (1 << 20), "{down}");
     assert!(big["end"].as_u64().unwrap() >= big["start"].as_u64().unwrap());
     // CSV too, with a header line.
     assert_cmd::Command::new(bin("sslx-cds"))

@@ -460,3 +460,49 @@ fn ah_cds_messages_vector() {
     assert_eq!((tb.caller.as_str(), tb.expires), ("alice", 1_790_000_600));
     assert!(t.open(&cdsk_a).is_none());
 }
+
+#[test]
+fn relay_messages_vector() {
+    use sslx::relay::*;
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap();
+    let path = dir("wire/relay.txt");
+    let cdsk_a = Secret::new(crypto::sha256(b"vector cdsk a"));
+    let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
+    let (hook_nonce, call_nonce, call_id) = ([0x31u8; 16], [0x32u8; 16], [0x33u8; 16]);
+    if !path.exists() {
+        let rng = crypto::system_rng();
+        let lines = [
+            ("on_hook", OnHook::new("bob", &cdsk_b, &nonce_time_body(&hook_nonce, 1_790_000_000), &rng).to_frame()),
+            ("hook_ok", HookOk::new(&cdsk_b, &hook_nonce, &1_790_000_001u64.to_be_bytes(), &rng).to_frame()),
+            ("call", Call::new("alice", &cdsk_a, &call_body("bob", &call_nonce, 1_790_000_002), &rng).to_frame()),
+            ("ring", Ring::new(&cdsk_b, &hook_nonce, &ring_body(&call_id, "alice"), &rng).to_frame()),
+            ("answer", Answer::new("bob", &cdsk_b, &call_id, &rng).to_frame()),
+            ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
+        ];
+        let mut text =
+            String::from("# Relay messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b').\n");
+        for (k, v) in lines {
+            text.push_str(&format!("{k}: {}\n", hex::encode(v)));
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+    let f = read_fields(&path);
+    let on_hook = OnHook::from_bytes(&h(&f["on_hook"])).unwrap();
+    assert_eq!(on_hook.to_frame(), h(&f["on_hook"]));
+    assert_eq!(parse_nonce_time(&on_hook.open(&cdsk_b).unwrap()), Some((hook_nonce, 1_790_000_000)));
+    assert!(on_hook.open(&cdsk_a).is_none());
+    let call = Call::from_bytes(&h(&f["call"])).unwrap();
+    assert_eq!(parse_call(&call.open(&cdsk_a).unwrap()), Some(("bob".into(), call_nonce, 1_790_000_002)));
+    // The wrap is bound to the message type: a call's bytes do not verify as an answer.
+    assert!(Answer { sender: call.sender.clone(), wrapped: call.wrapped.clone() }.open(&cdsk_a).is_none());
+    let ring = Ring::from_bytes(&h(&f["ring"])).unwrap();
+    assert_eq!(parse_ring(&ring.open(&cdsk_b, &hook_nonce).unwrap()), Some((call_id, "alice".into())));
+    assert!(ring.open(&cdsk_b, &call_nonce).is_none(), "a ring is bound to its hook");
+    assert_eq!(Answer::from_bytes(&h(&f["answer"])).unwrap().open(&cdsk_b).unwrap(), call_id);
+    assert_eq!(
+        HookOk::from_bytes(&h(&f["hook_ok"])).unwrap().open(&cdsk_b, &hook_nonce).unwrap(),
+        1_790_000_001u64.to_be_bytes()
+    );
+    assert_eq!(CallOk::from_bytes(&h(&f["call_ok"])).unwrap().open(&cdsk_a, &call_nonce).unwrap(), call_id);
+}

@@ -42,7 +42,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = axum::Router::new()
         .route("/v1/standing/{name}", axum::routing::get(standing))
-        .route("/v1/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"ok": true})) }))
+        .route("/v1/health", axum::routing::get(health))
         .with_state(cds.clone());
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {
@@ -212,6 +212,10 @@ async fn handle(frame: &Frame, peer: std::net::SocketAddr, cds: &Arc<Cds>) -> Re
         }
         t => Err(Refusal::new(RefusalCode::Malformed, format!("unexpected message type 0x{t:02x}"))),
     }
+}
+
+async fn health(axum::extract::State(cds): axum::extract::State<Arc<Cds>>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"ok": true, "on_hook": cds.relay.on_hook_count()}))
 }
 
 async fn standing(
