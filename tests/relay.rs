@@ -2,6 +2,7 @@
 //! the NAKs, the registered-source check, the call log, and many calls at once.
 
 mod common;
+use common::bulk;
 use common::*;
 use predicates::prelude::*;
 use sslx::wire::Msg;
@@ -175,4 +176,32 @@ fn two_hundred_concurrent_dials_through_one_cds_all_complete() {
     }
     let completed = calls_json(&cds).iter().filter(|c| c["result"] == "completed").count();
     assert_eq!(completed, 200);
+}
+
+#[test]
+fn more_participants_on_hook_than_connection_slots_stay_reachable() {
+    // MAX_CONNECTIONS bounds work in progress; idle hooks must not use it up.
+    let n = sslx::cds::serve::MAX_CONNECTIONS + 100;
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("cds.db");
+    let keys = bulk::enroll_into_db(&db, "h", n);
+    let outbox = state.path().join("outbox");
+    let cds = Cds::start(&["--db", db.to_str().unwrap(), "--outbox", outbox.to_str().unwrap()], &[]);
+    let hooks: Vec<_> = keys.iter().map(|(name, cdsk)| bulk::hook(&cds.listen, name, cdsk)).collect();
+    assert_eq!(bulk::on_hook_count(&cds.http) as usize, n);
+    // The last one on hook is still rung: a call to it gets through to its hook.
+    let (name, _) = keys.last().unwrap();
+    let mut last = hooks.into_iter().last().unwrap();
+    let rng = sslx::crypto::system_rng();
+    let (caller, caller_key) = &keys[0];
+    let call = sslx::relay::Call::new(
+        caller,
+        caller_key,
+        &sslx::relay::call_body(name, &[2; 16], sslx::cli::now_unix()),
+        &rng,
+    );
+    let mut c = std::net::TcpStream::connect(&cds.listen).unwrap();
+    sslx::wire::write_frame(&mut c, &call.to_frame()).unwrap();
+    let ring = sslx::wire::read_frame(&mut last).unwrap().unwrap();
+    assert_eq!(ring.msg_type, sslx::relay::TYPE_RING);
 }

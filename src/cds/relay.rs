@@ -94,7 +94,7 @@ fn skew(ts: u64) -> Result<(), Refusal> {
 }
 
 /// A callee goes on hook: its connection stays open, and rings go down it.
-pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>) {
+pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>, permit: tokio::sync::OwnedSemaphorePermit) {
     let hook = match OnHook::from_frame(&frame) {
         Ok(h) => h,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed on-hook message: {e}")).await,
@@ -114,6 +114,7 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>) {
     if sock.write_all(&ok.to_frame()).await.is_err() {
         return;
     }
+    drop(permit);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
     cds.relay.hooks.lock().unwrap().insert(name.clone(), (id, tx));

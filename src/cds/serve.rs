@@ -78,8 +78,7 @@ pub async fn serve(
                 let permit = limit.clone().acquire_owned().await.expect("semaphore open");
                 let cds = cds.clone();
                 tokio::spawn(async move {
-                    let _ = connection(sock, peer, cds).await;
-                    drop(permit);
+                    let _ = connection(sock, peer, cds, permit).await;
                 });
             }
         }
@@ -114,7 +113,15 @@ pub(crate) async fn read_frame(sock: &mut TcpStream) -> Result<Option<Frame>, St
     }
 }
 
-async fn connection(mut sock: TcpStream, peer: std::net::SocketAddr, cds: Arc<Cds>) -> std::io::Result<()> {
+/// Serves one connection. `permit` is one of MAX_CONNECTIONS slots for work in progress; an
+/// authenticated hook gives its slot back (it is idle until a ring), so how many participants
+/// can be on hook is bounded by file descriptors, not by this.
+async fn connection(
+    mut sock: TcpStream,
+    peer: std::net::SocketAddr,
+    cds: Arc<Cds>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> std::io::Result<()> {
     sock.set_nodelay(true).ok();
     loop {
         let frame = match read_frame(&mut sock).await {
@@ -129,7 +136,7 @@ async fn connection(mut sock: TcpStream, peer: std::net::SocketAddr, cds: Arc<Cd
         // Relay messages take the socket over: a hook stays open, a call or an answer becomes a splice.
         match frame.msg_type {
             crate::relay::TYPE_ON_HOOK => {
-                super::relay::on_hook(sock, frame, cds).await;
+                super::relay::on_hook(sock, frame, cds, permit).await;
                 return Ok(());
             }
             crate::relay::TYPE_ANSWER => {

@@ -2,6 +2,8 @@
 //! SMTP and HTTP servers the CDS delivers to. No fixed ports, no mocks.
 #![allow(dead_code)]
 
+pub mod bulk;
+
 use assert_cmd::Command;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,62 @@
+//! Bulk enrollment straight into a CDS database through the registrar (for tests and benches
+//! that need thousands of participants; the CLI path is tested elsewhere).
+
+use sslx::cds::{Registrar, RegistrarConfig, Store};
+use sslx::crypto::Secret;
+use sslx::keys::Identity;
+use sslx::vsu::{assemble, OpenRequest, AR_VSU_DS};
+use std::path::Path;
+
+/// Enrolls `n` participants named `{prefix}{i}` into the database at `db`; returns names and CDSKs.
+pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
+    let rng = sslx::crypto::system_rng();
+    let reg = Registrar::new(Store::open(db).unwrap(), RegistrarConfig::default(), &rng).unwrap();
+    let now = sslx::cli::now_unix();
+    (0..n)
+        .map(|i| {
+            let id = Identity::generate(&format!("{prefix}{i}"), &rng).unwrap();
+            let mut req = OpenRequest {
+                ar: AR_VSU_DS.into(),
+                name: id.name.clone(),
+                public: id.public(),
+                email: "p@example.com".into(),
+                oob: "sms:+1".into(),
+                timestamp: now,
+                signature: [0; 64],
+                proof: None,
+            };
+            req.signature = id.sign(&req.signed_bytes());
+            let opened = reg.open(&req, now, |_| Ok(()), &rng).unwrap();
+            let cdsk =
+                assemble::assemble_cdsk(&id, &opened.replies.a, &opened.replies.b, &opened.replies.c.pin).unwrap();
+            let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &rng);
+            reg.confirm(&c, None, now, &rng).unwrap();
+            (id.name, cdsk)
+        })
+        .collect()
+}
+
+/// Puts a participant on hook over a raw connection; the connection is the hook.
+pub fn hook(listen: &str, name: &str, cdsk: &Secret<32>) -> std::net::TcpStream {
+    use sslx::relay::{nonce_time_body, HookOk, OnHook};
+    use sslx::wire::{read_frame, write_frame, Msg};
+    let rng = sslx::crypto::system_rng();
+    let nonce: [u8; 16] = sslx::crypto::random_array(&rng);
+    let mut s = std::net::TcpStream::connect(listen).unwrap();
+    write_frame(&mut s, &OnHook::new(name, cdsk, &nonce_time_body(&nonce, sslx::cli::now_unix()), &rng).to_frame())
+        .unwrap();
+    let ok = HookOk::from_frame(&read_frame(&mut s).unwrap().unwrap()).unwrap();
+    assert!(ok.open(cdsk, &nonce).is_some());
+    s
+}
+
+/// `GET /v1/health` → how many participants are on hook.
+pub fn on_hook_count(http: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(http.trim_start_matches("http://")).unwrap();
+    write!(s, "GET /v1/health HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let json = &body[body.find('{').unwrap()..];
+    serde_json::from_str::<serde_json::Value>(json).unwrap()["on_hook"].as_u64().unwrap()
+}
