@@ -71,5 +71,6 @@ for k in raw relay direct; do
   m=$(echo ${t[$k]} | tr ' ' '\n' | median)
   python3 -c "import sys; s,m,r=float(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'  {sys.argv[4]:<8} {m:.3f} s  {s/m:8.1f} MiB/s  {r/m:.2f}x raw')" "$SIZE" "$m" "$raw" "$k"
 done
-cargo bench --bench session 2>&1 | grep -E "^handshake|thrpt:" | paste - - | awk '{print "  "$1, $(NF-3), $(NF-2)}'
+echo "handshakes/s and record throughput (criterion medians, same run):"
+cargo bench --bench session 2>&1 | awk '/^(handshake|loopback)/ {name=$1} /thrpt:/ && name {print "  " name, $4, $5; name=""}'
 cargo bench --bench relay_hooks 2>&1 | grep -E "on hook"

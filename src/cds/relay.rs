@@ -276,20 +276,33 @@ pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<
     .await;
 }
 
+/// Bytes moved per read in a splice: large, since a relayed session is bulk traffic.
+const SPLICE_BUFFER: usize = 256 * 1024;
+
+/// Copies one direction until EOF, then half-closes the other side's sending half.
+async fn copy_one_way(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; SPLICE_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return Ok(total);
+        }
+        to.write_all(&buf[..n]).await?;
+        total += n as u64;
+    }
+}
+
 /// Copies both ways until each side has closed its sending half; counts the bytes.
 async fn splice(a: TcpStream, b: TcpStream) -> (u64, u64, String) {
-    let (mut ar, mut aw) = a.into_split();
-    let (mut br, mut bw) = b.into_split();
-    let up = async {
-        let n = tokio::io::copy(&mut ar, &mut bw).await;
-        let _ = bw.shutdown().await;
-        n
-    };
-    let down = async {
-        let n = tokio::io::copy(&mut br, &mut aw).await;
-        let _ = aw.shutdown().await;
-        n
-    };
+    let (ar, aw) = a.into_split();
+    let (br, bw) = b.into_split();
+    let up = copy_one_way(ar, bw);
+    let down = copy_one_way(br, aw);
     let (u, d) = tokio::join!(up, down);
     let result = match (&u, &d) {
         (Ok(_), Ok(_)) => "completed".to_owned(),
