@@ -25,7 +25,10 @@ fn transcript_frames() -> Vec<Vec<u8>> {
         "session/transcript_aes256gcm_no_fs.txt",
         &["m1", "m2", "m3", "m4", "client_data", "client_final"],
     ));
-    v.extend(vector_frames("wire/relay.txt", &["on_hook", "hook_ok", "call", "ring", "answer", "call_ok"]));
+    v.extend(vector_frames(
+        "wire/relay.txt",
+        &["on_hook", "hook_ok", "call", "ring", "answer", "call_ok", "ticket_push"],
+    ));
     v
 }
 
@@ -53,6 +56,7 @@ fn all_decoders(bytes: &[u8]) {
     check::<sslx::relay::Answer>(bytes);
     check::<sslx::relay::Call>(bytes);
     check::<sslx::relay::CallOk>(bytes);
+    check::<sslx::relay::TicketPush>(bytes);
     let _ = (sslx::relay::parse_call(bytes), sslx::relay::parse_ring(bytes), sslx::relay::parse_nonce_time(bytes));
     if let Ok(t) = sslx::broker::Ticket::decode(bytes) {
         assert_eq!(t.encode(), bytes);

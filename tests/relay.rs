@@ -205,3 +205,31 @@ fn more_participants_on_hook_than_connection_slots_stay_reachable() {
     let ring = sslx::wire::read_frame(&mut last).unwrap().unwrap();
     assert_eq!(ring.msg_type, sslx::relay::TYPE_RING);
 }
+
+#[test]
+fn the_peers_ticket_is_pushed_over_its_hook_or_kept_in_its_mailbox() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "pa");
+    let bob = enroll(&cds, "pb");
+    let rng = sslx::crypto::system_rng();
+    let (a_name, a_key) = sslx::broker::client::enrolled(&sslx::keys::Home::new(alice.home())).unwrap();
+    let (b_name, b_key) = sslx::broker::client::enrolled(&sslx::keys::Home::new(bob.home())).unwrap();
+    let mailbox =
+        || sslx::cds::Store::open(&cds.db).unwrap().mailbox_count("pb", "ticket", sslx::cli::now_unix()).unwrap();
+
+    // bob is not connected: his copy waits in his mailbox.
+    sslx::broker::client::request_session(&cds.listen, &a_name, &a_key, "pb", &rng).unwrap();
+    assert_eq!(mailbox(), 1);
+
+    // bob on hook: his copy is pushed down the hook instead, and opens under his key.
+    let mut hook = sslx::relay::client::on_hook(&cds.listen, &b_name, &b_key, &rng).unwrap();
+    let g = sslx::broker::client::request_session(&cds.listen, &a_name, &a_key, "pb", &rng).unwrap();
+    match hook.next_event().unwrap() {
+        sslx::relay::client::HookEvent::Ticket { caller, session_id, .. } => {
+            assert_eq!(caller, "pa");
+            assert_eq!(session_id, g.session_id);
+        }
+        other => panic!("expected the ticket, got {other:?}"),
+    }
+    assert_eq!(mailbox(), 1, "a pushed ticket is not also kept");
+}

@@ -479,6 +479,7 @@ fn relay_messages_vector() {
             ("ring", Ring::new(&cdsk_b, &hook_nonce, &ring_body(&call_id, "alice"), &rng).to_frame()),
             ("answer", Answer::new("bob", &cdsk_b, &call_id, &rng).to_frame()),
             ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
+            ("ticket_push", TicketPush::new(&cdsk_b, &hook_nonce, b"ticket bytes", &rng).to_frame()),
         ];
         let mut text =
             String::from("# Relay messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b').\n");
@@ -505,4 +506,7 @@ fn relay_messages_vector() {
         1_790_000_001u64.to_be_bytes()
     );
     assert_eq!(CallOk::from_bytes(&h(&f["call_ok"])).unwrap().open(&cdsk_a, &call_nonce).unwrap(), call_id);
+    let push = TicketPush::from_bytes(&h(&f["ticket_push"])).unwrap();
+    assert_eq!(push.open(&cdsk_b, &hook_nonce).unwrap(), b"ticket bytes");
+    assert!(push.open(&cdsk_a, &hook_nonce).is_none());
 }

@@ -298,12 +298,22 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
             let quiet = ctx.quiet;
             Box::new(std::iter::from_fn(move || {
                 let rng = sslx::crypto::system_rng();
-                Some(hook.next_ring().map_err(anyhow::Error::from).and_then(|(call_id, caller)| {
-                    if !quiet {
-                        eprintln!("sslx: ring from {caller}");
+                loop {
+                    match hook.next_event() {
+                        Err(e) => return Some(Err(e.into())),
+                        Ok(sslx::relay::client::HookEvent::Ticket { caller, .. }) => {
+                            if !quiet {
+                                eprintln!("sslx: the CDS granted {caller} a session with us");
+                            }
+                        }
+                        Ok(sslx::relay::client::HookEvent::Ring { call_id, caller }) => {
+                            if !quiet {
+                                eprintln!("sslx: ring from {caller}");
+                            }
+                            return Some(hook.answer(&call_id, &rng).map_err(anyhow::Error::from));
+                        }
                     }
-                    hook.answer(&call_id, &rng).map_err(anyhow::Error::from)
-                }))
+                }
             }))
         }
     };

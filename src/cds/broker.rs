@@ -17,8 +17,39 @@ fn internal(e: crate::Error) -> Refusal {
     Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
 }
 
-/// Answers a session request (AC-CDS2 to the peer's mailbox, AC-CDS3 returned).
-pub fn grant(store: &Store, req: &SessionRequest, now: u64, rng: &dyn SecureRandom) -> Result<SessionGrant, Refusal> {
+/// The peer's copy of a granted session (AC-CDS2): pushed over its hook if it is on hook, else
+/// kept in its mailbox (`keep`).
+pub struct PeerCopy {
+    pub peer: String,
+    pub caller: String,
+    pub session_id: [u8; 16],
+    pub ticket: Vec<u8>,
+    pub created: u64,
+    pub expires: u64,
+}
+
+impl PeerCopy {
+    /// Keeps the ticket in the peer's mailbox (it was not on hook).
+    pub fn keep(&self, store: &Store) -> crate::Result<()> {
+        store.mailbox_put(&MailboxItem {
+            recipient: &self.peer,
+            kind: "ticket",
+            sender: &self.caller,
+            session_id: Some(&self.session_id),
+            body: &self.ticket,
+            created: self.created,
+            expires: self.expires,
+        })
+    }
+}
+
+/// Answers a session request: the grant for the caller (AC-CDS3) and the peer's copy (AC-CDS2).
+pub fn grant(
+    store: &Store,
+    req: &SessionRequest,
+    now: u64,
+    rng: &dyn SecureRandom,
+) -> Result<(SessionGrant, PeerCopy), Refusal> {
     use RefusalCode::*;
     let a = &req.requester;
     let (cdsk_a, a_expires) = store.participant_cdsk(a).map_err(internal)?.ok_or_else(|| {
@@ -62,15 +93,9 @@ pub fn grant(store: &Store, req: &SessionRequest, now: u64, rng: &dyn SecureRand
     let ticket =
         Ticket::seal(session_id, b, &cdsk_b, &TicketBody { dsmk: dsmk.clone(), caller: a.clone(), expires }, rng)
             .encode();
-    let item = MailboxItem {
-        recipient: b,
-        kind: "ticket",
-        sender: a,
-        session_id: Some(&session_id),
-        body: &ticket,
-        created: now,
-        expires,
-    };
-    store.mailbox_put(&item).map_err(internal)?;
-    Ok(SessionGrant::new(&cdsk_a, &body.nonce, &GrantBody { session_id, expires, dsmk, peer: b.clone(), ticket }, rng))
+    let copy =
+        PeerCopy { peer: b.clone(), caller: a.clone(), session_id, ticket: ticket.clone(), created: now, expires };
+    let grant =
+        SessionGrant::new(&cdsk_a, &body.nonce, &GrantBody { session_id, expires, dsmk, peer: b.clone(), ticket }, rng);
+    Ok((grant, copy))
 }

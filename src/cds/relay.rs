@@ -19,8 +19,16 @@ use tokio::sync::{mpsc, oneshot};
 /// Largest clock difference accepted in a call or on-hook message, seconds.
 const MAX_SKEW: u64 = 300;
 
-/// A participant on hook: which hook (a newer one replaces it) and where its rings go.
-type HookEntry = (u64, mpsc::Sender<Vec<u8>>);
+/// What goes down a hook.
+enum HookMsg {
+    /// A ring body: `[16] call id ‖ str8 caller`.
+    Ring(Vec<u8>),
+    /// An AH-CDS ticket for the participant (AC-CDS2 pushed).
+    Ticket(Vec<u8>),
+}
+
+/// A participant on hook: which hook (a newer one replaces it) and where its messages go.
+type HookEntry = (u64, mpsc::Sender<HookMsg>);
 /// A call waiting for its callee's answer: the callee, and where its answering socket goes.
 type PendingCall = (String, oneshot::Sender<TcpStream>);
 
@@ -37,6 +45,15 @@ pub struct Relay {
 impl Relay {
     pub fn new(source_check: bool) -> Self {
         Relay { source_check, ..Default::default() }
+    }
+
+    /// Pushes a ticket down `peer`'s hook; `false` if it is not on hook.
+    pub async fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
+        let tx = self.hooks.lock().unwrap().get(peer).map(|(_, tx)| tx.clone());
+        match tx {
+            Some(tx) => tx.send(HookMsg::Ticket(ticket)).await.is_ok(),
+            None => false,
+        }
     }
 
     /// How many participants are on hook now.
@@ -115,19 +132,20 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>, permit: t
         return;
     }
     drop(permit);
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+    let (tx, mut rx) = mpsc::channel::<HookMsg>(16);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
     cds.relay.hooks.lock().unwrap().insert(name.clone(), (id, tx));
     let mut probe = [0u8; 1];
     loop {
         tokio::select! {
-            ring = rx.recv() => match ring {
-                Some(ring_body) => {
-                    let ring = Ring::new(&cdsk, &nonce, &ring_body, &cds.rng);
-                    if sock.write_all(&ring.to_frame()).await.is_err() { break; }
-                }
-                None => break,
-            },
+            msg = rx.recv() => {
+                let frame = match msg {
+                    Some(HookMsg::Ring(body)) => Ring::new(&cdsk, &nonce, &body, &cds.rng).to_frame(),
+                    Some(HookMsg::Ticket(ticket)) => TicketPush::new(&cdsk, &nonce, &ticket, &cds.rng).to_frame(),
+                    None => break,
+                };
+                if sock.write_all(&frame).await.is_err() { break; }
+            }
             // The callee sends nothing on its hook: EOF or anything else ends it.
             _ = sock.read(&mut probe) => break,
         }
@@ -249,7 +267,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<
     };
     let (tx, rx) = oneshot::channel();
     cds.relay.pending.lock().unwrap().insert(tracking, (callee.clone(), tx));
-    let rang = ring_tx.send(ring_body(&tracking, &caller)).await.is_ok();
+    let rang = ring_tx.send(HookMsg::Ring(ring_body(&tracking, &caller))).await.is_ok();
     let answered = if rang {
         tokio::time::timeout(Duration::from_secs(crate::relay::ANSWER_TIMEOUT_SECS), rx).await.ok().and_then(Result::ok)
     } else {

@@ -213,8 +213,17 @@ async fn handle(frame: &Frame, peer: std::net::SocketAddr, cds: &Arc<Cds>) -> Re
         crate::broker::TYPE_SESSION_REQUEST => {
             let req = crate::broker::SessionRequest::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
-            let g = blocking(move || super::broker::grant(&c.registrar.store, &req, crate::cli::now_unix(), &c.rng))
+            let (g, copy) =
+                blocking(move || super::broker::grant(&c.registrar.store, &req, crate::cli::now_unix(), &c.rng))
+                    .await?;
+            // Pushed to the peer if it is on hook, kept in its mailbox otherwise.
+            if !cds.relay.push_ticket(&copy.peer, copy.ticket.clone()).await {
+                let c = cds.clone();
+                blocking(move || {
+                    copy.keep(&c.registrar.store).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+                })
                 .await?;
+            }
             Ok(g.to_frame())
         }
         t => Err(Refusal::new(RefusalCode::Malformed, format!("unexpected message type 0x{t:02x}"))),

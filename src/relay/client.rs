@@ -38,6 +38,15 @@ fn receive(s: &mut TcpStream, expecting: &str) -> Result<Frame> {
     Ok(f)
 }
 
+/// What arrives on a hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookEvent {
+    /// A call: answer it with `Hook::answer`.
+    Ring { call_id: [u8; 16], caller: String },
+    /// The CDS granted `caller` a session with us; its ticket will come in the caller's M1.
+    Ticket { caller: String, session_id: [u8; 16], expires: u64 },
+}
+
 /// A callee's connection to the CDS while it is on hook.
 pub struct Hook {
     stream: TcpStream,
@@ -62,14 +71,21 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, rng: &dyn SecureRandom)
 }
 
 impl Hook {
-    /// Waits for the next ring: `(call id, caller)`. An error when the CDS goes away.
-    pub fn next_ring(&mut self) -> Result<([u8; 16], String)> {
+    /// Waits for the next message on the hook. An error when the CDS goes away.
+    pub fn next_event(&mut self) -> Result<HookEvent> {
         let f = receive(&mut self.stream, "a ring")?;
-        let ring = Ring::from_frame(&f)?;
-        let body = ring
-            .open(&self.cdsk, &self.nonce)
-            .ok_or_else(|| Error::VerifyFailed("a ring did not verify under this machine's CDS key".into()))?;
-        parse_ring(&body).ok_or_else(|| Error::VerifyFailed("a ring is malformed".into()))
+        let unverified =
+            |what: &str| Error::VerifyFailed(format!("{what} did not verify under this machine's CDS key"));
+        if f.msg_type == TYPE_TICKET_PUSH {
+            let bytes =
+                TicketPush::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ticket push"))?;
+            let ticket = crate::broker::Ticket::decode(&bytes)?;
+            let body = ticket.open(&self.cdsk).ok_or_else(|| unverified("a pushed ticket"))?;
+            return Ok(HookEvent::Ticket { caller: body.caller, session_id: ticket.session_id, expires: body.expires });
+        }
+        let body = Ring::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
+        let (call_id, caller) = parse_ring(&body).ok_or_else(|| Error::VerifyFailed("a ring is malformed".into()))?;
+        Ok(HookEvent::Ring { call_id, caller })
     }
 
     /// Answers a ring on a new connection, which the CDS splices to the caller's.

@@ -11,6 +11,7 @@ pub const TYPE_RING: u8 = 0x42;
 pub const TYPE_ANSWER: u8 = 0x43;
 pub const TYPE_CALL: u8 = 0x44;
 pub const TYPE_CALL_OK: u8 = 0x45;
+pub const TYPE_TICKET_PUSH: u8 = 0x46;
 
 pub const ON_HOOK_LABEL: &[u8] = b"sslx-relay-on-hook-v1";
 pub const HOOK_OK_LABEL: &[u8] = b"sslx-relay-hook-ok-v1";
@@ -18,6 +19,7 @@ pub const RING_LABEL: &[u8] = b"sslx-relay-ring-v1";
 pub const ANSWER_LABEL: &[u8] = b"sslx-relay-answer-v1";
 pub const CALL_LABEL: &[u8] = b"sslx-relay-call-v1";
 pub const CALL_OK_LABEL: &[u8] = b"sslx-relay-call-ok-v1";
+pub const TICKET_PUSH_LABEL: &[u8] = b"sslx-relay-ticket-push-v1";
 
 /// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender, body)`:
 /// the shape of every message a participant sends the relay (on hook, answer, call).
@@ -85,6 +87,7 @@ impl<const T: u8> FromCds<T> {
         match T {
             TYPE_HOOK_OK => HOOK_OK_LABEL,
             TYPE_RING => RING_LABEL,
+            TYPE_TICKET_PUSH => TICKET_PUSH_LABEL,
             _ => CALL_OK_LABEL,
         }
     }
@@ -106,6 +109,7 @@ impl<const T: u8> Msg for FromCds<T> {
     const NAME: &'static str = match T {
         TYPE_HOOK_OK => "hook OK",
         TYPE_RING => "ring",
+        TYPE_TICKET_PUSH => "ticket push",
         _ => "call OK",
     };
     fn encode_body(&self, out: &mut Vec<u8>) {
@@ -123,6 +127,10 @@ pub type Ring = FromCds<TYPE_RING>;
 /// CDS → caller: the callee answered; the splice starts after this frame. Bound to the call
 /// nonce; body `[16] tracking id`.
 pub type CallOk = FromCds<TYPE_CALL_OK>;
+
+/// CDS → callee over the hook: a session was granted with it (AH-CDS AC-CDS2, pushed because it
+/// is connected). Bound to the hook nonce; body: the ticket (section 5A).
+pub type TicketPush = FromCds<TYPE_TICKET_PUSH>;
 
 /// Parses `[16] nonce ‖ u64 timestamp` (on hook).
 pub fn parse_nonce_time(b: &[u8]) -> Option<([u8; 16], u64)> {
