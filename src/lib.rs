@@ -10,6 +10,7 @@ pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod keys;
+pub mod net;
 pub mod relay;
 pub mod session;
 pub mod vsu;

@@ -7,17 +7,6 @@ use common::*;
 use predicates::prelude::*;
 use sslx::wire::Msg;
 
-fn pseudo_random(n: usize, seed: u8) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
-    let mut block = sslx::crypto::sha256(&[seed, 0xa5]);
-    while out.len() < n {
-        out.extend_from_slice(&block);
-        block = sslx::crypto::sha256(&block);
-    }
-    out.truncate(n);
-    out
-}
-
 fn calls_json(cds: &Cds) -> Vec<serde_json::Value> {
     let out = assert_cmd::Command::new(bin("sslx-cds"))
         .args(["calls", "--format", "json", "--db"])

@@ -5,17 +5,6 @@ mod common;
 use common::*;
 use predicates::prelude::*;
 
-fn pseudo_random(n: usize, seed: u8) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
-    let mut block = sslx::crypto::sha256(&[seed]);
-    while out.len() < n {
-        out.extend_from_slice(&block);
-        block = sslx::crypto::sha256(&block);
-    }
-    out.truncate(n);
-    out
-}
-
 #[test]
 fn dial_carries_data_both_ways_through_an_exec_listener_and_resumes_across_processes() {
     let cds = Cds::start_dev();

@@ -8,19 +8,11 @@ use crate::vsu::{Refused, TYPE_REFUSED};
 use crate::wire::{read_frame, write_frame, Frame, Msg};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Duration;
 
 fn connect(cds: &str) -> Result<TcpStream> {
-    let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {cds}: {e}"));
-    let sa = cds
-        .to_socket_addrs()
-        .map_err(unavailable)?
-        .next()
-        .ok_or_else(|| Error::Unavailable(format!("{cds}: no address")))?;
-    let s = TcpStream::connect_timeout(&sa, Duration::from_secs(10)).map_err(unavailable)?;
-    s.set_nodelay(true).ok();
-    Ok(s)
+    crate::net::connect(cds, &format!("the CDS at {cds}"))
 }
 
 fn send(s: &mut TcpStream, bytes: &[u8]) -> Result<()> {

@@ -202,14 +202,7 @@ impl Endpoint {
 
 /// Connects and reads the listener's hello.
 fn connect(addr: &str) -> Result<(Conn, String)> {
-    use std::net::ToSocketAddrs;
-    let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach {addr}: {e}"));
-    let sa = addr
-        .to_socket_addrs()
-        .map_err(unavailable)?
-        .next()
-        .ok_or_else(|| Error::Unavailable(format!("{addr}: no address")))?;
-    let stream = TcpStream::connect_timeout(&sa, Duration::from_secs(10)).map_err(unavailable)?;
+    let stream = crate::net::connect(addr, addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut conn = Conn::new(stream)?;
     let (hello, _) = conn.expect::<ListenerHello>()?;

@@ -4,7 +4,6 @@
 use super::msgs::*;
 use crate::wire::{read_frame, write_frame, Frame, Msg};
 use crate::{Error, Result};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -13,12 +12,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// turned into `Error::Refused`.
 pub fn exchange(addr: &str, frame: &[u8]) -> Result<Frame> {
     let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {addr}: {e}"));
-    let sa = addr
-        .to_socket_addrs()
-        .map_err(unavailable)?
-        .next()
-        .ok_or_else(|| Error::Unavailable(format!("{addr}: no address")))?;
-    let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(10)).map_err(unavailable)?;
+    let mut s = crate::net::connect(addr, &format!("the CDS at {addr}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT)).ok();
     s.set_write_timeout(Some(IO_TIMEOUT)).ok();
     write_frame(&mut s, frame).map_err(unavailable)?;

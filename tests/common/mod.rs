@@ -14,6 +14,18 @@ pub fn bin(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
 }
 
+/// `n` bytes that look random (a SHA-256 chain from `seed`), the same every run.
+pub fn pseudo_random(n: usize, seed: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut block = sslx::crypto::sha256(&[seed]);
+    while out.len() < n {
+        out.extend_from_slice(&block);
+        block = sslx::crypto::sha256(&block);
+    }
+    out.truncate(n);
+    out
+}
+
 /// `sslx --home HOME` with every `SSLX_*` variable cleared.
 pub fn sslx(home: &Path) -> Command {
     let mut c = Command::new(bin("sslx"));
