@@ -61,10 +61,14 @@ pub enum SslxCommand {
     )]
     Listen(ListenArgs),
     /// Call a peer: stdin goes to the peer, the peer's output to stdout
-    #[command(after_help = "Examples:\n  tar cf - reports | sslx dial backup1        by name, through the CDS relay\n  sslx dial 10.0.0.7:7460 < query.sql         directly, to a `sslx listen --bind`\nEOF on stdin ends what is sent; the peer's answer still comes back (half-close). A stream cut\noff before the peer's final record is an error (exit 3), never taken as complete.")]
+    #[command(
+        after_help = "Examples:\n  tar cf - reports | sslx dial backup1        by name, through the CDS relay\n  sslx dial 10.0.0.7:7460 < query.sql         directly, to a `sslx listen --bind`\nEOF on stdin ends what is sent; the peer's answer still comes back (half-close). A stream cut\noff before the peer's final record is an error (exit 3), never taken as complete."
+    )]
     Dial(DialArgs),
     /// Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption
-    #[command(after_help = "Exit status: 0 ok, 3 authentication failed, 5 refused, 6 unknown peer, 7 unreachable or not listening.\nA second handshake with the same peer resumes from the session cache unless --no-resume.")]
+    #[command(
+        after_help = "Exit status: 0 ok, 3 authentication failed, 5 refused, 6 unknown peer, 7 unreachable or not listening.\nA second handshake with the same peer resumes from the session cache unless --no-resume."
+    )]
     Handshake(DialArgs),
 }
 
