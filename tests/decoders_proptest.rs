@@ -25,6 +25,7 @@ fn transcript_frames() -> Vec<Vec<u8>> {
         "session/transcript_aes256gcm_no_fs.txt",
         &["m1", "m2", "m3", "m4", "client_data", "client_final"],
     ));
+    v.extend(vector_frames("session/listener_hello.txt", &["frame"]));
     v.extend(vector_frames(
         "wire/relay.txt",
         &["on_hook", "hook_ok", "call", "ring", "answer", "call_ok", "ticket_push"],
