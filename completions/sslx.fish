@@ -38,6 +38,10 @@ complete -c sslx -n "__fish_sslx_needs_command" -f -a "standing" -d 'Show a part
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "pair" -d 'Pair with a peer once: a key exchange checked by a 5-character string read over the phone'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand keygen" -l name -d 'This machine\'s name at the CDS (a-z, 0-9, \'.\', \'_\', \'-\')' -r
 complete -c sslx -n "__fish_sslx_using_subcommand keygen" -l out -d 'Write the secret identity here instead of the home (\'-\' for stdout)' -r
@@ -111,11 +115,62 @@ complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l json -d 'Machine
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l bind -d 'The acceptor: listen directly on ADDR instead of the CDS relay' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l sas -d 'The acceptor: the short string the initiator read out (else SSLX_SAS, --sas-file, a prompt)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l sas-file -d 'The acceptor: read the short string from FILE (- for stdin, read once the exchange is done)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l accept -d 'Wait for a peer\'s pairing call (on hook at the CDS, or on --bind ADDR)'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -s y -l yes -d 'The initiator: do not ask whether the peer confirmed; trust its confirmation message'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l to -d 'The paired peer' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l suite -d 'Cipher suite of the bundle' -r -f -a "aead\t'ChaCha20-Poly1305 or AES-256-GCM in 64 KiB records (default)'
+3des\t'The seed\'s triple-DES EDE in CBC mode, HMAC-SHA-256 per record'"
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l out -d 'Write the bundle to FILE (- for stdout) instead of sending it live' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l direct -d 'Connect to PEER at HOST:PORT (a `sslx recv --bind`) instead of through the relay' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l no-mailbox -d 'Never leave the bundle in the CDS mailbox: fail when the peer is not listening'
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l no-compress -d 'Do not compress (zstd is skipped by itself where it does not pay)'
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand send" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sslx -n "__fish_sslx_using_subcommand send" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l into -d 'Where received files go (created if missing)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l in -d 'Open a bundle from FILE (- for stdin) instead of taking calls' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l bind -d 'Take calls directly on ADDR instead of on hook at the CDS' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l once -d 'One transfer, then exit with its status'
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l from-mailbox -d 'Fetch and open what waits in the CDS mailbox, then exit'
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand log" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand log" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand log" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand log" -l sent -d 'Only the send log'
+complete -c sslx -n "__fish_sslx_using_subcommand log" -l received -d 'Only the receive log (the inbox)'
+complete -c sslx -n "__fish_sslx_using_subcommand log" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand log" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand log" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand log" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "pair" -d 'Pair with a peer once: a key exchange checked by a 5-character string read over the phone'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -65,6 +65,9 @@ pub enum Error {
     Expired { what: String, now: String, edge: String },
     #[error("refused by the CDS: {reason}")]
     Refused { code: u16, reason: String },
+    /// The peer of a courier exchange refused (its negative acknowledge), with its reason.
+    #[error("{peer} refused: {reason}")]
+    PeerRefused { peer: String, code: u16, reason: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -85,6 +88,7 @@ impl Error {
             Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),
+            Error::PeerRefused { code, .. } => crate::wire::RefusalCode::kind_of(*code),
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Usage(_) => ErrorKind::Usage,

@@ -3,9 +3,11 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use sslx::cli::args::*;
+use sslx::courier::transfer::{self, Channel};
+use sslx::courier::{pair as pairing, BundleSuite};
 use sslx::keys::{Home, Identity};
 use sslx::vsu::client::{self as vsu, ConfirmResult};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 struct Ctx {
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
                     .unwrap_or("failure");
                 println!(
                     "{}",
-                    serde_json::json!({"ok": false, "error": kind, "message": format!("{e:#}"), "hint": hint})
+                    serde_json::json!({"event": "error", "ok": false, "error": kind, "message": format!("{e:#}"), "hint": hint})
                 );
             }
             eprintln!("sslx: error: {e:#}");
@@ -79,6 +81,10 @@ fn run(cli: SslxCli) -> Result<ExitCode> {
         SslxCommand::Listen(a) => listen(&ctx, a),
         SslxCommand::Dial(a) => dial(&ctx, a, false),
         SslxCommand::Handshake(a) => dial(&ctx, a, true),
+        SslxCommand::Pair(a) => pair(&ctx, a),
+        SslxCommand::Send(a) => send(&ctx, a),
+        SslxCommand::Recv(a) => recv(&ctx, a),
+        SslxCommand::Log(a) => log(&ctx, a),
     }
 }
 
@@ -284,39 +290,7 @@ fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
 
 fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     let ep = std::sync::Arc::new(sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?);
-    let rng = sslx::crypto::system_rng();
-    // Calls arrive from a socket we bound, or as rings on our hook at the CDS.
-    let mut incoming: Box<dyn Iterator<Item = Result<std::net::TcpStream>>> = match a.bind.as_deref() {
-        Some(bind) => {
-            let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
-            eprintln!("sslx: listening on {} as {}", listener.local_addr()?, ep.name);
-            Box::new(std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s).map_err(anyhow::Error::from))))
-        }
-        None => {
-            let mut hook = sslx::relay::client::on_hook(&ep.cds, &ep.name, &ep.cdsk, &rng)?;
-            eprintln!("sslx: listening on hook at the CDS {} as {}", ep.cds, ep.name);
-            let quiet = ctx.quiet;
-            Box::new(std::iter::from_fn(move || {
-                let rng = sslx::crypto::system_rng();
-                loop {
-                    match hook.next_event() {
-                        Err(e) => return Some(Err(e.into())),
-                        Ok(sslx::relay::client::HookEvent::Ticket { caller, .. }) => {
-                            if !quiet {
-                                eprintln!("sslx: the CDS granted {caller} a session with us");
-                            }
-                        }
-                        Ok(sslx::relay::client::HookEvent::Ring { call_id, caller }) => {
-                            if !quiet {
-                                eprintln!("sslx: ring from {caller}");
-                            }
-                            return Some(hook.answer(&call_id, &rng).map_err(anyhow::Error::from));
-                        }
-                    }
-                }
-            }))
-        }
-    };
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
     let opts = session_options(&a.session);
     if a.once {
         let sock = incoming.next().expect("endless")?;
@@ -351,6 +325,43 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+type Calls = Box<dyn Iterator<Item = Result<std::net::TcpStream>>>;
+
+/// Calls arrive from a socket we bound, or as rings on our hook at the CDS.
+fn incoming_calls(ep: &sslx::session::endpoint::Endpoint, bind: Option<&str>, quiet: bool) -> Result<Calls> {
+    let rng = sslx::crypto::system_rng();
+    Ok(match bind {
+        Some(bind) => {
+            let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+            eprintln!("sslx: listening on {} as {}", listener.local_addr()?, ep.name);
+            Box::new(std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s).map_err(anyhow::Error::from))))
+        }
+        None => {
+            let mut hook = sslx::relay::client::on_hook(&ep.cds, &ep.name, &ep.cdsk, &rng)?;
+            eprintln!("sslx: listening on hook at the CDS {} as {}", ep.cds, ep.name);
+            Box::new(std::iter::from_fn(move || {
+                let rng = sslx::crypto::system_rng();
+                loop {
+                    match hook.next_event() {
+                        Err(e) => return Some(Err(e.into())),
+                        Ok(sslx::relay::client::HookEvent::Ticket { caller, .. }) => {
+                            if !quiet {
+                                eprintln!("sslx: the CDS granted {caller} a session with us");
+                            }
+                        }
+                        Ok(sslx::relay::client::HookEvent::Ring { call_id, caller }) => {
+                            if !quiet {
+                                eprintln!("sslx: ring from {caller}");
+                            }
+                            return Some(hook.answer(&call_id, &rng).map_err(anyhow::Error::from));
+                        }
+                    }
+                }
+            }))
+        }
+    })
 }
 
 /// One call: the handshake, then the stream to stdout or through a command.
@@ -391,4 +402,331 @@ fn serve_call(
         eprintln!("sslx: call ended: {} bytes received, {} sent", t.received, t.sent);
     }
     Ok(())
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    sslx::Error::Usage(msg.into()).into()
+}
+
+/// The short string the acceptor was given: flag or SSLX_SAS, a file (- for stdin), or a prompt.
+fn read_short_string(sas: Option<String>, sas_file: Option<&str>, caller: &str) -> Result<String> {
+    if let Some(s) = sas {
+        return Ok(s);
+    }
+    if let Some(f) = sas_file {
+        let text = sslx::cli::input::read_input(f, 4096, "short string")?;
+        return Ok(text.lines().next().unwrap_or("").trim().to_owned());
+    }
+    eprint!("the string {caller} reads to you: ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the short string")?;
+    Ok(line.trim().to_owned())
+}
+
+fn ask_yes(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the answer")?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Sends a refusal to the peer for a local failure, then returns the failure.
+fn refuse_with(ch: &mut Channel, e: sslx::Error) -> anyhow::Error {
+    let code = match e.kind() {
+        sslx::ErrorKind::VerifyFailed => sslx::wire::RefusalCode::BadSignature,
+        _ => sslx::wire::RefusalCode::BadRequest,
+    };
+    ch.refuse(code, &e.to_string());
+    e.into()
+}
+
+fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let rng = sslx::crypto::system_rng();
+    let opts = sslx::session::endpoint::Options::default();
+    let tty = std::io::stdin().is_terminal();
+    if a.accept {
+        if a.sas.is_none() && a.sas_file.is_none() && !tty {
+            return Err(usage(
+                "the short string will be needed and there is no terminal to ask: give --sas X, SSLX_SAS=X or --sas-file FILE|-",
+            ));
+        }
+        let sock = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?.next().expect("endless")?;
+        let (session, conn) = ep.accept(sock, &opts, &rng)?;
+        let mut ch = Channel::new(session, conn);
+        let caller = ch.peer().to_owned();
+        let f = ch.recv("handshake packet A1")?;
+        if f.msg_type == sslx::courier::msgs::TYPE_TRANSFER_A1 {
+            ch.refuse(
+                sslx::wire::RefusalCode::BadRequest,
+                &format!("{} is waiting to pair, not to receive files", ep.name),
+            );
+            return Err(usage(format!("{caller} tried to send files; this is sslx pair --accept")));
+        }
+        let (acceptor, b) =
+            pairing::Acceptor::on_a1(&ep.name, &f, Some(&caller), &rng).map_err(|e| refuse_with(&mut ch, e))?;
+        ch.send(&b, false)?;
+        let f = ch.recv("handshake packet A2")?;
+        let paired = acceptor.on_a2(&f).map_err(|e| refuse_with(&mut ch, e))?;
+        ctx.say(format!("sslx: {caller} asks to pair; {caller} will read you a 5-character string"));
+        let typed = read_short_string(a.sas, a.sas_file.as_deref(), &caller)?;
+        if !paired.matches(&typed) {
+            ch.refuse(
+                sslx::wire::RefusalCode::BadSignature,
+                &format!("the string {} typed does not match: nothing was saved", ep.name),
+            );
+            return Err(sslx::Error::VerifyFailed(format!(
+                "the string does not match this pairing's: nothing was saved. Misheard, or someone is between you \
+                 and {caller}: pair again, and if it fails again, do not trust this connection"
+            ))
+            .into());
+        }
+        ch.send(&paired.confirmation(), false)?;
+        ctx.say(format!("sslx: the string matches; waiting for {caller} to confirm"));
+        let f = ch.recv("pairing confirmation")?;
+        paired.check_confirmation(&f)?;
+        let path = pairing::save_pair_key(&ctx.home, &caller, paired.ltk())?;
+        if ctx.json {
+            ctx.print_json(serde_json::json!({"ok": true, "peer": caller, "paired": true}));
+        }
+        ctx.say(format!("sslx: paired with {caller}; pair key saved in {}", path.display()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let peer = a.peer.expect("clap requires PEER without --accept");
+    if !a.yes && !tty {
+        return Err(usage(
+            "you will be asked to confirm and there is no terminal: add --yes (or SSLX_YES=1) to trust the peer's confirmation",
+        ));
+    }
+    let (session, conn) = ep.dial(&peer, &opts, &rng)?;
+    let mut ch = Channel::new(session, conn);
+    let peer = ch.peer().to_owned();
+    let (initiator, a1) = pairing::Initiator::start(&ep.name, &rng)?;
+    ch.send(&a1, false)?;
+    let f = ch.recv("handshake packet B")?;
+    let (paired, a2) = initiator.on_b(&f, &peer).map_err(|e| refuse_with(&mut ch, e))?;
+    ch.send(&a2, false)?;
+    if ctx.json {
+        println!("{}", serde_json::json!({"event": "short_string", "peer": peer, "short_string": paired.short_string}));
+    } else {
+        println!("{}", paired.short_string);
+    }
+    std::io::stdout().flush()?;
+    ctx.say(format!(
+        "sslx: read this string to {peer} by phone: {}\nsslx: waiting for {peer} to enter it",
+        paired.short_string
+    ));
+    let f = ch.recv("pairing confirmation")?;
+    paired.check_confirmation(&f)?;
+    if !a.yes && !ask_yes(&format!("{peer}'s sslx says the string matched. Did {peer} tell you so on the phone?"))? {
+        ch.refuse(sslx::wire::RefusalCode::BadRequest, "the initiator did not confirm: nothing was saved");
+        return Err(sslx::Error::VerifyFailed("not confirmed: nothing was saved".into()).into());
+    }
+    ch.send(&paired.confirmation(), true)?;
+    let path = pairing::save_pair_key(&ctx.home, &peer, paired.ltk())?;
+    if ctx.json {
+        ctx.print_json(serde_json::json!({"event": "done", "ok": true, "peer": peer, "paired": true}));
+    }
+    ctx.say(format!("sslx: paired with {peer}; pair key saved in {}", path.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rate(bytes: u64, secs: f64) -> String {
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    format!("{}/s", sslx::cli::progress::human_bytes((bytes as f64 / secs) as u64))
+}
+
+fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
+    sslx::keys::check_name(&a.to)?;
+    let plan = sslx::courier::tree::Plan::new(&a.paths)?;
+    for p in &plan.skipped {
+        ctx.say(format!("sslx: warning: skipping {} (not a file, directory or link)", p.display()));
+    }
+    let ltk = sslx::courier::load_pair_key(&ctx.home, &a.to)?.ok_or_else(|| {
+        sslx::Error::NotFound(format!(
+            "not paired with {}: run `sslx pair {}` while {} runs `sslx pair --accept`",
+            a.to, a.to, a.to
+        ))
+    })?;
+    let suite = match a.suite {
+        SuiteArg::Aead => BundleSuite::Aes256Gcm,
+        SuiteArg::TripleDes => BundleSuite::TripleDes,
+    };
+    let compression = if a.no_compress {
+        sslx::courier::payload::Compression::Off
+    } else {
+        sslx::courier::payload::Compression::Auto
+    };
+    let me = ctx.home.load_identity()?.name;
+    let spec = transfer::SendSpec { me: &me, peer: &a.to, ltk: &ltk, suite, compression, plan: &plan };
+    let rng = sslx::crypto::system_rng();
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "start", "peer": a.to, "files": plan.files, "bytes": plan.bytes, "suite": suite.family()})
+        );
+    }
+    let mut prog = sslx::cli::progress::Progress::new("sending", ctx.json, ctx.quiet);
+    let total = plan.bytes;
+    let mut on_progress = |n: u64| prog.update(n, total);
+    let (sent, via) = match a.out.as_deref() {
+        Some("-") => {
+            if std::io::stdout().is_terminal() {
+                return Err(usage("the bundle is binary: redirect stdout, or give --out FILE"));
+            }
+            let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
+            (s, "stdout".to_owned())
+        }
+        Some(path) => {
+            let p = std::path::Path::new(path);
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let tmp = tempfile::Builder::new()
+                .prefix(".sslx-bundle-")
+                .tempfile_in(dir)
+                .with_context(|| format!("creating a temp file beside {path}"))?;
+            let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+            let (out, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
+            let tmp = out.into_inner().map_err(|e| e.into_error())?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(p).map_err(|e| e.error).with_context(|| format!("renaming the bundle into {path}"))?;
+            (s, path.to_owned())
+        }
+        None => {
+            let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+            let target = a.direct.clone().unwrap_or_else(|| a.to.clone());
+            let (session, conn) = ep.dial(&target, &Default::default(), &rng)?;
+            if session.summary.peer != a.to {
+                return Err(usage(format!("{target} is {}, not {}", session.summary.peer, a.to)));
+            }
+            let s = transfer::send_live(&ctx.home, Channel::new(session, conn), &spec, &rng, &mut on_progress)?;
+            (s, "relay".to_owned())
+        }
+    };
+    prog.finish();
+    let secs = prog.elapsed().as_secs_f64();
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "done", "ok": true, "peer": a.to, "bundle": sent.bundle, "files": sent.files,
+            "bytes": sent.bytes, "wire_bytes": sent.wire, "suite": sent.suite.family(), "via": via, "seconds": secs})
+        );
+    } else {
+        ctx.say(format!(
+            "sslx: sent {} file(s), {} to {} via {via} in {secs:.1} s ({}), {} on the wire, suite {}, bundle {}",
+            sent.files,
+            sslx::cli::progress::human_bytes(sent.bytes),
+            a.to,
+            rate(sent.bytes, secs),
+            sslx::cli::progress::human_bytes(sent.wire),
+            sent.suite.family(),
+            sent.bundle
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_received(ctx: &Ctx, g: &transfer::Got, secs: f64, via: &str) {
+    let u = &g.unpacked;
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "done", "ok": true, "peer": g.peer, "bundle": g.bundle, "files": u.files,
+            "bytes": u.bytes, "names": u.names, "suite": g.suite.family(), "via": via, "seconds": secs})
+        );
+    } else {
+        ctx.say(format!(
+            "sslx: received {} file(s), {} from {} via {via} in {secs:.1} s ({}), suite {}: {}",
+            u.files,
+            sslx::cli::progress::human_bytes(u.bytes),
+            g.peer,
+            rate(u.bytes, secs),
+            g.suite.family(),
+            u.names.join(" ")
+        ));
+    }
+}
+
+fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&a.into).with_context(|| format!("creating {}", a.into.display()))?;
+    if let Some(input) = a.r#in.as_deref() {
+        let me = ctx.home.load_identity()?.name;
+        let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
+        let reader: Box<dyn std::io::Read> = if input == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
+        };
+        let g = transfer::recv_offline(&ctx.home, &me, reader, &a.into, "file", &mut |n, t| prog.update(n, t))?;
+        prog.finish();
+        report_received(ctx, &g, prog.elapsed().as_secs_f64(), "file");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.from_mailbox {
+        return Err(usage("--from-mailbox: the CDS mailbox is not available in this build yet"));
+    }
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let opts = sslx::session::endpoint::Options::default();
+    for sock in incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)? {
+        let rng = sslx::crypto::system_rng();
+        let result = (|| -> Result<()> {
+            let (session, conn) = ep.accept(sock?, &opts, &rng)?;
+            let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
+            let ch = Channel::new(session, conn);
+            let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t))?;
+            prog.finish();
+            report_received(ctx, &g, prog.elapsed().as_secs_f64(), "relay");
+            Ok(())
+        })();
+        match result {
+            Err(e) if a.once => return Err(e),
+            Err(e) => eprintln!("sslx: a transfer failed: {e:#}"),
+            Ok(()) if a.once => return Ok(ExitCode::SUCCESS),
+            Ok(()) => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn log(ctx: &Ctx, a: LogArgs) -> Result<ExitCode> {
+    use sslx::courier::log::{CourierLog, Direction};
+    let only = if a.sent {
+        Some(Direction::Sent)
+    } else if a.received {
+        Some(Direction::Received)
+    } else {
+        None
+    };
+    let entries = CourierLog::open(&ctx.home)?.list(only)?;
+    if ctx.json {
+        println!("{}", serde_json::json!({"ok": true, "entries": entries}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<20} {:<8} {:<16} {:>5} {:>10} {:<5} {:<7} {:<9} {:<16} NAMES",
+        "TIME", "LOG", "PEER", "FILES", "BYTES", "SUITE", "VIA", "RESULT", "BUNDLE"
+    )?;
+    for e in entries {
+        let dir = if e.direction == Direction::Sent { "sent" } else { "received" };
+        writeln!(
+            out,
+            "{:<20} {:<8} {:<16} {:>5} {:>10} {:<5} {:<7} {:<9} {:<16} {}{}",
+            sslx::cli::fmt_time(e.time),
+            dir,
+            e.peer,
+            e.files,
+            sslx::cli::progress::human_bytes(e.bytes),
+            e.suite,
+            e.via,
+            e.result,
+            e.bundle,
+            e.names.join(" "),
+            if e.detail.is_empty() { String::new() } else { format!("  ({})", e.detail) }
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

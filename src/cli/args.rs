@@ -70,6 +70,108 @@ pub enum SslxCommand {
         after_help = "Exit status: 0 ok, 3 authentication failed, 5 refused, 6 unknown peer, 7 unreachable or not listening.\nA second handshake with the same peer resumes from the session cache unless --no-resume."
     )]
     Handshake(DialArgs),
+    /// Pair with a peer once: a key exchange checked by a 5-character string read over the phone
+    #[command(
+        after_help = "On the two machines:\n  bob$   sslx pair --accept             waits for the call (on hook at the CDS, or --bind ADDR)\n  alice$ sslx pair bob                   shows the string, e.g. 7KQ2M, and reads it to bob by phone\n  bob    types it at the prompt (or: --sas 7KQ2M, SSLX_SAS, --sas-file FILE|-)\n  alice  confirms that bob's side said it matched (or --yes / SSLX_YES=1 in a script)\nThe pair key is saved on both sides only when the strings match and both confirmed; a mismatch\nsaves nothing (exit 3) and pairing can simply be run again. Pairing again replaces the key.\nExit status: 0 paired, 3 strings differ or the exchange was altered, 5 refused, 7 peer unreachable."
+    )]
+    Pair(PairArgs),
+    /// Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)
+    #[command(
+        after_help = "Examples:\n  sslx send reports/ db.dump --to bob            live, through the CDS relay (bob runs sslx recv)\n  sslx send big.iso --to bob --suite 3des        the seed's triple-DES suite\n  sslx send notes.txt --to bob --out notes.sslx  a bundle file, for email or a USB stick\n  tar c . | ... no: sslx packs itself; --out - writes the bundle to stdout for a pipe\nFiles are packed (tar: modes, mtimes, symbolic links kept), compressed with zstd where it pays,\nencrypted and HMAC-proven in one streaming pass. When bob is not listening, the bundle waits in\nhis CDS mailbox (unless --no-mailbox) and `sslx log` shows it queued, then delivered.\nExit status: 0 delivered (or queued), 3 a proof failed, 5 refused by the peer or the CDS, 6 not paired."
+    )]
+    Send(SendArgs),
+    /// Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox
+    #[command(
+        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin); a bundle opens only once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links, devices and names that already\nexist are refused, and a cut-off or altered transfer leaves nothing behind. Send it again.\nExit status: 0 received, 2 a name already exists, 3 altered, replayed or cut off, 6 not paired."
+    )]
+    Recv(RecvArgs),
+    /// Show the send log and the receive log (the inbox)
+    Log(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// The peer to pair with (its name at the CDS, or HOST:PORT of a `sslx pair --accept --bind`)
+    #[arg(required_unless_present = "accept", conflicts_with = "accept")]
+    pub peer: Option<String>,
+    /// Wait for a peer's pairing call (on hook at the CDS, or on --bind ADDR)
+    #[arg(long)]
+    pub accept: bool,
+    /// The acceptor: listen directly on ADDR instead of the CDS relay
+    #[arg(long, value_name = "ADDR", requires = "accept")]
+    pub bind: Option<String>,
+    /// The acceptor: the short string the initiator read out (else SSLX_SAS, --sas-file, a prompt)
+    #[arg(long, env = "SSLX_SAS", value_name = "X", hide_env_values = true)]
+    pub sas: Option<String>,
+    /// The acceptor: read the short string from FILE (- for stdin, read once the exchange is done)
+    #[arg(long, value_name = "FILE")]
+    pub sas_file: Option<String>,
+    /// The initiator: do not ask whether the peer confirmed; trust its confirmation message
+    #[arg(long, short = 'y', env = "SSLX_YES")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuiteArg {
+    /// ChaCha20-Poly1305 or AES-256-GCM in 64 KiB records (default)
+    Aead,
+    /// The seed's triple-DES EDE in CBC mode, HMAC-SHA-256 per record
+    #[value(name = "3des")]
+    TripleDes,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Files and directories to send (- alone: a tar stream on stdin, sent as it is)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The paired peer
+    #[arg(long, value_name = "PEER")]
+    pub to: String,
+    /// Cipher suite of the bundle
+    #[arg(long, value_enum, default_value_t = SuiteArg::Aead)]
+    pub suite: SuiteArg,
+    /// Write the bundle to FILE (- for stdout) instead of sending it live
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<String>,
+    /// Never leave the bundle in the CDS mailbox: fail when the peer is not listening
+    #[arg(long)]
+    pub no_mailbox: bool,
+    /// Do not compress (zstd is skipped by itself where it does not pay)
+    #[arg(long)]
+    pub no_compress: bool,
+    /// Connect to PEER at HOST:PORT (a `sslx recv --bind`) instead of through the relay
+    #[arg(long, value_name = "HOST:PORT")]
+    pub direct: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    /// Where received files go (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub into: PathBuf,
+    /// One transfer, then exit with its status
+    #[arg(long)]
+    pub once: bool,
+    /// Open a bundle from FILE (- for stdin) instead of taking calls
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["once", "bind", "from_mailbox"])]
+    pub r#in: Option<String>,
+    /// Fetch and open what waits in the CDS mailbox, then exit
+    #[arg(long)]
+    pub from_mailbox: bool,
+    /// Take calls directly on ADDR instead of on hook at the CDS
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the send log
+    #[arg(long, conflicts_with = "received")]
+    pub sent: bool,
+    /// Only the receive log (the inbox)
+    #[arg(long)]
+    pub received: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod exit;
 pub mod input;
+pub mod progress;
 
 /// Seconds since the Unix epoch (overridable for tests with `SSLX_NOW`, a Unix time).
 pub fn now_unix() -> u64 {

@@ -14,6 +14,8 @@ pub enum LineKind {
     Cdsk,
     /// Reply B of the verified setup: request id ‖ offset(H2, H1) (32 bytes).
     ReplyB,
+    /// A pair key (LTK) shared with one peer after `sslx pair` (32 bytes).
+    PairKey,
 }
 
 impl LineKind {
@@ -23,6 +25,7 @@ impl LineKind {
             LineKind::SecretKey => "SSLX-SECRET-KEY-",
             LineKind::Cdsk => "SSLX-CDSK-",
             LineKind::ReplyB => "sslx-reply-b",
+            LineKind::PairKey => "SSLX-PAIR-KEY-",
         }
     }
 
@@ -32,18 +35,19 @@ impl LineKind {
             LineKind::SecretKey => "secret key",
             LineKind::Cdsk => "CDS key",
             LineKind::ReplyB => "reply B",
+            LineKind::PairKey => "pair key",
         }
     }
 
     pub fn data_len(self) -> usize {
         match self {
             LineKind::Public | LineKind::SecretKey => 64,
-            LineKind::Cdsk | LineKind::ReplyB => 32,
+            LineKind::Cdsk | LineKind::ReplyB | LineKind::PairKey => 32,
         }
     }
 
     fn is_secret(self) -> bool {
-        matches!(self, LineKind::SecretKey | LineKind::Cdsk)
+        matches!(self, LineKind::SecretKey | LineKind::Cdsk | LineKind::PairKey)
     }
 }
 
@@ -95,7 +99,7 @@ mod tests {
 
     #[test]
     fn round_trips_each_kind() {
-        for kind in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB] {
+        for kind in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB, LineKind::PairKey] {
             let data: Vec<u8> = (0..kind.data_len() as u8).collect();
             let line = encode_line(kind, &data);
             assert!(line.to_ascii_lowercase().starts_with(&kind.hrp().to_ascii_lowercase()));

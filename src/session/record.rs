@@ -30,13 +30,19 @@ fn aead_key(suite: Suite, key: &Secret<32>) -> LessSafeKey {
 
 pub struct RecordSender {
     key: LessSafeKey,
+    msg_type: u8,
     counter: u64,
     done: bool,
 }
 
 impl RecordSender {
     pub fn new(suite: Suite, key: &Secret<32>) -> Self {
-        RecordSender { key: aead_key(suite, key), counter: 0, done: false }
+        Self::with_type(suite, key, TYPE_RECORD)
+    }
+
+    /// Records of another frame type under the same construction (a courier bundle's records).
+    pub fn with_type(suite: Suite, key: &Secret<32>, msg_type: u8) -> Self {
+        RecordSender { key: aead_key(suite, key), msg_type, counter: 0, done: false }
     }
 
     /// Appends one record frame carrying `plaintext` to `out`.
@@ -48,8 +54,8 @@ impl RecordSender {
             return Err(Error::Other("record too large".into()));
         }
         let flags = if last { FLAG_FINAL } else { 0 };
-        let header =
-            Header { msg_type: TYPE_RECORD, version: VERSION, len: (1 + plaintext.len() + TAG_LEN) as u32 }.to_bytes();
+        let header = Header { msg_type: self.msg_type, version: VERSION, len: (1 + plaintext.len() + TAG_LEN) as u32 }
+            .to_bytes();
         let mut aad = [0u8; HEADER_LEN + 1];
         aad[..HEADER_LEN].copy_from_slice(&header);
         aad[HEADER_LEN] = flags;
@@ -79,7 +85,7 @@ impl RecordSender {
         }
         let flags = if last { FLAG_FINAL } else { 0 };
         let header =
-            Header { msg_type: TYPE_RECORD, version: VERSION, len: (1 + plaintext_len + TAG_LEN) as u32 }.to_bytes();
+            Header { msg_type: self.msg_type, version: VERSION, len: (1 + plaintext_len + TAG_LEN) as u32 }.to_bytes();
         frame[..HEADER_LEN].copy_from_slice(&header);
         frame[HEADER_LEN] = flags;
         let aad: [u8; RECORD_PREFIX] = frame[..RECORD_PREFIX].try_into().unwrap();
@@ -110,6 +116,7 @@ impl RecordSender {
 
 pub struct RecordReceiver {
     key: LessSafeKey,
+    msg_type: u8,
     counter: u64,
     done: bool,
     /// The peer's finished value, checked against its first record.
@@ -129,15 +136,26 @@ pub enum Received<'a> {
 
 impl RecordReceiver {
     pub fn new(suite: Suite, key: &Secret<32>, expect_finished: [u8; 32]) -> Self {
-        RecordReceiver { key: aead_key(suite, key), counter: 0, done: false, expect_finished: Some(expect_finished) }
+        RecordReceiver {
+            key: aead_key(suite, key),
+            msg_type: TYPE_RECORD,
+            counter: 0,
+            done: false,
+            expect_finished: Some(expect_finished),
+        }
+    }
+
+    /// Records of another frame type, without a finished value first (a courier bundle's records).
+    pub fn with_type(suite: Suite, key: &Secret<32>, msg_type: u8) -> Self {
+        RecordReceiver { key: aead_key(suite, key), msg_type, counter: 0, done: false, expect_finished: None }
     }
 
     /// Opens one record in place: `header` as read, `body` its bytes.
     pub fn open<'a>(&mut self, header: &Header, body: &'a mut [u8]) -> Result<Received<'a>> {
-        if header.msg_type != TYPE_RECORD {
+        if header.msg_type != self.msg_type {
             return Err(Error::VerifyFailed(format!(
-                "unexpected message type 0x{:02x} inside a session",
-                header.msg_type
+                "unexpected message type 0x{:02x} where a record (0x{:02x}) belongs",
+                header.msg_type, self.msg_type
             )));
         }
         if self.done {

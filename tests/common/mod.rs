@@ -394,13 +394,26 @@ impl Listener {
     }
 
     fn spawn(p: &Participant, args: &[&str]) -> Listener {
+        let mut all = vec!["listen"];
+        all.extend_from_slice(args);
+        Self::command(p, &all, false)
+    }
+
+    /// Any `sslx` command that listens (`recv`, `pair --accept`, `listen`): started, and its
+    /// "listening on" line read. `stdin`: keep its stdin as a pipe (`child.stdin`).
+    pub fn command(p: &Participant, args: &[&str], stdin: bool) -> Listener {
         let mut cmd = std::process::Command::new(bin("sslx"));
         for (k, _) in std::env::vars() {
             if k.starts_with("SSLX_") {
                 cmd.env_remove(k);
             }
         }
-        cmd.arg("--home").arg(p.home()).arg("listen").args(args);
+        cmd.arg("--home").arg(p.home()).args(args);
+        if stdin {
+            cmd.stdin(Stdio::piped());
+        } else {
+            cmd.stdin(Stdio::null());
+        }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();

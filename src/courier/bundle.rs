@@ -1,0 +1,310 @@
+//! The bundle: the packed payload in records of one of the two suites, the last record flagged
+//! final, then the trailer with FileProof. Written and read in one streaming pass with a few
+//! 64 KiB buffers, whatever the size.
+//!
+//! `aead` records are the session layer's record construction under the bundle key (frame type
+//! 0x5c). `3des` records (0x5d) are `flags u8 | IV [8] | 3DES-EDE-CBC(PKCS#7 padded plaintext) |
+//! HMAC(SKey, "Record" ‖ counter u64 ‖ frame header ‖ flags ‖ IV ‖ ciphertext)`; the MAC is
+//! checked before the padding is looked at (encrypt-then-MAC: no padding oracle).
+
+use super::msgs::{BundleSuite, Trailer, TYPE_RECORD_3DES, TYPE_RECORD_AEAD, TYPE_TRAILER};
+use super::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
+use crate::crypto::{self, Secret};
+use crate::session::io::FrameReader;
+use crate::session::record::{Received, RecordReceiver, RecordSender, FLAG_FINAL};
+use crate::session::Suite;
+use crate::wire::{Header, Msg, HEADER_LEN, VERSION};
+use crate::{Error, Result};
+use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use ring::rand::SecureRandom;
+use std::io::{Read, Write};
+
+/// Plaintext bytes per record (both suites fit a 64 KiB frame with it).
+pub const RECORD_PLAINTEXT: usize = 65_280;
+const IV_LEN: usize = 8;
+const MAC_LEN: usize = 32;
+
+type TdesEnc = cbc::Encryptor<des::TdesEde3>;
+type TdesDec = cbc::Decryptor<des::TdesEde3>;
+
+fn cut_off(what: &str) -> Error {
+    Error::VerifyFailed(format!("the bundle was cut off {what}: nothing was kept"))
+}
+
+struct TripleDes {
+    keys: zeroize::Zeroizing<[u8; 24]>,
+    mac: ring::hmac::Key,
+    counter: u64,
+    done: bool,
+}
+
+impl TripleDes {
+    fn new(skey: &Secret<32>) -> Self {
+        TripleDes {
+            keys: triple_des_keys(skey),
+            mac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, skey.expose()),
+            counter: 0,
+            done: false,
+        }
+    }
+
+    fn record_mac(&self, header: &[u8], body_before_mac: &[u8]) -> ring::hmac::Tag {
+        let mut ctx = ring::hmac::Context::with_key(&self.mac);
+        ctx.update(b"Record");
+        ctx.update(&self.counter.to_be_bytes());
+        ctx.update(header);
+        ctx.update(body_before_mac);
+        ctx.sign()
+    }
+
+    fn seal_into(&mut self, plaintext: &[u8], last: bool, rng: &dyn SecureRandom, out: &mut Vec<u8>) -> Result<()> {
+        let iv: [u8; IV_LEN] = crypto::random_array(rng);
+        let padded = (plaintext.len() / 8 + 1) * 8;
+        let len = 1 + IV_LEN + padded + MAC_LEN;
+        let header = Header { msg_type: TYPE_RECORD_3DES, version: VERSION, len: len as u32 }.to_bytes();
+        let start = out.len();
+        out.extend_from_slice(&header);
+        out.push(if last { FLAG_FINAL } else { 0 });
+        out.extend_from_slice(&iv);
+        let ct_start = out.len();
+        out.extend_from_slice(plaintext);
+        out.resize(ct_start + padded, 0);
+        TdesEnc::new(self.keys.as_slice().into(), &iv.into())
+            .encrypt_padded_mut::<Pkcs7>(&mut out[ct_start..], plaintext.len())
+            .map_err(|_| Error::Other("3DES padding".into()))?;
+        let tag = self.record_mac(&header, &out[start + HEADER_LEN..]);
+        out.extend_from_slice(tag.as_ref());
+        self.counter += 1;
+        self.done = last;
+        Ok(())
+    }
+
+    fn open<'a>(&mut self, h: &Header, body: &'a mut [u8]) -> Result<(&'a [u8], bool)> {
+        if h.msg_type != TYPE_RECORD_3DES {
+            return Err(Error::VerifyFailed(format!(
+                "unexpected message type 0x{:02x} where a 3des record belongs",
+                h.msg_type
+            )));
+        }
+        if body.len() < 1 + IV_LEN + 8 + MAC_LEN || (body.len() - 1 - IV_LEN - MAC_LEN) % 8 != 0 {
+            return Err(Error::VerifyFailed("a 3des record has an impossible length".into()));
+        }
+        let (before, mac) = body.split_at_mut(body.len() - MAC_LEN);
+        let want = self.record_mac(&h.to_bytes(), before);
+        if !crypto::ct_eq(want.as_ref(), mac) {
+            return Err(Error::VerifyFailed(
+                "a record failed authentication: the bundle was altered, reordered or is not for this key".into(),
+            ));
+        }
+        let flags = before[0];
+        if flags & !FLAG_FINAL != 0 {
+            return Err(Error::VerifyFailed("a record has unknown flags".into()));
+        }
+        let iv: [u8; IV_LEN] = before[1..1 + IV_LEN].try_into().expect("8 bytes");
+        let plain = TdesDec::new(self.keys.as_slice().into(), &iv.into())
+            .decrypt_padded_mut::<Pkcs7>(&mut before[1 + IV_LEN..])
+            .map_err(|_| Error::VerifyFailed("a 3des record has bad padding".into()))?;
+        self.counter += 1;
+        self.done = flags & FLAG_FINAL != 0;
+        Ok((plain, self.done))
+    }
+}
+
+// One per bundle: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Sealer {
+    Aead(RecordSender),
+    TripleDes(TripleDes),
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Opener {
+    Aead(RecordReceiver),
+    TripleDes(TripleDes),
+}
+
+fn aead_suite(s: BundleSuite) -> Suite {
+    if s == BundleSuite::ChaCha20Poly1305 {
+        Suite::ChaCha20Poly1305
+    } else {
+        Suite::Aes256Gcm
+    }
+}
+
+/// Writes the bundle: payload bytes in, sealed records out, the trailer at `finish`.
+pub struct BundleWriter<W: Write> {
+    out: W,
+    sealer: Sealer,
+    rng: ring::rand::SystemRandom,
+    hash: FileHash,
+    skey: Secret<32>,
+    challenges: Challenges,
+    plain: Vec<u8>,
+    frame: Vec<u8>,
+    payload_len: u64,
+    written: u64,
+}
+
+impl<W: Write> BundleWriter<W> {
+    pub fn new(out: W, suite: BundleSuite, skey: Secret<32>, challenges: Challenges) -> Self {
+        let sealer = match suite {
+            BundleSuite::TripleDes => Sealer::TripleDes(TripleDes::new(&skey)),
+            s => Sealer::Aead(RecordSender::with_type(aead_suite(s), &aead_key(&skey), TYPE_RECORD_AEAD)),
+        };
+        BundleWriter {
+            out,
+            sealer,
+            rng: ring::rand::SystemRandom::new(),
+            hash: FileHash::new(&skey),
+            skey,
+            challenges,
+            plain: Vec::with_capacity(RECORD_PLAINTEXT),
+            frame: Vec::with_capacity(RECORD_PLAINTEXT + 128),
+            payload_len: 0,
+            written: 0,
+        }
+    }
+
+    fn seal(&mut self, last: bool) -> Result<()> {
+        self.hash.update(&self.plain);
+        self.payload_len += self.plain.len() as u64;
+        self.frame.clear();
+        match &mut self.sealer {
+            Sealer::Aead(s) => s.seal_into(&self.plain, last, &mut self.frame)?,
+            Sealer::TripleDes(s) => s.seal_into(&self.plain, last, &self.rng, &mut self.frame)?,
+        }
+        self.plain.clear();
+        self.out.write_all(&self.frame).map_err(|e| Error::io("writing the bundle", e))?;
+        self.written += self.frame.len() as u64;
+        Ok(())
+    }
+
+    /// Seals the rest as the final record, writes the trailer; returns the output, the payload
+    /// length and the bytes written.
+    pub fn finish(mut self) -> Result<(W, u64, u64)> {
+        self.seal(true)?;
+        let file_hash = self.hash.finish();
+        let trailer =
+            Trailer { file_proof: self.challenges.file_proof(&self.skey, &file_hash), payload_len: self.payload_len }
+                .to_frame();
+        self.out.write_all(&trailer).map_err(|e| Error::io("writing the bundle", e))?;
+        self.out.flush().map_err(|e| Error::io("writing the bundle", e))?;
+        Ok((self.out, self.payload_len, self.written + trailer.len() as u64))
+    }
+}
+
+impl<W: Write> Write for BundleWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.plain.len() == RECORD_PLAINTEXT {
+            self.seal(false).map_err(std::io::Error::other)?;
+        }
+        let n = buf.len().min(RECORD_PLAINTEXT - self.plain.len());
+        self.plain.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a bundle's records as payload bytes; `finish` checks the trailer's FileProof. Any
+/// failure is kept (`take_failure`) so the caller reports it rather than the I/O error a
+/// reader above it (tar) wrapped it in.
+pub struct BundleReader<'a, R: Read> {
+    frames: &'a mut FrameReader<R>,
+    opener: Opener,
+    hash: Option<FileHash>,
+    skey: Secret<32>,
+    challenges: Challenges,
+    plain: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    payload_len: u64,
+    failure: Option<Error>,
+}
+
+impl<'a, R: Read> BundleReader<'a, R> {
+    pub fn new(frames: &'a mut FrameReader<R>, suite: BundleSuite, skey: Secret<32>, challenges: Challenges) -> Self {
+        let opener = match suite {
+            BundleSuite::TripleDes => Opener::TripleDes(TripleDes::new(&skey)),
+            s => Opener::Aead(RecordReceiver::with_type(aead_suite(s), &aead_key(&skey), TYPE_RECORD_AEAD)),
+        };
+        BundleReader {
+            frames,
+            opener,
+            hash: Some(FileHash::new(&skey)),
+            skey,
+            challenges,
+            plain: Vec::with_capacity(RECORD_PLAINTEXT),
+            pos: 0,
+            eof: false,
+            payload_len: 0,
+            failure: None,
+        }
+    }
+
+    fn next_record(&mut self) -> Result<()> {
+        let (h, body) = self.frames.next_record()?.ok_or_else(|| cut_off("before its final record"))?;
+        if h.msg_type == crate::vsu::TYPE_REFUSED {
+            return Err(cut_off("by the sender"));
+        }
+        let (data, last) = match &mut self.opener {
+            Opener::Aead(r) => match r.open(&h, body)? {
+                Received::Data { data, last } => (data, last),
+                Received::Finished => unreachable!("bundle records have no finished value"),
+            },
+            Opener::TripleDes(t) => t.open(&h, body)?,
+        };
+        self.hash.as_mut().expect("before finish").update(data);
+        self.payload_len += data.len() as u64;
+        self.plain.clear();
+        self.plain.extend_from_slice(data);
+        self.pos = 0;
+        self.eof = last;
+        Ok(())
+    }
+
+    /// The failure behind the last I/O error, if it came from here.
+    pub fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
+    }
+
+    /// Reads to the final record (whatever the reader above left), then checks the trailer.
+    pub fn finish(&mut self) -> Result<u64> {
+        std::io::copy(self, &mut std::io::sink())
+            .map_err(|e| self.take_failure().unwrap_or_else(|| Error::io("reading the bundle", e)))?;
+        let (h, body) = self.frames.next_record()?.ok_or_else(|| cut_off("before its trailer"))?;
+        if h.msg_type != TYPE_TRAILER {
+            return Err(Error::VerifyFailed(format!("0x{:02x} where the bundle trailer belongs", h.msg_type)));
+        }
+        let t =
+            Trailer::from_frame(&crate::wire::Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() })?;
+        let file_hash = self.hash.take().expect("finish once").finish();
+        let want = self.challenges.file_proof(&self.skey, &file_hash);
+        if !crypto::ct_eq(&t.file_proof, &want) || t.payload_len != self.payload_len {
+            return Err(Error::VerifyFailed(
+                "FileProof does not verify: the bundle was altered; nothing was kept".into(),
+            ));
+        }
+        Ok(self.payload_len)
+    }
+}
+
+impl<R: Read> Read for BundleReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.plain.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            if let Err(e) = self.next_record() {
+                let msg = e.to_string();
+                self.failure = Some(e);
+                return Err(std::io::Error::other(msg));
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.pos);
+        buf[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}

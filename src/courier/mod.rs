@@ -1,0 +1,16 @@
+//! Secure courier (seed 004): pairing with a short string read over the phone, then files sent
+//! as compressed, encrypted, HMAC-proven bundles, live through the CDS relay or offline as a
+//! file, with send and receive logs. Byte layouts: docs/PROTOCOL.md "Courier".
+
+pub mod bundle;
+pub mod log;
+pub mod msgs;
+pub mod pair;
+pub mod payload;
+pub mod proofs;
+pub mod transfer;
+pub mod tree;
+
+pub use msgs::BundleSuite;
+pub use pair::{load_pair_key, paired_peers, save_pair_key};
+pub use transfer::{Channel, Got, SendSpec, Sent};

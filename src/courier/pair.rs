@@ -1,0 +1,314 @@
+//! Pairing (seed 004 Fig. 5): handshake packets A1, B, A2 with an X25519 exchange and a
+//! commitment to RandomA; both sides derive the same 5-character string X from the transcript
+//! and the long-term key `LTK = HKDF(shared secret, transcript)`. The people compare X over the
+//! phone; only then is the LTK saved (`save_pair_key`). I/O-free: each step takes the peer's
+//! frame and returns the next one.
+
+use super::msgs::{PairA1, PairA2, PairB, PairConfirm, COURIER_VERSION};
+use crate::crypto::{self, Secret};
+use crate::keys::{decode_line, encode_line, Home, LineKind};
+use crate::wire::{Frame, Msg};
+use crate::{Error, Result};
+use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+use ring::rand::SecureRandom;
+use zeroize::Zeroize;
+
+const PROOF_LABEL: &[u8] = b"sslx-pair-proof-v1";
+const SAS_LABEL: &[u8] = b"sslx-pair-sas-v1";
+const LTK_SALT: &[u8] = b"sslx-pair-ltk-v1";
+const CONFIRM_LABEL: &[u8] = b"sslx-pair-confirm-v1";
+
+/// Crockford's base-32 alphabet: digits and upper-case letters without I, L, O and U.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Characters in the short string: 25 bits, so a man in the middle (who cannot grind it, thanks
+/// to the commitment) goes unnoticed once in 33 million pairings.
+pub const SAS_LEN: usize = 5;
+
+/// Which side of the pairing: the initiator (`sslx pair PEER`, the seed's sender) or the
+/// acceptor (`sslx pair --accept`, the recipient).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Initiator,
+    Acceptor,
+}
+
+fn x25519(shared_with: &[u8; 32], mine: EphemeralPrivateKey) -> Result<Secret<32>> {
+    agreement::agree_ephemeral(mine, &UnparsedPublicKey::new(&X25519, shared_with), Secret::from_slice)
+        .ok()
+        .flatten()
+        .ok_or_else(|| Error::VerifyFailed("the peer's X25519 public key is invalid (a low-order point)".into()))
+}
+
+fn ephemeral(rng: &dyn SecureRandom) -> Result<(EphemeralPrivateKey, [u8; 32])> {
+    let sk = EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| Error::Other("X25519 key generation".into()))?;
+    let pk = sk.compute_public_key().map_err(|_| Error::Other("X25519 public key".into()))?;
+    Ok((sk, pk.as_ref().try_into().expect("32-byte X25519 public")))
+}
+
+/// `ProofB = HMAC(HKDF(shared, "sslx-pair-proof-v1"), A1 frame ‖ account B ‖ X25519 public B)`.
+fn proof_b(shared: &Secret<32>, a1_frame: &[u8], account_b: &str, pub_b: &[u8; 32]) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    crypto::hkdf(PROOF_LABEL, PROOF_LABEL, shared.expose(), &mut k);
+    let mac = crypto::hmac_sha256(&k, &[a1_frame, account_b.as_bytes(), pub_b]);
+    k.zeroize();
+    mac
+}
+
+/// The short string of a transcript: the first 25 bits of `SHA-256("sslx-pair-sas-v1" ‖ T)`
+/// as 5 Crockford base-32 characters.
+pub fn short_string(transcript: &[u8; 32]) -> String {
+    let h = crypto::sha256(&[SAS_LABEL, transcript.as_slice()].concat());
+    let bits = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 7;
+    (0..SAS_LEN).map(|i| CROCKFORD[((bits >> (5 * (SAS_LEN - 1 - i))) & 31) as usize] as char).collect()
+}
+
+/// What a person typed, made comparable: spaces and dashes dropped, upper case, and the
+/// look-alikes read as Crockford does (O → 0, I and L → 1).
+pub fn normalize_short_string(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect()
+}
+
+/// Both sides after A2: the peer, the string to compare, and the key to save once it matches.
+pub struct Paired {
+    pub peer: String,
+    pub side: Side,
+    pub short_string: String,
+    transcript: [u8; 32],
+    ltk: Secret<32>,
+}
+
+impl Paired {
+    fn new(peer: String, side: Side, shared: &Secret<32>, a1: &[u8], b: &[u8], a2: &[u8]) -> Self {
+        let transcript = crypto::sha256(&[a1, b, a2].concat());
+        let mut ltk = [0u8; 32];
+        crypto::hkdf(LTK_SALT, &transcript, shared.expose(), &mut ltk);
+        Paired { peer, side, short_string: short_string(&transcript), transcript, ltk: Secret::new(ltk) }
+    }
+
+    /// Whether `typed` is this pairing's short string (constant time after normalizing).
+    pub fn matches(&self, typed: &str) -> bool {
+        crypto::ct_eq(normalize_short_string(typed).as_bytes(), self.short_string.as_bytes())
+    }
+
+    fn confirm_mac(&self, side: Side) -> [u8; 32] {
+        let tag: &[u8] = if side == Side::Initiator { b"A" } else { b"B" };
+        crypto::hmac_sha256(self.ltk.expose(), &[CONFIRM_LABEL, tag, &self.transcript])
+    }
+
+    /// This side's confirmation, sent once its person confirmed the string.
+    pub fn confirmation(&self) -> Vec<u8> {
+        PairConfirm { mac: self.confirm_mac(self.side) }.to_frame()
+    }
+
+    /// Checks the peer's confirmation frame.
+    pub fn check_confirmation(&self, f: &Frame) -> Result<()> {
+        let c = PairConfirm::from_frame(f)?;
+        let other = if self.side == Side::Initiator { Side::Acceptor } else { Side::Initiator };
+        if !crypto::ct_eq(&c.mac, &self.confirm_mac(other)) {
+            return Err(Error::VerifyFailed(format!(
+                "{}'s confirmation does not match this pairing: the two sides hold different keys",
+                self.peer
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn ltk(&self) -> &Secret<32> {
+        &self.ltk
+    }
+}
+
+/// The initiator between A1 and B.
+pub struct Initiator {
+    me: String,
+    eph: EphemeralPrivateKey,
+    random_a: Secret<32>,
+    a1: Vec<u8>,
+}
+
+impl Initiator {
+    /// Makes the ephemeral key and RandomA; returns the state and Handshake Packet A1.
+    pub fn start(me: &str, rng: &dyn SecureRandom) -> Result<(Self, Vec<u8>)> {
+        let (eph, public) = ephemeral(rng)?;
+        let random_a = Secret::<32>::random(rng);
+        let a1 = PairA1 {
+            low_version: COURIER_VERSION,
+            high_version: COURIER_VERSION,
+            account: me.to_owned(),
+            x25519: public,
+            hash_random_a: crypto::sha256(random_a.expose()),
+        }
+        .to_frame();
+        Ok((Initiator { me: me.to_owned(), eph, random_a, a1: a1.clone() }, a1))
+    }
+
+    /// Checks B (version, the account called, ProofB) and returns the pairing and A2.
+    pub fn on_b(self, f: &Frame, peer: &str) -> Result<(Paired, Vec<u8>)> {
+        let b = PairB::from_frame(f)?;
+        if b.version != COURIER_VERSION {
+            return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(b.version)));
+        }
+        if b.account != peer {
+            return Err(Error::VerifyFailed(format!("the peer answered as {:?}, not {peer:?}", b.account)));
+        }
+        if b.account == self.me {
+            return Err(Error::Usage("a participant cannot pair with itself".into()));
+        }
+        let shared = x25519(&b.x25519, self.eph)?;
+        if !crypto::ct_eq(&b.proof_b, &proof_b(&shared, &self.a1, &b.account, &b.x25519)) {
+            return Err(Error::VerifyFailed(format!("{peer}'s proof B does not verify: the exchange was altered")));
+        }
+        let a2 = PairA2 { random_a: *self.random_a.expose() }.to_frame();
+        let paired = Paired::new(b.account, Side::Initiator, &shared, &self.a1, &f.to_bytes(), &a2);
+        Ok((paired, a2))
+    }
+}
+
+/// The acceptor between B and A2.
+pub struct Acceptor {
+    peer: String,
+    shared: Secret<32>,
+    hash_random_a: [u8; 32],
+    a1: Vec<u8>,
+    b: Vec<u8>,
+}
+
+impl Acceptor {
+    /// Answers A1 with Handshake Packet B. `expect_peer`: the caller's name as the session
+    /// authenticated it, when there is one.
+    pub fn on_a1(me: &str, f: &Frame, expect_peer: Option<&str>, rng: &dyn SecureRandom) -> Result<(Self, Vec<u8>)> {
+        let a1 = PairA1::from_frame(f)?;
+        if !(a1.low_version..=a1.high_version).contains(&COURIER_VERSION) {
+            return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(a1.high_version)));
+        }
+        if let Some(p) = expect_peer {
+            if a1.account != p {
+                return Err(Error::VerifyFailed(format!("the caller {p:?} calls itself {:?} in A1", a1.account)));
+            }
+        }
+        if a1.account == me {
+            return Err(Error::Usage("a participant cannot pair with itself".into()));
+        }
+        let (eph, public) = ephemeral(rng)?;
+        let shared = x25519(&a1.x25519, eph)?;
+        let a1_bytes = f.to_bytes();
+        let b = PairB {
+            version: COURIER_VERSION,
+            account: me.to_owned(),
+            x25519: public,
+            proof_b: proof_b(&shared, &a1_bytes, me, &public),
+        }
+        .to_frame();
+        Ok((Acceptor { peer: a1.account, shared, hash_random_a: a1.hash_random_a, a1: a1_bytes, b: b.clone() }, b))
+    }
+
+    /// Checks RandomA against A1's commitment and returns the pairing.
+    pub fn on_a2(self, f: &Frame) -> Result<Paired> {
+        let a2 = PairA2::from_frame(f)?;
+        if !crypto::ct_eq(&crypto::sha256(&a2.random_a), &self.hash_random_a) {
+            return Err(Error::VerifyFailed("RandomA does not match its hash in A1: the commitment was broken".into()));
+        }
+        Ok(Paired::new(self.peer, Side::Acceptor, &self.shared, &self.a1, &self.b, &f.to_bytes()))
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+}
+
+fn pair_key_path(home: &Home, peer: &str) -> Result<std::path::PathBuf> {
+    crate::keys::check_name(peer)?;
+    Ok(home.path("pairs").join(format!("{peer}.key")))
+}
+
+/// Saves the LTK for `peer` (0600, atomically), replacing an older pairing.
+pub fn save_pair_key(home: &Home, peer: &str, ltk: &Secret<32>) -> Result<std::path::PathBuf> {
+    let path = pair_key_path(home, peer)?;
+    home.ensure()?;
+    let dir = path.parent().expect("pairs dir");
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let line = format!("{}\n", encode_line(LineKind::PairKey, ltk.expose()));
+    crate::keys::write_secret_atomic(&path, line.as_bytes())?;
+    Ok(path)
+}
+
+/// The LTK shared with `peer`, if the two are paired.
+pub fn load_pair_key(home: &Home, peer: &str) -> Result<Option<Secret<32>>> {
+    let path = pair_key_path(home, peer)?;
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = crate::keys::read_secret_file(&path)?;
+    let mut data = decode_line(LineKind::PairKey, text.trim())?;
+    let key = Secret::from_slice(&data).expect("checked length");
+    data.zeroize();
+    Ok(Some(key))
+}
+
+/// The peers this home is paired with.
+pub fn paired_peers(home: &Home) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(home.path("pairs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".key").map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Frame;
+
+    fn run(tamper_a2: bool) -> Result<(Paired, Paired)> {
+        let rng = ring::rand::SystemRandom::new();
+        let (init, a1) = Initiator::start("alice", &rng)?;
+        let (acc, b) = Acceptor::on_a1("bob", &Frame::parse(&a1)?, Some("alice"), &rng)?;
+        let (pa, mut a2) = init.on_b(&Frame::parse(&b)?, "bob")?;
+        if tamper_a2 {
+            let n = a2.len() - 1;
+            a2[n] ^= 1;
+        }
+        let pb = acc.on_a2(&Frame::parse(&a2)?)?;
+        Ok((pa, pb))
+    }
+
+    #[test]
+    fn both_sides_agree() {
+        let (a, b) = run(false).unwrap();
+        assert_eq!(a.short_string, b.short_string);
+        assert_eq!(a.short_string.len(), SAS_LEN);
+        assert!(a.ltk().ct_eq(b.ltk()));
+        b.check_confirmation(&Frame::parse(&a.confirmation()).unwrap()).unwrap();
+        a.check_confirmation(&Frame::parse(&b.confirmation()).unwrap()).unwrap();
+        // A confirmation is bound to its side: reflecting it back fails.
+        assert!(a.check_confirmation(&Frame::parse(&a.confirmation()).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_broken_commitment_is_refused() {
+        assert!(run(true).is_err());
+    }
+
+    #[test]
+    fn typed_strings_are_normalized() {
+        assert_eq!(normalize_short_string(" ab-o1 l"), "AB011");
+        let t = [7u8; 32];
+        let s = short_string(&t);
+        assert!(s.bytes().all(|c| CROCKFORD.contains(&c)));
+    }
+}

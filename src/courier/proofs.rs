@@ -1,0 +1,113 @@
+//! The values of a data exchange (seed 004 Fig. 7, DESIGN.md "Courier"): the proofs both sides
+//! compute from the pair key (LTK) and the two challenges, DeltaKey (SKey offset by an LTK
+//! value, so only the paired peer can recover SKey), KeyProof and FileProof, and the keys of
+//! the two bundle suites.
+
+use crate::crypto::{self, Secret};
+use crate::{Error, Result};
+
+const DELTA_LABEL: &[u8] = b"sslx-courier-delta-v1";
+const AEAD_SALT: &[u8] = b"sslx-courier-v1";
+const AEAD_LABEL: &[u8] = b"sslx-courier-aead-v1";
+
+/// Challenge B of an offline bundle: nobody answered, so it is all zeros, and the recipient
+/// refuses a Challenge A it has opened before.
+pub const OFFLINE_CHALLENGE_B: [u8; 32] = [0; 32];
+
+/// The two challenges of one exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenges {
+    pub a: [u8; 32],
+    pub b: [u8; 32],
+}
+
+impl Challenges {
+    fn mac(&self, key: &[u8], tail: &[&[u8]]) -> [u8; 32] {
+        let mut parts: Vec<&[u8]> = vec![&self.a, &self.b];
+        parts.extend_from_slice(tail);
+        crypto::hmac_sha256(key, &parts)
+    }
+
+    /// `ProofB = HMAC(LTK, ChA ‖ ChB ‖ "Verify")`.
+    pub fn proof_b(&self, ltk: &Secret<32>) -> [u8; 32] {
+        self.mac(ltk.expose(), &[b"Verify"])
+    }
+
+    /// `ProofA = HMAC(LTK, ChA ‖ ChB ‖ "Verify2")`.
+    pub fn proof_a(&self, ltk: &Secret<32>) -> [u8; 32] {
+        self.mac(ltk.expose(), &[b"Verify2"])
+    }
+
+    /// `DeltaKey = offset(SKey, HMAC(LTK, ChA ‖ ChB ‖ "Delta"))`; the same call undoes it.
+    pub fn delta_key(&self, ltk: &Secret<32>, skey: &[u8; 32]) -> [u8; 32] {
+        let v = self.mac(ltk.expose(), &[b"Delta"]);
+        crypto::offset(skey, &v, DELTA_LABEL).try_into().expect("32 bytes")
+    }
+
+    /// `KeyProof = HMAC(SKey, ChA ‖ ChB ‖ "KeyProof")`.
+    pub fn key_proof(&self, skey: &Secret<32>) -> [u8; 32] {
+        self.mac(skey.expose(), &[b"KeyProof"])
+    }
+
+    /// `FileProof = HMAC(SKey, ChA ‖ ChB ‖ FileHash ‖ "Verify3")`.
+    pub fn file_proof(&self, skey: &Secret<32>, file_hash: &[u8; 32]) -> [u8; 32] {
+        self.mac(skey.expose(), &[file_hash, b"Verify3"])
+    }
+
+    /// What the recipient does with Transfer Packet A2: checks ProofA, recovers SKey from
+    /// DeltaKey, checks KeyProof. Each failure says which proof failed.
+    pub fn open_a2(
+        &self,
+        ltk: &Secret<32>,
+        proof_a: &[u8; 32],
+        delta_key: &[u8; 32],
+        key_proof: &[u8; 32],
+    ) -> Result<Secret<32>> {
+        if !crypto::ct_eq(proof_a, &self.proof_a(ltk)) {
+            return Err(Error::VerifyFailed(
+                "proof A does not verify: the sender does not hold our pair key (paired with someone else, or \
+                 re-paired since)"
+                    .into(),
+            ));
+        }
+        let skey = Secret::new(self.delta_key(ltk, delta_key));
+        if !crypto::ct_eq(key_proof, &self.key_proof(&skey)) {
+            return Err(Error::VerifyFailed("KeyProof does not verify: DeltaKey was altered".into()));
+        }
+        Ok(skey)
+    }
+}
+
+/// `FileHash = HMAC(SKey, "File_Check" ‖ payload)`, computed as the payload streams.
+pub struct FileHash(ring::hmac::Context);
+
+impl FileHash {
+    pub fn new(skey: &Secret<32>) -> Self {
+        let mut ctx = ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, skey.expose()));
+        ctx.update(b"File_Check");
+        FileHash(ctx)
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data)
+    }
+    pub fn finish(self) -> [u8; 32] {
+        self.0.sign().as_ref().try_into().expect("32 bytes")
+    }
+}
+
+/// The record key of the `aead` suite: `HKDF(salt "sslx-courier-v1", SKey, "sslx-courier-aead-v1")`.
+pub fn aead_key(skey: &Secret<32>) -> Secret<32> {
+    let mut k = [0u8; 32];
+    crypto::hkdf(AEAD_SALT, AEAD_LABEL, skey.expose(), &mut k);
+    Secret::new(k)
+}
+
+/// The three DES keys of the `3des` suite: the left 64 bits of `HMAC(SKey, "KEY1")`,
+/// `HMAC(SKey, "KEY22")` and `HMAC(SKey, "KEY333")` (the seed's derivation), as K1 ‖ K2 ‖ K3.
+pub fn triple_des_keys(skey: &Secret<32>) -> zeroize::Zeroizing<[u8; 24]> {
+    let mut k = zeroize::Zeroizing::new([0u8; 24]);
+    for (i, label) in [&b"KEY1"[..], b"KEY22", b"KEY333"].iter().enumerate() {
+        k[i * 8..i * 8 + 8].copy_from_slice(&crypto::hmac_sha256(skey.expose(), &[label])[..8]);
+    }
+    k
+}

@@ -1,0 +1,572 @@
+//! The data exchange (seed 004 Fig. 7), live and offline.
+//!
+//! Live, over a session from the dial/listen machinery (AH-CDS ticket, seed-002 handshake,
+//! through the CDS relay): A1 → B → A2 → ACK ride in session records, so the relay and anyone
+//! on the wire see neither the accounts nor the challenges; the bundle follows on the same
+//! connection as its own frames (it is sealed under SKey, which only the two paired sides can
+//! recover, so it needs no second layer); the recipient ends with a receipt in the session.
+//!
+//! Offline (a file, a pipe, the CDS mailbox): A1 ‖ A2 ‖ bundle, with Challenge B all zeros;
+//! the recipient refuses a Challenge A it has opened before.
+
+use super::bundle::{BundleReader, BundleWriter};
+use super::log::{bundle_id, CourierLog, Direction, Entry};
+use super::msgs::*;
+use super::pair::load_pair_key;
+use super::payload::{Compression, PayloadReader, PayloadWriter};
+use super::proofs::{Challenges, OFFLINE_CHALLENGE_B};
+use super::tree::{self, Plan, Unpacked};
+use crate::crypto::{self, Secret};
+use crate::keys::Home;
+use crate::session::io::{Conn, FrameReader};
+use crate::session::record::Received;
+use crate::session::Session;
+use crate::vsu::{Refused, TYPE_REFUSED};
+use crate::wire::{Frame, Msg, RefusalCode};
+use crate::{Error, Result};
+use ring::rand::SecureRandom;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// A peer's refusal inside a courier exchange.
+fn peer_refused(peer: &str, r: Refused) -> Error {
+    Error::PeerRefused { peer: peer.to_owned(), code: r.code, reason: r.reason }
+}
+
+/// Packets over a live session: each one rides in one session record.
+pub struct Channel {
+    pub session: Session,
+    pub conn: Conn,
+}
+
+impl Channel {
+    pub fn new(session: Session, conn: Conn) -> Self {
+        Channel { session, conn }
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.session.summary.peer
+    }
+
+    pub fn send(&mut self, frame: &[u8], last: bool) -> Result<()> {
+        let rec = self.session.sender.seal(frame, last)?;
+        self.conn.send(&rec)
+    }
+
+    /// The next packet; a refusal from the peer becomes the error.
+    pub fn recv(&mut self, expecting: &str) -> Result<Frame> {
+        let peer = self.session.summary.peer.clone();
+        let (h, body) = self.conn.reader.next_record()?.ok_or_else(|| {
+            Error::Unavailable(format!("{peer} closed the connection before sending the {expecting}"))
+        })?;
+        if h.msg_type == TYPE_REFUSED {
+            let f = Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() };
+            return Err(peer_refused(&peer, Refused::from_frame(&f)?));
+        }
+        match self.session.receiver.open(&h, body)? {
+            Received::Finished => Err(Error::VerifyFailed("a second finished record".into())),
+            Received::Data { data, .. } => {
+                let f = Frame::parse(data)?;
+                if f.msg_type == TYPE_REFUSED {
+                    return Err(peer_refused(&peer, Refused::from_frame(&f)?));
+                }
+                Ok(f)
+            }
+        }
+    }
+
+    /// Sends a refusal (the seed's negative acknowledge) as this side's last packet.
+    pub fn refuse(&mut self, code: RefusalCode, reason: &str) {
+        let r = Refused { code: code as u16, server_time: crate::cli::now_unix(), reason: reason.to_owned() };
+        if !self.session.sender.finished() {
+            let _ = self.send(&r.to_frame(), true);
+        }
+    }
+}
+
+/// The refusal code a local failure is reported to the peer with.
+fn refusal_code(e: &Error) -> RefusalCode {
+    match e.kind() {
+        crate::ErrorKind::VerifyFailed => RefusalCode::BadSignature,
+        crate::ErrorKind::NotFound => RefusalCode::NotFound,
+        crate::ErrorKind::Expired => RefusalCode::Expired,
+        crate::ErrorKind::Failure | crate::ErrorKind::Unavailable => RefusalCode::Internal,
+        _ => RefusalCode::BadRequest,
+    }
+}
+
+/// What to send.
+pub struct SendSpec<'a> {
+    pub me: &'a str,
+    pub peer: &'a str,
+    pub ltk: &'a Secret<32>,
+    pub suite: BundleSuite,
+    pub compression: Compression,
+    pub plan: &'a Plan,
+}
+
+/// What a send did.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub bundle: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Payload bytes (packed and compressed) and bytes written (records and trailer).
+    pub payload: u64,
+    pub wire: u64,
+    pub suite: BundleSuite,
+    /// The recipient's receipt (live transfers).
+    pub receipt: Option<Receipt>,
+}
+
+/// What a receive did.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub peer: String,
+    pub bundle: String,
+    pub suite: BundleSuite,
+    pub unpacked: Unpacked,
+}
+
+/// Rough size of the tar stream for a plan (progress bars only).
+fn size_hint(plan: &Plan) -> u64 {
+    plan.bytes + 1024 * (plan.files + plan.names.len() as u64 + 2)
+}
+
+/// Packs, compresses, hashes, seals and writes the bundle in one pass.
+fn write_bundle<W: Write>(
+    out: W,
+    spec: &SendSpec<'_>,
+    skey: Secret<32>,
+    chs: Challenges,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(W, u64, u64)> {
+    let bw = BundleWriter::new(out, spec.suite, skey, chs);
+    let pw = PayloadWriter::new(bw, spec.compression)?;
+    let pw = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
+    let (bw, _, _) = pw.finish().map_err(|e| io_to_error(e, "packing"))?;
+    bw.finish()
+}
+
+/// An I/O error that carries one of ours (from a writer or reader in the chain) becomes it.
+fn io_to_error(e: std::io::Error, what: &str) -> Error {
+    match e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+        Some(_) => *e.into_inner().expect("checked").downcast::<Error>().expect("checked"),
+        None => Error::io(what, e),
+    }
+}
+
+/// Counts bytes read for a progress callback.
+struct Counting<'a, R: Read> {
+    inner: R,
+    done: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let before = self.done;
+        self.done += n as u64;
+        if self.done >> 20 != before >> 20 {
+            (self.progress)(self.done);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads and checks a bundle, unpacking into a temp dir inside `dest`; returns the temp dir
+/// (removed when dropped) for the caller to place once its own checks hold.
+fn read_bundle<R: Read>(
+    frames: &mut FrameReader<R>,
+    suite: BundleSuite,
+    skey: Secret<32>,
+    chs: Challenges,
+    dest: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(tempfile::TempDir, Unpacked)> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".sslx-recv-")
+        .tempdir_in(dest)
+        .map_err(|e| Error::io(format!("creating a temp dir in {}", dest.display()), e))?;
+    let mut br = BundleReader::new(frames, suite, skey, chs);
+    let unpacked = {
+        let pr = PayloadReader::new(&mut br)?;
+        let mut archive = tar::Archive::new(Counting { inner: pr, done: 0, progress });
+        let r = tree::unpack(&mut archive, tmp.path(), dest);
+        let mut counting = archive.into_inner();
+        let drained = r.and_then(|u| {
+            std::io::copy(&mut counting.inner, &mut std::io::sink())
+                .map_err(|e| io_to_error(e, "reading the bundle"))?;
+            Ok(u)
+        });
+        drained.map_err(|e| counting.inner.get_mut().take_failure().unwrap_or(e))?
+    };
+    br.finish()?;
+    Ok((tmp, unpacked))
+}
+
+fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite, via: &str) -> Entry {
+    Entry {
+        id: 0,
+        direction,
+        time: crate::cli::now_unix(),
+        peer: peer.to_owned(),
+        bundle: bundle.to_owned(),
+        names: Vec::new(),
+        files: 0,
+        bytes: 0,
+        suite: suite.family().to_owned(),
+        via: via.to_owned(),
+        result: String::new(),
+        detail: String::new(),
+    }
+}
+
+/// Logs a send's outcome (failures too: the seed's housekeeping on every hang-up).
+fn log_send(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: &str, r: &Result<Sent>, ok_result: &str) {
+    let mut e = log_entry(Direction::Sent, spec.peer, bundle, spec.suite, via);
+    e.names = spec.plan.names.clone();
+    e.files = spec.plan.files;
+    e.bytes = spec.plan.bytes;
+    match r {
+        Ok(_) => e.result = ok_result.into(),
+        Err(err) => {
+            e.result = "failed".into();
+            e.detail = err.to_string();
+        }
+    }
+    if let Ok(log) = CourierLog::open(home) {
+        let _ = log.add(&e);
+    }
+}
+
+fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: &str, r: &Result<Got>) {
+    let mut e = log_entry(Direction::Received, peer, bundle, suite, via);
+    match r {
+        Ok(g) => {
+            e.names = g.unpacked.names.clone();
+            e.files = g.unpacked.files;
+            e.bytes = g.unpacked.bytes;
+            e.result = "ok".into();
+        }
+        Err(err) => {
+            e.result = "failed".into();
+            e.detail = err.to_string();
+        }
+    }
+    if let Ok(log) = CourierLog::open(home) {
+        let _ = log.add(&e);
+    }
+}
+
+/// Sends over a live session (the sender's side of Fig. 7); logs the outcome.
+pub fn send_live(
+    home: &Home,
+    mut ch: Channel,
+    spec: &SendSpec<'_>,
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Sent> {
+    let challenge_a: [u8; 32] = crypto::random_array(rng);
+    let bundle = bundle_id(&challenge_a);
+    let r = send_live_inner(&mut ch, spec, challenge_a, rng, progress);
+    log_send(home, spec, &bundle, "relay", &r, "ok");
+    r
+}
+
+fn send_live_inner(
+    ch: &mut Channel,
+    spec: &SendSpec<'_>,
+    challenge_a: [u8; 32],
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Sent> {
+    let a1 = TransferA1 {
+        low_version: COURIER_VERSION,
+        high_version: COURIER_VERSION,
+        mode: Mode::Online,
+        suite: spec.suite,
+        account: spec.me.to_owned(),
+        recipient: spec.peer.to_owned(),
+        challenge_a,
+    };
+    ch.send(&a1.to_frame(), false)?;
+    let b = TransferB::from_frame(&ch.recv("transfer packet B")?)?;
+    if b.version != COURIER_VERSION {
+        ch.refuse(RefusalCode::Incompatible, "unsupported courier version");
+        return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(b.version)));
+    }
+    if b.account != spec.peer {
+        ch.refuse(RefusalCode::BadRequest, "wrong account");
+        return Err(Error::VerifyFailed(format!("the recipient answered as {:?}, not {:?}", b.account, spec.peer)));
+    }
+    let chs = Challenges { a: challenge_a, b: b.challenge_b };
+    if !crypto::ct_eq(&b.proof_b, &chs.proof_b(spec.ltk)) {
+        ch.refuse(RefusalCode::BadSignature, "proof B does not verify");
+        return Err(Error::VerifyFailed(format!(
+            "{}'s proof B does not verify: the two sides hold different pair keys (pair again with sslx pair {})",
+            spec.peer, spec.peer
+        )));
+    }
+    let skey = Secret::<32>::random(rng);
+    let a2 = TransferA2 {
+        account_b: spec.peer.to_owned(),
+        proof_a: chs.proof_a(spec.ltk),
+        delta_key: chs.delta_key(spec.ltk, skey.expose()),
+        key_proof: chs.key_proof(&skey),
+        size_hint: size_hint(spec.plan),
+    };
+    ch.send(&a2.to_frame(), true)?;
+    Ack::from_frame(&ch.recv("acknowledge")?)?;
+    let writer = ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
+    let written = write_bundle(writer, spec, skey, chs, progress);
+    let _ = ch.conn.writer.shutdown(std::net::Shutdown::Write);
+    // If the recipient gave up half-way, its receipt says why: prefer it to "broken pipe".
+    let receipt = ch.recv("receipt").and_then(|f| Ok(Receipt::from_frame(&f)?));
+    let (_, payload, wire) = match (written, &receipt) {
+        (Ok(w), _) => w,
+        (Err(_), Err(e @ Error::PeerRefused { .. })) => return Err(clone_refusal(e)),
+        (Err(e), _) => return Err(e),
+    };
+    let receipt = receipt?;
+    if receipt.status != 0 {
+        return Err(Error::PeerRefused { peer: spec.peer.to_owned(), code: receipt.status, reason: receipt.reason });
+    }
+    Ok(Sent {
+        bundle: bundle_id(&challenge_a),
+        files: spec.plan.files,
+        bytes: spec.plan.bytes,
+        payload,
+        wire,
+        suite: spec.suite,
+        receipt: Some(receipt),
+    })
+}
+
+fn clone_refusal(e: &Error) -> Error {
+    match e {
+        Error::PeerRefused { peer, code, reason } => {
+            Error::PeerRefused { peer: peer.clone(), code: *code, reason: reason.clone() }
+        }
+        other => Error::Other(other.to_string()),
+    }
+}
+
+/// Receives over a live session (the recipient's side of Fig. 7) into `dest`; logs the outcome.
+pub fn recv_live(
+    home: &Home,
+    me: &str,
+    mut ch: Channel,
+    dest: &Path,
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Got> {
+    let f = ch.recv("transfer packet A1")?;
+    if f.msg_type == TYPE_PAIR_A1 {
+        let why = format!("{me} is receiving files, not pairing: run sslx pair --accept there to pair");
+        ch.refuse(RefusalCode::BadRequest, &why);
+        return Err(Error::Usage(format!("{} asked to pair; this is sslx recv", ch.peer())));
+    }
+    let a1 = match TransferA1::from_frame(&f) {
+        Ok(a1) => a1,
+        Err(e) => {
+            ch.refuse(RefusalCode::Malformed, &e.to_string());
+            return Err(e.into());
+        }
+    };
+    let bundle = bundle_id(&a1.challenge_a);
+    let peer = ch.peer().to_owned();
+    let r = recv_live_inner(home, me, &mut ch, &a1, dest, rng, progress);
+    match &r {
+        Ok(g) => {
+            let rc =
+                Receipt { status: 0, files: g.unpacked.files as u32, bytes: g.unpacked.bytes, reason: String::new() };
+            let _ = ch.send(&rc.to_frame(), true);
+        }
+        Err(e) if !ch.session.sender.finished() => {
+            let rc = Receipt { status: refusal_code(e) as u16, files: 0, bytes: 0, reason: e.to_string() };
+            let _ = ch.send(&rc.to_frame(), true);
+        }
+        Err(_) => {}
+    }
+    log_receive(home, &peer, &bundle, a1.suite, "relay", &r);
+    r
+}
+
+fn recv_live_inner(
+    home: &Home,
+    me: &str,
+    ch: &mut Channel,
+    a1: &TransferA1,
+    dest: &Path,
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Got> {
+    let peer = ch.peer().to_owned();
+    let refuse = |ch: &mut Channel, code: RefusalCode, why: String| {
+        ch.refuse(code, &why);
+        why
+    };
+    if !(a1.low_version..=a1.high_version).contains(&COURIER_VERSION) {
+        let why = refuse(ch, RefusalCode::Incompatible, "no courier version in common".into());
+        return Err(Error::Other(why));
+    }
+    if a1.account != peer || a1.recipient != me || a1.mode != Mode::Online {
+        let why = refuse(
+            ch,
+            RefusalCode::BadRequest,
+            format!("A1 names {:?} → {:?} on a call from {peer:?} to {me:?}", a1.account, a1.recipient),
+        );
+        return Err(Error::VerifyFailed(why));
+    }
+    let Some(ltk) = load_pair_key(home, &peer)? else {
+        let why = refuse(ch, RefusalCode::NotFound, format!("{me} is not paired with {peer}: run sslx pair first"));
+        return Err(Error::NotFound(why));
+    };
+    let challenge_b: [u8; 32] = crypto::random_array(rng);
+    let chs = Challenges { a: a1.challenge_a, b: challenge_b };
+    let b = TransferB { version: COURIER_VERSION, account: me.to_owned(), challenge_b, proof_b: chs.proof_b(&ltk) };
+    ch.send(&b.to_frame(), false)?;
+    let a2 = TransferA2::from_frame(&ch.recv("transfer packet A2")?)?;
+    if a2.account_b != me {
+        let why = refuse(ch, RefusalCode::BadRequest, format!("A2 is for {:?}", a2.account_b));
+        return Err(Error::VerifyFailed(why));
+    }
+    let skey = match chs.open_a2(&ltk, &a2.proof_a, &a2.delta_key, &a2.key_proof) {
+        Ok(k) => k,
+        Err(e) => {
+            ch.refuse(RefusalCode::BadSignature, &e.to_string());
+            return Err(e);
+        }
+    };
+    ch.send(&Ack.to_frame(), false)?;
+    let hint = a2.size_hint;
+    let (tmp, unpacked) = read_bundle(&mut ch.conn.reader, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
+    tree::place(tmp.path(), dest, &unpacked.names)?;
+    Ok(Got { peer, bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
+}
+
+/// Writes an offline bundle for `spec.peer` to `out` (a file, a pipe, the mailbox); logs it
+/// with `via` and `ok_result` ("ok" for a file, "queued" for the mailbox).
+pub fn send_offline<W: Write>(
+    home: &Home,
+    out: W,
+    spec: &SendSpec<'_>,
+    via: &str,
+    ok_result: &str,
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(W, Sent)> {
+    let challenge_a: [u8; 32] = crypto::random_array(rng);
+    let bundle = bundle_id(&challenge_a);
+    let mut w = None;
+    let r = (|| {
+        let mut out = out;
+        let chs = Challenges { a: challenge_a, b: OFFLINE_CHALLENGE_B };
+        let a1 = TransferA1 {
+            low_version: COURIER_VERSION,
+            high_version: COURIER_VERSION,
+            mode: Mode::Offline,
+            suite: spec.suite,
+            account: spec.me.to_owned(),
+            recipient: spec.peer.to_owned(),
+            challenge_a,
+        };
+        let skey = Secret::<32>::random(rng);
+        let a2 = TransferA2 {
+            account_b: spec.peer.to_owned(),
+            proof_a: chs.proof_a(spec.ltk),
+            delta_key: chs.delta_key(spec.ltk, skey.expose()),
+            key_proof: chs.key_proof(&skey),
+            size_hint: size_hint(spec.plan),
+        };
+        let head = [a1.to_frame(), a2.to_frame()].concat();
+        out.write_all(&head).map_err(|e| Error::io("writing the bundle", e))?;
+        let (out, payload, wire) = write_bundle(out, spec, skey, chs, progress)?;
+        w = Some(out);
+        Ok(Sent {
+            bundle: bundle.clone(),
+            files: spec.plan.files,
+            bytes: spec.plan.bytes,
+            payload,
+            wire: wire + head.len() as u64,
+            suite: spec.suite,
+            receipt: None,
+        })
+    })();
+    log_send(home, spec, &bundle, via, &r, ok_result);
+    r.map(|s| (w.expect("set on success"), s))
+}
+
+/// Opens an offline bundle from `input` into `dest`; logs it with `via`.
+pub fn recv_offline<R: Read>(
+    home: &Home,
+    me: &str,
+    input: R,
+    dest: &Path,
+    via: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Got> {
+    let mut frames = FrameReader::new(input);
+    let f = match frames.next_record()? {
+        None => return Err(Error::Usage("the input is empty: no sslx bundle in it".into())),
+        Some((h, body)) => Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() },
+    };
+    if f.msg_type != TYPE_TRANSFER_A1 {
+        return Err(Error::VerifyFailed(format!(
+            "not an sslx bundle: it starts with a frame of type 0x{:02x}, not transfer packet A1",
+            f.msg_type
+        )));
+    }
+    let a1 = TransferA1::from_frame(&f)?;
+    let bundle = bundle_id(&a1.challenge_a);
+    let r = recv_offline_inner(home, me, &a1, &mut frames, dest, progress);
+    log_receive(home, &a1.account, &bundle, a1.suite, via, &r);
+    r
+}
+
+fn recv_offline_inner<R: Read>(
+    home: &Home,
+    me: &str,
+    a1: &TransferA1,
+    frames: &mut FrameReader<R>,
+    dest: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Got> {
+    if !(a1.low_version..=a1.high_version).contains(&COURIER_VERSION) {
+        return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(a1.high_version)));
+    }
+    if a1.mode != Mode::Offline {
+        return Err(Error::VerifyFailed("this is a recorded live transfer, not a bundle: refused".into()));
+    }
+    if a1.recipient != me {
+        return Err(Error::Usage(format!("this bundle is for {:?}; this home is {me:?}", a1.recipient)));
+    }
+    let ltk = load_pair_key(home, &a1.account)?
+        .ok_or_else(|| Error::NotFound(format!("{me} is not paired with {}: run sslx pair first", a1.account)))?;
+    let log = CourierLog::open(home)?;
+    if log.was_opened(&a1.account, &a1.challenge_a)? {
+        return Err(Error::VerifyFailed(format!(
+            "bundle {} from {} was opened before: a replayed bundle is refused",
+            bundle_id(&a1.challenge_a),
+            a1.account
+        )));
+    }
+    let a2 = TransferA2::from_frame(&frames.next_frame("transfer packet A2")?)?;
+    if a2.account_b != me {
+        return Err(Error::VerifyFailed(format!("A2 is for {:?}, this home is {me:?}", a2.account_b)));
+    }
+    let chs = Challenges { a: a1.challenge_a, b: OFFLINE_CHALLENGE_B };
+    let skey = chs.open_a2(&ltk, &a2.proof_a, &a2.delta_key, &a2.key_proof)?;
+    let hint = a2.size_hint;
+    let (tmp, unpacked) = read_bundle(frames, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
+    if frames.next_record()?.is_some() {
+        return Err(Error::VerifyFailed("there are bytes after the bundle's trailer: nothing was kept".into()));
+    }
+    if !log.mark_opened(&a1.account, &a1.challenge_a, crate::cli::now_unix())? {
+        return Err(Error::VerifyFailed("this bundle was opened meanwhile by another sslx recv".into()));
+    }
+    tree::place(tmp.path(), dest, &unpacked.names)?;
+    Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
+}

@@ -1,0 +1,325 @@
+//! Files and directories to and from the tar stream. Packing keeps modes, mtimes and symbolic
+//! links as they are. Unpacking is for bytes from elsewhere: it goes into a temp dir beside the
+//! destination, refuses absolute paths, `..`, links that point outside, hard links, device
+//! files and names that collide, and moves the result into place only when told to (after every
+//! proof held).
+
+use crate::{Error, Result};
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// One thing to pack: where it is, and its name in the bundle.
+#[derive(Debug, Clone)]
+struct Item {
+    path: PathBuf,
+    name: PathBuf,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// What will be sent: every entry, in order, with the totals (known before packing starts, so a
+/// progress bar has an end).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    items: Vec<Item>,
+    pub files: u64,
+    pub bytes: u64,
+    /// The top-level names, as the recipient will see them.
+    pub names: Vec<String>,
+    /// Things skipped (sockets, FIFOs, devices), for a warning.
+    pub skipped: Vec<PathBuf>,
+    /// The payload is a tar stream read from stdin, sent as it is (`sslx send -`).
+    pub tar_from_stdin: bool,
+}
+
+impl Plan {
+    /// Walks `paths` (files, directories, symbolic links), each sent under its own file name.
+    pub fn new(paths: &[PathBuf]) -> Result<Self> {
+        let mut plan = Plan::default();
+        if paths.iter().any(|p| p.as_os_str() == "-") {
+            if paths.len() > 1 {
+                return Err(Error::Usage("- (a tar stream on stdin) cannot be mixed with paths".into()));
+            }
+            plan.tar_from_stdin = true;
+            return Ok(plan);
+        }
+        let mut seen = HashSet::new();
+        for p in paths {
+            let md = std::fs::symlink_metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            let name = p
+                .canonicalize()
+                .ok()
+                .and_then(|c| c.file_name().map(PathBuf::from))
+                .or_else(|| p.file_name().map(PathBuf::from))
+                .ok_or_else(|| Error::Usage(format!("{}: cannot send a path without a name", p.display())))?;
+            let name =
+                if md.file_type().is_symlink() { p.file_name().map(PathBuf::from).unwrap_or(name) } else { name };
+            let shown = name.to_string_lossy().into_owned();
+            if !seen.insert(shown.clone()) {
+                return Err(Error::Usage(format!(
+                    "two of the paths given are named {shown:?}: the recipient would get one over the other"
+                )));
+            }
+            plan.names.push(shown);
+            plan.add(p, &name, &md)?;
+        }
+        Ok(plan)
+    }
+
+    fn add(&mut self, path: &Path, name: &Path, md: &std::fs::Metadata) -> Result<()> {
+        let ft = md.file_type();
+        if ft.is_symlink() {
+            self.items.push(Item { path: path.into(), name: name.into(), kind: Kind::Symlink });
+        } else if ft.is_file() {
+            self.files += 1;
+            self.bytes += md.len();
+            self.items.push(Item { path: path.into(), name: name.into(), kind: Kind::File });
+        } else if ft.is_dir() {
+            self.items.push(Item { path: path.into(), name: name.into(), kind: Kind::Dir });
+            let mut children: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| Error::io(format!("listing {}", path.display()), e))?
+                .collect::<std::io::Result<_>>()
+                .map_err(|e| Error::io(format!("listing {}", path.display()), e))?;
+            children.sort_by_key(|e| e.file_name());
+            for c in children {
+                let cp = c.path();
+                let cmd =
+                    std::fs::symlink_metadata(&cp).map_err(|e| Error::io(format!("reading {}", cp.display()), e))?;
+                self.add(&cp, &name.join(c.file_name()), &cmd)?;
+            }
+        } else {
+            self.skipped.push(path.into());
+        }
+        Ok(())
+    }
+}
+
+/// Counts bytes written for a progress callback.
+struct Counting<'a, W: Write> {
+    inner: W,
+    done: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.done += n as u64;
+        if self.done >> 20 != (self.done - n as u64) >> 20 {
+            (self.progress)(self.done);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes the plan as a tar stream into `out` (modes, mtimes, links kept); returns `out`.
+pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std::io::Result<W> {
+    if plan.tar_from_stdin {
+        let mut c = Counting { inner: out, done: 0, progress };
+        std::io::copy(&mut std::io::stdin().lock(), &mut c)?;
+        (c.progress)(c.done);
+        return Ok(c.inner);
+    }
+    let mut b = tar::Builder::new(Counting { inner: out, done: 0, progress });
+    b.mode(tar::HeaderMode::Complete);
+    b.follow_symlinks(false);
+    for item in &plan.items {
+        match item.kind {
+            Kind::Dir => b.append_dir(&item.name, &item.path)?,
+            Kind::File | Kind::Symlink => b.append_path_with_name(&item.path, &item.name)?,
+        }
+    }
+    let c = b.into_inner()?;
+    (c.progress)(c.done);
+    Ok(c.inner)
+}
+
+/// What arrived.
+#[derive(Debug, Clone, Default)]
+pub struct Unpacked {
+    pub files: u64,
+    pub bytes: u64,
+    /// Top-level names, in order.
+    pub names: Vec<String>,
+}
+
+fn unsafe_entry(why: String) -> Error {
+    Error::VerifyFailed(format!("refused: {why}; nothing was kept"))
+}
+
+/// The entry's path as plain names, or why it is not acceptable.
+fn clean_path(raw: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(unsafe_entry(format!("the bundle holds a path with '..': {}", raw.display())))
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(unsafe_entry(format!("the bundle holds an absolute path: {}", raw.display())))
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(unsafe_entry("the bundle holds an entry without a name".into()));
+    }
+    Ok(out)
+}
+
+/// Whether a link at `at` (a clean relative path) pointing to `target` stays inside the
+/// top-level directory it belongs to. A top-level link points outside the bundle by definition.
+fn link_stays_inside(at: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut stack: Vec<&std::ffi::OsStr> = at.parent().map(|p| p.iter().collect()).unwrap_or_default();
+    if stack.is_empty() {
+        return false;
+    }
+    for c in target.components() {
+        match c {
+            Component::Normal(n) => stack.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                stack.pop();
+                if stack.is_empty() {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Unpacks a tar stream into `tmp` (an empty directory), checking every entry. `dest` is where
+/// the top-level names will go: one that already exists there is refused at once.
+pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -> Result<Unpacked> {
+    archive.set_preserve_permissions(false); // modes & 0o777: no set-id bits from a peer
+    archive.set_preserve_mtime(true);
+    archive.set_unpack_xattrs(false);
+    let mut got = Unpacked::default();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut links: HashSet<PathBuf> = HashSet::new();
+    let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
+    let io = |what: &str, e: std::io::Error| Error::io(what.to_owned(), e);
+    for entry in archive.entries().map_err(|e| io("reading the bundle", e))? {
+        let mut entry = entry.map_err(|e| io("reading the bundle", e))?;
+        let raw = entry.path().map_err(|e| io("reading an entry's name", e))?.into_owned();
+        let path = clean_path(&raw)?;
+        if !seen.insert(path.clone()) {
+            return Err(unsafe_entry(format!("the bundle holds {} twice", path.display())));
+        }
+        if path.ancestors().skip(1).any(|a| links.contains(a)) {
+            return Err(unsafe_entry(format!("{} would be written through a symbolic link", path.display())));
+        }
+        let top = path.components().next().expect("non-empty").as_os_str().to_string_lossy().into_owned();
+        if path.components().count() == 1 {
+            if dest.join(&top).symlink_metadata().is_ok() {
+                return Err(Error::Usage(format!(
+                    "{} already exists: move it away (or receive --into another directory), then receive again",
+                    dest.join(&top).display()
+                )));
+            }
+            got.names.push(top);
+        } else if !got.names.contains(&top) {
+            return Err(unsafe_entry(format!("{} comes before its directory", path.display())));
+        }
+        let out = tmp.join(&path);
+        let et = entry.header().entry_type();
+        match et {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                got.files += 1;
+                got.bytes += entry.size();
+            }
+            tar::EntryType::Directory => {
+                let mtime = entry.header().mtime().unwrap_or(0);
+                dirs.push((out.clone(), mtime));
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| io("reading a link", e))?
+                    .ok_or_else(|| unsafe_entry(format!("the link {} has no target", path.display())))?;
+                if !link_stays_inside(&path, &target) {
+                    return Err(unsafe_entry(format!(
+                        "the link {} points outside the bundle ({})",
+                        path.display(),
+                        target.display()
+                    )));
+                }
+                links.insert(path.clone());
+            }
+            tar::EntryType::Link => {
+                return Err(unsafe_entry(format!("{} is a hard link (not accepted)", path.display())))
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                return Err(unsafe_entry(format!("{} is a device or FIFO (not accepted)", path.display())))
+            }
+            other => {
+                return Err(unsafe_entry(format!(
+                    "{} has an entry type sslx does not accept ({other:?})",
+                    path.display()
+                )))
+            }
+        }
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(&format!("creating {}", parent.display()), e))?;
+        }
+        entry.unpack(&out).map_err(|e| io(&format!("writing {}", path.display()), e))?;
+    }
+    // Directories last, deepest first: writing their files changed their mtimes.
+    for (dir, mtime) in dirs.iter().rev() {
+        let t = filetime::FileTime::from_unix_time(*mtime as i64, 0);
+        let _ = filetime::set_file_mtime(dir, t);
+    }
+    Ok(got)
+}
+
+/// Moves the unpacked top-level names from `tmp` into `dest`, refusing to replace anything.
+pub fn place(tmp: &Path, dest: &Path, names: &[String]) -> Result<()> {
+    for n in names {
+        if dest.join(n).symlink_metadata().is_ok() {
+            return Err(Error::Usage(format!("{} appeared while receiving: nothing replaced", dest.join(n).display())));
+        }
+    }
+    for n in names {
+        std::fs::rename(tmp.join(n), dest.join(n))
+            .map_err(|e| Error::io(format!("moving {} into place", dest.join(n).display()), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets() {
+        assert!(link_stays_inside(Path::new("a/b"), Path::new("c")));
+        assert!(link_stays_inside(Path::new("a/b/c"), Path::new("../d")));
+        assert!(!link_stays_inside(Path::new("a/b"), Path::new("../c")));
+        assert!(!link_stays_inside(Path::new("a/b"), Path::new("../../c")));
+        assert!(!link_stays_inside(Path::new("a/b"), Path::new("/etc/passwd")));
+        assert!(!link_stays_inside(Path::new("a"), Path::new("b")));
+    }
+
+    #[test]
+    fn paths() {
+        assert!(clean_path(Path::new("/etc/x")).is_err());
+        assert!(clean_path(Path::new("a/../../x")).is_err());
+        assert_eq!(clean_path(Path::new("./a/b")).unwrap(), PathBuf::from("a/b"));
+    }
+}
