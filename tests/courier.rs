@@ -242,3 +242,179 @@ fn the_3des_suite_carries_64_mib_and_a_cut_connection_leaves_nothing() {
     assert_eq!(std::fs::read_dir(dest2.path()).unwrap().count(), 0, "something was left behind");
     b.cmd().args(["log", "--received"]).assert().success().stdout(predicates::str::contains("failed"));
 }
+
+/// Two participants paired by writing the same pair key into both homes (offline bundles need
+/// no CDS).
+fn offline_couple(a: &str, b: &str) -> (Participant, Participant) {
+    let (pa, pb) = (Participant::new(a), Participant::new(b));
+    let key = sslx::crypto::Secret::<32>::random(&ring::rand::SystemRandom::new());
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(pa.home()), b, &key).unwrap();
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(pb.home()), a, &key).unwrap();
+    (pa, pb)
+}
+
+fn is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)
+}
+
+/// Receives `bundle` into a fresh directory; returns the exit code, stderr and whether the
+/// directory stayed empty.
+fn open_bundle(p: &Participant, bundle: &[u8]) -> (i32, String, bool) {
+    let dest = tempfile::tempdir().unwrap();
+    let out = p.cmd().args(["recv", "--in", "-", "--into"]).arg(dest.path()).write_stdin(bundle.to_vec()).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned(), is_empty(dest.path()))
+}
+
+fn frame_len(b: &[u8]) -> usize {
+    6 + u32::from_be_bytes(b[2..6].try_into().unwrap()) as usize
+}
+
+#[test]
+fn a_bundle_altered_cut_replayed_or_for_another_key_is_refused_and_nothing_is_left() {
+    let (a, b) = offline_couple("oa", "ob");
+    let src = tempfile::tempdir().unwrap();
+    small_tree(&src.path().join("docs"), 60);
+    let bundle_path = src.path().join("docs.sslx");
+    let make = |suite: &str| -> Vec<u8> {
+        a.cmd()
+            .args(["send", "--suite", suite, "--to", "ob", "--out"])
+            .arg(&bundle_path)
+            .arg(src.path().join("docs"))
+            .assert()
+            .success();
+        std::fs::read(&bundle_path).unwrap()
+    };
+    for suite in ["aead", "3des"] {
+        let bundle = make(suite);
+        let (a1, a2) = (frame_len(&bundle), frame_len(&bundle[frame_len(&bundle)..]));
+        // One byte flipped in every region: A1, A2, a record header, record bodies, the trailer.
+        let n = bundle.len();
+        for pos in [0, 3, 8, a1 + 1, a1 + 12, a1 + a2 + 4, a1 + a2 + 40, n / 2, n - 50, n - 1] {
+            let mut bad = bundle.clone();
+            bad[pos] ^= 0x20;
+            let (code, err, empty) = open_bundle(&b, &bad);
+            assert!([2, 3, 6].contains(&code), "{suite} byte {pos}: exit {code}: {err}");
+            assert!(empty, "{suite} byte {pos}: something was left: {err}");
+        }
+        // Cut off half-way, or just before the trailer.
+        for cut in [n / 2, n - 10] {
+            let (code, err, empty) = open_bundle(&b, &bundle[..cut]);
+            assert_eq!(code, 3, "{err}");
+            assert!(err.contains("cut off") && empty, "{err}");
+        }
+        // Bytes after the trailer.
+        let (code, err, empty) = open_bundle(&b, &[&bundle[..], &bundle[..a1]].concat());
+        assert!(code == 3 && empty, "{err}");
+        // The untouched bundle opens, once.
+        let (code, err, empty) = open_bundle(&b, &bundle);
+        assert!(code == 0 && !empty, "{err}");
+        let (code, err, empty) = open_bundle(&b, &bundle);
+        assert!(code == 3 && err.contains("opened before") && empty, "{err}");
+    }
+
+    // A DeltaKey swapped in from another bundle: KeyProof fails.
+    let (one, two) = (make("aead"), make("aead"));
+    let a1 = frame_len(&one);
+    let a2_one = sslx::wire::Frame::parse(&one[a1..a1 + frame_len(&one[a1..])]).unwrap();
+    let a1_two = frame_len(&two);
+    let a2_two = sslx::wire::Frame::parse(&two[a1_two..a1_two + frame_len(&two[a1_two..])]).unwrap();
+    use sslx::wire::Msg;
+    let mut m = sslx::courier::msgs::TransferA2::from_frame(&a2_one).unwrap();
+    m.delta_key = sslx::courier::msgs::TransferA2::from_frame(&a2_two).unwrap().delta_key;
+    let swapped = [&one[..a1], &m.to_frame()[..], &one[a1 + frame_len(&one[a1..])..]].concat();
+    let (code, err, empty) = open_bundle(&b, &swapped);
+    assert!(code == 3 && err.contains("KeyProof") && empty, "{err}");
+
+    // The wrong pair key (re-paired with someone else since): proof A fails.
+    let key = sslx::crypto::Secret::<32>::random(&ring::rand::SystemRandom::new());
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(b.home()), "oa", &key).unwrap();
+    let (code, err, empty) = open_bundle(&b, &two);
+    assert!(code == 3 && err.contains("proof A") && empty, "{err}");
+
+    // A bundle for someone else, and one from someone we are not paired with.
+    let c = Participant::new("oc");
+    let (code, err, _) = open_bundle(&c, &two);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("for \"ob\""), "{err}");
+    a.cmd().args(["send", "--to", "oc", "--out", "-"]).arg(src.path()).assert().code(6);
+
+    // A name that already exists is refused and not touched.
+    let (pa, pb) = offline_couple("xa", "xb");
+    let dest = tempfile::tempdir().unwrap();
+    std::fs::write(dest.path().join("docs"), "mine").unwrap();
+    let bundle = pa
+        .cmd()
+        .args(["send", "--to", "xb", "--out", "-"])
+        .arg(src.path().join("docs"))
+        .output()
+        .unwrap()
+        .stdout;
+    pb.cmd()
+        .args(["recv", "--in", "-", "--into"])
+        .arg(dest.path())
+        .write_stdin(bundle)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("already exists"));
+    assert_eq!(std::fs::read_to_string(dest.path().join("docs")).unwrap(), "mine");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);
+}
+
+/// One raw tar entry, written by hand so that names tar-rs itself would refuse can be made.
+fn tar_entry(name: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    let u = h.as_ustar_mut().unwrap();
+    u.name[..name.len()].copy_from_slice(name.as_bytes());
+    if let Some(l) = link {
+        u.linkname[..l.len()].copy_from_slice(l.as_bytes());
+    }
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+#[test]
+fn unsafe_names_in_a_bundle_are_refused() {
+    use tar::EntryType::*;
+    let (a, b) = offline_couple("ua", "ub");
+    let dir = |n: &str| tar_entry(n, Directory, b"", None);
+    let file = |n: &str| tar_entry(n, Regular, b"gotcha\n", None);
+    let cases: Vec<(&str, Vec<Vec<u8>>, &str)> = vec![
+        ("dot-dot", vec![file("../evil")], "'..'"),
+        ("dot-dot inside", vec![dir("d"), file("d/../../evil")], "'..'"),
+        ("absolute", vec![file("/tmp/sslx-evil-abs")], "absolute"),
+        ("escaping link", vec![dir("d"), tar_entry("d/l", Symlink, b"", Some("../../etc"))], "points outside"),
+        ("absolute link", vec![dir("d"), tar_entry("d/l", Symlink, b"", Some("/etc"))], "points outside"),
+        ("hard link", vec![dir("d"), file("d/x"), tar_entry("d/h", Link, b"", Some("d/x"))], "hard link"),
+        ("device", vec![dir("d"), tar_entry("d/tty", Char, b"", None)], "device"),
+        ("twice", vec![dir("d"), file("d/x"), file("d/x")], "twice"),
+        (
+            "through a link",
+            vec![dir("d"), tar_entry("d/l", Symlink, b"", Some(".")), file("d/l/x")],
+            "through a symbolic link",
+        ),
+    ];
+    let outside = tempfile::tempdir().unwrap();
+    for (what, entries, says) in cases {
+        let mut tar = entries.concat();
+        tar.extend_from_slice(&[0u8; 1024]);
+        let bundle =
+            a.cmd().args(["send", "-", "--to", "ub", "--out", "-"]).write_stdin(tar).output().unwrap();
+        assert!(bundle.status.success(), "{what}: {}", String::from_utf8_lossy(&bundle.stderr));
+        let dest = outside.path().join("inbox");
+        std::fs::create_dir_all(&dest).unwrap();
+        let out =
+            b.cmd().args(["recv", "--in", "-", "--into"]).arg(&dest).write_stdin(bundle.stdout).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{what}: {err}");
+        assert!(err.contains(says) && err.contains("nothing was kept"), "{what}: {err}");
+        assert!(is_empty(&dest), "{what}: something was left");
+        assert!(!outside.path().join("evil").exists() && !Path::new("/tmp/sslx-evil-abs").exists(), "{what}");
+    }
+}
