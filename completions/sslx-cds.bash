@@ -175,7 +175,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --no-source-check --twilio-url --help"
+            opts="-h --dev --listen --http --public-http --db --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-days --twilio-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -234,6 +234,18 @@ _sslx__cds() {
                     return 0
                     ;;
                 --oob-exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-quota)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

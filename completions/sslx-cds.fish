@@ -44,6 +44,9 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-attempts
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-life-days -d 'Days a confirmed CDS key stays valid' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l pin-digits -d 'Hex digits in a PIN (4-6)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 'Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-dir -d 'Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-quota -d 'Bytes that may wait for one recipient' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-days -d 'Days a bundle waits before it is dropped' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l twilio-url -d 'Base URL of a Twilio-compatible SMS/voice API' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l dev -d 'Throw-away CDS: temp state, email and out-of-band messages written to folders'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-http-webhooks -d 'Accept plain http:// webhooks for the PIN (default: https:// only)'

@@ -261,7 +261,8 @@ fn is_empty(dir: &Path) -> bool {
 /// directory stayed empty.
 fn open_bundle(p: &Participant, bundle: &[u8]) -> (i32, String, bool) {
     let dest = tempfile::tempdir().unwrap();
-    let out = p.cmd().args(["recv", "--in", "-", "--into"]).arg(dest.path()).write_stdin(bundle.to_vec()).output().unwrap();
+    let out =
+        p.cmd().args(["recv", "--in", "-", "--into"]).arg(dest.path()).write_stdin(bundle.to_vec()).output().unwrap();
     (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned(), is_empty(dest.path()))
 }
 
@@ -342,13 +343,8 @@ fn a_bundle_altered_cut_replayed_or_for_another_key_is_refused_and_nothing_is_le
     let (pa, pb) = offline_couple("xa", "xb");
     let dest = tempfile::tempdir().unwrap();
     std::fs::write(dest.path().join("docs"), "mine").unwrap();
-    let bundle = pa
-        .cmd()
-        .args(["send", "--to", "xb", "--out", "-"])
-        .arg(src.path().join("docs"))
-        .output()
-        .unwrap()
-        .stdout;
+    let bundle =
+        pa.cmd().args(["send", "--to", "xb", "--out", "-"]).arg(src.path().join("docs")).output().unwrap().stdout;
     pb.cmd()
         .args(["recv", "--in", "-", "--into"])
         .arg(dest.path())
@@ -404,17 +400,64 @@ fn unsafe_names_in_a_bundle_are_refused() {
     for (what, entries, says) in cases {
         let mut tar = entries.concat();
         tar.extend_from_slice(&[0u8; 1024]);
-        let bundle =
-            a.cmd().args(["send", "-", "--to", "ub", "--out", "-"]).write_stdin(tar).output().unwrap();
+        let bundle = a.cmd().args(["send", "-", "--to", "ub", "--out", "-"]).write_stdin(tar).output().unwrap();
         assert!(bundle.status.success(), "{what}: {}", String::from_utf8_lossy(&bundle.stderr));
         let dest = outside.path().join("inbox");
         std::fs::create_dir_all(&dest).unwrap();
-        let out =
-            b.cmd().args(["recv", "--in", "-", "--into"]).arg(&dest).write_stdin(bundle.stdout).output().unwrap();
+        let out = b.cmd().args(["recv", "--in", "-", "--into"]).arg(&dest).write_stdin(bundle.stdout).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{what}: {err}");
         assert!(err.contains(says) && err.contains("nothing was kept"), "{what}: {err}");
         assert!(is_empty(&dest), "{what}: something was left");
         assert!(!outside.path().join("evil").exists() && !Path::new("/tmp/sslx-evil-abs").exists(), "{what}");
     }
+}
+
+#[test]
+fn a_bundle_for_an_absent_recipient_waits_in_its_mailbox_and_the_logs_follow() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ma", "mb");
+    let src = tempfile::tempdir().unwrap();
+    small_tree(&src.path().join("night"), 40);
+    // mb is not listening: the bundle is left at the CDS.
+    a.cmd()
+        .args(["send", "--to", "mb"])
+        .arg(src.path().join("night"))
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("mailbox (queued until"));
+    let sent = |p: &Participant| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_slice(&p.cmd().args(["log", "--sent", "--json"]).assert().success().get_output().stdout)
+                .unwrap();
+        v["entries"][0].clone()
+    };
+    assert_eq!((sent(&a)["result"].as_str(), sent(&a)["via"].as_str()), (Some("queued"), Some("mailbox")));
+    // --no-mailbox: the caller would rather fail.
+    a.cmd().args(["send", "--no-mailbox", "--to", "mb"]).arg(src.path().join("night")).assert().code(7);
+    // Later, mb receives (recv --once takes the mailbox first and ends).
+    let dest = tempfile::tempdir().unwrap();
+    b.cmd()
+        .args(["recv", "--once", "--into"])
+        .arg(dest.path())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("via mailbox"));
+    assert_eq!(snapshot(&src.path().join("night")), snapshot(&dest.path().join("night")));
+    // Delivered in the sender's log, received in the recipient's; the mailbox is empty.
+    let e = sent(&a);
+    assert_eq!(e["result"].as_str(), Some("delivered"), "{e}");
+    b.cmd().args(["log", "--received"]).assert().success().stdout(predicates::str::contains("mailbox"));
+    b.cmd()
+        .args(["recv", "--from-mailbox", "--into"])
+        .arg(dest.path())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("the mailbox is empty"));
+    // A bundle the recipient cannot place yet (the name exists) stays in the mailbox.
+    a.cmd().args(["send", "--to", "mb"]).arg(src.path().join("night")).assert().success();
+    b.cmd().args(["recv", "--from-mailbox", "--into"]).arg(dest.path()).assert().code(2);
+    let other = tempfile::tempdir().unwrap();
+    b.cmd().args(["recv", "--from-mailbox", "--into"]).arg(other.path()).assert().success();
+    assert!(other.path().join("night").is_dir());
 }

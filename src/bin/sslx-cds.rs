@@ -97,7 +97,14 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let registrar = Registrar::new(store, cfg, &rng)?;
     let oob =
         Oob::new(OobConfig { dir: oob_dir.clone(), sms, exec: a.oob_exec.clone(), allow_http: a.allow_http_webhooks });
-    let relay = sslx::cds::relay::Relay::new(!a.no_source_check);
+    let mut relay = sslx::cds::relay::Relay::new(!a.no_source_check);
+    let mut mailbox_name = db.clone().into_os_string();
+    mailbox_name.push(".mailbox");
+    relay.mailbox = sslx::cds::mailbox::MailboxConfig {
+        dir: Some(a.mailbox_dir.clone().unwrap_or_else(|| mailbox_name.into())),
+        quota: a.mailbox_quota,
+        ttl: a.mailbox_days * 86400,
+    };
     let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg: CdsConfig { mail_from: a.mail_from.clone() }, rng });
 
     let info = serde_json::json!({

@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod mail;
+pub mod mailbox;
 pub mod oob;
 pub mod registrar;
 pub mod relay;

@@ -40,6 +40,8 @@ pub struct Relay {
     next_hook: AtomicU64,
     /// Refuse calls from an address other than the caller's registered source.
     pub source_check: bool,
+    /// Store-and-forward: where bundles wait, and the limits.
+    pub mailbox: super::mailbox::MailboxConfig,
 }
 
 impl Relay {
@@ -62,12 +64,12 @@ impl Relay {
     }
 }
 
-async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: String) {
+pub(crate) async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: String) {
     let _ = sock.write_all(&Refusal::new(code, reason).to_msg(crate::cli::now_unix()).to_frame()).await;
 }
 
 /// Finds the sender's CDSK and opens its wrapped body: the sender is authenticated by it.
-async fn authenticate(
+pub(crate) async fn authenticate(
     cds: &Arc<Cds>,
     sender: &str,
     open: impl FnOnce(&Secret<32>) -> Option<Vec<u8>> + Send + 'static,
@@ -97,7 +99,7 @@ async fn authenticate(
     Ok((cdsk, body))
 }
 
-fn skew(ts: u64) -> Result<(), Refusal> {
+pub(crate) fn skew(ts: u64) -> Result<(), Refusal> {
     if crate::cli::now_unix().abs_diff(ts) > MAX_SKEW {
         return Err(Refusal::new(
             RefusalCode::ClockSkew,

@@ -92,8 +92,13 @@ pub async fn serve(
 /// Reads one frame; `Ok(None)` on a clean EOF between frames. Reads exactly the frame: what
 /// follows stays in the socket (a relayed session after a call or an answer).
 pub(crate) async fn read_frame(sock: &mut TcpStream) -> Result<Option<Frame>, String> {
+    read_frame_within(sock, READ_TIMEOUT).await
+}
+
+/// `read_frame`, waiting up to `first` for the frame to begin (a client busy between frames).
+pub(crate) async fn read_frame_within(sock: &mut TcpStream, first: Duration) -> Result<Option<Frame>, String> {
     let mut hb = [0u8; HEADER_LEN];
-    match tokio::time::timeout(READ_TIMEOUT, sock.read(&mut hb[..1])).await {
+    match tokio::time::timeout(first, sock.read(&mut hb[..1])).await {
         Err(_) => return Err("timed out waiting for a frame".into()),
         Ok(Ok(0)) => return Ok(None),
         Ok(Ok(_)) => {}
@@ -145,6 +150,18 @@ async fn connection(
             }
             crate::relay::TYPE_CALL => {
                 super::relay::call(sock, frame, peer, cds).await;
+                return Ok(());
+            }
+            crate::relay::TYPE_DEPOSIT => {
+                super::mailbox::deposit(sock, frame, cds).await;
+                return Ok(());
+            }
+            crate::relay::TYPE_COLLECT => {
+                super::mailbox::collect(sock, frame, cds).await;
+                return Ok(());
+            }
+            crate::relay::TYPE_STATUS => {
+                super::mailbox::status(sock, frame, cds).await;
                 return Ok(());
             }
             _ => {}

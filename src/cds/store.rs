@@ -72,6 +72,21 @@ fn hex_of(b: &[u8]) -> String {
 }
 
 /// Something kept at the CDS for a participant who is not connected.
+/// The next bundle for a recipient (its item id), and the files of expired ones to remove.
+pub type NextBundle = (Option<(i64, StoredBundle)>, Vec<String>);
+
+/// A bundle kept for a recipient who was not listening (store-and-forward).
+#[derive(Debug, Clone)]
+pub struct StoredBundle {
+    pub recipient: String,
+    pub sender: String,
+    pub bundle_id: [u8; 8],
+    pub size: u64,
+    pub path: String,
+    pub created: u64,
+    pub expires: u64,
+}
+
 pub struct MailboxItem<'a> {
     pub recipient: &'a str,
     /// `ticket` (AH-CDS), later `bundle` (store-and-forward).
@@ -134,7 +149,14 @@ impl Store {
              CREATE TABLE IF NOT EXISTS mailbox (
                 id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
                 session_id BLOB, body BLOB NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox(recipient);",
+             CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox(recipient);
+             CREATE TABLE IF NOT EXISTS bundles (
+                id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, sender TEXT NOT NULL, bundle_id BLOB NOT NULL,
+                size INTEGER NOT NULL, path TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS bundles_recipient ON bundles(recipient);
+             CREATE TABLE IF NOT EXISTS deliveries (
+                sender TEXT NOT NULL, bundle_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,
+                time INTEGER NOT NULL, PRIMARY KEY (sender, bundle_id));",
         )
         .map_err(db_err)?;
         Ok(Store { conn: Mutex::new(conn) })
@@ -387,6 +409,117 @@ impl Store {
             )
             .map(|n| n as u64)
             .map_err(db_err)
+    }
+
+    /// Bytes of bundles waiting for `recipient`.
+    pub fn bundles_size(&self, recipient: &str) -> Result<u64> {
+        self.conn()
+            .query_row("SELECT COALESCE(SUM(size), 0) FROM bundles WHERE recipient = ?1", params![recipient], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    /// Records a stored bundle (its bytes already in `path`) and its delivery state "queued".
+    pub fn bundle_put(&self, b: &StoredBundle) -> Result<()> {
+        let c = self.conn();
+        c.execute(
+            "INSERT INTO bundles (recipient, sender, bundle_id, size, path, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![b.recipient, b.sender, &b.bundle_id[..], b.size as i64, b.path, b.created as i64, b.expires as i64],
+        )
+        .map_err(db_err)?;
+        c.execute(
+            "INSERT OR REPLACE INTO deliveries (sender, bundle_id, recipient, state, time) VALUES (?1, ?2, ?3, 1, ?4)",
+            params![b.sender, &b.bundle_id[..], b.recipient, b.created as i64],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The oldest unexpired bundle for `recipient`; expired ones met on the way are dropped
+    /// (state 4) and their files returned for removal.
+    pub fn bundle_next(&self, recipient: &str, now: u64) -> Result<NextBundle> {
+        let c = self.conn();
+        let mut gone = Vec::new();
+        let mut st = c
+            .prepare(
+                "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
+                 WHERE recipient = ?1 ORDER BY id",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![recipient], |r| {
+                let bid: Vec<u8> = r.get(3)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    StoredBundle {
+                        recipient: r.get(1)?,
+                        sender: r.get(2)?,
+                        bundle_id: bid.try_into().unwrap_or([0; 8]),
+                        size: r.get::<_, i64>(4)? as u64,
+                        path: r.get(5)?,
+                        created: r.get::<_, i64>(6)? as u64,
+                        expires: r.get::<_, i64>(7)? as u64,
+                    },
+                ))
+            })
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err)?;
+        drop(st);
+        for (id, b) in rows {
+            if b.expires > now {
+                return Ok((Some((id, b)), gone));
+            }
+            c.execute("DELETE FROM bundles WHERE id = ?1", params![id]).map_err(db_err)?;
+            c.execute(
+                "UPDATE deliveries SET state = 4, time = ?3 WHERE sender = ?1 AND bundle_id = ?2",
+                params![b.sender, &b.bundle_id[..], now as i64],
+            )
+            .map_err(db_err)?;
+            gone.push(b.path);
+        }
+        Ok((None, gone))
+    }
+
+    /// The recipient took item `id`: forget it, record the outcome (2 opened, 3 refused).
+    /// Returns the file to remove.
+    pub fn bundle_done(&self, recipient: &str, id: i64, state: u8, now: u64) -> Result<Option<String>> {
+        let c = self.conn();
+        let row: Option<(String, Vec<u8>, String)> = c
+            .query_row(
+                "SELECT sender, bundle_id, path FROM bundles WHERE id = ?1 AND recipient = ?2",
+                params![id, recipient],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let Some((sender, bid, path)) = row else { return Ok(None) };
+        c.execute("DELETE FROM bundles WHERE id = ?1", params![id]).map_err(db_err)?;
+        c.execute(
+            "UPDATE deliveries SET state = ?3, time = ?4 WHERE sender = ?1 AND bundle_id = ?2",
+            params![sender, bid, state as i64, now as i64],
+        )
+        .map_err(db_err)?;
+        Ok(Some(path))
+    }
+
+    /// The delivery state of `sender`'s bundles: (state, time), state 0 when unknown.
+    pub fn delivery_states(&self, sender: &str, ids: &[[u8; 8]]) -> Result<Vec<(u8, u64)>> {
+        let c = self.conn();
+        ids.iter()
+            .map(|id| {
+                c.query_row(
+                    "SELECT state, time FROM deliveries WHERE sender = ?1 AND bundle_id = ?2",
+                    params![sender, &id[..]],
+                    |r| Ok((r.get::<_, i64>(0)? as u8, r.get::<_, i64>(1)? as u64)),
+                )
+                .optional()
+                .map(|o| o.unwrap_or((0, 0)))
+                .map_err(db_err)
+            })
+            .collect()
     }
 
     /// Whether a request for `name` is pending (for standing).

@@ -360,6 +360,15 @@ pub struct ServeArgs {
     /// Accept calls from any address (default: only from the address a participant enrolled from)
     #[arg(long)]
     pub no_source_check: bool,
+    /// Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]
+    #[arg(long, value_name = "DIR")]
+    pub mailbox_dir: Option<PathBuf>,
+    /// Bytes that may wait for one recipient
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub mailbox_quota: u64,
+    /// Days a bundle waits before it is dropped
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub mailbox_days: u64,
     /// Base URL of a Twilio-compatible SMS/voice API
     #[arg(long, env = "SSLX_TWILIO_URL", value_name = "URL")]
     pub twilio_url: Option<String>,

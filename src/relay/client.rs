@@ -112,3 +112,154 @@ pub fn call(
     s.set_read_timeout(None).ok();
     Ok((s, tracking))
 }
+
+/// Deposits a bundle of `size` bytes read from `bundle` in `recipient`'s mailbox at the CDS
+/// (store-and-forward). Returns when the CDS has stored it: the time it will be dropped.
+#[allow(clippy::too_many_arguments)]
+pub fn deposit(
+    cds: &str,
+    name: &str,
+    cdsk: &Secret<32>,
+    recipient: &str,
+    bundle_id: &[u8; 8],
+    size: u64,
+    bundle: &mut dyn std::io::Read,
+    rng: &dyn SecureRandom,
+) -> Result<u64> {
+    let mut s = connect(cds)?;
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+    let nonce: [u8; 16] = crypto::random_array(rng);
+    let body = crate::cds::mailbox::deposit_body(recipient, &nonce, crate::cli::now_unix(), size, bundle_id);
+    send(&mut s, &Deposit::new(name, cdsk, &body, rng).to_frame())?;
+    let copied = std::io::copy(&mut std::io::Read::take(bundle, size), &mut s);
+    // A refusal (full mailbox, unknown recipient) may come before all bytes went: read it first.
+    let answer = receive(&mut s, "storing the bundle");
+    let ok = match (copied, answer) {
+        (_, Err(e @ Error::Refused { .. })) => return Err(e),
+        (Ok(n), Ok(f)) if n == size => DepositOk::from_frame(&f)?,
+        (Ok(_), _) => return Err(Error::Other("the bundle file is shorter than its size".into())),
+        (Err(e), _) => return Err(Error::Unavailable(format!("sending the bundle to the CDS: {e}"))),
+    };
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| {
+        Error::VerifyFailed("the CDS's deposit answer did not verify under this machine's CDS key".into())
+    })?;
+    let expires =
+        body.try_into().map(u64::from_be_bytes).map_err(|_| Error::VerifyFailed("deposit OK is malformed".into()))?;
+    Ok(expires)
+}
+
+/// A bundle handed over from the mailbox.
+#[derive(Debug, Clone)]
+pub struct MailboxItem {
+    pub item: u64,
+    pub sender: String,
+    pub size: u64,
+    pub bundle_id: [u8; 8],
+}
+
+/// What the recipient did with a bundle from its mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Opened: the CDS forgets it and tells the sender "delivered".
+    Opened = 1,
+    /// Refused for good (altered, replayed, not for us): the CDS forgets it, the sender hears so.
+    Refused = 0,
+    /// Not now (a name already exists, a full disk): the CDS keeps it; collecting stops.
+    Keep = 2,
+}
+
+/// Collects the bundles waiting in this participant's mailbox, one at a time: `open` gets each
+/// one's bytes as a stream and says what became of it. Returns how many were opened.
+pub fn collect(
+    cds: &str,
+    name: &str,
+    cdsk: &Secret<32>,
+    rng: &dyn SecureRandom,
+    mut open: impl FnMut(&MailboxItem, &mut dyn std::io::Read) -> Outcome,
+) -> Result<usize> {
+    let mut s = connect(cds)?;
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+    let mut count = 0;
+    loop {
+        let nonce: [u8; 16] = crypto::random_array(rng);
+        send(&mut s, &Collect::new(name, cdsk, &nonce_time_body(&nonce, crate::cli::now_unix()), rng).to_frame())?;
+        let d = Delivery::from_frame(&receive(&mut s, "a delivery")?)?;
+        let body = d.open(cdsk, &nonce).ok_or_else(|| {
+            Error::VerifyFailed("a mailbox delivery did not verify under this machine's CDS key".into())
+        })?;
+        let mut r = crate::wire::Reader::new(&body);
+        if r.u8("present")? == 0 {
+            return Ok(count);
+        }
+        let item = MailboxItem {
+            item: r.u64("item")?,
+            sender: r.str8("sender")?.to_owned(),
+            size: r.u64("size")?,
+            bundle_id: r.take_array("bundle id")?,
+        };
+        r.finish()?;
+        let mut bytes = std::io::Read::take(&mut s, item.size);
+        let outcome = open(&item, &mut bytes);
+        // Whatever the opener left unread belongs to this bundle, not to the next frame.
+        std::io::copy(&mut bytes, &mut std::io::sink())
+            .map_err(|e| Error::Unavailable(format!("reading a bundle from the CDS: {e}")))?;
+        let mut ack = nonce.to_vec();
+        ack.extend_from_slice(&item.item.to_be_bytes());
+        ack.push(outcome as u8);
+        send(&mut s, &Collected::new(name, cdsk, &ack, rng).to_frame())?;
+        match outcome {
+            Outcome::Opened => count += 1,
+            Outcome::Refused => {}
+            Outcome::Keep => return Ok(count),
+        }
+    }
+}
+
+/// What became of a deposited bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Unknown,
+    Queued,
+    Delivered,
+    Refused,
+    Expired,
+}
+
+/// Asks the CDS what became of bundles this participant deposited.
+pub fn status(
+    cds: &str,
+    name: &str,
+    cdsk: &Secret<32>,
+    ids: &[[u8; 8]],
+    rng: &dyn SecureRandom,
+) -> Result<Vec<([u8; 8], DeliveryState, u64)>> {
+    let mut s = connect(cds)?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let nonce: [u8; 16] = crypto::random_array(rng);
+    let mut body = nonce_time_body(&nonce, crate::cli::now_unix());
+    body.extend_from_slice(&(ids.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    for id in ids.iter().take(u16::MAX as usize) {
+        body.extend_from_slice(id);
+    }
+    send(&mut s, &Status::new(name, cdsk, &body, rng).to_frame())?;
+    let ok = StatusOk::from_frame(&receive(&mut s, "the status")?)?;
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| {
+        Error::VerifyFailed("the CDS's status answer did not verify under this machine's CDS key".into())
+    })?;
+    let mut r = crate::wire::Reader::new(&body);
+    let n = r.u16("count")?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let id: [u8; 8] = r.take_array("bundle id")?;
+        let state = match r.u8("state")? {
+            1 => DeliveryState::Queued,
+            2 => DeliveryState::Delivered,
+            3 => DeliveryState::Refused,
+            4 => DeliveryState::Expired,
+            _ => DeliveryState::Unknown,
+        };
+        out.push((id, state, r.u64("time")?));
+    }
+    r.finish()?;
+    Ok(out)
+}

@@ -12,6 +12,13 @@ pub const TYPE_ANSWER: u8 = 0x43;
 pub const TYPE_CALL: u8 = 0x44;
 pub const TYPE_CALL_OK: u8 = 0x45;
 pub const TYPE_TICKET_PUSH: u8 = 0x46;
+pub const TYPE_DEPOSIT: u8 = 0x47;
+pub const TYPE_DEPOSIT_OK: u8 = 0x48;
+pub const TYPE_COLLECT: u8 = 0x49;
+pub const TYPE_DELIVERY: u8 = 0x4a;
+pub const TYPE_COLLECTED: u8 = 0x4b;
+pub const TYPE_STATUS: u8 = 0x4c;
+pub const TYPE_STATUS_OK: u8 = 0x4d;
 
 pub const ON_HOOK_LABEL: &[u8] = b"sslx-relay-on-hook-v1";
 pub const HOOK_OK_LABEL: &[u8] = b"sslx-relay-hook-ok-v1";
@@ -20,6 +27,13 @@ pub const ANSWER_LABEL: &[u8] = b"sslx-relay-answer-v1";
 pub const CALL_LABEL: &[u8] = b"sslx-relay-call-v1";
 pub const CALL_OK_LABEL: &[u8] = b"sslx-relay-call-ok-v1";
 pub const TICKET_PUSH_LABEL: &[u8] = b"sslx-relay-ticket-push-v1";
+pub const DEPOSIT_LABEL: &[u8] = b"sslx-mailbox-deposit-v1";
+pub const DEPOSIT_OK_LABEL: &[u8] = b"sslx-mailbox-deposit-ok-v1";
+pub const COLLECT_LABEL: &[u8] = b"sslx-mailbox-collect-v1";
+pub const DELIVERY_LABEL: &[u8] = b"sslx-mailbox-delivery-v1";
+pub const COLLECTED_LABEL: &[u8] = b"sslx-mailbox-collected-v1";
+pub const STATUS_LABEL: &[u8] = b"sslx-mailbox-status-v1";
+pub const STATUS_OK_LABEL: &[u8] = b"sslx-mailbox-status-ok-v1";
 
 /// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender, body)`:
 /// the shape of every message a participant sends the relay (on hook, answer, call).
@@ -39,6 +53,10 @@ fn label(t: u8) -> &'static [u8] {
     match t {
         TYPE_ON_HOOK => ON_HOOK_LABEL,
         TYPE_ANSWER => ANSWER_LABEL,
+        TYPE_DEPOSIT => DEPOSIT_LABEL,
+        TYPE_COLLECT => COLLECT_LABEL,
+        TYPE_COLLECTED => COLLECTED_LABEL,
+        TYPE_STATUS => STATUS_LABEL,
         _ => CALL_LABEL,
     }
 }
@@ -57,6 +75,10 @@ impl<const T: u8> Msg for Signed<T> {
     const NAME: &'static str = match T {
         TYPE_ON_HOOK => "on hook",
         TYPE_ANSWER => "answer",
+        TYPE_DEPOSIT => "mailbox deposit",
+        TYPE_COLLECT => "mailbox collect",
+        TYPE_COLLECTED => "mailbox collected",
+        TYPE_STATUS => "mailbox status",
         _ => "call",
     };
     fn encode_body(&self, out: &mut Vec<u8>) {
@@ -88,6 +110,9 @@ impl<const T: u8> FromCds<T> {
             TYPE_HOOK_OK => HOOK_OK_LABEL,
             TYPE_RING => RING_LABEL,
             TYPE_TICKET_PUSH => TICKET_PUSH_LABEL,
+            TYPE_DEPOSIT_OK => DEPOSIT_OK_LABEL,
+            TYPE_DELIVERY => DELIVERY_LABEL,
+            TYPE_STATUS_OK => STATUS_OK_LABEL,
             _ => CALL_OK_LABEL,
         }
     }
@@ -110,6 +135,9 @@ impl<const T: u8> Msg for FromCds<T> {
         TYPE_HOOK_OK => "hook OK",
         TYPE_RING => "ring",
         TYPE_TICKET_PUSH => "ticket push",
+        TYPE_DEPOSIT_OK => "deposit OK",
+        TYPE_DELIVERY => "delivery",
+        TYPE_STATUS_OK => "status OK",
         _ => "call OK",
     };
     fn encode_body(&self, out: &mut Vec<u8>) {
@@ -131,6 +159,26 @@ pub type CallOk = FromCds<TYPE_CALL_OK>;
 /// CDS → callee over the hook: a session was granted with it (AH-CDS AC-CDS2, pushed because it
 /// is connected). Bound to the hook nonce; body: the ticket (section 5A).
 pub type TicketPush = FromCds<TYPE_TICKET_PUSH>;
+
+/// Sender → CDS (store-and-forward): body `str8 recipient ‖ [16] nonce ‖ u64 timestamp ‖
+/// u64 size ‖ [8] bundle id`; the bundle's `size` bytes follow the frame.
+pub type Deposit = Signed<TYPE_DEPOSIT>;
+/// CDS → sender: the bundle is stored. Bound to the deposit nonce; body `u64 expires`.
+pub type DepositOk = FromCds<TYPE_DEPOSIT_OK>;
+/// Recipient → CDS: the next bundle waiting, please. Body `[16] nonce ‖ u64 timestamp`.
+pub type Collect = Signed<TYPE_COLLECT>;
+/// CDS → recipient. Bound to the collect nonce; body `u8 0` (nothing waits) or `u8 1 ‖ u64 item
+/// ‖ str8 sender ‖ u64 size ‖ [8] bundle id`, the bundle's bytes following the frame.
+pub type Delivery = FromCds<TYPE_DELIVERY>;
+/// Recipient → CDS after a delivery: body `[16] nonce ‖ u64 item ‖ u8 outcome`: 1 opened, 0
+/// refused for good (the CDS forgets the bundle and records the outcome for the sender), 2 keep
+/// it for later (the collect ends).
+pub type Collected = Signed<TYPE_COLLECTED>;
+/// Sender → CDS: what became of its bundles. Body `[16] nonce ‖ u64 timestamp ‖ u16 n ‖ n × [8]`.
+pub type Status = Signed<TYPE_STATUS>;
+/// CDS → sender. Bound to the status nonce; body `u16 n ‖ n × ([8] bundle id ‖ u8 state ‖ u64 time)`,
+/// state 0 unknown, 1 queued, 2 delivered, 3 refused by the recipient, 4 expired.
+pub type StatusOk = FromCds<TYPE_STATUS_OK>;
 
 /// Parses `[16] nonce ‖ u64 timestamp` (on hook).
 pub fn parse_nonce_time(b: &[u8]) -> Option<([u8; 16], u64)> {
