@@ -339,6 +339,11 @@ fn a_bundle_altered_cut_replayed_or_for_another_key_is_refused_and_nothing_is_le
     assert!(err.contains("for \"ob\""), "{err}");
     a.cmd().args(["send", "--to", "oc", "--out", "-"]).arg(src.path()).assert().code(6);
 
+    // A device as --out is written in place, never renamed over (/dev/null stays /dev/null).
+    a.cmd().args(["send", "--to", "ob", "--out", "/dev/null"]).arg(src.path().join("docs")).assert().success();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+
     // A name that already exists is refused and not touched.
     let (pa, pb) = offline_couple("xa", "xb");
     let dest = tempfile::tempdir().unwrap();

@@ -576,9 +576,17 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             if std::io::stdout().is_terminal() {
                 return Err(usage("the bundle is binary: redirect stdout, or give --out FILE"));
             }
+            sslx::cli::widen_pipe(1);
             let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
             let (_, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
             (s, "stdout".to_owned())
+        }
+        Some(path) if sslx::keys::open_special(std::path::Path::new(path))?.is_some() => {
+            // A device or FIFO (/dev/null, a named pipe): written in place, never renamed over.
+            let f = sslx::keys::open_special(std::path::Path::new(path))?.expect("checked");
+            let out = std::io::BufWriter::with_capacity(256 * 1024, f);
+            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
+            (s, path.to_owned())
         }
         Some(path) => {
             let p = std::path::Path::new(path);
@@ -735,6 +743,7 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         let me = ctx.home.load_identity()?.name;
         let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
         let reader: Box<dyn std::io::Read> = if input == "-" {
+            sslx::cli::widen_pipe(0);
             Box::new(std::io::stdin().lock())
         } else {
             Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)

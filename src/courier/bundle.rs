@@ -11,7 +11,7 @@ use super::msgs::{BundleSuite, Trailer, TYPE_RECORD_3DES, TYPE_RECORD_AEAD, TYPE
 use super::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
 use crate::crypto::{self, Secret};
 use crate::session::io::FrameReader;
-use crate::session::record::{Received, RecordReceiver, RecordSender, FLAG_FINAL};
+use crate::session::record::{Received, RecordReceiver, RecordSender, FLAG_FINAL, RECORD_PREFIX};
 use crate::session::Suite;
 use crate::wire::{Header, Msg, HEADER_LEN, VERSION};
 use crate::{Error, Result};
@@ -23,6 +23,9 @@ use std::io::{Read, Write};
 pub const RECORD_PLAINTEXT: usize = 65_280;
 const IV_LEN: usize = 8;
 const MAC_LEN: usize = 32;
+const AEAD_TAG_LEN: usize = 16;
+/// Bytes in front of a 3des record's plaintext: frame header, flags, IV.
+const TDES_PREFIX: usize = HEADER_LEN + 1 + IV_LEN;
 
 type TdesEnc = cbc::Encryptor<des::TdesEde3>;
 type TdesDec = cbc::Decryptor<des::TdesEde3>;
@@ -57,26 +60,31 @@ impl TripleDes {
         ctx.sign()
     }
 
-    fn seal_into(&mut self, plaintext: &[u8], last: bool, rng: &dyn SecureRandom, out: &mut Vec<u8>) -> Result<()> {
+    /// Seals in place: `frame` holds TDES_PREFIX bytes of room, the plaintext, then room for
+    /// padding (8) and the MAC. Returns the finished frame's length.
+    fn seal_prepared(
+        &mut self,
+        frame: &mut [u8],
+        plaintext_len: usize,
+        last: bool,
+        rng: &dyn SecureRandom,
+    ) -> Result<usize> {
         let iv: [u8; IV_LEN] = crypto::random_array(rng);
-        let padded = (plaintext.len() / 8 + 1) * 8;
-        let len = 1 + IV_LEN + padded + MAC_LEN;
-        let header = Header { msg_type: TYPE_RECORD_3DES, version: VERSION, len: len as u32 }.to_bytes();
-        let start = out.len();
-        out.extend_from_slice(&header);
-        out.push(if last { FLAG_FINAL } else { 0 });
-        out.extend_from_slice(&iv);
-        let ct_start = out.len();
-        out.extend_from_slice(plaintext);
-        out.resize(ct_start + padded, 0);
+        let padded = (plaintext_len / 8 + 1) * 8;
+        let body_len = 1 + IV_LEN + padded + MAC_LEN;
+        let header = Header { msg_type: TYPE_RECORD_3DES, version: VERSION, len: body_len as u32 }.to_bytes();
+        frame[..HEADER_LEN].copy_from_slice(&header);
+        frame[HEADER_LEN] = if last { FLAG_FINAL } else { 0 };
+        frame[HEADER_LEN + 1..TDES_PREFIX].copy_from_slice(&iv);
         TdesEnc::new(self.keys.as_slice().into(), &iv.into())
-            .encrypt_padded_mut::<Pkcs7>(&mut out[ct_start..], plaintext.len())
+            .encrypt_padded_mut::<Pkcs7>(&mut frame[TDES_PREFIX..TDES_PREFIX + padded], plaintext_len)
             .map_err(|_| Error::Other("3DES padding".into()))?;
-        let tag = self.record_mac(&header, &out[start + HEADER_LEN..]);
-        out.extend_from_slice(tag.as_ref());
+        let end = TDES_PREFIX + padded;
+        let tag = self.record_mac(&header, &frame[HEADER_LEN..end]);
+        frame[end..end + MAC_LEN].copy_from_slice(tag.as_ref());
         self.counter += 1;
         self.done = last;
-        Ok(())
+        Ok(end + MAC_LEN)
     }
 
     fn open<'a>(&mut self, h: &Header, body: &'a mut [u8]) -> Result<(&'a [u8], bool)> {
@@ -139,17 +147,22 @@ pub struct BundleWriter<W: Write> {
     hash: FileHash,
     skey: Secret<32>,
     challenges: Challenges,
-    plain: Vec<u8>,
+    /// The record being filled: room for its prefix, then the plaintext, then room for the tag.
     frame: Vec<u8>,
+    prefix: usize,
+    plain_len: usize,
     payload_len: u64,
     written: u64,
 }
 
 impl<W: Write> BundleWriter<W> {
     pub fn new(out: W, suite: BundleSuite, skey: Secret<32>, challenges: Challenges) -> Self {
-        let sealer = match suite {
-            BundleSuite::TripleDes => Sealer::TripleDes(TripleDes::new(&skey)),
-            s => Sealer::Aead(RecordSender::with_type(aead_suite(s), &aead_key(&skey), TYPE_RECORD_AEAD)),
+        let (sealer, prefix) = match suite {
+            BundleSuite::TripleDes => (Sealer::TripleDes(TripleDes::new(&skey)), TDES_PREFIX),
+            s => (
+                Sealer::Aead(RecordSender::with_type(aead_suite(s), &aead_key(&skey), TYPE_RECORD_AEAD)),
+                RECORD_PREFIX,
+            ),
         };
         BundleWriter {
             out,
@@ -158,24 +171,26 @@ impl<W: Write> BundleWriter<W> {
             hash: FileHash::new(&skey),
             skey,
             challenges,
-            plain: Vec::with_capacity(RECORD_PLAINTEXT),
-            frame: Vec::with_capacity(RECORD_PLAINTEXT + 128),
+            frame: vec![0u8; TDES_PREFIX + RECORD_PLAINTEXT + 8 + MAC_LEN],
+            prefix,
+            plain_len: 0,
             payload_len: 0,
             written: 0,
         }
     }
 
     fn seal(&mut self, last: bool) -> Result<()> {
-        self.hash.update(&self.plain);
-        self.payload_len += self.plain.len() as u64;
-        self.frame.clear();
-        match &mut self.sealer {
-            Sealer::Aead(s) => s.seal_into(&self.plain, last, &mut self.frame)?,
-            Sealer::TripleDes(s) => s.seal_into(&self.plain, last, &self.rng, &mut self.frame)?,
-        }
-        self.plain.clear();
-        self.out.write_all(&self.frame).map_err(|e| Error::io("writing the bundle", e))?;
-        self.written += self.frame.len() as u64;
+        self.payload_len += self.plain_len as u64;
+        let (len, tag_len) = match &mut self.sealer {
+            Sealer::Aead(s) => (s.seal_prepared(&mut self.frame, self.plain_len, last)?, AEAD_TAG_LEN),
+            Sealer::TripleDes(s) => (s.seal_prepared(&mut self.frame, self.plain_len, last, &self.rng)?, MAC_LEN),
+        };
+        self.plain_len = 0;
+        // FileHash goes over the records' tags: each covers its record, in order, final flag
+        // included, so the bundle is hashed once (by the record MAC), not twice.
+        self.hash.update(&self.frame[len - tag_len..len]);
+        self.out.write_all(&self.frame[..len]).map_err(|e| Error::io("writing the bundle", e))?;
+        self.written += len as u64;
         Ok(())
     }
 
@@ -195,11 +210,13 @@ impl<W: Write> BundleWriter<W> {
 
 impl<W: Write> Write for BundleWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.plain.len() == RECORD_PLAINTEXT {
+        if self.plain_len == RECORD_PLAINTEXT {
             self.seal(false).map_err(std::io::Error::other)?;
         }
-        let n = buf.len().min(RECORD_PLAINTEXT - self.plain.len());
-        self.plain.extend_from_slice(&buf[..n]);
+        let n = buf.len().min(RECORD_PLAINTEXT - self.plain_len);
+        let at = self.prefix + self.plain_len;
+        self.frame[at..at + n].copy_from_slice(&buf[..n]);
+        self.plain_len += n;
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -216,7 +233,10 @@ pub struct BundleReader<'a, R: Read> {
     hash: Option<FileHash>,
     skey: Secret<32>,
     challenges: Challenges,
-    plain: Vec<u8>,
+    /// The current record's plaintext: `start..end` of the frame reader's last body (opened in
+    /// place there, so the bytes are not copied again).
+    start: usize,
+    end: usize,
     pos: usize,
     eof: bool,
     payload_len: u64,
@@ -235,7 +255,8 @@ impl<'a, R: Read> BundleReader<'a, R> {
             hash: Some(FileHash::new(&skey)),
             skey,
             challenges,
-            plain: Vec::with_capacity(RECORD_PLAINTEXT),
+            start: 0,
+            end: 0,
             pos: 0,
             eof: false,
             payload_len: 0,
@@ -248,6 +269,11 @@ impl<'a, R: Read> BundleReader<'a, R> {
         if h.msg_type == crate::vsu::TYPE_REFUSED {
             return Err(cut_off("by the sender"));
         }
+        let base = body.as_ptr() as usize;
+        let tag_len = if matches!(self.opener, Opener::Aead(_)) { AEAD_TAG_LEN } else { MAC_LEN };
+        if body.len() >= tag_len {
+            self.hash.as_mut().expect("before finish").update(&body[body.len() - tag_len..]);
+        }
         let (data, last) = match &mut self.opener {
             Opener::Aead(r) => match r.open(&h, body)? {
                 Received::Data { data, last } => (data, last),
@@ -255,11 +281,10 @@ impl<'a, R: Read> BundleReader<'a, R> {
             },
             Opener::TripleDes(t) => t.open(&h, body)?,
         };
-        self.hash.as_mut().expect("before finish").update(data);
         self.payload_len += data.len() as u64;
-        self.plain.clear();
-        self.plain.extend_from_slice(data);
-        self.pos = 0;
+        self.start = data.as_ptr() as usize - base;
+        self.end = self.start + data.len();
+        self.pos = self.start;
         self.eof = last;
         Ok(())
     }
@@ -292,7 +317,7 @@ impl<'a, R: Read> BundleReader<'a, R> {
 
 impl<R: Read> Read for BundleReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.plain.len() {
+        while self.pos == self.end {
             if self.eof {
                 return Ok(0);
             }
@@ -302,8 +327,8 @@ impl<R: Read> Read for BundleReader<'_, R> {
                 return Err(std::io::Error::other(msg));
             }
         }
-        let n = buf.len().min(self.plain.len() - self.pos);
-        buf[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+        let n = buf.len().min(self.end - self.pos);
+        buf[..n].copy_from_slice(&self.frames.last_body()[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }

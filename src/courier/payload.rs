@@ -1,12 +1,19 @@
 //! The payload inside a bundle's records: the tar stream cut into chunks of up to 1 MiB, each
 //! `kind u8 | raw length u32 | stored length u32 | data`, kind 0 stored as is, kind 1 a zstd
-//! frame. Each chunk is compressed on its own so incompressible data (already compressed
-//! files, media, random bytes) is detected and stored, and compression never makes a transfer
-//! slower than sending it as is: after an incompressible chunk only a 64 KiB sample of the next
-//! one is tried before paying for the whole.
+//! frame. Each chunk is compressed on its own, so the writer can decide chunk by chunk:
+//!
+//! - incompressible data (already compressed files, media, random bytes) is stored: after a
+//!   chunk that did not compress, only a 64 KiB sample of the next is tried;
+//! - compression must pay for itself: the writer times what compressing a byte costs and what
+//!   shipping one costs downstream (sealing, the socket and whatever slows it), and compresses
+//!   only while `compress < (1 - ratio) × ship`. On a slow link it compresses, on loopback it
+//!   mostly stores, so compressing never makes a transfer slower than sending it as is; it
+//!   probes again every few chunks in case the link changed;
+//! - two chunks are compressed at a time, one per core.
 
 use crate::{Error, Result};
 use std::io::{Read, Write};
+use std::time::Instant;
 
 /// Tar bytes per chunk.
 pub const CHUNK: usize = 1 << 20;
@@ -14,6 +21,10 @@ const HEADER: usize = 9;
 const STORED: u8 = 0;
 const ZSTD: u8 = 1;
 const SAMPLE: usize = 64 * 1024;
+/// Chunks compressed side by side (one per core of the machines sslx is built for).
+const LANES: usize = 2;
+/// Batches between two compression probes when storing was chosen for speed.
+const PROBE_EVERY: u32 = 16;
 /// zstd level: the fast end, where it keeps up with the network and the ciphers.
 pub const LEVEL: i32 = 1;
 
@@ -26,83 +37,164 @@ fn malformed(why: &str) -> Error {
 pub enum Compression {
     /// zstd where it pays (the default).
     Auto,
+    /// zstd on every chunk that gets smaller, whatever it costs (tests, slow links).
+    Always,
     /// Store every chunk as is.
     Off,
+}
+
+/// Running costs, nanoseconds per byte (exponentially weighted).
+#[derive(Debug, Clone, Copy, Default)]
+struct Costs {
+    /// Compressing one raw byte (wall time, both lanes).
+    compress: Option<f64>,
+    /// Shipping one payload byte downstream.
+    ship: Option<f64>,
+    /// Stored size / raw size of the last compressed batch.
+    ratio: f64,
+    since_probe: u32,
+}
+
+fn ewma(old: Option<f64>, new: f64) -> Option<f64> {
+    Some(old.map_or(new, |o| 0.7 * o + 0.3 * new))
 }
 
 /// Tar bytes in, chunks out to `W` (the bundle writer).
 pub struct PayloadWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
-    packed: Vec<u8>,
-    compressor: Option<zstd::bulk::Compressor<'static>>,
-    /// The last chunk did not compress: sample before compressing the next.
+    lanes: Vec<(zstd::bulk::Compressor<'static>, Vec<u8>)>,
+    mode: Compression,
+    /// The last batch did not compress: sample before compressing the next.
     incompressible: bool,
+    costs: Costs,
     /// Bytes in and bytes stored, for the summary.
     pub raw_bytes: u64,
     pub stored_bytes: u64,
 }
 
 impl<W: Write> PayloadWriter<W> {
-    pub fn new(out: W, compression: Compression) -> Result<Self> {
-        let compressor = match compression {
-            Compression::Off => None,
-            Compression::Auto => {
-                Some(zstd::bulk::Compressor::new(LEVEL).map_err(|e| Error::io("starting the zstd compressor", e))?)
-            }
+    pub fn new(out: W, mode: Compression) -> Result<Self> {
+        let lanes = match mode {
+            Compression::Off => Vec::new(),
+            _ => (0..LANES)
+                .map(|_| {
+                    let c =
+                        zstd::bulk::Compressor::new(LEVEL).map_err(|e| Error::io("starting the zstd compressor", e))?;
+                    Ok((c, Vec::with_capacity(zstd::zstd_safe::compress_bound(CHUNK))))
+                })
+                .collect::<Result<_>>()?,
         };
         Ok(PayloadWriter {
             out,
-            buf: Vec::with_capacity(CHUNK),
-            packed: Vec::with_capacity(zstd::zstd_safe::compress_bound(CHUNK)),
-            compressor,
+            buf: Vec::with_capacity(CHUNK * LANES),
+            lanes,
+            mode,
             incompressible: false,
+            costs: Costs::default(),
             raw_bytes: 0,
             stored_bytes: 0,
         })
     }
 
-    /// Whether `data` compresses to less than 97% of its size (then the whole chunk is tried).
-    fn worth_compressing(&mut self, data: &[u8]) -> std::io::Result<bool> {
-        let Some(c) = self.compressor.as_mut() else { return Ok(false) };
-        if !self.incompressible || data.len() <= SAMPLE {
+    /// Whether to try compressing the batch in `buf`.
+    fn try_compression(&mut self) -> std::io::Result<bool> {
+        if self.lanes.is_empty() {
+            return Ok(false);
+        }
+        if self.incompressible && self.buf.len() > SAMPLE {
+            let (c, out) = &mut self.lanes[0];
+            let n = c.compress_to_buffer(&self.buf[..SAMPLE], out)?;
+            if n * 100 >= SAMPLE * 97 {
+                return Ok(false);
+            }
+            self.incompressible = false;
+        }
+        if self.mode == Compression::Always {
             return Ok(true);
         }
-        let sample = &data[..SAMPLE];
-        let n = c.compress_to_buffer(sample, &mut self.packed)?;
-        Ok(n * 100 < sample.len() * 97)
+        let c = &mut self.costs;
+        c.since_probe += 1;
+        match (c.compress, c.ship) {
+            (Some(comp), Some(ship)) if c.since_probe < PROBE_EVERY => Ok(comp < (1.0 - c.ratio) * ship),
+            _ => {
+                c.since_probe = 0;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Compresses the batch, a chunk per lane, side by side; returns each chunk's compressed
+    /// length (None where it did not get 3% smaller).
+    fn compress_batch(&mut self) -> std::io::Result<Vec<Option<usize>>> {
+        let t = Instant::now();
+        let chunks: Vec<&[u8]> = self.buf.chunks(CHUNK).collect();
+        let results: Vec<std::io::Result<usize>> = std::thread::scope(|s| {
+            let mut lanes = self.lanes.iter_mut();
+            let mut first = None;
+            let handles: Vec<_> = chunks
+                .iter()
+                .zip(&mut lanes)
+                .enumerate()
+                .filter_map(|(i, (chunk, (c, out)))| {
+                    if i == 0 {
+                        first = Some((chunk, c, out));
+                        None
+                    } else {
+                        Some(s.spawn(move || c.compress_to_buffer(chunk, out)))
+                    }
+                })
+                .collect();
+            let mut r = Vec::new();
+            if let Some((chunk, c, out)) = first {
+                r.push(c.compress_to_buffer(chunk, out));
+            }
+            r.extend(handles.into_iter().map(|h| h.join().expect("zstd lane panicked")));
+            r
+        });
+        let mut sizes = Vec::with_capacity(results.len());
+        let (mut raw, mut stored) = (0usize, 0usize);
+        for (chunk, r) in chunks.iter().zip(results) {
+            let n = r?;
+            raw += chunk.len();
+            stored += n.min(chunk.len());
+            sizes.push((n * 100 < chunk.len() * 97).then_some(n));
+        }
+        self.costs.compress = ewma(self.costs.compress, t.elapsed().as_nanos() as f64 / raw.max(1) as f64);
+        self.costs.ratio = stored as f64 / raw.max(1) as f64;
+        self.incompressible = sizes.iter().all(Option::is_none);
+        Ok(sizes)
     }
 
     fn emit(&mut self) -> std::io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let mut kind = STORED;
-        let mut stored_len = self.buf.len();
-        let raw = std::mem::take(&mut self.buf);
-        if self.worth_compressing(&raw)? {
-            let c = self.compressor.as_mut().expect("checked");
-            let n = c.compress_to_buffer(&raw, &mut self.packed)?;
-            if n * 100 < raw.len() * 97 {
-                kind = ZSTD;
-                stored_len = n;
-            }
+        let sizes =
+            if self.try_compression()? { self.compress_batch()? } else { vec![None; self.buf.len().div_ceil(CHUNK)] };
+        let t = Instant::now();
+        let mut shipped = 0usize;
+        for (i, (chunk, size)) in self.buf.chunks(CHUNK).zip(sizes).enumerate() {
+            let (kind, data) = match size {
+                Some(n) => (ZSTD, &self.lanes[i].1[..n]),
+                None => (STORED, chunk),
+            };
+            let mut h = [0u8; HEADER];
+            h[0] = kind;
+            h[1..5].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
+            h[5..9].copy_from_slice(&(data.len() as u32).to_be_bytes());
+            self.out.write_all(&h)?;
+            self.out.write_all(data)?;
+            self.raw_bytes += chunk.len() as u64;
+            self.stored_bytes += (data.len() + HEADER) as u64;
+            shipped += data.len() + HEADER;
         }
-        self.buf = raw;
-        self.incompressible = kind == STORED && self.compressor.is_some();
-        let mut h = [0u8; HEADER];
-        h[0] = kind;
-        h[1..5].copy_from_slice(&(self.buf.len() as u32).to_be_bytes());
-        h[5..9].copy_from_slice(&(stored_len as u32).to_be_bytes());
-        self.out.write_all(&h)?;
-        self.out.write_all(if kind == ZSTD { &self.packed[..stored_len] } else { &self.buf })?;
-        self.raw_bytes += self.buf.len() as u64;
-        self.stored_bytes += (stored_len + HEADER) as u64;
+        self.costs.ship = ewma(self.costs.ship, t.elapsed().as_nanos() as f64 / shipped as f64);
         self.buf.clear();
         Ok(())
     }
 
-    /// Writes the last chunk; returns the writer underneath.
+    /// Writes the last chunks; returns the writer underneath, raw and stored byte counts.
     pub fn finish(mut self) -> std::io::Result<(W, u64, u64)> {
         self.emit()?;
         Ok((self.out, self.raw_bytes, self.stored_bytes))
@@ -111,10 +203,10 @@ impl<W: Write> PayloadWriter<W> {
 
 impl<W: Write> Write for PayloadWriter<W> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() == CHUNK {
+        if self.buf.len() == CHUNK * LANES {
             self.emit()?;
         }
-        let n = data.len().min(CHUNK - self.buf.len());
+        let n = data.len().min(CHUNK * LANES - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
     }
@@ -242,7 +334,7 @@ mod tests {
     #[test]
     fn text_compresses_and_random_is_stored() {
         let text: Vec<u8> = (0..3 * CHUNK + 77).map(|i| b"sslx courier "[i % 13]).collect();
-        let (out, stored) = round_trip(&text, Compression::Auto);
+        let (out, stored) = round_trip(&text, Compression::Always);
         assert_eq!(out, text);
         assert!(stored < text.len() as u64 / 10);
         let mut random = vec![0u8; 2 * CHUNK + 5];
@@ -250,6 +342,8 @@ mod tests {
         let (out, stored) = round_trip(&random, Compression::Auto);
         assert_eq!(out, random);
         assert_eq!(stored, random.len() as u64 + 3 * HEADER as u64);
+        let (out, _) = round_trip(&text, Compression::Auto);
+        assert_eq!(out, text);
         assert_eq!(round_trip(b"", Compression::Off).0, b"");
     }
 

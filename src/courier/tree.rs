@@ -136,7 +136,15 @@ pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std
     for item in &plan.items {
         match item.kind {
             Kind::Dir => b.append_dir(&item.name, &item.path)?,
-            Kind::File | Kind::Symlink => b.append_path_with_name(&item.path, &item.name)?,
+            Kind::Symlink => b.append_path_with_name(&item.path, &item.name)?,
+            Kind::File => {
+                // Read in 1 MiB pieces (tar's own append copies through an 8 KiB buffer).
+                let f = std::fs::File::open(&item.path)?;
+                let md = f.metadata()?;
+                let mut h = tar::Header::new_gnu();
+                h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+                b.append_data(&mut h, &item.name, std::io::BufReader::with_capacity(1 << 20, f.take(md.len())))?;
+            }
         }
     }
     let c = b.into_inner()?;
@@ -214,6 +222,8 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut links: HashSet<PathBuf> = HashSet::new();
     let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut made: HashSet<PathBuf> = HashSet::new();
     let io = |what: &str, e: std::io::Error| Error::io(what.to_owned(), e);
     for entry in archive.entries().map_err(|e| io("reading the bundle", e))? {
         let mut entry = entry.map_err(|e| io("reading the bundle", e))?;
@@ -276,9 +286,16 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
             }
         }
         if let Some(parent) = out.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io(&format!("creating {}", parent.display()), e))?;
+            if !made.contains(parent) {
+                std::fs::create_dir_all(parent).map_err(|e| io(&format!("creating {}", parent.display()), e))?;
+                made.insert(parent.to_owned());
+            }
         }
-        entry.unpack(&out).map_err(|e| io(&format!("writing {}", path.display()), e))?;
+        if matches!(et, tar::EntryType::Regular | tar::EntryType::Continuous) {
+            write_file(&mut entry, &out, &mut buf).map_err(|e| io(&format!("writing {}", path.display()), e))?;
+        } else {
+            entry.unpack(&out).map_err(|e| io(&format!("writing {}", path.display()), e))?;
+        }
     }
     // Directories last, deepest first: writing their files changed their mtimes.
     for (dir, mtime) in dirs.iter().rev() {
@@ -286,6 +303,32 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
         let _ = filetime::set_file_mtime(dir, t);
     }
     Ok(got)
+}
+
+/// Writes a regular file's bytes in 1 MiB pieces, then its mode (no set-id bits) and mtime.
+fn write_file<R: Read>(entry: &mut tar::Entry<'_, R>, out: &Path, buf: &mut [u8]) -> std::io::Result<()> {
+    let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+    let mtime = entry.header().mtime().unwrap_or(0);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(out)?;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match entry.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        f.write_all(&buf[..filled])?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    filetime::set_file_handle_times(&f, None, Some(filetime::FileTime::from_unix_time(mtime as i64, 0)))?;
+    Ok(())
 }
 
 /// Moves the unpacked top-level names from `tmp` into `dest`, refusing to replace anything.

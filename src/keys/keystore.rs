@@ -132,6 +132,9 @@ pub fn read_secret_file(p: &Path) -> Result<String> {
 /// Writes `bytes` to `path` through a temp file in the same directory, then renames: a reader
 /// sees the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    if let Some(mut f) = open_special(path)? {
+        return f.write_all(bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e));
+    }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let ctx = |what: &str| format!("{what} {}", path.display());
     let mut tmp = tempfile::Builder::new()
@@ -143,6 +146,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(ctx("syncing"), e))?;
     tmp.persist(path).map_err(|e| Error::io(ctx("renaming into"), e.error))?;
     Ok(())
+}
+
+/// A path that already names something other than a regular file (a device such as /dev/null
+/// or /dev/stdout, a FIFO): it is written in place, never replaced by a rename. A directory is
+/// an error.
+pub fn open_special(path: &Path) -> Result<Option<std::fs::File>> {
+    match std::fs::metadata(path) {
+        Ok(md) if md.is_dir() => Err(Error::Usage(format!("{} is a directory", path.display()))),
+        Ok(md) if !md.is_file() => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(Some)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e)),
+        _ => Ok(None),
+    }
 }
 
 pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -55,6 +55,11 @@ impl<R: Read> FrameReader<R> {
         Ok(Some((h, &mut self.body[..])))
     }
 
+    /// The body of the frame `next_record` returned last (as the caller left it: opened in place).
+    pub fn last_body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// The next frame as an owned `Frame` (handshake messages); EOF is an error here.
     pub fn next_frame(&mut self, expecting: &str) -> Result<Frame> {
         match self.next_record()? {
