@@ -525,3 +525,137 @@ fn listener_hello_vector() {
     lying[6] = 9;
     assert!(matches!(ListenerHello::from_bytes(&lying), Err(WireError::MissingData(_))));
 }
+
+// ---------------------------------------------------------------- courier (PROTOCOL.md 5D)
+
+fn array<const N: usize>(s: &str) -> [u8; N] {
+    h(s).try_into().unwrap()
+}
+
+#[test]
+fn courier_pairing_matches_the_independent_implementation() {
+    use sslx::courier::msgs::{PairA1, PairA2, PairB};
+    use sslx::courier::pair::{self, Paired, Side};
+    let f = read_fields(&dir("courier").join("pairing.txt"));
+    let shared = Secret::new(array(&f["shared"]));
+    let random_a: [u8; 32] = array(&f["random_a"]);
+    let a1 = PairA1 {
+        low_version: 1,
+        high_version: 1,
+        account: "alice".into(),
+        x25519: array(&f["public_a"]),
+        hash_random_a: crypto::sha256(&random_a),
+    }
+    .to_frame();
+    assert_eq!(hex::encode(&a1), f["a1"]);
+    let proof_b = pair::proof_b(&shared, &a1, "bob", &array(&f["public_b"]));
+    assert_eq!(hex::encode(proof_b), f["proof_b"]);
+    let b = PairB { version: 1, account: "bob".into(), x25519: array(&f["public_b"]), proof_b }.to_frame();
+    assert_eq!(hex::encode(&b), f["b"]);
+    let a2 = PairA2 { random_a }.to_frame();
+    assert_eq!(hex::encode(&a2), f["a2"]);
+    let acceptor = Paired::new("alice".into(), Side::Acceptor, &shared, &a1, &b, &a2);
+    let initiator = Paired::new("bob".into(), Side::Initiator, &shared, &a1, &b, &a2);
+    assert_eq!(acceptor.short_string, f["short_string"]);
+    assert_eq!(hex::encode(acceptor.ltk().expose()), f["ltk"]);
+    assert_eq!(encode_line(LineKind::PairKey, acceptor.ltk().expose()), f["ltk_line"]);
+    // Each side's confirmation is the other's expected one.
+    let conf = |p: &Paired| hex::encode(&sslx::wire::Frame::parse(&p.confirmation()).unwrap().body);
+    assert_eq!(conf(&initiator), f["confirm_a"]);
+    assert_eq!(conf(&acceptor), f["confirm_b"]);
+    acceptor.check_confirmation(&sslx::wire::Frame::parse(&initiator.confirmation()).unwrap()).unwrap();
+}
+
+#[test]
+fn courier_transfer_values_match_the_independent_implementation() {
+    use sslx::courier::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
+    let f = read_fields(&dir("courier").join("transfer.txt"));
+    let ltk = Secret::new(array(&f["ltk"]));
+    let skey = Secret::new(array(&f["skey"]));
+    let c = Challenges { a: array(&f["challenge_a"]), b: array(&f["challenge_b"]) };
+    assert_eq!(hex::encode(c.proof_b(&ltk)), f["proof_b"]);
+    assert_eq!(hex::encode(c.proof_a(&ltk)), f["proof_a"]);
+    let delta = c.delta_key(&ltk, skey.expose());
+    assert_eq!(hex::encode(delta), f["delta_key"]);
+    assert_eq!(hex::encode(c.key_proof(&skey)), f["key_proof"]);
+    let back = c.open_a2(&ltk, &c.proof_a(&ltk), &delta, &c.key_proof(&skey)).unwrap();
+    assert!(back.ct_eq(&skey));
+    assert_eq!(hex::encode(aead_key(&skey).expose()), f["aead_key"]);
+    assert_eq!(hex::encode(&triple_des_keys(&skey)[..]), f["des_keys"]);
+    let mut fh = FileHash::new(&skey);
+    for tag in h(&f["tags"]).chunks(16) {
+        fh.update(tag);
+    }
+    let file_hash = fh.finish();
+    assert_eq!(hex::encode(file_hash), f["file_hash"]);
+    assert_eq!(hex::encode(c.file_proof(&skey, &file_hash)), f["file_proof"]);
+}
+
+#[test]
+fn a_3des_bundle_written_by_the_independent_implementation_opens() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let f = read_fields(&dir("courier").join("bundle_3des.txt"));
+    let home = tempfile::tempdir().unwrap();
+    let sslx = || {
+        let mut c = assert_cmd::Command::cargo_bin("sslx").unwrap();
+        c.env_remove("SSLX_HOME").arg("--home").arg(home.path());
+        c
+    };
+    sslx().args(["keygen", "--name", &f["recipient"]]).assert().success();
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(home.path()), &f["sender"], &Secret::new(array(&f["ltk"])))
+        .unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    sslx()
+        .args(["recv", "--in"])
+        .arg(dir("courier").join(&f["file"]))
+        .arg("--into")
+        .arg(dest.path())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("suite 3des"));
+    let p = dest.path().join(&f["path"]);
+    assert_eq!(hex::encode(crypto::sha256(&std::fs::read(&p).unwrap())), f["content_sha256"]);
+    let md = std::fs::metadata(&p).unwrap();
+    assert_eq!(format!("{:o}", md.permissions().mode() & 0o777), f["mode"]);
+    assert_eq!(md.mtime().to_string(), f["mtime"]);
+}
+
+/// An aead bundle with a fixed SKey and challenges (the aead suite has no random IV, so the same
+/// inputs give the same bytes). Written once, then checked: the encoder must reproduce it and
+/// the reader must open it.
+#[test]
+fn aead_bundle_vector() {
+    use sslx::courier::bundle::{BundleReader, BundleWriter};
+    use sslx::courier::msgs::BundleSuite;
+    use sslx::courier::proofs::Challenges;
+    use std::io::{Read, Write};
+    let path = dir("courier/bundle_aead.txt");
+    let skey = Secret::new(crypto::sha256(b"vector bundle skey"));
+    let chs = Challenges { a: crypto::sha256(b"vector challenge a"), b: crypto::sha256(b"vector challenge b") };
+    let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey.clone(), chs);
+    w.write_all(&payload).unwrap();
+    let (bundle, _, _) = w.finish().unwrap();
+    if !path.exists() {
+        let fields = [
+            ("expect", "success".to_owned()),
+            ("suite", "1 (aead, AES-256-GCM)".to_owned()),
+            ("skey", hex::encode(skey.expose())),
+            ("challenge_a", hex::encode(chs.a)),
+            ("challenge_b", hex::encode(chs.b)),
+            ("payload", "70000 bytes, byte i = i mod 251".to_owned()),
+            ("bundle", hex::encode(&bundle)),
+        ];
+        let text: String = fields.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+    }
+    let f = read_fields(&path);
+    assert_eq!(hex::encode(&bundle), f["bundle"], "the aead bundle encoding changed");
+    let bytes = h(&f["bundle"]);
+    let mut frames = sslx::session::io::FrameReader::new(&bytes[..]);
+    let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, chs);
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(r.finish().unwrap(), payload.len() as u64);
+    assert_eq!(out, payload);
+}

@@ -46,7 +46,7 @@ fn ephemeral(rng: &dyn SecureRandom) -> Result<(EphemeralPrivateKey, [u8; 32])> 
 }
 
 /// `ProofB = HMAC(HKDF(shared, "sslx-pair-proof-v1"), A1 frame ‖ account B ‖ X25519 public B)`.
-fn proof_b(shared: &Secret<32>, a1_frame: &[u8], account_b: &str, pub_b: &[u8; 32]) -> [u8; 32] {
+pub fn proof_b(shared: &Secret<32>, a1_frame: &[u8], account_b: &str, pub_b: &[u8; 32]) -> [u8; 32] {
     let mut k = [0u8; 32];
     crypto::hkdf(PROOF_LABEL, PROOF_LABEL, shared.expose(), &mut k);
     let mac = crypto::hmac_sha256(&k, &[a1_frame, account_b.as_bytes(), pub_b]);
@@ -86,7 +86,9 @@ pub struct Paired {
 }
 
 impl Paired {
-    fn new(peer: String, side: Side, shared: &Secret<32>, a1: &[u8], b: &[u8], a2: &[u8]) -> Self {
+    /// The pairing the frames A1, B, A2 and the X25519 shared secret give (vectors use this to
+    /// check the derivations without the curve).
+    pub fn new(peer: String, side: Side, shared: &Secret<32>, a1: &[u8], b: &[u8], a2: &[u8]) -> Self {
         let transcript = crypto::sha256(&[a1, b, a2].concat());
         let mut ltk = [0u8; 32];
         crypto::hkdf(LTK_SALT, &transcript, shared.expose(), &mut ltk);

@@ -102,3 +102,82 @@ for name, dh in [("full_no_fs", None), ("full_with_dh", det(32, "dh")[:32])]:
                ("client_finished", H(mk, b"sslx-finished-v1", cn, sn).hex()),
                ("server_finished", H(mk, b"sslx-finished-v1", sn, cn).hex())]
     write(f"session/{name}.txt", fields)
+
+# ---------------------------------------------------------------- courier (docs/PROTOCOL.md 5D)
+import io, struct, subprocess, tarfile
+os.makedirs("courier", exist_ok=True)
+def frame(t, body): return bytes([t, 1]) + struct.pack(">I", len(body)) + body
+def str8(s): return bytes([len(s)]) + s.encode()
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Pairing derivations from a given X25519 shared secret (no curve arithmetic here).
+s = det(32, "pair-shared")[:32]
+random_a = det(32, "random-a")[:32]
+pub_a, pub_b = det(32, "pub-a")[:32], det(32, "pub-b")[:32]
+a1 = frame(0x50, bytes([1, 1]) + str8("alice") + pub_a + hashlib.sha256(random_a).digest())
+kp = hkdf(b"sslx-pair-proof-v1", s, b"sslx-pair-proof-v1", 32)
+proof_b = H(kp, a1, b"bob", pub_b)
+b = frame(0x51, bytes([1]) + str8("bob") + pub_b + proof_b)
+a2 = frame(0x52, random_a)
+t = hashlib.sha256(a1 + b + a2).digest()
+ltk = hkdf(b"sslx-pair-ltk-v1", s, t, 32)
+bits = int.from_bytes(hashlib.sha256(b"sslx-pair-sas-v1" + t).digest()[:4], "big") >> 7
+sas = "".join(CROCKFORD[(bits >> (5 * (4 - i))) & 31] for i in range(5))
+write("courier/pairing.txt", [("expect", "success"), ("shared", s.hex()), ("random_a", random_a.hex()),
+    ("public_a", pub_a.hex()), ("public_b", pub_b.hex()), ("a1", a1.hex()), ("b", b.hex()), ("a2", a2.hex()),
+    ("proof_b", proof_b.hex()), ("transcript", t.hex()), ("ltk", ltk.hex()), ("short_string", sas),
+    ("confirm_a", H(ltk, b"sslx-pair-confirm-v1", b"A", t).hex()), ("confirm_b", H(ltk, b"sslx-pair-confirm-v1", b"B", t).hex()),
+    ("ltk_line", bech32m("sslx-pair-key-", ltk).upper())])
+
+# Transfer values.
+ltk = det(32, "ltk")[:32]
+cha, chb, skey = det(32, "challenge-a")[:32], det(32, "challenge-b")[:32], det(32, "skey")[:32]
+delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(ltk, cha, chb, b"Delta"), b"sslx-courier-delta-v1", 32)))
+tags = [det(16, "tag0")[:16], det(16, "tag1")[:16]]
+file_hash = H(skey, b"File_Check", *tags)
+write("courier/transfer.txt", [("expect", "success"), ("ltk", ltk.hex()), ("challenge_a", cha.hex()), ("challenge_b", chb.hex()),
+    ("skey", skey.hex()), ("proof_b", H(ltk, cha, chb, b"Verify").hex()), ("proof_a", H(ltk, cha, chb, b"Verify2").hex()),
+    ("delta_key", delta.hex()), ("key_proof", H(skey, cha, chb, b"KeyProof").hex()),
+    ("aead_key", hkdf(b"sslx-courier-v1", skey, b"sslx-courier-aead-v1", 32).hex()),
+    ("des_keys", b"".join(H(skey, l)[:8] for l in (b"KEY1", b"KEY22", b"KEY333")).hex()),
+    ("tags", "".join(x.hex() for x in tags)), ("file_hash", file_hash.hex()),
+    ("file_proof", H(skey, cha, chb, file_hash, b"Verify3").hex())])
+
+# A whole offline bundle in the 3des suite (3DES from the openssl command, tar from tarfile):
+# bob must open it with the pair key `ltk` and find hello/greeting.txt.
+def tdes(keys, iv, data):
+    return subprocess.run(["openssl", "enc", "-des-ede3-cbc", "-K", keys.hex(), "-iv", iv.hex()], input=data,
+                          capture_output=True, check=True).stdout  # PKCS#7 padding, as 5D.3
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+    d = tarfile.TarInfo("hello"); d.type = tarfile.DIRTYPE; d.mode = 0o755; d.mtime = 1700000000
+    tf.addfile(d)
+    body = b"hello from an independent implementation\n" * 40
+    f = tarfile.TarInfo("hello/greeting.txt"); f.size = len(body); f.mode = 0o640; f.mtime = 1700000123
+    tf.addfile(f, io.BytesIO(body))
+tar = buf.getvalue()
+payload = bytes([0]) + struct.pack(">II", len(tar), len(tar)) + tar
+cha = det(32, "bundle-challenge-a")[:32]
+chb = bytes(32)
+skey = det(32, "bundle-skey")[:32]
+keys = b"".join(H(skey, l)[:8] for l in (b"KEY1", b"KEY22", b"KEY333"))
+head = frame(0x58, bytes([1, 1, 2, 3]) + str8("alice") + str8("bob") + cha)
+delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(ltk, cha, chb, b"Delta"), b"sslx-courier-delta-v1", 32)))
+head += frame(0x5a, str8("bob") + H(ltk, cha, chb, b"Verify2") + delta + H(skey, cha, chb, b"KeyProof") + struct.pack(">Q", len(tar)))
+records, macs = b"", []
+pieces = [payload[:5000], payload[5000:]]
+for i, piece in enumerate(pieces):
+    flags = bytes([1 if i == len(pieces) - 1 else 0])
+    iv = det(8, f"iv{i}")[:8]
+    ct = tdes(keys, iv, piece)
+    hdr = bytes([0x5d, 1]) + struct.pack(">I", 1 + 8 + len(ct) + 32)
+    mac = H(skey, b"Record", struct.pack(">Q", i), hdr, flags, iv, ct)
+    macs.append(mac)
+    records += hdr + flags + iv + ct + mac
+file_hash = H(skey, b"File_Check", *macs)
+trailer = frame(0x5e, H(skey, cha, chb, file_hash, b"Verify3") + struct.pack(">Q", len(payload)))
+with open("courier/bundle_3des.sslx", "wb") as fh:
+    fh.write(head + records + trailer)
+write("courier/bundle_3des.txt", [("expect", "success"), ("file", "bundle_3des.sslx"), ("sender", "alice"), ("recipient", "bob"),
+    ("ltk", ltk.hex()), ("path", "hello/greeting.txt"), ("content_sha256", hashlib.sha256(body).hexdigest()),
+    ("mode", "640"), ("mtime", "1700000123")])
