@@ -1,4 +1,5 @@
-//! Property tests: random and mutated bytes thrown at every decoder (VSU, AH-CDS, sessions). None may
+//! Property tests: random and mutated bytes thrown at every decoder (VSU, AH-CDS, sessions, relay,
+//! courier packets; the bundle, payload and tar decoders are in courier_proptest.rs). None may
 //! panic; whatever a frame decoder accepts must re-encode to exactly the input (canonical).
 
 use proptest::prelude::*;
@@ -30,6 +31,16 @@ fn transcript_frames() -> Vec<Vec<u8>> {
         "wire/relay.txt",
         &["on_hook", "hook_ok", "call", "ring", "answer", "call_ok", "ticket_push"],
     ));
+    v.extend(vector_frames("courier/pairing.txt", &["a1", "b", "a2"]));
+    // The offline bundle's transfer packets A1 and A2 (the file starts with them).
+    let bundle =
+        std::fs::read(format!("{}/tests/vectors/courier/bundle_3des.sslx", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut at = 0;
+    for _ in 0..2 {
+        let len = 6 + u32::from_be_bytes(bundle[at + 2..at + 6].try_into().unwrap()) as usize;
+        v.push(bundle[at..at + len].to_vec());
+        at += len;
+    }
     v
 }
 
@@ -58,6 +69,26 @@ fn all_decoders(bytes: &[u8]) {
     check::<sslx::relay::Call>(bytes);
     check::<sslx::relay::CallOk>(bytes);
     check::<sslx::relay::TicketPush>(bytes);
+    check::<sslx::relay::Deposit>(bytes);
+    check::<sslx::relay::DepositOk>(bytes);
+    check::<sslx::relay::Collect>(bytes);
+    check::<sslx::relay::Delivery>(bytes);
+    check::<sslx::relay::Collected>(bytes);
+    check::<sslx::relay::Status>(bytes);
+    check::<sslx::relay::StatusOk>(bytes);
+    {
+        use sslx::courier::msgs::*;
+        check::<PairA1>(bytes);
+        check::<PairB>(bytes);
+        check::<PairA2>(bytes);
+        check::<PairConfirm>(bytes);
+        check::<TransferA1>(bytes);
+        check::<TransferB>(bytes);
+        check::<TransferA2>(bytes);
+        check::<Ack>(bytes);
+        check::<Trailer>(bytes);
+        check::<Receipt>(bytes);
+    }
     let _ = (sslx::relay::parse_call(bytes), sslx::relay::parse_ring(bytes), sslx::relay::parse_nonce_time(bytes));
     if let Ok(t) = sslx::broker::Ticket::decode(bytes) {
         assert_eq!(t.encode(), bytes);
@@ -82,7 +113,7 @@ fn all_decoders(bytes: &[u8]) {
 }
 
 fn all_text_decoders(s: &str) {
-    for k in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB] {
+    for k in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB, LineKind::PairKey] {
         let _ = decode_line(k, s);
     }
     let _ = ReplyB::find_in(s);
@@ -90,6 +121,7 @@ fn all_text_decoders(s: &str) {
     let _ = Identity::from_file_text(s);
     let _ = ReplyC::pin_in(s);
     let _ = normalize_pin(s);
+    let _ = sslx::courier::pair::normalize_short_string(s);
 }
 
 proptest! {
@@ -102,7 +134,7 @@ proptest! {
     }
 
     #[test]
-    fn random_bytes_behind_a_valid_header_never_panic(t in 0x10u8..0x20, body in proptest::collection::vec(any::<u8>(), 0..300)) {
+    fn random_bytes_behind_a_valid_header_never_panic(t in prop::sample::select(vec![0x10u8, 0x11, 0x12, 0x13, 0x14, 0x1f, 0x20, 0x21, 0x30, 0x31, 0x33, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x50, 0x51, 0x52, 0x53, 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f]), body in proptest::collection::vec(any::<u8>(), 0..300)) {
         let mut b = vec![t, 1];
         b.extend_from_slice(&(body.len() as u32).to_be_bytes());
         b.extend_from_slice(&body);
