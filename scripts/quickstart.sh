@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default: a throw-away `sslx-cds serve --dev` in the
-# background, one participant enrolled through the verified setup (reply A direct, reply B from
-# the dev outbox's .eml, the PIN from the dev out-of-band folder), then its public standing.
+# background, two participants enrolled through the verified setup (reply A direct, reply B from
+# the dev outbox's .eml, the PIN from the dev out-of-band folder), their public standing, then
+# the courier: they pair (the short string passed along as a person would read it), alice sends
+# a directory live through the CDS relay, then a file while bob is away (it waits in his CDS
+# mailbox), bob collects it, and both logs show what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --bins
@@ -14,13 +17,44 @@ trap cleanup EXIT
 cds_pid=$!
 for _ in $(seq 100); do [ -s "$work/cds.json" ] && break; sleep 0.05; done
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/cds.json" "$1"; }
-export SSLX_HOME=$work/alice SSLX_CDS=$(field listen)
+export SSLX_CDS=$(field listen)
 outbox=$(field outbox); oob=$(field oob_dir)
 
-echo "== sslx keygen";         "$bin/sslx" keygen --name alice
-echo "== sslx vsu";            rid=$("$bin/sslx" --json vsu --email alice@example.com --oob sms:+15551234567 | python3 -c "import json,sys; print(json.load(sys.stdin)['request_id'])")
-echo "   request $rid: reply B in $outbox, PIN in $oob"
-export SSLX_PIN=$(grep -o 'PIN [0-9A-F]*' "$oob/$rid.txt" | cut -d' ' -f2)
-echo "== sslx assemble-key";   "$bin/sslx" assemble-key --reply-b "$(grep -l "$rid" "$outbox"/*.eml)"
-echo "== sslx vsu --confirm";  "$bin/sslx" vsu --confirm
-echo "== sslx standing alice"; "$bin/sslx" standing alice
+enroll() {
+  export SSLX_HOME=$work/$1
+  echo "== $1: sslx keygen";         "$bin/sslx" keygen --name "$1"
+  echo "== $1: sslx vsu";            rid=$("$bin/sslx" --json vsu --email "$1@example.com" --oob sms:+15551234567 | python3 -c "import json,sys; print(json.load(sys.stdin)['request_id'])")
+  echo "   request $rid: reply B in $outbox, PIN in $oob"
+  SSLX_PIN=$(grep -o 'PIN [0-9A-F]*' "$oob/$rid.txt" | cut -d' ' -f2) \
+    "$bin/sslx" assemble-key --reply-b "$(grep -l "$rid" "$outbox"/*.eml)"
+  echo "== $1: sslx vsu --confirm";  "$bin/sslx" vsu --confirm
+  echo "== $1: sslx standing $1";    "$bin/sslx" standing "$1"
+}
+enroll alice
+enroll bob
+alice() { SSLX_HOME=$work/alice "$bin/sslx" "$@"; }
+bob() { SSLX_HOME=$work/bob "$bin/sslx" "$@"; }
+
+echo "== pairing: bob waits (sslx pair --accept), alice calls (sslx pair bob) and reads the string to bob"
+mkfifo "$work/phone"
+bob pair --accept --sas-file "$work/phone" & acceptor=$!
+sleep 0.3
+alice pair bob --yes | head -1 >"$work/phone"
+wait $acceptor
+
+mkdir -p "$work/reports" "$work/inbox"
+for i in 1 2 3; do echo "nightly report $i" >"$work/reports/day$i.txt"; done
+echo "== bob: sslx recv --once (on hook at the CDS); alice: sslx send reports --to bob"
+bob recv --once --into "$work/inbox" & receiver=$!
+for _ in $(seq 100); do curl -s "$(field http)/v1/health" | grep -q '"on_hook":1' && break; sleep 0.05; done
+alice send "$work/reports" --to bob
+wait $receiver
+diff -r "$work/reports" "$work/inbox/reports" && echo "   the directory arrived whole"
+
+echo "== bob is away: alice's bundle waits in his mailbox at the CDS"
+echo "ledger" >"$work/ledger.txt"
+alice send "$work/ledger.txt" --to bob
+echo "== bob: sslx recv --from-mailbox"
+bob recv --from-mailbox --into "$work/inbox"
+echo "== alice: sslx log";        alice log
+echo "== bob: sslx log";          bob log

@@ -466,3 +466,78 @@ fn a_bundle_for_an_absent_recipient_waits_in_its_mailbox_and_the_logs_follow() {
     b.cmd().args(["recv", "--from-mailbox", "--into"]).arg(other.path()).assert().success();
     assert!(other.path().join("night").is_dir());
 }
+
+/// A pseudo-terminal: (master, slave).
+fn openpty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: openpty writes two new descriptors, which we then own.
+    let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty failed");
+    unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) }
+}
+
+#[test]
+fn a_terminal_gets_a_progress_bar_and_json_gets_ndjson_events() {
+    let (a, b) = offline_couple("ga", "gb");
+    let src = tempfile::tempdir().unwrap();
+    write_big(&src.path().join("data.bin"), 96 << 20, 11);
+    // stderr on a terminal: indicatif draws the bar there.
+    let (master, slave) = openpty();
+    let mut child = std::process::Command::new(bin("sslx"))
+        .arg("--home")
+        .arg(a.home())
+        .args(["send", "--to", "gb", "--out"])
+        .arg(src.path().join("data.sslx"))
+        .arg(src.path().join("data.bin"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut m = master;
+        let mut buf = [0u8; 4096];
+        // Reading the master ends with EIO once the child (the last holder of the slave) exits.
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    assert!(child.wait().unwrap().success());
+    let tty = reader.join().unwrap();
+    assert!(tty.contains("sending") && tty.contains('\u{1b}'), "no progress bar on the terminal: {tty:?}");
+    assert!(tty.contains("sslx: sent 1 file(s)"), "{tty:?}");
+
+    // --json: one JSON object per line, start … done.
+    let events = |out: &[u8]| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let out = a
+        .cmd()
+        .args(["--json", "send", "--to", "gb", "--out"])
+        .arg(src.path().join("data2.sslx"))
+        .arg(src.path().join("data.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out.stdout);
+    assert_eq!(ev.first().unwrap()["event"], "start");
+    assert_eq!((ev.last().unwrap()["event"].as_str(), ev.last().unwrap()["ok"].as_bool()), (Some("done"), Some(true)));
+    assert_eq!(ev.last().unwrap()["bytes"].as_u64(), Some(96 << 20));
+    let dest = tempfile::tempdir().unwrap();
+    let out = b.cmd().args(["--json", "recv", "--in"]).arg(src.path().join("data2.sslx")).arg("--into").arg(dest.path()).output().unwrap();
+    let ev = events(&out.stdout);
+    assert_eq!((ev[0]["event"].as_str(), ev.last().unwrap()["event"].as_str()), (Some("start"), Some("done")));
+    assert_eq!(ev.last().unwrap()["names"], serde_json::json!(["data.bin"]));
+    // A failure is an error event with its stable code, and the exit code to match.
+    let out = b.cmd().args(["--json", "recv", "--in"]).arg(src.path().join("data2.sslx")).arg("--into").arg(dest.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let ev = events(&out.stdout);
+    assert_eq!((ev.last().unwrap()["event"].as_str(), ev.last().unwrap()["error"].as_str()), (Some("error"), Some("verify_failed")));
+}

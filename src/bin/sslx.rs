@@ -741,6 +741,9 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&a.into).with_context(|| format!("creating {}", a.into.display()))?;
     if let Some(input) = a.r#in.as_deref() {
         let me = ctx.home.load_identity()?.name;
+        if ctx.json {
+            println!("{}", serde_json::json!({"event": "start", "in": input, "into": a.into}));
+        }
         let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
         let reader: Box<dyn std::io::Read> = if input == "-" {
             sslx::cli::widen_pipe(0);
@@ -773,6 +776,9 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         let rng = sslx::crypto::system_rng();
         let result = (|| -> Result<()> {
             let (session, conn) = ep.accept(sock?, &opts, &rng)?;
+            if ctx.json {
+                println!("{}", serde_json::json!({"event": "start", "peer": session.summary.peer, "into": a.into}));
+            }
             let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
             let ch = Channel::new(session, conn);
             let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t))?;
