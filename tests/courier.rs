@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use predicates::prelude::PredicateBooleanExt;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -531,13 +532,59 @@ fn a_terminal_gets_a_progress_bar_and_json_gets_ndjson_events() {
     assert_eq!((ev.last().unwrap()["event"].as_str(), ev.last().unwrap()["ok"].as_bool()), (Some("done"), Some(true)));
     assert_eq!(ev.last().unwrap()["bytes"].as_u64(), Some(96 << 20));
     let dest = tempfile::tempdir().unwrap();
-    let out = b.cmd().args(["--json", "recv", "--in"]).arg(src.path().join("data2.sslx")).arg("--into").arg(dest.path()).output().unwrap();
+    let out = b
+        .cmd()
+        .args(["--json", "recv", "--in"])
+        .arg(src.path().join("data2.sslx"))
+        .arg("--into")
+        .arg(dest.path())
+        .output()
+        .unwrap();
     let ev = events(&out.stdout);
     assert_eq!((ev[0]["event"].as_str(), ev.last().unwrap()["event"].as_str()), (Some("start"), Some("done")));
     assert_eq!(ev.last().unwrap()["names"], serde_json::json!(["data.bin"]));
     // A failure is an error event with its stable code, and the exit code to match.
-    let out = b.cmd().args(["--json", "recv", "--in"]).arg(src.path().join("data2.sslx")).arg("--into").arg(dest.path()).output().unwrap();
+    let out = b
+        .cmd()
+        .args(["--json", "recv", "--in"])
+        .arg(src.path().join("data2.sslx"))
+        .arg("--into")
+        .arg(dest.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let ev = events(&out.stdout);
-    assert_eq!((ev.last().unwrap()["event"].as_str(), ev.last().unwrap()["error"].as_str()), (Some("error"), Some("verify_failed")));
+    assert_eq!(
+        (ev.last().unwrap()["event"].as_str(), ev.last().unwrap()["error"].as_str()),
+        (Some("error"), Some("verify_failed"))
+    );
+}
+
+#[test]
+fn a_live_transfer_the_recipient_refuses_says_why_at_the_sender_and_links_named_are_followed() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ra", "rb");
+    let src = tempfile::tempdir().unwrap();
+    write_big(&src.path().join("big.bin"), 24 << 20, 4);
+    let dest = tempfile::tempdir().unwrap();
+    std::fs::write(dest.path().join("big.bin"), "mine").unwrap();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", dest.path().to_str().unwrap()], false);
+    a.cmd()
+        .args(["send", "--to", "rb"])
+        .arg(src.path().join("big.bin"))
+        .assert()
+        .code(5)
+        .stderr(predicates::str::contains("rb refused").and(predicates::str::contains("already exists")));
+    let (status, _, err) = recv.wait();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(std::fs::read_to_string(dest.path().join("big.bin")).unwrap(), "mine");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1, "a temp dir was left behind");
+    // A link named on the command line is followed: the peer gets the file, under the link's name.
+    std::os::unix::fs::symlink(src.path().join("big.bin"), src.path().join("latest.bin")).unwrap();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", dest.path().to_str().unwrap()], false);
+    a.cmd().args(["send", "--to", "rb"]).arg(src.path().join("latest.bin")).assert().success();
+    assert!(recv.wait().0.success());
+    let got = dest.path().join("latest.bin");
+    assert!(std::fs::symlink_metadata(&got).unwrap().is_file());
+    assert_eq!(digest(&got), digest(&src.path().join("big.bin")));
 }

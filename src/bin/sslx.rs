@@ -59,8 +59,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Our own stdout closed under us (`sslx log | head`): not a failure. Only a bare I/O error from
+/// the binary's printing counts; a broken pipe inside the library (a peer's socket, a bundle
+/// being written) is a real failure and must not exit 0.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    let pipe = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    match e.chain().find_map(|c| c.downcast_ref::<sslx::Error>()) {
+        // `sslx dial` writing the peer's stream to a stdout that went away (`| head`).
+        Some(sslx::Error::Io { context, source }) => context == "writing the output" && pipe(source),
+        Some(_) => false,
+        None => e.downcast_ref::<std::io::Error>().is_some_and(pipe),
+    }
 }
 
 fn run(cli: SslxCli) -> Result<ExitCode> {
@@ -791,6 +800,11 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
             Err(e) => eprintln!("sslx: a transfer failed: {e:#}"),
             Ok(()) if a.once => return Ok(ExitCode::SUCCESS),
             Ok(()) => {}
+        }
+        // A sender that rang while this one was busy gave up after the answer timeout and left
+        // its bundle in the mailbox: collect it now rather than at the next start.
+        if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
+            eprintln!("sslx: the mailbox: {e:#}");
         }
     }
     Ok(ExitCode::SUCCESS)

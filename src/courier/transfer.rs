@@ -322,17 +322,17 @@ fn send_live_inner(
     let writer = ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
     let written = write_bundle(writer, spec, skey, chs, progress);
     let _ = ch.conn.writer.shutdown(std::net::Shutdown::Write);
-    // If the recipient gave up half-way, its receipt says why: prefer it to "broken pipe".
+    // If the recipient gave up half-way, its receipt (or refusal) says why: prefer it to the
+    // "broken pipe" the sender met.
     let receipt = ch.recv("receipt").and_then(|f| Ok(Receipt::from_frame(&f)?));
-    let (_, payload, wire) = match (written, &receipt) {
-        (Ok(w), _) => w,
-        (Err(_), Err(e @ Error::PeerRefused { .. })) => return Err(clone_refusal(e)),
+    let refused = |r: Receipt| Error::PeerRefused { peer: spec.peer.to_owned(), code: r.status, reason: r.reason };
+    let (payload, wire, receipt) = match (written, receipt) {
+        (_, Ok(r)) if r.status != 0 => return Err(refused(r)),
+        (_, Err(e @ Error::PeerRefused { .. })) => return Err(e),
         (Err(e), _) => return Err(e),
+        (Ok(_), Err(e)) => return Err(e),
+        (Ok((_, payload, wire)), Ok(r)) => (payload, wire, r),
     };
-    let receipt = receipt?;
-    if receipt.status != 0 {
-        return Err(Error::PeerRefused { peer: spec.peer.to_owned(), code: receipt.status, reason: receipt.reason });
-    }
     Ok(Sent {
         bundle: bundle_id(&challenge_a),
         files: spec.plan.files,
@@ -342,15 +342,6 @@ fn send_live_inner(
         suite: spec.suite,
         receipt: Some(receipt),
     })
-}
-
-fn clone_refusal(e: &Error) -> Error {
-    match e {
-        Error::PeerRefused { peer, code, reason } => {
-            Error::PeerRefused { peer: peer.clone(), code: *code, reason: reason.clone() }
-        }
-        other => Error::Other(other.to_string()),
-    }
 }
 
 /// Receives over a live session (the recipient's side of Fig. 7) into `dest`; logs the outcome.

@@ -52,15 +52,15 @@ impl Plan {
         }
         let mut seen = HashSet::new();
         for p in paths {
-            let md = std::fs::symlink_metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            // A path named on the command line is followed if it is a link (as `cp -H` does):
+            // the peer gets what it points to, under the link's name. Links inside
+            // directories stay links.
+            let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
             let name = p
-                .canonicalize()
-                .ok()
-                .and_then(|c| c.file_name().map(PathBuf::from))
-                .or_else(|| p.file_name().map(PathBuf::from))
+                .file_name()
+                .map(PathBuf::from)
+                .or_else(|| p.canonicalize().ok().and_then(|c| c.file_name().map(PathBuf::from)))
                 .ok_or_else(|| Error::Usage(format!("{}: cannot send a path without a name", p.display())))?;
-            let name =
-                if md.file_type().is_symlink() { p.file_name().map(PathBuf::from).unwrap_or(name) } else { name };
             let shown = name.to_string_lossy().into_owned();
             if !seen.insert(shown.clone()) {
                 return Err(Error::Usage(format!(
