@@ -47,16 +47,7 @@ pub struct CourierLog {
 
 impl CourierLog {
     pub fn open(home: &Home) -> Result<Self> {
-        home.ensure()?;
-        let path = home.path("courier.db");
-        crate::keys::prepare_secret_file(&path)?;
-        let conn = Connection::open(&path).map_err(db_err)?;
-        // The busy handler first: even switching to WAL can meet a lock held by another process.
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-        // WAL with NORMAL: a commit is not synced on its own (checkpoints are); losing the last
-        // entry on a power cut is acceptable here, an fsync per transfer is not.
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+        let conn = home.open_db("courier.db")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, time INTEGER NOT NULL,
                 peer TEXT NOT NULL, bundle TEXT NOT NULL, names TEXT NOT NULL, files INTEGER NOT NULL,

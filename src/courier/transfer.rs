@@ -128,6 +128,30 @@ pub struct Got {
     pub unpacked: Unpacked,
 }
 
+/// Transfer Packet A1 of a send.
+fn a1_for(spec: &SendSpec<'_>, mode: Mode, challenge_a: [u8; 32]) -> TransferA1 {
+    TransferA1 {
+        low_version: COURIER_VERSION,
+        high_version: COURIER_VERSION,
+        mode,
+        suite: spec.suite,
+        account: spec.me.to_owned(),
+        recipient: spec.peer.to_owned(),
+        challenge_a,
+    }
+}
+
+/// Transfer Packet A2 of a send: the proofs, and SKey offset for the peer.
+fn a2_for(spec: &SendSpec<'_>, chs: &Challenges, skey: &Secret<32>) -> TransferA2 {
+    TransferA2 {
+        account_b: spec.peer.to_owned(),
+        proof_a: chs.proof_a(spec.ltk),
+        delta_key: chs.delta_key(spec.ltk, skey.expose()),
+        key_proof: chs.key_proof(skey),
+        size_hint: size_hint(spec.plan),
+    }
+}
+
 /// Rough size of the tar stream for a plan (progress bars only).
 fn size_hint(plan: &Plan) -> u64 {
     plan.bytes + 1024 * (plan.files + plan.names.len() as u64 + 2)
@@ -282,16 +306,7 @@ fn send_live_inner(
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Sent> {
-    let a1 = TransferA1 {
-        low_version: COURIER_VERSION,
-        high_version: COURIER_VERSION,
-        mode: Mode::Online,
-        suite: spec.suite,
-        account: spec.me.to_owned(),
-        recipient: spec.peer.to_owned(),
-        challenge_a,
-    };
-    ch.send(&a1.to_frame(), false)?;
+    ch.send(&a1_for(spec, Mode::Online, challenge_a).to_frame(), false)?;
     let b = TransferB::from_frame(&ch.recv("transfer packet B")?)?;
     if b.version != COURIER_VERSION {
         ch.refuse(RefusalCode::Incompatible, "unsupported courier version");
@@ -310,14 +325,7 @@ fn send_live_inner(
         )));
     }
     let skey = Secret::<32>::random(rng);
-    let a2 = TransferA2 {
-        account_b: spec.peer.to_owned(),
-        proof_a: chs.proof_a(spec.ltk),
-        delta_key: chs.delta_key(spec.ltk, skey.expose()),
-        key_proof: chs.key_proof(&skey),
-        size_hint: size_hint(spec.plan),
-    };
-    ch.send(&a2.to_frame(), true)?;
+    ch.send(&a2_for(spec, &chs, &skey).to_frame(), true)?;
     Ack::from_frame(&ch.recv("acknowledge")?)?;
     let writer = ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
     let written = write_bundle(writer, spec, skey, chs, progress);
@@ -455,24 +463,8 @@ pub fn send_offline<W: Write>(
     let r = (|| {
         let mut out = out;
         let chs = Challenges { a: challenge_a, b: OFFLINE_CHALLENGE_B };
-        let a1 = TransferA1 {
-            low_version: COURIER_VERSION,
-            high_version: COURIER_VERSION,
-            mode: Mode::Offline,
-            suite: spec.suite,
-            account: spec.me.to_owned(),
-            recipient: spec.peer.to_owned(),
-            challenge_a,
-        };
         let skey = Secret::<32>::random(rng);
-        let a2 = TransferA2 {
-            account_b: spec.peer.to_owned(),
-            proof_a: chs.proof_a(spec.ltk),
-            delta_key: chs.delta_key(spec.ltk, skey.expose()),
-            key_proof: chs.key_proof(&skey),
-            size_hint: size_hint(spec.plan),
-        };
-        let head = [a1.to_frame(), a2.to_frame()].concat();
+        let head = [a1_for(spec, Mode::Offline, challenge_a).to_frame(), a2_for(spec, &chs, &skey).to_frame()].concat();
         out.write_all(&head).map_err(|e| Error::io("writing the bundle", e))?;
         let (out, payload, wire) = write_bundle(out, spec, skey, chs, progress)?;
         w = Some(out);

@@ -85,6 +85,22 @@ impl Home {
         }
     }
 
+    /// Opens (creating it 0600 if missing) one of the home's SQLite files: WAL, commits not
+    /// synced one by one (losing the last entry on a power cut is acceptable for these; an
+    /// fsync per transfer is not), and a busy handler installed before anything else, since
+    /// even switching to WAL can meet a lock held by another sslx process.
+    pub fn open_db(&self, file: &str) -> Result<rusqlite::Connection> {
+        self.ensure()?;
+        let path = self.path(file);
+        prepare_secret_file(&path)?;
+        let err = |e: rusqlite::Error| Error::Other(format!("{}: {e}", path.display()));
+        let conn = rusqlite::Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        Ok(conn)
+    }
+
     pub fn remove(&self, file: &str) -> Result<()> {
         match std::fs::remove_file(self.path(file)) {
             Ok(()) => Ok(()),
