@@ -588,3 +588,35 @@ fn a_live_transfer_the_recipient_refuses_says_why_at_the_sender_and_links_named_
     assert!(std::fs::symlink_metadata(&got).unwrap().is_file());
     assert_eq!(digest(&got), digest(&src.path().join("big.bin")));
 }
+
+#[test]
+fn the_mailbox_has_a_quota_and_an_expiry() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("big.bin"), pseudo_random(64 * 1024, 8)).unwrap();
+    // Quota: 10,000 bytes per recipient; a 64 KiB bundle is refused, and the log says so.
+    let cds = Cds::start(&["--dev", "--mailbox-quota", "10000"], &[]);
+    let (a, _b) = paired_couple(&cds, "qa", "qb");
+    a.cmd()
+        .args(["send", "--to", "qb"])
+        .arg(src.path().join("big.bin"))
+        .assert()
+        .code(5)
+        .stderr(predicates::str::contains("mailbox is full"));
+    let log: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["log", "--json"]).assert().success().get_output().stdout).unwrap();
+    assert_eq!(log["entries"][0]["result"], "failed", "{log}");
+    drop(cds);
+    // Expiry: with --mailbox-days 0 a bundle is gone before anyone collects it; the sender's
+    // log learns so from the CDS.
+    let cds = Cds::start(&["--dev", "--mailbox-days", "0"], &[]);
+    let (a, b) = paired_couple(&cds, "xa", "xb");
+    a.cmd().args(["send", "--to", "xb"]).arg(src.path().join("big.bin")).assert().success();
+    let dest = tempfile::tempdir().unwrap();
+    b.cmd()
+        .args(["recv", "--from-mailbox", "--into"])
+        .arg(dest.path())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("the mailbox is empty"));
+    a.cmd().args(["log", "--sent"]).assert().success().stdout(predicates::str::contains("expired in the mailbox"));
+}
