@@ -86,6 +86,8 @@ if [ "${SKIP_4G:-}" != 1 ]; then
   D=${BIG4_DIR:-/tmp/sslx-bench-4g}; mkdir -p "$D/out"; rm -rf "$D/out/"*
   [ "$(stat -c %s "$D/big4.bin" 2>/dev/null || echo 0)" = 4294967296 ] || head -c 4294967296 /dev/urandom >"$D/big4.bin"
   rss() { grep "Maximum resident" "$1" | awk '{printf "%.1f", $NF/1024}'; }
+  echo "| file | size | sender peak RSS | receiver peak RSS | wall | bytes match |"
+  echo "|---|---:|---:|---:|---:|---|"
   for f in "$W/peers/data/big.bin" "$D/big4.bin"; do
     rm -rf "$D/out/"*
     /usr/bin/time -v -o "$W/recv.tv" "$SSLX" --home "$SSLX_B" -q recv --once --into "$D/out" & r=$!
