@@ -42,6 +42,7 @@ complete -c sslx -n "__fish_sslx_needs_command" -f -a "pair" -d 'Pair with a pee
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "token" -d 'Common session tokens: mint one for another node, verify one from another node'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand keygen" -l name -d 'This machine\'s name at the CDS (a-z, 0-9, \'.\', \'_\', \'-\')' -r
 complete -c sslx -n "__fish_sslx_using_subcommand keygen" -l out -d 'Write the secret identity here instead of the home (\'-\' for stdout)' -r
@@ -162,15 +163,58 @@ complete -c sslx -n "__fish_sslx_using_subcommand log" -l json -d 'Machine-reada
 complete -c sslx -n "__fish_sslx_using_subcommand log" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand log" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand log" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "pair" -d 'Pair with a peer once: a key exchange checked by a 5-character string read over the phone'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l key -d 'The minting node\'s identity file (signs; `sslx keygen --name N --out FILE`)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l node -d 'The minting node\'s id (0-65535), unique among cooperating nodes' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l to -d 'Seal the session data to this node: a file with its keyring line `NODE_ID sslx-pub1…`' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l ttl -d 'How long the session stays valid (30s, 15m, 24h, 7d)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l field -d 'A field of the session data (repeatable): User-ID=fred, Telephone=@1.Fred.Telephone' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l fields -d 'More fields from FILE (- for stdin): `Key: Value` lines, or one JSON object' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l max-size -d 'Refuse a token longer than this many characters' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l url -d 'Print a migration URL: BASE with the token as its `sslx_token` query parameter' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l cookie -d 'Print a Set-Cookie header carrying the token'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l keyring -d 'Trusted nodes: `NODE_ID PUBLIC-KEY-LINE` a line' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l key -d 'This node\'s identity file, to open tokens sealed to it' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l node -d 'This node\'s id' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l skew -d 'Clock skew allowed on Created and Expires' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "pair" -d 'Pair with a peer once: a key exchange checked by a 5-character string read over the phone'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "token" -d 'Common session tokens: mint one for another node, verify one from another node'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'

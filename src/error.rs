@@ -22,6 +22,10 @@ pub enum ErrorKind {
     NotFound,
     /// The peer could not be reached or timed out.
     Unavailable,
+    /// Input that does not parse at all (a token's layout or checksum).
+    Malformed,
+    /// Addressed to another node (a token sealed to someone else).
+    NotForUs,
 }
 
 impl ErrorKind {
@@ -35,6 +39,8 @@ impl ErrorKind {
             ErrorKind::Refused => 5,
             ErrorKind::NotFound => 6,
             ErrorKind::Unavailable => 7,
+            ErrorKind::Malformed => 8,
+            ErrorKind::NotForUs => 9,
         }
     }
 
@@ -48,6 +54,8 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::NotForUs => "not_for_us",
         }
     }
 }
@@ -58,6 +66,8 @@ pub enum Error {
     Wire(#[from] WireError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Token(#[from] crate::token::TokenError),
     /// Crypto failures stay opaque: what failed to verify, never why.
     #[error("{0}")]
     VerifyFailed(String),
@@ -85,6 +95,7 @@ impl Error {
         match self {
             Error::Wire(_) => ErrorKind::VerifyFailed,
             Error::Key(k) => k.kind(),
+            Error::Token(t) => t.kind(),
             Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),

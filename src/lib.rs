@@ -14,6 +14,7 @@ pub mod keys;
 pub mod net;
 pub mod relay;
 pub mod session;
+pub mod token;
 pub mod vsu;
 pub mod wire;
 

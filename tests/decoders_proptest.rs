@@ -94,6 +94,9 @@ fn all_decoders(bytes: &[u8]) {
         assert_eq!(t.encode(), bytes);
         assert!(t.open(&sslx::crypto::Secret::new([1; 32])).is_none());
     }
+    if let Ok(t) = sslx::token::Token::from_bytes(bytes) {
+        assert_eq!(t.to_bytes(), bytes, "a token is not canonical");
+    }
     if let Ok(f) = Frame::parse(bytes) {
         assert_eq!(f.to_bytes(), bytes);
         // Any frame fed to a session's record receiver is rejected, never a panic.
@@ -112,6 +115,21 @@ fn all_decoders(bytes: &[u8]) {
     let _ = ConfirmedBody::decode(bytes);
 }
 
+/// The token of tests/vectors/token/token.txt and its keyring.
+fn token_vector() -> String {
+    vector_frames_text("token/token.txt", "token")
+}
+
+fn token_keyring() -> String {
+    format!("1 {}\n", vector_frames_text("token/token.txt", "public_key"))
+}
+
+fn vector_frames_text(file: &str, key: &str) -> String {
+    let text =
+        std::fs::read_to_string(format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"))).expect("vector file");
+    text.lines().find_map(|l| l.strip_prefix(&format!("{key}: ")).map(str::to_owned)).expect("field")
+}
+
 fn all_text_decoders(s: &str) {
     for k in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB, LineKind::PairKey] {
         let _ = decode_line(k, s);
@@ -122,6 +140,12 @@ fn all_text_decoders(s: &str) {
     let _ = ReplyC::pin_in(s);
     let _ = normalize_pin(s);
     let _ = sslx::courier::pair::normalize_short_string(s);
+    if let Ok(t) = sslx::token::Token::decode(s) {
+        assert_eq!(t.encode(), s.trim(), "a token is not canonical");
+    }
+    let _ = sslx::token::Fields::parse(s);
+    let _ = sslx::token::Keyring::parse(s);
+    let _ = sslx::cli::parse_duration(s);
 }
 
 proptest! {
@@ -153,6 +177,31 @@ proptest! {
             b.truncate(cut.index(b.len()));
         }
         all_decoders(&b);
+    }
+
+    #[test]
+    fn mutated_tokens_are_refused_or_canonical(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), fix_crc in any::<bool>()) {
+        use base64::Engine;
+        let t = token_vector();
+        let mut b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&t).unwrap();
+        for (i, v) in edits {
+            let i = i.index(b.len());
+            b[i] = v;
+        }
+        if fix_crc {
+            let n = b.len();
+            let crc = crc32fast::hash(&b[..n - 4]);
+            b[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        }
+        all_decoders(&b);
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b);
+        all_text_decoders(&text);
+        // Whatever decodes must still fail the signature unless it is the original.
+        let ring = sslx::token::Keyring::parse(&token_keyring()).unwrap();
+        let v = sslx::token::Verifier { keyring: &ring, me: None, now: 1_800_000_000, skew: 5 };
+        if text != t {
+            prop_assert!(sslx::token::verify(&text, &v).is_err());
+        }
     }
 
     #[test]

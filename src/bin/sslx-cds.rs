@@ -191,14 +191,6 @@ fn parse_time(t: &str) -> Result<u64> {
     if let Ok(d) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
         return Ok(d.unix_timestamp().max(0) as u64);
     }
-    let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: u64 = num.parse()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => anyhow::bail!("unknown unit"),
-    };
+    let secs = sslx::cli::parse_duration(t).map_err(anyhow::Error::msg)?;
     Ok(sslx::cli::now_unix().saturating_sub(secs))
 }

@@ -94,6 +94,8 @@ fn run(cli: SslxCli) -> Result<ExitCode> {
         SslxCommand::Send(a) => send(&ctx, a),
         SslxCommand::Recv(a) => recv(&ctx, a),
         SslxCommand::Log(a) => log(&ctx, a),
+        SslxCommand::Token(TokenCommand::Mint(a)) => token_mint(&ctx, a),
+        SslxCommand::Token(TokenCommand::Verify(a)) => token_verify(&ctx, a),
     }
 }
 
@@ -876,6 +878,99 @@ fn log(ctx: &Ctx, a: LogArgs) -> Result<ExitCode> {
             e.names.join(" "),
             if e.detail.is_empty() { String::new() } else { format!("  ({})", e.detail) }
         )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token_err(e: sslx::token::TokenError) -> anyhow::Error {
+    sslx::Error::from(e).into()
+}
+
+fn token_mint(ctx: &Ctx, a: MintArgs) -> Result<ExitCode> {
+    use sslx::token::{Fields, Keyring, Mint};
+    let identity = sslx::keys::load_identity_file(&a.key)?;
+    let ttl = sslx::cli::parse_duration(&a.ttl).map_err(|e| usage(format!("--ttl: {e}")))?;
+    let mut fields = Fields::default();
+    for f in &a.fields {
+        let (k, v) = f.split_once('=').ok_or_else(|| usage(format!("--field {f:?}: give KEY=VALUE")))?;
+        fields.push(k.trim(), v).map_err(token_err)?;
+    }
+    if let Some(file) = a.fields_file.as_deref() {
+        let text = sslx::cli::input::read_input(file, 1 << 20, "fields")?;
+        if text.trim_start().starts_with('{') {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| usage(format!("--fields {file}: not a JSON object: {e}")))?;
+            for (k, v) in obj {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                fields.push(&k, &v).map_err(token_err)?;
+            }
+        } else {
+            for (k, v) in Fields::parse(&text).map_err(token_err)?.0 {
+                fields.push(&k, &v).map_err(token_err)?;
+            }
+        }
+    }
+    let to = match a.to.as_deref() {
+        None => None,
+        Some(p) => {
+            let text = sslx::cli::input::read_input(&p.to_string_lossy(), 1 << 16, "public key file")?;
+            let kr = Keyring::parse(&text).map_err(token_err)?;
+            let mut nodes = kr.iter();
+            let (node, public) =
+                nodes.next().ok_or_else(|| usage(format!("{}: no `NODE_ID sslx-pub1…` line", p.display())))?;
+            if nodes.next().is_some() {
+                return Err(usage(format!("{}: more than one node; --to takes one", p.display())));
+            }
+            Some((node, public.x25519))
+        }
+    };
+    let now = sslx::cli::now_unix();
+    let number = sslx::token::numbers::SessionNumbers::for_key(&a.key).reserve(1, now)?;
+    let rng = sslx::crypto::system_rng();
+    let m = Mint { node: a.node, identity: &identity, number, now, ttl, fields: &fields, to, max_len: a.max_size };
+    let token = sslx::token::mint(&m, &rng).map_err(token_err)?;
+    let out = match (&a.url, a.cookie) {
+        (Some(base), _) => format!("{base}{}sslx_token={token}", if base.contains('?') { '&' } else { '?' }),
+        (None, true) => {
+            format!("Set-Cookie: sslx_token={token}; Max-Age={ttl}; Path=/; Secure; HttpOnly; SameSite=Lax")
+        }
+        (None, false) => token.clone(),
+    };
+    if ctx.json {
+        ctx.print_json(serde_json::json!({"ok": true, "token": token, "output": out, "node": a.node,
+            "session_id": format!("{:04x}:{number:012x}", a.node), "expires": sslx::cli::fmt_time(now + ttl),
+            "sealed_to": to.map(|(n, _)| n), "length": token.len()}));
+    } else {
+        println!("{out}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token_verify(ctx: &Ctx, a: VerifyArgs) -> Result<ExitCode> {
+    use sslx::token::{Keyring, Verifier};
+    let text = if a.token == "-" { sslx::cli::input::read_input("-", 1 << 16, "token")? } else { a.token.clone() };
+    let keyring = Keyring::parse(&sslx::cli::input::read_input(&a.keyring.to_string_lossy(), 1 << 20, "keyring")?)
+        .map_err(token_err)?;
+    let me = match (a.key.as_deref(), a.node) {
+        (Some(k), Some(n)) => Some((n, sslx::keys::load_identity_file(k)?)),
+        _ => None,
+    };
+    let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
+    let v = Verifier { keyring: &keyring, me: me.as_ref().map(|(n, id)| (*n, id)), now: sslx::cli::now_unix(), skew };
+    let got = sslx::token::verify(&text, &v).map_err(token_err)?;
+    if ctx.json {
+        let fields: serde_json::Map<String, serde_json::Value> =
+            got.fields.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        ctx.print_json(serde_json::json!({"ok": true, "node": got.node, "session_id": got.session_id(),
+            "sealed": got.sealed, "created": sslx::cli::fmt_time(got.created), "expires": sslx::cli::fmt_time(got.expires),
+            "fields": fields}));
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "Session-ID: {}", got.session_id())?;
+        write!(out, "{}", got.fields.to_text())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-const AFTER_HELP: &str = "Exit status: 0 ok, 1 failure, 2 usage, 3 verification failed (MAC, signature, checksum, denied), 4 expired or clock skew, 5 refused by the CDS, 6 not found, 7 CDS or server unavailable, 130 interrupted.";
+const AFTER_HELP: &str = "Exit status: 0 ok, 1 failure, 2 usage, 3 verification failed (MAC, signature, checksum, denied), 4 expired or clock skew, 5 refused by the CDS, 6 not found, 7 CDS or server unavailable, 8 malformed input, 9 not for this node, 130 interrupted.";
 
 /// Trust between machines: enroll with a Common Directory Server (CDS), then move keys, tokens,
 /// commands and files securely.
@@ -87,6 +87,73 @@ pub enum SslxCommand {
     Recv(RecvArgs),
     /// Show the send log and the receive log (the inbox)
     Log(LogArgs),
+    /// Common session tokens: mint one for another node, verify one from another node
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)
+    #[command(
+        after_help = "Examples:\n  sslx token mint --key node1.key --node 1 --field User-ID=fred --field Email-Address=fred@fred.org\n  sslx token mint --key node1.key --node 1 --to node2.pub --ttl 5m --url https://b.example.com/migrate\n  printf 'User-ID: fred\\nTelephone: @1.Fred.Telephone\\n' | sslx token mint --key node1.key --node 1 --fields -\nThe key file is an sslx identity (sslx keygen --out FILE); session numbers are kept in FILE.seq.\n--to PUBFILE takes a keyring line `NODE_ID sslx-pub1…` of the target node.\nA value `@NODE.ID` refers to data kept by that node (sslx token serve) and fetched by sslx token resolve.\nA token over --max-size (default 1024 characters) is refused: move bulky fields out of band."
+    )]
+    Mint(MintArgs),
+    /// Verify a token against a keyring of trusted nodes; print its fields
+    #[command(
+        after_help = "Exit status: 0 valid, 8 malformed (layout, checksum, encoding), 3 bad signature,\n6 unknown node, 4 expired or not yet valid (both clocks printed), 9 not for this node,\n2 usage (a sealed token without --key)."
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// The minting node's identity file (signs; `sslx keygen --name N --out FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The minting node's id (0-65535), unique among cooperating nodes
+    #[arg(long, value_name = "ID")]
+    pub node: u16,
+    /// Seal the session data to this node: a file with its keyring line `NODE_ID sslx-pub1…`
+    #[arg(long, value_name = "PUBFILE")]
+    pub to: Option<PathBuf>,
+    /// How long the session stays valid (30s, 15m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", default_value = "15m")]
+    pub ttl: String,
+    /// A field of the session data (repeatable): User-ID=fred, Telephone=@1.Fred.Telephone
+    #[arg(long = "field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
+    /// More fields from FILE (- for stdin): `Key: Value` lines, or one JSON object
+    #[arg(long = "fields", value_name = "FILE")]
+    pub fields_file: Option<String>,
+    /// Refuse a token longer than this many characters
+    #[arg(long, value_name = "CHARS", default_value_t = crate::token::DEFAULT_MAX_LEN)]
+    pub max_size: usize,
+    /// Print a migration URL: BASE with the token as its `sslx_token` query parameter
+    #[arg(long, value_name = "BASE", conflicts_with = "cookie")]
+    pub url: Option<String>,
+    /// Print a Set-Cookie header carrying the token
+    #[arg(long)]
+    pub cookie: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The token (- reads it from stdin)
+    #[arg(value_name = "TOKEN|-")]
+    pub token: String,
+    /// Trusted nodes: `NODE_ID PUBLIC-KEY-LINE` a line
+    #[arg(long, value_name = "FILE")]
+    pub keyring: PathBuf,
+    /// This node's identity file, to open tokens sealed to it
+    #[arg(long, value_name = "FILE", requires = "node")]
+    pub key: Option<PathBuf>,
+    /// This node's id
+    #[arg(long, value_name = "ID")]
+    pub node: Option<u16>,
+    /// Clock skew allowed on Created and Expires
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub skew: String,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 
 /// 0 ok, 1 failure, 2 usage, 3 verification failed, 4 expired, 5 refused, 6 not found,
 /// 7 unavailable, 130 interrupted.
-pub const EXIT_CODES_HELP: &str = "Exit status: 0 ok, 1 failure, 2 usage, 3 verification failed (MAC, signature, checksum, denied), 4 expired or clock skew, 5 refused by the CDS, 6 not found, 7 CDS or server unavailable, 130 interrupted.";
+pub const EXIT_CODES_HELP: &str = "Exit status: 0 ok, 1 failure, 2 usage, 3 verification failed (MAC, signature, checksum, denied), 4 expired or clock skew, 5 refused by the CDS, 6 not found, 7 CDS or server unavailable, 8 malformed input, 9 not for this node, 130 interrupted.";
 
 use crate::Error;
 
@@ -22,6 +22,7 @@ pub fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
 pub fn hint(e: &Error) -> Option<String> {
     match e {
         Error::Key(k) => k.hint(),
+        Error::Token(t) => t.hint(),
         Error::Unavailable(_) => Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into()),
         _ => None,
     }

@@ -181,3 +181,25 @@ with open("courier/bundle_3des.sslx", "wb") as fh:
 write("courier/bundle_3des.txt", [("expect", "success"), ("file", "bundle_3des.sslx"), ("sender", "alice"), ("recipient", "bob"),
     ("ltk", ltk.hex()), ("path", "hello/greeting.txt"), ("content_sha256", hashlib.sha256(body).hexdigest()),
     ("mode", "640"), ("mtime", "1700000123")])
+
+# ---------------------------------------------------------------- tokens (docs/PROTOCOL.md 5E)
+# token/token.txt is written by the Rust side (Ed25519 is not in the standard library); here its
+# layout, CRC-32 and session data are checked independently.
+import base64, zlib
+if os.path.exists("token/token.txt"):
+    f = dict(l.rstrip("\n").split(": ", 1) for l in open("token/token.txt") if ": " in l)
+    t = f["token"]
+    b = base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
+    assert base64.urlsafe_b64encode(b).decode().rstrip("=") == t
+    assert b[0] == 0, "format id"
+    sid = int.from_bytes(b[1:9], "big")
+    assert sid >> 48 == int(f["node"]) and sid & ((1 << 48) - 1) == int(f["number"], 16)
+    n = int.from_bytes(b[9:11], "big")
+    assert len(b) == 1 + 8 + 2 + n + 4, "length"
+    assert zlib.crc32(b[:-4]) == int.from_bytes(b[-4:], "big"), "CRC-32"
+    data = b[11:11 + n]
+    assert data[0] == 0, "unsealed"
+    body = data[1:-64].decode()
+    assert body.endswith(f["session_data"].replace("\\n", "\n")), body
+    assert body.startswith("Created: ") and "\nExpires: " in body
+    print("token/token.txt: layout, CRC-32 and session data check out")

@@ -1,0 +1,263 @@
+//! Common session tokens (seed 003, second patent): a node mints a signed, optionally sealed,
+//! URL-safe token carrying a user's session; another node verifies it (and, for `@NODE.ID`
+//! values, fetches the data out of band). Layout: `layout.rs` and docs/PROTOCOL.md "Tokens".
+
+pub mod keyring;
+pub mod layout;
+pub mod numbers;
+
+pub use keyring::Keyring;
+pub use layout::Token;
+
+use crate::crypto;
+use crate::keys::Identity;
+use ring::rand::SecureRandom;
+
+/// HPKE `info` for a sealed token body.
+pub const SEAL_INFO: &[u8] = b"sslx-token-v1";
+/// Default size limit of the encoded token: what fits in a URL or a cookie everywhere.
+pub const DEFAULT_MAX_LEN: usize = 1024;
+/// Default clock-skew allowance when checking times, seconds.
+pub const DEFAULT_SKEW: u64 = 5;
+
+/// Why a token was refused; each maps to its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    #[error("unknown node {0}: it is not in the keyring")]
+    UnknownNode(u16),
+    #[error("{what} (now {now}, {edge})")]
+    Expired { what: String, now: String, edge: String },
+    #[error("not for this node: {0}")]
+    NotForUs(String),
+    #[error("the token would be {len} characters, over the {max}-character limit")]
+    TooLarge { len: usize, max: usize },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl TokenError {
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind::*;
+        match self {
+            TokenError::Malformed(_) => Malformed,
+            TokenError::BadSignature(_) => VerifyFailed,
+            TokenError::UnknownNode(_) => NotFound,
+            TokenError::Expired { .. } => Expired,
+            TokenError::NotForUs(_) => NotForUs,
+            TokenError::TooLarge { .. } | TokenError::Usage(_) => Usage,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TokenError::TooLarge { .. } => Some(
+                "move bulky fields out of band: give them as @NODE.ID references (sslx token serve keeps the data), \
+                 or raise --max-size"
+                    .into(),
+            ),
+            TokenError::UnknownNode(n) => Some(format!("add a line `{n} sslx-pub1…` for that node to the keyring")),
+            _ => None,
+        }
+    }
+}
+
+/// Session data: `Key: Value` lines, in order, keys unique.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Fields(pub Vec<(String, String)>);
+
+/// Keys are what an RFC 822 header allows in practice: letters, digits and `-`.
+pub fn check_key(k: &str) -> Result<(), TokenError> {
+    if k.is_empty() || k.len() > 64 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(TokenError::Usage(format!("field name {k:?}: use 1-64 letters, digits and '-'")));
+    }
+    Ok(())
+}
+
+impl Fields {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str())
+    }
+
+    /// Adds a field; a key given twice, or a value with a line break, is refused.
+    pub fn push(&mut self, k: &str, v: &str) -> Result<(), TokenError> {
+        check_key(k)?;
+        if v.contains(['\n', '\r']) {
+            return Err(TokenError::Usage(format!("the value of {k} has a line break")));
+        }
+        if self.get(k).is_some() {
+            return Err(TokenError::Usage(format!("the field {k} is given twice")));
+        }
+        self.0.push((k.to_owned(), v.trim().to_owned()));
+        Ok(())
+    }
+
+    pub fn to_text(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+    }
+
+    /// Parses the lines of a token body (or of `--fields`): `Key: Value`, whitespace after the
+    /// colon optional.
+    pub fn parse(text: &str) -> Result<Self, TokenError> {
+        let mut f = Fields::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (k, v) = line
+                .split_once(':')
+                .ok_or_else(|| TokenError::Malformed(format!("a session-data line without ':' ({line:?})")))?;
+            f.push(k.trim(), v).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        }
+        Ok(f)
+    }
+
+    /// The `@NODE.ID` references: (field, node, data id).
+    pub fn references(&self) -> Vec<(String, u16, String)> {
+        self.0
+            .iter()
+            .filter_map(|(k, v)| {
+                let (node, id) = v.strip_prefix('@')?.split_once('.')?;
+                Some((k.clone(), node.parse().ok()?, id.to_owned()))
+            })
+            .collect()
+    }
+}
+
+fn rfc3339(t: u64) -> String {
+    crate::cli::fmt_time(t)
+}
+
+fn parse_time(s: &str) -> Option<u64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|d| d.unix_timestamp().max(0) as u64)
+}
+
+/// What to mint.
+pub struct Mint<'a> {
+    /// The minting node: its id and identity (the Ed25519 key signs).
+    pub node: u16,
+    pub identity: &'a Identity,
+    /// The session number (from `numbers::SessionNumbers`).
+    pub number: u64,
+    pub now: u64,
+    pub ttl: u64,
+    /// Fields after Created and Expires.
+    pub fields: &'a Fields,
+    /// Seal the body to this node: (node id, its X25519 public key).
+    pub to: Option<(u16, [u8; 32])>,
+    pub max_len: usize,
+}
+
+/// Mints a token: `Created`, `Expires`, then the fields; sealed if asked; signed over everything.
+pub fn mint(m: &Mint<'_>, rng: &dyn SecureRandom) -> Result<String, TokenError> {
+    if m.number > layout::MAX_NUMBER {
+        return Err(TokenError::Usage("session numbers of this node are exhausted".into()));
+    }
+    let mut all = Fields::default();
+    all.push("Created", &rfc3339(m.now))?;
+    all.push("Expires", &rfc3339(m.now + m.ttl))?;
+    for (k, v) in &m.fields.0 {
+        all.push(k, v)?;
+    }
+    let lines = all.to_text();
+    let (sealed, body) = match m.to {
+        None => (None, lines.into_bytes()),
+        Some((target, public)) => {
+            let (enc, ct) = crypto::hpke_seal(&public, SEAL_INFO, &Token::aad(m.node, m.number), lines.as_bytes(), rng)
+                .ok_or_else(|| TokenError::Usage("the target's public key is not a valid X25519 key".into()))?;
+            (Some((target, enc)), ct)
+        }
+    };
+    let budget = u16::MAX as usize - layout::OVERHEAD - 1 - 2 - layout::ENC_LEN - layout::SIG_LEN;
+    if body.len() > budget {
+        return Err(TokenError::TooLarge { len: body.len() * 4 / 3, max: m.max_len });
+    }
+    let signed = Token::signed_bytes(m.node, m.number, sealed, &body);
+    let signature = m.identity.sign(&signed);
+    let token = Token { node: m.node, number: m.number, sealed, body, signature }.encode();
+    if token.len() > m.max_len {
+        return Err(TokenError::TooLarge { len: token.len(), max: m.max_len });
+    }
+    Ok(token)
+}
+
+/// A verified token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verified {
+    pub node: u16,
+    pub number: u64,
+    pub sealed: bool,
+    pub created: u64,
+    pub expires: u64,
+    pub fields: Fields,
+}
+
+impl Verified {
+    /// `NODE:NUMBER` in hex, the session id people quote.
+    pub fn session_id(&self) -> String {
+        format!("{:04x}:{:012x}", self.node, self.number)
+    }
+}
+
+/// Who is verifying: its node id and identity (needed for sealed tokens).
+pub struct Verifier<'a> {
+    pub keyring: &'a Keyring,
+    pub me: Option<(u16, &'a Identity)>,
+    pub now: u64,
+    pub skew: u64,
+}
+
+/// Checks a token in order: layout and CRC (malformed), the node (unknown node), the signature
+/// (bad signature), the target (not for this node), the data, then the times (expired, with
+/// the allowed skew).
+pub fn verify(text: &str, v: &Verifier<'_>) -> Result<Verified, TokenError> {
+    let t = Token::decode(text)?;
+    let public = v.keyring.get(t.node).ok_or(TokenError::UnknownNode(t.node))?;
+    let signed = Token::signed_bytes(t.node, t.number, t.sealed, &t.body);
+    if !crypto::ed25519_verify(&public.ed25519, &signed, &t.signature) {
+        return Err(TokenError::BadSignature(format!(
+            "the token does not verify under node {}'s key (altered, or signed by someone else)",
+            t.node
+        )));
+    }
+    let lines = match t.sealed {
+        None => t.body.clone(),
+        Some((target, enc)) => {
+            let (me, id) = v.me.ok_or_else(|| {
+                TokenError::Usage(format!("the token is sealed to node {target}: give that node's --key and --node"))
+            })?;
+            if target != me {
+                return Err(TokenError::NotForUs(format!("the token is sealed to node {target}, this is node {me}")));
+            }
+            crypto::hpke_open(&id.x25519, &enc, SEAL_INFO, &Token::aad(t.node, t.number), &t.body).ok_or_else(|| {
+                TokenError::NotForUs(format!("the sealed part does not open with the key of node {me}"))
+            })?
+        }
+    };
+    let text = String::from_utf8(lines).map_err(|_| TokenError::Malformed("the session data is not UTF-8".into()))?;
+    let fields = Fields::parse(&text)?;
+    let time = |k: &str| {
+        fields
+            .get(k)
+            .and_then(parse_time)
+            .ok_or_else(|| TokenError::Malformed(format!("the session data has no valid {k} time")))
+    };
+    let (created, expires) = (time("Created")?, time("Expires")?);
+    if v.now > expires + v.skew {
+        return Err(TokenError::Expired {
+            what: format!("the token expired at {}", rfc3339(expires)),
+            now: rfc3339(v.now),
+            edge: format!("{} s of clock skew allowed", v.skew),
+        });
+    }
+    if created > v.now + v.skew {
+        return Err(TokenError::Expired {
+            what: format!("the token is not valid before {} (clocks apart?)", rfc3339(created)),
+            now: rfc3339(v.now),
+            edge: format!("{} s of clock skew allowed", v.skew),
+        });
+    }
+    Ok(Verified { node: t.node, number: t.number, sealed: t.sealed.is_some(), created, expires, fields })
+}

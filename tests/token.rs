@@ -1,0 +1,267 @@
+//! Common session tokens through the real binary: `sslx token mint` and `sslx token verify`,
+//! with every way a token can be wrong and the exit code each one gets.
+
+mod common;
+use base64::Engine;
+use common::*;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Two nodes (1 and 2): identity files, a keyring of both, node 2's keyring line for --to.
+struct Nodes {
+    dir: tempfile::TempDir,
+}
+
+impl Nodes {
+    fn new() -> Nodes {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ring = String::from("# trusted nodes\n");
+        for n in [1, 2] {
+            let out = sslx(&dir.path().join("home"))
+                .args(["keygen", "--name", &format!("node{n}"), "--out"])
+                .arg(dir.path().join(format!("n{n}.key")))
+                .output()
+                .unwrap();
+            let public = String::from_utf8(out.stdout).unwrap();
+            let line = format!("{n} {}\n", public.split_whitespace().nth(1).unwrap());
+            std::fs::write(dir.path().join(format!("n{n}.line")), &line).unwrap();
+            ring.push_str(&line);
+        }
+        std::fs::write(dir.path().join("ring"), ring).unwrap();
+        Nodes { dir }
+    }
+    fn p(&self, f: &str) -> PathBuf {
+        self.dir.path().join(f)
+    }
+    fn cmd(&self) -> assert_cmd::Command {
+        sslx(&self.p("home"))
+    }
+    fn mint(&self, extra: &[&str]) -> String {
+        let out = self
+            .cmd()
+            .args(["token", "mint", "--node", "1", "--key"])
+            .arg(self.p("n1.key"))
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap().trim().to_owned()
+    }
+    fn verify(&self, token: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd().args(["token", "verify", token, "--keyring"]).arg(self.p("ring")).args(extra).assert()
+    }
+}
+
+fn b64(t: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).unwrap()
+}
+
+fn enc(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Recomputes the CRC, so that a change reaches the checks behind it.
+fn fix_crc(b: &mut [u8]) {
+    let n = b.len();
+    let crc = crc32fast::hash(&b[..n - 4]);
+    b[n - 4..].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn a_token_round_trips_plain_and_sealed() {
+    let n = Nodes::new();
+    let t = n.mint(&["--field", "User-ID=fred", "--field", "Email-Address=fred@fred.org", "--field", "Version=7"]);
+    assert!(t.len() < 400 && !t.contains(['=', '+', '/']), "{t}");
+    n.verify(&t, &[]).success().stdout(
+        predicate::str::starts_with("Session-ID: 0001:")
+            .and(predicate::str::contains("User-ID: fred\nEmail-Address: fred@fred.org\nVersion: 7\n"))
+            .and(predicate::str::contains("Expires: ")),
+    );
+    // Sealed to node 2: node 2 reads it; without the key it is a usage error; node 1 is not its target.
+    let s = n.mint(&["--to", n.p("n2.line").to_str().unwrap(), "--field", "User-ID=fred"]);
+    let out = n
+        .verify(&s, &["--json", "--node", "2", "--key", n.p("n2.key").to_str().unwrap()])
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        (v["sealed"].as_bool(), v["fields"]["User-ID"].as_str(), v["node"].as_u64()),
+        (Some(true), Some("fred"), Some(1))
+    );
+    n.verify(&s, &[]).code(2).stderr(predicate::str::contains("sealed to node 2"));
+    n.verify(&s, &["--node", "1", "--key", n.p("n1.key").to_str().unwrap()]).code(9);
+    // The sealed body is not readable in the token.
+    assert!(!String::from_utf8_lossy(&b64(&s)).contains("fred"));
+    // Fields from stdin, as lines or as JSON; from - as the token too.
+    let out = n
+        .cmd()
+        .args(["token", "mint", "--node", "1", "--key"])
+        .arg(n.p("n1.key"))
+        .args(["--fields", "-"])
+        .write_stdin("{\"User-ID\": \"ann\", \"Telephone\": \"@1.Ann.Telephone\", \"Age\": 7}")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    n.cmd()
+        .args(["token", "verify", "-", "--keyring"])
+        .arg(n.p("ring"))
+        .write_stdin(out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Telephone: @1.Ann.Telephone\n").and(predicate::str::contains("Age: 7\n")));
+    // A URL and a cookie.
+    let u = n.mint(&["--url", "https://b.example.com/migrate?lang=en"]);
+    assert!(u.starts_with("https://b.example.com/migrate?lang=en&sslx_token="), "{u}");
+    let c = n.mint(&["--cookie", "--ttl", "5m"]);
+    assert!(c.starts_with("Set-Cookie: sslx_token=") && c.contains("Max-Age=300") && c.contains("HttpOnly"), "{c}");
+}
+
+#[test]
+fn each_wrong_token_gets_its_own_exit_code() {
+    let n = Nodes::new();
+    let t = n.mint(&["--field", "User-ID=fred"]);
+    let bytes = b64(&t);
+    let len = bytes.len();
+    // Any byte flipped: the CRC catches it (malformed, 8).
+    for i in [0, 1, 4, 9, 11, 14, len / 2, len - 70, len - 5, len - 1] {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        n.verify(&enc(&b), &[]).code(8).stderr(predicate::str::contains("malformed"));
+    }
+    // With the CRC made right again, each region meets its own check.
+    let region = |i: usize, mask: u8, code: i32, says: &str| {
+        let mut b = bytes.clone();
+        b[i] ^= mask;
+        fix_crc(&mut b);
+        n.verify(&enc(&b), &[]).code(code).stderr(predicate::str::contains(says));
+    };
+    region(0, 0x01, 8, "unknown token format"); // format id
+    region(2, 0x01, 6, "unknown node"); // node id: 1 → 0 (not in the keyring)
+    region(1, 0x01, 6, "unknown node"); // node id: 1 → 0x0101
+    region(5, 0x01, 3, "bad signature"); // session number
+    region(9, 0x01, 8, "length"); // length field
+    region(11, 0x80, 8, "unknown flags"); // flags: a bit no version defines
+    region(11, 0x01, 3, "bad signature"); // flags: "sealed", which the signature covers
+    region(20, 0x01, 3, "bad signature"); // body
+    region(len - 10, 0x01, 3, "bad signature"); // signature
+                                                // Node 2's signature cannot pass for node 1's: re-signed tokens claim their own node.
+    let mut b = bytes.clone();
+    b[2] = 2; // node 1 → 2, still in the keyring
+    fix_crc(&mut b);
+    n.verify(&enc(&b), &[]).code(3);
+    // Truncated, padded, not base64url, empty.
+    n.verify(&t[..t.len() - 3], &[]).code(8);
+    n.verify(&enc(&[&bytes[..], &[0u8; 4]].concat()), &[]).code(8);
+    n.verify(&format!("{t}="), &[]).code(8);
+    n.verify("", &[]).code(8);
+    // A keyring without node 1.
+    std::fs::write(n.p("ring2"), std::fs::read_to_string(n.p("n2.line")).unwrap()).unwrap();
+    n.cmd().args(["token", "verify", &t, "--keyring"]).arg(n.p("ring2")).assert().code(6).stderr(
+        predicate::str::contains("unknown node 1").and(predicate::str::contains("hint: add a line `1 sslx-pub1")),
+    );
+}
+
+fn now_of(n: &Nodes, t: &str) -> u64 {
+    let out = n.verify(t, &["--json"]).success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    time::OffsetDateTime::parse(v["created"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp() as u64
+}
+
+#[test]
+fn expiry_is_checked_with_the_skew_allowance_and_both_clocks_printed() {
+    let n = Nodes::new();
+    let t = n.mint(&["--ttl", "10s"]);
+    let created = now_of(&n, &t);
+    let at = |secs: u64, extra: &[&str]| {
+        n.cmd()
+            .env("SSLX_NOW", secs.to_string())
+            .args(["token", "verify", &t, "--keyring"])
+            .arg(n.p("ring"))
+            .args(extra)
+            .assert()
+    };
+    at(created + 14, &[]).success(); // expired 4 s ago: inside the default 5 s
+    at(created + 16, &[]).code(4).stderr(predicate::str::contains("expired").and(predicate::str::contains("now ")));
+    at(created + 16, &["--skew", "10s"]).success();
+    at(created - 4, &[]).success(); // the verifier's clock a little behind
+    at(created - 60, &[]).code(4).stderr(predicate::str::contains("not valid before"));
+}
+
+#[test]
+fn a_token_over_the_size_limit_is_refused_with_a_hint() {
+    let n = Nodes::new();
+    let address = "x".repeat(900);
+    n.cmd()
+        .args(["token", "mint", "--node", "1", "--key"])
+        .arg(n.p("n1.key"))
+        .args(["--field", &format!("Postal-Address={address}")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("over the 1024-character limit").and(predicate::str::contains("out of band")));
+    n.mint(&["--max-size", "2000", "--field", &format!("Postal-Address={address}")]);
+    // Bad fields are usage errors.
+    for f in ["no-equals", "Bad Key=x", "User-ID=a", "Created=now"] {
+        let mut c = n.cmd();
+        c.args(["token", "mint", "--node", "1", "--key"]).arg(n.p("n1.key")).args(["--field", f]);
+        if f == "User-ID=a" {
+            c.args(["--field", "user-id=b"]);
+        }
+        c.assert().code(2);
+    }
+}
+
+#[test]
+fn session_numbers_are_unique_over_many_mints_concurrent_processes_and_restarts() {
+    let n = Nodes::new();
+    let key = n.p("n1.key");
+    let number = |t: &str| -> u64 {
+        let b = b64(t);
+        u64::from_be_bytes(b[1..9].try_into().unwrap()) & ((1 << 48) - 1)
+    };
+    let mut seen = std::collections::HashSet::new();
+    // Eight processes at once, four times over.
+    for _ in 0..4 {
+        let kids: Vec<_> = (0..8)
+            .map(|_| {
+                std::process::Command::new(bin("sslx"))
+                    .args(["token", "mint", "--node", "1", "--key"])
+                    .arg(&key)
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for k in kids {
+            let out = k.wait_with_output().unwrap();
+            assert!(out.status.success());
+            assert!(seen.insert(number(String::from_utf8(out.stdout).unwrap().trim())), "a session number repeated");
+        }
+    }
+    // The library allocator in threads, in blocks.
+    let alloc = sslx::token::numbers::SessionNumbers::for_key(&key);
+    let now = sslx::cli::now_unix();
+    let blocks: Vec<u64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8).map(|_| s.spawn(|| alloc.reserve(100, now).unwrap())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for b in blocks {
+        for x in b..b + 100 {
+            assert!(seen.insert(x), "a reserved number repeated");
+        }
+    }
+    // A "restart" is a new process reading the state file: it continues after everything above.
+    let max = *seen.iter().max().unwrap();
+    assert!(number(&n.mint(&[])) > max);
+    // The state file is the node's: 0600, beside its key.
+    use std::os::unix::fs::PermissionsExt;
+    let seq = Path::new(&format!("{}.seq", key.display())).to_owned();
+    assert_eq!(std::fs::metadata(seq).unwrap().permissions().mode() & 0o777, 0o600);
+}
