@@ -163,16 +163,19 @@ complete -c sslx -n "__fish_sslx_using_subcommand log" -l json -d 'Machine-reada
 complete -c sslx -n "__fish_sslx_using_subcommand log" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand log" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand log" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -l json -d 'Machine-readable output: one JSON object on stdout'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -s q -l quiet -d 'No messages on stderr, only errors'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -s h -l help -d 'Print help'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
-complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -f -a "resolve" -d 'Verify a token, then fetch its `@NODE.ID` values from their nodes (cached by version)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -f -a "serve" -d 'Answer other nodes\' out-of-band queries for the data this node\'s tokens refer to'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -f -a "store" -d 'Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and not __fish_seen_subcommand_from mint verify resolve serve store help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l key -d 'The minting node\'s identity file (signs; `sslx keygen --name N --out FILE`)' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l node -d 'The minting node\'s id (0-65535), unique among cooperating nodes' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l to -d 'Seal the session data to this node: a file with its keyring line `NODE_ID sslx-pub1…`' -r -F
@@ -200,8 +203,42 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l keyring -d 'Trusted nodes: `NODE_ID PUBLIC-KEY-LINE [HOST:PORT]` a line' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l key -d 'This node\'s identity file (authenticates the queries; opens sealed tokens and answers)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l node -d 'This node\'s id' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l skew -d 'Clock skew allowed on Created and Expires' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l key -d 'This node\'s identity file (the key its tokens are signed with)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l node -d 'This node\'s id' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l keyring -d 'The nodes allowed to ask' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l listen -d 'Where to listen' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l db -d 'The out-of-band data (SQLite)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -l db -d 'The out-of-band data (SQLite)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from store" -s V -l version -d 'Print version'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "resolve" -d 'Verify a token, then fetch its `@NODE.ID` values from their nodes (cached by version)'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Answer other nodes\' out-of-band queries for the data this node\'s tokens refer to'
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "store" -d 'Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
@@ -218,3 +255,6 @@ complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subc
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "resolve" -d 'Verify a token, then fetch its `@NODE.ID` values from their nodes (cached by version)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "serve" -d 'Answer other nodes\' out-of-band queries for the data this node\'s tokens refer to'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "store" -d 'Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version'

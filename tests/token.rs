@@ -265,3 +265,105 @@ fn session_numbers_are_unique_over_many_mints_concurrent_processes_and_restarts(
     let seq = Path::new(&format!("{}.seq", key.display())).to_owned();
     assert_eq!(std::fs::metadata(seq).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// `sslx token serve` for node 1 on a free port; killed on drop.
+struct Serve(std::process::Child, String);
+
+impl Serve {
+    fn start(n: &Nodes, ring: &Path) -> Serve {
+        use std::io::BufRead;
+        let mut c = std::process::Command::new(bin("sslx"))
+            .args(["token", "serve", "--node", "1", "--listen", "127.0.0.1:0", "--key"])
+            .arg(n.p("n1.key"))
+            .arg("--keyring")
+            .arg(ring)
+            .arg("--db")
+            .arg(n.p("data.db"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(c.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Serve(c, addr)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn out_of_band_values_are_fetched_from_their_node_and_cached_by_version() {
+    let n = Nodes::new();
+    let store = |items: &[&str]| {
+        n.cmd().args(["token", "store", "--db"]).arg(n.p("data.db")).args(items).assert().success();
+    };
+    store(&["Fred.Telephone=(345) 555-1212", "Fred.Address=12345 Main Street Anytown, USA 98765-1234"]);
+    let server = Serve::start(&n, &n.p("ring"));
+    // Node 2's keyring knows where node 1 answers.
+    let line1 = std::fs::read_to_string(n.p("n1.line")).unwrap();
+    let ring2 = format!("{} {}\n{}", line1.trim(), server.1, std::fs::read_to_string(n.p("n2.line")).unwrap());
+    std::fs::write(n.p("ring-node2"), ring2).unwrap();
+    let mint = |version: &str, phone: &str| {
+        n.mint(&[
+            "--to",
+            n.p("n2.line").to_str().unwrap(),
+            "--field",
+            "User-ID=Fred",
+            "--field",
+            &format!("Telephone={phone}"),
+            "--field",
+            "Postal-Address=@1.Fred.Address",
+            "--field",
+            &format!("Version={version}"),
+        ])
+    };
+    let resolve = |t: &str, home: &str| {
+        sslx(&n.p(home))
+            .args(["token", "resolve", t, "--node", "2", "--key"])
+            .arg(n.p("n2.key"))
+            .arg("--keyring")
+            .arg(n.p("ring-node2"))
+            .assert()
+    };
+    let t1 = mint("1", "@1.Fred.Telephone");
+    resolve(&t1, "home2")
+        .success()
+        .stdout(
+            predicate::str::contains("Telephone: (345) 555-1212\n")
+                .and(predicate::str::contains("Postal-Address: 12345 Main Street Anytown, USA 98765-1234\n")),
+        )
+        .stderr(predicate::str::contains("2 fetched, 0 from the cache"));
+    // The same version again: from the cache, even with node 1 gone.
+    drop(server);
+    resolve(&mint("1", "@1.Fred.Telephone"), "home2")
+        .success()
+        .stdout(predicate::str::contains("Telephone: (345) 555-1212"))
+        .stderr(predicate::str::contains("0 fetched, 2 from the cache"));
+    // A newer version is fetched again, and brings the new value.
+    store(&["Fred.Telephone=(345) 555-0000"]);
+    let server = Serve::start(&n, &n.p("ring"));
+    let ring2 = format!("{} {}\n{}", line1.trim(), server.1, std::fs::read_to_string(n.p("n2.line")).unwrap());
+    std::fs::write(n.p("ring-node2"), ring2).unwrap();
+    resolve(&mint("2", "@1.Fred.Telephone"), "home2")
+        .success()
+        .stdout(predicate::str::contains("Telephone: (345) 555-0000"))
+        .stderr(predicate::str::contains("2 fetched"));
+    // A reference to a node nobody knows.
+    resolve(&mint("2", "@9.Fred.Telephone"), "home2").code(6).stderr(predicate::str::contains("unknown node 9"));
+    // An id node 1 has no data for.
+    resolve(&mint("3", "@1.Fred.Fax"), "home2").code(6);
+    // Node 1 answers only nodes in its own keyring: without node 2 in it, the query is refused.
+    std::fs::write(n.p("ring-only1"), &line1).unwrap();
+    let strict = Serve::start(&n, &n.p("ring-only1"));
+    let ring2 = format!("{} {}\n{}", line1.trim(), strict.1, std::fs::read_to_string(n.p("n2.line")).unwrap());
+    std::fs::write(n.p("ring-node2"), ring2).unwrap();
+    resolve(&mint("4", "@1.Fred.Telephone"), "home3")
+        .code(5)
+        .stderr(predicate::str::contains("node 2 is not in this node's keyring"));
+}

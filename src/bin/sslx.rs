@@ -96,6 +96,9 @@ fn run(cli: SslxCli) -> Result<ExitCode> {
         SslxCommand::Log(a) => log(&ctx, a),
         SslxCommand::Token(TokenCommand::Mint(a)) => token_mint(&ctx, a),
         SslxCommand::Token(TokenCommand::Verify(a)) => token_verify(&ctx, a),
+        SslxCommand::Token(TokenCommand::Resolve(a)) => token_resolve(&ctx, a),
+        SslxCommand::Token(TokenCommand::Serve(a)) => token_serve(&ctx, a),
+        SslxCommand::Token(TokenCommand::Store(a)) => token_store(&ctx, a),
     }
 }
 
@@ -961,16 +964,112 @@ fn token_verify(ctx: &Ctx, a: VerifyArgs) -> Result<ExitCode> {
     let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
     let v = Verifier { keyring: &keyring, me: me.as_ref().map(|(n, id)| (*n, id)), now: sslx::cli::now_unix(), skew };
     let got = sslx::token::verify(&text, &v).map_err(token_err)?;
+    print_fields(ctx, &got, &got.fields, serde_json::json!({}))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_fields(
+    ctx: &Ctx,
+    got: &sslx::token::Verified,
+    fields: &sslx::token::Fields,
+    extra: serde_json::Value,
+) -> Result<()> {
     if ctx.json {
-        let fields: serde_json::Map<String, serde_json::Value> =
-            got.fields.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-        ctx.print_json(serde_json::json!({"ok": true, "node": got.node, "session_id": got.session_id(),
+        let map: serde_json::Map<String, serde_json::Value> =
+            fields.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        let mut v = serde_json::json!({"ok": true, "node": got.node, "session_id": got.session_id(),
             "sealed": got.sealed, "created": sslx::cli::fmt_time(got.created), "expires": sslx::cli::fmt_time(got.expires),
-            "fields": fields}));
+            "fields": map});
+        if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        ctx.print_json(v);
     } else {
         let mut out = std::io::stdout().lock();
         writeln!(out, "Session-ID: {}", got.session_id())?;
-        write!(out, "{}", got.fields.to_text())?;
+        write!(out, "{}", fields.to_text())?;
+    }
+    Ok(())
+}
+
+fn token_resolve(ctx: &Ctx, a: ResolveArgs) -> Result<ExitCode> {
+    use sslx::token::{Keyring, Verifier};
+    let text = if a.token == "-" { sslx::cli::input::read_input("-", 1 << 16, "token")? } else { a.token.clone() };
+    let keyring = Keyring::parse(&sslx::cli::input::read_input(&a.keyring.to_string_lossy(), 1 << 20, "keyring")?)
+        .map_err(token_err)?;
+    let id = sslx::keys::load_identity_file(&a.key)?;
+    let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
+    let v = Verifier { keyring: &keyring, me: Some((a.node, &id)), now: sslx::cli::now_unix(), skew };
+    let got = sslx::token::verify(&text, &v).map_err(token_err)?;
+    let cache = sslx::token::oob::Cache::open(&ctx.home)?;
+    let (fields, fetched) = sslx::token::resolve(text.trim(), &got, &keyring, (a.node, &id), &cache)?;
+    let refs = got.fields.references().len();
+    ctx.say(format!("sslx: {refs} out-of-band value(s): {fetched} fetched, {} from the cache", refs - fetched));
+    print_fields(ctx, &got, &fields, serde_json::json!({"fetched": fetched, "cached": refs - fetched}))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token_store(ctx: &Ctx, a: TokenStoreArgs) -> Result<ExitCode> {
+    let mut items = Vec::new();
+    for it in &a.items {
+        let (k, v) = it.split_once('=').ok_or_else(|| usage(format!("{it:?}: give ID=VALUE")))?;
+        if k.trim().is_empty() || k.contains([',', ' ', '\n']) || v.contains('\n') {
+            return Err(usage(format!("{it:?}: an id without spaces or commas, a value on one line")));
+        }
+        items.push((k.trim().to_owned(), v.to_owned()));
+    }
+    let version = sslx::token::oob::DataStore::open(&a.db)?.put(&items)?;
+    if ctx.json {
+        ctx.print_json(serde_json::json!({"ok": true, "version": version}));
+    } else {
+        println!("{version}");
+        ctx.say(format!("sslx: {} value(s) stored; mint tokens with --field Version={version}", items.len()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
+    use sslx::token::Keyring;
+    let keyring = std::sync::Arc::new(
+        Keyring::parse(&sslx::cli::input::read_input(&a.keyring.to_string_lossy(), 1 << 20, "keyring")?)
+            .map_err(token_err)?,
+    );
+    let id = std::sync::Arc::new(sslx::keys::load_identity_file(&a.key)?);
+    sslx::token::oob::DataStore::open(&a.db)?;
+    let listener = std::net::TcpListener::bind(&a.listen).with_context(|| format!("binding {}", a.listen))?;
+    eprintln!("sslx: node {} answers out-of-band queries on {}", a.node, listener.local_addr()?);
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for sock in listener.incoming() {
+        let Ok(sock) = sock else { continue };
+        if busy.load(std::sync::atomic::Ordering::Relaxed) >= 64 {
+            continue; // dropped: a client retries
+        }
+        busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (keyring, id, busy, db, node, quiet) =
+            (keyring.clone(), id.clone(), busy.clone(), a.db.clone(), a.node, ctx.quiet);
+        std::thread::spawn(move || {
+            let peer = sock.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+            sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+            let result = (|| -> sslx::Result<(u16, Vec<String>)> {
+                let store = sslx::token::oob::DataStore::open(&db)?;
+                let mut w = sock.try_clone().map_err(|e| sslx::Error::io("cloning the socket", e))?;
+                let mut r = std::io::BufReader::new(sock);
+                let server = sslx::token::oob::Server {
+                    node,
+                    identity: &id,
+                    keyring: &keyring,
+                    store: &store,
+                    now: sslx::cli::now_unix(),
+                };
+                server.serve(&mut r, &mut w, &sslx::crypto::system_rng())
+            })();
+            match result {
+                Ok((client, ids)) if !quiet => eprintln!("sslx: node {client} ({peer}) asked for {}", ids.join(", ")),
+                Ok(_) => {}
+                Err(e) => eprintln!("sslx: a query from {peer} was refused: {e}"),
+            }
+            busy.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -104,6 +104,66 @@ pub enum TokenCommand {
         after_help = "Exit status: 0 valid, 8 malformed (layout, checksum, encoding), 3 bad signature,\n6 unknown node, 4 expired or not yet valid (both clocks printed), 9 not for this node,\n2 usage (a sealed token without --key)."
     )]
     Verify(VerifyArgs),
+    /// Verify a token, then fetch its `@NODE.ID` values from their nodes (cached by version)
+    #[command(
+        after_help = "The keyring line of each referenced node carries its address: `NODE_ID sslx-pub1… HOST:PORT`.\nFetched values are cached in the home (token-cache.db) with the version the node reported; a token\nwhose Version is not newer is resolved from the cache, a newer one is fetched again.\nExit status: as verify, and 6 for a reference to a node that is unknown or has no such data,\n5 when the node refuses the query, 7 when it cannot be reached."
+    )]
+    Resolve(ResolveArgs),
+    /// Answer other nodes' out-of-band queries for the data this node's tokens refer to
+    #[command(
+        after_help = "Only nodes in the keyring are answered, each authenticated by an Ed25519 signature over a fresh\nnonce, and only with a token this node minted (not sealed to someone else); answers are sealed to\nthe asking node. Put the data in with `sslx token store --db PATH ID=VALUE...`."
+    )]
+    Serve(TokenServeArgs),
+    /// Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version
+    Store(TokenStoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The token (- reads it from stdin)
+    #[arg(value_name = "TOKEN|-")]
+    pub token: String,
+    /// Trusted nodes: `NODE_ID PUBLIC-KEY-LINE [HOST:PORT]` a line
+    #[arg(long, value_name = "FILE")]
+    pub keyring: PathBuf,
+    /// This node's identity file (authenticates the queries; opens sealed tokens and answers)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// This node's id
+    #[arg(long, value_name = "ID")]
+    pub node: u16,
+    /// Clock skew allowed on Created and Expires
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub skew: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenServeArgs {
+    /// This node's identity file (the key its tokens are signed with)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// This node's id
+    #[arg(long, value_name = "ID")]
+    pub node: u16,
+    /// The nodes allowed to ask
+    #[arg(long, value_name = "FILE")]
+    pub keyring: PathBuf,
+    /// Where to listen
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7470")]
+    pub listen: String,
+    /// The out-of-band data (SQLite)
+    #[arg(long, value_name = "PATH", default_value = "sslx-token-data.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenStoreArgs {
+    /// The out-of-band data (SQLite)
+    #[arg(long, value_name = "PATH", default_value = "sslx-token-data.db")]
+    pub db: PathBuf,
+    /// Values to set
+    #[arg(required = true, value_name = "ID=VALUE")]
+    pub items: Vec<String>,
 }
 
 #[derive(Debug, Args)]

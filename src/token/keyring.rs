@@ -1,5 +1,6 @@
-//! A keyring: the nodes a verifier trusts, one a line, `NODE_ID PUBLIC-KEY-LINE` (the public key
-//! line `sslx keygen` prints). `#` starts a comment.
+//! A keyring: the nodes a verifier trusts, one a line, `NODE_ID PUBLIC-KEY-LINE [HOST:PORT]` (the
+//! public key line `sslx keygen` prints; the address where the node answers out-of-band queries,
+//! `sslx token serve`). `#` starts a comment.
 
 use super::TokenError;
 use crate::keys::PublicIdentity;
@@ -8,11 +9,13 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     nodes: BTreeMap<u16, PublicIdentity>,
+    addrs: BTreeMap<u16, String>,
 }
 
 impl Keyring {
     pub fn parse(text: &str) -> Result<Self, TokenError> {
         let mut nodes = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -21,16 +24,28 @@ impl Keyring {
             let bad = |why: String| TokenError::Usage(format!("keyring line {}: {why}", i + 1));
             let (id, key) = line.split_once(char::is_whitespace).ok_or_else(|| bad("expected `NODE_ID KEY`".into()))?;
             let id: u16 = id.parse().map_err(|_| bad(format!("{id:?} is not a node id (0-65535)")))?;
-            let key = PublicIdentity::from_line(key.trim()).map_err(|e| bad(e.to_string()))?;
+            let mut rest = key.split_whitespace();
+            let key = PublicIdentity::from_line(rest.next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
+            if let Some(addr) = rest.next() {
+                addrs.insert(id, addr.to_owned());
+            }
+            if rest.next().is_some() {
+                return Err(bad("expected `NODE_ID KEY [HOST:PORT]`".into()));
+            }
             if nodes.insert(id, key).is_some() {
                 return Err(bad(format!("node {id} is listed twice")));
             }
         }
-        Ok(Keyring { nodes })
+        Ok(Keyring { nodes, addrs })
     }
 
     pub fn get(&self, node: u16) -> Option<&PublicIdentity> {
         self.nodes.get(&node)
+    }
+
+    /// Where `node` answers out-of-band queries, if the keyring says.
+    pub fn addr(&self, node: u16) -> Option<&str> {
+        self.addrs.get(&node).map(String::as_str)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u16, &PublicIdentity)> {

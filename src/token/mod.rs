@@ -5,6 +5,7 @@
 pub mod keyring;
 pub mod layout;
 pub mod numbers;
+pub mod oob;
 
 pub use keyring::Keyring;
 pub use layout::Token;
@@ -260,4 +261,60 @@ pub fn verify(text: &str, v: &Verifier<'_>) -> Result<Verified, TokenError> {
         });
     }
     Ok(Verified { node: t.node, number: t.number, sealed: t.sealed.is_some(), created, expires, fields })
+}
+
+/// Replaces every `@NODE.ID` value of a verified token with the data from its node: from the
+/// cache when it holds the id at the token's `Version` (or later), else asked from the node
+/// (`oob::query`) and cached. A reference to a node not in the keyring, or without an address,
+/// is an error (unknown node).
+pub fn resolve(
+    token: &str,
+    got: &Verified,
+    keyring: &Keyring,
+    me: (u16, &Identity),
+    cache: &oob::Cache,
+) -> crate::Result<(Fields, usize)> {
+    let version: u64 = got.fields.get("Version").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let refs = got.fields.references();
+    let mut values: std::collections::BTreeMap<(u16, String), Option<String>> = Default::default();
+    let mut by_node: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
+    for (_, node, id) in &refs {
+        keyring.get(*node).ok_or(TokenError::UnknownNode(*node))?;
+        match cache.get(*node, id, version)? {
+            Some(v) => {
+                values.insert((*node, id.clone()), v);
+            }
+            None => by_node.entry(*node).or_default().push(id.clone()),
+        }
+    }
+    let mut fetched = 0;
+    for (node, ids) in by_node {
+        let addr = keyring.addr(node).ok_or_else(|| {
+            TokenError::Usage(format!("the keyring gives no address for node {node} (add HOST:PORT to its line)"))
+        })?;
+        let stream = crate::net::connect(addr, &format!("node {node} at {addr}"))?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+        let mut w = stream.try_clone().map_err(|e| crate::Error::io("cloning the socket", e))?;
+        let mut r = std::io::BufReader::new(stream);
+        let answer = oob::query(&mut r, &mut w, me, node, token, &ids)?;
+        for id in ids {
+            let v = answer.values.get(&id).cloned().flatten();
+            cache.put(node, &id, v.as_deref(), answer.version)?;
+            values.insert((node, id), v);
+            fetched += 1;
+        }
+    }
+    let mut out = Fields::default();
+    for (k, v) in &got.fields.0 {
+        let value = match refs.iter().find(|(f, _, _)| f == k) {
+            Some((_, node, id)) => values
+                .get(&(*node, id.clone()))
+                .cloned()
+                .flatten()
+                .ok_or_else(|| crate::Error::NotFound(format!("{k}: node {node} has no data under {id:?}")))?,
+            None => v.clone(),
+        };
+        out.0.push((k.clone(), value));
+    }
+    Ok((out, fetched))
 }

@@ -1,0 +1,319 @@
+//! The out-of-band query dialogue (seed 003, second patent): a target node asks the source node
+//! for the data a token refers to (`@NODE.ID`). Text lines over TCP, as in the seed's example;
+//! the querying node authenticates with an Ed25519 signature over the server's nonce, and the
+//! answer is HPKE-sealed to the querying node's X25519 key (the keyring has both), so the data
+//! is neither forged nor readable on the way:
+//!
+//! ```text
+//! S: 123 Connected to server 123, please identify and authenticate self. Nonce: <b64url 32>
+//! C: Server: 456 Signature <b64url Ed25519("sslx-token-query-v1" ‖ nonce ‖ u16 123 ‖ u16 456)>
+//! S: 123 Server 456 authenticated, please make your requests.      (or: 123 ERR <reason>, then close)
+//! C: Token: <the token that refers to the data>
+//! C: Fred.Telephone, Fred.Address
+//! S: 123 Data <b64url enc ‖ HPKE(JSON {"version": V, "values": {id: value|null}})>   (or: 123 ERR <reason>)
+//! C: QUIT
+//! S: 123 Goodbye, server 456.
+//! ```
+
+use super::{Keyring, Token, TokenError};
+use crate::crypto;
+use crate::keys::Identity;
+use crate::{Error, Result};
+use base64::Engine;
+use ring::rand::SecureRandom;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+const AUTH_LABEL: &[u8] = b"sslx-token-query-v1";
+const DATA_INFO: &[u8] = b"sslx-token-data-v1";
+/// The longest line either side accepts.
+pub const MAX_LINE: usize = 16 * 1024;
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn unb64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).ok()
+}
+
+fn auth_message(nonce: &[u8; 32], server: u16, client: u16) -> Vec<u8> {
+    [AUTH_LABEL, nonce, &server.to_be_bytes(), &client.to_be_bytes()].concat()
+}
+
+/// Reads one line (without its end), refusing one over MAX_LINE; None at EOF.
+pub fn read_line(r: &mut impl BufRead) -> Result<Option<String>> {
+    let mut buf = Vec::new();
+    let n = std::io::Read::take(&mut *r, MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| Error::Unavailable(format!("reading the dialogue: {e}")))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.len() > MAX_LINE {
+        return Err(Error::Token(TokenError::Malformed("a dialogue line is too long".into())));
+    }
+    let s = String::from_utf8(buf).map_err(|_| Error::Token(TokenError::Malformed("a line is not UTF-8".into())))?;
+    Ok(Some(s.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+fn send(w: &mut impl Write, line: &str) -> Result<()> {
+    w.write_all(format!("{line}\r\n").as_bytes())
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::Unavailable(format!("writing the dialogue: {e}")))
+}
+
+/// The data a node keeps for out-of-band queries, and its version (SQLite).
+pub struct DataStore {
+    conn: Connection,
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Other(format!("token data store: {e}"))
+}
+
+impl DataStore {
+    pub fn open(path: &std::path::Path) -> Result<Self> {
+        crate::keys::prepare_secret_file(path)?;
+        let conn = Connection::open(path).map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS data (id TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+        )
+        .map_err(db_err)?;
+        Ok(DataStore { conn })
+    }
+
+    /// The node-wide version of the data (bumped by every `put`).
+    pub fn version(&self) -> Result<u64> {
+        let v: Option<i64> = self
+            .conn
+            .query_row("SELECT v FROM meta WHERE k = 'version'", [], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
+    /// Sets values; returns the new version.
+    pub fn put(&mut self, items: &[(String, String)]) -> Result<u64> {
+        let tx = self.conn.transaction().map_err(db_err)?;
+        let v: i64 = tx
+            .query_row("SELECT COALESCE((SELECT v FROM meta WHERE k = 'version'), 0) + 1", [], |r| r.get(0))
+            .map_err(db_err)?;
+        for (id, value) in items {
+            tx.execute(
+                "INSERT INTO data (id, value, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET value = excluded.value, version = excluded.version",
+                params![id, value, v],
+            )
+            .map_err(db_err)?;
+        }
+        tx.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('version', ?1)", params![v]).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(v as u64)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM data WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+}
+
+/// The source node's side of one connection.
+pub struct Server<'a> {
+    pub node: u16,
+    pub identity: &'a Identity,
+    pub keyring: &'a Keyring,
+    pub store: &'a DataStore,
+    pub now: u64,
+}
+
+impl Server<'_> {
+    /// Runs the dialogue on one connection; returns the querying node and the ids it got.
+    pub fn serve(
+        &self,
+        r: &mut impl BufRead,
+        w: &mut impl Write,
+        rng: &dyn SecureRandom,
+    ) -> Result<(u16, Vec<String>)> {
+        let me = self.node;
+        let nonce: [u8; 32] = crypto::random_array(rng);
+        send(
+            w,
+            &format!("{me} Connected to server {me}, please identify and authenticate self. Nonce: {}", b64(&nonce)),
+        )?;
+        let refuse = |w: &mut dyn Write, why: &str| -> Error {
+            let _ = w.write_all(format!("{me} ERR {why}\r\n").as_bytes());
+            Error::Refused { code: crate::wire::RefusalCode::BadRequest as u16, reason: why.to_owned() }
+        };
+        let line = read_line(r)?.ok_or_else(|| Error::Unavailable("the client left".into()))?;
+        let (client, sig) = line
+            .strip_prefix("Server: ")
+            .and_then(|rest| {
+                let (n, s) = rest.split_once(" Signature ")?;
+                Some((n.trim().parse::<u16>().ok()?, unb64(s)?))
+            })
+            .ok_or_else(|| refuse(w, "expected `Server: NODE Signature SIG`"))?;
+        let Some(public) = self.keyring.get(client) else {
+            return Err(refuse(w, &format!("node {client} is not in this node's keyring")));
+        };
+        let sig: [u8; 64] = sig.try_into().map_err(|_| refuse(w, "the signature is not 64 bytes"))?;
+        if !crypto::ed25519_verify(&public.ed25519, &auth_message(&nonce, me, client), &sig) {
+            return Err(refuse(w, &format!("the signature of node {client} does not verify")));
+        }
+        send(w, &format!("{me} Server {client} authenticated, please make your requests."))?;
+        let mut served = Vec::new();
+        let mut token: Option<Token> = None;
+        while let Some(line) = read_line(r)? {
+            if line.trim() == "QUIT" {
+                send(w, &format!("{me} Goodbye, server {client}."))?;
+                return Ok((client, served));
+            }
+            if let Some(t) = line.strip_prefix("Token: ") {
+                match self.check_token(t, client) {
+                    Ok(t) => token = Some(t),
+                    Err(e) => return Err(refuse(w, &e.to_string())),
+                }
+                continue;
+            }
+            if token.is_none() {
+                return Err(refuse(w, "send the token that refers to the data first (`Token: …`)"));
+            }
+            let ids: Vec<String> = line.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+            let mut values = BTreeMap::new();
+            for id in &ids {
+                values.insert(id.clone(), self.store.get(id)?);
+            }
+            let body = serde_json::json!({"version": self.store.version()?, "values": values}).to_string();
+            let (enc, ct) = crypto::hpke_seal(&public.x25519, DATA_INFO, &nonce, body.as_bytes(), rng)
+                .ok_or_else(|| Error::Other("sealing the answer".into()))?;
+            send(w, &format!("{me} Data {}", b64(&[&enc[..], &ct].concat())))?;
+            served.extend(ids);
+        }
+        Ok((client, served))
+    }
+
+    /// The token a query comes with must be this node's, valid, and not sealed to another node.
+    fn check_token(&self, text: &str, client: u16) -> std::result::Result<Token, TokenError> {
+        let t = Token::decode(text)?;
+        if t.node != self.node {
+            return Err(TokenError::NotForUs(format!("the token was minted by node {}, not {}", t.node, self.node)));
+        }
+        let signed = Token::signed_bytes(t.node, t.number, t.sealed, &t.body);
+        if !crypto::ed25519_verify(&self.identity.public().ed25519, &signed, &t.signature) {
+            return Err(TokenError::BadSignature("the token is not one this node minted".into()));
+        }
+        if let Some((target, _)) = t.sealed {
+            if target != client {
+                return Err(TokenError::NotForUs(format!("the token is sealed to node {target}, not {client}")));
+            }
+        }
+        let _ = self.now;
+        Ok(t)
+    }
+}
+
+/// What a query brought back.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub version: u64,
+    pub values: BTreeMap<String, Option<String>>,
+}
+
+/// The querying node's side: authenticate, send the token, ask for `ids`, QUIT.
+pub fn query(
+    r: &mut impl BufRead,
+    w: &mut impl Write,
+    me: (u16, &Identity),
+    server: u16,
+    token: &str,
+    ids: &[String],
+) -> Result<Answer> {
+    let bad = |why: String| Error::Token(TokenError::Malformed(format!("node {server}: {why}")));
+    let refused = |line: &str| Error::Refused {
+        code: crate::wire::RefusalCode::BadRequest as u16,
+        reason: format!("node {server}: {}", line.split_once(" ERR ").map_or(line, |(_, r)| r)),
+    };
+    let hello = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
+    let nonce: [u8; 32] = hello
+        .split_once("Nonce: ")
+        .and_then(|(_, n)| unb64(n)?.try_into().ok())
+        .ok_or_else(|| bad(format!("unexpected greeting {hello:?}")))?;
+    if !hello.starts_with(&format!("{server} ")) {
+        return Err(bad(format!("the server says it is not node {server}: {hello:?}")));
+    }
+    let sig = me.1.sign(&auth_message(&nonce, server, me.0));
+    send(w, &format!("Server: {} Signature {}", me.0, b64(&sig)))?;
+    let ok = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
+    if !ok.contains("authenticated") {
+        return Err(refused(&ok));
+    }
+    send(w, &format!("Token: {token}"))?;
+    send(w, &ids.join(", "))?;
+    let data = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
+    let sealed = match data.strip_prefix(&format!("{server} Data ")) {
+        Some(s) => unb64(s).ok_or_else(|| bad("the answer is not base64url".into()))?,
+        None => return Err(refused(&data)),
+    };
+    if sealed.len() < crypto::HPKE_ENC_LEN {
+        return Err(bad("the answer is too short".into()));
+    }
+    let (enc, ct) = sealed.split_at(crypto::HPKE_ENC_LEN);
+    let plain = crypto::hpke_open(&me.1.x25519, enc.try_into().expect("32 bytes"), DATA_INFO, &nonce, ct)
+        .ok_or_else(|| Error::VerifyFailed(format!("node {server}'s answer does not open with this node's key")))?;
+    let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| bad(format!("the answer: {e}")))?;
+    let version = v["version"].as_u64().ok_or_else(|| bad("the answer has no version".into()))?;
+    let values = v["values"]
+        .as_object()
+        .ok_or_else(|| bad("the answer has no values".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+        .collect();
+    send(w, "QUIT")?;
+    let _ = read_line(r);
+    Ok(Answer { version, values })
+}
+
+/// The resolver's cache: (node, id) → value at a version.
+pub struct Cache {
+    conn: Connection,
+}
+
+impl Cache {
+    pub fn open(home: &crate::keys::Home) -> Result<Self> {
+        let conn = home.open_db("token-cache.db")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS cache (node INTEGER NOT NULL, id TEXT NOT NULL, value TEXT, version INTEGER NOT NULL,
+                PRIMARY KEY (node, id));",
+        )
+        .map_err(db_err)?;
+        Ok(Cache { conn })
+    }
+
+    /// The cached value of (node, id) if it was fetched at `version` or later.
+    pub fn get(&self, node: u16, id: &str, version: u64) -> Result<Option<Option<String>>> {
+        self.conn
+            .query_row(
+                "SELECT value FROM cache WHERE node = ?1 AND id = ?2 AND version >= ?3",
+                params![node, id, version as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    pub fn put(&self, node: u16, id: &str, value: Option<&str>, version: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO cache (node, id, value, version) VALUES (?1, ?2, ?3, ?4)",
+                params![node, id, value, version as i64],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+}
