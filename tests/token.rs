@@ -170,9 +170,7 @@ fn each_wrong_token_gets_its_own_exit_code() {
 fn now_of(n: &Nodes, t: &str) -> u64 {
     let out = n.verify(t, &["--json"]).success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    time::OffsetDateTime::parse(v["created"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
-        .unwrap()
-        .unix_timestamp() as u64
+    v["fields"]["Created"].as_str().unwrap().parse().unwrap()
 }
 
 #[test]

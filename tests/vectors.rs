@@ -684,9 +684,10 @@ fn token_vector() {
     ] {
         fields.push(k, v).unwrap();
     }
+    let signer = sslx::token::Signer::new(&id);
     let m = Mint {
         node: 1,
-        identity: &id,
+        signer: &signer,
         number: 0x0000_1234_5678,
         now: 1_780_000_000,
         ttl: 900,

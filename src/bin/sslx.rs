@@ -933,7 +933,8 @@ fn token_mint(ctx: &Ctx, a: MintArgs) -> Result<ExitCode> {
     let now = sslx::cli::now_unix();
     let number = sslx::token::numbers::SessionNumbers::for_key(&a.key).reserve(1, now)?;
     let rng = sslx::crypto::system_rng();
-    let m = Mint { node: a.node, identity: &identity, number, now, ttl, fields: &fields, to, max_len: a.max_size };
+    let signer = sslx::token::Signer::new(&identity);
+    let m = Mint { node: a.node, signer: &signer, number, now, ttl, fields: &fields, to, max_len: a.max_size };
     let token = sslx::token::mint(&m, &rng).map_err(token_err)?;
     let out = match (&a.url, a.cookie) {
         (Some(base), _) => format!("{base}{}sslx_token={token}", if base.contains('?') { '&' } else { '?' }),

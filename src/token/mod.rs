@@ -129,17 +129,30 @@ fn rfc3339(t: u64) -> String {
     crate::cli::fmt_time(t)
 }
 
+/// `Created` and `Expires` are Unix seconds in the token (10 characters where RFC 3339 takes
+/// 20: a token must fit in a URL); `--json` shows them in RFC 3339 as well.
 fn parse_time(s: &str) -> Option<u64> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|d| d.unix_timestamp().max(0) as u64)
+    let s = s.trim();
+    (!s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+}
+
+/// The minting node's Ed25519 key, expanded once (signing many tokens).
+pub struct Signer(ring::signature::Ed25519KeyPair);
+
+impl Signer {
+    pub fn new(identity: &Identity) -> Self {
+        Signer(crypto::ed25519_keypair(identity.ed25519_seed.expose()))
+    }
+    fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).as_ref().try_into().expect("64-byte Ed25519 signature")
+    }
 }
 
 /// What to mint.
 pub struct Mint<'a> {
-    /// The minting node: its id and identity (the Ed25519 key signs).
+    /// The minting node: its id and its signing key.
     pub node: u16,
-    pub identity: &'a Identity,
+    pub signer: &'a Signer,
     /// The session number (from `numbers::SessionNumbers`).
     pub number: u64,
     pub now: u64,
@@ -157,8 +170,8 @@ pub fn mint(m: &Mint<'_>, rng: &dyn SecureRandom) -> Result<String, TokenError> 
         return Err(TokenError::Usage("session numbers of this node are exhausted".into()));
     }
     let mut all = Fields::default();
-    all.push("Created", &rfc3339(m.now))?;
-    all.push("Expires", &rfc3339(m.now + m.ttl))?;
+    all.push("Created", &m.now.to_string())?;
+    all.push("Expires", &(m.now + m.ttl).to_string())?;
     for (k, v) in &m.fields.0 {
         all.push(k, v)?;
     }
@@ -176,7 +189,7 @@ pub fn mint(m: &Mint<'_>, rng: &dyn SecureRandom) -> Result<String, TokenError> 
         return Err(TokenError::TooLarge { len: body.len() * 4 / 3, max: m.max_len });
     }
     let signed = Token::signed_bytes(m.node, m.number, sealed, &body);
-    let signature = m.identity.sign(&signed);
+    let signature = m.signer.sign(&signed);
     let token = Token { node: m.node, number: m.number, sealed, body, signature }.encode();
     if token.len() > m.max_len {
         return Err(TokenError::TooLarge { len: token.len(), max: m.max_len });

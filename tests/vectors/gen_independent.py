@@ -201,5 +201,5 @@ if os.path.exists("token/token.txt"):
     assert data[0] == 0, "unsealed"
     body = data[1:-64].decode()
     assert body.endswith(f["session_data"].replace("\\n", "\n")), body
-    assert body.startswith("Created: ") and "\nExpires: " in body
+    assert body.startswith(f"Created: {f['now']}\nExpires: {int(f['now']) + int(f['ttl'])}\n"), body
     print("token/token.txt: layout, CRC-32 and session data check out")
