@@ -904,7 +904,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__token__subcmd__mint)
-            opts="-q -h -V --key --node --to --ttl --field --fields --max-size --url --cookie --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --key --node --to --ttl --user --email --phone --address --data-version --field --fields --max-size --url --cookie --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -923,6 +923,26 @@ _sslx() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --email)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -180,6 +180,11 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l node -d 'The minting node\'s id (0-65535), unique among cooperating nodes' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l to -d 'Seal the session data to this node: a file with its keyring line `NODE_ID sslx-pub1…`' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l ttl -d 'How long the session stays valid (30s, 15m, 24h, 7d)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l user -d 'The User-ID field' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l email -d 'The Email-Address field' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l phone -d 'The Telephone field (or @NODE.ID)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l address -d 'The Postal-Address field (or @NODE.ID)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l data-version -d 'The Version field: the version of this node\'s out-of-band data (`sslx token store` prints it)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l field -d 'A field of the session data (repeatable): User-ID=fred, Telephone=@1.Fred.Telephone' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l fields -d 'More fields from FILE (- for stdin): `Key: Value` lines, or one JSON object' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from mint" -l max-size -d 'Refuse a token longer than this many characters' -r

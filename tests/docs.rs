@@ -60,3 +60,12 @@ fn every_help_page_renders_and_documents_exit_codes() {
         assert!(help.contains("Exit status"), "{help}");
     }
 }
+
+/// clap's own consistency checks (duplicate names, conflicting flags) on every subcommand: they
+/// otherwise run only when a subcommand is first used, in debug builds.
+#[test]
+fn every_command_definition_is_consistent() {
+    use clap::CommandFactory;
+    sslx::cli::args::SslxCli::command().debug_assert();
+    sslx::cli::args::CdsCli::command().debug_assert();
+}

@@ -712,3 +712,82 @@ fn token_vector() {
     assert_eq!(v.fields.get("Telephone"), Some("@123.Fred.Telephone"));
     assert_eq!(v.session_id(), "0001:000012345678");
 }
+
+/// The out-of-band query dialogue (PROTOCOL.md 5E) between node 456 (asking) and node 123, with
+/// fixed keys, nonce and token. The client's lines are deterministic (Ed25519 is); the server's
+/// sealed answer was written once. The client must write exactly the vector's lines and open the
+/// answer to the stored values.
+#[test]
+fn token_query_dialogue_vector() {
+    use sslx::token::{oob, Fields, Mint, Signer};
+    let id = |seed: &str| {
+        Identity::from_file_text(&format!(
+            "# sslx identity: {seed}\n{}\n",
+            encode_line(
+                LineKind::SecretKey,
+                &[crypto::sha256(format!("{seed} x").as_bytes()), crypto::sha256(format!("{seed} ed").as_bytes())]
+                    .concat()
+            )
+        ))
+        .unwrap()
+    };
+    let (server, client) = (id("node123"), id("node456"));
+    let mut fields = Fields::default();
+    fields.push("User-ID", "Fred").unwrap();
+    fields.push("Telephone", "@123.Fred.Telephone").unwrap();
+    fields.push("Postal-Address", "@123.Fred.Address").unwrap();
+    let signer = Signer::new(&server);
+    let m = Mint {
+        node: 123,
+        signer: &signer,
+        number: 7,
+        now: 1_780_000_000,
+        ttl: 900,
+        fields: &fields,
+        to: None,
+        max_len: 1024,
+    };
+    let token = sslx::token::mint(&m, &crypto::system_rng()).unwrap();
+    let nonce = crypto::sha256(b"dialogue nonce");
+    let b64 = |b: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    };
+    let ids = vec!["Fred.Telephone".to_owned(), "Fred.Address".to_owned()];
+    let path = dir("token/dialogue.txt");
+    if !path.exists() {
+        let db = tempfile::tempdir().unwrap();
+        let mut store = oob::DataStore::open(&db.path().join("d.db")).unwrap();
+        store
+            .put(&[
+                ("Fred.Telephone".into(), "(345) 555-1212".into()),
+                ("Fred.Address".into(), "12345 Main Street Anytown, USA 98765-1234".into()),
+            ])
+            .unwrap();
+        let answer =
+            oob::answer_line(123, &client.public().x25519, &nonce, &store, &ids, &crypto::system_rng()).unwrap();
+        let text = format!(
+            "expect: success\nserver_public: {}\nclient_public: {}\ntoken: {token}\nnonce: {}\n\
+             s1: 123 Connected to server 123, please identify and authenticate self. Nonce: {}\n\
+             s2: 123 Server 456 authenticated, please make your requests.\ns3: {answer}\ns4: 123 Goodbye, server 456.\n",
+            server.public().to_line(),
+            client.public().to_line(),
+            hex::encode(nonce),
+            b64(&nonce)
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+    let f = read_fields(&path);
+    assert_eq!(f["token"], token);
+    let script = format!("{}\r\n{}\r\n{}\r\n{}\r\n", f["s1"], f["s2"], f["s3"], f["s4"]);
+    let mut from_server = std::io::BufReader::new(script.as_bytes());
+    let mut to_server = Vec::new();
+    let answer = oob::query(&mut from_server, &mut to_server, (456, &client), 123, &token, &ids).unwrap();
+    let sig =
+        client.sign(&[&b"sslx-token-query-v1"[..], &nonce, &123u16.to_be_bytes(), &456u16.to_be_bytes()].concat());
+    let expect =
+        format!("Server: 456 Signature {}\r\nToken: {token}\r\nFred.Telephone, Fred.Address\r\nQUIT\r\n", b64(&sig));
+    assert_eq!(String::from_utf8(to_server).unwrap(), expect);
+    assert_eq!(answer.version, 1);
+    assert_eq!(answer.values["Fred.Telephone"].as_deref(), Some("(345) 555-1212"));
+}

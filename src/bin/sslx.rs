@@ -894,6 +894,18 @@ fn token_mint(ctx: &Ctx, a: MintArgs) -> Result<ExitCode> {
     let identity = sslx::keys::load_identity_file(&a.key)?;
     let ttl = sslx::cli::parse_duration(&a.ttl).map_err(|e| usage(format!("--ttl: {e}")))?;
     let mut fields = Fields::default();
+    let version = a.data_version.map(|v| v.to_string());
+    for (k, v) in [
+        ("User-ID", &a.user),
+        ("Email-Address", &a.email),
+        ("Telephone", &a.phone),
+        ("Postal-Address", &a.address),
+        ("Version", &version),
+    ] {
+        if let Some(v) = v {
+            fields.push(k, v).map_err(token_err)?;
+        }
+    }
     for f in &a.fields {
         let (k, v) = f.split_once('=').ok_or_else(|| usage(format!("--field {f:?}: give KEY=VALUE")))?;
         fields.push(k.trim(), v).map_err(token_err)?;

@@ -180,6 +180,21 @@ pub struct MintArgs {
     /// How long the session stays valid (30s, 15m, 24h, 7d)
     #[arg(long, value_name = "DURATION", default_value = "15m")]
     pub ttl: String,
+    /// The User-ID field
+    #[arg(long, value_name = "ID")]
+    pub user: Option<String>,
+    /// The Email-Address field
+    #[arg(long, value_name = "ADDR")]
+    pub email: Option<String>,
+    /// The Telephone field (or @NODE.ID)
+    #[arg(long, value_name = "TEL")]
+    pub phone: Option<String>,
+    /// The Postal-Address field (or @NODE.ID)
+    #[arg(long, value_name = "ADDR")]
+    pub address: Option<String>,
+    /// The Version field: the version of this node's out-of-band data (`sslx token store` prints it)
+    #[arg(long, value_name = "N")]
+    pub data_version: Option<u64>,
     /// A field of the session data (repeatable): User-ID=fred, Telephone=@1.Fred.Telephone
     #[arg(long = "field", value_name = "KEY=VALUE")]
     pub fields: Vec<String>,

@@ -185,14 +185,7 @@ impl Server<'_> {
                 return Err(refuse(w, "send the token that refers to the data first (`Token: …`)"));
             }
             let ids: Vec<String> = line.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-            let mut values = BTreeMap::new();
-            for id in &ids {
-                values.insert(id.clone(), self.store.get(id)?);
-            }
-            let body = serde_json::json!({"version": self.store.version()?, "values": values}).to_string();
-            let (enc, ct) = crypto::hpke_seal(&public.x25519, DATA_INFO, &nonce, body.as_bytes(), rng)
-                .ok_or_else(|| Error::Other("sealing the answer".into()))?;
-            send(w, &format!("{me} Data {}", b64(&[&enc[..], &ct].concat())))?;
+            send(w, &answer_line(me, &public.x25519, &nonce, self.store, &ids, rng)?)?;
             served.extend(ids);
         }
         Ok((client, served))
@@ -216,6 +209,26 @@ impl Server<'_> {
         let _ = self.now;
         Ok(t)
     }
+}
+
+/// The server's answer to a request for `ids`: `NODE Data <b64url(enc ‖ ct)>`, the values and
+/// the data version sealed to the asking node.
+pub fn answer_line(
+    me: u16,
+    asker_x25519: &[u8; 32],
+    nonce: &[u8; 32],
+    store: &DataStore,
+    ids: &[String],
+    rng: &dyn SecureRandom,
+) -> Result<String> {
+    let mut values = BTreeMap::new();
+    for id in ids {
+        values.insert(id.clone(), store.get(id)?);
+    }
+    let body = serde_json::json!({"version": store.version()?, "values": values}).to_string();
+    let (enc, ct) = crypto::hpke_seal(asker_x25519, DATA_INFO, nonce, body.as_bytes(), rng)
+        .ok_or_else(|| Error::Other("sealing the answer".into()))?;
+    Ok(format!("{me} Data {}", b64(&[&enc[..], &ct].concat())))
 }
 
 /// What a query brought back.
