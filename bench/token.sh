@@ -10,7 +10,7 @@ S=$PWD/target/release/sslx
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 echo "## In memory, one thread"
 echo
-cargo bench --quiet --bench token 2>/dev/null | grep '^|'
+cargo bench --quiet --bench token 2>/dev/null | grep -E '^\||^ring'
 echo
 "$S" --home "$W/h" -q keygen --name node1 --out "$W/n1.key" >"$W/n1.pub"
 echo "1 $(cut -d' ' -f2 "$W/n1.pub")" >"$W/ring"

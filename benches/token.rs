@@ -58,6 +58,11 @@ fn main() {
     let sslx_mint_sealed = per_sec(|| {
         mint(Some((2, node2.public().x25519)));
     });
+    let ring_kp = sslx::crypto::ed25519_keypair(node1.ed25519_seed.expose());
+    let msg = vec![7u8; 150];
+    let ring_sign = per_sec(|| {
+        std::hint::black_box(ring_kp.sign(&msg));
+    });
     let sslx_verify = per_sec(|| {
         let v = sslx::token::verify(&plain, &verifier).unwrap();
         assert_eq!(v.fields.get("Audience"), Some("node2"));
@@ -134,4 +139,9 @@ fn main() {
     row("sslx, signed and sealed (HPKE)", sslx_mint_sealed, sslx_verify_sealed, sealed.len());
     row("PASETO v4.public (pasetors)", paseto_sign, paseto_verify, paseto.len());
     row("JWT EdDSA (jsonwebtoken)", jwt_sign, jwt_verify, jwt.len());
+    println!();
+    println!(
+        "ring Ed25519 sign alone (150-byte message): {ring_sign:.0}/s; sslx mint is {:.2}x of it (the rest: fields, CRC, base64)",
+        sslx_mint / ring_sign
+    );
 }

@@ -75,10 +75,7 @@ fn db_err(e: rusqlite::Error) -> Error {
 
 impl DataStore {
     pub fn open(path: &std::path::Path) -> Result<Self> {
-        crate::keys::prepare_secret_file(path)?;
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        let conn = crate::keys::open_db_at(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS data (id TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
