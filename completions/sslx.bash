@@ -674,7 +674,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__recv)
-            opts="-q -h -V --into --once --in --from-mailbox --bind --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --into --once --in --from-mailbox --bind --max-transfers --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -689,6 +689,10 @@ _sslx() {
                     return 0
                     ;;
                 --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-transfers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -145,6 +145,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand send" -s V -l version -d 'Prin
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l into -d 'Where received files go (created if missing)' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l in -d 'Open a bundle from FILE (- for stdin) instead of taking calls' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l bind -d 'Take calls directly on ADDR instead of on hook at the CDS' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l max-transfers -d 'Transfers received at the same time (without --once)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r

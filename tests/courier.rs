@@ -620,3 +620,38 @@ fn the_mailbox_has_a_quota_and_an_expiry() {
         .stderr(predicates::str::contains("the mailbox is empty"));
     a.cmd().args(["log", "--sent"]).assert().success().stdout(predicates::str::contains("expired in the mailbox"));
 }
+
+#[test]
+fn a_receiver_takes_several_transfers_at_once_and_never_lets_one_overwrite_another() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ka", "kb");
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..4u8 {
+        write_big(&src.path().join(format!("part{i}.bin")), (6 << 20) + i as usize, 20 + i);
+    }
+    // Two versions of one name, from two directories.
+    for (d, seed) in [("x", 30u8), ("y", 31u8)] {
+        std::fs::create_dir_all(src.path().join(d)).unwrap();
+        write_big(&src.path().join(d).join("same.bin"), 8 << 20, seed);
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let _recv = Listener::command(&b, &["recv", "--into", dest.path().to_str().unwrap()], false);
+    let send = |path: PathBuf| {
+        let home = a.home();
+        std::thread::spawn(move || sslx(&home).args(["send", "--no-mailbox", "--to", "kb"]).arg(path).output().unwrap())
+    };
+    let parts: Vec<_> = (0..4).map(|i| send(src.path().join(format!("part{i}.bin")))).collect();
+    for (i, t) in parts.into_iter().enumerate() {
+        let out = t.join().unwrap();
+        assert!(out.status.success(), "part {i}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(digest(&dest.path().join(format!("part{i}.bin"))), digest(&src.path().join(format!("part{i}.bin"))));
+    }
+    // The same name twice at once: one arrives whole, the other is refused; nothing is replaced.
+    let racers = [send(src.path().join("x/same.bin")), send(src.path().join("y/same.bin"))];
+    let codes: Vec<i32> = racers.into_iter().map(|t| t.join().unwrap().status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    let got = digest(&dest.path().join("same.bin"));
+    assert!(got == digest(&src.path().join("x/same.bin")) || got == digest(&src.path().join("y/same.bin")));
+    let names: Vec<_> = std::fs::read_dir(dest.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+}

@@ -786,32 +786,59 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         Err(e) => eprintln!("sslx: the mailbox: {e:#}"),
     }
     let opts = sslx::session::endpoint::Options::default();
-    for sock in incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)? {
+    let receive_one = |sock: Result<std::net::TcpStream>, multi: Option<&indicatif::MultiProgress>| -> Result<()> {
         let rng = sslx::crypto::system_rng();
-        let result = (|| -> Result<()> {
-            let (session, conn) = ep.accept(sock?, &opts, &rng)?;
-            if ctx.json {
-                println!("{}", serde_json::json!({"event": "start", "peer": session.summary.peer, "into": a.into}));
-            }
-            let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
-            let ch = Channel::new(session, conn);
-            let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t))?;
-            prog.finish();
-            report_received(ctx, &g, prog.elapsed().as_secs_f64(), "relay");
-            Ok(())
-        })();
-        match result {
-            Err(e) if a.once => return Err(e),
-            Err(e) => eprintln!("sslx: a transfer failed: {e:#}"),
-            Ok(()) if a.once => return Ok(ExitCode::SUCCESS),
-            Ok(()) => {}
+        let (session, conn) = ep.accept(sock?, &opts, &rng)?;
+        if ctx.json {
+            println!("{}", serde_json::json!({"event": "start", "peer": session.summary.peer, "into": a.into}));
         }
-        // A sender that rang while this one was busy gave up after the answer timeout and left
-        // its bundle in the mailbox: collect it now rather than at the next start.
-        if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
-            eprintln!("sslx: the mailbox: {e:#}");
-        }
+        let mut prog = match multi {
+            Some(m) => sslx::cli::progress::Progress::in_multi(m, "receiving", ctx.json, ctx.quiet),
+            None => sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet),
+        };
+        let ch = Channel::new(session, conn);
+        let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t));
+        prog.finish();
+        report_received(ctx, &g?, prog.elapsed().as_secs_f64(), "relay");
+        Ok(())
+    };
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
+    if a.once {
+        receive_one(incoming.next().expect("endless"), None)?;
+        return Ok(ExitCode::SUCCESS);
     }
+    // Several transfers at once (a sender never waits for another's to end); one mailbox
+    // collection at a time.
+    let multi = indicatif::MultiProgress::new();
+    let slots = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+    let collecting = std::sync::Mutex::new(());
+    let max = a.max_transfers.max(1);
+    std::thread::scope(|s| {
+        for sock in incoming.by_ref() {
+            {
+                let mut n = slots.0.lock().unwrap();
+                while *n >= max {
+                    n = slots.1.wait(n).unwrap();
+                }
+                *n += 1;
+            }
+            let (receive_one, multi, slots, collecting, ep, into) =
+                (&receive_one, &multi, &slots, &collecting, &ep, &a.into);
+            s.spawn(move || {
+                if let Err(e) = receive_one(sock, Some(multi)) {
+                    eprintln!("sslx: a transfer failed: {e:#}");
+                }
+                // A sender that found us busy may have left its bundle in the mailbox.
+                if let Ok(_one) = collecting.try_lock() {
+                    if let Err(e) = collect_mailbox(ctx, ep, into) {
+                        eprintln!("sslx: the mailbox: {e:#}");
+                    }
+                }
+                *slots.0.lock().unwrap() -= 1;
+                slots.1.notify_one();
+            });
+        }
+    });
     Ok(ExitCode::SUCCESS)
 }
 

@@ -304,6 +304,9 @@ pub struct RecvArgs {
     /// Take calls directly on ADDR instead of on hook at the CDS
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
+    /// Transfers received at the same time (without --once)
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_transfers: usize,
 }
 
 #[derive(Debug, Args)]

@@ -15,8 +15,20 @@ pub struct Progress {
 impl Progress {
     /// `what`: "sending", "receiving". A bar only when stderr is a terminal and not `quiet`.
     pub fn new(what: &str, json: bool, quiet: bool) -> Self {
+        Self::build(what, json, quiet, None)
+    }
+
+    /// A bar among others (transfers received at the same time), drawn together.
+    pub fn in_multi(multi: &indicatif::MultiProgress, what: &str, json: bool, quiet: bool) -> Self {
+        Self::build(what, json, quiet, Some(multi))
+    }
+
+    fn build(what: &str, json: bool, quiet: bool, multi: Option<&indicatif::MultiProgress>) -> Self {
         let bar = (!json && !quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
+            let b = match multi {
+                Some(m) => m.add(ProgressBar::new(0)),
+                None => ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8)),
+            };
             b.set_style(
                 ProgressStyle::with_template(
                     "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",

@@ -335,14 +335,56 @@ fn write_file<R: Read>(entry: &mut tar::Entry<'_, R>, out: &Path, buf: &mut [u8]
 pub fn place(tmp: &Path, dest: &Path, names: &[String]) -> Result<()> {
     for n in names {
         if dest.join(n).symlink_metadata().is_ok() {
-            return Err(Error::Usage(format!("{} appeared while receiving: nothing replaced", dest.join(n).display())));
+            return Err(appeared(&dest.join(n)));
         }
     }
+    let mut placed = Vec::new();
     for n in names {
-        std::fs::rename(tmp.join(n), dest.join(n))
-            .map_err(|e| Error::io(format!("moving {} into place", dest.join(n).display()), e))?;
+        let to = dest.join(n);
+        if let Err(e) = rename_no_replace(&tmp.join(n), &to) {
+            // Put back what this call already moved: all or nothing.
+            for p in placed.iter().rev() {
+                let _ = std::fs::rename(dest.join(p), tmp.join(p));
+            }
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                appeared(&to)
+            } else {
+                Error::io(format!("moving {} into place", to.display()), e)
+            });
+        }
+        placed.push(n);
     }
     Ok(())
+}
+
+fn appeared(p: &Path) -> Error {
+    Error::Usage(format!("{} appeared while receiving: nothing replaced", p.display()))
+}
+
+/// A rename that fails (AlreadyExists) instead of replacing what is there: renameat2 with
+/// RENAME_NOREPLACE on Linux, so two transfers racing for one name cannot overwrite each other.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: two NUL-terminated paths, relative to the working directory.
+        let rc =
+            unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        // Filesystems without RENAME_NOREPLACE: fall back to check-then-rename.
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(e);
+        }
+    }
+    if to.symlink_metadata().is_ok() {
+        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
+    }
+    std::fs::rename(from, to)
 }
 
 #[cfg(test)]
