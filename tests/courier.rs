@@ -655,3 +655,20 @@ fn a_receiver_takes_several_transfers_at_once_and_never_lets_one_overwrite_anoth
     let names: Vec<_> = std::fs::read_dir(dest.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 5, "{names:?}");
 }
+
+#[test]
+fn a_receiver_on_hook_ends_with_an_error_when_the_cds_goes_away() {
+    let cds = Cds::start_dev();
+    let b = enroll(&cds, "hb");
+    let mut recv = Listener::command(&b, &["recv", "--into", b.home().to_str().unwrap()], false);
+    drop(cds);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = recv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "recv kept running without its CDS");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(7), "the CDS unavailable");
+}

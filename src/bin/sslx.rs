@@ -813,8 +813,21 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     let slots = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
     let collecting = std::sync::Mutex::new(());
     let max = a.max_transfers.max(1);
+    let mut hook_ended = None;
     std::thread::scope(|s| {
         for sock in incoming.by_ref() {
+            let sock = match sock {
+                Ok(sock) => Ok(sock),
+                // The hook is gone (the CDS stopped): nothing more will ring.
+                Err(e) if a.bind.is_none() => {
+                    hook_ended = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("sslx: accepting a call: {e:#}");
+                    continue;
+                }
+            };
             {
                 let mut n = slots.0.lock().unwrap();
                 while *n >= max {
@@ -839,7 +852,10 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
             });
         }
     });
-    Ok(ExitCode::SUCCESS)
+    match hook_ended {
+        Some(e) => Err(e.context("the hook at the CDS ended")),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// Asks the CDS what became of bundles left in mailboxes, and updates the send log.
