@@ -1110,13 +1110,7 @@ fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
                 let store = sslx::token::oob::DataStore::open(&db)?;
                 let mut w = sock.try_clone().map_err(|e| sslx::Error::io("cloning the socket", e))?;
                 let mut r = std::io::BufReader::new(sock);
-                let server = sslx::token::oob::Server {
-                    node,
-                    identity: &id,
-                    keyring: &keyring,
-                    store: &store,
-                    now: sslx::cli::now_unix(),
-                };
+                let server = sslx::token::oob::Server { node, identity: &id, keyring: &keyring, store: &store };
                 server.serve(&mut r, &mut w, &sslx::crypto::system_rng())
             })();
             match result {

@@ -220,10 +220,6 @@ impl Acceptor {
         }
         Ok(Paired::new(self.peer, Side::Acceptor, &self.shared, &self.a1, &self.b, &f.to_bytes()))
     }
-
-    pub fn peer(&self) -> &str {
-        &self.peer
-    }
 }
 
 fn pair_key_path(home: &Home, peer: &str) -> Result<std::path::PathBuf> {

@@ -127,7 +127,6 @@ pub struct Server<'a> {
     pub identity: &'a Identity,
     pub keyring: &'a Keyring,
     pub store: &'a DataStore,
-    pub now: u64,
 }
 
 impl Server<'_> {
@@ -203,7 +202,6 @@ impl Server<'_> {
                 return Err(TokenError::NotForUs(format!("the token is sealed to node {target}, not {client}")));
             }
         }
-        let _ = self.now;
         Ok(t)
     }
 }
