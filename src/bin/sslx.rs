@@ -595,25 +595,25 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             let (_, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
             (s, "stdout".to_owned())
         }
-        Some(path) if sslx::keys::open_special(std::path::Path::new(path))?.is_some() => {
-            // A device or FIFO (/dev/null, a named pipe): written in place, never renamed over.
-            let f = sslx::keys::open_special(std::path::Path::new(path))?.expect("checked");
-            let out = std::io::BufWriter::with_capacity(256 * 1024, f);
-            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
-            (s, path.to_owned())
-        }
         Some(path) => {
             let p = std::path::Path::new(path);
-            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new()
-                .prefix(".sslx-bundle-")
-                .tempfile_in(dir)
-                .with_context(|| format!("creating a temp file beside {path}"))?;
-            let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-            let (out, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
-            let tmp = out.into_inner().map_err(|e| e.into_error())?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(p).map_err(|e| e.error).with_context(|| format!("renaming the bundle into {path}"))?;
+            let s = if let Some(f) = sslx::keys::open_special(p)? {
+                // A device or FIFO (/dev/null, a named pipe): written in place, never renamed over.
+                let out = std::io::BufWriter::with_capacity(256 * 1024, f);
+                transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?.1
+            } else {
+                let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                let tmp = tempfile::Builder::new()
+                    .prefix(".sslx-bundle-")
+                    .tempfile_in(dir)
+                    .with_context(|| format!("creating a temp file beside {path}"))?;
+                let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+                let (out, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
+                let tmp = out.into_inner().map_err(|e| e.into_error())?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(p).map_err(|e| e.error).with_context(|| format!("renaming the bundle into {path}"))?;
+                s
+            };
             (s, path.to_owned())
         }
         None => {
