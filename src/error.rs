@@ -86,6 +86,9 @@ pub enum Error {
     Usage(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// Whoever reads our output went away (`sslx dial … | head`): not the session's fault.
+    #[error("the output was closed before the stream ended")]
+    OutputClosed,
     #[error("{0}")]
     Other(String),
 }
@@ -103,7 +106,7 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Usage(_) => ErrorKind::Usage,
-            Error::Io { .. } | Error::Other(_) => ErrorKind::Failure,
+            Error::Io { .. } | Error::OutputClosed | Error::Other(_) => ErrorKind::Failure,
         }
     }
 

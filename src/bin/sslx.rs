@@ -66,7 +66,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     let pipe = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     match e.chain().find_map(|c| c.downcast_ref::<sslx::Error>()) {
         // `sslx dial` writing the peer's stream to a stdout that went away (`| head`).
-        Some(sslx::Error::Io { context, source }) => context == "writing the output" && pipe(source),
+        Some(sslx::Error::OutputClosed) => true,
         Some(_) => false,
         None => e.downcast_ref::<std::io::Error>().is_some_and(pipe),
     }

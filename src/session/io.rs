@@ -232,6 +232,14 @@ pub fn pump(session: Session, conn: Conn, input: impl Read + Send + 'static, out
     Ok(Transfer { sent, received })
 }
 
+fn output_err(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Error::OutputClosed
+    } else {
+        Error::io("writing the output", e)
+    }
+}
+
 /// Receives records into `output` until the peer's final record, then closes `output`.
 fn receive_all(
     reader: &mut FrameReader<TcpStream>,
@@ -245,9 +253,9 @@ fn receive_all(
             Received::Finished => return Err(Error::VerifyFailed("a second finished record".into())),
             Received::Data { data, last } => {
                 received += data.len() as u64;
-                output.write_all(data).map_err(|e| Error::io("writing the output", e))?;
+                output.write_all(data).map_err(output_err)?;
                 if last {
-                    output.flush().map_err(|e| Error::io("writing the output", e))?;
+                    output.flush().map_err(output_err)?;
                     return Ok(received);
                 }
             }
