@@ -32,6 +32,21 @@ fn transcript_frames() -> Vec<Vec<u8>> {
         &["on_hook", "hook_ok", "call", "ring", "answer", "call_ok", "ticket_push"],
     ));
     v.extend(vector_frames("courier/pairing.txt", &["a1", "b", "a2"]));
+    v.extend(vector_frames(
+        "wire/mailbox.txt",
+        &[
+            "deposit",
+            "deposit_ok",
+            "collect",
+            "delivery",
+            "collected",
+            "status",
+            "status_ok",
+            "transfer_b",
+            "ack",
+            "receipt",
+        ],
+    ));
     // The offline bundle's transfer packets A1 and A2 (the file starts with them).
     let bundle =
         std::fs::read(format!("{}/tests/vectors/courier/bundle_3des.sslx", env!("CARGO_MANIFEST_DIR"))).unwrap();

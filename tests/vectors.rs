@@ -791,3 +791,74 @@ fn token_query_dialogue_vector() {
     assert_eq!(answer.version, 1);
     assert_eq!(answer.values["Fred.Telephone"].as_deref(), Some("(345) 555-1212"));
 }
+
+/// The mailbox messages (PROTOCOL.md 5D.5) with fixed CDS keys, and the live courier packets that
+/// carry no secret (transfer packet B, acknowledge, receipt) with fixed values. Written once, then
+/// checked: each decodes, re-encodes identically, and opens under the right key only.
+#[test]
+fn mailbox_and_courier_packets_vector() {
+    use sslx::courier::msgs::{Ack, Receipt, TransferB};
+    use sslx::relay::*;
+    let path = dir("wire/mailbox.txt");
+    let cdsk_a = Secret::new(crypto::sha256(b"vector cdsk a"));
+    let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
+    let (n1, n2, n3) = ([0x41u8; 16], [0x42u8; 16], [0x43u8; 16]);
+    let bid = [0x44u8; 8];
+    let deposit_body = sslx::cds::mailbox::deposit_body("bob", &n1, 1_790_000_000, 4096, &bid);
+    let mut delivery_body = vec![1u8];
+    delivery_body.extend_from_slice(&7u64.to_be_bytes());
+    delivery_body.extend_from_slice(&[5, b'a', b'l', b'i', b'c', b'e']);
+    delivery_body.extend_from_slice(&4096u64.to_be_bytes());
+    delivery_body.extend_from_slice(&bid);
+    let collected_body = [&n2[..], &7u64.to_be_bytes(), &[1]].concat();
+    let status_body = [&n3[..], &1_790_000_002u64.to_be_bytes(), &1u16.to_be_bytes(), &bid].concat();
+    let status_ok_body = [&1u16.to_be_bytes()[..], &bid, &[2], &1_790_000_003u64.to_be_bytes()].concat();
+    let b = TransferB { version: 1, account: "bob".into(), challenge_b: [0x45; 32], proof_b: [0x46; 32] };
+    let receipt = Receipt { status: 0, files: 3, bytes: 51, reason: String::new() };
+    if !path.exists() {
+        let rng = crypto::system_rng();
+        let lines = [
+            ("deposit", Deposit::new("alice", &cdsk_a, &deposit_body, &rng).to_frame()),
+            ("deposit_ok", DepositOk::new(&cdsk_a, &n1, &1_790_604_800u64.to_be_bytes(), &rng).to_frame()),
+            ("collect", Collect::new("bob", &cdsk_b, &nonce_time_body(&n2, 1_790_000_001), &rng).to_frame()),
+            ("delivery", Delivery::new(&cdsk_b, &n2, &delivery_body, &rng).to_frame()),
+            ("collected", Collected::new("bob", &cdsk_b, &collected_body, &rng).to_frame()),
+            ("status", Status::new("alice", &cdsk_a, &status_body, &rng).to_frame()),
+            ("status_ok", StatusOk::new(&cdsk_a, &n3, &status_ok_body, &rng).to_frame()),
+            ("transfer_b", b.to_frame()),
+            ("ack", Ack.to_frame()),
+            ("receipt", receipt.to_frame()),
+        ];
+        let mut text = String::from(
+            "# Mailbox messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), and the\n\
+             # courier's transfer packet B, acknowledge and receipt.\n",
+        );
+        for (k, v) in lines {
+            text.push_str(&format!("{k}: {}\n", hex::encode(v)));
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+    let f = read_fields(&path);
+    let d = Deposit::from_bytes(&h(&f["deposit"])).unwrap();
+    assert_eq!(d.to_frame(), h(&f["deposit"]));
+    assert_eq!(d.open(&cdsk_a).unwrap(), deposit_body);
+    assert!(d.open(&cdsk_b).is_none());
+    assert_eq!(
+        DepositOk::from_bytes(&h(&f["deposit_ok"])).unwrap().open(&cdsk_a, &n1).unwrap(),
+        1_790_604_800u64.to_be_bytes()
+    );
+    assert_eq!(
+        parse_nonce_time(&Collect::from_bytes(&h(&f["collect"])).unwrap().open(&cdsk_b).unwrap()),
+        Some((n2, 1_790_000_001))
+    );
+    let dl = Delivery::from_bytes(&h(&f["delivery"])).unwrap();
+    assert_eq!(dl.open(&cdsk_b, &n2).unwrap(), delivery_body);
+    assert!(dl.open(&cdsk_b, &n1).is_none(), "a delivery is bound to its collect");
+    assert_eq!(Collected::from_bytes(&h(&f["collected"])).unwrap().open(&cdsk_b).unwrap(), collected_body);
+    assert_eq!(Status::from_bytes(&h(&f["status"])).unwrap().open(&cdsk_a).unwrap(), status_body);
+    assert_eq!(StatusOk::from_bytes(&h(&f["status_ok"])).unwrap().open(&cdsk_a, &n3).unwrap(), status_ok_body);
+    assert_eq!(TransferB::from_bytes(&h(&f["transfer_b"])).unwrap(), b);
+    assert_eq!(b.to_frame(), h(&f["transfer_b"]));
+    assert_eq!(Ack.to_frame(), h(&f["ack"]));
+    assert_eq!(Receipt::from_bytes(&h(&f["receipt"])).unwrap(), receipt);
+}
