@@ -56,7 +56,7 @@ fn seal_into<W: Write>(out: W, suite: BundleSuite, data: &[u8]) -> W {
 }
 
 fn chs() -> Challenges {
-    Challenges { a: [1; 32], b: [2; 32] }
+    Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] }
 }
 
 fn open(suite: BundleSuite, bundle: &[u8]) -> u64 {

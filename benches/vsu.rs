@@ -29,16 +29,26 @@ fn start_cds(dir: &std::path::Path) -> String {
             let store = Store::open(&dir.join("cds.db")).unwrap();
             let registrar = Registrar::new(
                 store,
-                RegistrarConfig { cds_http: "http://127.0.0.1:1".into(), ..Default::default() },
+                RegistrarConfig {
+                    cds_http: "http://127.0.0.1:1".into(),
+                    limits: sslx::cds::RateLimits { per_source: None, per_email: None, per_oob: None },
+                    ..Default::default()
+                },
                 &rng,
             )
             .unwrap();
             let cds = Arc::new(Cds {
                 registrar,
                 relay: sslx::cds::relay::Relay::new(true),
-                mailer: Mailer::outbox(outbox),
-                oob: Oob::new(OobConfig { dir: Some(oob), sms: None, exec: None, allow_http: false }),
-                cfg: CdsConfig { mail_from: "cds@localhost".into() },
+                mailer: Mailer::outbox(outbox).unwrap(),
+                oob: Oob::new(OobConfig {
+                    dir: Some(oob),
+                    sms: None,
+                    exec: None,
+                    allow_http: false,
+                    allow_private: false,
+                }),
+                cfg: CdsConfig { mail_from: "cds@localhost".into(), conn: Default::default(), health_detail: false },
                 rng,
             });
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,27 +60,25 @@ fn start_cds(dir: &std::path::Path) -> String {
     rx.recv().unwrap()
 }
 
-fn open_request_frame() -> Vec<u8> {
-    let rng = crypto::system_rng();
-    let id = Identity::generate("bench", &rng).unwrap();
+/// The open request for a connection's challenge (each one is signed for its connection).
+fn open_request_frame(id: &Identity, challenge: &[u8; 32]) -> Vec<u8> {
     let mut req = OpenRequest {
         ar: AR_VSU_DS.into(),
         name: id.name.clone(),
         public: id.public(),
         email: "bench@example.com".into(),
         oob: "sms:+15551234567".into(),
-        timestamp: sslx::cli::now_unix(),
         signature: [0; 64],
         proof: None,
     };
-    req.signature = id.sign(&req.signed_bytes());
-    req.to_frame()
+    req.signature = id.sign(&req.signed_bytes(challenge).unwrap());
+    req.to_frame().unwrap()
 }
 
 fn bench_open_requests(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let addr = start_cds(dir.path());
-    let frame = Arc::new(open_request_frame());
+    let id = Arc::new(Identity::generate("bench", &crypto::system_rng()).unwrap());
     let mut g = c.benchmark_group("cds");
     g.throughput(Throughput::Elements(1));
     g.sample_size(20).measurement_time(Duration::from_secs(8));
@@ -81,10 +89,10 @@ fn bench_open_requests(c: &mut Criterion) {
             let per = iters.div_ceil(4);
             let threads: Vec<_> = (0..4)
                 .map(|_| {
-                    let (addr, frame) = (addr.clone(), frame.clone());
+                    let (addr, id) = (addr.clone(), id.clone());
                     std::thread::spawn(move || {
                         for _ in 0..per {
-                            let f = sslx::vsu::client::exchange(&addr, &frame).unwrap();
+                            let f = sslx::vsu::client::exchange(&addr, |ch| Ok(open_request_frame(&id, ch))).unwrap();
                             assert_eq!(f.msg_type, TYPE_REPLY_A);
                         }
                     })

@@ -61,7 +61,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__calls)
-            opts="-h --since --format --db --help"
+            opts="-h --since --format --db --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -76,6 +76,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -157,13 +161,17 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__release)
-            opts="-h --db --help"
+            opts="-h --db --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -175,7 +183,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-days --twilio-url --help"
+            opts="-h --dev --listen --http --public-http --db --key-file --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --max-waiting-per-source --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-days --twilio-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +202,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -233,6 +245,22 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --rate-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-email)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-oob)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-waiting-per-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --oob-exec)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -242,6 +270,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --mailbox-quota)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-sender-quota)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l listen -d 'P
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l http -d 'HTTP listener address (public standing)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l public-http -d 'The HTTP base URL announced to participants [default: http://<the --http address>]' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db -d 'SQLite database file [default: sslx-cds.db, or in the temp dir with --dev]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-file -d 'The key file that seals every CDS key in the database (made 0600 on first start; keep it apart from database backups) [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp -d 'SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp-ca -d 'Trust these root certificates (PEM) for the SMTP server, besides the built-in web roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l outbox -d 'Write email as .eml files to this folder instead of sending it' -r -F
@@ -43,21 +44,30 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l request-ttl 
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-attempts -d 'Failed confirmations allowed per request' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-life-days -d 'Days a confirmed CDS key stays valid' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l pin-digits -d 'Hex digits in a PIN (4-6)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-source -d 'Open requests (each one sends an email and a PIN) allowed from one source address (N/PERIOD, or off)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-email -d 'Open requests allowed for one email address (N/PERIOD, or off)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-oob -d 'Open requests allowed for one out-of-band destination (N/PERIOD, or off)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-waiting-per-source -d 'Connections from one source address (an IPv6 one by its /64) that may wait to send their request' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 'Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-dir -d 'Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-quota -d 'Bytes that may wait for one recipient' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-sender-quota -d 'Bytes that may wait for one recipient from one sender' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-days -d 'Days a bundle waits before it is dropped' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l twilio-url -d 'Base URL of a Twilio-compatible SMS/voice API' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l dev -d 'Throw-away CDS: temp state, email and out-of-band messages written to folders'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-http-webhooks -d 'Accept plain http:// webhooks for the PIN (default: https:// only)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-private-webhooks -d 'Let webhooks reach loopback, private, link-local and other non-public addresses'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l health-detail -d '/v1/health also says how many participants are on hook (off: it only says the CDS is up)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l no-source-check -d 'Accept calls from any address (default: only from the address a participant enrolled from)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l since -d 'Only calls that started at or after TIME: Unix seconds, RFC 3339, or an age (90m, 24h, 7d)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l format -d 'csv (with a header line) or json (one object a line)' -r -f -a "csv\t''
 json\t''"
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'

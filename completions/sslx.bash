@@ -220,7 +220,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__dial)
-            opts="-q -h -V --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            opts="-y -q -h -V --yes --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,7 +246,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__handshake)
-            opts="-q -h -V --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            opts="-y -q -h -V --yes --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -572,7 +572,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__listen)
-            opts="-q -h -V --bind --once --exec --max-calls --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --bind --once --exec --max-calls --allow --allowed-peers --allow-any --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -587,6 +587,14 @@ _sslx() {
                     return 0
                     ;;
                 --max-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-peers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1028,7 +1036,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__token__subcmd__serve)
-            opts="-q -h -V --key --node --keyring --listen --db --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --key --node --keyring --listen --db --skew --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1051,6 +1059,10 @@ _sslx() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --skew)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

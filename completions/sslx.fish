@@ -88,10 +88,13 @@ complete -c sslx -n "__fish_sslx_using_subcommand standing" -s V -l version -d '
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l bind -d 'Listen directly on ADDR (e.g. 127.0.0.1:7460, or port 0 for any free port)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l exec -d 'Serve each call with this command (sh -c): the caller\'s stream is its stdin, its stdout goes back' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l max-calls -d 'Calls served at the same time' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l allow -d 'Take calls from this participant (repeatable)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l allowed-peers -d 'Take calls from the participants named in FILE (one a line, # comments), read at each call' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l once -d 'Take one call, then exit with its status'
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l allow-any -d 'Take calls from any participant enrolled at the CDS (also with --exec)'
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l no-fs -d 'No X25519 ephemeral keys: the seed\'s plain mode (no forward secrecy)'
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l no-resume -d 'Always make a full handshake (do not resume a cached session)'
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l json -d 'Machine-readable output: one JSON object on stdout'
@@ -101,6 +104,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand listen" -s V -l version -d 'Pr
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -s y -l yes -d 'Accept a listener this home has not met at HOST:PORT, and remember it'
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l no-fs -d 'No X25519 ephemeral keys: the seed\'s plain mode (no forward secrecy)'
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l no-resume -d 'Always make a full handshake (do not resume a cached session)'
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l json -d 'Machine-readable output: one JSON object on stdout'
@@ -110,6 +114,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand dial" -s V -l version -d 'Prin
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s y -l yes -d 'Accept a listener this home has not met at HOST:PORT, and remember it'
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l no-fs -d 'No X25519 ephemeral keys: the seed\'s plain mode (no forward secrecy)'
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l no-resume -d 'Always make a full handshake (do not resume a cached session)'
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l json -d 'Machine-readable output: one JSON object on stdout'
@@ -117,13 +122,13 @@ complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s q -l quiet -d 'N
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -s V -l version -d 'Print version'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l bind -d 'The acceptor: listen directly on ADDR instead of the CDS relay' -r
-complete -c sslx -n "__fish_sslx_using_subcommand pair" -l sas -d 'The acceptor: the short string the initiator read out (else SSLX_SAS, --sas-file, a prompt)' -r
-complete -c sslx -n "__fish_sslx_using_subcommand pair" -l sas-file -d 'The acceptor: read the short string from FILE (- for stdin, read once the exchange is done)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l sas -d 'The string the other side shows: the acceptor is given the initiator\'s (else SSLX_SAS, --sas-file, a prompt); an initiator with --yes is given the acceptor\'s' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l sas-file -d 'Read that string from FILE (- for stdin, read once the exchange is done)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l accept -d 'Wait for a peer\'s pairing call (on hook at the CDS, or on --bind ADDR)'
-complete -c sslx -n "__fish_sslx_using_subcommand pair" -s y -l yes -d 'The initiator: do not ask whether the peer confirmed; trust its confirmation message'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -s y -l yes -d 'The initiator: do not ask whether the peer confirmed; instead compare the string the acceptor shows (--sas or --sas-file) with this side\'s. Also accepts a listener not met before'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l json -d 'Machine-readable output: one JSON object on stdout'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s h -l help -d 'Print help'
@@ -225,6 +230,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l keyring -d 'The nodes allowed to ask' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l listen -d 'Where to listen' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l db -d 'The out-of-band data (SQLite)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l skew -d 'Clock skew allowed on the Created and Expires of the tokens queries come with' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from serve" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r

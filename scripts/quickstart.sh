@@ -13,7 +13,7 @@ work=$(mktemp -d)
 cleanup() { [ -n "${cds_pid:-}" ] && kill "$cds_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$bin/sslx-cds" serve --dev --listen 127.0.0.1:0 --http 127.0.0.1:0 >"$work/cds.json" 2>"$work/cds.log" &
+"$bin/sslx-cds" serve --dev --health-detail --listen 127.0.0.1:0 --http 127.0.0.1:0 >"$work/cds.json" 2>"$work/cds.log" &
 cds_pid=$!
 for _ in $(seq 100); do [ -s "$work/cds.json" ] && break; sleep 0.05; done
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/cds.json" "$1"; }
@@ -35,11 +35,12 @@ enroll bob
 alice() { SSLX_HOME=$work/alice "$bin/sslx" "$@"; }
 bob() { SSLX_HOME=$work/bob "$bin/sslx" "$@"; }
 
-echo "== pairing: bob waits (sslx pair --accept), alice calls (sslx pair bob) and reads the string to bob"
+echo "== pairing: bob waits (sslx pair --accept), alice calls (sslx pair bob) and reads the string to bob;"
+echo "   bob's side shows its own string, which alice's side checks against hers before saving the key"
 mkfifo "$work/phone"
-bob pair --accept --sas-file "$work/phone" & acceptor=$!
+bob pair --accept --sas-file "$work/phone" >"$work/bob-says" & acceptor=$!
 sleep 0.3
-alice pair bob --yes | head -1 >"$work/phone"
+alice pair bob --yes --sas-file "$work/bob-says" | head -1 >"$work/phone"
 wait $acceptor
 
 mkdir -p "$work/reports" "$work/inbox"

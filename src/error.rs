@@ -114,3 +114,17 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 }
+
+/// What a refusal means for the user: "expired" or "clock skew" print both clocks; the rest
+/// is refused with the peer's reason.
+pub fn refusal_error(r: crate::wire::Refused) -> Error {
+    use crate::wire::RefusalCode;
+    match RefusalCode::from_u16(r.code) {
+        Some(RefusalCode::Expired) | Some(RefusalCode::ClockSkew) => Error::Expired {
+            what: format!("refused by the CDS: {}", r.reason),
+            now: crate::clock::fmt_time(crate::clock::now_unix()),
+            edge: format!("CDS clock {}", crate::clock::fmt_time(r.server_time)),
+        },
+        _ => Error::Refused { code: r.code, reason: r.reason },
+    }
+}

@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod cds;
 pub mod cli;
+pub mod clock;
 pub mod courier;
 pub mod crypto;
 pub mod error;

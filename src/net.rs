@@ -20,3 +20,32 @@ pub fn connect(addr: &str, what: &str) -> Result<TcpStream> {
     s.set_nodelay(true).ok();
     Ok(s)
 }
+
+/// How long the CDS may take to send its hello once connected.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection to the CDS's protocol port after its hello: every request sent on it binds
+/// `challenge` (docs/PROTOCOL.md section 2), so it verifies on this connection only.
+pub struct CdsConn {
+    pub stream: TcpStream,
+    pub challenge: [u8; crate::wire::CHALLENGE_LEN],
+    /// The CDS's clock when it said hello.
+    pub cds_time: u64,
+}
+
+/// Connects to the CDS at `addr` and reads its hello (unbuffered: the next bytes on the socket
+/// are the answer to this connection's request). A refusal instead of the hello (the CDS is
+/// busy, or this address has too many connections open) is returned as the error it carries.
+pub fn connect_cds(addr: &str) -> Result<CdsConn> {
+    use crate::wire::{CdsHello, Msg, Refused, TYPE_REFUSED};
+    let mut stream = connect(addr, &format!("the CDS at {addr}"))?;
+    stream.set_read_timeout(Some(HELLO_TIMEOUT)).ok();
+    let f = crate::wire::read_frame(&mut stream)
+        .map_err(|e| Error::Unavailable(format!("reading the CDS's hello from {addr}: {e}")))?
+        .ok_or_else(|| Error::Unavailable(format!("the CDS at {addr} closed the connection before its hello")))?;
+    if f.msg_type == TYPE_REFUSED {
+        return Err(crate::error::refusal_error(Refused::from_frame(&f)?));
+    }
+    let hello = CdsHello::from_frame(&f)?;
+    Ok(CdsConn { stream, challenge: hello.challenge, cds_time: hello.cds_time })
+}

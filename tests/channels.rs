@@ -48,7 +48,7 @@ fn sms_without_a_gateway_is_refused_with_the_channels_on_offer() {
     let outbox = tempfile::tempdir().unwrap();
     let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap()], &[]);
     let p = Participant::new("nosms");
-    p.vsu_cmd(&cds.listen, "n@example.com", "sms:+1555")
+    p.vsu_cmd(&cds.listen, "n@example.com", "sms:+15551234567")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("no SMS/voice gateway"));
@@ -113,7 +113,7 @@ fn reply_a_to_a_file_assembles_elsewhere_and_print_installs_nothing() {
     let cds = Cds::start_dev();
     let p = Participant::new("out1");
     let a_file = p.dir.path().join("reply-a.txt");
-    let mut c = p.vsu_cmd(&cds.listen, "o@example.com", "sms:+1");
+    let mut c = p.vsu_cmd(&cds.listen, "o@example.com", "sms:+15551234567");
     c.arg("--out").arg(&a_file);
     let rid = request_id_of(c);
     assert!(std::fs::read_to_string(&a_file).unwrap().starts_with("-----BEGIN SSLX REPLY A-----"));
@@ -137,7 +137,7 @@ fn reply_a_to_a_file_assembles_elsewhere_and_print_installs_nothing() {
 fn without_a_terminal_a_missing_pin_fails_at_once_with_a_hint() {
     let cds = Cds::start_dev();
     let p = Participant::new("nopin");
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     p.cmd()
         .args(["assemble-key", "--reply-b"])
         .arg(cds.reply_b_file(&rid))
@@ -170,8 +170,8 @@ fn without_a_terminal_a_missing_pin_fails_at_once_with_a_hint() {
 fn a_clock_far_off_is_refused_with_both_clocks() {
     let cds = Cds::start_dev();
     let p = Participant::new("skew");
-    p.vsu_cmd(&cds.listen, "s@example.com", "sms:+1")
-        .env("SSLX_NOW", "1000000000")
+    p.vsu_cmd(&cds.listen, "s@example.com", "sms:+15551234567")
+        .env("SSLX_TEST_NOW", "1000000000")
         .assert()
         .code(4)
         .stderr(predicate::str::contains("2001-09-09").and(predicate::str::contains("CDS clock")));
@@ -182,7 +182,7 @@ fn re_enrolling_keeps_the_old_key_until_the_new_one_is_confirmed() {
     let cds = Cds::start_dev();
     let p = enroll(&cds, "keep");
     let old = std::fs::read(p.home().join("cdsk")).unwrap();
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     p.cmd().args(["assemble-key", "--reply-b"]).arg(cds.reply_b_file(&rid)).args(["--pin", "FFFF"]).assert().success();
     p.cmd().args(["vsu", "--confirm"]).assert().code(3);
     assert_eq!(std::fs::read(p.home().join("cdsk")).unwrap(), old, "a denied re-enrollment loses nothing");
@@ -223,14 +223,14 @@ fn reply_b_over_smtp_with_starttls_required() {
     // Without trusting the server's certificate, nothing is sent in the clear: a refusal.
     let untrusted = Cds::start(&["--smtp", &url, "--oob-dir", oob_dir], &[]);
     let p = Participant::new("tls1");
-    p.vsu_cmd(&untrusted.listen, "tls1@example.com", "sms:+1")
+    p.vsu_cmd(&untrusted.listen, "tls1@example.com", "sms:+15551234567")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("reply B could not be emailed"));
     assert!(smtp.mails.lock().unwrap().is_empty());
 
     let cds = Cds::start(&["--smtp", &url, "--smtp-ca", ca.to_str().unwrap(), "--oob-dir", oob_dir], &[]);
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     let mail = smtp.wait_for("tls1@example.com");
     p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &cds.pin(&rid)]).write_stdin(mail.data).assert().success();
     p.cmd().args(["vsu", "--confirm"]).assert().success();
@@ -243,7 +243,7 @@ fn tls_required_never_falls_back_to_plain_text() {
     let url = format!("smtp://{}?tls=required", smtp.addr);
     let cds = Cds::start(&["--smtp", &url, "--oob-dir", oob.path().to_str().unwrap()], &[]);
     let p = Participant::new("tls2");
-    p.vsu_cmd(&cds.listen, "tls2@example.com", "sms:+1")
+    p.vsu_cmd(&cds.listen, "tls2@example.com", "sms:+15551234567")
         .assert()
         .code(5)
         .stderr(predicate::str::contains("reply B could not be emailed"));
@@ -271,7 +271,10 @@ fn the_cds_database_is_created_0600_and_refused_when_others_can_read_it() {
 fn a_webhook_that_answers_an_error_is_a_refusal() {
     let hook = WebhookServer::answering(500);
     let outbox = tempfile::tempdir().unwrap();
-    let cds = Cds::start(&["--outbox", outbox.path().to_str().unwrap(), "--allow-http-webhooks"], &[]);
+    let cds = Cds::start(
+        &["--outbox", outbox.path().to_str().unwrap(), "--allow-http-webhooks", "--allow-private-webhooks"],
+        &[],
+    );
     let p = Participant::new("hook500");
     p.vsu_cmd(&cds.listen, "h@example.com", &hook.hook())
         .assert()
@@ -299,7 +302,7 @@ fn reply_b_over_smtps_implicit_tls() {
         &[],
     );
     let p = Participant::new("tls3");
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     let mail = smtp.wait_for("tls3@example.com");
     p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &cds.pin(&rid)]).write_stdin(mail.data).assert().success();
     p.cmd().args(["vsu", "--confirm"]).assert().success();

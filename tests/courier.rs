@@ -11,30 +11,55 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// Runs a pairing: `b` accepts (the string from stdin), `a` initiates with --yes; `typed` makes
-/// what b's person types from the string a shows. Returns both exit codes and stderrs.
-fn pair(a: &Participant, b: &Participant, typed: impl Fn(&str) -> String) -> (i32, String, i32, String) {
+/// Runs a pairing as two scripts do: `b` accepts (the string from stdin), `a` initiates with
+/// --yes and reads the string b's side shows from its stdin; `typed` makes what b's person types
+/// from the string a shows, `back` what reaches a from the string b shows. Returns both exit
+/// codes and stderrs.
+fn pair_both_ways(
+    a: &Participant,
+    b: &Participant,
+    typed: impl Fn(&str) -> String,
+    back: impl Fn(&str) -> String,
+) -> (i32, String, i32, String) {
     let mut acc = Listener::command(b, &["pair", "--accept", "--sas-file", "-"], true);
     let mut init = std::process::Command::new(bin("sslx"))
         .arg("--home")
         .arg(a.home())
-        .args(["pair", &b.name, "--yes"])
+        .args(["pair", &b.name, "--yes", "--sas-file", "-"])
         .env_remove("SSLX_YES")
-        .stdin(Stdio::null())
+        .env_remove("SSLX_SAS")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut init_out = BufReader::new(init.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(init.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    init_out.read_line(&mut line).unwrap();
     let shown = line.trim().to_owned();
     assert_eq!(shown.len(), 5, "the initiator shows a 5-character string: {line:?}");
     let mut stdin = acc.child.stdin.take().unwrap();
     writeln!(stdin, "{}", typed(&shown)).unwrap();
     drop(stdin);
-    let out = init.wait_with_output().unwrap();
+    // The acceptor shows its own string once it matched (nothing when it did not).
+    let mut acc_out = BufReader::new(acc.child.stdout.take().unwrap());
+    let mut theirs = String::new();
+    acc_out.read_line(&mut theirs).unwrap();
+    let mut to_init = init.stdin.take().unwrap();
+    if !theirs.trim().is_empty() {
+        let _ = writeln!(to_init, "{}", back(theirs.trim()));
+    }
+    drop(to_init);
+    let mut err = String::new();
+    init.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = init.wait().unwrap();
     let (acc_status, _, acc_err) = acc.wait();
-    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned(), acc_status.code().unwrap(), acc_err)
+    (status.code().unwrap(), err, acc_status.code().unwrap(), acc_err)
+}
+
+/// `pair_both_ways` with the acceptor's string carried back as it is.
+fn pair(a: &Participant, b: &Participant, typed: impl Fn(&str) -> String) -> (i32, String, i32, String) {
+    pair_both_ways(a, b, typed, str::to_owned)
 }
 
 fn paired_couple(cds: &Cds, a: &str, b: &str) -> (Participant, Participant) {
@@ -69,6 +94,26 @@ fn pairing_saves_the_pair_key_only_when_the_strings_match() {
     // No terminal and no --yes / string: fail at once with a hint, before any call.
     a.cmd().args(["pair", "pb"]).assert().code(2).stderr(predicates::str::contains("--yes"));
     b.cmd().args(["pair", "--accept"]).assert().code(2).stderr(predicates::str::contains("--sas"));
+    // --yes alone is not enough: the initiator must be given the acceptor's string too.
+    a.cmd().args(["pair", "pb", "--yes"]).assert().code(2).stderr(predicates::str::contains("--sas-file"));
+}
+
+#[test]
+fn an_unattended_initiator_saves_nothing_when_the_acceptors_string_differs() {
+    // Whoever sits between the two can send the initiator a "matched" confirmation under the
+    // key it shares with it; --yes must not take that on trust. Here the acceptor's side matched
+    // (it was typed the initiator's string), but the string it shows reaches the initiator
+    // altered, as it would if the two sides had different transcripts: the initiator refuses.
+    let cds = Cds::start_dev();
+    let (a, b) = (enroll(&cds, "ua"), enroll(&cds, "ub"));
+    let other = |s: &str| {
+        let c = if s.starts_with('Z') { "Y" } else { "Z" };
+        format!("{c}{}", &s[1..])
+    };
+    let (ca, ea, _, _) = pair_both_ways(&a, &b, str::to_owned, other);
+    assert_eq!(ca, 3, "{ea}");
+    assert!(ea.contains("not this side's") && ea.contains("nothing was saved"), "{ea}");
+    assert!(!a.has("pairs/ub.key"), "the initiator saved a key on the peer's word alone");
 }
 
 /// path → (kind, mode, mtime, content digest or link target), for comparing trees.
@@ -323,7 +368,7 @@ fn a_bundle_altered_cut_replayed_or_for_another_key_is_refused_and_nothing_is_le
     use sslx::wire::Msg;
     let mut m = sslx::courier::msgs::TransferA2::from_frame(&a2_one).unwrap();
     m.delta_key = sslx::courier::msgs::TransferA2::from_frame(&a2_two).unwrap().delta_key;
-    let swapped = [&one[..a1], &m.to_frame()[..], &one[a1 + frame_len(&one[a1..])..]].concat();
+    let swapped = [&one[..a1], &m.to_frame().unwrap()[..], &one[a1 + frame_len(&one[a1..])..]].concat();
     let (code, err, empty) = open_bundle(&b, &swapped);
     assert!(code == 3 && err.contains("KeyProof") && empty, "{err}");
 

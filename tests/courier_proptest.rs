@@ -24,7 +24,8 @@ fn aead_bundle() -> (Vec<u8>, Secret<32>, Challenges, Vec<u8>) {
     let a = hex::decode(&f["challenge_a"]).unwrap().try_into().unwrap();
     let b = hex::decode(&f["challenge_b"]).unwrap().try_into().unwrap();
     let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
-    (hex::decode(&f["bundle"]).unwrap(), skey, Challenges { a, b }, payload)
+    let a1 = hex::decode(&f["a1_sha256"]).unwrap().try_into().unwrap();
+    (hex::decode(&f["bundle"]).unwrap(), skey, Challenges { a, b, a1 }, payload)
 }
 
 /// Reads a bundle; Ok(payload) only if every record and the trailer verified.
@@ -101,12 +102,13 @@ proptest! {
         // The keys: the bundle's SKey is not in the vector (only the LTK is), so recover it
         // from A2 as a recipient does.
         use sslx::wire::Msg;
-        let a1 = sslx::courier::msgs::TransferA1::from_bytes(&file[..6 + u32::from_be_bytes(file[2..6].try_into().unwrap()) as usize]).unwrap();
         let a2_start = 6 + u32::from_be_bytes(file[2..6].try_into().unwrap()) as usize;
+        let a1 = sslx::courier::msgs::TransferA1::from_bytes(&file[..a2_start]).unwrap();
         let a2 = sslx::courier::msgs::TransferA2::from_bytes(&file[a2_start..at]).unwrap();
         let ltk = Secret::new(hex::decode(&f["ltk"]).unwrap().try_into().unwrap());
-        let chs = Challenges { a: a1.challenge_a, b: [0; 32] };
-        let skey = chs.open_a2(&ltk, &a2.proof_a, &a2.delta_key, &a2.key_proof).unwrap();
+        let kd = sslx::courier::proofs::direction_key(&ltk, &a1.account, &a1.recipient).unwrap();
+        let chs = Challenges::new(a1.challenge_a, [0; 32], &file[..a2_start]);
+        let skey = chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof).unwrap();
         let good = open(&original, BundleSuite::TripleDes, &skey, chs).unwrap();
         match open(&b, BundleSuite::TripleDes, &skey, chs) {
             Ok(out) => {
@@ -120,7 +122,7 @@ proptest! {
     #[test]
     fn random_bytes_as_a_bundle_or_a_payload_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let key = Secret::new([5; 32]);
-        let chs = Challenges { a: [1; 32], b: [2; 32] };
+        let chs = Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] };
         for suite in [BundleSuite::Aes256Gcm, BundleSuite::ChaCha20Poly1305, BundleSuite::TripleDes] {
             prop_assert!(open(&bytes, suite, &key, chs).is_err());
         }

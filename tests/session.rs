@@ -1,5 +1,5 @@
 //! Sessions between enrolled participants: AH-CDS tickets from the real CDS, the seed-002
-//! handshake, `sslx listen --bind` and `sslx dial HOST:PORT`, resumption across processes.
+//! handshake, `sslx listen --bind` and `sslx dial NAME@HOST:PORT`, resumption across processes.
 
 mod common;
 use common::*;
@@ -10,14 +10,15 @@ fn dial_carries_data_both_ways_through_an_exec_listener_and_resumes_across_proce
     let cds = Cds::start_dev();
     let alice = enroll(&cds, "alice");
     let bob = enroll(&cds, "bob");
-    let l = Listener::start(&bob, &["--exec", "sha256sum"]);
+    let l = Listener::start(&bob, &["--exec", "sha256sum", "--allow", "alice"]);
 
     // 16 MiB up; the command's answer (its digest of what arrived) comes back.
     let data = pseudo_random(16 << 20, 1);
     let expected = format!("{}  -\n", hex::encode(sslx::crypto::sha256(&data)));
-    alice.cmd().args(["dial", &l.addr]).write_stdin(data).assert().success().stdout(expected);
+    alice.cmd().args(["dial", &format!("bob@{}", l.addr)]).write_stdin(data).assert().success().stdout(expected);
 
-    // The first handshake was full; the next resumes from the cache in another process.
+    // The first handshake was full; the next resumes from the cache in another process (and
+    // finds bob at the bare address, where this home met him).
     let out = alice.cmd().args(["--json", "handshake", &l.addr]).assert().success().get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["peer"], "bob");
@@ -50,11 +51,11 @@ fn a_large_stream_each_way_arrives_intact() {
     let alice = enroll(&cds, "al");
     let bob = enroll(&cds, "bo");
     // The listener echoes: 32 MiB goes up and comes back down.
-    let l = Listener::start(&bob, &["--exec", "cat"]);
+    let l = Listener::start(&bob, &["--exec", "cat", "--allow", "al"]);
     let data = pseudo_random(32 << 20, 2);
     let out = alice
         .cmd()
-        .args(["-q", "dial", &l.addr])
+        .args(["-q", "dial", &format!("bo@{}", l.addr)])
         .write_stdin(data.clone())
         .assert()
         .success()
@@ -70,7 +71,7 @@ fn listen_once_writes_the_callers_stream_to_stdout() {
     let alice = enroll(&cds, "a1");
     let bob = enroll(&cds, "b1");
     let l = Listener::start(&bob, &["--once"]);
-    alice.cmd().args(["dial", &l.addr]).write_stdin("one call\n").assert().success().stdout("");
+    alice.cmd().args(["dial", &format!("b1@{}", l.addr)]).write_stdin("one call\n").assert().success().stdout("");
     let (status, out, err) = l.wait();
     assert!(status.success(), "{err}");
     assert_eq!(out, b"one call\n");
@@ -81,10 +82,10 @@ fn many_concurrent_dials_all_complete() {
     let cds = Cds::start_dev();
     let alice = enroll(&cds, "many-a");
     let bob = enroll(&cds, "many-b");
-    let l = Listener::start(&bob, &["--exec", "cat", "--max-calls", "8"]);
+    let l = Listener::start(&bob, &["--exec", "cat", "--max-calls", "8", "--allow-any"]);
     let threads: Vec<_> = (0..24u8)
         .map(|i| {
-            let (home, addr) = (alice.home(), l.addr.clone());
+            let (home, addr) = (alice.home(), format!("many-b@{}", l.addr));
             std::thread::spawn(move || {
                 let data = pseudo_random(64 * 1024 + i as usize, i);
                 let out =
@@ -111,7 +112,7 @@ fn refusals_and_failures_have_clear_errors_and_exit_codes() {
     let stranger = Participant::new("stranger");
     stranger
         .cmd()
-        .args(["--cds", &cds.listen, "dial", &l.addr])
+        .args(["--cds", &cds.listen, "dial", &format!("rb@{}", l.addr)])
         .assert()
         .code(6)
         .stderr(predicate::str::contains("no confirmed CDS key"));
@@ -124,7 +125,7 @@ fn refusals_and_failures_have_clear_errors_and_exit_codes() {
     std::fs::write(alice.home().join("cdsk"), format!("{other}\n")).unwrap();
     alice
         .cmd()
-        .args(["handshake", "--no-resume", &l.addr])
+        .args(["handshake", "--no-resume", &format!("rb@{}", l.addr)])
         .assert()
         .code(3)
         .stderr(predicate::str::contains("does not verify under the CDS key"));

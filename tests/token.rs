@@ -180,7 +180,7 @@ fn expiry_is_checked_with_the_skew_allowance_and_both_clocks_printed() {
     let created = now_of(&n, &t);
     let at = |secs: u64, extra: &[&str]| {
         n.cmd()
-            .env("SSLX_NOW", secs.to_string())
+            .env("SSLX_TEST_NOW", secs.to_string())
             .args(["token", "verify", &t, "--keyring"])
             .arg(n.p("ring"))
             .args(extra)

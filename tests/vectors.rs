@@ -7,7 +7,7 @@ use sslx::crypto::{self, Secret};
 use sslx::keys::{decode_line, encode_line, Identity, KeyError, LineFailure, LineKind};
 use sslx::vsu::assemble::{self, ReplyParams};
 use sslx::vsu::*;
-use sslx::wire::{Msg, WireError};
+use sslx::wire::{CdsHello, Msg, WireError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -136,6 +136,8 @@ fn fixed_identity() -> Identity {
 }
 
 const PIN: &str = "1A2B3C";
+/// The connection challenge (the CDS hello's) every request vector is bound to.
+const CHALLENGE: [u8; 32] = [0x77; 32];
 
 /// Builds a VSU transcript: every frame a DS and a CDS exchange, with fixed keys.
 fn make_transcript() -> Vec<(String, String)> {
@@ -150,11 +152,10 @@ fn make_transcript() -> Vec<(String, String)> {
         public: id.public(),
         email: "alice@example.com".into(),
         oob: "sms:+15551234567".into(),
-        timestamp: 1_790_000_000,
         signature: [0; 64],
         proof: None,
     };
-    open.signature = id.sign(&open.signed_bytes());
+    open.signature = id.sign(&open.signed_bytes(&CHALLENGE).unwrap());
     let p = ReplyParams {
         request_id,
         name: "alice",
@@ -164,7 +165,7 @@ fn make_transcript() -> Vec<(String, String)> {
         cds_sign_key: crypto::ed25519_public(cds_seed.expose()),
     };
     let r = assemble::make_replies(&cdsk, PIN, &p, &rng).unwrap();
-    let (confirm, nonce) = assemble::make_confirm(&cdsk, &request_id, &rng);
+    let (confirm, nonce) = assemble::make_confirm(&cdsk, &request_id, &CHALLENGE, &rng);
     let confirmed = assemble::make_confirmed(
         &cdsk,
         &request_id,
@@ -175,8 +176,11 @@ fn make_transcript() -> Vec<(String, String)> {
         assemble::make_denied(&cds_seed, &id.public().x25519, &request_id, 2, "the confirmation did not match", &rng)
             .unwrap();
     let refused = Refused { code: 3, server_time: 1_790_000_000, reason: "request expired".into() };
-    let x = |b: Vec<u8>| hex::encode(b);
+    let x = |b: Result<Vec<u8>, WireError>| hex::encode(b.unwrap());
+    let hello = CdsHello { challenge: CHALLENGE, cds_time: 1_790_000_000 };
     vec![
+        ("challenge".into(), hex::encode(CHALLENGE)),
+        ("cds_hello".into(), x(hello.to_frame())),
         ("x25519_secret".into(), hex::encode(id.x25519.expose())),
         ("ed25519_seed".into(), hex::encode(id.ed25519_seed.expose())),
         ("cds_sign_seed".into(), hex::encode(cds_seed.expose())),
@@ -201,7 +205,7 @@ fn transcript() -> BTreeMap<String, String> {
     let path = dir("wire/vsu_transcript.txt");
     if !path.exists() {
         let mut text =
-            String::from("# VSU transcript with fixed keys: see docs/PROTOCOL.md. Frames in hex, header included.\n");
+            String::from("# VSU transcript with fixed keys: see docs/PROTOCOL.md. Frames in hex, header included.\n# The requests are bound to the challenge of the CDS hello that opened their connection.\n");
         for (k, v) in make_transcript() {
             text.push_str(&format!("{k}: {v}\n"));
         }
@@ -220,12 +224,16 @@ fn vsu_transcript_vector() {
     let cds_seed = Secret::<32>::new(h(&f["cds_sign_seed"]).try_into().unwrap());
 
     // Each frame parses, and re-encodes to the same bytes.
+    let hello = CdsHello::from_bytes(&h(&f["cds_hello"])).unwrap();
+    assert_eq!(hello.to_frame().unwrap(), h(&f["cds_hello"]));
+    assert_eq!(hex::encode(hello.challenge), f["challenge"]);
     let open = OpenRequest::from_bytes(&h(&f["open_request"])).unwrap();
-    assert_eq!(open.to_frame(), h(&f["open_request"]));
-    assert!(open.signature_valid());
+    assert_eq!(open.to_frame().unwrap(), h(&f["open_request"]));
+    assert!(open.signature_valid(&hello.challenge));
+    assert!(!open.signature_valid(&[0; 32]), "bound to its connection's challenge");
     assert_eq!(open.public, id.public());
     let a = ReplyA::from_bytes(&h(&f["reply_a"])).unwrap();
-    assert_eq!(a.to_frame(), h(&f["reply_a"]));
+    assert_eq!(a.to_frame().unwrap(), h(&f["reply_a"]));
     assert_eq!(a.cds_sign_key, crypto::ed25519_public(cds_seed.expose()));
     let b = ReplyB::find_in(&f["reply_b_line"]).unwrap();
     assert_eq!(ReplyC::pin_in(&f["reply_c_text"]).unwrap(), f["pin"]);
@@ -235,9 +243,10 @@ fn vsu_transcript_vector() {
     assert!(got.ct_eq(&cdsk));
 
     let confirm = Confirm::from_bytes(&h(&f["confirm"])).unwrap();
-    assert_eq!(confirm.to_frame(), h(&f["confirm"]));
+    assert_eq!(confirm.to_frame().unwrap(), h(&f["confirm"]));
     let nonce: [u8; 32] = h(&f["confirm_nonce"]).try_into().unwrap();
-    assert_eq!(assemble::check_confirm(&cdsk, &confirm), Some(nonce));
+    assert_eq!(assemble::check_confirm(&cdsk, &confirm, &hello.challenge), Some(nonce));
+    assert_eq!(assemble::check_confirm(&cdsk, &confirm, &[0; 32]), None);
     let confirmed = Confirmed::from_bytes(&h(&f["confirmed"])).unwrap();
     let body = assemble::open_confirmed(&cdsk, &confirmed, &a.request_id, &nonce).unwrap();
     assert_eq!(body.confirmed_at, 1_790_000_100);
@@ -256,9 +265,9 @@ fn vsu_frames_reject_truncation_trailing_data_wrong_type_and_tampering() {
     long.push(0);
     assert!(matches!(OpenRequest::from_bytes(&long), Err(WireError::TrailingData(1))));
     assert!(matches!(ReplyA::from_bytes(&open), Err(WireError::UnexpectedType { .. })));
-    let mut v2 = open.clone();
-    v2[1] = 2;
-    assert!(matches!(OpenRequest::from_bytes(&v2), Err(WireError::UnsupportedVersion(2))));
+    let mut v1 = open.clone();
+    v1[1] = 1;
+    assert!(matches!(OpenRequest::from_bytes(&v1), Err(WireError::UnsupportedVersion(1))));
     // A body of the declared length whose inner lengths lie.
     let mut inner = open.clone();
     let new_len = (open.len() - 6 - 10) as u32;
@@ -270,7 +279,7 @@ fn vsu_frames_reject_truncation_trailing_data_wrong_type_and_tampering() {
         let mut t = open.clone();
         t[i] ^= 0x04;
         if let Ok(m) = OpenRequest::from_bytes(&t) {
-            assert!(!m.signature_valid(), "byte {i}");
+            assert!(!m.signature_valid(&CHALLENGE), "byte {i}");
         }
     }
     // One flipped bit anywhere in reply A stops it opening (or parsing).
@@ -370,8 +379,8 @@ fn session_transcript_vector() {
     let (m1b, m2b) = (h(&f["m1"]), h(&f["m2"]));
     let m1 = M1::from_bytes(&m1b).unwrap();
     let m2 = M2::from_bytes(&m2b).unwrap();
-    assert_eq!(m1.to_frame(), m1b);
-    assert_eq!(m2.to_frame(), m2b);
+    assert_eq!(m1.to_frame().unwrap(), m1b);
+    assert_eq!(m2.to_frame().unwrap(), m2b);
     assert_eq!((m2.client_nonce, m2.suite, m2.ephemeral), (m1.client_nonce, 1, None));
     let psk: [u8; 32] = h(&f["psk"]).try_into().unwrap();
     let mk = keys::master_key(&psk, &m2.server_nonce, &m1.client_nonce, &m1b, &m2b, None);
@@ -409,19 +418,16 @@ fn ah_cds_messages_vector() {
     let nonce = [0x11u8; 16];
     if !path.exists() {
         let rng = crypto::system_rng();
-        let req = SessionRequest::new(
-            "alice",
-            &cdsk_a,
-            &RequestBody { peer: "bob".into(), nonce, timestamp: 1_790_000_000 },
-            &rng,
-        );
+        let req = SessionRequest::new("alice", &cdsk_a, &CHALLENGE, &RequestBody { peer: "bob".into(), nonce }, &rng)
+            .unwrap();
         let ticket = Ticket::seal(
             [0x22; 16],
             "bob",
             &cdsk_b,
             &TicketBody { dsmk: dsmk.clone(), caller: "alice".into(), expires: 1_790_000_600 },
             &rng,
-        );
+        )
+        .unwrap();
         let grant = SessionGrant::new(
             &cdsk_a,
             &nonce,
@@ -430,31 +436,35 @@ fn ah_cds_messages_vector() {
                 expires: 1_790_000_600,
                 dsmk: dsmk.clone(),
                 peer: "bob".into(),
-                ticket: ticket.encode(),
+                ticket: ticket.encode().unwrap(),
             },
             &rng,
-        );
+        )
+        .unwrap();
         let text = format!(
-            "# AH-CDS with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), DSMK sha256('vector dsmk').\nsession_request: {}\nsession_grant: {}\nticket: {}\n",
-            hex::encode(req.to_frame()),
-            hex::encode(grant.to_frame()),
-            hex::encode(ticket.encode())
+            "# AH-CDS with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), DSMK sha256('vector dsmk').\n# The request is bound to the connection challenge.\nchallenge: {}\nsession_request: {}\nsession_grant: {}\nticket: {}\n",
+            hex::encode(CHALLENGE),
+            hex::encode(req.to_frame().unwrap()),
+            hex::encode(grant.to_frame().unwrap()),
+            hex::encode(ticket.encode().unwrap())
         );
         std::fs::write(&path, text).unwrap();
     }
     let f = read_fields(&path);
+    let challenge: [u8; 32] = h(&f["challenge"]).try_into().unwrap();
     let req = SessionRequest::from_bytes(&h(&f["session_request"])).unwrap();
-    assert_eq!(req.to_frame(), h(&f["session_request"]));
-    let body = req.open(&cdsk_a).unwrap();
-    assert_eq!((body.peer.as_str(), body.nonce, body.timestamp), ("bob", nonce, 1_790_000_000));
-    assert!(req.open(&cdsk_b).is_none());
+    assert_eq!(req.to_frame().unwrap(), h(&f["session_request"]));
+    let body = req.open(&cdsk_a, &challenge).unwrap();
+    assert_eq!((body.peer.as_str(), body.nonce), ("bob", nonce));
+    assert!(req.open(&cdsk_b, &challenge).is_none());
+    assert!(req.open(&cdsk_a, &[0; 32]).is_none(), "bound to its connection");
     let grant = SessionGrant::from_bytes(&h(&f["session_grant"])).unwrap();
     let g = grant.open(&cdsk_a, &nonce).unwrap();
     assert!(g.dsmk.ct_eq(&dsmk));
     assert!(grant.open(&cdsk_a, &[0u8; 16]).is_none(), "a grant is bound to its request's nonce");
     assert_eq!(hex::encode(&g.ticket), f["ticket"]);
     let t = Ticket::decode(&h(&f["ticket"])).unwrap();
-    assert_eq!(t.encode(), h(&f["ticket"]));
+    assert_eq!(t.encode().unwrap(), h(&f["ticket"]));
     let tb = t.open(&cdsk_b).unwrap();
     assert!(tb.dsmk.ct_eq(&dsmk));
     assert_eq!((tb.caller.as_str(), tb.expires), ("alice", 1_790_000_600));
@@ -472,35 +482,43 @@ fn relay_messages_vector() {
     let (hook_nonce, call_nonce, call_id) = ([0x31u8; 16], [0x32u8; 16], [0x33u8; 16]);
     if !path.exists() {
         let rng = crypto::system_rng();
+        let ch = &CHALLENGE;
         let lines = [
-            ("on_hook", OnHook::new("bob", &cdsk_b, &nonce_time_body(&hook_nonce, 1_790_000_000), &rng).to_frame()),
+            ("on_hook", OnHook::new("bob", &cdsk_b, ch, &hook_nonce, &rng).unwrap().to_frame()),
             ("hook_ok", HookOk::new(&cdsk_b, &hook_nonce, &1_790_000_001u64.to_be_bytes(), &rng).to_frame()),
-            ("call", Call::new("alice", &cdsk_a, &call_body("bob", &call_nonce, 1_790_000_002), &rng).to_frame()),
-            ("ring", Ring::new(&cdsk_b, &hook_nonce, &ring_body(&call_id, "alice"), &rng).to_frame()),
-            ("answer", Answer::new("bob", &cdsk_b, &call_id, &rng).to_frame()),
+            (
+                "call",
+                Call::new("alice", &cdsk_a, ch, &call_body("bob", &call_nonce).unwrap(), &rng).unwrap().to_frame(),
+            ),
+            ("ring", Ring::new(&cdsk_b, &hook_nonce, &ring_body(&call_id, "alice").unwrap(), &rng).to_frame()),
+            ("answer", Answer::new("bob", &cdsk_b, ch, &call_id, &rng).unwrap().to_frame()),
             ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
             ("ticket_push", TicketPush::new(&cdsk_b, &hook_nonce, b"ticket bytes", &rng).to_frame()),
         ];
-        let mut text =
-            String::from("# Relay messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b').\n");
+        let mut text = format!(
+            "# Relay messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b').\n# Participant messages are bound to the connection challenge.\nchallenge: {}\n",
+            hex::encode(CHALLENGE)
+        );
         for (k, v) in lines {
-            text.push_str(&format!("{k}: {}\n", hex::encode(v)));
+            text.push_str(&format!("{k}: {}\n", hex::encode(v.unwrap())));
         }
         std::fs::write(&path, text).unwrap();
     }
     let f = read_fields(&path);
+    let ch: [u8; 32] = h(&f["challenge"]).try_into().unwrap();
     let on_hook = OnHook::from_bytes(&h(&f["on_hook"])).unwrap();
-    assert_eq!(on_hook.to_frame(), h(&f["on_hook"]));
-    assert_eq!(parse_nonce_time(&on_hook.open(&cdsk_b).unwrap()), Some((hook_nonce, 1_790_000_000)));
-    assert!(on_hook.open(&cdsk_a).is_none());
+    assert_eq!(on_hook.to_frame().unwrap(), h(&f["on_hook"]));
+    assert_eq!(parse_nonce(&on_hook.open(&cdsk_b, &ch).unwrap()), Some(hook_nonce));
+    assert!(on_hook.open(&cdsk_a, &ch).is_none());
+    assert!(on_hook.open(&cdsk_b, &[0; 32]).is_none(), "an on-hook verifies on its own connection only");
     let call = Call::from_bytes(&h(&f["call"])).unwrap();
-    assert_eq!(parse_call(&call.open(&cdsk_a).unwrap()), Some(("bob".into(), call_nonce, 1_790_000_002)));
+    assert_eq!(parse_call(&call.open(&cdsk_a, &ch).unwrap()), Some(("bob".into(), call_nonce)));
     // The wrap is bound to the message type: a call's bytes do not verify as an answer.
-    assert!(Answer { sender: call.sender.clone(), wrapped: call.wrapped.clone() }.open(&cdsk_a).is_none());
+    assert!(Answer { sender: call.sender.clone(), wrapped: call.wrapped.clone() }.open(&cdsk_a, &ch).is_none());
     let ring = Ring::from_bytes(&h(&f["ring"])).unwrap();
     assert_eq!(parse_ring(&ring.open(&cdsk_b, &hook_nonce).unwrap()), Some((call_id, "alice".into())));
     assert!(ring.open(&cdsk_b, &call_nonce).is_none(), "a ring is bound to its hook");
-    assert_eq!(Answer::from_bytes(&h(&f["answer"])).unwrap().open(&cdsk_b).unwrap(), call_id);
+    assert_eq!(Answer::from_bytes(&h(&f["answer"])).unwrap().open(&cdsk_b, &ch).unwrap(), call_id);
     assert_eq!(
         HookOk::from_bytes(&h(&f["hook_ok"])).unwrap().open(&cdsk_b, &hook_nonce).unwrap(),
         1_790_000_001u64.to_be_bytes()
@@ -517,7 +535,7 @@ fn listener_hello_vector() {
     let f = read_fields(&dir("session/listener_hello.txt"));
     let hello = ListenerHello::from_bytes(&h(&f["frame"])).unwrap();
     assert_eq!(hello.name, f["name"]);
-    assert_eq!(hello.to_frame(), h(&f["frame"]));
+    assert_eq!(hello.to_frame().unwrap(), h(&f["frame"]));
     // Truncated, and with a name length that runs past the body.
     let frame = h(&f["frame"]);
     assert!(ListenerHello::from_bytes(&frame[..frame.len() - 1]).is_err());
@@ -546,13 +564,14 @@ fn courier_pairing_matches_the_independent_implementation() {
         x25519: array(&f["public_a"]),
         hash_random_a: crypto::sha256(&random_a),
     }
-    .to_frame();
+    .to_frame()
+    .unwrap();
     assert_eq!(hex::encode(&a1), f["a1"]);
     let proof_b = pair::proof_b(&shared, &a1, "bob", &array(&f["public_b"]));
     assert_eq!(hex::encode(proof_b), f["proof_b"]);
-    let b = PairB { version: 1, account: "bob".into(), x25519: array(&f["public_b"]), proof_b }.to_frame();
+    let b = PairB { version: 1, account: "bob".into(), x25519: array(&f["public_b"]), proof_b }.to_frame().unwrap();
     assert_eq!(hex::encode(&b), f["b"]);
-    let a2 = PairA2 { random_a }.to_frame();
+    let a2 = PairA2 { random_a }.to_frame().unwrap();
     assert_eq!(hex::encode(&a2), f["a2"]);
     let acceptor = Paired::new("alice".into(), Side::Acceptor, &shared, &a1, &b, &a2);
     let initiator = Paired::new("bob".into(), Side::Initiator, &shared, &a1, &b, &a2);
@@ -568,18 +587,36 @@ fn courier_pairing_matches_the_independent_implementation() {
 
 #[test]
 fn courier_transfer_values_match_the_independent_implementation() {
-    use sslx::courier::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
+    use sslx::courier::msgs::{BundleSuite, Mode, TransferA1};
+    use sslx::courier::proofs::{aead_key, direction_key, triple_des_keys, Challenges, FileHash};
     let f = read_fields(&dir("courier").join("transfer.txt"));
     let ltk = Secret::new(array(&f["ltk"]));
     let skey = Secret::new(array(&f["skey"]));
-    let c = Challenges { a: array(&f["challenge_a"]), b: array(&f["challenge_b"]) };
-    assert_eq!(hex::encode(c.proof_b(&ltk)), f["proof_b"]);
-    assert_eq!(hex::encode(c.proof_a(&ltk)), f["proof_a"]);
-    let delta = c.delta_key(&ltk, skey.expose());
+    let a1 = TransferA1 {
+        low_version: 1,
+        high_version: 1,
+        mode: Mode::Online,
+        suite: BundleSuite::Aes256Gcm,
+        account: f["sender"].clone(),
+        recipient: f["recipient"].clone(),
+        challenge_a: array(&f["challenge_a"]),
+    }
+    .to_frame()
+    .unwrap();
+    assert_eq!(hex::encode(&a1), f["a1"]);
+    let kd = direction_key(&ltk, &f["sender"], &f["recipient"]).unwrap();
+    assert_eq!(hex::encode(kd.expose()), f["direction_key"]);
+    let c = Challenges::new(array(&f["challenge_a"]), array(&f["challenge_b"]), &a1);
+    assert_eq!(hex::encode(c.proof_b(&kd)), f["proof_b"]);
+    assert_eq!(hex::encode(c.proof_a(&kd)), f["proof_a"]);
+    let delta = c.delta_key(&kd, skey.expose());
     assert_eq!(hex::encode(delta), f["delta_key"]);
     assert_eq!(hex::encode(c.key_proof(&skey)), f["key_proof"]);
-    let back = c.open_a2(&ltk, &c.proof_a(&ltk), &delta, &c.key_proof(&skey)).unwrap();
+    let back = c.open_a2(&kd, &c.proof_a(&kd), &delta, &c.key_proof(&skey)).unwrap();
     assert!(back.ct_eq(&skey));
+    // The other direction's key does not open it (no reflection).
+    let reverse = direction_key(&ltk, &f["recipient"], &f["sender"]).unwrap();
+    assert!(c.open_a2(&reverse, &c.proof_a(&kd), &delta, &c.key_proof(&skey)).is_err());
     assert_eq!(hex::encode(aead_key(&skey).expose()), f["aead_key"]);
     assert_eq!(hex::encode(&triple_des_keys(&skey)[..]), f["des_keys"]);
     let mut fh = FileHash::new(&skey);
@@ -631,7 +668,11 @@ fn aead_bundle_vector() {
     use std::io::{Read, Write};
     let path = dir("courier/bundle_aead.txt");
     let skey = Secret::new(crypto::sha256(b"vector bundle skey"));
-    let chs = Challenges { a: crypto::sha256(b"vector challenge a"), b: crypto::sha256(b"vector challenge b") };
+    let chs = Challenges {
+        a: crypto::sha256(b"vector challenge a"),
+        b: crypto::sha256(b"vector challenge b"),
+        a1: crypto::sha256(b"vector transfer packet A1"),
+    };
     let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
     let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey.clone(), chs);
     w.write_all(&payload).unwrap();
@@ -643,6 +684,7 @@ fn aead_bundle_vector() {
             ("skey", hex::encode(skey.expose())),
             ("challenge_a", hex::encode(chs.a)),
             ("challenge_b", hex::encode(chs.b)),
+            ("a1_sha256", hex::encode(chs.a1)),
             ("payload", "70000 bytes, byte i = i mod 251".to_owned()),
             ("bundle", hex::encode(&bundle)),
         ];
@@ -714,9 +756,10 @@ fn token_vector() {
 }
 
 /// The out-of-band query dialogue (PROTOCOL.md 5E) between node 456 (asking) and node 123, with
-/// fixed keys, nonce and token. The client's lines are deterministic (Ed25519 is); the server's
-/// sealed answer was written once. The client must write exactly the vector's lines and open the
-/// answer to the stored values.
+/// fixed keys, nonces and token. The client's lines are deterministic (Ed25519 is); the server's
+/// signed, sealed answer was written once. The client must write exactly the vector's lines,
+/// accept the signed answer and open it to the stored values; with one byte of the answer or
+/// its signature changed, it must refuse it.
 #[test]
 fn token_query_dialogue_vector() {
     use sslx::token::{oob, Fields, Mint, Signer};
@@ -748,12 +791,13 @@ fn token_query_dialogue_vector() {
         max_len: 1024,
     };
     let token = sslx::token::mint(&m, &crypto::system_rng()).unwrap();
-    let nonce = crypto::sha256(b"dialogue nonce");
+    let (sn, cn) = (crypto::sha256(b"dialogue nonce"), crypto::sha256(b"dialogue client nonce"));
     let b64 = |b: &[u8]| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     };
     let ids = vec!["Fred.Telephone".to_owned(), "Fred.Address".to_owned()];
+    let request = ids.join(", ");
     let path = dir("token/dialogue.txt");
     if !path.exists() {
         let db = tempfile::tempdir().unwrap();
@@ -764,32 +808,76 @@ fn token_query_dialogue_vector() {
                 ("Fred.Address".into(), "12345 Main Street Anytown, USA 98765-1234".into()),
             ])
             .unwrap();
-        let answer =
-            oob::answer_line(123, &client.public().x25519, &nonce, &store, &ids, &crypto::system_rng()).unwrap();
+        let d = oob::Dialogue { sn, cn, server: 123, client: 456 };
+        let answer = oob::answer_line(
+            &d,
+            &server,
+            &client.public().x25519,
+            &store,
+            &token,
+            &request,
+            &ids,
+            &crypto::system_rng(),
+        )
+        .unwrap();
         let text = format!(
-            "expect: success\nserver_public: {}\nclient_public: {}\ntoken: {token}\nnonce: {}\n\
+            "expect: success\nserver_public: {}\nclient_public: {}\ntoken: {token}\nserver_nonce: {}\nclient_nonce: {}\n\
              s1: 123 Connected to server 123, please identify and authenticate self. Nonce: {}\n\
              s2: 123 Server 456 authenticated, please make your requests.\ns3: {answer}\ns4: 123 Goodbye, server 456.\n",
             server.public().to_line(),
             client.public().to_line(),
-            hex::encode(nonce),
-            b64(&nonce)
+            hex::encode(sn),
+            hex::encode(cn),
+            b64(&sn)
         );
         std::fs::write(&path, text).unwrap();
     }
     let f = read_fields(&path);
     assert_eq!(f["token"], token);
-    let script = format!("{}\r\n{}\r\n{}\r\n{}\r\n", f["s1"], f["s2"], f["s3"], f["s4"]);
-    let mut from_server = std::io::BufReader::new(script.as_bytes());
-    let mut to_server = Vec::new();
-    let answer = oob::query(&mut from_server, &mut to_server, (456, &client), 123, &token, &ids).unwrap();
+    let server_key = server.public().ed25519;
+    let run = |s3: &str| {
+        let script = format!("{}\r\n{}\r\n{s3}\r\n{}\r\n", f["s1"], f["s2"], f["s4"]);
+        let mut from_server = std::io::BufReader::new(script.as_bytes());
+        let mut to_server = Vec::new();
+        let r = oob::query_with_nonce(
+            &mut from_server,
+            &mut to_server,
+            (456, &client),
+            (123, &server_key),
+            &token,
+            &ids,
+            &cn,
+        );
+        (r, String::from_utf8(to_server).unwrap())
+    };
+    let (answer, sent) = run(&f["s3"]);
+    let answer = answer.unwrap();
     let sig =
-        client.sign(&[&b"sslx-token-query-v1"[..], &nonce, &123u16.to_be_bytes(), &456u16.to_be_bytes()].concat());
-    let expect =
-        format!("Server: 456 Signature {}\r\nToken: {token}\r\nFred.Telephone, Fred.Address\r\nQUIT\r\n", b64(&sig));
-    assert_eq!(String::from_utf8(to_server).unwrap(), expect);
+        client.sign(&[&b"sslx-token-query-v2"[..], &sn, &cn, &123u16.to_be_bytes(), &456u16.to_be_bytes()].concat());
+    let expect = format!(
+        "Server: 456 Nonce {} Signature {}\r\nToken: {token}\r\nFred.Telephone, Fred.Address\r\nQUIT\r\n",
+        b64(&cn),
+        b64(&sig)
+    );
+    assert_eq!(sent, expect);
     assert_eq!(answer.version, 1);
     assert_eq!(answer.values["Fred.Telephone"].as_deref(), Some("(345) 555-1212"));
+    // An answer not signed by node 123 for this dialogue is refused, whatever it says.
+    let s3 = &f["s3"];
+    let (data, sig) = s3.strip_prefix("123 Data ").unwrap().split_once(" Signature ").unwrap();
+    let flip = |t: &str| {
+        let mut b = t.as_bytes().to_vec();
+        b[10] = if b[10] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    for bad in [
+        format!("123 Data {} Signature {sig}", flip(data)),
+        format!("123 Data {data} Signature {}", flip(sig)),
+        format!("123 Data {data}"),
+    ] {
+        let (r, _) = run(&bad);
+        assert!(r.is_err(), "accepted {bad}");
+    }
 }
 
 /// The mailbox messages (PROTOCOL.md 5D.5) with fixed CDS keys, and the live courier packets that
@@ -804,61 +892,67 @@ fn mailbox_and_courier_packets_vector() {
     let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
     let (n1, n2, n3) = ([0x41u8; 16], [0x42u8; 16], [0x43u8; 16]);
     let bid = [0x44u8; 8];
-    let deposit_body = sslx::cds::mailbox::deposit_body("bob", &n1, 1_790_000_000, 4096, &bid);
+    let deposit_body =
+        DepositBody { recipient: "bob".into(), nonce: n1, size: 4096, bundle_id: bid, sha256: [0x47; 32] }
+            .encode()
+            .unwrap();
     let mut delivery_body = vec![1u8];
     delivery_body.extend_from_slice(&7u64.to_be_bytes());
     delivery_body.extend_from_slice(&[5, b'a', b'l', b'i', b'c', b'e']);
     delivery_body.extend_from_slice(&4096u64.to_be_bytes());
     delivery_body.extend_from_slice(&bid);
     let collected_body = [&n2[..], &7u64.to_be_bytes(), &[1]].concat();
-    let status_body = [&n3[..], &1_790_000_002u64.to_be_bytes(), &1u16.to_be_bytes(), &bid].concat();
+    let status_body = [&n3[..], &1u16.to_be_bytes(), &bid].concat();
     let status_ok_body = [&1u16.to_be_bytes()[..], &bid, &[2], &1_790_000_003u64.to_be_bytes()].concat();
     let b = TransferB { version: 1, account: "bob".into(), challenge_b: [0x45; 32], proof_b: [0x46; 32] };
     let receipt = Receipt { status: 0, files: 3, bytes: 51, reason: String::new() };
     if !path.exists() {
         let rng = crypto::system_rng();
+        let ch = &CHALLENGE;
         let lines = [
-            ("deposit", Deposit::new("alice", &cdsk_a, &deposit_body, &rng).to_frame()),
+            ("deposit", Deposit::new("alice", &cdsk_a, ch, &deposit_body, &rng).unwrap().to_frame()),
             ("deposit_ok", DepositOk::new(&cdsk_a, &n1, &1_790_604_800u64.to_be_bytes(), &rng).to_frame()),
-            ("collect", Collect::new("bob", &cdsk_b, &nonce_time_body(&n2, 1_790_000_001), &rng).to_frame()),
+            ("collect", Collect::new("bob", &cdsk_b, ch, &n2, &rng).unwrap().to_frame()),
             ("delivery", Delivery::new(&cdsk_b, &n2, &delivery_body, &rng).to_frame()),
-            ("collected", Collected::new("bob", &cdsk_b, &collected_body, &rng).to_frame()),
-            ("status", Status::new("alice", &cdsk_a, &status_body, &rng).to_frame()),
+            ("collected", Collected::new("bob", &cdsk_b, ch, &collected_body, &rng).unwrap().to_frame()),
+            ("status", Status::new("alice", &cdsk_a, ch, &status_body, &rng).unwrap().to_frame()),
             ("status_ok", StatusOk::new(&cdsk_a, &n3, &status_ok_body, &rng).to_frame()),
             ("transfer_b", b.to_frame()),
             ("ack", Ack.to_frame()),
             ("receipt", receipt.to_frame()),
         ];
-        let mut text = String::from(
+        let mut text = format!(
             "# Mailbox messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), and the\n\
-             # courier's transfer packet B, acknowledge and receipt.\n",
+             # courier's transfer packet B, acknowledge and receipt. Participant messages are bound to\n\
+             # the connection challenge.\nchallenge: {}\n",
+            hex::encode(CHALLENGE)
         );
         for (k, v) in lines {
-            text.push_str(&format!("{k}: {}\n", hex::encode(v)));
+            text.push_str(&format!("{k}: {}\n", hex::encode(v.unwrap())));
         }
         std::fs::write(&path, text).unwrap();
     }
     let f = read_fields(&path);
+    let ch: [u8; 32] = h(&f["challenge"]).try_into().unwrap();
     let d = Deposit::from_bytes(&h(&f["deposit"])).unwrap();
-    assert_eq!(d.to_frame(), h(&f["deposit"]));
-    assert_eq!(d.open(&cdsk_a).unwrap(), deposit_body);
-    assert!(d.open(&cdsk_b).is_none());
+    assert_eq!(d.to_frame().unwrap(), h(&f["deposit"]));
+    assert_eq!(d.open(&cdsk_a, &ch).unwrap(), deposit_body);
+    assert_eq!(DepositBody::decode(&deposit_body).unwrap().sha256, [0x47; 32]);
+    assert!(d.open(&cdsk_b, &ch).is_none());
+    assert!(d.open(&cdsk_a, &[0; 32]).is_none(), "a deposit verifies on its own connection only");
     assert_eq!(
         DepositOk::from_bytes(&h(&f["deposit_ok"])).unwrap().open(&cdsk_a, &n1).unwrap(),
         1_790_604_800u64.to_be_bytes()
     );
-    assert_eq!(
-        parse_nonce_time(&Collect::from_bytes(&h(&f["collect"])).unwrap().open(&cdsk_b).unwrap()),
-        Some((n2, 1_790_000_001))
-    );
+    assert_eq!(parse_nonce(&Collect::from_bytes(&h(&f["collect"])).unwrap().open(&cdsk_b, &ch).unwrap()), Some(n2));
     let dl = Delivery::from_bytes(&h(&f["delivery"])).unwrap();
     assert_eq!(dl.open(&cdsk_b, &n2).unwrap(), delivery_body);
     assert!(dl.open(&cdsk_b, &n1).is_none(), "a delivery is bound to its collect");
-    assert_eq!(Collected::from_bytes(&h(&f["collected"])).unwrap().open(&cdsk_b).unwrap(), collected_body);
-    assert_eq!(Status::from_bytes(&h(&f["status"])).unwrap().open(&cdsk_a).unwrap(), status_body);
+    assert_eq!(Collected::from_bytes(&h(&f["collected"])).unwrap().open(&cdsk_b, &ch).unwrap(), collected_body);
+    assert_eq!(Status::from_bytes(&h(&f["status"])).unwrap().open(&cdsk_a, &ch).unwrap(), status_body);
     assert_eq!(StatusOk::from_bytes(&h(&f["status_ok"])).unwrap().open(&cdsk_a, &n3).unwrap(), status_ok_body);
     assert_eq!(TransferB::from_bytes(&h(&f["transfer_b"])).unwrap(), b);
-    assert_eq!(b.to_frame(), h(&f["transfer_b"]));
-    assert_eq!(Ack.to_frame(), h(&f["ack"]));
+    assert_eq!(b.to_frame().unwrap(), h(&f["transfer_b"]));
+    assert_eq!(Ack.to_frame().unwrap(), h(&f["ack"]));
     assert_eq!(Receipt::from_bytes(&h(&f["receipt"])).unwrap(), receipt);
 }

@@ -44,7 +44,10 @@ fn dev_cds_enrolls_a_participant_end_to_end() {
 fn reply_b_over_real_smtp_and_pin_over_a_real_webhook() {
     let smtp = SmtpServer::start();
     let hook = WebhookServer::start();
-    let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr), "--allow-http-webhooks"], &[]);
+    let cds = Cds::start(
+        &["--smtp", &format!("smtp://{}", smtp.addr), "--allow-http-webhooks", "--allow-private-webhooks"],
+        &[],
+    );
     let p = Participant::new("web1");
     let rid = p.vsu(&cds, &hook.hook());
     let mail = smtp.wait_for("web1@example.com");
@@ -73,13 +76,13 @@ fn smtp_server_refusing_the_recipient_is_a_clear_refusal_and_leaves_nothing() {
     let oob = tempfile::tempdir().unwrap();
     let cds = Cds::start(&["--smtp", &format!("smtp://{}", smtp.addr), "--oob-dir", oob.path().to_str().unwrap()], &[]);
     let p = Participant::new("rej");
-    p.vsu_cmd(&cds.listen, "reject@example.com", "sms:+1555").assert().code(REFUSED).stderr(
+    p.vsu_cmd(&cds.listen, "reject@example.com", "sms:+15551234567").assert().code(REFUSED).stderr(
         predicate::str::contains("reply B could not be emailed").and(predicate::str::contains("reject@example.com")),
     );
     assert!(!p.has("vsu-pending.json"));
     // Nothing is pending at the CDS either, and the request can simply be made again.
     p.cmd().args(["--cds-http", &cds.http, "standing", "rej"]).assert().code(NOT_FOUND);
-    p.vsu(&cds, "sms:+1555");
+    p.vsu(&cds, "sms:+15551234567");
 }
 
 #[test]
@@ -107,7 +110,7 @@ fn wrong_pin_is_denied_removes_the_key_and_can_be_retried() {
 fn attempts_are_bounded() {
     let cds = Cds::start(&["--dev", "--max-attempts", "2"], &[]);
     let p = Participant::new("carol");
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     let eml = cds.reply_b_file(&rid);
     for left in ["1 attempt(s) left", "no attempts left"] {
         p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", "0000"]).assert().success();
@@ -127,7 +130,7 @@ fn attempts_are_bounded() {
 fn swapped_halves_truncated_and_flipped_replies_are_refused_and_install_nothing() {
     let cds = Cds::start_dev();
     let p = Participant::new("dave");
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     let pin = cds.pin(&rid);
     let a_file = p.dir.path().join("reply-a.txt");
     p.cmd().args(["vsu", "--confirm"]).assert().code(NOT_FOUND); // nothing assembled yet
@@ -194,7 +197,7 @@ fn another_machines_reply_a_does_not_open() {
     let cds = Cds::start_dev();
     let alice = Participant::new("alice2");
     let mallory = Participant::new("mallory");
-    let rid = alice.vsu(&cds, "sms:+1");
+    let rid = alice.vsu(&cds, "sms:+15551234567");
     let a_text = serde_json::from_str::<serde_json::Value>(
         &std::fs::read_to_string(alice.home().join("vsu-pending.json")).unwrap(),
     )
@@ -240,8 +243,8 @@ fn restart_between_vsu_and_confirm_changes_nothing_and_expiry_uses_both_clocks()
     let cds = Cds::start(&a, &[]);
     let p = Participant::new("erin");
     let late = Participant::new("late");
-    let rid = p.vsu(&cds, "sms:+1");
-    let rid_late = late.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
+    let rid_late = late.vsu(&cds, "sms:+15551234567");
     let (pin, eml) = (cds.pin(&rid), cds.reply_b_file(&rid));
     let (pin_late, eml_late) = (cds.pin(&rid_late), cds.reply_b_file(&rid_late));
     cds.stop();
@@ -251,12 +254,13 @@ fn restart_between_vsu_and_confirm_changes_nothing_and_expiry_uses_both_clocks()
     p.cmd().args(["--cds", &cds.listen, "vsu", "--confirm"]).assert().success();
     cds.stop();
 
-    // A CDS whose clock is two days on: the request has expired, and both clocks are printed.
+    // Two days on (both clocks): the request has expired, and both clocks are printed.
     let two_days_on = (now.parse::<u64>().unwrap() + 2 * 86400).to_string();
-    let cds = Cds::start(&a, &[("SSLX_NOW", &two_days_on)]);
+    let cds = Cds::start(&a, &[("SSLX_TEST_NOW", &two_days_on)]);
     late.cmd().args(["assemble-key", "--reply-b"]).arg(&eml_late).args(["--pin", &pin_late]).assert().success();
     late.cmd()
         .args(["--cds", &cds.listen, "vsu", "--confirm"])
+        .env("SSLX_TEST_NOW", &two_days_on)
         .assert()
         .code(EXPIRED)
         .stderr(predicate::str::contains("expired").and(predicate::str::contains("CDS clock")));
@@ -269,16 +273,20 @@ fn a_replayed_confirmation_is_refused() {
     let cds = Cds::start_dev();
     let p = Participant::new("frank");
     let home = sslx::keys::Home::new(p.home());
-    let rid = p.vsu(&cds, "sms:+1");
+    let rid = p.vsu(&cds, "sms:+15551234567");
     let b = std::fs::read_to_string(cds.reply_b_file(&rid)).unwrap();
     let (cdsk, request_id) = sslx::vsu::client::assemble(&home, &b, &cds.pin(&rid), None).unwrap();
     let rng = sslx::crypto::system_rng();
-    let (confirm, _) = sslx::vsu::assemble::make_confirm(&cdsk, &request_id, &rng);
     use sslx::wire::Msg;
-    let frame = confirm.to_frame();
-    let first = sslx::vsu::client::exchange(&cds.listen, &frame).unwrap();
+    let mut frame = Vec::new();
+    let first = sslx::vsu::client::exchange(&cds.listen, |challenge| {
+        let (confirm, _) = sslx::vsu::assemble::make_confirm(&cdsk, &request_id, challenge, &rng);
+        frame = confirm.to_frame()?;
+        Ok(frame.clone())
+    })
+    .unwrap();
     assert_eq!(first.msg_type, sslx::vsu::TYPE_CONFIRMED);
-    let again = sslx::vsu::client::exchange(&cds.listen, &frame).unwrap_err();
+    let again = sslx::vsu::client::exchange(&cds.listen, |_| Ok(frame.clone())).unwrap_err();
     assert_eq!(again.kind(), sslx::ErrorKind::VerifyFailed, "{again}");
     assert!(again.to_string().contains("replay"), "{again}");
 }
@@ -289,7 +297,7 @@ fn a_registered_name_needs_proof_of_the_current_key() {
     let owner = enroll(&cds, "gina");
     let squatter = Participant::new("gina");
     squatter
-        .vsu_cmd(&cds.listen, "x@example.com", "sms:+1")
+        .vsu_cmd(&cds.listen, "x@example.com", "sms:+15551234567")
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("registered to another key"));
@@ -298,7 +306,7 @@ fn a_registered_name_needs_proof_of_the_current_key() {
     let old = owner.home().join("identity.key.old");
     // The CDS address was remembered at the first enrollment: no --cds here.
     let mut c = owner.cmd();
-    c.args(["vsu", "--email", "g@example.com", "--oob", "sms:+1", "--prove-with"]).arg(&old);
+    c.args(["vsu", "--email", "g@example.com", "--oob", "sms:+15551234567", "--prove-with"]).arg(&old);
     let rid = request_id_of(c);
     owner
         .cmd()
@@ -322,12 +330,12 @@ fn unknown_names_unreachable_cds_and_exposed_secrets_get_clear_errors() {
         .code(NOT_FOUND)
         .stderr(predicate::str::contains("no participant named"));
     // Nothing listens on port 1.
-    p.vsu_cmd("127.0.0.1:1", "h@example.com", "sms:+1")
+    p.vsu_cmd("127.0.0.1:1", "h@example.com", "sms:+15551234567")
         .assert()
         .code(UNAVAILABLE)
         .stderr(predicate::str::contains("cannot reach the CDS").and(predicate::str::contains("hint:")));
     std::fs::set_permissions(p.home().join("identity.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    p.vsu_cmd(&cds.listen, "h@example.com", "sms:+1")
+    p.vsu_cmd(&cds.listen, "h@example.com", "sms:+15551234567")
         .assert()
         .code(1)
         .stderr(predicate::str::contains("readable by group or others").and(predicate::str::contains("chmod 600")));
@@ -338,7 +346,7 @@ fn unknown_names_unreachable_cds_and_exposed_secrets_get_clear_errors() {
 fn bad_requests_are_refused_with_a_reason() {
     let cds = Cds::start_dev();
     let p = Participant::new("ivy");
-    p.vsu_cmd(&cds.listen, "not-an-address", "sms:+1")
+    p.vsu_cmd(&cds.listen, "not-an-address", "sms:+15551234567")
         .assert()
         .code(REFUSED)
         .stderr(predicate::str::contains("not an email address"));
@@ -347,10 +355,13 @@ fn bad_requests_are_refused_with_a_reason() {
         .code(REFUSED)
         .stderr(predicate::str::contains("not a URI"));
     // Garbage on the protocol port gets a refusal, not a hang or a crash.
-    let err = sslx::vsu::client::exchange(&cds.listen, b"\x10\x01\x00\x00\x00\x03abc").unwrap_err();
+    let raw = |b: &'static [u8]| sslx::vsu::client::exchange(&cds.listen, |_| Ok(b.to_vec())).unwrap_err();
+    let err = raw(b"\x10\x02\x00\x00\x00\x03abc");
     assert!(err.to_string().contains("malformed"), "{err}");
-    let err = sslx::vsu::client::exchange(&cds.listen, b"\x10\x01\xff\xff\xff\xff").unwrap_err();
+    let err = raw(b"\x10\x02\xff\xff\xff\xff");
     assert!(err.to_string().contains("limit"), "{err}");
+    let err = raw(b"\x10\x01\x00\x00\x00\x03abc");
+    assert!(err.to_string().contains("version 1"), "{err}");
 }
 
 #[test]

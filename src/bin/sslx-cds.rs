@@ -30,7 +30,7 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
         CdsCommand::Serve(a) => serve(*a),
         CdsCommand::Calls(a) => calls(a),
         CdsCommand::Release(a) => {
-            let store = Store::open(&a.db)?;
+            let store = open_store(&a.db, a.key_file.as_deref())?;
             if store.release(&a.name)? {
                 eprintln!("released {}: the name can be enrolled again by any key", a.name);
                 Ok(ExitCode::SUCCESS)
@@ -40,6 +40,15 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+fn open_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Store> {
+    let key = key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| sslx::cds::store::default_key_file(db));
+    Store::open_with_key(db, &key).with_context(|| format!("opening the database {}", db.display()))
+}
+
+fn limit(flag: &str, v: &str) -> Result<Option<sslx::cds::store::Limit>> {
+    sslx::cds::registrar::parse_limit(v).map_err(|e| anyhow::Error::from(sslx::Error::Usage(format!("--{flag}: {e}"))))
 }
 
 fn serve(a: ServeArgs) -> Result<ExitCode> {
@@ -54,9 +63,22 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let db = a.db.clone().or_else(|| in_dev("cds.db")).unwrap_or_else(|| "sslx-cds.db".into());
     let outbox = a.outbox.clone().or_else(|| if a.smtp.is_none() { in_dev("outbox") } else { None });
     let oob_dir = a.oob_dir.clone().or_else(|| in_dev("oob"));
+    // Reply B and the PINs are written there: 0700 folders, 0600 files.
     for d in outbox.iter().chain(oob_dir.iter()) {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d)
+            .with_context(|| format!("creating {}", d.display()))?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 700 {}", d.display()))?;
     }
+    let limits = sslx::cds::RateLimits {
+        per_source: limit("rate-source", &a.rate_source)?,
+        per_email: limit("rate-email", &a.rate_email)?,
+        per_oob: limit("rate-oob", &a.rate_oob)?,
+    };
     let mailer = match (&a.smtp, &outbox) {
         (Some(url), _) => {
             let ca = a
@@ -66,7 +88,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
                 .transpose()?;
             Mailer::smtp(url, ca.as_deref()).map_err(anyhow::Error::msg)?
         }
-        (None, Some(dir)) => Mailer::outbox(dir.clone()),
+        (None, Some(dir)) => Mailer::outbox(dir.clone()).with_context(|| format!("the outbox {}", dir.display()))?,
         (None, None) => anyhow::bail!("no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev"),
     };
     let sms = match &a.twilio_url {
@@ -85,27 +107,38 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let http_url = format!("http://{}", http.local_addr()?);
     let public_http = a.public_http.clone().unwrap_or_else(|| http_url.clone());
     let rng = sslx::crypto::system_rng();
-    let store = Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
+    let store = open_store(&db, a.key_file.as_deref())?;
     let cfg = RegistrarConfig {
         request_ttl: a.request_ttl,
         max_attempts: a.max_attempts.max(1),
         key_life: a.key_life_days * 86400,
         pin_digits: a.pin_digits as usize,
         cds_http: public_http.clone(),
-        ..RegistrarConfig::default()
+        limits,
     };
     let registrar = Registrar::new(store, cfg, &rng)?;
-    let oob =
-        Oob::new(OobConfig { dir: oob_dir.clone(), sms, exec: a.oob_exec.clone(), allow_http: a.allow_http_webhooks });
+    let oob = Oob::new(OobConfig {
+        dir: oob_dir.clone(),
+        sms,
+        exec: a.oob_exec.clone(),
+        allow_http: a.allow_http_webhooks,
+        allow_private: a.allow_private_webhooks,
+    });
     let mut relay = sslx::cds::relay::Relay::new(!a.no_source_check);
     let mut mailbox_name = db.clone().into_os_string();
     mailbox_name.push(".mailbox");
     relay.mailbox = sslx::cds::mailbox::MailboxConfig {
         dir: Some(a.mailbox_dir.clone().unwrap_or_else(|| mailbox_name.into())),
         quota: a.mailbox_quota,
-        ttl: a.mailbox_days * 86400,
+        per_sender: a.mailbox_sender_quota,
+        ttl: a.mailbox_days.saturating_mul(86400),
     };
-    let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg: CdsConfig { mail_from: a.mail_from.clone() }, rng });
+    let cfg = CdsConfig {
+        mail_from: a.mail_from.clone(),
+        conn: sslx::cds::serve::ConnLimits { per_source: a.max_waiting_per_source.max(1), ..Default::default() },
+        health_detail: a.health_detail,
+    };
+    let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg, rng });
 
     let info = serde_json::json!({
         "listen": listen_addr.to_string(),
@@ -151,7 +184,7 @@ fn calls(a: CallsArgs) -> Result<ExitCode> {
             format!("--since {t:?}: give Unix seconds, an RFC 3339 time, or an age like 90m, 24h, 7d")
         })?,
     };
-    let store = Store::open(&a.db)?;
+    let store = open_store(&a.db, a.key_file.as_deref())?;
     let rows = store.calls_since(since)?;
     let mut out = std::io::stdout().lock();
     match a.format {
@@ -161,26 +194,36 @@ fn calls(a: CallsArgs) -> Result<ExitCode> {
             }
         }
         CallsFormat::Csv => {
-            writeln!(out, "tracking_id,caller,callee,start,end,bytes_up,bytes_down,result")?;
+            // Quoted by the csv crate; a field that a spreadsheet would run as a formula
+            // (= + - @ first) gets a leading apostrophe.
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(["tracking_id", "caller", "callee", "start", "end", "bytes_up", "bytes_down", "result"])?;
             for r in &rows {
                 let end = r.end.map(sslx::cli::fmt_time).unwrap_or_default();
-                let result = format!("\"{}\"", r.result.replace('"', "\"\""));
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{}",
-                    r.tracking_id,
-                    r.caller,
-                    r.callee,
+                w.write_record([
+                    r.tracking_id.clone(),
+                    cell(&r.caller),
+                    cell(&r.callee),
                     sslx::cli::fmt_time(r.start),
                     end,
-                    r.bytes_up,
-                    r.bytes_down,
-                    result
-                )?;
+                    r.bytes_up.to_string(),
+                    r.bytes_down.to_string(),
+                    cell(&r.result),
+                ])?;
             }
+            w.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV cell that a spreadsheet will show, never evaluate.
+fn cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Unix seconds, RFC 3339, or an age before now (`90m`, `24h`, `7d`).

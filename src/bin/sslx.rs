@@ -263,6 +263,32 @@ fn session_options(f: &SessionFlags) -> sslx::session::endpoint::Options {
     sslx::session::endpoint::Options { forward_secrecy: !f.no_fs, resume: !f.no_resume, ..Default::default() }
 }
 
+/// Who may call a listener: with --exec, the paired peers plus --allow and --allowed-peers;
+/// without, anyone unless a list is given; --allow-any: anyone.
+fn allow_list(home: &Home, a: &AllowFlags, exec: bool) -> Result<Option<sslx::session::endpoint::AllowFn>> {
+    if a.allow_any || (!exec && a.names.is_empty() && a.allowed_peers.is_none()) {
+        return Ok(None);
+    }
+    for n in &a.names {
+        sslx::keys::check_name(n).with_context(|| format!("--allow {n}"))?;
+    }
+    if let Some(f) = &a.allowed_peers {
+        std::fs::metadata(f).with_context(|| format!("--allowed-peers {}", f.display()))?;
+    }
+    let (home, names, file) = (home.clone(), a.names.clone(), a.allowed_peers.clone());
+    Ok(Some(std::sync::Arc::new(move |peer: &str| {
+        names.iter().any(|n| n == peer)
+            || (exec && sslx::courier::load_pair_key(&home, peer).ok().flatten().is_some())
+            || file.as_ref().is_some_and(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim())
+                    .any(|l| l == peer)
+            })
+    })))
+}
+
 fn describe(s: &sslx::session::HandshakeSummary) -> String {
     format!(
         "{} (Key-ID {}, {}, forward secrecy {}, {})",
@@ -277,7 +303,8 @@ fn describe(s: &sslx::session::HandshakeSummary) -> String {
 fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
     let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
     let rng = sslx::crypto::system_rng();
-    let (session, conn) = ep.dial(&a.peer, &session_options(&a.session), &rng)?;
+    let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..session_options(&a.session) };
+    let (session, conn) = ep.dial(&a.peer, &opts, &rng)?;
     let summary = session.summary.clone();
     if handshake_only {
         sslx::session::io::pump(session, conn, std::io::empty(), std::io::sink())?;
@@ -304,8 +331,9 @@ fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
 
 fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     let ep = std::sync::Arc::new(sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?);
+    let allow = allow_list(&ctx.home, &a.allow, a.exec.is_some())?;
     let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
-    let opts = session_options(&a.session);
+    let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
     if a.once {
         let sock = incoming.next().expect("endless")?;
         serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet)?;
@@ -483,6 +511,7 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
         let f = ch.recv("handshake packet A2")?;
         let paired = acceptor.on_a2(&f).map_err(|e| refuse_with(&mut ch, e))?;
         ctx.say(format!("sslx: {caller} asks to pair; {caller} will read you a 5-character string"));
+        let scripted = a.sas.is_some() || a.sas_file.is_some();
         let typed = read_short_string(a.sas, a.sas_file.as_deref(), &caller)?;
         if !paired.matches(&typed) {
             ch.refuse(
@@ -494,6 +523,18 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
                  and {caller}: pair again, and if it fails again, do not trust this connection"
             ))
             .into());
+        }
+        // A script on the other side compares this side's string with its own (pair --yes);
+        // it is out before the confirmation, so it is there when the initiator looks.
+        if scripted && ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "short_string", "peer": caller, "short_string": paired.short_string})
+            );
+            std::io::stdout().flush()?;
+        } else if scripted {
+            println!("{}", paired.short_string);
+            std::io::stdout().flush()?;
         }
         ch.send(&paired.confirmation(), false)?;
         ctx.say(format!("sslx: the string matches; waiting for {caller} to confirm"));
@@ -507,11 +548,17 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let peer = a.peer.expect("clap requires PEER without --accept");
-    if !a.yes && !tty {
+    if a.yes && a.sas.is_none() && a.sas_file.is_none() {
         return Err(usage(
-            "you will be asked to confirm and there is no terminal: add --yes (or SSLX_YES=1) to trust the peer's confirmation",
+            "--yes compares the string the peer's side shows with this side's: give it with --sas X, SSLX_SAS or --sas-file FILE|- (read once the exchange is done)",
         ));
     }
+    if !a.yes && !tty {
+        return Err(usage(
+            "you will be asked to confirm and there is no terminal: add --yes with the peer's string (--sas-file FILE|-, --sas X or SSLX_SAS)",
+        ));
+    }
+    let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..opts };
     let (session, conn) = ep.dial(&peer, &opts, &rng)?;
     let mut ch = Channel::new(session, conn);
     let peer = ch.peer().to_owned();
@@ -532,7 +579,19 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
     ));
     let f = ch.recv("pairing confirmation")?;
     paired.check_confirmation(&f)?;
-    if !a.yes && !ask_yes(&format!("{peer}'s sslx says the string matched. Did {peer} tell you so on the phone?"))? {
+    if a.yes {
+        // Unattended: the acceptor's own string, carried by the script, must be ours. Its
+        // confirmation message alone proves nothing against whoever sits between the two.
+        let theirs = read_short_string(a.sas, a.sas_file.as_deref(), &peer)?;
+        if !paired.matches(&theirs) {
+            ch.refuse(sslx::wire::RefusalCode::BadSignature, "the strings of the two sides differ: nothing was saved");
+            return Err(sslx::Error::VerifyFailed(format!(
+                "the string {peer}'s side shows is not this side's: nothing was saved. Someone may be between you \
+                 and {peer}: pair again, and if it fails again, do not trust this connection"
+            ))
+            .into());
+        }
+    } else if !ask_yes(&format!("{peer}'s sslx says the string matched. Did {peer} tell you so on the phone?"))? {
         ch.refuse(sslx::wire::RefusalCode::BadRequest, "the initiator did not confirm: nothing was saved");
         return Err(sslx::Error::VerifyFailed("not confirmed: nothing was saved".into()).into());
     }
@@ -618,7 +677,11 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
         }
         None => {
             let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
-            let target = a.direct.clone().unwrap_or_else(|| a.to.clone());
+            // Directly: the listener at that address must be the peer named by --to.
+            let target = match a.direct.as_deref() {
+                Some(d) => format!("{}@{}", a.to, d.split_once('@').map_or(d, |(_, addr)| addr)),
+                None => a.to.clone(),
+            };
             match ep.dial(&target, &Default::default(), &rng) {
                 Ok((session, conn)) => {
                     if session.summary.peer != a.to {
@@ -676,7 +739,7 @@ fn deposit(
     let mut file = out.into_inner().map_err(|e| e.into_error())?;
     file.rewind()?;
     let id: [u8; 8] = hex_id(&sent.bundle);
-    match sslx::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id, sent.wire, &mut file, rng) {
+    match sslx::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id, &mut file, rng) {
         Ok(expires) => Ok((sent, expires)),
         Err(e) => {
             let log = sslx::courier::log::CourierLog::open(&ctx.home)?;
@@ -701,7 +764,8 @@ fn collect_mailbox(ctx: &Ctx, ep: &sslx::session::endpoint::Endpoint, into: &std
     let mut failed = None;
     let n = sslx::relay::client::collect(&ep.cds, &ep.name, &ep.cdsk, &rng, |item, bytes| {
         let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
-        match transfer::recv_offline(&ctx.home, &ep.name, bytes, into, "mailbox", &mut |n, t| prog.update(n, t)) {
+        let from = Some(item.sender.as_str());
+        match transfer::recv_offline(&ctx.home, &ep.name, bytes, into, "mailbox", from, &mut |n, t| prog.update(n, t)) {
             Ok(g) => {
                 prog.finish();
                 report_received(ctx, &g, prog.elapsed().as_secs_f64(), "mailbox");
@@ -765,7 +829,7 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         } else {
             Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
         };
-        let g = transfer::recv_offline(&ctx.home, &me, reader, &a.into, "file", &mut |n, t| prog.update(n, t))?;
+        let g = transfer::recv_offline(&ctx.home, &me, reader, &a.into, "file", None, &mut |n, t| prog.update(n, t))?;
         prog.finish();
         report_received(ctx, &g, prog.elapsed().as_secs_f64(), "file");
         return Ok(ExitCode::SUCCESS);
@@ -1058,7 +1122,8 @@ fn token_resolve(ctx: &Ctx, a: ResolveArgs) -> Result<ExitCode> {
     let v = Verifier { keyring: &keyring, me: Some((a.node, &id)), now: sslx::cli::now_unix(), skew };
     let got = sslx::token::verify(&text, &v).map_err(token_err)?;
     let cache = sslx::token::oob::Cache::open(&ctx.home)?;
-    let (fields, fetched) = sslx::token::resolve(text.trim(), &got, &keyring, (a.node, &id), &cache)?;
+    let rng = sslx::crypto::system_rng();
+    let (fields, fetched) = sslx::token::resolve(text.trim(), &got, &keyring, (a.node, &id), &cache, &rng)?;
     let refs = got.fields.references().len();
     ctx.say(format!("sslx: {refs} out-of-band value(s): {fetched} fetched, {} from the cache", refs - fetched));
     print_fields(ctx, &got, &fields, serde_json::json!({"fetched": fetched, "cached": refs - fetched}))?;
@@ -1091,6 +1156,7 @@ fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
             .map_err(token_err)?,
     );
     let id = std::sync::Arc::new(sslx::keys::load_identity_file(&a.key)?);
+    let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
     sslx::token::oob::DataStore::open(&a.db)?;
     let listener = std::net::TcpListener::bind(&a.listen).with_context(|| format!("binding {}", a.listen))?;
     eprintln!("sslx: node {} answers out-of-band queries on {}", a.node, listener.local_addr()?);
@@ -1110,7 +1176,9 @@ fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
                 let store = sslx::token::oob::DataStore::open(&db)?;
                 let mut w = sock.try_clone().map_err(|e| sslx::Error::io("cloning the socket", e))?;
                 let mut r = std::io::BufReader::new(sock);
-                let server = sslx::token::oob::Server { node, identity: &id, keyring: &keyring, store: &store };
+                let now = sslx::cli::now_unix();
+                let server =
+                    sslx::token::oob::Server { node, identity: &id, keyring: &keyring, store: &store, now, skew };
                 server.serve(&mut r, &mut w, &sslx::crypto::system_rng())
             })();
             match result {

@@ -29,9 +29,10 @@ pub fn request_session(
     rng: &dyn SecureRandom,
 ) -> Result<GrantBody> {
     let nonce: [u8; 16] = crypto::random_array(rng);
-    let body = RequestBody { peer: peer.to_owned(), nonce, timestamp: crate::cli::now_unix() };
-    let req = SessionRequest::new(name, cdsk, &body, rng);
-    let answer = crate::vsu::client::exchange(cds, &req.to_frame())?;
+    let body = RequestBody { peer: peer.to_owned(), nonce };
+    let answer = crate::vsu::client::exchange(cds, |challenge| {
+        Ok(SessionRequest::new(name, cdsk, challenge, &body, rng)?.to_frame()?)
+    })?;
     let grant = SessionGrant::from_frame(&answer)?;
     let g = grant.open(cdsk, &nonce).ok_or_else(|| {
         Error::VerifyFailed("the CDS's session grant did not verify under this machine's CDS key".into())

@@ -1,7 +1,7 @@
 //! AH-CDS messages. Byte layouts: docs/PROTOCOL.md section "AH-CDS".
 
 use crate::crypto::{self, Secret};
-use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError, VERSION};
+use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError, CHALLENGE_LEN, VERSION};
 use ring::rand::SecureRandom;
 
 pub const TYPE_SESSION_REQUEST: u8 = 0x20;
@@ -22,34 +22,37 @@ pub struct SessionRequest {
 pub struct RequestBody {
     pub peer: String,
     pub nonce: [u8; 16],
-    pub timestamp: u64,
 }
 
-fn request_aad(requester: &str) -> Vec<u8> {
+/// `0x20 ‖ version ‖ str8 requester ‖ challenge`: the request verifies on its connection only.
+fn request_aad(requester: &str, challenge: &[u8; CHALLENGE_LEN]) -> Result<Vec<u8>, WireError> {
     let mut a = vec![TYPE_SESSION_REQUEST, VERSION];
-    put_str8(&mut a, requester);
-    a
+    put_str8(&mut a, requester)?;
+    a.extend_from_slice(challenge);
+    Ok(a)
 }
 
 impl SessionRequest {
-    pub fn new(requester: &str, cdsk: &Secret<32>, body: &RequestBody, rng: &dyn SecureRandom) -> Self {
+    pub fn new(
+        requester: &str,
+        cdsk: &Secret<32>,
+        challenge: &[u8; CHALLENGE_LEN],
+        body: &RequestBody,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self, WireError> {
         let mut plain = Vec::new();
-        put_str8(&mut plain, &body.peer);
+        put_str8(&mut plain, &body.peer)?;
         plain.extend_from_slice(&body.nonce);
-        plain.extend_from_slice(&body.timestamp.to_be_bytes());
-        let wrapped = crypto::wrap(cdsk.expose(), REQUEST_LABEL, &request_aad(requester), &plain, rng);
-        SessionRequest { requester: requester.to_owned(), wrapped }
+        let wrapped = crypto::wrap(cdsk.expose(), REQUEST_LABEL, &request_aad(requester, challenge)?, &plain, rng);
+        Ok(SessionRequest { requester: requester.to_owned(), wrapped })
     }
 
-    /// `None` if it does not open under `cdsk` or does not parse.
-    pub fn open(&self, cdsk: &Secret<32>) -> Option<RequestBody> {
-        let plain = crypto::unwrap(cdsk.expose(), REQUEST_LABEL, &request_aad(&self.requester), &self.wrapped)?;
+    /// `None` if it does not open under `cdsk` on the connection with `challenge`, or does not parse.
+    pub fn open(&self, cdsk: &Secret<32>, challenge: &[u8; CHALLENGE_LEN]) -> Option<RequestBody> {
+        let aad = request_aad(&self.requester, challenge).ok()?;
+        let plain = crypto::unwrap(cdsk.expose(), REQUEST_LABEL, &aad, &self.wrapped)?;
         let mut r = Reader::new(&plain);
-        let body = RequestBody {
-            peer: r.str8("peer").ok()?.to_owned(),
-            nonce: r.take_array("nonce").ok()?,
-            timestamp: r.u64("timestamp").ok()?,
-        };
+        let body = RequestBody { peer: r.str8("peer").ok()?.to_owned(), nonce: r.take_array("nonce").ok()? };
         r.finish().ok()?;
         Some(body)
     }
@@ -58,9 +61,9 @@ impl SessionRequest {
 impl Msg for SessionRequest {
     const TYPE: u8 = TYPE_SESSION_REQUEST;
     const NAME: &'static str = "session request";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_str8(out, &self.requester);
-        put_bytes16(out, &self.wrapped);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.requester)?;
+        put_bytes16(out, &self.wrapped)
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(SessionRequest {
@@ -92,14 +95,19 @@ fn grant_aad(nonce: &[u8; 16]) -> Vec<u8> {
 }
 
 impl SessionGrant {
-    pub fn new(cdsk: &Secret<32>, request_nonce: &[u8; 16], g: &GrantBody, rng: &dyn SecureRandom) -> Self {
+    pub fn new(
+        cdsk: &Secret<32>,
+        request_nonce: &[u8; 16],
+        g: &GrantBody,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self, WireError> {
         let mut plain = zeroize::Zeroizing::new(Vec::new());
         plain.extend_from_slice(&g.session_id);
         plain.extend_from_slice(&g.expires.to_be_bytes());
         plain.extend_from_slice(g.dsmk.expose());
-        put_str8(&mut plain, &g.peer);
-        put_bytes16(&mut plain, &g.ticket);
-        SessionGrant { wrapped: crypto::wrap(cdsk.expose(), GRANT_LABEL, &grant_aad(request_nonce), &plain, rng) }
+        put_str8(&mut plain, &g.peer)?;
+        put_bytes16(&mut plain, &g.ticket)?;
+        Ok(SessionGrant { wrapped: crypto::wrap(cdsk.expose(), GRANT_LABEL, &grant_aad(request_nonce), &plain, rng) })
     }
 
     pub fn open(&self, cdsk: &Secret<32>, request_nonce: &[u8; 16]) -> Option<GrantBody> {
@@ -125,8 +133,8 @@ impl SessionGrant {
 impl Msg for SessionGrant {
     const TYPE: u8 = TYPE_SESSION_GRANT;
     const NAME: &'static str = "session grant";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_bytes16(out, &self.wrapped);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_bytes16(out, &self.wrapped)
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(SessionGrant { wrapped: r.bytes16("wrapped grant")?.to_vec() })

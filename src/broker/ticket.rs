@@ -22,10 +22,10 @@ pub struct TicketBody {
 }
 
 impl Ticket {
-    fn aad(session_id: &[u8; 16], holder: &str) -> Vec<u8> {
+    fn aad(session_id: &[u8; 16], holder: &str) -> Result<Vec<u8>, WireError> {
         let mut a = session_id.to_vec();
-        put_str8(&mut a, holder);
-        a
+        put_str8(&mut a, holder)?;
+        Ok(a)
     }
 
     pub fn seal(
@@ -34,12 +34,12 @@ impl Ticket {
         holder_cdsk: &Secret<32>,
         body: &TicketBody,
         rng: &dyn SecureRandom,
-    ) -> Self {
+    ) -> Result<Self, WireError> {
         let mut plain = zeroize::Zeroizing::new(body.dsmk.expose().to_vec());
-        put_str8(&mut plain, &body.caller);
+        put_str8(&mut plain, &body.caller)?;
         plain.extend_from_slice(&body.expires.to_be_bytes());
-        let wrapped = crypto::wrap(holder_cdsk.expose(), TICKET_LABEL, &Self::aad(&session_id, holder), &plain, rng);
-        Ticket { session_id, holder: holder.to_owned(), wrapped }
+        let wrapped = crypto::wrap(holder_cdsk.expose(), TICKET_LABEL, &Self::aad(&session_id, holder)?, &plain, rng);
+        Ok(Ticket { session_id, holder: holder.to_owned(), wrapped })
     }
 
     /// `None` if the ticket does not open under `cdsk` (not ours, altered, or an old key).
@@ -47,7 +47,7 @@ impl Ticket {
         let plain = zeroize::Zeroizing::new(crypto::unwrap(
             cdsk.expose(),
             TICKET_LABEL,
-            &Self::aad(&self.session_id, &self.holder),
+            &Self::aad(&self.session_id, &self.holder).ok()?,
             &self.wrapped,
         )?);
         let mut r = Reader::new(&plain);
@@ -60,11 +60,11 @@ impl Ticket {
         Some(b)
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut out = self.session_id.to_vec();
-        put_str8(&mut out, &self.holder);
-        put_bytes16(&mut out, &self.wrapped);
-        out
+        put_str8(&mut out, &self.holder)?;
+        put_bytes16(&mut out, &self.wrapped)?;
+        Ok(out)
     }
 
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {

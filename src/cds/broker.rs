@@ -1,52 +1,35 @@
 //! The key broker (AH-CDS, claims 14–20): checks a session request under the caller's CDSK,
-//! makes a DSMK, answers the caller with it and a ticket for the peer, and keeps the peer's copy
-//! in its mailbox.
+//! makes a DSMK, answers the caller with it and a ticket for the peer, and pushes the peer's
+//! copy down its hook when it is on hook (otherwise the peer gets the ticket from the caller, in
+//! M1, and nothing is kept).
 
 use super::registrar::Refusal;
-use super::store::{MailboxItem, Store};
+use super::store::Store;
 use crate::broker::msgs::{GrantBody, SessionGrant, SessionRequest};
 use crate::broker::{Ticket, TicketBody, DEFAULT_TICKET_LIFE};
 use crate::crypto::{self, Secret};
 use crate::wire::RefusalCode;
 use ring::rand::SecureRandom;
 
-/// Largest clock difference accepted in a session request, seconds.
-pub const MAX_SKEW: u64 = 300;
-
 fn internal(e: crate::Error) -> Refusal {
     Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
 }
 
-/// The peer's copy of a granted session (AC-CDS2): pushed over its hook if it is on hook, else
-/// kept in its mailbox (`keep`).
+/// The peer's copy of a granted session (AC-CDS2), pushed over its hook if it is on hook.
 pub struct PeerCopy {
     pub peer: String,
     pub caller: String,
     pub session_id: [u8; 16],
     pub ticket: Vec<u8>,
-    pub created: u64,
     pub expires: u64,
 }
 
-impl PeerCopy {
-    /// Keeps the ticket in the peer's mailbox (it was not on hook).
-    pub fn keep(&self, store: &Store) -> crate::Result<()> {
-        store.mailbox_put(&MailboxItem {
-            recipient: &self.peer,
-            kind: "ticket",
-            sender: &self.caller,
-            session_id: Some(&self.session_id),
-            body: &self.ticket,
-            created: self.created,
-            expires: self.expires,
-        })
-    }
-}
-
-/// Answers a session request: the grant for the caller (AC-CDS3) and the peer's copy (AC-CDS2).
+/// Answers a session request that arrived on the connection with `challenge`: the grant for
+/// the caller (AC-CDS3) and the peer's copy (AC-CDS2).
 pub fn grant(
     store: &Store,
     req: &SessionRequest,
+    challenge: &[u8; crate::wire::CHALLENGE_LEN],
     now: u64,
     rng: &dyn SecureRandom,
 ) -> Result<(SessionGrant, PeerCopy), Refusal> {
@@ -58,24 +41,18 @@ pub fn grant(
     if a_expires <= now {
         return Err(Refusal::new(
             Expired,
-            format!("the CDS key of {a:?} expired at {}; enroll again (sslx vsu)", crate::cli::fmt_time(a_expires)),
+            format!("the CDS key of {a:?} expired at {}; enroll again (sslx vsu)", crate::clock::fmt_time(a_expires)),
         ));
     }
-    let body = req.open(&cdsk_a).ok_or_else(|| {
+    let body = req.open(&cdsk_a, challenge).ok_or_else(|| {
         Refusal::new(
             BadSignature,
-            format!("the session request does not verify under the CDS key of {a:?} (wrong or replaced key)"),
+            format!(
+                "the session request does not verify under the CDS key of {a:?} on this connection (wrong or replaced key, or replayed)"
+            ),
         )
     })?;
-    if now.abs_diff(body.timestamp) > MAX_SKEW {
-        return Err(Refusal::new(
-            ClockSkew,
-            format!(
-                "the request's clock ({}) and the CDS's differ by more than {MAX_SKEW} s",
-                crate::cli::fmt_time(body.timestamp)
-            ),
-        ));
-    }
+    crate::keys::check_name(&body.peer).map_err(|e| Refusal::new(BadRequest, e.to_string()))?;
     let b = &body.peer;
     if b == a {
         return Err(Refusal::new(BadRequest, "a participant cannot open a session with itself"));
@@ -90,12 +67,14 @@ pub fn grant(
     let dsmk: Secret<32> = Secret::random(rng);
     let session_id: [u8; 16] = crypto::random_array(rng);
     let expires = now + DEFAULT_TICKET_LIFE;
+    let wire = |e: crate::wire::WireError| Refusal::new(Internal, format!("CDS internal error: {e}"));
     let ticket =
         Ticket::seal(session_id, b, &cdsk_b, &TicketBody { dsmk: dsmk.clone(), caller: a.clone(), expires }, rng)
-            .encode();
-    let copy =
-        PeerCopy { peer: b.clone(), caller: a.clone(), session_id, ticket: ticket.clone(), created: now, expires };
+            .and_then(|t| t.encode())
+            .map_err(wire)?;
+    let copy = PeerCopy { peer: b.clone(), caller: a.clone(), session_id, ticket: ticket.clone(), expires };
     let grant =
-        SessionGrant::new(&cdsk_a, &body.nonce, &GrantBody { session_id, expires, dsmk, peer: b.clone(), ticket }, rng);
+        SessionGrant::new(&cdsk_a, &body.nonce, &GrantBody { session_id, expires, dsmk, peer: b.clone(), ticket }, rng)
+            .map_err(wire)?;
     Ok((grant, copy))
 }

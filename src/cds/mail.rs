@@ -63,8 +63,12 @@ impl Mailer {
         Ok(Mailer::Smtp(b.timeout(Some(std::time::Duration::from_secs(30))).build()))
     }
 
-    pub fn outbox(dir: PathBuf) -> Self {
-        Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir)
+    /// Email as `.eml` files in `dir` (made 0700; each file 0600: reply B lives there).
+    pub fn outbox(dir: PathBuf) -> std::io::Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir))
     }
 
     pub fn describe(&self) -> String {
@@ -85,8 +89,11 @@ impl Mailer {
             .map_err(|e| format!("building the email: {e}"))?;
         match self {
             Mailer::Smtp(t) => t.send(msg).await.map(drop).map_err(|e| format!("SMTP delivery to {to} failed: {e}")),
-            Mailer::File(t, _) => {
-                t.send(msg).await.map(drop).map_err(|e| format!("writing the email for {to} failed: {e}"))
+            Mailer::File(t, dir) => {
+                let id = t.send(msg).await.map_err(|e| format!("writing the email for {to} failed: {e}"))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir.join(format!("{id}.eml")), std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("chmod 600 the email for {to}: {e}"))
             }
         }
     }

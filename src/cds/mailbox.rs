@@ -4,11 +4,12 @@
 //! recipient collects; the sender asks what became of it. The CDS only ever holds sealed bundles.
 
 use super::registrar::Refusal;
-use super::relay::{authenticate, refuse, skew};
-use super::serve::{blocking, read_frame_within, Cds};
-use super::store::StoredBundle;
+use super::relay::{authenticate, refuse};
+use super::serve::{blocking, read_frame_within, Cds, ConnInfo};
+use super::store::{MailboxLimits, StoredBundle};
 use crate::relay::msgs::*;
 use crate::wire::{put_str8, Msg, Reader, RefusalCode};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,13 +23,15 @@ pub struct MailboxConfig {
     pub dir: Option<PathBuf>,
     /// Bytes that may wait for one recipient.
     pub quota: u64,
+    /// Bytes that may wait for one recipient from one sender.
+    pub per_sender: u64,
     /// Seconds a bundle waits before it is dropped.
     pub ttl: u64,
 }
 
 impl Default for MailboxConfig {
     fn default() -> Self {
-        MailboxConfig { dir: None, quota: 1 << 30, ttl: 7 * 86400 }
+        MailboxConfig { dir: None, quota: 1 << 30, per_sender: 1 << 29, ttl: 7 * 86400 }
     }
 }
 
@@ -36,80 +39,77 @@ fn internal(e: impl std::fmt::Display) -> Refusal {
     Refusal::new(RefusalCode::Internal, e.to_string())
 }
 
-/// A deposit body: recipient, nonce, timestamp, size, bundle id.
-type DepositBody = (String, [u8; 16], u64, u64, [u8; 8]);
-
-fn parse_deposit(b: &[u8]) -> Option<DepositBody> {
-    let mut r = Reader::new(b);
-    let v = (
-        r.str8("recipient").ok()?.to_owned(),
-        r.take_array("nonce").ok()?,
-        r.u64("timestamp").ok()?,
-        r.u64("size").ok()?,
-        r.take_array("bundle id").ok()?,
-    );
-    r.finish().ok()?;
-    Some(v)
-}
-
-pub fn deposit_body(recipient: &str, nonce: &[u8; 16], ts: u64, size: u64, bundle_id: &[u8; 8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    put_str8(&mut b, recipient);
-    b.extend_from_slice(nonce);
-    b.extend_from_slice(&ts.to_be_bytes());
-    b.extend_from_slice(&size.to_be_bytes());
-    b.extend_from_slice(bundle_id);
-    b
+/// Creates the mailbox directory 0700 (bundles inside are 0600).
+fn make_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// A sender deposits a bundle for a recipient.
-pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cds>) {
+pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnInfo, cds: Arc<Cds>) {
     let msg = match Deposit::from_frame(&frame) {
         Ok(m) => m,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed deposit: {e}")).await,
     };
     let sender = msg.sender.clone();
-    let (cdsk, body) = match authenticate(&cds, &sender, move |k| msg.open(k)).await {
+    let (cdsk, body) = match authenticate(&cds, &sender, move |k| msg.open(k, &conn.challenge)).await {
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let Some((recipient, nonce, ts, size, bundle_id)) = parse_deposit(&body) else {
+    let Ok(DepositBody { recipient, nonce, size, bundle_id, sha256 }) = DepositBody::decode(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed deposit body".into()).await;
     };
+    if let Err(e) = crate::keys::check_name(&recipient) {
+        return refuse(&mut sock, RefusalCode::BadRequest, format!("the recipient is not a participant name: {e}"))
+            .await;
+    }
     let cfg = cds.relay.mailbox.clone();
+    let now = crate::clock::now_unix();
+    let mut b = StoredBundle {
+        recipient: recipient.clone(),
+        sender: sender.clone(),
+        bundle_id,
+        size,
+        path: String::new(),
+        created: now,
+        expires: now.saturating_add(cfg.ttl),
+    };
+    // Room is reserved (atomically with the quota checks) before a byte is read.
     let checked = async {
-        skew(ts)?;
         let dir = cfg.dir.clone().ok_or_else(|| {
             Refusal::new(RefusalCode::BadRequest, "this CDS keeps no mailbox (store-and-forward is off)")
         })?;
-        let (c, r) = (cds.clone(), recipient.clone());
-        let (known, used) = blocking(move || {
-            let known = c.registrar.store.participant_cdsk(&r).map_err(internal)?.is_some();
-            Ok((known, c.registrar.store.bundles_size(&r).map_err(internal)?))
+        let (c, r) = (cds.clone(), b.clone());
+        let limits = MailboxLimits { quota: cfg.quota, per_sender: cfg.per_sender };
+        let reserved = blocking(move || {
+            if c.registrar.store.participant_cdsk(&r.recipient).map_err(internal)?.is_none() {
+                return Err(Refusal::new(
+                    RefusalCode::NotFound,
+                    format!("no participant named {:?} at this CDS", r.recipient),
+                ));
+            }
+            c.registrar.store.bundle_reserve(&r, limits).map_err(internal)
         })
         .await?;
-        if !known {
-            return Err(Refusal::new(RefusalCode::NotFound, format!("no participant named {recipient:?} at this CDS")));
-        }
-        if used + size > cfg.quota {
-            return Err(Refusal::new(
-                RefusalCode::BadRequest,
-                format!("{recipient:?}'s mailbox is full: {used} of {} bytes wait, this bundle is {size}", cfg.quota),
-            ));
-        }
-        Ok(dir)
+        let id = reserved.map_err(|why| Refusal::new(RefusalCode::BadRequest, why))?;
+        Ok::<_, Refusal>((dir, id))
     }
     .await;
-    let dir = match checked {
+    let (dir, reservation) = match checked {
         Ok(d) => d,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    // The bytes go to a temp file, renamed once all of them arrived.
+    // The bytes go to a temp file (0600, in a 0700 directory), hashed on the way, and move to a
+    // name of their own (never replacing a file) once all of them arrived and hash right.
+    let unique: [u8; 16] = crate::crypto::random_array(&cds.rng);
     let stored = async {
-        tokio::fs::create_dir_all(&dir).await?;
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || make_dir(&d)).await.map_err(std::io::Error::other)??;
         let tmp = tempfile::Builder::new().prefix(".incoming-").tempfile_in(&dir)?;
         let (file, path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         let mut left = size;
         let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
@@ -120,64 +120,85 @@ pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cd
             if n == 0 {
                 return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the bundle was cut off"));
             }
+            hash.update(&buf[..n]);
             file.write_all(&buf[..n]).await?;
             left -= n as u64;
         }
+        if !crate::crypto::ct_eq(hash.finish().as_ref(), &sha256) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the bundle's bytes do not match the hash in the deposit",
+            ));
+        }
         file.sync_all().await?;
-        let name: String = bundle_id.iter().map(|b| format!("{b:02x}")).collect();
-        let fin = dir.join(format!("{name}-{}.bundle", hex_nonce(&nonce)));
-        path.persist(&fin).map_err(|e| e.error)?;
+        let name: String = bundle_id.iter().chain(&unique).map(|b| format!("{b:02x}")).collect();
+        let fin = dir.join(format!("{name}.bundle"));
+        path.persist_noclobber(&fin).map_err(|e| e.error)?;
         Ok::<_, std::io::Error>(fin)
     }
     .await;
+    let cancel = |c: Arc<Cds>| async move {
+        let _ = blocking(move || c.registrar.store.bundle_cancel(reservation).map_err(internal)).await;
+    };
     let path = match stored {
         Ok(p) => p,
-        Err(e) => return refuse(&mut sock, RefusalCode::Internal, format!("the bundle was not stored: {e}")).await,
+        Err(e) => {
+            cancel(cds.clone()).await;
+            let code = if e.kind() == std::io::ErrorKind::InvalidData {
+                RefusalCode::BadSignature
+            } else {
+                RefusalCode::Internal
+            };
+            return refuse(&mut sock, code, format!("the bundle was not stored: {e}")).await;
+        }
     };
-    let now = crate::cli::now_unix();
-    let b = StoredBundle {
-        recipient,
-        sender,
-        bundle_id,
-        size,
-        path: path.display().to_string(),
-        created: now,
-        expires: now + cfg.ttl,
-    };
+    b.path = path.display().to_string();
     let expires = b.expires;
     let c = cds.clone();
-    if let Err(r) = blocking(move || c.registrar.store.bundle_put(&b).map_err(internal)).await {
+    if let Err(r) = blocking(move || c.registrar.store.bundle_stored(reservation, &b).map_err(internal)).await {
         let _ = std::fs::remove_file(&path);
+        cancel(cds.clone()).await;
         return refuse(&mut sock, r.code, r.reason).await;
     }
-    let _ = sock.write_all(&DepositOk::new(&cdsk, &nonce, &expires.to_be_bytes(), &cds.rng).to_frame()).await;
-}
-
-fn hex_nonce(n: &[u8; 16]) -> String {
-    n[..4].iter().map(|b| format!("{b:02x}")).collect()
+    if let Ok(ok) = DepositOk::new(&cdsk, &nonce, &expires.to_be_bytes(), &cds.rng).to_frame() {
+        let _ = sock.write_all(&ok).await;
+    }
 }
 
 /// A recipient collects what waits for it, one bundle at a time, each acknowledged.
-pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cds>) {
+pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnInfo, cds: Arc<Cds>) {
     let mut frame = frame;
+    // The collects of one connection: one participant, each with a nonce of its own.
+    let mut collector: Option<String> = None;
+    let mut nonces: HashSet<[u8; 16]> = HashSet::new();
     loop {
         let msg = match Collect::from_frame(&frame) {
             Ok(m) => m,
             Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed collect: {e}")).await,
         };
         let name = msg.sender.clone();
-        let (cdsk, body) = match authenticate(&cds, &name, move |k| msg.open(k)).await {
+        if collector.as_ref().is_some_and(|c| *c != name) {
+            return refuse(&mut sock, RefusalCode::BadRequest, "one collector per connection".into()).await;
+        }
+        collector = Some(name.clone());
+        let (cdsk, body) = match authenticate(&cds, &name, move |k| msg.open(k, &conn.challenge)).await {
             Ok(x) => x,
             Err(r) => return refuse(&mut sock, r.code, r.reason).await,
         };
-        let Some((nonce, ts)) = parse_nonce_time(&body) else {
+        let Some(nonce) = parse_nonce(&body) else {
             return refuse(&mut sock, RefusalCode::Malformed, "malformed collect body".into()).await;
         };
-        if let Err(r) = skew(ts) {
-            return refuse(&mut sock, r.code, r.reason).await;
+        if !nonces.insert(nonce) {
+            return refuse(
+                &mut sock,
+                RefusalCode::AlreadyConfirmed,
+                "a collect's nonce was used before on this connection (replayed)".into(),
+            )
+            .await;
         }
         let (c, n) = (cds.clone(), name.clone());
-        let next = blocking(move || c.registrar.store.bundle_next(&n, crate::cli::now_unix()).map_err(internal)).await;
+        let next =
+            blocking(move || c.registrar.store.bundle_next(&n, crate::clock::now_unix()).map_err(internal)).await;
         let (item, gone) = match next {
             Ok(x) => x,
             Err(r) => return refuse(&mut sock, r.code, r.reason).await,
@@ -186,18 +207,23 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cd
             let _ = tokio::fs::remove_file(p).await;
         }
         let Some((id, b)) = item else {
-            let _ = sock.write_all(&Delivery::new(&cdsk, &nonce, &[0], &cds.rng).to_frame()).await;
+            if let Ok(f) = Delivery::new(&cdsk, &nonce, &[0], &cds.rng).to_frame() {
+                let _ = sock.write_all(&f).await;
+            }
             return;
         };
         let mut head = vec![1u8];
         head.extend_from_slice(&id.to_be_bytes());
-        put_str8(&mut head, &b.sender);
+        if put_str8(&mut head, &b.sender).is_err() {
+            return;
+        }
         head.extend_from_slice(&b.size.to_be_bytes());
         head.extend_from_slice(&b.bundle_id);
         let Ok(mut file) = tokio::fs::File::open(&b.path).await else {
             return refuse(&mut sock, RefusalCode::Internal, "a stored bundle is missing".into()).await;
         };
-        if sock.write_all(&Delivery::new(&cdsk, &nonce, &head, &cds.rng).to_frame()).await.is_err() {
+        let Ok(delivery) = Delivery::new(&cdsk, &nonce, &head, &cds.rng).to_frame() else { return };
+        if sock.write_all(&delivery).await.is_err() {
             return;
         }
         if tokio::io::copy(&mut (&mut file).take(b.size), &mut sock).await.is_err() {
@@ -208,13 +234,26 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cd
             Ok(Some(f)) => f,
             _ => return,
         };
-        let Ok(ack) = Collected::from_frame(&done) else { return };
-        let Some(ack_body) = ack.open(&cdsk) else { return };
+        let Ok(ack) = Collected::from_frame(&done) else {
+            return refuse(&mut sock, RefusalCode::Malformed, "expected collected".into()).await;
+        };
+        if ack.sender != name {
+            return refuse(&mut sock, RefusalCode::BadRequest, "collected by another participant".into()).await;
+        }
+        let Some(ack_body) = ack.open(&cdsk, &conn.challenge) else {
+            return refuse(&mut sock, RefusalCode::BadSignature, "collected does not verify".into()).await;
+        };
         let mut r = Reader::new(&ack_body);
-        let parsed = (|| Some((r.take_array::<16>("nonce").ok()?, r.u64("item").ok()?, r.u8("outcome").ok()?)))();
-        let Some((n2, item_id, outcome)) = parsed else { return };
+        let parsed = (|| {
+            let v = (r.take_array::<16>("nonce").ok()?, r.u64("item").ok()?, r.u8("outcome").ok()?);
+            r.finish().ok()?;
+            Some(v)
+        })();
+        let Some((n2, item_id, outcome)) = parsed else {
+            return refuse(&mut sock, RefusalCode::Malformed, "malformed collected body".into()).await;
+        };
         if n2 != nonce || item_id != id as u64 {
-            return;
+            return refuse(&mut sock, RefusalCode::BadRequest, "collected names another collect or item".into()).await;
         }
         let state = match outcome {
             1 => 2,
@@ -223,7 +262,7 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cd
         };
         let (c, n) = (cds.clone(), name.clone());
         if let Ok(Some(path)) =
-            blocking(move || c.registrar.store.bundle_done(&n, id, state, crate::cli::now_unix()).map_err(internal))
+            blocking(move || c.registrar.store.bundle_done(&n, id, state, crate::clock::now_unix()).map_err(internal))
                 .await
         {
             let _ = tokio::fs::remove_file(path).await;
@@ -237,21 +276,23 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cd
 }
 
 /// A sender asks what became of its deposited bundles.
-pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cds>) {
+pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnInfo, cds: Arc<Cds>) {
     let msg = match Status::from_frame(&frame) {
         Ok(m) => m,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed status request: {e}")).await,
     };
     let name = msg.sender.clone();
-    let (cdsk, body) = match authenticate(&cds, &name, move |k| msg.open(k)).await {
+    let (cdsk, body) = match authenticate(&cds, &name, move |k| msg.open(k, &conn.challenge)).await {
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
     let mut r = Reader::new(&body);
     let parsed = (|| {
         let nonce: [u8; 16] = r.take_array("nonce").ok()?;
-        let _ts = r.u64("timestamp").ok()?;
         let n = r.u16("count").ok()? as usize;
+        if n > MAX_STATUS_IDS {
+            return None;
+        }
         let ids = (0..n).map(|_| r.take_array::<8>("bundle id").ok()).collect::<Option<Vec<_>>>()?;
         r.finish().ok()?;
         Some((nonce, ids))
@@ -271,5 +312,7 @@ pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, cds: Arc<Cds
         out.push(state);
         out.extend_from_slice(&time.to_be_bytes());
     }
-    let _ = sock.write_all(&StatusOk::new(&cdsk, &nonce, &out, &cds.rng).to_frame()).await;
+    if let Ok(f) = StatusOk::new(&cdsk, &nonce, &out, &cds.rng).to_frame() {
+        let _ = sock.write_all(&f).await;
+    }
 }

@@ -1,4 +1,5 @@
-//! The Common Directory Server: registrar (VSU) today; broker, relay and billing later.
+//! The Common Directory Server: registrar (VSU), key broker (AH-CDS), relay and call log,
+//! store-and-forward mailbox.
 //!
 //! `store` keeps state in SQLite; `registrar` holds the VSU rules, free of I/O but the store;
 //! `mail` and `oob` deliver replies B and C; `serve` runs the TCP protocol listener and the
@@ -14,6 +15,6 @@ pub mod serve;
 pub mod standing;
 pub mod store;
 
-pub use registrar::{Registrar, RegistrarConfig};
+pub use registrar::{RateLimits, Registrar, RegistrarConfig};
 pub use serve::{serve, Cds, CdsConfig};
 pub use store::Store;

@@ -2,12 +2,12 @@
 //! hold, request expiry, bounded confirmation attempts, who may enroll a registered name.
 //! The clock is an argument; delivery of replies B and C is the caller's.
 
-use super::store::{Participant, RequestRow, RequestStatus, Store};
+use super::store::{Limit, Participant, RequestRow, RequestStatus, Store};
 use crate::crypto::{self, Secret};
 use crate::keys::check_name;
 use crate::vsu::assemble::{self, Replies, ReplyParams};
 use crate::vsu::*;
-use crate::wire::RefusalCode;
+use crate::wire::{RefusalCode, CHALLENGE_LEN};
 use ring::rand::SecureRandom;
 
 #[derive(Debug, Clone)]
@@ -20,10 +20,76 @@ pub struct RegistrarConfig {
     pub key_life: u64,
     /// Hex digits in a PIN, 4–6 (default 6).
     pub pin_digits: usize,
-    /// Largest clock difference accepted in an open request, seconds (default 300).
-    pub max_skew: u64,
     /// The public HTTP base URL announced in reply A.
     pub cds_http: String,
+    /// How many open requests (each one an email and an out-of-band message) may come from one
+    /// source, for one email address, and for one out-of-band destination.
+    pub limits: RateLimits,
+}
+
+/// Limits on open requests, the only unauthenticated requests that make the CDS send
+/// anything. `None`: no limit of that kind.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Per source address (an IPv6 source counts by its /64).
+    pub per_source: Option<Limit>,
+    pub per_email: Option<Limit>,
+    pub per_oob: Option<Limit>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_source: Some(Limit { count: 30, window: 3600 }),
+            per_email: Some(Limit { count: 10, window: 3600 }),
+            per_oob: Some(Limit { count: 10, window: 3600 }),
+        }
+    }
+}
+
+impl RateLimits {
+    /// The longest window (how long rate events are kept).
+    pub fn longest_window(&self) -> u64 {
+        [self.per_source, self.per_email, self.per_oob].iter().flatten().map(|l| l.window).max().unwrap_or(0)
+    }
+}
+
+/// `N/PERIOD` as given on the command line: `30/h`, `10/1h`, `100/d`, `5/90m`; `off` for none.
+pub fn parse_limit(s: &str) -> std::result::Result<Option<Limit>, String> {
+    if s.trim() == "off" {
+        return Ok(None);
+    }
+    let (n, per) = s.split_once('/').ok_or_else(|| format!("{s:?}: give N/PERIOD, like 30/h (or off)"))?;
+    let count: u32 = n.trim().parse().map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
+    let per = per.trim();
+    let per = if per.starts_with(|c: char| c.is_ascii_digit()) { per.to_owned() } else { format!("1{per}") };
+    let window = crate::cli::parse_duration(&per).map_err(|e| format!("{s:?}: {e}"))?;
+    if count == 0 || window == 0 {
+        return Err(format!("{s:?}: a limit needs a count and a period above 0 (or off)"));
+    }
+    Ok(Some(Limit { count, window }))
+}
+
+/// The key a source address counts under: the address, or its /64 for IPv6.
+fn source_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("source:{v4}"),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("source:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("source:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=90 => format!("{s} s"),
+        91..=5400 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{} h", s.div_ceil(3600)),
+    }
 }
 
 impl Default for RegistrarConfig {
@@ -33,8 +99,8 @@ impl Default for RegistrarConfig {
             max_attempts: 3,
             key_life: 365 * 24 * 3600,
             pin_digits: 6,
-            max_skew: 300,
             cds_http: String::new(),
+            limits: RateLimits::default(),
         }
     }
 }
@@ -58,6 +124,10 @@ impl Refusal {
     }
     pub fn to_msg(&self, now: u64) -> Refused {
         Refused { code: self.code as u16, server_time: now, reason: self.reason.clone() }
+    }
+    /// The refused frame, stamped with the CDS's clock.
+    pub fn frame(&self, now: u64) -> Vec<u8> {
+        self.to_msg(now).frame()
     }
 }
 
@@ -98,15 +168,20 @@ impl Registrar {
         crypto::ed25519_public(self.sign_seed.expose())
     }
 
-    /// Checks an open request, makes the CDSK and PIN, records the request, and returns the
-    /// three replies for delivery. `oob_ok` says whether this CDS can deliver on that channel.
-    pub fn open(
+    /// Checks an open request that arrived on the connection with `challenge` from `source`,
+    /// counts it against the rate limits, prepares its out-of-band channel (`prepare(uri,
+    /// email)`: the channel's own checks, a webhook's lookup), then makes the CDSK and PIN,
+    /// records the request, and returns the three replies for delivery with the prepared channel.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open<T>(
         &self,
         req: &OpenRequest,
+        challenge: &[u8; CHALLENGE_LEN],
+        source: Option<std::net::IpAddr>,
         now: u64,
-        oob_ok: impl Fn(&str) -> Result<(), String>,
+        prepare: impl FnOnce(&str, &str) -> Result<T, String>,
         rng: &dyn SecureRandom,
-    ) -> Result<Opened, Refusal> {
+    ) -> Result<(Opened, T), Refusal> {
         use RefusalCode::*;
         if req.ar != AR_VSU_DS {
             return Err(Refusal::new(
@@ -115,27 +190,21 @@ impl Registrar {
             ));
         }
         check_name(&req.name).map_err(|e| Refusal::new(BadRequest, e.to_string()))?;
-        if req.email.parse::<lettre::Address>().is_err() {
+        if req.email.len() > 254 || req.email.parse::<lettre::Address>().is_err() {
             return Err(Refusal::new(BadRequest, format!("{:?} is not an email address", req.email)));
         }
-        oob_ok(&req.oob).map_err(|e| Refusal::new(BadRequest, e))?;
-        if !req.signature_valid() {
-            return Err(Refusal::new(BadSignature, "the open request's signature does not verify"));
-        }
-        if now.abs_diff(req.timestamp) > self.cfg.max_skew {
+        if !req.signature_valid(challenge) {
             return Err(Refusal::new(
-                ClockSkew,
-                format!(
-                    "the request's clock ({}) and the CDS's differ by more than {} s",
-                    crate::cli::fmt_time(req.timestamp),
-                    self.cfg.max_skew
-                ),
+                BadSignature,
+                "the open request's signature does not verify (for this connection's challenge)",
             ));
         }
         let mut prior_ed25519 = None;
         if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
             let same_key = crypto::ct_eq(&p.ed25519, &req.public.ed25519);
-            let proven = req.proof.is_some_and(|proof| crypto::ed25519_verify(&p.ed25519, &req.signed_bytes(), &proof));
+            let proven = req.proof.is_some_and(|proof| {
+                req.signed_bytes(challenge).is_ok_and(|m| crypto::ed25519_verify(&p.ed25519, &m, &proof))
+            });
             if !same_key && !proven {
                 return Err(Refusal::new(
                     NameTaken,
@@ -149,6 +218,8 @@ impl Registrar {
                 prior_ed25519 = Some(p.ed25519);
             }
         }
+        self.charge(req, source, now)?;
+        let target = prepare(&req.oob, &req.email).map_err(|e| Refusal::new(BadRequest, e))?;
         let request_id: RequestId = crypto::random_array(rng);
         let cdsk: Secret<32> = Secret::random(rng);
         let pin = assemble::random_pin(self.cfg.pin_digits, rng);
@@ -173,13 +244,50 @@ impl Registrar {
                 oob: req.oob.clone(),
                 created: now,
                 expires,
-                cdsk,
+                cdsk: Some(cdsk),
                 attempts: 0,
                 status: RequestStatus::Pending,
                 prior_ed25519,
             })
             .map_err(internal)?;
-        Ok(Opened { request_id, replies, email: req.email.clone(), oob: req.oob.clone() })
+        Ok((Opened { request_id, replies, email: req.email.clone(), oob: req.oob.clone() }, target))
+    }
+
+    /// Counts an open request against the limits of its source, its email address and its
+    /// out-of-band destination; refuses it (nothing counted) when one is reached.
+    fn charge(&self, req: &OpenRequest, source: Option<std::net::IpAddr>, now: u64) -> Result<(), Refusal> {
+        let l = &self.cfg.limits;
+        let mut keys = Vec::new();
+        if let (Some(limit), Some(ip)) = (l.per_source, source) {
+            keys.push((source_key(ip), limit));
+        }
+        if let Some(limit) = l.per_email {
+            keys.push((format!("email:{}", req.email.trim().to_ascii_lowercase()), limit));
+        }
+        if let Some(limit) = l.per_oob {
+            keys.push((format!("oob:{}", req.oob.trim().to_ascii_lowercase()), limit));
+        }
+        match self.store.rate_take(&keys, now).map_err(internal)? {
+            None => Ok(()),
+            Some((key, frees)) => {
+                let limit = keys.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).expect("one of ours");
+                let (what, who) = key.split_once(':').unwrap_or(("", &key));
+                let what = match what {
+                    "source" => "from the address",
+                    "email" => "for the email address",
+                    _ => "for the out-of-band destination",
+                };
+                Err(Refusal::new(
+                    RefusalCode::RateLimited,
+                    format!(
+                        "too many open requests {what} {who}: at most {} in {}; try again in {}",
+                        limit.count,
+                        human_secs(limit.window),
+                        human_secs(frees)
+                    ),
+                ))
+            }
+        }
     }
 
     /// Forgets a request whose replies could not be delivered, so it can simply be made again.
@@ -189,9 +297,11 @@ impl Registrar {
 
     /// Checks a confirmation (claims 6–7).
     /// `source`: the address the confirmation came from (recorded as the registered source).
+    /// `challenge`: the connection's (the confirmation is bound to it).
     pub fn confirm(
         &self,
         c: &Confirm,
+        challenge: &[u8; CHALLENGE_LEN],
         source: Option<&str>,
         now: u64,
         rng: &dyn SecureRandom,
@@ -221,10 +331,19 @@ impl Registrar {
         if now >= req.expires {
             return Err(Refusal::new(
                 Expired,
-                format!("request {id} expired at {}; run sslx vsu again", crate::cli::fmt_time(req.expires)),
+                format!("request {id} expired at {}; run sslx vsu again", crate::clock::fmt_time(req.expires)),
             ));
         }
-        match assemble::check_confirm(&req.cdsk, c) {
+        let cdsk = req.cdsk.clone().ok_or_else(|| Refusal::new(Expired, format!("request {id} is no longer open")))?;
+        // An attempt is taken (atomically, in the store) before the confirmation is looked at,
+        // so no number of concurrent confirmations gets more than max_attempts tries.
+        let Some(attempts) = self.store.take_attempt(&c.request_id, self.cfg.max_attempts).map_err(internal)? else {
+            return Err(Refusal::new(
+                TooManyAttempts,
+                format!("request {id} has no confirmation attempts left; run sslx vsu again"),
+            ));
+        };
+        match assemble::check_confirm(&cdsk, c, challenge) {
             Some(nonce) => {
                 if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
                     // The name belongs to another key, and this request did not prove that key when it was
@@ -242,15 +361,26 @@ impl Registrar {
                 }
                 let channels = format!("email,{}", channel_kind(&req.oob));
                 let key_expires = now + self.cfg.key_life;
-                let p = self.store.confirm(&req, &nonce, &channels, source, now, key_expires).map_err(internal)?;
+                let p = self
+                    .store
+                    .confirm(&req, &nonce, &channels, source, now, key_expires)
+                    .map_err(internal)?
+                    .ok_or_else(|| {
+                        Refusal::new(
+                            AlreadyConfirmed,
+                            format!(
+                                "request {id} is already confirmed; a confirmation is accepted once (replay refused)"
+                            ),
+                        )
+                    })?;
                 let body = ConfirmedBody { nonce, confirmed_at: now, key_expires };
-                Ok(ConfirmOutcome::Confirmed(assemble::make_confirmed(&req.cdsk, &c.request_id, &body, rng), p))
+                Ok(ConfirmOutcome::Confirmed(assemble::make_confirmed(&cdsk, &c.request_id, &body, rng), p))
             }
             None => {
-                let attempts = req.attempts + 1;
                 let left = self.cfg.max_attempts.saturating_sub(attempts);
-                let status = if left == 0 { RequestStatus::Denied } else { RequestStatus::Pending };
-                self.store.record_failed_attempt(&c.request_id, attempts, status).map_err(internal)?;
+                if left == 0 {
+                    self.store.deny_for_good(&c.request_id).map_err(internal)?;
+                }
                 let reason = if left == 0 {
                     "the confirmation did not match the key this CDS issued; no attempts left: run sslx vsu again"
                         .to_owned()
@@ -270,73 +400,140 @@ mod tests {
     use super::*;
     use crate::keys::Identity;
 
-    fn registrar(dir: &std::path::Path) -> (Registrar, ring::rand::SystemRandom) {
+    const CH: [u8; 32] = [5; 32];
+
+    fn registrar(dir: &std::path::Path, limits: RateLimits) -> (Registrar, ring::rand::SystemRandom) {
         let rng = ring::rand::SystemRandom::new();
         let store = Store::open(&dir.join("cds.db")).unwrap();
-        (Registrar::new(store, RegistrarConfig { max_attempts: 2, ..Default::default() }, &rng).unwrap(), rng)
+        (Registrar::new(store, RegistrarConfig { max_attempts: 2, limits, ..Default::default() }, &rng).unwrap(), rng)
     }
 
-    fn request(id: &Identity, now: u64) -> OpenRequest {
+    fn no_limits() -> RateLimits {
+        RateLimits { per_source: None, per_email: None, per_oob: None }
+    }
+
+    fn request(id: &Identity, email: &str) -> OpenRequest {
         let mut r = OpenRequest {
             ar: AR_VSU_DS.into(),
             name: id.name.clone(),
             public: id.public(),
-            email: "a@example.com".into(),
-            oob: "sms:+1".into(),
-            timestamp: now,
+            email: email.into(),
+            oob: "sms:+15551234567".into(),
             signature: [0; 64],
             proof: None,
         };
-        r.signature = id.sign(&r.signed_bytes());
+        r.signature = id.sign(&r.signed_bytes(&CH).unwrap());
         r
+    }
+
+    fn ok(_: &str, _: &str) -> Result<(), String> {
+        Ok(())
     }
 
     #[test]
     fn expiry_attempts_replay_and_purge_follow_the_injected_clock() {
         let dir = tempfile::tempdir().unwrap();
-        let (reg, rng) = registrar(dir.path());
+        let (reg, rng) = registrar(dir.path(), no_limits());
         let id = Identity::generate("alice", &rng).unwrap();
         let now = 1_800_000_000;
-        let ok = |_: &str| Ok(());
-        let opened = reg.open(&request(&id, now), now, ok, &rng).unwrap();
+        let (opened, ()) = reg.open(&request(&id, "a@example.com"), &CH, None, now, ok, &rng).unwrap();
         let cdsk = assemble::assemble_cdsk(&id, &opened.replies.a, &opened.replies.b, &opened.replies.c.pin).unwrap();
-        let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &rng);
+        let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &CH, &rng);
         // At the expiry second the request is dead.
-        let late = reg.confirm(&c, None, now + reg.cfg.request_ttl, &rng).err().unwrap();
+        let late = reg.confirm(&c, &CH, None, now + reg.cfg.request_ttl, &rng).err().unwrap();
         assert_eq!(late.code, RefusalCode::Expired);
-        assert!(matches!(reg.confirm(&c, None, now + 10, &rng), Ok(ConfirmOutcome::Confirmed(..))));
-        let replay = reg.confirm(&c, None, now + 11, &rng).err().unwrap();
+        // Bound to its connection: on another one (another challenge) it is a failed attempt.
+        assert!(matches!(reg.confirm(&c, &[6; 32], None, now + 9, &rng), Ok(ConfirmOutcome::Denied(_, 1))));
+        assert!(matches!(reg.confirm(&c, &CH, None, now + 10, &rng), Ok(ConfirmOutcome::Confirmed(..))));
+        let replay = reg.confirm(&c, &CH, None, now + 11, &rng).err().unwrap();
         assert_eq!(replay.code, RefusalCode::AlreadyConfirmed);
+        // The confirmed request keeps no key.
+        assert!(reg.store.request(&c.request_id).unwrap().unwrap().cdsk.is_none());
 
-        // A second request, denied twice, is dead; purged a day after it expires.
-        let opened = reg.open(&request(&id, now), now, ok, &rng).unwrap();
+        // A second request, denied twice, is dead (and its key wiped); purged a day after it expires.
+        let (opened, ()) = reg.open(&request(&id, "a@example.com"), &CH, None, now, ok, &rng).unwrap();
         let wrong = Secret::random(&rng);
-        let (bad, _) = assemble::make_confirm(&wrong, &opened.request_id, &rng);
-        assert!(matches!(reg.confirm(&bad, None, now + 1, &rng), Ok(ConfirmOutcome::Denied(_, 1))));
-        assert!(matches!(reg.confirm(&bad, None, now + 2, &rng), Ok(ConfirmOutcome::Denied(_, 0))));
-        assert_eq!(reg.confirm(&bad, None, now + 3, &rng).err().unwrap().code, RefusalCode::TooManyAttempts);
-        assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 10, 86400).unwrap(), 0);
-        assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 86401, 86400).unwrap(), 1);
-        assert_eq!(reg.confirm(&bad, None, now + 3, &rng).err().unwrap().code, RefusalCode::NotFound);
+        let (bad, _) = assemble::make_confirm(&wrong, &opened.request_id, &CH, &rng);
+        assert!(matches!(reg.confirm(&bad, &CH, None, now + 1, &rng), Ok(ConfirmOutcome::Denied(_, 1))));
+        assert!(matches!(reg.confirm(&bad, &CH, None, now + 2, &rng), Ok(ConfirmOutcome::Denied(_, 0))));
+        assert_eq!(reg.confirm(&bad, &CH, None, now + 3, &rng).err().unwrap().code, RefusalCode::TooManyAttempts);
+        assert!(reg.store.request(&opened.request_id).unwrap().unwrap().cdsk.is_none());
+        assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 10, 86400, 3600).unwrap().requests, 0);
+        assert_eq!(reg.store.purge_expired(now + reg.cfg.request_ttl + 86401, 86400, 3600).unwrap().requests, 1);
+        assert_eq!(reg.confirm(&bad, &CH, None, now + 3, &rng).err().unwrap().code, RefusalCode::NotFound);
         // The confirmed request stays.
         assert!(reg.store.request(&c.request_id).unwrap().is_some());
     }
 
     #[test]
-    fn rejects_skew_bad_signature_and_wrong_ar() {
+    fn concurrent_wrong_confirmations_get_no_more_than_the_allowed_attempts() {
         let dir = tempfile::tempdir().unwrap();
-        let (reg, rng) = registrar(dir.path());
+        let (reg, rng) = registrar(dir.path(), no_limits());
+        let id = Identity::generate("carol", &rng).unwrap();
+        let now = 1_800_000_000;
+        let (opened, ()) = reg.open(&request(&id, "c@example.com"), &CH, None, now, ok, &rng).unwrap();
+        let reg = std::sync::Arc::new(reg);
+        let denied: usize = (0..16)
+            .map(|_| {
+                let (reg, rid) = (reg.clone(), opened.request_id);
+                std::thread::spawn(move || {
+                    let rng = ring::rand::SystemRandom::new();
+                    let (bad, _) = assemble::make_confirm(&Secret::random(&rng), &rid, &CH, &rng);
+                    matches!(reg.confirm(&bad, &CH, None, now + 1, &rng), Ok(ConfirmOutcome::Denied(..)))
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap() as usize)
+            .sum();
+        assert_eq!(denied, 2, "16 concurrent tries, 2 attempts allowed");
+        assert_eq!(reg.store.request(&opened.request_id).unwrap().unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn rejects_a_bad_signature_a_wrong_ar_and_another_connections_challenge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, rng) = registrar(dir.path(), no_limits());
         let id = Identity::generate("bob", &rng).unwrap();
         let now = 1_800_000_000;
-        let ok = |_: &str| Ok(());
-        let r = request(&id, now - 301);
-        assert_eq!(reg.open(&r, now, ok, &rng).err().unwrap().code, RefusalCode::ClockSkew);
-        let mut r = request(&id, now);
+        let mut r = request(&id, "b@example.com");
         r.email = "b@example.org".into();
-        assert_eq!(reg.open(&r, now, ok, &rng).err().unwrap().code, RefusalCode::BadSignature);
-        let mut r = request(&id, now);
+        assert_eq!(reg.open(&r, &CH, None, now, ok, &rng).err().unwrap().code, RefusalCode::BadSignature);
+        let mut r = request(&id, "b@example.com");
         r.ar = "VSU".into();
-        r.signature = id.sign(&r.signed_bytes());
-        assert_eq!(reg.open(&r, now, ok, &rng).err().unwrap().code, RefusalCode::BadRequest);
+        r.signature = id.sign(&r.signed_bytes(&CH).unwrap());
+        assert_eq!(reg.open(&r, &CH, None, now, ok, &rng).err().unwrap().code, RefusalCode::BadRequest);
+        let r = request(&id, "b@example.com");
+        assert_eq!(reg.open(&r, &[9; 32], None, now, ok, &rng).err().unwrap().code, RefusalCode::BadSignature);
+    }
+
+    #[test]
+    fn open_requests_are_limited_per_source_email_and_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = RateLimits {
+            per_source: Some(Limit { count: 3, window: 3600 }),
+            per_email: Some(Limit { count: 2, window: 3600 }),
+            per_oob: None,
+        };
+        let (reg, rng) = registrar(dir.path(), limits);
+        let id = Identity::generate("dave", &rng).unwrap();
+        let now = 1_800_000_000;
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let open = |email: &str, ip, at| reg.open(&request(&id, email), &CH, Some(ip), at, ok, &rng).map(drop);
+        assert!(open("d@example.com", ip, now).is_ok());
+        assert!(open("D@Example.com", ip, now).is_ok());
+        let r = open("d@example.com", ip, now).unwrap_err();
+        assert_eq!(r.code, RefusalCode::RateLimited);
+        assert!(r.reason.contains("email address"), "{}", r.reason);
+        assert!(open("e@example.com", ip, now).is_ok());
+        let r = open("f@example.com", ip, now).unwrap_err();
+        assert!(r.reason.contains("from the address 192.0.2.7"), "{}", r.reason);
+        // Another /64 is another source; an hour later the first one may ask again.
+        assert!(open("g@example.com", "2001:db8:1::1".parse().unwrap(), now).is_ok());
+        assert!(open("h@example.com", ip, now + 3601).is_ok());
+        assert_eq!(parse_limit("30/h").unwrap(), Some(Limit { count: 30, window: 3600 }));
+        assert_eq!(parse_limit("5/90m").unwrap(), Some(Limit { count: 5, window: 5400 }));
+        assert_eq!(parse_limit("off").unwrap(), None);
+        assert!(parse_limit("0/h").is_err() && parse_limit("ten").is_err());
     }
 }

@@ -3,7 +3,8 @@
 //! splice.
 
 use super::registrar::Refusal;
-use super::serve::{blocking, Cds};
+pub(crate) use super::serve::refuse;
+use super::serve::{blocking, Cds, ConnInfo};
 use crate::crypto::{self, Secret};
 use crate::relay::msgs::*;
 use crate::wire::{Frame, Msg, RefusalCode};
@@ -16,8 +17,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-/// Largest clock difference accepted in a call or on-hook message, seconds.
-const MAX_SKEW: u64 = 300;
+/// How long a write down a hook (a ring, a ticket push) may take before the hook is dropped:
+/// a callee that does not read its hook cannot hold up callers.
+const HOOK_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages waiting to go down one hook; a ticket push finding it full is dropped (the peer
+/// gets the ticket in M1 anyway), a ring waits for room at most `RING_WAIT`.
+const HOOK_QUEUE: usize = 16;
+const RING_WAIT: Duration = Duration::from_secs(5);
 
 /// What goes down a hook.
 enum HookMsg {
@@ -49,23 +55,17 @@ impl Relay {
         Relay { source_check, ..Default::default() }
     }
 
-    /// Pushes a ticket down `peer`'s hook; `false` if it is not on hook.
-    pub async fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
+    /// Pushes a ticket down `peer`'s hook, never waiting: `false` if it is not on hook or its
+    /// queue is full.
+    pub fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
         let tx = self.hooks.lock().unwrap().get(peer).map(|(_, tx)| tx.clone());
-        match tx {
-            Some(tx) => tx.send(HookMsg::Ticket(ticket)).await.is_ok(),
-            None => false,
-        }
+        tx.is_some_and(|tx| tx.try_send(HookMsg::Ticket(ticket)).is_ok())
     }
 
     /// How many participants are on hook now.
     pub fn on_hook_count(&self) -> usize {
         self.hooks.lock().unwrap().len()
     }
-}
-
-pub(crate) async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: String) {
-    let _ = sock.write_all(&Refusal::new(code, reason).to_msg(crate::cli::now_unix()).to_frame()).await;
 }
 
 /// Finds the sender's CDSK and opens its wrapped body: the sender is authenticated by it.
@@ -80,7 +80,7 @@ pub(crate) async fn authenticate(
         c.registrar.store.participant_cdsk(&name).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
     })
     .await?;
-    let now = crate::cli::now_unix();
+    let now = crate::clock::now_unix();
     let (cdsk, expires) = found.ok_or_else(|| {
         Refusal::new(
             RefusalCode::NotEnrolled,
@@ -99,42 +99,34 @@ pub(crate) async fn authenticate(
     Ok((cdsk, body))
 }
 
-pub(crate) fn skew(ts: u64) -> Result<(), Refusal> {
-    if crate::cli::now_unix().abs_diff(ts) > MAX_SKEW {
-        return Err(Refusal::new(
-            RefusalCode::ClockSkew,
-            format!(
-                "the message's clock ({}) and the CDS's differ by more than {MAX_SKEW} s",
-                crate::cli::fmt_time(ts)
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// A callee goes on hook: its connection stays open, and rings go down it.
-pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>, permit: tokio::sync::OwnedSemaphorePermit) {
+pub async fn on_hook(
+    mut sock: TcpStream,
+    frame: Frame,
+    conn: ConnInfo,
+    cds: Arc<Cds>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let hook = match OnHook::from_frame(&frame) {
         Ok(h) => h,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed on-hook message: {e}")).await,
     };
     let name = hook.sender.clone();
-    let (cdsk, body) = match authenticate(&cds, &name, move |k| hook.open(k)).await {
+    let (cdsk, body) = match authenticate(&cds, &name, move |k| hook.open(k, &conn.challenge)).await {
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let Some((nonce, ts)) = parse_nonce_time(&body) else {
+    let Some(nonce) = parse_nonce(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed on-hook body".into()).await;
     };
-    if let Err(r) = skew(ts) {
-        return refuse(&mut sock, r.code, r.reason).await;
-    }
-    let ok = HookOk::new(&cdsk, &nonce, &crate::cli::now_unix().to_be_bytes(), &cds.rng);
-    if sock.write_all(&ok.to_frame()).await.is_err() {
+    let Ok(ok) = HookOk::new(&cdsk, &nonce, &crate::clock::now_unix().to_be_bytes(), &cds.rng).to_frame() else {
+        return;
+    };
+    if sock.write_all(&ok).await.is_err() {
         return;
     }
     drop(permit);
-    let (tx, mut rx) = mpsc::channel::<HookMsg>(16);
+    let (tx, mut rx) = mpsc::channel::<HookMsg>(HOOK_QUEUE);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
     cds.relay.hooks.lock().unwrap().insert(name.clone(), (id, tx));
     let mut probe = [0u8; 1];
@@ -146,7 +138,11 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>, permit: t
                     Some(HookMsg::Ticket(ticket)) => TicketPush::new(&cdsk, &nonce, &ticket, &cds.rng).to_frame(),
                     None => break,
                 };
-                if sock.write_all(&frame).await.is_err() { break; }
+                let Ok(frame) = frame else { continue };
+                match tokio::time::timeout(HOOK_WRITE_TIMEOUT, sock.write_all(&frame)).await {
+                    Ok(Ok(())) => {}
+                    _ => break,
+                }
             }
             // The callee sends nothing on its hook: EOF or anything else ends it.
             _ = sock.read(&mut probe) => break,
@@ -159,13 +155,13 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>, permit: t
 }
 
 /// A rung callee answers on a new connection: hand it to the waiting call.
-pub async fn answer(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>) {
+pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>) {
     let ans = match Answer::from_frame(&frame) {
         Ok(a) => a,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed answer: {e}")).await,
     };
     let name = ans.sender.clone();
-    let body = match authenticate(&cds, &name, move |k| ans.open(k)).await {
+    let body = match authenticate(&cds, &name, move |k| ans.open(k, &conn.challenge)).await {
         Ok((_, b)) => b,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
@@ -191,21 +187,26 @@ pub async fn answer(mut sock: TcpStream, frame: Frame, cds: Arc<Cds>) {
 }
 
 /// A caller names its callee (encrypted); the CDS checks, rings, waits for the answer, splices.
-pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<Cds>) {
+pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>) {
+    let peer: SocketAddr = conn.peer;
     let call = match Call::from_frame(&frame) {
         Ok(c) => c,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed call: {e}")).await,
     };
     let caller = call.sender.clone();
     let tracking: [u8; 16] = crypto::random_array(&cds.rng);
-    let start = crate::cli::now_unix();
-    let (cdsk, body) = match authenticate(&cds, &caller, move |k| call.open(k)).await {
+    let start = crate::clock::now_unix();
+    let (cdsk, body) = match authenticate(&cds, &caller, move |k| call.open(k, &conn.challenge)).await {
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let Some((callee, nonce, ts)) = parse_call(&body) else {
+    let Some((callee, nonce)) = parse_call(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed call body".into()).await;
     };
+    // Only a valid name reaches the billing tape (the caller chose these bytes).
+    if let Err(e) = crate::keys::check_name(&callee) {
+        return refuse(&mut sock, RefusalCode::BadRequest, format!("the callee is not a participant name: {e}")).await;
+    }
     let log = |result: String| {
         let (c, caller, callee) = (cds.clone(), caller.clone(), callee.clone());
         async move {
@@ -219,7 +220,6 @@ pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<
         }
     };
     let checked = async {
-        skew(ts)?;
         if callee == caller {
             return Err(Refusal::new(RefusalCode::BadRequest, "a participant cannot call itself"));
         }
@@ -269,7 +269,10 @@ pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<
     };
     let (tx, rx) = oneshot::channel();
     cds.relay.pending.lock().unwrap().insert(tracking, (callee.clone(), tx));
-    let rang = ring_tx.send(HookMsg::Ring(ring_body(&tracking, &caller))).await.is_ok();
+    let rang = match ring_body(&tracking, &caller) {
+        Ok(body) => ring_tx.send_timeout(HookMsg::Ring(body), RING_WAIT).await.is_ok(),
+        Err(_) => false,
+    };
     let answered = if rang {
         tokio::time::timeout(Duration::from_secs(crate::relay::ANSWER_TIMEOUT_SECS), rx).await.ok().and_then(Result::ok)
     } else {
@@ -281,7 +284,8 @@ pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<
         return refuse(&mut sock, RefusalCode::NotListening, format!("{callee:?} did not answer")).await;
     };
     log("connected".into()).await;
-    if sock.write_all(&CallOk::new(&cdsk, &nonce, &tracking, &cds.rng).to_frame()).await.is_err() {
+    let Ok(ok) = CallOk::new(&cdsk, &nonce, &tracking, &cds.rng).to_frame() else { return };
+    if sock.write_all(&ok).await.is_err() {
         return;
     }
     let _ = callee_sock.set_nodelay(true);
@@ -290,7 +294,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, peer: SocketAddr, cds: Arc<
     let _ = blocking(move || {
         c.registrar
             .store
-            .call_ended(&tracking, crate::cli::now_unix(), up, down, &result)
+            .call_ended(&tracking, crate::clock::now_unix(), up, down, &result)
             .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
     })
     .await;

@@ -19,7 +19,7 @@ pub struct Standing {
 
 impl Standing {
     pub fn of(p: &Participant, now: u64) -> Self {
-        let t = crate::cli::fmt_time;
+        let t = crate::clock::fmt_time;
         Standing {
             name: p.name.clone(),
             status: if p.key_expires > now { p.status.clone() } else { "expired".into() },

@@ -57,12 +57,12 @@ pub enum SslxCommand {
     Standing(StandingArgs),
     /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
     #[command(
-        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session."
+        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name."
     )]
     Listen(ListenArgs),
     /// Call a peer: stdin goes to the peer, the peer's output to stdout
     #[command(
-        after_help = "Examples:\n  tar cf - reports | sslx dial backup1        by name, through the CDS relay\n  sslx dial 10.0.0.7:7460 < query.sql         directly, to a `sslx listen --bind`\nEOF on stdin ends what is sent; the peer's answer still comes back (half-close). A stream cut\noff before the peer's final record is an error (exit 3), never taken as complete."
+        after_help = "Examples:\n  tar cf - reports | sslx dial backup1        by name, through the CDS relay\n  sslx dial db1@10.0.0.7:7460 < query.sql     directly, to db1's `sslx listen --bind`\n  sslx dial 10.0.0.7:7460                     directly, to the listener this home met there before\nA listener that names itself other than expected is refused before anything is sent (exit 3);\none this home has not met at that address needs NAME@ (or --yes, which remembers it).\nEOF on stdin ends what is sent; the peer's answer still comes back (half-close). A stream cut\noff before the peer's final record is an error (exit 3), never taken as complete."
     )]
     Dial(DialArgs),
     /// Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption
@@ -72,7 +72,7 @@ pub enum SslxCommand {
     Handshake(DialArgs),
     /// Pair with a peer once: a key exchange checked by a 5-character string read over the phone
     #[command(
-        after_help = "On the two machines:\n  bob$   sslx pair --accept             waits for the call (on hook at the CDS, or --bind ADDR)\n  alice$ sslx pair bob                   shows the string, e.g. 7KQ2M, and reads it to bob by phone\n  bob    types it at the prompt (or: --sas 7KQ2M, SSLX_SAS, --sas-file FILE|-)\n  alice  confirms that bob's side said it matched (or --yes / SSLX_YES=1 in a script)\nThe pair key is saved on both sides only when the strings match and both confirmed; a mismatch\nsaves nothing (exit 3) and pairing can simply be run again. Pairing again replaces the key.\nExit status: 0 paired, 3 strings differ or the exchange was altered, 5 refused, 7 peer unreachable."
+        after_help = "On the two machines:\n  bob$   sslx pair --accept             waits for the call (on hook at the CDS, or --bind ADDR)\n  alice$ sslx pair bob                   shows the string, e.g. 7KQ2M, and reads it to bob by phone\n  bob    types it at the prompt (or: --sas 7KQ2M, SSLX_SAS, --sas-file FILE|-)\n  alice  confirms that bob's side said it matched\nIn a script, each side needs the other's string: bob's side prints its own string on stdout once\nit matched (when it was given --sas or --sas-file), and alice runs\n  sslx pair bob --yes --sas-file FILE|-   which compares it with her own before saving anything.\nThe pair key is saved on both sides only when the strings match and both confirmed; a mismatch\nsaves nothing (exit 3) and pairing can simply be run again. Pairing again replaces the key.\nExit status: 0 paired, 3 strings differ or the exchange was altered, 5 refused, 7 peer unreachable."
     )]
     Pair(PairArgs),
     /// Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)
@@ -111,7 +111,7 @@ pub enum TokenCommand {
     Resolve(ResolveArgs),
     /// Answer other nodes' out-of-band queries for the data this node's tokens refer to
     #[command(
-        after_help = "Only nodes in the keyring are answered, each authenticated by an Ed25519 signature over a fresh\nnonce, and only with a token this node minted (not sealed to someone else); answers are sealed to\nthe asking node. Put the data in with `sslx token store --db PATH ID=VALUE...`."
+        after_help = "Only nodes in the keyring are answered, each authenticated by an Ed25519 signature over fresh\nnonces, and only with a token this node minted that is valid now (not expired, not sealed to someone\nelse), and only for the ids that token refers to as @THIS-NODE.ID; anything else is refused.\nAnswers are sealed to the asking node and signed by this node.\nPut the data in with `sslx token store --db PATH ID=VALUE...`."
     )]
     Serve(TokenServeArgs),
     /// Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version
@@ -154,6 +154,9 @@ pub struct TokenServeArgs {
     /// The out-of-band data (SQLite)
     #[arg(long, value_name = "PATH", default_value = "sslx-token-data.db")]
     pub db: PathBuf,
+    /// Clock skew allowed on the Created and Expires of the tokens queries come with
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub skew: String,
 }
 
 #[derive(Debug, Args)]
@@ -233,7 +236,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct PairArgs {
-    /// The peer to pair with (its name at the CDS, or HOST:PORT of a `sslx pair --accept --bind`)
+    /// The peer to pair with (its name at the CDS, or NAME@HOST:PORT of a `sslx pair --accept --bind`)
     #[arg(required_unless_present = "accept", conflicts_with = "accept")]
     pub peer: Option<String>,
     /// Wait for a peer's pairing call (on hook at the CDS, or on --bind ADDR)
@@ -242,13 +245,15 @@ pub struct PairArgs {
     /// The acceptor: listen directly on ADDR instead of the CDS relay
     #[arg(long, value_name = "ADDR", requires = "accept")]
     pub bind: Option<String>,
-    /// The acceptor: the short string the initiator read out (else SSLX_SAS, --sas-file, a prompt)
+    /// The string the other side shows: the acceptor is given the initiator's (else SSLX_SAS,
+    /// --sas-file, a prompt); an initiator with --yes is given the acceptor's
     #[arg(long, env = "SSLX_SAS", value_name = "X", hide_env_values = true)]
     pub sas: Option<String>,
-    /// The acceptor: read the short string from FILE (- for stdin, read once the exchange is done)
+    /// Read that string from FILE (- for stdin, read once the exchange is done)
     #[arg(long, value_name = "FILE")]
     pub sas_file: Option<String>,
-    /// The initiator: do not ask whether the peer confirmed; trust its confirmation message
+    /// The initiator: do not ask whether the peer confirmed; instead compare the string the
+    /// acceptor shows (--sas or --sas-file) with this side's. Also accepts a listener not met before
     #[arg(long, short = 'y', env = "SSLX_YES")]
     pub yes: bool,
 }
@@ -344,13 +349,32 @@ pub struct ListenArgs {
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub max_calls: usize,
     #[command(flatten)]
+    pub allow: AllowFlags,
+    #[command(flatten)]
     pub session: SessionFlags,
 }
 
 #[derive(Debug, Args)]
+pub struct AllowFlags {
+    /// Take calls from this participant (repeatable)
+    #[arg(long = "allow", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Take calls from the participants named in FILE (one a line, # comments), read at each call
+    #[arg(long, value_name = "FILE")]
+    pub allowed_peers: Option<std::path::PathBuf>,
+    /// Take calls from any participant enrolled at the CDS (also with --exec)
+    #[arg(long, conflicts_with_all = ["names", "allowed_peers"])]
+    pub allow_any: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DialArgs {
-    /// The peer: its name (through the CDS relay), or the HOST:PORT of a `sslx listen --bind`
+    /// The peer: its name (through the CDS relay), or NAME@HOST:PORT (or HOST:PORT, for a
+    /// listener met there before) of a `sslx listen --bind`
     pub peer: String,
+    /// Accept a listener this home has not met at HOST:PORT, and remember it
+    #[arg(long, short = 'y', env = "SSLX_YES")]
+    pub yes: bool,
     #[command(flatten)]
     pub session: SessionFlags,
 }
@@ -450,6 +474,9 @@ pub struct CallsArgs {
     /// SQLite database file
     #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
     pub db: PathBuf,
+    /// The key file that seals the database's keys [default: DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -469,6 +496,10 @@ pub struct ServeArgs {
     /// SQLite database file [default: sslx-cds.db, or in the temp dir with --dev]
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// The key file that seals every CDS key in the database (made 0600 on first start; keep it
+    /// apart from database backups) [default: DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…
     #[arg(long, env = "SSLX_SMTP", value_name = "URL")]
     pub smtp: Option<String>,
@@ -499,6 +530,24 @@ pub struct ServeArgs {
     /// Accept plain http:// webhooks for the PIN (default: https:// only)
     #[arg(long)]
     pub allow_http_webhooks: bool,
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
+    /// Open requests (each one sends an email and a PIN) allowed from one source address (N/PERIOD, or off)
+    #[arg(long, value_name = "N/PERIOD", default_value = "30/h")]
+    pub rate_source: String,
+    /// Open requests allowed for one email address (N/PERIOD, or off)
+    #[arg(long, value_name = "N/PERIOD", default_value = "10/h")]
+    pub rate_email: String,
+    /// Open requests allowed for one out-of-band destination (N/PERIOD, or off)
+    #[arg(long, value_name = "N/PERIOD", default_value = "10/h")]
+    pub rate_oob: String,
+    /// Connections from one source address (an IPv6 one by its /64) that may wait to send their request
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_waiting_per_source: usize,
+    /// /v1/health also says how many participants are on hook (off: it only says the CDS is up)
+    #[arg(long)]
+    pub health_detail: bool,
     /// Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)
     #[arg(long, value_name = "CMD")]
     pub oob_exec: Option<String>,
@@ -511,6 +560,9 @@ pub struct ServeArgs {
     /// Bytes that may wait for one recipient
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
     pub mailbox_quota: u64,
+    /// Bytes that may wait for one recipient from one sender
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 29)]
+    pub mailbox_sender_quota: u64,
     /// Days a bundle waits before it is dropped
     #[arg(long, value_name = "DAYS", default_value_t = 7)]
     pub mailbox_days: u64,
@@ -526,4 +578,7 @@ pub struct ReleaseArgs {
     /// SQLite database file
     #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
     pub db: PathBuf,
+    /// The key file that seals the database's keys [default: DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }

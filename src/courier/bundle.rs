@@ -201,7 +201,7 @@ impl<W: Write> BundleWriter<W> {
         let file_hash = self.hash.finish();
         let trailer =
             Trailer { file_proof: self.challenges.file_proof(&self.skey, &file_hash), payload_len: self.payload_len }
-                .to_frame();
+                .to_frame()?;
         self.out.write_all(&trailer).map_err(|e| Error::io("writing the bundle", e))?;
         self.out.flush().map_err(|e| Error::io("writing the bundle", e))?;
         Ok((self.out, self.payload_len, self.written + trailer.len() as u64))

@@ -95,11 +95,12 @@ pub struct PairA1 {
 impl Msg for PairA1 {
     const TYPE: u8 = TYPE_PAIR_A1;
     const NAME: &'static str = "handshake packet A1";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&[self.low_version, self.high_version]);
-        put_str8(out, &self.account);
+        put_str8(out, &self.account)?;
         out.extend_from_slice(&self.x25519);
         out.extend_from_slice(&self.hash_random_a);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let (low_version, high_version) = versions(r)?;
@@ -126,11 +127,12 @@ pub struct PairB {
 impl Msg for PairB {
     const TYPE: u8 = TYPE_PAIR_B;
     const NAME: &'static str = "handshake packet B";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.push(self.version);
-        put_str8(out, &self.account);
+        put_str8(out, &self.account)?;
         out.extend_from_slice(&self.x25519);
         out.extend_from_slice(&self.proof_b);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(PairB {
@@ -151,8 +153,9 @@ pub struct PairA2 {
 impl Msg for PairA2 {
     const TYPE: u8 = TYPE_PAIR_A2;
     const NAME: &'static str = "handshake packet A2";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.random_a);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(PairA2 { random_a: r.take_array("RandomA")? })
@@ -168,8 +171,9 @@ pub struct PairConfirm {
 impl Msg for PairConfirm {
     const TYPE: u8 = TYPE_PAIR_CONFIRM;
     const NAME: &'static str = "pairing confirmation";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.mac);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(PairConfirm { mac: r.take_array("confirmation")? })
@@ -192,11 +196,12 @@ pub struct TransferA1 {
 impl Msg for TransferA1 {
     const TYPE: u8 = TYPE_TRANSFER_A1;
     const NAME: &'static str = "transfer packet A1";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&[self.low_version, self.high_version, self.mode as u8, self.suite as u8]);
-        put_str8(out, &self.account);
-        put_str8(out, &self.recipient);
+        put_str8(out, &self.account)?;
+        put_str8(out, &self.recipient)?;
         out.extend_from_slice(&self.challenge_a);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let (low_version, high_version) = versions(r)?;
@@ -231,11 +236,12 @@ pub struct TransferB {
 impl Msg for TransferB {
     const TYPE: u8 = TYPE_TRANSFER_B;
     const NAME: &'static str = "transfer packet B";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.push(self.version);
-        put_str8(out, &self.account);
+        put_str8(out, &self.account)?;
         out.extend_from_slice(&self.challenge_b);
         out.extend_from_slice(&self.proof_b);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(TransferB {
@@ -263,12 +269,13 @@ pub struct TransferA2 {
 impl Msg for TransferA2 {
     const TYPE: u8 = TYPE_TRANSFER_A2;
     const NAME: &'static str = "transfer packet A2";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_str8(out, &self.account_b);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.account_b)?;
         out.extend_from_slice(&self.proof_a);
         out.extend_from_slice(&self.delta_key);
         out.extend_from_slice(&self.key_proof);
         out.extend_from_slice(&self.size_hint.to_be_bytes());
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(TransferA2 {
@@ -288,7 +295,9 @@ pub struct Ack;
 impl Msg for Ack {
     const TYPE: u8 = TYPE_ACK;
     const NAME: &'static str = "acknowledge";
-    fn encode_body(&self, _out: &mut Vec<u8>) {}
+    fn encode_body(&self, _out: &mut Vec<u8>) -> Result<(), WireError> {
+        Ok(())
+    }
     fn decode_body(_r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(Ack)
     }
@@ -305,9 +314,10 @@ pub struct Trailer {
 impl Msg for Trailer {
     const TYPE: u8 = TYPE_TRAILER;
     const NAME: &'static str = "bundle trailer";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.file_proof);
         out.extend_from_slice(&self.payload_len.to_be_bytes());
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(Trailer { file_proof: r.take_array("FileProof")?, payload_len: r.u64("payload length")? })
@@ -327,11 +337,12 @@ pub struct Receipt {
 impl Msg for Receipt {
     const TYPE: u8 = TYPE_RECEIPT;
     const NAME: &'static str = "receipt";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.status.to_be_bytes());
         out.extend_from_slice(&self.files.to_be_bytes());
         out.extend_from_slice(&self.bytes.to_be_bytes());
-        put_str16(out, &self.reason);
+        put_str16(out, &self.reason)?;
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let status = r.u16("status")?;

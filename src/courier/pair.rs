@@ -107,7 +107,7 @@ impl Paired {
 
     /// This side's confirmation, sent once its person confirmed the string.
     pub fn confirmation(&self) -> Vec<u8> {
-        PairConfirm { mac: self.confirm_mac(self.side) }.to_frame()
+        PairConfirm { mac: self.confirm_mac(self.side) }.to_frame().expect("a fixed-size frame")
     }
 
     /// Checks the peer's confirmation frame.
@@ -148,7 +148,7 @@ impl Initiator {
             x25519: public,
             hash_random_a: crypto::sha256(random_a.expose()),
         }
-        .to_frame();
+        .to_frame()?;
         Ok((Initiator { me: me.to_owned(), eph, random_a, a1: a1.clone() }, a1))
     }
 
@@ -168,7 +168,7 @@ impl Initiator {
         if !crypto::ct_eq(&b.proof_b, &proof_b(&shared, &self.a1, &b.account, &b.x25519)) {
             return Err(Error::VerifyFailed(format!("{peer}'s proof B does not verify: the exchange was altered")));
         }
-        let a2 = PairA2 { random_a: *self.random_a.expose() }.to_frame();
+        let a2 = PairA2 { random_a: *self.random_a.expose() }.to_frame()?;
         let paired = Paired::new(b.account, Side::Initiator, &shared, &self.a1, &f.to_bytes(), &a2);
         Ok((paired, a2))
     }
@@ -208,7 +208,7 @@ impl Acceptor {
             x25519: public,
             proof_b: proof_b(&shared, &a1_bytes, me, &public),
         }
-        .to_frame();
+        .to_frame()?;
         Ok((Acceptor { peer: a1.account, shared, hash_random_a: a1.hash_random_a, a1: a1_bytes, b: b.clone() }, b))
     }
 

@@ -2,11 +2,18 @@
 //! compute from the pair key (LTK) and the two challenges, DeltaKey (SKey offset by an LTK
 //! value, so only the paired peer can recover SKey), KeyProof and FileProof, and the keys of
 //! the two bundle suites.
+//!
+//! The pair key is the same both ways, so nothing is computed under it directly: each
+//! direction has its own key, `K_AB = HKDF(LTK, str8 sender ‖ str8 recipient)`, and every value
+//! also covers the hash of transfer packet A1 (versions, mode, suite, both accounts, ChA). A
+//! bundle alice sent bob therefore cannot be handed back to alice as if bob had sent it, nor
+//! replayed under another suite or mode.
 
 use crate::crypto::{self, Secret};
 use crate::{Error, Result};
 
 const DELTA_LABEL: &[u8] = b"sslx-courier-delta-v1";
+const DIRECTION_SALT: &[u8] = b"sslx-courier-direction-v1";
 const AEAD_SALT: &[u8] = b"sslx-courier-v1";
 const AEAD_LABEL: &[u8] = b"sslx-courier-aead-v1";
 
@@ -14,63 +21,82 @@ const AEAD_LABEL: &[u8] = b"sslx-courier-aead-v1";
 /// refuses a Challenge A it has opened before.
 pub const OFFLINE_CHALLENGE_B: [u8; 32] = [0; 32];
 
-/// The two challenges of one exchange.
+/// The key of one direction of a pair: `K_AB = HKDF(salt = "sslx-courier-direction-v1",
+/// ikm = LTK, info = str8 sender ‖ str8 recipient, 32)`.
+pub fn direction_key(ltk: &Secret<32>, sender: &str, recipient: &str) -> Result<Secret<32>> {
+    let mut info = Vec::new();
+    crate::wire::put_str8(&mut info, sender)?;
+    crate::wire::put_str8(&mut info, recipient)?;
+    let mut k = [0u8; 32];
+    crypto::hkdf(DIRECTION_SALT, &info, ltk.expose(), &mut k);
+    Ok(Secret::new(k))
+}
+
+/// What one exchange's values are computed over: the two challenges and the hash of its
+/// transfer packet A1 (the whole frame, header included).
 #[derive(Debug, Clone, Copy)]
 pub struct Challenges {
     pub a: [u8; 32],
     pub b: [u8; 32],
+    /// SHA-256 of transfer packet A1.
+    pub a1: [u8; 32],
 }
 
 impl Challenges {
+    pub fn new(a: [u8; 32], b: [u8; 32], a1_frame: &[u8]) -> Self {
+        Challenges { a, b, a1: crypto::sha256(a1_frame) }
+    }
+
     fn mac(&self, key: &[u8], tail: &[&[u8]]) -> [u8; 32] {
-        let mut parts: Vec<&[u8]> = vec![&self.a, &self.b];
+        let mut parts: Vec<&[u8]> = vec![&self.a, &self.b, &self.a1];
         parts.extend_from_slice(tail);
         crypto::hmac_sha256(key, &parts)
     }
 
-    /// `ProofB = HMAC(LTK, ChA ‖ ChB ‖ "Verify")`.
-    pub fn proof_b(&self, ltk: &Secret<32>) -> [u8; 32] {
-        self.mac(ltk.expose(), &[b"Verify"])
+    /// `ProofB = HMAC(K_AB, ChA ‖ ChB ‖ H(A1) ‖ "Verify")`.
+    pub fn proof_b(&self, kd: &Secret<32>) -> [u8; 32] {
+        self.mac(kd.expose(), &[b"Verify"])
     }
 
-    /// `ProofA = HMAC(LTK, ChA ‖ ChB ‖ "Verify2")`.
-    pub fn proof_a(&self, ltk: &Secret<32>) -> [u8; 32] {
-        self.mac(ltk.expose(), &[b"Verify2"])
+    /// `ProofA = HMAC(K_AB, ChA ‖ ChB ‖ H(A1) ‖ "Verify2")`.
+    pub fn proof_a(&self, kd: &Secret<32>) -> [u8; 32] {
+        self.mac(kd.expose(), &[b"Verify2"])
     }
 
-    /// `DeltaKey = offset(SKey, HMAC(LTK, ChA ‖ ChB ‖ "Delta"))`; the same call undoes it.
-    pub fn delta_key(&self, ltk: &Secret<32>, skey: &[u8; 32]) -> [u8; 32] {
-        let v = self.mac(ltk.expose(), &[b"Delta"]);
+    /// `DeltaKey = offset(SKey, HMAC(K_AB, ChA ‖ ChB ‖ H(A1) ‖ "Delta"))`; the same call undoes it.
+    pub fn delta_key(&self, kd: &Secret<32>, skey: &[u8; 32]) -> [u8; 32] {
+        let v = self.mac(kd.expose(), &[b"Delta"]);
         crypto::offset(skey, &v, DELTA_LABEL).try_into().expect("32 bytes")
     }
 
-    /// `KeyProof = HMAC(SKey, ChA ‖ ChB ‖ "KeyProof")`.
+    /// `KeyProof = HMAC(SKey, ChA ‖ ChB ‖ H(A1) ‖ "KeyProof")`.
     pub fn key_proof(&self, skey: &Secret<32>) -> [u8; 32] {
         self.mac(skey.expose(), &[b"KeyProof"])
     }
 
-    /// `FileProof = HMAC(SKey, ChA ‖ ChB ‖ FileHash ‖ "Verify3")`.
+    /// `FileProof = HMAC(SKey, ChA ‖ ChB ‖ H(A1) ‖ FileHash ‖ "Verify3")`.
     pub fn file_proof(&self, skey: &Secret<32>, file_hash: &[u8; 32]) -> [u8; 32] {
         self.mac(skey.expose(), &[file_hash, b"Verify3"])
     }
 
     /// What the recipient does with Transfer Packet A2: checks ProofA, recovers SKey from
-    /// DeltaKey, checks KeyProof. Each failure says which proof failed.
+    /// DeltaKey, checks KeyProof. Each failure says which proof failed. `kd`: the direction
+    /// key of this exchange (sender → recipient).
     pub fn open_a2(
         &self,
-        ltk: &Secret<32>,
+        kd: &Secret<32>,
         proof_a: &[u8; 32],
         delta_key: &[u8; 32],
         key_proof: &[u8; 32],
     ) -> Result<Secret<32>> {
-        if !crypto::ct_eq(proof_a, &self.proof_a(ltk)) {
+        if !crypto::ct_eq(proof_a, &self.proof_a(kd)) {
             return Err(Error::VerifyFailed(
                 "proof A does not verify: the sender does not hold our pair key (paired with someone else, or \
-                 re-paired since)"
+                 re-paired since), or the transfer was made for another direction, suite or recipient"
                     .into(),
             ));
         }
-        let skey = Secret::new(self.delta_key(ltk, delta_key));
+        let skey = Secret::new(self.delta_key(kd, delta_key));
         if !crypto::ct_eq(key_proof, &self.key_proof(&skey)) {
             return Err(Error::VerifyFailed("KeyProof does not verify: DeltaKey was altered".into()));
         }

@@ -14,7 +14,7 @@ use super::log::{bundle_id, CourierLog, Direction, Entry};
 use super::msgs::*;
 use super::pair::load_pair_key;
 use super::payload::{Compression, PayloadReader, PayloadWriter};
-use super::proofs::{Challenges, OFFLINE_CHALLENGE_B};
+use super::proofs::{direction_key, Challenges, OFFLINE_CHALLENGE_B};
 use super::tree::{self, Plan, Unpacked};
 use crate::crypto::{self, Secret};
 use crate::keys::Home;
@@ -77,9 +77,9 @@ impl Channel {
 
     /// Sends a refusal (the seed's negative acknowledge) as this side's last packet.
     pub fn refuse(&mut self, code: RefusalCode, reason: &str) {
-        let r = Refused { code: code as u16, server_time: crate::cli::now_unix(), reason: reason.to_owned() };
+        let r = Refused { code: code as u16, server_time: crate::clock::now_unix(), reason: reason.to_owned() };
         if !self.session.sender.finished() {
-            let _ = self.send(&r.to_frame(), true);
+            let _ = self.send(&r.frame(), true);
         }
     }
 }
@@ -142,11 +142,11 @@ fn a1_for(spec: &SendSpec<'_>, mode: Mode, challenge_a: [u8; 32]) -> TransferA1 
 }
 
 /// Transfer Packet A2 of a send: the proofs, and SKey offset for the peer.
-fn a2_for(spec: &SendSpec<'_>, chs: &Challenges, skey: &Secret<32>) -> TransferA2 {
+fn a2_for(spec: &SendSpec<'_>, kd: &Secret<32>, chs: &Challenges, skey: &Secret<32>) -> TransferA2 {
     TransferA2 {
         account_b: spec.peer.to_owned(),
-        proof_a: chs.proof_a(spec.ltk),
-        delta_key: chs.delta_key(spec.ltk, skey.expose()),
+        proof_a: chs.proof_a(kd),
+        delta_key: chs.delta_key(kd, skey.expose()),
         key_proof: chs.key_proof(skey),
         size_hint: size_hint(spec.plan),
     }
@@ -234,7 +234,7 @@ fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite,
     Entry {
         id: 0,
         direction,
-        time: crate::cli::now_unix(),
+        time: crate::clock::now_unix(),
         peer: peer.to_owned(),
         bundle: bundle.to_owned(),
         names: Vec::new(),
@@ -306,7 +306,9 @@ fn send_live_inner(
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Sent> {
-    ch.send(&a1_for(spec, Mode::Online, challenge_a).to_frame(), false)?;
+    let a1 = a1_for(spec, Mode::Online, challenge_a).to_frame()?;
+    ch.send(&a1, false)?;
+    let kd = direction_key(spec.ltk, spec.me, spec.peer)?;
     let b = TransferB::from_frame(&ch.recv("transfer packet B")?)?;
     if b.version != COURIER_VERSION {
         ch.refuse(RefusalCode::Incompatible, "unsupported courier version");
@@ -316,8 +318,8 @@ fn send_live_inner(
         ch.refuse(RefusalCode::BadRequest, "wrong account");
         return Err(Error::VerifyFailed(format!("the recipient answered as {:?}, not {:?}", b.account, spec.peer)));
     }
-    let chs = Challenges { a: challenge_a, b: b.challenge_b };
-    if !crypto::ct_eq(&b.proof_b, &chs.proof_b(spec.ltk)) {
+    let chs = Challenges::new(challenge_a, b.challenge_b, &a1);
+    if !crypto::ct_eq(&b.proof_b, &chs.proof_b(&kd)) {
         ch.refuse(RefusalCode::BadSignature, "proof B does not verify");
         return Err(Error::VerifyFailed(format!(
             "{}'s proof B does not verify: the two sides hold different pair keys (pair again with sslx pair {})",
@@ -325,7 +327,7 @@ fn send_live_inner(
         )));
     }
     let skey = Secret::<32>::random(rng);
-    ch.send(&a2_for(spec, &chs, &skey).to_frame(), true)?;
+    ch.send(&a2_for(spec, &kd, &chs, &skey).to_frame()?, true)?;
     Ack::from_frame(&ch.recv("acknowledge")?)?;
     let writer = ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
     let written = write_bundle(writer, spec, skey, chs, progress);
@@ -376,16 +378,20 @@ pub fn recv_live(
     };
     let bundle = bundle_id(&a1.challenge_a);
     let peer = ch.peer().to_owned();
-    let r = recv_live_inner(home, me, &mut ch, &a1, dest, rng, progress);
+    let r = recv_live_inner(home, me, &mut ch, &a1, &f.to_bytes(), dest, rng, progress);
     match &r {
         Ok(g) => {
             let rc =
                 Receipt { status: 0, files: g.unpacked.files as u32, bytes: g.unpacked.bytes, reason: String::new() };
-            let _ = ch.send(&rc.to_frame(), true);
+            if let Ok(f) = rc.to_frame() {
+                let _ = ch.send(&f, true);
+            }
         }
         Err(e) if !ch.session.sender.finished() => {
             let rc = Receipt { status: refusal_code(e) as u16, files: 0, bytes: 0, reason: e.to_string() };
-            let _ = ch.send(&rc.to_frame(), true);
+            if let Ok(f) = rc.to_frame() {
+                let _ = ch.send(&f, true);
+            }
         }
         Err(_) => {}
     }
@@ -393,11 +399,13 @@ pub fn recv_live(
     r
 }
 
+#[allow(clippy::too_many_arguments)]
 fn recv_live_inner(
     home: &Home,
     me: &str,
     ch: &mut Channel,
     a1: &TransferA1,
+    a1_frame: &[u8],
     dest: &Path,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64, u64),
@@ -423,26 +431,27 @@ fn recv_live_inner(
         let why = refuse(ch, RefusalCode::NotFound, format!("{me} is not paired with {peer}: run sslx pair first"));
         return Err(Error::NotFound(why));
     };
+    let kd = direction_key(&ltk, &peer, me)?;
     let challenge_b: [u8; 32] = crypto::random_array(rng);
-    let chs = Challenges { a: a1.challenge_a, b: challenge_b };
-    let b = TransferB { version: COURIER_VERSION, account: me.to_owned(), challenge_b, proof_b: chs.proof_b(&ltk) };
-    ch.send(&b.to_frame(), false)?;
+    let chs = Challenges::new(a1.challenge_a, challenge_b, a1_frame);
+    let b = TransferB { version: COURIER_VERSION, account: me.to_owned(), challenge_b, proof_b: chs.proof_b(&kd) };
+    ch.send(&b.to_frame()?, false)?;
     let a2 = TransferA2::from_frame(&ch.recv("transfer packet A2")?)?;
     if a2.account_b != me {
         let why = refuse(ch, RefusalCode::BadRequest, format!("A2 is for {:?}", a2.account_b));
         return Err(Error::VerifyFailed(why));
     }
-    let skey = match chs.open_a2(&ltk, &a2.proof_a, &a2.delta_key, &a2.key_proof) {
+    let skey = match chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof) {
         Ok(k) => k,
         Err(e) => {
             ch.refuse(RefusalCode::BadSignature, &e.to_string());
             return Err(e);
         }
     };
-    ch.send(&Ack.to_frame(), false)?;
+    ch.send(&Ack.to_frame()?, false)?;
     let hint = a2.size_hint;
     let (tmp, unpacked) = read_bundle(&mut ch.conn.reader, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
-    tree::place(tmp.path(), dest, &unpacked.names)?;
+    tree::place(tmp.path(), dest, &unpacked)?;
     Ok(Got { peer, bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
 }
 
@@ -462,9 +471,11 @@ pub fn send_offline<W: Write>(
     let mut w = None;
     let r = (|| {
         let mut out = out;
-        let chs = Challenges { a: challenge_a, b: OFFLINE_CHALLENGE_B };
+        let a1 = a1_for(spec, Mode::Offline, challenge_a).to_frame()?;
+        let kd = direction_key(spec.ltk, spec.me, spec.peer)?;
+        let chs = Challenges::new(challenge_a, OFFLINE_CHALLENGE_B, &a1);
         let skey = Secret::<32>::random(rng);
-        let head = [a1_for(spec, Mode::Offline, challenge_a).to_frame(), a2_for(spec, &chs, &skey).to_frame()].concat();
+        let head = [a1, a2_for(spec, &kd, &chs, &skey).to_frame()?].concat();
         out.write_all(&head).map_err(|e| Error::io("writing the bundle", e))?;
         let (out, payload, wire) = write_bundle(out, spec, skey, chs, progress)?;
         w = Some(out);
@@ -482,13 +493,16 @@ pub fn send_offline<W: Write>(
     r.map(|s| (w.expect("set on success"), s))
 }
 
-/// Opens an offline bundle from `input` into `dest`; logs it with `via`.
+/// Opens an offline bundle from `input` into `dest`; logs it with `via`. `depositor`: the
+/// participant the CDS authenticated as the bundle's sender (from the mailbox), which must be
+/// the account the bundle says it is from.
 pub fn recv_offline<R: Read>(
     home: &Home,
     me: &str,
     input: R,
     dest: &Path,
     via: &str,
+    depositor: Option<&str>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {
     let mut frames = FrameReader::new(input);
@@ -504,7 +518,15 @@ pub fn recv_offline<R: Read>(
     }
     let a1 = TransferA1::from_frame(&f)?;
     let bundle = bundle_id(&a1.challenge_a);
-    let r = recv_offline_inner(home, me, &a1, &mut frames, dest, progress);
+    if let Some(d) = depositor.filter(|d| *d != a1.account) {
+        let e = Error::VerifyFailed(format!(
+            "the bundle says it is from {:?}, but {d:?} left it in the mailbox: refused",
+            a1.account
+        ));
+        log_receive(home, d, &bundle, a1.suite, via, &Err(Error::VerifyFailed(e.to_string())));
+        return Err(e);
+    }
+    let r = recv_offline_inner(home, me, &a1, &f.to_bytes(), &mut frames, dest, progress);
     log_receive(home, &a1.account, &bundle, a1.suite, via, &r);
     r
 }
@@ -513,6 +535,7 @@ fn recv_offline_inner<R: Read>(
     home: &Home,
     me: &str,
     a1: &TransferA1,
+    a1_frame: &[u8],
     frames: &mut FrameReader<R>,
     dest: &Path,
     progress: &mut dyn FnMut(u64, u64),
@@ -540,16 +563,17 @@ fn recv_offline_inner<R: Read>(
     if a2.account_b != me {
         return Err(Error::VerifyFailed(format!("A2 is for {:?}, this home is {me:?}", a2.account_b)));
     }
-    let chs = Challenges { a: a1.challenge_a, b: OFFLINE_CHALLENGE_B };
-    let skey = chs.open_a2(&ltk, &a2.proof_a, &a2.delta_key, &a2.key_proof)?;
+    let kd = direction_key(&ltk, &a1.account, me)?;
+    let chs = Challenges::new(a1.challenge_a, OFFLINE_CHALLENGE_B, a1_frame);
+    let skey = chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof)?;
     let hint = a2.size_hint;
     let (tmp, unpacked) = read_bundle(frames, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
     if frames.next_record()?.is_some() {
         return Err(Error::VerifyFailed("there are bytes after the bundle's trailer: nothing was kept".into()));
     }
-    if !log.mark_opened(&a1.account, &a1.challenge_a, crate::cli::now_unix())? {
+    if !log.mark_opened(&a1.account, &a1.challenge_a, crate::clock::now_unix())? {
         return Err(Error::VerifyFailed("this bundle was opened meanwhile by another sslx recv".into()));
     }
-    tree::place(tmp.path(), dest, &unpacked.names)?;
+    tree::place(tmp.path(), dest, &unpacked)?;
     Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
 }

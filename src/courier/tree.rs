@@ -159,6 +159,9 @@ pub struct Unpacked {
     pub bytes: u64,
     /// Top-level names, in order.
     pub names: Vec<String>,
+    /// The modes of top-level directories, applied once they are in place (a read-only
+    /// directory could not be moved there otherwise).
+    top_dir_modes: Vec<(String, u32)>,
 }
 
 fn unsafe_entry(why: String) -> Error {
@@ -186,30 +189,98 @@ fn clean_path(raw: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Whether a link at `at` (a clean relative path) pointing to `target` stays inside the
-/// top-level directory it belongs to. A top-level link points outside the bundle by definition.
-fn link_stays_inside(at: &Path, target: &Path) -> bool {
+/// How a link at `at` (a clean relative path) pointing to `target` resolves, as text: the
+/// paths it walks through on the way (each one must be a real directory, never another link
+/// of the bundle, or the kernel would resolve it differently), and where it ends. `None` when
+/// it leaves the top-level directory it belongs to (a top-level link points outside the bundle
+/// by definition), or is absolute.
+fn link_walk(at: &Path, target: &Path) -> Option<(Vec<PathBuf>, PathBuf)> {
     if target.is_absolute() {
-        return false;
+        return None;
     }
     let mut stack: Vec<&std::ffi::OsStr> = at.parent().map(|p| p.iter().collect()).unwrap_or_default();
     if stack.is_empty() {
-        return false;
+        return None;
     }
-    for c in target.components() {
+    let mut walked = Vec::new();
+    let mut comps = target.components().peekable();
+    while let Some(c) = comps.next() {
         match c {
-            Component::Normal(n) => stack.push(n),
+            Component::Normal(n) => {
+                stack.push(n);
+                if comps.peek().is_some() {
+                    walked.push(stack.iter().collect());
+                }
+            }
             Component::CurDir => {}
             Component::ParentDir => {
                 stack.pop();
                 if stack.is_empty() {
-                    return false;
+                    return None;
                 }
             }
-            _ => return false,
+            _ => return None,
         }
     }
-    true
+    Some((walked, stack.iter().collect()))
+}
+
+/// Whether a link at `at` pointing to `target` stays inside its top-level directory, as text.
+#[cfg(test)]
+fn link_stays_inside(at: &Path, target: &Path) -> bool {
+    link_walk(at, target).is_some()
+}
+
+/// The process's umask (Linux: `/proc/self/status`, read without changing it; 022 otherwise).
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok()))
+        })
+        .unwrap_or(0o022)
+}
+
+/// Checks with the kernel that the link `rel` (inside the directory `top`) resolves beneath
+/// `top`: `openat2(RESOLVE_BENEATH)` refuses any resolution that would leave it. A link to
+/// nothing (yet) is fine; a kernel without openat2 leaves the textual checks alone.
+#[cfg(target_os = "linux")]
+fn resolves_beneath(top: &Path, rel: &Path) -> std::io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    let dir = std::fs::File::open(top)?;
+    let path = std::ffi::CString::new(rel.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: open_how is plain integers; all zeros is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH;
+    // SAFETY: a valid directory descriptor, a NUL-terminated path and a properly sized
+    // `open_how`; the descriptor returned, if any, is closed at once.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: `fd` is a descriptor this call just opened.
+        unsafe { libc::close(fd as i32) };
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ELOOP) => Ok(false),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ENOSYS) | Some(libc::EPERM) => Ok(true),
+        _ => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn resolves_beneath(_top: &Path, _rel: &Path) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Unpacks a tar stream into `tmp` (an empty directory), checking every entry. `dest` is where
@@ -221,7 +292,10 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
     let mut got = Unpacked::default();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut links: HashSet<PathBuf> = HashSet::new();
-    let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
+    // Every path some link's target walks through: none of them may become a link.
+    let mut walked_through: HashSet<PathBuf> = HashSet::new();
+    let mut dirs: Vec<(PathBuf, PathBuf, u32, u64)> = Vec::new();
+    let mask = umask();
     let mut buf = vec![0u8; 1 << 20];
     let mut made: HashSet<PathBuf> = HashSet::new();
     let io = |what: &str, e: std::io::Error| Error::io(what.to_owned(), e);
@@ -256,21 +330,31 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
             }
             tar::EntryType::Directory => {
                 let mtime = entry.header().mtime().unwrap_or(0);
-                dirs.push((out.clone(), mtime));
+                let mode = entry.header().mode().unwrap_or(0o755) & 0o777 & !mask;
+                dirs.push((out.clone(), path.clone(), mode, mtime));
             }
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name()
                     .map_err(|e| io("reading a link", e))?
                     .ok_or_else(|| unsafe_entry(format!("the link {} has no target", path.display())))?;
-                if !link_stays_inside(&path, &target) {
-                    return Err(unsafe_entry(format!(
+                let outside = || {
+                    unsafe_entry(format!(
                         "the link {} points outside the bundle ({})",
+                        path.display(),
+                        target.display()
+                    ))
+                };
+                let (walked, _) = link_walk(&path, &target).ok_or_else(outside)?;
+                links.insert(path.clone());
+                if walked.iter().any(|w| links.contains(w)) || walked_through.contains(&path) {
+                    return Err(unsafe_entry(format!(
+                        "the link {} resolves through another link of the bundle ({})",
                         path.display(),
                         target.display()
                     )));
                 }
-                links.insert(path.clone());
+                walked_through.extend(walked);
             }
             tar::EntryType::Link => {
                 return Err(unsafe_entry(format!("{} is a hard link (not accepted)", path.display())))
@@ -291,25 +375,57 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
                 made.insert(parent.to_owned());
             }
         }
-        if matches!(et, tar::EntryType::Regular | tar::EntryType::Continuous) {
-            write_file(&mut entry, &out, &mut buf).map_err(|e| io(&format!("writing {}", path.display()), e))?;
-        } else {
-            entry.unpack(&out).map_err(|e| io(&format!("writing {}", path.display()), e))?;
+        match et {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                write_file(&mut entry, &out, &mut buf).map_err(|e| io(&format!("writing {}", path.display()), e))?
+            }
+            // Made writable for now (its entries come next); its own mode is set at the end.
+            tar::EntryType::Directory => make_dir(&out).map_err(|e| io(&format!("creating {}", path.display()), e))?,
+            _ => entry.unpack(&out).map_err(|e| io(&format!("writing {}", path.display()), e)).map(drop)?,
         }
     }
-    // Directories last, deepest first: writing their files changed their mtimes.
-    for (dir, mtime) in dirs.iter().rev() {
+    // The kernel's word on every link: none may resolve outside its top-level directory.
+    for l in &links {
+        let mut comps = l.components();
+        let top = tmp.join(comps.next().expect("non-empty"));
+        let rel: PathBuf = comps.collect();
+        if !resolves_beneath(&top, &rel).map_err(|e| io(&format!("checking the link {}", l.display()), e))? {
+            return Err(unsafe_entry(format!("the link {} resolves outside its directory", l.display())));
+        }
+    }
+    // Directories last, deepest first: writing their files changed their mtimes, and a
+    // read-only directory could not have been written into. Modes are `mode & 0o777 & !umask`;
+    // a top-level directory's mode waits until it is in place.
+    for (dir, rel, mode, mtime) in dirs.iter().rev() {
+        use std::os::unix::fs::PermissionsExt;
+        if rel.components().count() == 1 {
+            got.top_dir_modes.push((rel.to_string_lossy().into_owned(), *mode));
+        } else {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(*mode))
+                .map_err(|e| io(&format!("chmod {}", rel.display()), e))?;
+        }
         let t = filetime::FileTime::from_unix_time(*mtime as i64, 0);
         let _ = filetime::set_file_mtime(dir, t);
     }
     Ok(got)
 }
 
-/// Writes a regular file's bytes in 1 MiB pieces, then its mode (no set-id bits) and mtime.
+/// A directory of the bundle, 0700 while it is being filled (an existing one is kept).
+fn make_dir(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.symlink_metadata()?.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes a regular file's bytes in 1 MiB pieces; created with its mode (no set-id bits; the
+/// kernel applies the umask), then its mtime.
 fn write_file<R: Read>(entry: &mut tar::Entry<'_, R>, out: &Path, buf: &mut [u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
     let mtime = entry.header().mtime().unwrap_or(0);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(out)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(out)?;
     loop {
         let mut filled = 0;
         while filled < buf.len() {
@@ -325,14 +441,24 @@ fn write_file<R: Read>(entry: &mut tar::Entry<'_, R>, out: &Path, buf: &mut [u8]
         }
         f.write_all(&buf[..filled])?;
     }
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     filetime::set_file_handle_times(&f, None, Some(filetime::FileTime::from_unix_time(mtime as i64, 0)))?;
     Ok(())
 }
 
-/// Moves the unpacked top-level names from `tmp` into `dest`, refusing to replace anything.
-pub fn place(tmp: &Path, dest: &Path, names: &[String]) -> Result<()> {
+/// Moves the unpacked top-level names from `tmp` into `dest`, refusing to replace anything,
+/// then gives the top-level directories their modes.
+pub fn place(tmp: &Path, dest: &Path, unpacked: &Unpacked) -> Result<()> {
+    place_names(tmp, dest, &unpacked.names)?;
+    for (name, mode) in &unpacked.top_dir_modes {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dest.join(name);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))
+            .map_err(|e| Error::io(format!("chmod {}", p.display()), e))?;
+    }
+    Ok(())
+}
+
+fn place_names(tmp: &Path, dest: &Path, names: &[String]) -> Result<()> {
     for n in names {
         if dest.join(n).symlink_metadata().is_ok() {
             return Err(appeared(&dest.join(n)));
@@ -390,6 +516,13 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_walking_through_another_link_is_seen() {
+        let (walked, end) = link_walk(Path::new("a/x1"), Path::new("up/../etc")).unwrap();
+        assert_eq!(walked, vec![PathBuf::from("a/up")]);
+        assert_eq!(end, PathBuf::from("a/etc"));
+    }
 
     #[test]
     fn link_targets() {

@@ -6,6 +6,7 @@ use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
+
 use ring::rand::SecureRandom;
 
 /// Bytes of the encapsulated key in front of every HPKE ciphertext.
@@ -55,6 +56,64 @@ pub fn hpke_open(sk: &X25519Secret, enc: &[u8; HPKE_ENC_LEN], info: &[u8], aad: 
         .ok()
 }
 
+/// An "RNG" that hands out one fixed 32-byte value: HPKE's ephemeral key becomes
+/// `DeriveKeyPair(ikm)`, so whoever knows `ikm` can set up the same sender context again.
+struct FixedIkm([u8; 32], bool);
+
+impl rand_core::RngCore for FixedIkm {
+    fn next_u32(&mut self) -> u32 {
+        unreachable!("HPKE asks for key material only")
+    }
+    fn next_u64(&mut self) -> u64 {
+        unreachable!("HPKE asks for key material only")
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        assert!(!self.1 && dest.len() == 32, "one 32-byte ephemeral per setup");
+        dest.copy_from_slice(&self.0);
+        self.1 = true;
+    }
+}
+
+impl rand_core::CryptoRng for FixedIkm {}
+
+/// HPKE base-mode sender setup with the ephemeral key derived from `ikm` (RFC 9180
+/// DeriveKeyPair), exporting `out.len()` bytes under `exporter_ctx`: returns the encapsulated
+/// key. The same `ikm` gives the same ephemeral, so its holder can recompute the export later;
+/// `ikm` must be secret and never used twice for different data.
+pub fn hpke_export_to(
+    recipient: &[u8; 32],
+    info: &[u8],
+    ikm: &[u8; 32],
+    exporter_ctx: &[u8],
+    out: &mut [u8],
+) -> Option<[u8; HPKE_ENC_LEN]> {
+    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(recipient).ok()?;
+    let (enc, ctx) = hpke::setup_sender::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256, _>(
+        &OpModeS::Base,
+        &pk,
+        info,
+        &mut FixedIkm(*ikm, false),
+    )
+    .ok()?;
+    ctx.export(exporter_ctx, out).ok()?;
+    Some(enc.to_bytes().into())
+}
+
+/// The receiver's side of `hpke_export_to`: the same exported bytes, from the recipient's key.
+pub fn hpke_export_from(
+    sk: &X25519Secret,
+    enc: &[u8; HPKE_ENC_LEN],
+    info: &[u8],
+    exporter_ctx: &[u8],
+    out: &mut [u8],
+) -> Option<()> {
+    let sk = <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(sk.expose()).ok()?;
+    let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).ok()?;
+    let ctx =
+        hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(&OpModeR::Base, &sk, &enc, info).ok()?;
+    ctx.export(exporter_ctx, out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +128,19 @@ mod tests {
         assert!(hpke_open(&sk, &enc, b"other", b"aad", &ct).is_none());
         let other = Secret::random(&rng);
         assert!(hpke_open(&other, &enc, b"info", b"aad", &ct).is_none());
+    }
+
+    #[test]
+    fn export_is_the_same_on_both_sides_and_again_for_the_same_ikm() {
+        let rng = ring::rand::SystemRandom::new();
+        let sk = Secret::random(&rng);
+        let pk = x25519_public(&sk);
+        let (mut a, mut b, mut c) = ([0u8; 32], [0u8; 32], [0u8; 32]);
+        let enc = hpke_export_to(&pk, b"info", &[7; 32], b"ctx", &mut a).unwrap();
+        hpke_export_from(&sk, &enc, b"info", b"ctx", &mut b).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(hpke_export_to(&pk, b"info", &[7; 32], b"ctx", &mut c).unwrap(), enc);
+        assert_eq!(a, c);
+        assert_ne!(hpke_export_to(&pk, b"info", &[8; 32], b"ctx", &mut c).unwrap(), enc);
     }
 }

@@ -10,7 +10,10 @@ mod rng;
 mod secret;
 
 pub use self::aead::{unwrap, wrap, AEAD_NONCE_LEN, AEAD_OVERHEAD};
-pub use self::hpke::{derive_x25519_for_testing_only, hpke_open, hpke_seal, x25519_public, X25519Secret, HPKE_ENC_LEN};
+pub use self::hpke::{
+    derive_x25519_for_testing_only, hpke_export_from, hpke_export_to, hpke_open, hpke_seal, x25519_public,
+    X25519Secret, HPKE_ENC_LEN,
+};
 pub use mac::{ct_eq, hkdf, hmac_sha256, sha256};
 pub use offset::offset;
 pub use rng::{random_array, system_rng, RingRng};

@@ -90,12 +90,21 @@ pub fn decode_line(kind: LineKind, line: &str) -> Result<Vec<u8>, KeyError> {
 /// Finds the first line of `kind` in a text (an email, a file with comments).
 pub fn find_line(kind: LineKind, text: &str) -> Option<&str> {
     let prefix = format!("{}1", kind.hrp());
-    text.lines().map(str::trim).find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix))
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.len() > prefix.len() && l.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_line_does_not_panic_on_multibyte_text() {
+        // "SSLX-CDSK-" is 10 bytes: a line whose 11th byte falls inside a character.
+        assert_eq!(find_line(LineKind::Cdsk, "ééééé1xyz\nSSLX-CDSK-éé\n"), None);
+        assert_eq!(find_line(LineKind::Cdsk, "aaaaaaaaaé"), None);
+    }
 
     #[test]
     fn round_trips_each_kind() {

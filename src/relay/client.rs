@@ -11,8 +11,8 @@ use ring::rand::SecureRandom;
 use std::net::TcpStream;
 use std::time::Duration;
 
-fn connect(cds: &str) -> Result<TcpStream> {
-    crate::net::connect(cds, &format!("the CDS at {cds}"))
+fn connect(cds: &str) -> Result<crate::net::CdsConn> {
+    crate::net::connect_cds(cds)
 }
 
 fn send(s: &mut TcpStream, bytes: &[u8]) -> Result<()> {
@@ -50,10 +50,11 @@ pub struct Hook {
 
 /// Goes on hook at the CDS as `name`.
 pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, rng: &dyn SecureRandom) -> Result<Hook> {
-    let mut s = connect(cds)?;
+    let c = connect(cds)?;
+    let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    send(&mut s, &OnHook::new(name, cdsk, &nonce_time_body(&nonce, crate::cli::now_unix()), rng).to_frame())?;
+    send(&mut s, &OnHook::new(name, cdsk, &c.challenge, &nonce, rng)?.to_frame()?)?;
     let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
     ok.open(cdsk, &nonce).ok_or_else(|| {
         Error::VerifyFailed("the CDS's hook answer did not verify under this machine's CDS key".into())
@@ -82,8 +83,10 @@ impl Hook {
 
     /// Answers a ring on a new connection, which the CDS splices to the caller's.
     pub fn answer(&self, call_id: &[u8; 16], rng: &dyn SecureRandom) -> Result<TcpStream> {
-        let mut s = connect(&self.cds)?;
-        send(&mut s, &Answer::new(&self.name, &self.cdsk, call_id, rng).to_frame())?;
+        let c = connect(&self.cds)?;
+        let mut s = c.stream;
+        s.set_read_timeout(None).ok();
+        send(&mut s, &Answer::new(&self.name, &self.cdsk, &c.challenge, call_id, rng)?.to_frame()?)?;
         Ok(s)
     }
 }
@@ -97,10 +100,11 @@ pub fn call(
     callee: &str,
     rng: &dyn SecureRandom,
 ) -> Result<(TcpStream, [u8; 16])> {
-    let mut s = connect(cds)?;
+    let c = connect(cds)?;
+    let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(super::ANSWER_TIMEOUT_SECS + 15))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    send(&mut s, &Call::new(name, cdsk, &call_body(callee, &nonce, crate::cli::now_unix()), rng).to_frame())?;
+    send(&mut s, &Call::new(name, cdsk, &c.challenge, &call_body(callee, &nonce)?, rng)?.to_frame()?)?;
     let ok = CallOk::from_frame(&receive(&mut s, "answering the call")?)?;
     let body = ok
         .open(cdsk, &nonce)
@@ -113,24 +117,39 @@ pub fn call(
     Ok((s, tracking))
 }
 
-/// Deposits a bundle of `size` bytes read from `bundle` in `recipient`'s mailbox at the CDS
-/// (store-and-forward). Returns when the CDS has stored it: the time it will be dropped.
-#[allow(clippy::too_many_arguments)]
-pub fn deposit(
+/// Deposits the bundle in `bundle` (a file: it is read twice, once for its hash) in
+/// `recipient`'s mailbox at the CDS (store-and-forward). Returns when the CDS has stored it:
+/// the time it will be dropped.
+pub fn deposit<F: std::io::Read + std::io::Seek>(
     cds: &str,
     name: &str,
     cdsk: &Secret<32>,
     recipient: &str,
     bundle_id: &[u8; 8],
-    size: u64,
-    bundle: &mut dyn std::io::Read,
+    bundle: &mut F,
     rng: &dyn SecureRandom,
 ) -> Result<u64> {
-    let mut s = connect(cds)?;
+    let io = |e: std::io::Error| Error::io("reading the bundle for the mailbox", e);
+    bundle.rewind().map_err(io)?;
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = bundle.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        size += n as u64;
+    }
+    bundle.rewind().map_err(io)?;
+    let sha256: [u8; 32] = hash.finish().as_ref().try_into().expect("32-byte SHA-256");
+    let c = connect(cds)?;
+    let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(120))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    let body = crate::cds::mailbox::deposit_body(recipient, &nonce, crate::cli::now_unix(), size, bundle_id);
-    send(&mut s, &Deposit::new(name, cdsk, &body, rng).to_frame())?;
+    let body = DepositBody { recipient: recipient.to_owned(), nonce, size, bundle_id: *bundle_id, sha256 }.encode()?;
+    send(&mut s, &Deposit::new(name, cdsk, &c.challenge, &body, rng)?.to_frame()?)?;
     let copied = std::io::copy(&mut std::io::Read::take(bundle, size), &mut s);
     // A refusal (full mailbox, unknown recipient) may come before all bytes went: read it first.
     let answer = receive(&mut s, "storing the bundle");
@@ -177,12 +196,13 @@ pub fn collect(
     rng: &dyn SecureRandom,
     mut open: impl FnMut(&MailboxItem, &mut dyn std::io::Read) -> Outcome,
 ) -> Result<usize> {
-    let mut s = connect(cds)?;
+    let c = connect(cds)?;
+    let (mut s, challenge) = (c.stream, c.challenge);
     s.set_read_timeout(Some(Duration::from_secs(120))).ok();
     let mut count = 0;
     loop {
         let nonce: [u8; 16] = crypto::random_array(rng);
-        send(&mut s, &Collect::new(name, cdsk, &nonce_time_body(&nonce, crate::cli::now_unix()), rng).to_frame())?;
+        send(&mut s, &Collect::new(name, cdsk, &challenge, &nonce, rng)?.to_frame()?)?;
         let d = Delivery::from_frame(&receive(&mut s, "a delivery")?)?;
         let body = d.open(cdsk, &nonce).ok_or_else(|| {
             Error::VerifyFailed("a mailbox delivery did not verify under this machine's CDS key".into())
@@ -206,7 +226,7 @@ pub fn collect(
         let mut ack = nonce.to_vec();
         ack.extend_from_slice(&item.item.to_be_bytes());
         ack.push(outcome as u8);
-        send(&mut s, &Collected::new(name, cdsk, &ack, rng).to_frame())?;
+        send(&mut s, &Collected::new(name, cdsk, &challenge, &ack, rng)?.to_frame()?)?;
         match outcome {
             Outcome::Opened => count += 1,
             Outcome::Refused => {}
@@ -233,15 +253,18 @@ pub fn status(
     ids: &[[u8; 8]],
     rng: &dyn SecureRandom,
 ) -> Result<Vec<([u8; 8], DeliveryState, u64)>> {
-    let mut s = connect(cds)?;
+    let c = connect(cds)?;
+    let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    let mut body = nonce_time_body(&nonce, crate::cli::now_unix());
-    body.extend_from_slice(&(ids.len().min(u16::MAX as usize) as u16).to_be_bytes());
-    for id in ids.iter().take(u16::MAX as usize) {
+    let mut body = nonce.to_vec();
+    // As many as fit in one frame; the rest are asked about next time.
+    let ids = &ids[..ids.len().min(MAX_STATUS_IDS)];
+    body.extend_from_slice(&(ids.len() as u16).to_be_bytes());
+    for id in ids {
         body.extend_from_slice(id);
     }
-    send(&mut s, &Status::new(name, cdsk, &body, rng).to_frame())?;
+    send(&mut s, &Status::new(name, cdsk, &c.challenge, &body, rng)?.to_frame()?)?;
     let ok = StatusOk::from_frame(&receive(&mut s, "the status")?)?;
     let body = ok.open(cdsk, &nonce).ok_or_else(|| {
         Error::VerifyFailed("the CDS's status answer did not verify under this machine's CDS key".into())

@@ -2,7 +2,7 @@
 //! type and the sender's name. Byte layouts: docs/PROTOCOL.md "Relay".
 
 use crate::crypto::{self, Secret};
-use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError, VERSION};
+use crate::wire::{put_bytes16, put_str8, Msg, Reader, WireError, CHALLENGE_LEN, VERSION};
 use ring::rand::SecureRandom;
 
 pub const TYPE_ON_HOOK: u8 = 0x40;
@@ -20,6 +20,9 @@ pub const TYPE_COLLECTED: u8 = 0x4b;
 pub const TYPE_STATUS: u8 = 0x4c;
 pub const TYPE_STATUS_OK: u8 = 0x4d;
 
+/// Bundle ids in one status request (its answer, 17 bytes each, stays within one frame).
+pub const MAX_STATUS_IDS: usize = 3000;
+
 pub const ON_HOOK_LABEL: &[u8] = b"sslx-relay-on-hook-v1";
 pub const HOOK_OK_LABEL: &[u8] = b"sslx-relay-hook-ok-v1";
 pub const RING_LABEL: &[u8] = b"sslx-relay-ring-v1";
@@ -35,18 +38,21 @@ pub const COLLECTED_LABEL: &[u8] = b"sslx-mailbox-collected-v1";
 pub const STATUS_LABEL: &[u8] = b"sslx-mailbox-status-v1";
 pub const STATUS_OK_LABEL: &[u8] = b"sslx-mailbox-status-ok-v1";
 
-/// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender, body)`:
-/// the shape of every message a participant sends the relay (on hook, answer, call).
+/// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender ‖
+/// challenge, body)`: the shape of every message a participant sends the relay (on hook,
+/// answer, call, the mailbox's). The challenge is the one of the connection it is sent on
+/// (the CDS hello), so a recorded message does not verify anywhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed<const T: u8> {
     pub sender: String,
     pub wrapped: Vec<u8>,
 }
 
-fn aad(t: u8, sender: &str) -> Vec<u8> {
+fn aad(t: u8, sender: &str, challenge: &[u8; CHALLENGE_LEN]) -> Result<Vec<u8>, WireError> {
     let mut a = vec![t, VERSION];
-    put_str8(&mut a, sender);
-    a
+    put_str8(&mut a, sender)?;
+    a.extend_from_slice(challenge);
+    Ok(a)
 }
 
 fn label(t: u8) -> &'static [u8] {
@@ -62,11 +68,19 @@ fn label(t: u8) -> &'static [u8] {
 }
 
 impl<const T: u8> Signed<T> {
-    pub fn new(sender: &str, cdsk: &Secret<32>, body: &[u8], rng: &dyn SecureRandom) -> Self {
-        Signed { sender: sender.to_owned(), wrapped: crypto::wrap(cdsk.expose(), label(T), &aad(T, sender), body, rng) }
+    pub fn new(
+        sender: &str,
+        cdsk: &Secret<32>,
+        challenge: &[u8; CHALLENGE_LEN],
+        body: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<Self, WireError> {
+        let wrapped = crypto::wrap(cdsk.expose(), label(T), &aad(T, sender, challenge)?, body, rng);
+        Ok(Signed { sender: sender.to_owned(), wrapped })
     }
-    pub fn open(&self, cdsk: &Secret<32>) -> Option<Vec<u8>> {
-        crypto::unwrap(cdsk.expose(), label(T), &aad(T, &self.sender), &self.wrapped)
+    /// The body, if the message verifies under `cdsk` on the connection with `challenge`.
+    pub fn open(&self, cdsk: &Secret<32>, challenge: &[u8; CHALLENGE_LEN]) -> Option<Vec<u8>> {
+        crypto::unwrap(cdsk.expose(), label(T), &aad(T, &self.sender, challenge).ok()?, &self.wrapped)
     }
 }
 
@@ -81,20 +95,20 @@ impl<const T: u8> Msg for Signed<T> {
         TYPE_STATUS => "mailbox status",
         _ => "call",
     };
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_str8(out, &self.sender);
-        put_bytes16(out, &self.wrapped);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.sender)?;
+        put_bytes16(out, &self.wrapped)
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(Signed { sender: r.str8("sender")?.to_owned(), wrapped: r.bytes16("wrapped body")?.to_vec() })
     }
 }
 
-/// Callee → CDS: stay reachable. Body: `[16] nonce ‖ u64 timestamp`.
+/// Callee → CDS: stay reachable. Body: `[16] hook nonce`.
 pub type OnHook = Signed<TYPE_ON_HOOK>;
 /// Callee → CDS on a new connection after a ring. Body: `[16] call id`.
 pub type Answer = Signed<TYPE_ANSWER>;
-/// Caller → CDS. Body: `str8 callee ‖ [16] nonce ‖ u64 timestamp` (the callee named encrypted).
+/// Caller → CDS. Body: `str8 callee ‖ [16] call nonce` (the callee named encrypted).
 pub type Call = Signed<TYPE_CALL>;
 
 /// CDS → participant: `bytes16 wrap(CDSK, label, aad = type ‖ version ‖ nonce, body)`, bound to
@@ -140,8 +154,8 @@ impl<const T: u8> Msg for FromCds<T> {
         TYPE_STATUS_OK => "status OK",
         _ => "call OK",
     };
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_bytes16(out, &self.wrapped);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_bytes16(out, &self.wrapped)
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(FromCds { wrapped: r.bytes16("wrapped body")?.to_vec() })
@@ -160,12 +174,13 @@ pub type CallOk = FromCds<TYPE_CALL_OK>;
 /// is connected). Bound to the hook nonce; body: the ticket (section 5A).
 pub type TicketPush = FromCds<TYPE_TICKET_PUSH>;
 
-/// Sender → CDS (store-and-forward): body `str8 recipient ‖ [16] nonce ‖ u64 timestamp ‖
-/// u64 size ‖ [8] bundle id`; the bundle's `size` bytes follow the frame.
+/// Sender → CDS (store-and-forward): body `str8 recipient ‖ [16] nonce ‖ u64 size ‖ [8] bundle
+/// id ‖ [32] SHA-256 of the bundle`; the bundle's `size` bytes follow the frame.
 pub type Deposit = Signed<TYPE_DEPOSIT>;
 /// CDS → sender: the bundle is stored. Bound to the deposit nonce; body `u64 expires`.
 pub type DepositOk = FromCds<TYPE_DEPOSIT_OK>;
-/// Recipient → CDS: the next bundle waiting, please. Body `[16] nonce ‖ u64 timestamp`.
+/// Recipient → CDS: the next bundle waiting, please. Body `[16] nonce`, a fresh one for each
+/// collect on the connection.
 pub type Collect = Signed<TYPE_COLLECT>;
 /// CDS → recipient. Bound to the collect nonce; body `u8 0` (nothing waits) or `u8 1 ‖ u64 item
 /// ‖ str8 sender ‖ u64 size ‖ [8] bundle id`, the bundle's bytes following the frame.
@@ -174,24 +189,21 @@ pub type Delivery = FromCds<TYPE_DELIVERY>;
 /// refused for good (the CDS forgets the bundle and records the outcome for the sender), 2 keep
 /// it for later (the collect ends).
 pub type Collected = Signed<TYPE_COLLECTED>;
-/// Sender → CDS: what became of its bundles. Body `[16] nonce ‖ u64 timestamp ‖ u16 n ‖ n × [8]`.
+/// Sender → CDS: what became of its bundles. Body `[16] nonce ‖ u16 n ‖ n × [8] bundle id`.
 pub type Status = Signed<TYPE_STATUS>;
 /// CDS → sender. Bound to the status nonce; body `u16 n ‖ n × ([8] bundle id ‖ u8 state ‖ u64 time)`,
 /// state 0 unknown, 1 queued, 2 delivered, 3 refused by the recipient, 4 expired.
 pub type StatusOk = FromCds<TYPE_STATUS_OK>;
 
-/// Parses `[16] nonce ‖ u64 timestamp` (on hook).
-pub fn parse_nonce_time(b: &[u8]) -> Option<([u8; 16], u64)> {
-    let mut r = Reader::new(b);
-    let v = (r.take_array("nonce").ok()?, r.u64("timestamp").ok()?);
-    r.finish().ok()?;
-    Some(v)
+/// Parses `[16] nonce` (on hook, collect).
+pub fn parse_nonce(b: &[u8]) -> Option<[u8; 16]> {
+    b.try_into().ok()
 }
 
-/// Parses `str8 callee ‖ [16] nonce ‖ u64 timestamp` (call).
-pub fn parse_call(b: &[u8]) -> Option<(String, [u8; 16], u64)> {
+/// Parses `str8 callee ‖ [16] nonce` (call).
+pub fn parse_call(b: &[u8]) -> Option<(String, [u8; 16])> {
     let mut r = Reader::new(b);
-    let v = (r.str8("callee").ok()?.to_owned(), r.take_array("nonce").ok()?, r.u64("timestamp").ok()?);
+    let v = (r.str8("callee").ok()?.to_owned(), r.take_array("nonce").ok()?);
     r.finish().ok()?;
     Some(v)
 }
@@ -204,22 +216,51 @@ pub fn parse_ring(b: &[u8]) -> Option<([u8; 16], String)> {
     Some(v)
 }
 
-pub fn call_body(callee: &str, nonce: &[u8; 16], timestamp: u64) -> Vec<u8> {
+pub fn call_body(callee: &str, nonce: &[u8; 16]) -> Result<Vec<u8>, WireError> {
     let mut b = Vec::new();
-    put_str8(&mut b, callee);
+    put_str8(&mut b, callee)?;
     b.extend_from_slice(nonce);
-    b.extend_from_slice(&timestamp.to_be_bytes());
-    b
+    Ok(b)
 }
 
-pub fn nonce_time_body(nonce: &[u8; 16], timestamp: u64) -> Vec<u8> {
-    let mut b = nonce.to_vec();
-    b.extend_from_slice(&timestamp.to_be_bytes());
-    b
-}
-
-pub fn ring_body(call_id: &[u8; 16], caller: &str) -> Vec<u8> {
+pub fn ring_body(call_id: &[u8; 16], caller: &str) -> Result<Vec<u8>, WireError> {
     let mut b = call_id.to_vec();
-    put_str8(&mut b, caller);
-    b
+    put_str8(&mut b, caller)?;
+    Ok(b)
+}
+
+/// A deposit's body: the recipient, a nonce, the bundle's size, id and SHA-256 (the CDS
+/// stores the bytes only if they hash to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositBody {
+    pub recipient: String,
+    pub nonce: [u8; 16],
+    pub size: u64,
+    pub bundle_id: [u8; 8],
+    pub sha256: [u8; 32],
+}
+
+impl DepositBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut b = Vec::new();
+        put_str8(&mut b, &self.recipient)?;
+        b.extend_from_slice(&self.nonce);
+        b.extend_from_slice(&self.size.to_be_bytes());
+        b.extend_from_slice(&self.bundle_id);
+        b.extend_from_slice(&self.sha256);
+        Ok(b)
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = DepositBody {
+            recipient: r.str8("recipient")?.to_owned(),
+            nonce: r.take_array("nonce")?,
+            size: r.u64("size")?,
+            bundle_id: r.take_array("bundle id")?,
+            sha256: r.take_array("bundle hash")?,
+        };
+        r.finish()?;
+        Ok(v)
+    }
 }

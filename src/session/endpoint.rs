@@ -14,8 +14,12 @@ use ring::rand::SecureRandom;
 use std::net::TcpStream;
 use std::time::Duration;
 
+/// Which callers a listener takes: a test on the caller's name (authenticated by its ticket or
+/// its cached session before it is asked).
+pub type AllowFn = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// How a session is made.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// X25519 ephemeral keys in a full handshake (forward secrecy). Resumption never does DH.
     pub forward_secrecy: bool,
@@ -23,6 +27,23 @@ pub struct Options {
     pub resume: bool,
     /// Ciphers, in order of preference.
     pub suites: Vec<u8>,
+    /// Dialing a bare HOST:PORT whose listener this home has not met there: go ahead, and
+    /// remember its name (`--yes`). Otherwise such a dial is refused before anything is sent.
+    pub accept_new_listener: bool,
+    /// Accepting: only callers this allows (None: any participant enrolled at the CDS).
+    pub allow: Option<AllowFn>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("forward_secrecy", &self.forward_secrecy)
+            .field("resume", &self.resume)
+            .field("suites", &self.suites)
+            .field("accept_new_listener", &self.accept_new_listener)
+            .field("allow", &self.allow.as_ref().map(|_| "[a list]"))
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -31,7 +52,73 @@ impl Default for Options {
             forward_secrecy: true,
             resume: true,
             suites: vec![Suite::Aes256Gcm as u8, Suite::ChaCha20Poly1305 as u8],
+            accept_new_listener: false,
+            allow: None,
         }
+    }
+}
+
+/// What `dial` is given: a name (through the relay), `NAME@HOST:PORT` (directly, expecting
+/// NAME), or a bare `HOST:PORT` (directly, expecting whoever this home met there before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Relay(String),
+    Direct { addr: String, expect: Option<String> },
+}
+
+impl Target {
+    pub fn parse(t: &str) -> Result<Self> {
+        match t.split_once('@') {
+            Some((name, addr)) => {
+                crate::keys::check_name(name)?;
+                if !addr.contains(':') {
+                    return Err(Error::Usage(format!("{t:?}: give NAME@HOST:PORT")));
+                }
+                Ok(Target::Direct { addr: addr.to_owned(), expect: Some(name.to_owned()) })
+            }
+            None if t.contains(':') => Ok(Target::Direct { addr: t.to_owned(), expect: None }),
+            None => {
+                crate::keys::check_name(t)?;
+                Ok(Target::Relay(t.to_owned()))
+            }
+        }
+    }
+}
+
+/// The listeners this home has met at an address (`known-listeners`: `HOST:PORT NAME` lines),
+/// so that a bare `sslx dial HOST:PORT` knows whom to expect there, as ssh's known hosts do.
+pub struct KnownListeners {
+    path: std::path::PathBuf,
+}
+
+pub const KNOWN_LISTENERS_FILE: &str = "known-listeners";
+
+impl KnownListeners {
+    pub fn of(home: &Home) -> Self {
+        KnownListeners { path: home.path(KNOWN_LISTENERS_FILE) }
+    }
+
+    fn entries(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' ').map(|(a, n)| (a.trim().to_owned(), n.trim().to_owned())))
+            .collect()
+    }
+
+    pub fn get(&self, addr: &str) -> Option<String> {
+        self.entries().into_iter().find(|(a, _)| a == addr).map(|(_, n)| n)
+    }
+
+    pub fn remember(&self, home: &Home, addr: &str, name: &str) -> Result<()> {
+        let mut e: Vec<(String, String)> = self.entries().into_iter().filter(|(a, _)| a != addr).collect();
+        e.push((addr.to_owned(), name.to_owned()));
+        home.ensure()?;
+        let text: String = std::iter::once("# HOST:PORT NAME: the listener sslx met at that address\n".to_owned())
+            .chain(e.iter().map(|(a, n)| format!("{a} {n}\n")))
+            .collect();
+        crate::keys::write_atomic(&self.path, text.as_bytes(), 0o644)
     }
 }
 
@@ -51,9 +138,9 @@ impl Endpoint {
         Ok(Endpoint { home: home.clone(), name, cdsk, cds })
     }
 
-    fn client_key(&self, peer: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<ClientKey> {
+    pub(crate) fn client_key(&self, peer: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<ClientKey> {
         if opts.resume {
-            if let Some((key_id, mk)) = SessionCache::open(&self.home)?.take_for_peer(peer, crate::cli::now_unix())? {
+            if let Some((key_id, mk)) = SessionCache::open(&self.home)?.take_for_peer(peer, crate::clock::now_unix())? {
                 return Ok(ClientKey::Resume { key_id, mk });
             }
         }
@@ -61,17 +148,19 @@ impl Endpoint {
         Ok(ClientKey::Ticket { ticket: g.ticket, dsmk: g.dsmk })
     }
 
-    /// Calls `target`: a peer's name (through the CDS relay), or the HOST:PORT of a
-    /// `sslx listen --bind` (directly). The listener's hello names it, the CDS gives a ticket (or
-    /// the cache a resumable session), the handshake runs. A resumption the listener no longer
-    /// knows falls back to a full handshake on a new connection.
+    /// Calls `target` (`Target::parse`): a peer's name (through the CDS relay), or the
+    /// `[NAME@]HOST:PORT` of a `sslx listen --bind` (directly). The listener's hello names it;
+    /// a name other than the one expected is refused before anything is sent; the CDS gives a
+    /// ticket for that name (or the cache a resumable session), the handshake runs and proves
+    /// it. A resumption the listener no longer knows falls back to a full handshake on a new
+    /// connection.
     pub fn dial(&self, target: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<(Session, Conn)> {
-        let (mut conn, peer) = self.connect(target, rng)?;
+        let (mut conn, peer) = self.connect(target, opts, rng)?;
         let key = self.client_key(&peer, opts, rng)?;
         let resuming = matches!(key, ClientKey::Resume { .. });
         let (session, mut conn) = match self.handshake_as_client(&mut conn, &peer, key, opts, rng) {
-            Err(Error::Refused { code, .. }) if resuming && code == RefusalCode::UnknownKeyId as u16 => {
-                let (mut conn, _) = self.connect(target, rng)?;
+            Err(Error::PeerRefused { code, .. }) if resuming && code == RefusalCode::UnknownKeyId as u16 => {
+                let (mut conn, _) = self.connect(target, opts, rng)?;
                 let opts = Options { resume: false, ..opts.clone() };
                 let key = self.client_key(&peer, &opts, rng)?;
                 (self.handshake_as_client(&mut conn, &peer, key, &opts, rng)?, conn)
@@ -83,11 +172,12 @@ impl Endpoint {
     }
 
     /// A connection to the listener, after its hello: directly, or through the relay.
-    fn connect(&self, target: &str, rng: &dyn SecureRandom) -> Result<(Conn, String)> {
-        if target.contains(':') {
-            return connect(target);
-        }
-        crate::keys::check_name(target)?;
+    fn connect(&self, target: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<(Conn, String)> {
+        let target = match Target::parse(target)? {
+            Target::Direct { addr, expect } => return self.connect_direct(&addr, expect, opts),
+            Target::Relay(name) => name,
+        };
+        let target = target.as_str();
         let (stream, _tracking) = crate::relay::client::call(&self.cds, &self.name, &self.cdsk, target, rng)?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut conn = Conn::new(stream)?;
@@ -99,6 +189,35 @@ impl Endpoint {
             )));
         }
         Ok((conn, hello.name))
+    }
+
+    /// Directly to `addr`: the listener's hello must name `expect`, else the listener this home
+    /// met at `addr` before, else (with `accept_new_listener`) whoever it is, remembered.
+    fn connect_direct(&self, addr: &str, expect: Option<String>, opts: &Options) -> Result<(Conn, String)> {
+        let (conn, name) = connect(addr)?;
+        let known = KnownListeners::of(&self.home);
+        let expect = expect.or_else(|| known.get(addr));
+        match expect {
+            Some(e) if e != name => {
+                return Err(Error::VerifyFailed(format!(
+                    "the listener at {addr} says it is {name:?}, not {e:?}: refused before anything was sent \
+                     (if {name} is whom you meant, dial {name}@{addr})"
+                )))
+            }
+            Some(_) => {}
+            None if opts.accept_new_listener => {}
+            None => {
+                return Err(Error::Usage(format!(
+                    "the listener at {addr} says it is {name:?}, and this home has not met it there: \
+                     dial {name}@{addr} if that is whom you meant (or add --yes to accept it and remember it)"
+                )))
+            }
+        }
+        if name == self.name {
+            return Err(Error::Usage(format!("the listener at {addr} is this participant ({name}) itself")));
+        }
+        known.remember(&self.home, addr, &name)?;
+        Ok((conn, name))
     }
 
     fn handshake_as_client(
@@ -125,7 +244,7 @@ impl Endpoint {
             &s.master_key,
             peer,
             Role::Client,
-            crate::cli::now_unix(),
+            crate::clock::now_unix(),
             DEFAULT_RESUME_LIFE,
         )?;
         Ok(s)
@@ -135,14 +254,26 @@ impl Endpoint {
     pub fn accept(&self, stream: TcpStream, opts: &Options, rng: &dyn SecureRandom) -> Result<(Session, Conn)> {
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut conn = Conn::new(stream)?;
-        conn.send(&ListenerHello { name: self.name.clone() }.to_frame())?;
+        conn.send(&ListenerHello { name: self.name.clone() }.to_frame()?)?;
         let cache = SessionCache::open(&self.home)?;
-        let now = crate::cli::now_unix();
+        let now = crate::clock::now_unix();
         let s = server_handshake(
             &mut conn,
             &self.name,
             &opts.suites,
-            |m1| self.resolve(&cache, m1, now),
+            |m1| {
+                let psk = self.resolve(&cache, m1, now)?;
+                // The caller's name is proven by its ticket (or its cached session) by now.
+                if let Some(allow) = &opts.allow {
+                    if !allow(&m1.client_name) {
+                        return Err((
+                            RefusalCode::NotAllowed,
+                            format!("{} does not take calls from {}", self.name, m1.client_name),
+                        ));
+                    }
+                }
+                Ok(psk)
+            },
             |s| cache.put(&s.key_id, &s.master_key, &s.summary.peer, Role::Server, now, DEFAULT_RESUME_LIFE),
             rng,
         )?;
@@ -179,7 +310,7 @@ impl Endpoint {
                     ));
                 }
                 if body.expires <= now {
-                    return Err((Expired, format!("the ticket expired at {}", crate::cli::fmt_time(body.expires))));
+                    return Err((Expired, format!("the ticket expired at {}", crate::clock::fmt_time(body.expires))));
                 }
                 if !cache.first_use_of_ticket(&t.session_id, body.expires, now).map_err(internal)? {
                     return Err((AlreadyConfirmed, "this ticket was used before: a replayed M1 is refused".into()));

@@ -81,7 +81,7 @@ pub fn client_start(p: ClientParams, rng: &dyn SecureRandom) -> Result<(ClientAw
         ephemeral: eph_pub,
         client_name: p.name.clone(),
     }
-    .to_frame();
+    .to_frame()?;
     Ok((ClientAwaitM2 { p, m1: m1.clone(), client_nonce, eph }, m1))
 }
 
@@ -191,7 +191,7 @@ pub fn server_accept(
         ephemeral: eph_pub,
         server_name: p.name.clone(),
     }
-    .to_frame();
+    .to_frame()?;
     let mk = keys::master_key(
         p.psk.expose(),
         &server_nonce,

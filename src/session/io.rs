@@ -113,8 +113,8 @@ impl Conn {
     }
 
     pub fn refuse(&mut self, code: RefusalCode, reason: &str) {
-        let r = Refused { code: code as u16, server_time: crate::cli::now_unix(), reason: reason.to_owned() };
-        let _ = self.send(&r.to_frame());
+        let r = Refused { code: code as u16, server_time: crate::clock::now_unix(), reason: reason.to_owned() };
+        let _ = self.send(&r.frame());
     }
 }
 
@@ -133,11 +133,14 @@ fn expect_finished(conn: &mut Conn, s: &mut Session) -> Result<()> {
 
 /// Client side: M1 → M2 → M3, then the server's M4 is checked before this returns.
 pub fn client_handshake(conn: &mut Conn, p: ClientParams, rng: &dyn SecureRandom) -> Result<Session> {
+    let peer = p.expect_server.clone().unwrap_or_else(|| "the listener".into());
     let (state, m1) = client_start(p, rng)?;
     conn.send(&m1)?;
     let f = conn.reader.next_frame("M2")?;
     if f.msg_type == TYPE_REFUSED {
-        return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+        // The listener refused (not the CDS): its code, its reason.
+        let r = Refused::from_frame(&f)?;
+        return Err(Error::PeerRefused { peer, code: r.code, reason: r.reason });
     }
     let (mut s, m3) = state.on_m2(&f)?;
     conn.send(&m3)?;

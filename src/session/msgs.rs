@@ -48,15 +48,15 @@ pub enum KeyRef {
 }
 
 impl KeyRef {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self {
             KeyRef::Ticket(t) => {
                 out.push(0);
-                put_bytes16(out, t);
+                put_bytes16(out, t)
             }
             KeyRef::KeyId(k) => {
                 out.push(1);
-                put_bytes16(out, k);
+                put_bytes16(out, k)
             }
         }
     }
@@ -71,9 +71,10 @@ impl KeyRef {
     }
 }
 
-fn put_list(out: &mut Vec<u8>, v: &[u8]) {
-    out.push(v.len() as u8);
+fn put_list(out: &mut Vec<u8>, v: &[u8]) -> Result<(), WireError> {
+    out.push(u8::try_from(v.len()).map_err(|_| WireError::FieldTooLong { len: v.len(), max: 255 })?);
     out.extend_from_slice(v);
+    Ok(())
 }
 
 fn put_ephemeral(out: &mut Vec<u8>, e: &Option<[u8; 32]>) {
@@ -108,13 +109,14 @@ pub struct M1 {
 impl Msg for M1 {
     const TYPE: u8 = TYPE_M1;
     const NAME: &'static str = "M1";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_list(out, &self.versions);
-        put_list(out, &self.suites);
-        self.key_ref.encode(out);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_list(out, &self.versions)?;
+        put_list(out, &self.suites)?;
+        self.key_ref.encode(out)?;
         out.extend_from_slice(&self.client_nonce);
         put_ephemeral(out, &self.ephemeral);
-        put_str8(out, &self.client_name);
+        put_str8(out, &self.client_name)?;
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let n = r.u8("versions")? as usize;
@@ -147,14 +149,15 @@ pub struct M2 {
 impl Msg for M2 {
     const TYPE: u8 = TYPE_M2;
     const NAME: &'static str = "M2";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.push(self.version);
         out.push(self.suite);
-        self.key_ref.encode(out);
+        self.key_ref.encode(out)?;
         out.extend_from_slice(&self.client_nonce);
         out.extend_from_slice(&self.server_nonce);
         put_ephemeral(out, &self.ephemeral);
-        put_str8(out, &self.server_name);
+        put_str8(out, &self.server_name)?;
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(M2 {
@@ -179,8 +182,9 @@ pub struct ListenerHello {
 impl Msg for ListenerHello {
     const TYPE: u8 = TYPE_LISTENER_HELLO;
     const NAME: &'static str = "listener hello";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_str8(out, &self.name);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.name)?;
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(ListenerHello { name: r.str8("listener name")?.to_owned() })

@@ -4,12 +4,13 @@
 //! u8  format id (0)
 //! u64 session id = u16 node id ‖ u48 session number
 //! u16 length N
-//! N   session data = u8 flags ‖ [u16 target node ‖ [32] HPKE enc, if sealed] ‖ body ‖ [64] Ed25519 signature
+//! N   session data = u8 flags ‖ [u16 target node ‖ [16] salt ‖ [32] HPKE enc, if sealed] ‖ body ‖ [64] Ed25519 signature
 //! u32 CRC-32 (IEEE) of everything before it
 //! ```
 //!
 //! encoded as base64url without padding. The signature covers every byte before it (format id to
-//! the end of the body); the body is the `Key: Value` lines, or their HPKE ciphertext.
+//! the end of the body); the body is the `Key: Value` lines, or their ciphertext (sealed: see
+//! `super::seal`).
 
 use super::TokenError;
 use base64::Engine;
@@ -18,18 +19,29 @@ pub const FORMAT_ID: u8 = 0;
 pub const FLAG_SEALED: u8 = 0x01;
 pub const SIG_LEN: usize = 64;
 pub const ENC_LEN: usize = 32;
+pub const SALT_LEN: usize = 16;
 /// Bytes around the session data: format, session id, length, CRC.
 pub const OVERHEAD: usize = 1 + 8 + 2 + 4;
+/// Bytes of a sealed token's target, salt and encapsulated key.
+pub const SEALED_HEAD: usize = 2 + SALT_LEN + ENC_LEN;
 /// Session numbers are 48 bits.
 pub const MAX_NUMBER: u64 = (1 << 48) - 1;
+
+/// How a sealed body was sealed: to which node, the minter's salt, the HPKE encapsulated key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    pub target: u16,
+    pub salt: [u8; SALT_LEN],
+    pub enc: [u8; ENC_LEN],
+}
 
 /// A decoded token, signature not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub node: u16,
     pub number: u64,
-    /// Set when the body is sealed: the node it is sealed to, and the HPKE encapsulated key.
-    pub sealed: Option<(u16, [u8; ENC_LEN])>,
+    /// Set when the body is sealed.
+    pub sealed: Option<Sealed>,
     pub body: Vec<u8>,
     pub signature: [u8; SIG_LEN],
 }
@@ -41,16 +53,17 @@ impl Token {
     }
 
     /// The bytes the signature covers: everything before it.
-    pub fn signed_bytes(node: u16, number: u64, sealed: Option<(u16, [u8; ENC_LEN])>, body: &[u8]) -> Vec<u8> {
-        let data_len = 1 + sealed.map_or(0, |_| 2 + ENC_LEN) + body.len() + SIG_LEN;
+    pub fn signed_bytes(node: u16, number: u64, sealed: Option<Sealed>, body: &[u8]) -> Vec<u8> {
+        let data_len = 1 + sealed.map_or(0, |_| SEALED_HEAD) + body.len() + SIG_LEN;
         let mut v = Vec::with_capacity(OVERHEAD + data_len);
         v.push(FORMAT_ID);
         v.extend_from_slice(&(((node as u64) << 48) | number).to_be_bytes());
         v.extend_from_slice(&(data_len as u16).to_be_bytes());
         v.push(if sealed.is_some() { FLAG_SEALED } else { 0 });
-        if let Some((target, enc)) = sealed {
-            v.extend_from_slice(&target.to_be_bytes());
-            v.extend_from_slice(&enc);
+        if let Some(s) = sealed {
+            v.extend_from_slice(&s.target.to_be_bytes());
+            v.extend_from_slice(&s.salt);
+            v.extend_from_slice(&s.enc);
         }
         v.extend_from_slice(body);
         v
@@ -105,13 +118,14 @@ impl Token {
         }
         let mut at = 1;
         let sealed = if flags & FLAG_SEALED != 0 {
-            if data.len() < 1 + 2 + ENC_LEN + SIG_LEN {
+            if data.len() < 1 + SEALED_HEAD + SIG_LEN {
                 return Err(bad("too short for a sealed token"));
             }
             let target = u16::from_be_bytes([data[1], data[2]]);
-            let enc: [u8; ENC_LEN] = data[3..3 + ENC_LEN].try_into().expect("32 bytes");
-            at += 2 + ENC_LEN;
-            Some((target, enc))
+            let salt: [u8; SALT_LEN] = data[3..3 + SALT_LEN].try_into().expect("16 bytes");
+            let enc: [u8; ENC_LEN] = data[3 + SALT_LEN..3 + SALT_LEN + ENC_LEN].try_into().expect("32 bytes");
+            at += SEALED_HEAD;
+            Some(Sealed { target, salt, enc })
         } else {
             None
         };

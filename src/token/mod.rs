@@ -8,14 +8,18 @@ pub mod numbers;
 pub mod oob;
 
 pub use keyring::Keyring;
-pub use layout::Token;
+pub use layout::{Sealed, Token};
 
 use crate::crypto;
 use crate::keys::Identity;
 use ring::rand::SecureRandom;
 
-/// HPKE `info` for a sealed token body.
-pub const SEAL_INFO: &[u8] = b"sslx-token-v1";
+/// HPKE `info` of a sealed token.
+pub const SEAL_INFO: &[u8] = b"sslx-token-v2";
+/// HPKE exporter context of a sealed token's body key.
+pub const BODY_KEY_CONTEXT: &[u8] = b"sslx-token-body-v1";
+/// HKDF salt of the sealing ephemeral's key material (from the minter's X25519 key).
+pub const EPHEMERAL_SALT: &[u8] = b"sslx-token-ephemeral-v1";
 /// Default size limit of the encoded token: what fits in a URL or a cookie everywhere.
 pub const DEFAULT_MAX_LEN: usize = 1024;
 /// Default clock-skew allowance when checking times, seconds.
@@ -126,7 +130,7 @@ impl Fields {
 }
 
 fn rfc3339(t: u64) -> String {
-    crate::cli::fmt_time(t)
+    crate::clock::fmt_time(t)
 }
 
 /// `Created` and `Expires` are Unix seconds in the token (10 characters where RFC 3339 takes
@@ -136,15 +140,107 @@ fn parse_time(s: &str) -> Option<u64> {
     (!s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
 
-/// The minting node's Ed25519 key, expanded once (signing many tokens).
-pub struct Signer(ring::signature::Ed25519KeyPair);
+/// The minting node's keys: Ed25519 expanded once (signing many tokens), and its X25519
+/// secret (the sealing ephemerals derive from it, so the minter can open its own sealed tokens).
+pub struct Signer {
+    ed25519: ring::signature::Ed25519KeyPair,
+    x25519: crypto::X25519Secret,
+}
 
 impl Signer {
     pub fn new(identity: &Identity) -> Self {
-        Signer(crypto::ed25519_keypair(identity.ed25519_seed.expose()))
+        Signer { ed25519: crypto::ed25519_keypair(identity.ed25519_seed.expose()), x25519: identity.x25519.clone() }
     }
     fn sign(&self, msg: &[u8]) -> [u8; 64] {
-        self.0.sign(msg).as_ref().try_into().expect("64-byte Ed25519 signature")
+        self.ed25519.sign(msg).as_ref().try_into().expect("64-byte Ed25519 signature")
+    }
+}
+
+/// Sealing (docs/PROTOCOL.md 5E): the body is ChaCha20-Poly1305 under a key exported from an
+/// HPKE base-mode context to the target node, whose ephemeral key is derived from the minter's
+/// X25519 secret, the token's salt, session id and target. The target opens it with its key;
+/// the minter, who can derive the same ephemeral, opens it too (the out-of-band server checks
+/// the tokens it is shown).
+pub mod seal {
+    use super::*;
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+    use zeroize::Zeroizing;
+
+    fn ephemeral_ikm(minter: &crypto::X25519Secret, node: u16, number: u64, s: &Sealed) -> Zeroizing<[u8; 32]> {
+        let mut info = s.salt.to_vec();
+        info.extend_from_slice(&Token::aad(node, number)[1..]);
+        info.extend_from_slice(&s.target.to_be_bytes());
+        let mut ikm = Zeroizing::new([0u8; 32]);
+        crypto::hkdf(EPHEMERAL_SALT, &info, minter.expose(), &mut *ikm);
+        ikm
+    }
+
+    fn aead(key: &[u8; 32]) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte key"))
+    }
+
+    /// Seals `lines` to `target` (its X25519 key): the sealed header and the ciphertext.
+    pub fn seal(
+        minter: &crypto::X25519Secret,
+        node: u16,
+        number: u64,
+        target: (u16, [u8; 32]),
+        lines: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Option<(Sealed, Vec<u8>)> {
+        let mut s = Sealed { target: target.0, salt: crypto::random_array(rng), enc: [0; 32] };
+        let mut key = Zeroizing::new([0u8; 32]);
+        s.enc = crypto::hpke_export_to(
+            &target.1,
+            SEAL_INFO,
+            &ephemeral_ikm(minter, node, number, &s),
+            BODY_KEY_CONTEXT,
+            &mut *key,
+        )?;
+        let mut body = lines.to_vec();
+        aead(&key)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key([0; 12]),
+                Aad::from(Token::aad(node, number)),
+                &mut body,
+            )
+            .ok()?;
+        Some((s, body))
+    }
+
+    fn open_with(key: &[u8; 32], t: &Token) -> Option<Vec<u8>> {
+        let mut body = t.body.clone();
+        let n = aead(key)
+            .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::from(Token::aad(t.node, t.number)), &mut body)
+            .ok()?
+            .len();
+        body.truncate(n);
+        Some(body)
+    }
+
+    /// The target node opens a token sealed to it.
+    pub fn open_as_target(me: &crypto::X25519Secret, t: &Token) -> Option<Vec<u8>> {
+        let s = t.sealed?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        crypto::hpke_export_from(me, &s.enc, SEAL_INFO, BODY_KEY_CONTEXT, &mut *key)?;
+        open_with(&key, t)
+    }
+
+    /// The minting node opens a token it sealed to `target_public` (the target's X25519 key).
+    pub fn open_as_minter(minter: &crypto::X25519Secret, target_public: &[u8; 32], t: &Token) -> Option<Vec<u8>> {
+        let s = t.sealed?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        let enc = crypto::hpke_export_to(
+            target_public,
+            SEAL_INFO,
+            &ephemeral_ikm(minter, t.node, t.number, &s),
+            BODY_KEY_CONTEXT,
+            &mut *key,
+        )?;
+        if !crypto::ct_eq(&enc, &s.enc) {
+            return None;
+        }
+        open_with(&key, t)
     }
 }
 
@@ -178,13 +274,13 @@ pub fn mint(m: &Mint<'_>, rng: &dyn SecureRandom) -> Result<String, TokenError> 
     let lines = all.to_text();
     let (sealed, body) = match m.to {
         None => (None, lines.into_bytes()),
-        Some((target, public)) => {
-            let (enc, ct) = crypto::hpke_seal(&public, SEAL_INFO, &Token::aad(m.node, m.number), lines.as_bytes(), rng)
+        Some(target) => {
+            let (s, ct) = seal::seal(&m.signer.x25519, m.node, m.number, target, lines.as_bytes(), rng)
                 .ok_or_else(|| TokenError::Usage("the target's public key is not a valid X25519 key".into()))?;
-            (Some((target, enc)), ct)
+            (Some(s), ct)
         }
     };
-    let budget = u16::MAX as usize - layout::OVERHEAD - 1 - 2 - layout::ENC_LEN - layout::SIG_LEN;
+    let budget = u16::MAX as usize - layout::OVERHEAD - 1 - layout::SEALED_HEAD - layout::SIG_LEN;
     if body.len() > budget {
         return Err(TokenError::TooLarge { len: body.len() * 4 / 3, max: m.max_len });
     }
@@ -229,27 +325,44 @@ pub struct Verifier<'a> {
 pub fn verify(text: &str, v: &Verifier<'_>) -> Result<Verified, TokenError> {
     let t = Token::decode(text)?;
     let public = v.keyring.get(t.node).ok_or(TokenError::UnknownNode(t.node))?;
+    check_signature(&t, &public.ed25519)?;
+    let lines = match t.sealed {
+        None => t.body.clone(),
+        Some(s) => {
+            let (me, id) = v.me.ok_or_else(|| {
+                TokenError::Usage(format!(
+                    "the token is sealed to node {}: give that node's --key and --node",
+                    s.target
+                ))
+            })?;
+            if s.target != me {
+                return Err(TokenError::NotForUs(format!(
+                    "the token is sealed to node {}, this is node {me}",
+                    s.target
+                )));
+            }
+            seal::open_as_target(&id.x25519, &t).ok_or_else(|| {
+                TokenError::NotForUs(format!("the sealed part does not open with the key of node {me}"))
+            })?
+        }
+    };
+    check_data(&t, lines, v.now, v.skew)
+}
+
+/// The signature: Ed25519 by the minting node over every byte before it.
+pub fn check_signature(t: &Token, ed25519: &[u8; 32]) -> Result<(), TokenError> {
     let signed = Token::signed_bytes(t.node, t.number, t.sealed, &t.body);
-    if !crypto::ed25519_verify(&public.ed25519, &signed, &t.signature) {
+    if !crypto::ed25519_verify(ed25519, &signed, &t.signature) {
         return Err(TokenError::BadSignature(format!(
             "the token does not verify under node {}'s key (altered, or signed by someone else)",
             t.node
         )));
     }
-    let lines = match t.sealed {
-        None => t.body.clone(),
-        Some((target, enc)) => {
-            let (me, id) = v.me.ok_or_else(|| {
-                TokenError::Usage(format!("the token is sealed to node {target}: give that node's --key and --node"))
-            })?;
-            if target != me {
-                return Err(TokenError::NotForUs(format!("the token is sealed to node {target}, this is node {me}")));
-            }
-            crypto::hpke_open(&id.x25519, &enc, SEAL_INFO, &Token::aad(t.node, t.number), &t.body).ok_or_else(|| {
-                TokenError::NotForUs(format!("the sealed part does not open with the key of node {me}"))
-            })?
-        }
-    };
+    Ok(())
+}
+
+/// The session data lines and the two times, checked against `now` with `skew`.
+pub fn check_data(t: &Token, lines: Vec<u8>, now: u64, skew: u64) -> Result<Verified, TokenError> {
     let text = String::from_utf8(lines).map_err(|_| TokenError::Malformed("the session data is not UTF-8".into()))?;
     let fields = Fields::parse(&text)?;
     let time = |k: &str| {
@@ -259,18 +372,18 @@ pub fn verify(text: &str, v: &Verifier<'_>) -> Result<Verified, TokenError> {
             .ok_or_else(|| TokenError::Malformed(format!("the session data has no valid {k} time")))
     };
     let (created, expires) = (time("Created")?, time("Expires")?);
-    if v.now > expires + v.skew {
+    if now > expires.saturating_add(skew) {
         return Err(TokenError::Expired {
             what: format!("the token expired at {}", rfc3339(expires)),
-            now: rfc3339(v.now),
-            edge: format!("{} s of clock skew allowed", v.skew),
+            now: rfc3339(now),
+            edge: format!("{skew} s of clock skew allowed"),
         });
     }
-    if created > v.now + v.skew {
+    if created > now.saturating_add(skew) {
         return Err(TokenError::Expired {
             what: format!("the token is not valid before {} (clocks apart?)", rfc3339(created)),
-            now: rfc3339(v.now),
-            edge: format!("{} s of clock skew allowed", v.skew),
+            now: rfc3339(now),
+            edge: format!("{skew} s of clock skew allowed"),
         });
     }
     Ok(Verified { node: t.node, number: t.number, sealed: t.sealed.is_some(), created, expires, fields })
@@ -286,22 +399,27 @@ pub fn resolve(
     keyring: &Keyring,
     me: (u16, &Identity),
     cache: &oob::Cache,
+    rng: &dyn SecureRandom,
 ) -> crate::Result<(Fields, usize)> {
     let version: u64 = got.fields.get("Version").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let refs = got.fields.references();
     let mut values: std::collections::BTreeMap<(u16, String), Option<String>> = Default::default();
-    let mut by_node: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
+    let mut by_node: std::collections::BTreeMap<u16, std::collections::BTreeSet<String>> = Default::default();
     for (_, node, id) in &refs {
         keyring.get(*node).ok_or(TokenError::UnknownNode(*node))?;
         match cache.get(*node, id, version)? {
             Some(v) => {
                 values.insert((*node, id.clone()), v);
             }
-            None => by_node.entry(*node).or_default().push(id.clone()),
+            None => {
+                by_node.entry(*node).or_default().insert(id.clone());
+            }
         }
     }
     let mut fetched = 0;
     for (node, ids) in by_node {
+        let ids: Vec<String> = ids.into_iter().collect();
+        let server = keyring.get(node).ok_or(TokenError::UnknownNode(node))?;
         let addr = keyring.addr(node).ok_or_else(|| {
             TokenError::Usage(format!("the keyring gives no address for node {node} (add HOST:PORT to its line)"))
         })?;
@@ -309,7 +427,7 @@ pub fn resolve(
         stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
         let mut w = stream.try_clone().map_err(|e| crate::Error::io("cloning the socket", e))?;
         let mut r = std::io::BufReader::new(stream);
-        let answer = oob::query(&mut r, &mut w, me, node, token, &ids)?;
+        let answer = oob::query(&mut r, &mut w, me, (node, &server.ed25519), token, &ids, rng)?;
         for id in ids {
             let v = answer.values.get(&id).cloned().flatten();
             cache.put(node, &id, v.as_deref(), answer.version)?;

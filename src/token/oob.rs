@@ -1,21 +1,26 @@
 //! The out-of-band query dialogue (seed 003, second patent): a target node asks the source node
-//! for the data a token refers to (`@NODE.ID`). Text lines over TCP, as in the seed's example;
-//! the querying node authenticates with an Ed25519 signature over the server's nonce, and the
-//! answer is HPKE-sealed to the querying node's X25519 key (the keyring has both), so the data
-//! is neither forged nor readable on the way:
+//! for the data a token refers to (`@NODE.ID`). Text lines over TCP, as in the seed's example.
+//! Both sides bring a nonce; the querying node signs both with its Ed25519 key, the server signs
+//! its answer over both nonces, the two node ids, the token and the request, and seals the
+//! values to the querying node's X25519 key (the keyrings hold both keys), so an answer is
+//! neither readable on the way, nor forged, nor replayed from another dialogue:
 //!
 //! ```text
-//! S: 123 Connected to server 123, please identify and authenticate self. Nonce: <b64url 32>
-//! C: Server: 456 Signature <b64url Ed25519("sslx-token-query-v1" ‖ nonce ‖ u16 123 ‖ u16 456)>
+//! S: 123 Connected to server 123, please identify and authenticate self. Nonce: <b64url SN>
+//! C: Server: 456 Nonce <b64url CN> Signature <b64url Ed25519(456, "sslx-token-query-v2" ‖ SN ‖ CN ‖ u16 123 ‖ u16 456)>
 //! S: 123 Server 456 authenticated, please make your requests.      (or: 123 ERR <reason>, then close)
 //! C: Token: <the token that refers to the data>
 //! C: Fred.Telephone, Fred.Address
-//! S: 123 Data <b64url enc ‖ HPKE(JSON {"version": V, "values": {id: value|null}})>   (or: 123 ERR <reason>)
+//! S: 123 Data <b64url enc ‖ HPKE(JSON)> Signature <b64url Ed25519(123, "sslx-token-answer-v1" ‖ …)>
 //! C: QUIT
 //! S: 123 Goodbye, server 456.
 //! ```
+//!
+//! The server answers only for a token that it minted, that is valid now (times, skew), and
+//! that is not sealed to another node, and only for ids that the token refers to as
+//! `@<this node>.ID`; anything else is refused (`123 ERR <reason>`, then it closes).
 
-use super::{Keyring, Token, TokenError};
+use super::{Fields, Keyring, Token, TokenError};
 use crate::crypto;
 use crate::keys::Identity;
 use crate::{Error, Result};
@@ -25,8 +30,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-const AUTH_LABEL: &[u8] = b"sslx-token-query-v1";
-const DATA_INFO: &[u8] = b"sslx-token-data-v1";
+const AUTH_LABEL: &[u8] = b"sslx-token-query-v2";
+const ANSWER_LABEL: &[u8] = b"sslx-token-answer-v1";
+const DATA_INFO: &[u8] = b"sslx-token-data-v2";
 /// The longest line either side accepts.
 pub const MAX_LINE: usize = 16 * 1024;
 
@@ -38,8 +44,47 @@ fn unb64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).ok()
 }
 
-fn auth_message(nonce: &[u8; 32], server: u16, client: u16) -> Vec<u8> {
-    [AUTH_LABEL, nonce, &server.to_be_bytes(), &client.to_be_bytes()].concat()
+/// What the querying node signs: `"sslx-token-query-v2" ‖ SN ‖ CN ‖ u16 server ‖ u16 client`.
+fn auth_message(sn: &[u8; 32], cn: &[u8; 32], server: u16, client: u16) -> Vec<u8> {
+    [AUTH_LABEL, sn, cn, &server.to_be_bytes(), &client.to_be_bytes()].concat()
+}
+
+/// What the server signs over an answer: `"sslx-token-answer-v1" ‖ SN ‖ CN ‖ u16 server ‖
+/// u16 client ‖ SHA-256(token) ‖ SHA-256(request line) ‖ enc ‖ ct`.
+fn answer_message(d: &Dialogue, token: &str, request: &str, sealed: &[u8]) -> Vec<u8> {
+    [
+        ANSWER_LABEL,
+        &d.sn,
+        &d.cn,
+        &d.server.to_be_bytes(),
+        &d.client.to_be_bytes(),
+        &crypto::sha256(token.trim().as_bytes()),
+        &crypto::sha256(request.as_bytes()),
+        sealed,
+    ]
+    .concat()
+}
+
+/// The two nonces and two nodes of one dialogue (the HPKE aad is `SN ‖ CN`).
+pub struct Dialogue {
+    pub sn: [u8; 32],
+    pub cn: [u8; 32],
+    pub server: u16,
+    pub client: u16,
+}
+
+impl Dialogue {
+    fn aad(&self) -> [u8; 64] {
+        let mut a = [0u8; 64];
+        a[..32].copy_from_slice(&self.sn);
+        a[32..].copy_from_slice(&self.cn);
+        a
+    }
+}
+
+/// The ids of a request line: `A, B, C`.
+fn request_ids(line: &str) -> Vec<String> {
+    line.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Reads one line (without its end), refusing one over MAX_LINE; None at EOF.
@@ -127,6 +172,9 @@ pub struct Server<'a> {
     pub identity: &'a Identity,
     pub keyring: &'a Keyring,
     pub store: &'a DataStore,
+    /// The clock and the skew a presented token's times are checked with.
+    pub now: u64,
+    pub skew: u64,
 }
 
 impl Server<'_> {
@@ -138,81 +186,100 @@ impl Server<'_> {
         rng: &dyn SecureRandom,
     ) -> Result<(u16, Vec<String>)> {
         let me = self.node;
-        let nonce: [u8; 32] = crypto::random_array(rng);
-        send(
-            w,
-            &format!("{me} Connected to server {me}, please identify and authenticate self. Nonce: {}", b64(&nonce)),
-        )?;
+        let sn: [u8; 32] = crypto::random_array(rng);
+        send(w, &format!("{me} Connected to server {me}, please identify and authenticate self. Nonce: {}", b64(&sn)))?;
         let refuse = |w: &mut dyn Write, why: &str| -> Error {
             let _ = w.write_all(format!("{me} ERR {why}\r\n").as_bytes());
             Error::Refused { code: crate::wire::RefusalCode::BadRequest as u16, reason: why.to_owned() }
         };
         let line = read_line(r)?.ok_or_else(|| Error::Unavailable("the client left".into()))?;
-        let (client, sig) = line
+        let (client, cn, sig) = line
             .strip_prefix("Server: ")
             .and_then(|rest| {
-                let (n, s) = rest.split_once(" Signature ")?;
-                Some((n.trim().parse::<u16>().ok()?, unb64(s)?))
+                let (n, rest) = rest.split_once(" Nonce ")?;
+                let (cn, s) = rest.split_once(" Signature ")?;
+                let cn: [u8; 32] = unb64(cn)?.try_into().ok()?;
+                Some((n.trim().parse::<u16>().ok()?, cn, unb64(s)?))
             })
-            .ok_or_else(|| refuse(w, "expected `Server: NODE Signature SIG`"))?;
+            .ok_or_else(|| refuse(w, "expected `Server: NODE Nonce CN Signature SIG`"))?;
         let Some(public) = self.keyring.get(client) else {
             return Err(refuse(w, &format!("node {client} is not in this node's keyring")));
         };
         let sig: [u8; 64] = sig.try_into().map_err(|_| refuse(w, "the signature is not 64 bytes"))?;
-        if !crypto::ed25519_verify(&public.ed25519, &auth_message(&nonce, me, client), &sig) {
+        if !crypto::ed25519_verify(&public.ed25519, &auth_message(&sn, &cn, me, client), &sig) {
             return Err(refuse(w, &format!("the signature of node {client} does not verify")));
         }
+        let d = Dialogue { sn, cn, server: me, client };
         send(w, &format!("{me} Server {client} authenticated, please make your requests."))?;
         let mut served = Vec::new();
-        let mut token: Option<Token> = None;
+        let mut token: Option<(String, Fields)> = None;
         while let Some(line) = read_line(r)? {
             if line.trim() == "QUIT" {
                 send(w, &format!("{me} Goodbye, server {client}."))?;
                 return Ok((client, served));
             }
             if let Some(t) = line.strip_prefix("Token: ") {
-                match self.check_token(t, client) {
-                    Ok(t) => token = Some(t),
+                match self.check_token(t, client, &public.x25519) {
+                    Ok(f) => token = Some((t.trim().to_owned(), f)),
                     Err(e) => return Err(refuse(w, &e.to_string())),
                 }
                 continue;
             }
-            if token.is_none() {
+            let Some((text, fields)) = &token else {
                 return Err(refuse(w, "send the token that refers to the data first (`Token: …`)"));
+            };
+            let ids = request_ids(&line);
+            let referenced: std::collections::BTreeSet<String> =
+                fields.references().into_iter().filter(|(_, n, _)| *n == me).map(|(_, _, id)| id).collect();
+            if ids.is_empty() {
+                return Err(refuse(w, "the request names no id"));
             }
-            let ids: Vec<String> = line.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-            send(w, &answer_line(me, &public.x25519, &nonce, self.store, &ids, rng)?)?;
+            if let Some(other) = ids.iter().find(|id| !referenced.contains(*id)) {
+                return Err(refuse(w, &format!("the token does not refer to {other:?} on node {me}: refused")));
+            }
+            send(w, &answer_line(&d, self.identity, &public.x25519, self.store, text, &line, &ids, rng)?)?;
             served.extend(ids);
         }
         Ok((client, served))
     }
 
-    /// The token a query comes with must be this node's, valid, and not sealed to another node.
-    fn check_token(&self, text: &str, client: u16) -> std::result::Result<Token, TokenError> {
+    /// The token a query comes with must be this node's, signed by it, valid now, and not
+    /// sealed to another node; returns its fields (a sealed one is opened with the key the
+    /// minter derived its seal from).
+    fn check_token(
+        &self,
+        text: &str,
+        client: u16,
+        client_x25519: &[u8; 32],
+    ) -> std::result::Result<Fields, TokenError> {
         let t = Token::decode(text)?;
         if t.node != self.node {
             return Err(TokenError::NotForUs(format!("the token was minted by node {}, not {}", t.node, self.node)));
         }
-        let signed = Token::signed_bytes(t.node, t.number, t.sealed, &t.body);
-        if !crypto::ed25519_verify(&self.identity.public().ed25519, &signed, &t.signature) {
-            return Err(TokenError::BadSignature("the token is not one this node minted".into()));
-        }
-        if let Some((target, _)) = t.sealed {
-            if target != client {
-                return Err(TokenError::NotForUs(format!("the token is sealed to node {target}, not {client}")));
+        super::check_signature(&t, &self.identity.public().ed25519)
+            .map_err(|_| TokenError::BadSignature("the token is not one this node minted".into()))?;
+        let lines = match t.sealed {
+            None => t.body.clone(),
+            Some(s) if s.target != client => {
+                return Err(TokenError::NotForUs(format!("the token is sealed to node {}, not {client}", s.target)))
             }
-        }
-        Ok(t)
+            Some(_) => super::seal::open_as_minter(&self.identity.x25519, client_x25519, &t)
+                .ok_or_else(|| TokenError::BadSignature("the token's sealed part does not open".into()))?,
+        };
+        Ok(super::check_data(&t, lines, self.now, self.skew)?.fields)
     }
 }
 
-/// The server's answer to a request for `ids`: `NODE Data <b64url(enc ‖ ct)>`, the values and
-/// the data version sealed to the asking node.
+/// The server's answer to a request for `ids`: `NODE Data <b64url(enc ‖ ct)> Signature <sig>`,
+/// the values and the data version sealed to the asking node and signed by this node.
+#[allow(clippy::too_many_arguments)]
 pub fn answer_line(
-    me: u16,
+    d: &Dialogue,
+    me: &Identity,
     asker_x25519: &[u8; 32],
-    nonce: &[u8; 32],
     store: &DataStore,
+    token: &str,
+    request: &str,
     ids: &[String],
     rng: &dyn SecureRandom,
 ) -> Result<String> {
@@ -221,9 +288,11 @@ pub fn answer_line(
         values.insert(id.clone(), store.get(id)?);
     }
     let body = serde_json::json!({"version": store.version()?, "values": values}).to_string();
-    let (enc, ct) = crypto::hpke_seal(asker_x25519, DATA_INFO, nonce, body.as_bytes(), rng)
+    let (enc, ct) = crypto::hpke_seal(asker_x25519, DATA_INFO, &d.aad(), body.as_bytes(), rng)
         .ok_or_else(|| Error::Other("sealing the answer".into()))?;
-    Ok(format!("{me} Data {}", b64(&[&enc[..], &ct].concat())))
+    let sealed = [&enc[..], &ct].concat();
+    let sig = me.sign(&answer_message(d, token, request, &sealed));
+    Ok(format!("{} Data {} Signature {}", d.server, b64(&sealed), b64(&sig)))
 }
 
 /// What a query brought back.
@@ -233,55 +302,87 @@ pub struct Answer {
     pub values: BTreeMap<String, Option<String>>,
 }
 
-/// The querying node's side: authenticate, send the token, ask for `ids`, QUIT.
+/// The querying node's side: authenticate, send the token, ask for `ids`, check the server's
+/// signature over the answer, QUIT. `server`: the node asked and its Ed25519 key (keyring).
 pub fn query(
     r: &mut impl BufRead,
     w: &mut impl Write,
     me: (u16, &Identity),
-    server: u16,
+    server: (u16, &[u8; 32]),
     token: &str,
     ids: &[String],
+    rng: &dyn SecureRandom,
 ) -> Result<Answer> {
+    let cn: [u8; 32] = crypto::random_array(rng);
+    query_with_nonce(r, w, me, server, token, ids, &cn)
+}
+
+/// `query` with a given client nonce (vectors).
+pub fn query_with_nonce(
+    r: &mut impl BufRead,
+    w: &mut impl Write,
+    me: (u16, &Identity),
+    server: (u16, &[u8; 32]),
+    token: &str,
+    ids: &[String],
+    cn: &[u8; 32],
+) -> Result<Answer> {
+    let (server, server_key) = server;
     let bad = |why: String| Error::Token(TokenError::Malformed(format!("node {server}: {why}")));
     let refused = |line: &str| Error::Refused {
         code: crate::wire::RefusalCode::BadRequest as u16,
         reason: format!("node {server}: {}", line.split_once(" ERR ").map_or(line, |(_, r)| r)),
     };
     let hello = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
-    let nonce: [u8; 32] = hello
+    let sn: [u8; 32] = hello
         .split_once("Nonce: ")
         .and_then(|(_, n)| unb64(n)?.try_into().ok())
         .ok_or_else(|| bad(format!("unexpected greeting {hello:?}")))?;
     if !hello.starts_with(&format!("{server} ")) {
         return Err(bad(format!("the server says it is not node {server}: {hello:?}")));
     }
-    let sig = me.1.sign(&auth_message(&nonce, server, me.0));
-    send(w, &format!("Server: {} Signature {}", me.0, b64(&sig)))?;
+    let d = Dialogue { sn, cn: *cn, server, client: me.0 };
+    let sig = me.1.sign(&auth_message(&sn, cn, server, me.0));
+    send(w, &format!("Server: {} Nonce {} Signature {}", me.0, b64(cn), b64(&sig)))?;
     let ok = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
     if !ok.contains("authenticated") {
         return Err(refused(&ok));
     }
+    let request = ids.join(", ");
     send(w, &format!("Token: {token}"))?;
-    send(w, &ids.join(", "))?;
+    send(w, &request)?;
     let data = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
-    let sealed = match data.strip_prefix(&format!("{server} Data ")) {
-        Some(s) => unb64(s).ok_or_else(|| bad("the answer is not base64url".into()))?,
-        None => return Err(refused(&data)),
+    let Some(rest) = data.strip_prefix(&format!("{server} Data ")) else {
+        return Err(refused(&data));
     };
+    let (sealed, sig) = rest.split_once(" Signature ").ok_or_else(|| bad("the answer is not signed".into()))?;
+    let sealed = unb64(sealed).ok_or_else(|| bad("the answer is not base64url".into()))?;
+    let sig: [u8; 64] =
+        unb64(sig).and_then(|s| s.try_into().ok()).ok_or_else(|| bad("the answer's signature is malformed".into()))?;
+    // Nothing is opened, let alone cached, unless node `server` signed it for this dialogue.
+    if !crypto::ed25519_verify(server_key, &answer_message(&d, token, &request, &sealed), &sig) {
+        return Err(Error::VerifyFailed(format!(
+            "the answer does not carry node {server}'s signature for this query: refused (not cached)"
+        )));
+    }
     if sealed.len() < crypto::HPKE_ENC_LEN {
         return Err(bad("the answer is too short".into()));
     }
     let (enc, ct) = sealed.split_at(crypto::HPKE_ENC_LEN);
-    let plain = crypto::hpke_open(&me.1.x25519, enc.try_into().expect("32 bytes"), DATA_INFO, &nonce, ct)
+    let plain = crypto::hpke_open(&me.1.x25519, enc.try_into().expect("32 bytes"), DATA_INFO, &d.aad(), ct)
         .ok_or_else(|| Error::VerifyFailed(format!("node {server}'s answer does not open with this node's key")))?;
     let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| bad(format!("the answer: {e}")))?;
     let version = v["version"].as_u64().ok_or_else(|| bad("the answer has no version".into()))?;
-    let values = v["values"]
+    let values: BTreeMap<String, Option<String>> = v["values"]
         .as_object()
         .ok_or_else(|| bad("the answer has no values".into()))?
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
         .collect();
+    let asked: std::collections::BTreeSet<&String> = ids.iter().collect();
+    if values.keys().collect::<std::collections::BTreeSet<_>>() != asked {
+        return Err(bad("the answer is not for the ids asked".into()));
+    }
     send(w, "QUIT")?;
     let _ = read_line(r);
     Ok(Answer { version, values })

@@ -4,6 +4,7 @@
 use super::msgs::*;
 use crate::crypto::{self, labels, Secret};
 use crate::keys::{Identity, PublicIdentity};
+use crate::wire::CHALLENGE_LEN;
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
 
@@ -55,7 +56,7 @@ pub fn make_replies(cdsk: &Cdsk, pin: &str, p: &ReplyParams<'_>, rng: &dyn Secur
         enc: [0; 32],
         sealed_h1: Vec::new(),
     };
-    let (enc, sealed) = crypto::hpke_seal(&p.ds_public.x25519, labels::VSU_REPLY_A, &a.aad(), &h1_off, rng)
+    let (enc, sealed) = crypto::hpke_seal(&p.ds_public.x25519, labels::VSU_REPLY_A, &a.aad()?, &h1_off, rng)
         .ok_or_else(|| Error::Usage("the DS's X25519 public key is not a valid key".into()))?;
     a.enc = enc;
     a.sealed_h1 = sealed;
@@ -77,7 +78,7 @@ pub fn assemble_cdsk(id: &Identity, a: &ReplyA, b: &ReplyB, pin: &str) -> Result
         )));
     }
     let pin = normalize_pin(pin)?;
-    let h1_off = crypto::hpke_open(&id.x25519, &a.enc, labels::VSU_REPLY_A, &a.aad(), &a.sealed_h1)
+    let h1_off = crypto::hpke_open(&id.x25519, &a.enc, labels::VSU_REPLY_A, &a.aad()?, &a.sealed_h1)
         .map(zeroize::Zeroizing::new)
         .ok_or_else(|| {
             Error::VerifyFailed(
@@ -97,18 +98,25 @@ pub fn sent_value(cdsk: &Cdsk, request_id: &RequestId, nonce: &[u8; 32]) -> [u8;
     crypto::hmac_sha256(cdsk.expose(), &[labels::VSU_SENT_VALUE, request_id, nonce])
 }
 
-/// DS side (claim 5): the confirmation wrapped in the CDSK. Returns it with its nonce.
-pub fn make_confirm(cdsk: &Cdsk, request_id: &RequestId, rng: &dyn SecureRandom) -> (Confirm, [u8; 32]) {
+/// DS side (claim 5): the confirmation wrapped in the CDSK, bound to the connection's
+/// `challenge`. Returns it with its nonce.
+pub fn make_confirm(
+    cdsk: &Cdsk,
+    request_id: &RequestId,
+    challenge: &[u8; CHALLENGE_LEN],
+    rng: &dyn SecureRandom,
+) -> (Confirm, [u8; 32]) {
     let nonce: [u8; 32] = crypto::random_array(rng);
     let mut plain = nonce.to_vec();
     plain.extend_from_slice(&sent_value(cdsk, request_id, &nonce));
-    let wrapped = crypto::wrap(cdsk.expose(), labels::VSU_CONFIRM, &wrap_aad(TYPE_CONFIRM, request_id), &plain, rng);
+    let wrapped = crypto::wrap(cdsk.expose(), labels::VSU_CONFIRM, &confirm_aad(request_id, challenge), &plain, rng);
     (Confirm { request_id: *request_id, wrapped }, nonce)
 }
 
-/// CDS side (claim 6): unwraps a confirmation and recomputes the sent value. `Some(nonce)` if it holds.
-pub fn check_confirm(cdsk: &Cdsk, c: &Confirm) -> Option<[u8; 32]> {
-    let plain = crypto::unwrap(cdsk.expose(), labels::VSU_CONFIRM, &wrap_aad(TYPE_CONFIRM, &c.request_id), &c.wrapped)?;
+/// CDS side (claim 6): unwraps a confirmation that arrived on the connection with `challenge`
+/// and recomputes the sent value. `Some(nonce)` if it holds.
+pub fn check_confirm(cdsk: &Cdsk, c: &Confirm, challenge: &[u8; CHALLENGE_LEN]) -> Option<[u8; 32]> {
+    let plain = crypto::unwrap(cdsk.expose(), labels::VSU_CONFIRM, &confirm_aad(&c.request_id, challenge), &c.wrapped)?;
     let nonce: [u8; 32] = plain.get(..32)?.try_into().ok()?;
     let sent = plain.get(32..64)?;
     crypto::ct_eq(sent, &sent_value(cdsk, &c.request_id, &nonce)).then_some(nonce)
@@ -145,7 +153,7 @@ pub fn make_denied(
     rng: &dyn SecureRandom,
 ) -> Result<Denied> {
     let mut plain = vec![attempts_left];
-    crate::wire::put_str16(&mut plain, reason);
+    crate::wire::put_str16(&mut plain, reason)?;
     let (enc, sealed) =
         crypto::hpke_seal(ds_x25519, labels::VSU_DENIED, &wrap_aad(TYPE_DENIED, request_id), &plain, rng)
             .ok_or_else(|| Error::Other("the DS's X25519 key is not valid".into()))?;
@@ -205,9 +213,11 @@ mod tests {
     #[test]
     fn confirm_round_trip_and_wrong_key() {
         let (rng, _, cdsk, _) = setup();
-        let (c, nonce) = make_confirm(&cdsk, &[9; 16], &rng);
-        assert_eq!(check_confirm(&cdsk, &c), Some(nonce));
-        assert_eq!(check_confirm(&Secret::random(&rng), &c), None);
+        let (c, nonce) = make_confirm(&cdsk, &[9; 16], &[7; 32], &rng);
+        assert_eq!(check_confirm(&cdsk, &c, &[7; 32]), Some(nonce));
+        assert_eq!(check_confirm(&Secret::random(&rng), &c, &[7; 32]), None);
+        // Replayed on another connection (another challenge): it does not verify.
+        assert_eq!(check_confirm(&cdsk, &c, &[8; 32]), None);
     }
 
     #[test]

@@ -2,20 +2,35 @@
 //! over a blocking TCP connection with timeouts.
 
 use super::msgs::*;
-use crate::wire::{read_frame, write_frame, Frame, Msg};
+use crate::wire::{read_frame, write_frame, Frame, Msg, CHALLENGE_LEN};
 use crate::{Error, Result};
 use std::time::Duration;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far this machine's clock may be from the CDS's (its hello says) before a request is
+/// not even sent: expiries (of requests, keys, tickets) would be judged wrongly.
+pub const MAX_CLOCK_SKEW: u64 = 300;
 
-/// Sends one frame to the CDS at `addr` and returns the answer frame; a `Refused` answer is
-/// turned into `Error::Refused`.
-pub fn exchange(addr: &str, frame: &[u8]) -> Result<Frame> {
+/// Connects to the CDS at `addr`, builds the request from the connection's challenge, sends
+/// it and returns the answer frame; a `Refused` answer is turned into `Error::Refused`.
+pub fn exchange(addr: &str, request: impl FnOnce(&[u8; CHALLENGE_LEN]) -> Result<Vec<u8>>) -> Result<Frame> {
     let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {addr}: {e}"));
-    let mut s = crate::net::connect(addr, &format!("the CDS at {addr}"))?;
+    let conn = crate::net::connect_cds(addr)?;
+    let now = crate::clock::now_unix();
+    if now.abs_diff(conn.cds_time) > MAX_CLOCK_SKEW {
+        return Err(Error::Expired {
+            what: format!(
+                "this machine's clock and the CDS's differ by more than {MAX_CLOCK_SKEW} s: set the clock right"
+            ),
+            now: crate::clock::fmt_time(now),
+            edge: format!("CDS clock {}", crate::clock::fmt_time(conn.cds_time)),
+        });
+    }
+    let mut s = conn.stream;
     s.set_read_timeout(Some(IO_TIMEOUT)).ok();
     s.set_write_timeout(Some(IO_TIMEOUT)).ok();
-    write_frame(&mut s, frame).map_err(unavailable)?;
+    let frame = request(&conn.challenge)?;
+    write_frame(&mut s, &frame).map_err(unavailable)?;
     let f = read_frame(&mut s)
         .map_err(|e| Error::Unavailable(format!("reading the CDS's answer: {e}")))?
         .ok_or_else(|| Error::Unavailable(format!("the CDS at {addr} closed the connection without answering")))?;
@@ -26,17 +41,7 @@ pub fn exchange(addr: &str, frame: &[u8]) -> Result<Frame> {
     Ok(f)
 }
 
-pub fn refusal_error(r: Refused) -> Error {
-    use crate::wire::RefusalCode;
-    match RefusalCode::from_u16(r.code) {
-        Some(RefusalCode::Expired) | Some(RefusalCode::ClockSkew) => Error::Expired {
-            what: format!("refused by the CDS: {}", r.reason),
-            now: crate::cli::fmt_time(crate::cli::now_unix()),
-            edge: format!("CDS clock {}", crate::cli::fmt_time(r.server_time)),
-        },
-        _ => Error::Refused { code: r.code, reason: r.reason },
-    }
-}
+pub use crate::error::refusal_error;
 
 // ---- the participant's VSU, over the home's state files ----
 
@@ -93,23 +98,25 @@ fn hex(b: &[u8]) -> String {
 /// `sslx vsu`: signs and sends the open request; keeps reply A as the pending request.
 pub fn open(home: &Home, cds: &str, email: &str, oob: &str, prove_with: Option<&Identity>) -> Result<PendingVsu> {
     let id = home.load_identity()?;
-    let mut req = OpenRequest {
-        ar: super::AR_VSU_DS.into(),
-        name: id.name.clone(),
-        public: id.public(),
-        email: email.into(),
-        oob: oob.into(),
-        timestamp: crate::cli::now_unix(),
-        signature: [0; 64],
-        proof: None,
-    };
-    if req.email.len() > 1024 || req.oob.len() > 2048 {
+    let created = crate::clock::now_unix();
+    if email.len() > 1024 || oob.len() > 2048 {
         return Err(Error::Usage("email address or out-of-band URI too long".into()));
     }
-    let signed = req.signed_bytes();
-    req.signature = id.sign(&signed);
-    req.proof = prove_with.map(|old| old.sign(&signed));
-    let answer = exchange(cds, &req.to_frame())?;
+    let answer = exchange(cds, |challenge| {
+        let mut req = OpenRequest {
+            ar: super::AR_VSU_DS.into(),
+            name: id.name.clone(),
+            public: id.public(),
+            email: email.into(),
+            oob: oob.into(),
+            signature: [0; 64],
+            proof: None,
+        };
+        let signed = req.signed_bytes(challenge)?;
+        req.signature = id.sign(&signed);
+        req.proof = prove_with.map(|old| old.sign(&signed));
+        Ok(req.to_frame()?)
+    })?;
     let a = ReplyA::from_frame(&answer)?;
     let pending = PendingVsu {
         request_id: request_id_hex(&a.request_id),
@@ -119,9 +126,9 @@ pub fn open(home: &Home, cds: &str, email: &str, oob: &str, prove_with: Option<&
         cds_sign_key: hex(&a.cds_sign_key),
         email: email.into(),
         oob: oob.into(),
-        created: req.timestamp,
+        created,
         expires: a.expires,
-        reply_a: a.to_armor(),
+        reply_a: a.to_armor()?,
     };
     home.write_json(PENDING_FILE, &pending, false)?;
     home.remove(ASSEMBLED_FILE)?;
@@ -146,12 +153,12 @@ pub fn assemble(home: &Home, reply_b_text: &str, pin: &str, reply_a: Option<Repl
     };
     let b = ReplyB::find_in(reply_b_text)?;
     let cdsk = assemble::assemble_cdsk(&id, &a, &b, pin)?;
-    let now = crate::cli::now_unix();
+    let now = crate::clock::now_unix();
     if now >= a.expires {
         return Err(Error::Expired {
             what: format!("request {} has expired; run sslx vsu again", request_id_hex(&a.request_id)),
-            now: crate::cli::fmt_time(now),
-            edge: format!("expired {}", crate::cli::fmt_time(a.expires)),
+            now: crate::clock::fmt_time(now),
+            edge: format!("expired {}", crate::clock::fmt_time(a.expires)),
         });
     }
     Ok((cdsk, a.request_id))
@@ -203,8 +210,12 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
     })?;
     let a = ReplyA::from_armor(&pending.reply_a)?;
     let cds = cds_override.unwrap_or(&pending.cds);
-    let (c, nonce) = assemble::make_confirm(&cdsk, &a.request_id, rng);
-    let answer = exchange(cds, &c.to_frame())?;
+    let mut nonce = [0u8; 32];
+    let answer = exchange(cds, |challenge| {
+        let (c, n) = assemble::make_confirm(&cdsk, &a.request_id, challenge, rng);
+        nonce = n;
+        Ok(c.to_frame()?)
+    })?;
     match answer.msg_type {
         TYPE_CONFIRMED => {
             let m = Confirmed::from_frame(&answer)?;

@@ -2,7 +2,7 @@
 
 use crate::crypto::{self, labels, HPKE_ENC_LEN};
 use crate::keys::{decode_line, encode_line, LineKind, PublicIdentity};
-use crate::wire::{put_str16, put_str8, Msg, Reader, WireError, VERSION};
+use crate::wire::{put_str16, put_str8, Msg, Reader, WireError, CHALLENGE_LEN, VERSION};
 use base64::Engine;
 
 pub const TYPE_OPEN_REQUEST: u8 = 0x10;
@@ -10,7 +10,7 @@ pub const TYPE_REPLY_A: u8 = 0x11;
 pub const TYPE_CONFIRM: u8 = 0x12;
 pub const TYPE_CONFIRMED: u8 = 0x13;
 pub const TYPE_DENIED: u8 = 0x14;
-pub const TYPE_REFUSED: u8 = 0x1f;
+pub use crate::wire::{Refused, TYPE_REFUSED};
 
 pub type RequestId = [u8; 16];
 
@@ -18,7 +18,8 @@ pub fn request_id_hex(id: &RequestId) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Open request DS → CDS (VD-DS1), signed with the DS's Ed25519 key.
+/// Open request DS → CDS (VD-DS1), signed with the DS's Ed25519 key over the fields and the
+/// challenge of the connection it is sent on (so it cannot be replayed on another connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenRequest {
     /// Authentication-request value: `VSU-DS`.
@@ -27,38 +28,41 @@ pub struct OpenRequest {
     pub public: PublicIdentity,
     pub email: String,
     pub oob: String,
-    /// Unix seconds when the request was made (the CDS refuses large clock skew).
-    pub timestamp: u64,
-    /// Ed25519 signature by `public.ed25519` over `signed_bytes()`.
+    /// Ed25519 signature by `public.ed25519` over `signed_bytes(challenge)`.
     pub signature: [u8; 64],
     /// For re-enrolling a registered name under a new key: the same bytes signed by the current key.
     pub proof: Option<[u8; 64]>,
 }
 
 impl OpenRequest {
-    /// `"sslx-vsu-open-request-v1" ‖ ar … timestamp` as encoded.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = labels::VSU_OPEN_REQUEST.to_vec();
-        put_str8(&mut out, &self.ar);
-        put_str8(&mut out, &self.name);
+    fn encode_fields(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.ar)?;
+        put_str8(out, &self.name)?;
         out.extend_from_slice(&self.public.x25519);
         out.extend_from_slice(&self.public.ed25519);
-        put_str16(&mut out, &self.email);
-        put_str16(&mut out, &self.oob);
-        out.extend_from_slice(&self.timestamp.to_be_bytes());
-        out
+        put_str16(out, &self.email)?;
+        put_str16(out, &self.oob)
     }
 
-    pub fn signature_valid(&self) -> bool {
-        crypto::ed25519_verify(&self.public.ed25519, &self.signed_bytes(), &self.signature)
+    /// `"sslx-vsu-open-request-v1" ‖ challenge ‖ ar … oob` as encoded.
+    pub fn signed_bytes(&self, challenge: &[u8; CHALLENGE_LEN]) -> Result<Vec<u8>, WireError> {
+        let mut out = labels::VSU_OPEN_REQUEST.to_vec();
+        out.extend_from_slice(challenge);
+        self.encode_fields(&mut out)?;
+        Ok(out)
+    }
+
+    /// Whether the signature holds for a request sent on the connection with `challenge`.
+    pub fn signature_valid(&self, challenge: &[u8; CHALLENGE_LEN]) -> bool {
+        self.signed_bytes(challenge).is_ok_and(|m| crypto::ed25519_verify(&self.public.ed25519, &m, &self.signature))
     }
 }
 
 impl Msg for OpenRequest {
     const TYPE: u8 = TYPE_OPEN_REQUEST;
     const NAME: &'static str = "open request";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.signed_bytes()[labels::VSU_OPEN_REQUEST.len()..]);
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.encode_fields(out)?;
         out.extend_from_slice(&self.signature);
         match &self.proof {
             None => out.push(0),
@@ -67,6 +71,7 @@ impl Msg for OpenRequest {
                 out.extend_from_slice(p);
             }
         }
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let ar = r.str8("authentication-request value")?.to_owned();
@@ -75,23 +80,13 @@ impl Msg for OpenRequest {
         let ed25519 = r.take_array("Ed25519 public key")?;
         let email = r.str16("email address")?.to_owned();
         let oob = r.str16("out-of-band URI")?.to_owned();
-        let timestamp = r.u64("timestamp")?;
         let signature = r.take_array("signature")?;
         let proof = match r.u8("proof length")? {
             0 => None,
             64 => Some(r.take_array("proof")?),
             _ => return Err(WireError::Invalid("proof length must be 0 or 64")),
         };
-        Ok(OpenRequest {
-            ar,
-            name,
-            public: PublicIdentity { x25519, ed25519 },
-            email,
-            oob,
-            timestamp,
-            signature,
-            proof,
-        })
+        Ok(OpenRequest { ar, name, public: PublicIdentity { x25519, ed25519 }, email, oob, signature, proof })
     }
 }
 
@@ -114,18 +109,18 @@ pub const SEALED_H1_LEN: usize = 16 + 16;
 
 impl ReplyA {
     /// Associated data of the HPKE seal: the clear fields as encoded.
-    pub fn aad(&self) -> Vec<u8> {
+    pub fn aad(&self) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.request_id);
         out.extend_from_slice(&self.expires.to_be_bytes());
-        put_str16(&mut out, &self.cds_http);
+        put_str16(&mut out, &self.cds_http)?;
         out.extend_from_slice(&self.cds_sign_key);
-        out
+        Ok(out)
     }
 
     /// Reply A as pasteable text (what `sslx vsu --out` writes).
-    pub fn to_armor(&self) -> String {
-        armor("SSLX REPLY A", &self.to_frame())
+    pub fn to_armor(&self) -> Result<String, WireError> {
+        Ok(armor("SSLX REPLY A", &self.to_frame()?))
     }
 
     pub fn from_armor(text: &str) -> Result<Self, WireError> {
@@ -136,10 +131,11 @@ impl ReplyA {
 impl Msg for ReplyA {
     const TYPE: u8 = TYPE_REPLY_A;
     const NAME: &'static str = "reply A";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.aad());
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        out.extend_from_slice(&self.aad()?);
         out.extend_from_slice(&self.enc);
         out.extend_from_slice(&self.sealed_h1);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let request_id = r.take_array("request id")?;
@@ -252,12 +248,21 @@ pub fn wrap_aad(msg_type: u8, request_id: &RequestId) -> Vec<u8> {
     a
 }
 
+/// The confirmation's associated data: `0x12 ‖ version ‖ request id ‖ challenge` (bound to its
+/// connection).
+pub fn confirm_aad(request_id: &RequestId, challenge: &[u8; CHALLENGE_LEN]) -> Vec<u8> {
+    let mut a = wrap_aad(TYPE_CONFIRM, request_id);
+    a.extend_from_slice(challenge);
+    a
+}
+
 impl Msg for Confirm {
     const TYPE: u8 = TYPE_CONFIRM;
     const NAME: &'static str = "confirmation";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.request_id);
         out.extend_from_slice(&self.wrapped);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let request_id = r.take_array("request id")?;
@@ -303,9 +308,10 @@ impl ConfirmedBody {
 impl Msg for Confirmed {
     const TYPE: u8 = TYPE_CONFIRMED;
     const NAME: &'static str = "confirmed";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.request_id);
         out.extend_from_slice(&self.wrapped);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let request_id = r.take_array("request id")?;
@@ -338,11 +344,12 @@ impl Denied {
 impl Msg for Denied {
     const TYPE: u8 = TYPE_DENIED;
     const NAME: &'static str = "denied";
-    fn encode_body(&self, out: &mut Vec<u8>) {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.request_id);
         out.extend_from_slice(&self.enc);
-        crate::wire::put_bytes16(out, &self.sealed);
+        crate::wire::put_bytes16(out, &self.sealed)?;
         out.extend_from_slice(&self.signature);
+        Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let request_id = r.take_array("request id")?;
@@ -350,27 +357,6 @@ impl Msg for Denied {
         let sealed = r.bytes16("sealed reason")?.to_vec();
         let signature = r.take_array("signature")?;
         Ok(Denied { request_id, enc, sealed, signature })
-    }
-}
-
-/// The CDS refuses a request, with a reason code, its clock, and a reason to print.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub code: u16,
-    pub server_time: u64,
-    pub reason: String,
-}
-
-impl Msg for Refused {
-    const TYPE: u8 = TYPE_REFUSED;
-    const NAME: &'static str = "refused";
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.code.to_be_bytes());
-        out.extend_from_slice(&self.server_time.to_be_bytes());
-        put_str16(out, &self.reason);
-    }
-    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Refused { code: r.u16("code")?, server_time: r.u64("server time")?, reason: r.str16("reason")?.to_owned() })
     }
 }
 

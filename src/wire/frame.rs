@@ -3,8 +3,9 @@
 use super::WireError;
 use std::io::{Read, Write};
 
-/// The protocol version this implementation speaks.
-pub const VERSION: u8 = 1;
+/// The protocol version this implementation speaks (2: every request to the CDS is bound to
+/// its connection's challenge, docs/PROTOCOL.md section 2).
+pub const VERSION: u8 = 2;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 6;
 /// The largest body any frame may carry; larger lengths are refused before anything is read.

@@ -6,10 +6,14 @@
 //! length the peer chose before checking it against what is actually there.
 
 mod frame;
+mod hello;
 mod reader;
+mod refused;
 
 pub use frame::{read_frame, write_frame, Frame, Header, HEADER_LEN, MAX_BODY, VERSION};
+pub use hello::{CdsHello, CHALLENGE_LEN, TYPE_CDS_HELLO};
 pub use reader::{put_bytes16, put_str16, put_str8, Reader};
+pub use refused::{Refused, TYPE_REFUSED};
 
 use crate::ErrorKind;
 
@@ -28,20 +32,28 @@ pub enum WireError {
     UnsupportedVersion(u8),
     #[error("malformed: {0}")]
     Invalid(&'static str),
+    /// An encoder was given a field longer than its length prefix can say.
+    #[error("a field of {len} bytes does not fit its {max}-byte limit")]
+    FieldTooLong { len: usize, max: usize },
 }
 
 /// A protocol message: one encoder and one decoder, over the body of a frame of type `TYPE`.
 pub trait Msg: Sized {
     const TYPE: u8;
     const NAME: &'static str;
-    fn encode_body(&self, out: &mut Vec<u8>);
+    /// Writes the body; a field too long for its length prefix, or a body over `MAX_BODY`, is
+    /// an error (never a silently cut field).
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError>;
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError>;
 
     /// The whole frame: header, then body.
-    fn to_frame(&self) -> Vec<u8> {
+    fn to_frame(&self) -> Result<Vec<u8>, WireError> {
         let mut body = Vec::new();
-        self.encode_body(&mut body);
-        Frame { msg_type: Self::TYPE, version: VERSION, body }.to_bytes()
+        self.encode_body(&mut body)?;
+        if body.len() > MAX_BODY {
+            return Err(WireError::TooLarge { got: body.len(), max: MAX_BODY });
+        }
+        Ok(Frame { msg_type: Self::TYPE, version: VERSION, body }.to_bytes())
     }
 
     /// Decodes a frame that must be of this type.
@@ -82,6 +94,10 @@ pub enum RefusalCode {
     UnknownKeyId = 15,
     NotListening = 16,
     SourceMismatch = 17,
+    /// The callee accepts calls only from its allowed peers (`sslx listen --allow`).
+    NotAllowed = 18,
+    /// Too many requests, or connections, from this source or for this destination: try later.
+    RateLimited = 19,
 }
 
 impl RefusalCode {
@@ -105,6 +121,8 @@ impl RefusalCode {
             15 => UnknownKeyId,
             16 => NotListening,
             17 => SourceMismatch,
+            18 => NotAllowed,
+            19 => RateLimited,
             _ => return None,
         })
     }

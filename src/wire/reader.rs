@@ -80,18 +80,41 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub fn put_str8(out: &mut Vec<u8>, s: &str) {
-    debug_assert!(s.len() <= u8::MAX as usize);
-    out.push(s.len() as u8);
+/// `len u8 | UTF-8`; a string over 255 bytes is an error (in every build), never cut short.
+pub fn put_str8(out: &mut Vec<u8>, s: &str) -> Result<(), WireError> {
+    let len = u8::try_from(s.len()).map_err(|_| WireError::FieldTooLong { len: s.len(), max: u8::MAX as usize })?;
+    out.push(len);
     out.extend_from_slice(s.as_bytes());
+    Ok(())
 }
 
-pub fn put_str16(out: &mut Vec<u8>, s: &str) {
-    put_bytes16(out, s.as_bytes());
+/// `len u16 BE | UTF-8`; over 65,535 bytes is an error.
+pub fn put_str16(out: &mut Vec<u8>, s: &str) -> Result<(), WireError> {
+    put_bytes16(out, s.as_bytes())
 }
 
-pub fn put_bytes16(out: &mut Vec<u8>, b: &[u8]) {
-    debug_assert!(b.len() <= u16::MAX as usize);
-    out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+/// `len u16 BE | bytes`; over 65,535 bytes is an error.
+pub fn put_bytes16(out: &mut Vec<u8>, b: &[u8]) -> Result<(), WireError> {
+    let len = u16::try_from(b.len()).map_err(|_| WireError::FieldTooLong { len: b.len(), max: u16::MAX as usize })?;
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(b);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_fields_over_their_length_prefix() {
+        let mut out = Vec::new();
+        assert!(put_str8(&mut out, &"a".repeat(255)).is_ok());
+        assert_eq!(put_str8(&mut out, &"a".repeat(256)), Err(WireError::FieldTooLong { len: 256, max: 255 }));
+        assert!(put_bytes16(&mut out, &vec![0; 65_535]).is_ok());
+        assert_eq!(put_bytes16(&mut out, &vec![0; 65_536]), Err(WireError::FieldTooLong { len: 65_536, max: 65_535 }));
+        assert_eq!(
+            put_str16(&mut out, &"é".repeat(40_000)).unwrap_err(),
+            WireError::FieldTooLong { len: 80_000, max: 65_535 }
+        );
+    }
 }

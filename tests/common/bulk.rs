@@ -10,8 +10,10 @@ use std::path::Path;
 /// Enrolls `n` participants named `{prefix}{i}` into the database at `db`; returns names and CDSKs.
 pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
     let rng = sslx::crypto::system_rng();
-    let reg = Registrar::new(Store::open(db).unwrap(), RegistrarConfig::default(), &rng).unwrap();
+    let limits = sslx::cds::RateLimits { per_source: None, per_email: None, per_oob: None };
+    let reg = Registrar::new(Store::open(db).unwrap(), RegistrarConfig { limits, ..Default::default() }, &rng).unwrap();
     let now = sslx::cli::now_unix();
+    let challenge = [0u8; 32];
     (0..n)
         .map(|i| {
             let id = Identity::generate(&format!("{prefix}{i}"), &rng).unwrap();
@@ -20,17 +22,16 @@ pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<
                 name: id.name.clone(),
                 public: id.public(),
                 email: "p@example.com".into(),
-                oob: "sms:+1".into(),
-                timestamp: now,
+                oob: "sms:+15551234567".into(),
                 signature: [0; 64],
                 proof: None,
             };
-            req.signature = id.sign(&req.signed_bytes());
-            let opened = reg.open(&req, now, |_| Ok(()), &rng).unwrap();
+            req.signature = id.sign(&req.signed_bytes(&challenge).unwrap());
+            let (opened, ()) = reg.open(&req, &challenge, None, now, |_, _| Ok(()), &rng).unwrap();
             let cdsk =
                 assemble::assemble_cdsk(&id, &opened.replies.a, &opened.replies.b, &opened.replies.c.pin).unwrap();
-            let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &rng);
-            reg.confirm(&c, None, now, &rng).unwrap();
+            let (c, _) = assemble::make_confirm(&cdsk, &opened.request_id, &challenge, &rng);
+            reg.confirm(&c, &challenge, None, now, &rng).unwrap();
             (id.name, cdsk)
         })
         .collect()
@@ -38,13 +39,14 @@ pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<
 
 /// Puts a participant on hook over a raw connection; the connection is the hook.
 pub fn hook(listen: &str, name: &str, cdsk: &Secret<32>) -> std::net::TcpStream {
-    use sslx::relay::{nonce_time_body, HookOk, OnHook};
+    use sslx::relay::{HookOk, OnHook};
     use sslx::wire::{read_frame, write_frame, Msg};
     let rng = sslx::crypto::system_rng();
     let nonce: [u8; 16] = sslx::crypto::random_array(&rng);
-    let mut s = std::net::TcpStream::connect(listen).unwrap();
-    write_frame(&mut s, &OnHook::new(name, cdsk, &nonce_time_body(&nonce, sslx::cli::now_unix()), &rng).to_frame())
-        .unwrap();
+    let c = sslx::net::connect_cds(listen).unwrap();
+    let mut s = c.stream;
+    s.set_read_timeout(None).unwrap();
+    write_frame(&mut s, &OnHook::new(name, cdsk, &c.challenge, &nonce, &rng).unwrap().to_frame().unwrap()).unwrap();
     let ok = HookOk::from_frame(&read_frame(&mut s).unwrap().unwrap()).unwrap();
     assert!(ok.open(cdsk, &nonce).is_some());
     s

@@ -26,6 +26,15 @@ pub fn pseudo_random(n: usize, seed: u8) -> Vec<u8> {
     out
 }
 
+/// A blocking TCP connection to `to` from the loopback address `from` (127.0.0.2, …: all of
+/// 127/8 is this machine, so one test can be several sources).
+pub fn connect_from(from: &str, to: &str) -> std::net::TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&format!("{from}:0").parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    s.connect(&to.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    s.into()
+}
+
 /// `sslx --home HOME` with every `SSLX_*` variable cleared.
 pub fn sslx(home: &Path) -> Command {
     let mut c = Command::new(bin("sslx"));
@@ -435,7 +444,9 @@ impl Listener {
     /// Waits for the listener to exit (after --once); returns its status, stdout and stderr.
     pub fn wait(mut self) -> (std::process::ExitStatus, Vec<u8>, String) {
         let mut out = Vec::new();
-        self.child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_end(&mut out).unwrap();
+        }
         let status = self.child.wait().unwrap();
         let err = self.stderr.take().unwrap().join().unwrap();
         (status, out, err)

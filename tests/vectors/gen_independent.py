@@ -106,7 +106,8 @@ for name, dh in [("full_no_fs", None), ("full_with_dh", det(32, "dh")[:32])]:
 # ---------------------------------------------------------------- courier (docs/PROTOCOL.md 5D)
 import io, struct, subprocess, tarfile
 os.makedirs("courier", exist_ok=True)
-def frame(t, body): return bytes([t, 1]) + struct.pack(">I", len(body)) + body
+VERSION = 2  # the frame version (docs/PROTOCOL.md section 2)
+def frame(t, body): return bytes([t, VERSION]) + struct.pack(">I", len(body)) + body
 def str8(s): return bytes([len(s)]) + s.encode()
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -129,19 +130,26 @@ write("courier/pairing.txt", [("expect", "success"), ("shared", s.hex()), ("rand
     ("confirm_a", H(ltk, b"sslx-pair-confirm-v1", b"A", t).hex()), ("confirm_b", H(ltk, b"sslx-pair-confirm-v1", b"B", t).hex()),
     ("ltk_line", bech32m("sslx-pair-key-", ltk).upper())])
 
-# Transfer values.
+# Transfer values: every value is under the key of the direction (K_AB from the LTK and both
+# accounts) and covers SHA-256 of transfer packet A1.
+def direction_key(ltk, sender, recipient):
+    return hkdf(b"sslx-courier-direction-v1", ltk, str8(sender) + str8(recipient), 32)
 ltk = det(32, "ltk")[:32]
 cha, chb, skey = det(32, "challenge-a")[:32], det(32, "challenge-b")[:32], det(32, "skey")[:32]
-delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(ltk, cha, chb, b"Delta"), b"sslx-courier-delta-v1", 32)))
+a1 = frame(0x58, bytes([1, 1, 1, 1]) + str8("alice") + str8("bob") + cha)
+ha1 = hashlib.sha256(a1).digest()
+kd = direction_key(ltk, "alice", "bob")
+delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(kd, cha, chb, ha1, b"Delta"), b"sslx-courier-delta-v1", 32)))
 tags = [det(16, "tag0")[:16], det(16, "tag1")[:16]]
 file_hash = H(skey, b"File_Check", *tags)
-write("courier/transfer.txt", [("expect", "success"), ("ltk", ltk.hex()), ("challenge_a", cha.hex()), ("challenge_b", chb.hex()),
-    ("skey", skey.hex()), ("proof_b", H(ltk, cha, chb, b"Verify").hex()), ("proof_a", H(ltk, cha, chb, b"Verify2").hex()),
-    ("delta_key", delta.hex()), ("key_proof", H(skey, cha, chb, b"KeyProof").hex()),
+write("courier/transfer.txt", [("expect", "success"), ("ltk", ltk.hex()), ("sender", "alice"), ("recipient", "bob"),
+    ("a1", a1.hex()), ("direction_key", kd.hex()), ("challenge_a", cha.hex()), ("challenge_b", chb.hex()),
+    ("skey", skey.hex()), ("proof_b", H(kd, cha, chb, ha1, b"Verify").hex()), ("proof_a", H(kd, cha, chb, ha1, b"Verify2").hex()),
+    ("delta_key", delta.hex()), ("key_proof", H(skey, cha, chb, ha1, b"KeyProof").hex()),
     ("aead_key", hkdf(b"sslx-courier-v1", skey, b"sslx-courier-aead-v1", 32).hex()),
     ("des_keys", b"".join(H(skey, l)[:8] for l in (b"KEY1", b"KEY22", b"KEY333")).hex()),
     ("tags", "".join(x.hex() for x in tags)), ("file_hash", file_hash.hex()),
-    ("file_proof", H(skey, cha, chb, file_hash, b"Verify3").hex())])
+    ("file_proof", H(skey, cha, chb, ha1, file_hash, b"Verify3").hex())])
 
 # A whole offline bundle in the 3des suite (3DES from the openssl command, tar from tarfile):
 # bob must open it with the pair key `ltk` and find hello/greeting.txt.
@@ -162,20 +170,22 @@ chb = bytes(32)
 skey = det(32, "bundle-skey")[:32]
 keys = b"".join(H(skey, l)[:8] for l in (b"KEY1", b"KEY22", b"KEY333"))
 head = frame(0x58, bytes([1, 1, 2, 3]) + str8("alice") + str8("bob") + cha)
-delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(ltk, cha, chb, b"Delta"), b"sslx-courier-delta-v1", 32)))
-head += frame(0x5a, str8("bob") + H(ltk, cha, chb, b"Verify2") + delta + H(skey, cha, chb, b"KeyProof") + struct.pack(">Q", len(tar)))
+ha1 = hashlib.sha256(head).digest()
+kd = direction_key(ltk, "alice", "bob")
+delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(kd, cha, chb, ha1, b"Delta"), b"sslx-courier-delta-v1", 32)))
+head += frame(0x5a, str8("bob") + H(kd, cha, chb, ha1, b"Verify2") + delta + H(skey, cha, chb, ha1, b"KeyProof") + struct.pack(">Q", len(tar)))
 records, macs = b"", []
 pieces = [payload[:5000], payload[5000:]]
 for i, piece in enumerate(pieces):
     flags = bytes([1 if i == len(pieces) - 1 else 0])
     iv = det(8, f"iv{i}")[:8]
     ct = tdes(keys, iv, piece)
-    hdr = bytes([0x5d, 1]) + struct.pack(">I", 1 + 8 + len(ct) + 32)
+    hdr = bytes([0x5d, VERSION]) + struct.pack(">I", 1 + 8 + len(ct) + 32)
     mac = H(skey, b"Record", struct.pack(">Q", i), hdr, flags, iv, ct)
     macs.append(mac)
     records += hdr + flags + iv + ct + mac
 file_hash = H(skey, b"File_Check", *macs)
-trailer = frame(0x5e, H(skey, cha, chb, file_hash, b"Verify3") + struct.pack(">Q", len(payload)))
+trailer = frame(0x5e, H(skey, cha, chb, ha1, file_hash, b"Verify3") + struct.pack(">Q", len(payload)))
 with open("courier/bundle_3des.sslx", "wb") as fh:
     fh.write(head + records + trailer)
 write("courier/bundle_3des.txt", [("expect", "success"), ("file", "bundle_3des.sslx"), ("sender", "alice"), ("recipient", "bob"),

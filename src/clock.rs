@@ -1,0 +1,48 @@
+//! The clock, at the bottom of the library: flows take `now` as an argument, and the binaries
+//! (and daemons) read it here.
+//!
+//! Debug builds (the ones `cargo test` drives) read a fixed time from `SSLX_TEST_NOW` (Unix
+//! seconds) so that tests can move a process's clock; release builds never look at it, so
+//! nobody can make a release `sslx` accept an expired token by setting a variable.
+
+/// The variable a debug build takes its clock from, when set.
+pub const TEST_CLOCK_VAR: &str = "SSLX_TEST_NOW";
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    now_with_override(cfg!(debug_assertions), std::env::var(TEST_CLOCK_VAR).ok().as_deref())
+}
+
+/// The system clock, or `overridden` when `allowed` (debug builds) and it is a Unix time.
+pub fn now_with_override(allowed: bool, overridden: Option<&str>) -> u64 {
+    if allowed {
+        if let Some(t) = overridden.and_then(|v| v.trim().parse().ok()) {
+            return t;
+        }
+    }
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// RFC 3339, UTC.
+pub fn fmt_time(t: u64) -> String {
+    i64::try_from(t)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_clock_moves_only_builds_that_allow_it() {
+        assert_eq!(now_with_override(true, Some("1000000000")), 1_000_000_000);
+        // A release build (not allowed) reads the system clock whatever the variable says.
+        assert!(now_with_override(false, Some("1000000000")) > 1_700_000_000);
+        assert!(now_with_override(true, Some("not a time")) > 1_700_000_000);
+        assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(fmt_time(u64::MAX), u64::MAX.to_string());
+    }
+}
