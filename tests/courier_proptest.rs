@@ -141,3 +141,82 @@ proptest! {
         unpack(&t);
     }
 }
+
+/// Where `p` leads on disk, as far as it exists: the canonical form of its longest existing
+/// prefix (following every link on the way), then the rest as text. A link whose target does
+/// not exist yet still shows where it would lead.
+fn leads_to(p: &std::path::Path) -> std::path::PathBuf {
+    let comps: Vec<_> = p.components().collect();
+    for cut in (1..=comps.len()).rev() {
+        let prefix: std::path::PathBuf = comps[..cut].iter().collect();
+        if let Ok(c) = std::fs::canonicalize(&prefix) {
+            let mut out = c;
+            for rest in &comps[cut..] {
+                match rest {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::Normal(n) => out.push(n),
+                    _ => {}
+                }
+            }
+            return out;
+        }
+    }
+    p.to_owned()
+}
+
+/// Where the links sit, and the targets they get: the pieces an escape is built of.
+const LINK_AT: [&str; 5] = ["t/l0", "t/l1", "t/l2", "t/d0/l6", "t/d0/l7"];
+const LINK_TO: [&str; 12] =
+    ["..", "../..", "l6/..", "d0/l6/..", "l0/..", "l1/..", "d0", "l0", "f", "l0/../..", "d0/l7/../..", "../l0/.."];
+
+fn link_set() -> impl Strategy<Value = Vec<(usize, usize)>> {
+    proptest::collection::vec((0..LINK_AT.len(), 0..LINK_TO.len()), 1..7)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Whatever set of links a bundle holds, every one the unpacker accepts leads inside the
+    /// top-level directory it belongs to, on disk (issue 10, finding 5).
+    #[test]
+    fn accepted_links_never_lead_outside_their_directory(links in link_set()) {
+        let at = |i: usize| LINK_AT[i].to_owned();
+        let mut b = tar::Builder::new(Vec::new());
+        let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            b.append_data(&mut h, p, std::io::empty()).unwrap();
+        };
+        dir(&mut b, "t");
+        dir(&mut b, "t/d0");
+        let mut used = std::collections::HashSet::new();
+        for (i, target) in &links {
+            if !used.insert(*i) {
+                continue;
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, at(*i), LINK_TO[*target]).unwrap();
+        }
+        let tar_bytes = b.into_inner().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let (tmp, dest) = (work.path().join("tmp"), work.path().join("dest"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&dest).unwrap();
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        if sslx::courier::tree::unpack(&mut archive, &tmp, &dest).is_ok() {
+            let top = std::fs::canonicalize(tmp.join("t")).unwrap();
+            for i in &used {
+                let l = tmp.join(at(*i));
+                let target = std::fs::read_link(&l).unwrap();
+                let to = leads_to(&l.parent().unwrap().join(target));
+                prop_assert!(to.starts_with(&top), "{} leads to {}", at(*i), to.display());
+            }
+        }
+    }
+}

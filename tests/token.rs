@@ -269,8 +269,17 @@ struct Serve(std::process::Child, String);
 
 impl Serve {
     fn start(n: &Nodes, ring: &Path) -> Serve {
+        Self::start_at(n, ring, None)
+    }
+
+    /// With its clock at `now` (the test clock of debug builds).
+    fn start_at(n: &Nodes, ring: &Path, now: Option<u64>) -> Serve {
         use std::io::BufRead;
-        let mut c = std::process::Command::new(bin("sslx"))
+        let mut cmd = std::process::Command::new(bin("sslx"));
+        if let Some(t) = now {
+            cmd.env("SSLX_TEST_NOW", t.to_string());
+        }
+        let mut c = cmd
             .args(["token", "serve", "--node", "1", "--listen", "127.0.0.1:0", "--key"])
             .arg(n.p("n1.key"))
             .arg("--keyring")
@@ -364,4 +373,157 @@ fn out_of_band_values_are_fetched_from_their_node_and_cached_by_version() {
     resolve(&mint("4", "@1.Fred.Telephone"), "home3")
         .code(5)
         .stderr(predicate::str::contains("node 2 is not in this node's keyring"));
+}
+
+/// A dialogue with `token serve` as node 2 (its key from n2.key), returning the server's answer
+/// line for `ids` after presenting `token`, or its refusal.
+fn ask(n: &Nodes, addr: &str, token: &str, ids: &[&str]) -> Result<oob_answer::Answer, String> {
+    let me = sslx::keys::load_identity_file(&n.p("n2.key")).unwrap();
+    let server = sslx::keys::load_identity_file(&n.p("n1.key")).unwrap().public().ed25519;
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(stream);
+    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    sslx::token::oob::query(&mut r, &mut w, (2, &me), (1, &server), token, &ids, &sslx::crypto::system_rng())
+        .map_err(|e| e.to_string())
+}
+
+mod oob_answer {
+    pub use sslx::token::oob::Answer;
+}
+
+#[test]
+fn token_serve_answers_only_ids_its_valid_token_refers_to() {
+    // Issue 10, finding 1: any token node 1 ever minted used to fetch any id.
+    let n = Nodes::new();
+    n.cmd()
+        .args(["token", "store", "--db"])
+        .arg(n.p("data.db"))
+        .args(["Fred.Telephone=(345) 555-1212", "Payroll.Ceo=1000000"])
+        .assert()
+        .success();
+    let server = Serve::start(&n, &n.p("ring"));
+    let refers = n.mint(&["--field", "User-ID=Fred", "--field", "Telephone=@1.Fred.Telephone"]);
+    let got = ask(&n, &server.1, &refers, &["Fred.Telephone"]).unwrap();
+    assert_eq!(got.values["Fred.Telephone"].as_deref(), Some("(345) 555-1212"));
+    // An id the token does not refer to is refused, not answered (nor answered with null).
+    let e = ask(&n, &server.1, &refers, &["Payroll.Ceo"]).unwrap_err();
+    assert!(e.contains("does not refer to \"Payroll.Ceo\""), "{e}");
+    let e = ask(&n, &server.1, &refers, &["Fred.Telephone", "Payroll.Ceo"]).unwrap_err();
+    assert!(e.contains("Payroll.Ceo"), "{e}");
+    // A token that refers to nothing gets nothing.
+    let nothing = n.mint(&["--field", "User-ID=Fred"]);
+    assert!(ask(&n, &server.1, &nothing, &["Fred.Telephone"]).is_err());
+    // An expired token: the server checks the times too (its own clock, 5 s of skew): here a
+    // server whose clock is an hour on.
+    let later = Serve::start_at(&n, &n.p("ring"), Some(now_of(&n, &refers) + 3600));
+    let e = ask(&n, &later.1, &refers, &["Fred.Telephone"]).unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+    // A sealed token is opened by the node that minted it, and held to the same rules.
+    let sealed = n.mint(&["--to", n.p("n2.line").to_str().unwrap(), "--field", "Telephone=@1.Fred.Telephone"]);
+    assert!(ask(&n, &server.1, &sealed, &["Fred.Telephone"]).is_ok());
+    assert!(ask(&n, &server.1, &sealed, &["Payroll.Ceo"]).is_err());
+}
+
+/// A server that says it is node `node` and answers every query with `values` at `version`,
+/// sealed (correctly) to the asker but signed with a key of its own: what anyone who can reach
+/// the asker, or sit in the path, could send.
+fn fake_server(node: u16, asker_x25519: [u8; 32], version: u64) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let rng = sslx::crypto::system_rng();
+        let fake = sslx::keys::Identity::generate("mallory", &rng).unwrap();
+        for sock in listener.incoming().flatten() {
+            let mut w = sock.try_clone().unwrap();
+            let mut r = std::io::BufReader::new(sock);
+            let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            let sn = [9u8; 32];
+            let _ = write!(
+                w,
+                "{node} Connected to server {node}, please identify and authenticate self. Nonce: {}\r\n",
+                b64(&sn)
+            );
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let cn: Vec<u8> = line
+                .split(" Nonce ")
+                .nth(1)
+                .and_then(|x| x.split(' ').next())
+                .and_then(|x| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(x).ok())
+                .unwrap_or_default();
+            let _ = write!(w, "{node} Server 2 authenticated, please make your requests.\r\n");
+            let (mut token, mut ids) = (String::new(), String::new());
+            let _ = r.read_line(&mut token);
+            let _ = r.read_line(&mut ids);
+            let values: serde_json::Map<String, serde_json::Value> =
+                ids.trim().split(", ").map(|i| (i.to_owned(), serde_json::json!("forged"))).collect();
+            let body = serde_json::json!({"version": version, "values": values}).to_string();
+            let aad = [&sn[..], &cn].concat();
+            let (enc, ct) =
+                sslx::crypto::hpke_seal(&asker_x25519, b"sslx-token-data-v2", &aad, body.as_bytes(), &rng).unwrap();
+            let sealed = [&enc[..], &ct].concat();
+            let sig = fake.sign(&sealed);
+            let _ = write!(w, "{node} Data {} Signature {}\r\n", b64(&sealed), b64(&sig));
+            let mut quit = String::new();
+            let _ = r.read_line(&mut quit);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_forged_answer_is_refused_and_never_cached() {
+    // Issue 10, finding 2: answers were HPKE base mode (anyone can seal to the asker), and the
+    // resolver cached a forged `Version: 999999` answer for good.
+    let n = Nodes::new();
+    let me = sslx::keys::load_identity_file(&n.p("n2.key")).unwrap();
+    let fake = fake_server(1, me.public().x25519, 999_999);
+    let line1 = std::fs::read_to_string(n.p("n1.line")).unwrap();
+    let ring = |addr: &str| {
+        let text = format!("{} {addr}\n{}", line1.trim(), std::fs::read_to_string(n.p("n2.line")).unwrap());
+        std::fs::write(n.p("ring-node2"), text).unwrap();
+    };
+    let resolve = |t: &str| {
+        sslx(&n.p("home2"))
+            .args(["token", "resolve", t, "--node", "2", "--key"])
+            .arg(n.p("n2.key"))
+            .arg("--keyring")
+            .arg(n.p("ring-node2"))
+            .assert()
+    };
+    let t = n.mint(&["--field", "Telephone=@1.Fred.Telephone", "--field", "Version=1"]);
+    ring(&fake);
+    resolve(&t).code(3).stderr(predicate::str::contains("signature"));
+    // Nothing of it was cached: the real node 1, once reachable, is asked and its value shown.
+    n.cmd()
+        .args(["token", "store", "--db"])
+        .arg(n.p("data.db"))
+        .arg("Fred.Telephone=(345) 555-1212")
+        .assert()
+        .success();
+    let server = Serve::start(&n, &n.p("ring"));
+    ring(&server.1);
+    resolve(&t)
+        .success()
+        .stdout(predicate::str::contains("Telephone: (345) 555-1212"))
+        .stderr(predicate::str::contains("1 fetched"));
+}
+
+#[test]
+fn the_old_clock_variable_moves_no_clock() {
+    // Issue 10, finding 19: SSLX_NOW moved the clock of every build, so an expired token
+    // verified with it set. The test clock is SSLX_TEST_NOW, and only debug builds read it.
+    let n = Nodes::new();
+    let t = n.mint(&["--ttl", "10s"]);
+    let created = now_of(&n, &t);
+    n.cmd()
+        .env("SSLX_NOW", (created + 5).to_string())
+        .env("SSLX_TEST_NOW", (created + 3600).to_string())
+        .args(["token", "verify", &t, "--keyring"])
+        .arg(n.p("ring"))
+        .assert()
+        .code(4);
 }
