@@ -75,7 +75,8 @@ pub struct ConnInfo {
 /// Connections waiting for their first frame, per source and in all.
 #[derive(Default)]
 struct Pending {
-    by_source: Mutex<HashMap<IpAddr, usize>>,
+    /// Per source, and the sum of all (kept beside it, under the same lock).
+    by_source: Mutex<(HashMap<IpAddr, usize>, usize)>,
 }
 
 /// One waiting connection; gives its place back when dropped.
@@ -86,9 +87,11 @@ struct PendingGuard {
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        let mut m = self.pending.by_source.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.pending.by_source.lock().unwrap_or_else(|p| p.into_inner());
+        let (m, total) = &mut *guard;
         if let Some(n) = m.get_mut(&self.source) {
             *n -= 1;
+            *total -= 1;
             if *n == 0 {
                 m.remove(&self.source);
             }
@@ -114,9 +117,9 @@ impl Pending {
     /// A place for a new connection from `ip`, or why not.
     fn enter(self: &Arc<Self>, ip: IpAddr, limits: &ConnLimits) -> Result<PendingGuard, String> {
         let source = bucket(ip);
-        let mut m = self.by_source.lock().unwrap_or_else(|p| p.into_inner());
-        let total: usize = m.values().sum();
-        if total >= limits.max_pending {
+        let mut guard = self.by_source.lock().unwrap_or_else(|p| p.into_inner());
+        let (m, total) = &mut *guard;
+        if *total >= limits.max_pending {
             return Err("the CDS has too many connections waiting; try again shortly".into());
         }
         let n = m.entry(source).or_insert(0);
@@ -126,6 +129,7 @@ impl Pending {
             ));
         }
         *n += 1;
+        *total += 1;
         Ok(PendingGuard { pending: self.clone(), source })
     }
 }
