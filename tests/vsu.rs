@@ -375,3 +375,20 @@ fn keygen_refuses_to_overwrite_and_writes_secrets_0600() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("kay sslx-pub1"));
     p.cmd().args(["keygen", "--name", "Bad Name"]).assert().code(2).stderr(predicate::str::contains("invalid name"));
 }
+
+#[test]
+fn reply_b_quoted_in_a_reply_after_a_soft_line_break_assembles() {
+    // Issue 11: a mail client quoting a quoted-printable reply B (`…=` then `> rest`) used to
+    // leave the line broken, and assemble-key exited 3.
+    let cds = Cds::start_dev();
+    let p = Participant::new("quoted");
+    let rid = p.vsu(&cds, "sms:+15551234567");
+    let eml = std::fs::read_to_string(cds.reply_b_file(&rid)).unwrap();
+    let line = eml.lines().find(|l| l.starts_with("sslx-reply-b1")).unwrap().trim().to_owned();
+    let (head, tail) = line.split_at(40);
+    let forwarded = format!(
+        "On Monday the CDS wrote:\n> This is reply B.\n> -----BEGIN SSLX REPLY B-----\n> {head}=\n> {tail}\n> -----END SSLX REPLY B-----\n"
+    );
+    p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &cds.pin(&rid)]).write_stdin(forwarded).assert().success();
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+}

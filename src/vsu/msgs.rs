@@ -173,11 +173,11 @@ impl ReplyB {
     /// Finds reply B in any text: the armored block alone, or the whole email it came in
     /// (quoted-printable soft breaks and `>` quoting are tolerated).
     pub fn find_in(text: &str) -> Result<Self, crate::keys::KeyError> {
-        let cleaned = undo_soft_line_breaks(text);
+        let cleaned = unquote_email(text);
         let line = cleaned
-            .lines()
-            .map(|l| l.trim_start_matches(['>', ' ', '\t']).trim())
-            .find(|l| l.to_ascii_lowercase().starts_with("sslx-reply-b1"))
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.get(..13).is_some_and(|p| p.eq_ignore_ascii_case("sslx-reply-b1")))
             .ok_or_else(|| crate::keys::KeyError::BadLine {
                 expected: "reply B",
                 class: crate::keys::LineFailure::Malformed,
@@ -222,7 +222,7 @@ impl ReplyC {
 
     /// Finds the PIN in a reply C text (the OOB message as delivered, an email included).
     pub fn pin_in(text: &str) -> Option<String> {
-        let text = undo_soft_line_breaks(text);
+        let text = unquote_email(text).join("\n");
         text.match_indices("PIN ").find_map(|(i, _)| {
             let rest = &text[i + 4..];
             let pin: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
@@ -360,9 +360,27 @@ impl Msg for Denied {
     }
 }
 
-/// Joins the lines a quoted-printable email broke (`=` at the end of a line).
-fn undo_soft_line_breaks(text: &str) -> String {
-    text.replace("=\r\n", "").replace("=\n", "")
+/// The lines of an email as a person pasted it, made readable again (docs/PROTOCOL.md 5.3):
+/// split at LF (a CR before it dropped); from each line, its quoting stripped first (any run of
+/// `>`, spaces and tabs at its start); then each line that ends in `=` (trailing spaces and tabs
+/// ignored) joined to the next without the `=` (a quoted-printable soft line break).
+pub fn unquote_email(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut open = false;
+    for raw in text.split('\n') {
+        let l = raw.strip_suffix('\r').unwrap_or(raw).trim_start_matches(['>', ' ', '\t']);
+        let t = l.trim_end_matches([' ', '\t']);
+        let (piece, soft) = match t.strip_suffix('=') {
+            Some(head) => (head, true),
+            None => (l, false),
+        };
+        match (open, out.last_mut()) {
+            (true, Some(last)) => last.push_str(piece),
+            _ => out.push(piece.to_owned()),
+        }
+        open = soft;
+    }
+    out
 }
 
 /// `-----BEGIN LABEL-----`, base64 in 64-column lines, `-----END LABEL-----`.
@@ -386,4 +404,41 @@ pub fn dearmor(label: &str, text: &str) -> Result<Vec<u8>, WireError> {
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| WireError::Invalid("armored block is not valid base64"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply_b() -> ReplyB {
+        ReplyB { request_id: [7; 16], offset_h2: [9; 16] }
+    }
+
+    #[test]
+    fn finds_reply_b_soft_broken_then_quoted_and_quoted_then_soft_broken() {
+        let line = reply_b().to_line();
+        let (head, tail) = line.split_at(30);
+        // Quoted after the soft break (a reply quoting the quoted-printable mail): `…=` then `> rest`.
+        let a = format!("Hi,\n> {REPLY_B_BEGIN}\n> {head}=\n> {tail}\n> {REPLY_B_END}\n");
+        assert_eq!(ReplyB::find_in(&a).unwrap(), reply_b());
+        // Soft-broken, unquoted, CRLF, with spaces after the `=`.
+        let b = format!("{REPLY_B_BEGIN}\r\n{head}=  \r\n{tail}\r\n{REPLY_B_END}\r\n");
+        assert_eq!(ReplyB::find_in(&b).unwrap(), reply_b());
+        // Quoted twice, broken in three.
+        let (t1, t2) = tail.split_at(10);
+        let c = format!(">> {head}=\n>>{t1}=\n>> {t2}\n");
+        assert_eq!(ReplyB::find_in(&c).unwrap(), reply_b());
+        // The armor alone, the line alone.
+        assert_eq!(ReplyB::find_in(&reply_b().to_armor()).unwrap(), reply_b());
+        assert_eq!(ReplyB::find_in(&line.to_uppercase()).unwrap(), reply_b());
+    }
+
+    #[test]
+    fn a_pin_soft_broken_inside_a_quoted_message_is_found() {
+        let c = ReplyC { request_id: [1; 16], name: "alice".into(), pin: "1A2B3C".into() };
+        let t = c.text();
+        let at = t.find("PIN ").unwrap() + 6;
+        let quoted = format!("> {}=\n> {}\n", &t[..at], &t[at..]);
+        assert_eq!(ReplyC::pin_in(&quoted).as_deref(), Some("1A2B3C"));
+    }
 }
