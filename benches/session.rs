@@ -1,6 +1,9 @@
 //! Session benchmarks, sslx beside rustls TLS 1.3 in the same run:
-//! - handshakes per second, full (X25519 ephemeral, forward secrecy) and resumed (PSK only),
-//!   in memory and over loopback TCP; rustls full (Ed25519 certificate) and resumed;
+//! - handshakes per second, full (X25519 ephemeral, forward secrecy) and resumed, in memory and
+//!   over loopback TCP, beside rustls full (Ed25519 certificate) and resumed. rustls resumes with
+//!   psk_dhe_ke only (the PSK plus an X25519 exchange), the same work as sslx's default
+//!   resumption with forward secrecy; sslx's PSK-only resumption (`--no-fs`) does no key
+//!   exchange at all and is shown beside them as the different work it is;
 //! - session record throughput over loopback beside raw TCP.
 //!
 //! Run: cargo bench --bench session
@@ -35,9 +38,13 @@ fn client_params(fs: bool, resume: bool) -> ClientParams {
 fn sslx_handshake(fs: bool, resume: bool, rng: &dyn ring::rand::SecureRandom) {
     let (c, m1) = client_start(client_params(fs, resume), rng).unwrap();
     let m1m = M1::from_bytes(&m1).unwrap();
-    let (mut s, m2, m4) =
-        server_accept(&m1m, &m1, ServerParams { name: "bob".into(), psk: Secret::new(PSK), suites: vec![1, 2] }, rng)
-            .unwrap();
+    let (mut s, m2, m4) = server_accept(
+        &m1m,
+        &m1,
+        ServerParams { name: "bob".into(), psk: Secret::new(PSK), suites: vec![1, 2], forward_secrecy: true },
+        rng,
+    )
+    .unwrap();
     let (mut cs, m3) = c.on_m2(&Frame::parse(&m2).unwrap()).unwrap();
     for (r, bytes) in [(&mut s.receiver, m3), (&mut cs.receiver, m4)] {
         let f = Frame::parse(&bytes).unwrap();
@@ -128,14 +135,15 @@ fn bench_in_memory(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("sslx_full_forward_secrecy", |b| b.iter(|| sslx_handshake(true, false, &rng)));
     g.bench_function("sslx_full_no_fs", |b| b.iter(|| sslx_handshake(false, false, &rng)));
-    g.bench_function("sslx_resumed_psk_only", |b| b.iter(|| sslx_handshake(false, true, &rng)));
+    g.bench_function("sslx_resumed_forward_secrecy", |b| b.iter(|| sslx_handshake(true, true, &rng)));
+    g.bench_function("sslx_resumed_psk_only_no_dh", |b| b.iter(|| sslx_handshake(false, true, &rng)));
     let full = tls_configs();
     let mut no_resume = (*full.client).clone();
     no_resume.resumption = rustls::client::Resumption::disabled();
     let full_only = Tls { server: full.server.clone(), client: Arc::new(no_resume) };
     g.bench_function("rustls_tls13_full_ed25519", |b| b.iter(|| assert!(!rustls_handshake(&full_only))));
     rustls_handshake(&full); // prime the client's ticket cache
-    g.bench_function("rustls_tls13_resumed", |b| b.iter(|| assert!(rustls_handshake(&full))));
+    g.bench_function("rustls_tls13_resumed_psk_dhe_ke", |b| b.iter(|| assert!(rustls_handshake(&full))));
     g.finish();
 }
 
@@ -147,7 +155,7 @@ fn sslx_loopback_server() -> String {
         let rng = sslx::crypto::system_rng();
         for sock in l.incoming() {
             let mut conn = Conn::new(sock.unwrap()).unwrap();
-            let _ = server_handshake(&mut conn, "bob", &[1, 2], |_| Ok(Secret::new(PSK)), |_| Ok(()), &rng);
+            let _ = server_handshake(&mut conn, "bob", &[1, 2], true, |_| Ok(Secret::new(PSK)), |_| Ok(()), &rng);
         }
     });
     addr
@@ -178,7 +186,11 @@ fn bench_loopback(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake_loopback");
     g.throughput(Throughput::Elements(1));
     let addr = sslx_loopback_server();
-    for (name, fs, resume) in [("sslx_full_forward_secrecy", true, false), ("sslx_resumed_psk_only", false, true)] {
+    for (name, fs, resume) in [
+        ("sslx_full_forward_secrecy", true, false),
+        ("sslx_resumed_forward_secrecy", true, true),
+        ("sslx_resumed_psk_only_no_dh", false, true),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut conn = Conn::new(TcpStream::connect(&addr).unwrap()).unwrap();
@@ -191,7 +203,8 @@ fn bench_loopback(c: &mut Criterion) {
     let mut no_resume = (*t.client).clone();
     no_resume.resumption = rustls::client::Resumption::disabled();
     let no_resume = Arc::new(no_resume);
-    for (name, cfg) in [("rustls_tls13_full_ed25519", no_resume), ("rustls_tls13_resumed", t.client.clone())] {
+    for (name, cfg) in [("rustls_tls13_full_ed25519", no_resume), ("rustls_tls13_resumed_psk_dhe_ke", t.client.clone())]
+    {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut sock = TcpStream::connect(&taddr).unwrap();
@@ -251,6 +264,7 @@ fn bench_throughput(c: &mut Criterion) {
                             &mut conn,
                             "bob",
                             &[suite as u8],
+                            true,
                             |_| Ok(Secret::new(PSK)),
                             |_| Ok(()),
                             &rng,

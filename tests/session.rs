@@ -23,7 +23,7 @@ fn dial_carries_data_both_ways_through_an_exec_listener_and_resumes_across_proce
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["peer"], "bob");
     assert_eq!(v["resumed"], true);
-    assert_eq!(v["forward_secrecy"], false, "resumption is PSK only");
+    assert_eq!(v["forward_secrecy"], true, "a resumption makes a fresh X25519 exchange by default");
     let out = alice
         .cmd()
         .args(["--json", "handshake", "--no-resume", &l.addr])
@@ -43,6 +43,29 @@ fn dial_carries_data_both_ways_through_an_exec_listener_and_resumes_across_proce
         .stdout
         .clone();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out).unwrap()["forward_secrecy"], false);
+}
+
+#[test]
+fn a_listener_without_forward_secrecy_never_answers_with_an_ephemeral() {
+    let cds = Cds::start_dev();
+    let alice = enroll(&cds, "fa");
+    let bob = enroll(&cds, "fb");
+    let l = Listener::start(&bob, &["--no-fs"]);
+    let to = format!("fb@{}", l.addr);
+    alice
+        .cmd()
+        .args(["handshake", &to])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("does no key exchange").and(predicate::str::contains("--no-fs")));
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = alice.cmd().arg("--json").args(args).assert().success().get_output().stdout.clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    let v = json(&["handshake", "--no-fs", &to]);
+    assert_eq!((v["resumed"].as_bool(), v["forward_secrecy"].as_bool()), (Some(false), Some(false)));
+    let v = json(&["handshake", "--no-fs", &to]);
+    assert_eq!((v["resumed"].as_bool(), v["forward_secrecy"].as_bool()), (Some(true), Some(false)));
 }
 
 #[test]

@@ -343,9 +343,13 @@ fn session_transcript() -> BTreeMap<String, String> {
         };
         let (c, m1) = client_start(cp, &rng).unwrap();
         let m1m = M1::from_bytes(&m1).unwrap();
-        let (mut s, m2, m4) =
-            server_accept(&m1m, &m1, ServerParams { name: "bob".into(), psk: psk.clone(), suites: vec![1, 2] }, &rng)
-                .unwrap();
+        let (mut s, m2, m4) = server_accept(
+            &m1m,
+            &m1,
+            ServerParams { name: "bob".into(), psk: psk.clone(), suites: vec![1, 2], forward_secrecy: true },
+            &rng,
+        )
+        .unwrap();
         let (mut cs, m3) = c.on_m2(&sslx::wire::Frame::parse(&m2).unwrap()).unwrap();
         let c_data = cs.sender.seal(b"hello bob", false).unwrap();
         let c_final = cs.sender.seal(b"", true).unwrap();

@@ -122,13 +122,20 @@ pub async fn on_hook(
     let Ok(ok) = HookOk::new(&cdsk, &nonce, &crate::clock::now_unix().to_be_bytes(), &cds.rng).to_frame() else {
         return;
     };
-    if sock.write_all(&ok).await.is_err() {
-        return;
-    }
-    drop(permit);
+    // On hook before hook OK leaves: a call made the moment the callee hears it rings.
     let (tx, mut rx) = mpsc::channel::<HookMsg>(HOOK_QUEUE);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
     cds.relay.hooks.lock().unwrap().insert(name.clone(), (id, tx));
+    let unhook = |relay: &Relay| {
+        let mut hooks = relay.hooks.lock().unwrap();
+        if hooks.get(&name).is_some_and(|(i, _)| *i == id) {
+            hooks.remove(&name);
+        }
+    };
+    if sock.write_all(&ok).await.is_err() {
+        return unhook(&cds.relay);
+    }
+    drop(permit);
     let mut probe = [0u8; 1];
     loop {
         tokio::select! {
@@ -148,10 +155,7 @@ pub async fn on_hook(
             _ = sock.read(&mut probe) => break,
         }
     }
-    let mut hooks = cds.relay.hooks.lock().unwrap();
-    if hooks.get(&name).is_some_and(|(i, _)| *i == id) {
-        hooks.remove(&name);
-    }
+    unhook(&cds.relay);
 }
 
 /// A rung callee answers on a new connection: hand it to the waiting call.

@@ -21,7 +21,9 @@ pub type AllowFn = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// How a session is made.
 #[derive(Clone)]
 pub struct Options {
-    /// X25519 ephemeral keys in a full handshake (forward secrecy). Resumption never does DH.
+    /// X25519 ephemeral keys (forward secrecy), in full handshakes and resumptions alike (PSK +
+    /// DHE, as TLS 1.3's psk_dhe_ke). Off (`--no-fs`): the seed's PSK-only mode; a listener
+    /// without it refuses callers that ask for a key exchange.
     pub forward_secrecy: bool,
     /// Try a cached session with the peer first.
     pub resume: bool,
@@ -228,13 +230,12 @@ impl Endpoint {
         opts: &Options,
         rng: &dyn SecureRandom,
     ) -> Result<Session> {
-        let resuming = matches!(key, ClientKey::Resume { .. });
         let (key_ref, psk) = key.split();
         let p = ClientParams {
             name: self.name.clone(),
             key_ref,
             psk,
-            forward_secrecy: opts.forward_secrecy && !resuming,
+            forward_secrecy: opts.forward_secrecy,
             suites: opts.suites.clone(),
             expect_server: Some(peer.to_owned()),
         };
@@ -261,6 +262,7 @@ impl Endpoint {
             &mut conn,
             &self.name,
             &opts.suites,
+            opts.forward_secrecy,
             |m1| {
                 let psk = self.resolve(&cache, m1, now)?;
                 // The caller's name is proven by its ticket (or its cached session) by now.

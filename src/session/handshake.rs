@@ -151,6 +151,10 @@ pub struct ServerParams {
     pub psk: Secret<32>,
     /// Ciphers in this server's order of preference.
     pub suites: Vec<u8>,
+    /// Answer an M1 that carries an ephemeral key with one (forward secrecy). Without it (a
+    /// listener started with `--no-fs`) such an M1 is refused with code 13: this side does no
+    /// key exchange, and the caller asked for one.
+    pub forward_secrecy: bool,
 }
 
 /// Server: takes M1 (whose key reference the caller already resolved to `p.psk`), returns the
@@ -173,6 +177,12 @@ pub fn server_accept(
         .ok_or_else(|| Error::Refused { code: 13, reason: "no common cipher".into() })?;
     if m1.client_name == p.name {
         return Err(Error::Refused { code: 11, reason: "a participant cannot open a session with itself".into() });
+    }
+    if m1.ephemeral.is_some() && !p.forward_secrecy {
+        return Err(Error::Refused {
+            code: 13,
+            reason: format!("{} does no key exchange (it listens with --no-fs): call with --no-fs", p.name),
+        });
     }
     let server_nonce: [u8; 32] = random_array(rng);
     let (eph_pub, dh) = match m1.ephemeral {
@@ -248,8 +258,13 @@ mod tests {
         let (c, m1) = client_start(cp, &rng).unwrap();
         let m1f = Frame::parse(&m1).unwrap();
         let m1m = M1::from_frame(&m1f).unwrap();
-        let (s, m2, m4) =
-            server_accept(&m1m, &m1, ServerParams { name: "bob".into(), psk, suites: vec![2, 1] }, &rng).unwrap();
+        let (s, m2, m4) = server_accept(
+            &m1m,
+            &m1,
+            ServerParams { name: "bob".into(), psk, suites: vec![2, 1], forward_secrecy: true },
+            &rng,
+        )
+        .unwrap();
         let (cs, m3) = c.on_m2(&Frame::parse(&m2).unwrap()).unwrap();
         (cs, s, m3, m4)
     }
@@ -303,6 +318,47 @@ mod tests {
     const HEADER_LEN_FOR_TEST: usize = crate::wire::HEADER_LEN;
 
     #[test]
+    fn a_resumption_with_an_ephemeral_has_forward_secrecy_and_a_no_fs_server_refuses_it() {
+        let rng = ring::rand::SystemRandom::new();
+        let start = |fs: bool| {
+            let cp = ClientParams {
+                name: "alice".into(),
+                key_ref: KeyRef::KeyId([4; 16]),
+                psk: Secret::new([4; 32]),
+                forward_secrecy: fs,
+                suites: vec![1],
+                expect_server: Some("bob".into()),
+            };
+            client_start(cp, &rng).unwrap()
+        };
+        let server = |fs: bool| ServerParams {
+            name: "bob".into(),
+            psk: Secret::new([4; 32]),
+            suites: vec![1],
+            forward_secrecy: fs,
+        };
+        let (c, m1) = start(true);
+        let m1m = M1::from_bytes(&m1).unwrap();
+        assert!(m1m.ephemeral.is_some());
+        let (s, m2, _) = server_accept(&m1m, &m1, server(true), &rng).unwrap();
+        let (cs, _) = c.on_m2(&Frame::parse(&m2).unwrap()).unwrap();
+        assert!(cs.summary.resumed && cs.summary.forward_secrecy && s.summary.forward_secrecy);
+        assert!(cs.master_key.ct_eq(&s.master_key));
+        // A listener without forward secrecy never answers with an ephemeral: it refuses.
+        match server_accept(&m1m, &m1, server(false), &rng) {
+            Err(Error::Refused { code: 13, .. }) => {}
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a --no-fs server answered an ephemeral"),
+        }
+        // PSK only, both ways.
+        let (c, m1) = start(false);
+        let m1m = M1::from_bytes(&m1).unwrap();
+        let (_, m2, _) = server_accept(&m1m, &m1, server(false), &rng).unwrap();
+        assert!(M2::from_bytes(&m2).unwrap().ephemeral.is_none());
+        assert!(!c.on_m2(&Frame::parse(&m2).unwrap()).unwrap().0.summary.forward_secrecy);
+    }
+
+    #[test]
     fn a_wrong_psk_fails_at_the_finished_check() {
         let rng = ring::rand::SystemRandom::new();
         let cp = ClientParams {
@@ -318,7 +374,7 @@ mod tests {
         let (mut s, m2, m4) = server_accept(
             &m1m,
             &m1,
-            ServerParams { name: "bob".into(), psk: Secret::new([2; 32]), suites: vec![1] },
+            ServerParams { name: "bob".into(), psk: Secret::new([2; 32]), suites: vec![1], forward_secrecy: true },
             &rng,
         )
         .unwrap();

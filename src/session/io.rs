@@ -152,10 +152,12 @@ pub fn client_handshake(conn: &mut Conn, p: ClientParams, rng: &dyn SecureRandom
 /// A failure to resolve is sent to the client as a refusal with its reason. `keys_ready` runs
 /// before M2 leaves (the resumption cache entry must exist before the client can use it; it is
 /// useless to anyone who cannot finish the handshake).
+#[allow(clippy::too_many_arguments)]
 pub fn server_handshake(
     conn: &mut Conn,
     name: &str,
     suites: &[u8],
+    forward_secrecy: bool,
     resolve: impl FnOnce(&M1) -> std::result::Result<Secret<32>, (RefusalCode, String)>,
     keys_ready: impl FnOnce(&Session) -> Result<()>,
     rng: &dyn SecureRandom,
@@ -168,8 +170,12 @@ pub fn server_handshake(
             return Err(Error::Refused { code: code as u16, reason });
         }
     };
-    let accepted =
-        server_accept(&m1, &f.to_bytes(), ServerParams { name: name.to_owned(), psk, suites: suites.to_vec() }, rng);
+    let accepted = server_accept(
+        &m1,
+        &f.to_bytes(),
+        ServerParams { name: name.to_owned(), psk, suites: suites.to_vec(), forward_secrecy },
+        rng,
+    );
     let (mut s, m2, m4) = match accepted {
         Ok(x) => x,
         Err(Error::Refused { code, reason }) => {
