@@ -717,3 +717,74 @@ fn a_receiver_on_hook_ends_with_an_error_when_the_cds_goes_away() {
     };
     assert_eq!(status.code(), Some(7), "the CDS unavailable");
 }
+
+/// An offline bundle from `from` to `to` under the pair key `ltk` whose records carry exactly
+/// `payload` (the sender's own encoder, minus the packing): authentic, whatever it holds.
+fn authentic_bundle(from: &str, to: &str, ltk: &sslx::crypto::Secret<32>, payload: &[u8]) -> Vec<u8> {
+    use sslx::courier::bundle::BundleWriter;
+    use sslx::courier::msgs::*;
+    use sslx::courier::proofs::{direction_key, Challenges};
+    use sslx::wire::Msg;
+    let rng = sslx::crypto::system_rng();
+    let cha: [u8; 32] = sslx::crypto::random_array(&rng);
+    let a1 = TransferA1 {
+        low_version: 1,
+        high_version: 1,
+        mode: Mode::Offline,
+        suite: BundleSuite::Aes256Gcm,
+        account: from.into(),
+        recipient: to.into(),
+        challenge_a: cha,
+    }
+    .to_frame()
+    .unwrap();
+    let kd = direction_key(ltk, from, to).unwrap();
+    let chs = Challenges::new(cha, [0; 32], &a1);
+    let skey = sslx::crypto::Secret::<32>::random(&rng);
+    let a2 = TransferA2 {
+        account_b: to.into(),
+        proof_a: chs.proof_a(&kd),
+        delta_key: chs.delta_key(&kd, skey.expose()),
+        key_proof: chs.key_proof(&skey),
+        size_hint: payload.len() as u64,
+    }
+    .to_frame()
+    .unwrap();
+    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey, chs);
+    w.write_all(payload).unwrap();
+    let (records, _, _) = w.finish().unwrap();
+    [a1, a2, records].concat()
+}
+
+#[test]
+fn a_malformed_payload_inside_an_authentic_bundle_is_a_verification_failure() {
+    let (a, b) = (Participant::new("ma"), Participant::new("mb"));
+    let key = sslx::crypto::Secret::<32>::random(&sslx::crypto::system_rng());
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(a.home()), "mb", &key).unwrap();
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(b.home()), "ma", &key).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let bad_chunk = [9u8, 0, 0, 0, 1, 0, 0, 0, 1, 0];
+    let zstd_twice = {
+        let one = zstd::bulk::compress(b"x", 3).unwrap();
+        let two = [one.clone(), one].concat();
+        let mut c = vec![1u8];
+        c.extend_from_slice(&2u32.to_be_bytes());
+        c.extend_from_slice(&(two.len() as u32).to_be_bytes());
+        c.extend_from_slice(&two);
+        c
+    };
+    for (i, payload) in [&bad_chunk[..], &zstd_twice[..]].into_iter().enumerate() {
+        let file = work.path().join(format!("bad{i}.sslx"));
+        std::fs::write(&file, authentic_bundle("ma", "mb", &key, payload)).unwrap();
+        let dest = work.path().join(format!("in{i}"));
+        b.cmd()
+            .args(["recv", "--in"])
+            .arg(&file)
+            .arg("--into")
+            .arg(&dest)
+            .assert()
+            .code(3)
+            .stderr(predicates::str::contains("the payload is malformed"));
+        assert_eq!(std::fs::read_dir(&dest).map(|d| d.count()).unwrap_or(0), 0);
+    }
+}

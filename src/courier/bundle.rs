@@ -281,6 +281,12 @@ impl<'a, R: Read> BundleReader<'a, R> {
             },
             Opener::TripleDes(t) => t.open(&h, body)?,
         };
+        if data.len() > RECORD_PLAINTEXT {
+            return Err(Error::VerifyFailed(format!(
+                "a bundle record carries {} bytes, over the {RECORD_PLAINTEXT}-byte limit",
+                data.len()
+            )));
+        }
         self.payload_len += data.len() as u64;
         self.start = data.as_ptr() as usize - base;
         self.end = self.start + data.len();
@@ -306,10 +312,16 @@ impl<'a, R: Read> BundleReader<'a, R> {
             Trailer::from_frame(&crate::wire::Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() })?;
         let file_hash = self.hash.take().expect("finish once").finish();
         let want = self.challenges.file_proof(&self.skey, &file_hash);
-        if !crypto::ct_eq(&t.file_proof, &want) || t.payload_len != self.payload_len {
+        if !crypto::ct_eq(&t.file_proof, &want) {
             return Err(Error::VerifyFailed(
                 "FileProof does not verify: the bundle was altered; nothing was kept".into(),
             ));
+        }
+        if t.payload_len != self.payload_len {
+            return Err(Error::VerifyFailed(format!(
+                "the trailer says {} payload bytes, the records carried {}: nothing was kept",
+                t.payload_len, self.payload_len
+            )));
         }
         Ok(self.payload_len)
     }
@@ -331,5 +343,41 @@ impl<R: Read> Read for BundleReader<'_, R> {
         buf[..n].copy_from_slice(&self.frames.last_body()[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chs() -> Challenges {
+        Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] }
+    }
+
+    #[test]
+    fn rejects_a_record_over_the_plaintext_cap() {
+        let skey = Secret::new([9; 32]);
+        // A record the session layer would seal (up to 65,519 bytes) but a bundle never holds.
+        let mut s = RecordSender::with_type(Suite::Aes256Gcm, &aead_key(&skey), TYPE_RECORD_AEAD);
+        let rec = s.seal(&vec![0u8; RECORD_PLAINTEXT + 1], true).unwrap();
+        let mut frames = FrameReader::new(&rec[..]);
+        let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, chs());
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert!(r.take_failure().unwrap().to_string().contains("over the 65280-byte limit"));
+    }
+
+    #[test]
+    fn a_wrong_payload_length_in_the_trailer_is_its_own_error() {
+        let skey = Secret::new([9; 32]);
+        let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey.clone(), chs());
+        w.write_all(b"some payload").unwrap();
+        let (mut bundle, _, _) = w.finish().unwrap();
+        // The trailer's last 8 bytes: the payload length. FileProof does not cover it.
+        let n = bundle.len();
+        bundle[n - 1] ^= 1;
+        let mut frames = FrameReader::new(&bundle[..]);
+        let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, chs());
+        let e = r.finish().unwrap_err().to_string();
+        assert!(e.contains("the trailer says 13 payload bytes, the records carried 12"), "{e}");
     }
 }

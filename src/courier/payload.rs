@@ -224,6 +224,9 @@ pub struct PayloadReader<R: Read> {
     stored_left: usize,
     packed: Vec<u8>,
     decompressor: zstd::bulk::Decompressor<'static>,
+    /// Why the payload was refused, for the caller (a tar reader above turns it into its own
+    /// I/O error).
+    failure: Option<Error>,
 }
 
 impl<R: Read> PayloadReader<R> {
@@ -236,7 +239,20 @@ impl<R: Read> PayloadReader<R> {
             packed: Vec::new(),
             decompressor: zstd::bulk::Decompressor::new()
                 .map_err(|e| Error::io("starting the zstd decompressor", e))?,
+            failure: None,
         })
+    }
+
+    /// The payload's own failure behind the last I/O error, if it was one (malformed).
+    pub fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
+    }
+
+    fn fail(&mut self, why: &str) -> std::io::Error {
+        let e = malformed(why);
+        let msg = e.to_string();
+        self.failure = Some(e);
+        std::io::Error::other(msg)
     }
 
     pub fn into_inner(self) -> R {
@@ -254,38 +270,42 @@ impl<R: Read> PayloadReader<R> {
         while got < HEADER {
             match self.inner.read(&mut h[got..])? {
                 0 if got == 0 => return Ok(false),
-                0 => return Err(std::io::Error::other(malformed("it ends inside a chunk header"))),
+                0 => return Err(self.fail("it ends inside a chunk header")),
                 n => got += n,
             }
         }
         let raw_len = u32::from_be_bytes(h[1..5].try_into().unwrap()) as usize;
         let stored_len = u32::from_be_bytes(h[5..9].try_into().unwrap()) as usize;
         if raw_len > CHUNK {
-            return Err(std::io::Error::other(malformed("a chunk is larger than 1 MiB")));
+            return Err(self.fail("a chunk is larger than 1 MiB"));
         }
         match h[0] {
             STORED if stored_len == raw_len => self.stored_left = raw_len,
             ZSTD if stored_len <= zstd::zstd_safe::compress_bound(CHUNK) => {
                 self.packed.resize(stored_len, 0);
-                self.inner.read_exact(&mut self.packed).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        std::io::Error::other(malformed("it ends inside a chunk"))
+                if let Err(e) = self.inner.read_exact(&mut self.packed) {
+                    return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        self.fail("it ends inside a chunk")
                     } else {
                         e
-                    }
-                })?;
+                    });
+                }
+                // Exactly one zstd frame, filling the chunk: nothing before, after, or between.
+                let first = zstd::zstd_safe::find_frame_compressed_size(&self.packed);
+                if first != Ok(stored_len) {
+                    return Err(self.fail("a zstd chunk is not exactly one zstd frame"));
+                }
                 self.out.clear();
                 self.out.reserve(raw_len);
-                let n = self
-                    .decompressor
-                    .decompress_to_buffer(&self.packed, &mut self.out)
-                    .map_err(|_| std::io::Error::other(malformed("a zstd chunk does not decompress")))?;
-                if n != raw_len {
-                    return Err(std::io::Error::other(malformed("a chunk decompresses to the wrong length")));
+                let got = self.decompressor.decompress_to_buffer(&self.packed, &mut self.out);
+                match got {
+                    Ok(n) if n == raw_len => {}
+                    Ok(_) => return Err(self.fail("a chunk decompresses to the wrong length")),
+                    Err(_) => return Err(self.fail("a zstd chunk does not decompress")),
                 }
                 self.pos = 0;
             }
-            _ => return Err(std::io::Error::other(malformed("unknown chunk kind or impossible lengths"))),
+            _ => return Err(self.fail("unknown chunk kind or impossible lengths")),
         }
         Ok(true)
     }
@@ -298,7 +318,7 @@ impl<R: Read> Read for PayloadReader<R> {
                 let want = buf.len().min(self.stored_left);
                 let n = self.inner.read(&mut buf[..want])?;
                 if n == 0 {
-                    return Err(std::io::Error::other(malformed("it ends inside a chunk")));
+                    return Err(self.fail("it ends inside a chunk"));
                 }
                 self.stored_left -= n;
                 return Ok(n);
@@ -345,6 +365,26 @@ mod tests {
         let (out, _) = round_trip(&text, Compression::Auto);
         assert_eq!(out, text);
         assert_eq!(round_trip(b"", Compression::Off).0, b"");
+    }
+
+    #[test]
+    fn a_chunk_of_two_zstd_frames_is_refused() {
+        let one = zstd::bulk::compress(b"hello ", 3).unwrap();
+        let two = [one.clone(), zstd::bulk::compress(b"world", 3).unwrap()].concat();
+        let chunk = |data: &[u8], raw: u32| {
+            let mut c = vec![ZSTD];
+            c.extend_from_slice(&raw.to_be_bytes());
+            c.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            c.extend_from_slice(data);
+            c
+        };
+        let mut out = Vec::new();
+        PayloadReader::new(&chunk(&one, 6)[..]).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello ");
+        let both = chunk(&two, 11);
+        let mut r = PayloadReader::new(&both[..]).unwrap();
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert!(r.take_failure().unwrap().to_string().contains("exactly one zstd frame"));
     }
 
     #[test]

@@ -224,7 +224,11 @@ fn read_bundle<R: Read>(
                 .map_err(|e| io_to_error(e, "reading the bundle"))?;
             Ok(u)
         });
-        drained.map_err(|e| counting.inner.get_mut().take_failure().unwrap_or(e))?
+        // The deepest failure says what was wrong: a record (the bundle), then the payload.
+        drained.map_err(|e| {
+            let bundle = counting.inner.get_mut().take_failure();
+            bundle.or_else(|| counting.inner.take_failure()).unwrap_or(e)
+        })?
     };
     br.finish()?;
     Ok((tmp, unpacked))
