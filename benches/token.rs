@@ -51,7 +51,8 @@ fn main() {
     };
     let plain = mint(None);
     let sealed = mint(Some((2, node2.public().x25519)));
-    let verifier = Verifier { keyring: &keyring, me: Some((2, &node2)), now, skew: 5 };
+    let verifier =
+        Verifier { keyring: &keyring, me: Some((2, &node2)), now, skew: 5, max_len: sslx::token::DEFAULT_MAX_LEN };
     let sslx_mint = per_sec(|| {
         mint(None);
     });

@@ -994,7 +994,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__token__subcmd__resolve)
-            opts="-q -h -V --keyring --key --node --skew --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --keyring --key --node --skew --max-size --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1013,6 +1013,10 @@ _sslx() {
                     return 0
                     ;;
                 --skew)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1116,7 +1120,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__token__subcmd__verify)
-            opts="-q -h -V --keyring --key --node --skew --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --keyring --key --node --skew --max-size --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1135,6 +1139,10 @@ _sslx() {
                     return 0
                     ;;
                 --skew)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -207,6 +207,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l key -d 'This node\'s identity file, to open tokens sealed to it' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l node -d 'This node\'s id' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l skew -d 'Clock skew allowed on Created and Expires' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l max-size -d 'Refuse a token longer than this many characters (as minting does)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from verify" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
@@ -218,6 +219,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l key -d 'This node\'s identity file (authenticates the queries; opens sealed tokens and answers)' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l node -d 'This node\'s id' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l skew -d 'Clock skew allowed on Created and Expires' -r
+complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l max-size -d 'Refuse a token longer than this many characters (as minting does)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from resolve" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r

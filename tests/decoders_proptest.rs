@@ -217,7 +217,7 @@ proptest! {
         all_text_decoders(&text);
         // Whatever decodes must still fail the signature unless it is the original.
         let ring = sslx::token::Keyring::parse(&token_keyring()).unwrap();
-        let v = sslx::token::Verifier { keyring: &ring, me: None, now: 1_800_000_000, skew: 5 };
+        let v = sslx::token::Verifier { keyring: &ring, me: None, now: 1_800_000_000, skew: 5, max_len: sslx::token::DEFAULT_MAX_LEN };
         if text != t {
             prop_assert!(sslx::token::verify(&text, &v).is_err());
         }

@@ -527,3 +527,53 @@ fn the_old_clock_variable_moves_no_clock() {
         .assert()
         .code(4);
 }
+
+/// A token of node 1 whose session data is exactly `data`, properly signed (what any node could
+/// sign, canonical or not).
+fn signed_with_data(n: &Nodes, data: &str) -> String {
+    let id = sslx::keys::load_identity_file(&n.p("n1.key")).unwrap();
+    let body = data.as_bytes().to_vec();
+    let signed = sslx::token::Token::signed_bytes(1, 42, None, &body);
+    sslx::token::Token { node: 1, number: 42, sealed: None, body, signature: id.sign(&signed) }.encode()
+}
+
+#[test]
+fn verify_reads_session_data_by_the_one_grammar_and_refuses_anything_else() {
+    // Issue 11: `User-ID:  fred` verified as "fred" while a literal reader sees " fred": two
+    // verifiers disagreed on a signed value. Only the canonical form verifies now.
+    let n = Nodes::new();
+    let now = sslx::cli::now_unix();
+    let good = format!("Created: {now}\nExpires: {}\nUser-ID: fred\nEmpty: \n", now + 600);
+    n.verify(&signed_with_data(&n, &good), &[]).success().stdout(predicate::str::contains("User-ID: fred\n"));
+    for bad in [
+        format!("Created: {now}\nExpires: {}\nUser-ID:  fred\n", now + 600),
+        format!("Created: {now}\nExpires: {}\nUser-ID:fred\n", now + 600),
+        format!("Created: {now}\nExpires: {}\nUser-ID: fred", now + 600),
+        format!("Created: {now}\r\nExpires: {}\r\n", now + 600),
+        format!("Created: {now}\nExpires: {}\n\nUser-ID: fred\n", now + 600),
+        format!("Expires: {}\nCreated: {now}\n", now + 600),
+        format!("Created: 0{now}\nExpires: {}\n", now + 600),
+        format!("Created: {now}\nExpires: {}\nVersion: 007\n", now + 600),
+        format!("Created: {now}\nExpires: {}\nUser-ID: fred \n", now + 600),
+        format!("Created: {now}\nExpires: {}\nuser-id: a\nUser-ID: b\n", now + 600),
+    ] {
+        n.verify(&signed_with_data(&n, &bad), &[]).code(8).stderr(predicate::str::contains("malformed"));
+    }
+    // verify holds tokens to the size minting does.
+    let big = n.mint(&["--max-size", "2000", "--field", &format!("Postal-Address={}", "x".repeat(900))]);
+    n.verify(&big, &[]).code(8).stderr(predicate::str::contains("over the 1024-character limit"));
+    n.verify(&big, &["--max-size", "2000"]).success();
+    // Minting writes only what verifies: a Version with leading zeros is refused at once.
+    n.cmd()
+        .args(["token", "mint", "--node", "1", "--key"])
+        .arg(n.p("n1.key"))
+        .args(["--data-version", "7"])
+        .assert()
+        .success();
+    n.cmd()
+        .args(["token", "mint", "--node", "1", "--key"])
+        .arg(n.p("n1.key"))
+        .args(["--field", "Version=007"])
+        .assert()
+        .code(2);
+}

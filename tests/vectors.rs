@@ -754,7 +754,11 @@ fn token_vector() {
     let f = read_fields(&path);
     assert_eq!(token, f["token"], "the token encoding changed");
     let ring = Keyring::parse(&format!("1 {}\n", f["public_key"])).unwrap();
-    let v = sslx::token::verify(&token, &Verifier { keyring: &ring, me: None, now: 1_780_000_100, skew: 5 }).unwrap();
+    let v = sslx::token::verify(
+        &token,
+        &Verifier { keyring: &ring, me: None, now: 1_780_000_100, skew: 5, max_len: sslx::token::DEFAULT_MAX_LEN },
+    )
+    .unwrap();
     assert_eq!(v.fields.get("Telephone"), Some("@123.Fred.Telephone"));
     assert_eq!(v.session_id(), "0001:000012345678");
 }

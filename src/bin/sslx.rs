@@ -1082,7 +1082,13 @@ fn token_verify(ctx: &Ctx, a: VerifyArgs) -> Result<ExitCode> {
         _ => None,
     };
     let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
-    let v = Verifier { keyring: &keyring, me: me.as_ref().map(|(n, id)| (*n, id)), now: sslx::cli::now_unix(), skew };
+    let v = Verifier {
+        keyring: &keyring,
+        me: me.as_ref().map(|(n, id)| (*n, id)),
+        now: sslx::cli::now_unix(),
+        skew,
+        max_len: a.max_size,
+    };
     let got = sslx::token::verify(&text, &v).map_err(token_err)?;
     print_fields(ctx, &got, &got.fields, serde_json::json!({}))?;
     Ok(ExitCode::SUCCESS)
@@ -1119,7 +1125,8 @@ fn token_resolve(ctx: &Ctx, a: ResolveArgs) -> Result<ExitCode> {
         .map_err(token_err)?;
     let id = sslx::keys::load_identity_file(&a.key)?;
     let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
-    let v = Verifier { keyring: &keyring, me: Some((a.node, &id)), now: sslx::cli::now_unix(), skew };
+    let v =
+        Verifier { keyring: &keyring, me: Some((a.node, &id)), now: sslx::cli::now_unix(), skew, max_len: a.max_size };
     let got = sslx::token::verify(&text, &v).map_err(token_err)?;
     let cache = sslx::token::oob::Cache::open(&ctx.home)?;
     let rng = sslx::crypto::system_rng();

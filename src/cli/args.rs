@@ -135,6 +135,9 @@ pub struct ResolveArgs {
     /// Clock skew allowed on Created and Expires
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub skew: String,
+    /// Refuse a token longer than this many characters (as minting does)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::token::DEFAULT_MAX_LEN)]
+    pub max_size: usize,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +235,9 @@ pub struct VerifyArgs {
     /// Clock skew allowed on Created and Expires
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub skew: String,
+    /// Refuse a token longer than this many characters (as minting does)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::token::DEFAULT_MAX_LEN)]
+    pub max_size: usize,
 }
 
 #[derive(Debug, Args)]

@@ -104,8 +104,45 @@ impl Fields {
         self.0.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
     }
 
-    /// Parses the lines of a token body (or of `--fields`): `Key: Value`, whitespace after the
-    /// colon optional.
+    /// Parses session data exactly as docs/PROTOCOL.md 5E fixes it, the only form a verifier
+    /// accepts (so two verifiers never read one signed token differently): lines
+    /// `KEY ": " VALUE LF`, the last one ending in LF too; no CR, no empty line; keys of
+    /// letters, digits and `-` (1–64), unique case-insensitively; values without CR or LF and
+    /// without a space or tab at either end (they may be empty); `Created` then `Expires` first,
+    /// each a decimal number without leading zeros.
+    pub fn parse_session_data(text: &str) -> Result<Self, TokenError> {
+        let bad = |why: String| TokenError::Malformed(format!("the session data is not canonical: {why}"));
+        let body = text.strip_suffix('\n').ok_or_else(|| bad("it does not end with a line feed".into()))?;
+        let mut f = Fields::default();
+        for line in body.split('\n') {
+            if line.contains('\r') {
+                return Err(bad("a line holds a carriage return".into()));
+            }
+            let (k, v) = line.split_once(": ").ok_or_else(|| bad(format!("{line:?} is not `Key: Value`")))?;
+            check_key(k).map_err(|e| bad(e.to_string()))?;
+            if v.trim_matches([' ', '\t']) != v {
+                return Err(bad(format!("the value of {k} starts or ends with a space")));
+            }
+            if f.get(k).is_some() {
+                return Err(bad(format!("the field {k} is given twice")));
+            }
+            f.0.push((k.to_owned(), v.to_owned()));
+        }
+        match f.0.as_slice() {
+            [(c, _), (e, _), ..] if c == "Created" && e == "Expires" => {}
+            _ => return Err(bad("it does not start with Created, then Expires".into())),
+        }
+        for (k, v) in &f.0 {
+            if ["Created", "Expires", "Version"].iter().any(|n| n.eq_ignore_ascii_case(k)) && parse_number(v).is_none()
+            {
+                return Err(bad(format!("{k} is not a decimal number without leading zeros")));
+            }
+        }
+        Ok(f)
+    }
+
+    /// Parses `Key: Value` lines given to `sslx token mint --fields` (a person's input: blank
+    /// lines skipped, spaces around keys and values dropped); minting writes them canonically.
     pub fn parse(text: &str) -> Result<Self, TokenError> {
         let mut f = Fields::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -133,11 +170,18 @@ fn rfc3339(t: u64) -> String {
     crate::clock::fmt_time(t)
 }
 
+/// A number in session data: decimal digits, no sign, no leading zero (but `0` itself), at
+/// most 20 digits and within u64.
+pub fn parse_number(s: &str) -> Option<u64> {
+    let ok =
+        !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    ok.then(|| s.parse().ok()).flatten()
+}
+
 /// `Created` and `Expires` are Unix seconds in the token (10 characters where RFC 3339 takes
 /// 20: a token must fit in a URL); `--json` shows them in RFC 3339 as well.
 fn parse_time(s: &str) -> Option<u64> {
-    let s = s.trim();
-    (!s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    parse_number(s)
 }
 
 /// The minting node's keys: Ed25519 expanded once (signing many tokens), and its X25519
@@ -272,6 +316,8 @@ pub fn mint(m: &Mint<'_>, rng: &dyn SecureRandom) -> Result<String, TokenError> 
         all.push(k, v)?;
     }
     let lines = all.to_text();
+    // What is signed must read back as itself under the verifier's strict grammar.
+    Fields::parse_session_data(&lines).map_err(|e| TokenError::Usage(e.to_string()))?;
     let (sealed, body) = match m.to {
         None => (None, lines.into_bytes()),
         Some(target) => {
@@ -317,12 +363,21 @@ pub struct Verifier<'a> {
     pub me: Option<(u16, &'a Identity)>,
     pub now: u64,
     pub skew: u64,
+    /// The longest token (characters of its text form) accepted, as minting limits it.
+    pub max_len: usize,
 }
 
 /// Checks a token in order: layout and CRC (malformed), the node (unknown node), the signature
 /// (bad signature), the target (not for this node), the data, then the times (expired, with
 /// the allowed skew).
 pub fn verify(text: &str, v: &Verifier<'_>) -> Result<Verified, TokenError> {
+    let len = text.trim().len();
+    if len > v.max_len {
+        return Err(TokenError::Malformed(format!(
+            "the token is {len} characters, over the {}-character limit",
+            v.max_len
+        )));
+    }
     let t = Token::decode(text)?;
     let public = v.keyring.get(t.node).ok_or(TokenError::UnknownNode(t.node))?;
     check_signature(&t, &public.ed25519)?;
@@ -364,7 +419,7 @@ pub fn check_signature(t: &Token, ed25519: &[u8; 32]) -> Result<(), TokenError> 
 /// The session data lines and the two times, checked against `now` with `skew`.
 pub fn check_data(t: &Token, lines: Vec<u8>, now: u64, skew: u64) -> Result<Verified, TokenError> {
     let text = String::from_utf8(lines).map_err(|_| TokenError::Malformed("the session data is not UTF-8".into()))?;
-    let fields = Fields::parse(&text)?;
+    let fields = Fields::parse_session_data(&text)?;
     let time = |k: &str| {
         fields
             .get(k)
