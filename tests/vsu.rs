@@ -392,3 +392,19 @@ fn reply_b_quoted_in_a_reply_after_a_soft_line_break_assembles() {
     p.cmd().args(["assemble-key", "--reply-b", "-", "--pin", &cds.pin(&rid)]).write_stdin(forwarded).assert().success();
     p.cmd().args(["vsu", "--confirm"]).assert().success();
 }
+
+#[test]
+fn the_dev_outbox_names_mail_by_request_and_the_confirmed_key_file_says_so() {
+    let cds = Cds::start_dev();
+    let p = Participant::new("named");
+    let rid = p.vsu(&cds, "sms:+15551234567");
+    let eml = cds.outbox.as_ref().unwrap().join(format!("{rid}.reply-b.eml"));
+    assert!(eml.exists(), "no {}", eml.display());
+    assert!(cds.oob_dir.as_ref().unwrap().join(format!("{rid}.txt")).exists());
+    p.cmd().args(["assemble-key", "--reply-b"]).arg(&eml).args(["--pin", &cds.pin(&rid)]).assert().success();
+    assert!(std::fs::read_to_string(p.home().join("cdsk.pending")).unwrap().contains("not yet confirmed"));
+    p.cmd().args(["vsu", "--confirm"]).assert().success();
+    let key = std::fs::read_to_string(p.home().join("cdsk")).unwrap();
+    assert!(key.starts_with("# sslx CDS key of named at the CDS") && key.contains("confirmed 20"), "{key}");
+    assert!(!key.contains("not yet confirmed"));
+}

@@ -1,14 +1,16 @@
-//! Email for reply B (and `mailto:` out-of-band PINs): lettre over SMTP through rustls, or
-//! lettre's file transport (one `.eml` per message in an outbox folder) for `--dev`.
+//! Email for reply B (and `mailto:` out-of-band PINs): lettre over SMTP through rustls, or, for
+//! `--dev` and `--outbox`, one `.eml` file per message (RFC 5322, as lettre formats it) in an
+//! outbox folder, named after the request so that a person finds it: `RID.reply-b.eml` and
+//! `RID.reply-c.eml`.
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
 
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    File(PathBuf),
 }
 
 fn is_loopback_host(h: &str) -> bool {
@@ -68,18 +70,19 @@ impl Mailer {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        Ok(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir))
+        Ok(Mailer::File(dir))
     }
 
     pub fn describe(&self) -> String {
         match self {
             Mailer::Smtp(_) => "SMTP".into(),
-            Mailer::File(_, d) => format!("outbox {}", d.display()),
+            Mailer::File(d) => format!("outbox {}", d.display()),
         }
     }
 
-    /// Sends a plain-text email; the error says what the server answered.
-    pub async fn send(&self, from: &str, to: &str, subject: &str, body: String) -> Result<(), String> {
+    /// Sends a plain-text email; the error says what the server answered. `file`: the name of
+    /// the `.eml` in an outbox (without `.eml`).
+    pub async fn send(&self, from: &str, to: &str, subject: &str, body: String, file: &str) -> Result<(), String> {
         let msg = Message::builder()
             .from(from.parse().map_err(|e| format!("sender {from:?}: {e}"))?)
             .to(to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?)
@@ -89,11 +92,13 @@ impl Mailer {
             .map_err(|e| format!("building the email: {e}"))?;
         match self {
             Mailer::Smtp(t) => t.send(msg).await.map(drop).map_err(|e| format!("SMTP delivery to {to} failed: {e}")),
-            Mailer::File(t, dir) => {
-                let id = t.send(msg).await.map_err(|e| format!("writing the email for {to} failed: {e}"))?;
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(dir.join(format!("{id}.eml")), std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| format!("chmod 600 the email for {to}: {e}"))
+            Mailer::File(dir) => {
+                let path = dir.join(format!("{file}.eml"));
+                let bytes = msg.formatted();
+                tokio::task::spawn_blocking(move || crate::keys::write_atomic(&path, &bytes, 0o600))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("writing the email for {to} failed: {e}"))
             }
         }
     }

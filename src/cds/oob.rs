@@ -254,7 +254,10 @@ impl Oob {
                     .map_err(|e| e.to_string())?
                     .map_err(|e| format!("writing the out-of-band message: {e}"))
             }
-            Target::Mailto(to) => mailer.send(mail_from, to, &format!("sslx PIN for {}", c.name), c.text()).await,
+            Target::Mailto(to) => {
+                let file = format!("{}.reply-c", request_id_hex(&c.request_id));
+                mailer.send(mail_from, to, &format!("sslx PIN for {}", c.name), c.text(), &file).await
+            }
             Target::Phone { voice, number } => self.twilio(*voice, number, c).await,
             Target::Webhook { url, addr } => self.webhook(url, *addr, c).await,
             Target::Exec(uri) => self.exec(uri, c).await,

@@ -324,7 +324,8 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             let armored = opened.replies.b.to_armor();
             let (subject, body) = reply_b_email(&name, &rid, &armored, &cds.registrar.cfg.cds_http);
             let delivered = async {
-                cds.mailer.send(&cds.cfg.mail_from, &opened.email, &subject, body).await.map_err(|e| {
+                let file = format!("{rid}.reply-b");
+                cds.mailer.send(&cds.cfg.mail_from, &opened.email, &subject, body, &file).await.map_err(|e| {
                     Refusal::new(RefusalCode::EmailFailed, format!("reply B could not be emailed: {e}"))
                 })?;
                 cds.oob.deliver(&target, &opened.replies.c, &cds.mailer, &cds.cfg.mail_from).await.map_err(|e| {

@@ -229,8 +229,16 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
                 confirmed_at: body.confirmed_at,
                 key_expires: body.key_expires,
             };
-            std::fs::rename(home.path(ASSEMBLED_FILE), home.path(CDSK_FILE))
-                .map_err(|e| Error::io("installing the confirmed CDS key", e))?;
+            let text = format!(
+                "# sslx CDS key of {} at the CDS {cds}, request {}, confirmed {}, valid until {}\n{}\n",
+                pending.name,
+                pending.request_id,
+                crate::clock::fmt_time(body.confirmed_at),
+                crate::clock::fmt_time(body.key_expires),
+                encode_line(LineKind::Cdsk, cdsk.expose())
+            );
+            crate::keys::write_secret_atomic(&home.path(CDSK_FILE), text.as_bytes())?;
+            home.remove(ASSEMBLED_FILE)?;
             home.write_json(CDS_STATE_FILE, &state, false)?;
             home.remove(PENDING_FILE)?;
             Ok(ConfirmResult::Confirmed(state))
