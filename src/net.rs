@@ -34,9 +34,28 @@ pub struct CdsConn {
 }
 
 /// Connects to the CDS at `addr` and reads its hello (unbuffered: the next bytes on the socket
-/// are the answer to this connection's request). A refusal instead of the hello (the CDS is
-/// busy, or this address has too many connections open) is returned as the error it carries.
+/// are the answer to this connection's request). A CDS that turns the connection away because
+/// too many from this address are waiting (refused 19 in place of the hello: a burst of this
+/// machine's own connections) is tried again a few times, after 25 ms, 50 ms, … (about 1.5 s in
+/// all). Any other refusal instead of the hello is returned as the error it carries.
 pub fn connect_cds(addr: &str) -> Result<CdsConn> {
+    let mut wait = Duration::from_millis(25);
+    let mut tries = 0;
+    loop {
+        match connect_cds_once(addr) {
+            Err(Error::Refused { code, .. }) if code == crate::wire::RefusalCode::RateLimited as u16 && tries < 6 => {
+                tries += 1;
+                // A little jitter, so that a burst does not come back all at once.
+                let jitter = u64::from(crate::crypto::random_array::<1>(&crate::crypto::system_rng())[0]) % 25;
+                std::thread::sleep(wait + Duration::from_millis(jitter));
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn connect_cds_once(addr: &str) -> Result<CdsConn> {
     use crate::wire::{CdsHello, Msg, Refused, TYPE_REFUSED};
     let mut stream = connect(addr, &format!("the CDS at {addr}"))?;
     stream.set_read_timeout(Some(HELLO_TIMEOUT)).ok();

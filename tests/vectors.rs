@@ -893,7 +893,9 @@ fn token_query_dialogue_vector() {
 /// checked: each decodes, re-encodes identically, and opens under the right key only.
 #[test]
 fn mailbox_and_courier_packets_vector() {
-    use sslx::courier::msgs::{Ack, Receipt, TransferB};
+    use sslx::courier::msgs::{
+        Ack, BundleSuite, Mode, PairConfirm, Receipt, Trailer, TransferA1, TransferA2, TransferB,
+    };
     use sslx::relay::*;
     let path = dir("wire/mailbox.txt");
     let cdsk_a = Secret::new(crypto::sha256(b"vector cdsk a"));
@@ -914,6 +916,24 @@ fn mailbox_and_courier_packets_vector() {
     let status_ok_body = [&1u16.to_be_bytes()[..], &bid, &[2], &1_790_000_003u64.to_be_bytes()].concat();
     let b = TransferB { version: 1, account: "bob".into(), challenge_b: [0x45; 32], proof_b: [0x46; 32] };
     let receipt = Receipt { status: 0, files: 3, bytes: 51, reason: String::new() };
+    let a1 = TransferA1 {
+        low_version: 1,
+        high_version: 1,
+        mode: Mode::Online,
+        suite: BundleSuite::ChaCha20Poly1305,
+        account: "alice".into(),
+        recipient: "bob".into(),
+        challenge_a: [0x48; 32],
+    };
+    let a2 = TransferA2 {
+        account_b: "bob".into(),
+        proof_a: [0x49; 32],
+        delta_key: [0x4a; 32],
+        key_proof: [0x4b; 32],
+        size_hint: 70_000,
+    };
+    let trailer = Trailer { file_proof: [0x4c; 32], payload_len: 69_999 };
+    let confirm = PairConfirm { mac: [0x4d; 32] };
     if !path.exists() {
         let rng = crypto::system_rng();
         let ch = &CHALLENGE;
@@ -925,9 +945,13 @@ fn mailbox_and_courier_packets_vector() {
             ("collected", Collected::new("bob", &cdsk_b, ch, &collected_body, &rng).unwrap().to_frame()),
             ("status", Status::new("alice", &cdsk_a, ch, &status_body, &rng).unwrap().to_frame()),
             ("status_ok", StatusOk::new(&cdsk_a, &n3, &status_ok_body, &rng).to_frame()),
+            ("transfer_a1", a1.to_frame()),
             ("transfer_b", b.to_frame()),
+            ("transfer_a2", a2.to_frame()),
             ("ack", Ack.to_frame()),
+            ("trailer", trailer.to_frame()),
             ("receipt", receipt.to_frame()),
+            ("pairing_confirmation", confirm.to_frame()),
         ];
         let mut text = format!(
             "# Mailbox messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), and the\n\
@@ -963,4 +987,16 @@ fn mailbox_and_courier_packets_vector() {
     assert_eq!(b.to_frame().unwrap(), h(&f["transfer_b"]));
     assert_eq!(Ack.to_frame().unwrap(), h(&f["ack"]));
     assert_eq!(Receipt::from_bytes(&h(&f["receipt"])).unwrap(), receipt);
+    for (k, frame) in [
+        ("transfer_a1", a1.to_frame()),
+        ("transfer_a2", a2.to_frame()),
+        ("trailer", trailer.to_frame()),
+        ("pairing_confirmation", confirm.to_frame()),
+    ] {
+        assert_eq!(hex::encode(frame.unwrap()), f[k], "{k}");
+    }
+    assert_eq!(TransferA1::from_bytes(&h(&f["transfer_a1"])).unwrap(), a1);
+    assert_eq!(TransferA2::from_bytes(&h(&f["transfer_a2"])).unwrap(), a2);
+    assert_eq!(Trailer::from_bytes(&h(&f["trailer"])).unwrap(), trailer);
+    assert_eq!(PairConfirm::from_bytes(&h(&f["pairing_confirmation"])).unwrap(), confirm);
 }

@@ -397,7 +397,11 @@ fn incoming_calls(ep: &sslx::session::endpoint::Endpoint, bind: Option<&str>, qu
                             if !quiet {
                                 eprintln!("sslx: ring from {caller}");
                             }
-                            return Some(hook.answer(&call_id, &rng).map_err(anyhow::Error::from));
+                            // A ring that cannot be answered loses that call, not the hook.
+                            match hook.answer(&call_id, &rng) {
+                                Ok(s) => return Some(Ok(s)),
+                                Err(e) => eprintln!("sslx: could not answer {caller}: {e}"),
+                            }
                         }
                     }
                 }
@@ -536,7 +540,7 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
             println!("{}", paired.short_string);
             std::io::stdout().flush()?;
         }
-        ch.send(&paired.confirmation(), false)?;
+        ch.send(&paired.confirmation(), true)?;
         ctx.say(format!("sslx: the string matches; waiting for {caller} to confirm"));
         let f = ch.recv("pairing confirmation")?;
         paired.check_confirmation(&f)?;
