@@ -31,7 +31,7 @@ fn start_cds(dir: &std::path::Path) -> String {
                 store,
                 RegistrarConfig {
                     cds_http: "http://127.0.0.1:1".into(),
-                    limits: sslx::cds::RateLimits { per_source: None, per_email: None, per_oob: None },
+                    limits: sslx::cds::RateLimits::off(),
                     ..Default::default()
                 },
                 &rng,
@@ -47,6 +47,7 @@ fn start_cds(dir: &std::path::Path) -> String {
                     exec: None,
                     allow_http: false,
                     allow_private: false,
+                    phone_prefixes: Vec::new(),
                 }),
                 cfg: CdsConfig { mail_from: "cds@localhost".into(), conn: Default::default(), health_detail: false },
                 rng,

@@ -183,7 +183,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --key-file --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --max-waiting-per-source --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-days --twilio-url --help"
+            opts="-h --dev --listen --http --public-http --db --key-file --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --rate-open-total --rate-phone-total --phone-prefixes --max-waiting-per-source --max-working --streams-per-participant --splice-idle --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-sender-total --mailbox-total --mailbox-min-free --mailbox-days --twilio-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,7 +257,31 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --rate-open-total)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-phone-total)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phone-prefixes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-waiting-per-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-working)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --streams-per-participant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --splice-idle)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -274,6 +298,18 @@ _sslx__cds() {
                     return 0
                     ;;
                 --mailbox-sender-quota)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-sender-total)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-total)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox-min-free)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,11 +47,20 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l pin-digits -
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-source -d 'Open requests (each one sends an email and a PIN) allowed from one source address (N/PERIOD, or off)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-email -d 'Open requests allowed for one email address (N/PERIOD, or off)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-oob -d 'Open requests allowed for one out-of-band destination (N/PERIOD, or off)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-open-total -d 'Open requests allowed from everyone together (N/PERIOD, or off)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l rate-phone-total -d 'Texts and voice calls (sms:, voice:) sent for everyone together: they cost money (N/PERIOD, or off)' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l phone-prefixes -d 'Country codes that sms: and voice: numbers may have, comma-separated, e.g. +1,+44 [default: any]' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-waiting-per-source -d 'Connections from one source address (an IPv6 one by its /64) that may wait to send their request' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-working -d 'Requests worked on at once (lowered to fit the open-file limit); a quarter may be open requests' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l streams-per-participant -d 'Calls, deposits and collections one participant may have open at once' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l splice-idle -d 'Seconds a relayed session may pass no byte either way before it is cut' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 'Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-dir -d 'Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-quota -d 'Bytes that may wait for one recipient' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-sender-quota -d 'Bytes that may wait for one recipient from one sender' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-sender-total -d 'Bytes one sender may have waiting, for all its recipients together' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-total -d 'Bytes that may wait in the whole mailbox' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-min-free -d 'Bytes the mailbox\'s filesystem must keep free: deposits that would leave less are refused' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-days -d 'Days a bundle waits before it is dropped' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l twilio-url -d 'Base URL of a Twilio-compatible SMS/voice API' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l dev -d 'Throw-away CDS: temp state, email and out-of-band messages written to folders'

@@ -68,3 +68,55 @@ fn connect_cds_once(addr: &str) -> Result<CdsConn> {
     let hello = CdsHello::from_frame(&f)?;
     Ok(CdsConn { stream, challenge: hello.challenge, cds_time: hello.cds_time })
 }
+
+/// A deadline for a whole exchange on a blocking socket (per-read timeouts do not stop a peer
+/// that trickles a byte at a time): unless disarmed within the limit, the socket is shut down
+/// both ways, so the exchange's next read or write fails.
+pub struct Watchdog {
+    disarm: Option<std::sync::mpsc::Sender<()>>,
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watchdog {
+    pub fn arm(stream: &TcpStream, limit: Duration) -> Self {
+        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        if let Ok(s) = stream.try_clone() {
+            let f = fired.clone();
+            std::thread::spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                    f.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+            });
+        }
+        Watchdog { disarm: Some(tx), fired }
+    }
+
+    /// Stops the clock; true if the deadline had passed (the socket is shut down).
+    pub fn disarm(mut self) -> bool {
+        let _ = self.disarm.take().map(|tx| tx.send(()));
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_watchdog_ends_a_trickling_exchange_and_a_disarmed_one_does_nothing() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let w = Watchdog::arm(&s, Duration::from_millis(50));
+        let mut b = [0u8; 1];
+        assert_eq!(s.read(&mut b).unwrap_or(0), 0, "the read ends when the deadline passes");
+        assert!(w.disarm());
+        let _client2 = TcpStream::connect(addr).unwrap();
+        let (s2, _) = l.accept().unwrap();
+        assert!(!Watchdog::arm(&s2, Duration::from_secs(60)).disarm());
+    }
+}

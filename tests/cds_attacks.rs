@@ -249,7 +249,8 @@ fn finding_4_webhooks_to_private_addresses_redirects_and_bad_channels_are_refuse
     p.vsu_cmd(&cds.listen, "s@example.com", &bouncer.hook())
         .assert()
         .code(5)
-        .stderr(predicate::str::contains("redirects are not followed"));
+        .stderr(predicate::str::contains("reply C could not be delivered"));
+    assert!(std::fs::read_to_string(&cds.stderr_log).unwrap().contains("redirects are not followed"));
     assert_eq!(bouncer.calls.lock().unwrap().len(), 1);
     assert!(target.calls.lock().unwrap().is_empty(), "the redirect was followed");
 }

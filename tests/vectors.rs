@@ -172,9 +172,16 @@ fn make_transcript() -> Vec<(String, String)> {
         &ConfirmedBody { nonce, confirmed_at: 1_790_000_100, key_expires: 1_821_536_100 },
         &rng,
     );
-    let denied =
-        assemble::make_denied(&cds_seed, &id.public().x25519, &request_id, 2, "the confirmation did not match", &rng)
-            .unwrap();
+    let denied = assemble::make_denied(
+        &cds_seed,
+        &id.public().x25519,
+        &request_id,
+        &CHALLENGE,
+        2,
+        "the confirmation did not match",
+        &rng,
+    )
+    .unwrap();
     let refused = Refused { code: 3, server_time: 1_790_000_000, reason: "request expired".into() };
     let x = |b: Result<Vec<u8>, WireError>| hex::encode(b.unwrap());
     let hello = CdsHello { challenge: CHALLENGE, cds_time: 1_790_000_000 };
@@ -251,7 +258,8 @@ fn vsu_transcript_vector() {
     let body = assemble::open_confirmed(&cdsk, &confirmed, &a.request_id, &nonce).unwrap();
     assert_eq!(body.confirmed_at, 1_790_000_100);
     let denied = Denied::from_bytes(&h(&f["denied"])).unwrap();
-    assert_eq!(assemble::open_denied(&id, &a.cds_sign_key, &denied, &a.request_id).unwrap().0, 2);
+    assert_eq!(assemble::open_denied(&id, &a.cds_sign_key, &denied, &a.request_id, &hello.challenge).unwrap().0, 2);
+    assert!(assemble::open_denied(&id, &a.cds_sign_key, &denied, &a.request_id, &[0; 32]).is_err());
     let refused = Refused::from_bytes(&h(&f["refused"])).unwrap();
     assert_eq!(refused.reason, "request expired");
 }

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         identity: &server,
         keyring: &ring,
         store: &store,
-        now: 1_780_000_000,
+        now: &|| 1_780_000_000,
         skew: 5,
     };
     let mut r = std::io::BufReader::new(data);

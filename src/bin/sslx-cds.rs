@@ -51,6 +51,23 @@ fn limit(flag: &str, v: &str) -> Result<Option<sslx::cds::store::Limit>> {
     sslx::cds::registrar::parse_limit(v).map_err(|e| anyhow::Error::from(sslx::Error::Usage(format!("--{flag}: {e}"))))
 }
 
+/// `--phone-prefixes`: each a + and 1 to 4 digits.
+fn phone_prefixes(given: &[String]) -> Result<Vec<String>> {
+    given
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let digits = p.strip_prefix('+').unwrap_or("");
+            if (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(p.to_owned())
+            } else {
+                Err(sslx::Error::Usage(format!("--phone-prefixes: {p:?} is not a country code like +1 or +44")).into())
+            }
+        })
+        .collect()
+}
+
 fn serve(a: ServeArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(serve_async(a))
@@ -78,6 +95,8 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         per_source: limit("rate-source", &a.rate_source)?,
         per_email: limit("rate-email", &a.rate_email)?,
         per_oob: limit("rate-oob", &a.rate_oob)?,
+        total: limit("rate-open-total", &a.rate_open_total)?,
+        phone_total: limit("rate-phone-total", &a.rate_phone_total)?,
     };
     let mailer = match (&a.smtp, &outbox) {
         (Some(url), _) => {
@@ -123,7 +142,20 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         exec: a.oob_exec.clone(),
         allow_http: a.allow_http_webhooks,
         allow_private: a.allow_private_webhooks,
+        phone_prefixes: phone_prefixes(&a.phone_prefixes)?,
     });
+    // As many descriptors as the system lets us have, and limits that fit in them.
+    let nofile = sslx::cds::limits::raise_nofile();
+    let max_working = a.max_working.max(2);
+    let conn_limits = sslx::cds::limits::ConnLimits {
+        per_source: a.max_waiting_per_source.max(1),
+        max_working,
+        max_opening: (max_working / 4).max(1),
+        streams_per_participant: a.streams_per_participant.max(1),
+        splice_idle: std::time::Duration::from_secs(a.splice_idle.max(1)),
+        ..Default::default()
+    }
+    .fit(nofile);
     let mut relay = sslx::cds::relay::Relay::new(!a.no_source_check);
     let mut mailbox_name = db.clone().into_os_string();
     mailbox_name.push(".mailbox");
@@ -131,14 +163,20 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         dir: Some(a.mailbox_dir.clone().unwrap_or_else(|| mailbox_name.into())),
         quota: a.mailbox_quota,
         per_sender: a.mailbox_sender_quota,
+        sender_total: a.mailbox_sender_total,
+        total: a.mailbox_total,
+        min_free: a.mailbox_min_free,
         ttl: a.mailbox_days.saturating_mul(86400),
     };
-    let cfg = CdsConfig {
-        mail_from: a.mail_from.clone(),
-        conn: sslx::cds::serve::ConnLimits { per_source: a.max_waiting_per_source.max(1), ..Default::default() },
-        health_detail: a.health_detail,
-    };
+    let cfg = CdsConfig { mail_from: a.mail_from.clone(), conn: conn_limits, health_detail: a.health_detail };
     let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg, rng });
+    if cds.cfg.conn.max_working < a.max_working {
+        eprintln!(
+            "sslx-cds: the open-file limit is {nofile}: at most {} requests at once, {} waiting connections \
+             (raise LimitNOFILE / ulimit -n for more)",
+            cds.cfg.conn.max_working, cds.cfg.conn.max_pending
+        );
+    }
 
     let info = serde_json::json!({
         "listen": listen_addr.to_string(),

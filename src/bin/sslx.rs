@@ -6,6 +6,7 @@ use sslx::cli::args::*;
 use sslx::courier::transfer::{self, Channel};
 use sslx::courier::{pair as pairing, BundleSuite};
 use sslx::keys::{Home, Identity};
+use sslx::session::admission::{Admission, Admitted, Limits};
 use sslx::vsu::client::{self as vsu, ConfirmResult};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -336,37 +337,51 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
     if a.once {
         let sock = incoming.next().expect("endless")?;
-        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet)?;
+        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet, None)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let slots = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
-    let max = a.max_calls.max(1);
+    // The accept loop never waits: a call waits for its slot on its own thread (15 s at most,
+    // then it is told the listener is busy), and one source may have only a few calls waiting
+    // or in their handshake (each has 10 s to finish it).
+    let admission = Admission::new(Limits::new(a.max_calls));
     for sock in incoming {
-        let sock = match sock {
+        let mut sock = match sock {
             Ok(s) => s,
             // The hook is gone (the CDS stopped): nothing more will ring.
             Err(e) if a.bind.is_none() => return Err(e.context("the hook at the CDS ended")),
             Err(_) => continue,
         };
-        {
-            let (count, cv) = &*slots;
-            let mut n = count.lock().unwrap();
-            while *n >= max {
-                n = cv.wait(n).unwrap();
+        // Through the relay every call comes from the CDS's address: only the total counts.
+        let source = a.bind.as_ref().and_then(|_| sock.peer_addr().ok()).map(|p| p.ip());
+        let queued = match admission.queue(source) {
+            Ok(q) => q,
+            Err(why) => {
+                busy(&mut sock, &ep.name, &why);
+                continue;
             }
-            *n += 1;
-        }
-        let (ep, opts, exec, quiet, slots) = (ep.clone(), opts.clone(), a.exec.clone(), ctx.quiet, slots.clone());
+        };
+        let (ep, opts, exec, quiet) = (ep.clone(), opts.clone(), a.exec.clone(), ctx.quiet);
         std::thread::spawn(move || {
-            if let Err(e) = serve_call(&ep, sock, &opts, exec.as_deref(), quiet) {
+            let place = match queued.admit() {
+                Ok(p) => p,
+                Err(why) => return busy(&mut sock, &ep.name, &why),
+            };
+            if let Err(e) = serve_call(&ep, sock, &opts, exec.as_deref(), quiet, Some(place)) {
                 eprintln!("sslx: call failed: {e:#}");
             }
-            let (count, cv) = &*slots;
-            *count.lock().unwrap() -= 1;
-            cv.notify_one();
         });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells a caller this listener is busy (in place of its hello) and closes.
+fn busy(sock: &mut std::net::TcpStream, me: &str, why: &str) {
+    let r = sslx::wire::Refused {
+        code: sslx::wire::RefusalCode::RateLimited as u16,
+        server_time: sslx::cli::now_unix(),
+        reason: format!("{me} is busy: {why}; try again shortly"),
+    };
+    let _ = std::io::Write::write_all(sock, &r.frame());
 }
 
 type Calls = Box<dyn Iterator<Item = Result<std::net::TcpStream>>>;
@@ -417,16 +432,29 @@ fn serve_call(
     opts: &sslx::session::endpoint::Options,
     exec: Option<&str>,
     quiet: bool,
+    mut place: Option<Admitted>,
 ) -> Result<()> {
     let rng = sslx::crypto::system_rng();
-    let (session, conn) = ep.accept(sock, opts, &rng)?;
+    let accepted = ep.accept(sock, opts, &rng);
+    if let Some(p) = place.as_mut() {
+        p.handshake_done();
+    }
+    let (session, conn) = accepted?;
     if !quiet {
         eprintln!("sslx: call from {}", describe(&session.summary));
     }
     let t = match exec {
         None => sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?,
         Some(cmd) => {
-            let mut child = std::process::Command::new("sh")
+            // The command is driven by the peer: it gets this process's environment but for
+            // sslx's own variables (PINs, passwords, SAS strings), and the peer's proven name.
+            let mut command = std::process::Command::new("sh");
+            for (k, _) in std::env::vars_os() {
+                if k.to_string_lossy().starts_with("SSLX_") {
+                    command.env_remove(k);
+                }
+            }
+            let mut child = command
                 .arg("-c")
                 .arg(cmd)
                 .env("SSLX_PEER", &session.summary.peer)
@@ -854,9 +882,16 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         Err(e) => eprintln!("sslx: the mailbox: {e:#}"),
     }
     let opts = sslx::session::endpoint::Options::default();
-    let receive_one = |sock: Result<std::net::TcpStream>, multi: Option<&indicatif::MultiProgress>| -> Result<()> {
+    let receive_one = |sock: Result<std::net::TcpStream>,
+                       multi: Option<&indicatif::MultiProgress>,
+                       mut place: Option<Admitted>|
+     -> Result<()> {
         let rng = sslx::crypto::system_rng();
-        let (session, conn) = ep.accept(sock?, &opts, &rng)?;
+        let accepted = ep.accept(sock?, &opts, &rng);
+        if let Some(p) = place.as_mut() {
+            p.handshake_done();
+        }
+        let (session, conn) = accepted?;
         if ctx.json {
             println!("{}", serde_json::json!({"event": "start", "peer": session.summary.peer, "into": a.into}));
         }
@@ -872,20 +907,19 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     };
     let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
     if a.once {
-        receive_one(incoming.next().expect("endless"), None)?;
+        receive_one(incoming.next().expect("endless"), None, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Several transfers at once (a sender never waits for another's to end); one mailbox
     // collection at a time.
     let multi = indicatif::MultiProgress::new();
-    let slots = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+    let admission = Admission::new(Limits::new(a.max_transfers));
     let collecting = std::sync::Mutex::new(());
-    let max = a.max_transfers.max(1);
     let mut hook_ended = None;
     std::thread::scope(|s| {
         for sock in incoming.by_ref() {
-            let sock = match sock {
-                Ok(sock) => Ok(sock),
+            let mut sock = match sock {
+                Ok(sock) => sock,
                 // The hook is gone (the CDS stopped): nothing more will ring.
                 Err(e) if a.bind.is_none() => {
                     hook_ended = Some(e);
@@ -896,17 +930,22 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
                     continue;
                 }
             };
-            {
-                let mut n = slots.0.lock().unwrap();
-                while *n >= max {
-                    n = slots.1.wait(n).unwrap();
+            // Never waits here (a sender told "busy" uses the mailbox).
+            let source = a.bind.as_ref().and_then(|_| sock.peer_addr().ok()).map(|p| p.ip());
+            let queued = match admission.queue(source) {
+                Ok(q) => q,
+                Err(why) => {
+                    busy(&mut sock, &ep.name, &why);
+                    continue;
                 }
-                *n += 1;
-            }
-            let (receive_one, multi, slots, collecting, ep, into) =
-                (&receive_one, &multi, &slots, &collecting, &ep, &a.into);
+            };
+            let (receive_one, multi, collecting, ep, into) = (&receive_one, &multi, &collecting, &ep, &a.into);
             s.spawn(move || {
-                if let Err(e) = receive_one(sock, Some(multi)) {
+                let place = match queued.admit() {
+                    Ok(p) => p,
+                    Err(why) => return busy(&mut sock, &ep.name, &why),
+                };
+                if let Err(e) = receive_one(Ok(sock), Some(multi), Some(place)) {
                     eprintln!("sslx: a transfer failed: {e:#}");
                 }
                 // A sender that found us busy may have left its bundle in the mailbox.
@@ -915,8 +954,6 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
                         eprintln!("sslx: the mailbox: {e:#}");
                     }
                 }
-                *slots.0.lock().unwrap() -= 1;
-                slots.1.notify_one();
             });
         }
     });
@@ -1160,6 +1197,11 @@ fn token_store(ctx: &Ctx, a: TokenStoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Token dialogues served at once, from one address, and how long one may last.
+const TOKEN_DIALOGUES: usize = 64;
+const TOKEN_DIALOGUES_PER_SOURCE: usize = 8;
+const TOKEN_DIALOGUE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
     use sslx::token::Keyring;
     let keyring = std::sync::Arc::new(
@@ -1171,33 +1213,47 @@ fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
     sslx::token::oob::DataStore::open(&a.db)?;
     let listener = std::net::TcpListener::bind(&a.listen).with_context(|| format!("binding {}", a.listen))?;
     eprintln!("sslx: node {} answers out-of-band queries on {}", a.node, listener.local_addr()?);
-    let busy = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // At most 64 dialogues at once, 8 from one address, each done within a minute: over
+    // that a client is told at once, never kept waiting.
+    let admission = Admission::new(Limits {
+        max: TOKEN_DIALOGUES,
+        per_source: TOKEN_DIALOGUES_PER_SOURCE,
+        wait: std::time::Duration::ZERO,
+    });
     for sock in listener.incoming() {
-        let Ok(sock) = sock else { continue };
-        if busy.load(std::sync::atomic::Ordering::Relaxed) >= 64 {
-            continue; // dropped: a client retries
-        }
-        busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (keyring, id, busy, db, node, quiet) =
-            (keyring.clone(), id.clone(), busy.clone(), a.db.clone(), a.node, ctx.quiet);
+        let Ok(mut sock) = sock else { continue };
+        let source = sock.peer_addr().ok().map(|p| p.ip());
+        let place = match admission.queue(source).and_then(|q| q.admit()) {
+            Ok(p) => p,
+            Err(why) => {
+                let _ = std::io::Write::write_all(&mut sock, format!("{} ERR busy: {why}\r\n", a.node).as_bytes());
+                continue;
+            }
+        };
+        let (keyring, id, db, node, quiet) = (keyring.clone(), id.clone(), a.db.clone(), a.node, ctx.quiet);
         std::thread::spawn(move || {
+            let _place = place;
             let peer = sock.peer_addr().map(|p| p.to_string()).unwrap_or_default();
             sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+            let watchdog = sslx::net::Watchdog::arm(&sock, TOKEN_DIALOGUE_DEADLINE);
             let result = (|| -> sslx::Result<(u16, Vec<String>)> {
                 let store = sslx::token::oob::DataStore::open(&db)?;
                 let mut w = sock.try_clone().map_err(|e| sslx::Error::io("cloning the socket", e))?;
                 let mut r = std::io::BufReader::new(sock);
-                let now = sslx::cli::now_unix();
+                let now = sslx::cli::now_unix;
                 let server =
-                    sslx::token::oob::Server { node, identity: &id, keyring: &keyring, store: &store, now, skew };
+                    sslx::token::oob::Server { node, identity: &id, keyring: &keyring, store: &store, now: &now, skew };
                 server.serve(&mut r, &mut w, &sslx::crypto::system_rng())
             })();
+            let late = watchdog.disarm();
             match result {
                 Ok((client, ids)) if !quiet => eprintln!("sslx: node {client} ({peer}) asked for {}", ids.join(", ")),
                 Ok(_) => {}
+                Err(_) if late => {
+                    eprintln!("sslx: a query from {peer} was cut off after {} s", TOKEN_DIALOGUE_DEADLINE.as_secs())
+                }
                 Err(e) => eprintln!("sslx: a query from {peer} was refused: {e}"),
             }
-            busy.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
     Ok(ExitCode::SUCCESS)

@@ -22,9 +22,11 @@ impl Mailer {
     /// default, except to a loopback host), or `smtps://…` (TLS from the first byte). Without
     /// credentials in the URL, `SSLX_SMTP_USER` and `SSLX_SMTP_PASSWORD` are used if set.
     /// `ca_pem`: extra trusted root certificates (PEM) for the SMTP server's TLS certificate.
+    /// Errors never show the URL's password (they name the URL as `redact_url` gives it).
     pub fn smtp(url: &str, ca_pem: Option<&[u8]>) -> Result<Self, String> {
-        let mut u = url::Url::parse(url).map_err(|e| format!("--smtp {url:?}: {e}"))?;
-        let host = u.host_str().ok_or_else(|| format!("--smtp {url:?}: no host"))?.to_owned();
+        let shown = redact_url(url);
+        let mut u = url::Url::parse(url).map_err(|e| format!("--smtp {shown:?}: {e}"))?;
+        let host = u.host_str().ok_or_else(|| format!("--smtp {shown:?}: no host"))?.to_owned();
         let tls: Option<String> = u.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
         let others: Vec<(String, String)> =
             u.query_pairs().filter(|(k, _)| k != "tls").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
@@ -41,7 +43,8 @@ impl Mailer {
         if !others.is_empty() {
             return Err(format!("--smtp: unknown parameter {:?}", others[0].0));
         }
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(u.as_str()).map_err(|e| format!("--smtp: {e}"))?;
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(u.as_str())
+            .map_err(|e| format!("--smtp {shown:?}: {}", e.to_string().replace(u.password().unwrap_or("\0"), "***")))?;
         if let Some(pem) = ca_pem {
             use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
             let mut params = TlsParameters::builder(host.clone());
@@ -104,6 +107,21 @@ impl Mailer {
     }
 }
 
+/// `url` with any password in it replaced by `***`, parsed or not (`smtp://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Splits a PEM bundle into one PEM text per certificate.
 fn pem_blocks(pem: &[u8]) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(pem);
@@ -131,4 +149,20 @@ pub fn reply_b_email(name: &str, request_hex: &str, armored: &str, cds_http: &st
          If you did not ask for this, ignore this email: without the PIN nothing can be done with it.\n"
     );
     (subject, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_smtp_url_never_reaches_an_error() {
+        assert_eq!(redact_url("smtp://mailuser:S3cret@mail host:587"), "smtp://mailuser:***@mail host:587");
+        assert_eq!(redact_url("smtps://u:p%40ss@h/x?tls=none"), "smtps://u:***@h/x?tls=none");
+        assert_eq!(redact_url("smtp://host:25"), "smtp://host:25");
+        for bad in ["smtp://mailuser:S3cretPass@mail host:587", "smtp://u:S3cretPass@", "smtp://u:S3cretPass@h?x=1"] {
+            let e = Mailer::smtp(bad, None).err().expect("refused");
+            assert!(!e.contains("S3cretPass"), "{e}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Where bundles wait and for how long.
 #[derive(Debug, Clone)]
@@ -25,14 +26,54 @@ pub struct MailboxConfig {
     pub quota: u64,
     /// Bytes that may wait for one recipient from one sender.
     pub per_sender: u64,
+    /// Bytes one sender may have waiting, for all its recipients together.
+    pub sender_total: u64,
+    /// Bytes that may wait in all.
+    pub total: u64,
+    /// Bytes the mailbox's filesystem must keep free after a bundle is stored.
+    pub min_free: u64,
     /// Seconds a bundle waits before it is dropped.
     pub ttl: u64,
 }
 
 impl Default for MailboxConfig {
     fn default() -> Self {
-        MailboxConfig { dir: None, quota: 1 << 30, per_sender: 1 << 29, ttl: 7 * 86400 }
+        MailboxConfig {
+            dir: None,
+            quota: 1 << 30,
+            per_sender: 1 << 29,
+            sender_total: 1 << 31,
+            total: 1 << 36,
+            min_free: 1 << 30,
+            ttl: 7 * 86400,
+        }
     }
+}
+
+/// A deposit's bytes must arrive at this rate at least (after `DEPOSIT_GRACE`): a sender
+/// cannot hold a stream open by trickling.
+pub const DEPOSIT_MIN_RATE: u64 = 64 * 1024;
+pub const DEPOSIT_GRACE: Duration = Duration::from_secs(30);
+/// How long a recipient may take to open a bundle and say how it went: `ACK_GRACE` plus a
+/// second per `ACK_RATE` bytes.
+pub const ACK_GRACE: Duration = Duration::from_secs(300);
+pub const ACK_RATE: u64 = 1 << 20;
+
+/// `grace` plus one second per `rate` bytes of `size`.
+fn allowance(size: u64, rate: u64, grace: Duration) -> Duration {
+    grace + Duration::from_secs(size / rate)
+}
+
+/// Bytes free for an unprivileged user on the filesystem holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: statvfs writes only the struct passed; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 fn internal(e: impl std::fmt::Display) -> Refusal {
@@ -47,7 +88,13 @@ fn make_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// A sender deposits a bundle for a recipient.
-pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnInfo, cds: Arc<Cds>) {
+pub async fn deposit(
+    mut sock: TcpStream,
+    frame: crate::wire::Frame,
+    conn: ConnInfo,
+    cds: Arc<Cds>,
+    permit: OwnedSemaphorePermit,
+) {
     let msg = match Deposit::from_frame(&frame) {
         Ok(m) => m,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed deposit: {e}")).await,
@@ -64,6 +111,13 @@ pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
         return refuse(&mut sock, RefusalCode::BadRequest, format!("the recipient is not a participant name: {e}"))
             .await;
     }
+    if recipient == sender {
+        return refuse(&mut sock, RefusalCode::BadRequest, "a participant cannot deposit for itself".into()).await;
+    }
+    let _place = match super::serve::stream_place(&cds, &sender) {
+        Ok(p) => p,
+        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+    };
     let cfg = cds.relay.mailbox.clone();
     let now = crate::clock::now_unix();
     let mut b = StoredBundle {
@@ -80,8 +134,14 @@ pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
         let dir = cfg.dir.clone().ok_or_else(|| {
             Refusal::new(RefusalCode::BadRequest, "this CDS keeps no mailbox (store-and-forward is off)")
         })?;
-        let (c, r) = (cds.clone(), b.clone());
-        let limits = MailboxLimits { quota: cfg.quota, per_sender: cfg.per_sender };
+        let (c, r, d) = (cds.clone(), b.clone(), dir.clone());
+        let limits = MailboxLimits {
+            quota: cfg.quota,
+            per_sender: cfg.per_sender,
+            sender_total: cfg.sender_total,
+            total: cfg.total,
+        };
+        let min_free = cfg.min_free;
         let reserved = blocking(move || {
             if c.registrar.store.participant_cdsk(&r.recipient).map_err(internal)?.is_none() {
                 return Err(Refusal::new(
@@ -89,13 +149,29 @@ pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
                     format!("no participant named {:?} at this CDS", r.recipient),
                 ));
             }
-            c.registrar.store.bundle_reserve(&r, limits).map_err(internal)
+            let reserved = c.registrar.store.bundle_reserve(&r, limits).map_err(internal)?;
+            // The quotas hold; the disk must too (room reserved by others not yet written
+            // is not counted: the floor is a margin, not an account).
+            if let Ok(id) = reserved {
+                let free = make_dir(&d).and_then(|()| free_bytes(&d)).map_err(internal);
+                if free.as_ref().map_or(true, |f| f.saturating_sub(r.size) < min_free) {
+                    let _ = c.registrar.store.bundle_cancel(id);
+                    free?;
+                    return Err(Refusal::new(
+                        RefusalCode::BadRequest,
+                        format!("the CDS is short of disk space for a bundle of {} bytes; try later", r.size),
+                    ));
+                }
+            }
+            Ok(reserved)
         })
         .await?;
         let id = reserved.map_err(|why| Refusal::new(RefusalCode::BadRequest, why))?;
         Ok::<_, Refusal>((dir, id))
     }
     .await;
+    // A stream of the sender's from here, not a work slot.
+    drop(permit);
     let (dir, reservation) = match checked {
         Ok(d) => d,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
@@ -104,19 +180,31 @@ pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
     // name of their own (never replacing a file) once all of them arrived and hash right.
     let unique: [u8; 16] = crate::crypto::random_array(&cds.rng);
     let stored = async {
-        let d = dir.clone();
-        tokio::task::spawn_blocking(move || make_dir(&d)).await.map_err(std::io::Error::other)??;
         let tmp = tempfile::Builder::new().prefix(".incoming-").tempfile_in(&dir)?;
         let (file, path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
         let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         let mut left = size;
         let mut buf = vec![0u8; 256 * 1024];
+        // All of it within the allowance for its size, and no pause over a minute.
+        let deadline = tokio::time::Instant::now() + allowance(size, DEPOSIT_MIN_RATE, DEPOSIT_GRACE);
         while left > 0 {
             let want = buf.len().min(left as usize);
-            let n = tokio::time::timeout(Duration::from_secs(60), sock.read(&mut buf[..want]))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the sender stopped sending"))??;
+            let by = deadline.min(tokio::time::Instant::now() + Duration::from_secs(60));
+            let n = tokio::time::timeout_at(by, sock.read(&mut buf[..want])).await.map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    if tokio::time::Instant::now() >= deadline {
+                        format!(
+                            "the bundle did not arrive in time (at least {} KiB/s after {} s)",
+                            DEPOSIT_MIN_RATE / 1024,
+                            DEPOSIT_GRACE.as_secs()
+                        )
+                    } else {
+                        "the sender stopped sending".to_owned()
+                    },
+                )
+            })??;
             if n == 0 {
                 return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the bundle was cut off"));
             }
@@ -166,8 +254,20 @@ pub async fn deposit(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
 }
 
 /// A recipient collects what waits for it, one bundle at a time, each acknowledged.
-pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnInfo, cds: Arc<Cds>) {
+pub async fn collect(
+    mut sock: TcpStream,
+    frame: crate::wire::Frame,
+    conn: ConnInfo,
+    cds: Arc<Cds>,
+    permit: OwnedSemaphorePermit,
+) {
     let mut frame = frame;
+    // The first collect is authenticated with the work slot; the collection is then a stream
+    // of the recipient's.
+    let mut permit = Some(permit);
+    let mut place = None;
+    // Items the recipient kept on this connection: the next collect moves past them.
+    let mut kept: HashSet<i64> = HashSet::new();
     // The collects of one connection: one participant, each with a nonce of its own.
     let mut collector: Option<String> = None;
     let mut nonces: HashSet<[u8; 16]> = HashSet::new();
@@ -188,6 +288,13 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
         let Some(nonce) = parse_nonce(&body) else {
             return refuse(&mut sock, RefusalCode::Malformed, "malformed collect body".into()).await;
         };
+        if place.is_none() {
+            match super::serve::stream_place(&cds, &name) {
+                Ok(p) => place = Some(p),
+                Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+            }
+            drop(permit.take());
+        }
         if !nonces.insert(nonce) {
             return refuse(
                 &mut sock,
@@ -196,9 +303,10 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
             )
             .await;
         }
-        let (c, n) = (cds.clone(), name.clone());
+        let (c, n, skip) = (cds.clone(), name.clone(), kept.clone());
         let next =
-            blocking(move || c.registrar.store.bundle_next(&n, crate::clock::now_unix()).map_err(internal)).await;
+            blocking(move || c.registrar.store.bundle_next(&n, crate::clock::now_unix(), &skip).map_err(internal))
+                .await;
         let (item, gone) = match next {
             Ok(x) => x,
             Err(r) => return refuse(&mut sock, r.code, r.reason).await,
@@ -229,8 +337,8 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
         if tokio::io::copy(&mut (&mut file).take(b.size), &mut sock).await.is_err() {
             return;
         }
-        // The recipient opens it (which may take a while), then says how it went.
-        let done = match read_frame_within(&mut sock, Duration::from_secs(6 * 3600)).await {
+        // The recipient opens it (which may take a while, but not for ever), then says how it went.
+        let done = match read_frame_within(&mut sock, allowance(b.size, ACK_RATE, ACK_GRACE)).await {
             Ok(Some(f)) => f,
             _ => return,
         };
@@ -256,16 +364,24 @@ pub async fn collect(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnI
             return refuse(&mut sock, RefusalCode::BadRequest, "collected names another collect or item".into()).await;
         }
         let state = match outcome {
-            1 => 2,
-            0 => 3,
-            _ => return, // kept for a later collect
+            1 => Some(2),
+            0 => Some(3),
+            _ => None, // kept for a later collection; this one moves past it
         };
-        let (c, n) = (cds.clone(), name.clone());
-        if let Ok(Some(path)) =
-            blocking(move || c.registrar.store.bundle_done(&n, id, state, crate::clock::now_unix()).map_err(internal))
-                .await
-        {
-            let _ = tokio::fs::remove_file(path).await;
+        match state {
+            None => {
+                kept.insert(id);
+            }
+            Some(state) => {
+                let (c, n) = (cds.clone(), name.clone());
+                let done = blocking(move || {
+                    c.registrar.store.bundle_done(&n, id, state, crate::clock::now_unix()).map_err(internal)
+                })
+                .await;
+                if let Ok(Some(path)) = done {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+            }
         }
         // The next collect on the same connection, or the end.
         frame = match read_frame_within(&mut sock, Duration::from_secs(30)).await {

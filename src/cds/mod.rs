@@ -6,6 +6,7 @@
 //! public HTTP side (standing).
 
 pub mod broker;
+pub mod limits;
 pub mod mail;
 pub mod mailbox;
 pub mod oob;

@@ -39,6 +39,8 @@ pub struct OobConfig {
     /// Allow webhooks to loopback, private, link-local and other non-public addresses (tests,
     /// or a CDS inside a private network).
     pub allow_private: bool,
+    /// Country codes (`+1`, `+44`) that `sms:` and `voice:` numbers must start with; empty: any.
+    pub phone_prefixes: Vec<String>,
 }
 
 /// Site commands running at once; more wait their turn.
@@ -175,6 +177,14 @@ impl Oob {
                         "{rest:?} is not a phone number in E.164 form (a + and 7 to 15 digits, e.g. {scheme}:+15551234567)"
                     ));
                 }
+                if !self.cfg.phone_prefixes.is_empty()
+                    && !self.cfg.phone_prefixes.iter().any(|p| rest.starts_with(p.as_str()))
+                {
+                    return Err(format!(
+                        "this CDS texts and calls only numbers starting {}",
+                        self.cfg.phone_prefixes.join(", ")
+                    ));
+                }
                 if self.cfg.sms.is_none() && self.cfg.dir.is_none() {
                     return Err(format!(
                         "this CDS has no SMS/voice gateway configured, so {scheme}: cannot be used; choose one of: {}",
@@ -267,9 +277,11 @@ impl Oob {
     async fn webhook(&self, url: &url::Url, addr: SocketAddr, c: &ReplyC) -> Result<(), String> {
         // The POST goes to the address checked in `prepare`, never to a second lookup's.
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        // No proxy either: a proxy would look the host up again and reach what it can reach.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .resolve(&host, addr)
             .build()
             .map_err(|e| format!("webhook client: {e}"))?;

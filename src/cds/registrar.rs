@@ -33,8 +33,15 @@ pub struct RegistrarConfig {
 pub struct RateLimits {
     /// Per source address (an IPv6 source counts by its /64).
     pub per_source: Option<Limit>,
+    /// Per mailbox (lowercased, a `+tag` dropped).
     pub per_email: Option<Limit>,
+    /// Per out-of-band destination: a mailbox as above, a phone number whatever the scheme
+    /// (`sms:`, `voice:`), a webhook by its host.
     pub per_oob: Option<Limit>,
+    /// All open requests together.
+    pub total: Option<Limit>,
+    /// All texts and voice calls together (they cost money).
+    pub phone_total: Option<Limit>,
 }
 
 impl Default for RateLimits {
@@ -43,14 +50,56 @@ impl Default for RateLimits {
             per_source: Some(Limit { count: 30, window: 3600 }),
             per_email: Some(Limit { count: 10, window: 3600 }),
             per_oob: Some(Limit { count: 10, window: 3600 }),
+            total: Some(Limit { count: 1000, window: 3600 }),
+            phone_total: Some(Limit { count: 100, window: 3600 }),
         }
     }
 }
 
 impl RateLimits {
+    /// No limits at all (tests, benches, a closed network).
+    pub fn off() -> Self {
+        RateLimits { per_source: None, per_email: None, per_oob: None, total: None, phone_total: None }
+    }
+
     /// The longest window (how long rate events are kept).
     pub fn longest_window(&self) -> u64 {
-        [self.per_source, self.per_email, self.per_oob].iter().flatten().map(|l| l.window).max().unwrap_or(0)
+        [self.per_source, self.per_email, self.per_oob, self.total, self.phone_total]
+            .iter()
+            .flatten()
+            .map(|l| l.window)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A mailbox as it counts in the limits: lowercased, a `+tag` in its local part dropped
+/// (`Alice+1@Example.com` and `alice@example.com` are one mailbox).
+pub fn mailbox_key(addr: &str) -> String {
+    let a = addr.trim().to_ascii_lowercase();
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(l, _)| l);
+            format!("{local}@{domain}")
+        }
+        None => a,
+    }
+}
+
+/// An out-of-band destination as it counts in the limits: `mailbox:` as `mailbox_key`,
+/// `phone:` the number for `sms:` and `voice:` alike, `webhook:` the URL's host (its paths,
+/// ports and queries are one destination), else the URI lowercased.
+pub fn destination_key(uri: &str) -> String {
+    let uri = uri.trim();
+    let (scheme, rest) = uri.split_once(':').unwrap_or(("", uri));
+    match scheme.to_ascii_lowercase().as_str() {
+        "mailto" => format!("mailbox:{}", mailbox_key(rest)),
+        "sms" | "voice" => format!("phone:{}", rest.trim()),
+        "https" | "http" => match url::Url::parse(uri).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)) {
+            Some(host) => format!("webhook:{host}"),
+            None => format!("uri:{}", uri.to_ascii_lowercase()),
+        },
+        _ => format!("uri:{}", uri.to_ascii_lowercase()),
     }
 }
 
@@ -262,16 +311,34 @@ impl Registrar {
             keys.push((source_key(ip), limit));
         }
         if let Some(limit) = l.per_email {
-            keys.push((format!("email:{}", req.email.trim().to_ascii_lowercase()), limit));
+            keys.push((format!("email:{}", mailbox_key(&req.email)), limit));
+        }
+        let destination = destination_key(&req.oob);
+        if let Some(limit) = l.phone_total.filter(|_| destination.starts_with("phone:")) {
+            keys.push(("total:texts and voice calls".to_owned(), limit));
         }
         if let Some(limit) = l.per_oob {
-            keys.push((format!("oob:{}", req.oob.trim().to_ascii_lowercase()), limit));
+            keys.push((format!("oob:{destination}"), limit));
+        }
+        if let Some(limit) = l.total {
+            keys.push(("total:open requests".to_owned(), limit));
         }
         match self.store.rate_take(&keys, now).map_err(internal)? {
             None => Ok(()),
             Some((key, frees)) => {
                 let limit = keys.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).expect("one of ours");
                 let (what, who) = key.split_once(':').unwrap_or(("", &key));
+                if what == "total" {
+                    return Err(Refusal::new(
+                        RefusalCode::RateLimited,
+                        format!(
+                            "this CDS has sent as many {who} as it allows just now (at most {} in {}); try again in {}",
+                            limit.count,
+                            human_secs(limit.window),
+                            human_secs(frees)
+                        ),
+                    ));
+                }
                 let what = match what {
                     "source" => "from the address",
                     "email" => "for the email address",
@@ -387,8 +454,16 @@ impl Registrar {
                 } else {
                     format!("the confirmation did not match the key this CDS issued (wrong PIN, or replies from another request); {left} attempt(s) left")
                 };
-                let d = assemble::make_denied(&self.sign_seed, &req.x25519, &c.request_id, left as u8, &reason, rng)
-                    .map_err(internal)?;
+                let d = assemble::make_denied(
+                    &self.sign_seed,
+                    &req.x25519,
+                    &c.request_id,
+                    challenge,
+                    left as u8,
+                    &reason,
+                    rng,
+                )
+                .map_err(internal)?;
                 Ok(ConfirmOutcome::Denied(d, left as u8))
             }
         }
@@ -409,7 +484,7 @@ mod tests {
     }
 
     fn no_limits() -> RateLimits {
-        RateLimits { per_source: None, per_email: None, per_oob: None }
+        RateLimits::off()
     }
 
     fn request(id: &Identity, email: &str) -> OpenRequest {
@@ -508,12 +583,50 @@ mod tests {
     }
 
     #[test]
+    fn destinations_count_by_what_they_reach_not_how_they_are_spelled() {
+        assert_eq!(destination_key("sms:+15551234567"), destination_key("voice:+15551234567"));
+        assert_eq!(
+            destination_key("https://Victim.example/hook?n=1"),
+            destination_key("https://victim.example:8443/other")
+        );
+        assert_eq!(destination_key("mailto:Bob+x@Example.com"), "mailbox:bob@example.com");
+        assert_ne!(destination_key("https://a.example/"), destination_key("https://b.example/"));
+        assert_eq!(mailbox_key(" Alice+tag@Example.COM "), "alice@example.com");
+    }
+
+    #[test]
+    fn texts_and_all_open_requests_have_budgets_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = RateLimits {
+            phone_total: Some(Limit { count: 2, window: 3600 }),
+            total: Some(Limit { count: 3, window: 3600 }),
+            ..RateLimits::off()
+        };
+        let (reg, rng) = registrar(dir.path(), limits);
+        let id = Identity::generate("dave", &rng).unwrap();
+        let now = 1_800_000_000;
+        let open = |oob: &str, n: u8| {
+            let mut r = request(&id, &format!("d{n}@example.com"));
+            r.oob = oob.into();
+            r.signature = id.sign(&r.signed_bytes(&CH).unwrap());
+            reg.open(&r, &CH, Some(std::net::IpAddr::from([192, 0, 2, n])), now, ok, &rng).map(drop)
+        };
+        assert!(open("sms:+15550000001", 1).is_ok());
+        assert!(open("voice:+15550000002", 2).is_ok());
+        let r = open("sms:+15550000003", 3).unwrap_err();
+        assert!(r.reason.contains("texts and voice calls"), "{}", r.reason);
+        assert!(open("mailto:x@example.org", 4).is_ok());
+        let r = open("mailto:y@example.org", 5).unwrap_err();
+        assert!(r.reason.contains("open requests"), "{}", r.reason);
+    }
+
+    #[test]
     fn open_requests_are_limited_per_source_email_and_destination() {
         let dir = tempfile::tempdir().unwrap();
         let limits = RateLimits {
             per_source: Some(Limit { count: 3, window: 3600 }),
             per_email: Some(Limit { count: 2, window: 3600 }),
-            per_oob: None,
+            ..RateLimits::off()
         };
         let (reg, rng) = registrar(dir.path(), limits);
         let id = Identity::generate("dave", &rng).unwrap();
@@ -531,6 +644,10 @@ mod tests {
         // Another /64 is another source; an hour later the first one may ask again.
         assert!(open("g@example.com", "2001:db8:1::1".parse().unwrap(), now).is_ok());
         assert!(open("h@example.com", ip, now + 3601).is_ok());
+        // A +tag is the same mailbox.
+        assert!(open("e+other@example.com", "192.0.2.8".parse().unwrap(), now).is_ok());
+        let r = open("E+third@EXAMPLE.com", "192.0.2.8".parse().unwrap(), now).unwrap_err();
+        assert!(r.reason.contains("email address e@example.com"), "{}", r.reason);
         assert_eq!(parse_limit("30/h").unwrap(), Some(Limit { count: 30, window: 3600 }));
         assert_eq!(parse_limit("5/90m").unwrap(), Some(Limit { count: 5, window: 5400 }));
         assert_eq!(parse_limit("off").unwrap(), None);

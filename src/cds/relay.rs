@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// How long a write down a hook (a ring, a ticket push) may take before the hook is dropped:
 /// a callee that does not read its hook cannot hold up callers.
@@ -48,6 +48,8 @@ pub struct Relay {
     pub source_check: bool,
     /// Store-and-forward: where bundles wait, and the limits.
     pub mailbox: super::mailbox::MailboxConfig,
+    /// Long-lived streams (calls, deposits, collects) held per participant and in all.
+    pub streams: Arc<super::limits::Tally<String>>,
 }
 
 impl Relay {
@@ -100,13 +102,7 @@ pub(crate) async fn authenticate(
 }
 
 /// A callee goes on hook: its connection stays open, and rings go down it.
-pub async fn on_hook(
-    mut sock: TcpStream,
-    frame: Frame,
-    conn: ConnInfo,
-    cds: Arc<Cds>,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
+pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
     let hook = match OnHook::from_frame(&frame) {
         Ok(h) => h,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed on-hook message: {e}")).await,
@@ -158,8 +154,9 @@ pub async fn on_hook(
     unhook(&cds.relay);
 }
 
-/// A rung callee answers on a new connection: hand it to the waiting call.
-pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>) {
+/// A rung callee answers on a new connection: hand it to the waiting call (whose stream
+/// place covers it).
+pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
     let ans = match Answer::from_frame(&frame) {
         Ok(a) => a,
         Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed answer: {e}")).await,
@@ -169,6 +166,7 @@ pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<
         Ok((_, b)) => b,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
+    drop(permit);
     let Ok(call_id) = <[u8; 16]>::try_from(body.as_slice()) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed answer body".into()).await;
     };
@@ -191,7 +189,7 @@ pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<
 }
 
 /// A caller names its callee (encrypted); the CDS checks, rings, waits for the answer, splices.
-pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>) {
+pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
     let peer: SocketAddr = conn.peer;
     let call = match Call::from_frame(&frame) {
         Ok(c) => c,
@@ -264,8 +262,11 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         })
     }
     .await;
-    let ring_tx = match checked {
-        Ok(tx) => tx,
+    // The call is a stream of the caller's from here: it gives its work slot back.
+    let checked = checked.and_then(|tx| Ok((tx, super::serve::stream_place(&cds, &caller)?)));
+    drop(permit);
+    let (ring_tx, _place) = match checked {
+        Ok(x) => x,
         Err(r) => {
             log(format!("refused: {}", r.reason)).await;
             return refuse(&mut sock, r.code, r.reason).await;
@@ -293,7 +294,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         return;
     }
     let _ = callee_sock.set_nodelay(true);
-    let (up, down, result) = splice(sock, callee_sock).await;
+    let (up, down, result) = splice(sock, callee_sock, cds.cfg.conn.splice_idle).await;
     let c = cds.clone();
     let _ = blocking(move || {
         c.registrar
@@ -307,30 +308,51 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
 /// Bytes moved per read in a splice: large, since a relayed session is bulk traffic.
 const SPLICE_BUFFER: usize = 256 * 1024;
 
-/// Copies one direction until EOF, then half-closes the other side's sending half.
+/// Copies one direction until EOF, then half-closes the other side's sending half. Gives up
+/// when neither direction has moved a byte for `idle` (`last` is shared by both directions:
+/// milliseconds since `start` of the last byte moved).
 async fn copy_one_way(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
+    idle: Duration,
+    start: tokio::time::Instant,
+    last: &AtomicU64,
 ) -> std::io::Result<u64> {
     let mut buf = vec![0u8; SPLICE_BUFFER];
     let mut total = 0u64;
     loop {
-        let n = from.read(&mut buf).await?;
+        let n = match tokio::time::timeout(idle, from.read(&mut buf)).await {
+            Ok(n) => n?,
+            Err(_) => {
+                let quiet = start.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+                if quiet >= idle {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("idle for {} s", idle.as_secs()),
+                    ));
+                }
+                continue;
+            }
+        };
         if n == 0 {
             let _ = to.shutdown().await;
             return Ok(total);
         }
         to.write_all(&buf[..n]).await?;
+        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
         total += n as u64;
     }
 }
 
-/// Copies both ways until each side has closed its sending half; counts the bytes.
-async fn splice(a: TcpStream, b: TcpStream) -> (u64, u64, String) {
+/// Copies both ways until each side has closed its sending half, or the session has been idle
+/// for `idle`; counts the bytes.
+async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, String) {
     let (ar, aw) = a.into_split();
     let (br, bw) = b.into_split();
-    let up = copy_one_way(ar, bw);
-    let down = copy_one_way(br, aw);
+    let start = tokio::time::Instant::now();
+    let last = AtomicU64::new(0);
+    let up = copy_one_way(ar, bw, idle, start, &last);
+    let down = copy_one_way(br, aw, idle, start, &last);
     let (u, d) = tokio::join!(up, down);
     let result = match (&u, &d) {
         (Ok(_), Ok(_)) => "completed".to_owned(),

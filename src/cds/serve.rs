@@ -15,10 +15,9 @@ use super::standing::Standing;
 use crate::vsu::{request_id_hex, Confirm, OpenRequest, TYPE_CONFIRM, TYPE_OPEN_REQUEST};
 use crate::wire::{CdsHello, Frame, Header, Msg, RefusalCode, CHALLENGE_LEN, HEADER_LEN};
 use ring::rand::SystemRandom;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,23 +29,8 @@ pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a work slot before it is refused as "busy".
 pub const SLOT_WAIT: Duration = Duration::from_secs(10);
 
-/// Limits on connections.
-#[derive(Debug, Clone)]
-pub struct ConnLimits {
-    /// Connections from one source (an IPv6 source by its /64) that have not yet sent their
-    /// request; more are refused at once.
-    pub per_source: usize,
-    /// Connections, from all sources, that have not yet sent their request.
-    pub max_pending: usize,
-    /// Requests being worked on at once (an authenticated hook gives its slot back).
-    pub max_working: usize,
-}
-
-impl Default for ConnLimits {
-    fn default() -> Self {
-        ConnLimits { per_source: 64, max_pending: 16_384, max_working: 1024 }
-    }
-}
+pub use super::limits::ConnLimits;
+use super::limits::{bucket, Full, Pending, PendingGuard, Tally, TallyGuard};
 
 pub struct CdsConfig {
     pub mail_from: String,
@@ -72,68 +56,6 @@ pub struct ConnInfo {
     pub challenge: [u8; CHALLENGE_LEN],
 }
 
-/// Connections waiting for their first frame, per source and in all.
-#[derive(Default)]
-struct Pending {
-    /// Per source, and the sum of all (kept beside it, under the same lock).
-    by_source: Mutex<(HashMap<IpAddr, usize>, usize)>,
-}
-
-/// One waiting connection; gives its place back when dropped.
-struct PendingGuard {
-    pending: Arc<Pending>,
-    source: IpAddr,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        let mut guard = self.pending.by_source.lock().unwrap_or_else(|p| p.into_inner());
-        let (m, total) = &mut *guard;
-        if let Some(n) = m.get_mut(&self.source) {
-            *n -= 1;
-            *total -= 1;
-            if *n == 0 {
-                m.remove(&self.source);
-            }
-        }
-    }
-}
-
-/// The bucket a source counts in: its address, or the /64 of an IPv6 address.
-fn bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
-}
-
-impl Pending {
-    /// A place for a new connection from `ip`, or why not.
-    fn enter(self: &Arc<Self>, ip: IpAddr, limits: &ConnLimits) -> Result<PendingGuard, String> {
-        let source = bucket(ip);
-        let mut guard = self.by_source.lock().unwrap_or_else(|p| p.into_inner());
-        let (m, total) = &mut *guard;
-        if *total >= limits.max_pending {
-            return Err("the CDS has too many connections waiting; try again shortly".into());
-        }
-        let n = m.entry(source).or_insert(0);
-        if *n >= limits.per_source {
-            return Err(format!(
-                "too many connections from {source} are waiting to send their request; try again shortly"
-            ));
-        }
-        *n += 1;
-        *total += 1;
-        Ok(PendingGuard { pending: self.clone(), source })
-    }
-}
-
 pub async fn serve(
     listener: TcpListener,
     http: TcpListener,
@@ -145,14 +67,7 @@ pub async fn serve(
         .route("/v1/standing/{name}", axum::routing::get(standing))
         .route("/v1/health", axum::routing::get(health))
         .with_state(cds.clone());
-    let mut http_stop = stop_rx.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.changed().await;
-            })
-            .await
-    });
+    let http_task = tokio::spawn(serve_http(http, app, cds.cfg.conn.clone(), stop_rx.clone()));
     // Hourly: expired requests lose their keys (and are purged a day later, so that a late
     // confirmation hears "expired", not "unknown"); expired bundles and their files go.
     let purger = cds.clone();
@@ -173,7 +88,10 @@ pub async fn serve(
             }
         }
     });
-    let working = Arc::new(tokio::sync::Semaphore::new(cds.cfg.conn.max_working));
+    let slots = Arc::new(Slots {
+        working: Arc::new(tokio::sync::Semaphore::new(cds.cfg.conn.max_working)),
+        opening: Arc::new(tokio::sync::Semaphore::new(cds.cfg.conn.max_opening)),
+    });
     let pending = Arc::new(Pending::default());
     let mut stop = stop_rx;
     tokio::pin!(shutdown);
@@ -195,8 +113,8 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let (cds, working) = (cds.clone(), working.clone());
-                tokio::spawn(connection(sock, peer, cds, guard, working));
+                let (cds, slots) = (cds.clone(), slots.clone());
+                tokio::spawn(connection(sock, peer, cds, guard, slots));
             }
         }
     }
@@ -204,6 +122,53 @@ pub async fn serve(
     purge_task.abort();
     let _ = http_task.await;
     Ok(())
+}
+
+/// Work slots: all requests take one; open requests also take one of their own pool.
+struct Slots {
+    working: Arc<tokio::sync::Semaphore>,
+    opening: Arc<tokio::sync::Semaphore>,
+}
+
+/// The longest an HTTP connection lives: one request (no keep-alive), headers within
+/// `HTTP_HEADER_TIMEOUT`.
+pub const HTTP_LIFETIME: Duration = Duration::from_secs(20);
+const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The public HTTP side: one request per connection, each connection bounded in time, and
+/// bounded in number per source and in all (over that, a 503 and the connection is closed).
+async fn serve_http(
+    http: TcpListener,
+    app: axum::Router,
+    limits: ConnLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let held = Arc::new(Tally::<IpAddr>::default());
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            acc = http.accept() => {
+                let (sock, peer) = match acc {
+                    Ok(x) => x,
+                    Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+                };
+                let Ok(place) = held.enter(bucket(peer.ip()), limits.http_per_source, limits.http_max) else {
+                    let _ = sock.try_write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    continue;
+                };
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let _place = place;
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HTTP_HEADER_TIMEOUT)
+                        .keep_alive(false)
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc);
+                    let _ = tokio::time::timeout(HTTP_LIFETIME, conn).await;
+                });
+            }
+        }
+    }
 }
 
 /// Reads one frame, waiting up to `first` for it to begin (a client busy between frames) and
@@ -237,21 +202,22 @@ pub(crate) async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: Stri
 }
 
 /// Serves one connection: the hello, then its one request.
-async fn connection(
-    mut sock: TcpStream,
-    peer: SocketAddr,
-    cds: Arc<Cds>,
-    waiting: PendingGuard,
-    working: Arc<tokio::sync::Semaphore>,
-) {
+async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waiting: PendingGuard, slots: Arc<Slots>) {
     sock.set_nodelay(true).ok();
     let challenge: [u8; CHALLENGE_LEN] = crate::crypto::random_array(&cds.rng);
     let hello = CdsHello { challenge, cds_time: crate::clock::now_unix() }.to_frame().expect("fixed-size hello");
     if sock.write_all(&hello).await.is_err() {
         return;
     }
-    // The whole first frame within FIRST_FRAME_TIMEOUT, however slowly it trickles in.
-    let first = tokio::time::timeout(FIRST_FRAME_TIMEOUT, read_frame_within(&mut sock, FIRST_FRAME_TIMEOUT)).await;
+    // The whole first frame within FIRST_FRAME_TIMEOUT, however slowly it trickles in, unless
+    // the connection is evicted to make room first.
+    let first = tokio::select! {
+        f = tokio::time::timeout(FIRST_FRAME_TIMEOUT, read_frame_within(&mut sock, FIRST_FRAME_TIMEOUT)) => f,
+        _ = waiting.evicted() => {
+            let why = "closed to make room: the CDS has too many connections waiting; try again shortly";
+            return refuse(&mut sock, RefusalCode::RateLimited, why.into()).await;
+        }
+    };
     let frame = match first {
         Ok(Ok(Some(f))) => f,
         Ok(Ok(None)) => return,
@@ -262,17 +228,32 @@ async fn connection(
         }
     };
     drop(waiting);
-    let Ok(Ok(permit)) = tokio::time::timeout(SLOT_WAIT, working.acquire_owned()).await else {
-        return refuse(&mut sock, RefusalCode::Internal, "the CDS is busy; try again shortly".into()).await;
+    // Open requests wait on mail servers and webhooks: they have a pool of their own within
+    // the work slots, so they cannot take those that everything else needs.
+    let opening = if frame.msg_type == TYPE_OPEN_REQUEST {
+        match tokio::time::timeout(SLOT_WAIT, slots.opening.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Some(p),
+            _ => {
+                let why = "the CDS is busy with other enrolments; try again shortly";
+                return refuse(&mut sock, RefusalCode::RateLimited, why.into()).await;
+            }
+        }
+    } else {
+        None
+    };
+    let Ok(Ok(permit)) = tokio::time::timeout(SLOT_WAIT, slots.working.clone().acquire_owned()).await else {
+        return refuse(&mut sock, RefusalCode::RateLimited, "the CDS is busy; try again shortly".into()).await;
     };
     let conn = ConnInfo { peer, challenge };
-    // Relay messages take the socket over: a hook stays open, a call or an answer becomes a splice.
+    // Relay messages take the socket over (a hook stays open, a call or an answer becomes a
+    // splice, a deposit or a collect streams a bundle); each gives its slot back once the
+    // sender is authenticated and the stream counted against it.
     match frame.msg_type {
         crate::relay::TYPE_ON_HOOK => return super::relay::on_hook(sock, frame, conn, cds, permit).await,
-        crate::relay::TYPE_ANSWER => return super::relay::answer(sock, frame, conn, cds).await,
-        crate::relay::TYPE_CALL => return super::relay::call(sock, frame, conn, cds).await,
-        crate::relay::TYPE_DEPOSIT => return super::mailbox::deposit(sock, frame, conn, cds).await,
-        crate::relay::TYPE_COLLECT => return super::mailbox::collect(sock, frame, conn, cds).await,
+        crate::relay::TYPE_ANSWER => return super::relay::answer(sock, frame, conn, cds, permit).await,
+        crate::relay::TYPE_CALL => return super::relay::call(sock, frame, conn, cds, permit).await,
+        crate::relay::TYPE_DEPOSIT => return super::mailbox::deposit(sock, frame, conn, cds, permit).await,
+        crate::relay::TYPE_COLLECT => return super::mailbox::collect(sock, frame, conn, cds, permit).await,
         crate::relay::TYPE_STATUS => return super::mailbox::status(sock, frame, conn, cds).await,
         _ => {}
     }
@@ -283,7 +264,22 @@ async fn connection(
     if sock.write_all(&answer).await.is_ok() {
         let _ = sock.shutdown().await;
     }
-    drop(permit);
+    drop((permit, opening));
+}
+
+/// A place among the long-lived streams for `participant`, or the refusal to send.
+pub(crate) fn stream_place(cds: &Cds, participant: &str) -> Result<TallyGuard<String>, Refusal> {
+    let l = &cds.cfg.conn;
+    cds.relay.streams.enter(participant.to_owned(), l.streams_per_participant, l.max_streams).map_err(|full| {
+        let why = match full {
+            Full::Key => format!(
+                "{participant:?} has {} calls, deposits and collects open at this CDS already; finish one first",
+                l.streams_per_participant
+            ),
+            Full::Total => "the CDS has too many calls, deposits and collects open; try again shortly".into(),
+        };
+        Refusal::new(RefusalCode::RateLimited, why)
+    })
 }
 
 fn malformed(e: crate::wire::WireError) -> Refusal {
@@ -323,13 +319,25 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             let name = opened.replies.c.name.clone();
             let armored = opened.replies.b.to_armor();
             let (subject, body) = reply_b_email(&name, &rid, &armored, &cds.registrar.cfg.cds_http);
+            // The out-of-band message first (the requester chose where it goes, so it is the
+            // likelier to fail), then the email: a request that fails sends no reply B. What
+            // went wrong is logged; the requester hears only which delivery failed.
             let delivered = async {
+                let kind = super::registrar::channel_kind(&opened.oob).to_owned();
+                cds.oob.deliver(&target, &opened.replies.c, &cds.mailer, &cds.cfg.mail_from).await.map_err(|e| {
+                    eprintln!("sslx-cds: request {rid}: reply C ({kind}) not delivered: {e}");
+                    Refusal::new(
+                        RefusalCode::OutOfBandFailed,
+                        format!("reply C could not be delivered to the {kind} channel; check the destination, or try another"),
+                    )
+                })?;
                 let file = format!("{rid}.reply-b");
                 cds.mailer.send(&cds.cfg.mail_from, &opened.email, &subject, body, &file).await.map_err(|e| {
-                    Refusal::new(RefusalCode::EmailFailed, format!("reply B could not be emailed: {e}"))
-                })?;
-                cds.oob.deliver(&target, &opened.replies.c, &cds.mailer, &cds.cfg.mail_from).await.map_err(|e| {
-                    Refusal::new(RefusalCode::OutOfBandFailed, format!("reply C could not be delivered: {e}"))
+                    eprintln!("sslx-cds: request {rid}: reply B not emailed: {e}");
+                    Refusal::new(
+                        RefusalCode::EmailFailed,
+                        format!("reply B could not be emailed to {} (the CDS's mail server did not take it)", opened.email),
+                    )
                 })
             }
             .await;

@@ -139,8 +139,14 @@ pub struct StoredBundle {
 /// recipient from one sender.
 #[derive(Debug, Clone, Copy)]
 pub struct MailboxLimits {
+    /// Bytes waiting for one recipient.
     pub quota: u64,
+    /// Bytes waiting for one recipient from one sender.
     pub per_sender: u64,
+    /// Bytes one sender has waiting, for all its recipients together.
+    pub sender_total: u64,
+    /// Bytes waiting in all.
+    pub total: u64,
 }
 
 /// What the hourly purge removed.
@@ -594,6 +600,8 @@ impl Store {
             "SELECT COALESCE(SUM(size), 0) FROM bundles WHERE recipient = ?1 AND sender = ?2",
             &[&b.recipient, &b.sender],
         )?;
+        let sent = sum("SELECT COALESCE(SUM(size), 0) FROM bundles WHERE sender = ?1", &[&b.sender])?;
+        let all = sum("SELECT COALESCE(SUM(size), 0) FROM bundles", &[])?;
         let fits = |have: u64, max: u64| have.checked_add(b.size).is_some_and(|t| t <= max);
         if b.size > i64::MAX as u64 || !fits(used, limits.quota) {
             return Ok(Err(format!(
@@ -605,6 +613,18 @@ impl Store {
             return Ok(Err(format!(
                 "{} bytes from {:?} already wait for {:?} (at most {} from one sender), this bundle is {}",
                 from_sender, b.sender, b.recipient, limits.per_sender, b.size
+            )));
+        }
+        if !fits(sent, limits.sender_total) {
+            return Ok(Err(format!(
+                "{sent} bytes from {:?} already wait at this CDS (at most {} from one sender), this bundle is {}",
+                b.sender, limits.sender_total, b.size
+            )));
+        }
+        if !fits(all, limits.total) {
+            return Ok(Err(format!(
+                "the CDS's mailbox is full ({all} of {} bytes), this bundle is {}",
+                limits.total, b.size
             )));
         }
         tx.execute(
@@ -664,9 +684,10 @@ impl Store {
         Ok(None)
     }
 
-    /// The oldest unexpired bundle for `recipient`; expired ones met on the way are dropped
-    /// (state 4) and their files returned for removal.
-    pub fn bundle_next(&self, recipient: &str, now: u64) -> Result<NextBundle> {
+    /// The oldest unexpired bundle for `recipient` but those in `skip` (kept on this
+    /// collection); expired ones met on the way are dropped (state 4) and their files returned
+    /// for removal.
+    pub fn bundle_next(&self, recipient: &str, now: u64, skip: &std::collections::HashSet<i64>) -> Result<NextBundle> {
         let c = self.conn();
         let mut gone = Vec::new();
         let mut st = c
@@ -696,6 +717,9 @@ impl Store {
             .map_err(db_err)?;
         drop(st);
         for (id, b) in rows {
+            if b.expires > now && skip.contains(&id) {
+                continue;
+            }
             if b.expires > now {
                 return Ok((Some((id, b)), gone));
             }

@@ -548,9 +548,27 @@ pub struct ServeArgs {
     /// Open requests allowed for one out-of-band destination (N/PERIOD, or off)
     #[arg(long, value_name = "N/PERIOD", default_value = "10/h")]
     pub rate_oob: String,
+    /// Open requests allowed from everyone together (N/PERIOD, or off)
+    #[arg(long, value_name = "N/PERIOD", default_value = "1000/h")]
+    pub rate_open_total: String,
+    /// Texts and voice calls (sms:, voice:) sent for everyone together: they cost money (N/PERIOD, or off)
+    #[arg(long, value_name = "N/PERIOD", default_value = "100/h")]
+    pub rate_phone_total: String,
+    /// Country codes that sms: and voice: numbers may have, comma-separated, e.g. +1,+44 [default: any]
+    #[arg(long, value_name = "PREFIXES", value_delimiter = ',')]
+    pub phone_prefixes: Vec<String>,
     /// Connections from one source address (an IPv6 one by its /64) that may wait to send their request
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_waiting_per_source: usize,
+    /// Requests worked on at once (lowered to fit the open-file limit); a quarter may be open requests
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_working: usize,
+    /// Calls, deposits and collections one participant may have open at once
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub streams_per_participant: usize,
+    /// Seconds a relayed session may pass no byte either way before it is cut
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub splice_idle: u64,
     /// /v1/health also says how many participants are on hook (off: it only says the CDS is up)
     #[arg(long)]
     pub health_detail: bool,
@@ -569,6 +587,15 @@ pub struct ServeArgs {
     /// Bytes that may wait for one recipient from one sender
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 29)]
     pub mailbox_sender_quota: u64,
+    /// Bytes one sender may have waiting, for all its recipients together
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 31)]
+    pub mailbox_sender_total: u64,
+    /// Bytes that may wait in the whole mailbox
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 36)]
+    pub mailbox_total: u64,
+    /// Bytes the mailbox's filesystem must keep free: deposits that would leave less are refused
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub mailbox_min_free: u64,
     /// Days a bundle waits before it is dropped
     #[arg(long, value_name = "DAYS", default_value_t = 7)]
     pub mailbox_days: u64,

@@ -291,7 +291,11 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
     archive.set_unpack_xattrs(false);
     let mut got = Unpacked::default();
     let mut seen: HashSet<PathBuf> = HashSet::new();
+    // Links and the paths their targets walk through are compared case-folded: on a
+    // case-insensitive filesystem `a/UP` and `a/up` are one path.
     let mut links: HashSet<PathBuf> = HashSet::new();
+    // Links are made after everything else, so nothing is ever written through one.
+    let mut pending_links: Vec<(PathBuf, PathBuf, PathBuf)> = Vec::new();
     // Every path some link's target walks through: none of them may become a link.
     let mut walked_through: HashSet<PathBuf> = HashSet::new();
     let mut dirs: Vec<(PathBuf, PathBuf, u32, u64)> = Vec::new();
@@ -306,7 +310,7 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
         if !seen.insert(path.clone()) {
             return Err(unsafe_entry(format!("the bundle holds {} twice", path.display())));
         }
-        if path.ancestors().skip(1).any(|a| links.contains(a)) {
+        if path.ancestors().skip(1).any(|a| links.contains(&fold(a))) {
             return Err(unsafe_entry(format!("{} would be written through a symbolic link", path.display())));
         }
         let top = path.components().next().expect("non-empty").as_os_str().to_string_lossy().into_owned();
@@ -346,8 +350,9 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
                     ))
                 };
                 let (walked, _) = link_walk(&path, &target).ok_or_else(outside)?;
-                links.insert(path.clone());
-                if walked.iter().any(|w| links.contains(w)) || walked_through.contains(&path) {
+                let walked: Vec<PathBuf> = walked.iter().map(|w| fold(w)).collect();
+                links.insert(fold(&path));
+                if walked.iter().any(|w| links.contains(w)) || walked_through.contains(&fold(&path)) {
                     return Err(unsafe_entry(format!(
                         "the link {} resolves through another link of the bundle ({})",
                         path.display(),
@@ -355,6 +360,7 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
                     )));
                 }
                 walked_through.extend(walked);
+                pending_links.push((out.clone(), path.clone(), target.into_owned()));
             }
             tar::EntryType::Link => {
                 return Err(unsafe_entry(format!("{} is a hard link (not accepted)", path.display())))
@@ -381,11 +387,24 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
             }
             // Made writable for now (its entries come next); its own mode is set at the end.
             tar::EntryType::Directory => make_dir(&out).map_err(|e| io(&format!("creating {}", path.display()), e))?,
-            _ => entry.unpack(&out).map_err(|e| io(&format!("writing {}", path.display()), e)).map(drop)?,
+            _ => {} // a link: made below
         }
     }
+    // Now the links, each where its name says: every directory above it must be a real
+    // directory (on a case-insensitive filesystem `a/up/l` could otherwise land through the
+    // link `a/UP`).
+    for (out, rel, target) in &pending_links {
+        let mut above = out.parent();
+        while let Some(d) = above.filter(|d| d.starts_with(tmp) && *d != tmp) {
+            if !d.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(unsafe_entry(format!("the link {} would be made through another link", rel.display())));
+            }
+            above = d.parent();
+        }
+        std::os::unix::fs::symlink(target, out).map_err(|e| io(&format!("making the link {}", rel.display()), e))?;
+    }
     // The kernel's word on every link: none may resolve outside its top-level directory.
-    for l in &links {
+    for (_, l, _) in &pending_links {
         let mut comps = l.components();
         let top = tmp.join(comps.next().expect("non-empty"));
         let rel: PathBuf = comps.collect();
@@ -408,6 +427,11 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
         let _ = filetime::set_file_mtime(dir, t);
     }
     Ok(got)
+}
+
+/// A path as links are compared: lowercased, as a case-insensitive filesystem sees it.
+fn fold(p: &Path) -> PathBuf {
+    PathBuf::from(p.to_string_lossy().to_lowercase())
 }
 
 /// A directory of the bundle, 0700 while it is being filled (an existing one is kept).
@@ -532,6 +556,65 @@ mod tests {
         assert!(!link_stays_inside(Path::new("a/b"), Path::new("../../c")));
         assert!(!link_stays_inside(Path::new("a/b"), Path::new("/etc/passwd")));
         assert!(!link_stays_inside(Path::new("a"), Path::new("b")));
+    }
+
+    /// A tar of directories (`d`), links (`l`, with a target) and files (`f`).
+    fn tar_of(entries: &[(&str, char, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, target) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o755);
+            match kind {
+                'd' => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, path, std::io::empty()).unwrap();
+                }
+                'l' => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, target).unwrap();
+                }
+                _ => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(1);
+                    b.append_data(&mut h, path, &b"x"[..]).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn unpack_bytes(bytes: &[u8]) -> (tempfile::TempDir, Result<Unpacked>) {
+        let root = tempfile::tempdir().unwrap();
+        let (tmp, dest) = (root.path().join("tmp"), root.path().join("dest"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&dest).unwrap();
+        let r = unpack(&mut tar::Archive::new(bytes), &tmp, &dest);
+        (root, r)
+    }
+
+    #[test]
+    fn links_are_compared_as_a_case_insensitive_filesystem_sees_them() {
+        // `a/b/up` is `a/b/UP` on macOS or a casefold directory: a target walking through it
+        // walks through a link, and an entry beneath it is written through one.
+        let walk = tar_of(&[("a", 'd', ""), ("a/b", 'd', ""), ("a/b/UP", 'l', ".."), ("a/c", 'l', "b/up/../..")]);
+        let (_root, r) = unpack_bytes(&walk);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("through another link"), "{e}");
+        let beneath = tar_of(&[("a", 'd', ""), ("a/b", 'd', ""), ("a/b/UP", 'l', ".."), ("a/b/Up/evil", 'f', "")]);
+        let (_root, r) = unpack_bytes(&beneath);
+        assert!(r.unwrap_err().to_string().contains("through a symbolic link"));
+    }
+
+    #[test]
+    fn links_are_made_after_every_file_and_directory() {
+        let t = tar_of(&[("a", 'd', ""), ("a/l", 'l', "f"), ("a/f", 'f', ""), ("a/d", 'd', "")]);
+        let (root, r) = unpack_bytes(&t);
+        r.unwrap();
+        let l = root.path().join("tmp/a/l");
+        assert!(l.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&l).unwrap(), b"x");
     }
 
     #[test]

@@ -183,7 +183,8 @@ pub enum Outcome {
     Opened = 1,
     /// Refused for good (altered, replayed, not for us): the CDS forgets it, the sender hears so.
     Refused = 0,
-    /// Not now (a name already exists, a full disk): the CDS keeps it; collecting stops.
+    /// Not now (a name already exists, a full disk, a sender not paired yet): the CDS keeps
+    /// it for a later collection and this one moves on to the next bundle.
     Keep = 2,
 }
 
@@ -229,8 +230,7 @@ pub fn collect(
         send(&mut s, &Collected::new(name, cdsk, &challenge, &ack, rng)?.to_frame()?)?;
         match outcome {
             Outcome::Opened => count += 1,
-            Outcome::Refused => {}
-            Outcome::Keep => return Ok(count),
+            Outcome::Refused | Outcome::Keep => {}
         }
     }
 }

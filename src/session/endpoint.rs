@@ -124,6 +124,9 @@ impl KnownListeners {
     }
 }
 
+/// How long a caller has, from the listener's hello, to finish its side of the handshake.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+
 pub struct Endpoint {
     pub home: Home,
     pub name: String,
@@ -169,12 +172,35 @@ impl Endpoint {
             }
             other => (other?, conn),
         };
+        // A listener met at an address is remembered once the handshake proved its name.
+        if let Target::Direct { addr, .. } = Target::parse(target)? {
+            let known = KnownListeners::of(&self.home);
+            if known.get(&addr).as_deref() != Some(peer.as_str()) {
+                known.remember(&self.home, &addr, &peer)?;
+            }
+        }
         conn.reader_timeout(None);
         Ok((session, conn))
     }
 
     /// A connection to the listener, after its hello: directly, or through the relay.
+    /// A listener that says it is busy is asked again a few times (50 ms, doubling: about
+    /// 12 s in all) before its refusal is the answer.
     fn connect(&self, target: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<(Conn, String)> {
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..8 {
+            match self.connect_once(target, opts, rng) {
+                Err(Error::PeerRefused { code, .. }) if code == RefusalCode::RateLimited as u16 => {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        self.connect_once(target, opts, rng)
+    }
+
+    fn connect_once(&self, target: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<(Conn, String)> {
         let target = match Target::parse(target)? {
             Target::Direct { addr, expect } => return self.connect_direct(&addr, expect, opts),
             Target::Relay(name) => name,
@@ -183,7 +209,7 @@ impl Endpoint {
         let (stream, _tracking) = crate::relay::client::call(&self.cds, &self.name, &self.cdsk, target, rng)?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut conn = Conn::new(stream)?;
-        let (hello, _) = conn.expect::<ListenerHello>()?;
+        let hello = listener_hello(&mut conn, target)?;
         if hello.name != target {
             return Err(Error::VerifyFailed(format!(
                 "the relay connected a listener calling itself {:?}, not {target:?}",
@@ -218,7 +244,6 @@ impl Endpoint {
         if name == self.name {
             return Err(Error::Usage(format!("the listener at {addr} is this participant ({name}) itself")));
         }
-        known.remember(&self.home, addr, &name)?;
         Ok((conn, name))
     }
 
@@ -252,8 +277,11 @@ impl Endpoint {
     }
 
     /// Accepts one call on `stream`: hello, then the handshake with the caller's ticket or Key-ID.
+    /// The whole handshake, from the hello through the caller's M3, must be done within
+    /// `HANDSHAKE_DEADLINE`: a caller trickling bytes cannot hold the listener's slot.
     pub fn accept(&self, stream: TcpStream, opts: &Options, rng: &dyn SecureRandom) -> Result<(Session, Conn)> {
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let watchdog = crate::net::Watchdog::arm(&stream, HANDSHAKE_DEADLINE);
         let mut conn = Conn::new(stream)?;
         conn.send(&ListenerHello { name: self.name.clone() }.to_frame()?)?;
         let cache = SessionCache::open(&self.home)?;
@@ -278,7 +306,14 @@ impl Endpoint {
             },
             |s| cache.put(&s.key_id, &s.master_key, &s.summary.peer, Role::Server, now, DEFAULT_RESUME_LIFE),
             rng,
-        )?;
+        );
+        if watchdog.disarm() {
+            return Err(Error::Unavailable(format!(
+                "the caller did not finish the handshake within {} s",
+                HANDSHAKE_DEADLINE.as_secs()
+            )));
+        }
+        let s = s?;
         conn.reader_timeout(None);
         Ok((s, conn))
     }
@@ -338,7 +373,17 @@ fn connect(addr: &str) -> Result<(Conn, String)> {
     let stream = crate::net::connect(addr, addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut conn = Conn::new(stream)?;
-    let (hello, _) = conn.expect::<ListenerHello>()?;
+    let hello = listener_hello(&mut conn, addr)?;
     crate::keys::check_name(&hello.name)?;
     Ok((conn, hello.name))
+}
+
+/// The listener's hello, or its refusal (busy, say) as the listener's, not the CDS's.
+fn listener_hello(conn: &mut Conn, who: &str) -> Result<ListenerHello> {
+    let f = conn.reader.next_frame(ListenerHello::NAME)?;
+    if f.msg_type == crate::wire::TYPE_REFUSED {
+        let r = crate::wire::Refused::from_frame(&f)?;
+        return Err(Error::PeerRefused { peer: who.to_owned(), code: r.code, reason: r.reason });
+    }
+    Ok(ListenerHello::from_frame(&f)?)
 }

@@ -7,6 +7,7 @@
 //! is flagged final inside its authenticated header, so closing the socket ends the session and
 //! a cut-off stream is an error. `handshake` is I/O-free; `io` runs it over a blocking stream.
 
+pub mod admission;
 pub mod cache;
 pub mod endpoint;
 pub mod handshake;

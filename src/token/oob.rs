@@ -172,8 +172,9 @@ pub struct Server<'a> {
     pub identity: &'a Identity,
     pub keyring: &'a Keyring,
     pub store: &'a DataStore,
-    /// The clock and the skew a presented token's times are checked with.
-    pub now: u64,
+    /// The clock (read afresh for every request: a token that expires during a dialogue
+    /// stops being served) and the skew a presented token's times are checked with.
+    pub now: &'a (dyn Fn() -> u64 + Sync),
     pub skew: u64,
 }
 
@@ -212,7 +213,7 @@ impl Server<'_> {
         let d = Dialogue { sn, cn, server: me, client };
         send(w, &format!("{me} Server {client} authenticated, please make your requests."))?;
         let mut served = Vec::new();
-        let mut token: Option<(String, Fields)> = None;
+        let mut token: Option<String> = None;
         while let Some(line) = read_line(r)? {
             if line.trim() == "QUIT" {
                 send(w, &format!("{me} Goodbye, server {client}."))?;
@@ -220,13 +221,18 @@ impl Server<'_> {
             }
             if let Some(t) = line.strip_prefix("Token: ") {
                 match self.check_token(t, client, &public.x25519) {
-                    Ok(f) => token = Some((t.trim().to_owned(), f)),
+                    Ok(_) => token = Some(t.trim().to_owned()),
                     Err(e) => return Err(refuse(w, &e.to_string())),
                 }
                 continue;
             }
-            let Some((text, fields)) = &token else {
+            let Some(text) = &token else {
                 return Err(refuse(w, "send the token that refers to the data first (`Token: …`)"));
+            };
+            // Checked again, at this request's time.
+            let fields = match self.check_token(text, client, &public.x25519) {
+                Ok(f) => f,
+                Err(e) => return Err(refuse(w, &e.to_string())),
             };
             let ids = request_ids(&line);
             let referenced: std::collections::BTreeSet<String> =
@@ -266,7 +272,7 @@ impl Server<'_> {
             Some(_) => super::seal::open_as_minter(&self.identity.x25519, client_x25519, &t)
                 .ok_or_else(|| TokenError::BadSignature("the token's sealed part does not open".into()))?,
         };
-        Ok(super::check_data(&t, lines, self.now, self.skew)?.fields)
+        Ok(super::check_data(&t, lines, (self.now)(), self.skew)?.fields)
     }
 }
 

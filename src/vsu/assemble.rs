@@ -143,11 +143,13 @@ pub fn open_confirmed(cdsk: &Cdsk, c: &Confirmed, request_id: &RequestId, nonce:
     Ok(body)
 }
 
-/// CDS side (claim 7): "denied", sealed to the DS and signed by the CDS.
+/// CDS side (claim 7): "denied", sealed to the DS and signed by the CDS, for the confirmation
+/// that came on the connection with `challenge`.
 pub fn make_denied(
     cds_sign_seed: &Secret<32>,
     ds_x25519: &[u8; 32],
     request_id: &RequestId,
+    challenge: &[u8; CHALLENGE_LEN],
     attempts_left: u8,
     reason: &str,
     rng: &dyn SecureRandom,
@@ -158,19 +160,25 @@ pub fn make_denied(
         crypto::hpke_seal(ds_x25519, labels::VSU_DENIED, &wrap_aad(TYPE_DENIED, request_id), &plain, rng)
             .ok_or_else(|| Error::Other("the DS's X25519 key is not valid".into()))?;
     let mut d = Denied { request_id: *request_id, enc, sealed, signature: [0; 64] };
-    d.signature = crypto::ed25519_sign(cds_sign_seed.expose(), &d.signed_bytes());
+    d.signature = crypto::ed25519_sign(cds_sign_seed.expose(), &d.signed_bytes(challenge));
     Ok(d)
 }
 
-/// DS side (claim 8): a genuine "denied" opens with our key and carries the CDS's signature.
-/// Returns the attempts left and the reason.
-pub fn open_denied(id: &Identity, cds_sign_key: &[u8; 32], d: &Denied, request_id: &RequestId) -> Result<(u8, String)> {
+/// DS side (claim 8): a genuine "denied" opens with our key and carries the CDS's signature
+/// over our connection's `challenge`. Returns the attempts left and the reason.
+pub fn open_denied(
+    id: &Identity,
+    cds_sign_key: &[u8; 32],
+    d: &Denied,
+    request_id: &RequestId,
+    challenge: &[u8; CHALLENGE_LEN],
+) -> Result<(u8, String)> {
     let bad = || {
         Error::VerifyFailed(
             "a 'denied' answer arrived that is not from the CDS (bad signature or seal); ignored".into(),
         )
     };
-    if &d.request_id != request_id || !crypto::ed25519_verify(cds_sign_key, &d.signed_bytes(), &d.signature) {
+    if &d.request_id != request_id || !crypto::ed25519_verify(cds_sign_key, &d.signed_bytes(challenge), &d.signature) {
         return Err(bad());
     }
     let plain =
@@ -225,8 +233,10 @@ mod tests {
         let (rng, id, _, _) = setup();
         let seed = Secret::random(&rng);
         let pk = crypto::ed25519_public(seed.expose());
-        let d = make_denied(&seed, &id.public().x25519, &[9; 16], 2, "mismatch", &rng).unwrap();
-        assert_eq!(open_denied(&id, &pk, &d, &[9; 16]).unwrap(), (2, "mismatch".into()));
-        assert!(open_denied(&id, &[3; 32], &d, &[9; 16]).is_err());
+        let d = make_denied(&seed, &id.public().x25519, &[9; 16], &[5; 32], 2, "mismatch", &rng).unwrap();
+        assert_eq!(open_denied(&id, &pk, &d, &[9; 16], &[5; 32]).unwrap(), (2, "mismatch".into()));
+        assert!(open_denied(&id, &[3; 32], &d, &[9; 16], &[5; 32]).is_err());
+        // A denial given on another connection is not an answer to this confirmation.
+        assert!(open_denied(&id, &pk, &d, &[9; 16], &[6; 32]).is_err());
     }
 }

@@ -211,9 +211,11 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
     let a = ReplyA::from_armor(&pending.reply_a)?;
     let cds = cds_override.unwrap_or(&pending.cds);
     let mut nonce = [0u8; 32];
-    let answer = exchange(cds, |challenge| {
-        let (c, n) = assemble::make_confirm(&cdsk, &a.request_id, challenge, rng);
+    let mut challenge = [0u8; crate::wire::CHALLENGE_LEN];
+    let answer = exchange(cds, |ch| {
+        let (c, n) = assemble::make_confirm(&cdsk, &a.request_id, ch, rng);
         nonce = n;
+        challenge = *ch;
         Ok(c.to_frame()?)
     })?;
     match answer.msg_type {
@@ -247,7 +249,7 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
             let d = Denied::from_frame(&answer)?;
             let sign_key = hex32(&pending.cds_sign_key)
                 .ok_or_else(|| Error::Other("corrupt pending state: CDS signing key".into()))?;
-            let (left, reason) = assemble::open_denied(&id, &sign_key, &d, &a.request_id)?;
+            let (left, reason) = assemble::open_denied(&id, &sign_key, &d, &a.request_id, &challenge)?;
             home.remove(ASSEMBLED_FILE)?;
             if left == 0 {
                 home.remove(PENDING_FILE)?;

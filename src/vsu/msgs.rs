@@ -327,14 +327,17 @@ pub struct Denied {
     pub enc: [u8; HPKE_ENC_LEN],
     /// HPKE ciphertext of `attempts left u8 ‖ reason (len u16 | UTF-8)`.
     pub sealed: Vec<u8>,
-    /// Ed25519 by the CDS over `"sslx-vsu-denied-v1" ‖ request id ‖ enc ‖ sealed`.
+    /// Ed25519 by the CDS over `"sslx-vsu-denied-v1" ‖ request id ‖ challenge ‖ enc ‖
+    /// sealed`, the challenge being that of the connection the confirmation came on (a denial
+    /// answers one confirmation, and cannot be replayed against another).
     pub signature: [u8; 64],
 }
 
 impl Denied {
-    pub fn signed_bytes(&self) -> Vec<u8> {
+    pub fn signed_bytes(&self, challenge: &[u8; CHALLENGE_LEN]) -> Vec<u8> {
         let mut o = labels::VSU_DENIED.to_vec();
         o.extend_from_slice(&self.request_id);
+        o.extend_from_slice(challenge);
         o.extend_from_slice(&self.enc);
         o.extend_from_slice(&self.sealed);
         o

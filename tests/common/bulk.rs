@@ -10,7 +10,7 @@ use std::path::Path;
 /// Enrolls `n` participants named `{prefix}{i}` into the database at `db`; returns names and CDSKs.
 pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
     let rng = sslx::crypto::system_rng();
-    let limits = sslx::cds::RateLimits { per_source: None, per_email: None, per_oob: None };
+    let limits = sslx::cds::RateLimits::off();
     let reg = Registrar::new(Store::open(db).unwrap(), RegistrarConfig { limits, ..Default::default() }, &rng).unwrap();
     let now = sslx::cli::now_unix();
     let challenge = [0u8; 32];

@@ -1,0 +1,181 @@
+//! Who a listener (`sslx listen`, `sslx recv`, `sslx token serve`) lets in, and when: at most
+//! `max` served at once, as many again waiting a short while for a slot, and a few per source
+//! waiting or in their handshake. The accept loop never blocks: `queue` answers at once, the
+//! connection's own thread waits for its slot.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The limits of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max: usize,
+    /// Connections from one source waiting or in their handshake.
+    pub per_source: usize,
+    /// How long a connection may wait for a slot before it is told the listener is busy.
+    pub wait: Duration,
+}
+
+impl Limits {
+    /// `max` at once, half of that (at least 2) per source, 15 s of waiting.
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Limits { max, per_source: (max / 2).max(2), wait: Duration::from_secs(15) }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    serving: usize,
+    waiting: usize,
+    /// Per source: waiting or in the handshake.
+    early: HashMap<IpAddr, usize>,
+}
+
+/// A listener's admission state; clone it into each connection's thread.
+#[derive(Clone)]
+pub struct Admission {
+    limits: Limits,
+    state: Arc<(Mutex<State>, Condvar)>,
+}
+
+/// A connection let in to wait for a slot.
+pub struct Queued {
+    adm: Admission,
+    source: Option<IpAddr>,
+    waiting: bool,
+}
+
+/// A connection being served; `handshake_done` once its peer is authenticated.
+pub struct Admitted {
+    adm: Admission,
+    source: Option<IpAddr>,
+}
+
+impl Admission {
+    pub fn new(limits: Limits) -> Self {
+        Admission { limits, state: Arc::new((Mutex::new(State::default()), Condvar::new())) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets a new connection from `source` (None: not counted per source, e.g. calls that all
+    /// come through the CDS's relay) in to wait, or says why not. Never blocks.
+    pub fn queue(&self, source: Option<IpAddr>) -> Result<Queued, String> {
+        let mut s = self.lock();
+        let l = self.limits;
+        if s.serving + s.waiting >= 2 * l.max {
+            return Err(format!("it serves {} connections at once and as many wait already", l.max));
+        }
+        if let Some(ip) = source {
+            let n = s.early.entry(ip).or_insert(0);
+            if *n >= l.per_source {
+                return Err(format!("{} connections from {ip} are waiting or in their handshake", l.per_source));
+            }
+            *n += 1;
+        }
+        s.waiting += 1;
+        Ok(Queued { adm: self.clone(), source, waiting: true })
+    }
+
+    /// Connections being served now.
+    pub fn serving(&self) -> usize {
+        self.lock().serving
+    }
+
+    fn early_done(&self, s: &mut State, source: Option<IpAddr>) {
+        if let Some(ip) = source {
+            if let Some(n) = s.early.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    s.early.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl Queued {
+    /// Waits (up to the limit's `wait`) for a slot.
+    pub fn admit(mut self) -> Result<Admitted, String> {
+        let deadline = Instant::now() + self.adm.limits.wait;
+        let adm = self.adm.clone();
+        let mut s = adm.lock();
+        while s.serving >= adm.limits.max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("no slot came free within {} s", adm.limits.wait.as_secs()));
+            }
+            s = adm.state.1.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        s.waiting -= 1;
+        s.serving += 1;
+        self.waiting = false;
+        Ok(Admitted { adm: adm.clone(), source: self.source.take() })
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if self.waiting {
+            let mut s = self.adm.lock();
+            s.waiting -= 1;
+            self.adm.early_done(&mut s, self.source);
+        }
+    }
+}
+
+impl Admitted {
+    /// The peer is authenticated: it no longer counts against its source.
+    pub fn handshake_done(&mut self) {
+        if let Some(ip) = self.source.take() {
+            let mut s = self.adm.lock();
+            self.adm.early_done(&mut s, Some(ip));
+        }
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.handshake_done();
+        self.adm.lock().serving -= 1;
+        self.adm.state.1.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_source_gets_its_share_and_waiters_get_the_next_slot() {
+        let adm = Admission::new(Limits { max: 2, per_source: 2, wait: Duration::from_secs(5) });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut one = adm.queue(Some(a)).unwrap().admit().unwrap();
+        let _two = adm.queue(Some(a)).unwrap().admit().unwrap();
+        assert!(adm.queue(Some(a)).is_err(), "a third handshake from one source");
+        one.handshake_done();
+        // Full: a third waits, and gets the slot the first gives back.
+        let third = adm.queue(Some(a)).unwrap();
+        let t = std::thread::spawn(move || third.admit().map(drop));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(one);
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_waiter_gives_up_and_the_queue_is_bounded() {
+        let adm = Admission::new(Limits { max: 1, per_source: 10, wait: Duration::from_millis(30) });
+        let _held = adm.queue(None).unwrap().admit().unwrap();
+        let q = adm.queue(None).unwrap();
+        assert!(adm.queue(None).is_err(), "one serving and one waiting is the most");
+        assert!(q.admit().is_err());
+        assert!(adm.queue(None).is_ok(), "the waiter's place is given back");
+        assert_eq!(adm.serving(), 1);
+    }
+}
