@@ -264,16 +264,21 @@ fn session_numbers_are_unique_over_many_mints_concurrent_processes_and_restarts(
     assert_eq!(std::fs::metadata(seq).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
-/// `sslx token serve` for node 1 on a free port; killed on drop.
+/// `sslx token serve` for node 1 on a free port; killed on drop. Its log is read (and
+/// dropped) as it comes, so that its writes never fail.
 struct Serve(std::process::Child, String);
 
 impl Serve {
     fn start(n: &Nodes, ring: &Path) -> Serve {
-        Self::start_at(n, ring, None)
+        Self::start_with(n, ring, None, &[])
     }
 
     /// With its clock at `now` (the test clock of debug builds).
     fn start_at(n: &Nodes, ring: &Path, now: Option<u64>) -> Serve {
+        Self::start_with(n, ring, now, &[])
+    }
+
+    fn start_with(n: &Nodes, ring: &Path, now: Option<u64>, extra: &[&str]) -> Serve {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(bin("sslx"));
         if let Some(t) = now {
@@ -286,13 +291,16 @@ impl Serve {
             .arg(ring)
             .arg("--db")
             .arg(n.p("data.db"))
+            .args(extra)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut err = std::io::BufReader::new(c.stderr.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(c.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        err.read_line(&mut line).unwrap();
         let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
         assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
         Serve(c, addr)
     }
 }
@@ -576,4 +584,69 @@ fn verify_reads_session_data_by_the_one_grammar_and_refuses_anything_else() {
         .args(["--field", "Version=007"])
         .assert()
         .code(2);
+}
+
+/// Authenticates to `token serve` as node 2 by hand (the steps of `query`, one at a time).
+fn authenticated(n: &Nodes, addr: &str) -> (std::io::BufReader<std::net::TcpStream>, std::net::TcpStream) {
+    use std::io::{BufRead, Write};
+    let me = sslx::keys::load_identity_file(&n.p("n2.key")).unwrap();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(stream);
+    let mut hello = String::new();
+    r.read_line(&mut hello).unwrap();
+    let sn: [u8; 32] = b64(hello.trim().rsplit(' ').next().unwrap()).try_into().unwrap();
+    let cn = [7u8; 32];
+    let sig = me.sign(&sslx::token::oob::auth_message(&sn, &cn, 1, 2));
+    write!(w, "Server: 2 Nonce {} Signature {}\r\n", enc(&cn), enc(&sig)).unwrap();
+    let mut ok = String::new();
+    r.read_line(&mut ok).unwrap();
+    assert!(ok.contains("authenticated"), "{ok}");
+    (r, w)
+}
+
+#[test]
+fn a_token_that_expires_during_a_dialogue_is_not_served_after_it_expired() {
+    // Attack review L3: the token was checked once, at the connection's start.
+    use std::io::{BufRead, Write};
+    let n = Nodes::new();
+    n.cmd().args(["token", "store", "--db"]).arg(n.p("data.db")).args(["Fred.Telephone=1"]).assert().success();
+    let server = Serve::start_with(&n, &n.p("ring"), None, &["--skew", "0"]);
+    let token = n.mint(&["--ttl", "2s", "--field", "Telephone=@1.Fred.Telephone"]);
+    let (mut r, mut w) = authenticated(&n, &server.1);
+    write!(w, "Token: {token}\r\nFred.Telephone\r\n").unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("1 Data "), "while valid: {line}");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    write!(w, "Fred.Telephone\r\n").unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("ERR") && line.contains("expired"), "after it expired: {line}");
+}
+
+#[test]
+fn trickling_clients_cannot_take_token_serve_from_others() {
+    // Attack review M5: 64 sockets sending a byte now and then held every slot.
+    use std::io::{BufRead, Write};
+    let n = Nodes::new();
+    n.cmd().args(["token", "store", "--db"]).arg(n.p("data.db")).args(["Fred.Telephone=1"]).assert().success();
+    let server = Serve::start(&n, &n.p("ring"));
+    let token = n.mint(&["--field", "Telephone=@1.Fred.Telephone"]);
+    // Eight dialogues from one address are all it gets; the ninth hears at once that it is busy.
+    let mut held: Vec<_> = (0..8).map(|_| connect_from("127.0.0.2", &server.1)).collect();
+    for h in &mut held {
+        h.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut greeting = String::new();
+        std::io::BufReader::new(h.try_clone().unwrap()).read_line(&mut greeting).unwrap();
+        h.write_all(b"S").unwrap();
+    }
+    let mut ninth = std::io::BufReader::new(connect_from("127.0.0.2", &server.1));
+    let mut busy = String::new();
+    ninth.read_line(&mut busy).unwrap();
+    assert!(busy.contains("ERR busy"), "{busy}");
+    // Another address is answered meanwhile.
+    assert!(ask(&n, &server.1, &token, &["Fred.Telephone"]).is_ok());
+    drop(held);
 }

@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 /// How long a write down a hook (a ring, a ticket push) may take before the hook is dropped:
 /// a callee that does not read its hook cannot hold up callers.
 const HOOK_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refused calls of one caller written to the billing tape per hour (more are refused unlogged).
+pub const REFUSED_CALLS_LOGGED: u32 = 60;
 /// Messages waiting to go down one hook; a ticket push finding it full is dropped (the peer
 /// gets the ticket in M1 anyway), a ring waits for room at most `RING_WAIT`.
 const HOOK_QUEUE: usize = 16;
@@ -268,7 +270,20 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     let (ring_tx, _place) = match checked {
         Ok(x) => x,
         Err(r) => {
-            log(format!("refused: {}", r.reason)).await;
+            // The tape keeps a caller's refused calls up to REFUSED_CALLS_LOGGED an hour: a
+            // caller probing names cannot grow it without bound.
+            let (c, key) = (cds.clone(), format!("refused-call:{caller}"));
+            let room = blocking(move || {
+                let limit = crate::cds::store::Limit { count: REFUSED_CALLS_LOGGED, window: 3600 };
+                c.registrar
+                    .store
+                    .rate_take(&[(key, limit)], start)
+                    .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+            })
+            .await;
+            if matches!(room, Ok(None)) {
+                log(format!("refused: {}", r.reason)).await;
+            }
             return refuse(&mut sock, r.code, r.reason).await;
         }
     };

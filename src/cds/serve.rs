@@ -76,7 +76,7 @@ pub async fn serve(
         loop {
             every.tick().await;
             let c = purger.clone();
-            let window = c.registrar.cfg.limits.longest_window();
+            let window = c.registrar.cfg.limits.longest_window().max(3600); // refused calls: an hour
             let purged = tokio::task::spawn_blocking(move || {
                 c.registrar.store.purge_expired(crate::clock::now_unix(), 86400, window)
             })

@@ -45,7 +45,7 @@ fn unb64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// What the querying node signs: `"sslx-token-query-v2" ‖ SN ‖ CN ‖ u16 server ‖ u16 client`.
-fn auth_message(sn: &[u8; 32], cn: &[u8; 32], server: u16, client: u16) -> Vec<u8> {
+pub fn auth_message(sn: &[u8; 32], cn: &[u8; 32], server: u16, client: u16) -> Vec<u8> {
     [AUTH_LABEL, sn, cn, &server.to_be_bytes(), &client.to_be_bytes()].concat()
 }
 

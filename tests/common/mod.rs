@@ -411,12 +411,18 @@ impl Listener {
     /// Any `sslx` command that listens (`recv`, `pair --accept`, `listen`): started, and its
     /// "listening on" line read. `stdin`: keep its stdin as a pipe (`child.stdin`).
     pub fn command(p: &Participant, args: &[&str], stdin: bool) -> Listener {
+        Self::command_with_env(p, args, stdin, &[])
+    }
+
+    /// `command` with these environment variables set (after sslx's own are cleared).
+    pub fn command_with_env(p: &Participant, args: &[&str], stdin: bool, env: &[(&str, &str)]) -> Listener {
         let mut cmd = std::process::Command::new(bin("sslx"));
         for (k, _) in std::env::vars() {
             if k.starts_with("SSLX_") {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         cmd.arg("--home").arg(p.home()).args(args);
         if stdin {
             cmd.stdin(Stdio::piped());
