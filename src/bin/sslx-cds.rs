@@ -120,8 +120,8 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         None => None,
     };
     let listener =
-        tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("binding --listen {}", a.listen))?;
-    let http = tokio::net::TcpListener::bind(&a.http).await.with_context(|| format!("binding --http {}", a.http))?;
+        sslx::cds::limits::bind(&a.listen).await.with_context(|| format!("binding --listen {}", a.listen))?;
+    let http = sslx::cds::limits::bind(&a.http).await.with_context(|| format!("binding --http {}", a.http))?;
     let listen_addr = listener.local_addr()?;
     let http_url = format!("http://{}", http.local_addr()?);
     let public_http = a.public_http.clone().unwrap_or_else(|| http_url.clone());

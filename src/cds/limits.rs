@@ -90,6 +90,23 @@ pub fn raise_nofile() -> u64 {
     }
 }
 
+/// Connections the kernel may hold ready for `accept` (Linux caps it at `net.core.somaxconn`):
+/// well above the default 1,024, so that a burst of connections is queued, not dropped (a
+/// dropped SYN costs the client a second).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` (the first address it resolves to) with `LISTEN_BACKLOG`.
+pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let a = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr} has no address")))?;
+    let s = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    s.set_reuseaddr(true)?;
+    s.bind(a)?;
+    s.listen(LISTEN_BACKLOG)
+}
+
 /// The bucket a source counts in: its address, or the /64 of an IPv6 address.
 pub fn bucket(ip: IpAddr) -> IpAddr {
     match ip {
