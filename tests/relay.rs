@@ -7,18 +7,6 @@ use common::*;
 use predicates::prelude::*;
 use sslx::wire::Msg;
 
-fn calls_json(cds: &Cds) -> Vec<serde_json::Value> {
-    let out = assert_cmd::Command::new(bin("sslx-cds"))
-        .args(["calls", "--format", "json", "--db"])
-        .arg(&cds.db)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 #[test]
 fn a_call_through_the_relay_carries_100_mib_each_way_and_is_logged() {
     let cds = Cds::start_dev();
@@ -40,7 +28,7 @@ fn a_call_through_the_relay_carries_100_mib_each_way_and_is_logged() {
         .stdout(predicate::str::contains("12345"));
     drop(l2);
 
-    let calls = calls_json(&cds);
+    let calls = cds.calls_json();
     let big = calls.iter().find(|c| c["callee"] == "cb").unwrap();
     assert_eq!((big["caller"].as_str(), big["result"].as_str()), (Some("ca"), Some("completed")));
     // The relay counts what it carried: the data plus the session's framing.
@@ -88,7 +76,7 @@ fn naks_say_why_and_are_logged() {
         .assert()
         .code(6)
         .stderr(predicate::str::contains("no confirmed CDS key"));
-    let results: Vec<String> = calls_json(&cds).iter().map(|c| c["result"].as_str().unwrap().to_owned()).collect();
+    let results: Vec<String> = cds.calls_json().iter().map(|c| c["result"].as_str().unwrap().to_owned()).collect();
     assert!(results.iter().any(|r| r.contains("is not listening")), "{results:?}");
     assert!(results.iter().any(|r| r.contains("no participant named")), "{results:?}");
 }
@@ -156,7 +144,7 @@ fn two_hundred_concurrent_dials_through_one_cds_all_complete() {
     for t in threads {
         t.join().unwrap();
     }
-    let completed = calls_json(&cds).iter().filter(|c| c["result"] == "completed").count();
+    let completed = cds.calls_json().iter().filter(|c| c["result"] == "completed").count();
     assert_eq!(completed, 200);
 }
 

@@ -46,18 +46,6 @@ fn start_deposit(
     c.stream
 }
 
-fn calls_json(cds: &Cds) -> Vec<serde_json::Value> {
-    let out = assert_cmd::Command::new(bin("sslx-cds"))
-        .args(["calls", "--format", "json", "--db"])
-        .arg(&cds.db)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 #[test]
 fn h1_deposits_under_way_hold_no_work_slot_and_count_against_their_sender() {
     let cds = Cds::start(&["--dev", "--max-working", "4", "--streams-per-participant", "8"], &[]);
@@ -89,7 +77,7 @@ fn h1_a_relayed_session_that_moves_nothing_is_cut() {
     // The listener's command says nothing for 8 s; the caller sent all it had.
     let _l = Listener::on_hook(&bob, &["--exec", "sleep 8", "--allow", "ia"]);
     let _ = alice.cmd().args(["dial", "ib"]).write_stdin("").timeout(Duration::from_secs(30)).output().unwrap();
-    let calls = calls_json(&cds);
+    let calls = cds.calls_json();
     let result = calls.iter().find(|c| c["callee"] == "ib").map(|c| c["result"].to_string()).unwrap_or_default();
     assert!(result.contains("idle for 1 s"), "{calls:?}");
 }
@@ -193,6 +181,12 @@ fn m3_a_destination_respelled_is_the_same_destination() {
         .assert()
         .code(5)
         .stderr(predicate::str::contains("email address rl@example.org"));
+    // A +tag does not make reply B's mailbox another place for the PIN.
+    Participant::new("rm")
+        .vsu_cmd(&cds.listen, "rm@example.net", "mailto:RM+pin@example.net")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("beside reply B"));
 }
 
 #[test]
@@ -305,6 +299,45 @@ fn l5_a_caller_probing_names_cannot_grow_the_billing_tape_without_bound() {
         let e = sslx::relay::client::call(&cds.listen, &name, &key, &format!("nobody{i}"), &rng()).unwrap_err();
         assert_eq!(e.kind(), sslx::ErrorKind::NotFound, "{e}");
     }
-    let refused = calls_json(&cds).iter().filter(|c| c["result"].as_str().unwrap_or("").starts_with("refused")).count();
+    let refused = cds.calls_json().iter().filter(|c| c["result"].as_str().unwrap_or("").starts_with("refused")).count();
     assert_eq!(refused, sslx::cds::relay::REFUSED_CALLS_LOGGED as usize);
+}
+
+#[test]
+fn a_collected_with_an_unknown_outcome_is_refused_and_a_kept_bundle_is_passed_over() {
+    let cds = Cds::start_dev();
+    let (alice, bob) = (enroll(&cds, "oa"), enroll(&cds, "ob"));
+    let (ka, kb) = (keys(&alice), keys(&bob));
+    for tag in [1u8, 2] {
+        let mut d = start_deposit(&cds, &ka, &bob.name, 10, tag);
+        d.write_all(&[0u8; 10]).unwrap();
+        assert_eq!(next(&mut d).msg_type, TYPE_DEPOSIT_OK);
+    }
+    // One collection: the first bundle kept (2), then the next collect brings the second.
+    let mut c = sslx::net::connect_cds(&cds.listen).unwrap();
+    c.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut item_of = |c: &mut sslx::net::CdsConn, nonce: [u8; 16]| -> u64 {
+        let f = Collect::new(&kb.0, &kb.1, &c.challenge, &nonce, &rng()).unwrap().to_frame().unwrap();
+        write_frame(&mut c.stream, &f).unwrap();
+        let d = Delivery::from_frame(&next(&mut c.stream)).unwrap();
+        let body = d.open(&kb.1, &nonce).unwrap();
+        assert_eq!(body[0], 1, "a bundle is delivered");
+        let mut bytes = [0u8; 10];
+        c.stream.read_exact(&mut bytes).unwrap();
+        u64::from_be_bytes(body[1..9].try_into().unwrap())
+    };
+    let ack = |c: &mut sslx::net::CdsConn, nonce: [u8; 16], item: u64, outcome: u8| {
+        let mut b = nonce.to_vec();
+        b.extend_from_slice(&item.to_be_bytes());
+        b.push(outcome);
+        let f = Collected::new(&kb.0, &kb.1, &c.challenge, &b, &rng()).unwrap().to_frame().unwrap();
+        write_frame(&mut c.stream, &f).unwrap();
+    };
+    let first = item_of(&mut c, [1; 16]);
+    ack(&mut c, [1; 16], first, 2);
+    let second = item_of(&mut c, [2; 16]);
+    assert_ne!(first, second, "the kept bundle is passed over on this connection");
+    ack(&mut c, [2; 16], second, 9);
+    let r = refusal(&next(&mut c.stream));
+    assert_eq!(r.code, RefusalCode::Malformed as u16, "{}", r.reason);
 }

@@ -646,6 +646,24 @@ fn trickling_clients_cannot_take_token_serve_from_others() {
     let mut busy = String::new();
     ninth.read_line(&mut busy).unwrap();
     assert!(busy.contains("ERR busy"), "{busy}");
+    // A client reads that greeting as the server's refusal, "busy" (which the resolver asks again).
+    let s = connect_from("127.0.0.2", &server.1);
+    let me = sslx::keys::load_identity_file(&n.p("n2.key")).unwrap();
+    let key = sslx::keys::load_identity_file(&n.p("n1.key")).unwrap().public().ed25519;
+    let e = sslx::token::oob::query(
+        &mut std::io::BufReader::new(s.try_clone().unwrap()),
+        &mut s.try_clone().unwrap(),
+        (2, &me),
+        (1, &key),
+        &token,
+        &["Fred.Telephone".to_owned()],
+        &sslx::crypto::system_rng(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, sslx::Error::Refused { code, .. } if *code == sslx::wire::RefusalCode::RateLimited as u16),
+        "{e}"
+    );
     // Another address is answered meanwhile.
     assert!(ask(&n, &server.1, &token, &["Fred.Telephone"]).is_ok());
     drop(held);

@@ -351,15 +351,7 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
             Err(e) if a.bind.is_none() => return Err(e.context("the hook at the CDS ended")),
             Err(_) => continue,
         };
-        // Through the relay every call comes from the CDS's address: only the total counts.
-        let source = a.bind.as_ref().and_then(|_| sock.peer_addr().ok()).map(|p| p.ip());
-        let queued = match admission.queue(source) {
-            Ok(q) => q,
-            Err(why) => {
-                busy(&mut sock, &ep.name, &why);
-                continue;
-            }
-        };
+        let Some(queued) = queue_or_refuse(&admission, &mut sock, a.bind.is_some(), &ep.name) else { continue };
         let (ep, opts, exec, quiet) = (ep.clone(), opts.clone(), a.exec.clone(), ctx.quiet);
         std::thread::spawn(move || {
             let place = match queued.admit() {
@@ -372,6 +364,25 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A place in the queue for a new call, or `None` once the caller was told the listener is
+/// busy. On a bound socket calls count by their source address; through the relay every call
+/// comes from the CDS's address, so only the totals count.
+fn queue_or_refuse(
+    admission: &Admission,
+    sock: &mut std::net::TcpStream,
+    by_source: bool,
+    me: &str,
+) -> Option<sslx::session::admission::Queued> {
+    let source = if by_source { sock.peer_addr().ok().map(|p| p.ip()) } else { None };
+    match admission.queue(source) {
+        Ok(q) => Some(q),
+        Err(why) => {
+            busy(sock, me, &why);
+            None
+        }
+    }
 }
 
 /// Tells a caller this listener is busy (in place of its hello) and closes.
@@ -506,9 +517,12 @@ fn ask_yes(question: &str) -> Result<bool> {
 
 /// Sends a refusal to the peer for a local failure, then returns the failure.
 fn refuse_with(ch: &mut Channel, e: sslx::Error) -> anyhow::Error {
-    let code = match e.kind() {
-        sslx::ErrorKind::VerifyFailed => sslx::wire::RefusalCode::BadSignature,
-        _ => sslx::wire::RefusalCode::BadRequest,
+    use sslx::wire::{RefusalCode, WireError};
+    let code = match &e {
+        sslx::Error::Wire(WireError::UnsupportedVersion(_)) => RefusalCode::Incompatible,
+        sslx::Error::Wire(_) => RefusalCode::Malformed,
+        e if e.kind() == sslx::ErrorKind::VerifyFailed => RefusalCode::BadSignature,
+        _ => RefusalCode::BadRequest,
     };
     ch.refuse(code, &e.to_string());
     e.into()
@@ -931,14 +945,7 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
                 }
             };
             // Never waits here (a sender told "busy" uses the mailbox).
-            let source = a.bind.as_ref().and_then(|_| sock.peer_addr().ok()).map(|p| p.ip());
-            let queued = match admission.queue(source) {
-                Ok(q) => q,
-                Err(why) => {
-                    busy(&mut sock, &ep.name, &why);
-                    continue;
-                }
-            };
+            let Some(queued) = queue_or_refuse(&admission, &mut sock, a.bind.is_some(), &ep.name) else { continue };
             let (receive_one, multi, collecting, ep, into) = (&receive_one, &multi, &collecting, &ep, &a.into);
             s.spawn(move || {
                 let place = match queued.admit() {

@@ -63,7 +63,7 @@ impl ConnLimits {
         let budget = nofile.saturating_sub(RESERVED_FDS).max(64) as usize;
         self.max_pending = self.max_pending.min(budget * 4 / 10).max(1);
         self.max_working = self.max_working.min(budget / 10).max(2);
-        self.max_opening = self.max_opening.min(self.max_working / 2).max(1);
+        self.max_opening = self.max_opening.min(self.max_working / 4).max(1);
         self.max_streams = self.max_streams.min(budget * 4 / 10 / 2).max(1);
         self.http_max = self.http_max.min(budget / 10).max(1);
         self.per_source = self.per_source.min(self.max_pending);

@@ -232,10 +232,11 @@ pub async fn deposit(
         Ok(p) => p,
         Err(e) => {
             cancel(cds.clone()).await;
-            let code = if e.kind() == std::io::ErrorKind::InvalidData {
-                RefusalCode::BadSignature
-            } else {
-                RefusalCode::Internal
+            let code = match e.kind() {
+                std::io::ErrorKind::InvalidData => RefusalCode::BadSignature,
+                std::io::ErrorKind::TimedOut => RefusalCode::RateLimited,
+                std::io::ErrorKind::UnexpectedEof => RefusalCode::Malformed,
+                _ => RefusalCode::Internal,
             };
             return refuse(&mut sock, code, format!("the bundle was not stored: {e}")).await;
         }
@@ -366,7 +367,8 @@ pub async fn collect(
         let state = match outcome {
             1 => Some(2),
             0 => Some(3),
-            _ => None, // kept for a later collection; this one moves past it
+            2 => None, // kept for a later collection; this one moves past it
+            _ => return refuse(&mut sock, RefusalCode::Malformed, format!("unknown outcome {outcome}")).await,
         };
         match state {
             None => {

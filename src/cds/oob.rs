@@ -163,7 +163,7 @@ impl Oob {
         let target = match scheme {
             "mailto" => {
                 let addr: lettre::Address = rest.parse().map_err(|_| format!("{rest:?} is not an email address"))?;
-                if addr.to_string().eq_ignore_ascii_case(email.trim()) {
+                if super::registrar::mailbox_key(addr.as_ref()) == super::registrar::mailbox_key(email) {
                     return Err(
                         "the out-of-band channel must not be reply B's address: the PIN would arrive beside reply B; name another mailbox, a phone or a webhook"
                             .into(),

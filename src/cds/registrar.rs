@@ -87,8 +87,10 @@ pub fn mailbox_key(addr: &str) -> String {
 }
 
 /// An out-of-band destination as it counts in the limits: `mailbox:` as `mailbox_key`,
-/// `phone:` the number for `sms:` and `voice:` alike, `webhook:` the URL's host (its paths,
-/// ports and queries are one destination), else the URI lowercased.
+/// `phone:` the number for `sms:` and `voice:` alike, `webhook:` the URL's host as the URL
+/// standard normalises it (lower case, IDNA to punycode, IPv4 forms canonical), without a
+/// trailing dot (its paths, ports, queries and scheme are one destination), else `uri:` and
+/// the URI lowercased.
 pub fn destination_key(uri: &str) -> String {
     let uri = uri.trim();
     let (scheme, rest) = uri.split_once(':').unwrap_or(("", uri));
@@ -96,7 +98,7 @@ pub fn destination_key(uri: &str) -> String {
         "mailto" => format!("mailbox:{}", mailbox_key(rest)),
         "sms" | "voice" => format!("phone:{}", rest.trim()),
         "https" | "http" => match url::Url::parse(uri).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)) {
-            Some(host) => format!("webhook:{host}"),
+            Some(host) => format!("webhook:{}", host.strip_suffix('.').unwrap_or(&host)),
             None => format!("uri:{}", uri.to_ascii_lowercase()),
         },
         _ => format!("uri:{}", uri.to_ascii_lowercase()),
@@ -591,6 +593,7 @@ mod tests {
         );
         assert_eq!(destination_key("mailto:Bob+x@Example.com"), "mailbox:bob@example.com");
         assert_ne!(destination_key("https://a.example/"), destination_key("https://b.example/"));
+        assert_eq!(destination_key("https://Victim.Example./x"), "webhook:victim.example");
         assert_eq!(mailbox_key(" Alice+tag@Example.COM "), "alice@example.com");
     }
 

@@ -69,12 +69,19 @@ pub fn decode_line(kind: LineKind, line: &str) -> Result<Vec<u8>, KeyError> {
     if line.len() > 1000 {
         return Err(bad(LineFailure::Malformed, format!("{} characters is too long", line.len())));
     }
-    let (hrp, data) = bech32::decode(line).map_err(|e| match e {
-        bech32::DecodeError::Checksum(_) => {
+    // Bech32m only (a Bech32 checksum is a wrong checksum), and the padding bits zero: one
+    // spelling per key.
+    use bech32::primitives::decode::{CheckedHrpstring, CheckedHrpstringError, ChecksumError};
+    let checked = CheckedHrpstring::new::<Bech32m>(line).map_err(|e| match e {
+        CheckedHrpstringError::Checksum(ChecksumError::InvalidResidue) => {
             bad(LineFailure::Checksum, "checksum mismatch (a character was changed, lost or added)".into())
         }
         other => bad(LineFailure::Malformed, format!("{other}")),
     })?;
+    checked
+        .validate_segwit_padding()
+        .map_err(|e| bad(LineFailure::Malformed, format!("the last character's padding bits: {e}")))?;
+    let (hrp, data): (Hrp, Vec<u8>) = (checked.hrp(), checked.byte_iter().collect());
     if !hrp.as_str().eq_ignore_ascii_case(kind.hrp()) {
         return Err(bad(LineFailure::WrongKind, format!("it is tagged '{}', expected '{}'", hrp.as_str(), kind.hrp())));
     }
@@ -104,6 +111,31 @@ mod tests {
         // "SSLX-CDSK-" is 10 bytes: a line whose 11th byte falls inside a character.
         assert_eq!(find_line(LineKind::Cdsk, "ééééé1xyz\nSSLX-CDSK-éé\n"), None);
         assert_eq!(find_line(LineKind::Cdsk, "aaaaaaaaaé"), None);
+    }
+
+    #[test]
+    fn only_bech32m_with_zero_padding_is_a_key_line() {
+        let data = [7u8; 32];
+        let good = encode_line(LineKind::Cdsk, &data);
+        assert_eq!(decode_line(LineKind::Cdsk, &good).unwrap(), data);
+        // The same data under the original Bech32 checksum: a wrong checksum.
+        let hrp = Hrp::parse(&LineKind::Cdsk.hrp().to_ascii_lowercase()).unwrap();
+        let old = bech32::encode::<bech32::Bech32>(hrp, &data).unwrap().to_ascii_uppercase();
+        let e = decode_line(LineKind::Cdsk, &old).unwrap_err();
+        assert!(matches!(e, KeyError::BadLine { class: LineFailure::Checksum, .. }), "{e}");
+        // Non-zero padding bits in the last data character (with a checksum made to match).
+        let mut fes: Vec<bech32::Fe32> = bech32::primitives::decode::CheckedHrpstring::new::<Bech32m>(&good)
+            .unwrap()
+            .fe32_iter::<std::iter::Empty<u8>>()
+            .collect();
+        let last = fes.len() - 1;
+        fes[last] = bech32::Fe32::try_from(fes[last].to_u8() | 1).unwrap();
+        let unpadded: String = {
+            use bech32::primitives::iter::Fe32IterExt;
+            fes.into_iter().with_checksum::<Bech32m>(&hrp).chars().collect::<String>().to_ascii_uppercase()
+        };
+        let e = decode_line(LineKind::Cdsk, &unpadded).unwrap_err();
+        assert!(matches!(e, KeyError::BadLine { class: LineFailure::Malformed, .. }), "{e}");
     }
 
     #[test]

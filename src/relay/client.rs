@@ -91,6 +91,10 @@ impl Hook {
     }
 }
 
+/// How long a caller waits for call OK: the CDS's slot wait (10 s), ring wait (5 s) and answer
+/// timeout (15 s), with a margin.
+pub const CALL_WAIT: Duration = Duration::from_secs(60);
+
 /// Places a call to `callee` through the CDS. On call-OK, returns the spliced connection (the
 /// callee's listener hello comes next) and the call's tracking id.
 pub fn call(
@@ -102,7 +106,8 @@ pub fn call(
 ) -> Result<(TcpStream, [u8; 16])> {
     let c = connect(cds)?;
     let mut s = c.stream;
-    s.set_read_timeout(Some(Duration::from_secs(super::ANSWER_TIMEOUT_SECS + 15))).ok();
+    // The CDS may wait 10 s for a slot, 5 s for room on the hook and 15 s for the answer.
+    s.set_read_timeout(Some(CALL_WAIT)).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
     send(&mut s, &Call::new(name, cdsk, &c.challenge, &call_body(callee, &nonce)?, rng)?.to_frame()?)?;
     let ok = CallOk::from_frame(&receive(&mut s, "answering the call")?)?;

@@ -160,7 +160,11 @@ impl Fields {
             .iter()
             .filter_map(|(k, v)| {
                 let (node, id) = v.strip_prefix('@')?.split_once('.')?;
-                Some((k.clone(), node.parse().ok()?, id.to_owned()))
+                // Decimal digits only, no leading zero: `@+1.X` and `@01.X` refer to nothing.
+                let canonical = !node.is_empty()
+                    && node.bytes().all(|b| b.is_ascii_digit())
+                    && (node == "0" || !node.starts_with('0'));
+                Some((k.clone(), node.parse().ok().filter(|_| canonical)?, id.to_owned()))
             })
             .collect()
     }
@@ -478,11 +482,23 @@ pub fn resolve(
         let addr = keyring.addr(node).ok_or_else(|| {
             TokenError::Usage(format!("the keyring gives no address for node {node} (add HOST:PORT to its line)"))
         })?;
-        let stream = crate::net::connect(addr, &format!("node {node} at {addr}"))?;
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
-        let mut w = stream.try_clone().map_err(|e| crate::Error::io("cloning the socket", e))?;
-        let mut r = std::io::BufReader::new(stream);
-        let answer = oob::query(&mut r, &mut w, me, (node, &server.ed25519), token, &ids, rng)?;
+        // A busy node (its greeting is `NNN ERR busy: …`) is asked again a few times.
+        let mut delay = std::time::Duration::from_millis(50);
+        let answer = loop {
+            let stream = crate::net::connect(addr, &format!("node {node} at {addr}"))?;
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+            let mut w = stream.try_clone().map_err(|e| crate::Error::io("cloning the socket", e))?;
+            let mut r = std::io::BufReader::new(stream);
+            match oob::query(&mut r, &mut w, me, (node, &server.ed25519), token, &ids, rng) {
+                Err(crate::Error::Refused { code, .. })
+                    if code == crate::wire::RefusalCode::RateLimited as u16 && delay.as_millis() < 3200 =>
+                {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                other => break other?,
+            }
+        };
         for id in ids {
             let v = answer.values.get(&id).cloned().flatten();
             cache.put(node, &id, v.as_deref(), answer.version)?;
@@ -503,4 +519,19 @@ pub fn resolve(
         out.0.push((k.clone(), value));
     }
     Ok((out, fetched))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_names_its_node_in_plain_decimal() {
+        let mut f = Fields::default();
+        for (k, v) in [("A", "@1.X"), ("B", "@+1.X"), ("C", "@01.X"), ("D", "@0.Y.Z"), ("E", "@70000.X")] {
+            f.push(k, v).unwrap();
+        }
+        let refs: Vec<_> = f.references().into_iter().map(|(k, n, id)| format!("{k}{n}{id}")).collect();
+        assert_eq!(refs, ["A1X", "D0Y.Z"]);
+    }
 }

@@ -23,6 +23,7 @@
 use super::{Fields, Keyring, Token, TokenError};
 use crate::crypto;
 use crate::keys::Identity;
+use crate::wire::RefusalCode;
 use crate::{Error, Result};
 use base64::Engine;
 use ring::rand::SecureRandom;
@@ -334,12 +335,24 @@ pub fn query_with_nonce(
     cn: &[u8; 32],
 ) -> Result<Answer> {
     let (server, server_key) = server;
-    let bad = |why: String| Error::Token(TokenError::Malformed(format!("node {server}: {why}")));
-    let refused = |line: &str| Error::Refused {
-        code: crate::wire::RefusalCode::BadRequest as u16,
-        reason: format!("node {server}: {}", line.split_once(" ERR ").map_or(line, |(_, r)| r)),
+    // An answer that fails a check is refused (exit 3); a line `NNN ERR reason`, wherever it
+    // comes (the greeting included: a busy server), is the server's refusal (exit 5).
+    let bad = |why: String| Error::VerifyFailed(format!("node {server}: {why}"));
+    let refused = |line: &str| {
+        let reason = line.split_once(" ERR ").map_or(line, |(_, r)| r);
+        let code = if reason.starts_with("busy") { RefusalCode::RateLimited } else { RefusalCode::BadRequest };
+        Error::Refused { code: code as u16, reason: format!("node {server}: {reason}") }
     };
-    let hello = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
+    let next_line = |r: &mut dyn BufRead| -> Result<String> {
+        let mut r = r;
+        let line =
+            read_line(&mut r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
+        if line.starts_with(&format!("{server} ERR ")) {
+            return Err(refused(&line));
+        }
+        Ok(line)
+    };
+    let hello = next_line(r)?;
     let sn: [u8; 32] = hello
         .split_once("Nonce: ")
         .and_then(|(_, n)| unb64(n)?.try_into().ok())
@@ -350,16 +363,16 @@ pub fn query_with_nonce(
     let d = Dialogue { sn, cn: *cn, server, client: me.0 };
     let sig = me.1.sign(&auth_message(&sn, cn, server, me.0));
     send(w, &format!("Server: {} Nonce {} Signature {}", me.0, b64(cn), b64(&sig)))?;
-    let ok = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
-    if !ok.contains("authenticated") {
-        return Err(refused(&ok));
+    let ok = next_line(r)?;
+    if ok != format!("{server} Server {} authenticated, please make your requests.", me.0) {
+        return Err(bad(format!("unexpected answer to the authentication {ok:?}")));
     }
     let request = ids.join(", ");
     send(w, &format!("Token: {token}"))?;
     send(w, &request)?;
-    let data = read_line(r)?.ok_or_else(|| Error::Unavailable(format!("node {server} closed the connection")))?;
+    let data = next_line(r)?;
     let Some(rest) = data.strip_prefix(&format!("{server} Data ")) else {
-        return Err(refused(&data));
+        return Err(bad(format!("unexpected answer {data:?}")));
     };
     let (sealed, sig) = rest.split_once(" Signature ").ok_or_else(|| bad("the answer is not signed".into()))?;
     let sealed = unb64(sealed).ok_or_else(|| bad("the answer is not base64url".into()))?;

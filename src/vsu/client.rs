@@ -7,6 +7,10 @@ use crate::{Error, Result};
 use std::time::Duration;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client waits for the CDS's answer: an open request may wait 20 s for its slots,
+/// then on a webhook, gateway or site command (up to 60 s) and on the mail server (30 s a step)
+/// before reply A comes back (PROTOCOL.md §2, client timeouts).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(150);
 /// How far this machine's clock may be from the CDS's (its hello says) before a request is
 /// not even sent: expiries (of requests, keys, tickets) would be judged wrongly.
 pub const MAX_CLOCK_SKEW: u64 = 300;
@@ -27,7 +31,7 @@ pub fn exchange(addr: &str, request: impl FnOnce(&[u8; CHALLENGE_LEN]) -> Result
         });
     }
     let mut s = conn.stream;
-    s.set_read_timeout(Some(IO_TIMEOUT)).ok();
+    s.set_read_timeout(Some(ANSWER_WAIT)).ok();
     s.set_write_timeout(Some(IO_TIMEOUT)).ok();
     let frame = request(&conn.challenge)?;
     write_frame(&mut s, &frame).map_err(unavailable)?;

@@ -105,6 +105,19 @@ impl Cds {
         }
     }
 
+    /// The billing tape, `sslx-cds calls --format json`, a value per call.
+    pub fn calls_json(&self) -> Vec<serde_json::Value> {
+        let out = Command::new(bin("sslx-cds"))
+            .args(["calls", "--format", "json", "--db"])
+            .arg(&self.db)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
     /// The newest reply B email in the outbox.
     pub fn reply_b_file(&self, request_id: &str) -> PathBuf {
         let dir = self.outbox.as_ref().expect("CDS has an outbox");
