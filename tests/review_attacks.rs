@@ -316,7 +316,7 @@ fn a_collected_with_an_unknown_outcome_is_refused_and_a_kept_bundle_is_passed_ov
     // One collection: the first bundle kept (2), then the next collect brings the second.
     let mut c = sslx::net::connect_cds(&cds.listen).unwrap();
     c.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut item_of = |c: &mut sslx::net::CdsConn, nonce: [u8; 16]| -> u64 {
+    let item_of = |c: &mut sslx::net::CdsConn, nonce: [u8; 16]| -> u64 {
         let f = Collect::new(&kb.0, &kb.1, &c.challenge, &nonce, &rng()).unwrap().to_frame().unwrap();
         write_frame(&mut c.stream, &f).unwrap();
         let d = Delivery::from_frame(&next(&mut c.stream)).unwrap();
