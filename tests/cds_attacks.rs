@@ -11,10 +11,6 @@ use sslx::wire::{read_frame, write_frame, CdsHello, Frame, Msg, RefusalCode, Ref
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 
-fn keys(p: &Participant) -> (String, sslx::crypto::Secret<32>) {
-    sslx::broker::client::enrolled(&sslx::keys::Home::new(p.home())).unwrap()
-}
-
 fn rng() -> ring::rand::SystemRandom {
     sslx::crypto::system_rng()
 }
@@ -253,23 +249,6 @@ fn finding_4_webhooks_to_private_addresses_redirects_and_bad_channels_are_refuse
     assert!(std::fs::read_to_string(&cds.stderr_log).unwrap().contains("redirects are not followed"));
     assert_eq!(bouncer.calls.lock().unwrap().len(), 1);
     assert!(target.calls.lock().unwrap().is_empty(), "the redirect was followed");
-}
-
-/// A deposit of `size` zero bytes whose frame is sent, its bytes not yet.
-fn start_deposit(
-    cds: &Cds,
-    from: &(String, sslx::crypto::Secret<32>),
-    to: &str,
-    size: u64,
-    tag: u8,
-) -> std::net::TcpStream {
-    let mut c = open(cds);
-    let sha256 = if size < 1 << 24 { sslx::crypto::sha256(&vec![0u8; size as usize]) } else { [0; 32] };
-    let body =
-        DepositBody { recipient: to.into(), nonce: [tag; 16], size, bundle_id: [tag; 8], sha256 }.encode().unwrap();
-    let f = Deposit::new(&from.0, &from.1, &c.challenge, &body, &rng()).unwrap().to_frame().unwrap();
-    write_frame(&mut c.stream, &f).unwrap();
-    c.stream
 }
 
 #[test]

@@ -12,10 +12,6 @@ use sslx::wire::{read_frame, write_frame, Frame, Msg, RefusalCode, Refused};
 use std::io::{Read, Write};
 use std::time::Duration;
 
-fn keys(p: &Participant) -> (String, sslx::crypto::Secret<32>) {
-    sslx::broker::client::enrolled(&sslx::keys::Home::new(p.home())).unwrap()
-}
-
 fn rng() -> ring::rand::SystemRandom {
     sslx::crypto::system_rng()
 }
@@ -26,24 +22,6 @@ fn next(s: &mut std::net::TcpStream) -> Frame {
 
 fn refusal(f: &Frame) -> Refused {
     Refused::from_frame(f).unwrap_or_else(|e| panic!("expected a refusal, got type 0x{:02x}: {e}", f.msg_type))
-}
-
-/// A deposit of `size` zero bytes whose frame is sent, its bytes not (yet).
-fn start_deposit(
-    cds: &Cds,
-    from: &(String, sslx::crypto::Secret<32>),
-    to: &str,
-    size: u64,
-    tag: u8,
-) -> std::net::TcpStream {
-    let mut c = sslx::net::connect_cds(&cds.listen).unwrap();
-    c.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let sha256 = sslx::crypto::sha256(&vec![0u8; size as usize]);
-    let body =
-        DepositBody { recipient: to.into(), nonce: [tag; 16], size, bundle_id: [tag; 8], sha256 }.encode().unwrap();
-    let f = Deposit::new(&from.0, &from.1, &c.challenge, &body, &rng()).unwrap().to_frame().unwrap();
-    write_frame(&mut c.stream, &f).unwrap();
-    c.stream
 }
 
 #[test]

@@ -478,3 +478,32 @@ impl Drop for Listener {
         let _ = self.child.wait();
     }
 }
+
+/// A participant's name and confirmed CDSK, read from its home.
+pub fn keys(p: &Participant) -> (String, sslx::crypto::Secret<32>) {
+    sslx::broker::client::enrolled(&sslx::keys::Home::new(p.home())).unwrap()
+}
+
+/// A raw deposit of `size` zero bytes from `from` to `to`: its frame is sent, its bytes not yet
+/// (the test sends them, or not).
+pub fn start_deposit(
+    cds: &Cds,
+    from: &(String, sslx::crypto::Secret<32>),
+    to: &str,
+    size: u64,
+    tag: u8,
+) -> std::net::TcpStream {
+    use sslx::wire::Msg;
+    let mut c = sslx::net::connect_cds(&cds.listen).unwrap();
+    c.stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let sha256 = if size < 1 << 24 { sslx::crypto::sha256(&vec![0u8; size as usize]) } else { [0; 32] };
+    let body = sslx::relay::DepositBody { recipient: to.into(), nonce: [tag; 16], size, bundle_id: [tag; 8], sha256 }
+        .encode()
+        .unwrap();
+    let f = sslx::relay::Deposit::new(&from.0, &from.1, &c.challenge, &body, &sslx::crypto::system_rng())
+        .unwrap()
+        .to_frame()
+        .unwrap();
+    sslx::wire::write_frame(&mut c.stream, &f).unwrap();
+    c.stream
+}
