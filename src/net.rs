@@ -2,8 +2,25 @@
 //! no Nagle delay, and an "unavailable" error (exit 7) that names what could not be reached.
 
 use crate::{Error, Result};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+/// The bucket a source address counts in wherever sslx limits or compares sources (the CDS's
+/// waiting connections and HTTP side, a listener's admission, the relay's registered-source
+/// check): an IPv4 address as itself, an IPv4-mapped IPv6 address as that IPv4 address, any
+/// other IPv6 address as its /64 (one host's privacy addresses rotate within it).
+pub fn source_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

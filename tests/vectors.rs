@@ -76,6 +76,75 @@ fn hpke_rfc9180_base_x25519_sha256_chacha20poly1305() {
         let pt = ctx.open(&h(e["ct"].as_str().unwrap()), &h(e["aad"].as_str().unwrap())).unwrap();
         assert_eq!(pt, h(e["pt"].as_str().unwrap()));
     }
+    // The exporter (the sealed token's body key is an export): both ends, RFC 9180 A.2.1.
+    let (_, pk_r) = crypto::derive_x25519_for_testing_only(&s("ikmR"));
+    let exports = v["exports"].as_array().unwrap();
+    assert_eq!(exports.len(), 3);
+    for x in exports {
+        let (ctx_bytes, want) = (h(x["exporter_context"].as_str().unwrap()), h(x["exported_value"].as_str().unwrap()));
+        assert_eq!(x["L"].as_u64(), Some(32));
+        let mut out = [0u8; 32];
+        crypto::hpke_export_from(&sk_r, &enc, &info, &ctx_bytes, &mut out).unwrap();
+        assert_eq!(out.to_vec(), want);
+        let mut out2 = [0u8; 32];
+        let enc2 =
+            crypto::hpke_export_to(&pk_r, &info, &array(v["ikmE"].as_str().unwrap()), &ctx_bytes, &mut out2).unwrap();
+        assert_eq!((enc2, out2), (enc, out));
+    }
+}
+
+/// A ring RNG that gives these slices in order, one per call (the vectors that give their
+/// nonces and ephemeral secrets). It checks on drop that every slice was taken.
+#[allow(deprecated)]
+fn fixed_rng<'a>(parts: &'a [&'a [u8]]) -> ring::test::rand::FixedSliceSequenceRandom<'a> {
+    ring::test::rand::FixedSliceSequenceRandom { bytes: parts, current: core::cell::UnsafeCell::new(0) }
+}
+
+/// X25519(secret, peer) through ring.
+fn x25519_dh(secret: &[u8; 32], peer: &[u8]) -> [u8; 32] {
+    use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+    let parts: [&[u8]; 1] = [secret];
+    let rng = fixed_rng(&parts);
+    let sk = EphemeralPrivateKey::generate(&X25519, &rng).unwrap();
+    agree_ephemeral(sk, &UnparsedPublicKey::new(&X25519, peer), |k| <[u8; 32]>::try_from(k).unwrap()).unwrap()
+}
+
+/// A `key: value` vector file with multi-line values: `\\`, `\n` and `\r` stand for a
+/// backslash, LF and CR.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r")
+}
+fn unescape(v: &str) -> String {
+    let mut out = String::new();
+    let mut it = v.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            o => panic!("bad escape {o:?}"),
+        }
+    }
+    out
+}
+
+/// Writes `fields` to `path` (under tests/vectors) once, when it is missing; returns the file's fields.
+fn write_once(path: &Path, header: &str, fields: impl FnOnce() -> Vec<(String, String)>) -> BTreeMap<String, String> {
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
+    if !path.exists() {
+        let mut text = String::from(header);
+        for (k, v) in fields() {
+            text.push_str(&format!("{k}: {v}\n"));
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    read_fields(path)
 }
 
 #[test]
@@ -102,6 +171,7 @@ fn kind(s: &str) -> LineKind {
         "secret-key" => LineKind::SecretKey,
         "cdsk" => LineKind::Cdsk,
         "reply-b" => LineKind::ReplyB,
+        "pair-key" => LineKind::PairKey,
         o => panic!("unknown kind {o}"),
     }
 }
@@ -124,6 +194,7 @@ fn key_lines_match_the_independent_implementation() {
             "checksum failure" => assert_eq!(class(got.unwrap_err()), LineFailure::Checksum, "{}", p.display()),
             "wrong length" => assert_eq!(class(got.unwrap_err()), LineFailure::WrongLength, "{}", p.display()),
             "wrong kind" => assert_eq!(class(got.unwrap_err()), LineFailure::WrongKind, "{}", p.display()),
+            "malformed" => assert_eq!(class(got.unwrap_err()), LineFailure::Malformed, "{}", p.display()),
             o => panic!("unknown expectation {o} in {}", p.display()),
         }
     }
@@ -301,6 +372,97 @@ fn vsu_frames_reject_truncation_trailing_data_wrong_type_and_tampering() {
             assert!(assemble::assemble_cdsk(&id, &m, &b, &f["pin"]).is_err(), "byte {i}");
         }
     }
+}
+
+/// The VSU's text forms (PROTOCOL.md 5.1-5.4), from the frames of wire/vsu_transcript.txt: reply A
+/// as `sslx vsu --out` writes it, the reply B email as the CDS writes it and three ways a person
+/// may paste it back (each must give the same key line), reply C's text and webhook JSON, and an
+/// open request carrying a proof of the registered key. Written once, then checked.
+#[test]
+fn vsu_text_forms_vector() {
+    let t = transcript();
+    let a = ReplyA::from_bytes(&h(&t["reply_a"])).unwrap();
+    let b = ReplyB::find_in(&t["reply_b_line"]).unwrap();
+    let rid = sslx::vsu::msgs::request_id_hex(&a.request_id);
+    let (subject, body) = sslx::cds::mail::reply_b_email("alice", &rid, &b.to_armor(), &a.cds_http);
+    let c = ReplyC { request_id: a.request_id, name: "alice".into(), pin: PIN.into() };
+    let old = fixed_identity();
+    let new = Identity {
+        name: "alice".into(),
+        x25519: Secret::new(crypto::sha256(b"vector alice x25519 2")),
+        ed25519_seed: Secret::new(crypto::sha256(b"vector alice ed25519 2")),
+    };
+    let mut open = OpenRequest {
+        ar: AR_VSU_DS.into(),
+        name: "alice".into(),
+        public: new.public(),
+        email: "alice@example.com".into(),
+        oob: "https://hooks.example.com/sslx".into(),
+        signature: [0; 64],
+        proof: None,
+    };
+    let signed = open.signed_bytes(&CHALLENGE).unwrap();
+    open.signature = new.sign(&signed);
+    open.proof = Some(old.sign(&signed));
+    let quoted = |text: &str| text.lines().map(|l| format!("> {l}\n")).collect::<String>();
+    // A mail client that wraps the long key line quoted-printable style ("=" at the break), then quotes.
+    let line = b.to_line();
+    let soft = body.replace(&line, &format!("{}=\n{}", &line[..40], &line[40..]));
+    let f = write_once(
+        &dir("wire/vsu_text.txt"),
+        "# The VSU's text forms (docs/PROTOCOL.md 5.1-5.4) for the request of wire/vsu_transcript.txt. In values,\n\
+         # \\n is LF, \\r is CR and \\\\ is a backslash. reply_b_pasted_*: what a reader must take, each giving\n\
+         # reply_b_line. open_request_with_proof: a new key for the registered name alice (X25519 secret\n\
+         # SHA-256(\"vector alice x25519 2\"), Ed25519 seed SHA-256(\"vector alice ed25519 2\")), its signature by the\n\
+         # new key, its proof by the key of vsu_transcript.txt, over the same bytes with challenge 0x77 x 32.\n",
+        || {
+            [
+                ("reply_a_armor", escape(&a.to_armor().unwrap())),
+                ("reply_b_line", line.clone()),
+                ("reply_b_armor", escape(&b.to_armor())),
+                ("reply_b_email_subject", subject.clone()),
+                ("reply_b_email_body", escape(&body)),
+                ("reply_b_pasted_quoted", escape(&quoted(&body))),
+                ("reply_b_pasted_soft_broken_then_quoted", escape(&quoted(&soft))),
+                ("reply_b_pasted_crlf", escape(&body.replace('\n', "\r\n"))),
+                ("reply_c_text", c.text()),
+                ("reply_c_webhook_json", serde_json::to_string(&c.json()).unwrap()),
+                ("open_request_with_proof", hex::encode(open.to_frame().unwrap())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+        },
+    );
+    // The encoders reproduce the forms.
+    assert_eq!(unescape(&f["reply_a_armor"]), a.to_armor().unwrap());
+    assert_eq!(ReplyA::from_armor(&unescape(&f["reply_a_armor"])).unwrap(), a);
+    assert_eq!(unescape(&f["reply_b_armor"]), b.to_armor());
+    assert_eq!(
+        (f["reply_b_email_subject"].as_str(), unescape(&f["reply_b_email_body"])),
+        (subject.as_str(), body.clone())
+    );
+    assert_eq!(f["reply_c_text"], c.text());
+    let hook: serde_json::Value = serde_json::from_str(&f["reply_c_webhook_json"]).unwrap();
+    assert_eq!(hook, c.json());
+    assert_eq!(ReplyC::pin_in(hook["text"].as_str().unwrap()).as_deref(), Some(PIN));
+    // Every pasted form gives reply B's line.
+    for k in [
+        "reply_b_armor",
+        "reply_b_email_body",
+        "reply_b_pasted_quoted",
+        "reply_b_pasted_soft_broken_then_quoted",
+        "reply_b_pasted_crlf",
+    ] {
+        assert_eq!(ReplyB::find_in(&unescape(&f[k])).unwrap().to_line(), f["reply_b_line"], "{k}");
+    }
+    // The open request with a proof: both signatures hold over the same bytes, bound to the challenge.
+    let o = OpenRequest::from_bytes(&h(&f["open_request_with_proof"])).unwrap();
+    assert_eq!(o.to_frame().unwrap(), h(&f["open_request_with_proof"]));
+    assert!(o.signature_valid(&CHALLENGE));
+    let m = o.signed_bytes(&CHALLENGE).unwrap();
+    assert!(crypto::ed25519_verify(&old.public().ed25519, &m, &o.proof.unwrap()));
+    assert!(!crypto::ed25519_verify(&old.public().ed25519, &o.signed_bytes(&[0; 32]).unwrap(), &o.proof.unwrap()));
 }
 
 #[test]
@@ -492,6 +654,8 @@ fn relay_messages_vector() {
     let cdsk_a = Secret::new(crypto::sha256(b"vector cdsk a"));
     let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
     let (hook_nonce, call_nonce, call_id) = ([0x31u8; 16], [0x32u8; 16], [0x33u8; 16]);
+    // The ticket push carries the ticket of wire/ah_cds.txt (bob's, for a call from alice).
+    let ticket = h(&read_fields(&dir("wire/ah_cds.txt"))["ticket"]);
     if !path.exists() {
         let rng = crypto::system_rng();
         let ch = &CHALLENGE;
@@ -505,11 +669,19 @@ fn relay_messages_vector() {
             ("ring", Ring::new(&cdsk_b, &hook_nonce, &ring_body(&call_id, "alice").unwrap(), &rng).to_frame()),
             ("answer", Answer::new("bob", &cdsk_b, ch, &call_id, &rng).unwrap().to_frame()),
             ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
-            ("ticket_push", TicketPush::new(&cdsk_b, &hook_nonce, b"ticket bytes", &rng).to_frame()),
+            ("ticket_push", TicketPush::new(&cdsk_b, &hook_nonce, &ticket, &rng).to_frame()),
         ];
         let mut text = format!(
-            "# Relay messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b').\n# Participant messages are bound to the connection challenge.\nchallenge: {}\n",
-            hex::encode(CHALLENGE)
+            "# Relay messages (docs/PROTOCOL.md 5C) with fixed CDS keys: alice's CDSK is SHA-256('vector cdsk a'),\n\
+             # bob's SHA-256('vector cdsk b'); bob hooks, alice calls him. Participant messages are bound to the\n\
+             # connection challenge; each CDS message opens under its recipient's CDSK and the binding of the\n\
+             # message it answers (the hook nonce for hook OK, ring and ticket push; the call nonce for call OK).\n\
+             # The ticket push's body is the ticket of wire/ah_cds.txt.\n\
+             challenge: {}\nhook_nonce: {}\ncall_nonce: {}\ncall_id: {}\n",
+            hex::encode(CHALLENGE),
+            hex::encode(hook_nonce),
+            hex::encode(call_nonce),
+            hex::encode(call_id)
         );
         for (k, v) in lines {
             text.push_str(&format!("{k}: {}\n", hex::encode(v.unwrap())));
@@ -537,7 +709,13 @@ fn relay_messages_vector() {
     );
     assert_eq!(CallOk::from_bytes(&h(&f["call_ok"])).unwrap().open(&cdsk_a, &call_nonce).unwrap(), call_id);
     let push = TicketPush::from_bytes(&h(&f["ticket_push"])).unwrap();
-    assert_eq!(push.open(&cdsk_b, &hook_nonce).unwrap(), b"ticket bytes");
+    assert_eq!(push.open(&cdsk_b, &hook_nonce).unwrap(), ticket);
+    let t = sslx::broker::Ticket::decode(&push.open(&cdsk_b, &hook_nonce).unwrap()).unwrap();
+    assert!(t.open(&cdsk_b).is_some(), "the pushed ticket opens under bob's CDSK");
+    assert_eq!(
+        (hex::encode(hook_nonce), hex::encode(call_nonce), hex::encode(call_id)),
+        (f["hook_nonce"].clone(), f["call_nonce"].clone(), f["call_id"].clone())
+    );
     assert!(push.open(&cdsk_a, &hook_nonce).is_none());
 }
 
@@ -554,6 +732,203 @@ fn listener_hello_vector() {
     let mut lying = frame.clone();
     lying[6] = 9;
     assert!(matches!(ListenerHello::from_bytes(&lying), Err(WireError::MissingData(_))));
+}
+
+/// One session transcript with the nonces and ephemeral secrets given: M1, M2, M3, M4, a data
+/// record each way and the final records. `client_suites` are offered in that order, the listener
+/// prefers `server_suites`' order.
+struct TranscriptSpec<'a> {
+    file: &'a str,
+    header: &'a str,
+    psk: Secret<32>,
+    key_ref: sslx::session::KeyRef,
+    forward_secrecy: bool,
+    client_suites: Vec<u8>,
+    server_suites: Vec<u8>,
+    /// Seeds of the client nonce, client ephemeral, server nonce and server ephemeral.
+    seed: &'a str,
+}
+
+fn fs_transcript(spec: TranscriptSpec<'_>) -> BTreeMap<String, String> {
+    use sslx::session::handshake::{ClientParams, ServerParams};
+    use sslx::session::*;
+    let path = dir("session").join(spec.file);
+    write_once(&path, spec.header, || {
+        let v = |what: &str| crypto::sha256(format!("{} {what}", spec.seed).as_bytes());
+        let (cn, ce, sn, se) = (v("client nonce"), v("client ephemeral"), v("server nonce"), v("server ephemeral"));
+        let client_parts: Vec<&[u8]> = if spec.forward_secrecy { vec![&cn, &ce] } else { vec![&cn] };
+        let server_parts: Vec<&[u8]> = if spec.forward_secrecy { vec![&sn, &se] } else { vec![&sn] };
+        let cp = ClientParams {
+            name: "alice".into(),
+            key_ref: spec.key_ref.clone(),
+            psk: spec.psk.clone(),
+            forward_secrecy: spec.forward_secrecy,
+            suites: spec.client_suites.clone(),
+            expect_server: Some("bob".into()),
+        };
+        let (c, m1) = client_start(cp, &fixed_rng(&client_parts)).unwrap();
+        let (mut s, m2, m4) = server_accept(
+            &M1::from_bytes(&m1).unwrap(),
+            &m1,
+            ServerParams {
+                name: "bob".into(),
+                psk: spec.psk.clone(),
+                suites: spec.server_suites.clone(),
+                forward_secrecy: true,
+            },
+            &fixed_rng(&server_parts),
+        )
+        .unwrap();
+        let (mut cs, m3) = c.on_m2(&sslx::wire::Frame::parse(&m2).unwrap()).unwrap();
+        assert!(cs.master_key.ct_eq(&s.master_key));
+        let mut f: Vec<(String, String)> = vec![
+            ("kind".into(), "transcript".into()),
+            ("client_name".into(), "alice".into()),
+            ("server_name".into(), "bob".into()),
+            ("psk".into(), hex::encode(spec.psk.expose())),
+            ("client_nonce".into(), hex::encode(cn)),
+            ("server_nonce".into(), hex::encode(sn)),
+        ];
+        if spec.forward_secrecy {
+            f.push(("client_ephemeral_secret".into(), hex::encode(ce)));
+            f.push(("server_ephemeral_secret".into(), hex::encode(se)));
+        }
+        for (k, b) in [
+            ("m1", m1),
+            ("m2", m2),
+            ("m3", m3),
+            ("m4", m4),
+            ("client_data", cs.sender.seal(b"hello bob", false).unwrap()),
+            ("server_data", s.sender.seal(b"hello alice", false).unwrap()),
+            ("client_final", cs.sender.seal(b"", true).unwrap()),
+            ("server_final", s.sender.seal(b"bye", true).unwrap()),
+        ] {
+            f.push((k.into(), hex::encode(b)));
+        }
+        f.push(("master_key".into(), hex::encode(cs.master_key.expose())));
+        f.push(("key_id".into(), hex::encode(cs.key_id)));
+        f
+    })
+}
+
+/// Checks a transcript as a second implementation would from the doc: the frames re-encode,
+/// the ephemerals are the given secrets' public keys, MK (with the DH when both carry one)
+/// matches, and every record opens under its direction key and the chosen suite.
+fn check_transcript(f: &BTreeMap<String, String>, suite: sslx::session::Suite) -> Secret<32> {
+    use sslx::session::keys;
+    use sslx::session::record::{Received, RecordReceiver};
+    use sslx::session::{M1, M2};
+    let (m1b, m2b) = (h(&f["m1"]), h(&f["m2"]));
+    let (m1, m2) = (M1::from_bytes(&m1b).unwrap(), M2::from_bytes(&m2b).unwrap());
+    assert_eq!((m1.to_frame().unwrap(), m2.to_frame().unwrap()), (m1b.clone(), m2b.clone()));
+    assert_eq!(hex::encode(m1.client_nonce), f["client_nonce"]);
+    assert_eq!(hex::encode(m2.server_nonce), f["server_nonce"]);
+    assert_eq!((m2.client_nonce, m2.suite, &m2.key_ref), (m1.client_nonce, suite as u8, &m1.key_ref));
+    let dh = match (f.get("client_ephemeral_secret"), f.get("server_ephemeral_secret")) {
+        (Some(c), Some(s)) => {
+            let (c, s): ([u8; 32], [u8; 32]) = (array(c), array(s));
+            let (ce, se) = (m1.ephemeral.expect("M1 carries an ephemeral"), m2.ephemeral.expect("M2 answers one"));
+            let dh = x25519_dh(&c, &se);
+            assert_eq!(dh, x25519_dh(&s, &ce), "both ends agree");
+            let base = |sk: &[u8; 32]| {
+                x25519_dh(sk, &{
+                    let mut nine = [0u8; 32];
+                    nine[0] = 9;
+                    nine
+                })
+            };
+            assert_eq!((base(&c), base(&s)), (ce, se), "the ephemerals are the given secrets' keys");
+            Some(dh)
+        }
+        _ => {
+            assert_eq!((m1.ephemeral, m2.ephemeral), (None, None));
+            None
+        }
+    };
+    let psk: [u8; 32] = array(&f["psk"]);
+    let mk = keys::master_key(&psk, &m2.server_nonce, &m1.client_nonce, &m1b, &m2b, dh.as_ref().map(|d| &d[..]));
+    assert_eq!(hex::encode(mk.expose()), f["master_key"]);
+    assert_eq!(hex::encode(keys::key_id(&mk)), f["key_id"]);
+    let open_all = |sender: &str, own: [u8; 32], other: [u8; 32], frames: &[&str]| -> Vec<(Vec<u8>, bool)> {
+        let mut r = RecordReceiver::new(suite, &keys::direction_key(&mk, sender), keys::finished(&mk, &own, &other));
+        frames
+            .iter()
+            .map(|k| {
+                let fr = sslx::wire::Frame::parse(&h(&f[*k])).unwrap();
+                let mut body = fr.body.clone();
+                match r.open(&fr.header(), &mut body).unwrap() {
+                    Received::Finished => (b"finished".to_vec(), false),
+                    Received::Data { data, last } => (data.to_vec(), last),
+                }
+            })
+            .collect()
+    };
+    let from_client = open_all("alice", m1.client_nonce, m2.server_nonce, &["m3", "client_data", "client_final"]);
+    assert_eq!(from_client, vec![(b"finished".to_vec(), false), (b"hello bob".to_vec(), false), (vec![], true)]);
+    let from_server = open_all("bob", m2.server_nonce, m1.client_nonce, &["m4", "server_data", "server_final"]);
+    assert_eq!(
+        from_server,
+        vec![(b"finished".to_vec(), false), (b"hello alice".to_vec(), false), (b"bye".to_vec(), true)]
+    );
+    mk
+}
+
+/// The chain grant → ticket → M1 → MK → Key-ID → resumed M1: a full handshake with forward
+/// secrecy whose M1 carries the ticket of wire/ah_cds.txt (PSK = its DSMK), AES-256-GCM; then a
+/// resumption by that session's Key-ID (PSK = its MK), with forward secrecy, ChaCha20-Poly1305.
+#[test]
+fn session_transcripts_with_ephemerals_a_real_ticket_and_a_resumption() {
+    use sslx::broker::Ticket;
+    use sslx::session::{KeyRef, Suite, M1};
+    let ah = read_fields(&dir("wire/ah_cds.txt"));
+    let ticket = h(&ah["ticket"]);
+    let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
+    let dsmk = Ticket::decode(&ticket).unwrap().open(&cdsk_b).unwrap().dsmk;
+    let full = fs_transcript(TranscriptSpec {
+        file: "transcript_ticket_fs_aes256gcm.txt",
+        header: "# A full handshake, alice calls bob, with forward secrecy. M1 carries the ticket of\n\
+                 # wire/ah_cds.txt (it opens under bob's CDSK, SHA-256(\"vector cdsk b\"), to the DSMK that is\n\
+                 # the PSK). alice offers suites [1, 2], bob prefers [1, 2]: AES-256-GCM. Nonces and X25519\n\
+                 # ephemeral secrets are given. Frames in hex, header included; docs/PROTOCOL.md 5B.\n",
+        psk: dsmk.clone(),
+        key_ref: KeyRef::Ticket(ticket.clone()),
+        forward_secrecy: true,
+        client_suites: vec![1, 2],
+        server_suites: vec![1, 2],
+        seed: "vector fs session",
+    });
+    assert_eq!(full["psk"], hex::encode(dsmk.expose()), "the PSK is the ticket's DSMK");
+    let m1 = M1::from_bytes(&h(&full["m1"])).unwrap();
+    assert_eq!(m1.key_ref, KeyRef::Ticket(ticket), "M1 carries the ah_cds ticket");
+    let mk = check_transcript(&full, Suite::Aes256Gcm);
+
+    let key_id: [u8; 16] = array(&full["key_id"]);
+    let resumed = fs_transcript(TranscriptSpec {
+        file: "transcript_resumed_fs_chacha20.txt",
+        header: "# A resumption of transcript_ticket_fs_aes256gcm.txt: M1 names that session's Key-ID\n\
+                 # (kind 1) and the PSK is its master key; forward secrecy (both carry an ephemeral).\n\
+                 # alice offers only suite 2: ChaCha20-Poly1305. Frames in hex; docs/PROTOCOL.md 5B.\n",
+        psk: mk.clone(),
+        key_ref: KeyRef::KeyId(key_id),
+        forward_secrecy: true,
+        client_suites: vec![2],
+        server_suites: vec![1, 2],
+        seed: "vector resumed session",
+    });
+    assert_eq!(resumed["psk"], hex::encode(mk.expose()), "a resumption's PSK is the earlier MK");
+    assert_eq!(M1::from_bytes(&h(&resumed["m1"])).unwrap().key_ref, KeyRef::KeyId(key_id));
+    check_transcript(&resumed, Suite::ChaCha20Poly1305);
+    // M3 sealed with ChaCha20-Poly1305 does not open as AES-256-GCM.
+    let fr = sslx::wire::Frame::parse(&h(&resumed["m3"])).unwrap();
+    let rmk = Secret::new(array(&resumed["master_key"]));
+    let (cn, sn): ([u8; 32], [u8; 32]) = (array(&resumed["client_nonce"]), array(&resumed["server_nonce"]));
+    let mut r = sslx::session::record::RecordReceiver::new(
+        Suite::Aes256Gcm,
+        &sslx::session::keys::direction_key(&rmk, "alice"),
+        sslx::session::keys::finished(&rmk, &cn, &sn),
+    );
+    let mut body = fr.body.clone();
+    assert!(r.open(&fr.header(), &mut body).is_err());
 }
 
 // ---------------------------------------------------------------- courier (PROTOCOL.md 5D)
@@ -669,6 +1044,79 @@ fn a_3des_bundle_written_by_the_independent_implementation_opens() {
     assert_eq!(md.mtime().to_string(), f["mtime"]);
 }
 
+/// A whole offline bundle written by `sslx send --out` (the production encoder) whose payload
+/// holds a zstd chunk (kind 1) spanning several records: a folder with 200,000 bytes of hex text
+/// (compressible by about half), an empty folder and a link. Written once with a fixed pairing
+/// key; `sslx recv --in` must open it to the same tree.
+#[test]
+fn a_bundle_with_a_zstd_chunk_opens() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let file = dir("courier/bundle_zstd.sslx");
+    let ltk = Secret::new(crypto::sha256(b"vector zstd bundle ltk"));
+    let text: String = (0..3125u32).map(|i| hex::encode(crypto::sha256(&i.to_be_bytes()))).collect();
+    assert_eq!(text.len(), 200_000);
+    let sslx = |home: &Path| {
+        let mut c = assert_cmd::Command::cargo_bin("sslx").unwrap();
+        c.env_remove("SSLX_HOME").arg("--home").arg(home);
+        c
+    };
+    let f = write_once(
+        &dir("courier/bundle_zstd.txt"),
+        "# An offline bundle (docs/PROTOCOL.md 5D.2-5D.4) from alice to bob, written by `sslx send --out` with the\n\
+         # pairing key below, suite 1 (AES-256-GCM). Its payload is one zstd chunk (kind 1) whose raw and stored\n\
+         # lengths each span several records; the tar holds the files below (text: 3,125 SHA-256 values of\n\
+         # u32 0..3124 big-endian, in lower-case hex, concatenated).\n",
+        || {
+            let home = tempfile::tempdir().unwrap();
+            sslx(home.path()).args(["keygen", "--name", "alice"]).assert().success();
+            sslx::courier::save_pair_key(&sslx::keys::Home::new(home.path()), "bob", &ltk).unwrap();
+            let src = tempfile::tempdir().unwrap();
+            let notes = src.path().join("notes");
+            std::fs::create_dir_all(notes.join("empty")).unwrap();
+            let p = notes.join("hex.txt");
+            std::fs::write(&p, &text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_456);
+            std::fs::File::options().write(true).open(&p).unwrap().set_modified(t).unwrap();
+            std::os::unix::fs::symlink("hex.txt", notes.join("latest")).unwrap();
+            sslx(home.path()).args(["send", "--to", "bob", "--out"]).arg(&file).arg(&notes).assert().success();
+            [
+                ("expect", "success".to_owned()),
+                ("file", "bundle_zstd.sslx".into()),
+                ("sender", "alice".into()),
+                ("recipient", "bob".into()),
+                ("ltk", hex::encode(ltk.expose())),
+                ("path", "notes/hex.txt".into()),
+                ("content_sha256", hex::encode(crypto::sha256(text.as_bytes()))),
+                ("mode", "644".into()),
+                ("mtime", "1700000456".into()),
+                ("directory", "notes/empty".into()),
+                ("link", "notes/latest -> hex.txt".into()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+        },
+    );
+    let home = tempfile::tempdir().unwrap();
+    sslx(home.path()).args(["keygen", "--name", &f["recipient"]]).assert().success();
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(home.path()), &f["sender"], &Secret::new(array(&f["ltk"])))
+        .unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    sslx(home.path()).args(["recv", "--in"]).arg(&file).arg("--into").arg(dest.path()).assert().success();
+    let p = dest.path().join(&f["path"]);
+    assert_eq!(hex::encode(crypto::sha256(&std::fs::read(&p).unwrap())), f["content_sha256"]);
+    let md = std::fs::metadata(&p).unwrap();
+    assert_eq!(format!("{:o}", md.permissions().mode() & 0o777), f["mode"]);
+    assert_eq!(md.mtime().to_string(), f["mtime"]);
+    assert!(dest.path().join(&f["directory"]).is_dir());
+    let (link, target) = f["link"].split_once(" -> ").unwrap();
+    assert_eq!(std::fs::read_link(dest.path().join(link)).unwrap(), Path::new(target));
+    // The payload is compressed: the bundle is well under the 200,000 bytes of text.
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size > 65_280 && size < 150_000, "bundle of {size} bytes");
+}
+
 /// An aead bundle with a fixed SKey and challenges (the aead suite has no random IV, so the same
 /// inputs give the same bytes). Written once, then checked: the encoder must reproduce it and
 /// the reader must open it.
@@ -771,6 +1219,307 @@ fn token_vector() {
     assert_eq!(v.session_id(), "0001:000012345678");
 }
 
+/// A node identity from two seeds (X25519 secret SHA-256("SEED x"), Ed25519 seed SHA-256("SEED ed")).
+fn seeded_identity(seed: &str) -> Identity {
+    Identity {
+        name: seed.into(),
+        x25519: Secret::new(crypto::sha256(format!("{seed} x").as_bytes())),
+        ed25519_seed: Secret::new(crypto::sha256(format!("{seed} ed").as_bytes())),
+    }
+}
+
+/// A sealed token (PROTOCOL.md 5E): node 1 mints for node 2 with a fixed salt, so the bytes are
+/// fixed (the ephemeral derives from the minter's key, Ed25519 is deterministic). Written once;
+/// the minter must reproduce it, and every intermediate value is recomputed here from the doc's
+/// formulas: ikmE, the ephemeral (DeriveKeyPair), enc, the exported body key, the ciphertext.
+#[test]
+fn sealed_token_vector() {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+    use sslx::token::layout::Token;
+    use sslx::token::{Fields, Keyring, Mint, Signer, TokenError, Verifier};
+    let (minter, target, other) =
+        (seeded_identity("token node1"), seeded_identity("token node2"), seeded_identity("token node3"));
+    let salt = crypto::sha256(b"token vector salt")[..16].to_vec();
+    let mut fields = Fields::default();
+    fields.push("User-ID", "Fred").unwrap();
+    fields.push("Role", "admin").unwrap();
+    let signer = Signer::new(&minter);
+    let parts: [&[u8]; 1] = [&salt];
+    let m = Mint {
+        node: 1,
+        signer: &signer,
+        number: 0x42,
+        now: 1_780_000_000,
+        ttl: 900,
+        fields: &fields,
+        to: Some((2, target.public().x25519)),
+        max_len: 1024,
+    };
+    let token = sslx::token::mint(&m, &fixed_rng(&parts)).unwrap();
+    let f = write_once(
+        &dir("token/sealed.txt"),
+        "# A token sealed to node 2 (docs/PROTOCOL.md 5E). Node 1's keys: X25519 secret SHA-256(\"token node1 x\"),\n\
+         # Ed25519 seed SHA-256(\"token node1 ed\"); node 2's: SHA-256(\"token node2 x\"), SHA-256(\"token node2 ed\").\n\
+         # ikm_e = HKDF-SHA256(salt \"sslx-token-ephemeral-v1\", ikm = node 1's X25519 secret, info = salt ‖ session id ‖\n\
+         # target, 32 bytes); the ephemeral is DeriveKeyPair(ikm_e) (RFC 9180 7.1.3), its public key is enc; the body key\n\
+         # is Export(\"sslx-token-body-v1\", 32) of the base-mode context to node 2 with info \"sslx-token-v2\"; the body\n\
+         # is ChaCha20-Poly1305 under it, nonce 12 zero bytes, aad = format id ‖ session id. session_data: \\n is LF.\n",
+        || {
+            let t = Token::decode(&token).unwrap();
+            let s = t.sealed.unwrap();
+            let mut info = s.salt.to_vec();
+            info.extend_from_slice(&Token::aad(1, 0x42)[1..]);
+            info.extend_from_slice(&2u16.to_be_bytes());
+            let mut ikm = [0u8; 32];
+            crypto::hkdf(b"sslx-token-ephemeral-v1", &info, minter.x25519.expose(), &mut ikm);
+            let (sk_e, _) = crypto::derive_x25519_for_testing_only(&ikm);
+            let mut key = [0u8; 32];
+            crypto::hpke_export_from(&target.x25519, &s.enc, b"sslx-token-v2", b"sslx-token-body-v1", &mut key).unwrap();
+            [
+                ("expect", "success".to_owned()),
+                ("node", "1".into()),
+                ("number", "0x42".into()),
+                ("now", "1780000000".into()),
+                ("ttl", "900".into()),
+                ("target_node", "2".into()),
+                ("minter_public", minter.public().to_line()),
+                ("target_public", target.public().to_line()),
+                ("salt", hex::encode(s.salt)),
+                ("ikm_e", hex::encode(ikm)),
+                ("sk_e", hex::encode(sk_e.expose())),
+                ("enc", hex::encode(s.enc)),
+                ("body_key", hex::encode(key)),
+                ("session_data", escape(&format!("Created: 1780000000\nExpires: 1780000900\n{}", fields.to_text()))),
+                ("body", hex::encode(&t.body)),
+                ("token", token.clone()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+        },
+    );
+    assert_eq!(f["token"], token, "the sealed token's encoding changed");
+    let t = Token::decode(&f["token"]).unwrap();
+    let s = t.sealed.unwrap();
+    assert_eq!((s.target, hex::encode(s.salt)), (2, f["salt"].clone()));
+    // ikm_e, the ephemeral and enc, from the formulas.
+    let mut info = s.salt.to_vec();
+    info.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0x42]);
+    info.extend_from_slice(&[0, 2]);
+    let mut ikm = [0u8; 32];
+    crypto::hkdf(b"sslx-token-ephemeral-v1", &info, minter.x25519.expose(), &mut ikm);
+    assert_eq!(hex::encode(ikm), f["ikm_e"]);
+    let (sk_e, pk_e) = crypto::derive_x25519_for_testing_only(&ikm);
+    assert_eq!((hex::encode(sk_e.expose()), pk_e), (f["sk_e"].clone(), s.enc));
+    // The body key, from either end, and the body.
+    let mut key = [0u8; 32];
+    crypto::hpke_export_from(&target.x25519, &s.enc, b"sslx-token-v2", b"sslx-token-body-v1", &mut key).unwrap();
+    assert_eq!(hex::encode(key), f["body_key"]);
+    let mut key2 = [0u8; 32];
+    let enc2 =
+        crypto::hpke_export_to(&target.public().x25519, b"sslx-token-v2", &ikm, b"sslx-token-body-v1", &mut key2)
+            .unwrap();
+    assert_eq!((enc2, key2), (s.enc, key));
+    let mut body = h(&f["body"]);
+    assert_eq!(body, t.body);
+    let aead = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key).unwrap());
+    let lines = aead
+        .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::from([0, 0, 1, 0, 0, 0, 0, 0, 0x42]), &mut body)
+        .unwrap();
+    assert_eq!(std::str::from_utf8(lines).unwrap(), unescape(&f["session_data"]));
+    // The verifier: node 2 reads it, node 3 cannot, the minter can.
+    let ring = Keyring::parse(&format!("1 {}\n", f["minter_public"])).unwrap();
+    let verify = |me: Option<(u16, &Identity)>| {
+        sslx::token::verify(&f["token"], &Verifier { keyring: &ring, me, now: 1_780_000_100, skew: 5, max_len: 1024 })
+    };
+    let v = verify(Some((2, &target))).unwrap();
+    assert!(v.sealed);
+    assert_eq!(v.fields.get("Role"), Some("admin"));
+    assert!(matches!(verify(Some((3, &other))), Err(TokenError::NotForUs(_))));
+    assert!(matches!(verify(Some((2, &other))), Err(TokenError::NotForUs(_))), "node 2's number, another key");
+    let opened = sslx::token::seal::open_as_minter(&minter.x25519, &target.public().x25519, &t).unwrap();
+    assert_eq!(std::str::from_utf8(&opened).unwrap(), unescape(&f["session_data"]));
+}
+
+/// Tokens a verifier must refuse (tests/vectors/token/invalid/), each with the class of its
+/// refusal, checked by node 2 against token/keyring.txt. Written once if the folder is missing.
+#[test]
+fn invalid_token_vectors() {
+    use sslx::token::layout::Token;
+    use sslx::token::{Fields, Keyring, Mint, Signer, TokenError, Verifier};
+    let (n1, n2, n3, n9) = (
+        seeded_identity("token node1"),
+        seeded_identity("token node2"),
+        seeded_identity("token node3"),
+        seeded_identity("token node9"),
+    );
+    let keyring_path = dir("token/keyring.txt");
+    let folder = dir("token/invalid");
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
+    if !keyring_path.exists() {
+        std::fs::write(
+            &keyring_path,
+            format!(
+                "# A keyring (docs/PROTOCOL.md 5E): NODE_ID PUBLIC-KEY-LINE [HOST:PORT]; '#' starts a comment.\n\
+                 # Nodes 1-3 are seeded_identity(\"token nodeN\") of tests/vectors.rs.\n\
+                 1 {}   127.0.0.1:7460\n2 {}\n3 {} # no address\n",
+                n1.public().to_line(),
+                n2.public().to_line(),
+                n3.public().to_line()
+            ),
+        )
+        .unwrap();
+    }
+    if !folder.exists() {
+        std::fs::create_dir_all(&folder).unwrap();
+        // A token of node 1 signed over whatever session data it is given (the minter would refuse it).
+        let raw = |node: u16, id: &Identity, data: &str| {
+            let signed = Token::signed_bytes(node, 5, None, data.as_bytes());
+            let signature = crypto::ed25519_sign(id.ed25519_seed.expose(), &signed);
+            Token { node, number: 5, sealed: None, body: data.as_bytes().to_vec(), signature }
+        };
+        let good = "Created: 1780000000\nExpires: 1780000900\nUser-ID: Fred\n";
+        let mint = |node: u16, id: &Identity, to: Option<(u16, [u8; 32])>| {
+            let signer = Signer::new(id);
+            let mut fields = Fields::default();
+            fields.push("User-ID", "Fred").unwrap();
+            let salt = [7u8; 16];
+            let parts: [&[u8]; 1] = [&salt];
+            let m = Mint {
+                node,
+                signer: &signer,
+                number: 5,
+                now: 1_780_000_000,
+                ttl: 900,
+                fields: &fields,
+                to,
+                max_len: 1024,
+            };
+            if to.is_some() {
+                sslx::token::mint(&m, &fixed_rng(&parts)).unwrap()
+            } else {
+                sslx::token::mint(&m, &crypto::system_rng()).unwrap()
+            }
+        };
+        let mut cases: Vec<(&str, &str, &str, String)> = Vec::new();
+        for (name, why, data) in [
+            ("cr", "a line ends in CR LF", "Created: 1780000000\r\nExpires: 1780000900\r\n"),
+            ("blank_line", "an empty line", "Created: 1780000000\nExpires: 1780000900\n\nUser-ID: Fred\n"),
+            ("no_space", "`Key:Value` without the space", "Created: 1780000000\nExpires: 1780000900\nUser-ID:Fred\n"),
+            ("two_spaces", "two spaces after the colon", "Created: 1780000000\nExpires: 1780000900\nUser-ID:  Fred\n"),
+            (
+                "trailing_space",
+                "a value ending in a space",
+                "Created: 1780000000\nExpires: 1780000900\nUser-ID: Fred \n",
+            ),
+            ("no_final_lf", "the last line without LF", "Created: 1780000000\nExpires: 1780000900\nUser-ID: Fred"),
+            ("created_lower_case", "`created` is not `Created`", "created: 1780000000\nExpires: 1780000900\n"),
+            ("expires_first", "Expires before Created", "Expires: 1780000900\nCreated: 1780000000\n"),
+            ("leading_zero", "a time with a leading zero", "Created: 01780000000\nExpires: 1780000900\n"),
+            (
+                "twice",
+                "a key given twice (case-insensitively)",
+                "Created: 1780000000\nExpires: 1780000900\nuser-id: a\nUser-ID: b\n",
+            ),
+        ] {
+            cases.push((name, "malformed", why, raw(1, &n1, data).encode()));
+        }
+        let ok = raw(1, &n1, good);
+        let mut crc = ok.to_bytes();
+        let last = crc.len() - 1;
+        crc[last] ^= 1;
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        cases.push(("crc", "malformed", "the CRC-32's last byte changed", b64.encode(&crc)));
+        let text = ok.encode();
+        cases.push((
+            "padding",
+            "malformed",
+            "base64url with `=` padding",
+            format!("{text}{}", "=".repeat((4 - text.len() % 4) % 4)),
+        ));
+        // Non-zero unused bits in the last character (the bytes decode the same under a lax decoder).
+        let n = ok.to_bytes().len();
+        assert_ne!(n % 3, 0, "the good token leaves unused bits");
+        let mut t = text.clone().into_bytes();
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let i = alphabet.iter().position(|c| *c == *t.last().unwrap()).unwrap();
+        *t.last_mut().unwrap() = alphabet[i | 1];
+        assert_ne!(*t.last().unwrap(), *text.as_bytes().last().unwrap());
+        cases.push((
+            "trailing_bits",
+            "malformed",
+            "non-zero unused bits in the last character",
+            String::from_utf8(t).unwrap(),
+        ));
+        let mut tampered = ok.clone();
+        tampered.body = good.replace("Fred", "Eve!").into_bytes();
+        cases.push((
+            "tampered",
+            "bad signature",
+            "the session data changed after signing (CRC recomputed)",
+            tampered.encode(),
+        ));
+        cases.push((
+            "signed_by_another",
+            "bad signature",
+            "node 1's token signed with node 3's key",
+            raw(1, &n3, good).encode(),
+        ));
+        cases.push(("unknown_node", "unknown node", "minted by node 9, not in the keyring", mint(9, &n9, None)));
+        cases.push((
+            "sealed_to_node_3",
+            "not for this node",
+            "sealed to node 3 (the verifier is node 2)",
+            mint(1, &n1, Some((3, n3.public().x25519))),
+        ));
+        cases.push((
+            "sealed_with_another_key",
+            "not for this node",
+            "names node 2 but was sealed to node 3's key",
+            mint(1, &n1, Some((2, n3.public().x25519))),
+        ));
+        cases.push(("expired", "expired", "checked at 1780001000, 95 s after Expires + 5 s skew", ok.encode()));
+        for (name, expect, why, token) in cases {
+            let now = if name == "expired" { 1_780_001_000 } else { 1_780_000_100 };
+            std::fs::write(
+                folder.join(format!("{name}.txt")),
+                format!(
+                    "# Refused by node 2 (X25519 secret SHA-256(\"token node2 x\")) with token/keyring.txt, skew 5 s.\n\
+                     expect: {expect}\nwhy: {why}\nnow: {now}\ntoken: {token}\n"
+                ),
+            )
+            .unwrap();
+        }
+    }
+    drop(guard);
+    let ring = Keyring::parse(&std::fs::read_to_string(&keyring_path).unwrap()).unwrap();
+    assert_eq!(ring.len(), 3);
+    assert_eq!((ring.addr(1), ring.addr(3)), (Some("127.0.0.1:7460"), None));
+    let mut seen = 0;
+    for p in files("token/invalid") {
+        let f = read_fields(&p);
+        let now: u64 = f["now"].parse().unwrap();
+        let e = sslx::token::verify(
+            &f["token"],
+            &Verifier { keyring: &ring, me: Some((2, &n2)), now, skew: 5, max_len: 1024 },
+        )
+        .expect_err(&p.display().to_string());
+        let class = match e {
+            TokenError::Malformed(_) => "malformed",
+            TokenError::BadSignature(_) => "bad signature",
+            TokenError::UnknownNode(_) => "unknown node",
+            TokenError::NotForUs(_) => "not for this node",
+            TokenError::Expired { .. } => "expired",
+            other => panic!("{}: {other}", p.display()),
+        };
+        assert_eq!(class, f["expect"], "{}: {e}", p.display());
+        seen += 1;
+    }
+    assert!(seen >= 18, "{seen} invalid tokens");
+}
+
 /// The out-of-band query dialogue (PROTOCOL.md 5E) between node 456 (asking) and node 123, with
 /// fixed keys, nonces and token. The client's lines are deterministic (Ed25519 is); the server's
 /// signed, sealed answer was written once. The client must write exactly the vector's lines,
@@ -814,6 +1563,15 @@ fn token_query_dialogue_vector() {
     };
     let ids = vec!["Fred.Telephone".to_owned(), "Fred.Address".to_owned()];
     let request = ids.join(", ");
+    // The client's lines are deterministic: Ed25519 over the label, both nonces and both nodes.
+    let sig =
+        client.sign(&[&b"sslx-token-query-v2"[..], &sn, &cn, &123u16.to_be_bytes(), &456u16.to_be_bytes()].concat());
+    let client_lines = [
+        format!("Server: 456 Nonce {} Signature {}", b64(&cn), b64(&sig)),
+        format!("Token: {token}"),
+        request.clone(),
+        "QUIT".into(),
+    ];
     let path = dir("token/dialogue.txt");
     if !path.exists() {
         let db = tempfile::tempdir().unwrap();
@@ -837,14 +1595,25 @@ fn token_query_dialogue_vector() {
         )
         .unwrap();
         let text = format!(
-            "expect: success\nserver_public: {}\nclient_public: {}\ntoken: {token}\nserver_nonce: {}\nclient_nonce: {}\n\
+            "# The out-of-band query dialogue (docs/PROTOCOL.md 5E): node 456 asks node 123. Keys: node N's X25519\n\
+             # secret is SHA-256(\"nodeN x\"), its Ed25519 seed SHA-256(\"nodeN ed\"). Lines end in CRLF on the wire;\n\
+             # sN are the server's lines, cN the client's (exactly these bytes). s3's Data is b64url(enc ‖ ct): HPKE\n\
+             # base mode to node 456's X25519 key, info \"sslx-token-data-v2\", aad server_nonce ‖ client_nonce; it\n\
+             # opens to answer_plaintext (the order of JSON keys is not significant).\n\
+             expect: success\nserver_public: {}\nclient_public: {}\ntoken: {token}\nserver_nonce: {}\nclient_nonce: {}\n\
              s1: 123 Connected to server 123, please identify and authenticate self. Nonce: {}\n\
-             s2: 123 Server 456 authenticated, please make your requests.\ns3: {answer}\ns4: 123 Goodbye, server 456.\n",
+             c1: {}\ns2: 123 Server 456 authenticated, please make your requests.\nc2: {}\nc3: {}\ns3: {answer}\nc4: {}\n\
+             s4: 123 Goodbye, server 456.\nanswer_plaintext: {}\n",
             server.public().to_line(),
             client.public().to_line(),
             hex::encode(sn),
             hex::encode(cn),
-            b64(&sn)
+            b64(&sn),
+            client_lines[0],
+            client_lines[1],
+            client_lines[2],
+            client_lines[3],
+            r#"{"values":{"Fred.Address":"12345 Main Street Anytown, USA 98765-1234","Fred.Telephone":"(345) 555-1212"},"version":1}"#
         );
         std::fs::write(&path, text).unwrap();
     }
@@ -868,14 +1637,25 @@ fn token_query_dialogue_vector() {
     };
     let (answer, sent) = run(&f["s3"]);
     let answer = answer.unwrap();
-    let sig =
-        client.sign(&[&b"sslx-token-query-v2"[..], &sn, &cn, &123u16.to_be_bytes(), &456u16.to_be_bytes()].concat());
-    let expect = format!(
-        "Server: 456 Nonce {} Signature {}\r\nToken: {token}\r\nFred.Telephone, Fred.Address\r\nQUIT\r\n",
-        b64(&cn),
-        b64(&sig)
-    );
+    let expect: String = ["c1", "c2", "c3", "c4"].iter().map(|k| format!("{}\r\n", f[*k])).collect();
     assert_eq!(sent, expect);
+    assert_eq!(client_lines.iter().map(|l| format!("{l}\r\n")).collect::<String>(), expect);
+    // The answer's data opens, as the file says, to answer_plaintext.
+    let data = {
+        use base64::Engine;
+        let d = f["s3"].strip_prefix("123 Data ").unwrap().split_once(" Signature ").unwrap().0;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(d).unwrap()
+    };
+    let plain = crypto::hpke_open(
+        &client.x25519,
+        data[..32].try_into().unwrap(),
+        b"sslx-token-data-v2",
+        &[sn, cn].concat(),
+        &data[32..],
+    )
+    .unwrap();
+    let as_json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    assert_eq!(as_json(&plain), as_json(f["answer_plaintext"].as_bytes()));
     assert_eq!(answer.version, 1);
     assert_eq!(answer.values["Fred.Telephone"].as_deref(), Some("(345) 555-1212"));
     // An answer not signed by node 123 for this dialogue is refused, whatever it says.
@@ -922,7 +1702,17 @@ fn mailbox_and_courier_packets_vector() {
     let collected_body = [&n2[..], &7u64.to_be_bytes(), &[1]].concat();
     let status_body = [&n3[..], &1u16.to_be_bytes(), &bid].concat();
     let status_ok_body = [&1u16.to_be_bytes()[..], &bid, &[2], &1_790_000_003u64.to_be_bytes()].concat();
-    let b = TransferB { version: 1, account: "bob".into(), challenge_b: [0x45; 32], proof_b: [0x46; 32] };
+    // Transfer packet B with the real ProofB of courier/transfer.txt.
+    let tv = read_fields(&dir("courier").join("transfer.txt"));
+    let b = TransferB {
+        version: 1,
+        account: tv["recipient"].clone(),
+        challenge_b: array(&tv["challenge_b"]),
+        proof_b: array(&tv["proof_b"]),
+    };
+    let collected_refused = [&n2[..], &8u64.to_be_bytes(), &[0]].concat();
+    let collected_kept = [&n2[..], &9u64.to_be_bytes(), &[2]].concat();
+    let status_none = [&n3[..], &0u16.to_be_bytes()].concat();
     let receipt = Receipt { status: 0, files: 3, bytes: 51, reason: String::new() };
     let a1 = TransferA1 {
         low_version: 1,
@@ -950,8 +1740,12 @@ fn mailbox_and_courier_packets_vector() {
             ("deposit_ok", DepositOk::new(&cdsk_a, &n1, &1_790_604_800u64.to_be_bytes(), &rng).to_frame()),
             ("collect", Collect::new("bob", &cdsk_b, ch, &n2, &rng).unwrap().to_frame()),
             ("delivery", Delivery::new(&cdsk_b, &n2, &delivery_body, &rng).to_frame()),
+            ("delivery_empty", Delivery::new(&cdsk_b, &n2, &[0], &rng).to_frame()),
             ("collected", Collected::new("bob", &cdsk_b, ch, &collected_body, &rng).unwrap().to_frame()),
+            ("collected_refused", Collected::new("bob", &cdsk_b, ch, &collected_refused, &rng).unwrap().to_frame()),
+            ("collected_kept", Collected::new("bob", &cdsk_b, ch, &collected_kept, &rng).unwrap().to_frame()),
             ("status", Status::new("alice", &cdsk_a, ch, &status_body, &rng).unwrap().to_frame()),
+            ("status_none", Status::new("alice", &cdsk_a, ch, &status_none, &rng).unwrap().to_frame()),
             ("status_ok", StatusOk::new(&cdsk_a, &n3, &status_ok_body, &rng).to_frame()),
             ("transfer_a1", a1.to_frame()),
             ("transfer_b", b.to_frame()),
@@ -962,10 +1756,19 @@ fn mailbox_and_courier_packets_vector() {
             ("pairing_confirmation", confirm.to_frame()),
         ];
         let mut text = format!(
-            "# Mailbox messages with fixed CDS keys (sha256 of 'vector cdsk a' / 'vector cdsk b'), and the\n\
-             # courier's transfer packet B, acknowledge and receipt. Participant messages are bound to\n\
-             # the connection challenge.\nchallenge: {}\n",
-            hex::encode(CHALLENGE)
+            "# Mailbox messages (docs/PROTOCOL.md 5D.5) with fixed CDS keys: alice's CDSK is SHA-256('vector cdsk a'),\n\
+             # bob's SHA-256('vector cdsk b'); alice deposits for bob and asks the status, bob collects.\n\
+             # Participant messages are bound to the connection challenge; deposit OK opens with the deposit's\n\
+             # nonce (n1), delivery with the collect's (n2), status OK with the status's (n3). collected: outcome 1\n\
+             # (item 7), collected_refused: 0 (item 8), collected_kept: 2 (item 9); delivery_empty: the body u8 0;\n\
+             # status_none: n = 0. Then the courier's packets (5D.2): transfer_b carries the ProofB of\n\
+             # courier/transfer.txt; acknowledge and receipt; transfer_a1, transfer_a2, trailer and\n\
+             # pairing_confirmation are layout checks only (their proofs and keys are filler bytes).\n\
+             challenge: {}\nn1: {}\nn2: {}\nn3: {}\n",
+            hex::encode(CHALLENGE),
+            hex::encode(n1),
+            hex::encode(n2),
+            hex::encode(n3)
         );
         for (k, v) in lines {
             text.push_str(&format!("{k}: {}\n", hex::encode(v.unwrap())));
@@ -989,6 +1792,15 @@ fn mailbox_and_courier_packets_vector() {
     assert_eq!(dl.open(&cdsk_b, &n2).unwrap(), delivery_body);
     assert!(dl.open(&cdsk_b, &n1).is_none(), "a delivery is bound to its collect");
     assert_eq!(Collected::from_bytes(&h(&f["collected"])).unwrap().open(&cdsk_b, &ch).unwrap(), collected_body);
+    assert_eq!(Delivery::from_bytes(&h(&f["delivery_empty"])).unwrap().open(&cdsk_b, &n2).unwrap(), [0]);
+    for (k, body) in [("collected_refused", &collected_refused), ("collected_kept", &collected_kept)] {
+        assert_eq!(&Collected::from_bytes(&h(&f[k])).unwrap().open(&cdsk_b, &ch).unwrap(), body, "{k}");
+    }
+    assert_eq!(Status::from_bytes(&h(&f["status_none"])).unwrap().open(&cdsk_a, &ch).unwrap(), status_none);
+    assert_eq!(
+        (f["n1"].as_str(), f["n2"].as_str(), f["n3"].as_str()),
+        (&*hex::encode(n1), &*hex::encode(n2), &*hex::encode(n3))
+    );
     assert_eq!(Status::from_bytes(&h(&f["status"])).unwrap().open(&cdsk_a, &ch).unwrap(), status_body);
     assert_eq!(StatusOk::from_bytes(&h(&f["status_ok"])).unwrap().open(&cdsk_a, &n3).unwrap(), status_ok_body);
     assert_eq!(TransferB::from_bytes(&h(&f["transfer_b"])).unwrap(), b);

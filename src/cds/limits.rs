@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -107,19 +107,7 @@ pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     s.listen(LISTEN_BACKLOG)
 }
 
-/// The bucket a source counts in: its address, or the /64 of an IPv6 address.
-pub fn bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
-}
+pub use crate::net::source_bucket as bucket;
 
 /// Why a tally would not take one more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -238,7 +238,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
             })
             .await?;
             if let Some(src) = source {
-                if src != peer.ip().to_string() {
+                if !same_source(&src, peer.ip()) {
                     return Err(Refusal::new(
                         RefusalCode::SourceMismatch,
                         format!("calls from {caller:?} must come from its registered source {src}, not {}", peer.ip()),
@@ -374,4 +374,27 @@ async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, String
         (Err(e), _) | (_, Err(e)) => format!("cut: {e}"),
     };
     (u.unwrap_or(0), d.unwrap_or(0), result)
+}
+
+/// Whether a call from `peer` comes from the caller's registered source: the same source bucket
+/// (`net::source_bucket`: the /64 of an IPv6 address, so rotating privacy addresses pass).
+fn same_source(registered: &str, peer: std::net::IpAddr) -> bool {
+    use crate::net::source_bucket;
+    registered.parse().map(source_bucket) == Ok(source_bucket(peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_source;
+
+    #[test]
+    fn a_registered_source_is_compared_by_its_bucket() {
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(same_source("192.0.2.1", ip("192.0.2.1")));
+        assert!(!same_source("192.0.2.1", ip("192.0.2.2")));
+        assert!(same_source("192.0.2.1", ip("::ffff:192.0.2.1")), "IPv4-mapped is the IPv4 address");
+        assert!(same_source("2001:db8:1:2::10", ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), "same /64");
+        assert!(!same_source("2001:db8:1:2::10", ip("2001:db8:1:3::10")));
+        assert!(!same_source("not an address", ip("192.0.2.1")));
+    }
 }

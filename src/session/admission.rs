@@ -67,6 +67,7 @@ impl Admission {
     /// Lets a new connection from `source` (None: not counted per source, e.g. calls that all
     /// come through the CDS's relay) in to wait, or says why not. Never blocks.
     pub fn queue(&self, source: Option<IpAddr>) -> Result<Queued, String> {
+        let source = source.map(crate::net::source_bucket);
         let mut s = self.lock();
         let l = self.limits;
         if s.serving + s.waiting >= 2 * l.max {
@@ -177,5 +178,15 @@ mod tests {
         assert!(q.admit().is_err());
         assert!(adm.queue(None).is_ok(), "the waiter's place is given back");
         assert_eq!(adm.serving(), 1);
+    }
+
+    #[test]
+    fn one_ipv6_host_counts_as_its_64() {
+        let adm = Admission::new(Limits { max: 4, per_source: 2, wait: Duration::from_secs(1) });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let _a = adm.queue(Some(ip("2001:db8:0:1::1"))).unwrap();
+        let _b = adm.queue(Some(ip("2001:db8:0:1::2"))).unwrap();
+        assert!(adm.queue(Some(ip("2001:db8:0:1:ffff::3"))).is_err(), "a third address of the same /64");
+        assert!(adm.queue(Some(ip("2001:db8:0:2::1"))).is_ok(), "another /64");
     }
 }

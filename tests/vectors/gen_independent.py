@@ -36,9 +36,13 @@ def convertbits(data, frm, to):
             bits -= to; ret.append((acc >> bits) & ((1 << to) - 1))
     if bits: ret.append((acc << (to - bits)) & ((1 << to) - 1))
     return ret
-def bech32m(hrp, data):
+BECH32M, BECH32 = 0x2bc830a3, 1
+def bech32m(hrp, data, const=BECH32M, pad_bits=0):
+    """Bech32m over the lower-case HRP (`const=BECH32` gives the older Bech32 checksum;
+    `pad_bits` sets the unused low bits of the last data character, which must be zero)."""
     d = convertbits(data, 8, 5)
-    pm = polymod(hrp_expand(hrp) + d + [0] * 6) ^ 0x2bc830a3
+    d[-1] |= pad_bits
+    pm = polymod(hrp_expand(hrp) + d + [0] * 6) ^ const
     chk = [(pm >> 5 * (5 - i)) & 31 for i in range(6)]
     return hrp + "1" + "".join(CHARSET[x] for x in d + chk)
 
@@ -67,7 +71,8 @@ write("offset/sent_value.txt", [("expect", "success"), ("cdsk", cdsk.hex()), ("r
 
 # key lines: (name, kind, hrp, data, upper)
 kinds = [("public", "public", "sslx-pub", 64, False), ("secret_key", "secret-key", "sslx-secret-key-", 64, True),
-         ("cdsk", "cdsk", "sslx-cdsk-", 32, True), ("reply_b", "reply-b", "sslx-reply-b", 32, False)]
+         ("cdsk", "cdsk", "sslx-cdsk-", 32, True), ("reply_b", "reply-b", "sslx-reply-b", 32, False),
+         ("pair_key", "pair-key", "sslx-pair-key-", 32, True)]
 for name, kind, hrp, n, upper in kinds:
     data = det(n, name)[:n]
     line = bech32m(hrp, data)
@@ -82,6 +87,17 @@ for name, kind, hrp, n, upper in kinds:
     write(f"keyline/{name}_truncated.txt", [("expect", "checksum failure"), ("kind", kind), ("line", line[:-1])])
     short = bech32m(hrp, data[:-1]); short = short.upper() if upper else short
     write(f"keyline/{name}_wrong_length.txt", [("expect", "wrong length"), ("kind", kind), ("line", short)])
+    case = (lambda x: x.upper()) if upper else (lambda x: x)
+    # A Bech32 (constant 1) checksum is a wrong checksum: Bech32m only.
+    write(f"keyline/{name}_bech32.txt", [("expect", "checksum failure"), ("kind", kind), ("line", case(bech32m(hrp, data, BECH32)))])
+    # Non-zero padding bits in the last data character (valid checksum): one spelling per key.
+    write(f"keyline/{name}_padding.txt", [("expect", "malformed"), ("kind", kind), ("line", case(bech32m(hrp, data, pad_bits=1)))])
+    # Mixed case: Bech32m is all lower or all upper case.
+    j = max(k for k, c in enumerate(line) if c.isalpha())
+    write(f"keyline/{name}_mixed_case.txt", [("expect", "malformed"), ("kind", kind), ("line", line[:j] + line[j].swapcase() + line[j + 1:])])
+# A line over 1,000 characters is refused before any decoding.
+long = bech32m("sslx-pub", det(64, "public")[:64])
+write("keyline/public_too_long.txt", [("expect", "malformed"), ("kind", "public"), ("line", long + "q" * (1001 - len(long)))])
 other = bech32m("sslx-pub", det(64, "x")[:64])
 write("keyline/cdsk_wrong_kind.txt", [("expect", "wrong kind"), ("kind", "cdsk"), ("line", other)])
 
