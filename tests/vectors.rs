@@ -1,7 +1,8 @@
 //! Known-answer vectors (tests/vectors/): the RFC 9180 vectors for our HPKE suite, the offset
 //! function and key lines from an independent implementation (gen_independent.py), and the VSU
 //! frames as a second implementation must produce and parse them.
-//! Wire vectors are written once if missing (`tests/vectors/wire/`), then always checked.
+//! Vectors made by the production encoders are written only when missing and
+//! `SSLX_UPDATE_VECTORS=1` is set (a missing file fails otherwise), then always checked.
 
 use sslx::crypto::{self, Secret};
 use sslx::keys::{decode_line, encode_line, Identity, KeyError, LineFailure, LineKind};
@@ -27,6 +28,21 @@ fn read_fields(p: &Path) -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// Whether to write a vector file: only when it is missing and `SSLX_UPDATE_VECTORS=1` asks for it
+/// (to regenerate one, delete it and run with the variable). A missing file otherwise fails the
+/// test: a vector that writes itself would pass whatever the code does.
+fn must_write(path: &Path) -> bool {
+    if path.exists() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("SSLX_UPDATE_VECTORS").is_some_and(|v| v == "1"),
+        "{} is missing: restore it from git, or make it with SSLX_UPDATE_VECTORS=1 cargo test --test vectors",
+        path.display()
+    );
+    true
 }
 
 fn files(sub: &str) -> Vec<PathBuf> {
@@ -136,7 +152,7 @@ fn unescape(v: &str) -> String {
 fn write_once(path: &Path, header: &str, fields: impl FnOnce() -> Vec<(String, String)>) -> BTreeMap<String, String> {
     static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
-    if !path.exists() {
+    if must_write(path) {
         let mut text = String::from(header);
         for (k, v) in fields() {
             text.push_str(&format!("{k}: {v}\n"));
@@ -281,7 +297,7 @@ fn transcript() -> BTreeMap<String, String> {
     static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = WRITE.lock().unwrap();
     let path = dir("wire/vsu_transcript.txt");
-    if !path.exists() {
+    if must_write(&path) {
         let mut text =
             String::from("# VSU transcript with fixed keys: see docs/PROTOCOL.md. Frames in hex, header included.\n# The requests are bound to the challenge of the CDS hello that opened their connection.\n");
         for (k, v) in make_transcript() {
@@ -500,7 +516,7 @@ fn session_transcript() -> BTreeMap<String, String> {
     static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = WRITE.lock().unwrap();
     let path = dir("session/transcript_aes256gcm_no_fs.txt");
-    if !path.exists() {
+    if must_write(&path) {
         let rng = crypto::system_rng();
         let psk = Secret::new(crypto::sha256(b"vector session psk"));
         let cp = ClientParams {
@@ -590,7 +606,7 @@ fn ah_cds_messages_vector() {
     let cdsk_b = Secret::new(crypto::sha256(b"vector cdsk b"));
     let dsmk = Secret::new(crypto::sha256(b"vector dsmk"));
     let nonce = [0x11u8; 16];
-    if !path.exists() {
+    if must_write(&path) {
         let rng = crypto::system_rng();
         let req = SessionRequest::new("alice", &cdsk_a, &CHALLENGE, &RequestBody { peer: "bob".into(), nonce }, &rng)
             .unwrap();
@@ -656,7 +672,7 @@ fn relay_messages_vector() {
     let (hook_nonce, call_nonce, call_id) = ([0x31u8; 16], [0x32u8; 16], [0x33u8; 16]);
     // The ticket push carries the ticket of wire/ah_cds.txt (bob's, for a call from alice).
     let ticket = h(&read_fields(&dir("wire/ah_cds.txt"))["ticket"]);
-    if !path.exists() {
+    if must_write(&path) {
         let rng = crypto::system_rng();
         let ch = &CHALLENGE;
         let lines = [
@@ -1137,7 +1153,7 @@ fn aead_bundle_vector() {
     let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey.clone(), chs);
     w.write_all(&payload).unwrap();
     let (bundle, _, _) = w.finish().unwrap();
-    if !path.exists() {
+    if must_write(&path) {
         let fields = [
             ("expect", "success".to_owned()),
             ("suite", "1 (aead, AES-256-GCM)".to_owned()),
@@ -1198,7 +1214,7 @@ fn token_vector() {
         max_len: 1024,
     };
     let token = sslx::token::mint(&m, &crypto::system_rng()).unwrap();
-    if !path.exists() {
+    if must_write(&path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let text = format!(
             "expect: success\nnode: 1\nnumber: 0x12345678\nnow: 1780000000\nttl: 900\npublic_key: {}\nsession_data: {}\ntoken: {token}\n",
@@ -1357,7 +1373,7 @@ fn invalid_token_vectors() {
     let folder = dir("token/invalid");
     static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
-    if !keyring_path.exists() {
+    if must_write(&keyring_path) {
         std::fs::write(
             &keyring_path,
             format!(
@@ -1371,7 +1387,7 @@ fn invalid_token_vectors() {
         )
         .unwrap();
     }
-    if !folder.exists() {
+    if must_write(&folder) {
         std::fs::create_dir_all(&folder).unwrap();
         // A token of node 1 signed over whatever session data it is given (the minter would refuse it).
         let raw = |node: u16, id: &Identity, data: &str| {
@@ -1573,7 +1589,7 @@ fn token_query_dialogue_vector() {
         "QUIT".into(),
     ];
     let path = dir("token/dialogue.txt");
-    if !path.exists() {
+    if must_write(&path) {
         let db = tempfile::tempdir().unwrap();
         let mut store = oob::DataStore::open(&db.path().join("d.db")).unwrap();
         store
@@ -1732,7 +1748,7 @@ fn mailbox_and_courier_packets_vector() {
     };
     let trailer = Trailer { file_proof: [0x4c; 32], payload_len: 69_999 };
     let confirm = PairConfirm { mac: [0x4d; 32] };
-    if !path.exists() {
+    if must_write(&path) {
         let rng = crypto::system_rng();
         let ch = &CHALLENGE;
         let lines = [
