@@ -84,8 +84,9 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Usage(String),
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    /// The I/O error is part of the message, not a source (it would print twice in a chain).
+    #[error("{context}: {io}")]
+    Io { context: String, io: std::io::Error },
     /// Whoever reads our output went away (`sslx dial … | head`): not the session's fault.
     #[error("the output was closed before the stream ended")]
     OutputClosed,
@@ -111,7 +112,7 @@ impl Error {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io { context: context.into(), io: source }
     }
 }
 

@@ -152,6 +152,10 @@ fn two_hundred_concurrent_dials_through_one_cds_all_complete() {
 fn more_participants_on_hook_than_connection_slots_stay_reachable() {
     // The work slots bound work in progress; idle hooks must not use them up.
     let n = sslx::cds::serve::ConnLimits::default().max_working + 100;
+    // This process holds n + a few sockets (and the CDS as many): a soft limit of 1,024 open
+    // files would fail the test, not the CDS. Raise it to the hard limit, and say so if that is short.
+    let nofile = sslx::cds::limits::raise_nofile();
+    assert!(nofile as usize > n + 64, "RLIMIT_NOFILE is {nofile}: this test needs {} open files", n + 64);
     let state = tempfile::tempdir().unwrap();
     let db = state.path().join("cds.db");
     let keys = bulk::enroll_into_db(&db, "h", n);

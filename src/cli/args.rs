@@ -40,29 +40,32 @@ pub struct Global {
 pub enum SslxCommand {
     /// Make this machine's identity (X25519 + Ed25519) and print its public key line
     #[command(
-        after_help = "The secret key is written 0600 into the home (or to --out), one tagged line with a checksum.\nThe public line is printed on stdout (on stderr when --out - takes stdout)."
+        after_help = "The secret key is written 0600 into the home (or to --out), one tagged line with a checksum.\nThe public line is printed on stdout (on stderr when --out - takes stdout).\nExit status: 0 written, 1 the file cannot be written or is readable by others, 2 usage (an identity\nalready exists: another --home, or --force)."
     )]
     Keygen(KeygenArgs),
     /// Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key
     #[command(
-        after_help = "Enrollment takes three replies on three channels:\n  1. sslx vsu --email ADDR --oob URI   reply A comes straight back and is kept in the home\n  2. reply B arrives by email, the PIN (reply C) on the out-of-band channel\n  3. sslx assemble-key --reply-b FILE --pin PIN\n  4. sslx vsu --confirm\nOut-of-band URIs: sms:+15551234567, voice:+15551234567, mailto:ops@example.com,\nhttps://hooks.example.com/sslx, exec:DEST (a site command at the CDS)."
+        after_help = "Enrollment takes three replies on three channels:\n  1. sslx vsu --email ADDR --oob URI   reply A comes straight back and is kept in the home\n  2. reply B arrives by email, the PIN (reply C) on the out-of-band channel\n  3. sslx assemble-key --reply-b FILE --pin PIN\n  4. sslx vsu --confirm\nOut-of-band URIs: sms:+15551234567, voice:+15551234567, mailto:ops@example.com,\nhttps://hooks.example.com/sslx, exec:DEST (a site command at the CDS).\nExit status: 0 sent (or confirmed), 3 denied (a wrong PIN: the key is removed; assemble again),\n4 the request expired or the clocks disagree (both printed), 5 refused by the CDS (its reason printed;\nrate limits included), 6 no request or key to confirm, 7 the CDS unreachable."
     )]
     Vsu(VsuArgs),
     /// Put the CDS key together from reply A, reply B (email) and the PIN
     #[command(
-        after_help = "The PIN can come from --pin, SSLX_PIN, --pin-file, or a prompt when stdin is a terminal.\nA wrong PIN is only detected by the CDS at `sslx vsu --confirm` (so that nobody can try PINs offline);\nthe CDS then answers \"denied\", the key is removed, and assemble-key can be run again."
+        after_help = "The PIN can come from --pin, SSLX_PIN, --pin-file, or a prompt when stdin is a terminal.\nA wrong PIN is only detected by the CDS at `sslx vsu --confirm` (so that nobody can try PINs offline);\nthe CDS then answers \"denied\", the key is removed, and assemble-key can be run again.\nExit status: 0 assembled, 2 usage (no PIN and no terminal), 3 reply A or B does not open or check\n(a swapped or altered half, another request's reply), 6 no reply A in the home (run sslx vsu first)."
     )]
     AssembleKey(AssembleArgs),
     /// Show a participant's public standing at the CDS (last VSU, channels, key life)
+    #[command(
+        after_help = "Exit status: 0 shown, 6 no such participant at this CDS, 7 the CDS's HTTP side unreachable."
+    )]
     Standing(StandingArgs),
     /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
     #[command(
-        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name."
+        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name.\nExit status: 0 stopped after --once, 2 usage, 5 the CDS refused the hook, 6 not enrolled,\n7 the CDS unreachable or the bind address in use. A failing call is logged and does not stop it."
     )]
     Listen(ListenArgs),
     /// Call a peer: stdin goes to the peer, the peer's output to stdout
     #[command(
-        after_help = "Examples:\n  tar cf - reports | sslx dial backup1        by name, through the CDS relay\n  sslx dial db1@10.0.0.7:7460 < query.sql     directly, to db1's `sslx listen --bind`\n  sslx dial 10.0.0.7:7460                     directly, to the listener this home met there before\nA listener that names itself other than expected is refused before anything is sent (exit 3);\none this home has not met at that address needs NAME@ (or --yes, which remembers it).\nEOF on stdin ends what is sent; the peer's answer still comes back (half-close). A stream cut\noff before the peer's final record is an error (exit 3), never taken as complete."
+        after_help = "Examples:\n  tar cf - reports | sslx dial backup1        by name, through the CDS relay\n  sslx dial db1@10.0.0.7:7460 < query.sql     directly, to db1's `sslx listen --bind`\n  sslx dial 10.0.0.7:7460                     directly, to the listener this home met there before\nA listener that names itself other than expected is refused before anything is sent (exit 3);\none this home has not met at that address needs NAME@ (or --yes, which remembers it).\nEOF on stdin ends what is sent; the peer's answer still comes back (half-close). A stream cut\noff before the peer's final record is an error (exit 3), never taken as complete.\nExit status: 0 the stream ended cleanly both ways, 3 authentication failed or the stream was cut\nor altered, 5 refused by the listener or the CDS, 6 unknown peer, 7 unreachable or not listening."
     )]
     Dial(DialArgs),
     /// Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption
@@ -77,7 +80,8 @@ pub enum SslxCommand {
     Pair(PairArgs),
     /// Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)
     #[command(
-        after_help = "Examples:\n  sslx send reports/ db.dump --to bob            live, through the CDS relay (bob runs sslx recv)\n  sslx send big.iso --to bob --suite 3des        the seed's triple-DES suite\n  sslx send notes.txt --to bob --out notes.sslx  a bundle file, for email or a USB stick\n  tar c . | ... no: sslx packs itself; --out - writes the bundle to stdout for a pipe\nFiles are packed (tar: modes, mtimes, symbolic links kept), compressed with zstd where it pays,\nencrypted and HMAC-proven in one streaming pass. When bob is not listening, the bundle waits in\nhis CDS mailbox (unless --no-mailbox) and `sslx log` shows it queued, then delivered.\nExit status: 0 delivered (or queued), 3 a proof failed, 5 refused by the peer or the CDS, 6 not paired."
+        after_help = "Examples:\n  sslx send reports/ db.dump --to bob            live, through the CDS relay (bob runs sslx recv)\n  sslx send big.iso --to bob --suite 3des        the seed's triple-DES suite\n  sslx send notes.txt --to bob --out notes.sslx  a bundle file, for email or a USB stick\n  tar c . | ... no: sslx packs itself; --out - writes the bundle to stdout for a pipe\nFiles are packed (tar: modes, mtimes, symbolic links kept), compressed with zstd where it pays,\nencrypted and HMAC-proven in one streaming pass. When bob is not listening, the bundle waits in\nhis CDS mailbox (unless --no-mailbox) and `sslx log` shows it queued, then delivered.\nExit status: 0 delivered (or queued), 3 a proof failed, 5 refused by the peer or the CDS, 6 not paired,
+7 the CDS or the peer unreachable, or the connection cut during the transfer (send again)."
     )]
     Send(SendArgs),
     /// Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox
@@ -86,9 +90,15 @@ pub enum SslxCommand {
     )]
     Recv(RecvArgs),
     /// Show the send log and the receive log (the inbox)
+    #[command(
+        after_help = "Queued bundles are asked about at the CDS (mailbox status) before they are shown.\nExit status: 0 shown (also when the CDS cannot be asked: those entries stay queued), 1 the log cannot be read."
+    )]
     Log(LogArgs),
     /// Common session tokens: mint one for another node, verify one from another node
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Exit status: that of the subcommand (see sslx token SUBCOMMAND --help): 0 ok, 2 usage,\n3 bad signature, 4 expired, 5 refused, 6 unknown node or data, 7 unreachable, 8 malformed, 9 not for this node."
+    )]
     Token(TokenCommand),
 }
 
@@ -96,7 +106,7 @@ pub enum SslxCommand {
 pub enum TokenCommand {
     /// Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)
     #[command(
-        after_help = "Examples:\n  sslx token mint --key node1.key --node 1 --field User-ID=fred --field Email-Address=fred@fred.org\n  sslx token mint --key node1.key --node 1 --to node2.pub --ttl 5m --url https://b.example.com/migrate\n  printf 'User-ID: fred\\nTelephone: @1.Fred.Telephone\\n' | sslx token mint --key node1.key --node 1 --fields -\nThe key file is an sslx identity (sslx keygen --out FILE); session numbers are kept in FILE.seq.\n--to PUBFILE takes a keyring line `NODE_ID sslx-pub1…` of the target node.\nA value `@NODE.ID` refers to data kept by that node (sslx token serve) and fetched by sslx token resolve.\nA token over --max-size (default 1024 characters) is refused: move bulky fields out of band."
+        after_help = "Examples:\n  sslx token mint --key node1.key --node 1 --field User-ID=fred --field Email-Address=fred@fred.org\n  sslx token mint --key node1.key --node 1 --to node2.pub --ttl 5m --url https://b.example.com/migrate\n  printf 'User-ID: fred\\nTelephone: @1.Fred.Telephone\\n' | sslx token mint --key node1.key --node 1 --fields -\nThe key file is an sslx identity (sslx keygen --out FILE); session numbers are kept in FILE.seq.\n--to PUBFILE takes a keyring line `NODE_ID sslx-pub1…` of the target node.\nA value `@NODE.ID` refers to data kept by that node (sslx token serve) and fetched by sslx token resolve.\nA token over --max-size (default 1024 characters) is refused: move bulky fields out of band.\nExit status: 0 minted, 1 the key file is readable by others or the session numbers cannot be kept,\n2 usage (a bad field, a token over --max-size, a bad --to line)."
     )]
     Mint(MintArgs),
     /// Verify a token against a keyring of trusted nodes; print its fields
@@ -111,10 +121,13 @@ pub enum TokenCommand {
     Resolve(ResolveArgs),
     /// Answer other nodes' out-of-band queries for the data this node's tokens refer to
     #[command(
-        after_help = "Only nodes in the keyring are answered, each authenticated by an Ed25519 signature over fresh\nnonces, and only with a token this node minted that is valid now (not expired, not sealed to someone\nelse), and only for the ids that token refers to as @THIS-NODE.ID; anything else is refused.\nAnswers are sealed to the asking node and signed by this node.\nPut the data in with `sslx token store --db PATH ID=VALUE...`."
+        after_help = "Only nodes in the keyring are answered, each authenticated by an Ed25519 signature over fresh\nnonces, and only with a token this node minted that is valid now (not expired, not sealed to someone\nelse), and only for the ids that token refers to as @THIS-NODE.ID; anything else is refused.\nAnswers are sealed to the asking node and signed by this node.\nPut the data in with `sslx token store --db PATH ID=VALUE...`.\nExit status: 0 stopped (SIGINT/SIGTERM), 1 the key or data file cannot be read, 2 usage,\n7 the address cannot be bound. A refused query is answered with ERR and does not stop it."
     )]
     Serve(TokenServeArgs),
     /// Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version
+    #[command(
+        after_help = "Exit status: 0 stored (all values, in one transaction), 1 the database cannot be written, 2 usage\n(an id or value that the query dialogue could not carry)."
+    )]
     Store(TokenStoreArgs),
 }
 
@@ -454,12 +467,14 @@ pub struct CdsCli {
 pub enum CdsCommand {
     /// Run the CDS: the protocol listener and the public HTTP side
     #[command(
-        after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD."
+        after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD.\nExit status: 0 stopped (SIGINT/SIGTERM), 1 the database, outbox or mail relay cannot be used,\n2 usage (a bad limit or address), 7 an address cannot be bound."
     )]
     Serve(Box<ServeArgs>),
     /// The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result
+    #[command(after_help = "Exit status: 0 printed, 1 the database cannot be read, 2 usage.")]
     Calls(CallsArgs),
     /// Forget a participant's registration, so its name can be enrolled again by any key
+    #[command(after_help = "Exit status: 0 released, 1 the database cannot be written, 6 no such participant.")]
     Release(ReleaseArgs),
 }
 

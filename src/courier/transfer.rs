@@ -343,6 +343,12 @@ fn send_live_inner(
     let (payload, wire, receipt) = match (written, receipt) {
         (_, Ok(r)) if r.status != 0 => return Err(refused(r)),
         (_, Err(e @ Error::PeerRefused { .. })) => return Err(e),
+        (Err(Error::Io { io, .. }), _) if is_cut(&io) => {
+            return Err(Error::Unavailable(format!(
+                "the connection to {} was cut while sending ({io}): nothing was kept there; send again",
+                spec.peer
+            )))
+        }
         (Err(e), _) => return Err(e),
         (Ok(_), Err(e)) => return Err(e),
         (Ok((_, payload, wire)), Ok(r)) => (payload, wire, r),
@@ -580,4 +586,10 @@ fn recv_offline_inner<R: Read>(
     }
     tree::place(tmp.path(), dest, &unpacked)?;
     Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
+}
+
+/// A connection the peer or the network cut (not a local failure).
+fn is_cut(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof)
 }

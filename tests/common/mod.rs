@@ -507,3 +507,46 @@ pub fn start_deposit(
     sslx::wire::write_frame(&mut c.stream, &f).unwrap();
     c.stream
 }
+
+/// A TCP proxy on 127.0.0.1 to `target` that passes each connection through until the client has
+/// sent `after` bytes on it, then cuts both directions: a deterministic "sender died half-way".
+/// Its threads end with their connections; the listener lives as long as the test process.
+pub fn cutting_proxy(target: &str, after: u64) -> String {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let target = target.to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut sent = 0u64;
+                loop {
+                    let n = match c_read.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let take = (n as u64).min(after - sent) as usize;
+                    if s_write.write_all(&buf[..take]).is_err() {
+                        break;
+                    }
+                    sent += take as u64;
+                    if sent >= after {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(Shutdown::Both);
+                let _ = c_read.shutdown(Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
