@@ -905,7 +905,8 @@ fn session_transcripts_with_ephemerals_a_real_ticket_and_a_resumption() {
         header: "# A full handshake, alice calls bob, with forward secrecy. M1 carries the ticket of\n\
                  # wire/ah_cds.txt (it opens under bob's CDSK, SHA-256(\"vector cdsk b\"), to the DSMK that is\n\
                  # the PSK). alice offers suites [1, 2], bob prefers [1, 2]: AES-256-GCM. Nonces and X25519\n\
-                 # ephemeral secrets are given. Frames in hex, header included; docs/PROTOCOL.md 5B.\n",
+                 # ephemeral secrets are given. Frames in hex, header included; docs/PROTOCOL.md 5B.\n\
+                 # The ticket expires at 1790000600: check it with a time before that.\n",
         psk: dsmk.clone(),
         key_ref: KeyRef::Ticket(ticket.clone()),
         forward_secrecy: true,
@@ -1378,7 +1379,7 @@ fn invalid_token_vectors() {
             &keyring_path,
             format!(
                 "# A keyring (docs/PROTOCOL.md 5E): NODE_ID PUBLIC-KEY-LINE [HOST:PORT]; '#' starts a comment.\n\
-                 # Nodes 1-3 are seeded_identity(\"token nodeN\") of tests/vectors.rs.\n\
+                 # Node N's keys: X25519 secret SHA-256(\"token nodeN x\"), Ed25519 seed SHA-256(\"token nodeN ed\"). Node 9 is not listed.\n\
                  1 {}   127.0.0.1:7460\n2 {}\n3 {} # no address\n",
                 n1.public().to_line(),
                 n2.public().to_line(),
@@ -1615,7 +1616,8 @@ fn token_query_dialogue_vector() {
              # secret is SHA-256(\"nodeN x\"), its Ed25519 seed SHA-256(\"nodeN ed\"). Lines end in CRLF on the wire;\n\
              # sN are the server's lines, cN the client's (exactly these bytes). s3's Data is b64url(enc ‖ ct): HPKE\n\
              # base mode to node 456's X25519 key, info \"sslx-token-data-v2\", aad server_nonce ‖ client_nonce; it\n\
-             # opens to answer_plaintext (the order of JSON keys is not significant).\n\
+             # opens to answer_plaintext (the order of JSON keys is not significant). The token is valid from\n\
+             # 1780000000 to 1780000900: the server's check ran at a time between.\n\
              expect: success\nserver_public: {}\nclient_public: {}\ntoken: {token}\nserver_nonce: {}\nclient_nonce: {}\n\
              s1: 123 Connected to server 123, please identify and authenticate self. Nonce: {}\n\
              c1: {}\ns2: 123 Server 456 authenticated, please make your requests.\nc2: {}\nc3: {}\ns3: {answer}\nc4: {}\n\
@@ -1777,7 +1779,8 @@ fn mailbox_and_courier_packets_vector() {
              # Participant messages are bound to the connection challenge; deposit OK opens with the deposit's\n\
              # nonce (n1), delivery with the collect's (n2), status OK with the status's (n3). collected: outcome 1\n\
              # (item 7), collected_refused: 0 (item 8), collected_kept: 2 (item 9); delivery_empty: the body u8 0;\n\
-             # status_none: n = 0. Then the courier's packets (5D.2): transfer_b carries the ProofB of\n\
+             # status_none: n = 0 (each an encoding on its own, not one dialogue: a CDS would refuse these collected\n\
+             # for items it did not deliver). Then the courier's packets (5D.2): transfer_b carries the ProofB of\n\
              # courier/transfer.txt; acknowledge and receipt; transfer_a1, transfer_a2, trailer and\n\
              # pairing_confirmation are layout checks only (their proofs and keys are filler bytes).\n\
              challenge: {}\nn1: {}\nn2: {}\nn3: {}\n",
