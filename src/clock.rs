@@ -32,6 +32,25 @@ pub fn fmt_time(t: u64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// A duration as people write it: `90` (seconds), `30s`, `15m`, `24h`, `7d`.
+pub fn parse_duration(t: &str) -> std::result::Result<u64, String> {
+    let t = t.trim();
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(n);
+    }
+    let unit = t.chars().last().ok_or_else(|| "an empty duration".to_owned())?;
+    let num = &t[..t.len() - unit.len_utf8()];
+    let n: u64 = num.parse().map_err(|_| format!("{t:?} is not a duration (like 30s, 15m, 24h, 7d)"))?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return Err(format!("{t:?}: unknown unit (use s, m, h or d)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{t:?} is too long"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

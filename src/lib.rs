@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod courier;
 pub mod crypto;
+pub mod enrollment;
 pub mod error;
 pub mod keys;
 pub mod net;

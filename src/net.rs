@@ -117,6 +117,47 @@ impl Watchdog {
     }
 }
 
+/// How long a client waits on one read or write of a CDS connection.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far this machine's clock may be from the CDS's (its hello says) before a request is
+/// not even sent: expiries (of requests, keys, tickets) would be judged wrongly.
+pub const MAX_CLOCK_SKEW: u64 = 300;
+
+/// Connects to the CDS at `addr`, checks its clock against this machine's, builds the request
+/// from the connection's challenge, sends it and waits up to `answer_wait` for the answer frame;
+/// a refused frame is turned into its error (`error::refusal_error`).
+pub fn exchange(
+    addr: &str,
+    answer_wait: Duration,
+    request: impl FnOnce(&[u8; crate::wire::CHALLENGE_LEN]) -> Result<Vec<u8>>,
+) -> Result<crate::wire::Frame> {
+    use crate::wire::{read_frame, write_frame, Msg, Refused, TYPE_REFUSED};
+    let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {addr}: {e}"));
+    let conn = connect_cds(addr)?;
+    let now = crate::clock::now_unix();
+    if now.abs_diff(conn.cds_time) > MAX_CLOCK_SKEW {
+        return Err(Error::Expired {
+            what: format!(
+                "this machine's clock and the CDS's differ by more than {MAX_CLOCK_SKEW} s: set the clock right"
+            ),
+            now: crate::clock::fmt_time(now),
+            edge: format!("CDS clock {}", crate::clock::fmt_time(conn.cds_time)),
+        });
+    }
+    let mut s = conn.stream;
+    s.set_read_timeout(Some(answer_wait)).ok();
+    s.set_write_timeout(Some(IO_TIMEOUT)).ok();
+    let frame = request(&conn.challenge)?;
+    write_frame(&mut s, &frame).map_err(unavailable)?;
+    let f = read_frame(&mut s)
+        .map_err(|e| Error::Unavailable(format!("reading the CDS's answer: {e}")))?
+        .ok_or_else(|| Error::Unavailable(format!("the CDS at {addr} closed the connection without answering")))?;
+    if f.msg_type == TYPE_REFUSED {
+        return Err(crate::error::refusal_error(Refused::from_frame(&f)?));
+    }
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

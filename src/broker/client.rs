@@ -2,23 +2,14 @@
 
 use super::msgs::*;
 use crate::crypto::{self, Secret};
-use crate::keys::Home;
 use crate::wire::Msg;
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
 
-/// The confirmed CDSK and this participant's name, or a clear "not enrolled".
-pub fn enrolled(home: &Home) -> Result<(String, Secret<32>)> {
-    let state: Option<crate::vsu::client::CdsState> = home.read_json(crate::vsu::client::CDS_STATE_FILE)?;
-    let cdsk = crate::vsu::client::load_cdsk(home)?;
-    match (state, cdsk) {
-        (Some(s), Some(k)) => Ok((s.name, k)),
-        _ => Err(Error::NotFound(format!(
-            "{} holds no confirmed CDS key: enroll first (sslx vsu, sslx assemble-key, sslx vsu --confirm)",
-            home.dir.display()
-        ))),
-    }
-}
+pub use crate::enrollment::enrolled;
+
+/// How long to wait for the CDS's grant (as for any request to the CDS, PROTOCOL.md 2).
+pub const GRANT_WAIT: std::time::Duration = std::time::Duration::from_secs(150);
 
 /// `AC-DSA1` then `AC-CDS3`: returns the DSMK, its session id and expiry, and the peer's ticket.
 pub fn request_session(
@@ -30,7 +21,7 @@ pub fn request_session(
 ) -> Result<GrantBody> {
     let nonce: [u8; 16] = crypto::random_array(rng);
     let body = RequestBody { peer: peer.to_owned(), nonce };
-    let answer = crate::vsu::client::exchange(cds, |challenge| {
+    let answer = crate::net::exchange(cds, GRANT_WAIT, |challenge| {
         Ok(SessionRequest::new(name, cdsk, challenge, &body, rng)?.to_frame()?)
     })?;
     let grant = SessionGrant::from_frame(&answer)?;

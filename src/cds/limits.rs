@@ -254,6 +254,39 @@ impl Pending {
     }
 }
 
+/// Where bundles wait and for how long.
+#[derive(Debug, Clone)]
+pub struct MailboxConfig {
+    /// Directory for the bundles' bytes (created 0700). None: store-and-forward is off.
+    pub dir: Option<std::path::PathBuf>,
+    /// Bytes that may wait for one recipient.
+    pub quota: u64,
+    /// Bytes that may wait for one recipient from one sender.
+    pub per_sender: u64,
+    /// Bytes one sender may have waiting, for all its recipients together.
+    pub sender_total: u64,
+    /// Bytes that may wait in all.
+    pub total: u64,
+    /// Bytes the mailbox's filesystem must keep free after a bundle is stored.
+    pub min_free: u64,
+    /// Seconds a bundle waits before it is dropped.
+    pub ttl: u64,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        MailboxConfig {
+            dir: None,
+            quota: 1 << 30,
+            per_sender: 1 << 29,
+            sender_total: 1 << 31,
+            total: 1 << 36,
+            min_free: 1 << 30,
+            ttl: 7 * 86400,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

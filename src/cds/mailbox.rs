@@ -3,52 +3,19 @@
 //! file under its mailbox directory (per-recipient quota, expiry) and hands it over when the
 //! recipient collects; the sender asks what became of it. The CDS only ever holds sealed bundles.
 
+use super::conn::{authenticate, blocking, read_frame_within, refuse, stream_place, Cds, ConnInfo};
 use super::registrar::Refusal;
-use super::relay::{authenticate, refuse};
-use super::serve::{blocking, read_frame_within, Cds, ConnInfo};
 use super::store::{MailboxLimits, StoredBundle};
 use crate::relay::msgs::*;
 use crate::wire::{put_str8, Msg, Reader, RefusalCode};
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
-/// Where bundles wait and for how long.
-#[derive(Debug, Clone)]
-pub struct MailboxConfig {
-    /// Directory for the bundles' bytes (created 0700). None: store-and-forward is off.
-    pub dir: Option<PathBuf>,
-    /// Bytes that may wait for one recipient.
-    pub quota: u64,
-    /// Bytes that may wait for one recipient from one sender.
-    pub per_sender: u64,
-    /// Bytes one sender may have waiting, for all its recipients together.
-    pub sender_total: u64,
-    /// Bytes that may wait in all.
-    pub total: u64,
-    /// Bytes the mailbox's filesystem must keep free after a bundle is stored.
-    pub min_free: u64,
-    /// Seconds a bundle waits before it is dropped.
-    pub ttl: u64,
-}
-
-impl Default for MailboxConfig {
-    fn default() -> Self {
-        MailboxConfig {
-            dir: None,
-            quota: 1 << 30,
-            per_sender: 1 << 29,
-            sender_total: 1 << 31,
-            total: 1 << 36,
-            min_free: 1 << 30,
-            ttl: 7 * 86400,
-        }
-    }
-}
+pub use super::limits::MailboxConfig;
 
 /// A deposit's bytes must arrive at this rate at least (after `DEPOSIT_GRACE`): a sender
 /// cannot hold a stream open by trickling.
@@ -114,7 +81,7 @@ pub async fn deposit(
     if recipient == sender {
         return refuse(&mut sock, RefusalCode::BadRequest, "a participant cannot deposit for itself".into()).await;
     }
-    let _place = match super::serve::stream_place(&cds, &sender) {
+    let _place = match stream_place(&cds, &sender) {
         Ok(p) => p,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
@@ -290,7 +257,7 @@ pub async fn collect(
             return refuse(&mut sock, RefusalCode::Malformed, "malformed collect body".into()).await;
         };
         if place.is_none() {
-            match super::serve::stream_place(&cds, &name) {
+            match stream_place(&cds, &name) {
                 Ok(p) => place = Some(p),
                 Err(r) => return refuse(&mut sock, r.code, r.reason).await,
             }

@@ -6,15 +6,18 @@
 //! public HTTP side (standing).
 
 pub mod broker;
+pub mod conn;
 pub mod limits;
 pub mod mail;
 pub mod mailbox;
 pub mod oob;
+pub mod refusal;
 pub mod registrar;
 pub mod relay;
 pub mod serve;
 pub mod standing;
 pub mod store;
+pub mod switchboard;
 
 pub use registrar::{RateLimits, Registrar, RegistrarConfig};
 pub use serve::{serve, Cds, CdsConfig};

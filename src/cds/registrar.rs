@@ -114,7 +114,7 @@ pub fn parse_limit(s: &str) -> std::result::Result<Option<Limit>, String> {
     let count: u32 = n.trim().parse().map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
     let per = per.trim();
     let per = if per.starts_with(|c: char| c.is_ascii_digit()) { per.to_owned() } else { format!("1{per}") };
-    let window = crate::cli::parse_duration(&per).map_err(|e| format!("{s:?}: {e}"))?;
+    let window = crate::clock::parse_duration(&per).map_err(|e| format!("{s:?}: {e}"))?;
     if count == 0 || window == 0 {
         return Err(format!("{s:?}: a limit needs a count and a period above 0 (or off)"));
     }
@@ -162,25 +162,7 @@ pub struct Registrar {
     sign_seed: Secret<32>,
 }
 
-/// A refusal with its reason, as the client will print it.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    pub code: RefusalCode,
-    pub reason: String,
-}
-
-impl Refusal {
-    pub fn new(code: RefusalCode, reason: impl Into<String>) -> Self {
-        Refusal { code, reason: reason.into() }
-    }
-    pub fn to_msg(&self, now: u64) -> Refused {
-        Refused { code: self.code as u16, server_time: now, reason: self.reason.clone() }
-    }
-    /// The refused frame, stamped with the CDS's clock.
-    pub fn frame(&self, now: u64) -> Vec<u8> {
-        self.to_msg(now).frame()
-    }
-}
+pub use super::refusal::Refusal;
 
 fn internal(e: crate::Error) -> Refusal {
     Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))

@@ -2,16 +2,14 @@
 //! splice, and the call log. Each handler owns its socket: a hook stays open, a call becomes a
 //! splice.
 
+use super::conn::{authenticate, blocking, refuse, stream_place, Cds, ConnInfo};
 use super::registrar::Refusal;
-pub(crate) use super::serve::refuse;
-use super::serve::{blocking, Cds, ConnInfo};
-use crate::crypto::{self, Secret};
+use crate::crypto::{self};
 use crate::relay::msgs::*;
 use crate::wire::{Frame, Msg, RefusalCode};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,81 +25,8 @@ pub const REFUSED_CALLS_LOGGED: u32 = 60;
 const HOOK_QUEUE: usize = 16;
 const RING_WAIT: Duration = Duration::from_secs(5);
 
-/// What goes down a hook.
-enum HookMsg {
-    /// A ring body: `[16] call id ‖ str8 caller`.
-    Ring(Vec<u8>),
-    /// An AH-CDS ticket for the participant (AC-CDS2 pushed).
-    Ticket(Vec<u8>),
-}
-
-/// A participant on hook: which hook (a newer one replaces it) and where its messages go.
-type HookEntry = (u64, mpsc::Sender<HookMsg>);
-/// A call waiting for its callee's answer: the callee, and where its answering socket goes.
-type PendingCall = (String, oneshot::Sender<TcpStream>);
-
-/// Who is on hook and which calls wait for an answer.
-#[derive(Default)]
-pub struct Relay {
-    hooks: Mutex<HashMap<String, HookEntry>>,
-    pending: Mutex<HashMap<[u8; 16], PendingCall>>,
-    next_hook: AtomicU64,
-    /// Refuse calls from an address other than the caller's registered source.
-    pub source_check: bool,
-    /// Store-and-forward: where bundles wait, and the limits.
-    pub mailbox: super::mailbox::MailboxConfig,
-    /// Long-lived streams (calls, deposits, collects) held per participant and in all.
-    pub streams: Arc<super::limits::Tally<String>>,
-}
-
-impl Relay {
-    pub fn new(source_check: bool) -> Self {
-        Relay { source_check, ..Default::default() }
-    }
-
-    /// Pushes a ticket down `peer`'s hook, never waiting: `false` if it is not on hook or its
-    /// queue is full.
-    pub fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
-        let tx = self.hooks.lock().unwrap().get(peer).map(|(_, tx)| tx.clone());
-        tx.is_some_and(|tx| tx.try_send(HookMsg::Ticket(ticket)).is_ok())
-    }
-
-    /// How many participants are on hook now.
-    pub fn on_hook_count(&self) -> usize {
-        self.hooks.lock().unwrap().len()
-    }
-}
-
-/// Finds the sender's CDSK and opens its wrapped body: the sender is authenticated by it.
-pub(crate) async fn authenticate(
-    cds: &Arc<Cds>,
-    sender: &str,
-    open: impl FnOnce(&Secret<32>) -> Option<Vec<u8>> + Send + 'static,
-) -> Result<(Secret<32>, Vec<u8>), Refusal> {
-    let c = cds.clone();
-    let name = sender.to_owned();
-    let found = blocking(move || {
-        c.registrar.store.participant_cdsk(&name).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
-    })
-    .await?;
-    let now = crate::clock::now_unix();
-    let (cdsk, expires) = found.ok_or_else(|| {
-        Refusal::new(
-            RefusalCode::NotEnrolled,
-            format!("{sender:?} is not enrolled at this CDS: no confirmed CDS key (run sslx vsu)"),
-        )
-    })?;
-    if expires <= now {
-        return Err(Refusal::new(RefusalCode::Expired, format!("the CDS key of {sender:?} has expired; enroll again")));
-    }
-    let body = open(&cdsk).ok_or_else(|| {
-        Refusal::new(
-            RefusalCode::BadSignature,
-            format!("the message does not verify under the CDS key of {sender:?} (wrong or replaced key)"),
-        )
-    })?;
-    Ok((cdsk, body))
-}
+use super::switchboard::HookMsg;
+pub use super::switchboard::Relay;
 
 /// A callee goes on hook: its connection stays open, and rings go down it.
 pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
@@ -265,7 +190,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     }
     .await;
     // The call is a stream of the caller's from here: it gives its work slot back.
-    let checked = checked.and_then(|tx| Ok((tx, super::serve::stream_place(&cds, &caller)?)));
+    let checked = checked.and_then(|tx| Ok((tx, stream_place(&cds, &caller)?)));
     drop(permit);
     let (ring_tx, _place) = match checked {
         Ok(x) => x,

@@ -8,53 +8,27 @@
 //! closed; while it waits it counts against its source's share of waiting connections, and
 //! the accept loop never waits for a slot, so idle sockets cannot deny service to others.
 
-use super::mail::{reply_b_email, Mailer};
-use super::oob::Oob;
-use super::registrar::{ConfirmOutcome, Refusal, Registrar};
+use super::mail::reply_b_email;
+use super::registrar::{ConfirmOutcome, Refusal};
 use super::standing::Standing;
 use crate::vsu::{request_id_hex, Confirm, OpenRequest, TYPE_CONFIRM, TYPE_OPEN_REQUEST};
-use crate::wire::{CdsHello, Frame, Header, Msg, RefusalCode, CHALLENGE_LEN, HEADER_LEN};
-use ring::rand::SystemRandom;
+use crate::wire::{CdsHello, Frame, Msg, RefusalCode, CHALLENGE_LEN};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// How long a peer may take to send one frame once it has begun.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a new connection may take to send its first whole frame (its request).
 pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a work slot before it is refused as "busy".
 pub const SLOT_WAIT: Duration = Duration::from_secs(10);
 
+use super::conn::{blocking, internal, malformed, read_frame_within, refuse};
+pub use super::conn::{Cds, CdsConfig, ConnInfo, READ_TIMEOUT};
 pub use super::limits::ConnLimits;
-use super::limits::{bucket, Full, Pending, PendingGuard, Tally, TallyGuard};
-
-pub struct CdsConfig {
-    pub mail_from: String,
-    pub conn: ConnLimits,
-    /// `/v1/health` says how many participants are on hook (off: it says only that it is up).
-    pub health_detail: bool,
-}
-
-pub struct Cds {
-    pub registrar: Registrar,
-    pub relay: super::relay::Relay,
-    pub mailer: Mailer,
-    pub oob: Oob,
-    pub cfg: CdsConfig,
-    pub rng: SystemRandom,
-}
-
-/// What one connection knows about itself.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    /// The challenge the CDS's hello gave this connection.
-    pub challenge: [u8; CHALLENGE_LEN],
-}
+use super::limits::{bucket, Pending, PendingGuard, Tally};
 
 pub async fn serve(
     listener: TcpListener,
@@ -171,36 +145,6 @@ async fn serve_http(
     }
 }
 
-/// Reads one frame, waiting up to `first` for it to begin (a client busy between frames) and
-/// `READ_TIMEOUT` for the rest; `Ok(None)` on a clean EOF between frames. Reads exactly the
-/// frame: what follows stays in the socket (a relayed session after a call or an answer).
-pub(crate) async fn read_frame_within(sock: &mut TcpStream, first: Duration) -> Result<Option<Frame>, String> {
-    let mut hb = [0u8; HEADER_LEN];
-    match tokio::time::timeout(first, sock.read(&mut hb[..1])).await {
-        Err(_) => return Err("timed out waiting for a frame".into()),
-        Ok(Ok(0)) => return Ok(None),
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(e.to_string()),
-    }
-    let rest = async {
-        sock.read_exact(&mut hb[1..]).await?;
-        let h = Header::parse(&hb).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let mut body = vec![0u8; h.len as usize];
-        sock.read_exact(&mut body).await?;
-        Ok::<_, std::io::Error>(Frame { msg_type: h.msg_type, version: h.version, body })
-    };
-    match tokio::time::timeout(READ_TIMEOUT, rest).await {
-        Err(_) => Err("timed out inside a frame".into()),
-        Ok(Ok(f)) => Ok(Some(f)),
-        Ok(Err(e)) => Err(e.to_string()),
-    }
-}
-
-/// Sends a refusal and ends the connection.
-pub(crate) async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: String) {
-    let _ = sock.write_all(&Refusal::new(code, reason).frame(crate::clock::now_unix())).await;
-}
-
 /// Serves one connection: the hello, then its one request.
 async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waiting: PendingGuard, slots: Arc<Slots>) {
     sock.set_nodelay(true).ok();
@@ -265,35 +209,6 @@ async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waitin
         let _ = sock.shutdown().await;
     }
     drop((permit, opening));
-}
-
-/// A place among the long-lived streams for `participant`, or the refusal to send.
-pub(crate) fn stream_place(cds: &Cds, participant: &str) -> Result<TallyGuard<String>, Refusal> {
-    let l = &cds.cfg.conn;
-    cds.relay.streams.enter(participant.to_owned(), l.streams_per_participant, l.max_streams).map_err(|full| {
-        let why = match full {
-            Full::Key => format!(
-                "{participant:?} has {} calls, deposits and collects open at this CDS already; finish one first",
-                l.streams_per_participant
-            ),
-            Full::Total => "the CDS has too many calls, deposits and collects open; try again shortly".into(),
-        };
-        Refusal::new(RefusalCode::RateLimited, why)
-    })
-}
-
-fn malformed(e: crate::wire::WireError) -> Refusal {
-    Refusal::new(RefusalCode::Malformed, format!("malformed message: {e}"))
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> Refusal {
-    Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
-}
-
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
-) -> Result<T, Refusal> {
-    tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
 async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>, Refusal> {

@@ -1,21 +1,8 @@
 //! Public standing of a participant (seed 000 [0045]–[0046]): served as JSON over HTTP.
 
 use super::store::Participant;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Standing {
-    pub name: String,
-    /// `confirmed`, `expired` (key life over) or `pending` (a VSU is under way, none confirmed yet).
-    pub status: String,
-    pub public_key: Option<String>,
-    pub first_vsu: Option<String>,
-    pub last_vsu: Option<String>,
-    pub vsu_count: u32,
-    pub channels: Vec<String>,
-    pub key_expires: Option<String>,
-    pub key_life_days: Option<u64>,
-}
+pub use crate::vsu::standing::Standing;
 
 impl Standing {
     pub fn of(p: &Participant, now: u64) -> Self {

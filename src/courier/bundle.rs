@@ -266,7 +266,7 @@ impl<'a, R: Read> BundleReader<'a, R> {
 
     fn next_record(&mut self) -> Result<()> {
         let (h, body) = self.frames.next_record()?.ok_or_else(|| cut_off("before its final record"))?;
-        if h.msg_type == crate::vsu::TYPE_REFUSED {
+        if h.msg_type == crate::wire::TYPE_REFUSED {
             return Err(cut_off("by the sender"));
         }
         let base = body.as_ptr() as usize;

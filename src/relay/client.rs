@@ -4,8 +4,8 @@
 
 use super::msgs::*;
 use crate::crypto::{self, Secret};
-use crate::vsu::{Refused, TYPE_REFUSED};
 use crate::wire::{read_frame, write_frame, Frame, Msg};
+use crate::wire::{Refused, TYPE_REFUSED};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
 use std::net::TcpStream;
@@ -25,7 +25,7 @@ fn receive(s: &mut TcpStream, expecting: &str) -> Result<Frame> {
         .map_err(|e| Error::Unavailable(format!("reading from the CDS: {e}")))?
         .ok_or_else(|| Error::Unavailable(format!("the CDS closed the connection before {expecting}")))?;
     if f.msg_type == TYPE_REFUSED {
-        return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+        return Err(crate::error::refusal_error(Refused::from_frame(&f)?));
     }
     Ok(f)
 }

@@ -139,7 +139,7 @@ impl Endpoint {
     /// The enrolled participant of `home` (its confirmed CDSK and remembered CDS).
     pub fn load(home: &Home, cds_flag: Option<&str>) -> Result<Self> {
         let (name, cdsk) = crate::broker::client::enrolled(home)?;
-        let cds = crate::vsu::client::cds_addr(home, cds_flag)?;
+        let cds = crate::enrollment::cds_addr(home, cds_flag)?;
         Ok(Endpoint { home: home.clone(), name, cdsk, cds })
     }
 

@@ -6,8 +6,8 @@ use super::handshake::{client_start, server_accept, ClientParams, ServerParams, 
 use super::msgs::{KeyRef, M1};
 use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG};
 use crate::crypto::Secret;
-use crate::vsu::{Refused, TYPE_REFUSED};
 use crate::wire::{Frame, Header, Msg, RefusalCode, HEADER_LEN};
+use crate::wire::{Refused, TYPE_REFUSED};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
 use std::io::{BufReader, Read, Write};
@@ -107,7 +107,7 @@ impl Conn {
     pub fn expect<M: Msg>(&mut self) -> Result<(M, Frame)> {
         let f = self.reader.next_frame(M::NAME)?;
         if f.msg_type == TYPE_REFUSED {
-            return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+            return Err(crate::error::refusal_error(Refused::from_frame(&f)?));
         }
         Ok((M::from_frame(&f)?, f))
     }
@@ -123,7 +123,7 @@ fn expect_finished(conn: &mut Conn, s: &mut Session) -> Result<()> {
     let (h, body) = conn.reader.next_record()?.ok_or_else(|| cut_off("before the peer's finished record"))?;
     if h.msg_type == TYPE_REFUSED {
         let f = Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() };
-        return Err(crate::vsu::client::refusal_error(Refused::from_frame(&f)?));
+        return Err(crate::error::refusal_error(Refused::from_frame(&f)?));
     }
     match s.receiver.open(&h, body)? {
         Received::Finished => Ok(()),

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use ring::rand::SecureRandom;
 
 /// The CDS key: H1 ‖ H2, 16 bytes each.
-pub type Cdsk = Secret<32>;
+pub use crate::enrollment::Cdsk;
 
 /// A PIN is 4–6 hex digits; it is compared upper case, spaces and dashes ignored.
 pub fn normalize_pin(pin: &str) -> Result<String> {

@@ -2,47 +2,20 @@
 //! over a blocking TCP connection with timeouts.
 
 use super::msgs::*;
-use crate::wire::{read_frame, write_frame, Frame, Msg, CHALLENGE_LEN};
+use crate::wire::{Frame, Msg, CHALLENGE_LEN};
 use crate::{Error, Result};
 use std::time::Duration;
 
-pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::net::{IO_TIMEOUT, MAX_CLOCK_SKEW};
+
 /// How long a client waits for the CDS's answer: an open request may wait 20 s for its slots,
 /// then on a webhook, gateway or site command (up to 60 s) and on the mail server (30 s a step)
 /// before reply A comes back (PROTOCOL.md §2, client timeouts).
 pub const ANSWER_WAIT: Duration = Duration::from_secs(150);
-/// How far this machine's clock may be from the CDS's (its hello says) before a request is
-/// not even sent: expiries (of requests, keys, tickets) would be judged wrongly.
-pub const MAX_CLOCK_SKEW: u64 = 300;
 
-/// Connects to the CDS at `addr`, builds the request from the connection's challenge, sends
-/// it and returns the answer frame; a `Refused` answer is turned into `Error::Refused`.
+/// One VSU request to the CDS at `addr` (`net::exchange` with the VSU's answer wait).
 pub fn exchange(addr: &str, request: impl FnOnce(&[u8; CHALLENGE_LEN]) -> Result<Vec<u8>>) -> Result<Frame> {
-    let unavailable = |e: std::io::Error| Error::Unavailable(format!("cannot reach the CDS at {addr}: {e}"));
-    let conn = crate::net::connect_cds(addr)?;
-    let now = crate::clock::now_unix();
-    if now.abs_diff(conn.cds_time) > MAX_CLOCK_SKEW {
-        return Err(Error::Expired {
-            what: format!(
-                "this machine's clock and the CDS's differ by more than {MAX_CLOCK_SKEW} s: set the clock right"
-            ),
-            now: crate::clock::fmt_time(now),
-            edge: format!("CDS clock {}", crate::clock::fmt_time(conn.cds_time)),
-        });
-    }
-    let mut s = conn.stream;
-    s.set_read_timeout(Some(ANSWER_WAIT)).ok();
-    s.set_write_timeout(Some(IO_TIMEOUT)).ok();
-    let frame = request(&conn.challenge)?;
-    write_frame(&mut s, &frame).map_err(unavailable)?;
-    let f = read_frame(&mut s)
-        .map_err(|e| Error::Unavailable(format!("reading the CDS's answer: {e}")))?
-        .ok_or_else(|| Error::Unavailable(format!("the CDS at {addr} closed the connection without answering")))?;
-    if f.msg_type == TYPE_REFUSED {
-        let r = Refused::from_frame(&f)?;
-        return Err(refusal_error(r));
-    }
-    Ok(f)
+    crate::net::exchange(addr, ANSWER_WAIT, request)
 }
 
 pub use crate::error::refusal_error;
@@ -50,44 +23,13 @@ pub use crate::error::refusal_error;
 // ---- the participant's VSU, over the home's state files ----
 
 use super::assemble::{self, Cdsk};
-use crate::crypto::Secret;
-use crate::keys::{decode_line, encode_line, Home, Identity, LineKind};
+use crate::keys::{encode_line, Home, Identity, LineKind};
 use ring::rand::SecureRandom;
-use serde::{Deserialize, Serialize};
 
-/// The open request waiting for replies B and C (`vsu-pending.json`).
-pub const PENDING_FILE: &str = "vsu-pending.json";
-/// The assembled, not yet confirmed CDSK (secret).
-pub const ASSEMBLED_FILE: &str = "cdsk.pending";
-/// The confirmed CDSK (secret).
-pub const CDSK_FILE: &str = "cdsk";
-/// Where the CDS is and what it confirmed (`cds.json`).
-pub const CDS_STATE_FILE: &str = "cds.json";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingVsu {
-    pub request_id: String,
-    pub name: String,
-    pub cds: String,
-    pub cds_http: String,
-    pub cds_sign_key: String,
-    pub email: String,
-    pub oob: String,
-    pub created: u64,
-    pub expires: u64,
-    pub reply_a: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CdsState {
-    pub name: String,
-    pub cds: String,
-    pub cds_http: String,
-    pub cds_sign_key: String,
-    pub request_id: String,
-    pub confirmed_at: u64,
-    pub key_expires: u64,
-}
+use crate::enrollment::read_cdsk_file;
+pub use crate::enrollment::{
+    cds_addr, cds_http, load_cdsk, CdsState, PendingVsu, ASSEMBLED_FILE, CDSK_FILE, CDS_STATE_FILE, PENDING_FILE,
+};
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
     let v: Vec<u8> =
@@ -179,23 +121,6 @@ pub fn install_assembled(home: &Home, cdsk: &Cdsk, request_id: &RequestId) -> Re
     crate::keys::write_secret_atomic(&home.path(ASSEMBLED_FILE), text.as_bytes())
 }
 
-fn read_cdsk_file(home: &Home, file: &str) -> Result<Option<Cdsk>> {
-    let p = home.path(file);
-    if !p.exists() {
-        return Ok(None);
-    }
-    let text = crate::keys::read_secret_file(&p)?;
-    let line = crate::keys::find_line(LineKind::Cdsk, &text)
-        .ok_or_else(|| Error::Other(format!("{}: no SSLX-CDSK-1 line", p.display())))?;
-    let d = zeroize::Zeroizing::new(decode_line(LineKind::Cdsk, line)?);
-    Ok(Secret::from_slice(&d))
-}
-
-/// The confirmed CDSK, if any.
-pub fn load_cdsk(home: &Home) -> Result<Option<Cdsk>> {
-    read_cdsk_file(home, CDSK_FILE)
-}
-
 pub enum ConfirmResult {
     Confirmed(CdsState),
     /// The CDS denied: the assembled key was removed. Attempts left and the CDS's reason.
@@ -264,36 +189,8 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
     }
 }
 
-/// The CDS HTTP base URL for `standing`: the flag, else what the CDS announced.
-pub fn cds_http(home: &Home, flag: Option<&str>) -> Result<String> {
-    if let Some(f) = flag {
-        return Ok(f.trim_end_matches('/').to_owned());
-    }
-    if let Some(s) = home.read_json::<CdsState>(CDS_STATE_FILE)? {
-        return Ok(s.cds_http);
-    }
-    if let Some(p) = home.read_json::<PendingVsu>(PENDING_FILE)? {
-        return Ok(p.cds_http);
-    }
-    Err(Error::Usage("no CDS HTTP address known: give --cds-http URL (or SSLX_CDS_HTTP)".into()))
-}
-
-/// The CDS protocol address: the flag, else the remembered one.
-pub fn cds_addr(home: &Home, flag: Option<&str>) -> Result<String> {
-    if let Some(f) = flag {
-        return Ok(f.to_owned());
-    }
-    if let Some(s) = home.read_json::<CdsState>(CDS_STATE_FILE)? {
-        return Ok(s.cds);
-    }
-    if let Some(p) = home.read_json::<PendingVsu>(PENDING_FILE)? {
-        return Ok(p.cds);
-    }
-    Err(Error::Usage("no CDS address known: give --cds HOST:PORT (or SSLX_CDS)".into()))
-}
-
 /// `sslx standing NAME`: the CDS's public record.
-pub async fn fetch_standing(base: &str, name: &str) -> Result<crate::cds::standing::Standing> {
+pub async fn fetch_standing(base: &str, name: &str) -> Result<super::standing::Standing> {
     crate::keys::check_name(name)?;
     let url = format!("{base}/v1/standing/{name}");
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().expect("HTTP client");

@@ -6,6 +6,7 @@
 pub mod assemble;
 pub mod client;
 pub mod msgs;
+pub mod standing;
 
 pub use assemble::{assemble_cdsk, normalize_pin, Cdsk};
 pub use msgs::*;

@@ -1,0 +1,23 @@
+//! A refusal the CDS sends (PROTOCOL.md 5.7): its code and the reason the client prints.
+
+use crate::wire::{RefusalCode, Refused};
+
+/// A refusal with its reason, as the client will print it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(code: RefusalCode, reason: impl Into<String>) -> Self {
+        Refusal { code, reason: reason.into() }
+    }
+    pub fn to_msg(&self, now: u64) -> Refused {
+        Refused { code: self.code as u16, server_time: now, reason: self.reason.clone() }
+    }
+    /// The refused frame, stamped with the CDS's clock.
+    pub fn frame(&self, now: u64) -> Vec<u8> {
+        self.to_msg(now).frame()
+    }
+}

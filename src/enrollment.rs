@@ -1,0 +1,104 @@
+//! The home's enrollment state (PROTOCOL.md 4, "the home"): the VSU under way, the assembled
+//! and the confirmed CDSK, and where the CDS is. Every client flow that talks to the CDS reads
+//! it from here (the VSU writes it).
+
+use crate::crypto::Secret;
+use crate::keys::{decode_line, Home, LineKind};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// A participant's CDS key.
+pub type Cdsk = Secret<32>;
+
+/// The open request waiting for replies B and C (`vsu-pending.json`).
+pub const PENDING_FILE: &str = "vsu-pending.json";
+/// The assembled, not yet confirmed CDSK (secret).
+pub const ASSEMBLED_FILE: &str = "cdsk.pending";
+/// The confirmed CDSK (secret).
+pub const CDSK_FILE: &str = "cdsk";
+/// Where the CDS is and what it confirmed (`cds.json`).
+pub const CDS_STATE_FILE: &str = "cds.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingVsu {
+    pub request_id: String,
+    pub name: String,
+    pub cds: String,
+    pub cds_http: String,
+    pub cds_sign_key: String,
+    pub email: String,
+    pub oob: String,
+    pub created: u64,
+    pub expires: u64,
+    pub reply_a: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CdsState {
+    pub name: String,
+    pub cds: String,
+    pub cds_http: String,
+    pub cds_sign_key: String,
+    pub request_id: String,
+    pub confirmed_at: u64,
+    pub key_expires: u64,
+}
+
+/// A CDSK file of the home (`cdsk` or `cdsk.pending`), if there is one.
+pub fn read_cdsk_file(home: &Home, file: &str) -> Result<Option<Cdsk>> {
+    let p = home.path(file);
+    if !p.exists() {
+        return Ok(None);
+    }
+    let text = crate::keys::read_secret_file(&p)?;
+    let line = crate::keys::find_line(LineKind::Cdsk, &text)
+        .ok_or_else(|| Error::Other(format!("{}: no SSLX-CDSK-1 line", p.display())))?;
+    let d = zeroize::Zeroizing::new(decode_line(LineKind::Cdsk, line)?);
+    Ok(Secret::from_slice(&d))
+}
+
+/// The confirmed CDSK, if any.
+pub fn load_cdsk(home: &Home) -> Result<Option<Cdsk>> {
+    read_cdsk_file(home, CDSK_FILE)
+}
+
+/// The CDS HTTP base URL for `standing`: the flag, else what the CDS announced.
+pub fn cds_http(home: &Home, flag: Option<&str>) -> Result<String> {
+    if let Some(f) = flag {
+        return Ok(f.trim_end_matches('/').to_owned());
+    }
+    if let Some(s) = home.read_json::<CdsState>(CDS_STATE_FILE)? {
+        return Ok(s.cds_http);
+    }
+    if let Some(p) = home.read_json::<PendingVsu>(PENDING_FILE)? {
+        return Ok(p.cds_http);
+    }
+    Err(Error::Usage("no CDS HTTP address known: give --cds-http URL (or SSLX_CDS_HTTP)".into()))
+}
+
+/// The CDS protocol address: the flag, else the remembered one.
+pub fn cds_addr(home: &Home, flag: Option<&str>) -> Result<String> {
+    if let Some(f) = flag {
+        return Ok(f.to_owned());
+    }
+    if let Some(s) = home.read_json::<CdsState>(CDS_STATE_FILE)? {
+        return Ok(s.cds);
+    }
+    if let Some(p) = home.read_json::<PendingVsu>(PENDING_FILE)? {
+        return Ok(p.cds);
+    }
+    Err(Error::Usage("no CDS address known: give --cds HOST:PORT (or SSLX_CDS)".into()))
+}
+
+/// The confirmed CDSK and this participant's name, or a clear "not enrolled".
+pub fn enrolled(home: &Home) -> Result<(String, Secret<32>)> {
+    let state: Option<CdsState> = home.read_json(CDS_STATE_FILE)?;
+    let cdsk = load_cdsk(home)?;
+    match (state, cdsk) {
+        (Some(s), Some(k)) => Ok((s.name, k)),
+        _ => Err(Error::NotFound(format!(
+            "{} holds no confirmed CDS key: enroll first (sslx vsu, sslx assemble-key, sslx vsu --confirm)",
+            home.dir.display()
+        ))),
+    }
+}
