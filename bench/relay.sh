@@ -2,7 +2,7 @@
 # Session figures in one run (release build):
 #  - `sslx dial NAME` through the CDS relay, `sslx dial HOST:PORT` direct, and raw loopback TCP
 #    (Python sockets: the same pipe in, /dev/null out), SIZE MiB each, median of RUNS;
-#  - handshakes/s beside rustls (cargo bench --bench session, in memory and over loopback);
+#  - handshakes/s beside rustls (cargo bench -p sslx-bench --bench session, in memory and over loopback);
 #  - RSS of a CDS with 10,000 participants on hook (cargo bench --bench relay_hooks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,5 +72,5 @@ for k in raw relay direct; do
   python3 -c "import sys; s,m,r=float(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'  {sys.argv[4]:<8} {m:.3f} s  {s/m:8.1f} MiB/s  {r/m:.2f}x raw')" "$SIZE" "$m" "$raw" "$k"
 done
 echo "handshakes/s and record throughput (criterion medians, same run):"
-cargo bench --bench session 2>&1 | awk '/^(handshake|loopback)/ {name=$1} /thrpt:/ && name {print "  " name, $4, $5; name=""}'
+cargo bench -p sslx-bench --bench session 2>&1 | awk '/^(handshake|loopback)/ {name=$1} /thrpt:/ && name {print "  " name, $4, $5; name=""}'
 cargo bench --bench relay_hooks 2>&1 | grep -E "on hook"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Session tokens: mint and verify per second beside PASETO v4.public and JWT EdDSA (in memory,
-# cargo bench --bench token), then the whole-process time of `sslx token verify` and
+# cargo bench -p sslx-bench --bench token), then the whole-process time of `sslx token verify` and
 # `sslx token mint` as a shell script calls them (release build, median of RUNS, default 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ S=$PWD/target/release/sslx
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 echo "## In memory, one thread"
 echo
-cargo bench --quiet --bench token 2>/dev/null | grep -E '^\||^ring'
+cargo bench -p sslx-bench --quiet --bench token 2>/dev/null | grep -E '^\||^ring'
 echo
 "$S" --home "$W/h" -q keygen --name node1 --out "$W/n1.key" >"$W/n1.pub"
 echo "1 $(cut -d' ' -f2 "$W/n1.pub")" >"$W/ring"

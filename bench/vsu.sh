@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-30}
-cargo bench --bench vsu 2>&1 | grep -E "^(cds|vsu)/|time:|thrpt:"
+cargo bench -p sslx-bench --bench vsu 2>&1 | grep -E "^(cds|vsu)/|time:|thrpt:"
 cargo build --release --quiet --bins
 bin=$PWD/target/release
 work=$(mktemp -d)

@@ -7,8 +7,9 @@
 # mailbox), bob collects it, and both logs show what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --bins
-bin=$PWD/target/debug
+echo "== cargo build --bins (the first build takes about 11 minutes on 2 cores, then seconds)"
+cargo build --bins
+bin=${CARGO_TARGET_DIR:-$PWD/target}/debug
 work=$(mktemp -d)
 cleanup() { [ -n "${cds_pid:-}" ] && kill "$cds_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -16,14 +17,16 @@ trap cleanup EXIT
 "$bin/sslx-cds" serve --dev --health-detail --listen 127.0.0.1:0 --http 127.0.0.1:0 >"$work/cds.json" 2>"$work/cds.log" &
 cds_pid=$!
 for _ in $(seq 100); do [ -s "$work/cds.json" ] && break; sleep 0.05; done
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/cds.json" "$1"; }
+# One string member of a one-line JSON object (no python3 or jq needed).
+json_field() { sed -nE "s/.*\"$1\": *\"([^\"]*)\".*/\\1/p"; }
+field() { json_field "$1" <"$work/cds.json"; }
 export SSLX_CDS=$(field listen)
 outbox=$(field outbox); oob=$(field oob_dir)
 
 enroll() {
   export SSLX_HOME=$work/$1
   echo "== $1: sslx keygen";         "$bin/sslx" keygen --name "$1"
-  echo "== $1: sslx vsu";            rid=$("$bin/sslx" --json vsu --email "$1@example.com" --oob sms:+15551234567 | python3 -c "import json,sys; print(json.load(sys.stdin)['request_id'])")
+  echo "== $1: sslx vsu";            rid=$("$bin/sslx" --json vsu --email "$1@example.com" --oob sms:+15551234567 | json_field request_id)
   echo "   request $rid: reply B in $outbox, PIN in $oob"
   SSLX_PIN=$(grep -o 'PIN [0-9A-F]*' "$oob/$rid.txt" | cut -d' ' -f2) \
     "$bin/sslx" assemble-key --reply-b "$(grep -l "$rid" "$outbox"/*.eml)"
@@ -47,7 +50,10 @@ mkdir -p "$work/reports" "$work/inbox"
 for i in 1 2 3; do echo "nightly report $i" >"$work/reports/day$i.txt"; done
 echo "== bob: sslx recv --once (on hook at the CDS); alice: sslx send reports --to bob"
 bob recv --once --into "$work/inbox" & receiver=$!
-for _ in $(seq 100); do curl -s "$(field http)/v1/health" | grep -q '"on_hook":1' && break; sleep 0.05; done
+# GET /v1/health with bash's /dev/tcp (no curl needed), until bob's hook is up.
+http=$(field http); hostport=${http#http://}
+health() { exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" && printf 'GET /v1/health HTTP/1.0\r\nHost: %s\r\n\r\n' "$hostport" >&3 && cat <&3; exec 3<&-; }
+for _ in $(seq 100); do health 2>/dev/null | grep -q '"on_hook":1' && break; sleep 0.05; done
 alice send "$work/reports" --to bob
 wait $receiver
 diff -r "$work/reports" "$work/inbox/reports" && echo "   the directory arrived whole"

@@ -191,24 +191,8 @@ fn finding_4_open_requests_are_limited_per_source_and_per_email() {
         .stderr(predicate::str::contains("for the email address same@example.com"));
 }
 
-/// An HTTP server that answers every request with a redirect to `to`.
 fn redirecting(to: &str) -> WebhookServer {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
-    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (c, to) = (calls.clone(), to.to_owned());
-    std::thread::spawn(move || {
-        for req in server.incoming_requests() {
-            c.lock().unwrap().push(HttpCall {
-                path: req.url().to_owned(),
-                authorization: String::new(),
-                body: String::new(),
-            });
-            let h = tiny_http::Header::from_bytes(&b"Location"[..], to.as_bytes()).unwrap();
-            let _ = req.respond(tiny_http::Response::empty(307).with_header(h));
-        }
-    });
-    WebhookServer { url, calls }
+    WebhookServer::redirecting(to)
 }
 
 #[test]

@@ -219,27 +219,66 @@ struct SmtpHandler {
     current: Mail,
 }
 
-impl mailin_embedded::Handler for SmtpHandler {
-    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
+impl mailin::Handler for SmtpHandler {
+    fn rcpt(&mut self, to: &str) -> mailin::Response {
         if to.starts_with("reject") {
-            return mailin_embedded::response::NO_MAILBOX;
+            return mailin::response::NO_MAILBOX;
         }
         self.current.to.push(to.to_owned());
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> mailin_embedded::Response {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> mailin::Response {
         self.current.data.clear();
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.current.data.push_str(&String::from_utf8_lossy(buf));
         Ok(())
     }
-    fn data_end(&mut self) -> mailin_embedded::Response {
+    fn data_end(&mut self) -> mailin::Response {
         let m = std::mem::replace(&mut self.current, Mail { to: vec![], data: String::new() });
         self.mails.lock().unwrap().push(m);
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
+}
+
+/// One SMTP session's lines until it ends (None) or asks for STARTTLS.
+fn smtp_lines<S: Read + std::io::Write>(
+    session: &mut mailin::Session<SmtpHandler>,
+    stream: &mut std::io::BufReader<S>,
+) -> Option<mailin::Action> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if stream.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        let res = session.process(&line);
+        if matches!(res.action, mailin::Action::NoReply) {
+            continue;
+        }
+        res.write_to(stream.get_mut()).ok()?;
+        std::io::Write::flush(stream.get_mut()).ok()?;
+        match res.action {
+            mailin::Action::Reply | mailin::Action::NoReply => {}
+            other => return Some(other),
+        }
+    }
+}
+
+/// A rustls (ring) server configuration with a fresh self-signed certificate for "localhost",
+/// whose PEM is written to `dir/name`.
+fn tls_config(dir: &Path, name: &str) -> (Arc<rustls::ServerConfig>, PathBuf) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = dir.join(name);
+    std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    (Arc::new(config), cert_path)
 }
 
 /// A real SMTP server (mailin-embedded) on 127.0.0.1:0. Recipients starting with "reject" get 550.
@@ -253,36 +292,20 @@ impl SmtpServer {
         Self::start_with(None)
     }
 
-    /// An SMTP server offering STARTTLS with a fresh self-signed certificate for "localhost";
-    /// returns the server and the certificate's PEM file (for `sslx-cds --smtp-ca`).
+    /// An SMTP server offering STARTTLS (RFC 3207) with a fresh self-signed certificate for
+    /// "localhost"; returns the server and the certificate's PEM file (for `sslx-cds --smtp-ca`).
     pub fn start_starttls(dir: &Path) -> (SmtpServer, PathBuf) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let (cert, key) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
-        std::fs::write(&cert, ck.cert.pem()).unwrap();
-        std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
-        let ssl = mailin_embedded::SslConfig::SelfSigned {
-            cert_path: cert.display().to_string(),
-            key_path: key.display().to_string(),
-        };
-        (Self::start_with(Some(ssl)), cert)
+        let (acceptor, cert) = tls_config(dir, "smtp-cert.pem");
+        (Self::start_with(Some(acceptor)), cert)
     }
 
     /// An SMTP server reached over implicit TLS (`smtps://`): a rustls front on 127.0.0.1:0 that
     /// terminates TLS with a fresh certificate for "localhost" and passes the bytes to the same
     /// real SMTP server. Returns the server (its `addr` is the TLS address) and the certificate.
     pub fn start_implicit_tls(dir: &Path) -> (SmtpServer, PathBuf) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (config, cert_path) = tls_config(dir, "smtps-cert.pem");
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let inner = Self::start();
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert_path = dir.join("smtps-cert.pem");
-        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![ck.cert.der().clone()], key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let backend = inner.addr.clone();
@@ -305,18 +328,38 @@ impl SmtpServer {
         (SmtpServer { addr, mails: inner.mails }, cert_path)
     }
 
-    fn start_with(ssl: Option<mailin_embedded::SslConfig>) -> SmtpServer {
+    /// The SMTP server: mailin's session (the protocol: greeting, EHLO, STARTTLS, MAIL, RCPT,
+    /// DATA, QUIT) over a thread per connection; STARTTLS upgrades the connection with rustls.
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> SmtpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let handler = SmtpHandler { mails: mails.clone(), current: Mail { to: vec![], data: String::new() } };
-        let mut server = mailin_embedded::Server::new(handler);
-        server.with_name("test.smtp.local").with_tcp_listener(listener);
-        if let Some(ssl) = ssl {
-            server.with_ssl(ssl).unwrap();
+        let mut builder = mailin::SessionBuilder::new("test.smtp.local");
+        if tls.is_some() {
+            builder.enable_start_tls();
         }
         std::thread::spawn(move || {
-            let _ = server.serve();
+            for conn in listener.incoming().flatten() {
+                let (builder, handler, tls) = (builder.clone(), handler.clone(), tls.clone());
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(std::time::Duration::from_secs(60))).ok();
+                    let remote = conn.peer_addr().map(|a| a.ip()).unwrap_or([127, 0, 0, 1].into());
+                    let mut session = builder.build(remote, handler);
+                    let mut plain = std::io::BufReader::new(conn);
+                    if session.greeting().write_to(plain.get_mut()).is_err() {
+                        return;
+                    }
+                    if smtp_lines(&mut session, &mut plain) != Some(mailin::Action::UpgradeTls) {
+                        return;
+                    }
+                    let Some(config) = tls else { return };
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    let mut secure = std::io::BufReader::new(rustls::StreamOwned::new(conn, plain.into_inner()));
+                    session.tls_active();
+                    smtp_lines(&mut session, &mut secure);
+                });
+            }
         });
         SmtpServer { addr, mails }
     }
@@ -341,8 +384,8 @@ pub struct HttpCall {
     pub body: String,
 }
 
-/// A real HTTP server (tiny_http) on 127.0.0.1:0 that records each request and answers `status`:
-/// a webhook receiver, or a Twilio-compatible SMS API.
+/// A real HTTP server (hyper through axum, the CDS's own stack) on 127.0.0.1:0 that records each
+/// request and answers `status`: a webhook receiver, or a Twilio-compatible SMS API.
 pub struct WebhookServer {
     pub url: String,
     pub calls: Arc<Mutex<Vec<HttpCall>>>,
@@ -354,23 +397,46 @@ impl WebhookServer {
     }
 
     pub fn answering(status: u16) -> WebhookServer {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        Self::serve(status, None)
+    }
+
+    /// Answers every request with a redirect (307) to `to`.
+    pub fn redirecting(to: &str) -> WebhookServer {
+        Self::serve(307, Some(to.to_owned()))
+    }
+
+    fn serve(status: u16, location: Option<String>) -> WebhookServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let calls = Arc::new(Mutex::new(Vec::new()));
         let c = calls.clone();
         std::thread::spawn(move || {
-            for mut req in server.incoming_requests() {
-                let mut body = String::new();
-                let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
-                let authorization = req
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Authorization"))
-                    .map(|h| h.value.to_string())
-                    .unwrap_or_default();
-                c.lock().unwrap().push(HttpCall { path: req.url().to_owned(), authorization, body });
-                let _ = req.respond(tiny_http::Response::from_string("{}").with_status_code(status));
-            }
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let (c, location) = (c.clone(), location.clone());
+                    async move {
+                        let path = req.uri().to_string();
+                        let authorization = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        c.lock().unwrap().push(HttpCall { path, authorization, body });
+                        let mut r = axum::http::Response::builder().status(status);
+                        if let Some(to) = &location {
+                            r = r.header("location", to);
+                        }
+                        r.body(axum::body::Body::from(if location.is_some() { "" } else { "{}" })).unwrap()
+                    }
+                });
+                axum::serve(listener, app).await.unwrap();
+            });
         });
         WebhookServer { url, calls }
     }
