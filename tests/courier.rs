@@ -769,3 +769,73 @@ fn a_malformed_payload_inside_an_authentic_bundle_is_a_verification_failure() {
         assert_eq!(std::fs::read_dir(&dest).map(|d| d.count()).unwrap_or(0), 0);
     }
 }
+
+/// The library's store-and-forward flow (courier::mailbox), driven directly against a dev CDS:
+/// a deposit waits as queued; the recipient's collection opens the one from its paired peer and
+/// keeps the one from a sender it is not paired with; the sender's log learns "delivered".
+#[test]
+fn the_mailbox_flow_deposits_collects_keeps_and_refreshes_the_log() {
+    use sslx::courier::mailbox::{self, CollectEvents};
+    use sslx::courier::{log::CourierLog, transfer::SendSpec, BundleSuite};
+    use sslx::session::endpoint::Endpoint;
+    let cds = Cds::start_dev();
+    let (a, b, c) = (enroll(&cds, "ma"), enroll(&cds, "mb"), enroll(&cds, "mc"));
+    let key = sslx::crypto::Secret::<32>::random(&ring::rand::SystemRandom::new());
+    let home = |p: &Participant| sslx::keys::Home::new(p.home());
+    sslx::courier::save_pair_key(&home(&a), "mb", &key).unwrap();
+    sslx::courier::save_pair_key(&home(&b), "ma", &key).unwrap();
+    // mc holds a pair key for mb that mb does not know.
+    let stranger = sslx::crypto::Secret::<32>::random(&ring::rand::SystemRandom::new());
+    sslx::courier::save_pair_key(&home(&c), "mb", &stranger).unwrap();
+    let rng = sslx::crypto::system_rng();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("note.txt"), "for the mailbox").unwrap();
+    let plan = sslx::courier::tree::Plan::new(&[src.path().join("note.txt")]).unwrap();
+    let send = |p: &Participant, ltk: &sslx::crypto::Secret<32>| {
+        let ep = Endpoint::load(&home(p), None).unwrap();
+        let spec = SendSpec {
+            me: &p.name,
+            peer: "mb",
+            ltk,
+            suite: BundleSuite::Aes256Gcm,
+            compression: sslx::courier::payload::Compression::Auto,
+            plan: &plan,
+        };
+        mailbox::deposit(&ep, &spec, &rng, &mut |_| {}).unwrap()
+    };
+    let (sent, expires) = send(&a, &key);
+    assert!(expires > sslx::clock::now_unix());
+    send(&c, &stranger);
+    let ep_a = Endpoint::load(&home(&a), None).unwrap();
+    assert_eq!(mailbox::refresh_queued(&ep_a, &rng).unwrap(), 0, "nothing collected yet");
+
+    #[derive(Default)]
+    struct Seen {
+        opened: Vec<String>,
+        failed: Vec<(String, bool)>,
+    }
+    impl CollectEvents for Seen {
+        fn progress(&mut self, _: &sslx::relay::client::MailboxItem, _: u64, _: u64) {}
+        fn opened(&mut self, g: &sslx::courier::Got) {
+            self.opened.push(g.peer.clone());
+        }
+        fn failed(&mut self, item: &sslx::relay::client::MailboxItem, _: &sslx::Error, kept: bool) {
+            self.failed.push((item.sender.clone(), kept));
+        }
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let ep_b = Endpoint::load(&home(&b), None).unwrap();
+    let mut seen = Seen::default();
+    assert_eq!(mailbox::collect(&ep_b, dest.path(), &rng, &mut seen).unwrap(), 1);
+    assert_eq!(seen.opened, ["ma"]);
+    assert_eq!(seen.failed, [("mc".to_owned(), true)], "not paired with mc: kept for later, not refused");
+    assert_eq!(std::fs::read_to_string(dest.path().join("note.txt")).unwrap(), "for the mailbox");
+    assert_eq!(mailbox::refresh_queued(&ep_a, &rng).unwrap(), 1);
+    let log = CourierLog::open(&home(&a)).unwrap().list(None).unwrap();
+    let entry = log.iter().find(|e| e.bundle == sent.bundle).unwrap();
+    assert_eq!(entry.result, "delivered");
+    // The kept bundle is still there: a second collection meets it again, and opens nothing.
+    let mut again = Seen::default();
+    assert!(mailbox::collect(&ep_b, dest.path(), &rng, &mut again).is_err(), "only a failure: it is the error");
+    assert_eq!(again.failed, [("mc".to_owned(), true)]);
+}

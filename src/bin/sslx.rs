@@ -740,7 +740,7 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
                     if code == sslx::wire::RefusalCode::NotListening as u16 && a.direct.is_none() && !a.no_mailbox =>
                 {
                     ctx.say(format!("sslx: {reason}: the bundle goes to {}'s mailbox at the CDS", a.to));
-                    let (s, expires) = deposit(ctx, &ep, &spec, &rng, &mut on_progress)?;
+                    let (s, expires) = sslx::courier::mailbox::deposit(&ep, &spec, &rng, &mut on_progress)?;
                     (s, format!("mailbox (queued until {})", sslx::cli::fmt_time(expires)))
                 }
                 Err(e) => return Err(e.into()),
@@ -770,74 +770,39 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Store-and-forward: the offline bundle into a temp file, then into the peer's CDS mailbox.
-fn deposit(
-    ctx: &Ctx,
-    ep: &sslx::session::endpoint::Endpoint,
-    spec: &transfer::SendSpec<'_>,
-    rng: &dyn ring::rand::SecureRandom,
-    progress: &mut dyn FnMut(u64),
-) -> Result<(transfer::Sent, u64)> {
-    use std::io::Seek;
-    let tmp = tempfile::tempfile().context("creating a temp file for the bundle")?;
-    let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let (out, sent) = transfer::send_offline(&ctx.home, out, spec, "mailbox", "queued", rng, progress)?;
-    let mut file = out.into_inner().map_err(|e| e.into_error())?;
-    file.rewind()?;
-    let id: [u8; 8] = hex_id(&sent.bundle);
-    match sslx::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id, &mut file, rng) {
-        Ok(expires) => Ok((sent, expires)),
-        Err(e) => {
-            let log = sslx::courier::log::CourierLog::open(&ctx.home)?;
-            log.set_sent_result(&sent.bundle, "failed", &e.to_string())?;
-            Err(e.into())
-        }
-    }
+/// The CLI's view of a mailbox collection: a progress bar per bundle, a line per result.
+struct CollectView<'a> {
+    ctx: &'a Ctx,
+    prog: Option<sslx::cli::progress::Progress>,
 }
 
-fn hex_id(s: &str) -> [u8; 8] {
-    let mut id = [0u8; 8];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = s.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
+    fn progress(&mut self, _item: &sslx::relay::client::MailboxItem, done: u64, total: u64) {
+        let (json, quiet) = (self.ctx.json, self.ctx.quiet);
+        self.prog
+            .get_or_insert_with(|| sslx::cli::progress::Progress::new("receiving", json, quiet))
+            .update(done, total);
     }
-    id
+    fn opened(&mut self, g: &transfer::Got) {
+        let secs = self.prog.take().map(|p| {
+            p.finish();
+            p.elapsed().as_secs_f64()
+        });
+        report_received(self.ctx, g, secs.unwrap_or(0.0), "mailbox");
+    }
+    fn failed(&mut self, item: &sslx::relay::client::MailboxItem, e: &sslx::Error, kept: bool) {
+        if let Some(p) = self.prog.take() {
+            p.finish();
+        }
+        let what = if kept { "stays there for now" } else { "was refused and dropped" };
+        eprintln!("sslx: a bundle from {} in the mailbox {what}: {e}", item.sender);
+    }
 }
 
 /// Opens what waits in the mailbox at the CDS; returns how many bundles were opened.
 fn collect_mailbox(ctx: &Ctx, ep: &sslx::session::endpoint::Endpoint, into: &std::path::Path) -> Result<usize> {
-    use sslx::relay::client::Outcome;
     let rng = sslx::crypto::system_rng();
-    let mut failed = None;
-    let n = sslx::relay::client::collect(&ep.cds, &ep.name, &ep.cdsk, &rng, |item, bytes| {
-        let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
-        let from = Some(item.sender.as_str());
-        match transfer::recv_offline(&ctx.home, &ep.name, bytes, into, "mailbox", from, &mut |n, t| prog.update(n, t)) {
-            Ok(g) => {
-                prog.finish();
-                report_received(ctx, &g, prog.elapsed().as_secs_f64(), "mailbox");
-                Outcome::Opened
-            }
-            Err(e) => {
-                prog.finish();
-                let keep = !matches!(e.kind(), sslx::ErrorKind::VerifyFailed);
-                eprintln!(
-                    "sslx: a bundle from {} in the mailbox {}: {e}",
-                    item.sender,
-                    if keep { "stays there for now" } else { "was refused and dropped" }
-                );
-                failed = Some(e);
-                if keep {
-                    Outcome::Keep
-                } else {
-                    Outcome::Refused
-                }
-            }
-        }
-    })?;
-    match failed {
-        Some(e) if n == 0 => Err(e.into()),
-        _ => Ok(n),
-    }
+    Ok(sslx::courier::mailbox::collect(ep, into, &rng, &mut CollectView { ctx, prog: None })?)
 }
 
 fn report_received(ctx: &Ctx, g: &transfer::Got, secs: f64, via: &str) {
@@ -970,30 +935,12 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     }
 }
 
-/// Asks the CDS what became of bundles left in mailboxes, and updates the send log.
-fn refresh_queued(ctx: &Ctx, log: &sslx::courier::log::CourierLog) {
-    use sslx::relay::client::DeliveryState;
-    let Ok(entries) = log.list(Some(sslx::courier::log::Direction::Sent)) else { return };
-    let queued: Vec<String> = entries.into_iter().filter(|e| e.result == "queued").map(|e| e.bundle).collect();
-    if queued.is_empty() {
-        return;
-    }
+/// Asks the CDS what became of bundles left in mailboxes, and updates the send log (the log is
+/// shown anyway when the CDS cannot be asked).
+fn refresh_queued(ctx: &Ctx) {
     let Ok(ep) = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref()) else { return };
-    let ids: Vec<[u8; 8]> = queued.iter().map(|b| hex_id(b)).collect();
-    let rng = sslx::crypto::system_rng();
-    match sslx::relay::client::status(&ep.cds, &ep.name, &ep.cdsk, &ids, &rng) {
-        Ok(states) => {
-            for (bundle, (_, state, time)) in queued.iter().zip(states) {
-                let (result, detail) = match state {
-                    DeliveryState::Delivered => ("delivered", format!("collected {}", sslx::cli::fmt_time(time))),
-                    DeliveryState::Refused => ("failed", "the recipient refused it".to_owned()),
-                    DeliveryState::Expired => ("failed", "expired in the mailbox".to_owned()),
-                    DeliveryState::Queued | DeliveryState::Unknown => continue,
-                };
-                let _ = log.set_sent_result(bundle, result, &detail);
-            }
-        }
-        Err(e) => ctx.say(format!("sslx: could not ask the CDS about queued bundles: {e}")),
+    if let Err(e) = sslx::courier::mailbox::refresh_queued(&ep, &sslx::crypto::system_rng()) {
+        ctx.say(format!("sslx: could not ask the CDS about queued bundles: {e}"));
     }
 }
 
@@ -1007,7 +954,7 @@ fn log(ctx: &Ctx, a: LogArgs) -> Result<ExitCode> {
         None
     };
     let log = CourierLog::open(&ctx.home)?;
-    refresh_queued(ctx, &log);
+    refresh_queued(ctx);
     let entries = log.list(only)?;
     if ctx.json {
         println!("{}", serde_json::json!({"ok": true, "entries": entries}));

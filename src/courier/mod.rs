@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod log;
+pub mod mailbox;
 pub mod msgs;
 pub mod pair;
 pub mod payload;
