@@ -668,3 +668,52 @@ fn trickling_clients_cannot_take_token_serve_from_others() {
     assert!(ask(&n, &server.1, &token, &["Fred.Telephone"]).is_ok());
     drop(held);
 }
+
+/// The library's `token::oob::serve` (what `sslx token serve` runs), on a port-0 listener in a
+/// thread: it answers a query, reports each dialogue's end, and returns when told to stop.
+#[test]
+fn the_library_query_server_answers_reports_and_stops() {
+    use sslx::token::oob::{serve, ServeConfig, ServeEvent};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    let n = Nodes::new();
+    n.cmd()
+        .args(["token", "store", "--db"])
+        .arg(n.p("data.db"))
+        .arg("Fred.Telephone=(345) 555-1212")
+        .assert()
+        .success();
+    let cfg = ServeConfig {
+        node: 1,
+        identity: sslx::keys::load_identity_file(&n.p("n1.key")).unwrap(),
+        keyring: sslx::token::Keyring::parse(&std::fs::read_to_string(n.p("ring")).unwrap()).unwrap(),
+        db: n.p("data.db"),
+        skew: 5,
+        now: sslx::clock::now_unix,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let token = n.mint(&["--field", "Telephone=@1.Fred.Telephone"]);
+    let (stop, events) = (AtomicBool::new(false), Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        let server = s.spawn(|| serve(listener, &cfg, &stop, &|e| events.lock().unwrap().push(e)));
+        let got = ask(&n, &addr, &token, &["Fred.Telephone"]).unwrap();
+        assert_eq!(got.values["Fred.Telephone"].as_deref(), Some("(345) 555-1212"));
+        assert!(ask(&n, &addr, &token, &["Payroll.Ceo"]).is_err());
+        // The second dialogue's end is reported once its thread is done: wait for it (bounded).
+        for _ in 0..200 {
+            if events.lock().unwrap().len() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap().unwrap();
+    });
+    let events = events.into_inner().unwrap();
+    assert!(
+        matches!(&events[0], ServeEvent::Answered { client: 2, ids, .. } if ids == &["Fred.Telephone".to_owned()]),
+        "{events:?}"
+    );
+    assert!(matches!(&events[1], ServeEvent::Refused { .. }), "{events:?}");
+}

@@ -1152,63 +1152,29 @@ fn token_store(ctx: &Ctx, a: TokenStoreArgs) -> Result<ExitCode> {
 }
 
 /// Token dialogues served at once, from one address, and how long one may last.
-const TOKEN_DIALOGUES: usize = 64;
-const TOKEN_DIALOGUES_PER_SOURCE: usize = 8;
-const TOKEN_DIALOGUE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
-
 fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
-    use sslx::token::Keyring;
-    let keyring = std::sync::Arc::new(
-        Keyring::parse(&sslx::cli::input::read_input(&a.keyring.to_string_lossy(), 1 << 20, "keyring")?)
-            .map_err(token_err)?,
-    );
-    let id = std::sync::Arc::new(sslx::keys::load_identity_file(&a.key)?);
+    use sslx::token::oob::{ServeConfig, ServeEvent, DIALOGUE_DEADLINE};
+    let keyring =
+        sslx::token::Keyring::parse(&sslx::cli::input::read_input(&a.keyring.to_string_lossy(), 1 << 20, "keyring")?)
+            .map_err(token_err)?;
+    let identity = sslx::keys::load_identity_file(&a.key)?;
     let skew = sslx::cli::parse_duration(&a.skew).map_err(|e| usage(format!("--skew: {e}")))?;
-    sslx::token::oob::DataStore::open(&a.db)?;
     let listener = std::net::TcpListener::bind(&a.listen).with_context(|| format!("binding {}", a.listen))?;
+    let cfg = ServeConfig { node: a.node, identity, keyring, db: a.db.clone(), skew, now: sslx::clock::now_unix };
     eprintln!("sslx: node {} answers out-of-band queries on {}", a.node, listener.local_addr()?);
-    // At most 64 dialogues at once, 8 from one address, each done within a minute: over
-    // that a client is told at once, never kept waiting.
-    let admission = Admission::new(Limits {
-        max: TOKEN_DIALOGUES,
-        per_source: TOKEN_DIALOGUES_PER_SOURCE,
-        wait: std::time::Duration::ZERO,
-    });
-    for sock in listener.incoming() {
-        let Ok(mut sock) = sock else { continue };
-        let source = sock.peer_addr().ok().map(|p| p.ip());
-        let place = match admission.queue(source).and_then(|q| q.admit()) {
-            Ok(p) => p,
-            Err(why) => {
-                let _ = std::io::Write::write_all(&mut sock, format!("{} ERR busy: {why}\r\n", a.node).as_bytes());
-                continue;
-            }
-        };
-        let (keyring, id, db, node, quiet) = (keyring.clone(), id.clone(), a.db.clone(), a.node, ctx.quiet);
-        std::thread::spawn(move || {
-            let _place = place;
-            let peer = sock.peer_addr().map(|p| p.to_string()).unwrap_or_default();
-            sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
-            let watchdog = sslx::net::Watchdog::arm(&sock, TOKEN_DIALOGUE_DEADLINE);
-            let result = (|| -> sslx::Result<(u16, Vec<String>)> {
-                let store = sslx::token::oob::DataStore::open(&db)?;
-                let mut w = sock.try_clone().map_err(|e| sslx::Error::io("cloning the socket", e))?;
-                let mut r = std::io::BufReader::new(sock);
-                let now = sslx::cli::now_unix;
-                let server =
-                    sslx::token::oob::Server { node, identity: &id, keyring: &keyring, store: &store, now: &now, skew };
-                server.serve(&mut r, &mut w, &sslx::crypto::system_rng())
-            })();
-            let late = watchdog.disarm();
-            match result {
-                Ok((client, ids)) if !quiet => eprintln!("sslx: node {client} ({peer}) asked for {}", ids.join(", ")),
-                Ok(_) => {}
-                Err(_) if late => {
-                    eprintln!("sslx: a query from {peer} was cut off after {} s", TOKEN_DIALOGUE_DEADLINE.as_secs())
-                }
-                Err(e) => eprintln!("sslx: a query from {peer} was refused: {e}"),
-            }
-        });
-    }
+    let quiet = ctx.quiet;
+    let shutdown = std::sync::atomic::AtomicBool::new(false);
+    sslx::token::oob::serve(listener, &cfg, &shutdown, &|event| match event {
+        ServeEvent::Answered { peer, client, ids } if !quiet => {
+            eprintln!("sslx: node {client} ({peer}) asked for {}", ids.join(", "))
+        }
+        ServeEvent::Answered { .. } => {}
+        ServeEvent::CutOff { peer } => {
+            eprintln!("sslx: a query from {peer} was cut off after {} s", DIALOGUE_DEADLINE.as_secs())
+        }
+        ServeEvent::Refused { peer, error } => eprintln!("sslx: a query from {peer} was refused: {error}"),
+        // Not logged: their number is the client's to choose.
+        ServeEvent::Busy { .. } => {}
+    })?;
     Ok(ExitCode::SUCCESS)
 }

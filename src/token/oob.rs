@@ -277,6 +277,106 @@ impl Server<'_> {
     }
 }
 
+/// `sslx token serve`'s limits: dialogues served at once, from one source (its bucket), and how
+/// long one may take in all. Over them a client is told at once (`NODE ERR busy: …`), never kept
+/// waiting.
+pub const DIALOGUES: usize = 64;
+pub const DIALOGUES_PER_SOURCE: usize = 8;
+pub const DIALOGUE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long one line may take to arrive.
+pub const LINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What a node serving queries answers with, and how it checks tokens.
+pub struct ServeConfig {
+    pub node: u16,
+    pub identity: Identity,
+    pub keyring: Keyring,
+    /// The data store (`sslx token store`), opened afresh per dialogue.
+    pub db: std::path::PathBuf,
+    pub skew: u64,
+    pub now: fn() -> u64,
+}
+
+/// What became of one dialogue.
+#[derive(Debug)]
+pub enum ServeEvent {
+    /// `client` (node id) at `peer` got `ids`.
+    Answered { peer: String, client: u16, ids: Vec<String> },
+    /// Refused, with why (bad signature, a token it may not use, an id it may not ask…).
+    Refused { peer: String, error: Error },
+    /// Cut off at `DIALOGUE_DEADLINE`.
+    CutOff { peer: String },
+    /// Turned away at once: too many dialogues (in all, or from this source).
+    Busy { peer: String, why: String },
+}
+
+/// Serves out-of-band queries on `listener` until `shutdown` is set (checked every 50 ms),
+/// each dialogue on a thread of its own within the limits above; `on_event` hears how each
+/// ended. Returns once every dialogue under way has ended too.
+pub fn serve(
+    listener: std::net::TcpListener,
+    cfg: &ServeConfig,
+    shutdown: &std::sync::atomic::AtomicBool,
+    on_event: &(dyn Fn(ServeEvent) + Sync),
+) -> Result<()> {
+    use crate::session::admission::{Admission, Limits};
+    use std::sync::atomic::Ordering;
+    DataStore::open(&cfg.db)?;
+    listener.set_nonblocking(true).map_err(|e| Error::io("setting up the listener", e))?;
+    let admission =
+        Admission::new(Limits { max: DIALOGUES, per_source: DIALOGUES_PER_SOURCE, wait: std::time::Duration::ZERO });
+    std::thread::scope(|scope| {
+        while !shutdown.load(Ordering::Relaxed) {
+            let mut sock = match listener.accept() {
+                Ok((sock, _)) => sock,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            sock.set_nonblocking(false).ok();
+            let peer = sock.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+            let source = sock.peer_addr().ok().map(|p| p.ip());
+            let place = match admission.queue(source).and_then(|q| q.admit()) {
+                Ok(p) => p,
+                Err(why) => {
+                    let _ = sock.write_all(format!("{} ERR busy: {why}\r\n", cfg.node).as_bytes());
+                    on_event(ServeEvent::Busy { peer, why });
+                    continue;
+                }
+            };
+            scope.spawn(move || {
+                let _place = place;
+                sock.set_read_timeout(Some(LINE_TIMEOUT)).ok();
+                let watchdog = crate::net::Watchdog::arm(&sock, DIALOGUE_DEADLINE);
+                let result = (|| -> Result<(u16, Vec<String>)> {
+                    let store = DataStore::open(&cfg.db)?;
+                    let mut w = sock.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
+                    let mut r = std::io::BufReader::new(sock);
+                    let now = cfg.now;
+                    let server = Server {
+                        node: cfg.node,
+                        identity: &cfg.identity,
+                        keyring: &cfg.keyring,
+                        store: &store,
+                        now: &now,
+                        skew: cfg.skew,
+                    };
+                    server.serve(&mut r, &mut w, &crypto::system_rng())
+                })();
+                let late = watchdog.disarm();
+                on_event(match result {
+                    Ok((client, ids)) => ServeEvent::Answered { peer, client, ids },
+                    Err(_) if late => ServeEvent::CutOff { peer },
+                    Err(error) => ServeEvent::Refused { peer, error },
+                });
+            });
+        }
+    });
+    Ok(())
+}
+
 /// The server's answer to a request for `ids`: `NODE Data <b64url(enc ‖ ct)> Signature <sig>`,
 /// the values and the data version sealed to the asking node and signed by this node.
 #[allow(clippy::too_many_arguments)]
