@@ -111,6 +111,23 @@ impl Error {
         }
     }
 
+    /// The refusal code a local failure is reported to a peer with (a refused frame, a receipt's
+    /// status): the same failure gets the same code everywhere (PROTOCOL.md 5.7).
+    pub fn refusal_code(&self) -> crate::wire::RefusalCode {
+        use crate::wire::{RefusalCode, WireError};
+        match self {
+            Error::Wire(WireError::UnsupportedVersion(_)) => RefusalCode::Incompatible,
+            Error::Wire(_) => RefusalCode::Malformed,
+            e => match e.kind() {
+                ErrorKind::VerifyFailed => RefusalCode::BadSignature,
+                ErrorKind::NotFound => RefusalCode::NotFound,
+                ErrorKind::Expired => RefusalCode::Expired,
+                ErrorKind::Failure | ErrorKind::Unavailable => RefusalCode::Internal,
+                _ => RefusalCode::BadRequest,
+            },
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), io: source }
     }

@@ -839,3 +839,80 @@ fn the_mailbox_flow_deposits_collects_keeps_and_refreshes_the_log() {
     assert!(mailbox::collect(&ep_b, dest.path(), &rng, &mut again).is_err(), "only a failure: it is the error");
     assert_eq!(again.failed, [("mc".to_owned(), true)]);
 }
+
+/// The pairing flows of the library (courier::pair::{accept, initiate}) over a direct session,
+/// each side in a thread with prompts that carry the strings between them as the people (or
+/// scripts) would: the same pair key on both sides; a wrong string saves nothing on either.
+#[test]
+fn the_library_pairing_flows_save_one_key_only_when_the_strings_match() {
+    use sslx::courier::pair::{self, PairingPrompts};
+    use sslx::courier::Channel;
+    use sslx::session::endpoint::{Endpoint, Options};
+    use std::sync::mpsc;
+    struct Person {
+        typed: mpsc::Receiver<String>,
+        shown: mpsc::Sender<String>,
+        garble: bool,
+    }
+    impl PairingPrompts for Person {
+        fn typed_string(&mut self, _: &str) -> sslx::Result<String> {
+            let s = self.typed.recv().map_err(|_| sslx::Error::Usage("no string".into()))?;
+            Ok(if self.garble { "00000".into() } else { s })
+        }
+        fn show_string(&mut self, _: &str, s: &str) -> sslx::Result<()> {
+            let _ = self.shown.send(s.to_owned());
+            Ok(())
+        }
+        fn matched(&mut self, _: &str, s: &str) -> sslx::Result<()> {
+            let _ = self.shown.send(s.to_owned());
+            Ok(())
+        }
+        fn confirmed_by_person(&mut self, _: &str) -> sslx::Result<bool> {
+            Ok(true)
+        }
+        fn say(&mut self, _: &str) {}
+    }
+    let cds = Cds::start_dev();
+    let (a, b) = (enroll(&cds, "la"), enroll(&cds, "lb"));
+    let home = |p: &Participant| sslx::keys::Home::new(p.home());
+    let run = |garble: bool| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = format!("lb@{}", listener.local_addr().unwrap());
+        let (to_b, b_hears) = mpsc::channel();
+        let (to_a, a_hears) = mpsc::channel();
+        std::thread::scope(|s| {
+            let acceptor = s.spawn(|| {
+                let ep = Endpoint::load(&home(&b), None).unwrap();
+                let rng = sslx::crypto::system_rng();
+                let (session, conn) = ep.accept(listener.accept().unwrap().0, &Options::default(), &rng).unwrap();
+                let mut ch = Channel::new(session, conn);
+                pair::accept(&home(&b), "lb", &mut ch, &rng, &mut Person { typed: b_hears, shown: to_a, garble })
+            });
+            let ep = Endpoint::load(&home(&a), None).unwrap();
+            let rng = sslx::crypto::system_rng();
+            let (session, conn) = ep.dial(&target, &Options::default(), &rng).unwrap();
+            let mut ch = Channel::new(session, conn);
+            let mine = pair::initiate(
+                &home(&a),
+                "la",
+                &mut ch,
+                true,
+                &rng,
+                &mut Person { typed: a_hears, shown: to_b, garble: false },
+            );
+            (mine, acceptor.join().unwrap())
+        })
+    };
+    let (mine, theirs) = run(true);
+    assert!(matches!(theirs, Err(sslx::Error::VerifyFailed(_))), "{theirs:?}");
+    assert!(mine.is_err());
+    assert!(sslx::courier::load_pair_key(&home(&a), "lb").unwrap().is_none(), "nothing saved");
+    assert!(sslx::courier::load_pair_key(&home(&b), "la").unwrap().is_none(), "nothing saved");
+    let (mine, theirs) = run(false);
+    assert_eq!((mine.unwrap().peer, theirs.unwrap().peer), ("lb".to_owned(), "la".to_owned()));
+    let (ka, kb) = (
+        sslx::courier::load_pair_key(&home(&a), "lb").unwrap().unwrap(),
+        sslx::courier::load_pair_key(&home(&b), "la").unwrap().unwrap(),
+    );
+    assert!(ka.ct_eq(&kb));
+}

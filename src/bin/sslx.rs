@@ -494,7 +494,7 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// The short string the acceptor was given: flag or SSLX_SAS, a file (- for stdin), or a prompt.
-fn read_short_string(sas: Option<String>, sas_file: Option<&str>, caller: &str) -> Result<String> {
+fn read_short_string(sas: Option<String>, sas_file: Option<&str>, caller: &str) -> sslx::Result<String> {
     if let Some(s) = sas {
         return Ok(s);
     }
@@ -504,28 +504,58 @@ fn read_short_string(sas: Option<String>, sas_file: Option<&str>, caller: &str) 
     }
     eprint!("the string {caller} reads to you: ");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("reading the short string")?;
+    std::io::stdin().read_line(&mut line).map_err(|e| sslx::Error::io("reading the short string", e))?;
     Ok(line.trim().to_owned())
 }
 
-fn ask_yes(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("reading the answer")?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+/// The person at this end of a pairing, or the script standing in for them.
+struct PairPrompts<'a> {
+    ctx: &'a Ctx,
+    sas: Option<String>,
+    sas_file: Option<String>,
 }
 
-/// Sends a refusal to the peer for a local failure, then returns the failure.
-fn refuse_with(ch: &mut Channel, e: sslx::Error) -> anyhow::Error {
-    use sslx::wire::{RefusalCode, WireError};
-    let code = match &e {
-        sslx::Error::Wire(WireError::UnsupportedVersion(_)) => RefusalCode::Incompatible,
-        sslx::Error::Wire(_) => RefusalCode::Malformed,
-        e if e.kind() == sslx::ErrorKind::VerifyFailed => RefusalCode::BadSignature,
-        _ => RefusalCode::BadRequest,
-    };
-    ch.refuse(code, &e.to_string());
-    e.into()
+impl PairPrompts<'_> {
+    fn scripted(&self) -> bool {
+        self.sas.is_some() || self.sas_file.is_some()
+    }
+    fn print_string(&self, peer: &str, short_string: &str) -> sslx::Result<()> {
+        if self.ctx.json {
+            println!("{}", serde_json::json!({"event": "short_string", "peer": peer, "short_string": short_string}));
+        } else {
+            println!("{short_string}");
+        }
+        std::io::stdout().flush().map_err(|e| sslx::Error::io("writing the short string", e))
+    }
+}
+
+impl pairing::PairingPrompts for PairPrompts<'_> {
+    fn typed_string(&mut self, peer: &str) -> sslx::Result<String> {
+        read_short_string(self.sas.take(), self.sas_file.as_deref(), peer)
+    }
+    fn show_string(&mut self, peer: &str, short_string: &str) -> sslx::Result<()> {
+        self.print_string(peer, short_string)?;
+        self.ctx.say(format!(
+            "sslx: read this string to {peer} by phone: {short_string}\nsslx: waiting for {peer} to enter it"
+        ));
+        Ok(())
+    }
+    fn matched(&mut self, peer: &str, short_string: &str) -> sslx::Result<()> {
+        // Only for a script on the other side (pair --yes), which compares it with its own.
+        if self.scripted() {
+            self.print_string(peer, short_string)?;
+        }
+        Ok(())
+    }
+    fn confirmed_by_person(&mut self, peer: &str) -> sslx::Result<bool> {
+        eprint!("{peer}'s sslx says the string matched. Did {peer} tell you so on the phone? [y/N] ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| sslx::Error::io("reading the answer", e))?;
+        Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    }
+    fn say(&mut self, line: &str) {
+        self.ctx.say(line);
+    }
 }
 
 fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
@@ -533,8 +563,9 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
     let rng = sslx::crypto::system_rng();
     let opts = sslx::session::endpoint::Options::default();
     let tty = std::io::stdin().is_terminal();
-    if a.accept {
-        if a.sas.is_none() && a.sas_file.is_none() && !tty {
+    let mut prompts = PairPrompts { ctx, sas: a.sas.clone(), sas_file: a.sas_file.clone() };
+    let done = if a.accept {
+        if !prompts.scripted() && !tty {
             return Err(usage(
                 "the short string will be needed and there is no terminal to ask: give --sas X, SSLX_SAS=X or --sas-file FILE|-",
             ));
@@ -542,111 +573,28 @@ fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
         let sock = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?.next().expect("endless")?;
         let (session, conn) = ep.accept(sock, &opts, &rng)?;
         let mut ch = Channel::new(session, conn);
-        let caller = ch.peer().to_owned();
-        let f = ch.recv("handshake packet A1")?;
-        if f.msg_type == sslx::courier::msgs::TYPE_TRANSFER_A1 {
-            ch.refuse(
-                sslx::wire::RefusalCode::BadRequest,
-                &format!("{} is waiting to pair, not to receive files", ep.name),
-            );
-            return Err(usage(format!("{caller} tried to send files; this is sslx pair --accept")));
-        }
-        let (acceptor, b) =
-            pairing::Acceptor::on_a1(&ep.name, &f, Some(&caller), &rng).map_err(|e| refuse_with(&mut ch, e))?;
-        ch.send(&b, false)?;
-        let f = ch.recv("handshake packet A2")?;
-        let paired = acceptor.on_a2(&f).map_err(|e| refuse_with(&mut ch, e))?;
-        ctx.say(format!("sslx: {caller} asks to pair; {caller} will read you a 5-character string"));
-        let scripted = a.sas.is_some() || a.sas_file.is_some();
-        let typed = read_short_string(a.sas, a.sas_file.as_deref(), &caller)?;
-        if !paired.matches(&typed) {
-            ch.refuse(
-                sslx::wire::RefusalCode::BadSignature,
-                &format!("the string {} typed does not match: nothing was saved", ep.name),
-            );
-            return Err(sslx::Error::VerifyFailed(format!(
-                "the string does not match this pairing's: nothing was saved. Misheard, or someone is between you \
-                 and {caller}: pair again, and if it fails again, do not trust this connection"
-            ))
-            .into());
-        }
-        // A script on the other side compares this side's string with its own (pair --yes);
-        // it is out before the confirmation, so it is there when the initiator looks.
-        if scripted && ctx.json {
-            println!(
-                "{}",
-                serde_json::json!({"event": "short_string", "peer": caller, "short_string": paired.short_string})
-            );
-            std::io::stdout().flush()?;
-        } else if scripted {
-            println!("{}", paired.short_string);
-            std::io::stdout().flush()?;
-        }
-        ch.send(&paired.confirmation(), true)?;
-        ctx.say(format!("sslx: the string matches; waiting for {caller} to confirm"));
-        let f = ch.recv("pairing confirmation")?;
-        paired.check_confirmation(&f)?;
-        let path = pairing::save_pair_key(&ctx.home, &caller, paired.ltk())?;
-        if ctx.json {
-            ctx.print_json(serde_json::json!({"ok": true, "peer": caller, "paired": true}));
-        }
-        ctx.say(format!("sslx: paired with {caller}; pair key saved in {}", path.display()));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let peer = a.peer.expect("clap requires PEER without --accept");
-    if a.yes && a.sas.is_none() && a.sas_file.is_none() {
-        return Err(usage(
-            "--yes compares the string the peer's side shows with this side's: give it with --sas X, SSLX_SAS or --sas-file FILE|- (read once the exchange is done)",
-        ));
-    }
-    if !a.yes && !tty {
-        return Err(usage(
-            "you will be asked to confirm and there is no terminal: add --yes with the peer's string (--sas-file FILE|-, --sas X or SSLX_SAS)",
-        ));
-    }
-    let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..opts };
-    let (session, conn) = ep.dial(&peer, &opts, &rng)?;
-    let mut ch = Channel::new(session, conn);
-    let peer = ch.peer().to_owned();
-    let (initiator, a1) = pairing::Initiator::start(&ep.name, &rng)?;
-    ch.send(&a1, false)?;
-    let f = ch.recv("handshake packet B")?;
-    let (paired, a2) = initiator.on_b(&f, &peer).map_err(|e| refuse_with(&mut ch, e))?;
-    ch.send(&a2, false)?;
-    if ctx.json {
-        println!("{}", serde_json::json!({"event": "short_string", "peer": peer, "short_string": paired.short_string}));
+        pairing::accept(&ctx.home, &ep.name, &mut ch, &rng, &mut prompts)?
     } else {
-        println!("{}", paired.short_string);
-    }
-    std::io::stdout().flush()?;
-    ctx.say(format!(
-        "sslx: read this string to {peer} by phone: {}\nsslx: waiting for {peer} to enter it",
-        paired.short_string
-    ));
-    let f = ch.recv("pairing confirmation")?;
-    paired.check_confirmation(&f)?;
-    if a.yes {
-        // Unattended: the acceptor's own string, carried by the script, must be ours. Its
-        // confirmation message alone proves nothing against whoever sits between the two.
-        let theirs = read_short_string(a.sas, a.sas_file.as_deref(), &peer)?;
-        if !paired.matches(&theirs) {
-            ch.refuse(sslx::wire::RefusalCode::BadSignature, "the strings of the two sides differ: nothing was saved");
-            return Err(sslx::Error::VerifyFailed(format!(
-                "the string {peer}'s side shows is not this side's: nothing was saved. Someone may be between you \
-                 and {peer}: pair again, and if it fails again, do not trust this connection"
-            ))
-            .into());
+        let peer = a.peer.expect("clap requires PEER without --accept");
+        if a.yes && !prompts.scripted() {
+            return Err(usage(
+                "--yes compares the string the peer's side shows with this side's: give it with --sas X, SSLX_SAS or --sas-file FILE|- (read once the exchange is done)",
+            ));
         }
-    } else if !ask_yes(&format!("{peer}'s sslx says the string matched. Did {peer} tell you so on the phone?"))? {
-        ch.refuse(sslx::wire::RefusalCode::BadRequest, "the initiator did not confirm: nothing was saved");
-        return Err(sslx::Error::VerifyFailed("not confirmed: nothing was saved".into()).into());
-    }
-    ch.send(&paired.confirmation(), true)?;
-    let path = pairing::save_pair_key(&ctx.home, &peer, paired.ltk())?;
+        if !a.yes && !tty {
+            return Err(usage(
+                "you will be asked to confirm and there is no terminal: add --yes with the peer's string (--sas-file FILE|-, --sas X or SSLX_SAS)",
+            ));
+        }
+        let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..opts };
+        let (session, conn) = ep.dial(&peer, &opts, &rng)?;
+        let mut ch = Channel::new(session, conn);
+        pairing::initiate(&ctx.home, &ep.name, &mut ch, a.yes, &rng, &mut prompts)?
+    };
     if ctx.json {
-        ctx.print_json(serde_json::json!({"event": "done", "ok": true, "peer": peer, "paired": true}));
+        ctx.print_json(serde_json::json!({"event": "done", "ok": true, "peer": done.peer, "paired": true}));
     }
-    ctx.say(format!("sslx: paired with {peer}; pair key saved in {}", path.display()));
+    ctx.say(format!("sslx: paired with {}; pair key saved in {}", done.peer, done.key_file.display()));
     Ok(ExitCode::SUCCESS)
 }
 

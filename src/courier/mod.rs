@@ -3,6 +3,7 @@
 //! file, with send and receive logs. Byte layouts: docs/PROTOCOL.md "Courier".
 
 pub mod bundle;
+pub mod channel;
 pub mod log;
 pub mod mailbox;
 pub mod msgs;

@@ -1,8 +1,9 @@
 //! Pairing (seed 004 Fig. 5): handshake packets A1, B, A2 with an X25519 exchange and a
 //! commitment to RandomA; both sides derive the same 5-character string X from the transcript
 //! and the long-term key `LTK = HKDF(shared secret, transcript)`. The people compare X over the
-//! phone; only then is the LTK saved (`save_pair_key`). I/O-free: each step takes the peer's
-//! frame and returns the next one.
+//! phone; only then is the LTK saved (`save_pair_key`). The state machine is I/O-free: each
+//! step takes the peer's frame and returns the next one; `accept` and `initiate` run it over a
+//! session, asking the person (`PairingPrompts`) at each point.
 
 use super::msgs::{PairA1, PairA2, PairB, PairConfirm, COURIER_VERSION};
 use crate::crypto::{self, Secret};
@@ -265,6 +266,114 @@ pub fn paired_peers(home: &Home) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+// ---- the two sides' flows over a live session (`sslx pair --accept`, `sslx pair PEER`) ----
+
+/// What the people (or the scripts) at the two ends supply and are shown. The flows below call
+/// these in protocol order; a `Result` error ends the pairing with nothing saved.
+pub trait PairingPrompts {
+    /// The acceptor: the string the caller reads out. The initiator with `unattended`: the
+    /// string the acceptor's side showed (carried by a script).
+    fn typed_string(&mut self, peer: &str) -> Result<String>;
+    /// The initiator: the string to read to the peer (shown before the peer types it).
+    fn show_string(&mut self, peer: &str, short_string: &str) -> Result<()>;
+    /// The acceptor: the typed string matched; this side's own string, for a script on the
+    /// other side to compare.
+    fn matched(&mut self, peer: &str, short_string: &str) -> Result<()>;
+    /// The initiator, attended: the peer's side says the string matched: did the peer say so?
+    fn confirmed_by_person(&mut self, peer: &str) -> Result<bool>;
+    /// A line of progress for the person.
+    fn say(&mut self, line: &str);
+}
+
+/// What a pairing ended with: the peer and where its pair key was saved.
+#[derive(Debug, Clone)]
+pub struct PairingDone {
+    pub peer: String,
+    pub key_file: std::path::PathBuf,
+}
+
+/// The acceptor's side (the seed's recipient) on a session the caller opened: A1 → B, A2, the
+/// typed string, the confirmations; saves the pair key only when everything matched.
+pub fn accept(
+    home: &Home,
+    me: &str,
+    ch: &mut super::Channel,
+    rng: &dyn SecureRandom,
+    ui: &mut dyn PairingPrompts,
+) -> Result<PairingDone> {
+    use crate::wire::RefusalCode;
+    let caller = ch.peer().to_owned();
+    let f = ch.recv("handshake packet A1")?;
+    if f.msg_type == super::msgs::TYPE_TRANSFER_A1 {
+        ch.refuse(RefusalCode::BadRequest, &format!("{me} is waiting to pair, not to receive files"));
+        return Err(Error::Usage(format!("{caller} tried to send files; this is sslx pair --accept")));
+    }
+    let (acceptor, b) = Acceptor::on_a1(me, &f, Some(&caller), rng).map_err(|e| ch.refuse_with(e))?;
+    ch.send(&b, false)?;
+    let f = ch.recv("handshake packet A2")?;
+    let paired = acceptor.on_a2(&f).map_err(|e| ch.refuse_with(e))?;
+    ui.say(&format!("sslx: {caller} asks to pair; {caller} will read you a 5-character string"));
+    let typed = ui.typed_string(&caller)?;
+    if !paired.matches(&typed) {
+        ch.refuse(RefusalCode::BadSignature, &format!("the string {me} typed does not match: nothing was saved"));
+        return Err(Error::VerifyFailed(format!(
+            "the string does not match this pairing's: nothing was saved. Misheard, or someone is between you \
+             and {caller}: pair again, and if it fails again, do not trust this connection"
+        )));
+    }
+    // A script on the other side compares this side's string with its own (pair --yes): it is
+    // out before the confirmation, so it is there when the initiator looks.
+    ui.matched(&caller, &paired.short_string)?;
+    ch.send(&paired.confirmation(), true)?;
+    ui.say(&format!("sslx: the string matches; waiting for {caller} to confirm"));
+    let f = ch.recv("pairing confirmation")?;
+    paired.check_confirmation(&f)?;
+    let key_file = save_pair_key(home, &caller, paired.ltk())?;
+    Ok(PairingDone { peer: caller, key_file })
+}
+
+/// The initiator's side (the seed's sender) on a session it opened to the peer: A1, B → A2,
+/// the string shown, the peer's confirmation, then this side's: attended, the person says the
+/// peer confirmed; `unattended`, the acceptor's own string (from `typed_string`) must be this
+/// side's. Saves the pair key only then.
+pub fn initiate(
+    home: &Home,
+    me: &str,
+    ch: &mut super::Channel,
+    unattended: bool,
+    rng: &dyn SecureRandom,
+    ui: &mut dyn PairingPrompts,
+) -> Result<PairingDone> {
+    use crate::wire::RefusalCode;
+    let peer = ch.peer().to_owned();
+    let (initiator, a1) = Initiator::start(me, rng)?;
+    ch.send(&a1, false)?;
+    let f = ch.recv("handshake packet B")?;
+    let (paired, a2) = initiator.on_b(&f, &peer).map_err(|e| ch.refuse_with(e))?;
+    ch.send(&a2, false)?;
+    ui.show_string(&peer, &paired.short_string)?;
+    let f = ch.recv("pairing confirmation")?;
+    paired.check_confirmation(&f)?;
+    if unattended {
+        // The acceptor's confirmation alone proves nothing against whoever sits between the
+        // two: its own string, carried by the script, must be this side's.
+        let theirs = ui.typed_string(&peer)?;
+        if !paired.matches(&theirs) {
+            ch.refuse(RefusalCode::BadSignature, "the strings of the two sides differ: nothing was saved");
+            return Err(Error::VerifyFailed(format!(
+                "the string {peer}'s side shows is not this side's: nothing was saved. Someone may be between you \
+                 and {peer}: pair again, and if it fails again, do not trust this connection"
+            )));
+        }
+    } else if !ui.confirmed_by_person(&peer)? {
+        ch.refuse(RefusalCode::BadRequest, "the initiator did not confirm: nothing was saved");
+        return Err(Error::VerifyFailed("not confirmed: nothing was saved".into()));
+    }
+    ch.send(&paired.confirmation(), true)?;
+    let key_file = save_pair_key(home, &peer, paired.ltk())?;
+    Ok(PairingDone { peer, key_file })
 }
 
 #[cfg(test)]

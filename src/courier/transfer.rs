@@ -18,82 +18,14 @@ use super::proofs::{direction_key, Challenges, OFFLINE_CHALLENGE_B};
 use super::tree::{self, Plan, Unpacked};
 use crate::crypto::{self, Secret};
 use crate::keys::Home;
-use crate::session::io::{Conn, FrameReader};
-use crate::session::record::Received;
-use crate::session::Session;
+use crate::session::io::FrameReader;
 use crate::wire::{Frame, Msg, RefusalCode};
-use crate::wire::{Refused, TYPE_REFUSED};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
 use std::io::{Read, Write};
 use std::path::Path;
 
-/// A peer's refusal inside a courier exchange.
-fn peer_refused(peer: &str, r: Refused) -> Error {
-    Error::PeerRefused { peer: peer.to_owned(), code: r.code, reason: r.reason }
-}
-
-/// Packets over a live session: each one rides in one session record.
-pub struct Channel {
-    pub session: Session,
-    pub conn: Conn,
-}
-
-impl Channel {
-    pub fn new(session: Session, conn: Conn) -> Self {
-        Channel { session, conn }
-    }
-
-    pub fn peer(&self) -> &str {
-        &self.session.summary.peer
-    }
-
-    pub fn send(&mut self, frame: &[u8], last: bool) -> Result<()> {
-        let rec = self.session.sender.seal(frame, last)?;
-        self.conn.send(&rec)
-    }
-
-    /// The next packet; a refusal from the peer becomes the error.
-    pub fn recv(&mut self, expecting: &str) -> Result<Frame> {
-        let peer = self.session.summary.peer.clone();
-        let (h, body) = self.conn.reader.next_record()?.ok_or_else(|| {
-            Error::Unavailable(format!("{peer} closed the connection before sending the {expecting}"))
-        })?;
-        if h.msg_type == TYPE_REFUSED {
-            let f = Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() };
-            return Err(peer_refused(&peer, Refused::from_frame(&f)?));
-        }
-        match self.session.receiver.open(&h, body)? {
-            Received::Finished => Err(Error::VerifyFailed("a second finished record".into())),
-            Received::Data { data, .. } => {
-                let f = Frame::parse(data)?;
-                if f.msg_type == TYPE_REFUSED {
-                    return Err(peer_refused(&peer, Refused::from_frame(&f)?));
-                }
-                Ok(f)
-            }
-        }
-    }
-
-    /// Sends a refusal (the seed's negative acknowledge) as this side's last packet.
-    pub fn refuse(&mut self, code: RefusalCode, reason: &str) {
-        let r = Refused { code: code as u16, server_time: crate::clock::now_unix(), reason: reason.to_owned() };
-        if !self.session.sender.finished() {
-            let _ = self.send(&r.frame(), true);
-        }
-    }
-}
-
-/// The refusal code a local failure is reported to the peer with.
-fn refusal_code(e: &Error) -> RefusalCode {
-    match e.kind() {
-        crate::ErrorKind::VerifyFailed => RefusalCode::BadSignature,
-        crate::ErrorKind::NotFound => RefusalCode::NotFound,
-        crate::ErrorKind::Expired => RefusalCode::Expired,
-        crate::ErrorKind::Failure | crate::ErrorKind::Unavailable => RefusalCode::Internal,
-        _ => RefusalCode::BadRequest,
-    }
-}
+pub use super::channel::Channel;
 
 /// What to send.
 pub struct SendSpec<'a> {
@@ -398,7 +330,7 @@ pub fn recv_live(
             }
         }
         Err(e) if !ch.session.sender.finished() => {
-            let rc = Receipt { status: refusal_code(e) as u16, files: 0, bytes: 0, reason: e.to_string() };
+            let rc = Receipt { status: e.refusal_code() as u16, files: 0, bytes: 0, reason: e.to_string() };
             if let Ok(f) = rc.to_frame() {
                 let _ = ch.send(&f, true);
             }
