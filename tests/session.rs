@@ -167,3 +167,39 @@ fn the_cds_refuses_a_session_with_an_unknown_account() {
     assert_eq!(err.kind(), sslx::ErrorKind::Refused, "{err}");
     assert!(err.to_string().contains("not enrolled"), "{err}");
 }
+
+/// The library's listening side (`Endpoint::incoming` on a bound socket, admission, and
+/// `session::exec::run`) driven directly: a caller's bytes go through the command, its output
+/// comes back, its exit status is reported (the environment filter: review_attacks' l5 test).
+#[test]
+fn the_library_listener_runs_a_call_through_a_command() {
+    use sslx::session::admission::{Admission, Limits};
+    use sslx::session::endpoint::{Endpoint, Options};
+    let cds = Cds::start_dev();
+    let (alice, bob) = (enroll(&cds, "ea"), enroll(&cds, "eb"));
+    let home = |p: &Participant| sslx::keys::Home::new(p.home());
+    let ep_b = Endpoint::load(&home(&bob), None).unwrap();
+    let mut calls = ep_b.incoming(Some("127.0.0.1:0"), |_| {}).unwrap();
+    let target = format!("eb@{}", calls.listening_on);
+    let admission = Admission::new(Limits::new(2));
+    std::thread::scope(|s| {
+        let listener = s.spawn(|| {
+            let mut sock = calls.next().unwrap().unwrap();
+            let mut place = admission.queue_or_refuse(&mut sock, true, "eb").unwrap().admit().unwrap();
+            let rng = sslx::crypto::system_rng();
+            let (session, conn) = ep_b.accept(sock, &Options::default(), &rng).unwrap();
+            place.handshake_done();
+            sslx::session::exec::run(session, conn, "tr a-z A-Z; echo \"peer=$SSLX_PEER\"; exit 3").unwrap()
+        });
+        let ep_a = Endpoint::load(&home(&alice), None).unwrap();
+        let rng = sslx::crypto::system_rng();
+        let (session, conn) = ep_a.dial(&target, &Options::default(), &rng).unwrap();
+        let mut out = Vec::new();
+        let t =
+            sslx::session::io::pump(session, conn, std::io::Cursor::new(b"hello bob\n".to_vec()), &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "HELLO BOB\npeer=ea\n");
+        assert_eq!(t.sent, 10);
+        let (moved, status) = listener.join().unwrap();
+        assert_eq!((moved.received, status.code()), (10, Some(3)));
+    });
+}

@@ -348,15 +348,15 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         let mut sock = match sock {
             Ok(s) => s,
             // The hook is gone (the CDS stopped): nothing more will ring.
-            Err(e) if a.bind.is_none() => return Err(e.context("the hook at the CDS ended")),
+            Err(e) if a.bind.is_none() => return Err(anyhow::Error::from(e).context("the hook at the CDS ended")),
             Err(_) => continue,
         };
-        let Some(queued) = queue_or_refuse(&admission, &mut sock, a.bind.is_some(), &ep.name) else { continue };
+        let Some(queued) = admission.queue_or_refuse(&mut sock, a.bind.is_some(), &ep.name) else { continue };
         let (ep, opts, exec, quiet) = (ep.clone(), opts.clone(), a.exec.clone(), ctx.quiet);
         std::thread::spawn(move || {
             let place = match queued.admit() {
                 Ok(p) => p,
-                Err(why) => return busy(&mut sock, &ep.name, &why),
+                Err(why) => return sslx::session::admission::refuse_busy(&mut sock, &ep.name, &why),
             };
             if let Err(e) = serve_call(&ep, sock, &opts, exec.as_deref(), quiet, Some(place)) {
                 eprintln!("sslx: call failed: {e:#}");
@@ -366,74 +366,22 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A place in the queue for a new call, or `None` once the caller was told the listener is
-/// busy. On a bound socket calls count by their source address; through the relay every call
-/// comes from the CDS's address, so only the totals count.
-fn queue_or_refuse(
-    admission: &Admission,
-    sock: &mut std::net::TcpStream,
-    by_source: bool,
-    me: &str,
-) -> Option<sslx::session::admission::Queued> {
-    let source = if by_source { sock.peer_addr().ok().map(|p| p.ip()) } else { None };
-    match admission.queue(source) {
-        Ok(q) => Some(q),
-        Err(why) => {
-            busy(sock, me, &why);
-            None
-        }
-    }
-}
-
-/// Tells a caller this listener is busy (in place of its hello) and closes.
-fn busy(sock: &mut std::net::TcpStream, me: &str, why: &str) {
-    let r = sslx::wire::Refused {
-        code: sslx::wire::RefusalCode::RateLimited as u16,
-        server_time: sslx::cli::now_unix(),
-        reason: format!("{me} is busy: {why}; try again shortly"),
-    };
-    let _ = std::io::Write::write_all(sock, &r.frame());
-}
-
-type Calls = Box<dyn Iterator<Item = Result<std::net::TcpStream>>>;
-
-/// Calls arrive from a socket we bound, or as rings on our hook at the CDS.
-fn incoming_calls(ep: &sslx::session::endpoint::Endpoint, bind: Option<&str>, quiet: bool) -> Result<Calls> {
-    let rng = sslx::crypto::system_rng();
-    Ok(match bind {
-        Some(bind) => {
-            let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
-            eprintln!("sslx: listening on {} as {}", listener.local_addr()?, ep.name);
-            Box::new(std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s).map_err(anyhow::Error::from))))
-        }
-        None => {
-            let mut hook = sslx::relay::client::on_hook(&ep.cds, &ep.name, &ep.cdsk, &rng)?;
-            eprintln!("sslx: listening on hook at the CDS {} as {}", ep.cds, ep.name);
-            Box::new(std::iter::from_fn(move || {
-                let rng = sslx::crypto::system_rng();
-                loop {
-                    match hook.next_event() {
-                        Err(e) => return Some(Err(e.into())),
-                        Ok(sslx::relay::client::HookEvent::Ticket { caller, .. }) => {
-                            if !quiet {
-                                eprintln!("sslx: the CDS granted {caller} a session with us");
-                            }
-                        }
-                        Ok(sslx::relay::client::HookEvent::Ring { call_id, caller }) => {
-                            if !quiet {
-                                eprintln!("sslx: ring from {caller}");
-                            }
-                            // A ring that cannot be answered loses that call, not the hook.
-                            match hook.answer(&call_id, &rng) {
-                                Ok(s) => return Some(Ok(s)),
-                                Err(e) => eprintln!("sslx: could not answer {caller}: {e}"),
-                            }
-                        }
-                    }
-                }
-            }))
-        }
-    })
+/// Calls arriving at this participant (`--bind ADDR`, else its hook at the CDS), with a line on
+/// stderr for where it listens and (unless quiet) for what happens on the hook.
+fn incoming_calls(
+    ep: &sslx::session::endpoint::Endpoint,
+    bind: Option<&str>,
+    quiet: bool,
+) -> Result<sslx::session::endpoint::Incoming> {
+    use sslx::session::endpoint::HookNote;
+    let calls = ep.incoming(bind, move |note| match note {
+        HookNote::Granted { caller } if !quiet => eprintln!("sslx: the CDS granted {caller} a session with us"),
+        HookNote::Ring { caller } if !quiet => eprintln!("sslx: ring from {caller}"),
+        HookNote::AnswerFailed { caller, error } => eprintln!("sslx: could not answer {caller}: {error}"),
+        _ => {}
+    })?;
+    eprintln!("sslx: listening on {} as {}", calls.listening_on, ep.name);
+    Ok(calls)
 }
 
 /// One call: the handshake, then the stream to stdout or through a command.
@@ -457,26 +405,7 @@ fn serve_call(
     let t = match exec {
         None => sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?,
         Some(cmd) => {
-            // The command is driven by the peer: it gets this process's environment but for
-            // sslx's own variables (PINs, passwords, SAS strings), and the peer's proven name.
-            let mut command = std::process::Command::new("sh");
-            for (k, _) in std::env::vars_os() {
-                if k.to_string_lossy().starts_with("SSLX_") {
-                    command.env_remove(k);
-                }
-            }
-            let mut child = command
-                .arg("-c")
-                .arg(cmd)
-                .env("SSLX_PEER", &session.summary.peer)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .with_context(|| format!("starting --exec {cmd:?}"))?;
-            let (stdin, stdout) = (child.stdin.take().expect("piped"), child.stdout.take().expect("piped"));
-            let t = sslx::session::io::pump(session, conn, stdout, stdin);
-            let status = child.wait()?;
-            let t = t?;
+            let (t, status) = sslx::session::exec::run(session, conn, cmd)?;
             if !status.success() && !quiet {
                 eprintln!("sslx: --exec command ended with {status}");
             }
@@ -834,7 +763,7 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     };
     let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
     if a.once {
-        receive_one(incoming.next().expect("endless"), None, None)?;
+        receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Several transfers at once (a sender never waits for another's to end); one mailbox
@@ -858,12 +787,12 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
                 }
             };
             // Never waits here (a sender told "busy" uses the mailbox).
-            let Some(queued) = queue_or_refuse(&admission, &mut sock, a.bind.is_some(), &ep.name) else { continue };
+            let Some(queued) = admission.queue_or_refuse(&mut sock, a.bind.is_some(), &ep.name) else { continue };
             let (receive_one, multi, collecting, ep, into) = (&receive_one, &multi, &collecting, &ep, &a.into);
             s.spawn(move || {
                 let place = match queued.admit() {
                     Ok(p) => p,
-                    Err(why) => return busy(&mut sock, &ep.name, &why),
+                    Err(why) => return sslx::session::admission::refuse_busy(&mut sock, &ep.name, &why),
                 };
                 if let Err(e) = receive_one(Ok(sock), Some(multi), Some(place)) {
                     eprintln!("sslx: a transfer failed: {e:#}");
@@ -878,7 +807,7 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         }
     });
     match hook_ended {
-        Some(e) => Err(e.context("the hook at the CDS ended")),
+        Some(e) => Err(anyhow::Error::from(e).context("the hook at the CDS ended")),
         None => Ok(ExitCode::SUCCESS),
     }
 }

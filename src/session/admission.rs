@@ -149,6 +149,33 @@ impl Drop for Admitted {
     }
 }
 
+/// Tells a caller this listener is busy, in place of its hello (a refused frame, code 19:
+/// callers retry shortly), and closes.
+pub fn refuse_busy(sock: &mut std::net::TcpStream, me: &str, why: &str) {
+    let r = crate::wire::Refused {
+        code: crate::wire::RefusalCode::RateLimited as u16,
+        server_time: crate::clock::now_unix(),
+        reason: format!("{me} is busy: {why}; try again shortly"),
+    };
+    let _ = std::io::Write::write_all(sock, &r.frame());
+}
+
+impl Admission {
+    /// A place in the queue for a new call, or `None` once the caller was told this listener is
+    /// busy. On a bound socket (`by_source`) calls count by their source; through the relay
+    /// every call comes from the CDS's address, so only the totals count.
+    pub fn queue_or_refuse(&self, sock: &mut std::net::TcpStream, by_source: bool, me: &str) -> Option<Queued> {
+        let source = if by_source { sock.peer_addr().ok().map(|p| p.ip()) } else { None };
+        match self.queue(source) {
+            Ok(q) => Some(q),
+            Err(why) => {
+                refuse_busy(sock, me, &why);
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

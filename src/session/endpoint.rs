@@ -368,6 +368,77 @@ impl Endpoint {
     }
 }
 
+/// What happens on a hook while it waits for calls (for the person watching).
+#[derive(Debug)]
+pub enum HookNote {
+    /// The CDS granted `caller` a session with this participant (its ticket will be in M1).
+    Granted { caller: String },
+    /// `caller` rings.
+    Ring { caller: String },
+    /// A ring that could not be answered: that call is lost, the hook stays.
+    AnswerFailed { caller: String, error: Error },
+}
+
+/// Calls as they arrive: sockets whose first job is the listener hello (`Endpoint::accept`).
+pub struct Incoming {
+    /// Where calls come from: `ADDR` bound, or `hook at the CDS ADDR`.
+    pub listening_on: String,
+    calls: Box<dyn Iterator<Item = Result<TcpStream>> + Send>,
+}
+
+impl Iterator for Incoming {
+    type Item = Result<TcpStream>;
+    fn next(&mut self) -> Option<Result<TcpStream>> {
+        self.calls.next()
+    }
+}
+
+impl Endpoint {
+    /// Calls arrive from a socket bound at `bind`, or (None) as rings on this participant's hook
+    /// at the CDS, each answered with its own connection. A hook that ends yields its error
+    /// (nothing more will ring); an error accepting on a bound socket is yielded and the next
+    /// call follows. `note` hears what happens on the hook.
+    pub fn incoming(&self, bind: Option<&str>, note: impl Fn(HookNote) + Send + 'static) -> Result<Incoming> {
+        let rng = crate::crypto::system_rng();
+        Ok(match bind {
+            Some(bind) => {
+                let listener = std::net::TcpListener::bind(bind)
+                    .map_err(|e| Error::Unavailable(format!("cannot listen on {bind}: {e}")))?;
+                let at = listener.local_addr().map_err(|e| Error::io("the bound address", e))?;
+                Incoming {
+                    listening_on: at.to_string(),
+                    calls: Box::new(std::iter::from_fn(move || {
+                        Some(listener.accept().map(|(s, _)| s).map_err(|e| Error::io("accepting a call", e)))
+                    })),
+                }
+            }
+            None => {
+                let mut hook = crate::relay::client::on_hook(&self.cds, &self.name, &self.cdsk, &rng)?;
+                Incoming {
+                    listening_on: format!("hook at the CDS {}", self.cds),
+                    calls: Box::new(std::iter::from_fn(move || {
+                        use crate::relay::client::HookEvent;
+                        let rng = crate::crypto::system_rng();
+                        loop {
+                            match hook.next_event() {
+                                Err(e) => return Some(Err(e)),
+                                Ok(HookEvent::Ticket { caller, .. }) => note(HookNote::Granted { caller }),
+                                Ok(HookEvent::Ring { call_id, caller }) => {
+                                    note(HookNote::Ring { caller: caller.clone() });
+                                    match hook.answer(&call_id, &rng) {
+                                        Ok(s) => return Some(Ok(s)),
+                                        Err(error) => note(HookNote::AnswerFailed { caller, error }),
+                                    }
+                                }
+                            }
+                        }
+                    })),
+                }
+            }
+        })
+    }
+}
+
 /// Connects and reads the listener's hello.
 fn connect(addr: &str) -> Result<(Conn, String)> {
     let stream = crate::net::connect(addr, addr)?;

@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod cache;
 pub mod endpoint;
+pub mod exec;
 pub mod handshake;
 pub mod io;
 pub mod keys;
