@@ -916,3 +916,33 @@ fn the_library_pairing_flows_save_one_key_only_when_the_strings_match() {
     );
     assert!(ka.ct_eq(&kb));
 }
+
+/// `transfer::send_to_path`: a bundle file written through a temp file and renamed into place
+/// (nothing else left beside it), or written in place to a device; the file opens.
+#[test]
+fn the_library_writes_a_bundle_file_whole_or_not_at_all() {
+    use sslx::courier::{transfer, BundleSuite, SendSpec};
+    let (a, b) = offline_couple("wa", "wb");
+    let ltk = sslx::courier::load_pair_key(&sslx::keys::Home::new(a.home()), "wb").unwrap().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("n.txt"), "bundle me").unwrap();
+    let plan = sslx::courier::tree::Plan::new(&[src.path().join("n.txt")]).unwrap();
+    let spec = SendSpec {
+        me: "wa",
+        peer: "wb",
+        ltk: &ltk,
+        suite: BundleSuite::Aes256Gcm,
+        compression: sslx::courier::payload::Compression::Auto,
+        plan: &plan,
+    };
+    let (home, rng) = (sslx::keys::Home::new(a.home()), sslx::crypto::system_rng());
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("n.sslx");
+    transfer::send_to_path(&home, &file, &spec, &rng, &mut |_| {}).unwrap();
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["n.sslx"], "no temp file left beside it");
+    transfer::send_to_path(&home, std::path::Path::new("/dev/null"), &spec, &rng, &mut |_| {}).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    b.cmd().args(["recv", "--in"]).arg(&file).arg("--into").arg(dest.path()).assert().success();
+    assert_eq!(std::fs::read_to_string(dest.path().join("n.txt")).unwrap(), "bundle me");
+}

@@ -122,18 +122,9 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
             ctx.say(format!("identity written to {path} (0600)"));
         }
         None => {
-            if ctx.home.has_identity() {
-                if !a.force {
-                    return Err(sslx::Error::from(sslx::keys::KeyError::IdentityExists(
-                        ctx.home.dir.display().to_string(),
-                    ))
-                    .into());
-                }
-                std::fs::rename(ctx.home.identity_path(), ctx.home.path("identity.key.old"))
-                    .context("keeping the old identity")?;
-                ctx.say(format!("the old identity is kept as {}", ctx.home.path("identity.key.old").display()));
+            if let Some(old) = ctx.home.replace_identity(&id, a.force)? {
+                ctx.say(format!("the old identity is kept as {}", old.display()));
             }
-            ctx.home.save_identity(&id)?;
             ctx.say(format!("identity of {} written to {} (0600)", id.name, ctx.home.identity_path().display()));
         }
     }
@@ -578,24 +569,7 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             (s, "stdout".to_owned())
         }
         Some(path) => {
-            let p = std::path::Path::new(path);
-            let s = if let Some(f) = sslx::keys::open_special(p)? {
-                // A device or FIFO (/dev/null, a named pipe): written in place, never renamed over.
-                let out = std::io::BufWriter::with_capacity(256 * 1024, f);
-                transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?.1
-            } else {
-                let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                let tmp = tempfile::Builder::new()
-                    .prefix(".sslx-bundle-")
-                    .tempfile_in(dir)
-                    .with_context(|| format!("creating a temp file beside {path}"))?;
-                let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-                let (out, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
-                let tmp = out.into_inner().map_err(|e| e.into_error())?;
-                tmp.as_file().sync_all()?;
-                tmp.persist(p).map_err(|e| e.error).with_context(|| format!("renaming the bundle into {path}"))?;
-                s
-            };
+            let s = transfer::send_to_path(&ctx.home, std::path::Path::new(path), &spec, &rng, &mut on_progress)?;
             (s, path.to_owned())
         }
         None => {
@@ -886,39 +860,19 @@ fn token_mint(ctx: &Ctx, a: MintArgs) -> Result<ExitCode> {
         }
     }
     for f in &a.fields {
-        let (k, v) = f.split_once('=').ok_or_else(|| usage(format!("--field {f:?}: give KEY=VALUE")))?;
-        fields.push(k.trim(), v).map_err(token_err)?;
+        fields.push_assignment(f).map_err(token_err)?;
     }
     if let Some(file) = a.fields_file.as_deref() {
         let text = sslx::cli::input::read_input(file, 1 << 20, "fields")?;
-        if text.trim_start().starts_with('{') {
-            let obj: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).map_err(|e| usage(format!("--fields {file}: not a JSON object: {e}")))?;
-            for (k, v) in obj {
-                let v = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                fields.push(&k, &v).map_err(token_err)?;
-            }
-        } else {
-            for (k, v) in Fields::parse(&text).map_err(token_err)?.0 {
-                fields.push(&k, &v).map_err(token_err)?;
-            }
+        for (k, v) in Fields::parse_input(&text).map_err(|e| usage(format!("--fields {file}: {e}")))?.0 {
+            fields.push(&k, &v).map_err(token_err)?;
         }
     }
     let to = match a.to.as_deref() {
         None => None,
         Some(p) => {
             let text = sslx::cli::input::read_input(&p.to_string_lossy(), 1 << 16, "public key file")?;
-            let kr = Keyring::parse(&text).map_err(token_err)?;
-            let mut nodes = kr.iter();
-            let (node, public) =
-                nodes.next().ok_or_else(|| usage(format!("{}: no `NODE_ID sslx-pub1…` line", p.display())))?;
-            if nodes.next().is_some() {
-                return Err(usage(format!("{}: more than one node; --to takes one", p.display())));
-            }
-            Some((node, public.x25519))
+            Some(Keyring::single(&text).map_err(|e| usage(format!("--to {}: {e}", p.display())))?)
         }
     };
     let now = sslx::cli::now_unix();
@@ -927,13 +881,12 @@ fn token_mint(ctx: &Ctx, a: MintArgs) -> Result<ExitCode> {
     let signer = sslx::token::Signer::new(&identity);
     let m = Mint { node: a.node, signer: &signer, number, now, ttl, fields: &fields, to, max_len: a.max_size };
     let token = sslx::token::mint(&m, &rng).map_err(token_err)?;
-    let out = match (&a.url, a.cookie) {
-        (Some(base), _) => format!("{base}{}sslx_token={token}", if base.contains('?') { '&' } else { '?' }),
-        (None, true) => {
-            format!("Set-Cookie: sslx_token={token}; Max-Age={ttl}; Path=/; Secure; HttpOnly; SameSite=Lax")
-        }
-        (None, false) => token.clone(),
+    let handover = match (&a.url, a.cookie) {
+        (Some(base), _) => sslx::token::Handover::Url(base.clone()),
+        (None, true) => sslx::token::Handover::Cookie { ttl },
+        (None, false) => sslx::token::Handover::Bare,
     };
+    let out = handover.render(&token);
     if ctx.json {
         ctx.print_json(serde_json::json!({"ok": true, "token": token, "output": out, "node": a.node,
             "session_id": format!("{:04x}:{number:012x}", a.node), "expires": sslx::cli::fmt_time(now + ttl),
@@ -1010,14 +963,8 @@ fn token_resolve(ctx: &Ctx, a: ResolveArgs) -> Result<ExitCode> {
 }
 
 fn token_store(ctx: &Ctx, a: TokenStoreArgs) -> Result<ExitCode> {
-    let mut items = Vec::new();
-    for it in &a.items {
-        let (k, v) = it.split_once('=').ok_or_else(|| usage(format!("{it:?}: give ID=VALUE")))?;
-        if k.trim().is_empty() || k.contains([',', ' ', '\n']) || v.contains('\n') {
-            return Err(usage(format!("{it:?}: an id without spaces or commas, a value on one line")));
-        }
-        items.push((k.trim().to_owned(), v.to_owned()));
-    }
+    let items =
+        a.items.iter().map(|it| sslx::token::oob::parse_item(it)).collect::<Result<Vec<_>, _>>().map_err(token_err)?;
     let version = sslx::token::oob::DataStore::open(&a.db)?.put(&items)?;
     if ctx.json {
         ctx.print_json(serde_json::json!({"ok": true, "version": version}));
@@ -1028,7 +975,6 @@ fn token_store(ctx: &Ctx, a: TokenStoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Token dialogues served at once, from one address, and how long one may last.
 fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
     use sslx::token::oob::{ServeConfig, ServeEvent, DIALOGUE_DEADLINE};
     let keyring =

@@ -435,6 +435,33 @@ pub fn send_offline<W: Write>(
     r.map(|s| (w.expect("set on success"), s))
 }
 
+/// Writes the offline bundle to `path`: a device or FIFO (`/dev/null`, a named pipe) is written
+/// in place; a file goes to a temp file beside it, synced, then renamed over `path`, so a failed
+/// send never leaves half a bundle there.
+pub fn send_to_path(
+    home: &Home,
+    path: &Path,
+    spec: &SendSpec<'_>,
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Sent> {
+    const BUF: usize = 256 * 1024;
+    if let Some(f) = crate::keys::open_special(path)? {
+        return Ok(send_offline(home, std::io::BufWriter::with_capacity(BUF, f), spec, "file", "ok", rng, progress)?.1);
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".sslx-bundle-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("creating a temp file beside {}", path.display()), e))?;
+    let (out, sent) =
+        send_offline(home, std::io::BufWriter::with_capacity(BUF, tmp), spec, "file", "ok", rng, progress)?;
+    let tmp = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io("syncing the bundle", e))?;
+    tmp.persist(path).map_err(|e| Error::io(format!("renaming the bundle into {}", path.display()), e.error))?;
+    Ok(sent)
+}
+
 /// Opens an offline bundle from `input` into `dest`; logs it with `via`. `depositor`: the
 /// participant the CDS authenticated as the bundle's sender (from the mailbox), which must be
 /// the account the bundle says it is from.

@@ -62,6 +62,29 @@ impl Home {
         write_atomic(&self.path("identity.pub"), format!("{} {}\n", id.name, id.public().to_line()).as_bytes(), 0o644)
     }
 
+    /// Where `replace_identity` keeps the identity it replaced.
+    pub fn old_identity_path(&self) -> PathBuf {
+        self.path("identity.key.old")
+    }
+
+    /// Installs `id` as this home's identity. An identity already there is refused unless
+    /// `force`, and then kept as `identity.key.old` (0600, as it was) for `sslx vsu
+    /// --prove-with`; returns where the old one went, if there was one.
+    pub fn replace_identity(&self, id: &Identity, force: bool) -> Result<Option<PathBuf>> {
+        let kept = if self.has_identity() {
+            if !force {
+                return Err(KeyError::IdentityExists(self.dir.display().to_string()).into());
+            }
+            let old = self.old_identity_path();
+            std::fs::rename(self.identity_path(), &old).map_err(|e| Error::io("keeping the old identity", e))?;
+            Some(old)
+        } else {
+            None
+        };
+        self.save_identity(id)?;
+        Ok(kept)
+    }
+
     /// Reads a JSON state file; `None` if it does not exist.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, file: &str) -> Result<Option<T>> {
         let p = self.path(file);
@@ -185,4 +208,25 @@ pub fn open_db_at(path: &Path) -> Result<rusqlite::Connection> {
 
 pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, bytes, 0o600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacing_an_identity_needs_force_and_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        let rng = crate::crypto::system_rng();
+        let (first, second) = (Identity::generate("n", &rng).unwrap(), Identity::generate("n", &rng).unwrap());
+        assert_eq!(home.replace_identity(&first, false).unwrap(), None);
+        assert!(matches!(home.replace_identity(&second, false), Err(Error::Key(KeyError::IdentityExists(_)))));
+        assert_eq!(home.load_identity().unwrap().public(), first.public(), "nothing replaced without force");
+        let old = home.replace_identity(&second, true).unwrap().unwrap();
+        assert_eq!(home.load_identity().unwrap().public(), second.public());
+        assert_eq!(load_identity_file(&old).unwrap().public(), first.public());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&old).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 }

@@ -39,6 +39,18 @@ impl Keyring {
         Ok(Keyring { nodes, addrs })
     }
 
+    /// The one node of a keyring line (`sslx token mint --to FILE`): its id and X25519 key.
+    pub fn single(text: &str) -> Result<(u16, [u8; 32]), TokenError> {
+        let kr = Keyring::parse(text)?;
+        let mut nodes = kr.iter();
+        let (node, public) =
+            nodes.next().ok_or_else(|| TokenError::Usage("no `NODE_ID sslx-pub1…` line in it".into()))?;
+        if nodes.next().is_some() {
+            return Err(TokenError::Usage("more than one node in it; --to takes one".into()));
+        }
+        Ok((node, public.x25519))
+    }
+
     pub fn get(&self, node: u16) -> Option<&PublicIdentity> {
         self.nodes.get(&node)
     }
@@ -58,5 +70,26 @@ impl Keyring {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_takes_exactly_one_node() {
+        let line = |seed: u8| {
+            let id = crate::keys::Identity {
+                name: "n".into(),
+                x25519: crate::crypto::Secret::new([seed; 32]),
+                ed25519_seed: crate::crypto::Secret::new([seed; 32]),
+            };
+            id.public().to_line()
+        };
+        let (node, _) = Keyring::single(&format!("# node 7\n7 {}\n", line(1))).unwrap();
+        assert_eq!(node, 7);
+        assert!(Keyring::single("# nothing\n").is_err());
+        assert!(Keyring::single(&format!("7 {}\n8 {}\n", line(1), line(2))).is_err());
     }
 }

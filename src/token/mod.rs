@@ -521,6 +521,57 @@ pub fn resolve(
     Ok((out, fetched))
 }
 
+impl Fields {
+    /// One `KEY=VALUE` (`sslx token mint --field`): the key trimmed, the value as given.
+    pub fn push_assignment(&mut self, kv: &str) -> Result<(), TokenError> {
+        let (k, v) = kv.split_once('=').ok_or_else(|| TokenError::Usage(format!("--field {kv:?}: give KEY=VALUE")))?;
+        self.push(k.trim(), v)
+    }
+
+    /// Fields given as a document (`sslx token mint --fields FILE|-`): a JSON object (string
+    /// values as they are, others in their JSON text), or `Key: Value` lines (`Fields::parse`).
+    pub fn parse_input(text: &str) -> Result<Self, TokenError> {
+        let mut f = Fields::default();
+        if text.trim_start().starts_with('{') {
+            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+                .map_err(|e| TokenError::Usage(format!("the fields are not a JSON object: {e}")))?;
+            for (k, v) in obj {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                f.push(&k, &v)?;
+            }
+        } else {
+            for (k, v) in Fields::parse(text)?.0 {
+                f.push(&k, &v)?;
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// How a minted token is handed over: bare, as a URL parameter (`--url BASE`), or as an HTTP
+/// cookie (`--cookie`) that lives as long as the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handover {
+    Bare,
+    Url(String),
+    Cookie { ttl: u64 },
+}
+
+impl Handover {
+    pub fn render(&self, token: &str) -> String {
+        match self {
+            Handover::Bare => token.to_owned(),
+            Handover::Url(base) => format!("{base}{}sslx_token={token}", if base.contains('?') { '&' } else { '?' }),
+            Handover::Cookie { ttl } => {
+                format!("Set-Cookie: sslx_token={token}; Max-Age={ttl}; Path=/; Secure; HttpOnly; SameSite=Lax")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,5 +584,29 @@ mod tests {
         }
         let refs: Vec<_> = f.references().into_iter().map(|(k, n, id)| format!("{k}{n}{id}")).collect();
         assert_eq!(refs, ["A1X", "D0Y.Z"]);
+    }
+
+    #[test]
+    fn fields_come_from_assignments_json_and_lines() {
+        let mut f = Fields::default();
+        f.push_assignment(" User-ID =fred").unwrap();
+        assert_eq!(f.get("User-ID"), Some("fred"));
+        assert!(f.push_assignment("no equals sign").is_err());
+        let j = Fields::parse_input(r#"{"Email-Address": "f@x.org", "Version": 3}"#).unwrap();
+        assert_eq!((j.get("Email-Address"), j.get("Version")), (Some("f@x.org"), Some("3")));
+        assert!(Fields::parse_input("{not json").is_err());
+        let l = Fields::parse_input("User-ID: fred\n\nTelephone: @1.Fred.Telephone\n").unwrap();
+        assert_eq!(l.get("Telephone"), Some("@1.Fred.Telephone"));
+    }
+
+    #[test]
+    fn a_token_is_handed_over_bare_in_a_url_or_as_a_cookie() {
+        assert_eq!(Handover::Bare.render("T"), "T");
+        assert_eq!(Handover::Url("https://b.example/m".into()).render("T"), "https://b.example/m?sslx_token=T");
+        assert_eq!(Handover::Url("https://b.example/m?x=1".into()).render("T"), "https://b.example/m?x=1&sslx_token=T");
+        assert_eq!(
+            Handover::Cookie { ttl: 300 }.render("T"),
+            "Set-Cookie: sslx_token=T; Max-Age=300; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
     }
 }

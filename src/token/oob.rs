@@ -167,6 +167,19 @@ impl DataStore {
     }
 }
 
+/// One `ID=VALUE` for the data store (`sslx token store`): an id the dialogue can carry (no
+/// spaces, commas or line breaks) and a value on one line.
+pub fn parse_item(item: &str) -> std::result::Result<(String, String), TokenError> {
+    let bad =
+        || TokenError::Usage(format!("{item:?}: give ID=VALUE, an id without spaces or commas, a value on one line"));
+    let (k, v) = item.split_once('=').ok_or_else(bad)?;
+    let k = k.trim();
+    if k.is_empty() || k.contains([',', ' ', '\n', '\r', '\t']) || v.contains(['\n', '\r']) {
+        return Err(bad());
+    }
+    Ok((k.to_owned(), v.to_owned()))
+}
+
 /// The source node's side of one connection.
 pub struct Server<'a> {
     pub node: u16,
@@ -543,5 +556,22 @@ impl Cache {
             )
             .map(|_| ())
             .map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_item;
+
+    #[test]
+    fn store_items_are_ids_the_dialogue_can_carry_and_one_line_values() {
+        assert_eq!(
+            parse_item("Fred.Telephone=(345) 555-1212").unwrap(),
+            ("Fred.Telephone".into(), "(345) 555-1212".into())
+        );
+        assert_eq!(parse_item(" Fred.X =a=b").unwrap(), ("Fred.X".into(), "a=b".into()));
+        for bad in ["no-equals", "=v", "a b=v", "a,b=v", "a=line\nbreak", "a\tb=v"] {
+            assert!(parse_item(bad).is_err(), "{bad:?}");
+        }
     }
 }
