@@ -50,7 +50,14 @@ fn finding_3_a_recorded_on_hook_does_not_steal_the_hook_on_another_connection() 
     assert_eq!(r.code, RefusalCode::BadSignature as u16, "{}", r.reason);
     // bob's own hook still rings.
     let mut caller = open(&cds);
-    let call = Call::new(&a, &ka, &caller.challenge, &call_body(&b, &[2; 16]).unwrap(), &rng()).unwrap();
+    let call = Call::new(
+        &a,
+        &ka,
+        &caller.challenge,
+        &CallBody { callee: b.clone(), nonce: [2; 16] }.encode().unwrap(),
+        &rng(),
+    )
+    .unwrap();
     write_frame(&mut caller.stream, &call.to_frame().unwrap()).unwrap();
     assert_eq!(next(&mut first.stream).msg_type, TYPE_RING);
 }
@@ -117,7 +124,10 @@ fn finding_3_every_authenticated_request_fails_on_another_connection() {
         (
             "call",
             Box::new(|ch| {
-                Call::new(&a, &ka, ch, &call_body(&b, &[1; 16]).unwrap(), &rng()).unwrap().to_frame().unwrap()
+                Call::new(&a, &ka, ch, &CallBody { callee: b.clone(), nonce: [1; 16] }.encode().unwrap(), &rng())
+                    .unwrap()
+                    .to_frame()
+                    .unwrap()
             }),
         ),
         ("answer", Box::new(|ch| Answer::new(&b, &kb, ch, &[2; 16], &rng()).unwrap().to_frame().unwrap())),
@@ -340,7 +350,14 @@ fn finding_9_a_forged_callee_never_reaches_the_billing_tape_and_csv_cells_are_qu
     let (a, ka) = keys(&alice);
     let forged = "=HYPERLINK(\"http://x\"),\"x\"\nforged,row";
     let mut c = open(&cds);
-    let call = Call::new(&a, &ka, &c.challenge, &call_body(forged, &[1; 16]).unwrap(), &rng()).unwrap();
+    let call = Call::new(
+        &a,
+        &ka,
+        &c.challenge,
+        &CallBody { callee: forged.to_owned(), nonce: [1; 16] }.encode().unwrap(),
+        &rng(),
+    )
+    .unwrap();
     write_frame(&mut c.stream, &call.to_frame().unwrap()).unwrap();
     let r = refusal(&next(&mut c.stream));
     assert_eq!(r.code, RefusalCode::BadRequest as u16, "{}", r.reason);

@@ -105,7 +105,11 @@ fn all_decoders(bytes: &[u8]) {
         check::<Trailer>(bytes);
         check::<Receipt>(bytes);
     }
-    let _ = (sslx::relay::parse_call(bytes), sslx::relay::parse_ring(bytes), sslx::relay::parse_nonce(bytes));
+    let _ = (
+        sslx::relay::CallBody::decode(bytes),
+        sslx::relay::RingBody::decode(bytes),
+        sslx::relay::NonceBody::decode(bytes),
+    );
     if let Ok(d) = sslx::relay::DepositBody::decode(bytes) {
         assert_eq!(d.encode().unwrap(), bytes);
     }

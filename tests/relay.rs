@@ -93,7 +93,7 @@ fn a_call_from_another_source_than_the_registered_one_is_refused() {
     // alice enrolled from 127.0.0.1; this call comes from 127.0.0.2 (also loopback).
     let mut sock = connect_from("127.0.0.2", &cds.listen);
     let hello = sslx::wire::CdsHello::from_frame(&sslx::wire::read_frame(&mut sock).unwrap().unwrap()).unwrap();
-    let body = sslx::relay::call_body("sb", &[1; 16]).unwrap();
+    let body = sslx::relay::CallBody { callee: "sb".into(), nonce: [1; 16] }.encode().unwrap();
     let call = sslx::relay::Call::new(&name, &cdsk, &hello.challenge, &body, &rng).unwrap();
     sslx::wire::write_frame(&mut sock, &call.to_frame().unwrap()).unwrap();
     let f = sslx::wire::read_frame(&mut sock).unwrap().unwrap();
@@ -112,7 +112,7 @@ fn a_wrapped_call_under_the_wrong_key_is_refused() {
     let _l = Listener::on_hook(&bob, &[]);
     let rng = sslx::crypto::system_rng();
     let err = sslx::vsu::client::exchange(&cds.listen, |ch| {
-        let body = sslx::relay::call_body("wkb", &[1; 16])?;
+        let body = sslx::relay::CallBody { callee: "wkb".into(), nonce: [1; 16] }.encode()?;
         Ok(sslx::relay::Call::new("wka", &sslx::crypto::Secret::new([5; 32]), ch, &body, &rng)?.to_frame()?)
     })
     .unwrap_err();
@@ -173,7 +173,7 @@ fn more_participants_on_hook_than_connection_slots_stay_reachable() {
         caller,
         caller_key,
         &c.challenge,
-        &sslx::relay::call_body(name, &[2; 16]).unwrap(),
+        &sslx::relay::CallBody { callee: name.to_owned(), nonce: [2; 16] }.encode().unwrap(),
         &rng,
     )
     .unwrap();

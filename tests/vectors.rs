@@ -680,9 +680,21 @@ fn relay_messages_vector() {
             ("hook_ok", HookOk::new(&cdsk_b, &hook_nonce, &1_790_000_001u64.to_be_bytes(), &rng).to_frame()),
             (
                 "call",
-                Call::new("alice", &cdsk_a, ch, &call_body("bob", &call_nonce).unwrap(), &rng).unwrap().to_frame(),
+                Call::new(
+                    "alice",
+                    &cdsk_a,
+                    ch,
+                    &CallBody { callee: "bob".into(), nonce: call_nonce }.encode().unwrap(),
+                    &rng,
+                )
+                .unwrap()
+                .to_frame(),
             ),
-            ("ring", Ring::new(&cdsk_b, &hook_nonce, &ring_body(&call_id, "alice").unwrap(), &rng).to_frame()),
+            (
+                "ring",
+                Ring::new(&cdsk_b, &hook_nonce, &RingBody { call_id, caller: "alice".into() }.encode().unwrap(), &rng)
+                    .to_frame(),
+            ),
             ("answer", Answer::new("bob", &cdsk_b, ch, &call_id, &rng).unwrap().to_frame()),
             ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
             ("ticket_push", TicketPush::new(&cdsk_b, &hook_nonce, &ticket, &rng).to_frame()),
@@ -708,15 +720,21 @@ fn relay_messages_vector() {
     let ch: [u8; 32] = h(&f["challenge"]).try_into().unwrap();
     let on_hook = OnHook::from_bytes(&h(&f["on_hook"])).unwrap();
     assert_eq!(on_hook.to_frame().unwrap(), h(&f["on_hook"]));
-    assert_eq!(parse_nonce(&on_hook.open(&cdsk_b, &ch).unwrap()), Some(hook_nonce));
+    assert_eq!(NonceBody::decode(&on_hook.open(&cdsk_b, &ch).unwrap()).unwrap().nonce, hook_nonce);
     assert!(on_hook.open(&cdsk_a, &ch).is_none());
     assert!(on_hook.open(&cdsk_b, &[0; 32]).is_none(), "an on-hook verifies on its own connection only");
     let call = Call::from_bytes(&h(&f["call"])).unwrap();
-    assert_eq!(parse_call(&call.open(&cdsk_a, &ch).unwrap()), Some(("bob".into(), call_nonce)));
+    assert_eq!(
+        CallBody::decode(&call.open(&cdsk_a, &ch).unwrap()).unwrap(),
+        CallBody { callee: "bob".into(), nonce: call_nonce }
+    );
     // The wrap is bound to the message type: a call's bytes do not verify as an answer.
     assert!(Answer { sender: call.sender.clone(), wrapped: call.wrapped.clone() }.open(&cdsk_a, &ch).is_none());
     let ring = Ring::from_bytes(&h(&f["ring"])).unwrap();
-    assert_eq!(parse_ring(&ring.open(&cdsk_b, &hook_nonce).unwrap()), Some((call_id, "alice".into())));
+    assert_eq!(
+        RingBody::decode(&ring.open(&cdsk_b, &hook_nonce).unwrap()).unwrap(),
+        RingBody { call_id, caller: "alice".into() }
+    );
     assert!(ring.open(&cdsk_b, &call_nonce).is_none(), "a ring is bound to its hook");
     assert_eq!(Answer::from_bytes(&h(&f["answer"])).unwrap().open(&cdsk_b, &ch).unwrap(), call_id);
     assert_eq!(
@@ -1731,6 +1749,31 @@ fn mailbox_and_courier_packets_vector() {
     let collected_refused = [&n2[..], &8u64.to_be_bytes(), &[0]].concat();
     let collected_kept = [&n2[..], &9u64.to_be_bytes(), &[2]].concat();
     let status_none = [&n3[..], &0u16.to_be_bytes()].concat();
+    // The bodies above are spelled out from PROTOCOL.md 5D.5; the production encoders must give
+    // exactly these bytes and the decoders read them back.
+    let item = MailboxItem { item: 7, sender: "alice".into(), size: 4096, bundle_id: bid };
+    let structured: [(Vec<u8>, &Vec<u8>); 7] = [
+        (DeliveryBody::Item(item.clone()).encode().unwrap(), &delivery_body),
+        (CollectedBody { nonce: n2, item: 7, outcome: Outcome::Opened }.encode(), &collected_body),
+        (CollectedBody { nonce: n2, item: 8, outcome: Outcome::Refused }.encode(), &collected_refused),
+        (CollectedBody { nonce: n2, item: 9, outcome: Outcome::Keep }.encode(), &collected_kept),
+        (StatusBody { nonce: n3, ids: vec![bid] }.encode().unwrap(), &status_body),
+        (StatusBody { nonce: n3, ids: vec![] }.encode().unwrap(), &status_none),
+        (
+            StatusOkBody { entries: vec![(bid, DeliveryState::Delivered, 1_790_000_003)] }.encode().unwrap(),
+            &status_ok_body,
+        ),
+    ];
+    for (i, (encoded, spelled)) in structured.iter().enumerate() {
+        assert_eq!(&encoded, spelled, "body {i}");
+    }
+    assert_eq!(DeliveryBody::decode(&delivery_body).unwrap(), DeliveryBody::Item(item));
+    assert_eq!(DeliveryBody::decode(&[0]).unwrap(), DeliveryBody::Empty);
+    assert_eq!(CollectedBody::decode(&collected_kept).unwrap().outcome, Outcome::Keep);
+    assert!(CollectedBody::decode(&[&n2[..], &9u64.to_be_bytes(), &[3]].concat()).is_err(), "outcome 3");
+    assert_eq!(StatusOkBody::decode(&status_ok_body).unwrap().entries[0].1, DeliveryState::Delivered);
+    assert!(StatusBody::decode(&[&n3[..], &3001u16.to_be_bytes()].concat()).is_err(), "over 3,000 ids");
+    assert_eq!(TimeBody { time: 1_790_604_800 }.encode(), 1_790_604_800u64.to_be_bytes());
     let receipt = Receipt { status: 0, files: 3, bytes: 51, reason: String::new() };
     let a1 = TransferA1 {
         low_version: 1,
@@ -1806,7 +1849,10 @@ fn mailbox_and_courier_packets_vector() {
         DepositOk::from_bytes(&h(&f["deposit_ok"])).unwrap().open(&cdsk_a, &n1).unwrap(),
         1_790_604_800u64.to_be_bytes()
     );
-    assert_eq!(parse_nonce(&Collect::from_bytes(&h(&f["collect"])).unwrap().open(&cdsk_b, &ch).unwrap()), Some(n2));
+    assert_eq!(
+        NonceBody::decode(&Collect::from_bytes(&h(&f["collect"])).unwrap().open(&cdsk_b, &ch).unwrap()).unwrap().nonce,
+        n2
+    );
     let dl = Delivery::from_bytes(&h(&f["delivery"])).unwrap();
     assert_eq!(dl.open(&cdsk_b, &n2).unwrap(), delivery_body);
     assert!(dl.open(&cdsk_b, &n1).is_none(), "a delivery is bound to its collect");

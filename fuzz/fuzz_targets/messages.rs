@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     check::<Trailer>(data);
     check::<Receipt>(data);
     // Bodies carried inside wraps.
-    let _ = (parse_call(data), parse_ring(data), parse_nonce(data));
+    let _ = (CallBody::decode(data), RingBody::decode(data), NonceBody::decode(data), IdBody::decode(data));
     if let Ok(d) = DepositBody::decode(data) {
         assert_eq!(d.encode().unwrap(), data);
     }

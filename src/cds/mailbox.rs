@@ -7,7 +7,7 @@ use super::conn::{authenticate, blocking, read_frame_within, refuse, stream_plac
 use super::registrar::Refusal;
 use super::store::{MailboxLimits, StoredBundle};
 use crate::relay::msgs::*;
-use crate::wire::{put_str8, Msg, Reader, RefusalCode};
+use crate::wire::{Msg, RefusalCode};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -216,7 +216,7 @@ pub async fn deposit(
         cancel(cds.clone()).await;
         return refuse(&mut sock, r.code, r.reason).await;
     }
-    if let Ok(ok) = DepositOk::new(&cdsk, &nonce, &expires.to_be_bytes(), &cds.rng).to_frame() {
+    if let Ok(ok) = DepositOk::new(&cdsk, &nonce, &TimeBody { time: expires }.encode(), &cds.rng).to_frame() {
         let _ = sock.write_all(&ok).await;
     }
 }
@@ -253,7 +253,7 @@ pub async fn collect(
             Ok(x) => x,
             Err(r) => return refuse(&mut sock, r.code, r.reason).await,
         };
-        let Some(nonce) = parse_nonce(&body) else {
+        let Ok(NonceBody { nonce }) = NonceBody::decode(&body) else {
             return refuse(&mut sock, RefusalCode::Malformed, "malformed collect body".into()).await;
         };
         if place.is_none() {
@@ -283,18 +283,15 @@ pub async fn collect(
             let _ = tokio::fs::remove_file(p).await;
         }
         let Some((id, b)) = item else {
-            if let Ok(f) = Delivery::new(&cdsk, &nonce, &[0], &cds.rng).to_frame() {
+            if let Ok(f) =
+                Delivery::new(&cdsk, &nonce, &DeliveryBody::Empty.encode().expect("one byte"), &cds.rng).to_frame()
+            {
                 let _ = sock.write_all(&f).await;
             }
             return;
         };
-        let mut head = vec![1u8];
-        head.extend_from_slice(&id.to_be_bytes());
-        if put_str8(&mut head, &b.sender).is_err() {
-            return;
-        }
-        head.extend_from_slice(&b.size.to_be_bytes());
-        head.extend_from_slice(&b.bundle_id);
+        let item = MailboxItem { item: id as u64, sender: b.sender.clone(), size: b.size, bundle_id: b.bundle_id };
+        let Ok(head) = DeliveryBody::Item(item).encode() else { return };
         let Ok(mut file) = tokio::fs::File::open(&b.path).await else {
             return refuse(&mut sock, RefusalCode::Internal, "a stored bundle is missing".into()).await;
         };
@@ -319,23 +316,17 @@ pub async fn collect(
         let Some(ack_body) = ack.open(&cdsk, &conn.challenge) else {
             return refuse(&mut sock, RefusalCode::BadSignature, "collected does not verify".into()).await;
         };
-        let mut r = Reader::new(&ack_body);
-        let parsed = (|| {
-            let v = (r.take_array::<16>("nonce").ok()?, r.u64("item").ok()?, r.u8("outcome").ok()?);
-            r.finish().ok()?;
-            Some(v)
-        })();
-        let Some((n2, item_id, outcome)) = parsed else {
-            return refuse(&mut sock, RefusalCode::Malformed, "malformed collected body".into()).await;
+        let collected = match CollectedBody::decode(&ack_body) {
+            Ok(c) => c,
+            Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed collected body: {e}")).await,
         };
-        if n2 != nonce || item_id != id as u64 {
+        if collected.nonce != nonce || collected.item != id as u64 {
             return refuse(&mut sock, RefusalCode::BadRequest, "collected names another collect or item".into()).await;
         }
-        let state = match outcome {
-            1 => Some(2),
-            0 => Some(3),
-            2 => None, // kept for a later collection; this one moves past it
-            _ => return refuse(&mut sock, RefusalCode::Malformed, format!("unknown outcome {outcome}")).await,
+        let state = match collected.outcome {
+            Outcome::Opened => Some(DeliveryState::Delivered),
+            Outcome::Refused => Some(DeliveryState::Refused),
+            Outcome::Keep => None, // kept for a later collection; this one moves past it
         };
         match state {
             None => {
@@ -371,18 +362,7 @@ pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnIn
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let mut r = Reader::new(&body);
-    let parsed = (|| {
-        let nonce: [u8; 16] = r.take_array("nonce").ok()?;
-        let n = r.u16("count").ok()? as usize;
-        if n > MAX_STATUS_IDS {
-            return None;
-        }
-        let ids = (0..n).map(|_| r.take_array::<8>("bundle id").ok()).collect::<Option<Vec<_>>>()?;
-        r.finish().ok()?;
-        Some((nonce, ids))
-    })();
-    let Some((nonce, ids)) = parsed else {
+    let Ok(StatusBody { nonce, ids }) = StatusBody::decode(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed status body".into()).await;
     };
     let c = cds.clone();
@@ -391,12 +371,8 @@ pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnIn
         Ok(s) => s,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let mut out = (ids.len() as u16).to_be_bytes().to_vec();
-    for (id, (state, time)) in ids.iter().zip(states) {
-        out.extend_from_slice(id);
-        out.push(state);
-        out.extend_from_slice(&time.to_be_bytes());
-    }
+    let entries = ids.iter().zip(states).map(|(id, (state, time))| (*id, state, time)).collect();
+    let Ok(out) = (StatusOkBody { entries }).encode() else { return };
     if let Ok(f) = StatusOk::new(&cdsk, &nonce, &out, &cds.rng).to_frame() {
         let _ = sock.write_all(&f).await;
     }

@@ -39,10 +39,11 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let Some(nonce) = parse_nonce(&body) else {
+    let Ok(NonceBody { nonce }) = NonceBody::decode(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed on-hook body".into()).await;
     };
-    let Ok(ok) = HookOk::new(&cdsk, &nonce, &crate::clock::now_unix().to_be_bytes(), &cds.rng).to_frame() else {
+    let now = TimeBody { time: crate::clock::now_unix() };
+    let Ok(ok) = HookOk::new(&cdsk, &nonce, &now.encode(), &cds.rng).to_frame() else {
         return;
     };
     // On hook before hook OK leaves: a call made the moment the callee hears it rings.
@@ -94,7 +95,7 @@ pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
     drop(permit);
-    let Ok(call_id) = <[u8; 16]>::try_from(body.as_slice()) else {
+    let Ok(IdBody { id: call_id }) = IdBody::decode(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed answer body".into()).await;
     };
     let waiting = {
@@ -129,7 +130,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         Ok(x) => x,
         Err(r) => return refuse(&mut sock, r.code, r.reason).await,
     };
-    let Some((callee, nonce)) = parse_call(&body) else {
+    let Ok(CallBody { callee, nonce }) = CallBody::decode(&body) else {
         return refuse(&mut sock, RefusalCode::Malformed, "malformed call body".into()).await;
     };
     // Only a valid name reaches the billing tape (the caller chose these bytes).
@@ -214,7 +215,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     };
     let (tx, rx) = oneshot::channel();
     cds.relay.pending.lock().unwrap().insert(tracking, (callee.clone(), tx));
-    let rang = match ring_body(&tracking, &caller) {
+    let rang = match (RingBody { call_id: tracking, caller: caller.clone() }).encode() {
         Ok(body) => ring_tx.send_timeout(HookMsg::Ring(body), RING_WAIT).await.is_ok(),
         Err(_) => false,
     };
@@ -229,7 +230,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         return refuse(&mut sock, RefusalCode::NotListening, format!("{callee:?} did not answer")).await;
     };
     log("connected".into()).await;
-    let Ok(ok) = CallOk::new(&cdsk, &nonce, &tracking, &cds.rng).to_frame() else { return };
+    let Ok(ok) = CallOk::new(&cdsk, &nonce, &IdBody { id: tracking }.encode(), &cds.rng).to_frame() else { return };
     if sock.write_all(&ok).await.is_err() {
         return;
     }

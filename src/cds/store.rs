@@ -736,7 +736,14 @@ impl Store {
 
     /// The recipient took item `id`: forget it, record the outcome (2 opened, 3 refused).
     /// Returns the file to remove.
-    pub fn bundle_done(&self, recipient: &str, id: i64, state: u8, now: u64) -> Result<Option<String>> {
+    pub fn bundle_done(
+        &self,
+        recipient: &str,
+        id: i64,
+        state: crate::relay::DeliveryState,
+        now: u64,
+    ) -> Result<Option<String>> {
+        let state = state as u8;
         let c = self.conn();
         let row: Option<(String, Vec<u8>, String)> = c
             .query_row(
@@ -757,17 +764,21 @@ impl Store {
     }
 
     /// The delivery state of `sender`'s bundles: (state, time), state 0 when unknown.
-    pub fn delivery_states(&self, sender: &str, ids: &[[u8; 8]]) -> Result<Vec<(u8, u64)>> {
+    pub fn delivery_states(&self, sender: &str, ids: &[[u8; 8]]) -> Result<Vec<(crate::relay::DeliveryState, u64)>> {
+        use crate::relay::DeliveryState;
         let c = self.conn();
         ids.iter()
             .map(|id| {
                 c.query_row(
                     "SELECT state, time FROM deliveries WHERE sender = ?1 AND bundle_id = ?2",
                     params![sender, &id[..]],
-                    |r| Ok((r.get::<_, i64>(0)? as u8, r.get::<_, i64>(1)? as u64)),
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
                 )
                 .optional()
-                .map(|o| o.unwrap_or((0, 0)))
+                .map(|o| {
+                    o.and_then(|(s, t)| Some((DeliveryState::from_u8(u8::try_from(s).ok()?)?, t)))
+                        .unwrap_or((DeliveryState::Unknown, 0))
+                })
                 .map_err(db_err)
             })
             .collect()

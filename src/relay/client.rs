@@ -3,6 +3,7 @@
 //! socket belong to the peer's session, not to the relay.
 
 use super::msgs::*;
+pub use super::msgs::{DeliveryState, MailboxItem, Outcome};
 use crate::crypto::{self, Secret};
 use crate::wire::{read_frame, write_frame, Frame, Msg};
 use crate::wire::{Refused, TYPE_REFUSED};
@@ -54,11 +55,12 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, rng: &dyn SecureRandom)
     let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    send(&mut s, &OnHook::new(name, cdsk, &c.challenge, &nonce, rng)?.to_frame()?)?;
+    send(&mut s, &OnHook::new(name, cdsk, &c.challenge, &NonceBody { nonce }.encode(), rng)?.to_frame()?)?;
     let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
-    ok.open(cdsk, &nonce).ok_or_else(|| {
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| {
         Error::VerifyFailed("the CDS's hook answer did not verify under this machine's CDS key".into())
     })?;
+    TimeBody::decode(&body)?;
     s.set_read_timeout(None).ok();
     Ok(Hook { stream: s, nonce, name: name.to_owned(), cdsk: cdsk.clone(), cds: cds.to_owned() })
 }
@@ -77,7 +79,7 @@ impl Hook {
             return Ok(HookEvent::Ticket { caller: body.caller, session_id: ticket.session_id, expires: body.expires });
         }
         let body = Ring::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
-        let (call_id, caller) = parse_ring(&body).ok_or_else(|| Error::VerifyFailed("a ring is malformed".into()))?;
+        let RingBody { call_id, caller } = RingBody::decode(&body)?;
         Ok(HookEvent::Ring { call_id, caller })
     }
 
@@ -86,7 +88,10 @@ impl Hook {
         let c = connect(&self.cds)?;
         let mut s = c.stream;
         s.set_read_timeout(None).ok();
-        send(&mut s, &Answer::new(&self.name, &self.cdsk, &c.challenge, call_id, rng)?.to_frame()?)?;
+        send(
+            &mut s,
+            &Answer::new(&self.name, &self.cdsk, &c.challenge, &IdBody { id: *call_id }.encode(), rng)?.to_frame()?,
+        )?;
         Ok(s)
     }
 }
@@ -109,15 +114,16 @@ pub fn call(
     // The CDS may wait 10 s for a slot, 5 s for room on the hook and 15 s for the answer.
     s.set_read_timeout(Some(CALL_WAIT)).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    send(&mut s, &Call::new(name, cdsk, &c.challenge, &call_body(callee, &nonce)?, rng)?.to_frame()?)?;
+    send(
+        &mut s,
+        &Call::new(name, cdsk, &c.challenge, &CallBody { callee: callee.to_owned(), nonce }.encode()?, rng)?
+            .to_frame()?,
+    )?;
     let ok = CallOk::from_frame(&receive(&mut s, "answering the call")?)?;
     let body = ok
         .open(cdsk, &nonce)
         .ok_or_else(|| Error::VerifyFailed("the CDS's call-OK did not verify under this machine's CDS key".into()))?;
-    let tracking: [u8; 16] = body
-        .get(..16)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::VerifyFailed("call-OK is malformed".into()))?;
+    let IdBody { id: tracking } = IdBody::decode(&body)?;
     s.set_read_timeout(None).ok();
     Ok((s, tracking))
 }
@@ -167,30 +173,7 @@ pub fn deposit<F: std::io::Read + std::io::Seek>(
     let body = ok.open(cdsk, &nonce).ok_or_else(|| {
         Error::VerifyFailed("the CDS's deposit answer did not verify under this machine's CDS key".into())
     })?;
-    let expires =
-        body.try_into().map(u64::from_be_bytes).map_err(|_| Error::VerifyFailed("deposit OK is malformed".into()))?;
-    Ok(expires)
-}
-
-/// A bundle handed over from the mailbox.
-#[derive(Debug, Clone)]
-pub struct MailboxItem {
-    pub item: u64,
-    pub sender: String,
-    pub size: u64,
-    pub bundle_id: [u8; 8],
-}
-
-/// What the recipient did with a bundle from its mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Opened: the CDS forgets it and tells the sender "delivered".
-    Opened = 1,
-    /// Refused for good (altered, replayed, not for us): the CDS forgets it, the sender hears so.
-    Refused = 0,
-    /// Not now (a name already exists, a full disk, a sender not paired yet): the CDS keeps
-    /// it for a later collection and this one moves on to the next bundle.
-    Keep = 2,
+    Ok(TimeBody::decode(&body)?.time)
 }
 
 /// Collects the bundles waiting in this participant's mailbox, one at a time: `open` gets each
@@ -208,46 +191,27 @@ pub fn collect(
     let mut count = 0;
     loop {
         let nonce: [u8; 16] = crypto::random_array(rng);
-        send(&mut s, &Collect::new(name, cdsk, &challenge, &nonce, rng)?.to_frame()?)?;
+        send(&mut s, &Collect::new(name, cdsk, &challenge, &NonceBody { nonce }.encode(), rng)?.to_frame()?)?;
         let d = Delivery::from_frame(&receive(&mut s, "a delivery")?)?;
         let body = d.open(cdsk, &nonce).ok_or_else(|| {
             Error::VerifyFailed("a mailbox delivery did not verify under this machine's CDS key".into())
         })?;
-        let mut r = crate::wire::Reader::new(&body);
-        if r.u8("present")? == 0 {
-            return Ok(count);
-        }
-        let item = MailboxItem {
-            item: r.u64("item")?,
-            sender: r.str8("sender")?.to_owned(),
-            size: r.u64("size")?,
-            bundle_id: r.take_array("bundle id")?,
+        let item = match DeliveryBody::decode(&body)? {
+            DeliveryBody::Empty => return Ok(count),
+            DeliveryBody::Item(item) => item,
         };
-        r.finish()?;
         let mut bytes = std::io::Read::take(&mut s, item.size);
         let outcome = open(&item, &mut bytes);
         // Whatever the opener left unread belongs to this bundle, not to the next frame.
         std::io::copy(&mut bytes, &mut std::io::sink())
             .map_err(|e| Error::Unavailable(format!("reading a bundle from the CDS: {e}")))?;
-        let mut ack = nonce.to_vec();
-        ack.extend_from_slice(&item.item.to_be_bytes());
-        ack.push(outcome as u8);
+        let ack = CollectedBody { nonce, item: item.item, outcome }.encode();
         send(&mut s, &Collected::new(name, cdsk, &challenge, &ack, rng)?.to_frame()?)?;
         match outcome {
             Outcome::Opened => count += 1,
             Outcome::Refused | Outcome::Keep => {}
         }
     }
-}
-
-/// What became of a deposited bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    Unknown,
-    Queued,
-    Delivered,
-    Refused,
-    Expired,
 }
 
 /// Asks the CDS what became of bundles this participant deposited.
@@ -262,32 +226,13 @@ pub fn status(
     let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    let mut body = nonce.to_vec();
     // As many as fit in one frame; the rest are asked about next time.
-    let ids = &ids[..ids.len().min(MAX_STATUS_IDS)];
-    body.extend_from_slice(&(ids.len() as u16).to_be_bytes());
-    for id in ids {
-        body.extend_from_slice(id);
-    }
+    let ids = ids[..ids.len().min(MAX_STATUS_IDS)].to_vec();
+    let body = StatusBody { nonce, ids }.encode()?;
     send(&mut s, &Status::new(name, cdsk, &c.challenge, &body, rng)?.to_frame()?)?;
     let ok = StatusOk::from_frame(&receive(&mut s, "the status")?)?;
     let body = ok.open(cdsk, &nonce).ok_or_else(|| {
         Error::VerifyFailed("the CDS's status answer did not verify under this machine's CDS key".into())
     })?;
-    let mut r = crate::wire::Reader::new(&body);
-    let n = r.u16("count")?;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let id: [u8; 8] = r.take_array("bundle id")?;
-        let state = match r.u8("state")? {
-            1 => DeliveryState::Queued,
-            2 => DeliveryState::Delivered,
-            3 => DeliveryState::Refused,
-            4 => DeliveryState::Expired,
-            _ => DeliveryState::Unknown,
-        };
-        out.push((id, state, r.u64("time")?));
-    }
-    r.finish()?;
-    Ok(out)
+    Ok(StatusOkBody::decode(&body)?.entries)
 }

@@ -38,12 +38,13 @@ pub const COLLECTED_LABEL: &[u8] = b"sslx-mailbox-collected-v1";
 pub const STATUS_LABEL: &[u8] = b"sslx-mailbox-status-v1";
 pub const STATUS_OK_LABEL: &[u8] = b"sslx-mailbox-status-ok-v1";
 
+/// A participant's message to the CDS, wrapped (AEAD, not signed) under its CDSK:
 /// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender ‖
 /// challenge, body)`: the shape of every message a participant sends the relay (on hook,
 /// answer, call, the mailbox's). The challenge is the one of the connection it is sent on
 /// (the CDS hello), so a recorded message does not verify anywhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signed<const T: u8> {
+pub struct FromParticipant<const T: u8> {
     pub sender: String,
     pub wrapped: Vec<u8>,
 }
@@ -67,7 +68,7 @@ fn label(t: u8) -> &'static [u8] {
     }
 }
 
-impl<const T: u8> Signed<T> {
+impl<const T: u8> FromParticipant<T> {
     pub fn new(
         sender: &str,
         cdsk: &Secret<32>,
@@ -76,7 +77,7 @@ impl<const T: u8> Signed<T> {
         rng: &dyn SecureRandom,
     ) -> Result<Self, WireError> {
         let wrapped = crypto::wrap(cdsk.expose(), label(T), &aad(T, sender, challenge)?, body, rng);
-        Ok(Signed { sender: sender.to_owned(), wrapped })
+        Ok(FromParticipant { sender: sender.to_owned(), wrapped })
     }
     /// The body, if the message verifies under `cdsk` on the connection with `challenge`.
     pub fn open(&self, cdsk: &Secret<32>, challenge: &[u8; CHALLENGE_LEN]) -> Option<Vec<u8>> {
@@ -84,7 +85,7 @@ impl<const T: u8> Signed<T> {
     }
 }
 
-impl<const T: u8> Msg for Signed<T> {
+impl<const T: u8> Msg for FromParticipant<T> {
     const TYPE: u8 = T;
     const NAME: &'static str = match T {
         TYPE_ON_HOOK => "on hook",
@@ -100,16 +101,16 @@ impl<const T: u8> Msg for Signed<T> {
         put_bytes16(out, &self.wrapped)
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Signed { sender: r.str8("sender")?.to_owned(), wrapped: r.bytes16("wrapped body")?.to_vec() })
+        Ok(FromParticipant { sender: r.str8("sender")?.to_owned(), wrapped: r.bytes16("wrapped body")?.to_vec() })
     }
 }
 
 /// Callee → CDS: stay reachable. Body: `[16] hook nonce`.
-pub type OnHook = Signed<TYPE_ON_HOOK>;
+pub type OnHook = FromParticipant<TYPE_ON_HOOK>;
 /// Callee → CDS on a new connection after a ring. Body: `[16] call id`.
-pub type Answer = Signed<TYPE_ANSWER>;
+pub type Answer = FromParticipant<TYPE_ANSWER>;
 /// Caller → CDS. Body: `str8 callee ‖ [16] call nonce` (the callee named encrypted).
-pub type Call = Signed<TYPE_CALL>;
+pub type Call = FromParticipant<TYPE_CALL>;
 
 /// CDS → participant: `bytes16 wrap(CDSK, label, aad = type ‖ version ‖ nonce, body)`, bound to
 /// the nonce of the message it answers (hook OK, call OK) or to the call id (ring).
@@ -176,57 +177,291 @@ pub type TicketPush = FromCds<TYPE_TICKET_PUSH>;
 
 /// Sender → CDS (store-and-forward): body `str8 recipient ‖ [16] nonce ‖ u64 size ‖ [8] bundle
 /// id ‖ [32] SHA-256 of the bundle`; the bundle's `size` bytes follow the frame.
-pub type Deposit = Signed<TYPE_DEPOSIT>;
+pub type Deposit = FromParticipant<TYPE_DEPOSIT>;
 /// CDS → sender: the bundle is stored. Bound to the deposit nonce; body `u64 expires`.
 pub type DepositOk = FromCds<TYPE_DEPOSIT_OK>;
 /// Recipient → CDS: the next bundle waiting, please. Body `[16] nonce`, a fresh one for each
 /// collect on the connection.
-pub type Collect = Signed<TYPE_COLLECT>;
+pub type Collect = FromParticipant<TYPE_COLLECT>;
 /// CDS → recipient. Bound to the collect nonce; body `u8 0` (nothing waits) or `u8 1 ‖ u64 item
 /// ‖ str8 sender ‖ u64 size ‖ [8] bundle id`, the bundle's bytes following the frame.
 pub type Delivery = FromCds<TYPE_DELIVERY>;
 /// Recipient → CDS after a delivery: body `[16] nonce ‖ u64 item ‖ u8 outcome`: 1 opened, 0
 /// refused for good (the CDS forgets the bundle and records the outcome for the sender), 2 keep
 /// it for later (the collect ends).
-pub type Collected = Signed<TYPE_COLLECTED>;
+pub type Collected = FromParticipant<TYPE_COLLECTED>;
 /// Sender → CDS: what became of its bundles. Body `[16] nonce ‖ u16 n ‖ n × [8] bundle id`.
-pub type Status = Signed<TYPE_STATUS>;
+pub type Status = FromParticipant<TYPE_STATUS>;
 /// CDS → sender. Bound to the status nonce; body `u16 n ‖ n × ([8] bundle id ‖ u8 state ‖ u64 time)`,
 /// state 0 unknown, 1 queued, 2 delivered, 3 refused by the recipient, 4 expired.
 pub type StatusOk = FromCds<TYPE_STATUS_OK>;
 
-/// Parses `[16] nonce` (on hook, collect).
-pub fn parse_nonce(b: &[u8]) -> Option<[u8; 16]> {
-    b.try_into().ok()
+// ---- the bodies inside the wraps: one type, one encoder, one decoder each (PROTOCOL.md 5C, 5D.5) ----
+
+fn finish<T>(r: Reader<'_>, v: T) -> Result<T, WireError> {
+    r.finish()?;
+    Ok(v)
 }
 
-/// Parses `str8 callee ‖ [16] nonce` (call).
-pub fn parse_call(b: &[u8]) -> Option<(String, [u8; 16])> {
-    let mut r = Reader::new(b);
-    let v = (r.str8("callee").ok()?.to_owned(), r.take_array("nonce").ok()?);
-    r.finish().ok()?;
-    Some(v)
+/// `[16] nonce`: on hook (the hook nonce) and collect (a fresh nonce per collect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceBody {
+    pub nonce: [u8; 16],
 }
 
-/// Parses `[16] call id ‖ str8 caller` (ring).
-pub fn parse_ring(b: &[u8]) -> Option<([u8; 16], String)> {
-    let mut r = Reader::new(b);
-    let v = (r.take_array("call id").ok()?, r.str8("caller").ok()?.to_owned());
-    r.finish().ok()?;
-    Some(v)
+impl NonceBody {
+    pub fn encode(&self) -> Vec<u8> {
+        self.nonce.to_vec()
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = NonceBody { nonce: r.take_array("nonce")? };
+        finish(r, v)
+    }
 }
 
-pub fn call_body(callee: &str, nonce: &[u8; 16]) -> Result<Vec<u8>, WireError> {
-    let mut b = Vec::new();
-    put_str8(&mut b, callee)?;
-    b.extend_from_slice(nonce);
-    Ok(b)
+/// `[16] id`: answer (the call id it answers) and call OK (the call's tracking id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdBody {
+    pub id: [u8; 16],
 }
 
-pub fn ring_body(call_id: &[u8; 16], caller: &str) -> Result<Vec<u8>, WireError> {
-    let mut b = call_id.to_vec();
-    put_str8(&mut b, caller)?;
-    Ok(b)
+impl IdBody {
+    pub fn encode(&self) -> Vec<u8> {
+        self.id.to_vec()
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = IdBody { id: r.take_array("id")? };
+        finish(r, v)
+    }
+}
+
+/// `u64 time`: hook OK (the CDS's clock) and deposit OK (when the bundle expires).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBody {
+    pub time: u64,
+}
+
+impl TimeBody {
+    pub fn encode(&self) -> Vec<u8> {
+        self.time.to_be_bytes().to_vec()
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = TimeBody { time: r.u64("time")? };
+        finish(r, v)
+    }
+}
+
+/// Call: `str8 callee ‖ [16] call nonce` (the callee named inside the wrap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallBody {
+    pub callee: String,
+    pub nonce: [u8; 16],
+}
+
+impl CallBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut b = Vec::new();
+        put_str8(&mut b, &self.callee)?;
+        b.extend_from_slice(&self.nonce);
+        Ok(b)
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = CallBody { callee: r.str8("callee")?.to_owned(), nonce: r.take_array("nonce")? };
+        finish(r, v)
+    }
+}
+
+/// Ring: `[16] call id ‖ str8 caller`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingBody {
+    pub call_id: [u8; 16],
+    pub caller: String,
+}
+
+impl RingBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut b = self.call_id.to_vec();
+        put_str8(&mut b, &self.caller)?;
+        Ok(b)
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = RingBody { call_id: r.take_array("call id")?, caller: r.str8("caller")?.to_owned() };
+        finish(r, v)
+    }
+}
+
+/// A bundle handed over from the mailbox: the delivery's item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxItem {
+    pub item: u64,
+    pub sender: String,
+    pub size: u64,
+    pub bundle_id: [u8; 8],
+}
+
+/// Delivery: `u8 0` (nothing waits) or `u8 1 ‖ u64 item ‖ str8 sender ‖ u64 size ‖ [8] bundle
+/// id`, the bundle's bytes following the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryBody {
+    Empty,
+    Item(MailboxItem),
+}
+
+impl DeliveryBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        match self {
+            DeliveryBody::Empty => Ok(vec![0]),
+            DeliveryBody::Item(i) => {
+                let mut b = vec![1u8];
+                b.extend_from_slice(&i.item.to_be_bytes());
+                put_str8(&mut b, &i.sender)?;
+                b.extend_from_slice(&i.size.to_be_bytes());
+                b.extend_from_slice(&i.bundle_id);
+                Ok(b)
+            }
+        }
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = match r.u8("present")? {
+            0 => DeliveryBody::Empty,
+            1 => DeliveryBody::Item(MailboxItem {
+                item: r.u64("item")?,
+                sender: r.str8("sender")?.to_owned(),
+                size: r.u64("size")?,
+                bundle_id: r.take_array("bundle id")?,
+            }),
+            _ => return Err(WireError::Invalid("a delivery is 0 (empty) or 1 (an item)")),
+        };
+        finish(r, v)
+    }
+}
+
+/// What the recipient did with a bundle from its mailbox (collected's outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Refused for good (altered, replayed, not for us): the CDS forgets it, the sender hears so.
+    Refused = 0,
+    /// Opened: the CDS forgets it and tells the sender "delivered".
+    Opened = 1,
+    /// Not now (a name already exists, a full disk, a sender not paired yet): the CDS keeps
+    /// it for a later collection and this one moves on to the next bundle.
+    Keep = 2,
+}
+
+/// Collected: `[16] the collect's nonce ‖ u64 item ‖ u8 outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectedBody {
+    pub nonce: [u8; 16],
+    pub item: u64,
+    pub outcome: Outcome,
+}
+
+impl CollectedBody {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = self.nonce.to_vec();
+        b.extend_from_slice(&self.item.to_be_bytes());
+        b.push(self.outcome as u8);
+        b
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let (nonce, item) = (r.take_array("nonce")?, r.u64("item")?);
+        let outcome = match r.u8("outcome")? {
+            0 => Outcome::Refused,
+            1 => Outcome::Opened,
+            2 => Outcome::Keep,
+            _ => return Err(WireError::Invalid("an outcome is 0, 1 or 2")),
+        };
+        finish(r, CollectedBody { nonce, item, outcome })
+    }
+}
+
+/// What became of a deposited bundle (status OK's state, and the CDS's record of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Unknown = 0,
+    Queued = 1,
+    Delivered = 2,
+    Refused = 3,
+    Expired = 4,
+}
+
+impl DeliveryState {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => DeliveryState::Unknown,
+            1 => DeliveryState::Queued,
+            2 => DeliveryState::Delivered,
+            3 => DeliveryState::Refused,
+            4 => DeliveryState::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// Status: `[16] nonce ‖ u16 n ‖ n × [8] bundle id`, n at most `MAX_STATUS_IDS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusBody {
+    pub nonce: [u8; 16],
+    pub ids: Vec<[u8; 8]>,
+}
+
+impl StatusBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        if self.ids.len() > MAX_STATUS_IDS {
+            return Err(WireError::Invalid("a status asks about 3,000 bundles at most"));
+        }
+        let mut b = self.nonce.to_vec();
+        b.extend_from_slice(&(self.ids.len() as u16).to_be_bytes());
+        self.ids.iter().for_each(|id| b.extend_from_slice(id));
+        Ok(b)
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let nonce = r.take_array("nonce")?;
+        let n = r.u16("count")? as usize;
+        if n > MAX_STATUS_IDS {
+            return Err(WireError::Invalid("a status asks about 3,000 bundles at most"));
+        }
+        let ids = (0..n).map(|_| r.take_array("bundle id")).collect::<Result<_, _>>()?;
+        finish(r, StatusBody { nonce, ids })
+    }
+}
+
+/// Status OK: `u16 n ‖ n × ([8] bundle id ‖ u8 state ‖ u64 time)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOkBody {
+    pub entries: Vec<([u8; 8], DeliveryState, u64)>,
+}
+
+impl StatusOkBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let n = u16::try_from(self.entries.len()).map_err(|_| WireError::Invalid("too many status entries"))?;
+        let mut b = n.to_be_bytes().to_vec();
+        for (id, state, time) in &self.entries {
+            b.extend_from_slice(id);
+            b.push(*state as u8);
+            b.extend_from_slice(&time.to_be_bytes());
+        }
+        Ok(b)
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let n = r.u16("count")?;
+        let mut entries = Vec::with_capacity(usize::from(n).min(MAX_STATUS_IDS));
+        for _ in 0..n {
+            let id = r.take_array("bundle id")?;
+            let state = DeliveryState::from_u8(r.u8("state")?).ok_or(WireError::Invalid("a state is 0 to 4"))?;
+            entries.push((id, state, r.u64("time")?));
+        }
+        finish(r, StatusOkBody { entries })
+    }
 }
 
 /// A deposit's body: the recipient, a nonce, the bundle's size, id and SHA-256 (the CDS
@@ -262,5 +497,48 @@ impl DepositBody {
         };
         r.finish()?;
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    /// Whether a body decodes.
+    type Decodes = fn(&[u8]) -> bool;
+
+    /// Every body: decode(encode(x)) == x; one byte more, or one less, is refused.
+    #[test]
+    fn round_trips_and_rejects_trailing_and_truncated_bodies() {
+        let item = MailboxItem { item: 9, sender: "alice".into(), size: 70_000, bundle_id: [4; 8] };
+        let cases: Vec<(Vec<u8>, Decodes)> = vec![
+            (NonceBody { nonce: [1; 16] }.encode(), |b| NonceBody::decode(b).is_ok()),
+            (IdBody { id: [2; 16] }.encode(), |b| IdBody::decode(b).is_ok()),
+            (TimeBody { time: 1_790_000_000 }.encode(), |b| TimeBody::decode(b).is_ok()),
+            (CallBody { callee: "bob".into(), nonce: [3; 16] }.encode().unwrap(), |b| CallBody::decode(b).is_ok()),
+            (RingBody { call_id: [5; 16], caller: "al".into() }.encode().unwrap(), |b| RingBody::decode(b).is_ok()),
+            (DeliveryBody::Item(item.clone()).encode().unwrap(), |b| DeliveryBody::decode(b).is_ok()),
+            (CollectedBody { nonce: [6; 16], item: 9, outcome: Outcome::Keep }.encode(), |b| {
+                CollectedBody::decode(b).is_ok()
+            }),
+            (StatusBody { nonce: [7; 16], ids: vec![[8; 8]; 3] }.encode().unwrap(), |b| StatusBody::decode(b).is_ok()),
+            (StatusOkBody { entries: vec![([8; 8], DeliveryState::Expired, 5)] }.encode().unwrap(), |b| {
+                StatusOkBody::decode(b).is_ok()
+            }),
+        ];
+        for (i, (bytes, decodes)) in cases.iter().enumerate() {
+            assert!(decodes(bytes), "case {i}");
+            let mut long = bytes.clone();
+            long.push(0);
+            assert!(!decodes(&long), "case {i}: a trailing byte");
+            assert!(!decodes(&bytes[..bytes.len() - 1]), "case {i}: truncated");
+        }
+        assert_eq!(
+            DeliveryBody::decode(&DeliveryBody::Item(item.clone()).encode().unwrap()).unwrap(),
+            DeliveryBody::Item(item)
+        );
+        assert!(DeliveryBody::decode(&[2]).is_err(), "neither empty nor an item");
+        assert!(StatusBody { nonce: [0; 16], ids: vec![[0; 8]; MAX_STATUS_IDS + 1] }.encode().is_err());
+        assert!(StatusOkBody::decode(&[0, 1, 8, 8, 8, 8, 8, 8, 8, 8, 5, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(), "state 5");
     }
 }
