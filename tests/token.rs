@@ -49,6 +49,10 @@ impl Nodes {
             .clone();
         String::from_utf8(out).unwrap().trim().to_owned()
     }
+    /// `sslx token store --db data.db ITEMS...`.
+    fn store(&self, items: &[&str]) {
+        self.cmd().args(["token", "store", "--db"]).arg(self.p("data.db")).args(items).assert().success();
+    }
     fn verify(&self, token: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
         self.cmd().args(["token", "verify", token, "--keyring"]).arg(self.p("ring")).args(extra).assert()
     }
@@ -405,12 +409,7 @@ mod oob_answer {
 fn token_serve_answers_only_ids_its_valid_token_refers_to() {
     // Issue 10, finding 1: any token node 1 ever minted used to fetch any id.
     let n = Nodes::new();
-    n.cmd()
-        .args(["token", "store", "--db"])
-        .arg(n.p("data.db"))
-        .args(["Fred.Telephone=(345) 555-1212", "Payroll.Ceo=1000000"])
-        .assert()
-        .success();
+    n.store(&["Fred.Telephone=(345) 555-1212", "Payroll.Ceo=1000000"]);
     let server = Serve::start(&n, &n.p("ring"));
     let refers = n.mint(&["--field", "User-ID=Fred", "--field", "Telephone=@1.Fred.Telephone"]);
     let got = ask(&n, &server.1, &refers, &["Fred.Telephone"]).unwrap();
@@ -506,12 +505,7 @@ fn a_forged_answer_is_refused_and_never_cached() {
     ring(&fake);
     resolve(&t).code(3).stderr(predicate::str::contains("signature"));
     // Nothing of it was cached: the real node 1, once reachable, is asked and its value shown.
-    n.cmd()
-        .args(["token", "store", "--db"])
-        .arg(n.p("data.db"))
-        .arg("Fred.Telephone=(345) 555-1212")
-        .assert()
-        .success();
+    n.store(&["Fred.Telephone=(345) 555-1212"]);
     let server = Serve::start(&n, &n.p("ring"));
     ring(&server.1);
     resolve(&t)
@@ -677,12 +671,7 @@ fn the_library_query_server_answers_reports_and_stops() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
     let n = Nodes::new();
-    n.cmd()
-        .args(["token", "store", "--db"])
-        .arg(n.p("data.db"))
-        .arg("Fred.Telephone=(345) 555-1212")
-        .assert()
-        .success();
+    n.store(&["Fred.Telephone=(345) 555-1212"]);
     let cfg = ServeConfig {
         node: 1,
         identity: sslx::keys::load_identity_file(&n.p("n1.key")).unwrap(),

@@ -560,10 +560,36 @@ fn session_transcript() -> BTreeMap<String, String> {
     read_fields(&path)
 }
 
+/// Opens the transcript's records `frames` (keys of `f`) as `sender`'s, in order, with the
+/// direction key and finished value of `mk`: (plaintext or "finished", final flag) each.
+fn open_records(
+    f: &BTreeMap<String, String>,
+    mk: &Secret<32>,
+    suite: sslx::session::Suite,
+    sender: &str,
+    own: [u8; 32],
+    other: [u8; 32],
+    frames: &[&str],
+) -> Vec<(Vec<u8>, bool)> {
+    use sslx::session::keys;
+    use sslx::session::record::{Received, RecordReceiver};
+    let mut r = RecordReceiver::new(suite, &keys::direction_key(mk, sender), keys::finished(mk, &own, &other));
+    frames
+        .iter()
+        .map(|k| {
+            let fr = sslx::wire::Frame::parse(&h(&f[*k])).unwrap();
+            let mut body = fr.body.clone();
+            match r.open(&fr.header(), &mut body).unwrap() {
+                Received::Finished => (b"finished".to_vec(), false),
+                Received::Data { data, last } => (data.to_vec(), last),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn session_transcript_vector() {
     use sslx::session::keys;
-    use sslx::session::record::{Received, RecordReceiver};
     use sslx::session::{Suite, M1, M2};
     let f = session_transcript();
     let (m1b, m2b) = (h(&f["m1"]), h(&f["m2"]));
@@ -574,21 +600,8 @@ fn session_transcript_vector() {
     assert_eq!((m2.client_nonce, m2.suite, m2.ephemeral), (m1.client_nonce, 1, None));
     let psk: [u8; 32] = h(&f["psk"]).try_into().unwrap();
     let mk = keys::master_key(&psk, &m2.server_nonce, &m1.client_nonce, &m1b, &m2b, None);
-    let open_all = |sender: &str, own: [u8; 32], other: [u8; 32], frames: &[&str]| -> Vec<(Vec<u8>, bool)> {
-        let mut r =
-            RecordReceiver::new(Suite::Aes256Gcm, &keys::direction_key(&mk, sender), keys::finished(&mk, &own, &other));
-        frames
-            .iter()
-            .map(|k| {
-                let fr = sslx::wire::Frame::parse(&h(&f[*k])).unwrap();
-                let mut body = fr.body.clone();
-                match r.open(&fr.header(), &mut body).unwrap() {
-                    Received::Finished => (b"finished".to_vec(), false),
-                    Received::Data { data, last } => (data.to_vec(), last),
-                }
-            })
-            .collect()
-    };
+    let open_all =
+        |sender: &str, own, other, frames: &[&str]| open_records(&f, &mk, Suite::Aes256Gcm, sender, own, other, frames);
     let from_client = open_all("alice", m1.client_nonce, m2.server_nonce, &["m3", "client_data", "client_final"]);
     assert_eq!(from_client, vec![(b"finished".to_vec(), false), (b"hello bob".to_vec(), false), (vec![], true)]);
     let from_server = open_all("bob", m2.server_nonce, m1.client_nonce, &["m4", "server_final"]);
@@ -850,7 +863,6 @@ fn fs_transcript(spec: TranscriptSpec<'_>) -> BTreeMap<String, String> {
 /// matches, and every record opens under its direction key and the chosen suite.
 fn check_transcript(f: &BTreeMap<String, String>, suite: sslx::session::Suite) -> Secret<32> {
     use sslx::session::keys;
-    use sslx::session::record::{Received, RecordReceiver};
     use sslx::session::{M1, M2};
     let (m1b, m2b) = (h(&f["m1"]), h(&f["m2"]));
     let (m1, m2) = (M1::from_bytes(&m1b).unwrap(), M2::from_bytes(&m2b).unwrap());
@@ -883,20 +895,7 @@ fn check_transcript(f: &BTreeMap<String, String>, suite: sslx::session::Suite) -
     let mk = keys::master_key(&psk, &m2.server_nonce, &m1.client_nonce, &m1b, &m2b, dh.as_ref().map(|d| &d[..]));
     assert_eq!(hex::encode(mk.expose()), f["master_key"]);
     assert_eq!(hex::encode(keys::key_id(&mk)), f["key_id"]);
-    let open_all = |sender: &str, own: [u8; 32], other: [u8; 32], frames: &[&str]| -> Vec<(Vec<u8>, bool)> {
-        let mut r = RecordReceiver::new(suite, &keys::direction_key(&mk, sender), keys::finished(&mk, &own, &other));
-        frames
-            .iter()
-            .map(|k| {
-                let fr = sslx::wire::Frame::parse(&h(&f[*k])).unwrap();
-                let mut body = fr.body.clone();
-                match r.open(&fr.header(), &mut body).unwrap() {
-                    Received::Finished => (b"finished".to_vec(), false),
-                    Received::Data { data, last } => (data.to_vec(), last),
-                }
-            })
-            .collect()
-    };
+    let open_all = |sender: &str, own, other, frames: &[&str]| open_records(f, &mk, suite, sender, own, other, frames);
     let from_client = open_all("alice", m1.client_nonce, m2.server_nonce, &["m3", "client_data", "client_final"]);
     assert_eq!(from_client, vec![(b"finished".to_vec(), false), (b"hello bob".to_vec(), false), (vec![], true)]);
     let from_server = open_all("bob", m2.server_nonce, m1.client_nonce, &["m4", "server_data", "server_final"]);
