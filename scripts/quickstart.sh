@@ -7,7 +7,7 @@
 # mailbox), bob collects it, and both logs show what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== cargo build --bins (the first build takes about 11 minutes on 2 cores, then seconds)"
+echo "== cargo build --bins (the first build takes about 7 minutes on 2 cores, then seconds)"
 cargo build --bins
 bin=${CARGO_TARGET_DIR:-$PWD/target}/debug
 work=$(mktemp -d)
