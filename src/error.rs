@@ -68,6 +68,9 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Token(#[from] crate::token::TokenError),
+    /// One of the SQLite files (the CDS store, the courier log, a cache).
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     /// Crypto failures stay opaque: what failed to verify, never why.
     #[error("{0}")]
     VerifyFailed(String),
@@ -100,6 +103,7 @@ impl Error {
             Error::Wire(_) => ErrorKind::VerifyFailed,
             Error::Key(k) => k.kind(),
             Error::Token(t) => t.kind(),
+            Error::Db(_) => ErrorKind::Failure,
             Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),

@@ -1,7 +1,8 @@
 //! sslx: trust between machines over a public network.
 //!
 //! One module per protocol, over shared pieces: `wire` (frames), `crypto` (the primitives of
-//! DESIGN.md's "Crypto mapping"), `keys` (key lines, identity, keystore). The binaries in
+//! DESIGN.md's "Crypto mapping"), `keys` (key lines, identity, keystore),
+//! `db` (the SQLite files and their versioned schemas). The binaries in
 //! `src/bin/` parse arguments, call into here, and print.
 
 pub mod broker;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod courier;
 pub mod crypto;
+pub mod db;
 pub mod enrollment;
 pub mod error;
 pub mod keys;

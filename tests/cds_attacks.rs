@@ -491,7 +491,7 @@ fn finding_16_a_copied_database_alone_opens_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("key file"), "{}", String::from_utf8_lossy(&out.stderr));
     // With some other key file: refused as well.
     let other = tempfile::tempdir().unwrap();
-    drop(sslx::cds::Store::open_with_key(&other.path().join("x.db"), &other.path().join("k")).unwrap());
+    drop(sslx::cds::SqliteStore::open_with_key(&other.path().join("x.db"), &other.path().join("k")).unwrap());
     let out = std::process::Command::new(bin("sslx-cds"))
         .args(["calls", "--db"])
         .arg(thief.path().join("cds.db"))
@@ -552,4 +552,21 @@ fn the_hello_comes_first_and_a_client_of_the_old_version_hears_why() {
     // A version-1 frame (today's clients before this change) is refused, saying which version.
     write_frame(&mut s, &[0x10, 1, 0, 0, 0, 0]).unwrap();
     assert!(refusal(&next(&mut s)).reason.contains("version 1"));
+}
+
+/// A failure of the CDS's own (here its database, a table gone underneath it) is refused with
+/// code 10 and one fixed reason: the SQL, the file name and the table stay in the CDS's log.
+#[test]
+fn an_internal_failure_reaches_the_peer_as_one_generic_reason() {
+    let cds = Cds::start_dev();
+    let p = Participant::new("if1");
+    rusqlite::Connection::open(&cds.db).unwrap().execute_batch("DROP TABLE rate_events").unwrap();
+    let out = p.vsu_cmd(&cds.listen, "if1@example.com", "sms:+15551234567").assert().code(7).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CDS internal error (the CDS's log has the detail)"), "{stderr}");
+    for detail in ["rate_events", "cds.db", "no such table", "SELECT"] {
+        assert!(!stderr.contains(detail), "{detail:?} reached the peer: {stderr}");
+    }
+    let log = std::fs::read_to_string(&cds.stderr_log).unwrap();
+    assert!(log.contains("internal error") && log.contains("no such table: rate_events"), "{log}");
 }

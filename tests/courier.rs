@@ -833,7 +833,7 @@ fn the_mailbox_flow_deposits_collects_keeps_and_refreshes_the_log() {
     assert_eq!(mailbox::refresh_queued(&ep_a, &rng).unwrap(), 1);
     let log = CourierLog::open(&home(&a)).unwrap().list(None).unwrap();
     let entry = log.iter().find(|e| e.bundle == sent.bundle).unwrap();
-    assert_eq!(entry.result, "delivered");
+    assert_eq!(entry.result, sslx::courier::log::Outcome::Delivered);
     // The kept bundle is still there: a second collection meets it again, and opens nothing.
     let mut again = Seen::default();
     assert!(mailbox::collect(&ep_b, dest.path(), &rng, &mut again).is_err(), "only a failure: it is the error");

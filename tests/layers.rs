@@ -9,14 +9,14 @@ use std::path::Path;
 /// types and may be named from anywhere, so it is checked on its own (below).
 const LAYERS: &[&[&str]] = &[
     &["wire", "crypto", "keys", "clock"],
-    &["net", "enrollment"],
+    &["db", "net", "enrollment"],
     &["vsu", "broker", "relay", "session", "courier", "token"],
     &["cds"],
     &["cli"],
 ];
 
 /// What `error` may name: the modules whose error types it wraps, and the clock for messages.
-const ERROR_MAY_NAME: &[&str] = &["wire", "keys", "token", "clock"];
+const ERROR_MAY_NAME: &[&str] = &["wire", "keys", "token", "clock", "db"];
 
 fn layer(m: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&m))

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sslx::cds::mail::Mailer;
 use sslx::cds::oob::{Oob, OobConfig, SmsGateway};
-use sslx::cds::{Cds, CdsConfig, Registrar, RegistrarConfig, Store};
+use sslx::cds::{Cds, CdsConfig, Registrar, RegistrarConfig, SqliteStore, Store};
 use sslx::cli::args::*;
 use std::io::Write;
 use std::process::ExitCode;
@@ -42,9 +42,9 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
     }
 }
 
-fn open_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Store> {
+fn open_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<SqliteStore> {
     let key = key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| sslx::cds::store::default_key_file(db));
-    Store::open_with_key(db, &key).with_context(|| format!("opening the database {}", db.display()))
+    SqliteStore::open_with_key(db, &key).with_context(|| format!("opening the database {}", db.display()))
 }
 
 fn limit(flag: &str, v: &str) -> Result<Option<sslx::cds::store::Limit>> {

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use sslx::cli::args::*;
+use sslx::courier::log::{Outcome, Via};
 use sslx::courier::transfer::{self, Channel};
 use sslx::courier::{pair as pairing, BundleSuite};
 use sslx::keys::{Home, Identity};
@@ -565,7 +566,7 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             }
             sslx::cli::widen_pipe(1);
             let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, "file", "ok", &rng, &mut on_progress)?;
+            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?;
             (s, "stdout".to_owned())
         }
         Some(path) => {
@@ -691,7 +692,8 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         } else {
             Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
         };
-        let g = transfer::recv_offline(&ctx.home, &me, reader, &a.into, "file", None, &mut |n, t| prog.update(n, t))?;
+        let g =
+            transfer::recv_offline(&ctx.home, &me, reader, &a.into, Via::File, None, &mut |n, t| prog.update(n, t))?;
         prog.finish();
         report_received(ctx, &g, prog.elapsed().as_secs_f64(), "file");
         return Ok(ExitCode::SUCCESS);
@@ -818,12 +820,11 @@ fn log(ctx: &Ctx, a: LogArgs) -> Result<ExitCode> {
         "TIME", "LOG", "PEER", "FILES", "BYTES", "SUITE", "VIA", "RESULT", "BUNDLE"
     )?;
     for e in entries {
-        let dir = if e.direction == Direction::Sent { "sent" } else { "received" };
         writeln!(
             out,
             "{:<20} {:<8} {:<16} {:>5} {:>10} {:<5} {:<7} {:<9} {:<16} {}{}",
             sslx::cli::fmt_time(e.time),
-            dir,
+            e.direction,
             e.peer,
             e.files,
             sslx::cli::progress::human_bytes(e.bytes),

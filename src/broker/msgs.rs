@@ -7,8 +7,7 @@ use ring::rand::SecureRandom;
 pub const TYPE_SESSION_REQUEST: u8 = 0x20;
 pub const TYPE_SESSION_GRANT: u8 = 0x21;
 
-pub const REQUEST_LABEL: &[u8] = b"sslx-ah-request-v1";
-pub const GRANT_LABEL: &[u8] = b"sslx-ah-grant-v1";
+pub use crate::crypto::labels::broker::{GRANT_LABEL, REQUEST_LABEL};
 
 /// DS-A → CDS (AC-DSA1): `str8 A ‖ bytes16 wrap(CDSK_A, request body)`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use crate::crypto::{self, Secret};
 use crate::wire::{put_bytes16, put_str8, Reader, WireError};
 use ring::rand::SecureRandom;
 
-pub const TICKET_LABEL: &[u8] = b"sslx-ah-ticket-v1";
+pub use crate::crypto::labels::ticket::TICKET_LABEL;
 
 /// `[16] session id ‖ str8 holder (B) ‖ bytes16 wrap(CDSK_B, body)`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,10 +11,6 @@ use crate::crypto::{self, Secret};
 use crate::wire::RefusalCode;
 use ring::rand::SecureRandom;
 
-fn internal(e: crate::Error) -> Refusal {
-    Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
-}
-
 /// The peer's copy of a granted session (AC-CDS2), pushed over its hook if it is on hook.
 pub struct PeerCopy {
     pub peer: String,
@@ -27,7 +23,7 @@ pub struct PeerCopy {
 /// Answers a session request that arrived on the connection with `challenge`: the grant for
 /// the caller (AC-CDS3) and the peer's copy (AC-CDS2).
 pub fn grant(
-    store: &Store,
+    store: &dyn Store,
     req: &SessionRequest,
     challenge: &[u8; crate::wire::CHALLENGE_LEN],
     now: u64,
@@ -35,7 +31,7 @@ pub fn grant(
 ) -> Result<(SessionGrant, PeerCopy), Refusal> {
     use RefusalCode::*;
     let a = &req.requester;
-    let (cdsk_a, a_expires) = store.participant_cdsk(a).map_err(internal)?.ok_or_else(|| {
+    let (cdsk_a, a_expires) = store.participant_cdsk(a).map_err(Refusal::internal)?.ok_or_else(|| {
         Refusal::new(NotEnrolled, format!("{a:?} is not enrolled at this CDS: no confirmed CDS key (run sslx vsu)"))
     })?;
     if a_expires <= now {
@@ -59,7 +55,7 @@ pub fn grant(
     }
     let (cdsk_b, b_expires) = store
         .participant_cdsk(b)
-        .map_err(internal)?
+        .map_err(Refusal::internal)?
         .ok_or_else(|| Refusal::new(NotFound, format!("no participant named {b:?} at this CDS")))?;
     if b_expires <= now {
         return Err(Refusal::new(Expired, format!("the CDS key of {b:?} has expired")));
@@ -67,7 +63,7 @@ pub fn grant(
     let dsmk: Secret<32> = Secret::random(rng);
     let session_id: [u8; 16] = crypto::random_array(rng);
     let expires = now + DEFAULT_TICKET_LIFE;
-    let wire = |e: crate::wire::WireError| Refusal::new(Internal, format!("CDS internal error: {e}"));
+    let wire = Refusal::internal;
     let ticket =
         Ticket::seal(session_id, b, &cdsk_b, &TicketBody { dsmk: dsmk.clone(), caller: a.clone(), expires }, rng)
             .and_then(|t| t.encode())

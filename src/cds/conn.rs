@@ -92,14 +92,10 @@ pub(crate) fn malformed(e: crate::wire::WireError) -> Refusal {
     Refusal::new(RefusalCode::Malformed, format!("malformed message: {e}"))
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> Refusal {
-    Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
-}
-
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
 ) -> Result<T, Refusal> {
-    tokio::task::spawn_blocking(f).await.map_err(internal)?
+    tokio::task::spawn_blocking(f).await.map_err(Refusal::internal)?
 }
 
 /// Finds the sender's CDSK and opens its wrapped body: the sender is authenticated by it.
@@ -110,10 +106,7 @@ pub(crate) async fn authenticate(
 ) -> Result<(Secret<32>, Vec<u8>), Refusal> {
     let c = cds.clone();
     let name = sender.to_owned();
-    let found = blocking(move || {
-        c.registrar.store.participant_cdsk(&name).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
-    })
-    .await?;
+    let found = blocking(move || c.registrar.store.participant_cdsk(&name).map_err(Refusal::internal)).await?;
     let now = crate::clock::now_unix();
     let (cdsk, expires) = found.ok_or_else(|| {
         Refusal::new(

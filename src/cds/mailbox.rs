@@ -43,10 +43,6 @@ fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
-fn internal(e: impl std::fmt::Display) -> Refusal {
-    Refusal::new(RefusalCode::Internal, e.to_string())
-}
-
 /// Creates the mailbox directory 0700 (bundles inside are 0600).
 fn make_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -110,17 +106,17 @@ pub async fn deposit(
         };
         let min_free = cfg.min_free;
         let reserved = blocking(move || {
-            if c.registrar.store.participant_cdsk(&r.recipient).map_err(internal)?.is_none() {
+            if c.registrar.store.participant_cdsk(&r.recipient).map_err(Refusal::internal)?.is_none() {
                 return Err(Refusal::new(
                     RefusalCode::NotFound,
                     format!("no participant named {:?} at this CDS", r.recipient),
                 ));
             }
-            let reserved = c.registrar.store.bundle_reserve(&r, limits).map_err(internal)?;
+            let reserved = c.registrar.store.bundle_reserve(&r, limits).map_err(Refusal::internal)?;
             // The quotas hold; the disk must too (room reserved by others not yet written
             // is not counted: the floor is a margin, not an account).
             if let Ok(id) = reserved {
-                let free = make_dir(&d).and_then(|()| free_bytes(&d)).map_err(internal);
+                let free = make_dir(&d).and_then(|()| free_bytes(&d)).map_err(Refusal::internal);
                 if free.as_ref().map_or(true, |f| f.saturating_sub(r.size) < min_free) {
                     let _ = c.registrar.store.bundle_cancel(id);
                     free?;
@@ -193,25 +189,33 @@ pub async fn deposit(
     }
     .await;
     let cancel = |c: Arc<Cds>| async move {
-        let _ = blocking(move || c.registrar.store.bundle_cancel(reservation).map_err(internal)).await;
+        let _ = blocking(move || c.registrar.store.bundle_cancel(reservation).map_err(Refusal::internal)).await;
     };
     let path = match stored {
         Ok(p) => p,
         Err(e) => {
             cancel(cds.clone()).await;
-            let code = match e.kind() {
-                std::io::ErrorKind::InvalidData => RefusalCode::BadSignature,
-                std::io::ErrorKind::TimedOut => RefusalCode::RateLimited,
-                std::io::ErrorKind::UnexpectedEof => RefusalCode::Malformed,
-                _ => RefusalCode::Internal,
+            let r = match e.kind() {
+                std::io::ErrorKind::InvalidData => {
+                    Refusal::new(RefusalCode::BadSignature, format!("the bundle was not stored: {e}"))
+                }
+                std::io::ErrorKind::TimedOut => {
+                    Refusal::new(RefusalCode::RateLimited, format!("the bundle was not stored: {e}"))
+                }
+                std::io::ErrorKind::UnexpectedEof => {
+                    Refusal::new(RefusalCode::Malformed, format!("the bundle was not stored: {e}"))
+                }
+                // The CDS's own disk: its detail (paths) stays in the CDS's log.
+                _ => Refusal::internal(format!("storing a bundle: {e}")),
             };
-            return refuse(&mut sock, code, format!("the bundle was not stored: {e}")).await;
+            return refuse(&mut sock, r.code, r.reason).await;
         }
     };
     b.path = path.display().to_string();
     let expires = b.expires;
     let c = cds.clone();
-    if let Err(r) = blocking(move || c.registrar.store.bundle_stored(reservation, &b).map_err(internal)).await {
+    if let Err(r) = blocking(move || c.registrar.store.bundle_stored(reservation, &b).map_err(Refusal::internal)).await
+    {
         let _ = std::fs::remove_file(&path);
         cancel(cds.clone()).await;
         return refuse(&mut sock, r.code, r.reason).await;
@@ -272,9 +276,10 @@ pub async fn collect(
             .await;
         }
         let (c, n, skip) = (cds.clone(), name.clone(), kept.clone());
-        let next =
-            blocking(move || c.registrar.store.bundle_next(&n, crate::clock::now_unix(), &skip).map_err(internal))
-                .await;
+        let next = blocking(move || {
+            c.registrar.store.bundle_next(&n, crate::clock::now_unix(), &skip).map_err(Refusal::internal)
+        })
+        .await;
         let (item, gone) = match next {
             Ok(x) => x,
             Err(r) => return refuse(&mut sock, r.code, r.reason).await,
@@ -335,7 +340,7 @@ pub async fn collect(
             Some(state) => {
                 let (c, n) = (cds.clone(), name.clone());
                 let done = blocking(move || {
-                    c.registrar.store.bundle_done(&n, id, state, crate::clock::now_unix()).map_err(internal)
+                    c.registrar.store.bundle_done(&n, id, state, crate::clock::now_unix()).map_err(Refusal::internal)
                 })
                 .await;
                 if let Ok(Some(path)) = done {
@@ -367,10 +372,11 @@ pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnIn
     };
     let c = cds.clone();
     let ids2 = ids.clone();
-    let states = match blocking(move || c.registrar.store.delivery_states(&name, &ids2).map_err(internal)).await {
-        Ok(s) => s,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
-    };
+    let states =
+        match blocking(move || c.registrar.store.delivery_states(&name, &ids2).map_err(Refusal::internal)).await {
+            Ok(s) => s,
+            Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        };
     let entries = ids.iter().zip(states).map(|(id, (state, time))| (*id, state, time)).collect();
     let Ok(out) = (StatusOkBody { entries }).encode() else { return };
     if let Ok(f) = StatusOk::new(&cdsk, &nonce, &out, &cds.rng).to_frame() {

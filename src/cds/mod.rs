@@ -21,4 +21,4 @@ pub mod switchboard;
 
 pub use registrar::{RateLimits, Registrar, RegistrarConfig};
 pub use serve::{serve, Cds, CdsConfig};
-pub use store::Store;
+pub use store::{SqliteStore, Store};

@@ -157,16 +157,12 @@ impl Default for RegistrarConfig {
 }
 
 pub struct Registrar {
-    pub store: Store,
+    pub store: Box<dyn Store>,
     pub cfg: RegistrarConfig,
     sign_seed: Secret<32>,
 }
 
 pub use super::refusal::Refusal;
-
-fn internal(e: crate::Error) -> Refusal {
-    Refusal::new(RefusalCode::Internal, format!("CDS internal error: {e}"))
-}
 
 /// The kind of out-of-band channel a URI names, as recorded in standing.
 pub fn channel_kind(uri: &str) -> &str {
@@ -192,8 +188,9 @@ pub enum ConfirmOutcome {
 }
 
 impl Registrar {
-    pub fn new(store: Store, cfg: RegistrarConfig, rng: &dyn SecureRandom) -> crate::Result<Self> {
+    pub fn new(store: impl Store + 'static, cfg: RegistrarConfig, rng: &dyn SecureRandom) -> crate::Result<Self> {
         let sign_seed = store.sign_seed(rng)?;
+        let store = Box::new(store);
         Ok(Registrar { store, cfg, sign_seed })
     }
 
@@ -233,7 +230,7 @@ impl Registrar {
             ));
         }
         let mut prior_ed25519 = None;
-        if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
+        if let Some(p) = self.store.participant(&req.name).map_err(Refusal::internal)? {
             let same_key = crypto::ct_eq(&p.ed25519, &req.public.ed25519);
             let proven = req.proof.is_some_and(|proof| {
                 req.signed_bytes(challenge).is_ok_and(|m| crypto::ed25519_verify(&p.ed25519, &m, &proof))
@@ -282,7 +279,7 @@ impl Registrar {
                 status: RequestStatus::Pending,
                 prior_ed25519,
             })
-            .map_err(internal)?;
+            .map_err(Refusal::internal)?;
         Ok((Opened { request_id, replies, email: req.email.clone(), oob: req.oob.clone() }, target))
     }
 
@@ -307,7 +304,7 @@ impl Registrar {
         if let Some(limit) = l.total {
             keys.push(("total:open requests".to_owned(), limit));
         }
-        match self.store.rate_take(&keys, now).map_err(internal)? {
+        match self.store.rate_take(&keys, now).map_err(Refusal::internal)? {
             None => Ok(()),
             Some((key, frees)) => {
                 let limit = keys.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).expect("one of ours");
@@ -362,7 +359,7 @@ impl Registrar {
         let req = self
             .store
             .request(&c.request_id)
-            .map_err(internal)?
+            .map_err(Refusal::internal)?
             .ok_or_else(|| Refusal::new(NotFound, format!("no request {id} at this CDS")))?;
         match req.status {
             RequestStatus::Confirmed => {
@@ -388,7 +385,9 @@ impl Registrar {
         let cdsk = req.cdsk.clone().ok_or_else(|| Refusal::new(Expired, format!("request {id} is no longer open")))?;
         // An attempt is taken (atomically, in the store) before the confirmation is looked at,
         // so no number of concurrent confirmations gets more than max_attempts tries.
-        let Some(attempts) = self.store.take_attempt(&c.request_id, self.cfg.max_attempts).map_err(internal)? else {
+        let Some(attempts) =
+            self.store.take_attempt(&c.request_id, self.cfg.max_attempts).map_err(Refusal::internal)?
+        else {
             return Err(Refusal::new(
                 TooManyAttempts,
                 format!("request {id} has no confirmation attempts left; run sslx vsu again"),
@@ -396,7 +395,7 @@ impl Registrar {
         };
         match assemble::check_confirm(&cdsk, c, challenge) {
             Some(nonce) => {
-                if let Some(p) = self.store.participant(&req.name).map_err(internal)? {
+                if let Some(p) = self.store.participant(&req.name).map_err(Refusal::internal)? {
                     // The name belongs to another key, and this request did not prove that key when it was
                     // opened (someone else registered it meanwhile): first come wins.
                     let proven = req.prior_ed25519.is_some_and(|k| crypto::ct_eq(&k, &p.ed25519));
@@ -415,7 +414,7 @@ impl Registrar {
                 let p = self
                     .store
                     .confirm(&req, &nonce, &channels, source, now, key_expires)
-                    .map_err(internal)?
+                    .map_err(Refusal::internal)?
                     .ok_or_else(|| {
                         Refusal::new(
                             AlreadyConfirmed,
@@ -430,7 +429,7 @@ impl Registrar {
             None => {
                 let left = self.cfg.max_attempts.saturating_sub(attempts);
                 if left == 0 {
-                    self.store.deny_for_good(&c.request_id).map_err(internal)?;
+                    self.store.deny_for_good(&c.request_id).map_err(Refusal::internal)?;
                 }
                 let reason = if left == 0 {
                     "the confirmation did not match the key this CDS issued; no attempts left: run sslx vsu again"
@@ -447,7 +446,7 @@ impl Registrar {
                     &reason,
                     rng,
                 )
-                .map_err(internal)?;
+                .map_err(Refusal::internal)?;
                 Ok(ConfirmOutcome::Denied(d, left as u8))
             }
         }
@@ -463,7 +462,7 @@ mod tests {
 
     fn registrar(dir: &std::path::Path, limits: RateLimits) -> (Registrar, ring::rand::SystemRandom) {
         let rng = ring::rand::SystemRandom::new();
-        let store = Store::open(&dir.join("cds.db")).unwrap();
+        let store = super::super::SqliteStore::open(&dir.join("cds.db")).unwrap();
         (Registrar::new(store, RegistrarConfig { max_attempts: 2, limits, ..Default::default() }, &rng).unwrap(), rng)
     }
 

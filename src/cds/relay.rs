@@ -4,6 +4,7 @@
 
 use super::conn::{authenticate, blocking, refuse, stream_place, Cds, ConnInfo};
 use super::registrar::Refusal;
+use super::store::{CallOutcome, CallResult};
 use crate::crypto::{self};
 use crate::relay::msgs::*;
 use crate::wire::{Frame, Msg, RefusalCode};
@@ -137,14 +138,11 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     if let Err(e) = crate::keys::check_name(&callee) {
         return refuse(&mut sock, RefusalCode::BadRequest, format!("the callee is not a participant name: {e}")).await;
     }
-    let log = |result: String| {
+    let log = |result: CallResult| {
         let (c, caller, callee) = (cds.clone(), caller.clone(), callee.clone());
         async move {
             let _ = blocking(move || {
-                c.registrar
-                    .store
-                    .call_started(&tracking, &caller, &callee, start, &result)
-                    .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+                c.registrar.store.call_started(&tracking, &caller, &callee, start, &result).map_err(Refusal::internal)
             })
             .await;
         }
@@ -156,13 +154,8 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         if cds.relay.source_check {
             let c = cds.clone();
             let name = caller.clone();
-            let source = blocking(move || {
-                c.registrar
-                    .store
-                    .participant_source(&name)
-                    .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
-            })
-            .await?;
+            let source =
+                blocking(move || c.registrar.store.participant_source(&name).map_err(Refusal::internal)).await?;
             if let Some(src) = source {
                 if !same_source(&src, peer.ip()) {
                     return Err(Refusal::new(
@@ -174,10 +167,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         }
         let c = cds.clone();
         let name = callee.clone();
-        let known = blocking(move || {
-            c.registrar.store.participant_cdsk(&name).map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
-        })
-        .await?;
+        let known = blocking(move || c.registrar.store.participant_cdsk(&name).map_err(Refusal::internal)).await?;
         if known.is_none() {
             return Err(Refusal::new(RefusalCode::NotFound, format!("no participant named {callee:?} at this CDS")));
         }
@@ -201,14 +191,11 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
             let (c, key) = (cds.clone(), format!("refused-call:{caller}"));
             let room = blocking(move || {
                 let limit = crate::cds::store::Limit { count: REFUSED_CALLS_LOGGED, window: 3600 };
-                c.registrar
-                    .store
-                    .rate_take(&[(key, limit)], start)
-                    .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+                c.registrar.store.rate_take(&[(key, limit)], start).map_err(Refusal::internal)
             })
             .await;
             if matches!(room, Ok(None)) {
-                log(format!("refused: {}", r.reason)).await;
+                log(CallResult::new(CallOutcome::Refused, r.reason.clone())).await;
             }
             return refuse(&mut sock, r.code, r.reason).await;
         }
@@ -226,10 +213,10 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     };
     cds.relay.pending.lock().unwrap().remove(&tracking);
     let Some(callee_sock) = answered else {
-        log("no answer".into()).await;
+        log(CallResult::new(CallOutcome::NoAnswer, "")).await;
         return refuse(&mut sock, RefusalCode::NotListening, format!("{callee:?} did not answer")).await;
     };
-    log("connected".into()).await;
+    log(CallResult::new(CallOutcome::Connected, "")).await;
     let Ok(ok) = CallOk::new(&cdsk, &nonce, &IdBody { id: tracking }.encode(), &cds.rng).to_frame() else { return };
     if sock.write_all(&ok).await.is_err() {
         return;
@@ -238,10 +225,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     let (up, down, result) = splice(sock, callee_sock, cds.cfg.conn.splice_idle).await;
     let c = cds.clone();
     let _ = blocking(move || {
-        c.registrar
-            .store
-            .call_ended(&tracking, crate::clock::now_unix(), up, down, &result)
-            .map_err(|e| Refusal::new(RefusalCode::Internal, e.to_string()))
+        c.registrar.store.call_ended(&tracking, crate::clock::now_unix(), up, down, &result).map_err(Refusal::internal)
     })
     .await;
 }
@@ -287,7 +271,7 @@ async fn copy_one_way(
 
 /// Copies both ways until each side has closed its sending half, or the session has been idle
 /// for `idle`; counts the bytes.
-async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, String) {
+async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, CallResult) {
     let (ar, aw) = a.into_split();
     let (br, bw) = b.into_split();
     let start = tokio::time::Instant::now();
@@ -296,8 +280,8 @@ async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, String
     let down = copy_one_way(br, aw, idle, start, &last);
     let (u, d) = tokio::join!(up, down);
     let result = match (&u, &d) {
-        (Ok(_), Ok(_)) => "completed".to_owned(),
-        (Err(e), _) | (_, Err(e)) => format!("cut: {e}"),
+        (Ok(_), Ok(_)) => CallResult::new(CallOutcome::Completed, ""),
+        (Err(e), _) | (_, Err(e)) => CallResult::new(CallOutcome::Cut, e.to_string()),
     };
     (u.unwrap_or(0), d.unwrap_or(0), result)
 }

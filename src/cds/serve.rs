@@ -25,7 +25,7 @@ pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a work slot before it is refused as "busy".
 pub const SLOT_WAIT: Duration = Duration::from_secs(10);
 
-use super::conn::{blocking, internal, malformed, read_frame_within, refuse};
+use super::conn::{blocking, malformed, read_frame_within, refuse};
 pub use super::conn::{Cds, CdsConfig, ConnInfo, READ_TIMEOUT};
 pub use super::limits::ConnLimits;
 use super::limits::{bucket, Pending, PendingGuard, Tally};
@@ -262,7 +262,7 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
                 let _ = tokio::task::spawn_blocking(move || c.registrar.abandon(&id)).await;
                 return Err(r);
             }
-            opened.replies.a.to_frame().map_err(internal)
+            opened.replies.a.to_frame().map_err(Refusal::internal)
         }
         TYPE_CONFIRM => {
             let conf = Confirm::from_frame(frame).map_err(malformed)?;
@@ -274,18 +274,18 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
                 ConfirmOutcome::Confirmed(m, _) => m.to_frame(),
                 ConfirmOutcome::Denied(d, _) => d.to_frame(),
             }
-            .map_err(internal)
+            .map_err(Refusal::internal)
         }
         crate::broker::TYPE_SESSION_REQUEST => {
             let req = crate::broker::SessionRequest::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
             let now = crate::clock::now_unix();
             let (g, copy) =
-                blocking(move || super::broker::grant(&c.registrar.store, &req, &conn.challenge, now, &c.rng)).await?;
+                blocking(move || super::broker::grant(&*c.registrar.store, &req, &conn.challenge, now, &c.rng)).await?;
             // Pushed to the peer if it is on hook (never waiting on it); it also gets the
             // ticket from the caller in M1, so nothing is kept when it is not.
             cds.relay.push_ticket(&copy.peer, copy.ticket.clone());
-            g.to_frame().map_err(internal)
+            g.to_frame().map_err(Refusal::internal)
         }
         t => Err(Refusal::new(RefusalCode::Malformed, format!("unexpected message type 0x{t:02x}"))),
     }

@@ -9,7 +9,7 @@ impl Standing {
         let t = crate::clock::fmt_time;
         Standing {
             name: p.name.clone(),
-            status: if p.key_expires > now { p.status.clone() } else { "expired".into() },
+            status: if p.key_expires > now { crate::db::Column::as_str(p.status).into() } else { "expired".into() },
             public_key: Some(crate::keys::PublicIdentity { x25519: p.x25519, ed25519: p.ed25519 }.to_line()),
             first_vsu: Some(t(p.first_vsu)),
             last_vsu: Some(t(p.last_vsu)),

@@ -2,7 +2,7 @@
 //! listening goes into its mailbox at the CDS; what waits in this participant's mailbox is
 //! opened, kept for later or refused; the send log learns what became of deposited bundles.
 
-use super::log::{CourierLog, Direction};
+use super::log::{CourierLog, Direction, Outcome as LogOutcome, Via};
 use super::transfer::{self, Got, SendSpec, Sent};
 use crate::relay::client::{DeliveryState, MailboxItem, Outcome};
 use crate::session::endpoint::Endpoint;
@@ -39,14 +39,14 @@ pub fn deposit(
     use std::io::Seek;
     let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temp file for the bundle", e))?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let (out, sent) = transfer::send_offline(&ep.home, out, spec, "mailbox", "queued", rng, progress)?;
+    let (out, sent) = transfer::send_offline(&ep.home, out, spec, Via::Mailbox, LogOutcome::Queued, rng, progress)?;
     let mut file = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
     file.rewind().map_err(|e| Error::io("rewinding the bundle", e))?;
     let id = BundleId::from_hex(&sent.bundle).expect("bundle ids are 16 hex digits");
     match crate::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id.0, &mut file, rng) {
         Ok(expires) => Ok((sent, expires)),
         Err(e) => {
-            CourierLog::open(&ep.home)?.set_sent_result(&sent.bundle, "failed", &e.to_string())?;
+            CourierLog::open(&ep.home)?.set_sent_result(&sent.bundle, LogOutcome::Failed, &e.to_string())?;
             Err(e)
         }
     }
@@ -80,7 +80,7 @@ pub fn collect(ep: &Endpoint, into: &Path, rng: &dyn SecureRandom, events: &mut 
     let n = crate::relay::client::collect(&ep.cds, &ep.name, &ep.cdsk, rng, |item, bytes| {
         let from = Some(item.sender.as_str());
         let mut progress = |done, total| events.progress(item, done, total);
-        match transfer::recv_offline(&ep.home, &ep.name, bytes, into, "mailbox", from, &mut progress) {
+        match transfer::recv_offline(&ep.home, &ep.name, bytes, into, Via::Mailbox, from, &mut progress) {
             Ok(g) => {
                 events.opened(&g);
                 Outcome::Opened
@@ -106,7 +106,7 @@ pub fn refresh_queued(ep: &Endpoint, rng: &dyn SecureRandom) -> Result<usize> {
     let queued: Vec<(String, BundleId)> = log
         .list(Some(Direction::Sent))?
         .into_iter()
-        .filter(|e| e.result == "queued")
+        .filter(|e| e.result == LogOutcome::Queued)
         .filter_map(|e| BundleId::from_hex(&e.bundle).map(|id| (e.bundle, id)))
         .collect();
     if queued.is_empty() {
@@ -117,9 +117,9 @@ pub fn refresh_queued(ep: &Endpoint, rng: &dyn SecureRandom) -> Result<usize> {
     let mut changed = 0;
     for ((bundle, _), (_, state, time)) in queued.iter().zip(states) {
         let (result, detail) = match state {
-            DeliveryState::Delivered => ("delivered", format!("collected {}", crate::clock::fmt_time(time))),
-            DeliveryState::Refused => ("failed", "the recipient refused it".to_owned()),
-            DeliveryState::Expired => ("failed", "expired in the mailbox".to_owned()),
+            DeliveryState::Delivered => (LogOutcome::Delivered, format!("collected {}", crate::clock::fmt_time(time))),
+            DeliveryState::Refused => (LogOutcome::Failed, "the recipient refused it".to_owned()),
+            DeliveryState::Expired => (LogOutcome::Failed, "expired in the mailbox".to_owned()),
             DeliveryState::Queued | DeliveryState::Unknown => continue,
         };
         changed += log.set_sent_result(bundle, result, &detail)?;

@@ -6,18 +6,14 @@
 //! session, asking the person (`PairingPrompts`) at each point.
 
 use super::msgs::{PairA1, PairA2, PairB, PairConfirm, COURIER_VERSION};
-use crate::crypto::{self, Secret};
+use crate::crypto::{self, Ephemeral, Secret};
 use crate::keys::{decode_line, encode_line, Home, LineKind};
 use crate::wire::{Frame, Msg};
 use crate::{Error, Result};
-use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::SecureRandom;
 use zeroize::Zeroize;
 
-const PROOF_LABEL: &[u8] = b"sslx-pair-proof-v1";
-const SAS_LABEL: &[u8] = b"sslx-pair-sas-v1";
-const LTK_SALT: &[u8] = b"sslx-pair-ltk-v1";
-const CONFIRM_LABEL: &[u8] = b"sslx-pair-confirm-v1";
+use crate::crypto::labels::pair::{CONFIRM_LABEL, LTK_SALT, PROOF_LABEL, SAS_LABEL};
 
 /// Crockford's base-32 alphabet: digits and upper-case letters without I, L, O and U.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -33,17 +29,9 @@ pub enum Side {
     Acceptor,
 }
 
-fn x25519(shared_with: &[u8; 32], mine: EphemeralPrivateKey) -> Result<Secret<32>> {
-    agreement::agree_ephemeral(mine, &UnparsedPublicKey::new(&X25519, shared_with), Secret::from_slice)
-        .ok()
-        .flatten()
+fn x25519(shared_with: &[u8; 32], mine: Ephemeral) -> Result<Secret<32>> {
+    mine.agree(shared_with)
         .ok_or_else(|| Error::VerifyFailed("the peer's X25519 public key is invalid (a low-order point)".into()))
-}
-
-fn ephemeral(rng: &dyn SecureRandom) -> Result<(EphemeralPrivateKey, [u8; 32])> {
-    let sk = EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| Error::Other("X25519 key generation".into()))?;
-    let pk = sk.compute_public_key().map_err(|_| Error::Other("X25519 public key".into()))?;
-    Ok((sk, pk.as_ref().try_into().expect("32-byte X25519 public")))
 }
 
 /// `ProofB = HMAC(HKDF(shared, "sslx-pair-proof-v1"), A1 frame ‖ account B ‖ X25519 public B)`.
@@ -132,7 +120,7 @@ impl Paired {
 /// The initiator between A1 and B.
 pub struct Initiator {
     me: String,
-    eph: EphemeralPrivateKey,
+    eph: Ephemeral,
     random_a: Secret<32>,
     a1: Vec<u8>,
 }
@@ -140,7 +128,8 @@ pub struct Initiator {
 impl Initiator {
     /// Makes the ephemeral key and RandomA; returns the state and Handshake Packet A1.
     pub fn start(me: &str, rng: &dyn SecureRandom) -> Result<(Self, Vec<u8>)> {
-        let (eph, public) = ephemeral(rng)?;
+        let eph = Ephemeral::generate(rng);
+        let public = eph.public();
         let random_a = Secret::<32>::random(rng);
         let a1 = PairA1 {
             low_version: COURIER_VERSION,
@@ -200,7 +189,8 @@ impl Acceptor {
         if a1.account == me {
             return Err(Error::Usage("a participant cannot pair with itself".into()));
         }
-        let (eph, public) = ephemeral(rng)?;
+        let eph = Ephemeral::generate(rng);
+        let public = eph.public();
         let shared = x25519(&a1.x25519, eph)?;
         let a1_bytes = f.to_bytes();
         let b = PairB {

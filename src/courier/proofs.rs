@@ -12,10 +12,7 @@
 use crate::crypto::{self, Secret};
 use crate::{Error, Result};
 
-const DELTA_LABEL: &[u8] = b"sslx-courier-delta-v1";
-const DIRECTION_SALT: &[u8] = b"sslx-courier-direction-v1";
-const AEAD_SALT: &[u8] = b"sslx-courier-v1";
-const AEAD_LABEL: &[u8] = b"sslx-courier-aead-v1";
+use crate::crypto::labels::courier::{AEAD_LABEL, AEAD_SALT, DELTA_LABEL, DIRECTION_SALT};
 
 /// Challenge B of an offline bundle: nobody answered, so it is all zeros, and the recipient
 /// refuses a Challenge A it has opened before.

@@ -10,7 +10,7 @@
 //! the recipient refuses a Challenge A it has opened before.
 
 use super::bundle::{BundleReader, BundleWriter};
-use super::log::{bundle_id, CourierLog, Direction, Entry};
+use super::log::{bundle_id, CourierLog, Direction, Entry, Outcome, Via};
 use super::msgs::*;
 use super::pair::load_pair_key;
 use super::payload::{Compression, PayloadReader, PayloadWriter};
@@ -166,7 +166,7 @@ fn read_bundle<R: Read>(
     Ok((tmp, unpacked))
 }
 
-fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite, via: &str) -> Entry {
+fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite, via: Via) -> Entry {
     Entry {
         id: 0,
         direction,
@@ -177,22 +177,22 @@ fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite,
         files: 0,
         bytes: 0,
         suite: suite.family().to_owned(),
-        via: via.to_owned(),
-        result: String::new(),
+        via,
+        result: Outcome::Failed,
         detail: String::new(),
     }
 }
 
 /// Logs a send's outcome (failures too: the seed's housekeeping on every hang-up).
-fn log_send(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: &str, r: &Result<Sent>, ok_result: &str) {
+fn log_send(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: Via, r: &Result<Sent>, ok_result: Outcome) {
     let mut e = log_entry(Direction::Sent, spec.peer, bundle, spec.suite, via);
     e.names = spec.plan.names.clone();
     e.files = spec.plan.files;
     e.bytes = spec.plan.bytes;
     match r {
-        Ok(_) => e.result = ok_result.into(),
+        Ok(_) => e.result = ok_result,
         Err(err) => {
-            e.result = "failed".into();
+            e.result = Outcome::Failed;
             e.detail = err.to_string();
         }
     }
@@ -201,17 +201,17 @@ fn log_send(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: &str, r: &Resul
     }
 }
 
-fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: &str, r: &Result<Got>) {
+fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: Via, r: &Result<Got>) {
     let mut e = log_entry(Direction::Received, peer, bundle, suite, via);
     match r {
         Ok(g) => {
             e.names = g.unpacked.names.clone();
             e.files = g.unpacked.files;
             e.bytes = g.unpacked.bytes;
-            e.result = "ok".into();
+            e.result = Outcome::Ok;
         }
         Err(err) => {
-            e.result = "failed".into();
+            e.result = Outcome::Failed;
             e.detail = err.to_string();
         }
     }
@@ -231,7 +231,7 @@ pub fn send_live(
     let challenge_a: [u8; 32] = crypto::random_array(rng);
     let bundle = bundle_id(&challenge_a);
     let r = send_live_inner(&mut ch, spec, challenge_a, rng, progress);
-    log_send(home, spec, &bundle, "relay", &r, "ok");
+    log_send(home, spec, &bundle, Via::Relay, &r, Outcome::Ok);
     r
 }
 
@@ -337,7 +337,7 @@ pub fn recv_live(
         }
         Err(_) => {}
     }
-    log_receive(home, &peer, &bundle, a1.suite, "relay", &r);
+    log_receive(home, &peer, &bundle, a1.suite, Via::Relay, &r);
     r
 }
 
@@ -358,8 +358,8 @@ fn recv_live_inner(
         why
     };
     if !(a1.low_version..=a1.high_version).contains(&COURIER_VERSION) {
-        let why = refuse(ch, RefusalCode::Incompatible, "no courier version in common".into());
-        return Err(Error::Other(why));
+        ch.refuse(RefusalCode::Incompatible, "no courier version in common");
+        return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(a1.high_version)));
     }
     if a1.account != peer || a1.recipient != me || a1.mode != Mode::Online {
         let why = refuse(
@@ -398,13 +398,13 @@ fn recv_live_inner(
 }
 
 /// Writes an offline bundle for `spec.peer` to `out` (a file, a pipe, the mailbox); logs it
-/// with `via` and `ok_result` ("ok" for a file, "queued" for the mailbox).
+/// with `via` and `ok_result` (ok for a file, queued for the mailbox).
 pub fn send_offline<W: Write>(
     home: &Home,
     out: W,
     spec: &SendSpec<'_>,
-    via: &str,
-    ok_result: &str,
+    via: Via,
+    ok_result: Outcome,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, Sent)> {
@@ -447,7 +447,16 @@ pub fn send_to_path(
 ) -> Result<Sent> {
     const BUF: usize = 256 * 1024;
     if let Some(f) = crate::keys::open_special(path)? {
-        return Ok(send_offline(home, std::io::BufWriter::with_capacity(BUF, f), spec, "file", "ok", rng, progress)?.1);
+        return Ok(send_offline(
+            home,
+            std::io::BufWriter::with_capacity(BUF, f),
+            spec,
+            Via::File,
+            Outcome::Ok,
+            rng,
+            progress,
+        )?
+        .1);
     }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
@@ -455,7 +464,7 @@ pub fn send_to_path(
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temp file beside {}", path.display()), e))?;
     let (out, sent) =
-        send_offline(home, std::io::BufWriter::with_capacity(BUF, tmp), spec, "file", "ok", rng, progress)?;
+        send_offline(home, std::io::BufWriter::with_capacity(BUF, tmp), spec, Via::File, Outcome::Ok, rng, progress)?;
     let tmp = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("syncing the bundle", e))?;
     tmp.persist(path).map_err(|e| Error::io(format!("renaming the bundle into {}", path.display()), e.error))?;
@@ -470,7 +479,7 @@ pub fn recv_offline<R: Read>(
     me: &str,
     input: R,
     dest: &Path,
-    via: &str,
+    via: Via,
     depositor: Option<&str>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {

@@ -18,3 +18,78 @@ pub const VSU_SENT_VALUE: &[u8] = b"confirm";
 pub const VSU_CONFIRMED: &[u8] = b"sslx-vsu-confirmed-v1";
 /// HPKE `info` of the denied message, and the context of the CDS's signature over it.
 pub const VSU_DENIED: &[u8] = b"sslx-vsu-denied-v1";
+
+/// The call manager (section 5C) and the mailbox (5D.5): the AEAD wraps under the CDSK.
+pub mod relay {
+    pub const ON_HOOK_LABEL: &[u8] = b"sslx-relay-on-hook-v1";
+    pub const HOOK_OK_LABEL: &[u8] = b"sslx-relay-hook-ok-v1";
+    pub const RING_LABEL: &[u8] = b"sslx-relay-ring-v1";
+    pub const ANSWER_LABEL: &[u8] = b"sslx-relay-answer-v1";
+    pub const CALL_LABEL: &[u8] = b"sslx-relay-call-v1";
+    pub const CALL_OK_LABEL: &[u8] = b"sslx-relay-call-ok-v1";
+    pub const TICKET_PUSH_LABEL: &[u8] = b"sslx-relay-ticket-push-v1";
+    pub const DEPOSIT_LABEL: &[u8] = b"sslx-mailbox-deposit-v1";
+    pub const DEPOSIT_OK_LABEL: &[u8] = b"sslx-mailbox-deposit-ok-v1";
+    pub const COLLECT_LABEL: &[u8] = b"sslx-mailbox-collect-v1";
+    pub const DELIVERY_LABEL: &[u8] = b"sslx-mailbox-delivery-v1";
+    pub const COLLECTED_LABEL: &[u8] = b"sslx-mailbox-collected-v1";
+    pub const STATUS_LABEL: &[u8] = b"sslx-mailbox-status-v1";
+    pub const STATUS_OK_LABEL: &[u8] = b"sslx-mailbox-status-ok-v1";
+}
+
+/// Session tokens (section 5E): sealing and the body key.
+pub mod token {
+    /// HPKE `info` of a sealed token.
+    pub const SEAL_INFO: &[u8] = b"sslx-token-v2";
+    /// HPKE exporter context of a sealed token's body key.
+    pub const BODY_KEY_CONTEXT: &[u8] = b"sslx-token-body-v1";
+    /// HKDF salt of the sealing ephemeral's key material (from the minter's X25519 key).
+    pub const EPHEMERAL_SALT: &[u8] = b"sslx-token-ephemeral-v1";
+}
+
+/// The out-of-band dialogue of session tokens (5E): the query, the answer, the data.
+pub mod token_oob {
+    pub const AUTH_LABEL: &[u8] = b"sslx-token-query-v2";
+    pub const ANSWER_LABEL: &[u8] = b"sslx-token-answer-v1";
+    pub const DATA_INFO: &[u8] = b"sslx-token-data-v2";
+}
+
+/// AH-CDS (section 5A): the session request and the grant.
+pub mod broker {
+    pub const REQUEST_LABEL: &[u8] = b"sslx-ah-request-v1";
+    pub const GRANT_LABEL: &[u8] = b"sslx-ah-grant-v1";
+}
+
+/// The ticket for the peer (5A).
+pub mod ticket {
+    pub const TICKET_LABEL: &[u8] = b"sslx-ah-ticket-v1";
+}
+
+/// The seed-002 handshake (5B): the master key, the Key-ID, the finished MACs.
+pub mod session {
+    pub const MK_LABEL: &[u8] = b"sslx-mk-v1";
+    pub const KEY_ID_LABEL: &[u8] = b"sslx-key-id-v1";
+    pub const FINISHED_LABEL: &[u8] = b"sslx-finished-v1";
+}
+
+/// Pairing (5D.1): the proofs, the short string, the long-term key, the confirmation.
+pub mod pair {
+    pub const PROOF_LABEL: &[u8] = b"sslx-pair-proof-v1";
+    pub const SAS_LABEL: &[u8] = b"sslx-pair-sas-v1";
+    pub const LTK_SALT: &[u8] = b"sslx-pair-ltk-v1";
+    pub const CONFIRM_LABEL: &[u8] = b"sslx-pair-confirm-v1";
+}
+
+/// Transfer packets (5D.2-5D.4): the proofs and the bundle AEAD.
+pub mod courier {
+    pub const DELTA_LABEL: &[u8] = b"sslx-courier-delta-v1";
+    pub const DIRECTION_SALT: &[u8] = b"sslx-courier-direction-v1";
+    pub const AEAD_SALT: &[u8] = b"sslx-courier-v1";
+    pub const AEAD_LABEL: &[u8] = b"sslx-courier-aead-v1";
+}
+
+/// The CDS's secrets at rest.
+pub mod cds {
+    /// Label of the at-rest wrap of the CDS's secrets.
+    pub const AT_REST_LABEL: &[u8] = b"sslx-cds-at-rest-v1";
+}

@@ -8,6 +8,7 @@ mod mac;
 mod offset;
 mod rng;
 mod secret;
+mod x25519;
 
 pub use self::aead::{unwrap, wrap, AEAD_NONCE_LEN, AEAD_OVERHEAD};
 pub use self::hpke::{
@@ -18,6 +19,7 @@ pub use mac::{ct_eq, hkdf, hmac_sha256, sha256};
 pub use offset::offset;
 pub use rng::{random_array, system_rng, RingRng};
 pub use secret::Secret;
+pub use x25519::Ephemeral;
 
 use ring::signature::{self, Ed25519KeyPair, KeyPair};
 

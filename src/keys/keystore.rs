@@ -44,6 +44,12 @@ impl Home {
         Ok(())
     }
 
+    /// Where one of the home's state files (`db::open`) lives, the home made first if missing.
+    pub fn state_file(&self, file: &str) -> Result<PathBuf> {
+        self.ensure()?;
+        Ok(self.path(file))
+    }
+
     pub fn has_identity(&self) -> bool {
         self.identity_path().exists()
     }
@@ -106,12 +112,6 @@ impl Home {
         } else {
             write_atomic(&self.path(file), &b, 0o644)
         }
-    }
-
-    /// Opens one of the home's SQLite files (`open_db_at`).
-    pub fn open_db(&self, file: &str) -> Result<rusqlite::Connection> {
-        self.ensure()?;
-        open_db_at(&self.path(file))
     }
 
     pub fn remove(&self, file: &str) -> Result<()> {
@@ -190,20 +190,6 @@ pub fn open_special(path: &Path) -> Result<Option<std::fs::File>> {
             .map_err(|e| Error::io(format!("opening {}", path.display()), e)),
         _ => Ok(None),
     }
-}
-
-/// Opens (creating it 0600 if missing) a SQLite file that holds secrets or state: WAL, commits
-/// not synced one by one (losing the last entry on a power cut is acceptable for these; an fsync
-/// per operation is not), and a busy handler installed before anything else, since even
-/// switching to WAL can meet a lock held by another sslx process.
-pub fn open_db_at(path: &Path) -> Result<rusqlite::Connection> {
-    prepare_secret_file(path)?;
-    let err = |e: rusqlite::Error| Error::Other(format!("{}: {e}", path.display()));
-    let conn = rusqlite::Connection::open(path).map_err(err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-    Ok(conn)
 }
 
 pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -6,8 +6,8 @@ mod line;
 
 pub use identity::{check_name, Identity, PublicIdentity};
 pub use keystore::{
-    check_secret_file_mode, load_identity_file, open_db_at, open_special, prepare_secret_file, read_secret_file,
-    write_atomic, write_secret_atomic, Home,
+    check_secret_file_mode, load_identity_file, open_special, prepare_secret_file, read_secret_file, write_atomic,
+    write_secret_atomic, Home,
 };
 pub use line::{decode_line, encode_line, find_line, LineKind};
 

@@ -23,20 +23,10 @@ pub const TYPE_STATUS_OK: u8 = 0x4d;
 /// Bundle ids in one status request (its answer, 17 bytes each, stays within one frame).
 pub const MAX_STATUS_IDS: usize = 3000;
 
-pub const ON_HOOK_LABEL: &[u8] = b"sslx-relay-on-hook-v1";
-pub const HOOK_OK_LABEL: &[u8] = b"sslx-relay-hook-ok-v1";
-pub const RING_LABEL: &[u8] = b"sslx-relay-ring-v1";
-pub const ANSWER_LABEL: &[u8] = b"sslx-relay-answer-v1";
-pub const CALL_LABEL: &[u8] = b"sslx-relay-call-v1";
-pub const CALL_OK_LABEL: &[u8] = b"sslx-relay-call-ok-v1";
-pub const TICKET_PUSH_LABEL: &[u8] = b"sslx-relay-ticket-push-v1";
-pub const DEPOSIT_LABEL: &[u8] = b"sslx-mailbox-deposit-v1";
-pub const DEPOSIT_OK_LABEL: &[u8] = b"sslx-mailbox-deposit-ok-v1";
-pub const COLLECT_LABEL: &[u8] = b"sslx-mailbox-collect-v1";
-pub const DELIVERY_LABEL: &[u8] = b"sslx-mailbox-delivery-v1";
-pub const COLLECTED_LABEL: &[u8] = b"sslx-mailbox-collected-v1";
-pub const STATUS_LABEL: &[u8] = b"sslx-mailbox-status-v1";
-pub const STATUS_OK_LABEL: &[u8] = b"sslx-mailbox-status-ok-v1";
+pub use crate::crypto::labels::relay::{
+    ANSWER_LABEL, CALL_LABEL, CALL_OK_LABEL, COLLECTED_LABEL, COLLECT_LABEL, DELIVERY_LABEL, DEPOSIT_LABEL,
+    DEPOSIT_OK_LABEL, HOOK_OK_LABEL, ON_HOOK_LABEL, RING_LABEL, STATUS_LABEL, STATUS_OK_LABEL, TICKET_PUSH_LABEL,
+};
 
 /// A participant's message to the CDS, wrapped (AEAD, not signed) under its CDSK:
 /// `str8 sender ‖ bytes16 wrap(CDSK_sender, label, aad = type ‖ version ‖ str8 sender ‖

@@ -3,6 +3,7 @@
 //! accepted (so a replayed M1 is refused).
 
 use crate::crypto::Secret;
+use crate::db::{Migration, Schema};
 use crate::keys::Home;
 use crate::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -12,11 +13,19 @@ pub const DEFAULT_RESUME_LIFE: u64 = 24 * 3600;
 
 pub struct SessionCache {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
-fn db_err(e: rusqlite::Error) -> Error {
-    Error::Other(format!("session cache: {e}"))
-}
+/// `sessions.db`'s schema (version 1: the tables as the first sslx made them).
+pub static SCHEMA: Schema = Schema {
+    what: "session cache",
+    migrations: &[Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS resume (key_id BLOB PRIMARY KEY, mk BLOB NOT NULL, peer TEXT NOT NULL,
+            role TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS resume_peer ON resume(peer, role);
+         CREATE TABLE IF NOT EXISTS tickets_seen (session_id BLOB PRIMARY KEY, expires INTEGER NOT NULL);",
+    )],
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -35,15 +44,12 @@ impl Role {
 
 impl SessionCache {
     pub fn open(home: &Home) -> Result<Self> {
-        let conn = home.open_db("sessions.db")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS resume (key_id BLOB PRIMARY KEY, mk BLOB NOT NULL, peer TEXT NOT NULL,
-                role TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS resume_peer ON resume(peer, role);
-             CREATE TABLE IF NOT EXISTS tickets_seen (session_id BLOB PRIMARY KEY, expires INTEGER NOT NULL);",
-        )
-        .map_err(db_err)?;
-        Ok(SessionCache { conn })
+        let path = home.state_file("sessions.db")?;
+        Ok(SessionCache { conn: crate::db::open(&path, &SCHEMA)?, path })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| crate::db::sqlite_err(&self.path)(e).into()
     }
 
     pub fn put(&self, key_id: &[u8; 16], mk: &Secret<32>, peer: &str, role: Role, now: u64, life: u64) -> Result<()> {
@@ -52,8 +58,8 @@ impl SessionCache {
                 "INSERT OR REPLACE INTO resume (key_id, mk, peer, role, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![&key_id[..], &mk.expose()[..], peer, role.as_str(), now as i64, (now + life) as i64],
             )
-            .map_err(db_err)?;
-        self.conn.execute("DELETE FROM resume WHERE expires <= ?1", params![now as i64]).map_err(db_err)?;
+            .map_err(self.err())?;
+        self.conn.execute("DELETE FROM resume WHERE expires <= ?1", params![now as i64]).map_err(self.err())?;
         Ok(())
     }
 
@@ -67,7 +73,7 @@ impl SessionCache {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(self.err())?;
         Ok(row.and_then(|(mk, peer)| Some((Secret::from_slice(&mk)?, peer))))
     }
 
@@ -82,20 +88,41 @@ impl SessionCache {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(self.err())?;
         Ok(row.and_then(|(k, mk)| Some((k.try_into().ok()?, Secret::from_slice(&mk)?))))
     }
 
     /// Records a ticket as used; `false` if it was used before (a replay).
     pub fn first_use_of_ticket(&self, session_id: &[u8; 16], expires: u64, now: u64) -> Result<bool> {
-        self.conn.execute("DELETE FROM tickets_seen WHERE expires <= ?1", params![now as i64]).map_err(db_err)?;
+        self.conn.execute("DELETE FROM tickets_seen WHERE expires <= ?1", params![now as i64]).map_err(self.err())?;
         let n = self
             .conn
             .execute(
                 "INSERT OR IGNORE INTO tickets_seen (session_id, expires) VALUES (?1, ?2)",
                 params![&session_id[..], expires as i64],
             )
-            .map_err(db_err)?;
+            .map_err(self.err())?;
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sessions.db` as the sslx of commit 9cb70be left it: its cached sessions still resume.
+    #[test]
+    fn a_cache_made_by_the_previous_version_opens_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().to_owned());
+        let dump = include_str!("../../tests/fixtures/sessions-v0.sql");
+        crate::db::made_by_the_previous_version(dir.path(), "sessions.db", dump);
+        let cache = SessionCache::open(&home).unwrap();
+        assert_eq!(crate::db::version_of(&cache.conn).unwrap(), SCHEMA.version());
+        let rows: i64 = cache.conn.query_row("SELECT COUNT(*) FROM resume", [], |r| r.get(0)).unwrap();
+        assert!(rows > 0, "the fixture holds cached sessions");
+        let peer: String =
+            cache.conn.query_row("SELECT peer FROM resume WHERE role = 'client'", [], |r| r.get(0)).unwrap();
+        assert!(cache.take_for_peer(&peer, 1_796_218_337).unwrap().is_some());
     }
 }

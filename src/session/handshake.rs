@@ -3,10 +3,9 @@
 use super::keys;
 use super::msgs::*;
 use super::record::{RecordReceiver, RecordSender};
-use crate::crypto::{random_array, Secret};
+use crate::crypto::{random_array, Ephemeral, Secret};
 use crate::wire::{Frame, Msg};
 use crate::{Error, Result};
-use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::SecureRandom;
 
 /// What a finished handshake established, as `sslx handshake` prints it.
@@ -43,21 +42,11 @@ pub struct ClientAwaitM2 {
     p: ClientParams,
     m1: Vec<u8>,
     client_nonce: [u8; 32],
-    eph: Option<EphemeralPrivateKey>,
+    eph: Option<Ephemeral>,
 }
 
-fn ephemeral(rng: &dyn SecureRandom) -> Result<(EphemeralPrivateKey, [u8; 32])> {
-    let sk =
-        EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| Error::Other("X25519 key generation failed".into()))?;
-    let pk = sk.compute_public_key().map_err(|_| Error::Other("X25519 public key failed".into()))?;
-    Ok((sk, pk.as_ref().try_into().expect("32-byte X25519 public key")))
-}
-
-fn agree(sk: EphemeralPrivateKey, peer: &[u8; 32]) -> Result<Secret<32>> {
-    agreement::agree_ephemeral(sk, &UnparsedPublicKey::new(&X25519, peer), Secret::from_slice)
-        .ok()
-        .flatten()
-        .ok_or_else(|| Error::VerifyFailed("the peer's X25519 ephemeral key is invalid".into()))
+fn agree(sk: Ephemeral, peer: &[u8; 32]) -> Result<Secret<32>> {
+    sk.agree(peer).ok_or_else(|| Error::VerifyFailed("the peer's X25519 ephemeral key is invalid".into()))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -68,8 +57,9 @@ fn hex(b: &[u8]) -> String {
 pub fn client_start(p: ClientParams, rng: &dyn SecureRandom) -> Result<(ClientAwaitM2, Vec<u8>)> {
     let client_nonce: [u8; 32] = random_array(rng);
     let (eph, eph_pub) = if p.forward_secrecy {
-        let (s, pk) = ephemeral(rng)?;
-        (Some(s), Some(pk))
+        let e = Ephemeral::generate(rng);
+        let pk = e.public();
+        (Some(e), Some(pk))
     } else {
         (None, None)
     };
@@ -187,8 +177,8 @@ pub fn server_accept(
     let server_nonce: [u8; 32] = random_array(rng);
     let (eph_pub, dh) = match m1.ephemeral {
         Some(peer) => {
-            let (sk, pk) = ephemeral(rng)?;
-            (Some(pk), Some(agree(sk, &peer)?))
+            let e = Ephemeral::generate(rng);
+            (Some(e.public()), Some(agree(e, &peer)?))
         }
         None => (None, None),
     };

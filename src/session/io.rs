@@ -6,7 +6,7 @@ use super::handshake::{client_start, server_accept, ClientParams, ServerParams, 
 use super::msgs::{KeyRef, M1};
 use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG};
 use crate::crypto::Secret;
-use crate::wire::{Frame, Header, Msg, RefusalCode, HEADER_LEN};
+use crate::wire::{Frame, Header, Msg, RefusalCode};
 use crate::wire::{Refused, TYPE_REFUSED};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
@@ -32,27 +32,11 @@ impl<R: Read> FrameReader<R> {
 
     /// The next frame, or `None` at EOF on a frame boundary.
     pub fn next_record(&mut self) -> Result<Option<(Header, &mut [u8])>> {
-        let mut hb = [0u8; HEADER_LEN];
-        let mut got = 0;
-        while got < HEADER_LEN {
-            match self.inner.read(&mut hb[got..]) {
-                Ok(0) if got == 0 => return Ok(None),
-                Ok(0) => return Err(cut_off("inside a frame header")),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
+        match crate::wire::read_frame_into(&mut self.inner, &mut self.body) {
+            Ok(Some(h)) => Ok(Some((h, &mut self.body[..]))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(frame_err(e)),
         }
-        let h = Header::parse(&hb)?;
-        self.body.resize(h.len as usize, 0);
-        self.inner.read_exact(&mut self.body).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                cut_off("inside a record")
-            } else {
-                io_err(e)
-            }
-        })?;
-        Ok(Some((h, &mut self.body[..])))
     }
 
     /// The body of the frame `next_record` returned last (as the caller left it: opened in place).
@@ -66,6 +50,20 @@ impl<R: Read> FrameReader<R> {
             Some((h, body)) => Ok(Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() }),
             None => Err(Error::Unavailable(format!("the peer closed the connection before sending {expecting}"))),
         }
+    }
+}
+
+/// What the frame reader's error means here: a cut-off stream, a header that does not parse, or
+/// the connection's own failure.
+fn frame_err(e: std::io::Error) -> Error {
+    let wire = e.get_ref().and_then(|i| i.downcast_ref::<crate::wire::WireError>()).cloned();
+    match (e.kind(), wire) {
+        (std::io::ErrorKind::UnexpectedEof, Some(crate::wire::WireError::MissingData("frame header"))) => {
+            cut_off("inside a frame header")
+        }
+        (std::io::ErrorKind::UnexpectedEof, _) => cut_off("inside a record"),
+        (std::io::ErrorKind::InvalidData, Some(w)) => Error::Wire(w),
+        _ => io_err(e),
     }
 }
 

@@ -3,9 +3,7 @@
 
 use crate::crypto::{hmac_sha256, sha256, Secret};
 
-pub const MK_LABEL: &[u8] = b"sslx-mk-v1";
-pub const KEY_ID_LABEL: &[u8] = b"sslx-key-id-v1";
-pub const FINISHED_LABEL: &[u8] = b"sslx-finished-v1";
+pub use crate::crypto::labels::session::{FINISHED_LABEL, KEY_ID_LABEL, MK_LABEL};
 
 /// `MK = HMAC(PSK, "sslx-mk-v1" ‖ SN ‖ CN ‖ SHA256(M1) ‖ SHA256(M2) [‖ X25519 shared])`.
 pub fn master_key(psk: &[u8; 32], sn: &[u8; 32], cn: &[u8; 32], m1: &[u8], m2: &[u8], dh: Option<&[u8]>) -> Secret<32> {

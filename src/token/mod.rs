@@ -14,12 +14,7 @@ use crate::crypto;
 use crate::keys::Identity;
 use ring::rand::SecureRandom;
 
-/// HPKE `info` of a sealed token.
-pub const SEAL_INFO: &[u8] = b"sslx-token-v2";
-/// HPKE exporter context of a sealed token's body key.
-pub const BODY_KEY_CONTEXT: &[u8] = b"sslx-token-body-v1";
-/// HKDF salt of the sealing ephemeral's key material (from the minter's X25519 key).
-pub const EPHEMERAL_SALT: &[u8] = b"sslx-token-ephemeral-v1";
+pub use crate::crypto::labels::token::{BODY_KEY_CONTEXT, EPHEMERAL_SALT, SEAL_INFO};
 /// Default size limit of the encoded token: what fits in a URL or a cookie everywhere.
 pub const DEFAULT_MAX_LEN: usize = 1024;
 /// Default clock-skew allowance when checking times, seconds.

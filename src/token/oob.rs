@@ -22,6 +22,7 @@
 
 use super::{Fields, Keyring, Token, TokenError};
 use crate::crypto;
+use crate::db::{Migration, Schema};
 use crate::keys::Identity;
 use crate::wire::RefusalCode;
 use crate::{Error, Result};
@@ -31,9 +32,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-const AUTH_LABEL: &[u8] = b"sslx-token-query-v2";
-const ANSWER_LABEL: &[u8] = b"sslx-token-answer-v1";
-const DATA_INFO: &[u8] = b"sslx-token-data-v2";
+use crate::crypto::labels::token_oob::{ANSWER_LABEL, AUTH_LABEL, DATA_INFO};
 /// The longest line either side accepts.
 pub const MAX_LINE: usize = 16 * 1024;
 
@@ -113,21 +112,34 @@ fn send(w: &mut impl Write, line: &str) -> Result<()> {
 /// The data a node keeps for out-of-band queries, and its version (SQLite).
 pub struct DataStore {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
-fn db_err(e: rusqlite::Error) -> Error {
-    Error::Other(format!("token data store: {e}"))
+/// A node's data file's schema (version 1: the tables as the first sslx made them).
+pub static DATA_SCHEMA: Schema = Schema {
+    what: "token data",
+    migrations: &[Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS data (id TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+    )],
+};
+
+/// `token-cache.db`'s schema (version 1: the table as the first sslx made it).
+pub static CACHE_SCHEMA: Schema = Schema {
+    what: "token cache",
+    migrations: &[Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS cache (node INTEGER NOT NULL, id TEXT NOT NULL, value TEXT, version INTEGER NOT NULL,
+            PRIMARY KEY (node, id));",
+    )],
+};
+
+fn sqlite_err(path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| crate::db::sqlite_err(path)(e).into()
 }
 
 impl DataStore {
     pub fn open(path: &std::path::Path) -> Result<Self> {
-        let conn = crate::keys::open_db_at(path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS data (id TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
-        )
-        .map_err(db_err)?;
-        Ok(DataStore { conn })
+        Ok(DataStore { conn: crate::db::open(path, &DATA_SCHEMA)?, path: path.to_owned() })
     }
 
     /// The node-wide version of the data (bumped by every `put`).
@@ -136,26 +148,27 @@ impl DataStore {
             .conn
             .query_row("SELECT v FROM meta WHERE k = 'version'", [], |r| r.get(0))
             .optional()
-            .map_err(db_err)?;
+            .map_err(sqlite_err(&self.path))?;
         Ok(v.unwrap_or(0) as u64)
     }
 
     /// Sets values; returns the new version.
     pub fn put(&mut self, items: &[(String, String)]) -> Result<u64> {
-        let tx = self.conn.transaction().map_err(db_err)?;
+        let tx = self.conn.transaction().map_err(sqlite_err(&self.path))?;
         let v: i64 = tx
             .query_row("SELECT COALESCE((SELECT v FROM meta WHERE k = 'version'), 0) + 1", [], |r| r.get(0))
-            .map_err(db_err)?;
+            .map_err(sqlite_err(&self.path))?;
         for (id, value) in items {
             tx.execute(
                 "INSERT INTO data (id, value, version) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET value = excluded.value, version = excluded.version",
                 params![id, value, v],
             )
-            .map_err(db_err)?;
+            .map_err(sqlite_err(&self.path))?;
         }
-        tx.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('version', ?1)", params![v]).map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
+        tx.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('version', ?1)", params![v])
+            .map_err(sqlite_err(&self.path))?;
+        tx.commit().map_err(sqlite_err(&self.path))?;
         Ok(v as u64)
     }
 
@@ -163,7 +176,7 @@ impl DataStore {
         self.conn
             .query_row("SELECT value FROM data WHERE id = ?1", params![id], |r| r.get(0))
             .optional()
-            .map_err(db_err)
+            .map_err(sqlite_err(&self.path))
     }
 }
 
@@ -523,17 +536,13 @@ pub fn query_with_nonce(
 /// The resolver's cache: (node, id) → value at a version.
 pub struct Cache {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 impl Cache {
     pub fn open(home: &crate::keys::Home) -> Result<Self> {
-        let conn = home.open_db("token-cache.db")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS cache (node INTEGER NOT NULL, id TEXT NOT NULL, value TEXT, version INTEGER NOT NULL,
-                PRIMARY KEY (node, id));",
-        )
-        .map_err(db_err)?;
-        Ok(Cache { conn })
+        let path = home.state_file("token-cache.db")?;
+        Ok(Cache { conn: crate::db::open(&path, &CACHE_SCHEMA)?, path })
     }
 
     /// The cached value of (node, id) if it was fetched at `version` or later.
@@ -545,7 +554,7 @@ impl Cache {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)
+            .map_err(sqlite_err(&self.path))
     }
 
     pub fn put(&self, node: u16, id: &str, value: Option<&str>, version: u64) -> Result<()> {
@@ -555,13 +564,26 @@ impl Cache {
                 params![node, id, value, version as i64],
             )
             .map(|_| ())
-            .map_err(db_err)
+            .map_err(sqlite_err(&self.path))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_item;
+    use super::{parse_item, DataStore, DATA_SCHEMA};
+
+    /// A node's data file as `sslx token store` of commit 9cb70be left it.
+    #[test]
+    fn data_made_by_the_previous_version_opens_with_its_values_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let dump = include_str!("../../tests/fixtures/token-data-v0.sql");
+        let path = crate::db::made_by_the_previous_version(dir.path(), "d.db", dump);
+        let mut d = DataStore::open(&path).unwrap();
+        assert_eq!(crate::db::version_of(&d.conn).unwrap(), DATA_SCHEMA.version());
+        assert_eq!(d.version().unwrap(), 1);
+        assert_eq!(d.get("Fred.Telephone").unwrap().as_deref(), Some("(345) 555-1212"));
+        assert_eq!(d.put(&[("Fred.Email".into(), "f@example.org".into())]).unwrap(), 2);
+    }
 
     #[test]
     fn store_items_are_ids_the_dialogue_can_carry_and_one_line_values() {

@@ -76,28 +76,35 @@ impl Frame {
 /// Reads one frame from a blocking reader. EOF before the first byte is `Ok(None)`; EOF inside a
 /// frame is an error (a cut-off message is never taken as complete).
 pub fn read_frame<R: Read>(r: &mut R) -> std::io::Result<Option<Frame>> {
+    let mut body = Vec::new();
+    Ok(read_frame_into(r, &mut body)?.map(|h| Frame { msg_type: h.msg_type, version: h.version, body }))
+}
+
+/// The one blocking frame reader: the next frame's header, its body into `body` (resized; the
+/// caller keeps one buffer for a whole stream). EOF before the first byte is `Ok(None)`; EOF
+/// after it is `UnexpectedEof` carrying [`WireError::MissingData`] (which part was cut off); a
+/// header that does not parse is `InvalidData` carrying its [`WireError`], refused before any
+/// of the body is read.
+pub fn read_frame_into<R: Read>(r: &mut R, body: &mut Vec<u8>) -> std::io::Result<Option<Header>> {
+    use std::io::{Error, ErrorKind};
     let mut hb = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
-        let n = r.read(&mut hb[got..])?;
-        if n == 0 {
-            if got == 0 {
-                return Ok(None);
-            }
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, WireError::MissingData("frame header")));
+        match r.read(&mut hb[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(Error::new(ErrorKind::UnexpectedEof, WireError::MissingData("frame header"))),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        got += n;
     }
-    let h = Header::parse(&hb).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    let mut body = vec![0u8; h.len as usize];
-    r.read_exact(&mut body).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, WireError::MissingData("frame body"))
-        } else {
-            e
-        }
+    let h = Header::parse(&hb).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
+    body.resize(h.len as usize, 0);
+    r.read_exact(body).map_err(|e| match e.kind() {
+        ErrorKind::UnexpectedEof => Error::new(ErrorKind::UnexpectedEof, WireError::MissingData("frame body")),
+        _ => e,
     })?;
-    Ok(Some(Frame { msg_type: h.msg_type, version: h.version, body }))
+    Ok(Some(h))
 }
 
 pub fn write_frame<W: Write>(w: &mut W, frame_bytes: &[u8]) -> std::io::Result<()> {

@@ -10,7 +10,7 @@ mod hello;
 mod reader;
 mod refused;
 
-pub use frame::{read_frame, write_frame, Frame, Header, HEADER_LEN, MAX_BODY, VERSION};
+pub use frame::{read_frame, read_frame_into, write_frame, Frame, Header, HEADER_LEN, MAX_BODY, VERSION};
 pub use hello::{CdsHello, CHALLENGE_LEN, TYPE_CDS_HELLO};
 pub use reader::{put_bytes16, put_str16, put_str8, Reader};
 pub use refused::{Refused, TYPE_REFUSED};

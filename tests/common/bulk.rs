@@ -1,7 +1,7 @@
 //! Bulk enrollment straight into a CDS database through the registrar (for tests and benches
 //! that need thousands of participants; the CLI path is tested elsewhere).
 
-use sslx::cds::{Registrar, RegistrarConfig, Store};
+use sslx::cds::{Registrar, RegistrarConfig, SqliteStore};
 use sslx::crypto::Secret;
 use sslx::keys::Identity;
 use sslx::vsu::{assemble, OpenRequest, AR_VSU_DS};
@@ -11,7 +11,8 @@ use std::path::Path;
 pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
     let rng = sslx::crypto::system_rng();
     let limits = sslx::cds::RateLimits::off();
-    let reg = Registrar::new(Store::open(db).unwrap(), RegistrarConfig { limits, ..Default::default() }, &rng).unwrap();
+    let reg =
+        Registrar::new(SqliteStore::open(db).unwrap(), RegistrarConfig { limits, ..Default::default() }, &rng).unwrap();
     let now = sslx::cli::now_unix();
     let challenge = [0u8; 32];
     (0..n)

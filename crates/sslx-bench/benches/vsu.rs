@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sslx::cds::mail::Mailer;
 use sslx::cds::oob::{Oob, OobConfig};
-use sslx::cds::{Cds, CdsConfig, Registrar, RegistrarConfig, Store};
+use sslx::cds::{Cds, CdsConfig, Registrar, RegistrarConfig, SqliteStore};
 use sslx::crypto::{self, Secret};
 use sslx::keys::Identity;
 use sslx::vsu::assemble::{self, ReplyParams};
@@ -26,7 +26,7 @@ fn start_cds(dir: &std::path::Path) -> String {
             let oob = dir.join("oob");
             std::fs::create_dir_all(&outbox).unwrap();
             std::fs::create_dir_all(&oob).unwrap();
-            let store = Store::open(&dir.join("cds.db")).unwrap();
+            let store = SqliteStore::open(&dir.join("cds.db")).unwrap();
             let registrar = Registrar::new(
                 store,
                 RegistrarConfig {

@@ -1,0 +1,399 @@
+//! CDS state: pending requests, registered participants, the call log (the billing tape), the
+//! mailbox's bundles and their delivery states, rate-limit events, and the CDS's own signing key.
+//! The CDS reaches it only through the [`Store`] trait; [`SqliteStore`] keeps it in one SQLite
+//! file (WAL) and is the default. Everything the registrar confirms is committed before it
+//! answers.
+//!
+//! Keys at rest: every CDSK and the signing seed are sealed ([`AtRest`], wrap 3.) under a 32-byte
+//! key kept in a separate file (`--key-file`, default `DB.key`, made 0600 on first start), so a
+//! copy of the database alone opens nothing. A request's CDSK is wiped once the request is
+//! confirmed, denied for good, or expired; the participant's current CDSK is the one kept.
+
+mod sqlite;
+
+pub use sqlite::{SqliteStore, SCHEMA};
+
+use crate::crypto::{self, Secret};
+use crate::db::Column;
+use crate::relay::DeliveryState;
+use crate::{Error, Result};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Everything the CDS keeps, as one interface: the SQLite implementation is [`SqliteStore`];
+/// another backend implements the same methods with the same meaning (each says what must be
+/// atomic) and runs the same tests (`store::tests::conformance`).
+pub trait Store: Send + Sync {
+    /// The CDS's Ed25519 signing seed, made (from `rng`) and kept on first use.
+    fn sign_seed(&self, rng: &dyn SecureRandom) -> Result<Secret<32>>;
+
+    /// Records an open request (its CDSK sealed at rest).
+    fn insert_request(&self, r: &RequestRow) -> Result<()>;
+    fn delete_request(&self, id: &[u8; 16]) -> Result<()>;
+    /// A request; its CDSK is `None` once wiped (confirmed, denied for good, or expired).
+    fn request(&self, id: &[u8; 16]) -> Result<Option<RequestRow>>;
+    /// Takes one confirmation attempt of a pending request, atomically (only while fewer than
+    /// `max` were made): concurrent confirmations cannot make more than `max` attempts between
+    /// them. Returns the attempts made including this one, or `None` when none is left (or the
+    /// request is not pending).
+    fn take_attempt(&self, id: &[u8; 16], max: u32) -> Result<Option<u32>>;
+    /// A failed attempt that was the last one: the request is denied for good, its CDSK wiped.
+    fn deny_for_good(&self, id: &[u8; 16]) -> Result<()>;
+    /// Marks the request confirmed (its CDSK wiped) and (re)registers the participant with it,
+    /// atomically; `None` if the request was no longer pending (confirmed meanwhile: a replay).
+    /// `source`: the address the confirmation came from, the participant's registered source.
+    fn confirm(
+        &self,
+        req: &RequestRow,
+        nonce: &[u8; 32],
+        channels: &str,
+        source: Option<&str>,
+        now: u64,
+        key_expires: u64,
+    ) -> Result<Option<Participant>>;
+    /// Whether a request for `name` is pending and unexpired (for standing).
+    fn has_pending(&self, name: &str, now: u64) -> Result<bool>;
+
+    fn participant(&self, name: &str) -> Result<Option<Participant>>;
+    /// A confirmed participant's CDSK and key expiry.
+    fn participant_cdsk(&self, name: &str) -> Result<Option<(Secret<32>, u64)>>;
+    /// The address a participant confirmed its enrollment from (the seed's ANI), if recorded.
+    fn participant_source(&self, name: &str) -> Result<Option<String>>;
+    /// Admin: forgets a registration, so the name can be enrolled again by any key.
+    fn release(&self, name: &str) -> Result<bool>;
+
+    /// The billing tape: a call is logged when it starts (or is refused) ...
+    fn call_started(
+        &self,
+        tracking_id: &[u8; 16],
+        caller: &str,
+        callee: &str,
+        start: u64,
+        result: &CallResult,
+    ) -> Result<()>;
+    /// ... and completed when it ends, with the bytes each way.
+    fn call_ended(
+        &self,
+        tracking_id: &[u8; 16],
+        end: u64,
+        bytes_up: u64,
+        bytes_down: u64,
+        result: &CallResult,
+    ) -> Result<()>;
+    /// Calls that started at or after `since`, oldest first.
+    fn calls_since(&self, since: u64) -> Result<Vec<CallRecord>>;
+
+    /// Reserves room for a deposit before its bytes arrive, atomically with the check against
+    /// every limit of `limits` (sums in checked arithmetic), so concurrent deposits cannot all
+    /// pass it. `Ok(Err(why))` when it does not fit. The reservation holds no file until
+    /// `bundle_stored`; a store opened anew has none.
+    fn bundle_reserve(&self, b: &StoredBundle, limits: MailboxLimits) -> Result<std::result::Result<i64, String>>;
+    /// A reservation whose bytes did not arrive (cut off, wrong hash): the room is free again.
+    fn bundle_cancel(&self, id: i64) -> Result<()>;
+    /// The reserved bundle's bytes are in `b.path`: it waits for its recipient, and its delivery
+    /// state is queued, atomically.
+    fn bundle_stored(&self, id: i64, b: &StoredBundle) -> Result<()>;
+    /// The oldest unexpired stored bundle for `recipient` but those in `skip` (kept on this
+    /// collection); expired ones met on the way are dropped (state expired) and their files
+    /// returned for removal.
+    fn bundle_next(&self, recipient: &str, now: u64, skip: &HashSet<i64>) -> Result<NextBundle>;
+    /// The recipient took item `id`: forgets it and records the outcome (delivered or
+    /// refused), atomically. Returns the file to remove.
+    fn bundle_done(&self, recipient: &str, id: i64, state: DeliveryState, now: u64) -> Result<Option<String>>;
+    /// The delivery state of `sender`'s bundles with these ids: (state, time), unknown and 0
+    /// for a bundle this CDS never stored for that sender.
+    fn delivery_states(&self, sender: &str, ids: &[[u8; 8]]) -> Result<Vec<(DeliveryState, u64)>>;
+
+    /// Counts one event for each of `keys` if none of them is over its limit, atomically; else
+    /// counts nothing and returns the key that is over, with the seconds until it frees up.
+    fn rate_take(&self, keys: &[(String, Limit)], now: u64) -> Result<Option<(String, u64)>>;
+
+    /// The hourly purge, in one transaction: wipes the CDSK of requests that expired, forgets
+    /// requests that expired more than `grace` seconds ago (pending or denied; confirmed ones
+    /// stay as the history of the participant's VSUs), drops reservations older than six hours,
+    /// drops expired bundles (state expired, their files returned for removal) and rate-limit
+    /// events older than `rate_window`.
+    fn purge_expired(&self, now: u64, grace: u64, rate_window: u64) -> Result<Purged>;
+}
+
+/// The key file beside a database when `--key-file` is not given: `DB.key`.
+pub fn default_key_file(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".key");
+    PathBuf::from(p)
+}
+
+use crate::crypto::labels::cds::AT_REST_LABEL;
+
+/// The key file's key: seals every secret a store keeps (each under its own associated data,
+/// [`participant_aad`], [`request_aad`], `sign_seed`), whatever the backend.
+pub struct AtRest {
+    key: Secret<32>,
+    rng: SystemRandom,
+}
+
+impl AtRest {
+    /// Reads the at-rest key from `path` (refused if group or others can read it), or makes a
+    /// new one there (0600) when the file does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        use crate::keys::{decode_line, encode_line, LineKind};
+        let rng = SystemRandom::new();
+        if path.exists() {
+            let text = crate::keys::read_secret_file(path)?;
+            let line = crate::keys::find_line(LineKind::Cdsk, &text)
+                .ok_or_else(|| Error::Usage(format!("{}: no SSLX-CDSK-1 line (not a CDS key file)", path.display())))?;
+            let d = zeroize::Zeroizing::new(decode_line(LineKind::Cdsk, line)?);
+            return Ok(AtRest { key: Secret::from_slice(&d).expect("32 bytes"), rng });
+        }
+        let key: Secret<32> = Secret::random(&rng);
+        let text = zeroize::Zeroizing::new(format!(
+            "# sslx-cds key file: seals the CDS keys in the database; keep it apart from the database\n{}\n",
+            encode_line(LineKind::Cdsk, key.expose())
+        ));
+        crate::keys::write_secret_atomic(path, text.as_bytes())?;
+        Ok(AtRest { key, rng })
+    }
+
+    pub fn seal(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
+        crypto::wrap(self.key.expose(), AT_REST_LABEL, aad, secret, &self.rng)
+    }
+
+    pub fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Secret<32>> {
+        crypto::unwrap(self.key.expose(), AT_REST_LABEL, aad, sealed)
+            .and_then(|v| Secret::from_slice(&zeroize::Zeroizing::new(v)))
+            .ok_or_else(|| Error::VerifyFailed("CDS database: a sealed key does not open under the key file".into()))
+    }
+
+    /// The check value that ties a database to its key file.
+    pub fn check_value(&self) -> Vec<u8> {
+        self.seal(b"check", b"")
+    }
+
+    /// Whether `check` was made by [`AtRest::check_value`] under this key.
+    pub fn opens(&self, check: &[u8]) -> bool {
+        crypto::unwrap(self.key.expose(), AT_REST_LABEL, b"check", check).is_some()
+    }
+}
+
+/// The associated data of a participant's sealed CDSK.
+pub fn participant_aad(name: &str) -> Vec<u8> {
+    [b"participant:".as_slice(), name.as_bytes()].concat()
+}
+
+/// The associated data of a request's sealed CDSK.
+pub fn request_aad(id: &[u8]) -> Vec<u8> {
+    [b"request:".as_slice(), id].concat()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    Pending,
+    Confirmed,
+    Denied,
+}
+
+impl Column for RequestStatus {
+    const COLUMN: &'static str = "requests.status";
+    const ALL: &'static [(Self, &'static str)] = &[
+        (RequestStatus::Pending, "pending"),
+        (RequestStatus::Confirmed, "confirmed"),
+        (RequestStatus::Denied, "denied"),
+    ];
+}
+
+/// A registered participant's status (what standing shows, until its key expires).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantStatus {
+    Confirmed,
+}
+
+impl Column for ParticipantStatus {
+    const COLUMN: &'static str = "participants.status";
+    const ALL: &'static [(Self, &'static str)] = &[(ParticipantStatus::Confirmed, "confirmed")];
+}
+
+/// An open request the CDS has answered and waits to see confirmed.
+pub struct RequestRow {
+    pub id: [u8; 16],
+    pub name: String,
+    pub x25519: [u8; 32],
+    pub ed25519: [u8; 32],
+    pub email: String,
+    pub oob: String,
+    pub created: u64,
+    pub expires: u64,
+    /// The request's CDSK; `None` once wiped (confirmed, denied for good, expired).
+    pub cdsk: Option<Secret<32>>,
+    pub attempts: u32,
+    pub status: RequestStatus,
+    /// When the name was registered to another key at open time: that key, proven by the request.
+    pub prior_ed25519: Option<[u8; 32]>,
+}
+
+/// A participant whose VSU succeeded.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub name: String,
+    pub x25519: [u8; 32],
+    pub ed25519: [u8; 32],
+    pub channels: String,
+    pub first_vsu: u64,
+    pub last_vsu: u64,
+    pub vsu_count: u32,
+    pub key_expires: u64,
+    pub status: ParticipantStatus,
+}
+
+/// How a call on the billing tape went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// The callee answered; the splice is running.
+    Connected,
+    /// Both directions ended cleanly.
+    Completed,
+    /// The splice broke (idle, reset).
+    Cut,
+    /// The callee was rung but did not answer.
+    NoAnswer,
+    /// The CDS refused the call.
+    Refused,
+}
+
+impl Column for CallOutcome {
+    const COLUMN: &'static str = "calls.outcome";
+    const ALL: &'static [(Self, &'static str)] = &[
+        (CallOutcome::Connected, "connected"),
+        (CallOutcome::Completed, "completed"),
+        (CallOutcome::Cut, "cut"),
+        (CallOutcome::NoAnswer, "no answer"),
+        (CallOutcome::Refused, "refused"),
+    ];
+}
+
+/// A call's outcome and what more there is to say (a refusal's reason, why a splice was cut).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallResult {
+    pub outcome: CallOutcome,
+    pub detail: String,
+}
+
+impl CallResult {
+    pub fn new(outcome: CallOutcome, detail: impl Into<String>) -> Self {
+        CallResult { outcome, detail: detail.into() }
+    }
+}
+
+impl std::fmt::Display for CallResult {
+    /// As the tape shows it: `completed`, `refused: <reason>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.outcome.as_str())?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// One call on the billing tape.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallRecord {
+    pub tracking_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub start: u64,
+    pub end: Option<u64>,
+    /// Bytes from the caller to the callee.
+    pub bytes_up: u64,
+    /// Bytes from the callee to the caller.
+    pub bytes_down: u64,
+    pub outcome: CallOutcome,
+    /// The outcome as the tape shows it (`refused: <reason>`).
+    pub result: String,
+}
+
+/// The next bundle for a recipient (its item id), and the files of expired ones to remove.
+pub type NextBundle = (Option<(i64, StoredBundle)>, Vec<String>);
+
+/// A bundle kept for a recipient who was not listening (store-and-forward).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBundle {
+    pub recipient: String,
+    pub sender: String,
+    pub bundle_id: [u8; 8],
+    pub size: u64,
+    pub path: String,
+    pub created: u64,
+    pub expires: u64,
+}
+
+/// Mailbox limits for a deposit.
+#[derive(Debug, Clone, Copy)]
+pub struct MailboxLimits {
+    /// Bytes waiting for one recipient.
+    pub quota: u64,
+    /// Bytes waiting for one recipient from one sender.
+    pub per_sender: u64,
+    /// Bytes one sender has waiting, for all its recipients together.
+    pub sender_total: u64,
+    /// Bytes waiting in all.
+    pub total: u64,
+}
+
+/// What the hourly purge removed.
+#[derive(Debug, Default)]
+pub struct Purged {
+    pub requests: usize,
+    /// Files of expired bundles, for the caller to delete.
+    pub bundle_files: Vec<String>,
+}
+
+/// A rate limit: at most `count` events per `window` seconds for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub window: u64,
+}
+
+/// Why a deposit does not fit (the reason `bundle_reserve` gives), one wording for every backend.
+pub(crate) fn over_limit(b: &StoredBundle, limits: MailboxLimits, used: Used) -> Option<String> {
+    let fits = |have: u64, max: u64| have.checked_add(b.size).is_some_and(|t| t <= max);
+    if b.size > i64::MAX as u64 || !fits(used.recipient, limits.quota) {
+        return Some(format!(
+            "{:?}'s mailbox is full: {} of {} bytes wait, this bundle is {}",
+            b.recipient, used.recipient, limits.quota, b.size
+        ));
+    }
+    if !fits(used.from_sender, limits.per_sender) {
+        return Some(format!(
+            "{} bytes from {:?} already wait for {:?} (at most {} from one sender), this bundle is {}",
+            used.from_sender, b.sender, b.recipient, limits.per_sender, b.size
+        ));
+    }
+    if !fits(used.sender, limits.sender_total) {
+        return Some(format!(
+            "{} bytes from {:?} already wait at this CDS (at most {} from one sender), this bundle is {}",
+            used.sender, b.sender, limits.sender_total, b.size
+        ));
+    }
+    if !fits(used.all, limits.total) {
+        return Some(format!(
+            "the CDS's mailbox is full ({} of {} bytes), this bundle is {}",
+            used.all, limits.total, b.size
+        ));
+    }
+    None
+}
+
+/// Bytes waiting (reserved or stored), as `over_limit` weighs a deposit against them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Used {
+    pub recipient: u64,
+    pub from_sender: u64,
+    pub sender: u64,
+    pub all: u64,
+}
+
+#[cfg(test)]
+mod tests;

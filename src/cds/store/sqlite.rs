@@ -1,0 +1,708 @@
+//! The CDS store in one SQLite file (WAL), its schema versioned (`db::Schema`).
+
+use super::*;
+use crate::db::{self, Migration, Schema};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use std::sync::Mutex;
+
+/// The CDS database's schema. Version 1 is the tables as the first sslx-cds made them (a file
+/// from before versions existed opens as version 0 and gains only what it lacks); 2 adds the
+/// reservation flag of deposits; 3 makes the enum columns strict (`CHECK`), splits a call's
+/// result into its outcome and detail, and drops the unused `mailbox` table.
+pub static SCHEMA: Schema = Schema {
+    what: "CDS database",
+    migrations: &[Migration::Sql(V1), Migration::Step(v2_reservations), Migration::Sql(V3)],
+};
+
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    id BLOB PRIMARY KEY, name TEXT NOT NULL, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL,
+    email TEXT NOT NULL, oob TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+    cdsk BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL,
+    confirm_nonce BLOB, prior_ed25519 BLOB);
+CREATE INDEX IF NOT EXISTS requests_name ON requests(name);
+CREATE TABLE IF NOT EXISTS participants (
+    name TEXT PRIMARY KEY, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL, email TEXT NOT NULL,
+    oob TEXT NOT NULL, channels TEXT NOT NULL, cdsk BLOB NOT NULL, first_vsu INTEGER NOT NULL,
+    last_vsu INTEGER NOT NULL, vsu_count INTEGER NOT NULL, key_expires INTEGER NOT NULL,
+    request_id BLOB NOT NULL, status TEXT NOT NULL, source TEXT);
+CREATE TABLE IF NOT EXISTS calls (
+    tracking_id BLOB PRIMARY KEY, caller TEXT NOT NULL, callee TEXT NOT NULL, start INTEGER NOT NULL,
+    end INTEGER, bytes_up INTEGER NOT NULL DEFAULT 0, bytes_down INTEGER NOT NULL DEFAULT 0, result TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS calls_start ON calls(start);
+CREATE TABLE IF NOT EXISTS mailbox (
+    id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
+    session_id BLOB, body BLOB NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox(recipient);
+CREATE TABLE IF NOT EXISTS bundles (
+    id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, sender TEXT NOT NULL, bundle_id BLOB NOT NULL,
+    size INTEGER NOT NULL, path TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS bundles_recipient ON bundles(recipient);
+CREATE TABLE IF NOT EXISTS deliveries (
+    sender TEXT NOT NULL, bundle_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,
+    time INTEGER NOT NULL, PRIMARY KEY (sender, bundle_id));
+CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_events_key ON rate_events(key, at);
+";
+
+/// Version 2: `bundles.stored` (0 while a deposit's bytes are arriving). A file made before
+/// versions existed may have it already.
+fn v2_reservations(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let has: bool = tx.prepare("SELECT 1 FROM pragma_table_info('bundles') WHERE name = 'stored'")?.exists([])?;
+    if !has {
+        tx.execute_batch("ALTER TABLE bundles ADD COLUMN stored INTEGER NOT NULL DEFAULT 1")?;
+    }
+    Ok(())
+}
+
+/// Version 3: strict enum columns (a table is rebuilt to gain a `CHECK`; a value outside the
+/// set fails the migration, which then leaves the file as it was).
+const V3: &str = "
+CREATE TABLE requests_v3 (
+    id BLOB PRIMARY KEY, name TEXT NOT NULL, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL,
+    email TEXT NOT NULL, oob TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+    cdsk BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'denied')),
+    confirm_nonce BLOB, prior_ed25519 BLOB);
+INSERT INTO requests_v3 SELECT id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status,
+    confirm_nonce, prior_ed25519 FROM requests;
+DROP TABLE requests;
+ALTER TABLE requests_v3 RENAME TO requests;
+CREATE INDEX requests_name ON requests(name);
+
+CREATE TABLE participants_v3 (
+    name TEXT PRIMARY KEY, x25519 BLOB NOT NULL, ed25519 BLOB NOT NULL, email TEXT NOT NULL,
+    oob TEXT NOT NULL, channels TEXT NOT NULL, cdsk BLOB NOT NULL, first_vsu INTEGER NOT NULL,
+    last_vsu INTEGER NOT NULL, vsu_count INTEGER NOT NULL, key_expires INTEGER NOT NULL,
+    request_id BLOB NOT NULL, status TEXT NOT NULL CHECK (status IN ('confirmed')), source TEXT);
+INSERT INTO participants_v3 SELECT name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu,
+    vsu_count, key_expires, request_id, status, source FROM participants;
+DROP TABLE participants;
+ALTER TABLE participants_v3 RENAME TO participants;
+
+CREATE TABLE calls_v3 (
+    tracking_id BLOB PRIMARY KEY, caller TEXT NOT NULL, callee TEXT NOT NULL, start INTEGER NOT NULL,
+    end INTEGER, bytes_up INTEGER NOT NULL DEFAULT 0, bytes_down INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL CHECK (outcome IN ('connected', 'completed', 'cut', 'no answer', 'refused')),
+    detail TEXT NOT NULL DEFAULT '');
+INSERT INTO calls_v3 SELECT tracking_id, caller, callee, start, end, bytes_up, bytes_down,
+    CASE WHEN result LIKE 'refused: %' THEN 'refused' WHEN result LIKE 'cut: %' THEN 'cut' ELSE result END,
+    CASE WHEN result LIKE 'refused: %' THEN substr(result, 10) WHEN result LIKE 'cut: %' THEN substr(result, 6)
+         ELSE '' END
+    FROM calls;
+DROP TABLE calls;
+ALTER TABLE calls_v3 RENAME TO calls;
+CREATE INDEX calls_start ON calls(start);
+
+CREATE TABLE deliveries_v3 (
+    sender TEXT NOT NULL, bundle_id BLOB NOT NULL, recipient TEXT NOT NULL,
+    state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 4),
+    time INTEGER NOT NULL, PRIMARY KEY (sender, bundle_id));
+INSERT INTO deliveries_v3 SELECT sender, bundle_id, recipient, state, time FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v3 RENAME TO deliveries;
+
+DROP TABLE mailbox;
+";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    at_rest: AtRest,
+}
+
+fn arr<const N: usize>(v: Vec<u8>) -> rusqlite::Result<[u8; N]> {
+    v.try_into().map_err(|_| rusqlite::Error::InvalidQuery)
+}
+
+impl SqliteStore {
+    /// Opens (or creates, mode 0600) the database with the key file beside it (`DB.key`).
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_key(path, &default_key_file(path))
+    }
+
+    /// Opens (or creates, mode 0600) the database, its secrets sealed under the key in
+    /// `key_file` (made on first start), and brings its schema to this version. A database that
+    /// group or others can read is refused, and so is a key file that does not open the
+    /// database's secrets.
+    pub fn open_with_key(path: &Path, key_file: &Path) -> Result<Self> {
+        let conn = db::open(path, &SCHEMA)?;
+        let sql = db::sqlite_err(path);
+        let check: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'at_rest_check'", [], |r| r.get(0))
+            .optional()
+            .map_err(&sql)?;
+        if check.is_some() && !key_file.exists() {
+            return Err(Error::Usage(format!(
+                "{} holds sealed CDS keys, but the key file {} is missing: give the database's --key-file",
+                path.display(),
+                key_file.display()
+            )));
+        }
+        // No deposit is under way when the CDS starts: reservations left by a stop are free again.
+        conn.execute("DELETE FROM bundles WHERE stored = 0", []).map_err(&sql)?;
+        let at_rest = AtRest::load_or_create(key_file)?;
+        let store = SqliteStore { conn: Mutex::new(conn), path: path.to_owned(), at_rest };
+        match check {
+            Some(c) if !store.at_rest.opens(&c) => {
+                return Err(Error::Usage(format!(
+                    "the key file {} does not open the CDS keys in {}: it belongs to another database",
+                    key_file.display(),
+                    path.display()
+                )))
+            }
+            Some(_) => {}
+            None => store.seal_legacy_secrets()?,
+        }
+        Ok(store)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| Error::Db(db::sqlite_err(&self.path)(e))
+    }
+
+    /// A database written before keys were sealed (or a new one): seals every clear key in
+    /// it, then records the check value that ties the database to its key file.
+    fn seal_legacy_secrets(&self) -> Result<()> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(&err)?;
+        let participants: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT name, cdsk FROM participants WHERE length(cdsk) = 32")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(&err)?;
+        for (name, k) in participants {
+            let sealed = self.at_rest.seal(&participant_aad(&name), &k);
+            tx.execute("UPDATE participants SET cdsk = ?2 WHERE name = ?1", params![name, sealed]).map_err(&err)?;
+        }
+        let requests: Vec<(Vec<u8>, Vec<u8>)> = tx
+            .prepare("SELECT id, cdsk FROM requests WHERE length(cdsk) = 32")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(&err)?;
+        for (id, k) in requests {
+            let sealed = self.at_rest.seal(&request_aad(&id), &k);
+            tx.execute("UPDATE requests SET cdsk = ?2 WHERE id = ?1", params![id, sealed]).map_err(&err)?;
+        }
+        let seed: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'sign_seed' AND length(value) = 32", [], |r| r.get(0))
+            .optional()
+            .map_err(&err)?;
+        if let Some(seed) = seed {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'sign_seed'",
+                params![self.at_rest.seal(b"sign_seed", &seed)],
+            )
+            .map_err(&err)?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('at_rest_check', ?1)",
+            params![self.at_rest.check_value()],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A bundle leaves the mailbox with its final delivery state, in `tx`.
+    fn bundle_gone(
+        tx: &Transaction<'_>,
+        id: i64,
+        sender: &str,
+        bundle_id: &[u8],
+        state: DeliveryState,
+        now: u64,
+    ) -> rusqlite::Result<()> {
+        tx.execute("DELETE FROM bundles WHERE id = ?1", params![id])?;
+        tx.execute(
+            "UPDATE deliveries SET state = ?3, time = ?4 WHERE sender = ?1 AND bundle_id = ?2",
+            params![sender, bundle_id, state as u8 as i64, now as i64],
+        )?;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn sign_seed(&self, rng: &dyn SecureRandom) -> Result<Secret<32>> {
+        let err = self.err();
+        let c = self.conn();
+        let got: Option<Vec<u8>> =
+            c.query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| r.get(0)).optional().map_err(&err)?;
+        if let Some(v) = got {
+            return self.at_rest.unseal(b"sign_seed", &v);
+        }
+        let s: Secret<32> = Secret::random(rng);
+        c.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('sign_seed', ?1)",
+            params![self.at_rest.seal(b"sign_seed", s.expose())],
+        )
+        .map_err(&err)?;
+        Ok(s)
+    }
+
+    fn insert_request(&self, r: &RequestRow) -> Result<()> {
+        let sealed = r.cdsk.as_ref().map(|k| self.at_rest.seal(&request_aad(&r.id), k.expose())).unwrap_or_default();
+        self.conn()
+            .execute(
+                "INSERT INTO requests (id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status, prior_ed25519)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    &r.id[..], r.name, &r.x25519[..], &r.ed25519[..], r.email, r.oob, r.created as i64,
+                    r.expires as i64, sealed, r.attempts, r.status.as_str(), r.prior_ed25519.map(|k| k.to_vec())
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn delete_request(&self, id: &[u8; 16]) -> Result<()> {
+        self.conn().execute("DELETE FROM requests WHERE id = ?1", params![&id[..]]).map_err(self.err())?;
+        Ok(())
+    }
+
+    fn request(&self, id: &[u8; 16]) -> Result<Option<RequestRow>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status, prior_ed25519
+                 FROM requests WHERE id = ?1",
+                params![&id[..]],
+                |r| {
+                    Ok((
+                        RequestRow {
+                            id: arr(r.get(0)?)?,
+                            name: r.get(1)?,
+                            x25519: arr(r.get(2)?)?,
+                            ed25519: arr(r.get(3)?)?,
+                            email: r.get(4)?,
+                            oob: r.get(5)?,
+                            created: r.get::<_, i64>(6)? as u64,
+                            expires: r.get::<_, i64>(7)? as u64,
+                            cdsk: None,
+                            attempts: r.get(9)?,
+                            status: db::get(r, 10)?,
+                            prior_ed25519: r.get::<_, Option<Vec<u8>>>(11)?.map(arr).transpose()?,
+                        },
+                        r.get::<_, Vec<u8>>(8)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err())?;
+        row.map(|(mut req, sealed)| {
+            if !sealed.is_empty() {
+                req.cdsk = Some(self.at_rest.unseal(&request_aad(&req.id), &sealed)?);
+            }
+            Ok(req)
+        })
+        .transpose()
+    }
+
+    fn take_attempt(&self, id: &[u8; 16], max: u32) -> Result<Option<u32>> {
+        self.conn()
+            .query_row(
+                "UPDATE requests SET attempts = attempts + 1
+                 WHERE id = ?1 AND status = 'pending' AND attempts < ?2 RETURNING attempts",
+                params![&id[..], max],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    fn deny_for_good(&self, id: &[u8; 16]) -> Result<()> {
+        self.conn()
+            .execute("UPDATE requests SET status = 'denied', cdsk = X'' WHERE id = ?1", params![&id[..]])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn confirm(
+        &self,
+        req: &RequestRow,
+        nonce: &[u8; 32],
+        channels: &str,
+        source: Option<&str>,
+        now: u64,
+        key_expires: u64,
+    ) -> Result<Option<Participant>> {
+        let err = self.err();
+        let cdsk = req.cdsk.as_ref().ok_or_else(|| Error::NotFound("the request's key was wiped".into()))?;
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        // The request keeps no key once confirmed: the participant's row holds the current one.
+        let n = tx
+            .execute(
+                "UPDATE requests SET status = 'confirmed', confirm_nonce = ?2, cdsk = X'' WHERE id = ?1 AND status = 'pending'",
+                params![&req.id[..], &nonce[..]],
+            )
+            .map_err(&err)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let prev: Option<(i64, u32)> = tx
+            .query_row("SELECT first_vsu, vsu_count FROM participants WHERE name = ?1", params![req.name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(&err)?;
+        let (first, count) = prev.map(|(f, n)| (f as u64, n + 1)).unwrap_or((now, 1));
+        tx.execute(
+            "INSERT OR REPLACE INTO participants
+             (name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu, vsu_count, key_expires, request_id, status, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                req.name, &req.x25519[..], &req.ed25519[..], req.email, req.oob, channels,
+                self.at_rest.seal(&participant_aad(&req.name), cdsk.expose()),
+                first as i64, now as i64, count, key_expires as i64, &req.id[..],
+                ParticipantStatus::Confirmed.as_str(), source
+            ],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        drop(c);
+        Ok(Some(self.participant(&req.name)?.expect("just written")))
+    }
+
+    fn has_pending(&self, name: &str, now: u64) -> Result<bool> {
+        let n: i64 = self
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM requests WHERE name = ?1 AND status = 'pending' AND expires > ?2",
+                params![name, now as i64],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    fn participant(&self, name: &str) -> Result<Option<Participant>> {
+        self.conn()
+            .query_row(
+                "SELECT name, x25519, ed25519, channels, first_vsu, last_vsu, vsu_count, key_expires, status
+                 FROM participants WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(Participant {
+                        name: r.get(0)?,
+                        x25519: arr(r.get(1)?)?,
+                        ed25519: arr(r.get(2)?)?,
+                        channels: r.get(3)?,
+                        first_vsu: r.get::<_, i64>(4)? as u64,
+                        last_vsu: r.get::<_, i64>(5)? as u64,
+                        vsu_count: r.get(6)?,
+                        key_expires: r.get::<_, i64>(7)? as u64,
+                        status: db::get(r, 8)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    fn participant_cdsk(&self, name: &str) -> Result<Option<(Secret<32>, u64)>> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT cdsk, key_expires FROM participants WHERE name = ?1 AND status = 'confirmed'",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        row.map(|(sealed, exp)| Ok((self.at_rest.unseal(&participant_aad(name), &sealed)?, exp as u64))).transpose()
+    }
+
+    fn participant_source(&self, name: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT source FROM participants WHERE name = ?1", params![name], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.err())
+    }
+
+    fn release(&self, name: &str) -> Result<bool> {
+        let n = self.conn().execute("DELETE FROM participants WHERE name = ?1", params![name]).map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    fn call_started(
+        &self,
+        tracking_id: &[u8; 16],
+        caller: &str,
+        callee: &str,
+        start: u64,
+        result: &CallResult,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO calls (tracking_id, caller, callee, start, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![&tracking_id[..], caller, callee, start as i64, result.outcome.as_str(), result.detail],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn call_ended(
+        &self,
+        tracking_id: &[u8; 16],
+        end: u64,
+        bytes_up: u64,
+        bytes_down: u64,
+        result: &CallResult,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE calls SET end = ?2, bytes_up = ?3, bytes_down = ?4, outcome = ?5, detail = ?6 WHERE tracking_id = ?1",
+                params![
+                    &tracking_id[..], end as i64, bytes_up as i64, bytes_down as i64, result.outcome.as_str(),
+                    result.detail
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn calls_since(&self, since: u64) -> Result<Vec<CallRecord>> {
+        let err = self.err();
+        let c = self.conn();
+        let mut st = c
+            .prepare(
+                "SELECT tracking_id, caller, callee, start, end, bytes_up, bytes_down, outcome, detail FROM calls
+                 WHERE start >= ?1 ORDER BY start, rowid",
+            )
+            .map_err(&err)?;
+        let rows = st
+            .query_map(params![since as i64], |r| {
+                Ok((
+                    hex::encode(r.get::<_, Vec<u8>>(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)? as u64,
+                    r.get::<_, Option<i64>>(4)?.map(|e| e as u64),
+                    r.get::<_, i64>(5)? as u64,
+                    r.get::<_, i64>(6)? as u64,
+                    db::get::<CallOutcome>(r, 7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            })
+            .map_err(&err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(&err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(tracking_id, caller, callee, start, end, bytes_up, bytes_down, outcome, detail)| {
+                let result = CallResult { outcome, detail };
+                CallRecord {
+                    tracking_id,
+                    caller,
+                    callee,
+                    start,
+                    end,
+                    bytes_up,
+                    bytes_down,
+                    outcome: result.outcome,
+                    result: result.to_string(),
+                }
+            })
+            .collect())
+    }
+
+    fn bundle_reserve(&self, b: &StoredBundle, limits: MailboxLimits) -> Result<std::result::Result<i64, String>> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let sum = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
+            tx.query_row(sql, p, |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64).map_err(&err)
+        };
+        let used = Used {
+            recipient: sum("SELECT COALESCE(SUM(size), 0) FROM bundles WHERE recipient = ?1", &[&b.recipient])?,
+            from_sender: sum(
+                "SELECT COALESCE(SUM(size), 0) FROM bundles WHERE recipient = ?1 AND sender = ?2",
+                &[&b.recipient, &b.sender],
+            )?,
+            sender: sum("SELECT COALESCE(SUM(size), 0) FROM bundles WHERE sender = ?1", &[&b.sender])?,
+            all: sum("SELECT COALESCE(SUM(size), 0) FROM bundles", &[])?,
+        };
+        if let Some(why) = over_limit(b, limits, used) {
+            return Ok(Err(why));
+        }
+        tx.execute(
+            "INSERT INTO bundles (recipient, sender, bundle_id, size, path, created, expires, stored)
+             VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, 0)",
+            params![b.recipient, b.sender, &b.bundle_id[..], b.size as i64, b.created as i64, b.expires as i64],
+        )
+        .map_err(&err)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(&err)?;
+        Ok(Ok(id))
+    }
+
+    fn bundle_cancel(&self, id: i64) -> Result<()> {
+        self.conn().execute("DELETE FROM bundles WHERE id = ?1 AND stored = 0", params![id]).map_err(self.err())?;
+        Ok(())
+    }
+
+    fn bundle_stored(&self, id: i64, b: &StoredBundle) -> Result<()> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(&err)?;
+        tx.execute("UPDATE bundles SET path = ?2, stored = 1 WHERE id = ?1", params![id, b.path]).map_err(&err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO deliveries (sender, bundle_id, recipient, state, time) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![b.sender, &b.bundle_id[..], b.recipient, DeliveryState::Queued as u8 as i64, b.created as i64],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    fn bundle_next(&self, recipient: &str, now: u64, skip: &HashSet<i64>) -> Result<NextBundle> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let rows = tx
+            .prepare(
+                "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
+                 WHERE recipient = ?1 AND stored = 1 ORDER BY id",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![recipient], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        StoredBundle {
+                            recipient: r.get(1)?,
+                            sender: r.get(2)?,
+                            bundle_id: arr(r.get(3)?)?,
+                            size: r.get::<_, i64>(4)? as u64,
+                            path: r.get(5)?,
+                            created: r.get::<_, i64>(6)? as u64,
+                            expires: r.get::<_, i64>(7)? as u64,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(&err)?;
+        let mut gone = Vec::new();
+        let mut next = None;
+        for (id, b) in rows {
+            if b.expires > now {
+                if skip.contains(&id) {
+                    continue;
+                }
+                next = Some((id, b));
+                break;
+            }
+            Self::bundle_gone(&tx, id, &b.sender, &b.bundle_id, DeliveryState::Expired, now).map_err(&err)?;
+            gone.push(b.path);
+        }
+        tx.commit().map_err(&err)?;
+        Ok((next, gone))
+    }
+
+    fn bundle_done(&self, recipient: &str, id: i64, state: DeliveryState, now: u64) -> Result<Option<String>> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let row: Option<(String, Vec<u8>, String)> = tx
+            .query_row(
+                "SELECT sender, bundle_id, path FROM bundles WHERE id = ?1 AND recipient = ?2",
+                params![id, recipient],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(&err)?;
+        let Some((sender, bid, path)) = row else { return Ok(None) };
+        Self::bundle_gone(&tx, id, &sender, &bid, state, now).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(Some(path))
+    }
+
+    fn delivery_states(&self, sender: &str, ids: &[[u8; 8]]) -> Result<Vec<(DeliveryState, u64)>> {
+        let err = self.err();
+        let c = self.conn();
+        let state = |r: &rusqlite::Row<'_>| {
+            let s: i64 = r.get(0)?;
+            let state = u8::try_from(s).ok().and_then(DeliveryState::from_u8).ok_or_else(|| {
+                let why = format!("deliveries.state holds {s}, which this sslx does not know");
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, why.into())
+            })?;
+            Ok((state, r.get::<_, i64>(1)? as u64))
+        };
+        ids.iter()
+            .map(|id| {
+                c.query_row(
+                    "SELECT state, time FROM deliveries WHERE sender = ?1 AND bundle_id = ?2",
+                    params![sender, &id[..]],
+                    state,
+                )
+                .optional()
+                .map(|o| o.unwrap_or((DeliveryState::Unknown, 0)))
+                .map_err(&err)
+            })
+            .collect()
+    }
+
+    fn rate_take(&self, keys: &[(String, Limit)], now: u64) -> Result<Option<(String, u64)>> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        for (key, limit) in keys {
+            let since = now.saturating_sub(limit.window) as i64;
+            let (n, oldest): (i64, Option<i64>) = tx
+                .query_row(
+                    "SELECT COUNT(*), MIN(at) FROM rate_events WHERE key = ?1 AND at > ?2",
+                    params![key, since],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(&err)?;
+            if n as u64 >= limit.count as u64 {
+                let frees = (oldest.unwrap_or(now as i64) as u64 + limit.window).saturating_sub(now).max(1);
+                return Ok(Some((key.clone(), frees)));
+            }
+        }
+        for (key, _) in keys {
+            tx.execute("INSERT INTO rate_events (key, at) VALUES (?1, ?2)", params![key, now as i64]).map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(None)
+    }
+
+    fn purge_expired(&self, now: u64, grace: u64, rate_window: u64) -> Result<Purged> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(&err)?;
+        let cutoff = now.saturating_sub(grace) as i64;
+        tx.execute("UPDATE requests SET cdsk = X'' WHERE expires <= ?1 AND length(cdsk) > 0", params![now as i64])
+            .map_err(&err)?;
+        let requests = tx
+            .execute("DELETE FROM requests WHERE status != 'confirmed' AND expires < ?1", params![cutoff])
+            .map_err(&err)?;
+        // Reservations whose deposit never finished (the CDS stopped half-way).
+        tx.execute(
+            "DELETE FROM bundles WHERE stored = 0 AND created < ?1",
+            params![now.saturating_sub(6 * 3600) as i64],
+        )
+        .map_err(&err)?;
+        let expired: Vec<(i64, String, Vec<u8>, String)> = tx
+            .prepare("SELECT id, sender, bundle_id, path FROM bundles WHERE expires <= ?1 AND stored = 1")
+            .and_then(|mut st| {
+                st.query_map(params![now as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect()
+            })
+            .map_err(&err)?;
+        let mut bundle_files = Vec::new();
+        for (id, sender, bid, path) in expired {
+            Self::bundle_gone(&tx, id, &sender, &bid, DeliveryState::Expired, now).map_err(&err)?;
+            bundle_files.push(path);
+        }
+        tx.execute("DELETE FROM rate_events WHERE at <= ?1", params![now.saturating_sub(rate_window) as i64])
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(Purged { requests, bundle_files })
+    }
+}

@@ -1,0 +1,263 @@
+//! The store's contract, run against every backend (`conformance`), and what is SQLite's own:
+//! opening a file made by an earlier sslx, the key file's checks.
+
+use super::*;
+use crate::relay::DeliveryState;
+
+fn row(id: u8, name: &str, now: u64, cdsk: u8) -> RequestRow {
+    RequestRow {
+        id: [id; 16],
+        name: name.into(),
+        x25519: [id; 32],
+        ed25519: [id.wrapping_add(1); 32],
+        email: format!("{name}@example.com"),
+        oob: "sms:+15551234567".into(),
+        created: now,
+        expires: now + 600,
+        cdsk: Some(Secret::from_slice(&[cdsk; 32]).unwrap()),
+        attempts: 0,
+        status: RequestStatus::Pending,
+        prior_ed25519: None,
+    }
+}
+
+fn bundle(recipient: &str, sender: &str, id: u8, size: u64, now: u64) -> StoredBundle {
+    StoredBundle {
+        recipient: recipient.into(),
+        sender: sender.into(),
+        bundle_id: [id; 8],
+        size,
+        path: format!("/mailbox/{id}"),
+        created: now,
+        expires: now + 3600,
+    }
+}
+
+const ROOMY: MailboxLimits = MailboxLimits { quota: 1000, per_sender: 1000, sender_total: 1000, total: 1000 };
+
+/// What every [`Store`] must do, whatever keeps it. A new backend calls this on a fresh store.
+pub(crate) fn conformance(s: &dyn Store) {
+    let now = 1_800_000_000;
+    let rng = crate::crypto::system_rng();
+
+    // The signing seed is made once and kept.
+    let seed = s.sign_seed(&rng).unwrap();
+    assert_eq!(s.sign_seed(&rng).unwrap().expose(), seed.expose());
+
+    // A request: kept with its CDSK, attempts counted up to the maximum.
+    s.insert_request(&row(1, "web1", now, 7)).unwrap();
+    let got = s.request(&[1; 16]).unwrap().unwrap();
+    assert_eq!((got.name.as_str(), got.status, got.attempts), ("web1", RequestStatus::Pending, 0));
+    assert_eq!(got.cdsk.as_ref().unwrap().expose(), &[7; 32]);
+    assert!(s.request(&[9; 16]).unwrap().is_none());
+    assert!(s.has_pending("web1", now).unwrap());
+    assert!(!s.has_pending("web1", now + 600).unwrap(), "an expired request is not pending");
+    assert_eq!(s.take_attempt(&[1; 16], 2).unwrap(), Some(1));
+    assert_eq!(s.take_attempt(&[1; 16], 2).unwrap(), Some(2));
+    assert_eq!(s.take_attempt(&[1; 16], 2).unwrap(), None, "no attempt past the maximum");
+
+    // Confirming registers the participant and wipes the request's key; a replay gets None.
+    let p = s.confirm(&got, &[3; 32], "email,sms", Some("192.0.2.7"), now + 5, now + 86400).unwrap().unwrap();
+    assert_eq!(
+        (p.name.as_str(), p.vsu_count, p.first_vsu, p.status),
+        ("web1", 1, now + 5, ParticipantStatus::Confirmed)
+    );
+    assert_eq!(p.channels, "email,sms");
+    assert!(s.confirm(&got, &[3; 32], "email,sms", None, now + 6, now + 86400).unwrap().is_none(), "replay");
+    let after = s.request(&[1; 16]).unwrap().unwrap();
+    assert_eq!(after.status, RequestStatus::Confirmed);
+    assert!(after.cdsk.is_none(), "the confirmed request keeps no key");
+    assert!(!s.has_pending("web1", now).unwrap());
+    let (k, exp) = s.participant_cdsk("web1").unwrap().unwrap();
+    assert_eq!((k.expose(), exp), (&[7; 32], now + 86400));
+    assert_eq!(s.participant_source("web1").unwrap().as_deref(), Some("192.0.2.7"));
+    assert!(s.participant("nobody").unwrap().is_none() && s.participant_cdsk("nobody").unwrap().is_none());
+
+    // A second VSU of the same name counts on and keeps the first date.
+    s.insert_request(&row(2, "web1", now + 100, 8)).unwrap();
+    let second = s.request(&[2; 16]).unwrap().unwrap();
+    let p = s.confirm(&second, &[4; 32], "email", None, now + 200, now + 90000).unwrap().unwrap();
+    assert_eq!((p.vsu_count, p.first_vsu, p.last_vsu), (2, now + 5, now + 200));
+    assert_eq!(s.participant_cdsk("web1").unwrap().unwrap().0.expose(), &[8; 32]);
+
+    // Denied for good: the key is wiped, no attempt is left.
+    s.insert_request(&row(3, "db1", now, 9)).unwrap();
+    s.deny_for_good(&[3; 16]).unwrap();
+    let denied = s.request(&[3; 16]).unwrap().unwrap();
+    assert!(denied.status == RequestStatus::Denied && denied.cdsk.is_none());
+    assert_eq!(s.take_attempt(&[3; 16], 5).unwrap(), None);
+    s.delete_request(&[3; 16]).unwrap();
+    assert!(s.request(&[3; 16]).unwrap().is_none());
+
+    // The billing tape, oldest first, each call's result as the tape shows it.
+    s.call_started(&[5; 16], "web1", "db1", now + 10, &CallResult::new(CallOutcome::Connected, "")).unwrap();
+    s.call_started(&[6; 16], "web1", "db2", now + 20, &CallResult::new(CallOutcome::Refused, "not listening")).unwrap();
+    s.call_ended(&[5; 16], now + 30, 100, 200, &CallResult::new(CallOutcome::Cut, "idle")).unwrap();
+    let calls = s.calls_since(now).unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].tracking_id, hex::encode([5; 16]));
+    assert_eq!((calls[0].end, calls[0].bytes_up, calls[0].bytes_down), (Some(now + 30), 100, 200));
+    assert_eq!((calls[0].outcome, calls[0].result.as_str()), (CallOutcome::Cut, "cut: idle"));
+    assert_eq!((calls[1].outcome, calls[1].result.as_str()), (CallOutcome::Refused, "refused: not listening"));
+    assert_eq!(calls[1].end, None);
+    assert_eq!(s.calls_since(now + 15).unwrap().len(), 1);
+
+    // Deposits: each limit refuses, a reservation holds room until cancelled or stored.
+    let limits = MailboxLimits { quota: 100, per_sender: 60, sender_total: 80, total: 150 };
+    let a = s.bundle_reserve(&bundle("db1", "web1", 1, 50, now), limits).unwrap().unwrap();
+    let why = s.bundle_reserve(&bundle("db1", "web1", 2, 20, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("at most 60 from one sender"), "{why}");
+    let why = s.bundle_reserve(&bundle("db1", "app1", 2, 51, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("mailbox is full: 50 of 100"), "{why}");
+    let why = s.bundle_reserve(&bundle("db2", "web1", 2, 31, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("at most 80 from one sender"), "{why}");
+    let b = s.bundle_reserve(&bundle("db2", "app1", 3, 60, now), limits).unwrap().unwrap();
+    let why = s.bundle_reserve(&bundle("db3", "app2", 4, 41, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("the CDS's mailbox is full (110 of 150"), "{why}");
+    assert!(s.bundle_reserve(&bundle("db3", "app2", 4, u64::MAX, now), ROOMY).unwrap().is_err(), "no overflow");
+    s.bundle_cancel(b).unwrap();
+    let (none, _) = s.bundle_next("db2", now, &HashSet::new()).unwrap();
+    assert!(none.is_none(), "a reservation is not a bundle to collect");
+    assert_eq!(s.delivery_states("web1", &[[1; 8], [9; 8]]).unwrap(), vec![(DeliveryState::Unknown, 0); 2]);
+
+    // Stored: queued for its sender; collected in order, kept ones skipped, expired dropped.
+    s.bundle_stored(a, &bundle("db1", "web1", 1, 50, now)).unwrap();
+    let mut old = bundle("db1", "app1", 7, 10, now - 7200);
+    old.expires = now - 1;
+    let o = s.bundle_reserve(&old, ROOMY).unwrap().unwrap();
+    s.bundle_stored(o, &old).unwrap();
+    let c = s.bundle_reserve(&bundle("db1", "app1", 8, 10, now), ROOMY).unwrap().unwrap();
+    s.bundle_stored(c, &bundle("db1", "app1", 8, 10, now)).unwrap();
+    assert_eq!(s.delivery_states("web1", &[[1; 8]]).unwrap(), vec![(DeliveryState::Queued, now)]);
+    let (next, gone) = s.bundle_next("db1", now, &HashSet::new()).unwrap();
+    let (id, got) = next.unwrap();
+    assert_eq!((id, got), (a, bundle("db1", "web1", 1, 50, now)));
+    assert!(gone.is_empty(), "the expired one lies behind the first: not met yet");
+    let (next, gone) = s.bundle_next("db1", now, &HashSet::from([a])).unwrap();
+    assert_eq!(next.unwrap().0, c);
+    assert_eq!(gone, vec!["/mailbox/7".to_owned()]);
+    assert_eq!(s.delivery_states("app1", &[[7; 8]]).unwrap(), vec![(DeliveryState::Expired, now)]);
+    assert_eq!(s.bundle_done("db2", a, DeliveryState::Delivered, now + 1).unwrap(), None, "not db2's");
+    assert_eq!(s.bundle_done("db1", a, DeliveryState::Delivered, now + 1).unwrap().as_deref(), Some("/mailbox/1"));
+    assert_eq!(s.bundle_done("db1", a, DeliveryState::Delivered, now + 1).unwrap(), None, "done once");
+    assert_eq!(s.delivery_states("web1", &[[1; 8]]).unwrap(), vec![(DeliveryState::Delivered, now + 1)]);
+    s.bundle_done("db1", c, DeliveryState::Refused, now + 2).unwrap();
+    assert_eq!(s.delivery_states("app1", &[[8; 8]]).unwrap(), vec![(DeliveryState::Refused, now + 2)]);
+
+    // Rate limits: all keys or none, and when the full one frees up.
+    let (one, two) = (Limit { count: 2, window: 60 }, Limit { count: 1, window: 60 });
+    assert_eq!(s.rate_take(&[("a".into(), one)], now).unwrap(), None);
+    assert_eq!(s.rate_take(&[("a".into(), one), ("b".into(), two)], now + 10).unwrap(), None);
+    assert_eq!(s.rate_take(&[("b".into(), two), ("c".into(), one)], now + 20).unwrap(), Some(("b".into(), 50)));
+    assert_eq!(s.rate_take(&[("c".into(), two)], now + 20).unwrap(), None, "c was not counted when b was full");
+    assert_eq!(s.rate_take(&[("b".into(), two)], now + 70).unwrap(), None, "the window moved on");
+
+    // The purge: expired requests' keys wiped, old ones forgotten, expired bundles dropped.
+    s.insert_request(&row(4, "app9", now, 1)).unwrap();
+    let e = s.bundle_reserve(&bundle("db5", "app1", 9, 5, now), ROOMY).unwrap().unwrap();
+    s.bundle_stored(e, &bundle("db5", "app1", 9, 5, now)).unwrap();
+    let stale = s.bundle_reserve(&bundle("db6", "app1", 10, 5, now), ROOMY).unwrap().unwrap();
+    let purged = s.purge_expired(now + 600, 3600, 60).unwrap();
+    assert_eq!(purged.requests, 0, "within the grace period");
+    assert!(s.request(&[4; 16]).unwrap().unwrap().cdsk.is_none(), "but the key is wiped");
+    let purged = s.purge_expired(now + 30_000, 3600, 60).unwrap();
+    assert_eq!(purged.requests, 1, "app9's request is forgotten; web1's confirmed ones stay");
+    assert!(s.request(&[1; 16]).unwrap().is_some());
+    assert_eq!(purged.bundle_files, vec!["/mailbox/9".to_owned()]);
+    assert_eq!(s.delivery_states("app1", &[[9; 8]]).unwrap()[0].0, DeliveryState::Expired);
+    s.bundle_cancel(stale).unwrap();
+    assert_eq!(s.rate_take(&[("a".into(), Limit { count: 1, window: 60 })], now + 30_000).unwrap(), None);
+
+    // Release.
+    assert!(s.release("web1").unwrap());
+    assert!(!s.release("web1").unwrap());
+    assert!(s.participant("web1").unwrap().is_none());
+}
+
+#[test]
+fn sqlite_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&SqliteStore::open(&dir.path().join("cds.db")).unwrap());
+}
+
+#[test]
+fn sqlite_store_is_at_the_schema_version_and_reservations_do_not_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let now = 1_800_000_000;
+    let r = s.bundle_reserve(&bundle("db1", "web1", 1, 1000, now), ROOMY).unwrap().unwrap();
+    assert!(s.bundle_reserve(&bundle("db1", "web1", 2, 1, now), ROOMY).unwrap().is_err());
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(s.bundle_reserve(&bundle("db1", "web1", 2, 1, now), ROOMY).unwrap().is_ok(), "reservation {r} freed");
+    let v = crate::db::version_of(&s.conn()).unwrap();
+    assert_eq!(v, SCHEMA.version());
+}
+
+/// A database made by sslx-cds before schemas had versions (`tests/fixtures/cds-v0.sql`, made
+/// by the quickstart of commit 9cb70be: two participants enrolled, four calls, one bundle
+/// waiting, one delivered) opens, gains the current schema, and keeps everything it held.
+#[test]
+fn a_database_made_by_the_previous_version_opens_with_everything_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.db");
+    {
+        crate::keys::prepare_secret_file(&path).unwrap();
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(include_str!("../../../tests/fixtures/cds-v0.sql")).unwrap();
+        assert_eq!(crate::db::version_of(&c).unwrap(), 0);
+    }
+    std::fs::write(default_key_file(&path), include_str!("../../../tests/fixtures/cds-v0.db.key")).unwrap();
+    std::fs::set_permissions(default_key_file(&path), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(crate::db::version_of(&s.conn()).unwrap(), SCHEMA.version());
+    for name in ["alice", "bob"] {
+        let p = s.participant(name).unwrap().unwrap();
+        assert_eq!(p.status, ParticipantStatus::Confirmed);
+        assert!(s.participant_cdsk(name).unwrap().is_some(), "{name}'s CDSK opens under the old key file");
+    }
+    // Two calls completed, two refused (bob was not on hook): the old free-text result is split
+    // into outcome and detail, and shown as before.
+    let calls = s.calls_since(0).unwrap();
+    let outcomes: Vec<_> = calls.iter().map(|c| c.outcome).collect();
+    use CallOutcome::{Completed, Refused};
+    assert_eq!(outcomes, [Completed, Completed, Refused, Refused], "{calls:?}");
+    assert_eq!(calls[0].result, "completed");
+    assert_eq!(calls[2].result, r#"refused: "bob" is not listening (no `sslx listen` on hook at this CDS)"#);
+    assert_eq!(
+        s.delivery_states("alice", &[[0xdf, 0x3e, 0xbe, 0xdb, 0xda, 0xe8, 0xde, 0xf9]]).unwrap()[0].0,
+        DeliveryState::Delivered
+    );
+    let (next, _) = s.bundle_next("bob", 0, &HashSet::new()).unwrap();
+    assert_eq!(next.unwrap().1.sender, "alice");
+    let rng = crate::crypto::system_rng();
+    s.sign_seed(&rng).unwrap();
+    assert!(s.release("alice").unwrap());
+}
+
+#[test]
+fn a_value_outside_an_enum_column_is_refused_by_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let e = s
+        .conn()
+        .execute(
+            "INSERT INTO requests (id, name, x25519, ed25519, email, oob, created, expires, cdsk, status)
+             VALUES (x'00', 'n', x'', x'', '', '', 0, 0, x'', 'maybe')",
+            [],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("CHECK constraint failed"), "{e}");
+}
+
+#[test]
+fn a_database_from_a_newer_sslx_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.db");
+    drop(SqliteStore::open(&path).unwrap());
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let e = SqliteStore::open(&path).err().unwrap();
+    assert!(e.to_string().contains("made by a newer sslx (CDS database schema version 99"), "{e}");
+}
