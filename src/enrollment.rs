@@ -51,8 +51,10 @@ pub fn read_cdsk_file(home: &Home, file: &str) -> Result<Option<Cdsk>> {
         return Ok(None);
     }
     let text = crate::keys::read_secret_file(&p)?;
-    let line = crate::keys::find_line(LineKind::Cdsk, &text)
-        .ok_or_else(|| Error::Other(format!("{}: no SSLX-CDSK-1 line", p.display())))?;
+    let line = crate::keys::find_line(LineKind::Cdsk, &text).ok_or_else(|| crate::keys::KeyError::Damaged {
+        path: p.display().to_string(),
+        what: "no SSLX-CDSK-1 line".into(),
+    })?;
     let d = zeroize::Zeroizing::new(decode_line(LineKind::Cdsk, line)?);
     Ok(Secret::from_slice(&d))
 }

@@ -68,6 +68,9 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Token(#[from] crate::token::TokenError),
+    /// A session's or a bundle's record.
+    #[error(transparent)]
+    Record(#[from] crate::session::record::RecordError),
     /// One of the SQLite files (the CDS store, the courier log, a cache).
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
@@ -104,6 +107,7 @@ impl Error {
             Error::Key(k) => k.kind(),
             Error::Token(t) => t.kind(),
             Error::Db(_) => ErrorKind::Failure,
+            Error::Record(r) => r.kind(),
             Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),

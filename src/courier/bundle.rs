@@ -11,7 +11,7 @@ use super::msgs::{BundleSuite, Trailer, TYPE_RECORD_3DES, TYPE_RECORD_AEAD, TYPE
 use super::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
 use crate::crypto::{self, Secret};
 use crate::session::io::FrameReader;
-use crate::session::record::{Received, RecordReceiver, RecordSender, FLAG_FINAL, RECORD_PREFIX};
+use crate::session::record::{Received, RecordError, RecordReceiver, RecordSender, FLAG_FINAL, RECORD_PREFIX};
 use crate::session::Suite;
 use crate::wire::{Header, Msg, HEADER_LEN, VERSION};
 use crate::{Error, Result};
@@ -78,7 +78,7 @@ impl TripleDes {
         frame[HEADER_LEN + 1..TDES_PREFIX].copy_from_slice(&iv);
         TdesEnc::new(self.keys.as_slice().into(), &iv.into())
             .encrypt_padded_mut::<Pkcs7>(&mut frame[TDES_PREFIX..TDES_PREFIX + padded], plaintext_len)
-            .map_err(|_| Error::Other("3DES padding".into()))?;
+            .map_err(|_| RecordError::SealFailed)?;
         let end = TDES_PREFIX + padded;
         let tag = self.record_mac(&header, &frame[HEADER_LEN..end]);
         frame[end..end + MAC_LEN].copy_from_slice(tag.as_ref());
@@ -89,29 +89,24 @@ impl TripleDes {
 
     fn open<'a>(&mut self, h: &Header, body: &'a mut [u8]) -> Result<(&'a [u8], bool)> {
         if h.msg_type != TYPE_RECORD_3DES {
-            return Err(Error::VerifyFailed(format!(
-                "unexpected message type 0x{:02x} where a 3des record belongs",
-                h.msg_type
-            )));
+            return Err(RecordError::UnexpectedType { got: h.msg_type, want: TYPE_RECORD_3DES }.into());
         }
         if body.len() < 1 + IV_LEN + 8 + MAC_LEN || (body.len() - 1 - IV_LEN - MAC_LEN) % 8 != 0 {
-            return Err(Error::VerifyFailed("a 3des record has an impossible length".into()));
+            return Err(RecordError::ImpossibleLength.into());
         }
         let (before, mac) = body.split_at_mut(body.len() - MAC_LEN);
         let want = self.record_mac(&h.to_bytes(), before);
         if !crypto::ct_eq(want.as_ref(), mac) {
-            return Err(Error::VerifyFailed(
-                "a record failed authentication: the bundle was altered, reordered or is not for this key".into(),
-            ));
+            return Err(RecordError::Forged { what: "bundle" }.into());
         }
         let flags = before[0];
         if flags & !FLAG_FINAL != 0 {
-            return Err(Error::VerifyFailed("a record has unknown flags".into()));
+            return Err(RecordError::UnknownFlags.into());
         }
         let iv: [u8; IV_LEN] = before[1..1 + IV_LEN].try_into().expect("8 bytes");
         let plain = TdesDec::new(self.keys.as_slice().into(), &iv.into())
             .decrypt_padded_mut::<Pkcs7>(&mut before[1 + IV_LEN..])
-            .map_err(|_| Error::VerifyFailed("a 3des record has bad padding".into()))?;
+            .map_err(|_| RecordError::BadPadding)?;
         self.counter += 1;
         self.done = flags & FLAG_FINAL != 0;
         Ok((plain, self.done))

@@ -97,7 +97,7 @@ impl Home {
         match std::fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .map_err(|e| Error::Other(format!("{}: corrupt state file: {e}", p.display()))),
+                .map_err(|e| KeyError::Damaged { path: p.display().to_string(), what: e.to_string() }.into()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", p.display()), e)),
         }

@@ -34,13 +34,16 @@ pub enum KeyError {
     IdentityExists(String),
     #[error("{0}")]
     Invalid(String),
+    /// A file sslx keeps is not as sslx wrote it (damaged, or edited by hand).
+    #[error("{path}: {what}: the file is damaged (sslx did not write it so)")]
+    Damaged { path: String, what: String },
 }
 
 impl KeyError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KeyError::BadLine { .. } => ErrorKind::VerifyFailed,
-            KeyError::Exposed { .. } => ErrorKind::Failure,
+            KeyError::Exposed { .. } | KeyError::Damaged { .. } => ErrorKind::Failure,
             KeyError::NoIdentity(_) => ErrorKind::NotFound,
             KeyError::IdentityExists(_) | KeyError::Invalid(_) => ErrorKind::Usage,
         }

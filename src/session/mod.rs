@@ -19,4 +19,4 @@ pub mod record;
 
 pub use handshake::{client_start, server_accept, ClientAwaitM2, HandshakeSummary, Session};
 pub use msgs::{KeyRef, Suite, M1, M2};
-pub use record::{RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT};
+pub use record::{RecordError, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT};

@@ -6,8 +6,59 @@
 use super::msgs::{Suite, TYPE_RECORD};
 use crate::crypto::Secret;
 use crate::wire::{Header, HEADER_LEN, MAX_BODY, VERSION};
-use crate::{Error, Result};
+use crate::{ErrorKind, Result};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
+
+/// Why a record was not sealed, or not taken: the session's records and a bundle's (whose
+/// frame type is named in `want`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Sending after the final record (a bug of the sender's).
+    #[error("nothing may be sent after the final record")]
+    AfterFinal,
+    /// A sender asked for more than one record carries (a bug of the sender's).
+    #[error("a record of {0} bytes is over the {MAX_RECORD_PLAINTEXT}-byte limit")]
+    TooLarge(usize),
+    #[error("the record counter is exhausted")]
+    CounterExhausted,
+    #[error("sealing a record failed")]
+    SealFailed,
+    /// The peer's frame is not a record of this stream.
+    #[error("unexpected message type 0x{got:02x} where a record (0x{want:02x}) belongs")]
+    UnexpectedType { got: u8, want: u8 },
+    #[error("data arrived after the peer's final record")]
+    AfterPeersFinal,
+    #[error("a record is too short")]
+    TooShort,
+    /// A 3des record whose length is no whole number of blocks.
+    #[error("a 3des record has an impossible length")]
+    ImpossibleLength,
+    #[error("a record has unknown flags")]
+    UnknownFlags,
+    /// The tag (or a 3des record's MAC) does not verify: `what` is the stream or the bundle.
+    #[error("a record failed authentication: the {what} was altered, replayed or reordered")]
+    Forged { what: &'static str },
+    #[error("a 3des record has bad padding")]
+    BadPadding,
+    #[error("the peer's finished value is wrong: it does not hold the session key")]
+    WrongFinished,
+    #[error("the finished record may not be final")]
+    FinalFinished,
+}
+
+impl RecordError {
+    /// A sender's own mistake is a failure (exit 1); anything about the peer's bytes did not
+    /// verify (exit 3).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RecordError::AfterFinal
+            | RecordError::TooLarge(_)
+            | RecordError::CounterExhausted
+            | RecordError::SealFailed => ErrorKind::Failure,
+            _ => ErrorKind::VerifyFailed,
+        }
+    }
+}
 
 pub const FLAG_FINAL: u8 = 0x01;
 const TAG_LEN: usize = 16;
@@ -48,10 +99,10 @@ impl RecordSender {
     /// Appends one record frame carrying `plaintext` to `out`.
     pub fn seal_into(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) -> Result<()> {
         if self.done {
-            return Err(Error::Other("nothing may be sent after the final record".into()));
+            return Err(RecordError::AfterFinal.into());
         }
         if plaintext.len() > MAX_RECORD_PLAINTEXT {
-            return Err(Error::Other("record too large".into()));
+            return Err(RecordError::TooLarge(plaintext.len()).into());
         }
         let flags = if last { FLAG_FINAL } else { 0 };
         let header = Header { msg_type: self.msg_type, version: VERSION, len: (1 + plaintext.len() + TAG_LEN) as u32 }
@@ -65,9 +116,9 @@ impl RecordSender {
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce(self.counter), Aad::from(aad), &mut out[start + HEADER_LEN + 1..])
-            .map_err(|_| Error::Other("record sealing failed".into()))?;
+            .map_err(|_| RecordError::SealFailed)?;
         out.extend_from_slice(tag.as_ref());
-        self.counter = self.counter.checked_add(1).ok_or_else(|| Error::Other("record counter exhausted".into()))?;
+        self.counter = self.counter.checked_add(1).ok_or(RecordError::CounterExhausted)?;
         self.done = last;
         Ok(())
     }
@@ -77,11 +128,11 @@ impl RecordSender {
     /// on the bulk path: the input is read straight into the frame buffer.
     pub fn seal_prepared(&mut self, frame: &mut [u8], plaintext_len: usize, last: bool) -> Result<usize> {
         if self.done {
-            return Err(Error::Other("nothing may be sent after the final record".into()));
+            return Err(RecordError::AfterFinal.into());
         }
         let total = RECORD_PREFIX + plaintext_len + TAG_LEN;
         if plaintext_len > MAX_RECORD_PLAINTEXT || frame.len() < total {
-            return Err(Error::Other("record too large".into()));
+            return Err(RecordError::TooLarge(plaintext_len).into());
         }
         let flags = if last { FLAG_FINAL } else { 0 };
         let header =
@@ -96,9 +147,9 @@ impl RecordSender {
                 Aad::from(aad),
                 &mut frame[RECORD_PREFIX..RECORD_PREFIX + plaintext_len],
             )
-            .map_err(|_| Error::Other("record sealing failed".into()))?;
+            .map_err(|_| RecordError::SealFailed)?;
         frame[RECORD_PREFIX + plaintext_len..total].copy_from_slice(tag.as_ref());
-        self.counter = self.counter.checked_add(1).ok_or_else(|| Error::Other("record counter exhausted".into()))?;
+        self.counter = self.counter.checked_add(1).ok_or(RecordError::CounterExhausted)?;
         self.done = last;
         Ok(total)
     }
@@ -153,37 +204,33 @@ impl RecordReceiver {
     /// Opens one record in place: `header` as read, `body` its bytes.
     pub fn open<'a>(&mut self, header: &Header, body: &'a mut [u8]) -> Result<Received<'a>> {
         if header.msg_type != self.msg_type {
-            return Err(Error::VerifyFailed(format!(
-                "unexpected message type 0x{:02x} where a record (0x{:02x}) belongs",
-                header.msg_type, self.msg_type
-            )));
+            return Err(RecordError::UnexpectedType { got: header.msg_type, want: self.msg_type }.into());
         }
         if self.done {
-            return Err(Error::VerifyFailed("data arrived after the peer's final record".into()));
+            return Err(RecordError::AfterPeersFinal.into());
         }
         if body.len() < 1 + TAG_LEN {
-            return Err(Error::VerifyFailed("a record is too short".into()));
+            return Err(RecordError::TooShort.into());
         }
         let flags = body[0];
         if flags & !FLAG_FINAL != 0 {
-            return Err(Error::VerifyFailed("a record has unknown flags".into()));
+            return Err(RecordError::UnknownFlags.into());
         }
         let mut aad = [0u8; HEADER_LEN + 1];
         aad[..HEADER_LEN].copy_from_slice(&header.to_bytes());
         aad[HEADER_LEN] = flags;
-        let plain = self.key.open_in_place(nonce(self.counter), Aad::from(aad), &mut body[1..]).map_err(|_| {
-            Error::VerifyFailed("a record failed authentication: the stream was altered, replayed or reordered".into())
-        })?;
+        let plain = self
+            .key
+            .open_in_place(nonce(self.counter), Aad::from(aad), &mut body[1..])
+            .map_err(|_| RecordError::Forged { what: "stream" })?;
         self.counter += 1;
         let last = flags & FLAG_FINAL != 0;
         if let Some(expected) = self.expect_finished.take() {
             if !crate::crypto::ct_eq(plain, &expected) {
-                return Err(Error::VerifyFailed(
-                    "the peer's finished value is wrong: it does not hold the session key".into(),
-                ));
+                return Err(RecordError::WrongFinished.into());
             }
             if last {
-                return Err(Error::VerifyFailed("the finished record may not be final".into()));
+                return Err(RecordError::FinalFinished.into());
             }
             return Ok(Received::Finished);
         }

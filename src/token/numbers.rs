@@ -42,7 +42,10 @@ impl SessionNumbers {
         f.read_to_string(&mut text).map_err(|e| Error::io(ctx("reading"), e))?;
         let stored: u64 = match text.trim() {
             "" => 0,
-            t => t.parse().map_err(|_| Error::Other(format!("{} is damaged: {t:?}", self.path.display())))?,
+            t => t.parse().map_err(|_| crate::keys::KeyError::Damaged {
+                path: self.path.display().to_string(),
+                what: format!("{t:?} is not a session number"),
+            })?,
         };
         let first = stored.max(now << 16).max(1);
         let next = first.checked_add(n).filter(|&x| x <= MAX_NUMBER + 1).ok_or_else(|| {

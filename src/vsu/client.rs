@@ -176,8 +176,10 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
         }
         TYPE_DENIED => {
             let d = Denied::from_frame(&answer)?;
-            let sign_key = hex32(&pending.cds_sign_key)
-                .ok_or_else(|| Error::Other("corrupt pending state: CDS signing key".into()))?;
+            let sign_key = hex32(&pending.cds_sign_key).ok_or_else(|| crate::keys::KeyError::Damaged {
+                path: home.path(PENDING_FILE).display().to_string(),
+                what: "the CDS signing key is not 64 hex digits".into(),
+            })?;
             let (left, reason) = assemble::open_denied(&id, &sign_key, &d, &a.request_id, &challenge)?;
             home.remove(ASSEMBLED_FILE)?;
             if left == 0 {
