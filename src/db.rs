@@ -4,8 +4,10 @@
 //! Every file carries its schema version in `PRAGMA user_version` and a [`Schema`] lists the
 //! ordered migrations that take it from one version to the next: migration `i` (0-based) takes a
 //! file from version `i` to `i + 1`. Opening a file runs the migrations it lacks in one
-//! transaction (all or none), so a file made by any earlier sslx opens, and a file made by a
-//! newer sslx (a version this one does not know) is refused rather than misread. Version 0 is a
+//! transaction (all or none), so a file made by an earlier sslx opens, and a file made by a
+//! newer sslx (a version this one does not know) is refused rather than misread. Migrations are
+//! one-way: an older sslx does not know what a newer one made of its file (upgrade every process
+//! that opens a file together, and keep a copy of a CDS database from before an upgrade). Version 0 is a
 //! new file or one made before versions existed: the first migration of each schema creates its
 //! tables only where they are missing, so both end up the same.
 
@@ -92,14 +94,20 @@ pub fn migrate(conn: &mut Connection, file: &Path, schema: &Schema) -> Result<u3
 /// operation is not), and a busy handler installed before anything else, since even switching
 /// to WAL can meet a lock held by another sslx process.
 pub fn open(path: &Path, schema: &Schema) -> crate::Result<Connection> {
+    let mut conn = connect(path)?;
+    migrate(&mut conn, path, schema)?;
+    Ok(conn)
+}
+
+/// [`open`] without the migrations, for a caller that checks something first (the CDS its key
+/// file: a migration is one-way, so it runs only once the file is known to be the right one).
+pub fn connect(path: &Path) -> crate::Result<Connection> {
     crate::keys::prepare_secret_file(path)?;
     let sql = sqlite_err(path);
-    let mut conn = Connection::open(path).map_err(&sql)?;
+    let conn = Connection::open(path).map_err(&sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&sql)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(&sql)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(&sql)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(&sql)?;
-    migrate(&mut conn, path, schema)?;
     Ok(conn)
 }
 

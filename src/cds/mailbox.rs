@@ -297,8 +297,12 @@ pub async fn collect(
         };
         let item = MailboxItem { item: id as u64, sender: b.sender.clone(), size: b.size, bundle_id: b.bundle_id };
         let Ok(head) = DeliveryBody::Item(item).encode() else { return };
-        let Ok(mut file) = tokio::fs::File::open(&b.path).await else {
-            return refuse(&mut sock, RefusalCode::Internal, "a stored bundle is missing".into()).await;
+        let mut file = match tokio::fs::File::open(&b.path).await {
+            Ok(f) => f,
+            Err(e) => {
+                let r = Refusal::internal(format!("the stored bundle {}: {e}", b.path));
+                return refuse(&mut sock, r.code, r.reason).await;
+            }
         };
         let Ok(delivery) = Delivery::new(&cdsk, &nonce, &head, &cds.rng).to_frame() else { return };
         if sock.write_all(&delivery).await.is_err() {

@@ -2,7 +2,7 @@
 //! hold, request expiry, bounded confirmation attempts, who may enroll a registered name.
 //! The clock is an argument; delivery of replies B and C is the caller's.
 
-use super::store::{Limit, Participant, RequestRow, RequestStatus, Store};
+use super::store::{Confirmation, Limit, Participant, RequestRow, RequestStatus, Store};
 use crate::crypto::{self, Secret};
 use crate::keys::check_name;
 use crate::vsu::assemble::{self, Replies, ReplyParams};
@@ -395,34 +395,34 @@ impl Registrar {
         };
         match assemble::check_confirm(&cdsk, c, challenge) {
             Some(nonce) => {
-                if let Some(p) = self.store.participant(&req.name).map_err(Refusal::internal)? {
-                    // The name belongs to another key, and this request did not prove that key when it was
-                    // opened (someone else registered it meanwhile): first come wins.
-                    let proven = req.prior_ed25519.is_some_and(|k| crypto::ct_eq(&k, &p.ed25519));
-                    if !crypto::ct_eq(&p.ed25519, &req.ed25519) && !proven {
+                let channels = format!("email,{}", channel_kind(&req.oob));
+                let key_expires = now + self.cfg.key_life;
+                let p = match self
+                    .store
+                    .confirm(&req, &nonce, &channels, source, now, key_expires)
+                    .map_err(Refusal::internal)?
+                {
+                    Confirmation::Confirmed(p) => p,
+                    Confirmation::Replay => {
+                        return Err(Refusal::new(
+                            AlreadyConfirmed,
+                            format!(
+                                "request {id} is already confirmed; a confirmation is accepted once (replay refused)"
+                            ),
+                        ))
+                    }
+                    // The name belongs to another key, and this request did not prove that key
+                    // when it was opened (someone else registered it meanwhile): first come wins.
+                    Confirmation::NameTaken => {
                         return Err(Refusal::new(
                             NameTaken,
                             format!(
                                 "the name {:?} was registered to another key while request {id} was pending",
                                 req.name
                             ),
-                        ));
+                        ))
                     }
-                }
-                let channels = format!("email,{}", channel_kind(&req.oob));
-                let key_expires = now + self.cfg.key_life;
-                let p = self
-                    .store
-                    .confirm(&req, &nonce, &channels, source, now, key_expires)
-                    .map_err(Refusal::internal)?
-                    .ok_or_else(|| {
-                        Refusal::new(
-                            AlreadyConfirmed,
-                            format!(
-                                "request {id} is already confirmed; a confirmation is accepted once (replay refused)"
-                            ),
-                        )
-                    })?;
+                };
                 let body = ConfirmedBody { nonce, confirmed_at: now, key_expires };
                 Ok(ConfirmOutcome::Confirmed(assemble::make_confirmed(&cdsk, &c.request_id, &body, rng), p))
             }

@@ -36,6 +36,13 @@ pub async fn serve(
     cds: Arc<Cds>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // No deposit is under way when the CDS starts: reservations left by a stop are free again.
+    let store = cds.clone();
+    match tokio::task::spawn_blocking(move || store.registrar.store.forget_reservations()).await {
+        Ok(Ok(n)) if n > 0 => eprintln!("sslx-cds: {n} deposit(s) cut off by the last stop forgotten"),
+        Ok(Err(e)) => eprintln!("sslx-cds: forgetting the last stop's deposits: {e}"),
+        _ => {}
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = axum::Router::new()
         .route("/v1/standing/{name}", axum::routing::get(standing))

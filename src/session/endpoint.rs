@@ -326,7 +326,11 @@ impl Endpoint {
         now: u64,
     ) -> std::result::Result<Secret<32>, (RefusalCode, String)> {
         use RefusalCode::*;
-        let internal = |e: Error| (Internal, format!("session cache: {e}"));
+        // The detail (the cache's file) is this side's business, not an unauthenticated caller's.
+        let internal = |e: Error| {
+            eprintln!("sslx: the session cache: {e}");
+            (Internal, "the listener's session cache failed".to_owned())
+        };
         match &m1.key_ref {
             KeyRef::Ticket(bytes) => {
                 let t = Ticket::decode(bytes).map_err(|e| (Malformed, format!("the ticket is malformed: {e}")))?;

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 /// another backend implements the same methods with the same meaning (each says what must be
 /// atomic) and runs the same tests (`store::tests::conformance`).
 pub trait Store: Send + Sync {
-    /// The CDS's Ed25519 signing seed, made (from `rng`) and kept on first use.
+    /// The CDS's Ed25519 signing seed, made (from `rng`) and kept on first use; made once even
+    /// when several CDS processes start on a new store at the same moment.
     fn sign_seed(&self, rng: &dyn SecureRandom) -> Result<Secret<32>>;
 
     /// Records an open request (its CDSK sealed at rest).
@@ -38,11 +39,15 @@ pub trait Store: Send + Sync {
     /// them. Returns the attempts made including this one, or `None` when none is left (or the
     /// request is not pending).
     fn take_attempt(&self, id: &[u8; 16], max: u32) -> Result<Option<u32>>;
-    /// A failed attempt that was the last one: the request is denied for good, its CDSK wiped.
+    /// A failed attempt that was the last one: the request, if still pending, is denied for
+    /// good and its CDSK wiped (one confirmed meanwhile stays confirmed).
     fn deny_for_good(&self, id: &[u8; 16]) -> Result<()>;
     /// Marks the request confirmed (its CDSK wiped) and (re)registers the participant with it,
-    /// atomically; `None` if the request was no longer pending (confirmed meanwhile: a replay).
-    /// `source`: the address the confirmation came from, the participant's registered source.
+    /// atomically with two checks: the request is still pending (else [`Confirmation::Replay`]:
+    /// confirmed meanwhile), and the name is free, or registered to this request's key, or to
+    /// the key the request proved when it was opened (else [`Confirmation::NameTaken`]: another
+    /// key registered it meanwhile; first come wins, and nothing changes). `source`: the address
+    /// the confirmation came from, the participant's registered source.
     fn confirm(
         &self,
         req: &RequestRow,
@@ -51,7 +56,7 @@ pub trait Store: Send + Sync {
         source: Option<&str>,
         now: u64,
         key_expires: u64,
-    ) -> Result<Option<Participant>>;
+    ) -> Result<Confirmation>;
     /// Whether a request for `name` is pending and unexpired (for standing).
     fn has_pending(&self, name: &str, now: u64) -> Result<bool>;
 
@@ -81,25 +86,32 @@ pub trait Store: Send + Sync {
         bytes_down: u64,
         result: &CallResult,
     ) -> Result<()>;
-    /// Calls that started at or after `since`, oldest first.
+    /// Calls that started at or after `since`, oldest first (calls of one second in the order
+    /// they were logged).
     fn calls_since(&self, since: u64) -> Result<Vec<CallRecord>>;
 
     /// Reserves room for a deposit before its bytes arrive, atomically with the check against
     /// every limit of `limits` (sums in checked arithmetic), so concurrent deposits cannot all
     /// pass it. `Ok(Err(why))` when it does not fit. The reservation holds no file until
-    /// `bundle_stored`; a store opened anew has none.
+    /// `bundle_stored`. Its id (the item id the recipient later acknowledges) is never given to
+    /// another bundle, even after this one is gone.
     fn bundle_reserve(&self, b: &StoredBundle, limits: MailboxLimits) -> Result<std::result::Result<i64, String>>;
     /// A reservation whose bytes did not arrive (cut off, wrong hash): the room is free again.
     fn bundle_cancel(&self, id: i64) -> Result<()>;
     /// The reserved bundle's bytes are in `b.path`: it waits for its recipient, and its delivery
-    /// state is queued, atomically.
+    /// state is queued, atomically. An error (and nothing recorded) when the reservation is gone
+    /// (cancelled, or forgotten by a purge or a restart): the caller removes the file.
     fn bundle_stored(&self, id: i64, b: &StoredBundle) -> Result<()>;
+    /// Forgets every reservation: called once when the CDS starts serving, since no deposit is
+    /// under way then (those cut off by a stop left only their reservations). Returns how many.
+    fn forget_reservations(&self) -> Result<usize>;
     /// The oldest unexpired stored bundle for `recipient` but those in `skip` (kept on this
     /// collection); expired ones met on the way are dropped (state expired) and their files
     /// returned for removal.
     fn bundle_next(&self, recipient: &str, now: u64, skip: &HashSet<i64>) -> Result<NextBundle>;
-    /// The recipient took item `id`: forgets it and records the outcome (delivered or
-    /// refused), atomically. Returns the file to remove.
+    /// The recipient took stored item `id`: forgets it and records the outcome (delivered or
+    /// refused), atomically. Returns the file to remove; `None` when `recipient` has no such
+    /// stored item (taken already, or expired).
     fn bundle_done(&self, recipient: &str, id: i64, state: DeliveryState, now: u64) -> Result<Option<String>>;
     /// The delivery state of `sender`'s bundles with these ids: (state, time), unknown and 0
     /// for a bundle this CDS never stored for that sender.
@@ -231,6 +243,23 @@ pub struct RequestRow {
     pub prior_ed25519: Option<[u8; 32]>,
 }
 
+/// What [`Store::confirm`] did.
+#[derive(Debug, Clone)]
+pub enum Confirmation {
+    /// The participant as registered now.
+    Confirmed(Participant),
+    /// The request was not pending any more (a replayed confirmation).
+    Replay,
+    /// The name is registered to another key, which the request did not prove.
+    NameTaken,
+}
+
+/// Whether a request may take a name registered to `holder`: its own key, or the one it proved
+/// when it was opened (a key rotation).
+pub fn may_take_name(req: &RequestRow, holder: &[u8; 32]) -> bool {
+    crypto::ct_eq(holder, &req.ed25519) || req.prior_ed25519.is_some_and(|k| crypto::ct_eq(&k, holder))
+}
+
 /// A participant whose VSU succeeded.
 #[derive(Debug, Clone)]
 pub struct Participant {
@@ -256,6 +285,7 @@ pub enum CallOutcome {
     /// The splice broke (idle, reset).
     Cut,
     /// The callee was rung but did not answer.
+    #[serde(rename = "no answer")]
     NoAnswer,
     /// The CDS refused the call.
     Refused,

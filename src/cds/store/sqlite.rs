@@ -8,10 +8,11 @@ use std::sync::Mutex;
 /// The CDS database's schema. Version 1 is the tables as the first sslx-cds made them (a file
 /// from before versions existed opens as version 0 and gains only what it lacks); 2 adds the
 /// reservation flag of deposits; 3 makes the enum columns strict (`CHECK`), splits a call's
-/// result into its outcome and detail, and drops the unused `mailbox` table.
+/// result into its outcome and detail, and drops the unused `mailbox` table; 4 makes bundle ids
+/// never reused (`AUTOINCREMENT`: an item id a recipient acknowledges late names no other bundle).
 pub static SCHEMA: Schema = Schema {
     what: "CDS database",
-    migrations: &[Migration::Sql(V1), Migration::Step(v2_reservations), Migration::Sql(V3)],
+    migrations: &[Migration::Sql(V1), Migration::Step(v2_reservations), Migration::Sql(V3), Migration::Sql(V4)],
 };
 
 const V1: &str = "
@@ -47,11 +48,18 @@ CREATE INDEX IF NOT EXISTS rate_events_key ON rate_events(key, at);
 ";
 
 /// Version 2: `bundles.stored` (0 while a deposit's bytes are arriving). A file made before
-/// versions existed may have it already.
+/// versions existed may have it already; one from an early development build may also lack
+/// columns added since (a request's proven prior key, a participant's source).
 fn v2_reservations(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let has: bool = tx.prepare("SELECT 1 FROM pragma_table_info('bundles') WHERE name = 'stored'")?.exists([])?;
-    if !has {
-        tx.execute_batch("ALTER TABLE bundles ADD COLUMN stored INTEGER NOT NULL DEFAULT 1")?;
+    for (table, column, decl) in [
+        ("bundles", "stored", "INTEGER NOT NULL DEFAULT 1"),
+        ("requests", "prior_ed25519", "BLOB"),
+        ("participants", "source", "TEXT"),
+    ] {
+        let has = tx.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?.exists(params![table, column])?;
+        if !has {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
     }
     Ok(())
 }
@@ -86,7 +94,8 @@ CREATE TABLE calls_v3 (
     end INTEGER, bytes_up INTEGER NOT NULL DEFAULT 0, bytes_down INTEGER NOT NULL DEFAULT 0,
     outcome TEXT NOT NULL CHECK (outcome IN ('connected', 'completed', 'cut', 'no answer', 'refused')),
     detail TEXT NOT NULL DEFAULT '');
-INSERT INTO calls_v3 SELECT tracking_id, caller, callee, start, end, bytes_up, bytes_down,
+INSERT INTO calls_v3 (rowid, tracking_id, caller, callee, start, end, bytes_up, bytes_down, outcome, detail)
+    SELECT rowid, tracking_id, caller, callee, start, end, bytes_up, bytes_down,
     CASE WHEN result LIKE 'refused: %' THEN 'refused' WHEN result LIKE 'cut: %' THEN 'cut' ELSE result END,
     CASE WHEN result LIKE 'refused: %' THEN substr(result, 10) WHEN result LIKE 'cut: %' THEN substr(result, 6)
          ELSE '' END
@@ -104,6 +113,18 @@ DROP TABLE deliveries;
 ALTER TABLE deliveries_v3 RENAME TO deliveries;
 
 DROP TABLE mailbox;
+";
+
+/// Version 4: `bundles.id` AUTOINCREMENT (SQLite gives a deleted highest rowid out again otherwise).
+const V4: &str = "
+CREATE TABLE bundles_v4 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, sender TEXT NOT NULL, bundle_id BLOB NOT NULL,
+    size INTEGER NOT NULL, path TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+    stored INTEGER NOT NULL DEFAULT 1);
+INSERT INTO bundles_v4 SELECT id, recipient, sender, bundle_id, size, path, created, expires, stored FROM bundles;
+DROP TABLE bundles;
+ALTER TABLE bundles_v4 RENAME TO bundles;
+CREATE INDEX bundles_recipient ON bundles(recipient);
 ";
 
 pub struct SqliteStore {
@@ -127,12 +148,20 @@ impl SqliteStore {
     /// group or others can read is refused, and so is a key file that does not open the
     /// database's secrets.
     pub fn open_with_key(path: &Path, key_file: &Path) -> Result<Self> {
-        let conn = db::open(path, &SCHEMA)?;
+        let mut conn = db::connect(path)?;
         let sql = db::sqlite_err(path);
-        let check: Option<Vec<u8>> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'at_rest_check'", [], |r| r.get(0))
-            .optional()
+        // The key file is checked before any migration touches the file (they are one-way).
+        let has_meta = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+            .and_then(|mut st| st.exists([]))
             .map_err(&sql)?;
+        let check: Option<Vec<u8>> = if has_meta {
+            conn.query_row("SELECT value FROM meta WHERE key = 'at_rest_check'", [], |r| r.get(0))
+                .optional()
+                .map_err(&sql)?
+        } else {
+            None
+        };
         if check.is_some() && !key_file.exists() {
             return Err(Error::Usage(format!(
                 "{} holds sealed CDS keys, but the key file {} is missing: give the database's --key-file",
@@ -140,20 +169,18 @@ impl SqliteStore {
                 key_file.display()
             )));
         }
-        // No deposit is under way when the CDS starts: reservations left by a stop are free again.
-        conn.execute("DELETE FROM bundles WHERE stored = 0", []).map_err(&sql)?;
         let at_rest = AtRest::load_or_create(key_file)?;
+        if check.as_ref().is_some_and(|c| !at_rest.opens(c)) {
+            return Err(Error::Usage(format!(
+                "the key file {} does not open the CDS keys in {}: it belongs to another database",
+                key_file.display(),
+                path.display()
+            )));
+        }
+        db::migrate(&mut conn, path, &SCHEMA)?;
         let store = SqliteStore { conn: Mutex::new(conn), path: path.to_owned(), at_rest };
-        match check {
-            Some(c) if !store.at_rest.opens(&c) => {
-                return Err(Error::Usage(format!(
-                    "the key file {} does not open the CDS keys in {}: it belongs to another database",
-                    key_file.display(),
-                    path.display()
-                )))
-            }
-            Some(_) => {}
-            None => store.seal_legacy_secrets()?,
+        if check.is_none() {
+            store.seal_legacy_secrets()?;
         }
         Ok(store)
     }
@@ -227,20 +254,21 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn sign_seed(&self, rng: &dyn SecureRandom) -> Result<Secret<32>> {
+        // Made once even when two processes start on a new file together: the first insert
+        // stays, and both read it back.
         let err = self.err();
-        let c = self.conn();
-        let got: Option<Vec<u8>> =
-            c.query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| r.get(0)).optional().map_err(&err)?;
-        if let Some(v) = got {
-            return self.at_rest.unseal(b"sign_seed", &v);
-        }
-        let s: Secret<32> = Secret::random(rng);
-        c.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('sign_seed', ?1)",
-            params![self.at_rest.seal(b"sign_seed", s.expose())],
+        let fresh: Secret<32> = Secret::random(rng);
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('sign_seed', ?1)",
+            params![self.at_rest.seal(b"sign_seed", fresh.expose())],
         )
         .map_err(&err)?;
-        Ok(s)
+        let sealed: Vec<u8> =
+            tx.query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| r.get(0)).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        self.at_rest.unseal(b"sign_seed", &sealed)
     }
 
     fn insert_request(&self, r: &RequestRow) -> Result<()> {
@@ -315,7 +343,10 @@ impl Store for SqliteStore {
 
     fn deny_for_good(&self, id: &[u8; 16]) -> Result<()> {
         self.conn()
-            .execute("UPDATE requests SET status = 'denied', cdsk = X'' WHERE id = ?1", params![&id[..]])
+            .execute(
+                "UPDATE requests SET status = 'denied', cdsk = X'' WHERE id = ?1 AND status = 'pending'",
+                params![&id[..]],
+            )
             .map_err(self.err())?;
         Ok(())
     }
@@ -328,11 +359,19 @@ impl Store for SqliteStore {
         source: Option<&str>,
         now: u64,
         key_expires: u64,
-    ) -> Result<Option<Participant>> {
+    ) -> Result<Confirmation> {
         let err = self.err();
         let cdsk = req.cdsk.as_ref().ok_or_else(|| Error::NotFound("the request's key was wiped".into()))?;
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let holder: Option<(Vec<u8>, i64, u32)> = tx
+            .query_row(
+                "SELECT ed25519, first_vsu, vsu_count FROM participants WHERE name = ?1",
+                params![req.name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(&err)?;
         // The request keeps no key once confirmed: the participant's row holds the current one.
         let n = tx
             .execute(
@@ -341,15 +380,14 @@ impl Store for SqliteStore {
             )
             .map_err(&err)?;
         if n == 0 {
-            return Ok(None);
+            return Ok(Confirmation::Replay);
         }
-        let prev: Option<(i64, u32)> = tx
-            .query_row("SELECT first_vsu, vsu_count FROM participants WHERE name = ?1", params![req.name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .map_err(&err)?;
-        let (first, count) = prev.map(|(f, n)| (f as u64, n + 1)).unwrap_or((now, 1));
+        if let Some((key, _, _)) = &holder {
+            if !<[u8; 32]>::try_from(key.as_slice()).is_ok_and(|k| may_take_name(req, &k)) {
+                return Ok(Confirmation::NameTaken); // dropped: the transaction rolls back
+            }
+        }
+        let (first, count) = holder.map(|(_, f, n)| (f as u64, n + 1)).unwrap_or((now, 1));
         tx.execute(
             "INSERT OR REPLACE INTO participants
              (name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu, vsu_count, key_expires, request_id, status, source)
@@ -363,8 +401,17 @@ impl Store for SqliteStore {
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
-        drop(c);
-        Ok(Some(self.participant(&req.name)?.expect("just written")))
+        Ok(Confirmation::Confirmed(Participant {
+            name: req.name.clone(),
+            x25519: req.x25519,
+            ed25519: req.ed25519,
+            channels: channels.to_owned(),
+            first_vsu: first,
+            last_vsu: now,
+            vsu_count: count,
+            key_expires,
+            status: ParticipantStatus::Confirmed,
+        }))
     }
 
     fn has_pending(&self, name: &str, now: u64) -> Result<bool> {
@@ -552,13 +599,22 @@ impl Store for SqliteStore {
         let err = self.err();
         let mut c = self.conn();
         let tx = c.transaction().map_err(&err)?;
-        tx.execute("UPDATE bundles SET path = ?2, stored = 1 WHERE id = ?1", params![id, b.path]).map_err(&err)?;
+        let n = tx
+            .execute("UPDATE bundles SET path = ?2, stored = 1 WHERE id = ?1 AND stored = 0", params![id, b.path])
+            .map_err(&err)?;
+        if n != 1 {
+            return Err(Error::NotFound(format!("the reservation {id} for the deposit is gone")));
+        }
         tx.execute(
             "INSERT OR REPLACE INTO deliveries (sender, bundle_id, recipient, state, time) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![b.sender, &b.bundle_id[..], b.recipient, DeliveryState::Queued as u8 as i64, b.created as i64],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)
+    }
+
+    fn forget_reservations(&self) -> Result<usize> {
+        self.conn().execute("DELETE FROM bundles WHERE stored = 0", []).map_err(self.err())
     }
 
     fn bundle_next(&self, recipient: &str, now: u64, skip: &HashSet<i64>) -> Result<NextBundle> {
@@ -611,7 +667,7 @@ impl Store for SqliteStore {
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
         let row: Option<(String, Vec<u8>, String)> = tx
             .query_row(
-                "SELECT sender, bundle_id, path FROM bundles WHERE id = ?1 AND recipient = ?2",
+                "SELECT sender, bundle_id, path FROM bundles WHERE id = ?1 AND recipient = ?2 AND stored = 1",
                 params![id, recipient],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )

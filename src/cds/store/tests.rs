@@ -33,6 +33,13 @@ fn bundle(recipient: &str, sender: &str, id: u8, size: u64, now: u64) -> StoredB
     }
 }
 
+fn confirmed(c: Confirmation) -> Participant {
+    match c {
+        Confirmation::Confirmed(p) => p,
+        other => panic!("not confirmed: {other:?}"),
+    }
+}
+
 const ROOMY: MailboxLimits = MailboxLimits { quota: 1000, per_sender: 1000, sender_total: 1000, total: 1000 };
 
 /// What every [`Store`] must do, whatever keeps it. A new backend calls this on a fresh store.
@@ -57,13 +64,14 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert_eq!(s.take_attempt(&[1; 16], 2).unwrap(), None, "no attempt past the maximum");
 
     // Confirming registers the participant and wipes the request's key; a replay gets None.
-    let p = s.confirm(&got, &[3; 32], "email,sms", Some("192.0.2.7"), now + 5, now + 86400).unwrap().unwrap();
+    let p = confirmed(s.confirm(&got, &[3; 32], "email,sms", Some("192.0.2.7"), now + 5, now + 86400).unwrap());
     assert_eq!(
         (p.name.as_str(), p.vsu_count, p.first_vsu, p.status),
         ("web1", 1, now + 5, ParticipantStatus::Confirmed)
     );
     assert_eq!(p.channels, "email,sms");
-    assert!(s.confirm(&got, &[3; 32], "email,sms", None, now + 6, now + 86400).unwrap().is_none(), "replay");
+    let replay = s.confirm(&got, &[3; 32], "email,sms", None, now + 6, now + 86400).unwrap();
+    assert!(matches!(replay, Confirmation::Replay), "{replay:?}");
     let after = s.request(&[1; 16]).unwrap().unwrap();
     assert_eq!(after.status, RequestStatus::Confirmed);
     assert!(after.cdsk.is_none(), "the confirmed request keeps no key");
@@ -74,11 +82,31 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert!(s.participant("nobody").unwrap().is_none() && s.participant_cdsk("nobody").unwrap().is_none());
 
     // A second VSU of the same name counts on and keeps the first date.
-    s.insert_request(&row(2, "web1", now + 100, 8)).unwrap();
+    let mut again = row(2, "web1", now + 100, 8);
+    again.ed25519 = [2; 32];
+    s.insert_request(&again).unwrap();
     let second = s.request(&[2; 16]).unwrap().unwrap();
-    let p = s.confirm(&second, &[4; 32], "email", None, now + 200, now + 90000).unwrap().unwrap();
+    let p = confirmed(s.confirm(&second, &[4; 32], "email", None, now + 200, now + 90000).unwrap());
     assert_eq!((p.vsu_count, p.first_vsu, p.last_vsu), (2, now + 5, now + 200));
     assert_eq!(s.participant_cdsk("web1").unwrap().unwrap().0.expose(), &[8; 32]);
+
+    // Another key's request for web1 is refused at confirmation (first come wins) and changes
+    // nothing; one that proved web1's key when it was opened (a rotation) takes the name.
+    let mut other = row(10, "web1", now + 300, 11);
+    other.ed25519 = [0xee; 32];
+    s.insert_request(&other).unwrap();
+    let other = s.request(&[10; 16]).unwrap().unwrap();
+    let taken = s.confirm(&other, &[5; 32], "email", None, now + 301, now + 90000).unwrap();
+    assert!(matches!(taken, Confirmation::NameTaken), "{taken:?}");
+    assert_eq!(s.request(&[10; 16]).unwrap().unwrap().status, RequestStatus::Pending, "rolled back");
+    assert_eq!(s.participant("web1").unwrap().unwrap().ed25519, [2; 32]);
+    let mut rotation = row(11, "web1", now + 400, 12);
+    rotation.ed25519 = [0xdd; 32];
+    rotation.prior_ed25519 = Some([2; 32]);
+    s.insert_request(&rotation).unwrap();
+    let rotation = s.request(&[11; 16]).unwrap().unwrap();
+    let p = confirmed(s.confirm(&rotation, &[6; 32], "email", None, now + 401, now + 90000).unwrap());
+    assert_eq!((p.ed25519, p.vsu_count), ([0xdd; 32], 3));
 
     // Denied for good: the key is wiped, no attempt is left.
     s.insert_request(&row(3, "db1", now, 9)).unwrap();
@@ -116,6 +144,8 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert!(why.contains("the CDS's mailbox is full (110 of 150"), "{why}");
     assert!(s.bundle_reserve(&bundle("db3", "app2", 4, u64::MAX, now), ROOMY).unwrap().is_err(), "no overflow");
     s.bundle_cancel(b).unwrap();
+    assert!(s.bundle_stored(b, &bundle("db2", "app1", 3, 60, now)).is_err(), "a cancelled reservation stores nothing");
+    assert_eq!(s.delivery_states("app1", &[[3; 8]]).unwrap(), vec![(DeliveryState::Unknown, 0)]);
     let (none, _) = s.bundle_next("db2", now, &HashSet::new()).unwrap();
     assert!(none.is_none(), "a reservation is not a bundle to collect");
     assert_eq!(s.delivery_states("web1", &[[1; 8], [9; 8]]).unwrap(), vec![(DeliveryState::Unknown, 0); 2]);
@@ -142,6 +172,13 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert_eq!(s.bundle_done("db1", a, DeliveryState::Delivered, now + 1).unwrap(), None, "done once");
     assert_eq!(s.delivery_states("web1", &[[1; 8]]).unwrap(), vec![(DeliveryState::Delivered, now + 1)]);
     s.bundle_done("db1", c, DeliveryState::Refused, now + 2).unwrap();
+    // The highest id is gone: the next bundle gets a new one, so a late acknowledgement of the
+    // old id names nothing.
+    let n = s.bundle_reserve(&bundle("db1", "app1", 11, 10, now), ROOMY).unwrap().unwrap();
+    assert!(n > c, "ids are never given out again ({n} after {c})");
+    s.bundle_stored(n, &bundle("db1", "app1", 11, 10, now)).unwrap();
+    assert_eq!(s.bundle_done("db1", c, DeliveryState::Delivered, now + 3).unwrap(), None);
+    assert_eq!(s.bundle_done("db1", n, DeliveryState::Delivered, now + 3).unwrap().as_deref(), Some("/mailbox/11"));
     assert_eq!(s.delivery_states("app1", &[[8; 8]]).unwrap(), vec![(DeliveryState::Refused, now + 2)]);
 
     // Rate limits: all keys or none, and when the full one frees up.
@@ -161,7 +198,7 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert_eq!(purged.requests, 0, "within the grace period");
     assert!(s.request(&[4; 16]).unwrap().unwrap().cdsk.is_none(), "but the key is wiped");
     let purged = s.purge_expired(now + 30_000, 3600, 60).unwrap();
-    assert_eq!(purged.requests, 1, "app9's request is forgotten; web1's confirmed ones stay");
+    assert_eq!(purged.requests, 2, "app9's and the refused web1 request are forgotten; confirmed ones stay");
     assert!(s.request(&[1; 16]).unwrap().is_some());
     assert_eq!(purged.bundle_files, vec!["/mailbox/9".to_owned()]);
     assert_eq!(s.delivery_states("app1", &[[9; 8]]).unwrap()[0].0, DeliveryState::Expired);
@@ -169,6 +206,11 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert_eq!(s.rate_take(&[("a".into(), Limit { count: 1, window: 60 })], now + 30_000).unwrap(), None);
 
     // Release.
+    // A restart forgets the reservations of deposits cut off by the stop.
+    let r = s.bundle_reserve(&bundle("db7", "app1", 12, 5, now), ROOMY).unwrap().unwrap();
+    assert_eq!(s.forget_reservations().unwrap(), 1);
+    assert!(s.bundle_stored(r, &bundle("db7", "app1", 12, 5, now)).is_err());
+
     assert!(s.release("web1").unwrap());
     assert!(!s.release("web1").unwrap());
     assert!(s.participant("web1").unwrap().is_none());
@@ -181,18 +223,17 @@ fn sqlite_store_keeps_the_contract() {
 }
 
 #[test]
-fn sqlite_store_is_at_the_schema_version_and_reservations_do_not_survive_a_restart() {
+fn sqlite_store_is_at_the_schema_version_and_another_open_keeps_the_reservations() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cds.db");
     let s = SqliteStore::open(&path).unwrap();
     let now = 1_800_000_000;
     let r = s.bundle_reserve(&bundle("db1", "web1", 1, 1000, now), ROOMY).unwrap().unwrap();
-    assert!(s.bundle_reserve(&bundle("db1", "web1", 2, 1, now), ROOMY).unwrap().is_err());
-    drop(s);
-    let s = SqliteStore::open(&path).unwrap();
-    assert!(s.bundle_reserve(&bundle("db1", "web1", 2, 1, now), ROOMY).unwrap().is_ok(), "reservation {r} freed");
-    let v = crate::db::version_of(&s.conn()).unwrap();
-    assert_eq!(v, SCHEMA.version());
+    // `sslx-cds calls` opening the file while the CDS serves takes nothing from its deposits.
+    let reader = SqliteStore::open(&path).unwrap();
+    assert!(reader.bundle_reserve(&bundle("db1", "web1", 2, 1, now), ROOMY).unwrap().is_err(), "still reserved");
+    s.bundle_stored(r, &bundle("db1", "web1", 1, 1000, now)).unwrap();
+    assert_eq!(crate::db::version_of(&reader.conn()).unwrap(), SCHEMA.version());
 }
 
 /// A database made by sslx-cds before schemas had versions (`tests/fixtures/cds-v0.sql`, made
@@ -260,4 +301,43 @@ fn a_database_from_a_newer_sslx_is_refused() {
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let e = SqliteStore::open(&path).err().unwrap();
     assert!(e.to_string().contains("made by a newer sslx (CDS database schema version 99"), "{e}");
+}
+
+/// Two CDS processes on one file confirm two requests for one new name from different keys at
+/// the same moment: exactly one of them gets the name (the check is inside the transaction).
+#[test]
+fn concurrent_confirmations_of_one_name_from_two_keys_register_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.db");
+    let (a, b) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+    let now = 1_800_000_000;
+    for round in 0..20u8 {
+        let name = format!("race{round}");
+        let (one, two) = (row(2 * round + 1, &name, now, 1), row(2 * round + 2, &name, now, 2));
+        a.insert_request(&one).unwrap();
+        a.insert_request(&two).unwrap();
+        let (one, two) = (a.request(&one.id).unwrap().unwrap(), b.request(&two.id).unwrap().unwrap());
+        let results = std::thread::scope(|s| {
+            let x = s.spawn(|| a.confirm(&one, &[1; 32], "email", None, now, now + 1).unwrap());
+            let y = s.spawn(|| b.confirm(&two, &[2; 32], "email", None, now, now + 1).unwrap());
+            [x.join().unwrap(), y.join().unwrap()]
+        });
+        let won = results.iter().filter(|r| matches!(r, Confirmation::Confirmed(_))).count();
+        let lost = results.iter().filter(|r| matches!(r, Confirmation::NameTaken)).count();
+        assert_eq!((won, lost), (1, 1), "round {round}: {results:?}");
+    }
+}
+
+/// A migration is one-way, so it waits for the right key file: opened with another database's,
+/// the file made by the previous version is refused and left at its version.
+#[test]
+fn a_wrong_key_file_leaves_the_previous_versions_file_unmigrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = include_str!("../../../tests/fixtures/cds-v0.sql");
+    let path = crate::db::made_by_the_previous_version(dir.path(), "cds.db", dump);
+    let other = dir.path().join("other.key");
+    drop(AtRest::load_or_create(&other).unwrap());
+    let e = SqliteStore::open_with_key(&path, &other).err().unwrap();
+    assert!(e.to_string().contains("belongs to another database"), "{e}");
+    assert_eq!(crate::db::version_of(&rusqlite::Connection::open(&path).unwrap()).unwrap(), 0);
 }
