@@ -105,13 +105,30 @@ fn all_decoders(bytes: &[u8]) {
         check::<Trailer>(bytes);
         check::<Receipt>(bytes);
     }
-    let _ = (
-        sslx::relay::CallBody::decode(bytes),
-        sslx::relay::RingBody::decode(bytes),
-        sslx::relay::NonceBody::decode(bytes),
-    );
-    if let Ok(d) = sslx::relay::DepositBody::decode(bytes) {
-        assert_eq!(d.encode().unwrap(), bytes);
+    // Every relay and mailbox body the CDS or a participant decodes: whatever one accepts is
+    // canonical (it re-encodes to exactly the input: no trailing or alternative bytes).
+    {
+        use sslx::relay::*;
+        macro_rules! canonical {
+            ($($t:ty => $enc:expr),* $(,)?) => {$(
+                if let Ok(m) = <$t>::decode(bytes) {
+                    let f: fn(&$t) -> Vec<u8> = $enc;
+                    assert_eq!(f(&m), bytes, "{} is not canonical", stringify!($t));
+                }
+            )*};
+        }
+        canonical!(
+            NonceBody => |m| m.encode(),
+            IdBody => |m| m.encode(),
+            TimeBody => |m| m.encode(),
+            CallBody => |m| m.encode().unwrap(),
+            RingBody => |m| m.encode().unwrap(),
+            DeliveryBody => |m| m.encode().unwrap(),
+            CollectedBody => |m| m.encode(),
+            StatusBody => |m| m.encode().unwrap(),
+            StatusOkBody => |m| m.encode().unwrap(),
+            DepositBody => |m| m.encode().unwrap(),
+        );
     }
     if let Ok(t) = sslx::broker::Ticket::decode(bytes) {
         assert_eq!(t.encode().unwrap(), bytes);
@@ -139,6 +156,29 @@ fn all_decoders(bytes: &[u8]) {
 }
 
 /// The token of tests/vectors/token/token.txt and its keyring.
+/// One valid encoding of every relay and mailbox body, for mutation.
+fn relay_bodies() -> Vec<Vec<u8>> {
+    use sslx::relay::*;
+    let item = MailboxItem { item: 7, sender: "alice".into(), size: 330, bundle_id: [9; 8] };
+    vec![
+        NonceBody { nonce: [1; 16] }.encode(),
+        IdBody { id: [2; 16] }.encode(),
+        TimeBody { time: 1_796_218_337 }.encode(),
+        CallBody { callee: "bob".into(), nonce: [3; 16] }.encode().unwrap(),
+        RingBody { call_id: [4; 16], caller: "alice".into() }.encode().unwrap(),
+        DeliveryBody::Empty.encode().unwrap(),
+        DeliveryBody::Item(item).encode().unwrap(),
+        CollectedBody { nonce: [5; 16], item: 7, outcome: Outcome::Keep }.encode(),
+        StatusBody { nonce: [6; 16], ids: vec![[7; 8], [8; 8]] }.encode().unwrap(),
+        StatusOkBody { entries: vec![([7; 8], DeliveryState::Queued, 5), ([8; 8], DeliveryState::Expired, 6)] }
+            .encode()
+            .unwrap(),
+        DepositBody { recipient: "bob".into(), nonce: [9; 16], size: 330, bundle_id: [1; 8], sha256: [2; 32] }
+            .encode()
+            .unwrap(),
+    ]
+}
+
 fn token_vector() -> String {
     vector_frames_text("token/token.txt", "token")
 }
@@ -225,6 +265,22 @@ proptest! {
         if text != t {
             prop_assert!(sslx::token::verify(&text, &v).is_err());
         }
+    }
+
+    #[test]
+    fn mutated_relay_bodies_are_rejected_or_canonical(which in any::<prop::sample::Index>(), edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4), cut in any::<prop::sample::Index>(), truncate in any::<bool>(), extra in proptest::collection::vec(any::<u8>(), 0..3)) {
+        let mut b = relay_bodies()[which.index(relay_bodies().len())].clone();
+        for (i, v) in edits {
+            if !b.is_empty() {
+                let i = i.index(b.len());
+                b[i] = v;
+            }
+        }
+        if truncate {
+            b.truncate(cut.index(b.len() + 1));
+        }
+        b.extend(extra);
+        all_decoders(&b);
     }
 
     #[test]

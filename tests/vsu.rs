@@ -186,7 +186,7 @@ fn swapped_halves_truncated_and_flipped_replies_are_refused_and_install_nothing(
             .arg(&a_file)
             .args(["--pin", &pin])
             .assert()
-            .failure()
+            .code(VERIFY_FAILED)
             .stderr(predicate::str::contains("reply A"));
     }
     assert!(!p.has("cdsk.pending") && !p.has("cdsk"));

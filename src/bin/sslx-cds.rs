@@ -105,10 +105,15 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
                 .as_ref()
                 .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
                 .transpose()?;
-            Mailer::smtp(url, ca.as_deref()).map_err(anyhow::Error::msg)?
+            Mailer::smtp(url, ca.as_deref()).map_err(sslx::Error::Usage)?
         }
         (None, Some(dir)) => Mailer::outbox(dir.clone()).with_context(|| format!("the outbox {}", dir.display()))?,
-        (None, None) => anyhow::bail!("no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev"),
+        (None, None) => {
+            return Err(sslx::Error::Usage(
+                "no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev".into(),
+            )
+            .into())
+        }
     };
     let sms = match &a.twilio_url {
         Some(url) => Some(SmsGateway {

@@ -323,7 +323,7 @@ fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
 }
 
 fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
-    let ep = std::sync::Arc::new(sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?);
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
     let allow = allow_list(&ctx.home, &a.allow, a.exec.is_some())?;
     let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
     let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
@@ -336,25 +336,13 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     // then it is told the listener is busy), and one source may have only a few calls waiting
     // or in their handshake (each has 10 s to finish it).
     let admission = Admission::new(Limits::new(a.max_calls));
-    for sock in incoming {
-        let mut sock = match sock {
-            Ok(s) => s,
-            // The hook is gone (the CDS stopped): nothing more will ring.
-            Err(e) if a.bind.is_none() => return Err(anyhow::Error::from(e).context("the hook at the CDS ended")),
-            Err(_) => continue,
-        };
-        let Some(queued) = admission.queue_or_refuse(&mut sock, a.bind.is_some(), &ep.name) else { continue };
-        let (ep, opts, exec, quiet) = (ep.clone(), opts.clone(), a.exec.clone(), ctx.quiet);
-        std::thread::spawn(move || {
-            let place = match queued.admit() {
-                Ok(p) => p,
-                Err(why) => return sslx::session::admission::refuse_busy(&mut sock, &ep.name, &why),
-            };
-            if let Err(e) = serve_call(&ep, sock, &opts, exec.as_deref(), quiet, Some(place)) {
-                eprintln!("sslx: call failed: {e:#}");
-            }
-        });
-    }
+    let exec = a.exec.as_deref();
+    let serve = |sock, place| {
+        if let Err(e) = serve_call(&ep, sock, &opts, exec, ctx.quiet, Some(place)) {
+            eprintln!("sslx: call failed: {e:#}");
+        }
+    };
+    incoming.serve_admitted(&admission, &ep.name, serve, |_| {}).context("the hook at the CDS ended")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -742,50 +730,25 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Several transfers at once (a sender never waits for another's to end); one mailbox
-    // collection at a time.
+    // Several transfers at once (a sender never waits for another's to end: one told "busy"
+    // uses the mailbox); one mailbox collection at a time.
     let multi = indicatif::MultiProgress::new();
     let admission = Admission::new(Limits::new(a.max_transfers));
     let collecting = std::sync::Mutex::new(());
-    let mut hook_ended = None;
-    std::thread::scope(|s| {
-        for sock in incoming.by_ref() {
-            let mut sock = match sock {
-                Ok(sock) => sock,
-                // The hook is gone (the CDS stopped): nothing more will ring.
-                Err(e) if a.bind.is_none() => {
-                    hook_ended = Some(e);
-                    break;
-                }
-                Err(e) => {
-                    eprintln!("sslx: accepting a call: {e:#}");
-                    continue;
-                }
-            };
-            // Never waits here (a sender told "busy" uses the mailbox).
-            let Some(queued) = admission.queue_or_refuse(&mut sock, a.bind.is_some(), &ep.name) else { continue };
-            let (receive_one, multi, collecting, ep, into) = (&receive_one, &multi, &collecting, &ep, &a.into);
-            s.spawn(move || {
-                let place = match queued.admit() {
-                    Ok(p) => p,
-                    Err(why) => return sslx::session::admission::refuse_busy(&mut sock, &ep.name, &why),
-                };
-                if let Err(e) = receive_one(Ok(sock), Some(multi), Some(place)) {
-                    eprintln!("sslx: a transfer failed: {e:#}");
-                }
-                // A sender that found us busy may have left its bundle in the mailbox.
-                if let Ok(_one) = collecting.try_lock() {
-                    if let Err(e) = collect_mailbox(ctx, ep, into) {
-                        eprintln!("sslx: the mailbox: {e:#}");
-                    }
-                }
-            });
+    let serve = |sock, place| {
+        if let Err(e) = receive_one(Ok(sock), Some(&multi), Some(place)) {
+            eprintln!("sslx: a transfer failed: {e:#}");
         }
-    });
-    match hook_ended {
-        Some(e) => Err(anyhow::Error::from(e).context("the hook at the CDS ended")),
-        None => Ok(ExitCode::SUCCESS),
-    }
+        // A sender that found us busy may have left its bundle in the mailbox.
+        if let Ok(_one) = collecting.try_lock() {
+            if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
+                eprintln!("sslx: the mailbox: {e:#}");
+            }
+        }
+    };
+    let accept_failed = |e| eprintln!("sslx: accepting a call: {e:#}");
+    incoming.serve_admitted(&admission, &ep.name, serve, accept_failed).context("the hook at the CDS ended")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Asks the CDS what became of bundles left in mailboxes, and updates the send log (the log is

@@ -176,9 +176,84 @@ impl Admission {
     }
 }
 
+/// Serves every call from `calls` on its own thread once `admission` admits it (a call over the
+/// limits is told this listener is busy and closed; the loop never waits): `serve` gets the
+/// socket and its place, and runs the handshake and the rest. `bound`: calls come from a bound
+/// socket, each counted by its source; an error accepting one goes to `on_error` and the next
+/// call follows. Through the hook (not bound) an error means the hook ended: nothing more will
+/// ring, and it is returned once the calls under way have ended.
+pub fn serve_each<I, F>(
+    calls: I,
+    bound: bool,
+    admission: &Admission,
+    me: &str,
+    serve: F,
+    mut on_error: impl FnMut(crate::Error),
+) -> crate::Result<()>
+where
+    I: IntoIterator<Item = crate::Result<std::net::TcpStream>>,
+    F: Fn(std::net::TcpStream, Admitted) + Sync,
+{
+    std::thread::scope(|s| {
+        for call in calls {
+            let mut sock = match call {
+                Ok(sock) => sock,
+                Err(e) if !bound => return Err(e),
+                Err(e) => {
+                    on_error(e);
+                    continue;
+                }
+            };
+            let Some(queued) = admission.queue_or_refuse(&mut sock, bound, me) else { continue };
+            let serve = &serve;
+            s.spawn(move || match queued.admit() {
+                Ok(place) => serve(sock, place),
+                Err(why) => refuse_busy(&mut sock, me, &why),
+            });
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn each_call_is_served_on_its_own_thread_and_one_over_the_limits_is_told_busy() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = listener.local_addr().unwrap();
+        let adm = Admission::new(Limits { max: 1, per_source: 1, wait: Duration::from_millis(200) });
+        let served = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let calls = listener.incoming().take(2).map(|c| c.map_err(|e| crate::Error::io("accepting", e)));
+            let server = s.spawn(|| {
+                serve_each(
+                    calls,
+                    true,
+                    &adm,
+                    "me",
+                    |mut sock, _place| {
+                        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = sock.read_to_end(&mut Vec::new());
+                    },
+                    |_| {},
+                )
+            });
+            let first = std::net::TcpStream::connect(at).unwrap();
+            while served.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let mut second = std::net::TcpStream::connect(at).unwrap();
+            let f = crate::wire::read_frame(&mut second).unwrap().expect("a refused frame");
+            let r = <crate::wire::Refused as crate::wire::Msg>::from_frame(&f).unwrap();
+            assert_eq!(r.code, crate::wire::RefusalCode::RateLimited as u16);
+            assert!(r.reason.starts_with("me is busy"), "{}", r.reason);
+            drop(first);
+            server.join().unwrap().unwrap();
+        });
+        assert_eq!(served.into_inner(), 1, "the busy caller was never served");
+    }
 
     #[test]
     fn one_source_gets_its_share_and_waiters_get_the_next_slot() {

@@ -387,7 +387,25 @@ pub enum HookNote {
 pub struct Incoming {
     /// Where calls come from: `ADDR` bound, or `hook at the CDS ADDR`.
     pub listening_on: String,
+    /// A bound socket (each call from its own source), or the hook at the CDS.
+    pub bound: bool,
     calls: Box<dyn Iterator<Item = Result<TcpStream>> + Send>,
+}
+
+impl Incoming {
+    /// Serves every call on its own thread once `admission` admits it
+    /// ([`admission::serve_each`](super::admission::serve_each)): `serve` runs the handshake and
+    /// the rest. Returns the hook's error when it ends, after the calls under way.
+    pub fn serve_admitted(
+        self,
+        admission: &super::admission::Admission,
+        me: &str,
+        serve: impl Fn(TcpStream, super::admission::Admitted) + Sync,
+        on_error: impl FnMut(Error),
+    ) -> Result<()> {
+        let bound = self.bound;
+        super::admission::serve_each(self, bound, admission, me, serve, on_error)
+    }
 }
 
 impl Iterator for Incoming {
@@ -411,6 +429,7 @@ impl Endpoint {
                 let at = listener.local_addr().map_err(|e| Error::io("the bound address", e))?;
                 Incoming {
                     listening_on: at.to_string(),
+                    bound: true,
                     calls: Box::new(std::iter::from_fn(move || {
                         Some(listener.accept().map(|(s, _)| s).map_err(|e| Error::io("accepting a call", e)))
                     })),
@@ -420,6 +439,7 @@ impl Endpoint {
                 let mut hook = crate::relay::client::on_hook(&self.cds, &self.name, &self.cdsk, &rng)?;
                 Incoming {
                     listening_on: format!("hook at the CDS {}", self.cds),
+                    bound: false,
                     calls: Box::new(std::iter::from_fn(move || {
                         use crate::relay::client::HookEvent;
                         let rng = crate::crypto::system_rng();
