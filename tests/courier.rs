@@ -946,3 +946,34 @@ fn the_library_writes_a_bundle_file_whole_or_not_at_all() {
     b.cmd().args(["recv", "--in"]).arg(&file).arg("--into").arg(dest.path()).assert().success();
     assert_eq!(std::fs::read_to_string(dest.path().join("n.txt")).unwrap(), "bundle me");
 }
+
+/// `--direct ADDR` says where the peer listens; a listener there that is someone else (db's
+/// recv, where dc was meant) is refused before a byte of the bundle goes out, and nothing
+/// arrives.
+#[test]
+fn a_direct_send_to_a_listener_that_is_not_the_peer_is_refused() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "da", "db");
+    let c = enroll(&cds, "dc");
+    let (ca, ea, cc, ec) = pair(&a, &c, |s| s.to_lowercase());
+    assert_eq!((ca, cc), (0, 0), "pairing failed:\n{ea}\n{ec}");
+    let dest = tempfile::tempdir().unwrap();
+    let mut recv = Listener::command(
+        &b,
+        &["recv", "--once", "--bind", "127.0.0.1:0", "--into", dest.path().to_str().unwrap()],
+        false,
+    );
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("for-dc.txt"), "for dc only").unwrap();
+    let out = a
+        .cmd()
+        .args(["send", "--to", "dc", "--direct", &recv.addr])
+        .arg(src.path().join("for-dc.txt"))
+        .output()
+        .unwrap();
+    let (code, stderr) = (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains(r#"says it is "db", not "dc": refused before anything was sent"#), "{stderr}");
+    let _ = recv.child.kill();
+    assert!(is_empty(dest.path()), "nothing arrived at db");
+}

@@ -562,28 +562,16 @@ fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             (s, path.to_owned())
         }
         None => {
+            use sslx::courier::mailbox::{send_or_deposit, Delivered};
             let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
-            // Directly: the listener at that address must be the peer named by --to.
-            let target = match a.direct.as_deref() {
-                Some(d) => format!("{}@{}", a.to, d.split_once('@').map_or(d, |(_, addr)| addr)),
-                None => a.to.clone(),
-            };
-            match ep.dial(&target, &Default::default(), &rng) {
-                Ok((session, conn)) => {
-                    if session.summary.peer != a.to {
-                        return Err(usage(format!("{target} is {}, not {}", session.summary.peer, a.to)));
-                    }
-                    let s = transfer::send_live(&ctx.home, Channel::new(session, conn), &spec, &rng, &mut on_progress)?;
-                    (s, "relay".to_owned())
-                }
-                Err(sslx::Error::Refused { code, reason })
-                    if code == sslx::wire::RefusalCode::NotListening as u16 && a.direct.is_none() && !a.no_mailbox =>
-                {
-                    ctx.say(format!("sslx: {reason}: the bundle goes to {}'s mailbox at the CDS", a.to));
-                    let (s, expires) = sslx::courier::mailbox::deposit(&ep, &spec, &rng, &mut on_progress)?;
+            let mut fallback =
+                |reason: &str| ctx.say(format!("sslx: {reason}: the bundle goes to {}'s mailbox at the CDS", a.to));
+            let mailbox = !a.no_mailbox;
+            match send_or_deposit(&ep, &spec, a.direct.as_deref(), mailbox, &mut fallback, &rng, &mut on_progress)? {
+                (s, Delivered::Live) => (s, "relay".to_owned()),
+                (s, Delivered::Queued { expires }) => {
                     (s, format!("mailbox (queued until {})", sslx::cli::fmt_time(expires)))
                 }
-                Err(e) => return Err(e.into()),
             }
         }
     };

@@ -27,6 +27,51 @@ impl BundleId {
     }
 }
 
+/// How [`send_or_deposit`] delivered a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Live: through the CDS relay, or straight to the peer's listener.
+    Live,
+    /// Left in the peer's mailbox at the CDS, which keeps it until `expires`.
+    Queued { expires: u64 },
+}
+
+/// Sends `spec` to its peer live, through the CDS (or `direct` to the address where the peer's
+/// listener is); when the CDS says the peer is not listening and `mailbox` allows it, the bundle
+/// goes to the peer's mailbox instead, `on_fallback` hearing the CDS's reason first. The
+/// listener reached must be the peer `spec` names: another is refused before anything is sent.
+pub fn send_or_deposit(
+    ep: &Endpoint,
+    spec: &SendSpec<'_>,
+    direct: Option<&str>,
+    mailbox: bool,
+    on_fallback: &mut dyn FnMut(&str),
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Sent, Delivered)> {
+    let target = match direct {
+        Some(d) => format!("{}@{}", spec.peer, d.split_once('@').map_or(d, |(_, addr)| addr)),
+        None => spec.peer.to_owned(),
+    };
+    match ep.dial(&target, &Default::default(), rng) {
+        Ok((session, conn)) => {
+            if session.summary.peer != spec.peer {
+                return Err(Error::VerifyFailed(format!("{target} is {}, not {}", session.summary.peer, spec.peer)));
+            }
+            let ch = super::channel::Channel::new(session, conn);
+            Ok((transfer::send_live(&ep.home, ch, spec, rng, progress)?, Delivered::Live))
+        }
+        Err(Error::Refused { code, reason })
+            if code == crate::wire::RefusalCode::NotListening as u16 && direct.is_none() && mailbox =>
+        {
+            on_fallback(&reason);
+            let (sent, expires) = deposit(ep, spec, rng, progress)?;
+            Ok((sent, Delivered::Queued { expires }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes the offline bundle to a temp file, then deposits it in the peer's mailbox at the
 /// CDS; returns what was sent and when the CDS will drop it. A failed deposit is logged as
 /// failed (the send log has the bundle as queued until then).
