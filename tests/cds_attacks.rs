@@ -487,7 +487,7 @@ fn finding_16_a_copied_database_alone_opens_nothing() {
         .arg(thief.path().join("cds.db"))
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "the missing key file is the user's to give");
     assert!(String::from_utf8_lossy(&out.stderr).contains("key file"), "{}", String::from_utf8_lossy(&out.stderr));
     // With some other key file: refused as well.
     let other = tempfile::tempdir().unwrap();
@@ -499,6 +499,7 @@ fn finding_16_a_copied_database_alone_opens_nothing() {
         .arg(other.path().join("k"))
         .output()
         .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another database"));
 }
 

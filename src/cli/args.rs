@@ -467,7 +467,7 @@ pub struct CdsCli {
 pub enum CdsCommand {
     /// Run the CDS: the protocol listener and the public HTTP side
     #[command(
-        after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD.\nExit status: 0 stopped (SIGINT/SIGTERM), 1 the database, outbox or mail relay cannot be used,\n2 usage (a bad limit or address), 7 an address cannot be bound."
+        after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD.\nExit status: 0 stopped (SIGINT/SIGTERM), 1 the database, outbox or mail relay cannot be used,\n2 usage (a bad limit, address or --smtp URL, no way to send email, a key file missing or of\nanother database), 7 an address cannot be bound."
     )]
     Serve(Box<ServeArgs>),
     /// The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result
