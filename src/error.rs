@@ -68,6 +68,9 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Token(#[from] crate::token::TokenError),
+    /// A pairing or a transfer (the courier).
+    #[error(transparent)]
+    Courier(#[from] crate::courier::CourierError),
     /// A session's or a bundle's record.
     #[error(transparent)]
     Record(#[from] crate::session::record::RecordError),
@@ -108,6 +111,7 @@ impl Error {
             Error::Token(t) => t.kind(),
             Error::Db(_) => ErrorKind::Failure,
             Error::Record(r) => r.kind(),
+            Error::Courier(c) => c.kind(),
             Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),

@@ -904,7 +904,9 @@ fn the_library_pairing_flows_save_one_key_only_when_the_strings_match() {
         })
     };
     let (mine, theirs) = run(true);
-    assert!(matches!(theirs, Err(sslx::Error::VerifyFailed(_))), "{theirs:?}");
+    use sslx::courier::CourierError::StringMismatch;
+    assert!(matches!(&theirs, Err(sslx::Error::Courier(StringMismatch { peer })) if peer == "la"), "{theirs:?}");
+    assert_eq!(theirs.as_ref().unwrap_err().kind(), sslx::ErrorKind::VerifyFailed);
     assert!(mine.is_err());
     assert!(sslx::courier::load_pair_key(&home(&a), "lb").unwrap().is_none(), "nothing saved");
     assert!(sslx::courier::load_pair_key(&home(&b), "la").unwrap().is_none(), "nothing saved");

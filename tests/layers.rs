@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// What `error` may name: the modules whose error types it wraps, and the clock for messages.
-const ERROR_MAY_NAME: &[&str] = &["wire", "keys", "token", "clock", "db", "session"];
+const ERROR_MAY_NAME: &[&str] = &["wire", "keys", "token", "clock", "db", "session", "courier"];
 
 fn layer(m: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&m))

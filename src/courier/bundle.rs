@@ -7,6 +7,7 @@
 //! HMAC(SKey, "Record" ‖ counter u64 ‖ frame header ‖ flags ‖ IV ‖ ciphertext)`; the MAC is
 //! checked before the padding is looked at (encrypt-then-MAC: no padding oracle).
 
+use super::error::CourierError;
 use super::msgs::{BundleSuite, Trailer, TYPE_RECORD_3DES, TYPE_RECORD_AEAD, TYPE_TRAILER};
 use super::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
 use crate::crypto::{self, Secret};
@@ -30,8 +31,8 @@ const TDES_PREFIX: usize = HEADER_LEN + 1 + IV_LEN;
 type TdesEnc = cbc::Encryptor<des::TdesEde3>;
 type TdesDec = cbc::Decryptor<des::TdesEde3>;
 
-fn cut_off(what: &str) -> Error {
-    Error::VerifyFailed(format!("the bundle was cut off {what}: nothing was kept"))
+fn cut_off(what: &'static str) -> Error {
+    CourierError::CutOff(what).into()
 }
 
 struct TripleDes {
@@ -277,10 +278,7 @@ impl<'a, R: Read> BundleReader<'a, R> {
             Opener::TripleDes(t) => t.open(&h, body)?,
         };
         if data.len() > RECORD_PLAINTEXT {
-            return Err(Error::VerifyFailed(format!(
-                "a bundle record carries {} bytes, over the {RECORD_PLAINTEXT}-byte limit",
-                data.len()
-            )));
+            return Err(CourierError::RecordTooLarge { len: data.len(), max: RECORD_PLAINTEXT }.into());
         }
         self.payload_len += data.len() as u64;
         self.start = data.as_ptr() as usize - base;
@@ -301,22 +299,17 @@ impl<'a, R: Read> BundleReader<'a, R> {
             .map_err(|e| self.take_failure().unwrap_or_else(|| Error::io("reading the bundle", e)))?;
         let (h, body) = self.frames.next_record()?.ok_or_else(|| cut_off("before its trailer"))?;
         if h.msg_type != TYPE_TRAILER {
-            return Err(Error::VerifyFailed(format!("0x{:02x} where the bundle trailer belongs", h.msg_type)));
+            return Err(CourierError::NotTheTrailer(h.msg_type).into());
         }
         let t =
             Trailer::from_frame(&crate::wire::Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() })?;
         let file_hash = self.hash.take().expect("finish once").finish();
         let want = self.challenges.file_proof(&self.skey, &file_hash);
         if !crypto::ct_eq(&t.file_proof, &want) {
-            return Err(Error::VerifyFailed(
-                "FileProof does not verify: the bundle was altered; nothing was kept".into(),
-            ));
+            return Err(CourierError::FileProof.into());
         }
         if t.payload_len != self.payload_len {
-            return Err(Error::VerifyFailed(format!(
-                "the trailer says {} payload bytes, the records carried {}: nothing was kept",
-                t.payload_len, self.payload_len
-            )));
+            return Err(CourierError::LengthMismatch { said: t.payload_len, carried: self.payload_len }.into());
         }
         Ok(self.payload_len)
     }

@@ -1,6 +1,7 @@
 //! Courier packets over a live session: each one rides in one session record, and a refusal
 //! from the peer (in a record or in the clear) becomes its error.
 
+use super::error::CourierError;
 use crate::session::io::Conn;
 use crate::session::record::Received;
 use crate::session::Session;
@@ -43,7 +44,7 @@ impl Channel {
             return Err(peer_refused(&peer, Refused::from_frame(&f)?));
         }
         match self.session.receiver.open(&h, body)? {
-            Received::Finished => Err(Error::VerifyFailed("a second finished record".into())),
+            Received::Finished => Err(CourierError::SecondFinished.into()),
             Received::Data { data, .. } => {
                 let f = Frame::parse(data)?;
                 if f.msg_type == TYPE_REFUSED {

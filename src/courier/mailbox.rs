@@ -2,6 +2,7 @@
 //! listening goes into its mailbox at the CDS; what waits in this participant's mailbox is
 //! opened, kept for later or refused; the send log learns what became of deposited bundles.
 
+use super::error::CourierError;
 use super::log::{CourierLog, Direction, Outcome as LogOutcome, Via};
 use super::transfer::{self, Got, SendSpec, Sent};
 use crate::relay::client::{DeliveryState, MailboxItem, Outcome};
@@ -56,7 +57,8 @@ pub fn send_or_deposit(
     match ep.dial(&target, &Default::default(), rng) {
         Ok((session, conn)) => {
             if session.summary.peer != spec.peer {
-                return Err(Error::VerifyFailed(format!("{target} is {}, not {}", session.summary.peer, spec.peer)));
+                let (said, expected) = (session.summary.peer, spec.peer.to_owned());
+                return Err(CourierError::ListenerIsAnother { target, said, expected }.into());
             }
             let ch = super::channel::Channel::new(session, conn);
             Ok((transfer::send_live(&ep.home, ch, spec, rng, progress)?, Delivered::Live))

@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod channel;
+pub mod error;
 pub mod log;
 pub mod mailbox;
 pub mod msgs;
@@ -13,6 +14,7 @@ pub mod proofs;
 pub mod transfer;
 pub mod tree;
 
+pub use error::CourierError;
 pub use msgs::BundleSuite;
 pub use pair::{load_pair_key, paired_peers, save_pair_key};
 pub use transfer::{Channel, Got, SendSpec, Sent};

@@ -5,6 +5,7 @@
 //! step takes the peer's frame and returns the next one; `accept` and `initiate` run it over a
 //! session, asking the person (`PairingPrompts`) at each point.
 
+use super::error::CourierError;
 use super::msgs::{PairA1, PairA2, PairB, PairConfirm, COURIER_VERSION};
 use crate::crypto::{self, Ephemeral, Secret};
 use crate::keys::{decode_line, encode_line, Home, LineKind};
@@ -30,8 +31,7 @@ pub enum Side {
 }
 
 fn x25519(shared_with: &[u8; 32], mine: Ephemeral) -> Result<Secret<32>> {
-    mine.agree(shared_with)
-        .ok_or_else(|| Error::VerifyFailed("the peer's X25519 public key is invalid (a low-order point)".into()))
+    mine.agree(shared_with).ok_or_else(|| CourierError::LowOrderPoint.into())
 }
 
 /// `ProofB = HMAC(HKDF(shared, "sslx-pair-proof-v1"), A1 frame ‖ account B ‖ X25519 public B)`.
@@ -104,10 +104,7 @@ impl Paired {
         let c = PairConfirm::from_frame(f)?;
         let other = if self.side == Side::Initiator { Side::Acceptor } else { Side::Initiator };
         if !crypto::ct_eq(&c.mac, &self.confirm_mac(other)) {
-            return Err(Error::VerifyFailed(format!(
-                "{}'s confirmation does not match this pairing: the two sides hold different keys",
-                self.peer
-            )));
+            return Err(CourierError::PairConfirmation { peer: self.peer.clone() }.into());
         }
         Ok(())
     }
@@ -149,14 +146,15 @@ impl Initiator {
             return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(b.version)));
         }
         if b.account != peer {
-            return Err(Error::VerifyFailed(format!("the peer answered as {:?}, not {peer:?}", b.account)));
+            return Err(CourierError::AnsweredAs { role: "peer", said: b.account, expected: peer.to_owned() }.into());
         }
         if b.account == self.me {
             return Err(Error::Usage("a participant cannot pair with itself".into()));
         }
         let shared = x25519(&b.x25519, self.eph)?;
         if !crypto::ct_eq(&b.proof_b, &proof_b(&shared, &self.a1, &b.account, &b.x25519)) {
-            return Err(Error::VerifyFailed(format!("{peer}'s proof B does not verify: the exchange was altered")));
+            let why = "the exchange was altered".to_owned();
+            return Err(CourierError::ProofB { peer: peer.to_owned(), why }.into());
         }
         let a2 = PairA2 { random_a: *self.random_a.expose() }.to_frame()?;
         let paired = Paired::new(b.account, Side::Initiator, &shared, &self.a1, &f.to_bytes(), &a2);
@@ -183,7 +181,7 @@ impl Acceptor {
         }
         if let Some(p) = expect_peer {
             if a1.account != p {
-                return Err(Error::VerifyFailed(format!("the caller {p:?} calls itself {:?} in A1", a1.account)));
+                return Err(CourierError::CallsItself { caller: p.to_owned(), said: a1.account }.into());
             }
         }
         if a1.account == me {
@@ -207,7 +205,7 @@ impl Acceptor {
     pub fn on_a2(self, f: &Frame) -> Result<Paired> {
         let a2 = PairA2::from_frame(f)?;
         if !crypto::ct_eq(&crypto::sha256(&a2.random_a), &self.hash_random_a) {
-            return Err(Error::VerifyFailed("RandomA does not match its hash in A1: the commitment was broken".into()));
+            return Err(CourierError::CommitmentBroken.into());
         }
         Ok(Paired::new(self.peer, Side::Acceptor, &self.shared, &self.a1, &self.b, &f.to_bytes()))
     }
@@ -308,10 +306,7 @@ pub fn accept(
     let typed = ui.typed_string(&caller)?;
     if !paired.matches(&typed) {
         ch.refuse(RefusalCode::BadSignature, &format!("the string {me} typed does not match: nothing was saved"));
-        return Err(Error::VerifyFailed(format!(
-            "the string does not match this pairing's: nothing was saved. Misheard, or someone is between you \
-             and {caller}: pair again, and if it fails again, do not trust this connection"
-        )));
+        return Err(CourierError::StringMismatch { peer: caller.to_owned() }.into());
     }
     // A script on the other side compares this side's string with its own (pair --yes): it is
     // out before the confirmation, so it is there when the initiator looks.
@@ -352,14 +347,11 @@ pub fn initiate(
         let theirs = ui.typed_string(&peer)?;
         if !paired.matches(&theirs) {
             ch.refuse(RefusalCode::BadSignature, "the strings of the two sides differ: nothing was saved");
-            return Err(Error::VerifyFailed(format!(
-                "the string {peer}'s side shows is not this side's: nothing was saved. Someone may be between you \
-                 and {peer}: pair again, and if it fails again, do not trust this connection"
-            )));
+            return Err(CourierError::TheirStringMismatch { peer: peer.clone() }.into());
         }
     } else if !ui.confirmed_by_person(&peer)? {
         ch.refuse(RefusalCode::BadRequest, "the initiator did not confirm: nothing was saved");
-        return Err(Error::VerifyFailed("not confirmed: nothing was saved".into()));
+        return Err(CourierError::NotConfirmed.into());
     }
     ch.send(&paired.confirmation(), true)?;
     let key_file = save_pair_key(home, &peer, paired.ltk())?;

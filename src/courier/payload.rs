@@ -11,6 +11,7 @@
 //!   probes again every few chunks in case the link changed;
 //! - two chunks are compressed at a time, one per core.
 
+use super::error::CourierError;
 use crate::{Error, Result};
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -29,7 +30,7 @@ const PROBE_EVERY: u32 = 16;
 pub const LEVEL: i32 = 1;
 
 fn malformed(why: &str) -> Error {
-    Error::VerifyFailed(format!("the payload is malformed: {why}"))
+    CourierError::MalformedPayload(why.to_owned()).into()
 }
 
 /// Compression per chunk.

@@ -9,8 +9,9 @@
 //! bundle alice sent bob therefore cannot be handed back to alice as if bob had sent it, nor
 //! replayed under another suite or mode.
 
+use super::error::CourierError;
 use crate::crypto::{self, Secret};
-use crate::{Error, Result};
+use crate::Result;
 
 use crate::crypto::labels::courier::{AEAD_LABEL, AEAD_SALT, DELTA_LABEL, DIRECTION_SALT};
 
@@ -87,15 +88,11 @@ impl Challenges {
         key_proof: &[u8; 32],
     ) -> Result<Secret<32>> {
         if !crypto::ct_eq(proof_a, &self.proof_a(kd)) {
-            return Err(Error::VerifyFailed(
-                "proof A does not verify: the sender does not hold our pair key (paired with someone else, or \
-                 re-paired since), or the transfer was made for another direction, suite or recipient"
-                    .into(),
-            ));
+            return Err(CourierError::ProofA.into());
         }
         let skey = Secret::new(self.delta_key(kd, delta_key));
         if !crypto::ct_eq(key_proof, &self.key_proof(&skey)) {
-            return Err(Error::VerifyFailed("KeyProof does not verify: DeltaKey was altered".into()));
+            return Err(CourierError::KeyProof.into());
         }
         Ok(skey)
     }

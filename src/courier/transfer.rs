@@ -10,6 +10,7 @@
 //! the recipient refuses a Challenge A it has opened before.
 
 use super::bundle::{BundleReader, BundleWriter};
+use super::error::CourierError;
 use super::log::{bundle_id, CourierLog, Direction, Entry, Outcome, Via};
 use super::msgs::*;
 use super::pair::load_pair_key;
@@ -252,15 +253,15 @@ fn send_live_inner(
     }
     if b.account != spec.peer {
         ch.refuse(RefusalCode::BadRequest, "wrong account");
-        return Err(Error::VerifyFailed(format!("the recipient answered as {:?}, not {:?}", b.account, spec.peer)));
+        return Err(
+            CourierError::AnsweredAs { role: "recipient", said: b.account, expected: spec.peer.to_owned() }.into()
+        );
     }
     let chs = Challenges::new(challenge_a, b.challenge_b, &a1);
     if !crypto::ct_eq(&b.proof_b, &chs.proof_b(&kd)) {
         ch.refuse(RefusalCode::BadSignature, "proof B does not verify");
-        return Err(Error::VerifyFailed(format!(
-            "{}'s proof B does not verify: the two sides hold different pair keys (pair again with sslx pair {})",
-            spec.peer, spec.peer
-        )));
+        let why = format!("the two sides hold different pair keys (pair again with sslx pair {})", spec.peer);
+        return Err(CourierError::ProofB { peer: spec.peer.to_owned(), why }.into());
     }
     let skey = Secret::<32>::random(rng);
     ch.send(&a2_for(spec, &kd, &chs, &skey).to_frame()?, true)?;
@@ -362,12 +363,10 @@ fn recv_live_inner(
         return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(a1.high_version)));
     }
     if a1.account != peer || a1.recipient != me || a1.mode != Mode::Online {
-        let why = refuse(
-            ch,
-            RefusalCode::BadRequest,
-            format!("A1 names {:?} → {:?} on a call from {peer:?} to {me:?}", a1.account, a1.recipient),
-        );
-        return Err(Error::VerifyFailed(why));
+        let e =
+            CourierError::WrongParties { from: a1.account.clone(), to: a1.recipient.clone(), peer, me: me.to_owned() };
+        ch.refuse(RefusalCode::BadRequest, &e.to_string());
+        return Err(e.into());
     }
     let Some(ltk) = load_pair_key(home, &peer)? else {
         let why = refuse(ch, RefusalCode::NotFound, format!("{me} is not paired with {peer}: run sslx pair first"));
@@ -380,8 +379,9 @@ fn recv_live_inner(
     ch.send(&b.to_frame()?, false)?;
     let a2 = TransferA2::from_frame(&ch.recv("transfer packet A2")?)?;
     if a2.account_b != me {
-        let why = refuse(ch, RefusalCode::BadRequest, format!("A2 is for {:?}", a2.account_b));
-        return Err(Error::VerifyFailed(why));
+        let e = CourierError::NotForThisHome { said: a2.account_b, me: me.to_owned() };
+        ch.refuse(RefusalCode::BadRequest, &e.to_string());
+        return Err(e.into());
     }
     let skey = match chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof) {
         Ok(k) => k,
@@ -489,20 +489,14 @@ pub fn recv_offline<R: Read>(
         Some((h, body)) => Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() },
     };
     if f.msg_type != TYPE_TRANSFER_A1 {
-        return Err(Error::VerifyFailed(format!(
-            "not an sslx bundle: it starts with a frame of type 0x{:02x}, not transfer packet A1",
-            f.msg_type
-        )));
+        return Err(CourierError::NotABundle(f.msg_type).into());
     }
     let a1 = TransferA1::from_frame(&f)?;
     let bundle = bundle_id(&a1.challenge_a);
     if let Some(d) = depositor.filter(|d| *d != a1.account) {
-        let e = Error::VerifyFailed(format!(
-            "the bundle says it is from {:?}, but {d:?} left it in the mailbox: refused",
-            a1.account
-        ));
-        log_receive(home, d, &bundle, a1.suite, via, &Err(Error::VerifyFailed(e.to_string())));
-        return Err(e);
+        let e = CourierError::NotFromDepositor { said: a1.account.clone(), depositor: d.to_owned() };
+        log_receive(home, d, &bundle, a1.suite, via, &Err(e.clone().into()));
+        return Err(e.into());
     }
     let r = recv_offline_inner(home, me, &a1, &f.to_bytes(), &mut frames, dest, progress);
     log_receive(home, &a1.account, &bundle, a1.suite, via, &r);
@@ -522,7 +516,7 @@ fn recv_offline_inner<R: Read>(
         return Err(Error::Wire(crate::wire::WireError::UnsupportedVersion(a1.high_version)));
     }
     if a1.mode != Mode::Offline {
-        return Err(Error::VerifyFailed("this is a recorded live transfer, not a bundle: refused".into()));
+        return Err(CourierError::RecordedLive.into());
     }
     if a1.recipient != me {
         return Err(Error::Usage(format!("this bundle is for {:?}; this home is {me:?}", a1.recipient)));
@@ -531,15 +525,11 @@ fn recv_offline_inner<R: Read>(
         .ok_or_else(|| Error::NotFound(format!("{me} is not paired with {}: run sslx pair first", a1.account)))?;
     let log = CourierLog::open(home)?;
     if log.was_opened(&a1.account, &a1.challenge_a)? {
-        return Err(Error::VerifyFailed(format!(
-            "bundle {} from {} was opened before: a replayed bundle is refused",
-            bundle_id(&a1.challenge_a),
-            a1.account
-        )));
+        return Err(CourierError::Replayed { bundle: bundle_id(&a1.challenge_a), from: a1.account.clone() }.into());
     }
     let a2 = TransferA2::from_frame(&frames.next_frame("transfer packet A2")?)?;
     if a2.account_b != me {
-        return Err(Error::VerifyFailed(format!("A2 is for {:?}, this home is {me:?}", a2.account_b)));
+        return Err(CourierError::NotForThisHome { said: a2.account_b, me: me.to_owned() }.into());
     }
     let kd = direction_key(&ltk, &a1.account, me)?;
     let chs = Challenges::new(a1.challenge_a, OFFLINE_CHALLENGE_B, a1_frame);
@@ -547,10 +537,10 @@ fn recv_offline_inner<R: Read>(
     let hint = a2.size_hint;
     let (tmp, unpacked) = read_bundle(frames, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
     if frames.next_record()?.is_some() {
-        return Err(Error::VerifyFailed("there are bytes after the bundle's trailer: nothing was kept".into()));
+        return Err(CourierError::AfterTrailer.into());
     }
     if !log.mark_opened(&a1.account, &a1.challenge_a, crate::clock::now_unix())? {
-        return Err(Error::VerifyFailed("this bundle was opened meanwhile by another sslx recv".into()));
+        return Err(CourierError::OpenedMeanwhile.into());
     }
     tree::place(tmp.path(), dest, &unpacked)?;
     Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })

@@ -4,6 +4,7 @@
 //! files and names that collide, and moves the result into place only when told to (after every
 //! proof held).
 
+use super::error::CourierError;
 use crate::{Error, Result};
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -165,7 +166,7 @@ pub struct Unpacked {
 }
 
 fn unsafe_entry(why: String) -> Error {
-    Error::VerifyFailed(format!("refused: {why}; nothing was kept"))
+    CourierError::UnsafeEntry(why).into()
 }
 
 /// The entry's path as plain names, or why it is not acceptable.
