@@ -139,3 +139,39 @@ impl Msg for SessionGrant {
         Ok(SessionGrant { wrapped: r.bytes16("wrapped grant")?.to_vec() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::check_codec;
+
+    #[test]
+    fn the_session_request_and_grant_round_trip_and_reject_bad_frames() {
+        check_codec(&SessionRequest { requester: "alice".into(), wrapped: vec![6; 60] });
+        check_codec(&SessionGrant { wrapped: vec![7; 200] });
+    }
+
+    #[test]
+    fn the_wrapped_bodies_open_only_under_their_key_and_binding() {
+        let rng = crate::crypto::system_rng();
+        let (k, other) = (Secret::new([1; 32]), Secret::new([2; 32]));
+        let body = RequestBody { peer: "bob".into(), nonce: [3; 16] };
+        let req = SessionRequest::new("alice", &k, &[4; CHALLENGE_LEN], &body, &rng).unwrap();
+        assert_eq!(req.open(&k, &[4; CHALLENGE_LEN]), Some(body.clone()));
+        assert_eq!(req.open(&other, &[4; CHALLENGE_LEN]), None, "another key");
+        assert_eq!(req.open(&k, &[5; CHALLENGE_LEN]), None, "another connection's challenge");
+        let renamed = SessionRequest { requester: "mallory".into(), ..req };
+        assert_eq!(renamed.open(&k, &[4; CHALLENGE_LEN]), None, "the requester is bound");
+        let g = GrantBody {
+            session_id: [6; 16],
+            expires: 9,
+            dsmk: Secret::new([7; 32]),
+            peer: "bob".into(),
+            ticket: vec![8; 90],
+        };
+        let grant = SessionGrant::new(&k, &body.nonce, &g, &rng).unwrap();
+        let opened = grant.open(&k, &body.nonce).unwrap();
+        assert_eq!((opened.session_id, opened.peer.as_str(), opened.ticket.len()), ([6; 16], "bob", 90));
+        assert!(grant.open(&k, &[0; 16]).is_none(), "the grant answers one request's nonce");
+    }
+}

@@ -78,3 +78,29 @@ impl Ticket {
         Ok(t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_round_trips_refuses_cut_or_longer_bytes_and_opens_only_for_its_holder() {
+        let rng = crate::crypto::system_rng();
+        let (k, other) = (Secret::new([1; 32]), Secret::new([2; 32]));
+        let body = TicketBody { dsmk: Secret::new([3; 32]), caller: "alice".into(), expires: 1_796_218_337 };
+        let t = Ticket::seal([4; 16], "bob", &k, &body, &rng).unwrap();
+        let b = t.encode().unwrap();
+        assert_eq!(Ticket::decode(&b).unwrap(), t);
+        for n in 0..b.len() {
+            assert!(Ticket::decode(&b[..n]).is_err(), "cut to {n}");
+        }
+        assert!(Ticket::decode(&[b.as_slice(), &[0]].concat()).is_err(), "a byte more");
+        let opened = t.open(&k).unwrap();
+        assert_eq!((opened.caller.as_str(), opened.expires, opened.dsmk.expose()), ("alice", 1_796_218_337, &[3; 32]));
+        assert!(t.open(&other).is_none(), "another key");
+        let moved = Ticket { holder: "carol".into(), ..t.clone() };
+        assert!(moved.open(&k).is_none(), "the holder is bound");
+        let renumbered = Ticket { session_id: [5; 16], ..t };
+        assert!(renumbered.open(&k).is_none(), "the session id is bound");
+    }
+}

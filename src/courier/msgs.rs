@@ -350,3 +350,68 @@ impl Msg for Receipt {
         Ok(Receipt { status, files, bytes: r.u64("bytes")?, reason: r.str16("reason")?.to_owned() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{check_codec, HEADER_LEN};
+
+    #[test]
+    fn pairing_and_transfer_packets_round_trip_and_reject_bad_frames() {
+        check_codec(&PairA1 {
+            low_version: 1,
+            high_version: 1,
+            account: "alice".into(),
+            x25519: [1; 32],
+            hash_random_a: [2; 32],
+        });
+        check_codec(&PairB { version: 1, account: "bob".into(), x25519: [3; 32], proof_b: [4; 32] });
+        check_codec(&PairA2 { random_a: [5; 32] });
+        check_codec(&PairConfirm { mac: [6; 32] });
+        for (mode, suite) in [(Mode::Online, BundleSuite::Aes256Gcm), (Mode::Offline, BundleSuite::TripleDes)] {
+            check_codec(&TransferA1 {
+                low_version: 1,
+                high_version: 1,
+                mode,
+                suite,
+                account: "alice".into(),
+                recipient: "bob".into(),
+                challenge_a: [7; 32],
+            });
+        }
+        check_codec(&TransferB { version: 1, account: "bob".into(), challenge_b: [8; 32], proof_b: [9; 32] });
+        check_codec(&TransferA2 {
+            account_b: "bob".into(),
+            proof_a: [10; 32],
+            delta_key: [11; 32],
+            key_proof: [12; 32],
+            size_hint: 1 << 40,
+        });
+        check_codec(&Ack);
+        check_codec(&Trailer { file_proof: [13; 32], payload_len: 3510 });
+        check_codec(&Receipt { status: 0, files: 3, bytes: 51, reason: String::new() });
+        check_codec(&Receipt { status: 6, files: 0, bytes: 0, reason: "bob is not paired with alice".into() });
+    }
+
+    #[test]
+    fn an_empty_version_range_or_an_unknown_mode_or_suite_is_refused() {
+        let a1 = TransferA1 {
+            low_version: 1,
+            high_version: 1,
+            mode: Mode::Online,
+            suite: BundleSuite::Aes256Gcm,
+            account: "a".into(),
+            recipient: "b".into(),
+            challenge_a: [0; 32],
+        };
+        let f = a1.to_frame().unwrap();
+        let with = |i: usize, v: u8| {
+            let mut b = f.clone();
+            b[i] = v;
+            TransferA1::from_bytes(&b)
+        };
+        assert!(with(HEADER_LEN, 2).is_err(), "low version above high");
+        assert!(with(HEADER_LEN + 2, 9).is_err(), "unknown mode");
+        assert!(with(HEADER_LEN + 3, 9).is_err(), "unknown suite");
+    }
+}

@@ -190,3 +190,33 @@ impl Msg for ListenerHello {
         Ok(ListenerHello { name: r.str8("listener name")?.to_owned() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::check_codec;
+
+    #[test]
+    fn m1_m2_and_the_listener_hello_round_trip_and_reject_bad_frames() {
+        for (key_ref, ephemeral) in [(KeyRef::Ticket(vec![1; 120]), Some([2; 32])), (KeyRef::KeyId([3; 16]), None)] {
+            check_codec(&M1 {
+                versions: vec![1],
+                suites: vec![1, 2],
+                key_ref: key_ref.clone(),
+                client_nonce: [4; 32],
+                ephemeral,
+                client_name: "alice".into(),
+            });
+            check_codec(&M2 {
+                version: 1,
+                suite: 2,
+                key_ref,
+                client_nonce: [4; 32],
+                server_nonce: [5; 32],
+                ephemeral,
+                server_name: "bob".into(),
+            });
+        }
+        check_codec(&ListenerHello { name: "bob".into() });
+    }
+}

@@ -138,3 +138,62 @@ impl RefusalCode {
         }
     }
 }
+
+/// For the codecs' unit tests beside each message: `m` round-trips through its frame; a frame
+/// cut anywhere, or of another type or version, is refused; a body cut short or one byte longer
+/// (its length fixed up) is refused or decodes to a message that encodes to exactly those bytes.
+#[cfg(test)]
+pub(crate) fn check_codec<M: Msg + PartialEq + std::fmt::Debug>(m: &M) {
+    let f = m.to_frame().unwrap();
+    assert_eq!(&M::from_bytes(&f).unwrap(), m, "{} round-trips", M::NAME);
+    for n in 0..f.len() {
+        assert!(M::from_bytes(&f[..n]).is_err(), "{} cut to {n} of {} bytes", M::NAME, f.len());
+    }
+    let reframed = |body: &[u8]| Frame { msg_type: M::TYPE, version: VERSION, body: body.to_vec() }.to_bytes();
+    let body = &f[HEADER_LEN..];
+    let mut longer = body.to_vec();
+    longer.push(0x5a);
+    for b in (0..body.len()).map(|k| reframed(&body[..k])).chain([reframed(&longer)]) {
+        if let Ok(other) = M::from_bytes(&b) {
+            assert_eq!(
+                other.to_frame().unwrap(),
+                b,
+                "{}: {} body bytes decode but are not canonical",
+                M::NAME,
+                b.len()
+            );
+        }
+    }
+    let (mut other_type, mut other_version) = (f.clone(), f.clone());
+    other_type[0] ^= 0x01;
+    other_version[1] = VERSION + 1;
+    assert!(matches!(M::from_bytes(&other_type), Err(WireError::UnexpectedType { .. })), "{}", M::NAME);
+    assert!(matches!(M::from_bytes(&other_version), Err(WireError::UnsupportedVersion(_))), "{}", M::NAME);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hello_and_refusals_round_trip_and_reject_bad_frames() {
+        check_codec(&CdsHello { challenge: [7; CHALLENGE_LEN], cds_time: 1_796_218_337 });
+        check_codec(&Refused { code: 19, server_time: 1_796_218_337, reason: "busy: try again shortly".into() });
+        check_codec(&Refused { code: 10, server_time: 0, reason: String::new() });
+    }
+
+    #[test]
+    fn a_frame_parses_exactly_and_a_header_over_the_cap_is_refused_before_the_body() {
+        let f = Frame { msg_type: 0x42, version: VERSION, body: vec![1, 2, 3] };
+        assert_eq!(Frame::parse(&f.to_bytes()).unwrap(), f);
+        assert!(matches!(Frame::parse(&f.to_bytes()[..8]), Err(WireError::MissingData("frame body"))));
+        assert!(matches!(Frame::parse(&[f.to_bytes(), vec![0]].concat()), Err(WireError::TrailingData(1))));
+        let huge = Header { msg_type: 0x42, version: VERSION, len: MAX_BODY as u32 + 1 }.to_bytes();
+        assert!(matches!(Header::parse(&huge), Err(WireError::TooLarge { .. })));
+        let mut body = Vec::new();
+        let mut cut = &f.to_bytes()[..7];
+        let e = read_frame_into(&mut cut, &mut body).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(read_frame_into(&mut &[][..], &mut body).unwrap(), None, "EOF on a boundary");
+    }
+}
