@@ -342,7 +342,13 @@ fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
             eprintln!("sslx: call failed: {e:#}");
         }
     };
-    incoming.serve_admitted(&admission, &ep.name, serve, |_| {}).context("the hook at the CDS ended")?;
+    let bound = a.bind.is_some();
+    let on_error = |e: &sslx::Error| {
+        if !bound {
+            eprintln!("sslx: the hook at the CDS ended ({e}); the calls under way finish first");
+        }
+    };
+    incoming.serve_admitted(&admission, &ep.name, serve, on_error).context("the hook at the CDS ended")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -718,8 +724,9 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Several transfers at once (a sender never waits for another's to end: one told "busy"
-    // uses the mailbox); one mailbox collection at a time.
+    // Several transfers at once (a sender never waits for another's to end: one over the limit
+    // is told "busy", and may leave its bundle in the mailbox instead); one mailbox collection
+    // at a time.
     let multi = indicatif::MultiProgress::new();
     let admission = Admission::new(Limits::new(a.max_transfers));
     let collecting = std::sync::Mutex::new(());
@@ -734,7 +741,10 @@ fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
             }
         }
     };
-    let accept_failed = |e| eprintln!("sslx: accepting a call: {e:#}");
+    let accept_failed = |e: &sslx::Error| match a.bind {
+        Some(_) => eprintln!("sslx: accepting a call: {e}"),
+        None => eprintln!("sslx: the hook at the CDS ended ({e}); the transfers under way finish first"),
+    };
     incoming.serve_admitted(&admission, &ep.name, serve, accept_failed).context("the hook at the CDS ended")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -179,16 +179,17 @@ impl Admission {
 /// Serves every call from `calls` on its own thread once `admission` admits it (a call over the
 /// limits is told this listener is busy and closed; the loop never waits): `serve` gets the
 /// socket and its place, and runs the handshake and the rest. `bound`: calls come from a bound
-/// socket, each counted by its source; an error accepting one goes to `on_error` and the next
-/// call follows. Through the hook (not bound) an error means the hook ended: nothing more will
-/// ring, and it is returned once the calls under way have ended.
+/// socket, each counted by its source. `on_error` hears each error as it happens: on a bound
+/// socket (an accept that failed) the next call follows; through the hook (not bound) an error
+/// means the hook ended, nothing more will ring, and it is returned once the calls under way
+/// have ended (each ends with its stream: a caller that keeps its stream open keeps this open).
 pub fn serve_each<I, F>(
     calls: I,
     bound: bool,
     admission: &Admission,
     me: &str,
     serve: F,
-    mut on_error: impl FnMut(crate::Error),
+    mut on_error: impl FnMut(&crate::Error),
 ) -> crate::Result<()>
 where
     I: IntoIterator<Item = crate::Result<std::net::TcpStream>>,
@@ -198,9 +199,11 @@ where
         for call in calls {
             let mut sock = match call {
                 Ok(sock) => sock,
-                Err(e) if !bound => return Err(e),
                 Err(e) => {
-                    on_error(e);
+                    on_error(&e);
+                    if !bound {
+                        return Err(e);
+                    }
                     continue;
                 }
             };
@@ -218,6 +221,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_hook_that_ends_is_heard_at_once_and_ends_the_loop() {
+        let adm = Admission::new(Limits::new(4));
+        let mut heard = 0;
+        let calls = vec![
+            Err(crate::Error::Unavailable("the hook is gone".into())),
+            Err(crate::Error::Unavailable("never read".into())),
+        ];
+        let r = serve_each(calls, false, &adm, "me", |_, _| panic!("no call"), |_| heard += 1);
+        assert_eq!((heard, r.unwrap_err().to_string().as_str()), (1, "the hook is gone"));
+    }
+
     #[test]
     fn each_call_is_served_on_its_own_thread_and_one_over_the_limits_is_told_busy() {
         use std::io::Read;

@@ -401,7 +401,7 @@ impl Incoming {
         admission: &super::admission::Admission,
         me: &str,
         serve: impl Fn(TcpStream, super::admission::Admitted) + Sync,
-        on_error: impl FnMut(Error),
+        on_error: impl FnMut(&Error),
     ) -> Result<()> {
         let bound = self.bound;
         super::admission::serve_each(self, bound, admission, me, serve, on_error)
