@@ -571,3 +571,55 @@ fn an_internal_failure_reaches_the_peer_as_one_generic_reason() {
     let log = std::fs::read_to_string(&cds.stderr_log).unwrap();
     assert!(log.contains("internal error") && log.contains("no such table: rate_events"), "{log}");
 }
+
+/// The CDS reads every time from the clock it is given (`Cds::clock`): its hello carries that
+/// clock, and so does a refusal (a participant compares its own clock with them).
+#[test]
+fn the_cds_stamps_its_hello_and_refusals_with_the_clock_it_is_given() {
+    use sslx::clock::FixedClock;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FixedClock::new(1_700_000_000));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (d, c) = (dir.path().to_owned(), clock.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let rng = sslx::crypto::system_rng();
+            let store = sslx::cds::SqliteStore::open(&d.join("cds.db")).unwrap();
+            let registrar = sslx::cds::Registrar::new(store, Default::default(), &rng).unwrap();
+            let cds = Arc::new(sslx::cds::Cds {
+                registrar,
+                relay: sslx::cds::relay::Relay::new(true),
+                mailer: sslx::cds::mail::Mailer::outbox(d.join("outbox")).unwrap(),
+                oob: sslx::cds::oob::Oob::new(sslx::cds::oob::OobConfig {
+                    dir: Some(d.join("oob")),
+                    sms: None,
+                    exec: None,
+                    allow_http: false,
+                    allow_private: false,
+                    phone_prefixes: Vec::new(),
+                }),
+                cfg: sslx::cds::CdsConfig {
+                    mail_from: "cds@localhost".into(),
+                    conn: Default::default(),
+                    health_detail: false,
+                },
+                rng,
+                clock: Box::new(c),
+            });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap().to_string()).unwrap();
+            let _ = sslx::cds::serve(l, h, cds, std::future::pending()).await;
+        });
+    });
+    let addr = rx.recv().unwrap();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    let hello = CdsHello::from_frame(&read_frame(&mut s).unwrap().unwrap()).unwrap();
+    assert_eq!(hello.cds_time, 1_700_000_000);
+    clock.advance(90);
+    write_frame(&mut s, &Frame { msg_type: 0x7e, version: sslx::wire::VERSION, body: vec![] }.to_bytes()).unwrap();
+    let r = Refused::from_frame(&read_frame(&mut s).unwrap().unwrap()).unwrap();
+    assert_eq!(r.server_time, 1_700_000_090, "{}", r.reason);
+}

@@ -174,7 +174,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         ttl: a.mailbox_days.saturating_mul(86400),
     };
     let cfg = CdsConfig { mail_from: a.mail_from.clone(), conn: conn_limits, health_detail: a.health_detail };
-    let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg, rng });
+    let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg, rng, clock: Box::new(sslx::clock::SystemClock) });
     if cds.cfg.conn.max_working < a.max_working {
         eprintln!(
             "sslx-cds: the open-file limit is {nofile}: at most {} requests at once, {} waiting connections \

@@ -33,6 +33,8 @@ pub struct Cds {
     pub oob: Oob,
     pub cfg: CdsConfig,
     pub rng: SystemRandom,
+    /// The CDS's clock: every time it stamps, checks or records is read here.
+    pub clock: Box<dyn crate::clock::Clock>,
 }
 
 /// What one connection knows about itself.
@@ -68,9 +70,9 @@ pub(crate) async fn read_frame_within(sock: &mut TcpStream, first: Duration) -> 
     }
 }
 
-/// Sends a refusal and ends the connection.
-pub(crate) async fn refuse(sock: &mut TcpStream, code: RefusalCode, reason: String) {
-    let _ = sock.write_all(&Refusal::new(code, reason).frame(crate::clock::now_unix())).await;
+/// Sends a refusal, stamped with the CDS's clock, and ends the connection.
+pub(crate) async fn refuse(cds: &Cds, sock: &mut TcpStream, code: RefusalCode, reason: String) {
+    let _ = sock.write_all(&Refusal::new(code, reason).frame(cds.clock.now())).await;
 }
 
 /// A place among the long-lived streams for `participant`, or the refusal to send.
@@ -107,7 +109,7 @@ pub(crate) async fn authenticate(
     let c = cds.clone();
     let name = sender.to_owned();
     let found = blocking(move || c.registrar.store.participant_cdsk(&name).map_err(Refusal::internal)).await?;
-    let now = crate::clock::now_unix();
+    let now = cds.clock.now();
     let (cdsk, expires) = found.ok_or_else(|| {
         Refusal::new(
             RefusalCode::NotEnrolled,

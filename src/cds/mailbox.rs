@@ -60,29 +60,35 @@ pub async fn deposit(
 ) {
     let msg = match Deposit::from_frame(&frame) {
         Ok(m) => m,
-        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed deposit: {e}")).await,
+        Err(e) => return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed deposit: {e}")).await,
     };
     let sender = msg.sender.clone();
     let (cdsk, body) = match authenticate(&cds, &sender, move |k| msg.open(k, &conn.challenge)).await {
         Ok(x) => x,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     let Ok(DepositBody { recipient, nonce, size, bundle_id, sha256 }) = DepositBody::decode(&body) else {
-        return refuse(&mut sock, RefusalCode::Malformed, "malformed deposit body".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed deposit body".into()).await;
     };
     if let Err(e) = crate::keys::check_name(&recipient) {
-        return refuse(&mut sock, RefusalCode::BadRequest, format!("the recipient is not a participant name: {e}"))
-            .await;
+        return refuse(
+            &cds,
+            &mut sock,
+            RefusalCode::BadRequest,
+            format!("the recipient is not a participant name: {e}"),
+        )
+        .await;
     }
     if recipient == sender {
-        return refuse(&mut sock, RefusalCode::BadRequest, "a participant cannot deposit for itself".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::BadRequest, "a participant cannot deposit for itself".into())
+            .await;
     }
     let _place = match stream_place(&cds, &sender) {
         Ok(p) => p,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     let cfg = cds.relay.mailbox.clone();
-    let now = crate::clock::now_unix();
+    let now = cds.clock.now();
     let mut b = StoredBundle {
         recipient: recipient.clone(),
         sender: sender.clone(),
@@ -137,7 +143,7 @@ pub async fn deposit(
     drop(permit);
     let (dir, reservation) = match checked {
         Ok(d) => d,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     // The bytes go to a temp file (0600, in a 0700 directory), hashed on the way, and move to a
     // name of their own (never replacing a file) once all of them arrived and hash right.
@@ -208,7 +214,7 @@ pub async fn deposit(
                 // The CDS's own disk: its detail (paths) stays in the CDS's log.
                 _ => Refusal::internal(format!("storing a bundle: {e}")),
             };
-            return refuse(&mut sock, r.code, r.reason).await;
+            return refuse(&cds, &mut sock, r.code, r.reason).await;
         }
     };
     b.path = path.display().to_string();
@@ -218,7 +224,7 @@ pub async fn deposit(
     {
         let _ = std::fs::remove_file(&path);
         cancel(cds.clone()).await;
-        return refuse(&mut sock, r.code, r.reason).await;
+        return refuse(&cds, &mut sock, r.code, r.reason).await;
     }
     if let Ok(ok) = DepositOk::new(&cdsk, &nonce, &TimeBody { time: expires }.encode(), &cds.rng).to_frame() {
         let _ = sock.write_all(&ok).await;
@@ -246,29 +252,30 @@ pub async fn collect(
     loop {
         let msg = match Collect::from_frame(&frame) {
             Ok(m) => m,
-            Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed collect: {e}")).await,
+            Err(e) => return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed collect: {e}")).await,
         };
         let name = msg.sender.clone();
         if collector.as_ref().is_some_and(|c| *c != name) {
-            return refuse(&mut sock, RefusalCode::BadRequest, "one collector per connection".into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::BadRequest, "one collector per connection".into()).await;
         }
         collector = Some(name.clone());
         let (cdsk, body) = match authenticate(&cds, &name, move |k| msg.open(k, &conn.challenge)).await {
             Ok(x) => x,
-            Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+            Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
         };
         let Ok(NonceBody { nonce }) = NonceBody::decode(&body) else {
-            return refuse(&mut sock, RefusalCode::Malformed, "malformed collect body".into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed collect body".into()).await;
         };
         if place.is_none() {
             match stream_place(&cds, &name) {
                 Ok(p) => place = Some(p),
-                Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+                Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
             }
             drop(permit.take());
         }
         if !nonces.insert(nonce) {
             return refuse(
+                &cds,
                 &mut sock,
                 RefusalCode::AlreadyConfirmed,
                 "a collect's nonce was used before on this connection (replayed)".into(),
@@ -276,13 +283,11 @@ pub async fn collect(
             .await;
         }
         let (c, n, skip) = (cds.clone(), name.clone(), kept.clone());
-        let next = blocking(move || {
-            c.registrar.store.bundle_next(&n, crate::clock::now_unix(), &skip).map_err(Refusal::internal)
-        })
-        .await;
+        let next =
+            blocking(move || c.registrar.store.bundle_next(&n, c.clock.now(), &skip).map_err(Refusal::internal)).await;
         let (item, gone) = match next {
             Ok(x) => x,
-            Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+            Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
         };
         for p in gone {
             let _ = tokio::fs::remove_file(p).await;
@@ -301,7 +306,7 @@ pub async fn collect(
             Ok(f) => f,
             Err(e) => {
                 let r = Refusal::internal(format!("the stored bundle {}: {e}", b.path));
-                return refuse(&mut sock, r.code, r.reason).await;
+                return refuse(&cds, &mut sock, r.code, r.reason).await;
             }
         };
         let Ok(delivery) = Delivery::new(&cdsk, &nonce, &head, &cds.rng).to_frame() else { return };
@@ -317,20 +322,23 @@ pub async fn collect(
             _ => return,
         };
         let Ok(ack) = Collected::from_frame(&done) else {
-            return refuse(&mut sock, RefusalCode::Malformed, "expected collected".into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::Malformed, "expected collected".into()).await;
         };
         if ack.sender != name {
-            return refuse(&mut sock, RefusalCode::BadRequest, "collected by another participant".into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::BadRequest, "collected by another participant".into()).await;
         }
         let Some(ack_body) = ack.open(&cdsk, &conn.challenge) else {
-            return refuse(&mut sock, RefusalCode::BadSignature, "collected does not verify".into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::BadSignature, "collected does not verify".into()).await;
         };
         let collected = match CollectedBody::decode(&ack_body) {
             Ok(c) => c,
-            Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed collected body: {e}")).await,
+            Err(e) => {
+                return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed collected body: {e}")).await
+            }
         };
         if collected.nonce != nonce || collected.item != id as u64 {
-            return refuse(&mut sock, RefusalCode::BadRequest, "collected names another collect or item".into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::BadRequest, "collected names another collect or item".into())
+                .await;
         }
         let state = match collected.outcome {
             Outcome::Opened => Some(DeliveryState::Delivered),
@@ -344,7 +352,7 @@ pub async fn collect(
             Some(state) => {
                 let (c, n) = (cds.clone(), name.clone());
                 let done = blocking(move || {
-                    c.registrar.store.bundle_done(&n, id, state, crate::clock::now_unix()).map_err(Refusal::internal)
+                    c.registrar.store.bundle_done(&n, id, state, c.clock.now()).map_err(Refusal::internal)
                 })
                 .await;
                 if let Ok(Some(path)) = done {
@@ -364,22 +372,24 @@ pub async fn collect(
 pub async fn status(mut sock: TcpStream, frame: crate::wire::Frame, conn: ConnInfo, cds: Arc<Cds>) {
     let msg = match Status::from_frame(&frame) {
         Ok(m) => m,
-        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed status request: {e}")).await,
+        Err(e) => {
+            return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed status request: {e}")).await
+        }
     };
     let name = msg.sender.clone();
     let (cdsk, body) = match authenticate(&cds, &name, move |k| msg.open(k, &conn.challenge)).await {
         Ok(x) => x,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     let Ok(StatusBody { nonce, ids }) = StatusBody::decode(&body) else {
-        return refuse(&mut sock, RefusalCode::Malformed, "malformed status body".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed status body".into()).await;
     };
     let c = cds.clone();
     let ids2 = ids.clone();
     let states =
         match blocking(move || c.registrar.store.delivery_states(&name, &ids2).map_err(Refusal::internal)).await {
             Ok(s) => s,
-            Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+            Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
         };
     let entries = ids.iter().zip(states).map(|(id, (state, time))| (*id, state, time)).collect();
     let Ok(out) = (StatusOkBody { entries }).encode() else { return };

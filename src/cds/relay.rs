@@ -33,17 +33,19 @@ pub use super::switchboard::Relay;
 pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
     let hook = match OnHook::from_frame(&frame) {
         Ok(h) => h,
-        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed on-hook message: {e}")).await,
+        Err(e) => {
+            return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed on-hook message: {e}")).await
+        }
     };
     let name = hook.sender.clone();
     let (cdsk, body) = match authenticate(&cds, &name, move |k| hook.open(k, &conn.challenge)).await {
         Ok(x) => x,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     let Ok(NonceBody { nonce }) = NonceBody::decode(&body) else {
-        return refuse(&mut sock, RefusalCode::Malformed, "malformed on-hook body".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed on-hook body".into()).await;
     };
-    let now = TimeBody { time: crate::clock::now_unix() };
+    let now = TimeBody { time: cds.clock.now() };
     let Ok(ok) = HookOk::new(&cdsk, &nonce, &now.encode(), &cds.rng).to_frame() else {
         return;
     };
@@ -88,16 +90,16 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
 pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
     let ans = match Answer::from_frame(&frame) {
         Ok(a) => a,
-        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed answer: {e}")).await,
+        Err(e) => return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed answer: {e}")).await,
     };
     let name = ans.sender.clone();
     let body = match authenticate(&cds, &name, move |k| ans.open(k, &conn.challenge)).await {
         Ok((_, b)) => b,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     drop(permit);
     let Ok(IdBody { id: call_id }) = IdBody::decode(&body) else {
-        return refuse(&mut sock, RefusalCode::Malformed, "malformed answer body".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed answer body".into()).await;
     };
     let waiting = {
         let mut p = cds.relay.pending.lock().unwrap();
@@ -111,8 +113,13 @@ pub async fn answer(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<
             let _ = tx.send(sock);
         }
         None => {
-            refuse(&mut sock, RefusalCode::NotFound, "no call is waiting for that answer (it was given up)".into())
-                .await
+            refuse(
+                &cds,
+                &mut sock,
+                RefusalCode::NotFound,
+                "no call is waiting for that answer (it was given up)".into(),
+            )
+            .await
         }
     }
 }
@@ -122,21 +129,22 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     let peer: SocketAddr = conn.peer;
     let call = match Call::from_frame(&frame) {
         Ok(c) => c,
-        Err(e) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed call: {e}")).await,
+        Err(e) => return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed call: {e}")).await,
     };
     let caller = call.sender.clone();
     let tracking: [u8; 16] = crypto::random_array(&cds.rng);
-    let start = crate::clock::now_unix();
+    let start = cds.clock.now();
     let (cdsk, body) = match authenticate(&cds, &caller, move |k| call.open(k, &conn.challenge)).await {
         Ok(x) => x,
-        Err(r) => return refuse(&mut sock, r.code, r.reason).await,
+        Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
     let Ok(CallBody { callee, nonce }) = CallBody::decode(&body) else {
-        return refuse(&mut sock, RefusalCode::Malformed, "malformed call body".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed call body".into()).await;
     };
     // Only a valid name reaches the billing tape (the caller chose these bytes).
     if let Err(e) = crate::keys::check_name(&callee) {
-        return refuse(&mut sock, RefusalCode::BadRequest, format!("the callee is not a participant name: {e}")).await;
+        return refuse(&cds, &mut sock, RefusalCode::BadRequest, format!("the callee is not a participant name: {e}"))
+            .await;
     }
     let log = |result: CallResult| {
         let (c, caller, callee) = (cds.clone(), caller.clone(), callee.clone());
@@ -197,7 +205,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
             if matches!(room, Ok(None)) {
                 log(CallResult::new(CallOutcome::Refused, r.reason.clone())).await;
             }
-            return refuse(&mut sock, r.code, r.reason).await;
+            return refuse(&cds, &mut sock, r.code, r.reason).await;
         }
     };
     let (tx, rx) = oneshot::channel();
@@ -214,7 +222,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     cds.relay.pending.lock().unwrap().remove(&tracking);
     let Some(callee_sock) = answered else {
         log(CallResult::new(CallOutcome::NoAnswer, "")).await;
-        return refuse(&mut sock, RefusalCode::NotListening, format!("{callee:?} did not answer")).await;
+        return refuse(&cds, &mut sock, RefusalCode::NotListening, format!("{callee:?} did not answer")).await;
     };
     log(CallResult::new(CallOutcome::Connected, "")).await;
     let Ok(ok) = CallOk::new(&cdsk, &nonce, &IdBody { id: tracking }.encode(), &cds.rng).to_frame() else { return };
@@ -225,7 +233,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     let (up, down, result) = splice(sock, callee_sock, cds.cfg.conn.splice_idle).await;
     let c = cds.clone();
     let _ = blocking(move || {
-        c.registrar.store.call_ended(&tracking, crate::clock::now_unix(), up, down, &result).map_err(Refusal::internal)
+        c.registrar.store.call_ended(&tracking, c.clock.now(), up, down, &result).map_err(Refusal::internal)
     })
     .await;
 }

@@ -58,10 +58,9 @@ pub async fn serve(
             every.tick().await;
             let c = purger.clone();
             let window = c.registrar.cfg.limits.longest_window().max(3600); // refused calls: an hour
-            let purged = tokio::task::spawn_blocking(move || {
-                c.registrar.store.purge_expired(crate::clock::now_unix(), 86400, window)
-            })
-            .await;
+            let purged =
+                tokio::task::spawn_blocking(move || c.registrar.store.purge_expired(c.clock.now(), 86400, window))
+                    .await;
             if let Ok(Ok(p)) = purged {
                 for f in p.bundle_files {
                     let _ = tokio::fs::remove_file(f).await;
@@ -90,7 +89,7 @@ pub async fn serve(
                     Ok(g) => g,
                     Err(why) => {
                         let r = Refusal::new(RefusalCode::RateLimited, why);
-                        let _ = sock.try_write(&r.frame(crate::clock::now_unix()));
+                        let _ = sock.try_write(&r.frame(cds.clock.now()));
                         continue;
                     }
                 };
@@ -156,7 +155,7 @@ async fn serve_http(
 async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waiting: PendingGuard, slots: Arc<Slots>) {
     sock.set_nodelay(true).ok();
     let challenge: [u8; CHALLENGE_LEN] = crate::crypto::random_array(&cds.rng);
-    let hello = CdsHello { challenge, cds_time: crate::clock::now_unix() }.to_frame().expect("fixed-size hello");
+    let hello = CdsHello { challenge, cds_time: cds.clock.now() }.to_frame().expect("fixed-size hello");
     if sock.write_all(&hello).await.is_err() {
         return;
     }
@@ -166,16 +165,16 @@ async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waitin
         f = tokio::time::timeout(FIRST_FRAME_TIMEOUT, read_frame_within(&mut sock, FIRST_FRAME_TIMEOUT)) => f,
         _ = waiting.evicted() => {
             let why = "closed to make room: the CDS has too many connections waiting; try again shortly";
-            return refuse(&mut sock, RefusalCode::RateLimited, why.into()).await;
+            return refuse(&cds, &mut sock, RefusalCode::RateLimited, why.into()).await;
         }
     };
     let frame = match first {
         Ok(Ok(Some(f))) => f,
         Ok(Ok(None)) => return,
-        Ok(Err(e)) => return refuse(&mut sock, RefusalCode::Malformed, format!("malformed frame: {e}")).await,
+        Ok(Err(e)) => return refuse(&cds, &mut sock, RefusalCode::Malformed, format!("malformed frame: {e}")).await,
         Err(_) => {
             let why = format!("no request within {} s of connecting", FIRST_FRAME_TIMEOUT.as_secs());
-            return refuse(&mut sock, RefusalCode::Malformed, why).await;
+            return refuse(&cds, &mut sock, RefusalCode::Malformed, why).await;
         }
     };
     drop(waiting);
@@ -186,14 +185,14 @@ async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waitin
             Ok(Ok(p)) => Some(p),
             _ => {
                 let why = "the CDS is busy with other enrolments; try again shortly";
-                return refuse(&mut sock, RefusalCode::RateLimited, why.into()).await;
+                return refuse(&cds, &mut sock, RefusalCode::RateLimited, why.into()).await;
             }
         }
     } else {
         None
     };
     let Ok(Ok(permit)) = tokio::time::timeout(SLOT_WAIT, slots.working.clone().acquire_owned()).await else {
-        return refuse(&mut sock, RefusalCode::RateLimited, "the CDS is busy; try again shortly".into()).await;
+        return refuse(&cds, &mut sock, RefusalCode::RateLimited, "the CDS is busy; try again shortly".into()).await;
     };
     let conn = ConnInfo { peer, challenge };
     // Relay messages take the socket over (a hook stays open, a call or an answer becomes a
@@ -210,7 +209,7 @@ async fn connection(mut sock: TcpStream, peer: SocketAddr, cds: Arc<Cds>, waitin
     }
     let answer = match handle(&frame, conn, &cds).await {
         Ok(bytes) => bytes,
-        Err(r) => r.frame(crate::clock::now_unix()),
+        Err(r) => r.frame(cds.clock.now()),
     };
     if sock.write_all(&answer).await.is_ok() {
         let _ = sock.shutdown().await;
@@ -226,7 +225,7 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             // Checks, rate limits and the channel's own checks (a webhook's lookup) all come
             // before anything is sent.
             let (opened, target) = blocking(move || {
-                let now = crate::clock::now_unix();
+                let now = c.clock.now();
                 c.registrar.open(
                     &req,
                     &conn.challenge,
@@ -275,7 +274,7 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             let conf = Confirm::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
             let source = conn.peer.ip().to_string();
-            let now = crate::clock::now_unix();
+            let now = cds.clock.now();
             let out = blocking(move || c.registrar.confirm(&conf, &conn.challenge, Some(&source), now, &c.rng)).await?;
             match out {
                 ConfirmOutcome::Confirmed(m, _) => m.to_frame(),
@@ -286,7 +285,7 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
         crate::broker::TYPE_SESSION_REQUEST => {
             let req = crate::broker::SessionRequest::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
-            let now = crate::clock::now_unix();
+            let now = cds.clock.now();
             let (g, copy) =
                 blocking(move || super::broker::grant(&*c.registrar.store, &req, &conn.challenge, now, &c.rng)).await?;
             // Pushed to the peer if it is on hook (never waiting on it); it also gets the
@@ -320,7 +319,7 @@ async fn standing(
     }
     let n = name.clone();
     let got = tokio::task::spawn_blocking(move || {
-        let now = crate::clock::now_unix();
+        let now = cds.clock.now();
         let p = cds.registrar.store.participant(&n)?;
         Ok::<_, crate::Error>(match p {
             Some(p) => Some(Standing::of(&p, now)),

@@ -51,6 +51,7 @@ fn start_cds(dir: &std::path::Path) -> String {
                 }),
                 cfg: CdsConfig { mail_from: "cds@localhost".into(), conn: Default::default(), health_detail: false },
                 rng,
+                clock: Box::new(sslx::clock::SystemClock),
             });
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
