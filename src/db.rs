@@ -76,6 +76,11 @@ pub fn migrate(conn: &mut Connection, file: &Path, schema: &Schema) -> Result<u3
     if found > known {
         return Err(newer(found));
     }
+    if found == known {
+        // Another process migrated it meanwhile (many `sslx` started at once on a new home):
+        // nothing to write, and the lock is given back at once.
+        return Ok(found);
+    }
     for m in &schema.migrations[found as usize..] {
         match m {
             Migration::Sql(s) => tx.execute_batch(s),
@@ -180,6 +185,20 @@ mod tests {
         assert_eq!(version_of(&open(&path, &TWO).unwrap()).unwrap(), 2, "nothing runs twice");
         let e = open(&path, &Schema { what: "test", migrations: &TWO.migrations[..1] }).unwrap_err();
         assert!(e.to_string().contains("made by a newer sslx (test schema version 2; this sslx knows up to 1)"), "{e}");
+    }
+
+    /// Many processes start at once on a new home (200 `sslx dial` in one script): each opens
+    /// the new file, one migrates, none fails on the lock.
+    #[test]
+    fn many_opening_a_new_file_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        std::thread::scope(|s| {
+            let all: Vec<_> = (0..32).map(|_| s.spawn(|| open(&path, &TWO).map(|c| version_of(&c).unwrap()))).collect();
+            for t in all {
+                assert_eq!(t.join().unwrap().unwrap(), 2);
+            }
+        });
     }
 
     #[test]
