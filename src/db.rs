@@ -116,6 +116,11 @@ pub fn connect(path: &Path) -> crate::Result<Connection> {
     Ok(conn)
 }
 
+/// Turns SQLite's errors on `file` into the library's error (for the stores built on these files).
+pub fn error(file: &Path) -> impl Fn(rusqlite::Error) -> crate::Error + '_ {
+    move |e| sqlite_err(file)(e).into()
+}
+
 /// Turns SQLite's errors on `file` into [`DbError::Sqlite`].
 pub fn sqlite_err(file: &Path) -> impl Fn(rusqlite::Error) -> DbError + '_ {
     move |source| DbError::Sqlite { file: file.display().to_string(), source }

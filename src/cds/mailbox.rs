@@ -201,18 +201,17 @@ pub async fn deposit(
         Ok(p) => p,
         Err(e) => {
             cancel(cds.clone()).await;
-            let r = match e.kind() {
-                std::io::ErrorKind::InvalidData => {
-                    Refusal::new(RefusalCode::BadSignature, format!("the bundle was not stored: {e}"))
-                }
-                std::io::ErrorKind::TimedOut => {
-                    Refusal::new(RefusalCode::RateLimited, format!("the bundle was not stored: {e}"))
-                }
-                std::io::ErrorKind::UnexpectedEof => {
-                    Refusal::new(RefusalCode::Malformed, format!("the bundle was not stored: {e}"))
-                }
-                // The CDS's own disk: its detail (paths) stays in the CDS's log.
-                _ => Refusal::internal(format!("storing a bundle: {e}")),
+            // What the sender's bytes did is the sender's to hear; the CDS's own disk (paths)
+            // stays in the CDS's log.
+            let code = match e.kind() {
+                std::io::ErrorKind::InvalidData => Some(RefusalCode::BadSignature),
+                std::io::ErrorKind::TimedOut => Some(RefusalCode::RateLimited),
+                std::io::ErrorKind::UnexpectedEof => Some(RefusalCode::Malformed),
+                _ => None,
+            };
+            let r = match code {
+                Some(code) => Refusal::new(code, format!("the bundle was not stored: {e}")),
+                None => Refusal::internal(format!("storing a bundle: {e}")),
             };
             return refuse(&cds, &mut sock, r.code, r.reason).await;
         }

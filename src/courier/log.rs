@@ -137,7 +137,7 @@ impl CourierLog {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> crate::Error + '_ {
-        move |e| crate::db::sqlite_err(&self.path)(e).into()
+        crate::db::error(&self.path)
     }
 
     /// Appends an entry (its `id` is ignored); returns the new id.

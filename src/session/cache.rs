@@ -49,7 +49,7 @@ impl SessionCache {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        move |e| crate::db::sqlite_err(&self.path)(e).into()
+        crate::db::error(&self.path)
     }
 
     pub fn put(&self, key_id: &[u8; 16], mk: &Secret<32>, peer: &str, role: Role, now: u64, life: u64) -> Result<()> {

@@ -133,10 +133,6 @@ pub static CACHE_SCHEMA: Schema = Schema {
     )],
 };
 
-fn sqlite_err(path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| crate::db::sqlite_err(path)(e).into()
-}
-
 impl DataStore {
     pub fn open(path: &std::path::Path) -> Result<Self> {
         Ok(DataStore { conn: crate::db::open(path, &DATA_SCHEMA)?, path: path.to_owned() })
@@ -148,27 +144,27 @@ impl DataStore {
             .conn
             .query_row("SELECT v FROM meta WHERE k = 'version'", [], |r| r.get(0))
             .optional()
-            .map_err(sqlite_err(&self.path))?;
+            .map_err(crate::db::error(&self.path))?;
         Ok(v.unwrap_or(0) as u64)
     }
 
     /// Sets values; returns the new version.
     pub fn put(&mut self, items: &[(String, String)]) -> Result<u64> {
-        let tx = self.conn.transaction().map_err(sqlite_err(&self.path))?;
+        let tx = self.conn.transaction().map_err(crate::db::error(&self.path))?;
         let v: i64 = tx
             .query_row("SELECT COALESCE((SELECT v FROM meta WHERE k = 'version'), 0) + 1", [], |r| r.get(0))
-            .map_err(sqlite_err(&self.path))?;
+            .map_err(crate::db::error(&self.path))?;
         for (id, value) in items {
             tx.execute(
                 "INSERT INTO data (id, value, version) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET value = excluded.value, version = excluded.version",
                 params![id, value, v],
             )
-            .map_err(sqlite_err(&self.path))?;
+            .map_err(crate::db::error(&self.path))?;
         }
         tx.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('version', ?1)", params![v])
-            .map_err(sqlite_err(&self.path))?;
-        tx.commit().map_err(sqlite_err(&self.path))?;
+            .map_err(crate::db::error(&self.path))?;
+        tx.commit().map_err(crate::db::error(&self.path))?;
         Ok(v as u64)
     }
 
@@ -176,7 +172,7 @@ impl DataStore {
         self.conn
             .query_row("SELECT value FROM data WHERE id = ?1", params![id], |r| r.get(0))
             .optional()
-            .map_err(sqlite_err(&self.path))
+            .map_err(crate::db::error(&self.path))
     }
 }
 
@@ -554,7 +550,7 @@ impl Cache {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sqlite_err(&self.path))
+            .map_err(crate::db::error(&self.path))
     }
 
     pub fn put(&self, node: u16, id: &str, value: Option<&str>, version: u64) -> Result<()> {
@@ -564,7 +560,7 @@ impl Cache {
                 params![node, id, value, version as i64],
             )
             .map(|_| ())
-            .map_err(sqlite_err(&self.path))
+            .map_err(crate::db::error(&self.path))
     }
 }
 

@@ -186,7 +186,7 @@ impl SqliteStore {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        move |e| Error::Db(db::sqlite_err(&self.path)(e))
+        db::error(&self.path)
     }
 
     /// A database written before keys were sealed (or a new one): seals every clear key in
