@@ -71,6 +71,9 @@ pub enum Error {
     /// A pairing or a transfer (the courier).
     #[error(transparent)]
     Courier(#[from] crate::courier::CourierError),
+    /// A session's handshake or stream.
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
     /// A session's or a bundle's record.
     #[error(transparent)]
     Record(#[from] crate::session::record::RecordError),
@@ -80,6 +83,13 @@ pub enum Error {
     /// Crypto failures stay opaque: what failed to verify, never why.
     #[error("{0}")]
     VerifyFailed(String),
+    /// An answer or a push said to come from the CDS does not open under this participant's
+    /// CDSK: it is not from the CDS, or not for this participant, or was altered.
+    #[error("{0} did not verify under this machine's CDS key")]
+    NotFromTheCds(&'static str),
+    /// The CDS's answer is about another name than the one asked for.
+    #[error("the CDS {what} {said:?}, not {expected:?}")]
+    CdsNamedOther { what: &'static str, said: String, expected: String },
     #[error("{what} (now {now}, {edge})")]
     Expired { what: String, now: String, edge: String },
     #[error("refused by the CDS: {reason}")]
@@ -111,8 +121,9 @@ impl Error {
             Error::Token(t) => t.kind(),
             Error::Db(_) => ErrorKind::Failure,
             Error::Record(r) => r.kind(),
+            Error::Session(s) => s.kind(),
             Error::Courier(c) => c.kind(),
-            Error::VerifyFailed(_) => ErrorKind::VerifyFailed,
+            Error::VerifyFailed(_) | Error::NotFromTheCds(_) | Error::CdsNamedOther { .. } => ErrorKind::VerifyFailed,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),
             Error::PeerRefused { code, .. } => crate::wire::RefusalCode::kind_of(*code),

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use predicates::prelude::*;
+use std::sync::Arc;
 
 #[test]
 fn dial_carries_data_both_ways_through_an_exec_listener_and_resumes_across_processes() {
@@ -201,5 +202,32 @@ fn the_library_listener_runs_a_call_through_a_command() {
         assert_eq!(t.sent, 10);
         let (moved, status) = listener.join().unwrap();
         assert_eq!((moved.received, status.code()), (10, Some(3)));
+    });
+}
+
+/// Time is passed in: a listener whose endpoint reads a clock past the ticket's life refuses the
+/// caller's fresh ticket as expired (exit 4), where the same listener on the system clock takes it.
+#[test]
+fn the_listener_reads_the_time_from_its_endpoints_clock() {
+    use sslx::session::endpoint::{Endpoint, Options};
+    let cds = Cds::start_dev();
+    let (alice, bob) = (enroll(&cds, "ka"), enroll(&cds, "kb"));
+    let home = |p: &Participant| sslx::keys::Home::new(p.home());
+    let later = sslx::clock::now_unix() + sslx::broker::DEFAULT_TICKET_LIFE + 3600;
+    let ep_b = Endpoint::load(&home(&bob), None).unwrap().with_clock(Arc::new(sslx::clock::FixedClock::new(later)));
+    let mut calls = ep_b.incoming(Some("127.0.0.1:0"), |_| {}).unwrap();
+    let target = format!("kb@{}", calls.listening_on);
+    let opts = Options { resume: false, ..Options::default() };
+    std::thread::scope(|s| {
+        let listener = s.spawn(|| {
+            let sock = calls.next().unwrap().unwrap();
+            ep_b.accept(sock, &opts, &sslx::crypto::system_rng()).map(|_| ()).unwrap_err()
+        });
+        let ep_a = Endpoint::load(&home(&alice), None).unwrap();
+        let e = ep_a.dial(&target, &opts, &sslx::crypto::system_rng()).map(|_| ()).unwrap_err();
+        assert_eq!(e.kind().exit_code(), 4, "{e}");
+        let e = listener.join().unwrap();
+        assert_eq!(e.kind().exit_code(), 4, "{e}");
+        assert!(e.to_string().contains("expired"), "{e}");
     });
 }

@@ -275,7 +275,8 @@ fn a_replayed_confirmation_is_refused() {
     let home = sslx::keys::Home::new(p.home());
     let rid = p.vsu(&cds, "sms:+15551234567");
     let b = std::fs::read_to_string(cds.reply_b_file(&rid)).unwrap();
-    let (cdsk, request_id) = sslx::vsu::client::assemble(&home, &b, &cds.pin(&rid), None).unwrap();
+    let (cdsk, request_id) =
+        sslx::vsu::client::assemble(&home, &b, &cds.pin(&rid), None, sslx::clock::now_unix()).unwrap();
     let rng = sslx::crypto::system_rng();
     use sslx::wire::Msg;
     let mut frame = Vec::new();

@@ -25,11 +25,9 @@ pub fn request_session(
         Ok(SessionRequest::new(name, cdsk, challenge, &body, rng)?.to_frame()?)
     })?;
     let grant = SessionGrant::from_frame(&answer)?;
-    let g = grant.open(cdsk, &nonce).ok_or_else(|| {
-        Error::VerifyFailed("the CDS's session grant did not verify under this machine's CDS key".into())
-    })?;
+    let g = grant.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's session grant"))?;
     if g.peer != peer {
-        return Err(Error::VerifyFailed(format!("the CDS granted a session with {:?}, not {peer:?}", g.peer)));
+        return Err(Error::CdsNamedOther { what: "granted a session with", said: g.peer, expected: peer.to_owned() });
     }
     Ok(g)
 }

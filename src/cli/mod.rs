@@ -4,6 +4,8 @@ pub mod args;
 pub mod exit;
 pub mod input;
 pub mod progress;
+pub mod prompts;
+pub mod report;
 
 pub use crate::clock::{fmt_time, now_unix};
 

@@ -92,7 +92,7 @@ impl TripleDes {
         if h.msg_type != TYPE_RECORD_3DES {
             return Err(RecordError::UnexpectedType { got: h.msg_type, want: TYPE_RECORD_3DES }.into());
         }
-        if body.len() < 1 + IV_LEN + 8 + MAC_LEN || (body.len() - 1 - IV_LEN - MAC_LEN) % 8 != 0 {
+        if body.len() < 1 + IV_LEN + 8 + MAC_LEN || !(body.len() - 1 - IV_LEN - MAC_LEN).is_multiple_of(8) {
             return Err(RecordError::ImpossibleLength.into());
         }
         let (before, mac) = body.split_at_mut(body.len() - MAC_LEN);

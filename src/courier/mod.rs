@@ -14,7 +14,7 @@ pub mod proofs;
 pub mod transfer;
 pub mod tree;
 
+pub use crate::keys::{load_pair_key, paired_peers, save_pair_key};
 pub use error::CourierError;
 pub use msgs::BundleSuite;
-pub use pair::{load_pair_key, paired_peers, save_pair_key};
 pub use transfer::{Channel, Got, SendSpec, Sent};

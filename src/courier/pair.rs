@@ -8,7 +8,7 @@
 use super::error::CourierError;
 use super::msgs::{PairA1, PairA2, PairB, PairConfirm, COURIER_VERSION};
 use crate::crypto::{self, Ephemeral, Secret};
-use crate::keys::{decode_line, encode_line, Home, LineKind};
+use crate::keys::{save_pair_key, Home};
 use crate::wire::{Frame, Msg};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
@@ -209,51 +209,6 @@ impl Acceptor {
         }
         Ok(Paired::new(self.peer, Side::Acceptor, &self.shared, &self.a1, &self.b, &f.to_bytes()))
     }
-}
-
-fn pair_key_path(home: &Home, peer: &str) -> Result<std::path::PathBuf> {
-    crate::keys::check_name(peer)?;
-    Ok(home.path("pairs").join(format!("{peer}.key")))
-}
-
-/// Saves the LTK for `peer` (0600, atomically), replacing an older pairing.
-pub fn save_pair_key(home: &Home, peer: &str, ltk: &Secret<32>) -> Result<std::path::PathBuf> {
-    let path = pair_key_path(home, peer)?;
-    home.ensure()?;
-    let dir = path.parent().expect("pairs dir");
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    }
-    let line = format!("{}\n", encode_line(LineKind::PairKey, ltk.expose()));
-    crate::keys::write_secret_atomic(&path, line.as_bytes())?;
-    Ok(path)
-}
-
-/// The LTK shared with `peer`, if the two are paired.
-pub fn load_pair_key(home: &Home, peer: &str) -> Result<Option<Secret<32>>> {
-    let path = pair_key_path(home, peer)?;
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = crate::keys::read_secret_file(&path)?;
-    let mut data = decode_line(LineKind::PairKey, text.trim())?;
-    let key = Secret::from_slice(&data).expect("checked length");
-    data.zeroize();
-    Ok(Some(key))
-}
-
-/// The peers this home is paired with.
-pub fn paired_peers(home: &Home) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(home.path("pairs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".key").map(str::to_owned))
-        .collect();
-    v.sort();
-    v
 }
 
 // ---- the two sides' flows over a live session (`sslx pair --accept`, `sslx pair PEER`) ----

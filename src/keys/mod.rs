@@ -3,6 +3,7 @@
 mod identity;
 mod keystore;
 mod line;
+mod pairs;
 
 pub use identity::{check_name, Identity, PublicIdentity};
 pub use keystore::{
@@ -10,6 +11,7 @@ pub use keystore::{
     write_secret_atomic, Home,
 };
 pub use line::{decode_line, encode_line, find_line, LineKind};
+pub use pairs::{is_paired, load_pair_key, paired_peers, save_pair_key};
 
 use crate::ErrorKind;
 

@@ -57,9 +57,7 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, rng: &dyn SecureRandom)
     let nonce: [u8; 16] = crypto::random_array(rng);
     send(&mut s, &OnHook::new(name, cdsk, &c.challenge, &NonceBody { nonce }.encode(), rng)?.to_frame()?)?;
     let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
-    let body = ok.open(cdsk, &nonce).ok_or_else(|| {
-        Error::VerifyFailed("the CDS's hook answer did not verify under this machine's CDS key".into())
-    })?;
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's hook answer"))?;
     TimeBody::decode(&body)?;
     s.set_read_timeout(None).ok();
     Ok(Hook { stream: s, nonce, name: name.to_owned(), cdsk: cdsk.clone(), cds: cds.to_owned() })
@@ -69,8 +67,7 @@ impl Hook {
     /// Waits for the next message on the hook. An error when the CDS goes away.
     pub fn next_event(&mut self) -> Result<HookEvent> {
         let f = receive(&mut self.stream, "a ring")?;
-        let unverified =
-            |what: &str| Error::VerifyFailed(format!("{what} did not verify under this machine's CDS key"));
+        let unverified = Error::NotFromTheCds;
         if f.msg_type == TYPE_TICKET_PUSH {
             let bytes =
                 TicketPush::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ticket push"))?;
@@ -120,9 +117,7 @@ pub fn call(
             .to_frame()?,
     )?;
     let ok = CallOk::from_frame(&receive(&mut s, "answering the call")?)?;
-    let body = ok
-        .open(cdsk, &nonce)
-        .ok_or_else(|| Error::VerifyFailed("the CDS's call-OK did not verify under this machine's CDS key".into()))?;
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's call-OK"))?;
     let IdBody { id: tracking } = IdBody::decode(&body)?;
     s.set_read_timeout(None).ok();
     Ok((s, tracking))
@@ -170,9 +165,7 @@ pub fn deposit<F: std::io::Read + std::io::Seek>(
         (Ok(_), _) => return Err(Error::Other("the bundle file is shorter than its size".into())),
         (Err(e), _) => return Err(Error::Unavailable(format!("sending the bundle to the CDS: {e}"))),
     };
-    let body = ok.open(cdsk, &nonce).ok_or_else(|| {
-        Error::VerifyFailed("the CDS's deposit answer did not verify under this machine's CDS key".into())
-    })?;
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's deposit answer"))?;
     Ok(TimeBody::decode(&body)?.time)
 }
 
@@ -193,9 +186,7 @@ pub fn collect(
         let nonce: [u8; 16] = crypto::random_array(rng);
         send(&mut s, &Collect::new(name, cdsk, &challenge, &NonceBody { nonce }.encode(), rng)?.to_frame()?)?;
         let d = Delivery::from_frame(&receive(&mut s, "a delivery")?)?;
-        let body = d.open(cdsk, &nonce).ok_or_else(|| {
-            Error::VerifyFailed("a mailbox delivery did not verify under this machine's CDS key".into())
-        })?;
+        let body = d.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("a mailbox delivery"))?;
         let item = match DeliveryBody::decode(&body)? {
             DeliveryBody::Empty => return Ok(count),
             DeliveryBody::Item(item) => item,
@@ -231,8 +222,6 @@ pub fn status(
     let body = StatusBody { nonce, ids }.encode()?;
     send(&mut s, &Status::new(name, cdsk, &c.challenge, &body, rng)?.to_frame()?)?;
     let ok = StatusOk::from_frame(&receive(&mut s, "the status")?)?;
-    let body = ok.open(cdsk, &nonce).ok_or_else(|| {
-        Error::VerifyFailed("the CDS's status answer did not verify under this machine's CDS key".into())
-    })?;
+    let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's status answer"))?;
     Ok(StatusOkBody::decode(&body)?.entries)
 }

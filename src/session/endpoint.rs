@@ -2,16 +2,19 @@
 //! ways a session starts: calling a listener, or accepting a call.
 
 use super::cache::{Role, SessionCache, DEFAULT_RESUME_LIFE};
+use super::error::SessionError;
 use super::handshake::{ClientParams, Session};
 use super::io::{client_handshake, server_handshake, ClientKey, Conn};
 use super::msgs::{KeyRef, ListenerHello, Suite};
 use crate::broker::Ticket;
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::Secret;
 use crate::keys::Home;
 use crate::wire::{Msg, RefusalCode};
 use crate::{Error, Result};
 use ring::rand::SecureRandom;
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which callers a listener takes: a test on the caller's name (authenticated by its ticket or
@@ -133,6 +136,8 @@ pub struct Endpoint {
     pub cdsk: Secret<32>,
     /// The CDS's protocol address, for tickets.
     pub cds: String,
+    /// What the endpoint reads the time from: the lives of cached sessions, tickets' validity.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Endpoint {
@@ -140,12 +145,17 @@ impl Endpoint {
     pub fn load(home: &Home, cds_flag: Option<&str>) -> Result<Self> {
         let (name, cdsk) = crate::broker::client::enrolled(home)?;
         let cds = crate::enrollment::cds_addr(home, cds_flag)?;
-        Ok(Endpoint { home: home.clone(), name, cdsk, cds })
+        Ok(Endpoint { home: home.clone(), name, cdsk, cds, clock: Arc::new(SystemClock) })
+    }
+
+    /// The same endpoint reading time from `clock` (a test's `FixedClock`).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Endpoint { clock, ..self }
     }
 
     pub(crate) fn client_key(&self, peer: &str, opts: &Options, rng: &dyn SecureRandom) -> Result<ClientKey> {
         if opts.resume {
-            if let Some((key_id, mk)) = SessionCache::open(&self.home)?.take_for_peer(peer, crate::clock::now_unix())? {
+            if let Some((key_id, mk)) = SessionCache::open(&self.home)?.take_for_peer(peer, self.clock.now())? {
                 return Ok(ClientKey::Resume { key_id, mk });
             }
         }
@@ -211,10 +221,7 @@ impl Endpoint {
         let mut conn = Conn::new(stream)?;
         let hello = listener_hello(&mut conn, target)?;
         if hello.name != target {
-            return Err(Error::VerifyFailed(format!(
-                "the relay connected a listener calling itself {:?}, not {target:?}",
-                hello.name
-            )));
+            return Err(SessionError::RelayConnectedOther { said: hello.name, expected: target.to_owned() }.into());
         }
         Ok((conn, hello.name))
     }
@@ -227,10 +234,7 @@ impl Endpoint {
         let expect = expect.or_else(|| known.get(addr));
         match expect {
             Some(e) if e != name => {
-                return Err(Error::VerifyFailed(format!(
-                    "the listener at {addr} says it is {name:?}, not {e:?}: refused before anything was sent \
-                     (if {name} is whom you meant, dial {name}@{addr})"
-                )))
+                return Err(SessionError::ListenerNamedOther { addr: addr.to_owned(), said: name, expected: e }.into())
             }
             Some(_) => {}
             None if opts.accept_new_listener => {}
@@ -270,7 +274,7 @@ impl Endpoint {
             &s.master_key,
             peer,
             Role::Client,
-            crate::clock::now_unix(),
+            self.clock.now(),
             DEFAULT_RESUME_LIFE,
         )?;
         Ok(s)
@@ -285,7 +289,7 @@ impl Endpoint {
         let mut conn = Conn::new(stream)?;
         conn.send(&ListenerHello { name: self.name.clone() }.to_frame()?)?;
         let cache = SessionCache::open(&self.home)?;
-        let now = crate::clock::now_unix();
+        let now = self.clock.now();
         let s = server_handshake(
             &mut conn,
             &self.name,

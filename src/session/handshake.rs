@@ -1,5 +1,6 @@
 //! The seed-002 handshake as two I/O-free state machines: bytes in, bytes out.
 
+use super::error::SessionError;
 use super::keys;
 use super::msgs::*;
 use super::record::{RecordReceiver, RecordSender};
@@ -46,7 +47,7 @@ pub struct ClientAwaitM2 {
 }
 
 fn agree(sk: Ephemeral, peer: &[u8; 32]) -> Result<Secret<32>> {
-    sk.agree(peer).ok_or_else(|| Error::VerifyFailed("the peer's X25519 ephemeral key is invalid".into()))
+    sk.agree(peer).ok_or_else(|| SessionError::InvalidEphemeral.into())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -80,7 +81,7 @@ impl ClientAwaitM2 {
     pub fn on_m2(self, frame: &Frame) -> Result<(Session, Vec<u8>)> {
         let m2 = M2::from_frame(frame)?;
         let m2_bytes = frame.to_bytes();
-        let bad = |why: &str| Err(Error::VerifyFailed(format!("the server's M2 is not valid: {why}")));
+        let bad = |why: &'static str| Err(SessionError::BadM2(why).into());
         if !SESSION_VERSIONS.contains(&m2.version) {
             return bad("it chose a version this client did not offer");
         }
@@ -93,10 +94,7 @@ impl ClientAwaitM2 {
         }
         if let Some(expect) = &self.p.expect_server {
             if &m2.server_name != expect {
-                return Err(Error::VerifyFailed(format!(
-                    "the server calls itself {:?}, not {expect:?}",
-                    m2.server_name
-                )));
+                return Err(SessionError::ServerNamedOther { said: m2.server_name, expected: expect.clone() }.into());
             }
         }
         if m2.server_name == self.p.name {

@@ -2,6 +2,7 @@
 //! (input → records), the caller's thread receives (records → output). Each direction ends with
 //! its own final record, so half-close works and a cut-off stream is an error.
 
+use super::error::SessionError;
 use super::handshake::{client_start, server_accept, ClientParams, ServerParams, Session};
 use super::msgs::{KeyRef, M1};
 use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG};
@@ -19,8 +20,8 @@ pub struct FrameReader<R: Read> {
     body: Vec<u8>,
 }
 
-fn cut_off(what: &str) -> Error {
-    Error::VerifyFailed(format!("the stream was cut off {what}: the data is incomplete"))
+fn cut_off(what: &'static str) -> Error {
+    SessionError::CutOff(what).into()
 }
 
 impl<R: Read> FrameReader<R> {
@@ -72,9 +73,7 @@ fn io_err(e: std::io::Error) -> Error {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
             Error::Unavailable(format!("the peer stopped answering: {e}"))
         }
-        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
-            Error::VerifyFailed(format!("the connection was cut: {e}"))
-        }
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => SessionError::ConnectionCut(e).into(),
         _ => Error::io("session I/O", e),
     }
 }
@@ -257,7 +256,7 @@ fn receive_all(
     loop {
         let (h, body) = reader.next_record()?.ok_or_else(|| cut_off("before the peer's final record"))?;
         match receiver.open(&h, body)? {
-            Received::Finished => return Err(Error::VerifyFailed("a second finished record".into())),
+            Received::Finished => return Err(SessionError::SecondFinished.into()),
             Received::Data { data, last } => {
                 received += data.len() as u64;
                 output.write_all(data).map_err(output_err)?;

@@ -8,8 +8,10 @@
 //! a cut-off stream is an error. `handshake` is I/O-free; `io` runs it over a blocking stream.
 
 pub mod admission;
+pub mod allow;
 pub mod cache;
 pub mod endpoint;
+pub mod error;
 pub mod exec;
 pub mod handshake;
 pub mod io;
@@ -17,6 +19,7 @@ pub mod keys;
 pub mod msgs;
 pub mod record;
 
+pub use error::SessionError;
 pub use handshake::{client_start, server_accept, ClientAwaitM2, HandshakeSummary, Session};
 pub use msgs::{KeyRef, Suite, M1, M2};
 pub use record::{RecordError, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT};

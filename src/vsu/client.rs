@@ -32,19 +32,23 @@ pub use crate::enrollment::{
 };
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
-    let v: Vec<u8> =
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect::<Option<_>>()?;
-    v.try_into().ok()
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// `sslx vsu`: signs and sends the open request; keeps reply A as the pending request.
-pub fn open(home: &Home, cds: &str, email: &str, oob: &str, prove_with: Option<&Identity>) -> Result<PendingVsu> {
+/// `sslx vsu`: signs and sends the open request; keeps reply A (and `now`, when it was made) as
+/// the pending request.
+pub fn open(
+    home: &Home,
+    cds: &str,
+    email: &str,
+    oob: &str,
+    prove_with: Option<&Identity>,
+    now: u64,
+) -> Result<PendingVsu> {
     let id = home.load_identity()?;
-    let created = crate::clock::now_unix();
+    let created = now;
     if email.len() > 1024 || oob.len() > 2048 {
         return Err(Error::Usage("email address or out-of-band URI too long".into()));
     }
@@ -69,7 +73,7 @@ pub fn open(home: &Home, cds: &str, email: &str, oob: &str, prove_with: Option<&
         name: id.name.clone(),
         cds: cds.into(),
         cds_http: a.cds_http.clone(),
-        cds_sign_key: hex(&a.cds_sign_key),
+        cds_sign_key: hex::encode(a.cds_sign_key),
         email: email.into(),
         oob: oob.into(),
         created,
@@ -91,7 +95,13 @@ pub fn load_pending(home: &Home) -> Result<PendingVsu> {
 }
 
 /// `sslx assemble-key`: reply A (pending, or given), reply B and the PIN give the CDSK.
-pub fn assemble(home: &Home, reply_b_text: &str, pin: &str, reply_a: Option<ReplyA>) -> Result<(Cdsk, RequestId)> {
+pub fn assemble(
+    home: &Home,
+    reply_b_text: &str,
+    pin: &str,
+    reply_a: Option<ReplyA>,
+    now: u64,
+) -> Result<(Cdsk, RequestId)> {
     let id = home.load_identity()?;
     let a = match reply_a {
         Some(a) => a,
@@ -99,7 +109,6 @@ pub fn assemble(home: &Home, reply_b_text: &str, pin: &str, reply_a: Option<Repl
     };
     let b = ReplyB::find_in(reply_b_text)?;
     let cdsk = assemble::assemble_cdsk(&id, &a, &b, pin)?;
-    let now = crate::clock::now_unix();
     if now >= a.expires {
         return Err(Error::Expired {
             what: format!("request {} has expired; run sslx vsu again", request_id_hex(&a.request_id)),

@@ -1,0 +1,260 @@
+//! `sslx pair`, `send`, `recv` and `log`: the courier (seed 004).
+
+use crate::session::incoming_calls;
+use crate::{usage, Ctx};
+use anyhow::{Context, Result};
+use sslx::cli::args::{LogArgs, PairArgs, RecvArgs, SendArgs, SuiteArg};
+use sslx::cli::prompts::PairPrompts;
+use sslx::courier::log::{Outcome, Via};
+use sslx::courier::transfer::{self, Channel};
+use sslx::courier::{pair as pairing, BundleSuite};
+use sslx::session::admission::{Admission, Admitted, Limits};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let rng = sslx::crypto::system_rng();
+    let opts = sslx::session::endpoint::Options::default();
+    let tty = std::io::stdin().is_terminal();
+    let mut prompts = PairPrompts { out: ctx.out, sas: a.sas.clone(), sas_file: a.sas_file.clone() };
+    let done = if a.accept {
+        if !prompts.scripted() && !tty {
+            return Err(usage(
+                "the short string will be needed and there is no terminal to ask: give --sas X, SSLX_SAS=X or --sas-file FILE|-",
+            ));
+        }
+        let sock = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?.next().expect("endless")?;
+        let (session, conn) = ep.accept(sock, &opts, &rng)?;
+        let mut ch = Channel::new(session, conn);
+        pairing::accept(&ctx.home, &ep.name, &mut ch, &rng, &mut prompts)?
+    } else {
+        let peer = a.peer.expect("clap requires PEER without --accept");
+        if a.yes && !prompts.scripted() {
+            return Err(usage(
+                "--yes compares the string the peer's side shows with this side's: give it with --sas X, SSLX_SAS or --sas-file FILE|- (read once the exchange is done)",
+            ));
+        }
+        if !a.yes && !tty {
+            return Err(usage(
+                "you will be asked to confirm and there is no terminal: add --yes with the peer's string (--sas-file FILE|-, --sas X or SSLX_SAS)",
+            ));
+        }
+        let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..opts };
+        let (session, conn) = ep.dial(&peer, &opts, &rng)?;
+        let mut ch = Channel::new(session, conn);
+        pairing::initiate(&ctx.home, &ep.name, &mut ch, a.yes, &rng, &mut prompts)?
+    };
+    if ctx.json {
+        ctx.print_json(serde_json::json!({"event": "done", "ok": true, "peer": done.peer, "paired": true}));
+    }
+    ctx.say(format!("sslx: paired with {}; pair key saved in {}", done.peer, done.key_file.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
+    sslx::keys::check_name(&a.to)?;
+    let plan = sslx::courier::tree::Plan::new(&a.paths)?;
+    for p in &plan.skipped {
+        ctx.say(format!("sslx: warning: skipping {} (not a file, directory or link)", p.display()));
+    }
+    let ltk = sslx::courier::load_pair_key(&ctx.home, &a.to)?.ok_or_else(|| {
+        sslx::Error::NotFound(format!(
+            "not paired with {}: run `sslx pair {}` while {} runs `sslx pair --accept`",
+            a.to, a.to, a.to
+        ))
+    })?;
+    let suite = match a.suite {
+        SuiteArg::Aead => BundleSuite::Aes256Gcm,
+        SuiteArg::TripleDes => BundleSuite::TripleDes,
+    };
+    let compression = if a.no_compress {
+        sslx::courier::payload::Compression::Off
+    } else {
+        sslx::courier::payload::Compression::Auto
+    };
+    let me = ctx.home.load_identity()?.name;
+    let spec = transfer::SendSpec { me: &me, peer: &a.to, ltk: &ltk, suite, compression, plan: &plan };
+    let rng = sslx::crypto::system_rng();
+    ctx.out.transfer_start(
+        serde_json::json!({"peer": a.to, "files": plan.files, "bytes": plan.bytes, "suite": suite.family()}),
+    );
+    let mut prog = sslx::cli::progress::Progress::new("sending", ctx.json, ctx.quiet);
+    let total = plan.bytes;
+    let mut on_progress = |n: u64| prog.update(n, total);
+    let (sent, via) = match a.out.as_deref() {
+        Some("-") => {
+            if std::io::stdout().is_terminal() {
+                return Err(usage("the bundle is binary: redirect stdout, or give --out FILE"));
+            }
+            sslx::cli::widen_pipe(1);
+            let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?;
+            (s, "stdout".to_owned())
+        }
+        Some(path) => {
+            let s = transfer::send_to_path(&ctx.home, std::path::Path::new(path), &spec, &rng, &mut on_progress)?;
+            (s, path.to_owned())
+        }
+        None => {
+            use sslx::courier::mailbox::{send_or_deposit, Delivered};
+            let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+            let mut fallback =
+                |reason: &str| ctx.say(format!("sslx: {reason}: the bundle goes to {}'s mailbox at the CDS", a.to));
+            let mailbox = !a.no_mailbox;
+            match send_or_deposit(&ep, &spec, a.direct.as_deref(), mailbox, &mut fallback, &rng, &mut on_progress)? {
+                (s, Delivered::Live) => (s, "relay".to_owned()),
+                (s, Delivered::Queued { expires }) => {
+                    (s, format!("mailbox (queued until {})", sslx::cli::fmt_time(expires)))
+                }
+            }
+        }
+    };
+    prog.finish();
+    ctx.out.sent(&a.to, &sent, &via, prog.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The CLI's view of a mailbox collection: a progress bar per bundle, a line per result.
+struct CollectView<'a> {
+    ctx: &'a Ctx,
+    prog: Option<sslx::cli::progress::Progress>,
+}
+
+impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
+    fn progress(&mut self, _item: &sslx::relay::client::MailboxItem, done: u64, total: u64) {
+        let (json, quiet) = (self.ctx.json, self.ctx.quiet);
+        self.prog
+            .get_or_insert_with(|| sslx::cli::progress::Progress::new("receiving", json, quiet))
+            .update(done, total);
+    }
+    fn opened(&mut self, g: &transfer::Got) {
+        let secs = self.prog.take().map(|p| {
+            p.finish();
+            p.elapsed().as_secs_f64()
+        });
+        self.ctx.out.received(g, "mailbox", secs.unwrap_or(0.0));
+    }
+    fn failed(&mut self, item: &sslx::relay::client::MailboxItem, e: &sslx::Error, kept: bool) {
+        if let Some(p) = self.prog.take() {
+            p.finish();
+        }
+        let what = if kept { "stays there for now" } else { "was refused and dropped" };
+        eprintln!("sslx: a bundle from {} in the mailbox {what}: {e}", item.sender);
+    }
+}
+
+/// Opens what waits in the mailbox at the CDS; returns how many bundles were opened.
+pub fn collect_mailbox(ctx: &Ctx, ep: &sslx::session::endpoint::Endpoint, into: &std::path::Path) -> Result<usize> {
+    let rng = sslx::crypto::system_rng();
+    Ok(sslx::courier::mailbox::collect(ep, into, &rng, &mut CollectView { ctx, prog: None })?)
+}
+
+pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&a.into).with_context(|| format!("creating {}", a.into.display()))?;
+    if let Some(input) = a.r#in.as_deref() {
+        let me = ctx.home.load_identity()?.name;
+        ctx.out.transfer_start(serde_json::json!({"in": input, "into": a.into}));
+        let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
+        let reader: Box<dyn std::io::Read> = if input == "-" {
+            sslx::cli::widen_pipe(0);
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
+        };
+        let g =
+            transfer::recv_offline(&ctx.home, &me, reader, &a.into, Via::File, None, &mut |n, t| prog.update(n, t))?;
+        prog.finish();
+        ctx.out.received(&g, "file", prog.elapsed().as_secs_f64());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    // What waits in the mailbox comes first.
+    if a.from_mailbox {
+        let n = collect_mailbox(ctx, &ep, &a.into)?;
+        if n == 0 {
+            ctx.say("sslx: the mailbox is empty");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match collect_mailbox(ctx, &ep, &a.into) {
+        Ok(n) if n > 0 && a.once => return Ok(ExitCode::SUCCESS),
+        Ok(_) => {}
+        Err(e) if a.once => return Err(e),
+        Err(e) => eprintln!("sslx: the mailbox: {e:#}"),
+    }
+    let opts = sslx::session::endpoint::Options::default();
+    let receive_one = |sock: Result<std::net::TcpStream>,
+                       multi: Option<&indicatif::MultiProgress>,
+                       mut place: Option<Admitted>|
+     -> Result<()> {
+        let rng = sslx::crypto::system_rng();
+        let accepted = ep.accept(sock?, &opts, &rng);
+        if let Some(p) = place.as_mut() {
+            p.handshake_done();
+        }
+        let (session, conn) = accepted?;
+        ctx.out.transfer_start(serde_json::json!({"peer": session.summary.peer, "into": a.into}));
+        let mut prog = match multi {
+            Some(m) => sslx::cli::progress::Progress::in_multi(m, "receiving", ctx.json, ctx.quiet),
+            None => sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet),
+        };
+        let ch = Channel::new(session, conn);
+        let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t));
+        prog.finish();
+        ctx.out.received(&g?, "relay", prog.elapsed().as_secs_f64());
+        Ok(())
+    };
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
+    if a.once {
+        receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Several transfers at once (a sender never waits for another's to end: one over the limit
+    // is told "busy", and may leave its bundle in the mailbox instead); one mailbox collection
+    // at a time.
+    let multi = indicatif::MultiProgress::new();
+    let admission = Admission::new(Limits::new(a.max_transfers));
+    let collecting = std::sync::Mutex::new(());
+    let serve = |sock, place| {
+        if let Err(e) = receive_one(Ok(sock), Some(&multi), Some(place)) {
+            eprintln!("sslx: a transfer failed: {e:#}");
+        }
+        // A sender that found us busy may have left its bundle in the mailbox.
+        if let Ok(_one) = collecting.try_lock() {
+            if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
+                eprintln!("sslx: the mailbox: {e:#}");
+            }
+        }
+    };
+    let accept_failed = |e: &sslx::Error| match a.bind {
+        Some(_) => eprintln!("sslx: accepting a call: {e}"),
+        None => eprintln!("sslx: the hook at the CDS ended ({e}); the transfers under way finish first"),
+    };
+    incoming.serve_admitted(&admission, &ep.name, serve, accept_failed).context("the hook at the CDS ended")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the CDS what became of bundles left in mailboxes, and updates the send log (the log is
+/// shown anyway when the CDS cannot be asked).
+pub fn refresh_queued(ctx: &Ctx) {
+    let Ok(ep) = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref()) else { return };
+    if let Err(e) = sslx::courier::mailbox::refresh_queued(&ep, &sslx::crypto::system_rng()) {
+        ctx.say(format!("sslx: could not ask the CDS about queued bundles: {e}"));
+    }
+}
+
+pub fn log(ctx: &Ctx, a: LogArgs) -> Result<ExitCode> {
+    use sslx::courier::log::{CourierLog, Direction};
+    let only = if a.sent {
+        Some(Direction::Sent)
+    } else if a.received {
+        Some(Direction::Received)
+    } else {
+        None
+    };
+    let log = CourierLog::open(&ctx.home)?;
+    refresh_queued(ctx);
+    ctx.out.log(&log.list(only)?)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,250 @@
+//! `sslx`: parse, call the library, print. Messages on stderr, data on stdout. One file per
+//! family of commands: enrollment here, `session.rs` (dial, listen), `courier.rs` (pair, send,
+//! recv, log), `token.rs`.
+
+mod courier;
+mod session;
+mod token;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sslx::cli::args::*;
+use sslx::cli::report::Output;
+use sslx::keys::{Home, Identity};
+use sslx::vsu::client::{self as vsu, ConfirmResult};
+use std::io::Write;
+use std::process::ExitCode;
+
+pub struct Ctx {
+    pub home: Home,
+    pub cds: Option<String>,
+    pub cds_http: Option<String>,
+    pub json: bool,
+    pub quiet: bool,
+    pub out: Output,
+}
+
+impl Ctx {
+    pub fn say(&self, msg: impl AsRef<str>) {
+        self.out.say(msg)
+    }
+    pub fn print_json(&self, v: serde_json::Value) {
+        self.out.json(v)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = SslxCli::parse();
+    let out = Output { json: cli.global.json, quiet: cli.global.quiet };
+    match run(cli, out) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            let (code, hint) = sslx::cli::exit::classify(&e);
+            out.error(&e, hint.as_deref());
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Our own stdout closed under us (`sslx log | head`): not a failure. Only a bare I/O error from
+/// the binary's printing counts; a broken pipe inside the library (a peer's socket, a bundle
+/// being written) is a real failure and must not exit 0.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let pipe = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    match e.chain().find_map(|c| c.downcast_ref::<sslx::Error>()) {
+        // `sslx dial` writing the peer's stream to a stdout that went away (`| head`).
+        Some(sslx::Error::OutputClosed) => true,
+        Some(_) => false,
+        None => e.downcast_ref::<std::io::Error>().is_some_and(pipe),
+    }
+}
+
+fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
+    let g = cli.global;
+    let ctx = Ctx {
+        home: Home::new(g.home.unwrap_or_else(Home::default_dir)),
+        cds: g.cds,
+        cds_http: g.cds_http,
+        json: g.json,
+        quiet: g.quiet,
+        out,
+    };
+    match cli.command {
+        SslxCommand::Keygen(a) => keygen(&ctx, a),
+        SslxCommand::Vsu(a) if a.confirm => confirm(&ctx),
+        SslxCommand::Vsu(a) => open(&ctx, a),
+        SslxCommand::AssembleKey(a) => assemble(&ctx, a),
+        SslxCommand::Standing(a) => standing(&ctx, a),
+        SslxCommand::Listen(a) => session::listen(&ctx, a),
+        SslxCommand::Dial(a) => session::dial(&ctx, a, false),
+        SslxCommand::Handshake(a) => session::dial(&ctx, a, true),
+        SslxCommand::Pair(a) => courier::pair(&ctx, a),
+        SslxCommand::Send(a) => courier::send(&ctx, a),
+        SslxCommand::Recv(a) => courier::recv(&ctx, a),
+        SslxCommand::Log(a) => courier::log(&ctx, a),
+        SslxCommand::Token(TokenCommand::Mint(a)) => token::token_mint(&ctx, a),
+        SslxCommand::Token(TokenCommand::Verify(a)) => token::token_verify(&ctx, a),
+        SslxCommand::Token(TokenCommand::Resolve(a)) => token::token_resolve(&ctx, a),
+        SslxCommand::Token(TokenCommand::Serve(a)) => token::token_serve(&ctx, a),
+        SslxCommand::Token(TokenCommand::Store(a)) => token::token_store(&ctx, a),
+    }
+}
+
+fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
+    let rng = sslx::crypto::system_rng();
+    let id = Identity::generate(&a.name, &rng)?;
+    let public = format!("{} {}", id.name, id.public().to_line());
+    match a.out.as_deref() {
+        Some("-") => {
+            std::io::stdout().write_all(id.to_file_text().as_bytes())?;
+            eprintln!("{public}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(path) => {
+            let p = std::path::Path::new(path);
+            if p.exists() && !a.force {
+                return Err(sslx::Error::from(sslx::keys::KeyError::IdentityExists(path.into())).into());
+            }
+            sslx::keys::write_secret_atomic(p, id.to_file_text().as_bytes())?;
+            ctx.say(format!("identity written to {path} (0600)"));
+        }
+        None => {
+            if let Some(old) = ctx.home.replace_identity(&id, a.force)? {
+                ctx.say(format!("the old identity is kept as {}", old.display()));
+            }
+            ctx.say(format!("identity of {} written to {} (0600)", id.name, ctx.home.identity_path().display()));
+        }
+    }
+    if ctx.json {
+        ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line()}));
+    } else {
+        println!("{public}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(ctx: &Ctx, a: VsuArgs) -> Result<ExitCode> {
+    let cds = vsu::cds_addr(&ctx.home, ctx.cds.as_deref())?;
+    let old = a.prove_with.as_deref().map(sslx::keys::load_identity_file).transpose()?;
+    let (email, oob) = (a.email.expect("clap requires it"), a.oob.expect("clap requires it"));
+    let p = vsu::open(&ctx.home, &cds, &email, &oob, old.as_ref(), sslx::clock::now_unix())?;
+    if let Some(out) = a.out.as_deref() {
+        if out == "-" {
+            print!("{}", p.reply_a);
+        } else {
+            sslx::keys::write_atomic(std::path::Path::new(out), p.reply_a.as_bytes(), 0o644)?;
+        }
+    }
+    if ctx.json {
+        ctx.print_json(
+            serde_json::json!({"ok": true, "request_id": p.request_id, "name": p.name, "email": p.email, "oob": p.oob,
+            "expires": sslx::cli::fmt_time(p.expires), "cds_http": p.cds_http}),
+        );
+    } else {
+        ctx.say(format!(
+            "open request {} sent to the CDS at {cds}: reply A kept in {}\n\
+             reply B is on its way to {email}, the PIN to {oob}; the request expires {}.\n\
+             next: sslx assemble-key --reply-b FILE --pin PIN, then sslx vsu --confirm",
+            p.request_id,
+            ctx.home.dir.display(),
+            sslx::cli::fmt_time(p.expires)
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn assemble(ctx: &Ctx, a: AssembleArgs) -> Result<ExitCode> {
+    let reply_b = sslx::cli::input::read_input(&a.reply_b, 1 << 20, "reply B")?;
+    let reply_a = match a.reply_a.as_deref() {
+        Some(f) => Some(
+            sslx::vsu::ReplyA::from_armor(&sslx::cli::input::read_input(f, 1 << 16, "reply A")?)
+                .map_err(sslx::Error::from)
+                .with_context(|| format!("reply A in {f}"))?,
+        ),
+        None => None,
+    };
+    let pin = sslx::cli::input::secret(a.pin, a.pin_file.as_deref(), "PIN from the out-of-band channel", "SSLX_PIN")?;
+    let (cdsk, rid) = vsu::assemble(&ctx.home, &reply_b, &pin, reply_a, sslx::clock::now_unix())?;
+    if a.print {
+        println!("{}", sslx::keys::encode_line(sslx::keys::LineKind::Cdsk, cdsk.expose()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    vsu::install_assembled(&ctx.home, &cdsk, &rid)?;
+    if ctx.json {
+        ctx.print_json(serde_json::json!({"ok": true, "request_id": sslx::vsu::request_id_hex(&rid), "installed": "pending confirmation"}));
+    }
+    ctx.say(format!(
+        "CDS key assembled for request {} and kept until confirmed.\nnext: sslx vsu --confirm",
+        sslx::vsu::request_id_hex(&rid)
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm(ctx: &Ctx) -> Result<ExitCode> {
+    let rng = sslx::crypto::system_rng();
+    match vsu::confirm(&ctx.home, ctx.cds.as_deref(), &rng)? {
+        ConfirmResult::Confirmed(s) => {
+            if ctx.json {
+                ctx.print_json(serde_json::json!({"ok": true, "name": s.name, "status": "confirmed", "request_id": s.request_id,
+                    "confirmed_at": sslx::cli::fmt_time(s.confirmed_at), "key_expires": sslx::cli::fmt_time(s.key_expires)}));
+            }
+            ctx.say(format!(
+                "confirmed: {} is enrolled with the CDS at {}; the CDS key is installed and valid until {}",
+                s.name,
+                s.cds,
+                sslx::cli::fmt_time(s.key_expires)
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfirmResult::Denied { attempts_left, reason } => {
+            let what = if attempts_left > 0 {
+                format!("the assembled key was removed; check the PIN and reply B, then run sslx assemble-key again ({attempts_left} attempt(s) left)")
+            } else {
+                "the assembled key and the request were removed; start again with sslx vsu".to_owned()
+            };
+            if ctx.json {
+                ctx.print_json(serde_json::json!({"ok": false, "error": "verify_failed", "status": "denied", "reason": reason, "attempts_left": attempts_left}));
+            }
+            eprintln!("sslx: error: denied by the CDS: {reason}\nhint: {what}");
+            Ok(ExitCode::from(sslx::ErrorKind::VerifyFailed.exit_code()))
+        }
+    }
+}
+
+fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
+    let base = vsu::cds_http(&ctx.home, ctx.cds_http.as_deref())?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let s = rt.block_on(vsu::fetch_standing(&base, &a.name))?;
+    if ctx.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dash = || "-".to_owned();
+    let rows = [
+        ("name", s.name.clone()),
+        ("status", s.status.clone()),
+        ("public key", s.public_key.clone().unwrap_or_else(dash)),
+        ("first VSU", s.first_vsu.clone().unwrap_or_else(dash)),
+        ("last VSU", s.last_vsu.clone().unwrap_or_else(dash)),
+        ("VSU count", s.vsu_count.to_string()),
+        ("channels", if s.channels.is_empty() { dash() } else { s.channels.join(", ") }),
+        ("key expires", s.key_expires.clone().unwrap_or_else(dash)),
+        ("key life", s.key_life_days.map(|d| format!("{d} days")).unwrap_or_else(dash)),
+    ];
+    let mut out = std::io::stdout().lock();
+    for (k, v) in rows {
+        writeln!(out, "{k:<12} {v}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn session_options(f: &SessionFlags) -> sslx::session::endpoint::Options {
+    sslx::session::endpoint::Options { forward_secrecy: !f.no_fs, resume: !f.no_resume, ..Default::default() }
+}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    sslx::Error::Usage(msg.into()).into()
+}

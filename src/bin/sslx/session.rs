@@ -1,0 +1,114 @@
+//! `sslx dial`, `handshake` and `listen`: sessions with a peer through the CDS relay or directly.
+
+use crate::{session_options, Ctx};
+use anyhow::{Context, Result};
+use sslx::cli::args::{DialArgs, ListenArgs};
+use sslx::cli::report::describe;
+use sslx::session::admission::{Admission, Admitted, Limits};
+use std::process::ExitCode;
+
+pub fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let rng = sslx::crypto::system_rng();
+    let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..session_options(&a.session) };
+    let (session, conn) = ep.dial(&a.peer, &opts, &rng)?;
+    let summary = session.summary.clone();
+    if handshake_only {
+        sslx::session::io::pump(session, conn, std::io::empty(), std::io::sink())?;
+        ctx.out.handshake(&summary);
+        return Ok(ExitCode::SUCCESS);
+    }
+    ctx.say(format!("sslx: connected to {}", describe(&summary)));
+    let t = sslx::session::io::pump(session, conn, std::io::stdin(), std::io::stdout())?;
+    ctx.say(format!("sslx: {} bytes sent, {} received", t.sent, t.received));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let allow = sslx::session::allow::AllowList::for_listener(
+        &ctx.home,
+        &a.allow.names,
+        a.allow.allowed_peers.clone(),
+        a.allow.allow_any,
+        a.exec.is_some(),
+    )?
+    .map(|list| list.into_fn());
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
+    let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
+    if a.once {
+        let sock = incoming.next().expect("endless")?;
+        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet, None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The accept loop never waits: a call waits for its slot on its own thread (15 s at most,
+    // then it is told the listener is busy), and one source may have only a few calls waiting
+    // or in their handshake (each has 10 s to finish it).
+    let admission = Admission::new(Limits::new(a.max_calls));
+    let exec = a.exec.as_deref();
+    let serve = |sock, place| {
+        if let Err(e) = serve_call(&ep, sock, &opts, exec, ctx.quiet, Some(place)) {
+            eprintln!("sslx: call failed: {e:#}");
+        }
+    };
+    let bound = a.bind.is_some();
+    let on_error = |e: &sslx::Error| {
+        if !bound {
+            eprintln!("sslx: the hook at the CDS ended ({e}); the calls under way finish first");
+        }
+    };
+    incoming.serve_admitted(&admission, &ep.name, serve, on_error).context("the hook at the CDS ended")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calls arriving at this participant (`--bind ADDR`, else its hook at the CDS), with a line on
+/// stderr for where it listens and (unless quiet) for what happens on the hook.
+pub fn incoming_calls(
+    ep: &sslx::session::endpoint::Endpoint,
+    bind: Option<&str>,
+    quiet: bool,
+) -> Result<sslx::session::endpoint::Incoming> {
+    use sslx::session::endpoint::HookNote;
+    let calls = ep.incoming(bind, move |note| match note {
+        HookNote::Granted { caller } if !quiet => eprintln!("sslx: the CDS granted {caller} a session with us"),
+        HookNote::Ring { caller } if !quiet => eprintln!("sslx: ring from {caller}"),
+        HookNote::AnswerFailed { caller, error } => eprintln!("sslx: could not answer {caller}: {error}"),
+        _ => {}
+    })?;
+    eprintln!("sslx: listening on {} as {}", calls.listening_on, ep.name);
+    Ok(calls)
+}
+
+/// One call: the handshake, then the stream to stdout or through a command.
+pub fn serve_call(
+    ep: &sslx::session::endpoint::Endpoint,
+    sock: std::net::TcpStream,
+    opts: &sslx::session::endpoint::Options,
+    exec: Option<&str>,
+    quiet: bool,
+    mut place: Option<Admitted>,
+) -> Result<()> {
+    let rng = sslx::crypto::system_rng();
+    let accepted = ep.accept(sock, opts, &rng);
+    if let Some(p) = place.as_mut() {
+        p.handshake_done();
+    }
+    let (session, conn) = accepted?;
+    if !quiet {
+        eprintln!("sslx: call from {}", describe(&session.summary));
+    }
+    let t = match exec {
+        None => sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?,
+        Some(cmd) => {
+            let (t, status) = sslx::session::exec::run(session, conn, cmd)?;
+            if !status.success() && !quiet {
+                eprintln!("sslx: --exec command ended with {status}");
+            }
+            t
+        }
+    };
+    if !quiet {
+        eprintln!("sslx: call ended: {} bytes received, {} sent", t.received, t.sent);
+    }
+    Ok(())
+}

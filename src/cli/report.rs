@@ -1,0 +1,208 @@
+//! What `sslx` prints: lines on stderr for the person (unless `--quiet`), NDJSON on stdout with
+//! `--json`, tables and tokens on stdout. Every command reports through an [`Output`] so that
+//! the two forms say the same things.
+
+use super::fmt_time;
+use super::progress::human_bytes;
+use crate::courier::log::Entry;
+use crate::courier::transfer::{Got, Sent};
+use crate::session::HandshakeSummary;
+use crate::token::{Fields, Verified};
+use serde_json::{json, Value};
+use std::io::Write;
+
+/// How the person asked to be told things.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Output {
+    /// A line for the person on stderr (not with `--quiet` or `--json`).
+    pub fn say(&self, msg: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// A line of NDJSON on stdout.
+    pub fn json(&self, v: Value) {
+        println!("{v}");
+    }
+
+    /// A failed command: the error (and a hint) on stderr, and with `--json` an error event.
+    pub fn error(&self, e: &anyhow::Error, hint: Option<&str>) {
+        if self.json {
+            let kind = e.chain().find_map(|c| c.downcast_ref::<crate::Error>()).map(|e| e.kind().code());
+            self.json(json!({"event": "error", "ok": false, "error": kind.unwrap_or("failure"),
+                "message": format!("{e:#}"), "hint": hint}));
+        }
+        eprintln!("sslx: error: {e:#}");
+        if let Some(h) = hint {
+            eprintln!("hint: {h}");
+        }
+    }
+
+    /// `sslx handshake`: what was agreed.
+    pub fn handshake(&self, s: &HandshakeSummary) {
+        if self.json {
+            self.json(json!({"ok": true, "peer": s.peer, "key_id": s.key_id, "cipher": s.cipher,
+                "forward_secrecy": s.forward_secrecy, "resumed": s.resumed, "version": s.version}));
+        } else {
+            println!("peer             {}", s.peer);
+            println!("key id           {}", s.key_id);
+            println!("cipher           {}", s.cipher);
+            println!("forward secrecy  {}", yes_no(s.forward_secrecy));
+            println!("resumed          {}", yes_no(s.resumed));
+        }
+    }
+
+    /// A transfer begins (`--json` only: the person sees the progress bar).
+    pub fn transfer_start(&self, fields: Value) {
+        if self.json {
+            let mut v = json!({"event": "start"});
+            extend(&mut v, fields);
+            self.json(v);
+        }
+    }
+
+    /// A bundle sent to `peer` via `via` in `secs`.
+    pub fn sent(&self, peer: &str, s: &Sent, via: &str, secs: f64) {
+        if self.json {
+            self.json(json!({"event": "done", "ok": true, "peer": peer, "bundle": s.bundle, "files": s.files,
+                "bytes": s.bytes, "wire_bytes": s.wire, "suite": s.suite.family(), "via": via, "seconds": secs}));
+        } else {
+            self.say(format!(
+                "sslx: sent {} file(s), {} to {peer} via {via} in {secs:.1} s ({}), {} on the wire, suite {}, bundle {}",
+                s.files,
+                human_bytes(s.bytes),
+                rate(s.bytes, secs),
+                human_bytes(s.wire),
+                s.suite.family(),
+                s.bundle
+            ));
+        }
+    }
+
+    /// A bundle received via `via` in `secs`.
+    pub fn received(&self, g: &Got, via: &str, secs: f64) {
+        let u = &g.unpacked;
+        if self.json {
+            self.json(json!({"event": "done", "ok": true, "peer": g.peer, "bundle": g.bundle, "files": u.files,
+                "bytes": u.bytes, "names": u.names, "suite": g.suite.family(), "via": via, "seconds": secs}));
+        } else {
+            self.say(format!(
+                "sslx: received {} file(s), {} from {} via {via} in {secs:.1} s ({}), suite {}: {}",
+                u.files,
+                human_bytes(u.bytes),
+                g.peer,
+                rate(u.bytes, secs),
+                g.suite.family(),
+                u.names.join(" ")
+            ));
+        }
+    }
+
+    /// `sslx log`: the entries as NDJSON or a table.
+    pub fn log(&self, entries: &[Entry]) -> std::io::Result<()> {
+        if self.json {
+            self.json(json!({"ok": true, "entries": entries}));
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{:<20} {:<8} {:<16} {:>5} {:>10} {:<5} {:<7} {:<9} {:<16} NAMES",
+            "TIME", "LOG", "PEER", "FILES", "BYTES", "SUITE", "VIA", "RESULT", "BUNDLE"
+        )?;
+        for e in entries {
+            writeln!(
+                out,
+                "{:<20} {:<8} {:<16} {:>5} {:>10} {:<5} {:<7} {:<9} {:<16} {}{}",
+                fmt_time(e.time),
+                e.direction,
+                e.peer,
+                e.files,
+                human_bytes(e.bytes),
+                e.suite,
+                e.via,
+                e.result,
+                e.bundle,
+                e.names.join(" "),
+                if e.detail.is_empty() { String::new() } else { format!("  ({})", e.detail) }
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A verified token's fields (`token verify`, `token resolve`), with `extra` in the JSON.
+    pub fn token_fields(&self, got: &Verified, fields: &Fields, extra: Value) -> std::io::Result<()> {
+        if self.json {
+            let map: serde_json::Map<String, Value> =
+                fields.0.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let mut v = json!({"ok": true, "node": got.node, "session_id": got.session_id(),
+                "sealed": got.sealed, "created": fmt_time(got.created), "expires": fmt_time(got.expires),
+                "fields": map});
+            extend(&mut v, extra);
+            self.json(v);
+        } else {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "Session-ID: {}", got.session_id())?;
+            write!(out, "{}", fields.to_text())?;
+        }
+        Ok(())
+    }
+}
+
+/// A session in one line: the peer, its key and what was agreed.
+pub fn describe(s: &HandshakeSummary) -> String {
+    format!(
+        "{} (Key-ID {}, {}, forward secrecy {}, {})",
+        s.peer,
+        s.key_id,
+        s.cipher,
+        yes_no(s.forward_secrecy),
+        if s.resumed { "resumed" } else { "full handshake" }
+    )
+}
+
+/// Bytes per second, human-sized ("-" when no time passed).
+pub fn rate(bytes: u64, secs: f64) -> String {
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    format!("{}/s", human_bytes((bytes as f64 / secs) as u64))
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn extend(v: &mut Value, extra: Value) {
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_human_and_never_divide_by_zero() {
+        assert_eq!(rate(10, 0.0), "-");
+        assert_eq!(rate(2 * 1024 * 1024, 2.0), format!("{}/s", human_bytes(1024 * 1024)));
+    }
+
+    #[test]
+    fn extra_fields_join_the_object() {
+        let mut v = json!({"ok": true});
+        extend(&mut v, json!({"fetched": 2}));
+        assert_eq!(v, json!({"ok": true, "fetched": 2}));
+    }
+}
