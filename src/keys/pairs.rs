@@ -51,7 +51,8 @@ pub fn paired_peers(home: &Home) -> Vec<String> {
     v
 }
 
-/// Whether this home is paired with `peer` (a bad name is not paired).
+/// Whether this home is paired with `peer`: its pair key loads (a bad name, a damaged file or
+/// one readable by others is no pairing).
 pub fn is_paired(home: &Home, peer: &str) -> bool {
-    pair_key_path(home, peer).is_ok_and(|p| p.is_file())
+    load_pair_key(home, peer).is_ok_and(|k| k.is_some())
 }

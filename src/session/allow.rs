@@ -95,6 +95,8 @@ mod tests {
         assert!(list.allows("named"));
         assert!(!list.allows("stranger"));
         assert!(!list.allows("../pairs/paired"), "a bad name is not paired");
+        std::fs::write(h.path("pairs").join("damaged.key"), "not a key line\n").unwrap();
+        assert!(!list.allows("damaged"), "a damaged pair key is no pairing");
         // Without --exec a pairing is no permission: only the list counts.
         let list = AllowList::for_listener(&h, &["named".into()], None, false, false).unwrap().unwrap();
         assert!(!list.allows("paired"));
