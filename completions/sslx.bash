@@ -220,12 +220,16 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__dial)
-            opts="-y -q -h -V --yes --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            opts="-y -q -h -V --yes --no-fs --no-resume --service --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -246,12 +250,16 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__handshake)
-            opts="-y -q -h -V --yes --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            opts="-y -q -h -V --yes --no-fs --no-resume --service --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -572,7 +580,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__listen)
-            opts="-q -h -V --bind --once --exec --max-calls --allow --allowed-peers --allow-any --no-fs --no-resume --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --bind --once --exec --max-calls --allow --allowed-peers --allow-any --no-fs --no-resume --service --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -595,6 +603,10 @@ _sslx() {
                     return 0
                     ;;
                 --allowed-peers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -90,6 +90,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand listen" -l exec -d 'Serve each
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l max-calls -d 'Calls served at the same time' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l allow -d 'Take calls from this participant (repeatable)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l allowed-peers -d 'Take calls from the participants named in FILE (one a line, # comments), read at each call' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand listen" -l service -d 'The service, through the CDS relay: a participant may run several listeners, one per service, beside `sslx recv` (files) and `sslx pair --accept` (pair)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
@@ -101,6 +102,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand listen" -l json -d 'Machine-re
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand dial" -l service -d 'The service, through the CDS relay: a participant may run several listeners, one per service, beside `sslx recv` (files) and `sslx pair --accept` (pair)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
@@ -111,6 +113,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand dial" -l json -d 'Machine-read
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand dial" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l service -d 'The service, through the CDS relay: a participant may run several listeners, one per service, beside `sslx recv` (files) and `sslx pair --accept` (pair)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand handshake" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r

@@ -40,7 +40,8 @@ fn finding_3_a_recorded_on_hook_does_not_steal_the_hook_on_another_connection() 
     let (alice, bob) = (enroll(&cds, "ra"), enroll(&cds, "rb"));
     let ((a, ka), (b, kb)) = (keys(&alice), keys(&bob));
     let mut first = open(&cds);
-    let frame = OnHook::new(&b, &kb, &first.challenge, &[1; 16], &rng()).unwrap().to_frame().unwrap();
+    let body = HookBody { nonce: [1; 16], service: "session".into() }.encode().unwrap();
+    let frame = OnHook::new(&b, &kb, &first.challenge, &body, &rng()).unwrap().to_frame().unwrap();
     write_frame(&mut first.stream, &frame).unwrap();
     assert_eq!(next(&mut first.stream).msg_type, TYPE_HOOK_OK);
     // The same bytes, recorded, sent on a new connection.
@@ -54,7 +55,7 @@ fn finding_3_a_recorded_on_hook_does_not_steal_the_hook_on_another_connection() 
         &a,
         &ka,
         &caller.challenge,
-        &CallBody { callee: b.clone(), nonce: [2; 16] }.encode().unwrap(),
+        &CallBody { callee: b.clone(), nonce: [2; 16], service: "session".into() }.encode().unwrap(),
         &rng(),
     )
     .unwrap();
@@ -124,10 +125,16 @@ fn finding_3_every_authenticated_request_fails_on_another_connection() {
         (
             "call",
             Box::new(|ch| {
-                Call::new(&a, &ka, ch, &CallBody { callee: b.clone(), nonce: [1; 16] }.encode().unwrap(), &rng())
-                    .unwrap()
-                    .to_frame()
-                    .unwrap()
+                Call::new(
+                    &a,
+                    &ka,
+                    ch,
+                    &CallBody { callee: b.clone(), nonce: [1; 16], service: "session".into() }.encode().unwrap(),
+                    &rng(),
+                )
+                .unwrap()
+                .to_frame()
+                .unwrap()
             }),
         ),
         ("answer", Box::new(|ch| Answer::new(&b, &kb, ch, &[2; 16], &rng()).unwrap().to_frame().unwrap())),
@@ -354,7 +361,7 @@ fn finding_9_a_forged_callee_never_reaches_the_billing_tape_and_csv_cells_are_qu
         &a,
         &ka,
         &c.challenge,
-        &CallBody { callee: forged.to_owned(), nonce: [1; 16] }.encode().unwrap(),
+        &CallBody { callee: forged.to_owned(), nonce: [1; 16], service: "session".into() }.encode().unwrap(),
         &rng(),
     )
     .unwrap();

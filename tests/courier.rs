@@ -979,3 +979,61 @@ fn a_direct_send_to_a_listener_that_is_not_the_peer_is_refused() {
     let _ = recv.child.kill();
     assert!(is_empty(dest.path()), "nothing arrived at db");
 }
+
+/// Issue 13, item 1: one participant keeps several hooks, one per service. `sslx recv` (files),
+/// `sslx listen` (session), a named `listen --service backup` and `sslx pair --accept` (pair)
+/// run at once for bob; each call reaches the one its service names, and none kicks another off
+/// (before, each new hook replaced the last one, and the first process exited 7).
+#[test]
+fn recv_listen_and_pair_accept_keep_their_hooks_side_by_side() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "sva", "svb");
+    let inbox = tempfile::tempdir().unwrap();
+    let mut recv = Listener::command(&b, &["recv", "--into", inbox.path().to_str().unwrap()], false);
+    let _shell = Listener::on_hook(&b, &["--exec", "tr a-z A-Z", "--allow", "sva"]);
+    let _backup = Listener::on_hook(&b, &["--service", "backup", "--exec", "wc -c", "--allow", "sva"]);
+    let mut pairing = Listener::command(&b, &["pair", "--accept", "--sas", "00000"], false);
+    let file = a.home().join("note.txt");
+    std::fs::write(&file, b"night one\n").unwrap();
+    a.cmd().args(["-q", "send", "--to", "svb"]).arg(&file).assert().success();
+    assert_eq!(std::fs::read(inbox.path().join("note.txt")).unwrap(), b"night one\n", "recv took the bundle");
+    a.cmd().args(["-q", "dial", "svb"]).write_stdin("hello").assert().success().stdout("HELLO");
+    a.cmd()
+        .args(["-q", "dial", "--service", "backup", "svb"])
+        .write_stdin(vec![b'x'; 321])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("321"));
+    a.cmd()
+        .args(["dial", "--service", "nothing", "svb"])
+        .assert()
+        .code(7)
+        .stderr(predicates::str::contains("svb must run `sslx listen --service nothing`"));
+    a.cmd().args(["dial", "--service", "Bad/Name", "svb"]).assert().code(2);
+    // Everyone is still there: a second night's file reaches recv, and pair --accept still waits.
+    std::fs::write(&file, b"night two\n").unwrap();
+    let second = a.home().join("second.txt");
+    std::fs::copy(&file, &second).unwrap();
+    a.cmd().args(["-q", "send", "--to", "svb"]).arg(&second).assert().success();
+    assert_eq!(std::fs::read(inbox.path().join("second.txt")).unwrap(), b"night two\n");
+    assert!(recv.child.try_wait().unwrap().is_none(), "recv is still running");
+    assert!(pairing.child.try_wait().unwrap().is_none(), "pair --accept is still waiting");
+}
+
+/// Without a `sslx recv`, the sender is told what the recipient must run (and the bundle goes to
+/// the mailbox, as before); a `listen` on hook does not take files meant for `recv`.
+#[test]
+fn a_listener_alone_does_not_take_files_and_the_sender_learns_what_to_run() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "nfa", "nfb");
+    let _shell = Listener::on_hook(&b, &["--exec", "cat", "--allow", "nfa"]);
+    let file = a.home().join("f.txt");
+    std::fs::write(&file, b"x").unwrap();
+    a.cmd()
+        .args(["send", "--no-mailbox", "--to", "nfb"])
+        .arg(&file)
+        .assert()
+        .code(7)
+        .stderr(predicates::str::contains("nfb must run `sslx recv`"));
+    a.cmd().args(["send", "--to", "nfb"]).arg(&file).assert().success().stderr(predicates::str::contains("mailbox"));
+}

@@ -119,6 +119,7 @@ fn all_decoders(bytes: &[u8]) {
         }
         canonical!(
             NonceBody => |m| m.encode(),
+            HookBody => |m| m.encode().unwrap(),
             IdBody => |m| m.encode(),
             TimeBody => |m| m.encode(),
             CallBody => |m| m.encode().unwrap(),
@@ -162,9 +163,10 @@ fn relay_bodies() -> Vec<Vec<u8>> {
     let item = MailboxItem { item: 7, sender: "alice".into(), size: 330, bundle_id: [9; 8] };
     vec![
         NonceBody { nonce: [1; 16] }.encode(),
+        HookBody { nonce: [1; 16], service: "files".into() }.encode().unwrap(),
         IdBody { id: [2; 16] }.encode(),
         TimeBody { time: 1_796_218_337 }.encode(),
-        CallBody { callee: "bob".into(), nonce: [3; 16] }.encode().unwrap(),
+        CallBody { callee: "bob".into(), nonce: [3; 16], service: "session".into() }.encode().unwrap(),
         RingBody { call_id: [4; 16], caller: "alice".into() }.encode().unwrap(),
         DeliveryBody::Empty.encode().unwrap(),
         DeliveryBody::Item(item).encode().unwrap(),

@@ -93,7 +93,8 @@ fn a_call_from_another_source_than_the_registered_one_is_refused() {
     // alice enrolled from 127.0.0.1; this call comes from 127.0.0.2 (also loopback).
     let mut sock = connect_from("127.0.0.2", &cds.listen);
     let hello = sslx::wire::CdsHello::from_frame(&sslx::wire::read_frame(&mut sock).unwrap().unwrap()).unwrap();
-    let body = sslx::relay::CallBody { callee: "sb".into(), nonce: [1; 16] }.encode().unwrap();
+    let body =
+        sslx::relay::CallBody { callee: "sb".into(), nonce: [1; 16], service: "session".into() }.encode().unwrap();
     let call = sslx::relay::Call::new(&name, &cdsk, &hello.challenge, &body, &rng).unwrap();
     sslx::wire::write_frame(&mut sock, &call.to_frame().unwrap()).unwrap();
     let f = sslx::wire::read_frame(&mut sock).unwrap().unwrap();
@@ -112,7 +113,8 @@ fn a_wrapped_call_under_the_wrong_key_is_refused() {
     let _l = Listener::on_hook(&bob, &[]);
     let rng = sslx::crypto::system_rng();
     let err = sslx::vsu::client::exchange(&cds.listen, |ch| {
-        let body = sslx::relay::CallBody { callee: "wkb".into(), nonce: [1; 16] }.encode()?;
+        let body =
+            sslx::relay::CallBody { callee: "wkb".into(), nonce: [1; 16], service: "session".into() }.encode()?;
         Ok(sslx::relay::Call::new("wka", &sslx::crypto::Secret::new([5; 32]), ch, &body, &rng)?.to_frame()?)
     })
     .unwrap_err();
@@ -178,7 +180,7 @@ fn more_participants_on_hook_than_connection_slots_stay_reachable() {
         caller,
         caller_key,
         &c.challenge,
-        &sslx::relay::CallBody { callee: name.to_owned(), nonce: [2; 16] }.encode().unwrap(),
+        &sslx::relay::CallBody { callee: name.to_owned(), nonce: [2; 16], service: "session".into() }.encode().unwrap(),
         &rng,
     )
     .unwrap();
@@ -208,7 +210,7 @@ fn the_peers_ticket_is_pushed_over_its_hook_and_never_kept() {
     assert!(!kept(&g.session_id));
 
     // bob on hook: his copy is pushed down the hook, and opens under his key.
-    let mut hook = sslx::relay::client::on_hook(&cds.listen, &b_name, &b_key, &rng).unwrap();
+    let mut hook = sslx::relay::client::on_hook(&cds.listen, &b_name, &b_key, "session", &rng).unwrap();
     let g = sslx::broker::client::request_session(&cds.listen, &a_name, &a_key, "pb", &rng).unwrap();
     match hook.next_event().unwrap() {
         sslx::relay::client::HookEvent::Ticket { caller, session_id, .. } => {

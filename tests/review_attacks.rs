@@ -281,7 +281,8 @@ fn l5_a_caller_probing_names_cannot_grow_the_billing_tape_without_bound() {
     let alice = enroll(&cds, "ba");
     let (name, key) = keys(&alice);
     for i in 0..sslx::cds::relay::REFUSED_CALLS_LOGGED + 10 {
-        let e = sslx::relay::client::call(&cds.listen, &name, &key, &format!("nobody{i}"), &rng()).unwrap_err();
+        let e =
+            sslx::relay::client::call(&cds.listen, &name, &key, &format!("nobody{i}"), "session", &rng()).unwrap_err();
         assert_eq!(e.kind(), sslx::ErrorKind::NotFound, "{e}");
     }
     let refused = cds.calls_json().iter().filter(|c| c["result"].as_str().unwrap_or("").starts_with("refused")).count();

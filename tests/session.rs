@@ -180,7 +180,7 @@ fn the_library_listener_runs_a_call_through_a_command() {
     let (alice, bob) = (enroll(&cds, "ea"), enroll(&cds, "eb"));
     let home = |p: &Participant| sslx::keys::Home::new(p.home());
     let ep_b = Endpoint::load(&home(&bob), None).unwrap();
-    let mut calls = ep_b.incoming(Some("127.0.0.1:0"), |_| {}).unwrap();
+    let mut calls = ep_b.incoming(Some("127.0.0.1:0"), "session", |_| {}).unwrap();
     let target = format!("eb@{}", calls.listening_on);
     let admission = Admission::new(Limits::new(2));
     std::thread::scope(|s| {
@@ -215,7 +215,7 @@ fn the_listener_reads_the_time_from_its_endpoints_clock() {
     let home = |p: &Participant| sslx::keys::Home::new(p.home());
     let later = sslx::clock::now_unix() + sslx::broker::DEFAULT_TICKET_LIFE + 3600;
     let ep_b = Endpoint::load(&home(&bob), None).unwrap().with_clock(Arc::new(sslx::clock::FixedClock::new(later)));
-    let mut calls = ep_b.incoming(Some("127.0.0.1:0"), |_| {}).unwrap();
+    let mut calls = ep_b.incoming(Some("127.0.0.1:0"), "session", |_| {}).unwrap();
     let target = format!("kb@{}", calls.listening_on);
     let opts = Options { resume: false, ..Options::default() };
     std::thread::scope(|s| {

@@ -689,7 +689,18 @@ fn relay_messages_vector() {
         let rng = crypto::system_rng();
         let ch = &CHALLENGE;
         let lines = [
-            ("on_hook", OnHook::new("bob", &cdsk_b, ch, &hook_nonce, &rng).unwrap().to_frame()),
+            (
+                "on_hook",
+                OnHook::new(
+                    "bob",
+                    &cdsk_b,
+                    ch,
+                    &HookBody { nonce: hook_nonce, service: "session".into() }.encode().unwrap(),
+                    &rng,
+                )
+                .unwrap()
+                .to_frame(),
+            ),
             ("hook_ok", HookOk::new(&cdsk_b, &hook_nonce, &1_790_000_001u64.to_be_bytes(), &rng).to_frame()),
             (
                 "call",
@@ -697,7 +708,7 @@ fn relay_messages_vector() {
                     "alice",
                     &cdsk_a,
                     ch,
-                    &CallBody { callee: "bob".into(), nonce: call_nonce }.encode().unwrap(),
+                    &CallBody { callee: "bob".into(), nonce: call_nonce, service: "session".into() }.encode().unwrap(),
                     &rng,
                 )
                 .unwrap()
@@ -714,7 +725,7 @@ fn relay_messages_vector() {
         ];
         let mut text = format!(
             "# Relay messages (docs/PROTOCOL.md 5C) with fixed CDS keys: alice's CDSK is SHA-256('vector cdsk a'),\n\
-             # bob's SHA-256('vector cdsk b'); bob hooks, alice calls him. Participant messages are bound to the\n\
+             # bob's SHA-256('vector cdsk b'); bob hooks for the service 'session', alice calls him there. Participant messages are bound to the\n\
              # connection challenge; each CDS message opens under its recipient's CDSK and the binding of the\n\
              # message it answers (the hook nonce for hook OK, ring and ticket push; the call nonce for call OK).\n\
              # The ticket push's body is the ticket of wire/ah_cds.txt.\n\
@@ -733,13 +744,16 @@ fn relay_messages_vector() {
     let ch: [u8; 32] = h(&f["challenge"]).try_into().unwrap();
     let on_hook = OnHook::from_bytes(&h(&f["on_hook"])).unwrap();
     assert_eq!(on_hook.to_frame().unwrap(), h(&f["on_hook"]));
-    assert_eq!(NonceBody::decode(&on_hook.open(&cdsk_b, &ch).unwrap()).unwrap().nonce, hook_nonce);
+    assert_eq!(
+        HookBody::decode(&on_hook.open(&cdsk_b, &ch).unwrap()).unwrap(),
+        HookBody { nonce: hook_nonce, service: "session".into() }
+    );
     assert!(on_hook.open(&cdsk_a, &ch).is_none());
     assert!(on_hook.open(&cdsk_b, &[0; 32]).is_none(), "an on-hook verifies on its own connection only");
     let call = Call::from_bytes(&h(&f["call"])).unwrap();
     assert_eq!(
         CallBody::decode(&call.open(&cdsk_a, &ch).unwrap()).unwrap(),
-        CallBody { callee: "bob".into(), nonce: call_nonce }
+        CallBody { callee: "bob".into(), nonce: call_nonce, service: "session".into() }
     );
     // The wrap is bound to the message type: a call's bytes do not verify as an answer.
     assert!(Answer { sender: call.sender.clone(), wrapped: call.wrapped.clone() }.open(&cdsk_a, &ch).is_none());

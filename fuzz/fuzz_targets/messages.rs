@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
     check::<Receipt>(data);
     // Bodies carried inside wraps.
     let _ = (CallBody::decode(data), RingBody::decode(data), NonceBody::decode(data), IdBody::decode(data));
+    let _ = HookBody::decode(data);
     if let Ok(d) = DepositBody::decode(data) {
         assert_eq!(d.encode().unwrap(), data);
     }

@@ -26,8 +26,8 @@ pub const REFUSED_CALLS_LOGGED: u32 = 60;
 const HOOK_QUEUE: usize = 16;
 const RING_WAIT: Duration = Duration::from_secs(5);
 
-use super::switchboard::HookMsg;
 pub use super::switchboard::Relay;
+use super::switchboard::{HookMsg, MAX_SERVICES_ON_HOOK};
 
 /// A callee goes on hook: its connection stays open, and rings go down it.
 pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
@@ -42,9 +42,12 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
         Ok(x) => x,
         Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
-    let Ok(NonceBody { nonce }) = NonceBody::decode(&body) else {
+    let Ok(HookBody { nonce, service: svc }) = HookBody::decode(&body) else {
         return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed on-hook body".into()).await;
     };
+    if let Err(e) = service::check(&svc) {
+        return refuse(&cds, &mut sock, RefusalCode::BadRequest, e).await;
+    }
     let now = TimeBody { time: cds.clock.now() };
     let Ok(ok) = HookOk::new(&cdsk, &nonce, &now.encode(), &cds.rng).to_frame() else {
         return;
@@ -52,11 +55,24 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
     // On hook before hook OK leaves: a call made the moment the callee hears it rings.
     let (tx, mut rx) = mpsc::channel::<HookMsg>(HOOK_QUEUE);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
-    cds.relay.hooks.lock().unwrap().insert(name.clone(), (id, tx));
+    let key = (name.clone(), svc);
+    let room = {
+        let mut hooks = cds.relay.hooks.lock().unwrap();
+        let others = hooks.keys().filter(|(n, s)| *n == name && *s != key.1).count();
+        let room = others < MAX_SERVICES_ON_HOOK;
+        if room {
+            hooks.insert(key.clone(), (id, tx));
+        }
+        room
+    };
+    if !room {
+        let why = format!("{name:?} has {MAX_SERVICES_ON_HOOK} services on hook already: end one first");
+        return refuse(&cds, &mut sock, RefusalCode::RateLimited, why).await;
+    }
     let unhook = |relay: &Relay| {
         let mut hooks = relay.hooks.lock().unwrap();
-        if hooks.get(&name).is_some_and(|(i, _)| *i == id) {
-            hooks.remove(&name);
+        if hooks.get(&key).is_some_and(|(i, _)| *i == id) {
+            hooks.remove(&key);
         }
     };
     if sock.write_all(&ok).await.is_err() {
@@ -138,9 +154,12 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         Ok(x) => x,
         Err(r) => return refuse(&cds, &mut sock, r.code, r.reason).await,
     };
-    let Ok(CallBody { callee, nonce }) = CallBody::decode(&body) else {
+    let Ok(CallBody { callee, nonce, service: svc }) = CallBody::decode(&body) else {
         return refuse(&cds, &mut sock, RefusalCode::Malformed, "malformed call body".into()).await;
     };
+    if let Err(e) = service::check(&svc) {
+        return refuse(&cds, &mut sock, RefusalCode::BadRequest, e).await;
+    }
     // Only a valid name reaches the billing tape (the caller chose these bytes).
     if let Err(e) = crate::keys::check_name(&callee) {
         return refuse(&cds, &mut sock, RefusalCode::BadRequest, format!("the callee is not a participant name: {e}"))
@@ -179,13 +198,8 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         if known.is_none() {
             return Err(Refusal::new(RefusalCode::NotFound, format!("no participant named {callee:?} at this CDS")));
         }
-        let ring_tx = cds.relay.hooks.lock().unwrap().get(&callee).map(|(_, tx)| tx.clone());
-        ring_tx.ok_or_else(|| {
-            Refusal::new(
-                RefusalCode::NotListening,
-                format!("{callee:?} is not listening (no `sslx listen` on hook at this CDS)"),
-            )
-        })
+        let ring_tx = cds.relay.hooks.lock().unwrap().get(&(callee.clone(), svc.clone())).map(|(_, tx)| tx.clone());
+        ring_tx.ok_or_else(|| Refusal::new(RefusalCode::NotListening, not_listening(&callee, &svc)))
     }
     .await;
     // The call is a stream of the caller's from here: it gives its work slot back.
@@ -236,6 +250,18 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         c.registrar.store.call_ended(&tracking, c.clock.now(), up, down, &result).map_err(Refusal::internal)
     })
     .await;
+}
+
+/// The refusal's reason for a callee with no hook for the service: what the callee must run.
+fn not_listening(callee: &str, svc: &str) -> String {
+    match svc {
+        service::FILES => format!("{callee:?} is not receiving files: {callee} must run `sslx recv`"),
+        service::PAIR => format!("{callee:?} is not waiting to pair: {callee} must run `sslx pair --accept`"),
+        service::SESSION => format!("{callee:?} is not listening: {callee} must run `sslx listen`"),
+        other => {
+            format!("{callee:?} is not listening for {other:?}: {callee} must run `sslx listen --service {other}`")
+        }
+    }
 }
 
 /// Bytes moved per read in a splice: large, since a relayed session is bulk traffic.

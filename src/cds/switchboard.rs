@@ -16,15 +16,20 @@ pub(super) enum HookMsg {
     Ticket(Vec<u8>),
 }
 
-/// A participant on hook: which hook (a newer one replaces it) and where its messages go.
+/// A participant on hook: which hook (a newer one for the same service replaces it) and where
+/// its messages go.
 pub(super) type HookEntry = (u64, mpsc::Sender<HookMsg>);
+/// A hook's key: the participant and the service it answers for.
+pub(super) type HookKey = (String, String);
+/// Services one participant may have on hook at once (each hook is a connection the CDS keeps).
+pub const MAX_SERVICES_ON_HOOK: usize = 8;
 /// A call waiting for its callee's answer: the callee, and where its answering socket goes.
 pub(super) type PendingCall = (String, oneshot::Sender<TcpStream>);
 
 /// Who is on hook and which calls wait for an answer.
 #[derive(Default)]
 pub struct Relay {
-    pub(super) hooks: Mutex<HashMap<String, HookEntry>>,
+    pub(super) hooks: Mutex<HashMap<HookKey, HookEntry>>,
     pub(super) pending: Mutex<HashMap<[u8; 16], PendingCall>>,
     pub(super) next_hook: AtomicU64,
     /// Refuse calls from an address other than the caller's registered source.
@@ -40,15 +45,17 @@ impl Relay {
         Relay { source_check, ..Default::default() }
     }
 
-    /// Pushes a ticket down `peer`'s hook, never waiting: `false` if it is not on hook or its
-    /// queue is full.
+    /// Pushes a ticket down each of `peer`'s hooks (the caller's call will name one of them),
+    /// never waiting: `false` if it is on none or every queue is full.
     pub fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
-        let tx = self.hooks.lock().unwrap().get(peer).map(|(_, tx)| tx.clone());
-        tx.is_some_and(|tx| tx.try_send(HookMsg::Ticket(ticket)).is_ok())
+        let txs: Vec<_> =
+            self.hooks.lock().unwrap().iter().filter(|((n, _), _)| n == peer).map(|(_, (_, tx))| tx.clone()).collect();
+        txs.iter().filter(|tx| tx.try_send(HookMsg::Ticket(ticket.clone())).is_ok()).count() > 0
     }
 
-    /// How many participants are on hook now.
+    /// How many participants have a hook now (whatever the services).
     pub fn on_hook_count(&self) -> usize {
-        self.hooks.lock().unwrap().len()
+        let hooks = self.hooks.lock().unwrap();
+        hooks.keys().map(|(n, _)| n).collect::<std::collections::HashSet<_>>().len()
     }
 }

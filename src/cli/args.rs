@@ -351,6 +351,14 @@ pub struct SessionFlags {
     /// Always make a full handshake (do not resume a cached session)
     #[arg(long)]
     pub no_resume: bool,
+    /// The service, through the CDS relay: a participant may run several listeners, one per
+    /// service, beside `sslx recv` (files) and `sslx pair --accept` (pair)
+    #[arg(long, default_value = crate::relay::service::SESSION, value_name = "NAME", value_parser = service_name)]
+    pub service: String,
+}
+
+fn service_name(s: &str) -> Result<String, String> {
+    crate::relay::service::check(s).map(|()| s.to_owned())
 }
 
 #[derive(Debug, Args)]

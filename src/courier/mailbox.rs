@@ -6,7 +6,7 @@ use super::error::CourierError;
 use super::log::{CourierLog, Direction, Outcome as LogOutcome, Via};
 use super::transfer::{self, Got, SendSpec, Sent};
 use crate::relay::client::{DeliveryState, MailboxItem, Outcome};
-use crate::session::endpoint::Endpoint;
+use crate::session::endpoint::{Endpoint, Options};
 use crate::{Error, ErrorKind, Result};
 use ring::rand::SecureRandom;
 use std::path::Path;
@@ -54,7 +54,8 @@ pub fn send_or_deposit(
         Some(d) => format!("{}@{}", spec.peer, d.split_once('@').map_or(d, |(_, addr)| addr)),
         None => spec.peer.to_owned(),
     };
-    match ep.dial(&target, &Default::default(), rng) {
+    let opts = Options { service: crate::relay::service::FILES.into(), ..Options::default() };
+    match ep.dial(&target, &opts, rng) {
         Ok((session, conn)) => {
             if session.summary.peer != spec.peer {
                 let (said, expected) = (session.summary.peer, spec.peer.to_owned());

@@ -49,13 +49,18 @@ pub struct Hook {
     cds: String,
 }
 
-/// Goes on hook at the CDS as `name`.
-pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, rng: &dyn SecureRandom) -> Result<Hook> {
+/// Goes on hook at the CDS as `name`, for calls naming `service` (`msgs::service`). Hooks for
+/// other services of the same name stay; an older hook for this one is replaced.
+pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dyn SecureRandom) -> Result<Hook> {
     let c = connect(cds)?;
     let mut s = c.stream;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let nonce: [u8; 16] = crypto::random_array(rng);
-    send(&mut s, &OnHook::new(name, cdsk, &c.challenge, &NonceBody { nonce }.encode(), rng)?.to_frame()?)?;
+    send(
+        &mut s,
+        &OnHook::new(name, cdsk, &c.challenge, &HookBody { nonce, service: service.to_owned() }.encode()?, rng)?
+            .to_frame()?,
+    )?;
     let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
     let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's hook answer"))?;
     TimeBody::decode(&body)?;
@@ -97,13 +102,14 @@ impl Hook {
 /// timeout (15 s), with a margin.
 pub const CALL_WAIT: Duration = Duration::from_secs(60);
 
-/// Places a call to `callee` through the CDS. On call-OK, returns the spliced connection (the
-/// callee's listener hello comes next) and the call's tracking id.
+/// Places a call to `callee`'s `service` through the CDS. On call-OK, returns the spliced
+/// connection (the callee's listener hello comes next) and the call's tracking id.
 pub fn call(
     cds: &str,
     name: &str,
     cdsk: &Secret<32>,
     callee: &str,
+    service: &str,
     rng: &dyn SecureRandom,
 ) -> Result<(TcpStream, [u8; 16])> {
     let c = connect(cds)?;
@@ -113,8 +119,14 @@ pub fn call(
     let nonce: [u8; 16] = crypto::random_array(rng);
     send(
         &mut s,
-        &Call::new(name, cdsk, &c.challenge, &CallBody { callee: callee.to_owned(), nonce }.encode()?, rng)?
-            .to_frame()?,
+        &Call::new(
+            name,
+            cdsk,
+            &c.challenge,
+            &CallBody { callee: callee.to_owned(), nonce, service: service.to_owned() }.encode()?,
+            rng,
+        )?
+        .to_frame()?,
     )?;
     let ok = CallOk::from_frame(&receive(&mut s, "answering the call")?)?;
     let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's call-OK"))?;

@@ -193,7 +193,7 @@ fn finish<T>(r: Reader<'_>, v: T) -> Result<T, WireError> {
     Ok(v)
 }
 
-/// `[16] nonce`: on hook (the hook nonce) and collect (a fresh nonce per collect).
+/// `[16] nonce`: collect (a fresh nonce per collect).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NonceBody {
     pub nonce: [u8; 16],
@@ -206,6 +206,54 @@ impl NonceBody {
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(b);
         let v = NonceBody { nonce: r.take_array("nonce")? };
+        finish(r, v)
+    }
+}
+
+/// The services a participant's hooks answer for (5C): each hook is for one, a call names one.
+pub mod service {
+    /// `sslx recv`: bundles, live.
+    pub const FILES: &str = "files";
+    /// `sslx pair --accept`: pairing.
+    pub const PAIR: &str = "pair";
+    /// `sslx listen` and `sslx dial` unless `--service NAME` names another.
+    pub const SESSION: &str = "session";
+    /// The longest service name.
+    pub const MAX_LEN: usize = 32;
+
+    /// A service name: 1-32 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter or digit.
+    pub fn check(name: &str) -> Result<(), String> {
+        let b = name.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= MAX_LEN
+            && b[0].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "invalid service name {name:?}: use 1-{MAX_LEN} of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+            ))
+        }
+    }
+}
+
+/// On hook: `[16] hook nonce ‖ str8 service` (which calls this hook answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookBody {
+    pub nonce: [u8; 16],
+    pub service: String,
+}
+
+impl HookBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut b = self.nonce.to_vec();
+        put_str8(&mut b, &self.service)?;
+        Ok(b)
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = HookBody { nonce: r.take_array("hook nonce")?, service: r.str8("service")?.to_owned() };
         finish(r, v)
     }
 }
@@ -244,11 +292,13 @@ impl TimeBody {
     }
 }
 
-/// Call: `str8 callee ‖ [16] call nonce` (the callee named inside the wrap).
+/// Call: `str8 callee ‖ [16] call nonce ‖ str8 service` (the callee and the service named inside
+/// the wrap).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallBody {
     pub callee: String,
     pub nonce: [u8; 16],
+    pub service: String,
 }
 
 impl CallBody {
@@ -256,11 +306,16 @@ impl CallBody {
         let mut b = Vec::new();
         put_str8(&mut b, &self.callee)?;
         b.extend_from_slice(&self.nonce);
+        put_str8(&mut b, &self.service)?;
         Ok(b)
     }
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(b);
-        let v = CallBody { callee: r.str8("callee")?.to_owned(), nonce: r.take_array("nonce")? };
+        let v = CallBody {
+            callee: r.str8("callee")?.to_owned(),
+            nonce: r.take_array("nonce")?,
+            service: r.str8("service")?.to_owned(),
+        };
         finish(r, v)
     }
 }
@@ -503,9 +558,12 @@ mod body_tests {
         let item = MailboxItem { item: 9, sender: "alice".into(), size: 70_000, bundle_id: [4; 8] };
         let cases: Vec<(Vec<u8>, Decodes)> = vec![
             (NonceBody { nonce: [1; 16] }.encode(), |b| NonceBody::decode(b).is_ok()),
+            (HookBody { nonce: [1; 16], service: "files".into() }.encode().unwrap(), |b| HookBody::decode(b).is_ok()),
             (IdBody { id: [2; 16] }.encode(), |b| IdBody::decode(b).is_ok()),
             (TimeBody { time: 1_790_000_000 }.encode(), |b| TimeBody::decode(b).is_ok()),
-            (CallBody { callee: "bob".into(), nonce: [3; 16] }.encode().unwrap(), |b| CallBody::decode(b).is_ok()),
+            (CallBody { callee: "bob".into(), nonce: [3; 16], service: "session".into() }.encode().unwrap(), |b| {
+                CallBody::decode(b).is_ok()
+            }),
             (RingBody { call_id: [5; 16], caller: "al".into() }.encode().unwrap(), |b| RingBody::decode(b).is_ok()),
             (DeliveryBody::Item(item.clone()).encode().unwrap(), |b| DeliveryBody::decode(b).is_ok()),
             (CollectedBody { nonce: [6; 16], item: 9, outcome: Outcome::Keep }.encode(), |b| {

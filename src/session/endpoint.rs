@@ -37,6 +37,9 @@ pub struct Options {
     pub accept_new_listener: bool,
     /// Accepting: only callers this allows (None: any participant enrolled at the CDS).
     pub allow: Option<AllowFn>,
+    /// Dialing through the relay: the callee's service to call (`relay::service`; a direct dial
+    /// reaches whatever listens at the address).
+    pub service: String,
 }
 
 impl std::fmt::Debug for Options {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for Options {
             .field("suites", &self.suites)
             .field("accept_new_listener", &self.accept_new_listener)
             .field("allow", &self.allow.as_ref().map(|_| "[a list]"))
+            .field("service", &self.service)
             .finish()
     }
 }
@@ -59,6 +63,7 @@ impl Default for Options {
             suites: vec![Suite::Aes256Gcm as u8, Suite::ChaCha20Poly1305 as u8],
             accept_new_listener: false,
             allow: None,
+            service: crate::relay::service::SESSION.to_owned(),
         }
     }
 }
@@ -216,7 +221,8 @@ impl Endpoint {
             Target::Relay(name) => name,
         };
         let target = target.as_str();
-        let (stream, _tracking) = crate::relay::client::call(&self.cds, &self.name, &self.cdsk, target, rng)?;
+        let (stream, _tracking) =
+            crate::relay::client::call(&self.cds, &self.name, &self.cdsk, target, &opts.service, rng)?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut conn = Conn::new(stream)?;
         let hello = listener_hello(&mut conn, target)?;
@@ -421,10 +427,15 @@ impl Iterator for Incoming {
 
 impl Endpoint {
     /// Calls arrive from a socket bound at `bind`, or (None) as rings on this participant's hook
-    /// at the CDS, each answered with its own connection. A hook that ends yields its error
-    /// (nothing more will ring); an error accepting on a bound socket is yielded and the next
-    /// call follows. `note` hears what happens on the hook.
-    pub fn incoming(&self, bind: Option<&str>, note: impl Fn(HookNote) + Send + 'static) -> Result<Incoming> {
+    /// for `service` at the CDS, each answered with its own connection. A hook that ends yields
+    /// its error (nothing more will ring); an error accepting on a bound socket is yielded and
+    /// the next call follows. `note` hears what happens on the hook.
+    pub fn incoming(
+        &self,
+        bind: Option<&str>,
+        service: &str,
+        note: impl Fn(HookNote) + Send + 'static,
+    ) -> Result<Incoming> {
         let rng = crate::crypto::system_rng();
         Ok(match bind {
             Some(bind) => {
@@ -440,9 +451,9 @@ impl Endpoint {
                 }
             }
             None => {
-                let mut hook = crate::relay::client::on_hook(&self.cds, &self.name, &self.cdsk, &rng)?;
+                let mut hook = crate::relay::client::on_hook(&self.cds, &self.name, &self.cdsk, service, &rng)?;
                 Incoming {
-                    listening_on: format!("hook at the CDS {}", self.cds),
+                    listening_on: format!("hook at the CDS {} (service {service})", self.cds),
                     bound: false,
                     calls: Box::new(std::iter::from_fn(move || {
                         use crate::relay::client::HookEvent;

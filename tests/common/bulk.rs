@@ -40,14 +40,15 @@ pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<
 
 /// Puts a participant on hook over a raw connection; the connection is the hook.
 pub fn hook(listen: &str, name: &str, cdsk: &Secret<32>) -> std::net::TcpStream {
-    use sslx::relay::{HookOk, OnHook};
+    use sslx::relay::{HookBody, HookOk, OnHook};
     use sslx::wire::{read_frame, write_frame, Msg};
     let rng = sslx::crypto::system_rng();
     let nonce: [u8; 16] = sslx::crypto::random_array(&rng);
     let c = sslx::net::connect_cds(listen).unwrap();
     let mut s = c.stream;
     s.set_read_timeout(None).unwrap();
-    write_frame(&mut s, &OnHook::new(name, cdsk, &c.challenge, &nonce, &rng).unwrap().to_frame().unwrap()).unwrap();
+    let body = HookBody { nonce, service: sslx::relay::service::SESSION.into() }.encode().unwrap();
+    write_frame(&mut s, &OnHook::new(name, cdsk, &c.challenge, &body, &rng).unwrap().to_frame().unwrap()).unwrap();
     let ok = HookOk::from_frame(&read_frame(&mut s).unwrap().unwrap()).unwrap();
     assert!(ok.open(cdsk, &nonce).is_some());
     s

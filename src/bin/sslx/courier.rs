@@ -8,6 +8,7 @@ use sslx::cli::prompts::PairPrompts;
 use sslx::courier::log::{Outcome, Via};
 use sslx::courier::transfer::{self, Channel};
 use sslx::courier::{pair as pairing, BundleSuite};
+use sslx::relay::service;
 use sslx::session::admission::{Admission, Admitted, Limits};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
                 "the short string will be needed and there is no terminal to ask: give --sas X, SSLX_SAS=X or --sas-file FILE|-",
             ));
         }
-        let sock = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?.next().expect("endless")?;
+        let sock = incoming_calls(&ep, a.bind.as_deref(), service::PAIR, ctx.quiet)?.next().expect("endless")?;
         let (session, conn) = ep.accept(sock, &opts, &rng)?;
         let mut ch = Channel::new(session, conn);
         pairing::accept(&ctx.home, &ep.name, &mut ch, &rng, &mut prompts)?
@@ -40,7 +41,8 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
                 "you will be asked to confirm and there is no terminal: add --yes with the peer's string (--sas-file FILE|-, --sas X or SSLX_SAS)",
             ));
         }
-        let opts = sslx::session::endpoint::Options { accept_new_listener: a.yes, ..opts };
+        let opts =
+            sslx::session::endpoint::Options { accept_new_listener: a.yes, service: service::PAIR.into(), ..opts };
         let (session, conn) = ep.dial(&peer, &opts, &rng)?;
         let mut ch = Channel::new(session, conn);
         pairing::initiate(&ctx.home, &ep.name, &mut ch, a.yes, &rng, &mut prompts)?
@@ -205,7 +207,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         ctx.out.received(&g?, "relay", prog.elapsed().as_secs_f64());
         Ok(())
     };
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), service::FILES, ctx.quiet)?;
     if a.once {
         receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
         return Ok(ExitCode::SUCCESS);

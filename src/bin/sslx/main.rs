@@ -242,7 +242,12 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
 }
 
 pub fn session_options(f: &SessionFlags) -> sslx::session::endpoint::Options {
-    sslx::session::endpoint::Options { forward_secrecy: !f.no_fs, resume: !f.no_resume, ..Default::default() }
+    sslx::session::endpoint::Options {
+        forward_secrecy: !f.no_fs,
+        resume: !f.no_resume,
+        service: f.service.clone(),
+        ..Default::default()
+    }
 }
 
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {

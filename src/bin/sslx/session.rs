@@ -34,7 +34,7 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         a.exec.is_some(),
     )?
     .map(|list| list.into_fn());
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), ctx.quiet)?;
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, ctx.quiet)?;
     let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
     if a.once {
         let sock = incoming.next().expect("endless")?;
@@ -66,10 +66,11 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
 pub fn incoming_calls(
     ep: &sslx::session::endpoint::Endpoint,
     bind: Option<&str>,
+    service: &str,
     quiet: bool,
 ) -> Result<sslx::session::endpoint::Incoming> {
     use sslx::session::endpoint::HookNote;
-    let calls = ep.incoming(bind, move |note| match note {
+    let calls = ep.incoming(bind, service, move |note| match note {
         HookNote::Granted { caller } if !quiet => eprintln!("sslx: the CDS granted {caller} a session with us"),
         HookNote::Ring { caller } if !quiet => eprintln!("sslx: ring from {caller}"),
         HookNote::AnswerFailed { caller, error } => eprintln!("sslx: could not answer {caller}: {error}"),
