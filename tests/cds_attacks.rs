@@ -630,3 +630,37 @@ fn the_cds_stamps_its_hello_and_refusals_with_the_clock_it_is_given() {
     let r = Refused::from_frame(&read_frame(&mut s).unwrap().unwrap()).unwrap();
     assert_eq!(r.server_time, 1_700_000_090, "{}", r.reason);
 }
+
+/// Issue 13: hooks are per service, and one participant cannot make the CDS keep unbounded hook
+/// connections by naming new services: 8 services on hook at once, the 9th refused (19); a
+/// service name that is not one is refused (11); re-hooking a service it has is always allowed.
+#[test]
+fn a_participant_keeps_at_most_eight_services_on_hook() {
+    let cds = Cds::start_dev();
+    let bob = enroll(&cds, "hs");
+    let (b, kb) = keys(&bob);
+    let hook = |service: &str| {
+        let mut c = open(&cds);
+        let body = HookBody { nonce: [4; 16], service: service.into() }.encode().unwrap();
+        let frame = OnHook::new(&b, &kb, &c.challenge, &body, &rng()).unwrap().to_frame().unwrap();
+        write_frame(&mut c.stream, &frame).unwrap();
+        let answer = next(&mut c.stream);
+        (c, answer)
+    };
+    let kept: Vec<_> = (0..8)
+        .map(|i| {
+            let (c, answer) = hook(&format!("svc{i}"));
+            assert_eq!(answer.msg_type, TYPE_HOOK_OK, "service {i}");
+            c
+        })
+        .collect();
+    let (_c, answer) = hook("svc8");
+    let r = refusal(&answer);
+    assert_eq!(r.code, RefusalCode::RateLimited as u16, "{}", r.reason);
+    assert!(r.reason.contains("8 services"), "{}", r.reason);
+    let (_c, answer) = hook("svc3");
+    assert_eq!(answer.msg_type, TYPE_HOOK_OK, "a service it has may hook again (replacing the old one)");
+    let (_c, answer) = hook("Not/A/Service");
+    assert_eq!(refusal(&answer).code, RefusalCode::BadRequest as u16);
+    drop(kept);
+}
