@@ -55,26 +55,11 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
     // On hook before hook OK leaves: a call made the moment the callee hears it rings.
     let (tx, mut rx) = mpsc::channel::<HookMsg>(HOOK_QUEUE);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
-    let key = (name.clone(), svc);
-    let room = {
-        let mut hooks = cds.relay.hooks.lock().unwrap();
-        let others = hooks.keys().filter(|(n, s)| *n == name && *s != key.1).count();
-        let room = others < MAX_SERVICES_ON_HOOK;
-        if room {
-            hooks.insert(key.clone(), (id, tx));
-        }
-        room
-    };
-    if !room {
+    if !cds.relay.hook_up(&name, &svc, (id, tx)) {
         let why = format!("{name:?} has {MAX_SERVICES_ON_HOOK} services on hook already: end one first");
         return refuse(&cds, &mut sock, RefusalCode::RateLimited, why).await;
     }
-    let unhook = |relay: &Relay| {
-        let mut hooks = relay.hooks.lock().unwrap();
-        if hooks.get(&key).is_some_and(|(i, _)| *i == id) {
-            hooks.remove(&key);
-        }
-    };
+    let unhook = |relay: &Relay| relay.hang_up(&name, &svc, id);
     if sock.write_all(&ok).await.is_err() {
         return unhook(&cds.relay);
     }
@@ -198,7 +183,7 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         if known.is_none() {
             return Err(Refusal::new(RefusalCode::NotFound, format!("no participant named {callee:?} at this CDS")));
         }
-        let ring_tx = cds.relay.hooks.lock().unwrap().get(&(callee.clone(), svc.clone())).map(|(_, tx)| tx.clone());
+        let ring_tx = cds.relay.line(&callee, &svc);
         ring_tx.ok_or_else(|| Refusal::new(RefusalCode::NotListening, not_listening(&callee, &svc)))
     }
     .await;

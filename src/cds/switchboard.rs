@@ -19,8 +19,6 @@ pub(super) enum HookMsg {
 /// A participant on hook: which hook (a newer one for the same service replaces it) and where
 /// its messages go.
 pub(super) type HookEntry = (u64, mpsc::Sender<HookMsg>);
-/// A hook's key: the participant and the service it answers for.
-pub(super) type HookKey = (String, String);
 /// Services one participant may have on hook at once (each hook is a connection the CDS keeps).
 pub const MAX_SERVICES_ON_HOOK: usize = 8;
 /// A call waiting for its callee's answer: the callee, and where its answering socket goes.
@@ -29,7 +27,8 @@ pub(super) type PendingCall = (String, oneshot::Sender<TcpStream>);
 /// Who is on hook and which calls wait for an answer.
 #[derive(Default)]
 pub struct Relay {
-    pub(super) hooks: Mutex<HashMap<HookKey, HookEntry>>,
+    /// Per participant, its hooks by service.
+    hooks: Mutex<HashMap<String, HashMap<String, HookEntry>>>,
     pub(super) pending: Mutex<HashMap<[u8; 16], PendingCall>>,
     pub(super) next_hook: AtomicU64,
     /// Refuse calls from an address other than the caller's registered source.
@@ -49,13 +48,41 @@ impl Relay {
     /// never waiting: `false` if it is on none or every queue is full.
     pub fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
         let txs: Vec<_> =
-            self.hooks.lock().unwrap().iter().filter(|((n, _), _)| n == peer).map(|(_, (_, tx))| tx.clone()).collect();
+            self.hooks.lock().unwrap().get(peer).into_iter().flatten().map(|(_, (_, tx))| tx.clone()).collect();
         txs.iter().filter(|tx| tx.try_send(HookMsg::Ticket(ticket.clone())).is_ok()).count() > 0
     }
 
     /// How many participants have a hook now (whatever the services).
     pub fn on_hook_count(&self) -> usize {
-        let hooks = self.hooks.lock().unwrap();
-        hooks.keys().map(|(n, _)| n).collect::<std::collections::HashSet<_>>().len()
+        self.hooks.lock().unwrap().len()
+    }
+
+    /// Puts hook `entry` up for `name`'s `service`, replacing an older one of that service;
+    /// `false` (nothing changed) when `name` has `MAX_SERVICES_ON_HOOK` other services up.
+    pub(super) fn hook_up(&self, name: &str, service: &str, entry: HookEntry) -> bool {
+        let mut hooks = self.hooks.lock().unwrap();
+        let services = hooks.entry(name.to_owned()).or_default();
+        if !services.contains_key(service) && services.len() >= MAX_SERVICES_ON_HOOK {
+            return false;
+        }
+        services.insert(service.to_owned(), entry);
+        true
+    }
+
+    /// Takes hook `id` of `name`'s `service` down, unless a newer hook replaced it.
+    pub(super) fn hang_up(&self, name: &str, service: &str, id: u64) {
+        let mut hooks = self.hooks.lock().unwrap();
+        let Some(services) = hooks.get_mut(name) else { return };
+        if services.get(service).is_some_and(|(i, _)| *i == id) {
+            services.remove(service);
+        }
+        if services.is_empty() {
+            hooks.remove(name);
+        }
+    }
+
+    /// Where a ring for `name`'s `service` goes, if that hook is up.
+    pub(super) fn line(&self, name: &str, service: &str) -> Option<mpsc::Sender<HookMsg>> {
+        self.hooks.lock().unwrap().get(name)?.get(service).map(|(_, tx)| tx.clone())
     }
 }

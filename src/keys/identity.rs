@@ -30,14 +30,20 @@ impl PublicIdentity {
     }
 }
 
+/// Whether `s` is 1 to `max_len` of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter or
+/// digit: the shape of participant names and of the relay's service names.
+pub fn is_name_shaped(s: &str, max_len: usize) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max_len
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
+}
+
 /// Names are what other participants and the CDS call a machine: 1–64 of `a-z 0-9 . _ -`,
 /// starting with a letter or digit.
 pub fn check_name(name: &str) -> Result<(), KeyError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok {
+    if is_name_shaped(name, 64) {
         Ok(())
     } else {
         Err(KeyError::Invalid(format!(

@@ -5,7 +5,7 @@ mod keystore;
 mod line;
 mod pairs;
 
-pub use identity::{check_name, Identity, PublicIdentity};
+pub use identity::{check_name, is_name_shaped, Identity, PublicIdentity};
 pub use keystore::{
     check_secret_file_mode, load_identity_file, open_special, prepare_secret_file, read_secret_file, write_atomic,
     write_secret_atomic, Home,

@@ -223,12 +223,7 @@ pub mod service {
 
     /// A service name: 1-32 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter or digit.
     pub fn check(name: &str) -> Result<(), String> {
-        let b = name.as_bytes();
-        let ok = !b.is_empty()
-            && b.len() <= MAX_LEN
-            && b[0].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c));
-        if ok {
+        if crate::keys::is_name_shaped(name, MAX_LEN) {
             Ok(())
         } else {
             Err(format!(

@@ -25,7 +25,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
                 "the short string will be needed and there is no terminal to ask: give --sas X, SSLX_SAS=X or --sas-file FILE|-",
             ));
         }
-        let sock = incoming_calls(&ep, a.bind.as_deref(), service::PAIR, ctx.quiet)?.next().expect("endless")?;
+        let sock = incoming_calls(&ep, a.bind.as_deref(), service::PAIR, ctx.out.quiet)?.next().expect("endless")?;
         let (session, conn) = ep.accept(sock, &opts, &rng)?;
         let mut ch = Channel::new(session, conn);
         pairing::accept(&ctx.home, &ep.name, &mut ch, &rng, &mut prompts)?
@@ -47,7 +47,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
         let mut ch = Channel::new(session, conn);
         pairing::initiate(&ctx.home, &ep.name, &mut ch, a.yes, &rng, &mut prompts)?
     };
-    if ctx.json {
+    if ctx.out.json {
         ctx.print_json(serde_json::json!({"event": "done", "ok": true, "peer": done.peer, "paired": true}));
     }
     ctx.say(format!("sslx: paired with {}; pair key saved in {}", done.peer, done.key_file.display()));
@@ -81,7 +81,7 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
     ctx.out.transfer_start(
         serde_json::json!({"peer": a.to, "files": plan.files, "bytes": plan.bytes, "suite": suite.family()}),
     );
-    let mut prog = sslx::cli::progress::Progress::new("sending", ctx.json, ctx.quiet);
+    let mut prog = sslx::cli::progress::Progress::new("sending", ctx.out.json, ctx.out.quiet);
     let total = plan.bytes;
     let mut on_progress = |n: u64| prog.update(n, total);
     let (sent, via) = match a.out.as_deref() {
@@ -125,7 +125,7 @@ struct CollectView<'a> {
 
 impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
     fn progress(&mut self, _item: &sslx::relay::client::MailboxItem, done: u64, total: u64) {
-        let (json, quiet) = (self.ctx.json, self.ctx.quiet);
+        let (json, quiet) = (self.ctx.out.json, self.ctx.out.quiet);
         self.prog
             .get_or_insert_with(|| sslx::cli::progress::Progress::new("receiving", json, quiet))
             .update(done, total);
@@ -157,7 +157,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     if let Some(input) = a.r#in.as_deref() {
         let me = ctx.home.load_identity()?.name;
         ctx.out.transfer_start(serde_json::json!({"in": input, "into": a.into}));
-        let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet);
+        let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.out.json, ctx.out.quiet);
         let reader: Box<dyn std::io::Read> = if input == "-" {
             sslx::cli::widen_pipe(0);
             Box::new(std::io::stdin().lock())
@@ -198,8 +198,8 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         let (session, conn) = accepted?;
         ctx.out.transfer_start(serde_json::json!({"peer": session.summary.peer, "into": a.into}));
         let mut prog = match multi {
-            Some(m) => sslx::cli::progress::Progress::in_multi(m, "receiving", ctx.json, ctx.quiet),
-            None => sslx::cli::progress::Progress::new("receiving", ctx.json, ctx.quiet),
+            Some(m) => sslx::cli::progress::Progress::in_multi(m, "receiving", ctx.out.json, ctx.out.quiet),
+            None => sslx::cli::progress::Progress::new("receiving", ctx.out.json, ctx.out.quiet),
         };
         let ch = Channel::new(session, conn);
         let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t));
@@ -207,7 +207,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         ctx.out.received(&g?, "relay", prog.elapsed().as_secs_f64());
         Ok(())
     };
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), service::FILES, ctx.quiet)?;
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), service::FILES, ctx.out.quiet)?;
     if a.once {
         receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
         return Ok(ExitCode::SUCCESS);

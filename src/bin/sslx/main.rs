@@ -19,8 +19,6 @@ pub struct Ctx {
     pub home: Home,
     pub cds: Option<String>,
     pub cds_http: Option<String>,
-    pub json: bool,
-    pub quiet: bool,
     pub out: Output,
 }
 
@@ -64,14 +62,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
     let g = cli.global;
-    let ctx = Ctx {
-        home: Home::new(g.home.unwrap_or_else(Home::default_dir)),
-        cds: g.cds,
-        cds_http: g.cds_http,
-        json: g.json,
-        quiet: g.quiet,
-        out,
-    };
+    let ctx = Ctx { home: Home::new(g.home.unwrap_or_else(Home::default_dir)), cds: g.cds, cds_http: g.cds_http, out };
     match cli.command {
         SslxCommand::Keygen(a) => keygen(&ctx, a),
         SslxCommand::Vsu(a) if a.confirm => confirm(&ctx),
@@ -118,7 +109,7 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
             ctx.say(format!("identity of {} written to {} (0600)", id.name, ctx.home.identity_path().display()));
         }
     }
-    if ctx.json {
+    if ctx.out.json {
         ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line()}));
     } else {
         println!("{public}");
@@ -138,7 +129,7 @@ fn open(ctx: &Ctx, a: VsuArgs) -> Result<ExitCode> {
             sslx::keys::write_atomic(std::path::Path::new(out), p.reply_a.as_bytes(), 0o644)?;
         }
     }
-    if ctx.json {
+    if ctx.out.json {
         ctx.print_json(
             serde_json::json!({"ok": true, "request_id": p.request_id, "name": p.name, "email": p.email, "oob": p.oob,
             "expires": sslx::cli::fmt_time(p.expires), "cds_http": p.cds_http}),
@@ -173,7 +164,7 @@ fn assemble(ctx: &Ctx, a: AssembleArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     vsu::install_assembled(&ctx.home, &cdsk, &rid)?;
-    if ctx.json {
+    if ctx.out.json {
         ctx.print_json(serde_json::json!({"ok": true, "request_id": sslx::vsu::request_id_hex(&rid), "installed": "pending confirmation"}));
     }
     ctx.say(format!(
@@ -187,7 +178,7 @@ fn confirm(ctx: &Ctx) -> Result<ExitCode> {
     let rng = sslx::crypto::system_rng();
     match vsu::confirm(&ctx.home, ctx.cds.as_deref(), &rng)? {
         ConfirmResult::Confirmed(s) => {
-            if ctx.json {
+            if ctx.out.json {
                 ctx.print_json(serde_json::json!({"ok": true, "name": s.name, "status": "confirmed", "request_id": s.request_id,
                     "confirmed_at": sslx::cli::fmt_time(s.confirmed_at), "key_expires": sslx::cli::fmt_time(s.key_expires)}));
             }
@@ -205,7 +196,7 @@ fn confirm(ctx: &Ctx) -> Result<ExitCode> {
             } else {
                 "the assembled key and the request were removed; start again with sslx vsu".to_owned()
             };
-            if ctx.json {
+            if ctx.out.json {
                 ctx.print_json(serde_json::json!({"ok": false, "error": "verify_failed", "status": "denied", "reason": reason, "attempts_left": attempts_left}));
             }
             eprintln!("sslx: error: denied by the CDS: {reason}\nhint: {what}");
@@ -218,7 +209,7 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
     let base = vsu::cds_http(&ctx.home, ctx.cds_http.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let s = rt.block_on(vsu::fetch_standing(&base, &a.name))?;
-    if ctx.json {
+    if ctx.out.json {
         println!("{}", serde_json::to_string(&s)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -34,11 +34,11 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         a.exec.is_some(),
     )?
     .map(|list| list.into_fn());
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, ctx.quiet)?;
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, ctx.out.quiet)?;
     let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
     if a.once {
         let sock = incoming.next().expect("endless")?;
-        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.quiet, None)?;
+        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.out.quiet, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     // The accept loop never waits: a call waits for its slot on its own thread (15 s at most,
@@ -47,7 +47,7 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     let admission = Admission::new(Limits::new(a.max_calls));
     let exec = a.exec.as_deref();
     let serve = |sock, place| {
-        if let Err(e) = serve_call(&ep, sock, &opts, exec, ctx.quiet, Some(place)) {
+        if let Err(e) = serve_call(&ep, sock, &opts, exec, ctx.out.quiet, Some(place)) {
             eprintln!("sslx: call failed: {e:#}");
         }
     };

@@ -54,7 +54,7 @@ pub fn token_mint(ctx: &Ctx, a: MintArgs) -> Result<ExitCode> {
         (None, false) => sslx::token::Handover::Bare,
     };
     let out = handover.render(&token);
-    if ctx.json {
+    if ctx.out.json {
         ctx.print_json(serde_json::json!({"ok": true, "token": token, "output": out, "node": a.node,
             "session_id": format!("{:04x}:{number:012x}", a.node), "expires": sslx::cli::fmt_time(now + ttl),
             "sealed_to": to.map(|(n, _)| n), "length": token.len()}));
@@ -109,7 +109,7 @@ pub fn token_store(ctx: &Ctx, a: TokenStoreArgs) -> Result<ExitCode> {
     let items =
         a.items.iter().map(|it| sslx::token::oob::parse_item(it)).collect::<Result<Vec<_>, _>>().map_err(token_err)?;
     let version = sslx::token::oob::DataStore::open(&a.db)?.put(&items)?;
-    if ctx.json {
+    if ctx.out.json {
         ctx.print_json(serde_json::json!({"ok": true, "version": version}));
     } else {
         println!("{version}");
@@ -128,7 +128,7 @@ pub fn token_serve(ctx: &Ctx, a: TokenServeArgs) -> Result<ExitCode> {
     let listener = std::net::TcpListener::bind(&a.listen).with_context(|| format!("binding {}", a.listen))?;
     let cfg = ServeConfig { node: a.node, identity, keyring, db: a.db.clone(), skew, now: sslx::clock::now_unix };
     eprintln!("sslx: node {} answers out-of-band queries on {}", a.node, listener.local_addr()?);
-    let quiet = ctx.quiet;
+    let quiet = ctx.out.quiet;
     let shutdown = std::sync::atomic::AtomicBool::new(false);
     sslx::token::oob::serve(listener, &cfg, &shutdown, &|event| match event {
         ServeEvent::Answered { peer, client, ids } if !quiet => {
