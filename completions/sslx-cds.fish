@@ -54,6 +54,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-waiting-
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l max-working -d 'Requests worked on at once (lowered to fit the open-file limit); a quarter may be open requests' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l streams-per-participant -d 'Calls, deposits and collections one participant may have open at once' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l splice-idle -d 'Seconds a relayed session may pass no byte either way before it is cut' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l hook-keepalive -d 'Seconds between keepalives down an idle hook (a callee that hears nothing for three of them hooks again; 0: none)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 'Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-dir -d 'Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-quota -d 'Bytes that may wait for one recipient' -r

@@ -94,6 +94,12 @@ pub enum Error {
     Expired { what: String, now: String, edge: String },
     #[error("refused by the CDS: {reason}")]
     Refused { code: u16, reason: String },
+    /// A newer hook of this participant for the same service took this one's place at the CDS.
+    #[error(
+        "another sslx went on hook at the CDS as {name} for service {service:?}, so this one stops \
+         (one process per participant and service)"
+    )]
+    HookReplaced { name: String, service: String },
     /// The peer of a courier exchange refused (its negative acknowledge), with its reason.
     #[error("{peer} refused: {reason}")]
     PeerRefused { peer: String, code: u16, reason: String },
@@ -127,6 +133,7 @@ impl Error {
             Error::Expired { .. } => ErrorKind::Expired,
             Error::Refused { code, .. } => crate::wire::RefusalCode::kind_of(*code),
             Error::PeerRefused { code, .. } => crate::wire::RefusalCode::kind_of(*code),
+            Error::HookReplaced { .. } => ErrorKind::Refused,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Usage(_) => ErrorKind::Usage,

@@ -38,6 +38,57 @@ pub fn connect(addr: &str, what: &str) -> Result<TcpStream> {
     Ok(s)
 }
 
+/// TCP keepalive probes on a long-lived connection (a hook, at both ends): after 60 s of silence,
+/// every 10 s; 6 unanswered end it. A peer gone without a FIN (a NAT that forgot the flow, a host
+/// that lost power) is found without waiting for a write to fail.
+pub fn keep_tcp_alive<S: std::os::fd::AsFd>(sock: &S) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(6);
+    let _ = socket2::SockRef::from(sock).set_tcp_keepalive(&ka);
+}
+
+/// Waits between attempts to reach a server again: exponential from `first`, capped at `cap`,
+/// each wait drawn at random between half and all of its step (so that the clients a restart
+/// dropped together do not come back together).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    cap: Duration,
+    step: Duration,
+}
+
+impl Backoff {
+    /// 1 s, 2 s, 4 s, … up to a minute.
+    pub fn new() -> Self {
+        Self::between(Duration::from_secs(1), Duration::from_secs(60))
+    }
+
+    pub fn between(first: Duration, cap: Duration) -> Self {
+        Backoff { first, cap, step: first }
+    }
+
+    /// The next wait, `rng` drawing where it falls in its step.
+    pub fn next_wait(&mut self, rng: &dyn ring::rand::SecureRandom) -> Duration {
+        let step = self.step;
+        self.step = (step * 2).min(self.cap);
+        let r = u32::from_be_bytes(crate::crypto::random_array(rng));
+        step / 2 + (step / 2).mul_f64(f64::from(r) / f64::from(u32::MAX))
+    }
+
+    /// Back to the first step (the server answered and stayed).
+    pub fn reset(&mut self) {
+        self.step = self.first;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// How long the CDS may take to send its hello once connected.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -162,6 +213,24 @@ pub fn exchange(
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_with_each_wait_in_the_upper_half_of_its_step() {
+        let rng = crate::crypto::system_rng();
+        let mut b = Backoff::between(Duration::from_secs(1), Duration::from_secs(8));
+        let steps = [1, 2, 4, 8, 8, 8];
+        for (i, step) in steps.iter().enumerate() {
+            let w = b.next_wait(&rng);
+            let step = Duration::from_secs(*step);
+            assert!(w >= step / 2 && w <= step, "wait {i}: {w:?} not within half of {step:?} and all of it");
+        }
+        b.reset();
+        assert!(b.next_wait(&rng) <= Duration::from_secs(1), "reset starts again at the first step");
+        // The waits are spread, not all the same (a thousand clients would come back together).
+        let waits: std::collections::HashSet<_> =
+            (0..20).map(|_| Backoff::between(Duration::from_secs(4), Duration::from_secs(4)).next_wait(&rng)).collect();
+        assert!(waits.len() > 10, "{waits:?}");
+    }
 
     #[test]
     fn a_watchdog_ends_a_trickling_exchange_and_a_disarmed_one_does_nothing() {

@@ -682,21 +682,30 @@ fn a_receiver_takes_several_transfers_at_once_and_never_lets_one_overwrite_anoth
     assert_eq!(names.len(), 5, "{names:?}");
 }
 
+/// A receiver whose CDS goes away keeps trying (issue 13 item 2); when what answers at that
+/// address no longer knows it (a CDS started afresh, its state lost), it stops with that refusal
+/// instead of trying for ever.
 #[test]
-fn a_receiver_on_hook_ends_with_an_error_when_the_cds_goes_away() {
+fn a_receiver_on_hook_stops_when_its_cds_comes_back_without_it() {
     let cds = Cds::start_dev();
     let b = enroll(&cds, "hb");
     let mut recv = Listener::command(&b, &["recv", "--into", b.home().to_str().unwrap()], false);
+    let listen = cds.listen.clone();
     drop(cds);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    recv.await_stderr("off hook at the CDS", 1, 30);
+    assert!(recv.child.try_wait().unwrap().is_none(), "recv keeps trying while its CDS is away");
+    let _afresh = Cds::start_on(&["--dev"], &[], &listen);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let status = loop {
         if let Some(s) = recv.child.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "recv kept running without its CDS");
+        assert!(std::time::Instant::now() < deadline, "recv kept trying a CDS that does not know it");
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    assert_eq!(status.code(), Some(7), "the CDS unavailable");
+    let (_, _, err) = recv.wait();
+    assert_eq!(status.code(), Some(5), "refused: not enrolled at that CDS: {err}");
+    assert!(err.contains("not enrolled") || err.contains("no participant"), "{err}");
 }
 
 /// An offline bundle from `from` to `to` under the pair key `ltk` whose records carry exactly
@@ -1036,4 +1045,130 @@ fn a_listener_alone_does_not_take_files_and_the_sender_learns_what_to_run() {
         .code(7)
         .stderr(predicates::str::contains("nfb must run `sslx recv`"));
     a.cmd().args(["send", "--to", "nfb"]).arg(&file).assert().success().stderr(predicates::str::contains("mailbox"));
+}
+
+/// Polls until `path` exists (a file a running `recv` places), up to `secs`.
+fn arrives(path: &Path, secs: u64) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// Issue 13, item 2: the CDS killed (-9) and started again on the same address and state under a
+/// running `sslx recv`: recv says its hook dropped, keeps trying, says when it is back, and takes
+/// the next file live; it never exited.
+#[test]
+fn recv_rides_out_a_cds_restart_and_takes_the_next_file_live() {
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("cds.db");
+    let args = ["--dev", "--db", db.to_str().unwrap()];
+    let mut cds = Cds::start(&args, &[]);
+    let (a, b) = paired_couple(&cds, "rsa", "rsb");
+    let inbox = tempfile::tempdir().unwrap();
+    let mut recv = Listener::command(&b, &["recv", "--into", inbox.path().to_str().unwrap()], false);
+    let listen = cds.listen.clone();
+    cds.child.kill().unwrap();
+    cds.child.wait().unwrap();
+    recv.await_stderr("off hook at the CDS", 1, 30);
+    // Down for a few tries.
+    recv.await_stderr("still off hook", 1, 30);
+    assert!(recv.child.try_wait().unwrap().is_none(), "recv keeps trying while the CDS is down");
+    let _cds = Cds::start_on(&args, &[], &listen);
+    let err = recv.await_stderr("back on hook at the CDS (service files)", 1, 90);
+    assert!(err.contains("calls cannot reach us"), "{err}");
+    let file = a.home().join("after-restart.txt");
+    std::fs::write(&file, b"still here\n").unwrap();
+    a.cmd().args(["-q", "send", "--no-mailbox", "--to", "rsb"]).arg(&file).assert().success();
+    assert_eq!(std::fs::read(inbox.path().join("after-restart.txt")).unwrap(), b"still here\n");
+    assert!(recv.child.try_wait().unwrap().is_none(), "recv is still running");
+}
+
+/// Issue 13, item 2: a connection that dies without a FIN (the path between recv and the CDS falls
+/// silent) is found by the hook's keepalive; while recv cannot get back on hook, a file sent to
+/// it waits in the mailbox; when it is back, it collects that file at once, and takes the next one
+/// live. `--json` tells each step as an event.
+#[test]
+fn a_silent_hook_is_found_by_its_keepalive_and_recv_collects_what_waited_meanwhile() {
+    let cds = Cds::start(&["--dev", "--hook-keepalive", "1", "--health-detail"], &[]);
+    let (a, b) = paired_couple(&cds, "kaa", "kab");
+    let proxy = Proxy::start(&cds.listen);
+    let inbox = tempfile::tempdir().unwrap();
+    let recv = Listener::command(&b, &["--cds", &proxy.addr, "recv", "--into", inbox.path().to_str().unwrap()], false);
+    assert_eq!(bulk::on_hook_count(&cds.http), 1);
+    proxy.refuse_new(true);
+    proxy.go_silent();
+    let err = recv.await_stderr("off hook at the CDS (nothing from the CDS in 3 s", 1, 30);
+    assert!(err.contains("it sends a keepalive every 1 s"), "{err}");
+    recv.await_stderr("still off hook", 1, 30);
+    // recv closed its end: the CDS hears that through the proxy and takes the hook down.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while bulk::on_hook_count(&cds.http) != 0 {
+        assert!(std::time::Instant::now() < end, "the CDS still has the silent hook");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let waited = a.home().join("waited.txt");
+    std::fs::write(&waited, b"left in the mailbox\n").unwrap();
+    a.cmd().args(["send", "--to", "kab"]).arg(&waited).assert().success().stderr(predicates::str::contains("mailbox"));
+    assert!(!inbox.path().join("waited.txt").exists());
+    proxy.refuse_new(false);
+    recv.await_stderr("back on hook at the CDS (service files)", 1, 90);
+    assert!(arrives(&inbox.path().join("waited.txt"), 30), "recv collected the mailbox when it came back");
+    let live = a.home().join("live.txt");
+    std::fs::write(&live, b"live again\n").unwrap();
+    a.cmd().args(["-q", "send", "--no-mailbox", "--to", "kab"]).arg(&live).assert().success();
+    assert_eq!(std::fs::read(inbox.path().join("live.txt")).unwrap(), b"live again\n");
+
+    // The same drop, told as NDJSON events on stdout.
+    let inbox2 = tempfile::tempdir().unwrap();
+    drop(recv);
+    let proxy2 = Proxy::start(&cds.listen);
+    let mut events = Listener::command(
+        &b,
+        &["--json", "--cds", &proxy2.addr, "recv", "--into", inbox2.path().to_str().unwrap()],
+        false,
+    );
+    proxy2.go_silent();
+    let mut out = BufReader::new(events.child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
+        seen.push(v["event"].as_str().unwrap_or("").to_owned());
+        if v["event"] == "hook_down" {
+            assert_eq!((v["service"].as_str(), v["again"].as_bool()), (Some("files"), Some(false)), "{v}");
+            assert!(v["retry_in"].as_f64().unwrap() > 0.0, "{v}");
+        }
+        if v["event"] == "hook_up" {
+            break;
+        }
+    }
+    assert_eq!(seen, ["listening", "hook_down", "hook_up"], "{seen:?}");
+}
+
+/// Issue 13, item 2: a second `sslx recv` for the same participant takes the hook, and the first
+/// is told why and stops (exit 5), instead of the two knocking each other off for ever.
+#[test]
+fn a_second_recv_takes_the_hook_and_the_first_stops_saying_why() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "rpa", "rpb");
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = Listener::command(&b, &["recv", "--into", one.path().to_str().unwrap()], false);
+    let second = Listener::command(&b, &["recv", "--into", two.path().to_str().unwrap()], false);
+    let (status, _, err) = first.wait();
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(
+        err.contains(r#"another sslx went on hook at the CDS as rpb for service "files", so this one stops"#),
+        "{err}"
+    );
+    let file = a.home().join("to-second.txt");
+    std::fs::write(&file, b"2").unwrap();
+    a.cmd().args(["-q", "send", "--no-mailbox", "--to", "rpb"]).arg(&file).assert().success();
+    assert!(two.path().join("to-second.txt").exists());
+    drop(second);
 }

@@ -85,6 +85,8 @@ fn all_decoders(bytes: &[u8]) {
     check::<sslx::relay::Call>(bytes);
     check::<sslx::relay::CallOk>(bytes);
     check::<sslx::relay::TicketPush>(bytes);
+    check::<sslx::relay::Keepalive>(bytes);
+    check::<sslx::relay::HookReplaced>(bytes);
     check::<sslx::relay::Deposit>(bytes);
     check::<sslx::relay::DepositOk>(bytes);
     check::<sslx::relay::Collect>(bytes);
@@ -122,6 +124,7 @@ fn all_decoders(bytes: &[u8]) {
             HookBody => |m| m.encode().unwrap(),
             IdBody => |m| m.encode(),
             TimeBody => |m| m.encode(),
+            HookOkBody => |m| m.encode(),
             CallBody => |m| m.encode().unwrap(),
             RingBody => |m| m.encode().unwrap(),
             DeliveryBody => |m| m.encode().unwrap(),
@@ -166,6 +169,7 @@ fn relay_bodies() -> Vec<Vec<u8>> {
         HookBody { nonce: [1; 16], service: "files".into() }.encode().unwrap(),
         IdBody { id: [2; 16] }.encode(),
         TimeBody { time: 1_796_218_337 }.encode(),
+        HookOkBody { time: 1_796_218_337, keepalive: 30 }.encode(),
         CallBody { callee: "bob".into(), nonce: [3; 16], service: "session".into() }.encode().unwrap(),
         RingBody { call_id: [4; 16], caller: "alice".into() }.encode().unwrap(),
         DeliveryBody::Empty.encode().unwrap(),

@@ -701,7 +701,11 @@ fn relay_messages_vector() {
                 .unwrap()
                 .to_frame(),
             ),
-            ("hook_ok", HookOk::new(&cdsk_b, &hook_nonce, &1_790_000_001u64.to_be_bytes(), &rng).to_frame()),
+            (
+                "hook_ok",
+                HookOk::new(&cdsk_b, &hook_nonce, &HookOkBody { time: 1_790_000_001, keepalive: 30 }.encode(), &rng)
+                    .to_frame(),
+            ),
             (
                 "call",
                 Call::new(
@@ -722,12 +726,21 @@ fn relay_messages_vector() {
             ("answer", Answer::new("bob", &cdsk_b, ch, &call_id, &rng).unwrap().to_frame()),
             ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
             ("ticket_push", TicketPush::new(&cdsk_b, &hook_nonce, &ticket, &rng).to_frame()),
+            (
+                "keepalive",
+                Keepalive::new(&cdsk_b, &hook_nonce, &TimeBody { time: 1_790_000_031 }.encode(), &rng).to_frame(),
+            ),
+            (
+                "hook_replaced",
+                HookReplaced::new(&cdsk_b, &hook_nonce, &TimeBody { time: 1_790_000_099 }.encode(), &rng).to_frame(),
+            ),
         ];
         let mut text = format!(
             "# Relay messages (docs/PROTOCOL.md 5C) with fixed CDS keys: alice's CDSK is SHA-256('vector cdsk a'),\n\
              # bob's SHA-256('vector cdsk b'); bob hooks for the service 'session', alice calls him there. Participant messages are bound to the\n\
              # connection challenge; each CDS message opens under its recipient's CDSK and the binding of the\n\
-             # message it answers (the hook nonce for hook OK, ring and ticket push; the call nonce for call OK).\n\
+             # message it answers (the hook nonce for hook OK, ring, ticket push, keepalive and hook replaced; the call\n\
+             # nonce for call OK). Hook OK says the CDS time 1790000001 and a keepalive every 30 s.\n\
              # The ticket push's body is the ticket of wire/ah_cds.txt.\n\
              challenge: {}\nhook_nonce: {}\ncall_nonce: {}\ncall_id: {}\n",
             hex::encode(CHALLENGE),
@@ -765,9 +778,16 @@ fn relay_messages_vector() {
     assert!(ring.open(&cdsk_b, &call_nonce).is_none(), "a ring is bound to its hook");
     assert_eq!(Answer::from_bytes(&h(&f["answer"])).unwrap().open(&cdsk_b, &ch).unwrap(), call_id);
     assert_eq!(
-        HookOk::from_bytes(&h(&f["hook_ok"])).unwrap().open(&cdsk_b, &hook_nonce).unwrap(),
-        1_790_000_001u64.to_be_bytes()
+        HookOkBody::decode(&HookOk::from_bytes(&h(&f["hook_ok"])).unwrap().open(&cdsk_b, &hook_nonce).unwrap())
+            .unwrap(),
+        HookOkBody { time: 1_790_000_001, keepalive: 30 }
     );
+    let keepalive = Keepalive::from_bytes(&h(&f["keepalive"])).unwrap();
+    assert_eq!(TimeBody::decode(&keepalive.open(&cdsk_b, &hook_nonce).unwrap()).unwrap().time, 1_790_000_031);
+    let replaced = HookReplaced::from_bytes(&h(&f["hook_replaced"])).unwrap();
+    assert_eq!(TimeBody::decode(&replaced.open(&cdsk_b, &hook_nonce).unwrap()).unwrap().time, 1_790_000_099);
+    // Bound to their type: a keepalive's bytes are no hook-replaced notice (which ends a hook).
+    assert!(HookReplaced { wrapped: keepalive.wrapped.clone() }.open(&cdsk_b, &hook_nonce).is_none());
     assert_eq!(CallOk::from_bytes(&h(&f["call_ok"])).unwrap().open(&cdsk_a, &call_nonce).unwrap(), call_id);
     let push = TicketPush::from_bytes(&h(&f["ticket_push"])).unwrap();
     assert_eq!(push.open(&cdsk_b, &hook_nonce).unwrap(), ticket);

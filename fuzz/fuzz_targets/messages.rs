@@ -34,6 +34,8 @@ fuzz_target!(|data: &[u8]| {
     check::<Call>(data);
     check::<CallOk>(data);
     check::<TicketPush>(data);
+    check::<Keepalive>(data);
+    check::<HookReplaced>(data);
     check::<Deposit>(data);
     check::<DepositOk>(data);
     check::<Collect>(data);
@@ -54,6 +56,9 @@ fuzz_target!(|data: &[u8]| {
     // Bodies carried inside wraps.
     let _ = (CallBody::decode(data), RingBody::decode(data), NonceBody::decode(data), IdBody::decode(data));
     let _ = HookBody::decode(data);
+    if let Ok(b) = HookOkBody::decode(data) {
+        assert_eq!(b.encode(), data);
+    }
     if let Ok(d) = DepositBody::decode(data) {
         assert_eq!(d.encode().unwrap(), data);
     }

@@ -158,6 +158,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         max_opening: (max_working / 4).max(1),
         streams_per_participant: a.streams_per_participant.max(1),
         splice_idle: std::time::Duration::from_secs(a.splice_idle.max(1)),
+        hook_keepalive: std::time::Duration::from_secs(a.hook_keepalive.into()),
         ..Default::default()
     }
     .fit(nofile);

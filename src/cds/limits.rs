@@ -32,6 +32,8 @@ pub struct ConnLimits {
     pub max_streams: usize,
     /// A relayed session that moves no byte either way for this long is cut.
     pub splice_idle: Duration,
+    /// A hook that has carried nothing for this long gets a keepalive (zero: never).
+    pub hook_keepalive: Duration,
     /// HTTP connections from one source, and in all (each lives at most `HTTP_LIFETIME`).
     pub http_per_source: usize,
     pub http_max: usize,
@@ -47,6 +49,7 @@ impl Default for ConnLimits {
             streams_per_participant: 256,
             max_streams: 8192,
             splice_idle: Duration::from_secs(15 * 60),
+            hook_keepalive: Duration::from_secs(30),
             http_per_source: 16,
             http_max: 1024,
         }

@@ -27,7 +27,7 @@ const HOOK_QUEUE: usize = 16;
 const RING_WAIT: Duration = Duration::from_secs(5);
 
 pub use super::switchboard::Relay;
-use super::switchboard::{HookMsg, MAX_SERVICES_ON_HOOK};
+use super::switchboard::{AllServicesTaken, HookMsg, MAX_SERVICES_ON_HOOK};
 
 /// A callee goes on hook: its connection stays open, and rings go down it.
 pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cds>, permit: OwnedSemaphorePermit) {
@@ -48,39 +48,57 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
     if let Err(e) = service::check(&svc) {
         return refuse(&cds, &mut sock, RefusalCode::BadRequest, e).await;
     }
-    let now = TimeBody { time: cds.clock.now() };
+    let keepalive = cds.cfg.conn.hook_keepalive;
+    let secs = u16::try_from(keepalive.as_secs()).unwrap_or(u16::MAX);
+    let now = HookOkBody { time: cds.clock.now(), keepalive: secs };
     let Ok(ok) = HookOk::new(&cdsk, &nonce, &now.encode(), &cds.rng).to_frame() else {
         return;
     };
     // On hook before hook OK leaves: a call made the moment the callee hears it rings.
     let (tx, mut rx) = mpsc::channel::<HookMsg>(HOOK_QUEUE);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
-    if !cds.relay.hook_up(&name, &svc, (id, tx)) {
-        let why = format!("{name:?} has {MAX_SERVICES_ON_HOOK} services on hook already: end one first");
-        return refuse(&cds, &mut sock, RefusalCode::RateLimited, why).await;
+    match cds.relay.hook_up(&name, &svc, (id, tx)) {
+        Err(AllServicesTaken) => {
+            let why = format!("{name:?} has {MAX_SERVICES_ON_HOOK} services on hook already: end one first");
+            return refuse(&cds, &mut sock, RefusalCode::RateLimited, why).await;
+        }
+        // The hook this one replaces hears why it ends (a callee told nothing would hook again).
+        Ok(Some(older)) => drop(older.try_send(HookMsg::Replaced)),
+        Ok(None) => {}
     }
     let unhook = |relay: &Relay| relay.hang_up(&name, &svc, id);
     if sock.write_all(&ok).await.is_err() {
         return unhook(&cds.relay);
     }
     drop(permit);
+    crate::net::keep_tcp_alive(&sock);
     let mut probe = [0u8; 1];
+    let idle = |keepalive: Duration| tokio::time::Instant::now() + keepalive;
+    let mut next_keepalive = idle(keepalive);
     loop {
-        tokio::select! {
-            msg = rx.recv() => {
-                let frame = match msg {
-                    Some(HookMsg::Ring(body)) => Ring::new(&cdsk, &nonce, &body, &cds.rng).to_frame(),
-                    Some(HookMsg::Ticket(ticket)) => TicketPush::new(&cdsk, &nonce, &ticket, &cds.rng).to_frame(),
-                    None => break,
-                };
-                let Ok(frame) = frame else { continue };
-                match tokio::time::timeout(HOOK_WRITE_TIMEOUT, sock.write_all(&frame)).await {
-                    Ok(Ok(())) => {}
-                    _ => break,
+        let frame = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(HookMsg::Ring(body)) => Ring::new(&cdsk, &nonce, &body, &cds.rng).to_frame(),
+                Some(HookMsg::Ticket(ticket)) => TicketPush::new(&cdsk, &nonce, &ticket, &cds.rng).to_frame(),
+                Some(HookMsg::Replaced) => {
+                    let now = TimeBody { time: cds.clock.now() }.encode();
+                    if let Ok(f) = HookReplaced::new(&cdsk, &nonce, &now, &cds.rng).to_frame() {
+                        let _ = tokio::time::timeout(HOOK_WRITE_TIMEOUT, sock.write_all(&f)).await;
+                    }
+                    break;
                 }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(next_keepalive), if !keepalive.is_zero() => {
+                Keepalive::new(&cdsk, &nonce, &TimeBody { time: cds.clock.now() }.encode(), &cds.rng).to_frame()
             }
             // The callee sends nothing on its hook: EOF or anything else ends it.
             _ = sock.read(&mut probe) => break,
+        };
+        let Ok(frame) = frame else { continue };
+        match tokio::time::timeout(HOOK_WRITE_TIMEOUT, sock.write_all(&frame)).await {
+            Ok(Ok(())) => next_keepalive = idle(keepalive),
+            _ => break,
         }
     }
     unhook(&cds.relay);

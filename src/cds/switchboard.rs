@@ -14,7 +14,12 @@ pub(super) enum HookMsg {
     Ring(Vec<u8>),
     /// An AH-CDS ticket for the participant (AC-CDS2 pushed).
     Ticket(Vec<u8>),
+    /// A newer hook of the same name and service took this one's place: say so and end.
+    Replaced,
 }
+
+/// `name` has `MAX_SERVICES_ON_HOOK` other services on hook: this one was not put up.
+pub(super) struct AllServicesTaken;
 
 /// A participant on hook: which hook (a newer one for the same service replaces it) and where
 /// its messages go.
@@ -57,16 +62,21 @@ impl Relay {
         self.hooks.lock().unwrap().len()
     }
 
-    /// Puts hook `entry` up for `name`'s `service`, replacing an older one of that service;
-    /// `false` (nothing changed) when `name` has `MAX_SERVICES_ON_HOOK` other services up.
-    pub(super) fn hook_up(&self, name: &str, service: &str, entry: HookEntry) -> bool {
+    /// Puts hook `entry` up for `name`'s `service`, replacing an older one of that service
+    /// (returned: where to tell it); nothing changes when `name` has `MAX_SERVICES_ON_HOOK`
+    /// other services up.
+    pub(super) fn hook_up(
+        &self,
+        name: &str,
+        service: &str,
+        entry: HookEntry,
+    ) -> Result<Option<mpsc::Sender<HookMsg>>, AllServicesTaken> {
         let mut hooks = self.hooks.lock().unwrap();
         let services = hooks.entry(name.to_owned()).or_default();
         if !services.contains_key(service) && services.len() >= MAX_SERVICES_ON_HOOK {
-            return false;
+            return Err(AllServicesTaken);
         }
-        services.insert(service.to_owned(), entry);
-        true
+        Ok(services.insert(service.to_owned(), entry).map(|(_, tx)| tx))
     }
 
     /// Takes hook `id` of `name`'s `service` down, unless a newer hook replaced it.

@@ -60,7 +60,7 @@ pub enum SslxCommand {
     Standing(StandingArgs),
     /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
     #[command(
-        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name.\nExit status: 0 stopped after --once, 2 usage, 5 the CDS refused the hook, 6 not enrolled,\n7 the CDS unreachable or the bind address in use. A failing call is logged and does not stop it."
+        after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name.\nOn hook, a hook that drops (the CDS restarted, the connection died: the CDS sends a keepalive\nevery 30 s) is put up again after 1 s, 2 s, 4 s … up to a minute, with a line on stderr (an event\nwith --json) when it drops and when it is back.\nExit status: 0 stopped after --once, 2 usage, 5 the CDS refused the hook (or another listener of\nthis name took its service), 6 not enrolled, 7 the CDS unreachable at the start or the bind\naddress in use. A failing call is logged and does not stop it."
     )]
     Listen(ListenArgs),
     /// Call a peer: stdin goes to the peer, the peer's output to stdout
@@ -86,7 +86,7 @@ pub enum SslxCommand {
     Send(SendArgs),
     /// Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox
     #[command(
-        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin); a bundle opens only once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links, devices and names that already\nexist are refused, and a cut-off or altered transfer leaves nothing behind. Send it again.\nExit status: 0 received, 2 a name already exists, 3 altered, replayed or cut off, 6 not paired."
+        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin); a bundle opens only once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links, devices and names that already\nexist are refused, and a cut-off or altered transfer leaves nothing behind. Send it again.\nOn hook, recv stays: a hook that drops (a CDS restart, a dead connection) is put up again after\n1 s, 2 s, 4 s … up to a minute, told on stderr (or as hook_down/hook_up events with --json), and\nwhat was left in the mailbox meanwhile is fetched when it is back. A second recv of this name\ntakes the hook over; the first stops (exit 5).\nExit status: 0 received, 2 a name already exists, 3 altered, replayed or cut off, 5 the CDS refused\nthe hook (or another recv took it), 6 not paired, 7 the CDS unreachable at the start."
     )]
     Recv(RecvArgs),
     /// Show the send log and the receive log (the inbox)
@@ -592,6 +592,9 @@ pub struct ServeArgs {
     /// Seconds a relayed session may pass no byte either way before it is cut
     #[arg(long, value_name = "SECS", default_value_t = 900)]
     pub splice_idle: u64,
+    /// Seconds between keepalives down an idle hook (a callee that hears nothing for three of them hooks again; 0: none)
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u16).range(0..=3600))]
+    pub hook_keepalive: u16,
     /// /v1/health also says how many participants are on hook (off: it only says the CDS is up)
     #[arg(long)]
     pub health_detail: bool,

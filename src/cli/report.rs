@@ -6,6 +6,7 @@ use super::fmt_time;
 use super::progress::human_bytes;
 use crate::courier::log::Entry;
 use crate::courier::transfer::{Got, Sent};
+use crate::session::endpoint::HookNote;
 use crate::session::HandshakeSummary;
 use crate::token::{Fields, Verified};
 use serde_json::{json, Value};
@@ -55,6 +56,52 @@ impl Output {
             println!("cipher           {}", s.cipher);
             println!("forward secrecy  {}", yes_no(s.forward_secrecy));
             println!("resumed          {}", yes_no(s.resumed));
+        }
+    }
+
+    /// Where a listener waits for calls (`recv`, `listen`, `pair --accept`): always on stderr
+    /// (scripts wait for this line), and as an event with `--json`.
+    pub fn listening(&self, on: &str, me: &str) {
+        if self.json {
+            self.json(json!({"event": "listening", "on": on, "name": me}));
+        }
+        eprintln!("sslx: listening on {on} as {me}");
+    }
+
+    /// What happens on a hook at the CDS: grants and rings (unless quiet), drops and returns,
+    /// calls that could not be answered. A drop, and a return, is told even with `--quiet`: the
+    /// person (or the journal) must know that calls cannot reach us.
+    pub fn hook_note(&self, note: &HookNote, service: &str) {
+        if self.json {
+            let v = match note {
+                HookNote::Granted { caller } => json!({"event": "granted", "caller": caller}),
+                HookNote::Ring { caller } => json!({"event": "ring", "caller": caller}),
+                HookNote::AnswerFailed { caller, error } => {
+                    json!({"event": "answer_failed", "caller": caller, "error": error.kind().code(),
+                        "message": error.to_string()})
+                }
+                HookNote::Down { why, retry_in, again } => json!({"event": "hook_down", "service": service,
+                    "message": why, "retry_in": retry_in.as_secs_f64(), "again": again}),
+                HookNote::Back => json!({"event": "hook_up", "service": service}),
+            };
+            return self.json(v);
+        }
+        let wait = |d: &std::time::Duration| format!("{:.1} s", d.as_secs_f64());
+        match note {
+            HookNote::Granted { caller } if !self.quiet => {
+                eprintln!("sslx: the CDS granted {caller} a session with us")
+            }
+            HookNote::Ring { caller } if !self.quiet => eprintln!("sslx: ring from {caller}"),
+            HookNote::AnswerFailed { caller, error } => eprintln!("sslx: could not answer {caller}: {error}"),
+            HookNote::Down { why, retry_in, again: false } => eprintln!(
+                "sslx: off hook at the CDS ({why}): calls cannot reach us; on hook again in {}",
+                wait(retry_in)
+            ),
+            HookNote::Down { why, retry_in, again: true } => {
+                eprintln!("sslx: still off hook ({why}); next try in {}", wait(retry_in))
+            }
+            HookNote::Back => eprintln!("sslx: back on hook at the CDS (service {service})"),
+            _ => {}
         }
     }
 

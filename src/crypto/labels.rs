@@ -28,6 +28,8 @@ pub mod relay {
     pub const CALL_LABEL: &[u8] = b"sslx-relay-call-v1";
     pub const CALL_OK_LABEL: &[u8] = b"sslx-relay-call-ok-v1";
     pub const TICKET_PUSH_LABEL: &[u8] = b"sslx-relay-ticket-push-v1";
+    pub const KEEPALIVE_LABEL: &[u8] = b"sslx-relay-keepalive-v1";
+    pub const HOOK_REPLACED_LABEL: &[u8] = b"sslx-relay-hook-replaced-v1";
     pub const DEPOSIT_LABEL: &[u8] = b"sslx-mailbox-deposit-v1";
     pub const DEPOSIT_OK_LABEL: &[u8] = b"sslx-mailbox-deposit-ok-v1";
     pub const COLLECT_LABEL: &[u8] = b"sslx-mailbox-collect-v1";

@@ -38,6 +38,11 @@ pub enum HookEvent {
     Ring { call_id: [u8; 16], caller: String },
     /// The CDS granted `caller` a session with us; its ticket will come in the caller's M1.
     Ticket { caller: String, session_id: [u8; 16], expires: u64 },
+    /// ([`StayingHook`] only) The hook is down (the CDS went away, the connection died, the CDS
+    /// is busy): the next try is in `retry_in`. `again`: a try that failed, not the drop itself.
+    Down { why: String, retry_in: Duration, again: bool },
+    /// ([`StayingHook`] only) On hook again after a drop.
+    Back,
 }
 
 /// A callee's connection to the CDS while it is on hook.
@@ -47,10 +52,16 @@ pub struct Hook {
     name: String,
     cdsk: Secret<32>,
     cds: String,
+    service: String,
+    /// How often the CDS sends a keepalive down the idle hook (its hook OK says), in seconds.
+    keepalive: u16,
 }
 
+/// Keepalives a hook may miss in a row before the connection counts as dead.
+pub const KEEPALIVES_MISSED: u32 = 3;
+
 /// Goes on hook at the CDS as `name`, for calls naming `service` (`msgs::service`). Hooks for
-/// other services of the same name stay; an older hook for this one is replaced.
+/// other services of the same name stay; an older hook for this one is replaced (and told so).
 pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dyn SecureRandom) -> Result<Hook> {
     let c = connect(cds)?;
     let mut s = c.stream;
@@ -63,26 +74,75 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dy
     )?;
     let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
     let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's hook answer"))?;
-    TimeBody::decode(&body)?;
-    s.set_read_timeout(None).ok();
-    Ok(Hook { stream: s, nonce, name: name.to_owned(), cdsk: cdsk.clone(), cds: cds.to_owned() })
+    let HookOkBody { keepalive, .. } = HookOkBody::decode(&body)?;
+    // Silence past a few keepalives means a dead connection (a CDS that sends none: only TCP's
+    // own keepalive tells).
+    let silence = (keepalive > 0).then(|| Duration::from_secs(u64::from(keepalive)) * KEEPALIVES_MISSED);
+    s.set_read_timeout(silence).ok();
+    crate::net::keep_tcp_alive(&s);
+    Ok(Hook {
+        stream: s,
+        nonce,
+        name: name.to_owned(),
+        cdsk: cdsk.clone(),
+        cds: cds.to_owned(),
+        service: service.to_owned(),
+        keepalive,
+    })
 }
 
 impl Hook {
-    /// Waits for the next message on the hook. An error when the CDS goes away.
+    /// Waits for the next ring or ticket push (keepalives are checked and passed over). An error
+    /// when the CDS goes away, falls silent for `KEEPALIVES_MISSED` keepalives, or says a newer
+    /// hook replaced this one ([`Error::HookReplaced`]).
     pub fn next_event(&mut self) -> Result<HookEvent> {
-        let f = receive(&mut self.stream, "a ring")?;
         let unverified = Error::NotFromTheCds;
-        if f.msg_type == TYPE_TICKET_PUSH {
-            let bytes =
-                TicketPush::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ticket push"))?;
-            let ticket = crate::broker::Ticket::decode(&bytes)?;
-            let body = ticket.open(&self.cdsk).ok_or_else(|| unverified("a pushed ticket"))?;
-            return Ok(HookEvent::Ticket { caller: body.caller, session_id: ticket.session_id, expires: body.expires });
+        loop {
+            let f = match read_frame(&mut self.stream) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Err(Error::Unavailable("the CDS closed the hook".into())),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    let (ka, missed) = (self.keepalive, KEEPALIVES_MISSED);
+                    return Err(Error::Unavailable(format!(
+                        "nothing from the CDS in {} s (it sends a keepalive every {ka} s): the connection is dead",
+                        u32::from(ka) * missed
+                    )));
+                }
+                Err(e) => return Err(Error::Unavailable(format!("reading the hook: {e}"))),
+            };
+            match f.msg_type {
+                TYPE_REFUSED => return Err(crate::error::refusal_error(Refused::from_frame(&f)?)),
+                TYPE_KEEPALIVE => {
+                    Keepalive::from_frame(&f)?
+                        .open(&self.cdsk, &self.nonce)
+                        .ok_or_else(|| unverified("a keepalive"))?;
+                }
+                TYPE_HOOK_REPLACED => {
+                    HookReplaced::from_frame(&f)?
+                        .open(&self.cdsk, &self.nonce)
+                        .ok_or_else(|| unverified("a hook-replaced notice"))?;
+                    return Err(Error::HookReplaced { name: self.name.clone(), service: self.service.clone() });
+                }
+                TYPE_TICKET_PUSH => {
+                    let bytes = TicketPush::from_frame(&f)?
+                        .open(&self.cdsk, &self.nonce)
+                        .ok_or_else(|| unverified("a ticket push"))?;
+                    let ticket = crate::broker::Ticket::decode(&bytes)?;
+                    let body = ticket.open(&self.cdsk).ok_or_else(|| unverified("a pushed ticket"))?;
+                    return Ok(HookEvent::Ticket {
+                        caller: body.caller,
+                        session_id: ticket.session_id,
+                        expires: body.expires,
+                    });
+                }
+                _ => {
+                    let body =
+                        Ring::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
+                    let RingBody { call_id, caller } = RingBody::decode(&body)?;
+                    return Ok(HookEvent::Ring { call_id, caller });
+                }
+            }
         }
-        let body = Ring::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
-        let RingBody { call_id, caller } = RingBody::decode(&body)?;
-        Ok(HookEvent::Ring { call_id, caller })
     }
 
     /// Answers a ring on a new connection, which the CDS splices to the caller's.
@@ -95,6 +155,98 @@ impl Hook {
             &Answer::new(&self.name, &self.cdsk, &c.challenge, &IdBody { id: *call_id }.encode(), rng)?.to_frame()?,
         )?;
         Ok(s)
+    }
+}
+
+/// Whether a hook that ended this way is worth trying again: the CDS could not be reached or
+/// went away, or it is busy (19) or failing (10). A refusal that will not change by itself (not
+/// enrolled, a key expired or not verifying), an answer that is not the CDS's, or a newer hook
+/// in this one's place end the hook for good.
+pub fn worth_another_try(e: &Error) -> bool {
+    use crate::wire::RefusalCode::{Internal, RateLimited};
+    match e {
+        Error::Unavailable(_) => true,
+        Error::Refused { code, .. } => *code == RateLimited as u16 || *code == Internal as u16,
+        _ => false,
+    }
+}
+
+/// A hook that lasts: when it drops for a reason [`worth_another_try`], it is put up again
+/// after a wait from [`Backoff`](crate::net::Backoff), and the drop, each failed try and the
+/// return are events of their own.
+pub struct StayingHook {
+    hook: Option<Hook>,
+    retry_at: std::time::Instant,
+    up_since: std::time::Instant,
+    backoff: crate::net::Backoff,
+    cds: String,
+    name: String,
+    cdsk: Secret<32>,
+    service: String,
+}
+
+/// A hook up this long before it dropped starts its backoff over; one dropping sooner (a CDS
+/// that takes hooks and falls over) goes on waiting longer.
+const STAYED_UP: Duration = Duration::from_secs(60);
+
+impl StayingHook {
+    /// Goes on hook (as [`on_hook`]; a first failure is returned, not tried again).
+    pub fn new(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dyn SecureRandom) -> Result<Self> {
+        let now = std::time::Instant::now();
+        Ok(StayingHook {
+            hook: Some(on_hook(cds, name, cdsk, service, rng)?),
+            retry_at: now,
+            up_since: now,
+            backoff: crate::net::Backoff::new(),
+            cds: cds.to_owned(),
+            name: name.to_owned(),
+            cdsk: cdsk.clone(),
+            service: service.to_owned(),
+        })
+    }
+
+    /// The next ring, ticket push, drop or return; an error when the hook ends for good.
+    pub fn next_event(&mut self, rng: &dyn SecureRandom) -> Result<HookEvent> {
+        let e = match self.hook.as_mut() {
+            Some(hook) => match hook.next_event() {
+                Ok(ev) => return Ok(ev),
+                Err(e) => e,
+            },
+            None => {
+                std::thread::sleep(self.retry_at.saturating_duration_since(std::time::Instant::now()));
+                match on_hook(&self.cds, &self.name, &self.cdsk, &self.service, rng) {
+                    Ok(hook) => {
+                        self.hook = Some(hook);
+                        self.up_since = std::time::Instant::now();
+                        return Ok(HookEvent::Back);
+                    }
+                    Err(e) if worth_another_try(&e) => return Ok(self.down(e, true, rng)),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if !worth_another_try(&e) {
+            return Err(e);
+        }
+        self.hook = None;
+        if self.up_since.elapsed() >= STAYED_UP {
+            self.backoff.reset();
+        }
+        Ok(self.down(e, false, rng))
+    }
+
+    fn down(&mut self, e: Error, again: bool, rng: &dyn SecureRandom) -> HookEvent {
+        let retry_in = self.backoff.next_wait(rng);
+        self.retry_at = std::time::Instant::now() + retry_in;
+        HookEvent::Down { why: e.to_string(), retry_in, again }
+    }
+
+    /// Answers a ring (see [`Hook::answer`]).
+    pub fn answer(&self, call_id: &[u8; 16], rng: &dyn SecureRandom) -> Result<TcpStream> {
+        match &self.hook {
+            Some(h) => h.answer(call_id, rng),
+            None => Err(Error::Unavailable("the hook is down".into())),
+        }
     }
 }
 

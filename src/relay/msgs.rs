@@ -19,13 +19,16 @@ pub const TYPE_DELIVERY: u8 = 0x4a;
 pub const TYPE_COLLECTED: u8 = 0x4b;
 pub const TYPE_STATUS: u8 = 0x4c;
 pub const TYPE_STATUS_OK: u8 = 0x4d;
+pub const TYPE_KEEPALIVE: u8 = 0x4e;
+pub const TYPE_HOOK_REPLACED: u8 = 0x4f;
 
 /// Bundle ids in one status request (its answer, 17 bytes each, stays within one frame).
 pub const MAX_STATUS_IDS: usize = 3000;
 
 pub use crate::crypto::labels::relay::{
     ANSWER_LABEL, CALL_LABEL, CALL_OK_LABEL, COLLECTED_LABEL, COLLECT_LABEL, DELIVERY_LABEL, DEPOSIT_LABEL,
-    DEPOSIT_OK_LABEL, HOOK_OK_LABEL, ON_HOOK_LABEL, RING_LABEL, STATUS_LABEL, STATUS_OK_LABEL, TICKET_PUSH_LABEL,
+    DEPOSIT_OK_LABEL, HOOK_OK_LABEL, HOOK_REPLACED_LABEL, KEEPALIVE_LABEL, ON_HOOK_LABEL, RING_LABEL, STATUS_LABEL,
+    STATUS_OK_LABEL, TICKET_PUSH_LABEL,
 };
 
 /// A participant's message to the CDS, wrapped (AEAD, not signed) under its CDSK:
@@ -118,6 +121,8 @@ impl<const T: u8> FromCds<T> {
             TYPE_DEPOSIT_OK => DEPOSIT_OK_LABEL,
             TYPE_DELIVERY => DELIVERY_LABEL,
             TYPE_STATUS_OK => STATUS_OK_LABEL,
+            TYPE_KEEPALIVE => KEEPALIVE_LABEL,
+            TYPE_HOOK_REPLACED => HOOK_REPLACED_LABEL,
             _ => CALL_OK_LABEL,
         }
     }
@@ -143,6 +148,8 @@ impl<const T: u8> Msg for FromCds<T> {
         TYPE_DEPOSIT_OK => "deposit OK",
         TYPE_DELIVERY => "delivery",
         TYPE_STATUS_OK => "status OK",
+        TYPE_KEEPALIVE => "keepalive",
+        TYPE_HOOK_REPLACED => "hook replaced",
         _ => "call OK",
     };
     fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
@@ -153,8 +160,14 @@ impl<const T: u8> Msg for FromCds<T> {
     }
 }
 
-/// CDS → callee: hook accepted. Bound to the on-hook nonce; body `u64 CDS time`.
+/// CDS → callee: hook accepted. Bound to the on-hook nonce; body [`HookOkBody`].
 pub type HookOk = FromCds<TYPE_HOOK_OK>;
+/// CDS → callee over an idle hook, every keepalive interval (hook OK says it). Bound to the hook
+/// nonce; body `u64 CDS time`.
+pub type Keepalive = FromCds<TYPE_KEEPALIVE>;
+/// CDS → callee over the hook, its last message: a newer hook of the same name and service took
+/// this one's place. Bound to the hook nonce; body `u64 CDS time`.
+pub type HookReplaced = FromCds<TYPE_HOOK_REPLACED>;
 /// CDS → callee over the hook: a call. Bound to the hook nonce; body `[16] call id ‖ str8 caller`.
 pub type Ring = FromCds<TYPE_RING>;
 /// CDS → caller: the callee answered; the splice starts after this frame. Bound to the call
@@ -253,6 +266,27 @@ impl HookBody {
     }
 }
 
+/// Hook OK: `u64 CDS time ‖ u16 keepalive seconds` (how often the CDS sends a keepalive down an
+/// idle hook; 0: never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookOkBody {
+    pub time: u64,
+    pub keepalive: u16,
+}
+
+impl HookOkBody {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = self.time.to_be_bytes().to_vec();
+        b.extend_from_slice(&self.keepalive.to_be_bytes());
+        b
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = HookOkBody { time: r.u64("time")?, keepalive: r.u16("keepalive seconds")? };
+        finish(r, v)
+    }
+}
+
 /// `[16] id`: answer (the call id it answers) and call OK (the call's tracking id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdBody {
@@ -270,7 +304,8 @@ impl IdBody {
     }
 }
 
-/// `u64 time`: hook OK (the CDS's clock) and deposit OK (when the bundle expires).
+/// `u64 time`: keepalive and hook replaced (the CDS's clock), deposit OK (when the bundle
+/// expires).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeBody {
     pub time: u64,
@@ -556,6 +591,7 @@ mod body_tests {
             (HookBody { nonce: [1; 16], service: "files".into() }.encode().unwrap(), |b| HookBody::decode(b).is_ok()),
             (IdBody { id: [2; 16] }.encode(), |b| IdBody::decode(b).is_ok()),
             (TimeBody { time: 1_790_000_000 }.encode(), |b| TimeBody::decode(b).is_ok()),
+            (HookOkBody { time: 1_790_000_000, keepalive: 30 }.encode(), |b| HookOkBody::decode(b).is_ok()),
             (CallBody { callee: "bob".into(), nonce: [3; 16], service: "session".into() }.encode().unwrap(), |b| {
                 CallBody::decode(b).is_ok()
             }),

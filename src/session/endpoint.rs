@@ -391,6 +391,10 @@ pub enum HookNote {
     Ring { caller: String },
     /// A ring that could not be answered: that call is lost, the hook stays.
     AnswerFailed { caller: String, error: Error },
+    /// The hook dropped (`again`: a try to put it up again failed); the next try in `retry_in`.
+    Down { why: String, retry_in: Duration, again: bool },
+    /// On hook again after a drop (bundles sent meanwhile may wait in the mailbox).
+    Back,
 }
 
 /// Calls as they arrive: sockets whose first job is the listener hello (`Endpoint::accept`).
@@ -427,9 +431,10 @@ impl Iterator for Incoming {
 
 impl Endpoint {
     /// Calls arrive from a socket bound at `bind`, or (None) as rings on this participant's hook
-    /// for `service` at the CDS, each answered with its own connection. A hook that ends yields
-    /// its error (nothing more will ring); an error accepting on a bound socket is yielded and
-    /// the next call follows. `note` hears what happens on the hook.
+    /// for `service` at the CDS, each answered with its own connection. A hook that drops is put
+    /// up again (`relay::client::StayingHook`: `note` hears `Down` and `Back`); one that ends for
+    /// good yields its error (nothing more will ring). An error accepting on a bound socket is
+    /// yielded and the next call follows. `note` hears what happens on the hook.
     pub fn incoming(
         &self,
         bind: Option<&str>,
@@ -451,7 +456,8 @@ impl Endpoint {
                 }
             }
             None => {
-                let mut hook = crate::relay::client::on_hook(&self.cds, &self.name, &self.cdsk, service, &rng)?;
+                let mut hook =
+                    crate::relay::client::StayingHook::new(&self.cds, &self.name, &self.cdsk, service, &rng)?;
                 Incoming {
                     listening_on: format!("hook at the CDS {} (service {service})", self.cds),
                     bound: false,
@@ -459,9 +465,13 @@ impl Endpoint {
                         use crate::relay::client::HookEvent;
                         let rng = crate::crypto::system_rng();
                         loop {
-                            match hook.next_event() {
+                            match hook.next_event(&rng) {
                                 Err(e) => return Some(Err(e)),
                                 Ok(HookEvent::Ticket { caller, .. }) => note(HookNote::Granted { caller }),
+                                Ok(HookEvent::Down { why, retry_in, again }) => {
+                                    note(HookNote::Down { why, retry_in, again })
+                                }
+                                Ok(HookEvent::Back) => note(HookNote::Back),
                                 Ok(HookEvent::Ring { call_id, caller }) => {
                                     note(HookNote::Ring { caller: caller.clone() });
                                     match hook.answer(&call_id, &rng) {

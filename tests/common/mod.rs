@@ -67,6 +67,11 @@ impl Cds {
 
     /// `sslx-cds serve ARGS --listen 127.0.0.1:0 --http 127.0.0.1:0`, waiting for its JSON line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Cds {
+        Cds::start_on(args, env, "127.0.0.1:0")
+    }
+
+    /// `start` listening on `listen` (a restarted CDS takes its old address again).
+    pub fn start_on(args: &[&str], env: &[(&str, &str)], listen: &str) -> Cds {
         let log = tempfile::Builder::new().prefix("sslx-cds-log-").tempfile().unwrap().into_temp_path().keep().unwrap();
         let mut cmd = std::process::Command::new(bin("sslx-cds"));
         // Never the default ./sslx-cds.db: a database of the test's own unless one is given.
@@ -76,7 +81,7 @@ impl Cds {
         } else {
             cmd.arg("serve");
         }
-        cmd.args(args).args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        cmd.args(args).args(["--listen", listen, "--http", "127.0.0.1:0"]);
         for (k, _) in std::env::vars() {
             if k.starts_with("SSLX_") {
                 cmd.env_remove(k);
@@ -466,6 +471,8 @@ pub struct Listener {
     pub child: Child,
     pub addr: String,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// Its stderr so far, line by line.
+    seen: Arc<Mutex<String>>,
 }
 
 impl Listener {
@@ -518,12 +525,33 @@ impl Listener {
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or_else(|| panic!("listener did not start: {line}"))
             .to_owned();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let so_far = seen.clone();
         let stderr = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = err.read_to_string(&mut rest);
-            rest
+            let mut line = String::new();
+            while err.read_line(&mut line).unwrap_or(0) > 0 {
+                so_far.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+            so_far.lock().unwrap().clone()
         });
-        Listener { child, addr, stderr: Some(stderr) }
+        Listener { child, addr, stderr: Some(stderr), seen }
+    }
+
+    /// Waits up to `secs` until its stderr (after the "listening on" line) has `needle` at least
+    /// `count` times; returns all of stderr so far (panics with it on a timeout).
+    pub fn await_stderr(&self, needle: &str, count: usize, secs: u64) -> String {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let text = self.seen.lock().unwrap().clone();
+            if text.matches(needle).count() >= count {
+                return text;
+            }
+            if std::time::Instant::now() > end {
+                panic!("no {count} x {needle:?} on the listener's stderr in {secs} s:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Waits for the listener to exit (after --once); returns its status, stdout and stderr.
@@ -615,4 +643,69 @@ pub fn cutting_proxy(target: &str, after: u64) -> String {
         }
     });
     addr
+}
+
+/// A TCP forwarder in front of a server, which a test can turn into the network's failures: the
+/// connections it carries fall silent both ways without a FIN (a NAT that forgot them, a cable
+/// pulled), and new connections are closed at once (a server down). An end that closes its side
+/// is still passed on.
+pub struct Proxy {
+    pub addr: String,
+    /// Connections accepted before this generation are silent.
+    silent_before: Arc<std::sync::atomic::AtomicU64>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    refuse: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    pub fn start(target: &str) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (silent_before, generation) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let refuse = Arc::new(AtomicBool::new(false));
+        let (sb, gen, no) = (silent_before.clone(), generation.clone(), refuse.clone());
+        let target = target.to_owned();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                if no.load(SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
+                let born = gen.load(SeqCst);
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    let sb = sb.clone();
+                    std::thread::spawn(move || {
+                        use std::io::Write;
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            if born >= sb.load(SeqCst) && to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Proxy { addr, silent_before, generation, refuse }
+    }
+
+    /// The connections carried so far pass nothing more, either way (no FIN, no RST).
+    pub fn go_silent(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let g = self.generation.fetch_add(1, SeqCst) + 1;
+        self.silent_before.store(g, SeqCst);
+    }
+
+    /// New connections are closed as soon as they come (true), or carried again (false).
+    pub fn refuse_new(&self, refuse: bool) {
+        self.refuse.store(refuse, std::sync::atomic::Ordering::SeqCst);
+    }
 }

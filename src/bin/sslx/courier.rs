@@ -1,6 +1,6 @@
 //! `sslx pair`, `send`, `recv` and `log`: the courier (seed 004).
 
-use crate::session::incoming_calls;
+use crate::session::{incoming_calls, incoming_calls_then};
 use crate::{usage, Ctx};
 use anyhow::{Context, Result};
 use sslx::cli::args::{LogArgs, PairArgs, RecvArgs, SendArgs, SuiteArg};
@@ -10,6 +10,7 @@ use sslx::courier::transfer::{self, Channel};
 use sslx::courier::{pair as pairing, BundleSuite};
 use sslx::relay::service;
 use sslx::session::admission::{Admission, Admitted, Limits};
+use sslx::session::endpoint::HookNote;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -25,7 +26,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
                 "the short string will be needed and there is no terminal to ask: give --sas X, SSLX_SAS=X or --sas-file FILE|-",
             ));
         }
-        let sock = incoming_calls(&ep, a.bind.as_deref(), service::PAIR, ctx.out.quiet)?.next().expect("endless")?;
+        let sock = incoming_calls(&ep, a.bind.as_deref(), service::PAIR, ctx.out)?.next().expect("endless")?;
         let (session, conn) = ep.accept(sock, &opts, &rng)?;
         let mut ch = Channel::new(session, conn);
         pairing::accept(&ctx.home, &ep.name, &mut ch, &rng, &mut prompts)?
@@ -207,7 +208,13 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         ctx.out.received(&g?, "relay", prog.elapsed().as_secs_f64());
         Ok(())
     };
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), service::FILES, ctx.out.quiet)?;
+    // Back on hook after a drop: what senders left in the mailbox meanwhile is collected.
+    let (back, came_back) = std::sync::mpsc::channel::<()>();
+    let mut incoming = incoming_calls_then(&ep, a.bind.as_deref(), service::FILES, ctx.out, move |note| {
+        if matches!(note, HookNote::Back) {
+            let _ = back.send(());
+        }
+    })?;
     if a.once {
         receive_one(incoming.next().expect("endless").map_err(anyhow::Error::from), None, None)?;
         return Ok(ExitCode::SUCCESS);
@@ -231,9 +238,20 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     };
     let accept_failed = |e: &sslx::Error| match a.bind {
         Some(_) => eprintln!("sslx: accepting a call: {e}"),
-        None => eprintln!("sslx: the hook at the CDS ended ({e}); the transfers under way finish first"),
+        None => eprintln!("sslx: the hook at the CDS ended; the transfers under way finish first"),
     };
-    incoming.serve_admitted(&admission, &ep.name, serve, accept_failed).context("the hook at the CDS ended")?;
+    std::thread::scope(|s| {
+        // Ends when the hook does (its note, holding the sender, is dropped with it).
+        s.spawn(|| {
+            for () in came_back {
+                let _one = collecting.lock();
+                if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
+                    eprintln!("sslx: the mailbox: {e:#}");
+                }
+            }
+        });
+        incoming.serve_admitted(&admission, &ep.name, serve, accept_failed).context("the hook at the CDS ended")
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -34,7 +34,9 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         a.exec.is_some(),
     )?
     .map(|list| list.into_fn());
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, ctx.out.quiet)?;
+    // Without --exec the calls' bytes go to stdout: events there would be mixed into them.
+    let out = if a.exec.is_some() { ctx.out } else { sslx::cli::report::Output { json: false, ..ctx.out } };
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, out)?;
     let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
     if a.once {
         let sock = incoming.next().expect("endless")?;
@@ -52,31 +54,40 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         }
     };
     let bound = a.bind.is_some();
-    let on_error = |e: &sslx::Error| {
+    let on_error = |_: &sslx::Error| {
         if !bound {
-            eprintln!("sslx: the hook at the CDS ended ({e}); the calls under way finish first");
+            eprintln!("sslx: the hook at the CDS ended; the calls under way finish first");
         }
     };
     incoming.serve_admitted(&admission, &ep.name, serve, on_error).context("the hook at the CDS ended")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Calls arriving at this participant (`--bind ADDR`, else its hook at the CDS), with a line on
-/// stderr for where it listens and (unless quiet) for what happens on the hook.
+/// Calls arriving at this participant (`--bind ADDR`, else its hook at the CDS), told to `out`:
+/// where it listens, and what happens on the hook.
 pub fn incoming_calls(
     ep: &sslx::session::endpoint::Endpoint,
     bind: Option<&str>,
     service: &str,
-    quiet: bool,
+    out: sslx::cli::report::Output,
 ) -> Result<sslx::session::endpoint::Incoming> {
-    use sslx::session::endpoint::HookNote;
-    let calls = ep.incoming(bind, service, move |note| match note {
-        HookNote::Granted { caller } if !quiet => eprintln!("sslx: the CDS granted {caller} a session with us"),
-        HookNote::Ring { caller } if !quiet => eprintln!("sslx: ring from {caller}"),
-        HookNote::AnswerFailed { caller, error } => eprintln!("sslx: could not answer {caller}: {error}"),
-        _ => {}
+    incoming_calls_then(ep, bind, service, out, |_| {})
+}
+
+/// As [`incoming_calls`], with `then` hearing each note after it is told.
+pub fn incoming_calls_then(
+    ep: &sslx::session::endpoint::Endpoint,
+    bind: Option<&str>,
+    service: &str,
+    out: sslx::cli::report::Output,
+    then: impl Fn(&sslx::session::endpoint::HookNote) + Send + 'static,
+) -> Result<sslx::session::endpoint::Incoming> {
+    let svc = service.to_owned();
+    let calls = ep.incoming(bind, service, move |note| {
+        out.hook_note(&note, &svc);
+        then(&note);
     })?;
-    eprintln!("sslx: listening on {} as {}", calls.listening_on, ep.name);
+    out.listening(&calls.listening_on, &ep.name);
     Ok(calls)
 }
 
