@@ -190,15 +190,17 @@ fn the_library_listener_runs_a_call_through_a_command() {
             let rng = sslx::crypto::system_rng();
             let (session, conn) = ep_b.accept(sock, &Options::default(), &rng).unwrap();
             place.handshake_done();
-            sslx::session::exec::run(session, conn, "tr a-z A-Z; echo \"peer=$SSLX_PEER\"; exit 3").unwrap()
+            sslx::session::exec::run(session, conn, "tr a-z A-Z; echo \"peer=$SSLX_PEER\"; echo oops >&2; exit 3")
+                .unwrap()
         });
         let ep_a = Endpoint::load(&home(&alice), None).unwrap();
         let rng = sslx::crypto::system_rng();
         let (session, conn) = ep_a.dial(&target, &Options::default(), &rng).unwrap();
-        let mut out = Vec::new();
-        let t =
-            sslx::session::io::pump(session, conn, std::io::Cursor::new(b"hello bob\n".to_vec()), &mut out).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let input = std::io::Cursor::new(b"hello bob\n".to_vec());
+        let (t, exit) = sslx::session::io::pump_call(session, conn, input, &mut out, &mut err).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "HELLO BOB\npeer=ea\n");
+        assert_eq!((err.as_slice(), exit), (&b"oops\n"[..], Some(sslx::session::msgs::RemoteExit::Exited(3))));
         assert_eq!(t.sent, 10);
         let (moved, status) = listener.join().unwrap();
         assert_eq!((moved.received, status.code()), (10, Some(3)));
@@ -230,4 +232,53 @@ fn the_listener_reads_the_time_from_its_endpoints_clock() {
         assert_eq!(e.kind().exit_code(), 4, "{e}");
         assert!(e.to_string().contains("expired"), "{e}");
     });
+}
+
+/// Issue 13, item 4: `dial` to a `listen --exec`: the command's stdout is the stream, its stderr
+/// reaches the caller's stderr apart from it, and `dial` exits with the command's status (128 + N
+/// for a signal, as a shell says). With `--json`, both sides tell their events as NDJSON on
+/// stderr (stdout carries the stream), the remote stderr included.
+#[test]
+fn dial_exits_with_the_remote_commands_status_and_gets_its_stderr_apart() {
+    let cds = Cds::start_dev();
+    let (alice, bob) = (enroll(&cds, "xa"), enroll(&cds, "xb"));
+    let l = Listener::start(&bob, &["--exec", "cat; echo to-stderr >&2; exit 42", "--allow", "xa"]);
+    let at = format!("xb@{}", l.addr);
+    let out = alice.cmd().args(["dial", &at]).write_stdin("to-stdout\n").assert().code(42).get_output().clone();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-stdout\n", "stderr is not mixed into the stream");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("to-stderr\n"), "{err}");
+    assert!(err.contains("the command exited with 42"), "{err}");
+
+    let killed = Listener::start(&bob, &["--exec", "kill -TERM $$", "--allow", "xa"]);
+    alice.cmd().args(["-q", "dial", &format!("xb@{}", killed.addr)]).assert().code(143).stderr("");
+    let fine = Listener::start(&bob, &["--exec", "true", "--allow", "xa"]);
+    alice.cmd().args(["-q", "dial", &format!("xb@{}", fine.addr)]).assert().success();
+
+    // --json: stdout is the stream alone, stderr is NDJSON alone.
+    let out = alice.cmd().args(["--json", "dial", &at]).write_stdin("x\n").assert().code(42).get_output().clone();
+    assert_eq!(out.stdout, b"x\n");
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not NDJSON: {l:?}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|v| v["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["connected", "stderr", "done"], "{events:?}");
+    assert_eq!((events[0]["peer"].as_str(), events[1]["text"].as_str()), (Some("xb"), Some("to-stderr\n")));
+    assert_eq!((events[2]["exit_code"].as_u64(), events[2]["received"].as_u64()), (Some(42), Some(12)), "{events:?}");
+    drop(l);
+
+    // The listener's own events with --json, on its stderr.
+    let mut jl = Listener::start(&bob, &["--json", "--once", "--exec", "exit 5", "--allow", "xa"]);
+    alice.cmd().args(["-q", "dial", &format!("xb@{}", jl.addr)]).assert().code(5);
+    let _ = jl.child.wait();
+    let (_, stdout, err) = jl.wait();
+    assert!(stdout.is_empty(), "{stdout:?}");
+    let kinds: Vec<String> = err
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|_| panic!("not NDJSON: {l:?}")))
+        .map(|v| format!("{}:{}", v["event"].as_str().unwrap(), v["exit_code"]))
+        .collect();
+    assert_eq!(kinds, ["connected:null", "done:5"], "{err}");
 }

@@ -486,7 +486,10 @@ fn session_key_schedule_matches_the_independent_implementation() {
     use sslx::session::keys;
     for p in files("session") {
         let f = read_fields(&p);
-        if matches!(f.get("kind").map(String::as_str), Some("transcript") | Some("listener_hello")) {
+        if matches!(
+            f.get("kind").map(String::as_str),
+            Some("transcript") | Some("listener_hello") | Some("exec_records")
+        ) {
             continue;
         }
         let a32 = |k: &str| -> [u8; 32] { h(&f[k]).try_into().unwrap() };
@@ -581,7 +584,7 @@ fn open_records(
             let mut body = fr.body.clone();
             match r.open(&fr.header(), &mut body).unwrap() {
                 Received::Finished => (b"finished".to_vec(), false),
-                Received::Data { data, last } => (data.to_vec(), last),
+                Received::Data { data, last, .. } => (data.to_vec(), last),
             }
         })
         .collect()
@@ -798,6 +801,72 @@ fn relay_messages_vector() {
         (f["hook_nonce"].clone(), f["call_nonce"].clone(), f["call_id"].clone())
     );
     assert!(push.open(&cdsk_a, &hook_nonce).is_none());
+}
+
+/// A `listen --exec` listener's direction (PROTOCOL 5B, "A listener's command"): M4, stdout,
+/// stderr, and the final record with the exit status, made by the production sealer.
+#[test]
+fn exec_records_vector() {
+    use sslx::session::msgs::RemoteExit;
+    use sslx::session::record::*;
+    use sslx::session::Suite;
+    let path = dir("session/exec_records.txt");
+    let key = Secret::new(sslx::crypto::sha256(b"vector exec direction key"));
+    let finished = sslx::crypto::sha256(b"vector exec finished value");
+    let records: [(&str, Vec<u8>, u8); 4] = [
+        ("m4", finished.to_vec(), 0),
+        ("stdout", b"hi\n".to_vec(), 0),
+        ("stderr", b"oops\n".to_vec(), FLAG_STDERR),
+        ("exit", RemoteExit::Exited(3).encode().to_vec(), FLAG_FINAL | FLAG_EXIT),
+    ];
+    if must_write(&path) {
+        let mut sender = RecordSender::new(Suite::Aes256Gcm, &key);
+        let mut text = String::from(
+            "# A listen --exec listener's records (type 0x32, AES-256-GCM, counters 0-3) under the direction key\n\
+             # SHA-256('vector exec direction key'); record 0 is M4, the finished value SHA-256('vector exec finished value').\n\
+             # Then the command's stdout 'hi\\n' (flags 0), its stderr 'oops\\n' (flags 0x02), and the final record\n\
+             # (flags 0x05) holding its exit status: exited (0) with 3.\n",
+        );
+        text.push_str(&format!(
+            "kind: exec_records\nkey: {}\nfinished: {}\n",
+            hex::encode(key.expose()),
+            hex::encode(finished)
+        ));
+        for (name, plain, flags) in &records {
+            let mut frame = vec![0u8; RECORD_PREFIX + plain.len() + RECORD_TAG];
+            frame[RECORD_PREFIX..RECORD_PREFIX + plain.len()].copy_from_slice(plain);
+            let n = sender.seal_prepared_flagged(&mut frame, plain.len(), *flags).unwrap();
+            text.push_str(&format!("{name}: {}\n", hex::encode(&frame[..n])));
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+    let f = read_fields(&path);
+    let open_all = |take: bool| -> Vec<Result<(Vec<u8>, Stream), String>> {
+        let mut r = RecordReceiver::new(Suite::Aes256Gcm, &key, finished);
+        if take {
+            r.take_command_output();
+        }
+        records
+            .iter()
+            .map(|(name, _, _)| {
+                let fr = sslx::wire::Frame::parse(&h(&f[*name])).unwrap();
+                let mut body = fr.body.clone();
+                match r.open(&fr.header(), &mut body) {
+                    Ok(Received::Finished) => Ok((b"finished".to_vec(), Stream::Out)),
+                    Ok(Received::Data { data, stream, .. }) => Ok((data.to_vec(), stream)),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .collect()
+    };
+    let got = open_all(true);
+    assert_eq!(got[0], Ok((b"finished".to_vec(), Stream::Out)));
+    assert_eq!(got[1], Ok((b"hi\n".to_vec(), Stream::Out)));
+    assert_eq!(got[2], Ok((b"oops\n".to_vec(), Stream::Err)));
+    let (exit, stream) = got[3].clone().unwrap();
+    assert_eq!((RemoteExit::decode(&exit).unwrap(), stream), (RemoteExit::Exited(3), Stream::Exit));
+    // A receiver that is not a caller's (a courier session) refuses the command's flags.
+    assert_eq!(open_all(false)[2], Err("a record has unknown flags".into()));
 }
 
 #[test]

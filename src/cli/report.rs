@@ -17,6 +17,8 @@ use std::io::Write;
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
+    /// `--json` events go to stderr: stdout carries a stream (`sslx dial`, `sslx listen`).
+    pub json_on_stderr: bool,
 }
 
 impl Output {
@@ -27,9 +29,13 @@ impl Output {
         }
     }
 
-    /// A line of NDJSON on stdout.
+    /// A line of NDJSON on stdout (on stderr when stdout carries a stream).
     pub fn json(&self, v: Value) {
-        println!("{v}");
+        if self.json_on_stderr {
+            eprintln!("{v}");
+        } else {
+            println!("{v}");
+        }
     }
 
     /// A failed command: the error (and a hint) on stderr, and with `--json` an error event.
@@ -38,6 +44,9 @@ impl Output {
             let kind = e.chain().find_map(|c| c.downcast_ref::<crate::Error>()).map(|e| e.kind().code());
             self.json(json!({"event": "error", "ok": false, "error": kind.unwrap_or("failure"),
                 "message": format!("{e:#}"), "hint": hint}));
+        }
+        if self.json && self.json_on_stderr {
+            return;
         }
         eprintln!("sslx: error: {e:#}");
         if let Some(h) = hint {
@@ -59,13 +68,54 @@ impl Output {
         }
     }
 
-    /// Where a listener waits for calls (`recv`, `listen`, `pair --accept`): always on stderr
-    /// (scripts wait for this line), and as an event with `--json`.
+    /// Where a listener waits for calls (`recv`, `listen`, `pair --accept`): a line on stderr
+    /// (scripts wait for it, even with `--quiet`), and an event with `--json` (only the event
+    /// when events go to stderr: it stays NDJSON).
     pub fn listening(&self, on: &str, me: &str) {
         if self.json {
             self.json(json!({"event": "listening", "on": on, "name": me}));
         }
-        eprintln!("sslx: listening on {on} as {me}");
+        if !(self.json && self.json_on_stderr) {
+            eprintln!("sslx: listening on {on} as {me}");
+        }
+    }
+
+    /// A session is up (`dial`, a call `listen` took).
+    pub fn call_start(&self, s: &HandshakeSummary, caller: bool) {
+        if self.json {
+            self.json(json!({"event": "connected", "peer": s.peer, "key_id": s.key_id, "cipher": s.cipher,
+                "forward_secrecy": s.forward_secrecy, "resumed": s.resumed}));
+        } else if caller {
+            self.say(format!("sslx: connected to {}", describe(s)));
+        } else {
+            self.say(format!("sslx: call from {}", describe(s)));
+        }
+    }
+
+    /// Where a listener's command's stderr goes at the caller: our stderr as it is, or with
+    /// `--json` as `stderr` events (so that stderr stays NDJSON).
+    pub fn remote_stderr(&self) -> RemoteStderr {
+        RemoteStderr { out: *self }
+    }
+
+    /// A session ended: bytes each way and, for a command, how it ended.
+    pub fn call_end(&self, peer: &str, sent: u64, received: u64, exit: Option<crate::session::msgs::RemoteExit>) {
+        use crate::session::msgs::RemoteExit;
+        if self.json {
+            let mut v = json!({"event": "done", "ok": true, "peer": peer, "sent": sent, "received": received});
+            match exit {
+                Some(RemoteExit::Exited(c)) => extend(&mut v, json!({"exit_code": c})),
+                Some(RemoteExit::Signal(s)) => extend(&mut v, json!({"signal": s, "exit_code": 128 + u16::from(s)})),
+                None => {}
+            }
+            return self.json(v);
+        }
+        let how = match exit {
+            Some(RemoteExit::Exited(c)) => format!(", the command exited with {c}"),
+            Some(RemoteExit::Signal(s)) => format!(", the command was killed by signal {s}"),
+            None => String::new(),
+        };
+        self.say(format!("sslx: call with {peer} ended: {sent} bytes sent, {received} received{how}"));
     }
 
     /// What happens on a hook at the CDS: grants and rings (unless quiet), drops and returns,
@@ -227,6 +277,25 @@ fn yes_no(b: bool) -> &'static str {
         "yes"
     } else {
         "no"
+    }
+}
+
+/// See [`Output::remote_stderr`].
+pub struct RemoteStderr {
+    out: Output,
+}
+
+impl Write for RemoteStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.json {
+            self.out.json(json!({"event": "stderr", "text": String::from_utf8_lossy(buf)}));
+            Ok(buf.len())
+        } else {
+            std::io::stderr().write(buf)
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

@@ -272,7 +272,7 @@ impl<'a, R: Read> BundleReader<'a, R> {
         }
         let (data, last) = match &mut self.opener {
             Opener::Aead(r) => match r.open(&h, body)? {
-                Received::Data { data, last } => (data, last),
+                Received::Data { data, last, .. } => (data, last),
                 Received::Finished => unreachable!("bundle records have no finished value"),
             },
             Opener::TripleDes(t) => t.open(&h, body)?,

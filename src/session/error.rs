@@ -33,6 +33,9 @@ pub enum SessionError {
     /// A finished record where the peer's data belongs.
     #[error("a second finished record")]
     SecondFinished,
+    /// The listener's final record says it holds an exit status that does not decode.
+    #[error("the listener's command's exit status is malformed")]
+    BadExitStatus,
 }
 
 impl SessionError {

@@ -228,7 +228,7 @@ mod tests {
         let mut body = f.body.clone();
         match r.open(&f.header(), &mut body)? {
             Received::Finished => Ok((b"<finished>".to_vec(), false)),
-            Received::Data { data, last } => Ok((data.to_vec(), last)),
+            Received::Data { data, last, .. } => Ok((data.to_vec(), last)),
         }
     }
 

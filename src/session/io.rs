@@ -4,8 +4,8 @@
 
 use super::error::SessionError;
 use super::handshake::{client_start, server_accept, ClientParams, ServerParams, Session};
-use super::msgs::{KeyRef, M1};
-use super::record::{Received, RecordReceiver, RecordSender, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG};
+use super::msgs::{KeyRef, RemoteExit, M1};
+use super::record::{Received, RecordReceiver, RecordSender, Stream, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG};
 use crate::crypto::Secret;
 use crate::wire::{Frame, Header, Msg, RefusalCode};
 use crate::wire::{Refused, TYPE_REFUSED};
@@ -221,10 +221,42 @@ fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Rea
 /// `output` gets the peer's data and is closed (dropped) when the peer's final record arrives,
 /// so a command reading it sees EOF while its own output still flows back.
 pub fn pump(session: Session, conn: Conn, input: impl Read + Send + 'static, output: impl Write) -> Result<Transfer> {
+    let (sent, (received, _)) =
+        run_both(session, conn, move |sender, writer| send_all(sender, writer, input), output, None)?;
+    Ok(Transfer { sent, received })
+}
+
+/// A caller's `pump` (`sslx dial`): a listener running `--exec` also sends its command's
+/// stderr, which goes to `errors`, and how the command ended, returned with the transfer
+/// (`None` from a listener without a command).
+pub fn pump_call(
+    session: Session,
+    conn: Conn,
+    input: impl Read + Send + 'static,
+    output: impl Write,
+    errors: &mut dyn Write,
+) -> Result<(Transfer, Option<RemoteExit>)> {
+    let (sent, (received, exit)) =
+        run_both(session, conn, move |sender, writer| send_all(sender, writer, input), output, Some(errors))?;
+    Ok((Transfer { sent, received }, exit))
+}
+
+/// Both directions: `send` on a thread of its own with the sending half, the receiving half on
+/// this thread into `output` (and `errors`, when the peer may send a command's stderr).
+pub(super) fn run_both<T: Send + 'static>(
+    session: Session,
+    conn: Conn,
+    send: impl FnOnce(RecordSender, TcpStream) -> Result<T> + Send + 'static,
+    output: impl Write,
+    errors: Option<&mut dyn Write>,
+) -> Result<(T, (u64, Option<RemoteExit>))> {
     let Session { sender, mut receiver, .. } = session;
     let Conn { mut reader, writer } = conn;
-    let sending = std::thread::spawn(move || send_all(sender, writer, input));
-    let recv_result = receive_all(&mut reader, &mut receiver, output);
+    if errors.is_some() {
+        receiver.take_command_output();
+    }
+    let sending = std::thread::spawn(move || send(sender, writer));
+    let recv_result = receive_all(&mut reader, &mut receiver, output, errors);
     let received = match recv_result {
         Ok(n) => n,
         Err(e) => {
@@ -235,7 +267,7 @@ pub fn pump(session: Session, conn: Conn, input: impl Read + Send + 'static, out
         }
     };
     let sent = sending.join().map_err(|_| Error::Other("the sending thread panicked".into()))??;
-    Ok(Transfer { sent, received })
+    Ok((sent, received))
 }
 
 fn output_err(e: std::io::Error) -> Error {
@@ -246,23 +278,38 @@ fn output_err(e: std::io::Error) -> Error {
     }
 }
 
-/// Receives records into `output` until the peer's final record, then closes `output`.
+/// Receives records into `output` (a command's stderr into `errors`) until the peer's final
+/// record, then closes `output`. Returns the bytes received and, if the final record said so,
+/// how the peer's command ended.
 fn receive_all(
     reader: &mut FrameReader<TcpStream>,
     receiver: &mut RecordReceiver,
     mut output: impl Write,
-) -> Result<u64> {
+    mut errors: Option<&mut dyn Write>,
+) -> Result<(u64, Option<RemoteExit>)> {
     let mut received = 0u64;
     loop {
         let (h, body) = reader.next_record()?.ok_or_else(|| cut_off("before the peer's final record"))?;
         match receiver.open(&h, body)? {
             Received::Finished => return Err(SessionError::SecondFinished.into()),
-            Received::Data { data, last } => {
+            Received::Data { data, stream: Stream::Err, .. } => {
+                received += data.len() as u64;
+                if let Some(e) = errors.as_mut() {
+                    // A caller's own stderr gone is no reason to stop the stream.
+                    let _ = e.write_all(data).and_then(|()| e.flush());
+                }
+            }
+            Received::Data { data, stream: Stream::Exit, .. } => {
+                let exit = RemoteExit::decode(data).map_err(|_| SessionError::BadExitStatus)?;
+                output.flush().map_err(output_err)?;
+                return Ok((received, Some(exit)));
+            }
+            Received::Data { data, last, stream: Stream::Out } => {
                 received += data.len() as u64;
                 output.write_all(data).map_err(output_err)?;
                 if last {
                     output.flush().map_err(output_err)?;
-                    return Ok(received);
+                    return Ok((received, None));
                 }
             }
         }

@@ -191,10 +191,68 @@ impl Msg for ListenerHello {
     }
 }
 
+/// How a `listen --exec` command ended: the plaintext of the final record of the listener's
+/// direction when it carries `FLAG_EXIT`. `u8 how ‖ u8 value`: how 0, exited with status
+/// `value`; how 1, killed by signal `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteExit {
+    Exited(u8),
+    Signal(u8),
+}
+
+impl RemoteExit {
+    pub fn encode(&self) -> [u8; 2] {
+        match *self {
+            RemoteExit::Exited(c) => [0, c],
+            RemoteExit::Signal(s) => [1, s],
+        }
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let (how, value) = (r.u8("how the command ended")?, r.u8("exit status")?);
+        r.finish()?;
+        match how {
+            0 => Ok(RemoteExit::Exited(value)),
+            1 => Ok(RemoteExit::Signal(value)),
+            _ => Err(WireError::Invalid("how the command ended is neither 0 (exited) nor 1 (a signal)")),
+        }
+    }
+
+    /// From the process's status (a status past 255 or a stop counts as status 255).
+    pub fn of(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(c), _) => RemoteExit::Exited(u8::try_from(c).unwrap_or(255)),
+            (None, Some(s)) => RemoteExit::Signal(u8::try_from(s).unwrap_or(255)),
+            (None, None) => RemoteExit::Exited(255),
+        }
+    }
+
+    /// The caller's exit code for it: the status itself, or 128 + the signal (as a shell says).
+    pub fn exit_code(&self) -> u8 {
+        match *self {
+            RemoteExit::Exited(c) => c,
+            RemoteExit::Signal(s) => 128u8.saturating_add(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::check_codec;
+
+    #[test]
+    fn a_remote_exit_round_trips_and_anything_else_is_refused() {
+        for e in [RemoteExit::Exited(0), RemoteExit::Exited(3), RemoteExit::Signal(15)] {
+            assert_eq!(RemoteExit::decode(&e.encode()).unwrap(), e);
+        }
+        assert_eq!((RemoteExit::Exited(3).exit_code(), RemoteExit::Signal(15).exit_code()), (3, 143));
+        for bad in [&[][..], &[0], &[0, 1, 2], &[2, 0]] {
+            assert!(RemoteExit::decode(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn m1_m2_and_the_listener_hello_round_trip_and_reject_bad_frames() {

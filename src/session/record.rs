@@ -61,6 +61,11 @@ impl RecordError {
 }
 
 pub const FLAG_FINAL: u8 = 0x01;
+/// (`listen --exec`, listener → caller only) This record's data is the command's stderr.
+pub const FLAG_STDERR: u8 = 0x02;
+/// (`listen --exec`, listener → caller only; with `FLAG_FINAL`) The final record's plaintext is
+/// the command's exit status (`msgs::RemoteExit`).
+pub const FLAG_EXIT: u8 = 0x04;
 const TAG_LEN: usize = 16;
 /// Bytes in front of a record's ciphertext: the frame header and the flags byte.
 pub const RECORD_PREFIX: usize = HEADER_LEN + 1;
@@ -127,6 +132,12 @@ impl RecordSender {
     /// plaintext, then room for the tag. Returns the length of the finished frame. Saves a copy
     /// on the bulk path: the input is read straight into the frame buffer.
     pub fn seal_prepared(&mut self, frame: &mut [u8], plaintext_len: usize, last: bool) -> Result<usize> {
+        self.seal_prepared_flagged(frame, plaintext_len, if last { FLAG_FINAL } else { 0 })
+    }
+
+    /// `seal_prepared` with these flags (`FLAG_STDERR`, `FLAG_FINAL | FLAG_EXIT`).
+    pub fn seal_prepared_flagged(&mut self, frame: &mut [u8], plaintext_len: usize, flags: u8) -> Result<usize> {
+        let last = flags & FLAG_FINAL != 0;
         if self.done {
             return Err(RecordError::AfterFinal.into());
         }
@@ -134,7 +145,6 @@ impl RecordSender {
         if plaintext_len > MAX_RECORD_PLAINTEXT || frame.len() < total {
             return Err(RecordError::TooLarge(plaintext_len).into());
         }
-        let flags = if last { FLAG_FINAL } else { 0 };
         let header =
             Header { msg_type: self.msg_type, version: VERSION, len: (1 + plaintext_len + TAG_LEN) as u32 }.to_bytes();
         frame[..HEADER_LEN].copy_from_slice(&header);
@@ -172,6 +182,8 @@ pub struct RecordReceiver {
     done: bool,
     /// The peer's finished value, checked against its first record.
     expect_finished: Option<[u8; 32]>,
+    /// `FLAG_STDERR` and `FLAG_EXIT` are taken (a caller's side of `listen --exec`).
+    command_output: bool,
 }
 
 /// What one received record held.
@@ -182,7 +194,20 @@ pub enum Received<'a> {
     Data {
         data: &'a [u8],
         last: bool,
+        /// Which of a command's outputs it is (always `Out` unless the receiver takes them).
+        stream: Stream,
     },
+}
+
+/// Which output of a `listen --exec` command a record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// The stream itself (the command's stdout; any other session's data).
+    Out,
+    /// The command's stderr (`FLAG_STDERR`).
+    Err,
+    /// The final record holds the command's exit status (`FLAG_FINAL | FLAG_EXIT`).
+    Exit,
 }
 
 impl RecordReceiver {
@@ -193,12 +218,26 @@ impl RecordReceiver {
             counter: 0,
             done: false,
             expect_finished: Some(expect_finished),
+            command_output: false,
         }
     }
 
     /// Records of another frame type, without a finished value first (a courier bundle's records).
     pub fn with_type(suite: Suite, key: &Secret<32>, msg_type: u8) -> Self {
-        RecordReceiver { key: aead_key(suite, key), msg_type, counter: 0, done: false, expect_finished: None }
+        RecordReceiver {
+            key: aead_key(suite, key),
+            msg_type,
+            counter: 0,
+            done: false,
+            expect_finished: None,
+            command_output: false,
+        }
+    }
+
+    /// Takes a command's stderr and exit status as well (`FLAG_STDERR`, `FLAG_EXIT`): a caller's
+    /// receiver. Every other receiver refuses those flags as unknown.
+    pub fn take_command_output(&mut self) {
+        self.command_output = true;
     }
 
     /// Opens one record in place: `header` as read, `body` its bytes.
@@ -213,9 +252,15 @@ impl RecordReceiver {
             return Err(RecordError::TooShort.into());
         }
         let flags = body[0];
-        if flags & !FLAG_FINAL != 0 {
-            return Err(RecordError::UnknownFlags.into());
-        }
+        let known = if self.command_output { FLAG_FINAL | FLAG_STDERR | FLAG_EXIT } else { FLAG_FINAL };
+        let stream = match (flags & FLAG_FINAL != 0, flags & FLAG_STDERR != 0, flags & FLAG_EXIT != 0) {
+            _ if flags & !known != 0 => return Err(RecordError::UnknownFlags.into()),
+            (_, false, false) => Stream::Out,
+            (false, true, false) => Stream::Err,
+            (true, false, true) => Stream::Exit,
+            // stderr as the final record, an exit status not final, or both.
+            _ => return Err(RecordError::UnknownFlags.into()),
+        };
         let mut aad = [0u8; HEADER_LEN + 1];
         aad[..HEADER_LEN].copy_from_slice(&header.to_bytes());
         aad[HEADER_LEN] = flags;
@@ -232,10 +277,13 @@ impl RecordReceiver {
             if last {
                 return Err(RecordError::FinalFinished.into());
             }
+            if stream != Stream::Out {
+                return Err(RecordError::UnknownFlags.into());
+            }
             return Ok(Received::Finished);
         }
         self.done = last;
-        Ok(Received::Data { data: plain, last })
+        Ok(Received::Data { data: plain, last, stream })
     }
 
     /// Whether the peer's final record has arrived.
@@ -246,5 +294,56 @@ impl RecordReceiver {
     /// Whether the peer's finished value has been checked.
     pub fn authenticated(&self) -> bool {
         self.expect_finished.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The finished value, then a 2-byte record with each of `flags`.
+    fn frames(flags: &[u8]) -> (Secret<32>, Vec<Vec<u8>>) {
+        let key = Secret::new([7; 32]);
+        let mut s = RecordSender::new(Suite::ChaCha20Poly1305, &key);
+        let mut out = vec![s.seal(&[9; 32], false).unwrap()];
+        for f in flags {
+            let mut frame = vec![0u8; RECORD_PREFIX + 2 + RECORD_TAG];
+            let n = s.seal_prepared_flagged(&mut frame, 2, *f).unwrap();
+            out.push(frame[..n].to_vec());
+        }
+        (key, out)
+    }
+
+    fn open_last(flags: &[u8], take: bool) -> std::result::Result<Stream, String> {
+        let (key, frames) = frames(flags);
+        let mut r = RecordReceiver::new(Suite::ChaCha20Poly1305, &key, [9; 32]);
+        if take {
+            r.take_command_output();
+        }
+        let mut last = Err("nothing".into());
+        for f in frames {
+            let mut body = f[HEADER_LEN..].to_vec();
+            let header = Header::parse(f[..HEADER_LEN].try_into().unwrap()).unwrap();
+            last = match r.open(&header, &mut body) {
+                Ok(Received::Finished) => Ok(Stream::Out),
+                Ok(Received::Data { stream, .. }) => Ok(stream),
+                Err(e) => return Err(e.to_string()),
+            };
+        }
+        last
+    }
+
+    #[test]
+    fn a_commands_flags_are_taken_only_by_a_caller_and_only_in_their_shapes() {
+        assert_eq!(open_last(&[FLAG_STDERR], true), Ok(Stream::Err));
+        assert_eq!(open_last(&[0, FLAG_FINAL | FLAG_EXIT], true), Ok(Stream::Exit));
+        assert_eq!(open_last(&[FLAG_FINAL], true), Ok(Stream::Out));
+        let unknown = Err("a record has unknown flags".to_string());
+        for flags in [FLAG_STDERR, FLAG_FINAL | FLAG_EXIT] {
+            assert_eq!(open_last(&[flags], false), unknown, "flags {flags:#x} outside a caller");
+        }
+        for flags in [FLAG_STDERR | FLAG_FINAL, FLAG_EXIT, FLAG_STDERR | FLAG_EXIT | FLAG_FINAL, 0x08] {
+            assert_eq!(open_last(&[flags], true), unknown, "flags {flags:#x}");
+        }
     }
 }

@@ -519,6 +519,10 @@ impl Listener {
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
+        // With `listen --json` the line is an event: {"event":"listening","on":...}.
+        let event = serde_json::from_str::<serde_json::Value>(&line).ok();
+        let on = event.as_ref().and_then(|v| v["on"].as_str()).map(|on| format!("sslx: listening on {on} "));
+        let line = on.unwrap_or(line);
         let addr = line
             .strip_prefix("sslx: listening on hook at the CDS ")
             .or_else(|| line.strip_prefix("sslx: listening on "))

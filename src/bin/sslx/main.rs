@@ -33,7 +33,9 @@ impl Ctx {
 
 fn main() -> ExitCode {
     let cli = SslxCli::parse();
-    let out = Output { json: cli.global.json, quiet: cli.global.quiet };
+    // dial and listen carry a stream on stdout: their --json events go to stderr.
+    let streams = matches!(cli.command, SslxCommand::Dial(_) | SslxCommand::Listen(_));
+    let out = Output { json: cli.global.json, quiet: cli.global.quiet, json_on_stderr: streams };
     match run(cli, out) {
         Ok(code) => code,
         Err(e) => {

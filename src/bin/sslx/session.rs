@@ -3,7 +3,6 @@
 use crate::{session_options, Ctx};
 use anyhow::{Context, Result};
 use sslx::cli::args::{DialArgs, ListenArgs};
-use sslx::cli::report::describe;
 use sslx::session::admission::{Admission, Admitted, Limits};
 use std::process::ExitCode;
 
@@ -14,14 +13,17 @@ pub fn dial(ctx: &Ctx, a: DialArgs, handshake_only: bool) -> Result<ExitCode> {
     let (session, conn) = ep.dial(&a.peer, &opts, &rng)?;
     let summary = session.summary.clone();
     if handshake_only {
-        sslx::session::io::pump(session, conn, std::io::empty(), std::io::sink())?;
+        // An --exec listener runs its command for this call too: its output is not ours to show.
+        sslx::session::io::pump_call(session, conn, std::io::empty(), std::io::sink(), &mut std::io::sink())?;
         ctx.out.handshake(&summary);
         return Ok(ExitCode::SUCCESS);
     }
-    ctx.say(format!("sslx: connected to {}", describe(&summary)));
-    let t = sslx::session::io::pump(session, conn, std::io::stdin(), std::io::stdout())?;
-    ctx.say(format!("sslx: {} bytes sent, {} received", t.sent, t.received));
-    Ok(ExitCode::SUCCESS)
+    ctx.out.call_start(&summary, true);
+    let mut errors = ctx.out.remote_stderr();
+    let (t, exit) = sslx::session::io::pump_call(session, conn, std::io::stdin(), std::io::stdout(), &mut errors)?;
+    ctx.out.call_end(&summary.peer, t.sent, t.received, exit);
+    // A listener's command: its exit status is ours (128 + N for a signal, as a shell says).
+    Ok(exit.map_or(ExitCode::SUCCESS, |e| ExitCode::from(e.exit_code())))
 }
 
 pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
@@ -34,13 +36,11 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
         a.exec.is_some(),
     )?
     .map(|list| list.into_fn());
-    // Without --exec the calls' bytes go to stdout: events there would be mixed into them.
-    let out = if a.exec.is_some() { ctx.out } else { sslx::cli::report::Output { json: false, ..ctx.out } };
-    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, out)?;
+    let mut incoming = incoming_calls(&ep, a.bind.as_deref(), &a.session.service, ctx.out)?;
     let opts = sslx::session::endpoint::Options { allow, ..session_options(&a.session) };
     if a.once {
         let sock = incoming.next().expect("endless")?;
-        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.out.quiet, None)?;
+        serve_call(&ep, sock, &opts, a.exec.as_deref(), ctx.out, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     // The accept loop never waits: a call waits for its slot on its own thread (15 s at most,
@@ -49,7 +49,7 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode> {
     let admission = Admission::new(Limits::new(a.max_calls));
     let exec = a.exec.as_deref();
     let serve = |sock, place| {
-        if let Err(e) = serve_call(&ep, sock, &opts, exec, ctx.out.quiet, Some(place)) {
+        if let Err(e) = serve_call(&ep, sock, &opts, exec, ctx.out, Some(place)) {
             eprintln!("sslx: call failed: {e:#}");
         }
     };
@@ -97,7 +97,7 @@ pub fn serve_call(
     sock: std::net::TcpStream,
     opts: &sslx::session::endpoint::Options,
     exec: Option<&str>,
-    quiet: bool,
+    out: sslx::cli::report::Output,
     mut place: Option<Admitted>,
 ) -> Result<()> {
     let rng = sslx::crypto::system_rng();
@@ -106,21 +106,15 @@ pub fn serve_call(
         p.handshake_done();
     }
     let (session, conn) = accepted?;
-    if !quiet {
-        eprintln!("sslx: call from {}", describe(&session.summary));
-    }
-    let t = match exec {
-        None => sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?,
+    let peer = session.summary.peer.clone();
+    out.call_start(&session.summary, false);
+    let (t, exit) = match exec {
+        None => (sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?, None),
         Some(cmd) => {
             let (t, status) = sslx::session::exec::run(session, conn, cmd)?;
-            if !status.success() && !quiet {
-                eprintln!("sslx: --exec command ended with {status}");
-            }
-            t
+            (t, Some(sslx::session::msgs::RemoteExit::of(status)))
         }
     };
-    if !quiet {
-        eprintln!("sslx: call ended: {} bytes received, {} sent", t.received, t.sent);
-    }
+    out.call_end(&peer, t.sent, t.received, exit);
     Ok(())
 }
