@@ -694,13 +694,21 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__recv)
-            opts="-q -h -V --into --once --in --from-mailbox --bind --max-transfers --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --into --on-conflict --exec-after --once --in --from-mailbox --bind --max-transfers --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --into)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-conflict)
+                    COMPREPLY=($(compgen -W "fail rename overwrite skip" -- "${cur}"))
+                    return 0
+                    ;;
+                --exec-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

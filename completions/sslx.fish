@@ -150,10 +150,15 @@ complete -c sslx -n "__fish_sslx_using_subcommand send" -l json -d 'Machine-read
 complete -c sslx -n "__fish_sslx_using_subcommand send" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sslx -n "__fish_sslx_using_subcommand send" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand recv" -l into -d 'Where received files go (created if missing)' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l into -d 'Where received files go (created if missing); strftime fields (%F, %Y, %m, %H…; %% for %) are filled in at each arrival [default: ., or into in sslx.toml]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l on-conflict -d 'What to do with a received name that already exists: fail (refuse; a live transfer then waits in the mailbox), rename (report.1.pdf), overwrite, or skip [default: fail]' -r -f -a "fail\t''
+rename\t''
+overwrite\t''
+skip\t''"
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l exec-after -d 'After each arrival, run CMD (sh -c) with the placed paths as its arguments ("$@") and SSLX_PEER, SSLX_BUNDLE, SSLX_INTO, SSLX_VIA, SSLX_FILES, SSLX_BYTES set' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l in -d 'Open a bundle from FILE (- for stdin) instead of taking calls' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l bind -d 'Take calls directly on ADDR instead of on hook at the CDS' -r
-complete -c sslx -n "__fish_sslx_using_subcommand recv" -l max-transfers -d 'Transfers received at the same time (without --once)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand recv" -l max-transfers -d 'Transfers received at the same time (without --once) [default: 4]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand recv" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r

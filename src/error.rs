@@ -103,6 +103,12 @@ pub enum Error {
     /// The peer of a courier exchange refused (its negative acknowledge), with its reason.
     #[error("{peer} refused: {reason}")]
     PeerRefused { peer: String, code: u16, reason: String },
+    /// A transfer would place `name` where something of that name is (`path`).
+    #[error(
+        "{path} already exists: nothing was replaced (move it away, or receive with --on-conflict rename, \
+         overwrite or skip)"
+    )]
+    Exists { name: String, path: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -136,7 +142,7 @@ impl Error {
             Error::HookReplaced { .. } => ErrorKind::Refused,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unavailable(_) => ErrorKind::Unavailable,
-            Error::Usage(_) => ErrorKind::Usage,
+            Error::Usage(_) | Error::Exists { .. } => ErrorKind::Usage,
             Error::Io { .. } | Error::OutputClosed | Error::Other(_) => ErrorKind::Failure,
         }
     }
@@ -148,6 +154,7 @@ impl Error {
         match self {
             Error::Wire(WireError::UnsupportedVersion(_)) => RefusalCode::Incompatible,
             Error::Wire(_) => RefusalCode::Malformed,
+            Error::Exists { .. } => RefusalCode::NameTaken,
             e => match e.kind() {
                 ErrorKind::VerifyFailed => RefusalCode::BadSignature,
                 ErrorKind::NotFound => RefusalCode::NotFound,

@@ -595,16 +595,50 @@ fn a_live_transfer_the_recipient_refuses_says_why_at_the_sender_and_links_named_
     let dest = tempfile::tempdir().unwrap();
     std::fs::write(dest.path().join("big.bin"), "mine").unwrap();
     let recv = Listener::command(&b, &["recv", "--once", "--into", dest.path().to_str().unwrap()], false);
+    // --no-mailbox: the refusal is the answer.
     a.cmd()
-        .args(["send", "--to", "rb"])
+        .args(["send", "--no-mailbox", "--to", "rb"])
         .arg(src.path().join("big.bin"))
         .assert()
         .code(5)
         .stderr(predicates::str::contains("rb refused").and(predicates::str::contains("already exists")));
     let (status, _, err) = recv.wait();
     assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("--on-conflict"), "the recipient is told its way out: {err}");
     assert_eq!(std::fs::read_to_string(dest.path().join("big.bin")).unwrap(), "mine");
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1, "a temp dir was left behind");
+    // By default the refused transfer is not lost: it waits in the mailbox, and the sender is
+    // told what the recipient must do (the recipient's path is not said, only the name).
+    let recv = Listener::command(&b, &["recv", "--once", "--into", dest.path().to_str().unwrap()], false);
+    let out = a.cmd().args(["send", "--to", "rb"]).arg(src.path().join("big.bin")).assert().success();
+    let said = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        said.contains("rb's sslx recv refused it (big.bin already exists where rb receives files)")
+            && said.contains("rb must move that away")
+            && said.contains("mailbox")
+            && !said.contains(dest.path().to_str().unwrap()),
+        "{said}"
+    );
+    assert_eq!(recv.wait().0.code(), Some(2));
+    let log: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["log", "--sent", "--json"]).assert().success().get_output().stdout)
+            .unwrap();
+    let results: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["result"].as_str().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| **r == "queued").count(),
+        1,
+        "one line for the send that went to the mailbox: {log}"
+    );
+    // The recipient takes it under another name.
+    b.cmd()
+        .args(["recv", "--from-mailbox", "--on-conflict", "rename", "--into"])
+        .arg(dest.path())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("big.bin exists: placed as big.1.bin"));
+    assert_eq!(digest(&dest.path().join("big.1.bin")), digest(&src.path().join("big.bin")));
+    assert_eq!(std::fs::read_to_string(dest.path().join("big.bin")).unwrap(), "mine");
+    std::fs::remove_file(dest.path().join("big.1.bin")).unwrap();
     // A link named on the command line is followed: the peer gets the file, under the link's name.
     std::os::unix::fs::symlink(src.path().join("big.bin"), src.path().join("latest.bin")).unwrap();
     let recv = Listener::command(&b, &["recv", "--once", "--into", dest.path().to_str().unwrap()], false);
@@ -835,7 +869,10 @@ fn the_mailbox_flow_deposits_collects_keeps_and_refreshes_the_log() {
     let dest = tempfile::tempdir().unwrap();
     let ep_b = Endpoint::load(&home(&b), None).unwrap();
     let mut seen = Seen::default();
-    assert_eq!(mailbox::collect(&ep_b, dest.path(), &rng, &mut seen).unwrap(), 1);
+    assert_eq!(
+        mailbox::collect(&ep_b, &sslx::courier::tree::Destination::new(dest.path()), &rng, &mut seen).unwrap(),
+        1
+    );
     assert_eq!(seen.opened, ["ma"]);
     assert_eq!(seen.failed, [("mc".to_owned(), true)], "not paired with mc: kept for later, not refused");
     assert_eq!(std::fs::read_to_string(dest.path().join("note.txt")).unwrap(), "for the mailbox");
@@ -845,7 +882,10 @@ fn the_mailbox_flow_deposits_collects_keeps_and_refreshes_the_log() {
     assert_eq!(entry.result, sslx::courier::log::Outcome::Delivered);
     // The kept bundle is still there: a second collection meets it again, and opens nothing.
     let mut again = Seen::default();
-    assert!(mailbox::collect(&ep_b, dest.path(), &rng, &mut again).is_err(), "only a failure: it is the error");
+    assert!(
+        mailbox::collect(&ep_b, &sslx::courier::tree::Destination::new(dest.path()), &rng, &mut again).is_err(),
+        "only a failure: it is the error"
+    );
     assert_eq!(again.failed, [("mc".to_owned(), true)]);
 }
 
@@ -1171,4 +1211,78 @@ fn a_second_recv_takes_the_hook_and_the_first_stops_saying_why() {
     a.cmd().args(["-q", "send", "--no-mailbox", "--to", "rpb"]).arg(&file).assert().success();
     assert!(two.path().join("to-second.txt").exists());
     drop(second);
+}
+
+/// `sslx recv` set up once as a service: sslx.toml's [recv] (a dated folder, rename on
+/// conflict, a command after each arrival), READY=1 and a status line to systemd's
+/// NOTIFY_SOCKET once on hook; flags override the file; a failing --exec-after is the exit status
+/// of `recv --once`.
+#[test]
+fn recv_as_a_service_reads_sslx_toml_dates_its_folder_runs_exec_after_and_tells_systemd() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "sa", "sb");
+    let root = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("x.txt"), "night one").unwrap();
+    let ran = root.path().join("ran.log");
+    let conf = format!(
+        "[recv]\ninto = \"{}/inbox/%Y/%F\"\non-conflict = \"rename\"\nexec-after = 'printf \"%s|%s|%s|%s\\n\" \"$SSLX_PEER\" \"$SSLX_VIA\" \"$SSLX_FILES\" \"$*\" >> {}'\n",
+        root.path().display(),
+        ran.display()
+    );
+    let conf_path = b.home().join("sslx.toml");
+    std::fs::write(&conf_path, conf).unwrap();
+    std::fs::set_permissions(&conf_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let notify = std::os::unix::net::UnixDatagram::bind(root.path().join("notify.sock")).unwrap();
+    notify.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let sock = root.path().join("notify.sock");
+    let day = || {
+        let f = time::macros::format_description!("[year]/[year]-[month]-[day]");
+        time::OffsetDateTime::now_utc().format(&f).unwrap()
+    };
+    let before = day();
+    let recv =
+        Listener::command_with_env(&b, &["recv"], false, &[("NOTIFY_SOCKET", sock.to_str().unwrap()), ("TZ", "UTC")]);
+    let mut buf = [0u8; 4096];
+    let n = notify.recv(&mut buf).unwrap();
+    let told = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(told.contains("READY=1\n") && told.contains("STATUS=taking calls for sb on hook at the CDS"), "{told}");
+    for i in 1..=2 {
+        a.cmd().args(["send", "--to", "sb"]).arg(src.path().join("x.txt")).assert().success();
+        recv.await_stderr("sslx: received", i, 30);
+    }
+    let err = recv.await_stderr("placed as x.1.txt", 1, 30);
+    drop(recv);
+    let after = day();
+    let dir = [before, after]
+        .iter()
+        .map(|d| root.path().join("inbox").join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| panic!("no dated folder under inbox/: {err}"));
+    assert_eq!(std::fs::read_to_string(dir.join("x.txt")).unwrap(), "night one");
+    assert_eq!(std::fs::read_to_string(dir.join("x.1.txt")).unwrap(), "night one");
+    let lines = std::fs::read_to_string(&ran).unwrap();
+    assert_eq!(
+        lines,
+        format!("sa|relay|1|{}\nsa|relay|1|{}\n", dir.join("x.txt").display(), dir.join("x.1.txt").display()),
+        "{err}"
+    );
+    // A flag overrides the file: skip keeps what is there, and nothing new means no command.
+    let recv = Listener::command_with_env(&b, &["recv", "--once", "--on-conflict", "skip"], false, &[("TZ", "UTC")]);
+    a.cmd().args(["send", "--to", "sb"]).arg(src.path().join("x.txt")).assert().success();
+    let (status, _, err) = recv.wait();
+    assert!(status.success() && err.contains("x.txt exists: skipped"), "{err}");
+    assert!(!dir.join("x.2.txt").exists());
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 2);
+    // A failing --exec-after is recv --once's failure (the transfer itself arrived).
+    std::fs::write(src.path().join("y.txt"), "y").unwrap();
+    let recv = Listener::command_with_env(&b, &["recv", "--once", "--exec-after", "exit 3"], false, &[("TZ", "UTC")]);
+    a.cmd().args(["send", "--to", "sb"]).arg(src.path().join("y.txt")).assert().success();
+    let (status, _, err) = recv.wait();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("--exec-after exited with 3 for bundle"), "{err}");
+    assert!(dir.join("y.txt").is_file() || root.path().join("inbox").join(day()).join("y.txt").is_file());
+    // A config others can write is refused: its exec-after would run as this user.
+    std::fs::set_permissions(&conf_path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    b.cmd().args(["recv", "--from-mailbox"]).assert().code(2).stderr(predicates::str::contains("chmod go-w"));
 }

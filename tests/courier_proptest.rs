@@ -44,7 +44,8 @@ fn unpack(tar: &[u8]) {
     let (tmp, dest) = (root.path().join("tmp"), root.path().join("dest"));
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::create_dir_all(&dest).unwrap();
-    let _ = sslx::courier::tree::unpack(&mut tar::Archive::new(tar), &tmp, &dest);
+    let _ =
+        sslx::courier::tree::unpack(&mut tar::Archive::new(tar), &tmp, &sslx::courier::tree::Destination::new(&dest));
     let mut names: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names, ["dest", "tmp"], "the unpacker wrote outside its temp dir");
@@ -209,7 +210,7 @@ proptest! {
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::create_dir_all(&dest).unwrap();
         let mut archive = tar::Archive::new(&tar_bytes[..]);
-        if sslx::courier::tree::unpack(&mut archive, &tmp, &dest).is_ok() {
+        if sslx::courier::tree::unpack(&mut archive, &tmp, &sslx::courier::tree::Destination::new(&dest)).is_ok() {
             let top = std::fs::canonicalize(tmp.join("t")).unwrap();
             for i in &used {
                 let l = tmp.join(at(*i));

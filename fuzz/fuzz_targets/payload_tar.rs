@@ -11,7 +11,7 @@ fn unpack(tar_bytes: impl Read) {
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::create_dir_all(&dest).unwrap();
     let mut archive = tar::Archive::new(tar_bytes);
-    let _ = sslx::courier::tree::unpack(&mut archive, &tmp, &dest);
+    let _ = sslx::courier::tree::unpack(&mut archive, &tmp, &sslx::courier::tree::Destination::new(&dest));
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "unpack wrote into the destination");
     let names: Vec<_> = std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "unpack wrote beside its temp dir: {names:?}");

@@ -86,7 +86,7 @@ pub enum SslxCommand {
     Send(SendArgs),
     /// Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox
     #[command(
-        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin); a bundle opens only once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links, devices and names that already\nexist are refused, and a cut-off or altered transfer leaves nothing behind. Send it again.\nOn hook, recv stays: a hook that drops (a CDS restart, a dead connection) is put up again after\n1 s, 2 s, 4 s … up to a minute, told on stderr (or as hook_down/hook_up events with --json), and\nwhat was left in the mailbox meanwhile is fetched when it is back. A second recv of this name\ntakes the hook over; the first stops (exit 5).\nExit status: 0 received, 2 a name already exists, 3 altered, replayed or cut off, 5 the CDS refused\nthe hook (or another recv took it), 6 not paired, 7 the CDS unreachable at the start."
+        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --into 'inbox/%F'        a folder per day (strftime fields, local time; TZ=UTC for UTC)\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin); a bundle opens only once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\n  sslx recv --exec-after 'ingest \"$@\"'  run a command with each arrival's paths\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links and devices are refused, and a\ncut-off or altered transfer leaves nothing behind. Send it again.\nA name that already exists: --on-conflict fail (the default) refuses the transfer, and a live one\nthen waits in the mailbox (the sender is told what to do here); rename places report.1.pdf beside\nreport.pdf; overwrite replaces it (a directory whole, not merged); skip keeps what is there.\nOn hook, recv stays: a hook that drops (a CDS restart, a dead connection) is put up again after\n1 s, 2 s, 4 s … up to a minute, told on stderr (or as hook_down/hook_up events with --json), and\nwhat was left in the mailbox meanwhile is fetched when it is back. A second recv of this name\ntakes the hook over; the first stops (exit 5). Under systemd (Type=notify) it says READY=1 once\non hook; contrib/sslx-recv.service is a unit to start from.\nSettings: [recv] into, on-conflict, exec-after, max-transfers in sslx.toml in the home; flags win.\nExit status: 0 received, 1 --exec-after failed (with --once), 2 a name already exists, 3 altered,\nreplayed or cut off, 5 the CDS refused the hook (or another recv took it), 6 not paired, 7 the CDS\nunreachable at the start."
     )]
     Recv(RecvArgs),
     /// Show the send log and the receive log (the inbox)
@@ -313,9 +313,18 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct RecvArgs {
-    /// Where received files go (created if missing)
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub into: PathBuf,
+    /// Where received files go (created if missing); strftime fields (%F, %Y, %m, %H…; %% for %)
+    /// are filled in at each arrival [default: ., or into in sslx.toml]
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<String>,
+    /// What to do with a received name that already exists: fail (refuse; a live transfer then
+    /// waits in the mailbox), rename (report.1.pdf), overwrite, or skip [default: fail]
+    #[arg(long, value_name = "HOW", value_parser = on_conflict())]
+    pub on_conflict: Option<crate::courier::tree::OnConflict>,
+    /// After each arrival, run CMD (sh -c) with the placed paths as its arguments ("$@") and
+    /// SSLX_PEER, SSLX_BUNDLE, SSLX_INTO, SSLX_VIA, SSLX_FILES, SSLX_BYTES set
+    #[arg(long, value_name = "CMD")]
+    pub exec_after: Option<String>,
     /// One transfer, then exit with its status
     #[arg(long)]
     pub once: bool,
@@ -328,9 +337,15 @@ pub struct RecvArgs {
     /// Take calls directly on ADDR instead of on hook at the CDS
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
-    /// Transfers received at the same time (without --once)
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub max_transfers: usize,
+    /// Transfers received at the same time (without --once) [default: 4]
+    #[arg(long, value_name = "N")]
+    pub max_transfers: Option<usize>,
+}
+
+fn on_conflict() -> impl clap::builder::TypedValueParser<Value = crate::courier::tree::OnConflict> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["fail", "rename", "overwrite", "skip"])
+        .map(|s| s.parse().expect("one of the possible values"))
 }
 
 #[derive(Debug, Args)]

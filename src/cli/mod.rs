@@ -1,6 +1,7 @@
 //! What the binaries share: time formatting, the home's VSU state, secret input, output.
 
 pub mod args;
+pub mod config;
 pub mod exit;
 pub mod input;
 pub mod progress;

@@ -183,19 +183,32 @@ impl Output {
     }
 
     /// A bundle received via `via` in `secs`.
-    pub fn received(&self, g: &Got, via: &str, secs: f64) {
+    pub fn received(&self, g: &Got, into: &std::path::Path, via: &str, secs: f64) {
         let u = &g.unpacked;
         if self.json {
+            let renamed: Vec<_> = u.renamed.iter().map(|(from, to)| json!({"name": from, "placed_as": to})).collect();
             self.json(json!({"event": "done", "ok": true, "peer": g.peer, "bundle": g.bundle, "files": u.files,
-                "bytes": u.bytes, "names": u.names, "suite": g.suite.family(), "via": via, "seconds": secs}));
+                "bytes": u.bytes, "names": u.names, "into": into, "renamed": renamed, "replaced": u.replaced,
+                "skipped": u.skipped, "suite": g.suite.family(), "via": via, "seconds": secs}));
         } else {
+            let mut notes = String::new();
+            for (from, to) in &u.renamed {
+                notes.push_str(&format!("; {from} exists: placed as {to}"));
+            }
+            for n in &u.replaced {
+                notes.push_str(&format!("; {n} replaced what was there"));
+            }
+            for n in &u.skipped {
+                notes.push_str(&format!("; {n} exists: skipped"));
+            }
             self.say(format!(
-                "sslx: received {} file(s), {} from {} via {via} in {secs:.1} s ({}), suite {}: {}",
+                "sslx: received {} file(s), {} from {} via {via} in {secs:.1} s ({}), suite {}, into {}: {}{notes}",
                 u.files,
                 human_bytes(u.bytes),
                 g.peer,
                 rate(u.bytes, secs),
                 g.suite.family(),
+                into.display(),
                 u.names.join(" ")
             ));
         }

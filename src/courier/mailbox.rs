@@ -5,11 +5,11 @@
 use super::error::CourierError;
 use super::log::{CourierLog, Direction, Outcome as LogOutcome, Via};
 use super::transfer::{self, Got, SendSpec, Sent};
+use super::tree::Destination;
 use crate::relay::client::{DeliveryState, MailboxItem, Outcome};
 use crate::session::endpoint::{Endpoint, Options};
 use crate::{Error, ErrorKind, Result};
 use ring::rand::SecureRandom;
-use std::path::Path;
 
 /// A bundle's id: the first 8 bytes of its Challenge A (shown as 16 hex digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,10 +62,35 @@ pub fn send_or_deposit(
                 return Err(CourierError::ListenerIsAnother { target, said, expected }.into());
             }
             let ch = super::channel::Channel::new(session, conn);
-            Ok((transfer::send_live(&ep.home, ch, spec, rng, progress)?, Delivered::Live))
+            // A live transfer the recipient refused for a reason of its own that it can mend (a
+            // name that exists where it receives) goes to its mailbox instead of being lost.
+            let refused_live = |code: &u16| mailbox && *code == crate::wire::RefusalCode::NameTaken as u16;
+            let goes_elsewhere = |e: &Error| matches!(e, Error::PeerRefused { code, .. } if refused_live(code));
+            match transfer::send_live_or(&ep.home, ch, spec, rng, progress, &goes_elsewhere) {
+                Ok(sent) => Ok((sent, Delivered::Live)),
+                Err(Error::PeerRefused { peer, code, reason }) if refused_live(&code) => {
+                    let what = format!(
+                        "{peer}'s sslx recv refused it ({reason}): {peer} must move that away, then run \
+                         `sslx recv --from-mailbox`, or receive with --on-conflict rename"
+                    );
+                    on_fallback(&what);
+                    let (sent, expires) = deposit(ep, spec, rng, progress)?;
+                    Ok((sent, Delivered::Queued { expires }))
+                }
+                Err(e) => Err(e),
+            }
         }
         Err(Error::Refused { code, reason })
             if code == crate::wire::RefusalCode::NotListening as u16 && direct.is_none() && mailbox =>
+        {
+            on_fallback(&reason);
+            let (sent, expires) = deposit(ep, spec, rng, progress)?;
+            Ok((sent, Delivered::Queued { expires }))
+        }
+        // Busy after the retries: the bundle waits in the mailbox, which a busy recv collects
+        // once a transfer ends.
+        Err(Error::PeerRefused { code, reason, .. })
+            if code == crate::wire::RefusalCode::RateLimited as u16 && direct.is_none() && mailbox =>
         {
             on_fallback(&reason);
             let (sent, expires) = deposit(ep, spec, rng, progress)?;
@@ -123,7 +148,12 @@ pub fn outcome_of_failure(e: &Error) -> Outcome {
 
 /// Opens what waits in this participant's mailbox into `into`; returns how many bundles were
 /// opened. When none opened and one failed, that failure is the error.
-pub fn collect(ep: &Endpoint, into: &Path, rng: &dyn SecureRandom, events: &mut dyn CollectEvents) -> Result<usize> {
+pub fn collect(
+    ep: &Endpoint,
+    into: &Destination,
+    rng: &dyn SecureRandom,
+    events: &mut dyn CollectEvents,
+) -> Result<usize> {
     let mut failed = None;
     let n = crate::relay::client::collect(&ep.cds, &ep.name, &ep.cdsk, rng, |item, bytes| {
         let from = Some(item.sender.as_str());

@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod channel;
 pub mod error;
+pub mod inbox;
 pub mod log;
 pub mod mailbox;
 pub mod msgs;

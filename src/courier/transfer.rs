@@ -15,7 +15,7 @@ use super::log::{bundle_id, CourierLog, Direction, Entry, Outcome, Via};
 use super::msgs::*;
 use super::payload::{Compression, PayloadReader, PayloadWriter};
 use super::proofs::{direction_key, Challenges, OFFLINE_CHALLENGE_B};
-use super::tree::{self, Plan, Unpacked};
+use super::tree::{self, Destination, Plan, Unpacked};
 use crate::crypto::{self, Secret};
 use crate::keys::load_pair_key;
 use crate::keys::Home;
@@ -139,13 +139,13 @@ fn read_bundle<R: Read>(
     suite: BundleSuite,
     skey: Secret<32>,
     chs: Challenges,
-    dest: &Path,
+    dest: &Destination,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(tempfile::TempDir, Unpacked)> {
     let tmp = tempfile::Builder::new()
         .prefix(".sslx-recv-")
-        .tempdir_in(dest)
-        .map_err(|e| Error::io(format!("creating a temp dir in {}", dest.display()), e))?;
+        .tempdir_in(&dest.dir)
+        .map_err(|e| Error::io(format!("creating a temp dir in {}", dest.dir.display()), e))?;
     let mut br = BundleReader::new(frames, suite, skey, chs);
     let unpacked = {
         let pr = PayloadReader::new(&mut br)?;
@@ -206,10 +206,15 @@ fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: V
     let mut e = log_entry(Direction::Received, peer, bundle, suite, via);
     match r {
         Ok(g) => {
-            e.names = g.unpacked.names.clone();
-            e.files = g.unpacked.files;
-            e.bytes = g.unpacked.bytes;
+            let u = &g.unpacked;
+            e.names = u.names.clone();
+            e.files = u.files;
+            e.bytes = u.bytes;
             e.result = Outcome::Ok;
+            let renamed = u.renamed.iter().map(|(a, b)| format!("{a} placed as {b}"));
+            let replaced = u.replaced.iter().map(|n| format!("{n} replaced"));
+            let skipped = u.skipped.iter().map(|n| format!("{n} skipped (it exists)"));
+            e.detail = renamed.chain(replaced).chain(skipped).collect::<Vec<_>>().join("; ");
         }
         Err(err) => {
             e.result = Outcome::Failed;
@@ -224,15 +229,30 @@ fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: V
 /// Sends over a live session (the sender's side of Fig. 7); logs the outcome.
 pub fn send_live(
     home: &Home,
-    mut ch: Channel,
+    ch: Channel,
     spec: &SendSpec<'_>,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Sent> {
+    send_live_or(home, ch, spec, rng, progress, &|_| false)
+}
+
+/// [`send_live`], but a failure `goes_elsewhere` says another delivery takes over (the
+/// mailbox) is not logged: that delivery's line is the send's.
+pub(super) fn send_live_or(
+    home: &Home,
+    mut ch: Channel,
+    spec: &SendSpec<'_>,
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+    goes_elsewhere: &dyn Fn(&Error) -> bool,
+) -> Result<Sent> {
     let challenge_a: [u8; 32] = crypto::random_array(rng);
     let bundle = bundle_id(&challenge_a);
     let r = send_live_inner(&mut ch, spec, challenge_a, rng, progress);
-    log_send(home, spec, &bundle, Via::Relay, &r, Outcome::Ok);
+    if !matches!(&r, Err(e) if goes_elsewhere(e)) {
+        log_send(home, spec, &bundle, Via::Relay, &r, Outcome::Ok);
+    }
     r
 }
 
@@ -302,7 +322,7 @@ pub fn recv_live(
     home: &Home,
     me: &str,
     mut ch: Channel,
-    dest: &Path,
+    dest: &Destination,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {
@@ -331,7 +351,12 @@ pub fn recv_live(
             }
         }
         Err(e) if !ch.session.sender.finished() => {
-            let rc = Receipt { status: e.refusal_code() as u16, files: 0, bytes: 0, reason: e.to_string() };
+            // A name that exists is the recipient's business: the sender learns which, not where.
+            let reason = match e {
+                Error::Exists { name, .. } => format!("{name} already exists where {me} receives files"),
+                e => e.to_string(),
+            };
+            let rc = Receipt { status: e.refusal_code() as u16, files: 0, bytes: 0, reason };
             if let Ok(f) = rc.to_frame() {
                 let _ = ch.send(&f, true);
             }
@@ -349,7 +374,7 @@ fn recv_live_inner(
     ch: &mut Channel,
     a1: &TransferA1,
     a1_frame: &[u8],
-    dest: &Path,
+    dest: &Destination,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {
@@ -392,8 +417,8 @@ fn recv_live_inner(
     };
     ch.send(&Ack.to_frame()?, false)?;
     let hint = a2.size_hint;
-    let (tmp, unpacked) = read_bundle(&mut ch.conn.reader, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
-    tree::place(tmp.path(), dest, &unpacked)?;
+    let (tmp, mut unpacked) = read_bundle(&mut ch.conn.reader, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
+    tree::place(tmp.path(), dest, &mut unpacked)?;
     Ok(Got { peer, bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
 }
 
@@ -478,7 +503,7 @@ pub fn recv_offline<R: Read>(
     home: &Home,
     me: &str,
     input: R,
-    dest: &Path,
+    dest: &Destination,
     via: Via,
     depositor: Option<&str>,
     progress: &mut dyn FnMut(u64, u64),
@@ -509,7 +534,7 @@ fn recv_offline_inner<R: Read>(
     a1: &TransferA1,
     a1_frame: &[u8],
     frames: &mut FrameReader<R>,
-    dest: &Path,
+    dest: &Destination,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {
     if !(a1.low_version..=a1.high_version).contains(&COURIER_VERSION) {
@@ -535,14 +560,14 @@ fn recv_offline_inner<R: Read>(
     let chs = Challenges::new(a1.challenge_a, OFFLINE_CHALLENGE_B, a1_frame);
     let skey = chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof)?;
     let hint = a2.size_hint;
-    let (tmp, unpacked) = read_bundle(frames, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
+    let (tmp, mut unpacked) = read_bundle(frames, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
     if frames.next_record()?.is_some() {
         return Err(CourierError::AfterTrailer.into());
     }
     if !log.mark_opened(&a1.account, &a1.challenge_a, crate::clock::now_unix())? {
         return Err(CourierError::OpenedMeanwhile.into());
     }
-    tree::place(tmp.path(), dest, &unpacked)?;
+    tree::place(tmp.path(), dest, &mut unpacked)?;
     Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
 }
 

@@ -153,13 +153,71 @@ pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std
     Ok(c.inner)
 }
 
+/// What happens to a top-level name of a transfer that already exists in the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// The transfer is refused before anything is placed (a live one goes to the mailbox).
+    #[default]
+    Fail,
+    /// The new one is placed under the first free name `stem.N.ext` (N from 1).
+    Rename,
+    /// The new one takes the name; what was there is removed (a directory whole, not merged).
+    Overwrite,
+    /// What is there stays; the new one is dropped.
+    Skip,
+}
+
+impl OnConflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnConflict::Fail => "fail",
+            OnConflict::Rename => "rename",
+            OnConflict::Overwrite => "overwrite",
+            OnConflict::Skip => "skip",
+        }
+    }
+}
+
+impl std::str::FromStr for OnConflict {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "fail" => OnConflict::Fail,
+            "rename" => OnConflict::Rename,
+            "overwrite" => OnConflict::Overwrite,
+            "skip" => OnConflict::Skip,
+            _ => return Err(format!("{s:?} is not one of fail, rename, overwrite, skip")),
+        })
+    }
+}
+
+/// Where a transfer's top-level names go, and what becomes of one that is there already.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub dir: PathBuf,
+    pub on_conflict: OnConflict,
+}
+
+impl Destination {
+    /// `dir`, refusing a transfer with a name that exists there.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Destination { dir: dir.into(), on_conflict: OnConflict::Fail }
+    }
+}
+
 /// What arrived.
 #[derive(Debug, Clone, Default)]
 pub struct Unpacked {
     pub files: u64,
     pub bytes: u64,
-    /// Top-level names, in order.
+    /// Top-level names, in order; once placed, the names they were placed under.
     pub names: Vec<String>,
+    /// Names placed under another name (`--on-conflict rename`): (the bundle's, the one given).
+    pub renamed: Vec<(String, String)>,
+    /// Names that replaced what was there (`--on-conflict overwrite`).
+    pub replaced: Vec<String>,
+    /// Names not placed because one was there (`--on-conflict skip`).
+    pub skipped: Vec<String>,
     /// The modes of top-level directories, applied once they are in place (a read-only
     /// directory could not be moved there otherwise).
     top_dir_modes: Vec<(String, u32)>,
@@ -285,8 +343,10 @@ fn resolves_beneath(_top: &Path, _rel: &Path) -> std::io::Result<bool> {
 }
 
 /// Unpacks a tar stream into `tmp` (an empty directory), checking every entry. `dest` is where
-/// the top-level names will go: one that already exists there is refused at once.
-pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -> Result<Unpacked> {
+/// the top-level names will go: with [`OnConflict::Fail`], one that already exists there is
+/// refused at once.
+pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Destination) -> Result<Unpacked> {
+    let (on_conflict, dest) = (dest.on_conflict, dest.dir.as_path());
     archive.set_preserve_permissions(false); // modes & 0o777: no set-id bits from a peer
     archive.set_preserve_mtime(true);
     archive.set_unpack_xattrs(false);
@@ -316,11 +376,8 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Path) -
         }
         let top = path.components().next().expect("non-empty").as_os_str().to_string_lossy().into_owned();
         if path.components().count() == 1 {
-            if dest.join(&top).symlink_metadata().is_ok() {
-                return Err(Error::Usage(format!(
-                    "{} already exists: move it away (or receive --into another directory), then receive again",
-                    dest.join(&top).display()
-                )));
+            if on_conflict == OnConflict::Fail && dest.join(&top).symlink_metadata().is_ok() {
+                return Err(exists(dest, &top));
             }
             got.names.push(top);
         } else if !got.names.contains(&top) {
@@ -470,46 +527,170 @@ fn write_file<R: Read>(entry: &mut tar::Entry<'_, R>, out: &Path, buf: &mut [u8]
     Ok(())
 }
 
-/// Moves the unpacked top-level names from `tmp` into `dest`, refusing to replace anything,
-/// then gives the top-level directories their modes.
-pub fn place(tmp: &Path, dest: &Path, unpacked: &Unpacked) -> Result<()> {
-    place_names(tmp, dest, &unpacked.names)?;
+/// Moves the unpacked top-level names from `tmp` into the destination, all or nothing, as its
+/// [`OnConflict`] says for a name that is there already (`unpacked` then holds the names as
+/// placed), then gives the top-level directories their modes.
+pub fn place(tmp: &Path, dest: &Destination, unpacked: &mut Unpacked) -> Result<()> {
+    let dir = dest.dir.as_path();
+    // The old versions of replaced names end up here, removed with it.
+    let old = tempfile::Builder::new()
+        .prefix(".sslx-replaced-")
+        .tempdir_in(tmp)
+        .map_err(|e| Error::io(format!("creating a temp dir in {}", tmp.display()), e))?;
+    let mut done: Vec<Placed> = Vec::new();
+    let mut placed_as = Vec::new();
+    for n in &unpacked.names {
+        match place_one(tmp, dir, n, dest.on_conflict, old.path()) {
+            Ok(p) => {
+                placed_as.push(p.clone());
+                done.push(p);
+            }
+            Err(e) => {
+                // Put back what this call already did.
+                for p in done.iter().rev() {
+                    p.undo(tmp, dir, old.path());
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for (n, p) in unpacked.names.iter().zip(&placed_as) {
+        match p {
+            Placed::New(_) => names.push(n.clone()),
+            Placed::Renamed(_, to) => {
+                unpacked.renamed.push((n.clone(), to.clone()));
+                names.push(to.clone());
+            }
+            Placed::Replaced(_) => {
+                unpacked.replaced.push(n.clone());
+                names.push(n.clone());
+            }
+            Placed::Skipped(_) => unpacked.skipped.push(n.clone()),
+        }
+    }
+    unpacked.names = names;
     for (name, mode) in &unpacked.top_dir_modes {
         use std::os::unix::fs::PermissionsExt;
-        let p = dest.join(name);
+        let Some(Placed::New(to) | Placed::Renamed(_, to) | Placed::Replaced(to)) =
+            placed_as.iter().find(|p| p.bundle_name() == name)
+        else {
+            continue;
+        };
+        let p = dir.join(to);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))
             .map_err(|e| Error::io(format!("chmod {}", p.display()), e))?;
     }
     Ok(())
 }
 
-fn place_names(tmp: &Path, dest: &Path, names: &[String]) -> Result<()> {
-    for n in names {
-        if dest.join(n).symlink_metadata().is_ok() {
-            return Err(appeared(&dest.join(n)));
-        }
-    }
-    let mut placed = Vec::new();
-    for n in names {
-        let to = dest.join(n);
-        if let Err(e) = rename_no_replace(&tmp.join(n), &to) {
-            // Put back what this call already moved: all or nothing.
-            for p in placed.iter().rev() {
-                let _ = std::fs::rename(dest.join(p), tmp.join(p));
-            }
-            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                appeared(&to)
-            } else {
-                Error::io(format!("moving {} into place", to.display()), e)
-            });
-        }
-        placed.push(n);
-    }
-    Ok(())
+/// What [`place`] did with one name (the bundle's name first), so it can be undone.
+#[derive(Debug, Clone)]
+enum Placed {
+    New(String),
+    Renamed(String, String),
+    Replaced(String),
+    Skipped(String),
 }
 
-fn appeared(p: &Path) -> Error {
-    Error::Usage(format!("{} appeared while receiving: nothing replaced", p.display()))
+impl Placed {
+    fn bundle_name(&self) -> &str {
+        match self {
+            Placed::New(n) | Placed::Renamed(n, _) | Placed::Replaced(n) | Placed::Skipped(n) => n,
+        }
+    }
+
+    fn undo(&self, tmp: &Path, dir: &Path, old: &Path) {
+        match self {
+            Placed::New(n) => drop(std::fs::rename(dir.join(n), tmp.join(n))),
+            Placed::Renamed(n, to) => drop(std::fs::rename(dir.join(to), tmp.join(n))),
+            Placed::Replaced(n) => {
+                if std::fs::rename(dir.join(n), tmp.join(n)).is_ok() {
+                    let _ = std::fs::rename(old.join(n), dir.join(n));
+                }
+            }
+            Placed::Skipped(_) => {}
+        }
+    }
+}
+
+fn place_one(tmp: &Path, dir: &Path, n: &str, on_conflict: OnConflict, old: &Path) -> Result<Placed> {
+    let (from, to) = (tmp.join(n), dir.join(n));
+    let moving = |to: &Path, e: std::io::Error| Error::io(format!("moving {} into place", to.display()), e);
+    match rename_no_replace(&from, &to) {
+        Ok(()) => return Ok(Placed::New(n.to_owned())),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(moving(&to, e)),
+        Err(_) => {}
+    }
+    match on_conflict {
+        OnConflict::Fail => Err(exists(dir, n)),
+        OnConflict::Skip => Ok(Placed::Skipped(n.to_owned())),
+        OnConflict::Rename => {
+            for i in 1..=9999 {
+                let other = numbered(n, i);
+                match rename_no_replace(&from, &dir.join(&other)) {
+                    Ok(()) => return Ok(Placed::Renamed(n.to_owned(), other)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(moving(&dir.join(&other), e)),
+                }
+            }
+            Err(Error::Usage(format!("{} and 9999 numbered names beside it exist: nothing was placed", to.display())))
+        }
+        OnConflict::Overwrite => {
+            // What is there (a link stays a link: it is moved, never followed) goes into `old`,
+            // the new one takes its place: at once where the kernel can swap the two.
+            if exchange(&from, &to).map_err(|e| moving(&to, e))? {
+                std::fs::rename(&from, old.join(n)).map_err(|e| moving(&to, e))?;
+                return Ok(Placed::Replaced(n.to_owned()));
+            }
+            std::fs::rename(&to, old.join(n)).map_err(|e| moving(&to, e))?;
+            if let Err(e) = rename_no_replace(&from, &to) {
+                let _ = std::fs::rename(old.join(n), &to);
+                return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    exists(dir, n)
+                } else {
+                    moving(&to, e)
+                });
+            }
+            Ok(Placed::Replaced(n.to_owned()))
+        }
+    }
+}
+
+/// `name` with a number before its extension: `report.pdf` → `report.1.pdf`, `backup.tar.gz`
+/// → `backup.1.tar.gz`, `notes` or `.profile` → `notes.1`, `.profile.1`.
+pub fn numbered(name: &str, n: u32) -> String {
+    match name.char_indices().skip(1).find(|&(_, c)| c == '.') {
+        Some((i, _)) if !name.starts_with('.') => format!("{}.{n}{}", &name[..i], &name[i..]),
+        _ => format!("{name}.{n}"),
+    }
+}
+
+fn exists(dir: &Path, name: &str) -> Error {
+    Error::Exists { name: name.to_owned(), path: dir.join(name).display().to_string() }
+}
+
+/// Swaps `from` and `to` in one step (renameat2 RENAME_EXCHANGE on Linux); false where the
+/// filesystem or system cannot.
+fn exchange(from: &Path, to: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: two NUL-terminated paths, relative to the working directory.
+        let rc =
+            unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_EXCHANGE) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(e);
+        }
+    }
+    let _ = (from, to);
+    Ok(false)
 }
 
 /// A rename that fails (AlreadyExists) instead of replacing what is there: renameat2 with
@@ -591,8 +772,59 @@ mod tests {
         let (tmp, dest) = (root.path().join("tmp"), root.path().join("dest"));
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::create_dir_all(&dest).unwrap();
-        let r = unpack(&mut tar::Archive::new(bytes), &tmp, &dest);
+        let r = unpack(&mut tar::Archive::new(bytes), &tmp, &Destination::new(&dest));
         (root, r)
+    }
+
+    #[test]
+    fn a_name_that_exists_fails_or_is_renamed_replaced_or_skipped_as_asked() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        std::fs::create_dir_all(dest.join("d")).unwrap();
+        std::fs::write(dest.join("d/old"), "old").unwrap();
+        std::fs::write(dest.join("r.txt"), "mine").unwrap();
+        std::fs::write(dest.join("r.1.txt"), "mine too").unwrap();
+        let bundle = tar_of(&[("d", 'd', ""), ("d/new", 'f', ""), ("r.txt", 'f', ""), ("n", 'f', "")]);
+        let run = |on_conflict| {
+            let tmp = tempfile::tempdir_in(&dest).unwrap();
+            let d = Destination { dir: dest.clone(), on_conflict };
+            let mut u = unpack(&mut tar::Archive::new(&bundle[..]), tmp.path(), &d)?;
+            place(tmp.path(), &d, &mut u).map(|()| u)
+        };
+        // fail: refused while unpacking, nothing placed.
+        assert!(matches!(run(OnConflict::Fail), Err(Error::Exists { ref name, .. }) if name == "d"));
+        assert!(!dest.join("n").exists());
+        // skip: only the new name lands.
+        let u = run(OnConflict::Skip).unwrap();
+        assert_eq!(
+            (u.names.clone(), u.skipped.clone()),
+            (vec!["n".to_owned()], vec!["d".to_owned(), "r.txt".to_owned()])
+        );
+        assert_eq!(std::fs::read_to_string(dest.join("r.txt")).unwrap(), "mine");
+        std::fs::remove_file(dest.join("n")).unwrap();
+        // rename: the first free numbered name.
+        let u = run(OnConflict::Rename).unwrap();
+        assert_eq!(u.names, ["d.1", "r.2.txt", "n"]);
+        assert!(dest.join("d.1/new").exists() && dest.join("d/old").exists());
+        assert_eq!(std::fs::read_to_string(dest.join("r.1.txt")).unwrap(), "mine too");
+        // overwrite: a directory is replaced whole (not merged), a file in place.
+        std::fs::remove_file(dest.join("n")).unwrap();
+        let u = run(OnConflict::Overwrite).unwrap();
+        assert_eq!(
+            (u.names.clone(), u.replaced.clone()),
+            (vec!["d".into(), "r.txt".into(), "n".into()], vec!["d".into(), "r.txt".into()])
+        );
+        assert!(dest.join("d/new").exists() && !dest.join("d/old").exists());
+        assert_eq!(std::fs::read(dest.join("r.txt")).unwrap(), b"x");
+        // Nothing is left beside them.
+        let mut left: Vec<String> =
+            std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["d", "d.1", "n", "r.1.txt", "r.2.txt", "r.txt"]);
+        assert_eq!(
+            (numbered("backup.tar.gz", 3), numbered(".profile", 1), numbered("x", 2)),
+            ("backup.3.tar.gz".into(), ".profile.1".into(), "x.2".into())
+        );
     }
 
     #[test]

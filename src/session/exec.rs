@@ -25,6 +25,7 @@ pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<(Transfer, std::pr
     let mut child = command
         .arg("-c")
         .arg(cmd)
+        .env_remove("NOTIFY_SOCKET")
         .env("SSLX_PEER", &session.summary.peer)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -5,8 +5,10 @@ use crate::{usage, Ctx};
 use anyhow::{Context, Result};
 use sslx::cli::args::{LogArgs, PairArgs, RecvArgs, SendArgs, SuiteArg};
 use sslx::cli::prompts::PairPrompts;
+use sslx::courier::inbox::{self, IntoPattern};
 use sslx::courier::log::{Outcome, Via};
 use sslx::courier::transfer::{self, Channel};
+use sslx::courier::tree::{Destination, OnConflict};
 use sslx::courier::{pair as pairing, BundleSuite};
 use sslx::relay::service;
 use sslx::session::admission::{Admission, Admitted, Limits};
@@ -118,10 +120,40 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where arrivals go and what runs after each: `sslx recv`'s flags over `sslx.toml`'s [recv].
+pub struct Inbox {
+    into: IntoPattern,
+    on_conflict: OnConflict,
+    exec_after: Option<String>,
+}
+
+impl Inbox {
+    /// The destination for an arrival now (a dated `--into` is filled in with local time),
+    /// made if missing.
+    fn now(&self) -> Result<Destination> {
+        let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let dir = self.into.at(now)?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Destination { dir, on_conflict: self.on_conflict })
+    }
+
+    /// Tells what arrived, then runs --exec-after on it.
+    fn arrived(&self, ctx: &Ctx, g: &transfer::Got, dest: &Destination, via: &str, secs: f64) -> Result<()> {
+        ctx.out.received(g, &dest.dir, via, secs);
+        match &self.exec_after {
+            Some(cmd) if !g.unpacked.names.is_empty() => Ok(inbox::run_after(cmd, g, &dest.dir, via)?),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The CLI's view of a mailbox collection: a progress bar per bundle, a line per result.
 struct CollectView<'a> {
     ctx: &'a Ctx,
+    inbox: &'a Inbox,
+    dest: &'a Destination,
     prog: Option<sslx::cli::progress::Progress>,
+    after_failed: Option<anyhow::Error>,
 }
 
 impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
@@ -136,7 +168,10 @@ impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
             p.finish();
             p.elapsed().as_secs_f64()
         });
-        self.ctx.out.received(g, "mailbox", secs.unwrap_or(0.0));
+        if let Err(e) = self.inbox.arrived(self.ctx, g, self.dest, "mailbox", secs.unwrap_or(0.0)) {
+            eprintln!("sslx: {e:#}");
+            self.after_failed = Some(e);
+        }
     }
     fn failed(&mut self, item: &sslx::relay::client::MailboxItem, e: &sslx::Error, kept: bool) {
         if let Some(p) = self.prog.take() {
@@ -147,17 +182,31 @@ impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
     }
 }
 
-/// Opens what waits in the mailbox at the CDS; returns how many bundles were opened.
-pub fn collect_mailbox(ctx: &Ctx, ep: &sslx::session::endpoint::Endpoint, into: &std::path::Path) -> Result<usize> {
+/// Opens what waits in the mailbox at the CDS; returns how many bundles were opened (an error
+/// when --exec-after failed on one).
+fn collect_mailbox(ctx: &Ctx, ep: &sslx::session::endpoint::Endpoint, inbox: &Inbox) -> Result<usize> {
     let rng = sslx::crypto::system_rng();
-    Ok(sslx::courier::mailbox::collect(ep, into, &rng, &mut CollectView { ctx, prog: None })?)
+    let dest = inbox.now()?;
+    let mut view = CollectView { ctx, inbox, dest: &dest, prog: None, after_failed: None };
+    let n = sslx::courier::mailbox::collect(ep, &dest, &rng, &mut view)?;
+    match view.after_failed {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
 }
 
 pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&a.into).with_context(|| format!("creating {}", a.into.display()))?;
+    let conf = sslx::cli::config::load(&ctx.home)?.recv;
+    let inbox = Inbox {
+        into: IntoPattern::parse(a.into.as_deref().or(conf.into.as_deref()).unwrap_or("."))?,
+        on_conflict: a.on_conflict.or(conf.on_conflict).unwrap_or_default(),
+        exec_after: a.exec_after.or(conf.exec_after),
+    };
+    let max_transfers = a.max_transfers.or(conf.max_transfers).unwrap_or(4);
     if let Some(input) = a.r#in.as_deref() {
         let me = ctx.home.load_identity()?.name;
-        ctx.out.transfer_start(serde_json::json!({"in": input, "into": a.into}));
+        let dest = inbox.now()?;
+        ctx.out.transfer_start(serde_json::json!({"in": input, "into": dest.dir}));
         let mut prog = sslx::cli::progress::Progress::new("receiving", ctx.out.json, ctx.out.quiet);
         let reader: Box<dyn std::io::Read> = if input == "-" {
             sslx::cli::widen_pipe(0);
@@ -165,22 +214,21 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         } else {
             Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
         };
-        let g =
-            transfer::recv_offline(&ctx.home, &me, reader, &a.into, Via::File, None, &mut |n, t| prog.update(n, t))?;
+        let g = transfer::recv_offline(&ctx.home, &me, reader, &dest, Via::File, None, &mut |n, t| prog.update(n, t))?;
         prog.finish();
-        ctx.out.received(&g, "file", prog.elapsed().as_secs_f64());
+        inbox.arrived(ctx, &g, &dest, "file", prog.elapsed().as_secs_f64())?;
         return Ok(ExitCode::SUCCESS);
     }
     let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
     // What waits in the mailbox comes first.
     if a.from_mailbox {
-        let n = collect_mailbox(ctx, &ep, &a.into)?;
+        let n = collect_mailbox(ctx, &ep, &inbox)?;
         if n == 0 {
             ctx.say("sslx: the mailbox is empty");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    match collect_mailbox(ctx, &ep, &a.into) {
+    match collect_mailbox(ctx, &ep, &inbox) {
         Ok(n) if n > 0 && a.once => return Ok(ExitCode::SUCCESS),
         Ok(_) => {}
         Err(e) if a.once => return Err(e),
@@ -197,16 +245,16 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
             p.handshake_done();
         }
         let (session, conn) = accepted?;
-        ctx.out.transfer_start(serde_json::json!({"peer": session.summary.peer, "into": a.into}));
+        let dest = inbox.now()?;
+        ctx.out.transfer_start(serde_json::json!({"peer": session.summary.peer, "into": dest.dir}));
         let mut prog = match multi {
             Some(m) => sslx::cli::progress::Progress::in_multi(m, "receiving", ctx.out.json, ctx.out.quiet),
             None => sslx::cli::progress::Progress::new("receiving", ctx.out.json, ctx.out.quiet),
         };
         let ch = Channel::new(session, conn);
-        let g = transfer::recv_live(&ctx.home, &ep.name, ch, &a.into, &rng, &mut |n, t| prog.update(n, t));
+        let g = transfer::recv_live(&ctx.home, &ep.name, ch, &dest, &rng, &mut |n, t| prog.update(n, t));
         prog.finish();
-        ctx.out.received(&g?, "relay", prog.elapsed().as_secs_f64());
-        Ok(())
+        inbox.arrived(ctx, &g?, &dest, "relay", prog.elapsed().as_secs_f64())
     };
     // Back on hook after a drop: what senders left in the mailbox meanwhile is collected.
     let (back, came_back) = std::sync::mpsc::channel::<()>();
@@ -220,10 +268,10 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Several transfers at once (a sender never waits for another's to end: one over the limit
-    // is told "busy", and may leave its bundle in the mailbox instead); one mailbox collection
-    // at a time.
+    // is told "busy", and leaves its bundle in the mailbox instead); one mailbox collection at
+    // a time.
     let multi = indicatif::MultiProgress::new();
-    let admission = Admission::new(Limits::new(a.max_transfers));
+    let admission = Admission::new(Limits::new(max_transfers));
     let collecting = std::sync::Mutex::new(());
     let serve = |sock, place| {
         if let Err(e) = receive_one(Ok(sock), Some(&multi), Some(place)) {
@@ -231,7 +279,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         }
         // A sender that found us busy may have left its bundle in the mailbox.
         if let Ok(_one) = collecting.try_lock() {
-            if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
+            if let Err(e) = collect_mailbox(ctx, &ep, &inbox) {
                 eprintln!("sslx: the mailbox: {e:#}");
             }
         }
@@ -245,7 +293,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         s.spawn(|| {
             for () in came_back {
                 let _one = collecting.lock();
-                if let Err(e) = collect_mailbox(ctx, &ep, &a.into) {
+                if let Err(e) = collect_mailbox(ctx, &ep, &inbox) {
                     eprintln!("sslx: the mailbox: {e:#}");
                 }
             }

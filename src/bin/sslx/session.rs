@@ -82,13 +82,33 @@ pub fn incoming_calls_then(
     out: sslx::cli::report::Output,
     then: impl Fn(&sslx::session::endpoint::HookNote) + Send + 'static,
 ) -> Result<sslx::session::endpoint::Incoming> {
+    use sd_notify::NotifyState;
     let svc = service.to_owned();
     let calls = ep.incoming(bind, service, move |note| {
         out.hook_note(&note, &svc);
+        tell_service_manager(&note, &svc);
         then(&note);
     })?;
     out.listening(&calls.listening_on, &ep.name);
+    // Under systemd (Type=notify, NOTIFY_SOCKET set): ready once calls can reach us.
+    let status = format!("taking calls for {} on {}", ep.name, calls.listening_on);
+    if let Err(e) = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]) {
+        eprintln!("sslx: telling the service manager we are ready: {e}");
+    }
     Ok(calls)
+}
+
+/// The hook's drops and returns, as the service's status line (`systemctl status`).
+fn tell_service_manager(note: &sslx::session::endpoint::HookNote, service: &str) {
+    use sslx::session::endpoint::HookNote;
+    let status = match note {
+        HookNote::Down { why, retry_in, .. } => {
+            format!("off hook at the CDS ({why}); on hook again in {} s", retry_in.as_secs())
+        }
+        HookNote::Back => format!("back on hook at the CDS (service {service})"),
+        _ => return,
+    };
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&status)]);
 }
 
 /// One call: the handshake, then the stream to stdout or through a command.
