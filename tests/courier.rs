@@ -1252,6 +1252,11 @@ fn recv_as_a_service_reads_sslx_toml_dates_its_folder_runs_exec_after_and_tells_
         recv.await_stderr("sslx: received", i, 30);
     }
     let err = recv.await_stderr("placed as x.1.txt", 1, 30);
+    // The command runs after the line is told: wait for its second line.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&ran).unwrap_or_default().lines().count() < 2 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     drop(recv);
     let after = day();
     let dir = [before, after]
@@ -1285,4 +1290,44 @@ fn recv_as_a_service_reads_sslx_toml_dates_its_folder_runs_exec_after_and_tells_
     // A config others can write is refused: its exec-after would run as this user.
     std::fs::set_permissions(&conf_path, std::fs::Permissions::from_mode(0o666)).unwrap();
     b.cmd().args(["recv", "--from-mailbox"]).assert().code(2).stderr(predicates::str::contains("chmod go-w"));
+}
+
+/// After hook OK only the CDS's sealed messages count: a refusal written into the hook by
+/// someone on the path ("not enrolled"), or a frame of an unknown type, ends the connection as
+/// a dead one and recv hooks again, instead of stopping for good.
+#[test]
+fn a_frame_injected_into_the_hook_is_a_dead_connection_not_the_end_of_recv() {
+    use sslx::wire::Msg;
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ija", "ijb");
+    let proxy = Proxy::start(&cds.listen);
+    let inbox = tempfile::tempdir().unwrap();
+    let recv = Listener::command(&b, &["--cds", &proxy.addr, "recv", "--into", inbox.path().to_str().unwrap()], false);
+    let forged = sslx::wire::Refused { code: 14, server_time: 0, reason: "not enrolled".into() }.to_frame().unwrap();
+    proxy.inject(&forged);
+    let err = recv.await_stderr("back on hook at the CDS (service files)", 1, 60);
+    assert!(err.contains("what is not the CDS's"), "{err}");
+    let unknown = sslx::wire::Frame { msg_type: 0x99, version: 2, body: vec![1, 2, 3] }.to_bytes();
+    proxy.inject(&unknown);
+    recv.await_stderr("back on hook at the CDS (service files)", 2, 60);
+    let live = a.home().join("live.txt");
+    std::fs::write(&live, b"still here\n").unwrap();
+    a.cmd().args(["-q", "send", "--no-mailbox", "--to", "ijb"]).arg(&live).assert().success();
+    assert_eq!(std::fs::read(inbox.path().join("live.txt")).unwrap(), b"still here\n");
+}
+
+/// A keepalive recorded and replayed into a hook whose connection is dead is no sign of life:
+/// each must be newer than the last, and silence counts from the last one that was.
+#[test]
+fn a_replayed_keepalive_does_not_keep_a_dead_hook_up() {
+    let cds = Cds::start(&["--dev", "--hook-keepalive", "1"], &[]);
+    let (_a, b) = paired_couple(&cds, "rka", "rkb");
+    let proxy = Proxy::start(&cds.listen);
+    let inbox = tempfile::tempdir().unwrap();
+    let recv = Listener::command(&b, &["--cds", &proxy.addr, "recv", "--into", inbox.path().to_str().unwrap()], false);
+    // Let a few keepalives through, so the last thing the CDS sent is one.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    proxy.refuse_new(true);
+    proxy.go_silent_replaying_the_last();
+    recv.await_stderr("off hook at the CDS (nothing from the CDS in 3 s", 1, 60);
 }

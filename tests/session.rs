@@ -282,3 +282,66 @@ fn dial_exits_with_the_remote_commands_status_and_gets_its_stderr_apart() {
         .collect();
     assert_eq!(kinds, ["connected:null", "done:5"], "{err}");
 }
+
+/// A command that leaves a process behind holding its stderr, that stops reading its input, or
+/// that ends while the caller's input never does: each call ends with the command's status
+/// (these hung, or failed "cut off"; the 60 s limits only catch a hang).
+#[test]
+fn a_command_that_ends_ends_the_call_whatever_its_pipes_and_the_callers_input_do() {
+    use std::time::Duration;
+    let cds = Cds::start_dev();
+    let (alice, bob) = (enroll(&cds, "ya"), enroll(&cds, "yb"));
+    // A background process holds stderr open for 10 minutes.
+    let held = Listener::start(&bob, &["--exec", "sleep 600 >/dev/null & echo ok; exit 7", "--allow", "ya"]);
+    let out = alice
+        .cmd()
+        .args(["dial", &format!("yb@{}", held.addr)])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(7)
+        .get_output()
+        .clone();
+    assert_eq!(out.stdout, b"ok\n");
+    // A command reading one byte of 8 MiB: the rest is dropped, not an error.
+    let one = Listener::start(&bob, &["--exec", "head -c 1; echo ' done'", "--allow", "ya"]);
+    let big = vec![b'z'; 8 << 20];
+    let out = alice
+        .cmd()
+        .args(["dial", &format!("yb@{}", one.addr)])
+        .write_stdin(big)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "z done\n");
+    // The caller's input stays open (a terminal nobody types into): the call ends anyway.
+    let date = Listener::start(&bob, &["--exec", "echo hi", "--allow", "ya"]);
+    let mut dial = std::process::Command::new(bin("sslx"))
+        .arg("--home")
+        .arg(alice.home())
+        .args(["dial", &format!("yb@{}", date.addr)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _open_input = dial.stdin.take();
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = dial.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > end {
+            let _ = dial.kill();
+            panic!("dial waited for its input after the command had ended");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut dial.stdout.take().unwrap(), &mut got).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(got, "hi\n");
+    // The listener served each call and still takes calls.
+    alice.cmd().args(["-q", "dial", &format!("yb@{}", date.addr)]).write_stdin("").assert().success().stdout("hi\n");
+}

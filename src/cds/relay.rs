@@ -80,14 +80,16 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
             msg = rx.recv() => match msg {
                 Some(HookMsg::Ring(body)) => Ring::new(&cdsk, &nonce, &body, &cds.rng).to_frame(),
                 Some(HookMsg::Ticket(ticket)) => TicketPush::new(&cdsk, &nonce, &ticket, &cds.rng).to_frame(),
-                Some(HookMsg::Replaced) => {
+                // The switchboard let go of this hook's sender only for a newer hook in its
+                // place: told so even when the notice itself did not fit in the queue (a callee
+                // closed on silently would hook again and push the newer one out).
+                Some(HookMsg::Replaced) | None => {
                     let now = TimeBody { time: cds.clock.now() }.encode();
                     if let Ok(f) = HookReplaced::new(&cdsk, &nonce, &now, &cds.rng).to_frame() {
                         let _ = tokio::time::timeout(HOOK_WRITE_TIMEOUT, sock.write_all(&f)).await;
                     }
                     break;
                 }
-                None => break,
             },
             _ = tokio::time::sleep_until(next_keepalive), if !keepalive.is_zero() => {
                 Keepalive::new(&cdsk, &nonce, &TimeBody { time: cds.clock.now() }.encode(), &cds.rng).to_frame()

@@ -105,7 +105,9 @@ impl Output {
             let mut v = json!({"event": "done", "ok": true, "peer": peer, "sent": sent, "received": received});
             match exit {
                 Some(RemoteExit::Exited(c)) => extend(&mut v, json!({"exit_code": c})),
-                Some(RemoteExit::Signal(s)) => extend(&mut v, json!({"signal": s, "exit_code": 128 + u16::from(s)})),
+                Some(RemoteExit::Signal(s)) => {
+                    extend(&mut v, json!({"signal": s, "exit_code": RemoteExit::Signal(s).exit_code()}))
+                }
                 None => {}
             }
             return self.json(v);

@@ -55,6 +55,12 @@ pub struct Hook {
     service: String,
     /// How often the CDS sends a keepalive down the idle hook (its hook OK says), in seconds.
     keepalive: u16,
+    /// Silence past this (from the last frame that verified) means a dead connection.
+    silence: Option<Duration>,
+    /// When the last frame that verified arrived.
+    heard: std::time::Instant,
+    /// The CDS time of the newest keepalive (or hook OK): an older or equal one is a replay.
+    latest: u64,
 }
 
 /// Keepalives a hook may miss in a row before the connection counts as dead.
@@ -74,7 +80,7 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dy
     )?;
     let ok = HookOk::from_frame(&receive(&mut s, "accepting the hook")?)?;
     let body = ok.open(cdsk, &nonce).ok_or_else(|| Error::NotFromTheCds("the CDS's hook answer"))?;
-    let HookOkBody { keepalive, .. } = HookOkBody::decode(&body)?;
+    let HookOkBody { keepalive, time } = HookOkBody::decode(&body)?;
     // Silence past a few keepalives means a dead connection (a CDS that sends none: only TCP's
     // own keepalive tells).
     let silence = (keepalive > 0).then(|| Duration::from_secs(u64::from(keepalive)) * KEEPALIVES_MISSED);
@@ -88,60 +94,95 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dy
         cds: cds.to_owned(),
         service: service.to_owned(),
         keepalive,
+        silence,
+        heard: std::time::Instant::now(),
+        latest: time,
     })
 }
 
 impl Hook {
     /// Waits for the next ring or ticket push (keepalives are checked and passed over). An error
     /// when the CDS goes away, falls silent for `KEEPALIVES_MISSED` keepalives, or says a newer
-    /// hook replaced this one ([`Error::HookReplaced`]).
+    /// hook replaced this one ([`Error::HookReplaced`]). After hook OK only the CDS's sealed
+    /// messages count: anything else on the connection (a refusal, an unknown type, a message
+    /// that does not open or decode: bytes anyone on the path can write) means the connection is
+    /// not the CDS's any more, and ends it as a dead one ([`Error::Unavailable`], worth another
+    /// try), never the hook for good; silence is counted from the last message that verified,
+    /// and a keepalive not newer than the last is not a sign of life.
     pub fn next_event(&mut self) -> Result<HookEvent> {
-        let unverified = Error::NotFromTheCds;
         loop {
-            let f = match read_frame(&mut self.stream) {
-                Ok(Some(f)) => f,
-                Ok(None) => return Err(Error::Unavailable("the CDS closed the hook".into())),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            if let Some(silence) = self.silence {
+                let left = silence.saturating_sub(self.heard.elapsed());
+                if left.is_zero() {
                     let (ka, missed) = (self.keepalive, KEEPALIVES_MISSED);
                     return Err(Error::Unavailable(format!(
                         "nothing from the CDS in {} s (it sends a keepalive every {ka} s): the connection is dead",
                         u32::from(ka) * missed
                     )));
                 }
+                self.stream.set_read_timeout(Some(left)).ok();
+            }
+            let f = match read_frame(&mut self.stream) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Err(Error::Unavailable("the CDS closed the hook".into())),
+                // The silence is checked at the top.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
                 Err(e) => return Err(Error::Unavailable(format!("reading the hook: {e}"))),
             };
-            match f.msg_type {
-                TYPE_REFUSED => return Err(crate::error::refusal_error(Refused::from_frame(&f)?)),
-                TYPE_KEEPALIVE => {
-                    Keepalive::from_frame(&f)?
-                        .open(&self.cdsk, &self.nonce)
-                        .ok_or_else(|| unverified("a keepalive"))?;
+            match self.open(&f) {
+                Ok(Some(ev)) => {
+                    self.heard = std::time::Instant::now();
+                    return Ok(ev);
                 }
-                TYPE_HOOK_REPLACED => {
-                    HookReplaced::from_frame(&f)?
-                        .open(&self.cdsk, &self.nonce)
-                        .ok_or_else(|| unverified("a hook-replaced notice"))?;
-                    return Err(Error::HookReplaced { name: self.name.clone(), service: self.service.clone() });
-                }
-                TYPE_TICKET_PUSH => {
-                    let bytes = TicketPush::from_frame(&f)?
-                        .open(&self.cdsk, &self.nonce)
-                        .ok_or_else(|| unverified("a ticket push"))?;
-                    let ticket = crate::broker::Ticket::decode(&bytes)?;
-                    let body = ticket.open(&self.cdsk).ok_or_else(|| unverified("a pushed ticket"))?;
-                    return Ok(HookEvent::Ticket {
-                        caller: body.caller,
-                        session_id: ticket.session_id,
-                        expires: body.expires,
-                    });
-                }
-                _ => {
-                    let body =
-                        Ring::from_frame(&f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
-                    let RingBody { call_id, caller } = RingBody::decode(&body)?;
-                    return Ok(HookEvent::Ring { call_id, caller });
+                Ok(None) => {}
+                Err(e @ Error::HookReplaced { .. }) => return Err(e),
+                Err(e) => {
+                    return Err(Error::Unavailable(format!(
+                        "the hook's connection carried what is not the CDS's ({e}): taken for a dead one"
+                    )))
                 }
             }
+        }
+    }
+
+    /// One frame of the hook: an event, nothing (a keepalive), or why it is not the CDS's.
+    fn open(&mut self, f: &Frame) -> Result<Option<HookEvent>> {
+        let unverified = Error::NotFromTheCds;
+        match f.msg_type {
+            TYPE_KEEPALIVE => {
+                let body =
+                    Keepalive::from_frame(f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a keepalive"))?;
+                let TimeBody { time } = TimeBody::decode(&body)?;
+                if time > self.latest {
+                    self.latest = time;
+                    self.heard = std::time::Instant::now();
+                }
+                Ok(None)
+            }
+            TYPE_HOOK_REPLACED => {
+                HookReplaced::from_frame(f)?
+                    .open(&self.cdsk, &self.nonce)
+                    .ok_or_else(|| unverified("a hook-replaced notice"))?;
+                Err(Error::HookReplaced { name: self.name.clone(), service: self.service.clone() })
+            }
+            TYPE_TICKET_PUSH => {
+                let bytes = TicketPush::from_frame(f)?
+                    .open(&self.cdsk, &self.nonce)
+                    .ok_or_else(|| unverified("a ticket push"))?;
+                let ticket = crate::broker::Ticket::decode(&bytes)?;
+                let body = ticket.open(&self.cdsk).ok_or_else(|| unverified("a pushed ticket"))?;
+                Ok(Some(HookEvent::Ticket {
+                    caller: body.caller,
+                    session_id: ticket.session_id,
+                    expires: body.expires,
+                }))
+            }
+            TYPE_RING => {
+                let body = Ring::from_frame(f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
+                let RingBody { call_id, caller } = RingBody::decode(&body)?;
+                Ok(Some(HookEvent::Ring { call_id, caller }))
+            }
+            t => Err(Error::Other(format!("a frame of type 0x{t:02x}"))),
         }
     }
 

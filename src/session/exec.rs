@@ -4,7 +4,7 @@
 //! stdout goes back as the stream, its stderr as records flagged `FLAG_STDERR`, and how it ended
 //! in the final record (`FLAG_EXIT`, `msgs::RemoteExit`).
 
-use super::io::{run_both, Conn, Transfer};
+use super::io::{run_both, Conn, Peer, Transfer};
 use super::msgs::RemoteExit;
 use super::record::{
     RecordSender, FLAG_EXIT, FLAG_FINAL, FLAG_STDERR, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG,
@@ -34,8 +34,8 @@ pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<(Transfer, std::pr
         .map_err(|e| Error::io(format!("starting --exec {cmd:?}"), e))?;
     let stdin = child.stdin.take().expect("piped");
     let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
-    let r =
-        run_both(session, conn, move |sender, writer| send_outputs(sender, writer, stdout, stderr, child), stdin, None);
+    let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child);
+    let r = run_both(session, conn, send, stdin, None, Peer::CallerOfCommand);
     let ((sent, status), (received, _)) = r?;
     Ok((Transfer { sent, received }, status))
 }
@@ -44,11 +44,18 @@ pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<(Transfer, std::pr
 enum Chunk {
     Out(Vec<u8>),
     Err(Vec<u8>),
+    /// The command's stdout reached its end.
+    OutEnded,
 }
 
+/// How long the command's stderr is still read once the command has exited and its stdout
+/// ended: a process it left in the background may hold stderr open for good.
+const STDERR_AFTER_EXIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Sends the command's stdout and stderr as they come (each read by a thread of its own, so
-/// neither pipe fills while the other is read), then, when both have ended, waits for the
-/// command and sends how it ended as the final record.
+/// neither pipe fills while the other is read), then, once stdout has ended and the command has
+/// exited (stderr read to its end, or for [`STDERR_AFTER_EXIT`] more), sends how it ended as the
+/// final record.
 fn send_outputs(
     mut sender: RecordSender,
     mut writer: TcpStream,
@@ -56,13 +63,14 @@ fn send_outputs(
     stderr: impl Read + Send + 'static,
     mut child: std::process::Child,
 ) -> Result<(u64, std::process::ExitStatus)> {
+    use std::sync::mpsc::RecvTimeoutError;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
     let reader = |mut from: Box<dyn Read + Send>, tx: std::sync::mpsc::SyncSender<Chunk>, err: bool| {
         std::thread::spawn(move || {
             let mut buf = vec![0u8; MAX_RECORD_PLAINTEXT];
             loop {
                 match from.read(&mut buf) {
-                    Ok(0) => return,
+                    Ok(0) => break,
                     Ok(n) => {
                         let c = buf[..n].to_vec();
                         if tx.send(if err { Chunk::Err(c) } else { Chunk::Out(c) }).is_err() {
@@ -70,13 +78,18 @@ fn send_outputs(
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => return,
+                    Err(_) => break,
                 }
+            }
+            if !err {
+                let _ = tx.send(Chunk::OutEnded);
             }
         })
     };
-    let out_thread = reader(Box::new(stdout), tx.clone(), false);
-    let err_thread = reader(Box::new(stderr), tx, true);
+    // Neither thread is joined: one may block on a pipe a background process holds; each ends
+    // when its pipe does, or at its next chunk once `rx` is gone.
+    reader(Box::new(stdout), tx.clone(), false);
+    reader(Box::new(stderr), tx, true);
     let mut frame = vec![0u8; RECORD_PREFIX + MAX_RECORD_PLAINTEXT + RECORD_TAG];
     let mut total = 0u64;
     let mut seal = |data: &[u8], flags: u8, frame: &mut Vec<u8>| -> Result<()> {
@@ -84,26 +97,54 @@ fn send_outputs(
         let len = sender.seal_prepared_flagged(frame, data.len(), flags)?;
         writer.write_all(&frame[..len]).map_err(|e| Error::io("sending the command's output", e))
     };
+    let mut out_ended = false;
+    let mut exited: Option<(std::process::ExitStatus, std::time::Instant)> = None;
     let mut failed = None;
-    for chunk in rx {
-        let (data, flags) = match &chunk {
-            Chunk::Out(d) => (d, 0),
-            Chunk::Err(d) => (d, FLAG_STDERR),
+    loop {
+        let chunk = if out_ended {
+            rx.recv_timeout(std::time::Duration::from_millis(50))
+        } else {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         };
-        if let Err(e) = seal(data, flags, &mut frame) {
+        let (data, flags) = match chunk {
+            Ok(Chunk::Out(d)) => (d, 0),
+            Ok(Chunk::Err(d)) => (d, FLAG_STDERR),
+            Ok(Chunk::OutEnded) => {
+                out_ended = true;
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                if exited.is_none() {
+                    match child.try_wait() {
+                        Ok(Some(st)) => exited = Some((st, std::time::Instant::now())),
+                        Ok(None) => {}
+                        Err(e) => return Err(Error::io("waiting for the --exec command", e)),
+                    }
+                }
+                match exited {
+                    Some((_, at)) if at.elapsed() >= STDERR_AFTER_EXIT => break,
+                    _ => continue,
+                }
+            }
+        };
+        if let Err(e) = seal(&data, flags, &mut frame) {
             failed = Some(e);
             break;
         }
         total += data.len() as u64;
     }
+    drop(rx);
     if let Some(e) = failed {
         // The caller is gone: the command gets no more of its input, and ends.
         let _ = child.kill();
         let _ = child.wait();
         return Err(e);
     }
-    let _ = (out_thread.join(), err_thread.join());
-    let status = child.wait().map_err(|e| Error::io("waiting for the --exec command", e))?;
+    let status = match exited {
+        Some((st, _)) => st,
+        None => child.wait().map_err(|e| Error::io("waiting for the --exec command", e))?,
+    };
     seal(&RemoteExit::of(status).encode(), FLAG_FINAL | FLAG_EXIT, &mut frame)?;
     let _ = writer.shutdown(Shutdown::Write);
     Ok((total, status))

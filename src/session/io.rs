@@ -13,6 +13,7 @@ use crate::{Error, Result};
 use ring::rand::SecureRandom;
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Reads frames from a stream into one reused buffer.
 pub struct FrameReader<R: Read> {
@@ -197,10 +198,10 @@ pub struct Transfer {
 }
 
 /// Sends `input` as records until its EOF, then the final record, then half-closes the socket.
-/// The input is read straight into the frame buffer and sealed in place.
-fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Read) -> Result<u64> {
+/// The input is read straight into the frame buffer and sealed in place; `sent` counts the
+/// bytes as they go.
+fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Read, sent: &AtomicU64) -> Result<u64> {
     let mut frame = vec![0u8; RECORD_PREFIX + MAX_RECORD_PLAINTEXT + RECORD_TAG];
-    let mut total = 0u64;
     loop {
         let n = match input.read(&mut frame[RECORD_PREFIX..RECORD_PREFIX + MAX_RECORD_PLAINTEXT]) {
             Ok(n) => n,
@@ -209,10 +210,10 @@ fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Rea
         };
         let len = sender.seal_prepared(&mut frame, n, n == 0)?;
         writer.write_all(&frame[..len]).map_err(io_err)?;
-        total += n as u64;
+        sent.fetch_add(n as u64, Ordering::Relaxed);
         if n == 0 {
             let _ = writer.shutdown(Shutdown::Write);
-            return Ok(total);
+            return Ok(sent.load(Ordering::Relaxed));
         }
     }
 }
@@ -221,14 +222,16 @@ fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Rea
 /// `output` gets the peer's data and is closed (dropped) when the peer's final record arrives,
 /// so a command reading it sees EOF while its own output still flows back.
 pub fn pump(session: Session, conn: Conn, input: impl Read + Send + 'static, output: impl Write) -> Result<Transfer> {
-    let (sent, (received, _)) =
-        run_both(session, conn, move |sender, writer| send_all(sender, writer, input), output, None)?;
+    let count = AtomicU64::new(0);
+    let send = move |sender, writer| send_all(sender, writer, input, &count);
+    let (sent, (received, _)) = run_both(session, conn, send, output, None, Peer::Plain)?;
     Ok(Transfer { sent, received })
 }
 
 /// A caller's `pump` (`sslx dial`): a listener running `--exec` also sends its command's
 /// stderr, which goes to `errors`, and how the command ended, returned with the transfer
-/// (`None` from a listener without a command).
+/// (`None` from a listener without a command). Once the command has ended, the rest of `input`
+/// is of no use to anyone: the call ends without waiting for its EOF (a terminal's Ctrl-D).
 pub fn pump_call(
     session: Session,
     conn: Conn,
@@ -236,10 +239,48 @@ pub fn pump_call(
     output: impl Write,
     errors: &mut dyn Write,
 ) -> Result<(Transfer, Option<RemoteExit>)> {
-    let (sent, (received, exit)) =
-        run_both(session, conn, move |sender, writer| send_all(sender, writer, input), output, Some(errors))?;
-    Ok((Transfer { sent, received }, exit))
+    let Session { sender, mut receiver, .. } = session;
+    let Conn { mut reader, writer } = conn;
+    receiver.take_command_output();
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let sending = std::thread::spawn(move || send_all(sender, writer, input, &counter));
+    let mut received = 0;
+    match receive_all(&mut reader, &mut receiver, output, Some(errors), false, &mut received) {
+        Err(e) => {
+            let _ = reader.inner.get_ref().shutdown(Shutdown::Both);
+            let _ = sending.join();
+            Err(e)
+        }
+        Ok(Some(exit)) => {
+            // The sending thread may sit in a read of `input` for long: it is left to end on
+            // its own (its next write fails), and is not waited for; whatever it meets after
+            // the command's end (a listener that hung up) is no failure of the call.
+            let _ = reader.inner.get_ref().shutdown(Shutdown::Write);
+            drop(sending);
+            Ok((Transfer { sent: sent.load(Ordering::Relaxed), received }, Some(exit)))
+        }
+        Ok(None) => {
+            let sent = sending.join().map_err(|_| Error::Other("the sending thread panicked".into()))??;
+            Ok((Transfer { sent, received }, None))
+        }
+    }
 }
+
+/// Who is on the other end of [`run_both`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Peer {
+    /// Its data goes to `output` until its final record.
+    Plain,
+    /// A caller feeding this listener's command (`output` is the command's stdin): a command
+    /// that stops reading is no failure (the rest is read and dropped), and once `send` has
+    /// sent how the command ended, the caller may hang up without its final record; a caller
+    /// that does not within [`AFTER_EXIT`] is cut off.
+    CallerOfCommand,
+}
+
+/// How long a listener waits for its caller to end once its command has ended.
+pub(super) const AFTER_EXIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Both directions: `send` on a thread of its own with the sending half, the receiving half on
 /// this thread into `output` (and `errors`, when the peer may send a command's stderr).
@@ -249,16 +290,37 @@ pub(super) fn run_both<T: Send + 'static>(
     send: impl FnOnce(RecordSender, TcpStream) -> Result<T> + Send + 'static,
     output: impl Write,
     errors: Option<&mut dyn Write>,
+    peer: Peer,
 ) -> Result<(T, (u64, Option<RemoteExit>))> {
     let Session { sender, mut receiver, .. } = session;
     let Conn { mut reader, writer } = conn;
     if errors.is_some() {
         receiver.take_command_output();
     }
-    let sending = std::thread::spawn(move || send(sender, writer));
-    let recv_result = receive_all(&mut reader, &mut receiver, output, errors);
-    let received = match recv_result {
-        Ok(n) => n,
+    let command = peer == Peer::CallerOfCommand;
+    let sent_all = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (receiving_done, received_all) = std::sync::mpsc::channel::<()>();
+    let (done, socket) = (sent_all.clone(), reader.inner.get_ref().try_clone());
+    let sending = std::thread::spawn(move || {
+        let r = send(sender, writer);
+        if command && r.is_ok() {
+            done.store(true, Ordering::SeqCst);
+            // The caller hangs up once it has the exit status; one that does not is cut off.
+            if let (Err(std::sync::mpsc::RecvTimeoutError::Timeout), Ok(s)) =
+                (received_all.recv_timeout(AFTER_EXIT), socket.as_ref())
+            {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        r
+    });
+    let mut received = 0;
+    let recv_result = receive_all(&mut reader, &mut receiver, output, errors, command, &mut received);
+    drop(receiving_done);
+    let exit = match recv_result {
+        Ok(exit) => exit,
+        // The command ended and said so: a caller gone without its final record is done.
+        Err(_) if command && sent_all.load(Ordering::SeqCst) => None,
         Err(e) => {
             // The other direction cannot complete meaningfully: stop it.
             let _ = reader.inner.get_ref().shutdown(Shutdown::Both);
@@ -267,7 +329,7 @@ pub(super) fn run_both<T: Send + 'static>(
         }
     };
     let sent = sending.join().map_err(|_| Error::Other("the sending thread panicked".into()))??;
-    Ok((sent, received))
+    Ok((sent, (received, exit)))
 }
 
 fn output_err(e: std::io::Error) -> Error {
@@ -279,21 +341,36 @@ fn output_err(e: std::io::Error) -> Error {
 }
 
 /// Receives records into `output` (a command's stderr into `errors`) until the peer's final
-/// record, then closes `output`. Returns the bytes received and, if the final record said so,
-/// how the peer's command ended.
+/// record, then closes `output`; `received` counts the bytes. Returns, if the final record said
+/// so, how the peer's command ended. `may_close`: an `output` that goes away (a command that
+/// stopped reading) is no failure, and the rest is read and dropped.
 fn receive_all(
     reader: &mut FrameReader<TcpStream>,
     receiver: &mut RecordReceiver,
-    mut output: impl Write,
+    output: impl Write,
     mut errors: Option<&mut dyn Write>,
-) -> Result<(u64, Option<RemoteExit>)> {
-    let mut received = 0u64;
+    may_close: bool,
+    received: &mut u64,
+) -> Result<Option<RemoteExit>> {
+    fn put<W: Write>(output: &mut Option<W>, data: &[u8], flush: bool, may_close: bool) -> Result<()> {
+        let Some(o) = output.as_mut() else { return Ok(()) };
+        let r = o.write_all(data).and_then(|()| if flush { o.flush() } else { Ok(()) }).map_err(output_err);
+        match r {
+            Err(Error::OutputClosed) if may_close => {
+                *output = None;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+    let mut output = Some(output);
+    let write = |output: &mut Option<_>, data: &[u8], flush: bool| put(output, data, flush, may_close);
     loop {
         let (h, body) = reader.next_record()?.ok_or_else(|| cut_off("before the peer's final record"))?;
         match receiver.open(&h, body)? {
             Received::Finished => return Err(SessionError::SecondFinished.into()),
             Received::Data { data, stream: Stream::Err, .. } => {
-                received += data.len() as u64;
+                *received += data.len() as u64;
                 if let Some(e) = errors.as_mut() {
                     // A caller's own stderr gone is no reason to stop the stream.
                     let _ = e.write_all(data).and_then(|()| e.flush());
@@ -301,15 +378,14 @@ fn receive_all(
             }
             Received::Data { data, stream: Stream::Exit, .. } => {
                 let exit = RemoteExit::decode(data).map_err(|_| SessionError::BadExitStatus)?;
-                output.flush().map_err(output_err)?;
-                return Ok((received, Some(exit)));
+                write(&mut output, &[], true)?;
+                return Ok(Some(exit));
             }
             Received::Data { data, last, stream: Stream::Out } => {
-                received += data.len() as u64;
-                output.write_all(data).map_err(output_err)?;
+                *received += data.len() as u64;
+                write(&mut output, data, last)?;
                 if last {
-                    output.flush().map_err(output_err)?;
-                    return Ok((received, None));
+                    return Ok(None);
                 }
             }
         }

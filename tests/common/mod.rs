@@ -659,6 +659,10 @@ pub struct Proxy {
     silent_before: Arc<std::sync::atomic::AtomicU64>,
     generation: Arc<std::sync::atomic::AtomicU64>,
     refuse: Arc<std::sync::atomic::AtomicBool>,
+    /// The client ends of the connections carried so far.
+    clients: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    /// The last piece the server sent that was passed on.
+    last: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Proxy {
@@ -668,7 +672,10 @@ impl Proxy {
         let addr = listener.local_addr().unwrap().to_string();
         let (silent_before, generation) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let refuse = Arc::new(AtomicBool::new(false));
-        let (sb, gen, no) = (silent_before.clone(), generation.clone(), refuse.clone());
+        let clients = Arc::new(Mutex::new(Vec::new()));
+        let (sb, gen, no, all) = (silent_before.clone(), generation.clone(), refuse.clone(), clients.clone());
+        let last = Arc::new(Mutex::new(Vec::new()));
+        let last_seen = last.clone();
         let target = target.to_owned();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -679,9 +686,11 @@ impl Proxy {
                 }
                 let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
                 let born = gen.load(SeqCst);
-                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                all.lock().unwrap().push(client.try_clone().unwrap());
+                for (mut from, mut to, downstream) in
+                    [(client.try_clone().unwrap(), server.try_clone().unwrap(), false), (server, client, true)]
                 {
-                    let sb = sb.clone();
+                    let (sb, last) = (sb.clone(), last_seen.clone());
                     std::thread::spawn(move || {
                         use std::io::Write;
                         let mut buf = [0u8; 16 * 1024];
@@ -689,8 +698,13 @@ impl Proxy {
                             if n == 0 {
                                 break;
                             }
-                            if born >= sb.load(SeqCst) && to.write_all(&buf[..n]).is_err() {
-                                break;
+                            if born >= sb.load(SeqCst) {
+                                if downstream {
+                                    *last.lock().unwrap() = buf[..n].to_vec();
+                                }
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
                             }
                         }
                         let _ = to.shutdown(std::net::Shutdown::Write);
@@ -698,7 +712,32 @@ impl Proxy {
                 }
             }
         });
-        Proxy { addr, silent_before, generation, refuse }
+        Proxy { addr, silent_before, generation, refuse, clients, last }
+    }
+
+    /// Goes silent (as [`Proxy::go_silent`]), then writes the server's last piece again and again
+    /// to every client, every half second: a recorded keepalive replayed into a dead connection.
+    pub fn go_silent_replaying_the_last(&self) {
+        self.go_silent();
+        let (clients, last) = (self.clients.clone(), self.last.lock().unwrap().clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for _ in 0..240 {
+                for c in clients.lock().unwrap().iter_mut() {
+                    let _ = c.write_all(&last);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        });
+    }
+
+    /// Writes `bytes` to the client end of every connection carried so far, as someone on the
+    /// path would (into a quiet connection: a frame of the server's may not be under way).
+    pub fn inject(&self, bytes: &[u8]) {
+        use std::io::Write;
+        for c in self.clients.lock().unwrap().iter_mut() {
+            let _ = c.write_all(bytes);
+        }
     }
 
     /// The connections carried so far pass nothing more, either way (no FIN, no RST).
