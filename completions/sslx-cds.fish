@@ -64,6 +64,9 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-tota
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-min-free -d 'Bytes the mailbox\'s filesystem must keep free: deposits that would leave less are refused' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-days -d 'Days a bundle waits before it is dropped' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l twilio-url -d 'Base URL of a Twilio-compatible SMS/voice API' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l config -d 'Settings from FILE (TOML: serve\'s flags without their --, e.g. listen = "0.0.0.0:7450", health-detail = true); flags and environment variables given win' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l log-file -d 'Log to FILE (appended, a time on each line) instead of stderr; SIGHUP reopens it (logrotate)' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l drain-timeout -d 'On SIGTERM or SIGINT: stop taking connections, end the hooks (callees come back on their own), and give relayed calls and deposits under way this long to finish' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l dev -d 'Throw-away CDS: temp state, email and out-of-band messages written to folders'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-http-webhooks -d 'Accept plain http:// webhooks for the PIN (default: https:// only)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l allow-private-webhooks -d 'Let webhooks reach loopback, private, link-local and other non-public addresses'

@@ -611,6 +611,7 @@ fn the_cds_stamps_its_hello_and_refusals_with_the_clock_it_is_given() {
                     mail_from: "cds@localhost".into(),
                     conn: Default::default(),
                     health_detail: false,
+                    drain: std::time::Duration::from_secs(1),
                 },
                 rng,
                 clock: Box::new(c),

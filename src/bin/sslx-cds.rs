@@ -11,7 +11,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let cli = CdsCli::parse();
+    let cli = match parse_with_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sslx-cds: error: {e:#}");
+            return ExitCode::from(sslx::ErrorKind::Usage.exit_code());
+        }
+    };
     match run(cli) {
         Ok(c) => c,
         Err(e) => {
@@ -23,6 +29,28 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The command line, with `serve --config FILE`'s settings for the flags it did not give (a
+/// flag or an environment variable given wins over the file).
+fn parse_with_config() -> Result<CdsCli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = CdsCli::command().get_matches_from(&argv);
+    let cli = CdsCli::from_arg_matches(&matches)?;
+    let (CdsCommand::Serve(a), Some(("serve", m))) = (&cli.command, matches.subcommand()) else { return Ok(cli) };
+    let Some(path) = a.config.as_deref() else { return Ok(cli) };
+    let serve = CdsCli::command().find_subcommand("serve").expect("serve is a subcommand").clone();
+    let given = |id: &str| {
+        matches!(
+            m.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+    };
+    let from_file = sslx::cli::config::flags_from_file(path, &serve, given)?;
+    let at = argv.iter().position(|x| x == "serve").expect("serve was given") + 1;
+    let merged: Vec<_> = argv[..at].iter().cloned().chain(from_file).chain(argv[at..].iter().cloned()).collect();
+    CdsCli::try_parse_from(merged).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))
 }
 
 fn run(cli: CdsCli) -> Result<ExitCode> {
@@ -74,6 +102,11 @@ fn serve(a: ServeArgs) -> Result<ExitCode> {
 }
 
 async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
+    let log =
+        sslx::cli::logfile::LineLog::install("sslx-cds", a.log_file.as_deref()).with_context(|| match &a.log_file {
+            Some(p) => format!("opening the log {}", p.display()),
+            None => "setting up the log".to_owned(),
+        })?;
     // --dev: everything in a temp dir that lives as long as the process.
     let dev_dir = if a.dev { Some(tempfile::Builder::new().prefix("sslx-cds-dev-").tempdir()?) } else { None };
     let in_dev = |sub: &str| dev_dir.as_ref().map(|d| d.path().join(sub));
@@ -174,13 +207,19 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         min_free: a.mailbox_min_free,
         ttl: a.mailbox_days.saturating_mul(86400),
     };
-    let cfg = CdsConfig { mail_from: a.mail_from.clone(), conn: conn_limits, health_detail: a.health_detail };
+    let cfg = CdsConfig {
+        mail_from: a.mail_from.clone(),
+        conn: conn_limits,
+        health_detail: a.health_detail,
+        drain: std::time::Duration::from_secs(a.drain_timeout),
+    };
     let cds = Arc::new(Cds { registrar, relay, mailer, oob, cfg, rng, clock: Box::new(sslx::clock::SystemClock) });
     if cds.cfg.conn.max_working < a.max_working {
-        eprintln!(
-            "sslx-cds: the open-file limit is {nofile}: at most {} requests at once, {} waiting connections \
+        log::warn!(
+            "the open-file limit is {nofile}: at most {} requests at once, {} waiting connections \
              (raise LimitNOFILE / ulimit -n for more)",
-            cds.cfg.conn.max_working, cds.cfg.conn.max_pending
+            cds.cfg.conn.max_working,
+            cds.cfg.conn.max_pending
         );
     }
 
@@ -196,26 +235,41 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         writeln!(out, "{info}")?;
         out.flush()?;
     }
-    eprintln!(
-        "sslx-cds: protocol on {listen_addr}, standing on {public_http}/v1/standing/NAME, email via {}",
+    log::info!(
+        "protocol on {listen_addr}, standing on {public_http}/v1/standing/NAME, email via {}",
         cds.mailer.describe()
     );
     if let Some(d) = &oob_dir {
-        eprintln!("sslx-cds: out-of-band messages go to {}", d.display());
+        log::info!("out-of-band messages go to {}", d.display());
     }
     if a.dev {
-        eprintln!("sslx-cds: --dev: all state is thrown away when this process ends");
+        log::info!("--dev: all state is thrown away when this process ends");
     }
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut hup) = (signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);
+    // SIGHUP: the log file again by its name (logrotate moved the old one).
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match log.reopen() {
+                Ok(()) => log::info!("SIGHUP: the log reopened"),
+                Err(e) => eprintln!("sslx-cds: SIGHUP: reopening the log: {e}"),
+            }
         }
+    });
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => log::info!("SIGINT: stopping"),
+            _ = term.recv() => log::info!("SIGTERM: stopping"),
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     };
+    // Under systemd (Type=notify): ready once both ports are bound and the store is open.
+    let status = format!("protocol on {listen_addr}, HTTP on {http_url}");
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]) {
+        log::warn!("telling the service manager we are ready: {e}");
+    }
     sslx::cds::serve(listener, http, cds, shutdown).await?;
-    eprintln!("sslx-cds: stopped");
+    log::info!("stopped");
     drop(dev_dir);
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,8 @@ pub struct CdsConfig {
     pub conn: ConnLimits,
     /// `/v1/health` says how many participants are on hook (off: it says only that it is up).
     pub health_detail: bool,
+    /// On stop: how long connections under way (relayed calls, deposits) get to finish.
+    pub drain: std::time::Duration,
 }
 
 pub struct Cds {

@@ -20,7 +20,7 @@ impl Refusal {
     /// A failure of the CDS's own (its database, its disk): the detail goes to the CDS's log,
     /// the peer gets one generic reason (file names, SQL and paths are not the peer's business).
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        eprintln!("sslx-cds: internal error: {e}");
+        log::error!("internal error: {e}");
         Refusal::new(RefusalCode::Internal, INTERNAL_REASON)
     }
     pub fn to_msg(&self, now: u64) -> Refused {

@@ -54,6 +54,10 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
     let Ok(ok) = HookOk::new(&cdsk, &nonce, &now.encode(), &cds.rng).to_frame() else {
         return;
     };
+    let mut closing = cds.relay.closing.0.subscribe();
+    if *closing.borrow_and_update() {
+        return refuse(&cds, &mut sock, RefusalCode::Internal, "the CDS is stopping".into()).await;
+    }
     // On hook before hook OK leaves: a call made the moment the callee hears it rings.
     let (tx, mut rx) = mpsc::channel::<HookMsg>(HOOK_QUEUE);
     let id = cds.relay.next_hook.fetch_add(1, Ordering::Relaxed);
@@ -96,6 +100,8 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
             }
             // The callee sends nothing on its hook: EOF or anything else ends it.
             _ = sock.read(&mut probe) => break,
+            // The CDS stops: the connection closes, and the callee hooks again when it can.
+            _ = closing.changed() => break,
         };
         let Ok(frame) = frame else { continue };
         match tokio::time::timeout(HOOK_WRITE_TIMEOUT, sock.write_all(&frame)).await {

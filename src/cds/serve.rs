@@ -39,8 +39,8 @@ pub async fn serve(
     // No deposit is under way when the CDS starts: reservations left by a stop are free again.
     let store = cds.clone();
     match tokio::task::spawn_blocking(move || store.registrar.store.forget_reservations()).await {
-        Ok(Ok(n)) if n > 0 => eprintln!("sslx-cds: {n} deposit(s) cut off by the last stop forgotten"),
-        Ok(Err(e)) => eprintln!("sslx-cds: forgetting the last stop's deposits: {e}"),
+        Ok(Ok(n)) if n > 0 => log::info!("{n} deposit(s) cut off by the last stop forgotten"),
+        Ok(Err(e)) => log::warn!("forgetting the last stop's deposits: {e}"),
         _ => {}
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -73,6 +73,7 @@ pub async fn serve(
         opening: Arc::new(tokio::sync::Semaphore::new(cds.cfg.conn.max_opening)),
     });
     let pending = Arc::new(Pending::default());
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut stop = stop_rx;
     tokio::pin!(shutdown);
     loop {
@@ -94,14 +95,50 @@ pub async fn serve(
                     }
                 };
                 let (cds, slots) = (cds.clone(), slots.clone());
-                tokio::spawn(connection(sock, peer, cds, guard, slots));
+                let under_way = UnderWay::enter(&active);
+                tokio::spawn(async move {
+                    let _under_way = under_way;
+                    connection(sock, peer, cds, guard, slots).await
+                });
             }
         }
     }
+    // Draining: no new connections (the port is closed: callers are refused at once and try
+    // again), the hooks end, and what is under way gets `drain` to finish.
+    drop(listener);
     let _ = stop_tx.send(true);
     purge_task.abort();
+    cds.relay.close_hooks();
+    let left = active.load(std::sync::atomic::Ordering::SeqCst);
+    if left > 0 {
+        log::info!("stopping: {left} connection(s) under way get up to {} s to finish", cds.cfg.drain.as_secs());
+    }
+    let deadline = tokio::time::Instant::now() + cds.cfg.drain;
+    while active.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cut = active.load(std::sync::atomic::Ordering::SeqCst);
+    if cut > 0 {
+        log::warn!("stopping: {cut} connection(s) still under way after {} s are cut", cds.cfg.drain.as_secs());
+    }
     let _ = http_task.await;
     Ok(())
+}
+
+/// A protocol connection being served (counted, so a stop can wait for it).
+struct UnderWay(Arc<std::sync::atomic::AtomicUsize>);
+
+impl UnderWay {
+    fn enter(n: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        UnderWay(n.clone())
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Work slots: all requests take one; open requests also take one of their own pool.
@@ -246,7 +283,7 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             let delivered = async {
                 let kind = super::registrar::channel_kind(&opened.oob).to_owned();
                 cds.oob.deliver(&target, &opened.replies.c, &cds.mailer, &cds.cfg.mail_from).await.map_err(|e| {
-                    eprintln!("sslx-cds: request {rid}: reply C ({kind}) not delivered: {e}");
+                    log::warn!("request {rid}: reply C ({kind}) not delivered: {e}");
                     Refusal::new(
                         RefusalCode::OutOfBandFailed,
                         format!("reply C could not be delivered to the {kind} channel; check the destination, or try another"),
@@ -254,7 +291,7 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
                 })?;
                 let file = format!("{rid}.reply-b");
                 cds.mailer.send(&cds.cfg.mail_from, &opened.email, &subject, body, &file).await.map_err(|e| {
-                    eprintln!("sslx-cds: request {rid}: reply B not emailed: {e}");
+                    log::warn!("request {rid}: reply B not emailed: {e}");
                     Refusal::new(
                         RefusalCode::EmailFailed,
                         format!("reply B could not be emailed to {} (the CDS's mail server did not take it)", opened.email),

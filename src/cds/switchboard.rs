@@ -42,11 +42,27 @@ pub struct Relay {
     pub mailbox: super::limits::MailboxConfig,
     /// Long-lived streams (calls, deposits, collects) held per participant and in all.
     pub streams: Arc<super::limits::Tally<String>>,
+    /// Set when the CDS stops: every hook ends (its callee puts it up again elsewhere or later).
+    pub(super) closing: Closing,
+}
+
+/// The stop signal hooks watch.
+pub(super) struct Closing(pub(super) tokio::sync::watch::Sender<bool>);
+
+impl Default for Closing {
+    fn default() -> Self {
+        Closing(tokio::sync::watch::channel(false).0)
+    }
 }
 
 impl Relay {
     pub fn new(source_check: bool) -> Self {
         Relay { source_check, ..Default::default() }
+    }
+
+    /// Ends every hook (the CDS is stopping): their connections close, and callees hook again.
+    pub fn close_hooks(&self) {
+        self.closing.0.send_replace(true);
     }
 
     /// Pushes a ticket down each of `peer`'s hooks (the caller's call will name one of them),

@@ -490,7 +490,7 @@ pub struct CdsCli {
 pub enum CdsCommand {
     /// Run the CDS: the protocol listener and the public HTTP side
     #[command(
-        after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD.\nExit status: 0 stopped (SIGINT/SIGTERM), 1 the database, outbox or mail relay cannot be used,\n2 usage (a bad limit, address or --smtp URL, no way to send email, a key file missing or of\nanother database), 7 an address cannot be bound."
+        after_help = "On start, one JSON line on stdout says where everything is:\n  {\"listen\": ADDR, \"http\": URL, \"db\": PATH, \"outbox\": DIR|null, \"oob_dir\": DIR|null}\n--dev needs nothing outside: state in a temp dir, email as .eml files in an outbox folder,\nout-of-band messages as files in a folder.\nSMS/voice gateway (Twilio-compatible): --twilio-url, SSLX_TWILIO_SID, SSLX_TWILIO_TOKEN, SSLX_TWILIO_FROM.\nSMTP credentials: in the URL, or SSLX_SMTP_USER and SSLX_SMTP_PASSWORD.\nAs a service: --config FILE (TOML, serve's flags without their --: listen = \"0.0.0.0:7450\"; flags\nand environment win; contrib/cds.toml), READY=1 to systemd (Type=notify) once bound,\nSIGTERM/SIGINT stop taking connections, end the hooks and give what is under way\n--drain-timeout s; SIGHUP reopens --log-file. contrib/sslx-cds.service is a unit to start from.\nExit status: 0 stopped (SIGINT/SIGTERM), 1 the database, outbox or mail relay cannot be used,\n2 usage (a bad limit, address or --smtp URL, no way to send email, a key file missing or of\nanother database), 7 an address cannot be bound."
     )]
     Serve(Box<ServeArgs>),
     /// The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result
@@ -643,6 +643,17 @@ pub struct ServeArgs {
     /// Base URL of a Twilio-compatible SMS/voice API
     #[arg(long, env = "SSLX_TWILIO_URL", value_name = "URL")]
     pub twilio_url: Option<String>,
+    /// Settings from FILE (TOML: serve's flags without their --, e.g. listen = "0.0.0.0:7450",
+    /// health-detail = true); flags and environment variables given win
+    #[arg(long, env = "SSLX_CDS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log to FILE (appended, a time on each line) instead of stderr; SIGHUP reopens it (logrotate)
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// On SIGTERM or SIGINT: stop taking connections, end the hooks (callees come back on their
+    /// own), and give relayed calls and deposits under way this long to finish
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub drain_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,75 @@ pub fn load(home: &Home) -> Result<Config> {
     Ok(c)
 }
 
+/// A settings file for a command whose every setting is a flag (`sslx-cds serve --config`):
+/// each key is a long flag of `cmd` without its `--`; the flags it gives, as command-line
+/// arguments, for the settings the command line (and the environment) did not give already.
+/// `given(id)`: whether the argument with that id came from the command line or environment.
+/// Refused: an unknown key (with the file's name), `config` itself, a value of the wrong shape,
+/// and a file others can write (or read, when it holds `smtp`: its URL may carry a password).
+pub fn flags_from_file(
+    path: &std::path::Path,
+    cmd: &clap::Command,
+    given: impl Fn(&str) -> bool,
+) -> Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
+    let mode = std::fs::metadata(path).map_err(|e| Error::io(format!("reading {shown}"), e))?.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(Error::Usage(format!("{shown} can be changed by others (mode {mode:o}): chmod go-w it")));
+    }
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| Error::Usage(format!("{shown}: {}", e.to_string().trim_end())))?;
+    if table.contains_key("smtp") && mode & 0o077 != 0 {
+        return Err(Error::Usage(format!(
+            "{shown} holds smtp (its URL may carry a password) and others can read it (mode {mode:o}): chmod 600 it"
+        )));
+    }
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config" && key != "help")
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{shown}: {key:?} is not a setting (the settings are the flags of `{} --help` without their --)",
+                    cmd.get_name()
+                ))
+            })?;
+        if given(arg.get_id().as_str()) {
+            continue;
+        }
+        let flag = format!("--{key}");
+        let takes_value = arg.get_action().takes_values();
+        let bad = |what: &str| Error::Usage(format!("{shown}: {key} must be {what}"));
+        match value {
+            toml::Value::Boolean(b) if !takes_value => {
+                if *b {
+                    out.push(flag.into());
+                }
+            }
+            _ if !takes_value => return Err(bad("true or false")),
+            toml::Value::String(s) => out.extend([flag.into(), s.into()]),
+            toml::Value::Integer(n) => out.extend([flag.into(), n.to_string().into()]),
+            toml::Value::Array(items) => {
+                let parts: Option<Vec<String>> = items
+                    .iter()
+                    .map(|v| match v {
+                        toml::Value::String(s) => Some(s.clone()),
+                        toml::Value::Integer(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                let parts = parts.ok_or_else(|| bad("a list of strings"))?;
+                out.extend([flag.into(), parts.join(",").into()]);
+            }
+            _ => return Err(bad("a string or a number")),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ pub mod args;
 pub mod config;
 pub mod exit;
 pub mod input;
+pub mod logfile;
 pub mod progress;
 pub mod prompts;
 pub mod report;

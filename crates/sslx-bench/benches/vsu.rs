@@ -49,7 +49,12 @@ fn start_cds(dir: &std::path::Path) -> String {
                     allow_private: false,
                     phone_prefixes: Vec::new(),
                 }),
-                cfg: CdsConfig { mail_from: "cds@localhost".into(), conn: Default::default(), health_detail: false },
+                cfg: CdsConfig {
+                    mail_from: "cds@localhost".into(),
+                    conn: Default::default(),
+                    health_detail: false,
+                    drain: std::time::Duration::from_secs(1),
+                },
                 rng,
                 clock: Box::new(sslx::clock::SystemClock),
             });
