@@ -1331,3 +1331,34 @@ fn a_replayed_keepalive_does_not_keep_a_dead_hook_up() {
     proxy.go_silent_replaying_the_last();
     recv.await_stderr("off hook at the CDS (nothing from the CDS in 3 s", 1, 60);
 }
+
+/// --on-conflict overwrite never replaces the receiver's sslx home (its sslx.toml runs
+/// commands), nor a folder holding it; a mailbox bundle that could not be placed stays there
+/// and opens at a later collection (it is not taken for a replay).
+#[test]
+fn overwrite_spares_the_sslx_home_and_a_bundle_that_could_not_be_placed_opens_later() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ova", "ovb");
+    // A folder named as b's home, holding a settings file with a command in it.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("home")).unwrap();
+    std::fs::write(src.path().join("home/sslx.toml"), "[recv]\nexec-after = \"touch /tmp/owned\"\n").unwrap();
+    a.cmd().args(["send", "--to", "ovb"]).arg(src.path().join("home")).assert().success();
+    let into = b.dir.path();
+    b.cmd()
+        .args(["recv", "--from-mailbox", "--on-conflict", "overwrite", "--into"])
+        .arg(into)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("holds the sslx home"));
+    assert!(b.home().join("identity.key").is_file(), "the home was replaced");
+    assert!(!b.home().join("sslx.toml").exists());
+    // It stayed in the mailbox, and opens under another name.
+    b.cmd()
+        .args(["recv", "--from-mailbox", "--on-conflict", "rename", "--into"])
+        .arg(into)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("home exists: placed as home.1"));
+    assert!(into.join("home.1/sslx.toml").is_file());
+}

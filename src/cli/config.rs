@@ -44,23 +44,42 @@ fn on_conflict<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Op
     s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
-/// Reads `sslx.toml` from the home; no file is the empty config.
-pub fn load(home: &Home) -> Result<Config> {
+/// Reads a settings file that only its reader (or root) can have written: owned by this user
+/// or root, not writable by group or others (checked on the file opened, not on its name).
+/// Returns its text and mode.
+fn read_trusted(path: &std::path::Path, why: &str) -> Result<(String, u32)> {
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    let path = home.path(FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-    };
-    let md = std::fs::metadata(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    if md.mode() & 0o022 != 0 {
+    let shown = path.display();
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
+    let md = f.metadata().map_err(|e| Error::io(format!("reading {shown}"), e))?;
+    let mode = md.mode() & 0o777;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if md.uid() != me && md.uid() != 0 {
         return Err(Error::Usage(format!(
-            "{} can be changed by others (mode {:o}), and its exec-after would run as you: chmod go-w it",
-            path.display(),
-            md.mode() & 0o777
+            "{shown} belongs to another user (uid {}), and {why}: refused (chown it)",
+            md.uid()
         )));
     }
+    if mode & 0o022 != 0 {
+        return Err(Error::Usage(format!(
+            "{shown} can be changed by others (mode {mode:o}), and {why}: chmod go-w it"
+        )));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(|e| Error::io(format!("reading {shown}"), e))?;
+    Ok((text, mode))
+}
+
+/// Reads `sslx.toml` from the home; no file is the empty config.
+pub fn load(home: &Home) -> Result<Config> {
+    let path = home.path(FILE);
+    let (text, _mode) = match read_trusted(&path, "its exec-after would run as you") {
+        Ok(x) => x,
+        Err(Error::Io { io, .. }) if io.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(e),
+    };
     let mut c: Config =
         toml::from_str(&text).map_err(|e| Error::Usage(format!("{}: {}", path.display(), e.to_string().trim_end())))?;
     c.path = Some(path);
@@ -78,13 +97,8 @@ pub fn flags_from_file(
     cmd: &clap::Command,
     given: impl Fn(&str) -> bool,
 ) -> Result<Vec<std::ffi::OsString>> {
-    use std::os::unix::fs::MetadataExt;
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
-    let mode = std::fs::metadata(path).map_err(|e| Error::io(format!("reading {shown}"), e))?.mode() & 0o777;
-    if mode & 0o022 != 0 {
-        return Err(Error::Usage(format!("{shown} can be changed by others (mode {mode:o}): chmod go-w it")));
-    }
+    let (text, mode) = read_trusted(path, "its settings would be theirs")?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| Error::Usage(format!("{shown}: {}", e.to_string().trim_end())))?;
     if table.contains_key("smtp") && mode & 0o077 != 0 {

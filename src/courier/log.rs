@@ -229,6 +229,15 @@ impl CourierLog {
             .map_err(self.err())?;
         Ok(n == 1)
     }
+
+    /// Forgets an opening that did not place the bundle (its names could not go into place), so
+    /// that the bundle, kept in the mailbox, opens at a later collection.
+    pub fn unmark_opened(&self, peer: &str, challenge_a: &[u8; 32]) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM opened WHERE peer = ?1 AND challenge_a = ?2", params![peer, &challenge_a[..]])
+            .map_err(self.err())?;
+        Ok(())
+    }
 }
 
 /// A bundle's id in the logs: the first 8 bytes of Challenge A in hex.

@@ -64,7 +64,8 @@ pub fn send_or_deposit(
             let ch = super::channel::Channel::new(session, conn);
             // A live transfer the recipient refused for a reason of its own that it can mend (a
             // name that exists where it receives) goes to its mailbox instead of being lost.
-            let refused_live = |code: &u16| mailbox && *code == crate::wire::RefusalCode::NameTaken as u16;
+            let refused_live =
+                |code: &u16| mailbox && direct.is_none() && *code == crate::wire::RefusalCode::NameTaken as u16;
             let goes_elsewhere = |e: &Error| matches!(e, Error::PeerRefused { code, .. } if refused_live(code));
             match transfer::send_live_or(&ep.home, ch, spec, rng, progress, &goes_elsewhere) {
                 Ok(sent) => Ok((sent, Delivered::Live)),

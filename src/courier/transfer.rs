@@ -567,7 +567,11 @@ fn recv_offline_inner<R: Read>(
     if !log.mark_opened(&a1.account, &a1.challenge_a, crate::clock::now_unix())? {
         return Err(CourierError::OpenedMeanwhile.into());
     }
-    tree::place(tmp.path(), dest, &mut unpacked)?;
+    if let Err(e) = tree::place(tmp.path(), dest, &mut unpacked) {
+        // Nothing was placed: the bundle may open again (it stays in the mailbox).
+        log.unmark_opened(&a1.account, &a1.challenge_a)?;
+        return Err(e);
+    }
     Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
 }
 

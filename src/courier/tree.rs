@@ -1,8 +1,9 @@
 //! Files and directories to and from the tar stream. Packing keeps modes, mtimes and symbolic
 //! links as they are. Unpacking is for bytes from elsewhere: it goes into a temp dir beside the
 //! destination, refuses absolute paths, `..`, links that point outside, hard links, device
-//! files and names that collide, and moves the result into place only when told to (after every
-//! proof held).
+//! files and names that collide within the bundle, and moves the result into place only when
+//! told to (after every proof held), as the destination's [`OnConflict`] says for a name that
+//! is there already.
 
 use super::error::CourierError;
 use crate::{Error, Result};
@@ -196,12 +197,15 @@ impl std::str::FromStr for OnConflict {
 pub struct Destination {
     pub dir: PathBuf,
     pub on_conflict: OnConflict,
+    /// A path (canonical) that [`OnConflict::Overwrite`] never replaces, nor a directory holding
+    /// it: the receiver's sslx home.
+    pub keep: Option<PathBuf>,
 }
 
 impl Destination {
     /// `dir`, refusing a transfer with a name that exists there.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Destination { dir: dir.into(), on_conflict: OnConflict::Fail }
+        Destination { dir: dir.into(), on_conflict: OnConflict::Fail, keep: None }
     }
 }
 
@@ -540,7 +544,7 @@ pub fn place(tmp: &Path, dest: &Destination, unpacked: &mut Unpacked) -> Result<
     let mut done: Vec<Placed> = Vec::new();
     let mut placed_as = Vec::new();
     for n in &unpacked.names {
-        match place_one(tmp, dir, n, dest.on_conflict, old.path()) {
+        match place_one(tmp, dir, n, dest.on_conflict, old.path(), dest.keep.as_deref()) {
             Ok(p) => {
                 placed_as.push(p.clone());
                 done.push(p);
@@ -562,7 +566,7 @@ pub fn place(tmp: &Path, dest: &Destination, unpacked: &mut Unpacked) -> Result<
                 unpacked.renamed.push((n.clone(), to.clone()));
                 names.push(to.clone());
             }
-            Placed::Replaced(_) => {
+            Placed::Replaced(..) => {
                 unpacked.replaced.push(n.clone());
                 names.push(n.clone());
             }
@@ -572,7 +576,7 @@ pub fn place(tmp: &Path, dest: &Destination, unpacked: &mut Unpacked) -> Result<
     unpacked.names = names;
     for (name, mode) in &unpacked.top_dir_modes {
         use std::os::unix::fs::PermissionsExt;
-        let Some(Placed::New(to) | Placed::Renamed(_, to) | Placed::Replaced(to)) =
+        let Some(Placed::New(to) | Placed::Renamed(_, to) | Placed::Replaced(to, _)) =
             placed_as.iter().find(|p| p.bundle_name() == name)
         else {
             continue;
@@ -589,14 +593,15 @@ pub fn place(tmp: &Path, dest: &Destination, unpacked: &mut Unpacked) -> Result<
 enum Placed {
     New(String),
     Renamed(String, String),
-    Replaced(String),
+    /// `swapped`: the old one is in `tmp` (the two were exchanged), else in `old`.
+    Replaced(String, bool),
     Skipped(String),
 }
 
 impl Placed {
     fn bundle_name(&self) -> &str {
         match self {
-            Placed::New(n) | Placed::Renamed(n, _) | Placed::Replaced(n) | Placed::Skipped(n) => n,
+            Placed::New(n) | Placed::Renamed(n, _) | Placed::Replaced(n, _) | Placed::Skipped(n) => n,
         }
     }
 
@@ -604,7 +609,8 @@ impl Placed {
         match self {
             Placed::New(n) => drop(std::fs::rename(dir.join(n), tmp.join(n))),
             Placed::Renamed(n, to) => drop(std::fs::rename(dir.join(to), tmp.join(n))),
-            Placed::Replaced(n) => {
+            Placed::Replaced(n, true) => drop(exchange(&tmp.join(n), &dir.join(n))),
+            Placed::Replaced(n, false) => {
                 if std::fs::rename(dir.join(n), tmp.join(n)).is_ok() {
                     let _ = std::fs::rename(old.join(n), dir.join(n));
                 }
@@ -614,7 +620,14 @@ impl Placed {
     }
 }
 
-fn place_one(tmp: &Path, dir: &Path, n: &str, on_conflict: OnConflict, old: &Path) -> Result<Placed> {
+fn place_one(
+    tmp: &Path,
+    dir: &Path,
+    n: &str,
+    on_conflict: OnConflict,
+    old: &Path,
+    keep: Option<&Path>,
+) -> Result<Placed> {
     let (from, to) = (tmp.join(n), dir.join(n));
     let moving = |to: &Path, e: std::io::Error| Error::io(format!("moving {} into place", to.display()), e);
     match rename_no_replace(&from, &to) {
@@ -637,11 +650,14 @@ fn place_one(tmp: &Path, dir: &Path, n: &str, on_conflict: OnConflict, old: &Pat
             Err(Error::Usage(format!("{} and 9999 numbered names beside it exist: nothing was placed", to.display())))
         }
         OnConflict::Overwrite => {
-            // What is there (a link stays a link: it is moved, never followed) goes into `old`,
-            // the new one takes its place: at once where the kernel can swap the two.
+            if let Some(home) = keep {
+                holds(dir, n, home)?;
+            }
+            // What is there (a link stays a link: it is moved, never followed) leaves, the new
+            // one takes its place: at once where the kernel can swap the two (the old one is then
+            // in `tmp`, removed with it), else through `old`.
             if exchange(&from, &to).map_err(|e| moving(&to, e))? {
-                std::fs::rename(&from, old.join(n)).map_err(|e| moving(&to, e))?;
-                return Ok(Placed::Replaced(n.to_owned()));
+                return Ok(Placed::Replaced(n.to_owned(), true));
             }
             std::fs::rename(&to, old.join(n)).map_err(|e| moving(&to, e))?;
             if let Err(e) = rename_no_replace(&from, &to) {
@@ -652,8 +668,24 @@ fn place_one(tmp: &Path, dir: &Path, n: &str, on_conflict: OnConflict, old: &Pat
                     moving(&to, e)
                 });
             }
-            Ok(Placed::Replaced(n.to_owned()))
+            Ok(Placed::Replaced(n.to_owned(), false))
         }
+    }
+}
+
+/// Refuses to replace `dir/n` when it is `keep` or a directory holding it (the sslx home, whose
+/// settings file runs commands): a link there is replaced itself, never what it points at.
+fn holds(dir: &Path, n: &str, keep: &Path) -> Result<()> {
+    let at = dir.join(n);
+    let is_dir = at.symlink_metadata().is_ok_and(|m| m.is_dir());
+    let real = std::fs::canonicalize(dir).map(|d| d.join(n));
+    match real {
+        Ok(real) if is_dir && keep.starts_with(&real) => Err(Error::Usage(format!(
+            "{} holds the sslx home {}: --on-conflict overwrite never replaces it",
+            at.display(),
+            keep.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -787,7 +819,7 @@ mod tests {
         let bundle = tar_of(&[("d", 'd', ""), ("d/new", 'f', ""), ("r.txt", 'f', ""), ("n", 'f', "")]);
         let run = |on_conflict| {
             let tmp = tempfile::tempdir_in(&dest).unwrap();
-            let d = Destination { dir: dest.clone(), on_conflict };
+            let d = Destination { dir: dest.clone(), on_conflict, keep: None };
             let mut u = unpack(&mut tar::Archive::new(&bundle[..]), tmp.path(), &d)?;
             place(tmp.path(), &d, &mut u).map(|()| u)
         };
@@ -821,6 +853,17 @@ mod tests {
             std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
         assert_eq!(left, ["d", "d.1", "n", "r.1.txt", "r.2.txt", "r.txt"]);
+        // Never over the sslx home, nor a directory holding it.
+        std::fs::create_dir_all(dest.join("cfg/sslx")).unwrap();
+        let home = std::fs::canonicalize(dest.join("cfg/sslx")).unwrap();
+        let evil = tar_of(&[("cfg", 'd', ""), ("cfg/sslx.toml", 'f', "")]);
+        let tmp = tempfile::tempdir_in(&dest).unwrap();
+        let d = Destination { dir: dest.clone(), on_conflict: OnConflict::Overwrite, keep: Some(home) };
+        let mut u = unpack(&mut tar::Archive::new(&evil[..]), tmp.path(), &d).unwrap();
+        let e = place(tmp.path(), &d, &mut u).unwrap_err().to_string();
+        assert!(e.contains("holds the sslx home"), "{e}");
+        assert!(dest.join("cfg/sslx").is_dir());
+        drop(tmp);
         assert_eq!(
             (numbered("backup.tar.gz", 3), numbered(".profile", 1), numbered("x", 2)),
             ("backup.3.tar.gz".into(), ".profile.1".into(), "x.2".into())

@@ -125,6 +125,8 @@ pub struct Inbox {
     into: IntoPattern,
     on_conflict: OnConflict,
     exec_after: Option<String>,
+    /// The sslx home, which overwrite never replaces.
+    home: Option<std::path::PathBuf>,
 }
 
 impl Inbox {
@@ -134,12 +136,17 @@ impl Inbox {
         let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         let dir = self.into.at(now)?;
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Destination { dir, on_conflict: self.on_conflict })
+        Ok(Destination { dir, on_conflict: self.on_conflict, keep: self.home.clone() })
     }
 
     /// Tells what arrived, then runs --exec-after on it.
     fn arrived(&self, ctx: &Ctx, g: &transfer::Got, dest: &Destination, via: &str, secs: f64) -> Result<()> {
         ctx.out.received(g, &dest.dir, via, secs);
+        self.after(g, dest, via)
+    }
+
+    /// Runs --exec-after on what arrived (nothing placed, nothing run).
+    fn after(&self, g: &transfer::Got, dest: &Destination, via: &str) -> Result<()> {
         match &self.exec_after {
             Some(cmd) if !g.unpacked.names.is_empty() => Ok(inbox::run_after(cmd, g, &dest.dir, via)?),
             _ => Ok(()),
@@ -150,10 +157,11 @@ impl Inbox {
 /// The CLI's view of a mailbox collection: a progress bar per bundle, a line per result.
 struct CollectView<'a> {
     ctx: &'a Ctx,
-    inbox: &'a Inbox,
     dest: &'a Destination,
     prog: Option<sslx::cli::progress::Progress>,
-    after_failed: Option<anyhow::Error>,
+    /// What opened, for --exec-after once the collection is over (the CDS waits for each
+    /// bundle's answer: a slow command must not hold it).
+    opened: Vec<transfer::Got>,
 }
 
 impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
@@ -168,10 +176,8 @@ impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
             p.finish();
             p.elapsed().as_secs_f64()
         });
-        if let Err(e) = self.inbox.arrived(self.ctx, g, self.dest, "mailbox", secs.unwrap_or(0.0)) {
-            eprintln!("sslx: {e:#}");
-            self.after_failed = Some(e);
-        }
+        self.ctx.out.received(g, &self.dest.dir, "mailbox", secs.unwrap_or(0.0));
+        self.opened.push(g.clone());
     }
     fn failed(&mut self, item: &sslx::relay::client::MailboxItem, e: &sslx::Error, kept: bool) {
         if let Some(p) = self.prog.take() {
@@ -187,9 +193,17 @@ impl sslx::courier::mailbox::CollectEvents for CollectView<'_> {
 fn collect_mailbox(ctx: &Ctx, ep: &sslx::session::endpoint::Endpoint, inbox: &Inbox) -> Result<usize> {
     let rng = sslx::crypto::system_rng();
     let dest = inbox.now()?;
-    let mut view = CollectView { ctx, inbox, dest: &dest, prog: None, after_failed: None };
-    let n = sslx::courier::mailbox::collect(ep, &dest, &rng, &mut view)?;
-    match view.after_failed {
+    let mut view = CollectView { ctx, dest: &dest, prog: None, opened: Vec::new() };
+    let collected = sslx::courier::mailbox::collect(ep, &dest, &rng, &mut view);
+    let mut failed = None;
+    for g in &view.opened {
+        if let Err(e) = inbox.after(g, &dest, "mailbox") {
+            eprintln!("sslx: {e:#}");
+            failed = Some(e);
+        }
+    }
+    let n = collected?;
+    match failed {
         Some(e) => Err(e),
         None => Ok(n),
     }
@@ -201,6 +215,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         into: IntoPattern::parse(a.into.as_deref().or(conf.into.as_deref()).unwrap_or("."))?,
         on_conflict: a.on_conflict.or(conf.on_conflict).unwrap_or_default(),
         exec_after: a.exec_after.or(conf.exec_after),
+        home: std::fs::canonicalize(&ctx.home.dir).ok(),
     };
     let max_transfers = a.max_transfers.or(conf.max_transfers).unwrap_or(4);
     if let Some(input) = a.r#in.as_deref() {
@@ -228,11 +243,10 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    match collect_mailbox(ctx, &ep, &inbox) {
-        Ok(n) if n > 0 && a.once => return Ok(ExitCode::SUCCESS),
-        Ok(_) => {}
-        Err(e) if a.once => return Err(e),
-        Err(e) => eprintln!("sslx: the mailbox: {e:#}"),
+    // --once: a bundle waiting is the one transfer. Staying: the hook goes up first (and
+    // systemd hears READY), then the collector below empties the mailbox.
+    if a.once && collect_mailbox(ctx, &ep, &inbox)? > 0 {
+        return Ok(ExitCode::SUCCESS);
     }
     let opts = sslx::session::endpoint::Options::default();
     let receive_one = |sock: Result<std::net::TcpStream>,
@@ -254,10 +268,15 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         let ch = Channel::new(session, conn);
         let g = transfer::recv_live(&ctx.home, &ep.name, ch, &dest, &rng, &mut |n, t| prog.update(n, t));
         prog.finish();
+        // The transfer is over: its place goes to the next sender before --exec-after runs.
+        drop(place);
         inbox.arrived(ctx, &g?, &dest, "relay", prog.elapsed().as_secs_f64())
     };
     // Back on hook after a drop: what senders left in the mailbox meanwhile is collected.
     let (back, came_back) = std::sync::mpsc::channel::<()>();
+    if !a.once {
+        let _ = back.send(());
+    }
     let mut incoming = incoming_calls_then(&ep, a.bind.as_deref(), service::FILES, ctx.out, move |note| {
         if matches!(note, HookNote::Back) {
             let _ = back.send(());

@@ -108,6 +108,8 @@ fn tell_service_manager(note: &sslx::session::endpoint::HookNote, service: &str)
         HookNote::Back => format!("back on hook at the CDS (service {service})"),
         _ => return,
     };
+    // One line: a newline would start another assignment to the service manager.
+    let status = status.replace(['\n', '\r'], " ");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&status)]);
 }
 
