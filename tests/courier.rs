@@ -1362,3 +1362,37 @@ fn overwrite_spares_the_sslx_home_and_a_bundle_that_could_not_be_placed_opens_la
         .stderr(predicates::str::contains("home exists: placed as home.1"));
     assert!(into.join("home.1/sslx.toml").is_file());
 }
+
+/// A bundle left in the mailbox while recv is on hook (a sender that found it busy, or a
+/// deposit made on purpose) is told down the files hook (a mailbox notice) and fetched at once.
+#[test]
+fn a_bundle_deposited_while_recv_is_on_hook_is_told_and_fetched_at_once() {
+    use sslx::courier::{load_pair_key, mailbox, transfer::SendSpec, BundleSuite};
+    use sslx::session::endpoint::Endpoint;
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "mna", "mnb");
+    let inbox = tempfile::tempdir().unwrap();
+    let recv = Listener::command(&b, &["--json", "recv", "--into", inbox.path().to_str().unwrap()], false);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("left.txt"), "deposited meanwhile").unwrap();
+    let plan = sslx::courier::tree::Plan::new(&[src.path().join("left.txt")]).unwrap();
+    let home = sslx::keys::Home::new(a.home());
+    let ltk = load_pair_key(&home, "mnb").unwrap().unwrap();
+    let spec = SendSpec {
+        me: "mna",
+        peer: "mnb",
+        ltk: &ltk,
+        suite: BundleSuite::Aes256Gcm,
+        compression: sslx::courier::payload::Compression::Auto,
+        plan: &plan,
+    };
+    let ep = Endpoint::load(&home, None).unwrap();
+    mailbox::deposit(&ep, &spec, &sslx::crypto::system_rng(), &mut |_| {}).unwrap();
+    assert!(arrives(&inbox.path().join("left.txt"), 30), "recv did not fetch the deposited bundle");
+    assert_eq!(std::fs::read_to_string(inbox.path().join("left.txt")).unwrap(), "deposited meanwhile");
+    let mut recv = recv;
+    let _ = recv.child.kill();
+    let (_, out, _) = recv.wait();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains(r#""event":"mailbox""#) && text.contains(r#""sender":"mna""#), "{text}");
+}

@@ -87,6 +87,7 @@ fn all_decoders(bytes: &[u8]) {
     check::<sslx::relay::TicketPush>(bytes);
     check::<sslx::relay::Keepalive>(bytes);
     check::<sslx::relay::HookReplaced>(bytes);
+    check::<sslx::relay::MailboxNotice>(bytes);
     check::<sslx::relay::Deposit>(bytes);
     check::<sslx::relay::DepositOk>(bytes);
     check::<sslx::relay::Collect>(bytes);

@@ -737,12 +737,22 @@ fn relay_messages_vector() {
                 "hook_replaced",
                 HookReplaced::new(&cdsk_b, &hook_nonce, &TimeBody { time: 1_790_000_099 }.encode(), &rng).to_frame(),
             ),
+            (
+                "mailbox_notice",
+                MailboxNotice::new(
+                    &cdsk_b,
+                    &hook_nonce,
+                    &NoticeBody { time: 1_790_000_050, sender: "alice".into(), bundle_id: [0xb0; 8] }.encode().unwrap(),
+                    &rng,
+                )
+                .to_frame(),
+            ),
         ];
         let mut text = format!(
             "# Relay messages (docs/PROTOCOL.md 5C) with fixed CDS keys: alice's CDSK is SHA-256('vector cdsk a'),\n\
              # bob's SHA-256('vector cdsk b'); bob hooks for the service 'session', alice calls him there. Participant messages are bound to the\n\
              # connection challenge; each CDS message opens under its recipient's CDSK and the binding of the\n\
-             # message it answers (the hook nonce for hook OK, ring, ticket push, keepalive and hook replaced; the call\n\
+             # message it answers (the hook nonce for hook OK, ring, ticket push, keepalive, hook replaced and mailbox notice; the call\n\
              # nonce for call OK). Hook OK says the CDS time 1790000001 and a keepalive every 30 s.\n\
              # The ticket push's body is the ticket of wire/ah_cds.txt.\n\
              challenge: {}\nhook_nonce: {}\ncall_nonce: {}\ncall_id: {}\n",
@@ -789,6 +799,11 @@ fn relay_messages_vector() {
     assert_eq!(TimeBody::decode(&keepalive.open(&cdsk_b, &hook_nonce).unwrap()).unwrap().time, 1_790_000_031);
     let replaced = HookReplaced::from_bytes(&h(&f["hook_replaced"])).unwrap();
     assert_eq!(TimeBody::decode(&replaced.open(&cdsk_b, &hook_nonce).unwrap()).unwrap().time, 1_790_000_099);
+    let notice = MailboxNotice::from_bytes(&h(&f["mailbox_notice"])).unwrap();
+    assert_eq!(
+        NoticeBody::decode(&notice.open(&cdsk_b, &hook_nonce).unwrap()).unwrap(),
+        NoticeBody { time: 1_790_000_050, sender: "alice".into(), bundle_id: [0xb0; 8] }
+    );
     // Bound to their type: a keepalive's bytes are no hook-replaced notice (which ends a hook).
     assert!(HookReplaced { wrapped: keepalive.wrapped.clone() }.open(&cdsk_b, &hook_nonce).is_none());
     assert_eq!(CallOk::from_bytes(&h(&f["call_ok"])).unwrap().open(&cdsk_a, &call_nonce).unwrap(), call_id);

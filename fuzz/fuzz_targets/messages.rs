@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     check::<TicketPush>(data);
     check::<Keepalive>(data);
     check::<HookReplaced>(data);
+    check::<MailboxNotice>(data);
     check::<Deposit>(data);
     check::<DepositOk>(data);
     check::<Collect>(data);

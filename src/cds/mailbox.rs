@@ -228,6 +228,11 @@ pub async fn deposit(
     if let Ok(ok) = DepositOk::new(&cdsk, &nonce, &TimeBody { time: expires }.encode(), &cds.rng).to_frame() {
         let _ = sock.write_all(&ok).await;
     }
+    // A recipient on hook for files (busy when the sender called, or refusing a name) hears
+    // of it and collects.
+    if let Ok(body) = (NoticeBody { time: cds.clock.now(), sender, bundle_id }).encode() {
+        cds.relay.notify_deposit(&recipient, body);
+    }
 }
 
 /// A recipient collects what waits for it, one bundle at a time, each acknowledged.

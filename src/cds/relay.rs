@@ -84,6 +84,7 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
             msg = rx.recv() => match msg {
                 Some(HookMsg::Ring(body)) => Ring::new(&cdsk, &nonce, &body, &cds.rng).to_frame(),
                 Some(HookMsg::Ticket(ticket)) => TicketPush::new(&cdsk, &nonce, &ticket, &cds.rng).to_frame(),
+                Some(HookMsg::Notice(body)) => MailboxNotice::new(&cdsk, &nonce, &body, &cds.rng).to_frame(),
                 // The switchboard let go of this hook's sender only for a newer hook in its
                 // place: told so even when the notice itself did not fit in the queue (a callee
                 // closed on silently would hook again and push the newer one out).

@@ -14,6 +14,8 @@ pub(super) enum HookMsg {
     Ring(Vec<u8>),
     /// An AH-CDS ticket for the participant (AC-CDS2 pushed).
     Ticket(Vec<u8>),
+    /// A mailbox notice body (`relay::NoticeBody`): a bundle waits for the recipient.
+    Notice(Vec<u8>),
     /// A newer hook of the same name and service took this one's place: say so and end.
     Replaced,
 }
@@ -63,6 +65,13 @@ impl Relay {
     /// Ends every hook (the CDS is stopping): their connections close, and callees hook again.
     pub fn close_hooks(&self) {
         self.closing.0.send_replace(true);
+    }
+
+    /// Tells `recipient`'s `files` hook (if up, and its queue has room) that a bundle waits.
+    pub fn notify_deposit(&self, recipient: &str, body: Vec<u8>) {
+        if let Some(tx) = self.line(recipient, crate::relay::service::FILES) {
+            let _ = tx.try_send(HookMsg::Notice(body));
+        }
     }
 
     /// Pushes a ticket down each of `peer`'s hooks (the caller's call will name one of them),

@@ -135,6 +135,7 @@ impl Output {
                 HookNote::Down { why, retry_in, again } => json!({"event": "hook_down", "service": service,
                     "message": why, "retry_in": retry_in.as_secs_f64(), "again": again}),
                 HookNote::Back => json!({"event": "hook_up", "service": service}),
+                HookNote::Mailbox { sender } => json!({"event": "mailbox", "sender": sender}),
             };
             return self.json(v);
         }
@@ -153,6 +154,9 @@ impl Output {
                 eprintln!("sslx: still off hook ({why}); next try in {}", wait(retry_in))
             }
             HookNote::Back => eprintln!("sslx: back on hook at the CDS (service {service})"),
+            HookNote::Mailbox { sender } if !self.quiet => {
+                eprintln!("sslx: {sender} left a bundle in the mailbox: fetching it")
+            }
             _ => {}
         }
     }

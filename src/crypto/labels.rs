@@ -30,6 +30,7 @@ pub mod relay {
     pub const TICKET_PUSH_LABEL: &[u8] = b"sslx-relay-ticket-push-v1";
     pub const KEEPALIVE_LABEL: &[u8] = b"sslx-relay-keepalive-v1";
     pub const HOOK_REPLACED_LABEL: &[u8] = b"sslx-relay-hook-replaced-v1";
+    pub const MAILBOX_NOTICE_LABEL: &[u8] = b"sslx-mailbox-notice-v1";
     pub const DEPOSIT_LABEL: &[u8] = b"sslx-mailbox-deposit-v1";
     pub const DEPOSIT_OK_LABEL: &[u8] = b"sslx-mailbox-deposit-ok-v1";
     pub const COLLECT_LABEL: &[u8] = b"sslx-mailbox-collect-v1";

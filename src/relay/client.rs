@@ -43,6 +43,8 @@ pub enum HookEvent {
     Down { why: String, retry_in: Duration, again: bool },
     /// ([`StayingHook`] only) On hook again after a drop.
     Back,
+    /// `sender` left bundle `bundle_id` in this participant's mailbox (told on a `files` hook).
+    Mailbox { sender: String, bundle_id: [u8; 8] },
 }
 
 /// A callee's connection to the CDS while it is on hook.
@@ -176,6 +178,13 @@ impl Hook {
                     session_id: ticket.session_id,
                     expires: body.expires,
                 }))
+            }
+            TYPE_MAILBOX_NOTICE => {
+                let body = MailboxNotice::from_frame(f)?
+                    .open(&self.cdsk, &self.nonce)
+                    .ok_or_else(|| unverified("a mailbox notice"))?;
+                let NoticeBody { sender, bundle_id, .. } = NoticeBody::decode(&body)?;
+                Ok(Some(HookEvent::Mailbox { sender, bundle_id }))
             }
             TYPE_RING => {
                 let body = Ring::from_frame(f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;

@@ -21,14 +21,15 @@ pub const TYPE_STATUS: u8 = 0x4c;
 pub const TYPE_STATUS_OK: u8 = 0x4d;
 pub const TYPE_KEEPALIVE: u8 = 0x4e;
 pub const TYPE_HOOK_REPLACED: u8 = 0x4f;
+pub const TYPE_MAILBOX_NOTICE: u8 = 0x60;
 
 /// Bundle ids in one status request (its answer, 17 bytes each, stays within one frame).
 pub const MAX_STATUS_IDS: usize = 3000;
 
 pub use crate::crypto::labels::relay::{
     ANSWER_LABEL, CALL_LABEL, CALL_OK_LABEL, COLLECTED_LABEL, COLLECT_LABEL, DELIVERY_LABEL, DEPOSIT_LABEL,
-    DEPOSIT_OK_LABEL, HOOK_OK_LABEL, HOOK_REPLACED_LABEL, KEEPALIVE_LABEL, ON_HOOK_LABEL, RING_LABEL, STATUS_LABEL,
-    STATUS_OK_LABEL, TICKET_PUSH_LABEL,
+    DEPOSIT_OK_LABEL, HOOK_OK_LABEL, HOOK_REPLACED_LABEL, KEEPALIVE_LABEL, MAILBOX_NOTICE_LABEL, ON_HOOK_LABEL,
+    RING_LABEL, STATUS_LABEL, STATUS_OK_LABEL, TICKET_PUSH_LABEL,
 };
 
 /// A participant's message to the CDS, wrapped (AEAD, not signed) under its CDSK:
@@ -123,6 +124,7 @@ impl<const T: u8> FromCds<T> {
             TYPE_STATUS_OK => STATUS_OK_LABEL,
             TYPE_KEEPALIVE => KEEPALIVE_LABEL,
             TYPE_HOOK_REPLACED => HOOK_REPLACED_LABEL,
+            TYPE_MAILBOX_NOTICE => MAILBOX_NOTICE_LABEL,
             _ => CALL_OK_LABEL,
         }
     }
@@ -150,6 +152,7 @@ impl<const T: u8> Msg for FromCds<T> {
         TYPE_STATUS_OK => "status OK",
         TYPE_KEEPALIVE => "keepalive",
         TYPE_HOOK_REPLACED => "hook replaced",
+        TYPE_MAILBOX_NOTICE => "mailbox notice",
         _ => "call OK",
     };
     fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
@@ -168,6 +171,9 @@ pub type Keepalive = FromCds<TYPE_KEEPALIVE>;
 /// CDS → callee over the hook, its last message: a newer hook of the same name and service took
 /// this one's place. Bound to the hook nonce; body `u64 CDS time`.
 pub type HookReplaced = FromCds<TYPE_HOOK_REPLACED>;
+/// CDS → recipient over its `files` hook: a bundle was left in its mailbox (it may collect now).
+/// Bound to the hook nonce; body [`NoticeBody`].
+pub type MailboxNotice = FromCds<TYPE_MAILBOX_NOTICE>;
 /// CDS → callee over the hook: a call. Bound to the hook nonce; body `[16] call id ‖ str8 caller`.
 pub type Ring = FromCds<TYPE_RING>;
 /// CDS → caller: the callee answered; the splice starts after this frame. Bound to the call
@@ -318,6 +324,30 @@ impl TimeBody {
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(b);
         let v = TimeBody { time: r.u64("time")? };
+        finish(r, v)
+    }
+}
+
+/// Mailbox notice: `u64 CDS time ‖ str8 sender ‖ [8] bundle id` (who left which bundle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeBody {
+    pub time: u64,
+    pub sender: String,
+    pub bundle_id: [u8; 8],
+}
+
+impl NoticeBody {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = self.time.to_be_bytes().to_vec();
+        put_str8(&mut out, &self.sender)?;
+        out.extend_from_slice(&self.bundle_id);
+        Ok(out)
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let time = r.u64("time")?;
+        let sender = r.str8("sender")?.to_owned();
+        let v = NoticeBody { time, sender, bundle_id: r.take_array("bundle id")? };
         finish(r, v)
     }
 }

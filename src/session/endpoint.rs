@@ -395,6 +395,8 @@ pub enum HookNote {
     Down { why: String, retry_in: Duration, again: bool },
     /// On hook again after a drop (bundles sent meanwhile may wait in the mailbox).
     Back,
+    /// `sender` left a bundle in this participant's mailbox (the CDS says so on a `files` hook).
+    Mailbox { sender: String },
 }
 
 /// Calls as they arrive: sockets whose first job is the listener hello (`Endpoint::accept`).
@@ -472,6 +474,7 @@ impl Endpoint {
                                     note(HookNote::Down { why, retry_in, again })
                                 }
                                 Ok(HookEvent::Back) => note(HookNote::Back),
+                                Ok(HookEvent::Mailbox { sender, .. }) => note(HookNote::Mailbox { sender }),
                                 Ok(HookEvent::Ring { call_id, caller }) => {
                                     note(HookNote::Ring { caller: caller.clone() });
                                     match hook.answer(&call_id, &rng) {

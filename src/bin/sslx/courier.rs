@@ -272,13 +272,14 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         drop(place);
         inbox.arrived(ctx, &g?, &dest, "relay", prog.elapsed().as_secs_f64())
     };
-    // Back on hook after a drop: what senders left in the mailbox meanwhile is collected.
+    // Back on hook after a drop, or told a bundle was left (we were busy, or refused a name):
+    // what waits in the mailbox is collected.
     let (back, came_back) = std::sync::mpsc::channel::<()>();
     if !a.once {
         let _ = back.send(());
     }
     let mut incoming = incoming_calls_then(&ep, a.bind.as_deref(), service::FILES, ctx.out, move |note| {
-        if matches!(note, HookNote::Back) {
+        if matches!(note, HookNote::Back | HookNote::Mailbox { .. }) {
             let _ = back.send(());
         }
     })?;
@@ -309,10 +310,13 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
     };
     std::thread::scope(|s| {
         // Ends when the hook does (its note, holding the sender, is dropped with it).
-        s.spawn(|| {
-            for () in came_back {
+        let (ep, inbox, collecting) = (&ep, &inbox, &collecting);
+        s.spawn(move || {
+            while came_back.recv().is_ok() {
+                // Notices that came meanwhile are all answered by this one collection.
+                while came_back.try_recv().is_ok() {}
                 let _one = collecting.lock();
-                if let Err(e) = collect_mailbox(ctx, &ep, &inbox) {
+                if let Err(e) = collect_mailbox(ctx, ep, inbox) {
                     eprintln!("sslx: the mailbox: {e:#}");
                 }
             }
