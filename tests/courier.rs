@@ -1396,3 +1396,93 @@ fn a_bundle_deposited_while_recv_is_on_hook_is_told_and_fetched_at_once() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.contains(r#""event":"mailbox""#) && text.contains(r#""sender":"mna""#), "{text}");
 }
+
+/// A send stopped half-way (Ctrl-C) leaves its line in the send log as interrupted, not as
+/// nothing, and not as sent.
+#[test]
+fn a_send_stopped_half_way_is_logged_as_interrupted() {
+    let cds = Cds::start_dev();
+    let (a, _b) = paired_couple(&cds, "ia", "ib");
+    let src = tempfile::tempdir().unwrap();
+    write_big(&src.path().join("big.bin"), 16 << 20, 9);
+    let fifo = src.path().join("out.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path in a temp dir of this test.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut send = std::process::Command::new(bin("sslx"))
+        .arg("--home")
+        .arg(a.home())
+        .args(["-q", "send", "--to", "ib", "--out", fifo.to_str().unwrap()])
+        .arg(src.path().join("big.bin"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A reader that takes a little and then nothing more: the send blocks half-way.
+    let mut reader = std::fs::File::open(&fifo).unwrap();
+    let mut first = vec![0u8; 4096];
+    reader.read_exact(&mut first).unwrap();
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(send.id() as i32, libc::SIGINT) }, 0);
+    let status = send.wait().unwrap();
+    assert!(!status.success());
+    drop(reader);
+    let log: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["log", "--sent", "--json"]).assert().success().get_output().stdout)
+            .unwrap();
+    let e = &log["entries"][0];
+    assert_eq!((e["result"].as_str(), e["peer"].as_str()), (Some("interrupted"), Some("ib")), "{log}");
+    assert!(e["detail"].as_str().unwrap().contains("Ctrl-C"), "{log}");
+}
+
+/// A recv killed with -9 half-way leaves its temp dir (nothing was placed); the next receive
+/// into that folder removes it, and says so.
+#[test]
+fn the_temp_dir_of_a_killed_recv_is_removed_by_the_next_one() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ka", "kb");
+    let src = tempfile::tempdir().unwrap();
+    write_big(&src.path().join("big.bin"), 8 << 20, 3);
+    let bundle = src.path().join("big.sslx");
+    a.cmd().args(["-q", "send", "--to", "kb", "--out"]).arg(&bundle).arg(src.path().join("big.bin")).assert().success();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let fifo = src.path().join("in.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path in a temp dir of this test.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut recv = std::process::Command::new(bin("sslx"))
+        .arg("--home")
+        .arg(b.home())
+        .args(["-q", "recv", "--in", fifo.to_str().unwrap(), "--into", dest.path().to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    let left = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".sslx-recv-"))
+            .count()
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while left(dest.path()) == 0 {
+        assert!(std::time::Instant::now() < end, "recv made no temp dir");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    recv.kill().unwrap();
+    recv.wait().unwrap();
+    drop(w);
+    assert_eq!(left(dest.path()), 1, "kill -9 leaves the temp dir");
+    b.cmd()
+        .args(["recv", "--in"])
+        .arg(&bundle)
+        .arg("--into")
+        .arg(dest.path())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("left by a receive that was stopped half-way"));
+    assert_eq!(left(dest.path()), 0);
+    assert_eq!(digest(&dest.path().join("big.bin")), digest(&src.path().join("big.bin")));
+}

@@ -10,8 +10,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// `courier.db`'s schema: version 1 the tables as the first sslx made them; version 2 makes the
-/// log's enum columns (direction, via, result) strict.
-pub static SCHEMA: Schema = Schema { what: "courier log", migrations: &[Migration::Sql(V1), Migration::Sql(V2)] };
+/// log's enum columns (direction, via, result) strict; version 3 adds the result `interrupted`.
+pub static SCHEMA: Schema =
+    Schema { what: "courier log", migrations: &[Migration::Sql(V1), Migration::Sql(V2), Migration::Sql(V3)] };
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, time INTEGER NOT NULL,
@@ -32,6 +33,19 @@ CREATE TABLE log_v2 (id INTEGER PRIMARY KEY,
 INSERT INTO log_v2 SELECT id, direction, time, peer, bundle, names, files, bytes, suite, via, result, detail FROM log;
 DROP TABLE log;
 ALTER TABLE log_v2 RENAME TO log;
+CREATE INDEX log_bundle ON log(bundle);
+";
+
+const V3: &str = "
+CREATE TABLE log_v3 (id INTEGER PRIMARY KEY,
+    direction TEXT NOT NULL CHECK (direction IN ('sent', 'received')), time INTEGER NOT NULL,
+    peer TEXT NOT NULL, bundle TEXT NOT NULL, names TEXT NOT NULL, files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, suite TEXT NOT NULL, via TEXT NOT NULL CHECK (via IN ('relay', 'file', 'mailbox')),
+    result TEXT NOT NULL CHECK (result IN ('ok', 'failed', 'queued', 'delivered', 'interrupted')),
+    detail TEXT NOT NULL);
+INSERT INTO log_v3 SELECT id, direction, time, peer, bundle, names, files, bytes, suite, via, result, detail FROM log;
+DROP TABLE log;
+ALTER TABLE log_v3 RENAME TO log;
 CREATE INDEX log_bundle ON log(bundle);
 ";
 
@@ -89,6 +103,9 @@ pub enum Outcome {
     Queued,
     /// Collected from the mailbox by the recipient.
     Delivered,
+    /// The send was under way when its process ended (Ctrl-C, a signal, a crash): logged when a
+    /// send starts, replaced by its outcome when it ends.
+    Interrupted,
 }
 
 impl Column for Outcome {
@@ -98,6 +115,7 @@ impl Column for Outcome {
         (Outcome::Failed, "failed"),
         (Outcome::Queued, "queued"),
         (Outcome::Delivered, "delivered"),
+        (Outcome::Interrupted, "interrupted"),
     ];
 }
 
@@ -165,6 +183,20 @@ impl CourierLog {
     }
 
     /// Changes the result of the sent entries of a bundle (queued → delivered).
+    /// Sets entry `id`'s outcome.
+    pub fn set_result(&self, id: i64, result: Outcome, detail: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE log SET result = ?2, detail = ?3 WHERE id = ?1", params![id, result.as_str(), detail])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Removes entry `id` (a live send the mailbox took over: the deposit has its own line).
+    pub fn remove(&self, id: i64) -> Result<()> {
+        self.conn.execute("DELETE FROM log WHERE id = ?1", params![id]).map_err(self.err())?;
+        Ok(())
+    }
+
     pub fn set_sent_result(&self, bundle: &str, result: Outcome, detail: &str) -> Result<usize> {
         self.conn
             .execute(

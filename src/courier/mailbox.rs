@@ -113,12 +113,17 @@ pub fn deposit(
     use std::io::Seek;
     let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temp file for the bundle", e))?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let (out, sent) = transfer::send_offline(&ep.home, out, spec, Via::Mailbox, LogOutcome::Queued, rng, progress)?;
+    // Interrupted until the CDS has it (a Ctrl-C during the upload queued nothing).
+    let (out, sent) =
+        transfer::send_offline(&ep.home, out, spec, Via::Mailbox, LogOutcome::Interrupted, rng, progress)?;
     let mut file = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
     file.rewind().map_err(|e| Error::io("rewinding the bundle", e))?;
     let id = BundleId::from_hex(&sent.bundle).expect("bundle ids are 16 hex digits");
     match crate::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id.0, &mut file, rng) {
-        Ok(expires) => Ok((sent, expires)),
+        Ok(expires) => {
+            CourierLog::open(&ep.home)?.set_sent_result(&sent.bundle, LogOutcome::Queued, "")?;
+            Ok((sent, expires))
+        }
         Err(e) => {
             CourierLog::open(&ep.home)?.set_sent_result(&sent.bundle, LogOutcome::Failed, &e.to_string())?;
             Err(e)

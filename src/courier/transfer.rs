@@ -141,11 +141,8 @@ fn read_bundle<R: Read>(
     chs: Challenges,
     dest: &Destination,
     progress: &mut dyn FnMut(u64),
-) -> Result<(tempfile::TempDir, Unpacked)> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".sslx-recv-")
-        .tempdir_in(&dest.dir)
-        .map_err(|e| Error::io(format!("creating a temp dir in {}", dest.dir.display()), e))?;
+) -> Result<(tree::ReceiveDir, Unpacked)> {
+    let tmp = tree::ReceiveDir::new(&dest.dir)?;
     let mut br = BundleReader::new(frames, suite, skey, chs);
     let unpacked = {
         let pr = PayloadReader::new(&mut br)?;
@@ -184,22 +181,28 @@ fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite,
     }
 }
 
-/// Logs a send's outcome (failures too: the seed's housekeeping on every hang-up).
-fn log_send(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: Via, r: &Result<Sent>, ok_result: Outcome) {
+/// What an interrupted send's line says until the send ends.
+const INTERRUPTED: &str = "the send did not end: its process was stopped (Ctrl-C, a signal, a crash)";
+
+/// Logs a send as it starts, as interrupted: the line says so if the process never gets to
+/// [`log_send_end`] (Ctrl-C, kill -9). None when the log cannot be written (the send goes on).
+fn log_send_start(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: Via) -> Option<i64> {
     let mut e = log_entry(Direction::Sent, spec.peer, bundle, spec.suite, via);
     e.names = spec.plan.names.clone();
     e.files = spec.plan.files;
     e.bytes = spec.plan.bytes;
-    match r {
-        Ok(_) => e.result = ok_result,
-        Err(err) => {
-            e.result = Outcome::Failed;
-            e.detail = err.to_string();
-        }
-    }
-    if let Ok(log) = CourierLog::open(home) {
-        let _ = log.add(&e);
-    }
+    e.result = Outcome::Interrupted;
+    e.detail = INTERRUPTED.to_owned();
+    CourierLog::open(home).ok()?.add(&e).ok()
+}
+
+/// A send's outcome on its line (failures too: the seed's housekeeping on every hang-up).
+fn log_send_end(home: &Home, id: Option<i64>, r: &Result<Sent>, ok_result: Outcome) {
+    let (Some(id), Ok(log)) = (id, CourierLog::open(home)) else { return };
+    let _ = match r {
+        Ok(_) => log.set_result(id, ok_result, ""),
+        Err(err) => log.set_result(id, Outcome::Failed, &err.to_string()),
+    };
 }
 
 fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: Via, r: &Result<Got>) {
@@ -248,10 +251,15 @@ pub(super) fn send_live_or(
     goes_elsewhere: &dyn Fn(&Error) -> bool,
 ) -> Result<Sent> {
     let challenge_a: [u8; 32] = crypto::random_array(rng);
-    let bundle = bundle_id(&challenge_a);
+    let line = log_send_start(home, spec, &bundle_id(&challenge_a), Via::Relay);
     let r = send_live_inner(&mut ch, spec, challenge_a, rng, progress);
-    if !matches!(&r, Err(e) if goes_elsewhere(e)) {
-        log_send(home, spec, &bundle, Via::Relay, &r, Outcome::Ok);
+    match (&r, line) {
+        (Err(e), Some(id)) if goes_elsewhere(e) => {
+            if let Ok(log) = CourierLog::open(home) {
+                let _ = log.remove(id);
+            }
+        }
+        _ => log_send_end(home, line, &r, Outcome::Ok),
     }
     r
 }
@@ -435,6 +443,7 @@ pub fn send_offline<W: Write>(
 ) -> Result<(W, Sent)> {
     let challenge_a: [u8; 32] = crypto::random_array(rng);
     let bundle = bundle_id(&challenge_a);
+    let line = log_send_start(home, spec, &bundle, via);
     let mut w = None;
     let r = (|| {
         let mut out = out;
@@ -456,7 +465,7 @@ pub fn send_offline<W: Write>(
             receipt: None,
         })
     })();
-    log_send(home, spec, &bundle, via, &r, ok_result);
+    log_send_end(home, line, &r, ok_result);
     r.map(|s| (w.expect("set on success"), s))
 }
 

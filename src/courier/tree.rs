@@ -154,6 +154,88 @@ pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std
     Ok(c.inner)
 }
 
+/// A receive's temp dir inside its destination (`.sslx-recv-XXXXXX`), locked (flock) while the
+/// receive runs, removed when dropped, read-only directories in it included. One whose lock
+/// nobody holds was left by a receive that was killed: [`sweep_interrupted`] removes it.
+pub struct ReceiveDir {
+    path: PathBuf,
+    _lock: std::fs::File,
+}
+
+const RECEIVE_PREFIX: &str = ".sslx-recv-";
+
+impl ReceiveDir {
+    pub fn new(dest: &Path) -> Result<Self> {
+        let made = |e| Error::io(format!("creating a temp dir in {}", dest.display()), e);
+        // Made and locked under another name first, so that a sweep never sees it unlocked.
+        let new = tempfile::Builder::new().prefix(".sslx-new-").tempdir_in(dest).map_err(made)?.keep();
+        let lock = std::fs::File::open(&new).map_err(made)?;
+        let suffix = new.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(".sslx-new-"));
+        let path = dest.join(format!("{RECEIVE_PREFIX}{}", suffix.unwrap_or("x")));
+        if !try_lock(&lock) || rename_no_replace(&new, &path).is_err() {
+            remove_tree(&new);
+            return Err(Error::Other(format!("could not set up a temp dir in {}", dest.display())));
+        }
+        Ok(ReceiveDir { path, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ReceiveDir {
+    fn drop(&mut self) {
+        remove_tree(&self.path);
+    }
+}
+
+/// An exclusive flock on `f`, without waiting.
+fn try_lock(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this process owns.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Removes a tree this process made, read-only directories in it included (a sender's modes
+/// can make one).
+fn remove_tree(p: &Path) {
+    if std::fs::remove_dir_all(p).is_ok() || !p.exists() {
+        return;
+    }
+    fn writable(p: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(md) = p.symlink_metadata() else { return };
+        if md.is_dir() {
+            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700));
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                writable(&e.path());
+            }
+        }
+    }
+    writable(p);
+    let _ = std::fs::remove_dir_all(p);
+}
+
+/// Removes the temp dirs in `dest` that receives killed half-way left (their lock is free: no
+/// process has them); returns them. Those of receives under way are left alone.
+pub fn sweep_interrupted(dest: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(dest).into_iter().flatten().flatten() {
+        let (name, p) = (e.file_name(), e.path());
+        let is_ours = name.to_str().is_some_and(|n| n.starts_with(RECEIVE_PREFIX));
+        if !is_ours || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(f) = std::fs::File::open(&p) else { continue };
+        if try_lock(&f) {
+            remove_tree(&p);
+            removed.push(p);
+        }
+    }
+    removed
+}
+
 /// What happens to a top-level name of a transfer that already exists in the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnConflict {

@@ -136,6 +136,9 @@ impl Inbox {
         let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         let dir = self.into.at(now)?;
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for left in sslx::courier::tree::sweep_interrupted(&dir) {
+            eprintln!("sslx: removed {}, left by a receive that was stopped half-way", left.display());
+        }
         Ok(Destination { dir, on_conflict: self.on_conflict, keep: self.home.clone() })
     }
 
