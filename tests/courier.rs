@@ -1486,3 +1486,52 @@ fn the_temp_dir_of_a_killed_recv_is_removed_by_the_next_one() {
     assert_eq!(left(dest.path()), 0);
     assert_eq!(digest(&dest.path().join("big.bin")), digest(&src.path().join("big.bin")));
 }
+
+/// `sslx send -` takes a tar stream: it says what it held (files, bytes), and anything else on
+/// stdin is refused before anything is sent or logged.
+#[test]
+fn send_dash_reports_what_the_tar_stream_held_and_refuses_what_is_not_tar() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ta", "tb");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("d/sub")).unwrap();
+    std::fs::write(src.path().join("d/one.txt"), "one").unwrap();
+    std::fs::write(src.path().join("d/sub/two.txt"), "two!").unwrap();
+    let mut tb = tar::Builder::new(Vec::new());
+    tb.append_dir_all("d", src.path().join("d")).unwrap();
+    let tar = tb.into_inner().unwrap();
+    let bundle = src.path().join("d.sslx");
+    let out = a
+        .cmd()
+        .args(["--json", "send", "-", "--to", "tb", "--out"])
+        .arg(&bundle)
+        .write_stdin(tar)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let line = String::from_utf8(out).unwrap().lines().last().unwrap().to_owned();
+    let done: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((done["files"].as_u64(), done["bytes"].as_u64()), (Some(2), Some(7)), "{done}");
+    let dest = tempfile::tempdir().unwrap();
+    b.cmd().args(["recv", "--in"]).arg(&bundle).arg("--into").arg(dest.path()).assert().success();
+    assert_eq!(std::fs::read_to_string(dest.path().join("d/sub/two.txt")).unwrap(), "two!");
+    // Not tar: refused at once, with what to do instead; nothing logged.
+    for (input, why) in [
+        (&b"hello, this is not a tar stream\n"[..], "shorter than one tar block"),
+        (&[b'x'; 2048][..], "not a tar header"),
+        (&b""[..], "it is empty"),
+    ] {
+        a.cmd()
+            .args(["send", "-", "--to", "tb"])
+            .write_stdin(input.to_vec())
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("stdin is not a tar stream").and(predicates::str::contains(why)));
+    }
+    let log: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["log", "--sent", "--json"]).assert().success().get_output().stdout)
+            .unwrap();
+    assert_eq!(log["entries"].as_array().unwrap().len(), 1, "{log}");
+}

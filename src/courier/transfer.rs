@@ -97,12 +97,13 @@ fn write_bundle<W: Write>(
     skey: Secret<32>,
     chs: Challenges,
     progress: &mut dyn FnMut(u64),
-) -> Result<(W, u64, u64)> {
+) -> Result<(W, u64, u64, tree::Packed)> {
     let bw = BundleWriter::new(out, spec.suite, skey, chs);
     let pw = PayloadWriter::new(bw, spec.compression)?;
-    let pw = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
+    let (pw, packed) = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
     let (bw, _, _) = pw.finish().map_err(|e| io_to_error(e, "packing"))?;
-    bw.finish()
+    let (w, payload, wire) = bw.finish()?;
+    Ok((w, payload, wire, packed))
 }
 
 /// An I/O error that carries one of ours (from a writer or reader in the chain) becomes it.
@@ -301,7 +302,7 @@ fn send_live_inner(
     // "broken pipe" the sender met.
     let receipt = ch.recv("receipt").and_then(|f| Ok(Receipt::from_frame(&f)?));
     let refused = |r: Receipt| Error::PeerRefused { peer: spec.peer.to_owned(), code: r.status, reason: r.reason };
-    let (payload, wire, receipt) = match (written, receipt) {
+    let (payload, wire, receipt, packed) = match (written, receipt) {
         (_, Ok(r)) if r.status != 0 => return Err(refused(r)),
         (_, Err(e @ Error::PeerRefused { .. })) => return Err(e),
         (Err(Error::Io { io, .. }), _) if is_cut(&io) => {
@@ -312,12 +313,12 @@ fn send_live_inner(
         }
         (Err(e), _) => return Err(e),
         (Ok(_), Err(e)) => return Err(e),
-        (Ok((_, payload, wire)), Ok(r)) => (payload, wire, r),
+        (Ok((_, payload, wire, packed)), Ok(r)) => (payload, wire, r, packed),
     };
     Ok(Sent {
         bundle: bundle_id(&challenge_a),
-        files: spec.plan.files,
-        bytes: spec.plan.bytes,
+        files: packed.files,
+        bytes: packed.bytes,
         payload,
         wire,
         suite: spec.suite,
@@ -453,12 +454,12 @@ pub fn send_offline<W: Write>(
         let skey = Secret::<32>::random(rng);
         let head = [a1, a2_for(spec, &kd, &chs, &skey).to_frame()?].concat();
         out.write_all(&head).map_err(|e| Error::io("writing the bundle", e))?;
-        let (out, payload, wire) = write_bundle(out, spec, skey, chs, progress)?;
+        let (out, payload, wire, packed) = write_bundle(out, spec, skey, chs, progress)?;
         w = Some(out);
         Ok(Sent {
             bundle: bundle.clone(),
-            files: spec.plan.files,
-            bytes: spec.plan.bytes,
+            files: packed.files,
+            bytes: packed.bytes,
             payload,
             wire: wire + head.len() as u64,
             suite: spec.suite,

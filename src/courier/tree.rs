@@ -39,6 +39,40 @@ pub struct Plan {
     pub skipped: Vec<PathBuf>,
     /// The payload is a tar stream read from stdin, sent as it is (`sslx send -`).
     pub tar_from_stdin: bool,
+    /// Its first block, read (and checked to be a tar header) before anything is sent.
+    stdin_head: Vec<u8>,
+}
+
+/// What a pack wrote: regular files and their bytes, and the top-level names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packed {
+    pub files: u64,
+    pub bytes: u64,
+    pub names: Vec<String>,
+}
+
+/// Checks that `block` (the first 512 bytes of a stream) is a tar header: its checksum holds.
+fn check_tar_head(block: &[u8]) -> Result<()> {
+    let not_tar = |why: &str| {
+        Error::Usage(format!(
+            "stdin is not a tar stream ({why}): `sslx send -` sends what `tar c` writes (tar c DIR | sslx send - \
+             --to PEER); to send a file, name it"
+        ))
+    };
+    if block.len() < 512 {
+        return Err(not_tar(if block.is_empty() { "it is empty" } else { "it is shorter than one tar block" }));
+    }
+    if block.iter().all(|&b| b == 0) {
+        return Err(not_tar("an empty archive: nothing to send"));
+    }
+    let h = tar::Header::from_byte_slice(&block[..512]);
+    let stored = h.cksum().map_err(|_| not_tar("its first block is not a tar header"))?;
+    let mut again = h.clone();
+    again.set_cksum();
+    if again.cksum().ok() != Some(stored) {
+        return Err(not_tar("its first block is not a tar header"));
+    }
+    Ok(())
 }
 
 impl Plan {
@@ -50,6 +84,12 @@ impl Plan {
                 return Err(Error::Usage("- (a tar stream on stdin) cannot be mixed with paths".into()));
             }
             plan.tar_from_stdin = true;
+            let mut head = Vec::with_capacity(512);
+            std::io::Read::take(std::io::stdin().lock(), 512)
+                .read_to_end(&mut head)
+                .map_err(|e| Error::io("reading stdin", e))?;
+            check_tar_head(&head)?;
+            plan.stdin_head = head;
             return Ok(plan);
         }
         let mut seen = HashSet::new();
@@ -124,14 +164,58 @@ impl<W: Write> Write for Counting<'_, W> {
     }
 }
 
-/// Writes the plan as a tar stream into `out` (modes, mtimes, links kept); returns `out`.
-pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std::io::Result<W> {
-    if plan.tar_from_stdin {
-        let mut c = Counting { inner: out, done: 0, progress };
-        std::io::copy(&mut std::io::stdin().lock(), &mut c)?;
-        (c.progress)(c.done);
-        return Ok(c.inner);
+/// Reads through to a writer: what is read is written on.
+struct Tee<R: Read, W: Write> {
+    from: R,
+    to: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        self.to.write_all(&buf[..n])?;
+        Ok(n)
     }
+}
+
+/// Passes a tar stream from `input` (its first block `head` already read) into `out` as it is,
+/// reading its headers on the way to tell what it held.
+fn pass_tar<W: Write>(head: &[u8], input: impl Read, out: W) -> std::io::Result<(W, Packed)> {
+    let mut packed = Packed::default();
+    let mut archive = tar::Archive::new(Tee { from: std::io::Cursor::new(head.to_vec()).chain(input), to: out });
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if let Some(top) = path.components().find_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            _ => None,
+        }) {
+            if !packed.names.contains(&top) {
+                packed.names.push(top);
+            }
+        }
+        if matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) {
+            packed.files += 1;
+            packed.bytes += entry.size();
+        }
+        std::io::copy(&mut entry, &mut std::io::sink())?;
+    }
+    // The end-of-archive blocks and whatever padding follows go on as they are.
+    let mut tee = archive.into_inner();
+    std::io::copy(&mut tee.from, &mut tee.to)?;
+    Ok((tee.to, packed))
+}
+
+/// Writes the plan as a tar stream into `out` (modes, mtimes, links kept); returns `out` and
+/// what went in.
+pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std::io::Result<(W, Packed)> {
+    if plan.tar_from_stdin {
+        let c = Counting { inner: out, done: 0, progress };
+        let (c, packed) = pass_tar(&plan.stdin_head, std::io::stdin().lock(), c)?;
+        (c.progress)(c.done);
+        return Ok((c.inner, packed));
+    }
+    let packed = Packed { files: plan.files, bytes: plan.bytes, names: plan.names.clone() };
     let mut b = tar::Builder::new(Counting { inner: out, done: 0, progress });
     b.mode(tar::HeaderMode::Complete);
     b.follow_symlinks(false);
@@ -151,7 +235,7 @@ pub fn pack<W: Write>(plan: &Plan, out: W, progress: &mut dyn FnMut(u64)) -> std
     }
     let c = b.into_inner()?;
     (c.progress)(c.done);
-    Ok(c.inner)
+    Ok((c.inner, packed))
 }
 
 /// A receive's temp dir inside its destination (`.sslx-recv-XXXXXX`), locked (flock) while the
