@@ -744,7 +744,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__send)
-            opts="-q -h -V --to --suite --out --no-mailbox --no-compress --direct --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --to --suite --out --armor --no-mailbox --no-compress --direct --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -144,6 +144,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand send" -l direct -d 'Connect to
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l armor -d 'With --out: an armored bundle (base64 between BEGIN/END lines, for email or a paste); `sslx recv --in` tells it apart by itself'
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l no-mailbox -d 'Never leave the bundle in the CDS mailbox: fail when the peer is not listening'
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l no-compress -d 'Do not compress (zstd is skipped by itself where it does not pay)'
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l json -d 'Machine-readable output: one JSON object on stdout'

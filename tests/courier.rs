@@ -989,10 +989,10 @@ fn the_library_writes_a_bundle_file_whole_or_not_at_all() {
     let (home, rng) = (sslx::keys::Home::new(a.home()), sslx::crypto::system_rng());
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("n.sslx");
-    transfer::send_to_path(&home, &file, &spec, &rng, &mut |_| {}).unwrap();
+    transfer::send_to_path(&home, &file, &spec, false, &rng, &mut |_| {}).unwrap();
     let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["n.sslx"], "no temp file left beside it");
-    transfer::send_to_path(&home, std::path::Path::new("/dev/null"), &spec, &rng, &mut |_| {}).unwrap();
+    transfer::send_to_path(&home, std::path::Path::new("/dev/null"), &spec, false, &rng, &mut |_| {}).unwrap();
     let dest = tempfile::tempdir().unwrap();
     b.cmd().args(["recv", "--in"]).arg(&file).arg("--into").arg(dest.path()).assert().success();
     assert_eq!(std::fs::read_to_string(dest.path().join("n.txt")).unwrap(), "bundle me");
@@ -1534,4 +1534,56 @@ fn send_dash_reports_what_the_tar_stream_held_and_refuses_what_is_not_tar() {
         serde_json::from_slice(&a.cmd().args(["log", "--sent", "--json"]).assert().success().get_output().stdout)
             .unwrap();
     assert_eq!(log["entries"].as_array().unwrap().len(), 1, "{log}");
+}
+
+/// An armored bundle (--armor) is text for an email: it opens from a file or from stdin, after
+/// a mail client's CRLFs, and an altered or cut one is refused with what was wrong.
+#[test]
+fn an_armored_bundle_goes_through_email_and_opens_by_itself() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "aa", "ab");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("notes.txt"), "by email\n".repeat(500)).unwrap();
+    let asc = src.path().join("notes.sslx.txt");
+    a.cmd()
+        .args(["-q", "send", "--to", "ab", "--armor", "--out"])
+        .arg(&asc)
+        .arg(src.path().join("notes.txt"))
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&asc).unwrap();
+    assert!(text.starts_with("-----BEGIN SSLX BUNDLE-----\n") && text.ends_with("-----END SSLX BUNDLE-----\n"));
+    assert!(text.lines().all(|l| l.len() <= 64 && l.is_ascii()), "{text}");
+    // Altered in transit: refused, nothing placed (the bundle is still good for the real open).
+    let dest = tempfile::tempdir().unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let broken = lines[2].replacen(|c: char| c.is_ascii_alphanumeric(), "*", 1);
+    lines[2] = &broken;
+    let altered = src.path().join("altered.txt");
+    std::fs::write(&altered, lines.join("\n") + "\n").unwrap();
+    b.cmd()
+        .args(["recv", "--in"])
+        .arg(&altered)
+        .arg("--into")
+        .arg(dest.path())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("line 3 of the armored bundle is not base64"));
+    let cut = src.path().join("cut.txt");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    b.cmd()
+        .args(["recv", "--in"])
+        .arg(&cut)
+        .arg("--into")
+        .arg(dest.path())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("cut off"));
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+    // Pasted through a mail client (CRLF), on stdin.
+    let mailed = format!("\r\n{}", text.replace('\n', "\r\n"));
+    b.cmd().args(["-q", "recv", "--in", "-", "--into"]).arg(dest.path()).write_stdin(mailed).assert().success();
+    assert_eq!(std::fs::read_to_string(dest.path().join("notes.txt")).unwrap(), "by email\n".repeat(500));
+    // --armor is for bundles written out.
+    a.cmd().args(["send", "--to", "ab", "--armor"]).arg(src.path().join("notes.txt")).assert().code(2);
 }

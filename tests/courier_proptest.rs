@@ -221,3 +221,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The armor (send --armor) round-trips any bytes, and any text after a BEGIN line decodes
+    /// or is refused, never panics, never yields more than base64 can carry.
+    #[test]
+    fn armor_round_trips_and_random_text_is_refused_or_decoded(bytes in proptest::collection::vec(any::<u8>(), 0..3000), noise in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        use std::io::{Read, Write};
+        use sslx::courier::armor::{dearmored, ArmorWriter, BEGIN};
+        let mut w = ArmorWriter::new(Vec::new());
+        w.write_all(&bytes).unwrap();
+        let text = w.finish().unwrap();
+        let mut back = Vec::new();
+        dearmored(&text[..]).unwrap().read_to_end(&mut back).unwrap();
+        prop_assert_eq!(&back, &bytes);
+        let mut junk = format!("{BEGIN}\n").into_bytes();
+        junk.extend_from_slice(&noise);
+        let mut out = Vec::new();
+        let decoded = dearmored(&junk[..]).and_then(|mut r| r.read_to_end(&mut out));
+        if decoded.is_ok() {
+            prop_assert!(out.len() <= noise.len() * 3 / 4 + 3);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! as compressed, encrypted, HMAC-proven bundles, live through the CDS relay or offline as a
 //! file, with send and receive logs. Byte layouts: docs/PROTOCOL.md "Courier".
 
+pub mod armor;
 pub mod bundle;
 pub mod channel;
 pub mod error;

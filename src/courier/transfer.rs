@@ -470,39 +470,43 @@ pub fn send_offline<W: Write>(
     r.map(|s| (w.expect("set on success"), s))
 }
 
-/// Writes the offline bundle to `path`: a device or FIFO (`/dev/null`, a named pipe) is written
-/// in place; a file goes to a temp file beside it, synced, then renamed over `path`, so a failed
-/// send never leaves half a bundle there.
+/// Writes the offline bundle to `path` (armored: base64 between marker lines, `armor`): a
+/// device or FIFO (`/dev/null`, a named pipe) is written in place; a file goes to a temp file
+/// beside it, synced, then renamed over `path`, so a failed send never leaves half a bundle there.
 pub fn send_to_path(
     home: &Home,
     path: &Path,
     spec: &SendSpec<'_>,
+    armor: bool,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Sent> {
     const BUF: usize = 256 * 1024;
+    let write = |out: std::io::BufWriter<std::fs::File>, progress: &mut dyn FnMut(u64)| -> Result<_> {
+        let armor_err = |e| Error::io("writing the armored bundle", e);
+        if armor {
+            let w = super::armor::ArmorWriter::new(out);
+            let (w, sent) = send_offline(home, w, spec, Via::File, Outcome::Ok, rng, progress)?;
+            Ok((w.finish().map_err(armor_err)?, sent))
+        } else {
+            send_offline(home, out, spec, Via::File, Outcome::Ok, rng, progress)
+        }
+    };
     if let Some(f) = crate::keys::open_special(path)? {
-        return Ok(send_offline(
-            home,
-            std::io::BufWriter::with_capacity(BUF, f),
-            spec,
-            Via::File,
-            Outcome::Ok,
-            rng,
-            progress,
-        )?
-        .1);
+        let (out, sent) = write(std::io::BufWriter::with_capacity(BUF, f), progress)?;
+        out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
+        return Ok(sent);
     }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".sslx-bundle-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temp file beside {}", path.display()), e))?;
-    let (out, sent) =
-        send_offline(home, std::io::BufWriter::with_capacity(BUF, tmp), spec, Via::File, Outcome::Ok, rng, progress)?;
-    let tmp = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io("syncing the bundle", e))?;
-    tmp.persist(path).map_err(|e| Error::io(format!("renaming the bundle into {}", path.display()), e.error))?;
+    let (f, tmp_path) = tmp.into_parts();
+    let (out, sent) = write(std::io::BufWriter::with_capacity(BUF, f), progress)?;
+    let f = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
+    f.sync_all().map_err(|e| Error::io("syncing the bundle", e))?;
+    tmp_path.persist(path).map_err(|e| Error::io(format!("renaming the bundle into {}", path.display()), e.error))?;
     Ok(sent)
 }
 

@@ -89,16 +89,25 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
     let mut on_progress = |n: u64| prog.update(n, total);
     let (sent, via) = match a.out.as_deref() {
         Some("-") => {
-            if std::io::stdout().is_terminal() {
-                return Err(usage("the bundle is binary: redirect stdout, or give --out FILE"));
+            if std::io::stdout().is_terminal() && !a.armor {
+                return Err(usage("the bundle is binary: redirect stdout, give --out FILE, or add --armor"));
             }
             sslx::cli::widen_pipe(1);
             let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-            let (_, s) = transfer::send_offline(&ctx.home, out, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?;
+            let s = if a.armor {
+                let w = sslx::courier::armor::ArmorWriter::new(out);
+                let (w, s) =
+                    transfer::send_offline(&ctx.home, w, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?;
+                w.finish().context("writing the armored bundle")?;
+                s
+            } else {
+                transfer::send_offline(&ctx.home, out, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?.1
+            };
             (s, "stdout".to_owned())
         }
         Some(path) => {
-            let s = transfer::send_to_path(&ctx.home, std::path::Path::new(path), &spec, &rng, &mut on_progress)?;
+            let p = std::path::Path::new(path);
+            let s = transfer::send_to_path(&ctx.home, p, &spec, a.armor, &rng, &mut on_progress)?;
             (s, path.to_owned())
         }
         None => {
@@ -232,6 +241,8 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
         } else {
             Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
         };
+        // An armored bundle (send --armor) is told by its first line.
+        let reader = sslx::courier::armor::dearmored(reader).with_context(|| format!("reading {input}"))?;
         let g = transfer::recv_offline(&ctx.home, &me, reader, &dest, Via::File, None, &mut |n, t| prog.update(n, t))?;
         prog.finish();
         inbox.arrived(ctx, &g, &dest, "file", prog.elapsed().as_secs_f64())?;
