@@ -40,6 +40,9 @@ _sslx() {
             sslx,pair)
                 cmd="sslx__subcmd__pair"
                 ;;
+            sslx,pairs)
+                cmd="sslx__subcmd__pairs"
+                ;;
             sslx,recv)
                 cmd="sslx__subcmd__recv"
                 ;;
@@ -49,8 +52,14 @@ _sslx() {
             sslx,standing)
                 cmd="sslx__subcmd__standing"
                 ;;
+            sslx,status)
+                cmd="sslx__subcmd__status"
+                ;;
             sslx,token)
                 cmd="sslx__subcmd__token"
+                ;;
+            sslx,unpair)
+                cmd="sslx__subcmd__unpair"
                 ;;
             sslx,vsu)
                 cmd="sslx__subcmd__vsu"
@@ -79,6 +88,9 @@ _sslx() {
             sslx__subcmd__help,pair)
                 cmd="sslx__subcmd__help__subcmd__pair"
                 ;;
+            sslx__subcmd__help,pairs)
+                cmd="sslx__subcmd__help__subcmd__pairs"
+                ;;
             sslx__subcmd__help,recv)
                 cmd="sslx__subcmd__help__subcmd__recv"
                 ;;
@@ -88,8 +100,14 @@ _sslx() {
             sslx__subcmd__help,standing)
                 cmd="sslx__subcmd__help__subcmd__standing"
                 ;;
+            sslx__subcmd__help,status)
+                cmd="sslx__subcmd__help__subcmd__status"
+                ;;
             sslx__subcmd__help,token)
                 cmd="sslx__subcmd__help__subcmd__token"
+                ;;
+            sslx__subcmd__help,unpair)
+                cmd="sslx__subcmd__help__subcmd__unpair"
                 ;;
             sslx__subcmd__help,vsu)
                 cmd="sslx__subcmd__help__subcmd__vsu"
@@ -152,7 +170,7 @@ _sslx() {
 
     case "${cmd}" in
         sslx)
-            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version keygen vsu assemble-key standing listen dial handshake pair send recv log token help"
+            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,7 +298,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__help)
-            opts="keygen vsu assemble-key standing listen dial handshake pair send recv log token help"
+            opts="keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,6 +423,20 @@ _sslx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sslx__subcmd__help__subcmd__pairs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sslx__subcmd__help__subcmd__recv)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -434,6 +466,20 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__help__subcmd__standing)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -520,6 +566,20 @@ _sslx() {
         sslx__subcmd__help__subcmd__token__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__help__subcmd__unpair)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -693,6 +753,32 @@ _sslx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sslx__subcmd__pairs)
+            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sslx__subcmd__recv)
             opts="-q -h -V --into --on-conflict --exec-after --once --in --from-mailbox --bind --max-transfers --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -786,6 +872,32 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__standing)
+            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__status)
             opts="-q -h -V --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1166,6 +1278,32 @@ _sslx() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__unpair)
+            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

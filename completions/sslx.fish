@@ -35,6 +35,9 @@ complete -c sslx -n "__fish_sslx_needs_command" -f -a "keygen" -d 'Make this mac
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "status" -d 'Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "pairs" -d 'The peers this machine is paired with (courier), and since when'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "unpair" -d 'Forget the pairing with PEER: its pair key is removed here (PEER keeps its own copy)'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
@@ -85,6 +88,27 @@ complete -c sslx -n "__fish_sslx_using_subcommand standing" -l json -d 'Machine-
 complete -c sslx -n "__fish_sslx_using_subcommand standing" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand standing" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand standing" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand status" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand status" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand status" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand status" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand status" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand status" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand status" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand pairs" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -l json -d 'Machine-readable output: one JSON object on stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -s q -l quiet -d 'No messages on stderr, only errors'
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -s h -l help -d 'Print help'
+complete -c sslx -n "__fish_sslx_using_subcommand unpair" -s V -l version -d 'Print version'
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l bind -d 'Listen directly on ADDR (e.g. 127.0.0.1:7460, or port 0 for any free port)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l exec -d 'Serve each call with this command (sh -c): the caller\'s stream is its stdin, its stdout goes back' -r
 complete -c sslx -n "__fish_sslx_using_subcommand listen" -l max-calls -d 'Calls served at the same time' -r
@@ -263,19 +287,22 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Answer other nodes\' out-of-band queries for the data this node\'s tokens refer to'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "store" -d 'Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "pair" -d 'Pair with a peer once: a key exchange checked by a 5-character string read over the phone'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "token" -d 'Common session tokens: mint one for another node, verify one from another node'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing listen dial handshake pair send recv log token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "status" -d 'Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "pairs" -d 'The peers this machine is paired with (courier), and since when'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "unpair" -d 'Forget the pairing with PEER: its pair key is removed here (PEER keeps its own copy)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "listen" -d 'Take calls: each caller\'s stream goes to stdout, or to a command (--exec)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "dial" -d 'Call a peer: stdin goes to the peer, the peer\'s output to stdout'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "handshake" -d 'Run the handshake alone and print the peer, Key-ID, cipher, forward secrecy and resumption'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "pair" -d 'Pair with a peer once: a key exchange checked by a 5-character string read over the phone'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "send" -d 'Send files and directories to a paired peer (live through the CDS relay, or as a bundle file)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "recv" -d 'Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "log" -d 'Show the send log and the receive log (the inbox)'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "token" -d 'Common session tokens: mint one for another node, verify one from another node'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Mint a signed (and, with --to, sealed) session token; print it (or a URL, or a cookie)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "verify" -d 'Verify a token against a keyring of trusted nodes; print its fields'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "resolve" -d 'Verify a token, then fetch its `@NODE.ID` values from their nodes (cached by version)'

@@ -1587,3 +1587,39 @@ fn an_armored_bundle_goes_through_email_and_opens_by_itself() {
     // --armor is for bundles written out.
     a.cmd().args(["send", "--to", "ab", "--armor"]).arg(src.path().join("notes.txt")).assert().code(2);
 }
+
+/// `sslx status`, `sslx pairs` and `sslx unpair`: where a machine stands, from its home.
+#[test]
+fn status_pairs_and_unpair_tell_and_change_where_a_machine_stands() {
+    let cds = Cds::start_dev();
+    let (a, _b) = paired_couple(&cds, "sta", "stb");
+    let out = a.cmd().arg("status").assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("name         sta") && text.contains(&format!("CDS          {}", cds.listen)), "{text}");
+    assert!(text.contains("pairs        stb") && text.contains("CDS key      confirmed"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["--json", "status"]).assert().success().get_output().stdout).unwrap();
+    assert_eq!(
+        (v["name"].as_str(), v["pairs"][0].as_str(), v["cds"]["expired"].as_bool()),
+        (Some("sta"), Some("stb"), Some(false)),
+        "{v}"
+    );
+    assert_eq!(v["cds"]["renew_soon"].as_bool(), Some(false), "{v}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["--json", "pairs"]).assert().success().get_output().stdout).unwrap();
+    assert_eq!(v["pairs"][0]["peer"].as_str(), Some("stb"), "{v}");
+    a.cmd().args(["pairs"]).assert().success().stdout(predicates::str::contains("stb"));
+    a.cmd()
+        .args(["unpair", "stb"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("stb keeps its copy until it runs sslx unpair sta"));
+    a.cmd().args(["unpair", "stb"]).assert().code(6).stderr(predicates::str::contains("not paired with stb"));
+    a.cmd().args(["unpair", "../x"]).assert().code(2);
+    a.cmd().args(["send", "--to", "stb"]).arg(a.home().join("identity.pub")).assert().code(6);
+    // A home without an identity says so, and nothing is made there.
+    let empty = tempfile::tempdir().unwrap();
+    let home = empty.path().join("nohome");
+    sslx(&home).arg("status").assert().code(6);
+    assert!(!home.exists(), "status made the home");
+}

@@ -58,6 +58,17 @@ pub enum SslxCommand {
         after_help = "Exit status: 0 shown, 6 no such participant at this CDS, 7 the CDS's HTTP side unreachable."
     )]
     Standing(StandingArgs),
+    /// Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs
+    #[command(
+        after_help = "A CDS key that expires within 30 days (or has expired) is warned about on stderr.\nExit status: 0 shown, 6 no identity in this home."
+    )]
+    Status,
+    /// The peers this machine is paired with (courier), and since when
+    #[command(after_help = "Exit status: 0 listed (also none).")]
+    Pairs,
+    /// Forget the pairing with PEER: its pair key is removed here (PEER keeps its own copy)
+    #[command(after_help = "Exit status: 0 unpaired, 2 not a name, 6 not paired with PEER.")]
+    Unpair(UnpairArgs),
     /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
     #[command(
         after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name; its stdout is the\nstream back, its stderr reaches the caller's stderr apart from it, and the caller exits with its status.\nWith --json, events (listening, connected, done with exit_code, hook_down/hook_up) are NDJSON on stderr.\nOn hook, a hook that drops (the CDS restarted, the connection died: the CDS sends a keepalive\nevery 30 s) is put up again after 1 s, 2 s, 4 s … up to a minute, with a line on stderr (an event\nwith --json) when it drops and when it is back.\nExit status: 0 stopped after --once, 2 usage, 5 the CDS refused the hook (or another listener of\nthis name took its service), 6 not enrolled, 7 the CDS unreachable at the start or the bind\naddress in use. A failing call is logged and does not stop it."
@@ -480,6 +491,13 @@ pub struct AssembleArgs {
 pub struct StandingArgs {
     /// The participant's name
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpairArgs {
+    /// The peer to forget
+    #[arg(value_name = "PEER")]
+    pub peer: String,
 }
 
 /// The Common Directory Server: registrar for verified setup, key broker, relay.

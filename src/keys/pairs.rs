@@ -56,3 +56,19 @@ pub fn paired_peers(home: &Home) -> Vec<String> {
 pub fn is_paired(home: &Home, peer: &str) -> bool {
     load_pair_key(home, peer).is_ok_and(|k| k.is_some())
 }
+
+/// When the pair key for `peer` was saved (Unix seconds), if there is one.
+pub fn paired_since(home: &Home, peer: &str) -> Option<u64> {
+    let md = std::fs::metadata(pair_key_path(home, peer).ok()?).ok()?;
+    md.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+/// Forgets the pairing with `peer` (its pair key file goes); false if there was none.
+pub fn remove_pair_key(home: &Home, peer: &str) -> Result<bool> {
+    let path = pair_key_path(home, peer)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+}

@@ -71,6 +71,9 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
         SslxCommand::Vsu(a) => open(&ctx, a),
         SslxCommand::AssembleKey(a) => assemble(&ctx, a),
         SslxCommand::Standing(a) => standing(&ctx, a),
+        SslxCommand::Status => status(&ctx),
+        SslxCommand::Pairs => pairs(&ctx),
+        SslxCommand::Unpair(a) => unpair(&ctx, a),
         SslxCommand::Listen(a) => session::listen(&ctx, a),
         SslxCommand::Dial(a) => session::dial(&ctx, a, false),
         SslxCommand::Handshake(a) => session::dial(&ctx, a, true),
@@ -231,6 +234,112 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
     for (k, v) in rows {
         writeln!(out, "{k:<12} {v}")?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CDS key expiring within this many seconds is warned about.
+const RENEW_WARNING: u64 = 30 * 86400;
+
+fn status(ctx: &Ctx) -> Result<ExitCode> {
+    let id = ctx.home.load_identity()?;
+    let state: Option<sslx::enrollment::CdsState> = ctx.home.read_json(sslx::enrollment::CDS_STATE_FILE)?;
+    let pending = ctx.home.path(sslx::enrollment::PENDING_FILE).exists();
+    let now = sslx::cli::now_unix();
+    let peers = sslx::keys::paired_peers(&ctx.home);
+    let queued = sslx::courier::log::CourierLog::open(&ctx.home)
+        .and_then(|l| l.list(Some(sslx::courier::log::Direction::Sent)))
+        .map(|es| es.iter().filter(|e| e.result == sslx::courier::log::Outcome::Queued).count())
+        .unwrap_or(0);
+    let expiring = state.as_ref().is_some_and(|s| s.key_expires.saturating_sub(now) < RENEW_WARNING);
+    if ctx.out.json {
+        let cds = state.as_ref().map(|s| {
+            serde_json::json!({"address": s.cds, "http": s.cds_http, "confirmed_at": sslx::cli::fmt_time(s.confirmed_at),
+                "key_expires": sslx::cli::fmt_time(s.key_expires), "key_expires_unix": s.key_expires,
+                "expired": s.key_expires <= now, "renew_soon": expiring})
+        });
+        ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line(),
+            "home": ctx.home.dir, "cds": cds, "vsu_pending": pending, "pairs": peers, "queued_in_mailboxes": queued}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<12} {}", "name", id.name)?;
+    writeln!(out, "{:<12} {}", "public key", id.public().to_line())?;
+    writeln!(out, "{:<12} {}", "home", ctx.home.dir.display())?;
+    match &state {
+        Some(s) => {
+            writeln!(out, "{:<12} {} (standing on {})", "CDS", s.cds, s.cds_http)?;
+            let left = s.key_expires.saturating_sub(now) / 86400;
+            let when = if s.key_expires <= now { "expired".to_owned() } else { format!("in {left} days") };
+            writeln!(
+                out,
+                "{:<12} confirmed {}, expires {} ({when})",
+                "CDS key",
+                sslx::cli::fmt_time(s.confirmed_at),
+                sslx::cli::fmt_time(s.key_expires)
+            )?;
+        }
+        None if pending => writeln!(
+            out,
+            "{:<12} not enrolled yet: a VSU is under way (sslx assemble-key, then sslx vsu --confirm)",
+            "CDS"
+        )?,
+        None => writeln!(out, "{:<12} not enrolled (sslx vsu --email ADDR --oob URI)", "CDS")?,
+    }
+    writeln!(
+        out,
+        "{:<12} {}",
+        "pairs",
+        if peers.is_empty() { "none (sslx pair PEER)".to_owned() } else { peers.join(" ") }
+    )?;
+    if queued > 0 {
+        writeln!(out, "{:<12} {queued} sent bundle(s) wait in peers' mailboxes (sslx log --sent)", "queued")?;
+    }
+    drop(out);
+    if let Some(s) = state.as_ref().filter(|_| expiring) {
+        eprintln!(
+            "sslx: warning: the CDS key {} {}: enroll again before then (sslx vsu --email ADDR --oob URI, see sslx-vsu(1))",
+            if s.key_expires <= now { "expired" } else { "expires" },
+            sslx::cli::fmt_time(s.key_expires)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pairs(ctx: &Ctx) -> Result<ExitCode> {
+    let peers = sslx::keys::paired_peers(&ctx.home);
+    let since = |p: &str| sslx::keys::paired_since(&ctx.home, p).map(sslx::cli::fmt_time);
+    if ctx.out.json {
+        let list: Vec<_> = peers.iter().map(|p| serde_json::json!({"peer": p, "since": since(p)})).collect();
+        ctx.print_json(serde_json::json!({"ok": true, "pairs": list}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if peers.is_empty() {
+        ctx.say("sslx: paired with nobody yet: sslx pair PEER (while PEER runs sslx pair --accept)");
+    }
+    let mut out = std::io::stdout().lock();
+    for p in &peers {
+        writeln!(out, "{p:<24} since {}", since(p).unwrap_or_else(|| "-".into()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unpair(ctx: &Ctx, a: UnpairArgs) -> Result<ExitCode> {
+    sslx::keys::check_name(&a.peer)?;
+    if !sslx::keys::remove_pair_key(&ctx.home, &a.peer)? {
+        return Err(sslx::Error::NotFound(format!(
+            "not paired with {}: nothing to forget (sslx pairs lists the pairs)",
+            a.peer
+        ))
+        .into());
+    }
+    let me = ctx.home.load_identity().map(|i| i.name).unwrap_or_else(|_| "this machine".into());
+    if ctx.out.json {
+        ctx.print_json(serde_json::json!({"ok": true, "peer": a.peer, "unpaired": true}));
+    }
+    ctx.say(format!(
+        "sslx: unpaired {0}: its pair key is gone from this home; {0} keeps its copy until it runs sslx unpair {me}",
+        a.peer
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
