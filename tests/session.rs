@@ -115,7 +115,13 @@ fn many_concurrent_dials_all_complete() {
                 let out =
                     sslx(&home).args(["-q", "dial", "--no-resume", &addr]).write_stdin(data.clone()).output().unwrap();
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-                assert!(out.stdout == data, "got {} of {} bytes; stderr {}", out.stdout.len(), data.len(), String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.stdout == data,
+                    "got {} of {} bytes; stderr {}",
+                    out.stdout.len(),
+                    data.len(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
             })
         })
         .collect();
