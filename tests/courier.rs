@@ -1623,3 +1623,38 @@ fn status_pairs_and_unpair_tell_and_change_where_a_machine_stands() {
     sslx(&home).arg("status").assert().code(6);
     assert!(!home.exists(), "status made the home");
 }
+
+/// Hints that match the cause: a misspelt --to gets the closest paired name, a text file given
+/// as a bundle is called text, and sslx-cds calls on a database that is not there makes none.
+#[test]
+fn a_misspelt_peer_a_text_file_and_a_missing_database_get_the_right_hint() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "hinta", "hintbob");
+    let f = a.home().join("identity.pub");
+    a.cmd()
+        .args(["send", "--to", "hintbbo"])
+        .arg(&f)
+        .assert()
+        .code(6)
+        .stderr(predicates::str::contains("did you mean --to hintbob?"));
+    a.cmd().args(["send", "--to", "zed"]).arg(&f).assert().code(6).stderr(predicates::str::contains("sslx pair zed"));
+    let text = a.home().join("notes.txt");
+    std::fs::write(&text, "just some notes\n").unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    b.cmd()
+        .args(["recv", "--in"])
+        .arg(&text)
+        .arg("--into")
+        .arg(dest.path())
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("this is text").and(predicates::str::contains("version").not()));
+    let missing = dest.path().join("nope.db");
+    assert_cmd::Command::new(bin("sslx-cds"))
+        .args(["calls", "--db"])
+        .arg(&missing)
+        .assert()
+        .code(6)
+        .stderr(predicates::str::contains("no CDS database at"));
+    assert!(!missing.exists(), "calls made a database");
+}

@@ -58,7 +58,7 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
         CdsCommand::Serve(a) => serve(*a),
         CdsCommand::Calls(a) => calls(a),
         CdsCommand::Release(a) => {
-            let store = open_store(&a.db, a.key_file.as_deref())?;
+            let store = open_existing_store(&a.db, a.key_file.as_deref())?;
             if store.release(&a.name)? {
                 eprintln!("released {}: the name can be enrolled again by any key", a.name);
                 Ok(ExitCode::SUCCESS)
@@ -68,6 +68,18 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// The store of a CDS that has run: `calls` and `release` read an existing database, never make one.
+fn open_existing_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<SqliteStore> {
+    if !db.exists() {
+        return Err(sslx::Error::NotFound(format!(
+            "no CDS database at {}: give the --db of the sslx-cds serve that keeps it",
+            db.display()
+        ))
+        .into());
+    }
+    open_store(db, key_file)
 }
 
 fn open_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<SqliteStore> {
@@ -282,7 +294,7 @@ fn calls(a: CallsArgs) -> Result<ExitCode> {
             format!("--since {t:?}: give Unix seconds, an RFC 3339 time, or an age like 90m, 24h, 7d")
         })?,
     };
-    let store = open_store(&a.db, a.key_file.as_deref())?;
+    let store = open_existing_store(&a.db, a.key_file.as_deref())?;
     let rows = store.calls_since(since)?;
     let mut out = std::io::stdout().lock();
     match a.format {

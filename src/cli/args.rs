@@ -516,10 +516,12 @@ pub enum CdsCommand {
     )]
     Serve(Box<ServeArgs>),
     /// The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result
-    #[command(after_help = "Exit status: 0 printed, 1 the database cannot be read, 2 usage.")]
+    #[command(after_help = "Exit status: 0 printed, 1 the database cannot be read, 2 usage, 6 no database at --db.")]
     Calls(CallsArgs),
     /// Forget a participant's registration, so its name can be enrolled again by any key
-    #[command(after_help = "Exit status: 0 released, 1 the database cannot be written, 6 no such participant.")]
+    #[command(
+        after_help = "Exit status: 0 released, 1 the database cannot be written, 6 no such participant, or no database at --db."
+    )]
     Release(ReleaseArgs),
 }
 

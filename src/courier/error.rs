@@ -60,6 +60,11 @@ pub enum CourierError {
 
     #[error("not an sslx bundle: it starts with a frame of type 0x{0:02x}, not transfer packet A1")]
     NotABundle(u8),
+    #[error(
+        "not an sslx bundle: this is text (a bundle starts with byte 0x58, an armored one with the line \
+         -----BEGIN SSLX BUNDLE-----)"
+    )]
+    TextNotABundle,
     #[error("this is a recorded live transfer, not a bundle: refused")]
     RecordedLive,
     #[error("bundle {bundle} from {from} was opened before: a replayed bundle is refused")]

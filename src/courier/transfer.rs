@@ -522,6 +522,15 @@ pub fn recv_offline<R: Read>(
     depositor: Option<&str>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {
+    // What it starts with says whether it is a bundle at all, before its bytes are read as frames.
+    let mut input = std::io::BufReader::with_capacity(256 * 1024, input);
+    let head = std::io::BufRead::fill_buf(&mut input).map_err(|e| Error::io("reading the bundle", e))?;
+    if let Some(&first) = head.first() {
+        if first != TYPE_TRANSFER_A1 {
+            let text = head.iter().take(256).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+            return Err(if text { CourierError::TextNotABundle } else { CourierError::NotABundle(first) }.into());
+        }
+    }
     let mut frames = FrameReader::new(input);
     let f = match frames.next_record()? {
         None => return Err(Error::Usage("the input is empty: no sslx bundle in it".into())),

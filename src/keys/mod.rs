@@ -11,7 +11,7 @@ pub use keystore::{
     write_secret_atomic, Home,
 };
 pub use line::{decode_line, encode_line, find_line, LineKind};
-pub use pairs::{is_paired, load_pair_key, paired_peers, paired_since, remove_pair_key, save_pair_key};
+pub use pairs::{closest_peer, is_paired, load_pair_key, paired_peers, paired_since, remove_pair_key, save_pair_key};
 
 use crate::ErrorKind;
 

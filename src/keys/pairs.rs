@@ -72,3 +72,13 @@ pub fn remove_pair_key(home: &Home, peer: &str) -> Result<bool> {
         Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
     }
 }
+
+/// The paired peer whose name is closest to `name` (a typo in `--to`), if one is close.
+pub fn closest_peer(home: &Home, name: &str) -> Option<String> {
+    paired_peers(home)
+        .into_iter()
+        .map(|p| (strsim::damerau_levenshtein(&p, name), p))
+        .filter(|(d, p)| *d <= 2.max(p.len() / 3))
+        .min()
+        .map(|(_, p)| p)
+}

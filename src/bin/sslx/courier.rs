@@ -64,10 +64,11 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
         ctx.say(format!("sslx: warning: skipping {} (not a file, directory or link)", p.display()));
     }
     let ltk = sslx::courier::load_pair_key(&ctx.home, &a.to)?.ok_or_else(|| {
-        sslx::Error::NotFound(format!(
-            "not paired with {}: run `sslx pair {}` while {} runs `sslx pair --accept`",
-            a.to, a.to, a.to
-        ))
+        let to = &a.to;
+        sslx::Error::NotFound(match sslx::keys::closest_peer(&ctx.home, to) {
+            Some(p) => format!("not paired with {to}: did you mean --to {p}? (sslx pairs lists the pairs)"),
+            None => format!("not paired with {to}: run `sslx pair {to}` while {to} runs `sslx pair --accept`"),
+        })
     })?;
     let suite = match a.suite {
         SuiteArg::Aead => BundleSuite::Aes256Gcm,
