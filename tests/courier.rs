@@ -1406,9 +1406,7 @@ fn a_send_stopped_half_way_is_logged_as_interrupted() {
     let src = tempfile::tempdir().unwrap();
     write_big(&src.path().join("big.bin"), 16 << 20, 9);
     let fifo = src.path().join("out.fifo");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path in a temp dir of this test.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let mut send = std::process::Command::new(bin("sslx"))
         .arg("--home")
         .arg(a.home())
@@ -1447,9 +1445,7 @@ fn the_temp_dir_of_a_killed_recv_is_removed_by_the_next_one() {
     let bytes = std::fs::read(&bundle).unwrap();
     let dest = tempfile::tempdir().unwrap();
     let fifo = src.path().join("in.fifo");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path in a temp dir of this test.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let mut recv = std::process::Command::new(bin("sslx"))
         .arg("--home")
         .arg(b.home())

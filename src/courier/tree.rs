@@ -868,17 +868,16 @@ fn exists(dir: &Path, name: &str) -> Error {
     Error::Exists { name: name.to_owned(), path: dir.join(name).display().to_string() }
 }
 
-/// Swaps `from` and `to` in one step (renameat2 RENAME_EXCHANGE on Linux); false where the
-/// filesystem or system cannot.
-fn exchange(from: &Path, to: &Path) -> std::io::Result<bool> {
+/// renameat2 with `flags`: Ok(false) where the filesystem or system does not take them.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn renameat2(from: &Path, to: &Path, flags: u32) -> std::io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
         let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
         let (f, t) = (c(from)?, c(to)?);
         // SAFETY: two NUL-terminated paths, relative to the working directory.
-        let rc =
-            unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_EXCHANGE) };
+        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), flags) };
         if rc == 0 {
             return Ok(true);
         }
@@ -887,30 +886,32 @@ fn exchange(from: &Path, to: &Path) -> std::io::Result<bool> {
             return Err(e);
         }
     }
-    let _ = (from, to);
+    let _ = (from, to, flags);
     Ok(false)
 }
 
-/// A rename that fails (AlreadyExists) instead of replacing what is there: renameat2 with
-/// RENAME_NOREPLACE on Linux, so two transfers racing for one name cannot overwrite each other.
-fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Swaps `from` and `to` in one step (RENAME_EXCHANGE); false where the filesystem or system
+/// cannot.
+fn exchange(from: &Path, to: &Path) -> std::io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::ffi::OsStrExt;
-        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
-        let (f, t) = (c(from)?, c(to)?);
-        // SAFETY: two NUL-terminated paths, relative to the working directory.
-        let rc =
-            unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        // Filesystems without RENAME_NOREPLACE: fall back to check-then-rename.
-        if e.raw_os_error() != Some(libc::EINVAL) {
-            return Err(e);
-        }
+        renameat2(from, to, libc::RENAME_EXCHANGE)
     }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, to);
+        Ok(false)
+    }
+}
+
+/// A rename that fails (AlreadyExists) instead of replacing what is there: RENAME_NOREPLACE on
+/// Linux, so two transfers racing for one name cannot overwrite each other.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if renameat2(from, to, libc::RENAME_NOREPLACE)? {
+        return Ok(());
+    }
+    // Filesystems without RENAME_NOREPLACE: check, then rename.
     if to.symlink_metadata().is_ok() {
         return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
     }

@@ -752,3 +752,10 @@ impl Proxy {
         self.refuse.store(refuse, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A named pipe at `path` (0600).
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
