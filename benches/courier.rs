@@ -7,7 +7,7 @@ use cbc::cipher::{block_padding::NoPadding, BlockEncryptMut, KeyIvInit};
 use sslx::courier::bundle::{BundleReader, BundleWriter};
 use sslx::courier::msgs::BundleSuite;
 use sslx::courier::payload::{Compression, PayloadReader, PayloadWriter};
-use sslx::courier::proofs::Challenges;
+use sslx::courier::proofs::{Challenges, ProofKey, Resume};
 use sslx::crypto::Secret;
 use sslx::session::io::FrameReader;
 use std::io::{Read, Write};
@@ -50,18 +50,24 @@ fn seal(suite: BundleSuite, data: &[u8]) -> Vec<u8> {
 }
 
 fn seal_into<W: Write>(out: W, suite: BundleSuite, data: &[u8]) -> W {
-    let mut w = BundleWriter::new(out, suite, Secret::new([7u8; 32]), chs());
+    let mut w = BundleWriter::new(out, suite, &Secret::new([7u8; 32]));
     w.write_all(data).unwrap();
-    w.finish().unwrap().0
+    let (mut out, sealed) = w.finish().unwrap();
+    out.write_all(&sealed.trailer(&key()).unwrap()).unwrap();
+    out
 }
 
-fn chs() -> Challenges {
-    Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] }
+fn key() -> ProofKey {
+    ProofKey {
+        challenges: Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] },
+        kd: Secret::new([4; 32]),
+        resume: Resume::WHOLE,
+    }
 }
 
 fn open(suite: BundleSuite, bundle: &[u8]) -> u64 {
     let mut frames = FrameReader::new(bundle);
-    let mut r = BundleReader::new(&mut frames, suite, Secret::new([7u8; 32]), chs());
+    let mut r = BundleReader::new(&mut frames, suite, Secret::new([7u8; 32]), key());
     std::io::copy(&mut r, &mut std::io::sink()).unwrap();
     r.finish().unwrap()
 }

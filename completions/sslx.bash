@@ -830,13 +830,17 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__send)
-            opts="-q -h -V --to --suite --out --armor --no-mailbox --no-compress --direct --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --to --to-file --suite --out --armor --no-mailbox --no-compress --direct --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

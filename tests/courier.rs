@@ -257,7 +257,7 @@ fn the_3des_suite_carries_64_mib_and_a_cut_connection_leaves_nothing() {
     assert_eq!(digest(&file), digest(&dest.path().join("ledger.bin")));
 
     // The sender's connection cut after 8 MiB (a proxy in front of the CDS): the receiver reports
-    // a cut-off, and keeps nothing.
+    // a cut-off and places nothing; what verified of the tar stream is kept for a resume.
     let dest2 = tempfile::tempdir().unwrap();
     let recv = Listener::command(&b, &["recv", "--once", "--into", dest2.path().to_str().unwrap()], false);
     let proxy = cutting_proxy(&cds.listen, 8 << 20);
@@ -266,8 +266,125 @@ fn the_3des_suite_carries_64_mib_and_a_cut_connection_leaves_nothing() {
     let (status, _, rerr) = recv.wait();
     assert_eq!(status.code(), Some(3), "{rerr}");
     assert!(rerr.contains("cut off") || rerr.contains("connection was cut"), "{rerr}");
-    assert_eq!(std::fs::read_dir(dest2.path()).unwrap().count(), 0, "something was left behind");
+    assert_eq!(entries(dest2.path()), [".sslx-resume-ta"], "something was left behind");
     b.cmd().args(["log", "--received"]).assert().success().stdout(predicates::str::contains("failed"));
+}
+
+/// The names in a directory, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// The NDJSON `done` event of a command's stdout.
+fn done_event(stdout: &[u8]) -> serde_json::Value {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "done")
+        .unwrap_or_else(|| panic!("no done event in {}", String::from_utf8_lossy(stdout)))
+}
+
+#[test]
+fn a_cut_transfer_resumes_after_what_the_recipient_kept_and_moves_only_the_rest() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "ra", "rb");
+    let src = tempfile::tempdir().unwrap();
+    let photos = src.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for (i, mib) in [6usize, 5, 5].iter().enumerate() {
+        write_big(&photos.join(format!("p{i}.raw")), mib << 20, 40 + i as u8);
+    }
+    set_mtime(&photos, 1_690_000_000);
+    let total = 16u64 << 20;
+    let dest = tempfile::tempdir().unwrap();
+    let into = dest.path().to_str().unwrap().to_owned();
+    let kept = dest.path().join(".sslx-resume-ra");
+    // Cut twice (deterministically: a proxy in front of the CDS closes the sender's connection
+    // after so many bytes), inside the first file and then, resumed, inside the third: each time
+    // nothing is placed and the kept stream grows.
+    let mut held = 0u64;
+    for cut in [3u64 << 20, 9 << 20] {
+        let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+        let proxy = cutting_proxy(&cds.listen, cut);
+        let out = a.cmd().args(["--cds", &proxy, "send", "--to", "rb"]).arg(&photos).output().unwrap();
+        assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+        let (status, _, rerr) = recv.wait();
+        assert_eq!(status.code(), Some(3), "{rerr}");
+        assert_eq!(entries(dest.path()), [".sslx-resume-ra"], "{rerr}");
+        let md = std::fs::metadata(&kept).unwrap();
+        assert_eq!(md.permissions().mode() & 0o777, 0o600);
+        // The second cut run resumed too: it kept what it had, then added what verified.
+        assert!(md.len() > held && md.len() < held + cut, "kept {} after a cut at {cut} (before: {held})", md.len());
+        held = md.len();
+    }
+    // The next send resumes after the kept bytes: it says so, and what it puts on the wire is the
+    // rest (plus records' overhead), not the whole.
+    let recv = Listener::command(&b, &["recv", "--once", "--json", "--into", &into], false);
+    let out = a.cmd().args(["send", "--json", "--to", "rb"]).arg(&photos).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let done = done_event(&out.stdout);
+    assert_eq!(done["resumed_from"], held, "{done}");
+    let wire = done["wire_bytes"].as_u64().unwrap();
+    let rest = total + 8 * 1024 - held;
+    assert!(wire < rest + rest / 50 && wire + (1 << 20) > rest, "{wire} bytes on the wire for the last {rest}");
+    let (status, stdout, rerr) = recv.wait();
+    assert!(status.success(), "{rerr}");
+    assert_eq!(done_event(&stdout)["resumed_from"], held);
+    // Verified end to end like a whole one: every file whole, the kept stream gone.
+    for i in 0..3 {
+        let name = format!("p{i}.raw");
+        assert_eq!(digest(&photos.join(&name)), digest(&dest.path().join("photos").join(&name)), "{name}");
+    }
+    assert_eq!(entries(dest.path()), ["photos"]);
+    b.cmd().args(["log", "--received"]).assert().success().stdout(predicates::str::contains("resumed"));
+
+    // Content that changed since the cut (a file in the kept part touched) is sent whole.
+    let dest = tempfile::tempdir().unwrap();
+    let into = dest.path().to_str().unwrap().to_owned();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let proxy = cutting_proxy(&cds.listen, 6 << 20);
+    a.cmd().args(["--cds", &proxy, "send", "--to", "rb"]).arg(&photos).assert().code(7);
+    assert_eq!(recv.wait().0.code(), Some(3));
+    set_mtime(&photos.join("p0.raw"), 1_690_000_001);
+    // The sender's stream no longer starts with the kept bytes: it starts over.
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let out = a.cmd().args(["send", "--json", "--to", "rb"]).arg(&photos).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(done_event(&out.stdout)["resumed_from"], 0);
+    assert!(recv.wait().0.success());
+    assert_eq!(digest(&photos.join("p0.raw")), digest(&dest.path().join("photos/p0.raw")));
+    assert_eq!(entries(dest.path()), ["photos"]);
+}
+
+#[test]
+fn a_kept_stream_altered_on_disk_is_not_resumed_from() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "rc", "rd");
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("dump.bin");
+    write_big(&file, 12 << 20, 9);
+    let dest = tempfile::tempdir().unwrap();
+    let into = dest.path().to_str().unwrap().to_owned();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let proxy = cutting_proxy(&cds.listen, 7 << 20);
+    a.cmd().args(["--cds", &proxy, "send", "--to", "rd"]).arg(&file).assert().code(7);
+    assert_eq!(recv.wait().0.code(), Some(3));
+    // One byte of the kept stream flipped (a bad disk, a meddler with the recipient's rights).
+    let kept = dest.path().join(".sslx-resume-rc");
+    let mut bytes = std::fs::read(&kept).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&kept, &bytes).unwrap();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let out = a.cmd().args(["send", "--json", "--to", "rd"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(done_event(&out.stdout)["resumed_from"], 0, "the sender's stream does not start with those bytes");
+    assert!(recv.wait().0.success());
+    assert_eq!(digest(&file), digest(&dest.path().join("dump.bin")));
+    assert_eq!(entries(dest.path()), ["dump.bin"]);
 }
 
 /// Two participants paired by writing the same pair key into both homes (offline bundles need
@@ -771,13 +888,15 @@ fn authentic_bundle(from: &str, to: &str, ltk: &sslx::crypto::Secret<32>, payloa
         delta_key: chs.delta_key(&kd, skey.expose()),
         key_proof: chs.key_proof(&skey),
         size_hint: payload.len() as u64,
+        resume_from: 0,
     }
     .to_frame()
     .unwrap();
-    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey, chs);
+    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, &skey);
     w.write_all(payload).unwrap();
-    let (records, _, _) = w.finish().unwrap();
-    [a1, a2, records].concat()
+    let (records, sealed) = w.finish().unwrap();
+    let key = sslx::courier::proofs::ProofKey { challenges: chs, kd, resume: sslx::courier::proofs::Resume::WHOLE };
+    [a1, a2, records, sealed.trailer(&key).unwrap()].concat()
 }
 
 #[test]
@@ -1653,4 +1772,130 @@ fn a_misspelt_peer_a_text_file_and_a_missing_database_get_the_right_hint() {
         .code(6)
         .stderr(predicates::str::contains("no CDS database at"));
     assert!(!missing.exists(), "calls made a database");
+}
+
+#[test]
+fn one_send_to_three_recipients_goes_live_to_those_listening_and_to_the_mailbox_for_the_rest() {
+    let cds = Cds::start_dev();
+    let a = enroll(&cds, "fa");
+    let (b, c, d) = (enroll(&cds, "fb"), enroll(&cds, "fc"), enroll(&cds, "fd"));
+    for p in [&b, &c, &d] {
+        let (ca, ea, cb, eb) = pair(&a, p, str::to_owned);
+        assert_eq!((ca, cb), (0, 0), "{ea}\n{eb}");
+    }
+    let src = tempfile::tempdir().unwrap();
+    let batch = src.path().join("batch");
+    small_tree(&batch, 40);
+    write_big(&batch.join("data.bin"), 3 << 20, 11);
+    // fb named twice (--to and the file) gets one bundle; fd is not listening: its mailbox.
+    let list = src.path().join("recipients");
+    std::fs::write(&list, "# tonight's\nfc\n\nfd   # offline\nfb\n").unwrap();
+    let (db, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rb = Listener::command(&b, &["recv", "--once", "--into", db.path().to_str().unwrap()], false);
+    let rc = Listener::command(&c, &["recv", "--once", "--into", dc.path().to_str().unwrap()], false);
+    let out = a.cmd().args(["send", "--json", "--to", "fb", "--to-file"]).arg(&list).arg(&batch).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "done")
+        .collect();
+    let peers: Vec<&str> = events.iter().map(|e| e["peer"].as_str().unwrap()).collect();
+    assert_eq!(peers, ["fb", "fc", "fd"], "{events:?}");
+    assert_eq!(events[0]["via"], "relay");
+    assert_eq!(events[1]["via"], "relay");
+    assert!(events[2]["via"].as_str().unwrap().starts_with("mailbox"), "{events:?}");
+    // One bundle each (its own Challenge A), the same records for all.
+    let ids: std::collections::HashSet<&str> = events.iter().map(|e| e["bundle"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(events[0]["wire_bytes"], events[1]["wire_bytes"]);
+    for (l, dest) in [(rb, &db), (rc, &dc)] {
+        let (status, _, err) = l.wait();
+        assert!(status.success(), "{err}");
+        assert_eq!(snapshot(&batch), snapshot(&dest.path().join("batch")));
+    }
+    let dd = tempfile::tempdir().unwrap();
+    d.cmd().args(["recv", "--from-mailbox", "--into"]).arg(dd.path()).assert().success();
+    assert_eq!(snapshot(&batch), snapshot(&dd.path().join("batch")));
+    // One log line per recipient.
+    let log = a.cmd().args(["log", "--sent", "--json"]).output().unwrap();
+    let log: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    let mut logged: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["peer"].as_str().unwrap(), e["result"].as_str().unwrap())).collect();
+    logged.sort();
+    assert_eq!(logged, [("fb", "ok"), ("fc", "ok"), ("fd", "delivered")], "{log}");
+    // A name never paired among them: refused before anything is sent, with the closest name.
+    a.cmd()
+        .args(["send", "--to", "fb", "--to", "fcc"])
+        .arg(&batch)
+        .assert()
+        .code(6)
+        .stderr(predicates::str::contains("did you mean --to fc"));
+    // Several recipients make no --out file.
+    a.cmd().args(["send", "--to", "fb", "--to", "fc", "--out", "x.sslx"]).arg(&batch).assert().code(2);
+}
+
+#[test]
+fn a_co_recipient_who_knows_the_bundle_key_cannot_pass_altered_records_as_the_senders() {
+    // alice sent one bundle to bob and carol: both know SKey. bob re-seals other records under
+    // it and completes carol's bundle with everything he can compute; carol refuses it, because
+    // FileProof is under the alice → carol direction key, which bob does not have.
+    use sslx::courier::bundle::BundleWriter;
+    use sslx::courier::msgs::*;
+    use sslx::courier::proofs::{direction_key, Challenges, ProofKey, Resume};
+    use sslx::wire::Msg;
+    let (_alice, carol) = offline_couple("alice", "carol");
+    let ltk_ac = sslx::courier::load_pair_key(&sslx::keys::Home::new(carol.home()), "alice").unwrap().unwrap();
+    let rng = sslx::crypto::system_rng();
+    let skey = sslx::crypto::Secret::<32>::random(&rng);
+    let cha: [u8; 32] = sslx::crypto::random_array(&rng);
+    let a1 = TransferA1 {
+        low_version: 1,
+        high_version: 1,
+        mode: Mode::Offline,
+        suite: BundleSuite::Aes256Gcm,
+        account: "alice".into(),
+        recipient: "carol".into(),
+        challenge_a: cha,
+    }
+    .to_frame()
+    .unwrap();
+    let kd = direction_key(&ltk_ac, "alice", "carol").unwrap();
+    let chs = Challenges::new(cha, [0; 32], &a1);
+    // What alice sent carol (made here with alice's keys: A1 and A2 are as she wrote them).
+    let a2 = TransferA2 {
+        account_b: "carol".into(),
+        proof_a: chs.proof_a(&kd),
+        delta_key: chs.delta_key(&kd, skey.expose()),
+        key_proof: chs.key_proof(&skey),
+        size_hint: 100,
+        resume_from: 0,
+    }
+    .to_frame()
+    .unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(13);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, "pay-to.txt", &b"account 6666\n"[..]).unwrap();
+    let tar = tar.into_inner().unwrap();
+    let payload = [&[0u8][..], &(tar.len() as u32).to_be_bytes(), &(tar.len() as u32).to_be_bytes(), &tar].concat();
+    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, &skey);
+    w.write_all(&payload).unwrap();
+    let (records, sealed) = w.finish().unwrap();
+    // bob's trailer: FileProof under every key he holds (SKey, his own direction key).
+    let bobs_kd = direction_key(&sslx::crypto::Secret::new([3; 32]), "alice", "bob").unwrap();
+    for forged_under in [skey.clone(), bobs_kd] {
+        let key = ProofKey { challenges: chs, kd: forged_under, resume: Resume::WHOLE };
+        let bundle = [a1.clone(), a2.clone(), records.clone(), sealed.trailer(&key).unwrap()].concat();
+        let (code, err, empty) = open_bundle(&carol, &bundle);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("FileProof does not verify") && empty, "{err}");
+    }
+    // Under alice's own key (her bundle, unaltered) it opens.
+    let key = ProofKey { challenges: chs, kd, resume: Resume::WHOLE };
+    let bundle = [a1, a2, records, sealed.trailer(&key).unwrap()].concat();
+    let (code, err, _) = open_bundle(&carol, &bundle);
+    assert_eq!(code, 0, "{err}");
 }

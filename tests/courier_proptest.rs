@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use sslx::courier::bundle::BundleReader;
 use sslx::courier::msgs::BundleSuite;
 use sslx::courier::payload::PayloadReader;
-use sslx::courier::proofs::Challenges;
+use sslx::courier::proofs::{Challenges, ProofKey, Resume};
 use sslx::crypto::Secret;
 use sslx::session::io::FrameReader;
 use std::collections::BTreeMap;
@@ -18,20 +18,26 @@ fn vectors(file: &str) -> BTreeMap<String, String> {
 }
 
 /// The aead vector bundle: its bytes, key, challenges and payload.
-fn aead_bundle() -> (Vec<u8>, Secret<32>, Challenges, Vec<u8>) {
+fn aead_bundle() -> (Vec<u8>, Secret<32>, ProofKey, Vec<u8>) {
     let f = vectors("bundle_aead.txt");
     let skey = Secret::new(hex::decode(&f["skey"]).unwrap().try_into().unwrap());
     let a = hex::decode(&f["challenge_a"]).unwrap().try_into().unwrap();
     let b = hex::decode(&f["challenge_b"]).unwrap().try_into().unwrap();
     let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
     let a1 = hex::decode(&f["a1_sha256"]).unwrap().try_into().unwrap();
-    (hex::decode(&f["bundle"]).unwrap(), skey, Challenges { a, b, a1 }, payload)
+    let kd = Secret::new(hex::decode(&f["direction_key"]).unwrap().try_into().unwrap());
+    (
+        hex::decode(&f["bundle"]).unwrap(),
+        skey,
+        ProofKey { challenges: Challenges { a, b, a1 }, kd, resume: Resume::WHOLE },
+        payload,
+    )
 }
 
 /// Reads a bundle; Ok(payload) only if every record and the trailer verified.
-fn open(bytes: &[u8], suite: BundleSuite, skey: &Secret<32>, chs: Challenges) -> Result<Vec<u8>, sslx::Error> {
+fn open(bytes: &[u8], suite: BundleSuite, skey: &Secret<32>, key: &ProofKey) -> Result<Vec<u8>, sslx::Error> {
     let mut frames = FrameReader::new(bytes);
-    let mut r = BundleReader::new(&mut frames, suite, skey.clone(), chs);
+    let mut r = BundleReader::new(&mut frames, suite, skey.clone(), key.clone());
     let mut out = Vec::new();
     r.read_to_end(&mut out).map_err(|e| r.take_failure().unwrap_or(sslx::Error::io("reading", e)))?;
     r.finish()?;
@@ -76,7 +82,7 @@ proptest! {
         if truncate {
             b.truncate(cut.index(b.len()));
         }
-        match open(&b, BundleSuite::Aes256Gcm, &skey, chs) {
+        match open(&b, BundleSuite::Aes256Gcm, &skey, &chs) {
             Ok(out) => {
                 prop_assert_eq!(&b, &original, "a changed bundle was accepted");
                 prop_assert_eq!(out, payload);
@@ -110,8 +116,9 @@ proptest! {
         let kd = sslx::courier::proofs::direction_key(&ltk, &a1.account, &a1.recipient).unwrap();
         let chs = Challenges::new(a1.challenge_a, [0; 32], &file[..a2_start]);
         let skey = chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof).unwrap();
-        let good = open(&original, BundleSuite::TripleDes, &skey, chs).unwrap();
-        match open(&b, BundleSuite::TripleDes, &skey, chs) {
+        let key = ProofKey { challenges: chs, kd, resume: Resume::WHOLE };
+        let good = open(&original, BundleSuite::TripleDes, &skey, &key).unwrap();
+        match open(&b, BundleSuite::TripleDes, &skey, &key) {
             Ok(out) => {
                 prop_assert_eq!(&b, &original, "a changed bundle was accepted");
                 prop_assert_eq!(out, good);
@@ -124,8 +131,9 @@ proptest! {
     fn random_bytes_as_a_bundle_or_a_payload_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let key = Secret::new([5; 32]);
         let chs = Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] };
+        let pk = ProofKey { challenges: chs, kd: Secret::new([4; 32]), resume: Resume::WHOLE };
         for suite in [BundleSuite::Aes256Gcm, BundleSuite::ChaCha20Poly1305, BundleSuite::TripleDes] {
-            prop_assert!(open(&bytes, suite, &key, chs).is_err());
+            prop_assert!(open(&bytes, suite, &key, &pk).is_err());
         }
         let mut out = Vec::new();
         let _ = PayloadReader::new(&bytes[..]).unwrap().read_to_end(&mut out);

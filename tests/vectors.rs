@@ -1127,7 +1127,7 @@ fn courier_pairing_matches_the_independent_implementation() {
 #[test]
 fn courier_transfer_values_match_the_independent_implementation() {
     use sslx::courier::msgs::{BundleSuite, Mode, TransferA1};
-    use sslx::courier::proofs::{aead_key, direction_key, triple_des_keys, Challenges, FileHash};
+    use sslx::courier::proofs::{aead_key, direction_key, triple_des_keys, Challenges, FileHash, Resume};
     let f = read_fields(&dir("courier").join("transfer.txt"));
     let ltk = Secret::new(array(&f["ltk"]));
     let skey = Secret::new(array(&f["skey"]));
@@ -1164,7 +1164,10 @@ fn courier_transfer_values_match_the_independent_implementation() {
     }
     let file_hash = fh.finish();
     assert_eq!(hex::encode(file_hash), f["file_hash"]);
-    assert_eq!(hex::encode(c.file_proof(&skey, &file_hash)), f["file_proof"]);
+    assert_eq!(hex::encode(c.file_proof(&kd, &file_hash, &Resume::WHOLE)), f["file_proof"]);
+    let resumed = Resume { from: f["resume_from"].parse().unwrap(), prefix_hash: array(&f["held_hash"]) };
+    assert_eq!(resumed.prefix_hash, crypto::sha256(&vec![0u8; resumed.from as usize]));
+    assert_eq!(hex::encode(c.file_proof(&kd, &file_hash, &resumed)), f["file_proof_resumed"]);
 }
 
 #[test]
@@ -1276,7 +1279,7 @@ fn a_bundle_with_a_zstd_chunk_opens() {
 fn aead_bundle_vector() {
     use sslx::courier::bundle::{BundleReader, BundleWriter};
     use sslx::courier::msgs::BundleSuite;
-    use sslx::courier::proofs::Challenges;
+    use sslx::courier::proofs::{Challenges, ProofKey, Resume};
     use std::io::{Read, Write};
     let path = dir("courier/bundle_aead.txt");
     let skey = Secret::new(crypto::sha256(b"vector bundle skey"));
@@ -1285,10 +1288,13 @@ fn aead_bundle_vector() {
         b: crypto::sha256(b"vector challenge b"),
         a1: crypto::sha256(b"vector transfer packet A1"),
     };
+    let kd = Secret::new(crypto::sha256(b"vector direction key"));
+    let key = ProofKey { challenges: chs, kd: kd.clone(), resume: Resume::WHOLE };
     let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
-    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey.clone(), chs);
+    let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, &skey);
     w.write_all(&payload).unwrap();
-    let (bundle, _, _) = w.finish().unwrap();
+    let (mut bundle, sealed) = w.finish().unwrap();
+    bundle.extend(sealed.trailer(&key).unwrap());
     if must_write(&path) {
         let fields = [
             ("expect", "success".to_owned()),
@@ -1297,6 +1303,8 @@ fn aead_bundle_vector() {
             ("challenge_a", hex::encode(chs.a)),
             ("challenge_b", hex::encode(chs.b)),
             ("a1_sha256", hex::encode(chs.a1)),
+            ("direction_key", hex::encode(kd.expose())),
+            ("resume_from", "0 (whole)".to_owned()),
             ("payload", "70000 bytes, byte i = i mod 251".to_owned()),
             ("bundle", hex::encode(&bundle)),
         ];
@@ -1307,7 +1315,7 @@ fn aead_bundle_vector() {
     assert_eq!(hex::encode(&bundle), f["bundle"], "the aead bundle encoding changed");
     let bytes = h(&f["bundle"]);
     let mut frames = sslx::session::io::FrameReader::new(&bytes[..]);
-    let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, chs);
+    let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, key);
     let mut out = Vec::new();
     r.read_to_end(&mut out).unwrap();
     assert_eq!(r.finish().unwrap(), payload.len() as u64);
@@ -1862,6 +1870,8 @@ fn mailbox_and_courier_packets_vector() {
         account: tv["recipient"].clone(),
         challenge_b: array(&tv["challenge_b"]),
         proof_b: array(&tv["proof_b"]),
+        held: tv["resume_from"].parse().unwrap(),
+        held_hash: array(&tv["held_hash"]),
     };
     let collected_refused = [&n2[..], &8u64.to_be_bytes(), &[0]].concat();
     let collected_kept = [&n2[..], &9u64.to_be_bytes(), &[2]].concat();
@@ -1907,6 +1917,7 @@ fn mailbox_and_courier_packets_vector() {
         delta_key: [0x4a; 32],
         key_proof: [0x4b; 32],
         size_hint: 70_000,
+        resume_from: 0,
     };
     let trailer = Trailer { file_proof: [0x4c; 32], payload_len: 69_999 };
     let confirm = PairConfirm { mac: [0x4d; 32] };

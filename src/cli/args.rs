@@ -302,9 +302,13 @@ pub struct SendArgs {
     /// Files and directories to send (- alone: a tar stream on stdin, sent as it is)
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// The paired peer
-    #[arg(long, value_name = "PEER")]
-    pub to: String,
+    /// The paired peer; again for more (--to bob --to carol: one pass over the data, one bundle
+    /// each can open, live to those listening, the mailbox for the rest)
+    #[arg(long, value_name = "PEER", required_unless_present = "to_file")]
+    pub to: Vec<String>,
+    /// Recipients from FILE (- for stdin), one name a line; blank lines and # comments skipped
+    #[arg(long, value_name = "FILE")]
+    pub to_file: Option<PathBuf>,
     /// Cipher suite of the bundle
     #[arg(long, value_enum, default_value_t = SuiteArg::Aead)]
     pub suite: SuiteArg,

@@ -174,10 +174,15 @@ impl Output {
     pub fn sent(&self, peer: &str, s: &Sent, via: &str, secs: f64) {
         if self.json {
             self.json(json!({"event": "done", "ok": true, "peer": peer, "bundle": s.bundle, "files": s.files,
-                "bytes": s.bytes, "wire_bytes": s.wire, "suite": s.suite.family(), "via": via, "seconds": secs}));
+                "bytes": s.bytes, "wire_bytes": s.wire, "resumed_from": s.resumed_from, "suite": s.suite.family(),
+                "via": via, "seconds": secs}));
         } else {
+            let resumed = match s.resumed_from {
+                0 => String::new(),
+                n => format!(", resumed after the {} {peer} kept from the cut transfer", human_bytes(n)),
+            };
             self.say(format!(
-                "sslx: sent {} file(s), {} to {peer} via {via} in {secs:.1} s ({}), {} on the wire, suite {}, bundle {}",
+                "sslx: sent {} file(s), {} to {peer} via {via} in {secs:.1} s ({}), {} on the wire, suite {}, bundle {}{resumed}",
                 s.files,
                 human_bytes(s.bytes),
                 rate(s.bytes, secs),
@@ -195,9 +200,16 @@ impl Output {
             let renamed: Vec<_> = u.renamed.iter().map(|(from, to)| json!({"name": from, "placed_as": to})).collect();
             self.json(json!({"event": "done", "ok": true, "peer": g.peer, "bundle": g.bundle, "files": u.files,
                 "bytes": u.bytes, "names": u.names, "into": into, "renamed": renamed, "replaced": u.replaced,
-                "skipped": u.skipped, "suite": g.suite.family(), "via": via, "seconds": secs}));
+                "skipped": u.skipped, "resumed_from": g.resumed_from, "suite": g.suite.family(), "via": via,
+                "seconds": secs}));
         } else {
             let mut notes = String::new();
+            if g.resumed_from > 0 {
+                notes.push_str(&format!(
+                    "; resumed after the {} kept from the cut transfer",
+                    human_bytes(g.resumed_from)
+                ));
+            }
             for (from, to) in &u.renamed {
                 notes.push_str(&format!("; {from} exists: placed as {to}"));
             }

@@ -9,7 +9,7 @@
 
 use super::error::CourierError;
 use super::msgs::{BundleSuite, Trailer, TYPE_RECORD_3DES, TYPE_RECORD_AEAD, TYPE_TRAILER};
-use super::proofs::{aead_key, triple_des_keys, Challenges, FileHash};
+use super::proofs::{aead_key, triple_des_keys, FileHash, ProofKey};
 use crate::crypto::{self, Secret};
 use crate::session::io::FrameReader;
 use crate::session::record::{Received, RecordError, RecordReceiver, RecordSender, FLAG_FINAL, RECORD_PREFIX};
@@ -135,14 +135,30 @@ fn aead_suite(s: BundleSuite) -> Suite {
     }
 }
 
-/// Writes the bundle: payload bytes in, sealed records out, the trailer at `finish`.
+/// What a bundle's records came to: the FileHash over their tags, the payload bytes they
+/// carry, and their bytes on the wire. The trailer ([`Sealed::trailer`]) is made from it for
+/// each recipient: the records are the same for all of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Sealed {
+    pub file_hash: [u8; 32],
+    pub payload_len: u64,
+    pub written: u64,
+}
+
+impl Sealed {
+    /// The trailer frame for one recipient.
+    pub fn trailer(&self, key: &ProofKey) -> Result<Vec<u8>> {
+        Ok(Trailer { file_proof: key.file_proof(&self.file_hash), payload_len: self.payload_len }.to_frame()?)
+    }
+}
+
+/// Writes the bundle's records: payload bytes in, sealed records out; the trailer is the
+/// caller's ([`Sealed::trailer`]).
 pub struct BundleWriter<W: Write> {
     out: W,
     sealer: Sealer,
     rng: ring::rand::SystemRandom,
     hash: FileHash,
-    skey: Secret<32>,
-    challenges: Challenges,
     /// The record being filled: room for its prefix, then the plaintext, then room for the tag.
     frame: Vec<u8>,
     prefix: usize,
@@ -152,21 +168,18 @@ pub struct BundleWriter<W: Write> {
 }
 
 impl<W: Write> BundleWriter<W> {
-    pub fn new(out: W, suite: BundleSuite, skey: Secret<32>, challenges: Challenges) -> Self {
+    pub fn new(out: W, suite: BundleSuite, skey: &Secret<32>) -> Self {
         let (sealer, prefix) = match suite {
-            BundleSuite::TripleDes => (Sealer::TripleDes(TripleDes::new(&skey)), TDES_PREFIX),
-            s => (
-                Sealer::Aead(RecordSender::with_type(aead_suite(s), &aead_key(&skey), TYPE_RECORD_AEAD)),
-                RECORD_PREFIX,
-            ),
+            BundleSuite::TripleDes => (Sealer::TripleDes(TripleDes::new(skey)), TDES_PREFIX),
+            s => {
+                (Sealer::Aead(RecordSender::with_type(aead_suite(s), &aead_key(skey), TYPE_RECORD_AEAD)), RECORD_PREFIX)
+            }
         };
         BundleWriter {
             out,
             sealer,
             rng: ring::rand::SystemRandom::new(),
-            hash: FileHash::new(&skey),
-            skey,
-            challenges,
+            hash: FileHash::new(skey),
             frame: vec![0u8; TDES_PREFIX + RECORD_PLAINTEXT + 8 + MAC_LEN],
             prefix,
             plain_len: 0,
@@ -190,17 +203,12 @@ impl<W: Write> BundleWriter<W> {
         Ok(())
     }
 
-    /// Seals the rest as the final record, writes the trailer; returns the output, the payload
-    /// length and the bytes written.
-    pub fn finish(mut self) -> Result<(W, u64, u64)> {
+    /// Seals the rest as the final record; returns the output and what the records came to.
+    pub fn finish(mut self) -> Result<(W, Sealed)> {
         self.seal(true)?;
-        let file_hash = self.hash.finish();
-        let trailer =
-            Trailer { file_proof: self.challenges.file_proof(&self.skey, &file_hash), payload_len: self.payload_len }
-                .to_frame()?;
-        self.out.write_all(&trailer).map_err(|e| Error::io("writing the bundle", e))?;
         self.out.flush().map_err(|e| Error::io("writing the bundle", e))?;
-        Ok((self.out, self.payload_len, self.written + trailer.len() as u64))
+        let sealed = Sealed { file_hash: self.hash.finish(), payload_len: self.payload_len, written: self.written };
+        Ok((self.out, sealed))
     }
 }
 
@@ -227,8 +235,7 @@ pub struct BundleReader<'a, R: Read> {
     frames: &'a mut FrameReader<R>,
     opener: Opener,
     hash: Option<FileHash>,
-    skey: Secret<32>,
-    challenges: Challenges,
+    key: ProofKey,
     /// The current record's plaintext: `start..end` of the frame reader's last body (opened in
     /// place there, so the bytes are not copied again).
     start: usize,
@@ -240,7 +247,7 @@ pub struct BundleReader<'a, R: Read> {
 }
 
 impl<'a, R: Read> BundleReader<'a, R> {
-    pub fn new(frames: &'a mut FrameReader<R>, suite: BundleSuite, skey: Secret<32>, challenges: Challenges) -> Self {
+    pub fn new(frames: &'a mut FrameReader<R>, suite: BundleSuite, skey: Secret<32>, key: ProofKey) -> Self {
         let opener = match suite {
             BundleSuite::TripleDes => Opener::TripleDes(TripleDes::new(&skey)),
             s => Opener::Aead(RecordReceiver::with_type(aead_suite(s), &aead_key(&skey), TYPE_RECORD_AEAD)),
@@ -249,8 +256,7 @@ impl<'a, R: Read> BundleReader<'a, R> {
             frames,
             opener,
             hash: Some(FileHash::new(&skey)),
-            skey,
-            challenges,
+            key,
             start: 0,
             end: 0,
             pos: 0,
@@ -304,7 +310,7 @@ impl<'a, R: Read> BundleReader<'a, R> {
         let t =
             Trailer::from_frame(&crate::wire::Frame { msg_type: h.msg_type, version: h.version, body: body.to_vec() })?;
         let file_hash = self.hash.take().expect("finish once").finish();
-        let want = self.challenges.file_proof(&self.skey, &file_hash);
+        let want = self.key.file_proof(&file_hash);
         if !crypto::ct_eq(&t.file_proof, &want) {
             return Err(CourierError::FileProof.into());
         }
@@ -338,8 +344,14 @@ impl<R: Read> Read for BundleReader<'_, R> {
 mod tests {
     use super::*;
 
-    fn chs() -> Challenges {
-        Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] }
+    use crate::courier::proofs::{Challenges, Resume};
+
+    fn key() -> ProofKey {
+        ProofKey {
+            challenges: Challenges { a: [1; 32], b: [2; 32], a1: [3; 32] },
+            kd: Secret::new([4; 32]),
+            resume: Resume::WHOLE,
+        }
     }
 
     #[test]
@@ -349,7 +361,7 @@ mod tests {
         let mut s = RecordSender::with_type(Suite::Aes256Gcm, &aead_key(&skey), TYPE_RECORD_AEAD);
         let rec = s.seal(&vec![0u8; RECORD_PLAINTEXT + 1], true).unwrap();
         let mut frames = FrameReader::new(&rec[..]);
-        let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, chs());
+        let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, key());
         assert!(r.read_to_end(&mut Vec::new()).is_err());
         assert!(r.take_failure().unwrap().to_string().contains("over the 65280-byte limit"));
     }
@@ -357,14 +369,15 @@ mod tests {
     #[test]
     fn a_wrong_payload_length_in_the_trailer_is_its_own_error() {
         let skey = Secret::new([9; 32]);
-        let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, skey.clone(), chs());
+        let mut w = BundleWriter::new(Vec::new(), BundleSuite::Aes256Gcm, &skey);
         w.write_all(b"some payload").unwrap();
-        let (mut bundle, _, _) = w.finish().unwrap();
+        let (mut bundle, sealed) = w.finish().unwrap();
+        bundle.extend(sealed.trailer(&key()).unwrap());
         // The trailer's last 8 bytes: the payload length. FileProof does not cover it.
         let n = bundle.len();
         bundle[n - 1] ^= 1;
         let mut frames = FrameReader::new(&bundle[..]);
-        let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, chs());
+        let mut r = BundleReader::new(&mut frames, BundleSuite::Aes256Gcm, skey, key());
         let e = r.finish().unwrap_err().to_string();
         assert!(e.contains("the trailer says 13 payload bytes, the records carried 12"), "{e}");
     }

@@ -6,6 +6,7 @@ pub mod armor;
 pub mod bundle;
 pub mod channel;
 pub mod error;
+pub mod fanout;
 pub mod inbox;
 pub mod log;
 pub mod mailbox;
@@ -13,6 +14,7 @@ pub mod msgs;
 pub mod pair;
 pub mod payload;
 pub mod proofs;
+pub mod resume;
 pub mod transfer;
 pub mod tree;
 

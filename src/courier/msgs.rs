@@ -224,13 +224,17 @@ impl Msg for TransferA1 {
 }
 
 /// Transfer Packet B, recipient → sender: version, account, Challenge B,
-/// `ProofB = HMAC(LTK, ChA ‖ ChB ‖ "Verify")`.
+/// `ProofB = HMAC(K_AB, ChA ‖ ChB ‖ H(A1) ‖ "Verify")`, and what the recipient kept of a cut
+/// transfer from this sender: `held` bytes of its tar stream with their SHA-256 (0 and zeros:
+/// nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferB {
     pub version: u8,
     pub account: String,
     pub challenge_b: [u8; 32],
     pub proof_b: [u8; 32],
+    pub held: u64,
+    pub held_hash: [u8; 32],
 }
 
 impl Msg for TransferB {
@@ -241,20 +245,29 @@ impl Msg for TransferB {
         put_str8(out, &self.account)?;
         out.extend_from_slice(&self.challenge_b);
         out.extend_from_slice(&self.proof_b);
+        out.extend_from_slice(&self.held.to_be_bytes());
+        out.extend_from_slice(&self.held_hash);
         Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(TransferB {
+        let b = TransferB {
             version: r.u8("version")?,
             account: account(r, "account")?,
             challenge_b: r.take_array("challenge B")?,
             proof_b: r.take_array("proof B")?,
-        })
+            held: r.u64("bytes held")?,
+            held_hash: r.take_array("hash of the bytes held")?,
+        };
+        if b.held == 0 && b.held_hash != [0; 32] {
+            return Err(WireError::Invalid("no bytes held, but a hash of them"));
+        }
+        Ok(b)
     }
 }
 
 /// Transfer Packet A2, sender → recipient: the recipient's account, ProofA, DeltaKey (SKey
-/// offset by an LTK value), KeyProof, and the size of the packed data (for progress only).
+/// offset by an LTK value), KeyProof, the size of the packed data (for progress only), and
+/// where in the tar stream the bundle starts (0, or the `held` of transfer packet B: resumed).
 /// FileProof follows the bundle, in the trailer: it covers every byte, so it can only be known
 /// once the bundle is written in one streaming pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +277,7 @@ pub struct TransferA2 {
     pub delta_key: [u8; 32],
     pub key_proof: [u8; 32],
     pub size_hint: u64,
+    pub resume_from: u64,
 }
 
 impl Msg for TransferA2 {
@@ -275,6 +289,7 @@ impl Msg for TransferA2 {
         out.extend_from_slice(&self.delta_key);
         out.extend_from_slice(&self.key_proof);
         out.extend_from_slice(&self.size_hint.to_be_bytes());
+        out.extend_from_slice(&self.resume_from.to_be_bytes());
         Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -284,6 +299,7 @@ impl Msg for TransferA2 {
             delta_key: r.take_array("DeltaKey")?,
             key_proof: r.take_array("KeyProof")?,
             size_hint: r.u64("size")?,
+            resume_from: r.u64("resume from")?,
         })
     }
 }
@@ -303,8 +319,8 @@ impl Msg for Ack {
     }
 }
 
-/// After the bundle's final record: `FileProof = HMAC(SKey, ChA ‖ ChB ‖ FileHash ‖ "Verify3")`
-/// and the number of payload bytes the records carried.
+/// After the bundle's final record: `FileProof = HMAC(K_AB, ChA ‖ ChB ‖ H(A1) ‖ FileHash ‖
+/// u64 resume from ‖ prefix hash ‖ "Verify3")` and the number of payload bytes the records carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trailer {
     pub file_proof: [u8; 32],
@@ -379,13 +395,23 @@ mod tests {
                 challenge_a: [7; 32],
             });
         }
-        check_codec(&TransferB { version: 1, account: "bob".into(), challenge_b: [8; 32], proof_b: [9; 32] });
+        for (held, held_hash) in [(0, [0; 32]), (70_000, [14; 32])] {
+            check_codec(&TransferB {
+                version: 1,
+                account: "bob".into(),
+                challenge_b: [8; 32],
+                proof_b: [9; 32],
+                held,
+                held_hash,
+            });
+        }
         check_codec(&TransferA2 {
             account_b: "bob".into(),
             proof_a: [10; 32],
             delta_key: [11; 32],
             key_proof: [12; 32],
             size_hint: 1 << 40,
+            resume_from: 70_000,
         });
         check_codec(&Ack);
         check_codec(&Trailer { file_proof: [13; 32], payload_len: 3510 });

@@ -72,9 +72,11 @@ impl Challenges {
         self.mac(skey.expose(), &[b"KeyProof"])
     }
 
-    /// `FileProof = HMAC(SKey, ChA ‖ ChB ‖ H(A1) ‖ FileHash ‖ "Verify3")`.
-    pub fn file_proof(&self, skey: &Secret<32>, file_hash: &[u8; 32]) -> [u8; 32] {
-        self.mac(skey.expose(), &[file_hash, b"Verify3"])
+    /// `FileProof = HMAC(K_AB, ChA ‖ ChB ‖ H(A1) ‖ FileHash ‖ u64 resume from ‖ [32] prefix hash
+    /// ‖ "Verify3")`. Under the direction key, not SKey: the recipients of one bundle share SKey,
+    /// and none of them may pass altered records to another as the sender's.
+    pub fn file_proof(&self, kd: &Secret<32>, file_hash: &[u8; 32], resume: &Resume) -> [u8; 32] {
+        self.mac(kd.expose(), &[file_hash, &resume.from.to_be_bytes(), &resume.prefix_hash, b"Verify3"])
     }
 
     /// What the recipient does with Transfer Packet A2: checks ProofA, recovers SKey from
@@ -95,6 +97,34 @@ impl Challenges {
             return Err(CourierError::KeyProof.into());
         }
         Ok(skey)
+    }
+}
+
+/// Where a live transfer starts in the tar stream: `from` bytes the recipient kept from a cut
+/// transfer, and the SHA-256 of those bytes (32 zero bytes when `from` is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resume {
+    pub from: u64,
+    pub prefix_hash: [u8; 32],
+}
+
+impl Resume {
+    /// A whole transfer.
+    pub const WHOLE: Resume = Resume { from: 0, prefix_hash: [0; 32] };
+}
+
+/// What a bundle's FileProof is computed under and over, besides its FileHash: the exchange's
+/// challenges, its direction key and where it started.
+#[derive(Clone)]
+pub struct ProofKey {
+    pub challenges: Challenges,
+    pub kd: Secret<32>,
+    pub resume: Resume,
+}
+
+impl ProofKey {
+    pub fn file_proof(&self, file_hash: &[u8; 32]) -> [u8; 32] {
+        self.challenges.file_proof(&self.kd, file_hash, &self.resume)
     }
 }
 

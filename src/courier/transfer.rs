@@ -9,12 +9,13 @@
 //! Offline (a file, a pipe, the CDS mailbox): A1 ‖ A2 ‖ bundle, with Challenge B all zeros;
 //! the recipient refuses a Challenge A it has opened before.
 
-use super::bundle::{BundleReader, BundleWriter};
+use super::bundle::{self, BundleReader, BundleWriter};
 use super::error::CourierError;
 use super::log::{bundle_id, CourierLog, Direction, Entry, Outcome, Via};
 use super::msgs::*;
 use super::payload::{Compression, PayloadReader, PayloadWriter};
-use super::proofs::{direction_key, Challenges, OFFLINE_CHALLENGE_B};
+use super::proofs::{direction_key, Challenges, ProofKey, Resume, OFFLINE_CHALLENGE_B};
+use super::resume::{self, Partial, Resumed, SkipFirst};
 use super::tree::{self, Destination, Plan, Unpacked};
 use crate::crypto::{self, Secret};
 use crate::keys::load_pair_key;
@@ -50,6 +51,8 @@ pub struct Sent {
     pub suite: BundleSuite,
     /// The recipient's receipt (live transfers).
     pub receipt: Option<Receipt>,
+    /// Bytes of the tar stream the recipient held from a cut transfer, not sent again.
+    pub resumed_from: u64,
 }
 
 /// What a receive did.
@@ -59,6 +62,8 @@ pub struct Got {
     pub bundle: String,
     pub suite: BundleSuite,
     pub unpacked: Unpacked,
+    /// Bytes of the tar stream held from a cut transfer (not carried by this bundle).
+    pub resumed_from: u64,
 }
 
 /// Transfer Packet A1 of a send.
@@ -75,13 +80,29 @@ fn a1_for(spec: &SendSpec<'_>, mode: Mode, challenge_a: [u8; 32]) -> TransferA1 
 }
 
 /// Transfer Packet A2 of a send: the proofs, and SKey offset for the peer.
-fn a2_for(spec: &SendSpec<'_>, kd: &Secret<32>, chs: &Challenges, skey: &Secret<32>) -> TransferA2 {
+fn a2_for(spec: &SendSpec<'_>, kd: &Secret<32>, chs: &Challenges, skey: &Secret<32>, resume_from: u64) -> TransferA2 {
     TransferA2 {
         account_b: spec.peer.to_owned(),
         proof_a: chs.proof_a(kd),
         delta_key: chs.delta_key(kd, skey.expose()),
         key_proof: chs.key_proof(skey),
         size_hint: size_hint(spec.plan),
+        resume_from,
+    }
+}
+
+/// Where this send starts, given what the recipient offered in transfer packet B: after the
+/// bytes it holds when this plan's tar stream starts with exactly them (a tar stream from
+/// stdin cannot be read twice: it starts over).
+fn resume_point(spec: &SendSpec<'_>, b: &TransferB) -> Resume {
+    if spec.plan.tar_from_stdin || b.held == 0 {
+        return Resume::WHOLE;
+    }
+    let same = resume::matches_offer(b.held, &b.held_hash, |w| tree::pack(spec.plan, w, &mut |_| {}).map(drop));
+    if same {
+        Resume { from: b.held, prefix_hash: b.held_hash }
+    } else {
+        Resume::WHOLE
     }
 }
 
@@ -90,20 +111,36 @@ fn size_hint(plan: &Plan) -> u64 {
     plan.bytes + 1024 * (plan.files + plan.names.len() as u64 + 2)
 }
 
-/// Packs, compresses, hashes, seals and writes the bundle in one pass.
+/// Packs, compresses, hashes, seals and writes the bundle's records in one pass (the tar
+/// stream from `from` on); returns the output, what the records came to and what was packed.
+pub(super) fn write_records<W: Write>(
+    out: W,
+    spec: &SendSpec<'_>,
+    skey: &Secret<32>,
+    from: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(W, bundle::Sealed, tree::Packed)> {
+    let bw = BundleWriter::new(out, spec.suite, skey);
+    let pw = SkipFirst { inner: PayloadWriter::new(bw, spec.compression)?, skip: from };
+    let (pw, packed) = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
+    let (bw, _, _) = pw.inner.finish().map_err(|e| io_to_error(e, "packing"))?;
+    let (w, sealed) = bw.finish()?;
+    Ok((w, sealed, packed))
+}
+
+/// [`write_records`] and the trailer for `key`; returns the output, the payload length, the
+/// bytes written and what was packed.
 fn write_bundle<W: Write>(
     out: W,
     spec: &SendSpec<'_>,
     skey: Secret<32>,
-    chs: Challenges,
+    key: &ProofKey,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, u64, u64, tree::Packed)> {
-    let bw = BundleWriter::new(out, spec.suite, skey, chs);
-    let pw = PayloadWriter::new(bw, spec.compression)?;
-    let (pw, packed) = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
-    let (bw, _, _) = pw.finish().map_err(|e| io_to_error(e, "packing"))?;
-    let (w, payload, wire) = bw.finish()?;
-    Ok((w, payload, wire, packed))
+    let (mut w, sealed, packed) = write_records(out, spec, &skey, key.resume.from, progress)?;
+    let trailer = sealed.trailer(key)?;
+    w.write_all(&trailer).and_then(|_| w.flush()).map_err(|e| Error::io("writing the bundle", e))?;
+    Ok((w, sealed.payload_len, sealed.written + trailer.len() as u64, packed))
 }
 
 /// An I/O error that carries one of ours (from a writer or reader in the chain) becomes it.
@@ -133,21 +170,25 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Reads and checks a bundle, unpacking into a temp dir inside `dest`; returns the temp dir
-/// (removed when dropped) for the caller to place once its own checks hold.
+/// Reads and checks a bundle, unpacking into `tmp` (a temp dir inside `dest`) after the bytes
+/// `partial` holds from a cut transfer, if the bundle resumes one; the caller places the
+/// result once its own checks hold.
+#[allow(clippy::too_many_arguments)]
 fn read_bundle<R: Read>(
     frames: &mut FrameReader<R>,
     suite: BundleSuite,
     skey: Secret<32>,
-    chs: Challenges,
+    key: ProofKey,
     dest: &Destination,
+    tmp: &tree::ReceiveDir,
+    partial: &mut Partial,
     progress: &mut dyn FnMut(u64),
-) -> Result<(tree::ReceiveDir, Unpacked)> {
-    let tmp = tree::ReceiveDir::new(&dest.dir)?;
-    let mut br = BundleReader::new(frames, suite, skey, chs);
+) -> Result<Unpacked> {
+    let mut br = BundleReader::new(frames, suite, skey, key);
     let unpacked = {
         let pr = PayloadReader::new(&mut br)?;
-        let mut archive = tar::Archive::new(Counting { inner: pr, done: 0, progress });
+        let resumed = Resumed::new(partial, pr)?;
+        let mut archive = tar::Archive::new(Counting { inner: resumed, done: 0, progress });
         let r = tree::unpack(&mut archive, tmp.path(), dest);
         let mut counting = archive.into_inner();
         let drained = r.and_then(|u| {
@@ -156,13 +197,21 @@ fn read_bundle<R: Read>(
             Ok(u)
         });
         // The deepest failure says what was wrong: a record (the bundle), then the payload.
-        drained.map_err(|e| {
-            let bundle = counting.inner.get_mut().take_failure();
-            bundle.or_else(|| counting.inner.take_failure()).unwrap_or(e)
-        })?
+        let u = drained.map_err(|e| {
+            let rest = &mut counting.inner.rest;
+            let bundle = rest.get_mut().take_failure();
+            bundle.or_else(|| rest.take_failure()).unwrap_or(e)
+        })?;
+        if !counting.inner.prefix_intact() {
+            return Err(Error::Other(
+                "the bytes kept from the cut transfer changed while they were unpacked: nothing was placed; send again"
+                    .into(),
+            ));
+        }
+        u
     };
     br.finish()?;
-    Ok((tmp, unpacked))
+    Ok(unpacked)
 }
 
 fn log_entry(direction: Direction, peer: &str, bundle: &str, suite: BundleSuite, via: Via) -> Entry {
@@ -187,7 +236,7 @@ const INTERRUPTED: &str = "the send did not end: its process was stopped (Ctrl-C
 
 /// Logs a send as it starts, as interrupted: the line says so if the process never gets to
 /// [`log_send_end`] (Ctrl-C, kill -9). None when the log cannot be written (the send goes on).
-fn log_send_start(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: Via) -> Option<i64> {
+pub(super) fn log_send_start(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: Via) -> Option<i64> {
     let mut e = log_entry(Direction::Sent, spec.peer, bundle, spec.suite, via);
     e.names = spec.plan.names.clone();
     e.files = spec.plan.files;
@@ -201,9 +250,46 @@ fn log_send_start(home: &Home, spec: &SendSpec<'_>, bundle: &str, via: Via) -> O
 fn log_send_end(home: &Home, id: Option<i64>, r: &Result<Sent>, ok_result: Outcome) {
     let (Some(id), Ok(log)) = (id, CourierLog::open(home)) else { return };
     let _ = match r {
+        Ok(s) if s.resumed_from > 0 => {
+            log.set_result(id, ok_result, &format!("resumed after {} bytes the recipient kept", s.resumed_from))
+        }
         Ok(_) => log.set_result(id, ok_result, ""),
         Err(err) => log.set_result(id, Outcome::Failed, &err.to_string()),
     };
+}
+
+/// A send's line: failed with `e`.
+pub(super) fn log_send_failed(home: &Home, id: Option<i64>, e: &Error) {
+    log_send_set(home, id, Outcome::Failed, &e.to_string());
+}
+
+/// A send's line: its outcome and detail.
+pub(super) fn log_send_set(home: &Home, id: Option<i64>, outcome: Outcome, detail: &str) {
+    if let (Some(id), Ok(log)) = (id, CourierLog::open(home)) {
+        let _ = log.set_result(id, outcome, detail);
+    }
+}
+
+/// A live send's line, ok or failed.
+pub(super) fn log_send_end_of(home: &Home, id: Option<i64>, r: &Result<Sent>) {
+    log_send_end(home, id, r, Outcome::Ok)
+}
+
+/// A send's line dropped: another delivery (the mailbox) has a line of its own.
+pub(super) fn log_send_removed(home: &Home, id: Option<i64>) {
+    if let (Some(id), Ok(log)) = (id, CourierLog::open(home)) {
+        let _ = log.remove(id);
+    }
+}
+
+/// Transfer packet A1 of a send, encoded.
+pub(super) fn a1_frame(spec: &SendSpec<'_>, mode: Mode, challenge_a: [u8; 32]) -> Result<Vec<u8>> {
+    Ok(a1_for(spec, mode, challenge_a).to_frame()?)
+}
+
+/// Transfer packet A2 of an offline bundle, encoded.
+pub(super) fn a2_frame(spec: &SendSpec<'_>, kd: &Secret<32>, chs: &Challenges, skey: &Secret<32>) -> Result<Vec<u8>> {
+    Ok(a2_for(spec, kd, chs, skey, 0).to_frame()?)
 }
 
 fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: Via, r: &Result<Got>) {
@@ -218,7 +304,8 @@ fn log_receive(home: &Home, peer: &str, bundle: &str, suite: BundleSuite, via: V
             let renamed = u.renamed.iter().map(|(a, b)| format!("{a} placed as {b}"));
             let replaced = u.replaced.iter().map(|n| format!("{n} replaced"));
             let skipped = u.skipped.iter().map(|n| format!("{n} skipped (it exists)"));
-            e.detail = renamed.chain(replaced).chain(skipped).collect::<Vec<_>>().join("; ");
+            let resumed = (g.resumed_from > 0).then(|| format!("resumed after {} bytes kept", g.resumed_from));
+            e.detail = resumed.into_iter().chain(renamed).chain(replaced).chain(skipped).collect::<Vec<_>>().join("; ");
         }
         Err(err) => {
             e.result = Outcome::Failed;
@@ -265,13 +352,16 @@ pub(super) fn send_live_or(
     r
 }
 
-fn send_live_inner(
+/// The sender's side of a live exchange up to the bundle: A1 → B → A2 → ACK, with `skey` as
+/// the bundle key. `resume`: whether to take up a cut transfer the recipient offers (one
+/// recipient only: a bundle for several starts at the beginning for all).
+pub(super) fn handshake_live(
     ch: &mut Channel,
     spec: &SendSpec<'_>,
     challenge_a: [u8; 32],
-    rng: &dyn SecureRandom,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Sent> {
+    skey: &Secret<32>,
+    resume: bool,
+) -> Result<ProofKey> {
     let a1 = a1_for(spec, Mode::Online, challenge_a).to_frame()?;
     ch.send(&a1, false)?;
     let kd = direction_key(spec.ltk, spec.me, spec.peer)?;
@@ -292,29 +382,43 @@ fn send_live_inner(
         let why = format!("the two sides hold different pair keys (pair again with sslx pair {})", spec.peer);
         return Err(CourierError::ProofB { peer: spec.peer.to_owned(), why }.into());
     }
-    let skey = Secret::<32>::random(rng);
-    ch.send(&a2_for(spec, &kd, &chs, &skey).to_frame()?, true)?;
+    let resume = if resume { resume_point(spec, &b) } else { Resume::WHOLE };
+    ch.send(&a2_for(spec, &kd, &chs, skey, resume.from).to_frame()?, true)?;
     Ack::from_frame(&ch.recv("acknowledge")?)?;
-    let writer = ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
-    let written = write_bundle(writer, spec, skey, chs, progress);
+    Ok(ProofKey { challenges: chs, kd, resume })
+}
+
+/// What the recipient's receipt (or the failure to get one) makes of a live send whose bundle
+/// was written with `written`. If the recipient gave up half-way, its receipt (or refusal)
+/// says why: it wins over the "broken pipe" the sender met.
+pub(super) fn live_outcome<T>(ch: &mut Channel, peer: &str, written: Result<T>) -> Result<(T, Receipt)> {
     let _ = ch.conn.writer.shutdown(std::net::Shutdown::Write);
-    // If the recipient gave up half-way, its receipt (or refusal) says why: prefer it to the
-    // "broken pipe" the sender met.
     let receipt = ch.recv("receipt").and_then(|f| Ok(Receipt::from_frame(&f)?));
-    let refused = |r: Receipt| Error::PeerRefused { peer: spec.peer.to_owned(), code: r.status, reason: r.reason };
-    let (payload, wire, receipt, packed) = match (written, receipt) {
-        (_, Ok(r)) if r.status != 0 => return Err(refused(r)),
-        (_, Err(e @ Error::PeerRefused { .. })) => return Err(e),
-        (Err(Error::Io { io, .. }), _) if is_cut(&io) => {
-            return Err(Error::Unavailable(format!(
-                "the connection to {} was cut while sending ({io}): nothing was kept there; send again",
-                spec.peer
-            )))
-        }
-        (Err(e), _) => return Err(e),
-        (Ok(_), Err(e)) => return Err(e),
-        (Ok((_, payload, wire, packed)), Ok(r)) => (payload, wire, r, packed),
-    };
+    let refused = |r: Receipt| Error::PeerRefused { peer: peer.to_owned(), code: r.status, reason: r.reason };
+    match (written, receipt) {
+        (_, Ok(r)) if r.status != 0 => Err(refused(r)),
+        (_, Err(e @ Error::PeerRefused { .. })) => Err(e),
+        (Err(Error::Io { io, .. }), _) if is_cut(&io) => Err(Error::Unavailable(format!(
+            "the connection to {peer} was cut while sending ({io}): send again (from 1 MiB on, it resumes where it was cut)"
+        ))),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e),
+        (Ok(w), Ok(r)) => Ok((w, r)),
+    }
+}
+
+fn send_live_inner(
+    ch: &mut Channel,
+    spec: &SendSpec<'_>,
+    challenge_a: [u8; 32],
+    rng: &dyn SecureRandom,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Sent> {
+    let skey = Secret::<32>::random(rng);
+    let key = handshake_live(ch, spec, challenge_a, &skey, true)?;
+    let writer = ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
+    let written = write_bundle(writer, spec, skey, &key, progress);
+    let ((_, payload, wire, packed), receipt) = live_outcome(ch, spec.peer, written)?;
     Ok(Sent {
         bundle: bundle_id(&challenge_a),
         files: packed.files,
@@ -323,6 +427,7 @@ fn send_live_inner(
         wire,
         suite: spec.suite,
         receipt: Some(receipt),
+        resumed_from: key.resume.from,
     })
 }
 
@@ -409,26 +514,62 @@ fn recv_live_inner(
     let kd = direction_key(&ltk, &peer, me)?;
     let challenge_b: [u8; 32] = crypto::random_array(rng);
     let chs = Challenges::new(a1.challenge_a, challenge_b, a1_frame);
-    let b = TransferB { version: COURIER_VERSION, account: me.to_owned(), challenge_b, proof_b: chs.proof_b(&kd) };
-    ch.send(&b.to_frame()?, false)?;
-    let a2 = TransferA2::from_frame(&ch.recv("transfer packet A2")?)?;
-    if a2.account_b != me {
-        let e = CourierError::NotForThisHome { said: a2.account_b, me: me.to_owned() };
-        ch.refuse(RefusalCode::BadRequest, &e.to_string());
-        return Err(e.into());
-    }
-    let skey = match chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof) {
-        Ok(k) => k,
-        Err(e) => {
-            ch.refuse(RefusalCode::BadSignature, &e.to_string());
-            return Err(e);
+    // The temp dir, and what is kept of a cut transfer from this sender (offered in B).
+    let tmp = tree::ReceiveDir::new(&dest.dir)?;
+    let mut partial = Partial::claim(&dest.dir, &peer, tmp.path(), true);
+    let r = (|| {
+        let (held, held_hash) = partial.offer();
+        let b = TransferB {
+            version: COURIER_VERSION,
+            account: me.to_owned(),
+            challenge_b,
+            proof_b: chs.proof_b(&kd),
+            held,
+            held_hash,
+        };
+        ch.send(&b.to_frame()?, false)?;
+        let a2 = TransferA2::from_frame(&ch.recv("transfer packet A2")?)?;
+        if a2.account_b != me {
+            let e = CourierError::NotForThisHome { said: a2.account_b, me: me.to_owned() };
+            ch.refuse(RefusalCode::BadRequest, &e.to_string());
+            return Err(e.into());
         }
-    };
-    ch.send(&Ack.to_frame()?, false)?;
-    let hint = a2.size_hint;
-    let (tmp, mut unpacked) = read_bundle(&mut ch.conn.reader, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
-    tree::place(tmp.path(), dest, &mut unpacked)?;
-    Ok(Got { peer, bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
+        let skey = match chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof) {
+            Ok(k) => k,
+            Err(e) => {
+                ch.refuse(RefusalCode::BadSignature, &e.to_string());
+                return Err(e);
+            }
+        };
+        // A point not offered is a malformed A2 (reported in the receipt, status 1).
+        let resume = partial.start(a2.resume_from, a2.size_hint >= resume::KEEP_FROM)?;
+        ch.send(&Ack.to_frame()?, false)?;
+        let hint = a2.size_hint;
+        let key = ProofKey { challenges: chs, kd, resume };
+        let mut unpacked = read_bundle(&mut ch.conn.reader, a1.suite, skey, key, dest, &tmp, &mut partial, &mut |n| {
+            progress(n, hint)
+        })?;
+        tree::place(tmp.path(), dest, &mut unpacked)?;
+        Ok(Got {
+            peer: peer.clone(),
+            bundle: bundle_id(&a1.challenge_a),
+            suite: a1.suite,
+            unpacked,
+            resumed_from: resume.from,
+        })
+    })();
+    // What came out of verified records stays for the next transfer from this sender when this
+    // one was cut (or stopped by the recipient's own I/O); after anything that failed to verify,
+    // none of it is trusted.
+    if let Err(e) = &r {
+        // A name that exists stops a transfer at its first entry: worth keeping only what an
+        // earlier cut left (a resumed transfer).
+        if worth_keeping(e) || (matches!(e, Error::Exists { .. }) && partial.resumed()) {
+            partial.keep();
+        }
+    }
+    drop(partial);
+    r
 }
 
 /// Writes an offline bundle for `spec.peer` to `out` (a file, a pipe, the mailbox); logs it
@@ -452,9 +593,10 @@ pub fn send_offline<W: Write>(
         let kd = direction_key(spec.ltk, spec.me, spec.peer)?;
         let chs = Challenges::new(challenge_a, OFFLINE_CHALLENGE_B, &a1);
         let skey = Secret::<32>::random(rng);
-        let head = [a1, a2_for(spec, &kd, &chs, &skey).to_frame()?].concat();
+        let head = [a1, a2_for(spec, &kd, &chs, &skey, 0).to_frame()?].concat();
         out.write_all(&head).map_err(|e| Error::io("writing the bundle", e))?;
-        let (out, payload, wire, packed) = write_bundle(out, spec, skey, chs, progress)?;
+        let key = ProofKey { challenges: chs, kd, resume: Resume::WHOLE };
+        let (out, payload, wire, packed) = write_bundle(out, spec, skey, &key, progress)?;
         w = Some(out);
         Ok(Sent {
             bundle: bundle.clone(),
@@ -464,6 +606,7 @@ pub fn send_offline<W: Write>(
             wire: wire + head.len() as u64,
             suite: spec.suite,
             receipt: None,
+            resumed_from: 0,
         })
     })();
     log_send_end(home, line, &r, ok_result);
@@ -582,8 +725,14 @@ fn recv_offline_inner<R: Read>(
     let kd = direction_key(&ltk, &a1.account, me)?;
     let chs = Challenges::new(a1.challenge_a, OFFLINE_CHALLENGE_B, a1_frame);
     let skey = chs.open_a2(&kd, &a2.proof_a, &a2.delta_key, &a2.key_proof)?;
+    if a2.resume_from != 0 {
+        return Err(Error::Wire(crate::wire::WireError::Invalid("an offline bundle cannot resume a transfer")));
+    }
     let hint = a2.size_hint;
-    let (tmp, mut unpacked) = read_bundle(frames, a1.suite, skey, chs, dest, &mut |n| progress(n, hint))?;
+    let tmp = tree::ReceiveDir::new(&dest.dir)?;
+    let mut none = Partial::claim_nothing(tmp.path());
+    let key = ProofKey { challenges: chs, kd, resume: Resume::WHOLE };
+    let mut unpacked = read_bundle(frames, a1.suite, skey, key, dest, &tmp, &mut none, &mut |n| progress(n, hint))?;
     if frames.next_record()?.is_some() {
         return Err(CourierError::AfterTrailer.into());
     }
@@ -595,7 +744,19 @@ fn recv_offline_inner<R: Read>(
         log.unmark_opened(&a1.account, &a1.challenge_a)?;
         return Err(e);
     }
-    Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked })
+    Ok(Got { peer: a1.account.clone(), bundle: bundle_id(&a1.challenge_a), suite: a1.suite, unpacked, resumed_from: 0 })
+}
+
+/// Whether a live transfer that failed with `e` leaves its kept bytes for the next one.
+fn worth_keeping(e: &Error) -> bool {
+    use crate::session::SessionError;
+    matches!(
+        e,
+        Error::Courier(CourierError::CutOff(_))
+            | Error::Session(SessionError::CutOff(_) | SessionError::ConnectionCut(_))
+            | Error::Io { .. }
+            | Error::Unavailable(_)
+    )
 }
 
 /// A connection the peer or the network cut (not a local failure).

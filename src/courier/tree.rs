@@ -317,6 +317,26 @@ pub fn sweep_interrupted(dest: &Path) -> Vec<PathBuf> {
             removed.push(p);
         }
     }
+    // What such a receive had of its tar stream is kept for the sender's next transfer.
+    for e in std::fs::read_dir(dest).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some((dir, peer)) =
+            name.to_str().filter(|n| n.starts_with(RECEIVE_PREFIX)).and_then(|n| n.split_once(".part"))
+        else {
+            continue;
+        };
+        if dest.join(dir).exists() || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match peer.strip_prefix('-').filter(|p| crate::keys::check_name(p).is_ok()) {
+            Some(peer) => {
+                let _ = std::fs::rename(e.path(), super::resume::kept_path(dest, peer));
+            }
+            None => {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     removed
 }
 

@@ -165,7 +165,11 @@ write("courier/transfer.txt", [("expect", "success"), ("ltk", ltk.hex()), ("send
     ("aead_key", hkdf(b"sslx-courier-v1", skey, b"sslx-courier-aead-v1", 32).hex()),
     ("des_keys", b"".join(H(skey, l)[:8] for l in (b"KEY1", b"KEY22", b"KEY333")).hex()),
     ("tags", "".join(x.hex() for x in tags)), ("file_hash", file_hash.hex()),
-    ("file_proof", H(skey, cha, chb, ha1, file_hash, b"Verify3").hex())])
+    # FileProof is under K_AB and covers where the bundle starts in the tar stream: a whole
+    # transfer (0 and 32 zero bytes), and one resumed after 70,000 kept bytes hashing to held_hash.
+    ("file_proof", H(kd, cha, chb, ha1, file_hash, struct.pack(">Q", 0), bytes(32), b"Verify3").hex()),
+    ("resume_from", "70000"), ("held_hash", hashlib.sha256(b"\x00" * 70000).hexdigest()),
+    ("file_proof_resumed", H(kd, cha, chb, ha1, file_hash, struct.pack(">Q", 70000), hashlib.sha256(b"\x00" * 70000).digest(), b"Verify3").hex())])
 
 # A whole offline bundle in the 3des suite (3DES from the openssl command, tar from tarfile):
 # bob must open it with the pair key `ltk` and find hello/greeting.txt.
@@ -189,7 +193,7 @@ head = frame(0x58, bytes([1, 1, 2, 3]) + str8("alice") + str8("bob") + cha)
 ha1 = hashlib.sha256(head).digest()
 kd = direction_key(ltk, "alice", "bob")
 delta = bytes(x ^ y for x, y in zip(skey, hkdf(b"sslx-offset-v1", H(kd, cha, chb, ha1, b"Delta"), b"sslx-courier-delta-v1", 32)))
-head += frame(0x5a, str8("bob") + H(kd, cha, chb, ha1, b"Verify2") + delta + H(skey, cha, chb, ha1, b"KeyProof") + struct.pack(">Q", len(tar)))
+head += frame(0x5a, str8("bob") + H(kd, cha, chb, ha1, b"Verify2") + delta + H(skey, cha, chb, ha1, b"KeyProof") + struct.pack(">QQ", len(tar), 0))
 records, macs = b"", []
 pieces = [payload[:5000], payload[5000:]]
 for i, piece in enumerate(pieces):
@@ -201,7 +205,7 @@ for i, piece in enumerate(pieces):
     macs.append(mac)
     records += hdr + flags + iv + ct + mac
 file_hash = H(skey, b"File_Check", *macs)
-trailer = frame(0x5e, H(skey, cha, chb, ha1, file_hash, b"Verify3") + struct.pack(">Q", len(payload)))
+trailer = frame(0x5e, H(kd, cha, chb, ha1, file_hash, struct.pack(">Q", 0), bytes(32), b"Verify3") + struct.pack(">Q", len(payload)))
 with open("courier/bundle_3des.sslx", "wb") as fh:
     fh.write(head + records + trailer)
 write("courier/bundle_3des.txt", [("expect", "success"), ("file", "bundle_3des.sslx"), ("sender", "alice"), ("recipient", "bob"),

@@ -57,19 +57,58 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
-    sslx::keys::check_name(&a.to)?;
-    let plan = sslx::courier::tree::Plan::new(&a.paths)?;
-    for p in &plan.skipped {
-        ctx.say(format!("sslx: warning: skipping {} (not a file, directory or link)", p.display()));
+/// The recipients of a send: every --to, then the names in --to-file, each once.
+fn recipients(a: &SendArgs) -> Result<Vec<String>> {
+    let mut names = a.to.clone();
+    if let Some(f) = &a.to_file {
+        let text = if f.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("reading the recipients from stdin")?
+        } else {
+            std::fs::read_to_string(f).with_context(|| format!("reading the recipients in {}", f.display()))?
+        };
+        for (i, line) in text.lines().enumerate() {
+            let name = line.split('#').next().unwrap_or("").trim();
+            if name.is_empty() {
+                continue;
+            }
+            sslx::keys::check_name(name).with_context(|| format!("{} line {}", f.display(), i + 1))?;
+            names.push(name.to_owned());
+        }
     }
-    let ltk = sslx::courier::load_pair_key(&ctx.home, &a.to)?.ok_or_else(|| {
-        let to = &a.to;
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    if names.is_empty() {
+        return Err(usage("no recipient: give --to PEER (again for more) or --to-file FILE with names in it"));
+    }
+    for n in &names {
+        sslx::keys::check_name(n)?;
+    }
+    Ok(names)
+}
+
+/// The pair key with `to`, or why there is none (with the closest paired name).
+fn pair_key_for(ctx: &Ctx, to: &str) -> Result<sslx::crypto::Secret<32>> {
+    Ok(sslx::courier::load_pair_key(&ctx.home, to)?.ok_or_else(|| {
         sslx::Error::NotFound(match sslx::keys::closest_peer(&ctx.home, to) {
             Some(p) => format!("not paired with {to}: did you mean --to {p}? (sslx pairs lists the pairs)"),
             None => format!("not paired with {to}: run `sslx pair {to}` while {to} runs `sslx pair --accept`"),
         })
-    })?;
+    })?)
+}
+
+pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
+    let to = recipients(&a)?;
+    if to.len() > 1 && (a.out.is_some() || a.direct.is_some()) {
+        return Err(usage(
+            "--out and --direct make one recipient's bundle: with several recipients, sslx sends through the CDS \
+             (live, or to the mailbox); for files, run one --out per recipient",
+        ));
+    }
+    let plan = sslx::courier::tree::Plan::new(&a.paths)?;
+    for p in &plan.skipped {
+        ctx.say(format!("sslx: warning: skipping {} (not a file, directory or link)", p.display()));
+    }
+    let keys = to.iter().map(|t| pair_key_for(ctx, t)).collect::<Result<Vec<_>>>()?;
     let suite = match a.suite {
         SuiteArg::Aead => BundleSuite::Aes256Gcm,
         SuiteArg::TripleDes => BundleSuite::TripleDes,
@@ -80,10 +119,14 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
         sslx::courier::payload::Compression::Auto
     };
     let me = ctx.home.load_identity()?.name;
-    let spec = transfer::SendSpec { me: &me, peer: &a.to, ltk: &ltk, suite, compression, plan: &plan };
+    if to.len() > 1 {
+        return send_to_all(ctx, &a, &to, keys, suite, compression, &plan);
+    }
+    let (peer, ltk) = (&to[0], &keys[0]);
+    let spec = transfer::SendSpec { me: &me, peer, ltk, suite, compression, plan: &plan };
     let rng = sslx::crypto::system_rng();
     ctx.out.transfer_start(
-        serde_json::json!({"peer": a.to, "files": plan.files, "bytes": plan.bytes, "suite": suite.family()}),
+        serde_json::json!({"peer": peer, "files": plan.files, "bytes": plan.bytes, "suite": suite.family()}),
     );
     let mut prog = sslx::cli::progress::Progress::new("sending", ctx.out.json, ctx.out.quiet);
     let total = plan.bytes;
@@ -115,7 +158,7 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             use sslx::courier::mailbox::{send_or_deposit, Delivered};
             let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
             let mut fallback =
-                |reason: &str| ctx.say(format!("sslx: {reason}: the bundle goes to {}'s mailbox at the CDS", a.to));
+                |reason: &str| ctx.say(format!("sslx: {reason}: the bundle goes to {peer}'s mailbox at the CDS"));
             let mailbox = !a.no_mailbox;
             match send_or_deposit(&ep, &spec, a.direct.as_deref(), mailbox, &mut fallback, &rng, &mut on_progress)? {
                 (s, Delivered::Live) => (s, "relay".to_owned()),
@@ -126,8 +169,58 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
         }
     };
     prog.finish();
-    ctx.out.sent(&a.to, &sent, &via, prog.elapsed().as_secs_f64());
+    ctx.out.sent(peer, &sent, &via, prog.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sslx send --to a --to b …`: one pass, a line (or `done`/`error` event) per recipient; the
+/// exit status is the first failure's (0 when every recipient has the bundle or it waits in
+/// its mailbox).
+#[allow(clippy::too_many_arguments)]
+fn send_to_all(
+    ctx: &Ctx,
+    a: &SendArgs,
+    to: &[String],
+    keys: Vec<sslx::crypto::Secret<32>>,
+    suite: BundleSuite,
+    compression: sslx::courier::payload::Compression,
+    plan: &sslx::courier::tree::Plan,
+) -> Result<ExitCode> {
+    use sslx::courier::fanout::{send_to_all, Recipient};
+    use sslx::courier::mailbox::Delivered;
+    let ep = sslx::session::endpoint::Endpoint::load(&ctx.home, ctx.cds.as_deref())?;
+    let recipients: Vec<Recipient> =
+        to.iter().zip(keys).map(|(name, ltk)| Recipient { name: name.clone(), ltk }).collect();
+    let rng = sslx::crypto::system_rng();
+    ctx.out.transfer_start(
+        serde_json::json!({"peers": to, "files": plan.files, "bytes": plan.bytes, "suite": suite.family()}),
+    );
+    let mut prog = sslx::cli::progress::Progress::new("sending", ctx.out.json, ctx.out.quiet);
+    let total = plan.bytes;
+    let mut on_fallback =
+        |peer: &str, reason: &str| ctx.say(format!("sslx: {reason}: the bundle goes to {peer}'s mailbox at the CDS"));
+    let results =
+        send_to_all(&ep, &recipients, suite, compression, plan, !a.no_mailbox, &mut on_fallback, &rng, &mut |n| {
+            prog.update(n, total)
+        });
+    prog.finish();
+    let secs = prog.elapsed().as_secs_f64();
+    let mut first_failure = None;
+    for (peer, r) in results {
+        match r {
+            Ok((s, Delivered::Live)) => ctx.out.sent(&peer, &s, "relay", secs),
+            Ok((s, Delivered::Queued { expires })) => {
+                ctx.out.sent(&peer, &s, &format!("mailbox (queued until {})", sslx::cli::fmt_time(expires)), secs)
+            }
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(format!("sending to {peer}"));
+                let (code, hint) = sslx::cli::exit::classify(&e);
+                ctx.out.error(&e, hint.as_deref());
+                first_failure.get_or_insert(code);
+            }
+        }
+    }
+    Ok(first_failure.map_or(ExitCode::SUCCESS, ExitCode::from))
 }
 
 /// Where arrivals go and what runs after each: `sslx recv`'s flags over `sslx.toml`'s [recv].
