@@ -20,26 +20,9 @@ cleanup() { [ -n "${cds_pid:-}" ] && kill "$cds_pid" 2>/dev/null; wait 2>/dev/nu
 trap cleanup EXIT
 
 # A dev CDS, two participants enrolled through the verified setup, then paired.
-"$PWD/target/release/sslx-cds" serve --dev --listen 127.0.0.1:0 --http 127.0.0.1:0 >"$W/cds.json" 2>"$W/cds.log" &
-cds_pid=$!
-for _ in $(seq 200); do [ -s "$W/cds.json" ] && break; sleep 0.05; done
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$W/cds.json" "$1"; }
-export SSLX_CDS=$(field listen) SSLX_HTTP=$(field http)
-outbox=$(field outbox); oob=$(field oob_dir)
-enroll() {
-  local home=$W/$1
-  "$SSLX" --home "$home" -q keygen --name "$1" >/dev/null
-  local rid; rid=$("$SSLX" --home "$home" --json vsu --email "$1@example.com" --oob sms:+15551234567 | python3 -c "import json,sys; print(json.load(sys.stdin)['request_id'])")
-  SSLX_PIN=$(grep -o 'PIN [0-9A-F]*' "$oob/$rid.txt" | cut -d' ' -f2) "$SSLX" --home "$home" -q assemble-key --reply-b "$(grep -l "$rid" "$outbox"/*.eml)"
-  "$SSLX" --home "$home" -q vsu --confirm
-}
-enroll sa; enroll sb
+source bench/dev-cds.sh
+enroll sa; enroll sb; pair sa sb
 export SSLX_A=$W/sa SSLX_B=$W/sb
-mkfifo "$W/sas"
-"$SSLX" --home "$SSLX_B" -q pair --accept --sas-file "$W/sas" 2>/dev/null & acc=$!
-sleep 0.3
-"$SSLX" --home "$SSLX_A" -q pair sb --yes | head -1 >"$W/sas"
-wait $acc
 echo "paired sa and sb at the CDS $SSLX_CDS" >&2
 
 ratio() { python3 - "$1" <<'PY'

@@ -385,6 +385,44 @@ fn a_kept_stream_altered_on_disk_is_not_resumed_from() {
     assert!(recv.wait().0.success());
     assert_eq!(digest(&file), digest(&dest.path().join("dump.bin")));
     assert_eq!(entries(dest.path()), ["dump.bin"]);
+    // A kept stream with a second name (a hard link someone made) is not used, nor written to.
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let proxy = cutting_proxy(&cds.listen, 7 << 20);
+    std::fs::remove_file(dest.path().join("dump.bin")).unwrap();
+    a.cmd().args(["--cds", &proxy, "send", "--to", "rd"]).arg(&file).assert().code(7);
+    assert_eq!(recv.wait().0.code(), Some(3));
+    let other = dest.path().join("other-name");
+    std::fs::hard_link(&kept, &other).unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let out = a.cmd().args(["send", "--json", "--to", "rd"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(done_event(&out.stdout)["resumed_from"], 0);
+    assert!(recv.wait().0.success());
+    assert_eq!(std::fs::read(&other).unwrap(), before, "the other name's bytes are untouched");
+    std::fs::remove_file(&other).unwrap();
+    assert_eq!(entries(dest.path()), ["dump.bin"]);
+
+    // A transfer under 1 MiB is not kept when cut (sending it again costs less).
+    let small = src.path().join("small.bin");
+    write_big(&small, 900 << 10, 4);
+    let dest = tempfile::tempdir().unwrap();
+    let into = dest.path().to_str().unwrap().to_owned();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    let proxy = cutting_proxy(&cds.listen, 400 << 10);
+    a.cmd().args(["--cds", &proxy, "send", "--to", "rd"]).arg(&small).assert().code(7);
+    assert_eq!(recv.wait().0.code(), Some(3));
+    assert!(is_empty(dest.path()), "{:?}", entries(dest.path()));
+
+    // sslx's own names are not a bundle's to place (a sender cannot plant what a cut kept).
+    let planted = src.path().join(".sslx-resume-x");
+    std::fs::write(&planted, "planted").unwrap();
+    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
+    a.cmd().args(["send", "--to", "rd"]).arg(&planted).assert().code(3);
+    let (status, _, err) = recv.wait();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("a name sslx keeps for itself"), "{err}");
+    assert!(is_empty(dest.path()));
 }
 
 /// Two participants paired by writing the same pair key into both homes (offline bundles need
@@ -1146,6 +1184,53 @@ fn a_direct_send_to_a_listener_that_is_not_the_peer_is_refused() {
     assert!(stderr.contains(r#"says it is "db", not "dc": refused before anything was sent"#), "{stderr}");
     let _ = recv.child.kill();
     assert!(is_empty(dest.path()), "nothing arrived at db");
+    // To the right peer it goes, and both sides say (and log) it went direct, not by the relay;
+    // a bundle to stdout or a file says so too (via is relay|direct|mailbox|file|stdout).
+    let recv = Listener::command(
+        &b,
+        &["recv", "--once", "--json", "--bind", "127.0.0.1:0", "--into", dest.path().to_str().unwrap()],
+        false,
+    );
+    std::fs::write(src.path().join("for-db.txt"), "for db").unwrap();
+    let out = a
+        .cmd()
+        .args(["send", "--json", "--to", "db", "--direct", &recv.addr])
+        .arg(src.path().join("for-db.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(done_event(&out.stdout)["via"], "direct");
+    let (status, stdout, err) = recv.wait();
+    assert!(status.success(), "{err}");
+    assert_eq!(done_event(&stdout)["via"], "direct");
+    let via_logged = |p: &Participant, which: &str| -> Vec<String> {
+        let out = p.cmd().args(["log", which, "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["entries"].as_array().unwrap().iter().map(|e| e["via"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(via_logged(&a, "--sent").contains(&"direct".to_owned()));
+    assert_eq!(via_logged(&b, "--received"), ["direct"]);
+    let out = a
+        .cmd()
+        .args(["send", "--json", "--to", "db", "--out", "-"])
+        .arg(src.path().join("for-db.txt"))
+        .output()
+        .unwrap();
+    // With the bundle on stdout, the events go to stderr: the bundle stays whole.
+    assert_eq!(out.stdout[0], 0x58, "stdout holds the bundle and nothing else");
+    assert_eq!(done_event(&out.stderr)["via"], "stdout");
+    let file = src.path().join("b.sslx");
+    let out = a
+        .cmd()
+        .args(["send", "--json", "--to", "db", "--out"])
+        .arg(&file)
+        .arg(src.path().join("for-db.txt"))
+        .output()
+        .unwrap();
+    let done = done_event(&out.stdout);
+    assert_eq!((done["via"].as_str(), done["out"].as_str()), (Some("file"), file.to_str()));
+    let sent = via_logged(&a, "--sent");
+    assert!(sent.contains(&"stdout".to_owned()) && sent.contains(&"file".to_owned()), "{sent:?}");
 }
 
 /// Issue 13, item 1: one participant keeps several hooks, one per service. `sslx recv` (files),
@@ -1737,6 +1822,33 @@ fn status_pairs_and_unpair_tell_and_change_where_a_machine_stands() {
     let home = empty.path().join("nohome");
     sslx(&home).arg("status").assert().code(6);
     assert!(!home.exists(), "status made the home");
+    // Every command that needs the identity says that first (not "not paired", not "no CDS
+    // key"), with the wrong-home hint, and makes nothing (sslx log used to make courier.db).
+    std::fs::create_dir(&home).unwrap();
+    let f = a.home().join("identity.pub");
+    let f = f.to_str().unwrap();
+    for args in [
+        vec!["send", "--to", "stb", f],
+        vec!["recv", "--once"],
+        vec!["log"],
+        vec!["pairs"],
+        vec!["listen"],
+        vec!["dial", "stb"],
+        vec!["pair", "stb"],
+        vec!["vsu", "--confirm"],
+    ] {
+        let out = sslx(&home).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {err}");
+        assert!(err.starts_with("sslx: error: no identity in") && err.contains("a wrong home?"), "{args:?}: {err}");
+        assert!(is_empty(&home), "{args:?} made {:?}", entries(&home));
+    }
+    // keygen --force on an enrolled, paired machine says what it changes and how to enroll again.
+    let out = a.cmd().args(["keygen", "--force", "--name", "sta"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the old identity is kept as") && err.contains("--prove-with"), "{err}");
+    assert!(err.contains("the CDS key here still works"), "{err}");
 }
 
 /// Hints that match the cause: a misspelt --to gets the closest paired name, a text file given
@@ -1825,6 +1937,28 @@ fn one_send_to_three_recipients_goes_live_to_those_listening_and_to_the_mailbox_
         entries.iter().map(|e| (e["peer"].as_str().unwrap(), e["result"].as_str().unwrap())).collect();
     logged.sort();
     assert_eq!(logged, [("fb", "ok"), ("fc", "ok"), ("fd", "delivered")], "{log}");
+    // The same again to fb and fc, which now have `batch`: both refuse at its first entry, and
+    // the bundle waits in each one's mailbox, each told why (with --no-mailbox: the refusal).
+    let rb = Listener::command(&b, &["recv", "--once", "--into", db.path().to_str().unwrap()], false);
+    let rc = Listener::command(&c, &["recv", "--once", "--into", dc.path().to_str().unwrap()], false);
+    let out = a.cmd().args(["send", "--json", "--to", "fb", "--to", "fc"]).arg(&batch).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches(r#""via":"mailbox""#).count(), 2, "{text}");
+    assert_eq!(rb.wait().0.code(), Some(2));
+    assert_eq!(rc.wait().0.code(), Some(2));
+    for p in [&b, &c] {
+        let elsewhere = tempfile::tempdir().unwrap();
+        p.cmd().args(["recv", "--from-mailbox", "--into"]).arg(elsewhere.path()).assert().success();
+        assert_eq!(snapshot(&batch), snapshot(&elsewhere.path().join("batch")));
+    }
+    let rb = Listener::command(&b, &["recv", "--once", "--into", db.path().to_str().unwrap()], false);
+    let rc = Listener::command(&c, &["recv", "--once", "--into", dc.path().to_str().unwrap()], false);
+    let out = a.cmd().args(["send", "--no-mailbox", "--to", "fb", "--to", "fc"]).arg(&batch).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(err.matches("already exists").count(), 2, "{err}");
+    let _ = (rb.wait(), rc.wait());
     // A name never paired among them: refused before anything is sent, with the closest name.
     a.cmd()
         .args(["send", "--to", "fb", "--to", "fcc"])

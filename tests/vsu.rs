@@ -38,6 +38,21 @@ fn dev_cds_enrolls_a_participant_end_to_end() {
     assert_eq!(s["channels"], serde_json::json!(["email", "sms"]));
     assert_eq!(s["vsu_count"], 1);
     p.cmd().args(["standing", "alice"]).assert().success().stdout(predicate::str::contains("confirmed"));
+    // The dev CDS says how to point a shell at it, and where each request's halves went: files
+    // named by the request.
+    let log = std::fs::read_to_string(&cds.stderr_log).unwrap();
+    assert!(log.contains(&format!("export SSLX_CDS={}", cds.listen)), "{log}");
+    assert!(log.contains(&format!("export SSLX_CDS_HTTP={}", cds.http)), "{log}");
+    let line =
+        log.lines().find(|l| l.contains("request ") && l.contains("for alice")).unwrap_or_else(|| panic!("{log}"));
+    let rid = line.split("request ").nth(1).unwrap().split_whitespace().next().unwrap();
+    let (b, c) = (
+        cds.outbox.as_ref().unwrap().join(format!("{rid}.reply-b.eml")),
+        cds.oob_dir.as_ref().unwrap().join(format!("{rid}.txt")),
+    );
+    assert!(line.contains(&b.display().to_string()) && line.contains(&c.display().to_string()), "{line}");
+    assert!(b.is_file() && c.is_file());
+    assert!(!line.contains(&cds.pin(rid)), "the PIN itself is never logged: {line}");
 }
 
 #[test]

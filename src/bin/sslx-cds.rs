@@ -256,6 +256,10 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     }
     if a.dev {
         log::info!("--dev: all state is thrown away when this process ends");
+        // For the person trying it: lines to paste into the shells that run `sslx`.
+        eprintln!("# for the shells that run sslx (the outbox and out-of-band folders hold reply B and the PIN):");
+        eprintln!("export SSLX_CDS={listen_addr}");
+        eprintln!("export SSLX_CDS_HTTP={http_url}");
     }
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut hup) = (signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);

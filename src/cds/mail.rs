@@ -76,6 +76,14 @@ impl Mailer {
         Ok(Mailer::File(dir))
     }
 
+    /// Where a message for `to` saved as `file` went, for the log.
+    pub fn destination(&self, to: &str, file: &str) -> String {
+        match self {
+            Mailer::Smtp(_) => format!("emailed to {to}"),
+            Mailer::File(d) => d.join(format!("{file}.eml")).display().to_string(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Mailer::Smtp(_) => "SMTP".into(),
@@ -142,7 +150,7 @@ pub fn reply_b_email(name: &str, request_hex: &str, armored: &str, cds_http: &st
          CDS sent straight back to the machine) and the PIN (which arrives on the other channel).\n\
          On that machine, run:\n\
          \n\
-         \x20   sslx assemble-key --reply-b FILE --pin PIN     (FILE: this whole email, or just the block)\n\
+         \x20   sslx assemble-key --reply-b FILE     (FILE: this whole email, or just the block; it asks for the PIN)\n\
          \x20   sslx vsu --confirm\n\
          \n\
          {armored}\n\

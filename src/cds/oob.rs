@@ -253,6 +253,18 @@ impl Oob {
         Ok(target)
     }
 
+    /// Where reply C for `request_id` goes, for the log (no secret in it).
+    pub fn destination(target: &Target, request_id: &[u8; 16], mailer: &Mailer) -> String {
+        let rid = request_id_hex(request_id);
+        match target {
+            Target::Dir(dir, _) => dir.join(format!("{rid}.txt")).display().to_string(),
+            Target::Mailto(to) => mailer.destination(to, &format!("{rid}.reply-c")),
+            Target::Phone { voice, number } => format!("{} to {number}", if *voice { "a call" } else { "an SMS" }),
+            Target::Webhook { url, .. } => format!("a webhook to {}", url.origin().ascii_serialization()),
+            Target::Exec(_) => "the configured command".into(),
+        }
+    }
+
     /// Sends reply C to a prepared target.
     pub async fn deliver(&self, target: &Target, c: &ReplyC, mailer: &Mailer, mail_from: &str) -> Result<(), String> {
         match target {

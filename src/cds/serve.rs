@@ -299,6 +299,15 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
                 })
             }
             .await;
+            if delivered.is_ok() {
+                // Where a person finds the two halves (with --dev: the files named by request).
+                log::info!(
+                    "request {rid} for {}: reply B {}, reply C (the PIN) {}",
+                    opened.replies.c.name,
+                    cds.mailer.destination(&opened.email, &format!("{rid}.reply-b")),
+                    super::oob::Oob::destination(&target, &opened.request_id, &cds.mailer)
+                );
+            }
             if let Err(r) = delivered {
                 let c = cds.clone();
                 let id = opened.request_id;

@@ -23,7 +23,11 @@ pub fn hint(e: &Error) -> Option<String> {
     match e {
         Error::Key(k) => k.hint(),
         Error::Token(t) => t.hint(),
-        Error::Unavailable(_) => Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into()),
+        // Only when the CDS itself could not be reached: not when a peer hung up or a
+        // connection was cut half-way (those messages say what happened and what to do).
+        Error::Unavailable(m) if m.starts_with("cannot reach the CDS") => {
+            Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into())
+        }
         _ => None,
     }
 }

@@ -171,11 +171,20 @@ impl Output {
     }
 
     /// A bundle sent to `peer` via `via` in `secs`.
-    pub fn sent(&self, peer: &str, s: &Sent, via: &str, secs: f64) {
+    pub fn sent(&self, peer: &str, s: &Sent, via: &Where, secs: f64) {
         if self.json {
-            self.json(json!({"event": "done", "ok": true, "peer": peer, "bundle": s.bundle, "files": s.files,
+            let mut v = json!({"event": "done", "ok": true, "peer": peer, "bundle": s.bundle, "files": s.files,
                 "bytes": s.bytes, "wire_bytes": s.wire, "resumed_from": s.resumed_from, "suite": s.suite.family(),
-                "via": via, "seconds": secs}));
+                "via": via.name(), "seconds": secs});
+            match via {
+                Where::File(p) => extend(&mut v, json!({"out": p})),
+                Where::Mailbox { expires } => extend(
+                    &mut v,
+                    json!({"queued_until": crate::clock::fmt_time(*expires), "queued_until_unix": expires}),
+                ),
+                _ => {}
+            }
+            self.json(v);
         } else {
             let resumed = match s.resumed_from {
                 0 => String::new(),
@@ -351,5 +360,38 @@ mod tests {
         let mut v = json!({"ok": true});
         extend(&mut v, json!({"fetched": 2}));
         assert_eq!(v, json!({"ok": true, "fetched": 2}));
+    }
+}
+
+/// Where a sent bundle went: the `via` of `--json` (relay, direct, mailbox, file, stdout), with
+/// the file's path or the mailbox's expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Where {
+    Relay,
+    Direct,
+    Mailbox { expires: u64 },
+    File(std::path::PathBuf),
+    Stdout,
+}
+
+impl Where {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Where::Relay => "relay",
+            Where::Direct => "direct",
+            Where::Mailbox { .. } => "mailbox",
+            Where::File(_) => "file",
+            Where::Stdout => "stdout",
+        }
+    }
+}
+
+impl std::fmt::Display for Where {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Where::Mailbox { expires } => write!(f, "mailbox (queued until {})", fmt_time(*expires)),
+            Where::File(p) => write!(f, "file {}", p.display()),
+            w => f.write_str(w.name()),
+        }
     }
 }

@@ -201,14 +201,16 @@ pub fn send_to_all(
         }
     }
     if !live.is_empty() || !offline.is_empty() {
-        if let Err(e) = deliver(ep, &specs, &skey, &mut live, &offline, &mut results, on_fallback, rng, progress) {
-            // The pass itself failed (packing, the temp file): every recipient not yet answered
-            // failed with it.
-            for l in &live {
+        let delivered =
+            deliver(ep, &specs, &skey, &mut live, &offline, &mut results, mailbox, on_fallback, rng, progress);
+        if let Err(e) = delivered {
+            // Nothing went (a socket that could not be set up, the temp file): every recipient
+            // not yet answered failed with it.
+            for l in live.iter().filter(|l| results[l.idx].is_none()) {
                 transfer::log_send_failed(&ep.home, l.line, &e);
             }
             for r in results.iter_mut().filter(|r| r.is_none()) {
-                *r = Some(Err(Error::Other(e.to_string())));
+                *r = Some(Err(again(&e)));
             }
         }
     }
@@ -219,6 +221,19 @@ pub fn send_to_all(
         .collect()
 }
 
+/// How long a recipient's connection may take a piece of the bundle before it drops out: the
+/// others go on (the slowest sets the pace, a stalled one does not stop everyone).
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The same failure for another recipient (errors are not Clone; the kind and text stay).
+fn again(e: &Error) -> Error {
+    match e {
+        Error::Io { context, io } => Error::io(context.clone(), std::io::Error::new(io.kind(), io.to_string())),
+        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        e => Error::Other(e.to_string()),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn deliver(
     ep: &Endpoint,
@@ -227,6 +242,7 @@ fn deliver(
     live: &mut [Live],
     offline: &[usize],
     results: &mut [Option<Result<(Sent, Delivered)>>],
+    mailbox: bool,
     on_fallback: &mut dyn FnMut(&str, &str),
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
@@ -234,6 +250,7 @@ fn deliver(
     for l in live.iter_mut() {
         let (tx, rx) = sync_channel::<Piece>(8);
         let mut w = l.ch.conn.writer.try_clone().map_err(|e| Error::io("cloning the socket", e))?;
+        w.set_write_timeout(Some(STALLED)).map_err(|e| Error::io("setting a write timeout", e))?;
         l.tx = Some(tx);
         l.writer = Some(std::thread::spawn(move || {
             let mut n = 0u64;
@@ -258,40 +275,59 @@ fn deliver(
     };
     let fan = FanOut {
         buf: Vec::with_capacity(PIECE),
-        live,
+        live: &mut *live,
         file: file.map(|f| std::io::BufWriter::with_capacity(PIECE, f)),
     };
-    let (fan, sealed, packed) = transfer::write_records(fan, &specs[0], skey, 0, progress)?;
-    let FanOut { live, file, .. } = fan;
-    let sent = |challenge_a: &[u8; 32], extra: u64, receipt: Option<Receipt>| Sent {
-        bundle: bundle_id(challenge_a),
-        files: packed.files,
-        bytes: packed.bytes,
-        payload: sealed.payload_len,
-        wire: sealed.written + extra,
-        suite: specs[0].suite,
-        receipt,
-        resumed_from: 0,
+    // The one pass. If it fails (every connection refused or cut, a file unreadable), each
+    // recipient's receipt still says what it made of it.
+    let (pass, file) = match transfer::write_records(fan, &specs[0], skey, Resume::WHOLE, progress) {
+        Ok((fan, sealed, packed)) => (Ok((sealed, packed)), fan.file),
+        Err(e) => (Err(e), None),
     };
-    // Each live recipient: its trailer, then its receipt.
+    // Every live recipient's trailer, then the end of its stream.
+    let mut written = Vec::new();
     for l in live.iter_mut() {
-        let spec = &specs[l.idx];
-        let trailer = sealed.trailer(&l.key)?;
-        let tlen = trailer.len() as u64;
-        if let Some(tx) = l.tx.take() {
-            let _ = tx.send(Piece::Trailer(trailer));
+        let tx = l.tx.take();
+        let trailer = pass.as_ref().map_err(again).and_then(|(sealed, _)| sealed.trailer(&l.key));
+        let tlen = trailer.as_ref().map_or(0, |t| t.len() as u64);
+        if let (Some(tx), Ok(t)) = (tx, &trailer) {
+            let _ = tx.send(Piece::Trailer(t.clone()));
         }
-        let written = match l.writer.take().map(|h| h.join()) {
-            Some(Ok(Ok(n))) if n == sealed.written + tlen => Ok(()),
-            Some(Ok(Err(e))) => Err(Error::io("sending the bundle", e)),
+        let joined = l.writer.take().map(|h| h.join());
+        written.push(match (&pass, trailer, joined) {
+            (_, Err(e), _) => Err(e),
+            (Ok((sealed, _)), Ok(_), Some(Ok(Ok(n)))) if n == sealed.written + tlen => Ok(tlen),
+            (_, _, Some(Ok(Err(e)))) => Err(Error::io("sending the bundle", e)),
             _ => Err(Error::io("sending the bundle", std::io::ErrorKind::BrokenPipe.into())),
-        };
-        let r =
-            transfer::live_outcome(&mut l.ch, spec.peer, written).map(|((), rc)| sent(&l.challenge_a, tlen, Some(rc)));
+        });
+    }
+    // The receipts, side by side (one recipient slow to place its files holds up no other).
+    let outcomes: Vec<Result<Sent>> = std::thread::scope(|s| {
+        let handles: Vec<_> = live
+            .iter_mut()
+            .zip(written)
+            .map(|(l, w)| {
+                let (peer, pass) = (specs[l.idx].peer, &pass);
+                s.spawn(move || {
+                    let r = transfer::live_outcome(&mut l.ch, peer, w)?;
+                    let (sealed, packed) = pass.as_ref().map_err(again)?;
+                    let (tlen, receipt) = r;
+                    Ok(sent_as(&l.challenge_a, sealed, packed, specs[0].suite, tlen, Some(receipt)))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other("a sender thread panicked".into()))))
+            .collect()
+    });
+    for (l, r) in live.iter_mut().zip(outcomes) {
+        let spec = &specs[l.idx];
         let name_taken = matches!(&r, Err(Error::PeerRefused { code, .. }) if *code == RefusalCode::NameTaken as u16);
         match r {
-            Err(Error::PeerRefused { peer, reason, .. }) if name_taken => {
-                // As for one recipient: a name that exists there sends the bundle to its mailbox.
+            // As for one recipient: a name that exists there sends the bundle to its mailbox (packed
+            // again for it: a tar stream from stdin cannot be, and stays refused).
+            Err(Error::PeerRefused { peer, reason, .. }) if name_taken && mailbox && !spec.plan.tar_from_stdin => {
                 transfer::log_send_removed(&ep.home, l.line);
                 on_fallback(
                     &peer,
@@ -312,17 +348,51 @@ fn deliver(
         }
     }
     // Each recipient for the mailbox: its own head and trailer around the same records.
-    if let Some(file) = file {
-        let mut file = file.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
-        for &idx in offline {
-            let spec = &specs[idx];
-            results[idx] =
-                Some(deposit_one(ep, spec, skey, &sealed, &mut file, rng).map(|(challenge_a, head, tlen, expires)| {
-                    (sent(&challenge_a, head + tlen, None), Delivered::Queued { expires })
+    let records = match (pass, file) {
+        (Ok(p), Some(f)) => f.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error())).map(|f| (p, f)),
+        (Ok(_), None) => return Ok(()),
+        (Err(e), _) => Err(e),
+    };
+    match records {
+        Ok(((sealed, packed), mut file)) => {
+            for &idx in offline {
+                let r = deposit_one(ep, &specs[idx], skey, &sealed, &mut file, rng);
+                results[idx] = Some(r.map(|(challenge_a, head, tlen, expires)| {
+                    (
+                        sent_as(&challenge_a, &sealed, &packed, specs[0].suite, head + tlen, None),
+                        Delivered::Queued { expires },
+                    )
                 }));
+            }
+        }
+        Err(e) => {
+            for &idx in offline {
+                results[idx] = Some(Err(again(&e)));
+            }
         }
     }
     Ok(())
+}
+
+/// What was sent to one recipient: its bundle id, the shared records, its own head and trailer.
+fn sent_as(
+    challenge_a: &[u8; 32],
+    sealed: &Sealed,
+    packed: &super::tree::Packed,
+    suite: super::BundleSuite,
+    extra: u64,
+    receipt: Option<Receipt>,
+) -> Sent {
+    Sent {
+        bundle: bundle_id(challenge_a),
+        files: packed.files,
+        bytes: packed.bytes,
+        payload: sealed.payload_len,
+        wire: sealed.written + extra,
+        suite,
+        receipt,
+        resumed_from: 0,
+    }
 }
 
 /// Deposits the shared records as `spec.peer`'s own offline bundle; returns its Challenge A,

@@ -10,9 +10,12 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// `courier.db`'s schema: version 1 the tables as the first sslx made them; version 2 makes the
-/// log's enum columns (direction, via, result) strict; version 3 adds the result `interrupted`.
-pub static SCHEMA: Schema =
-    Schema { what: "courier log", migrations: &[Migration::Sql(V1), Migration::Sql(V2), Migration::Sql(V3)] };
+/// log's enum columns (direction, via, result) strict; version 3 adds the result `interrupted`;
+/// version 4 the ways `direct` (to a `recv --bind`) and `stdout` (`send --out -`).
+pub static SCHEMA: Schema = Schema {
+    what: "courier log",
+    migrations: &[Migration::Sql(V1), Migration::Sql(V2), Migration::Sql(V3), Migration::Sql(V4)],
+};
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, time INTEGER NOT NULL,
@@ -49,6 +52,20 @@ ALTER TABLE log_v3 RENAME TO log;
 CREATE INDEX log_bundle ON log(bundle);
 ";
 
+const V4: &str = "
+CREATE TABLE log_v4 (id INTEGER PRIMARY KEY,
+    direction TEXT NOT NULL CHECK (direction IN ('sent', 'received')), time INTEGER NOT NULL,
+    peer TEXT NOT NULL, bundle TEXT NOT NULL, names TEXT NOT NULL, files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, suite TEXT NOT NULL,
+    via TEXT NOT NULL CHECK (via IN ('relay', 'direct', 'file', 'stdout', 'mailbox')),
+    result TEXT NOT NULL CHECK (result IN ('ok', 'failed', 'queued', 'delivered', 'interrupted')),
+    detail TEXT NOT NULL);
+INSERT INTO log_v4 SELECT id, direction, time, peer, bundle, names, files, bytes, suite, via, result, detail FROM log;
+DROP TABLE log;
+ALTER TABLE log_v4 RENAME TO log;
+CREATE INDEX log_bundle ON log(bundle);
+";
+
 /// A name column shown as it is stored (padding honoured, for the log table).
 macro_rules! shown_as_stored {
     ($t:ty) => {
@@ -79,16 +96,25 @@ impl Column for Direction {
 pub enum Via {
     /// Live, through the CDS relay.
     Relay,
-    /// A bundle file (`--out`, `--in`).
+    /// Live, straight to the recipient's `sslx recv --bind` (`send --direct`).
+    Direct,
+    /// A bundle file (`--out FILE`, `--in`).
     File,
+    /// A bundle written to stdout (`--out -`).
+    Stdout,
     /// Left in the recipient's CDS mailbox, or collected from it.
     Mailbox,
 }
 
 impl Column for Via {
     const COLUMN: &'static str = "log.via";
-    const ALL: &'static [(Self, &'static str)] =
-        &[(Via::Relay, "relay"), (Via::File, "file"), (Via::Mailbox, "mailbox")];
+    const ALL: &'static [(Self, &'static str)] = &[
+        (Via::Relay, "relay"),
+        (Via::Direct, "direct"),
+        (Via::File, "file"),
+        (Via::Stdout, "stdout"),
+        (Via::Mailbox, "mailbox"),
+    ];
 }
 
 /// What became of a bundle.

@@ -67,7 +67,8 @@ pub fn send_or_deposit(
             let refused_live =
                 |code: &u16| mailbox && direct.is_none() && *code == crate::wire::RefusalCode::NameTaken as u16;
             let goes_elsewhere = |e: &Error| matches!(e, Error::PeerRefused { code, .. } if refused_live(code));
-            match transfer::send_live_or(&ep.home, ch, spec, rng, progress, &goes_elsewhere) {
+            let via = if direct.is_some() { Via::Direct } else { Via::Relay };
+            match transfer::send_live_or(&ep.home, ch, spec, via, rng, progress, &goes_elsewhere) {
                 Ok(sent) => Ok((sent, Delivered::Live)),
                 Err(Error::PeerRefused { peer, code, reason }) if refused_live(&code) => {
                     let what = format!(

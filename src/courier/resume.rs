@@ -39,6 +39,12 @@ pub struct Partial {
     held_hash: [u8; 32],
     /// Set once the transfer ended in a way that makes the bytes worth keeping.
     keep: bool,
+    /// Set once the sender's A2 said where the transfer starts: until then what was held is
+    /// untouched, and goes back in place whatever happens.
+    started: bool,
+    /// Appends stop here (twice the sender's size hint, and a MiB): a sender cannot make the
+    /// recipient keep much more than it said it would send.
+    cap: u64,
 }
 
 fn sha256_of(f: &mut File, len: u64) -> std::io::Result<[u8; 32]> {
@@ -63,7 +69,7 @@ fn open_kept(p: &Path) -> Option<File> {
     let md = f.metadata().ok()?;
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
-    (md.is_file() && md.uid() == me && md.mode() & 0o022 == 0).then_some(f)
+    (md.is_file() && md.uid() == me && md.mode() & 0o022 == 0 && md.nlink() == 1).then_some(f)
 }
 
 impl Partial {
@@ -73,7 +79,8 @@ impl Partial {
     pub fn claim(dir: &Path, peer: &str, tmp: &Path, keeping: bool) -> Partial {
         let kept = kept_path(dir, peer);
         let path = PathBuf::from(format!("{}.part-{peer}", tmp.display()));
-        let mut p = Partial { path, kept, file: None, held: 0, held_hash: [0; 32], keep: false };
+        let mut p =
+            Partial { path, kept, file: None, held: 0, held_hash: [0; 32], keep: false, started: false, cap: 0 };
         if std::fs::rename(&p.kept, &p.path).is_ok() {
             if let Some(mut f) = open_kept(&p.path) {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -102,7 +109,16 @@ impl Partial {
     /// Nothing held and nothing kept (offline bundles: they do not resume).
     pub fn claim_nothing(tmp: &Path) -> Partial {
         let path = PathBuf::from(format!("{}.part", tmp.display()));
-        Partial { kept: path.clone(), path, file: None, held: 0, held_hash: [0; 32], keep: false }
+        Partial {
+            kept: path.clone(),
+            path,
+            file: None,
+            held: 0,
+            held_hash: [0; 32],
+            keep: false,
+            started: true,
+            cap: 0,
+        }
     }
 
     /// What transfer packet B offers: the bytes held and their SHA-256 (0 and zeros: none).
@@ -112,22 +128,23 @@ impl Partial {
 
     /// What the sender answered in A2 (`from`: 0, or exactly what was offered), as the values
     /// FileProof covers; the bytes held are dropped when the transfer starts over.
-    pub fn start(&mut self, from: u64, keeping: bool) -> Result<Resume> {
+    pub fn start(&mut self, from: u64, size_hint: u64) -> Result<Resume> {
         if from != 0 && from != self.held {
             return Err(Error::Wire(crate::wire::WireError::Invalid(
                 "transfer packet A2 resumes at a point transfer packet B did not offer",
             )));
         }
-        if from == 0 && self.held > 0 {
+        self.started = true;
+        self.cap = size_hint.saturating_mul(2).saturating_add(1 << 20).max(self.held);
+        let keeping = size_hint >= KEEP_FROM;
+        if from == 0 {
             self.held = 0;
             self.held_hash = [0; 32];
             if let Some(f) = &self.file {
-                if f.set_len(0).is_err() || !keeping {
+                if !keeping || f.set_len(0).is_err() {
                     self.file = None;
                 }
             }
-        }
-        if from == 0 {
             return Ok(Resume::WHOLE);
         }
         Ok(Resume { from, prefix_hash: self.held_hash })
@@ -150,7 +167,9 @@ impl Partial {
     /// will not be kept: the transfer goes on.
     fn append(&mut self, bytes: &[u8]) {
         let Some(f) = &mut self.file else { return };
-        if f.seek(std::io::SeekFrom::End(0)).and_then(|_| f.write_all(bytes)).is_err() {
+        let ok = f.seek(std::io::SeekFrom::End(0)).is_ok_and(|end| end + bytes.len() as u64 <= self.cap)
+            && f.write_all(bytes).is_ok();
+        if !ok {
             self.file = None;
             let _ = std::fs::remove_file(&self.path);
         }
@@ -171,7 +190,9 @@ impl Partial {
 impl Drop for Partial {
     fn drop(&mut self) {
         let len = self.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
-        if self.keep && len > 0 && std::fs::rename(&self.path, &self.kept).is_ok() {
+        // Before A2 (a handshake that failed: a wrong key, a refusal) nothing was touched.
+        let keep = self.keep || !self.started;
+        if keep && len > 0 && std::fs::rename(&self.path, &self.kept).is_ok() {
             return;
         }
         let _ = std::fs::remove_file(&self.path);
@@ -185,13 +206,21 @@ pub struct Resumed<'p, R: Read> {
     prefix_hash: Option<[u8; 32]>,
     pub rest: R,
     partial: &'p mut Partial,
+    /// The tar stream ended (its end-of-archive blocks read): what follows is not kept.
+    ended: bool,
 }
 
 impl<'p, R: Read> Resumed<'p, R> {
     pub fn new(partial: &'p mut Partial, rest: R) -> Result<Self> {
         let held = partial.held;
         let prefix = partial.prefix()?.map(|f| (f.take(held), ring::digest::Context::new(&ring::digest::SHA256)));
-        Ok(Resumed { prefix, prefix_hash: None, rest, partial })
+        Ok(Resumed { prefix, prefix_hash: None, rest, partial, ended: false })
+    }
+
+    /// The tar stream's end is reached: bytes read after it (padding, anything a sender put
+    /// there) are not kept.
+    pub fn archive_ended(&mut self) {
+        self.ended = true;
     }
 
     /// Whether the bytes held that were unpacked are those offered (and covered by FileProof).
@@ -206,6 +235,9 @@ impl<'p, R: Read> Resumed<'p, R> {
 
 impl<R: Read> Read for Resumed<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         if let Some((f, ctx)) = &mut self.prefix {
             let n = f.read(buf)?;
             if n > 0 {
@@ -219,7 +251,9 @@ impl<R: Read> Read for Resumed<'_, R> {
             self.prefix_hash = Some(ctx.finish().as_ref().try_into().expect("32 bytes"));
         }
         let n = self.rest.read(buf)?;
-        self.partial.append(&buf[..n]);
+        if !self.ended {
+            self.partial.append(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -254,16 +288,31 @@ pub fn matches_offer(held: u64, hash: &[u8; 32], pack: impl FnOnce(&mut dyn Writ
     h.left == 0 && crate::crypto::ct_eq(h.ctx.finish().as_ref(), hash)
 }
 
-/// Drops the first `skip` bytes written through it (those the recipient holds).
+/// Drops the first `skip` bytes written through it (those the recipient holds), hashing them:
+/// [`SkipFirst::dropped_as_offered`] tells whether they were still the bytes offered (a file
+/// that changed between the check of the offer and the send would splice two versions).
 pub struct SkipFirst<W: Write> {
     pub inner: W,
     pub skip: u64,
+    dropped: ring::digest::Context,
+}
+
+impl<W: Write> SkipFirst<W> {
+    pub fn new(inner: W, skip: u64) -> Self {
+        SkipFirst { inner, skip, dropped: ring::digest::Context::new(&ring::digest::SHA256) }
+    }
+
+    /// Whether all `skip` bytes came and hash to `hash`.
+    pub fn dropped_as_offered(&self, hash: &[u8; 32]) -> bool {
+        self.skip == 0 && crate::crypto::ct_eq(self.dropped.clone().finish().as_ref(), hash)
+    }
 }
 
 impl<W: Write> Write for SkipFirst<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.skip > 0 {
             let n = (buf.len() as u64).min(self.skip) as usize;
+            self.dropped.update(&buf[..n]);
             self.skip -= n as u64;
             return Ok(n);
         }
@@ -296,9 +345,11 @@ mod tests {
 
     #[test]
     fn skip_first_drops_exactly_the_bytes_held() {
-        let mut w = SkipFirst { inner: Vec::new(), skip: 7 };
+        let mut w = SkipFirst::new(Vec::new(), 7);
         w.write_all(b"abc").unwrap();
         w.write_all(b"defghij").unwrap();
         assert_eq!(w.inner, b"hij");
+        assert!(w.dropped_as_offered(&crate::crypto::sha256(b"abcdefg")));
+        assert!(!w.dropped_as_offered(&crate::crypto::sha256(b"abcdefh")));
     }
 }

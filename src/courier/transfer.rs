@@ -117,12 +117,19 @@ pub(super) fn write_records<W: Write>(
     out: W,
     spec: &SendSpec<'_>,
     skey: &Secret<32>,
-    from: u64,
+    from: Resume,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, bundle::Sealed, tree::Packed)> {
     let bw = BundleWriter::new(out, spec.suite, skey);
-    let pw = SkipFirst { inner: PayloadWriter::new(bw, spec.compression)?, skip: from };
+    let pw = SkipFirst::new(PayloadWriter::new(bw, spec.compression)?, from.from);
     let (pw, packed) = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
+    if from.from > 0 && !pw.dropped_as_offered(&from.prefix_hash) {
+        // No trailer: the recipient keeps what came and places nothing.
+        return Err(Error::Other(
+            "a file changed while it was sent (the part the recipient kept is no longer what is here): send again"
+                .into(),
+        ));
+    }
     let (bw, _, _) = pw.inner.finish().map_err(|e| io_to_error(e, "packing"))?;
     let (w, sealed) = bw.finish()?;
     Ok((w, sealed, packed))
@@ -137,7 +144,7 @@ fn write_bundle<W: Write>(
     key: &ProofKey,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, u64, u64, tree::Packed)> {
-    let (mut w, sealed, packed) = write_records(out, spec, &skey, key.resume.from, progress)?;
+    let (mut w, sealed, packed) = write_records(out, spec, &skey, key.resume, progress)?;
     let trailer = sealed.trailer(key)?;
     w.write_all(&trailer).and_then(|_| w.flush()).map_err(|e| Error::io("writing the bundle", e))?;
     Ok((w, sealed.payload_len, sealed.written + trailer.len() as u64, packed))
@@ -191,6 +198,7 @@ fn read_bundle<R: Read>(
         let mut archive = tar::Archive::new(Counting { inner: resumed, done: 0, progress });
         let r = tree::unpack(&mut archive, tmp.path(), dest);
         let mut counting = archive.into_inner();
+        counting.inner.archive_ended();
         let drained = r.and_then(|u| {
             std::io::copy(&mut counting.inner, &mut std::io::sink())
                 .map_err(|e| io_to_error(e, "reading the bundle"))?;
@@ -325,7 +333,7 @@ pub fn send_live(
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Sent> {
-    send_live_or(home, ch, spec, rng, progress, &|_| false)
+    send_live_or(home, ch, spec, Via::Relay, rng, progress, &|_| false)
 }
 
 /// [`send_live`], but a failure `goes_elsewhere` says another delivery takes over (the
@@ -334,12 +342,13 @@ pub(super) fn send_live_or(
     home: &Home,
     mut ch: Channel,
     spec: &SendSpec<'_>,
+    via: Via,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64),
     goes_elsewhere: &dyn Fn(&Error) -> bool,
 ) -> Result<Sent> {
     let challenge_a: [u8; 32] = crypto::random_array(rng);
-    let line = log_send_start(home, spec, &bundle_id(&challenge_a), Via::Relay);
+    let line = log_send_start(home, spec, &bundle_id(&challenge_a), via);
     let r = send_live_inner(&mut ch, spec, challenge_a, rng, progress);
     match (&r, line) {
         (Err(e), Some(id)) if goes_elsewhere(e) => {
@@ -431,12 +440,15 @@ fn send_live_inner(
     })
 }
 
-/// Receives over a live session (the recipient's side of Fig. 7) into `dest`; logs the outcome.
+/// Receives over a live session (the recipient's side of Fig. 7) into `dest`; logs the outcome
+/// with `via` (relay, or direct for a `recv --bind`).
+#[allow(clippy::too_many_arguments)]
 pub fn recv_live(
     home: &Home,
     me: &str,
     mut ch: Channel,
     dest: &Destination,
+    via: Via,
     rng: &dyn SecureRandom,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Got> {
@@ -477,7 +489,7 @@ pub fn recv_live(
         }
         Err(_) => {}
     }
-    log_receive(home, &peer, &bundle, a1.suite, Via::Relay, &r);
+    log_receive(home, &peer, &bundle, a1.suite, via, &r);
     r
 }
 
@@ -542,7 +554,7 @@ fn recv_live_inner(
             }
         };
         // A point not offered is a malformed A2 (reported in the receipt, status 1).
-        let resume = partial.start(a2.resume_from, a2.size_hint >= resume::KEEP_FROM)?;
+        let resume = partial.start(a2.resume_from, a2.size_hint)?;
         ch.send(&Ack.to_frame()?, false)?;
         let hint = a2.size_hint;
         let key = ProofKey { challenges: chs, kd, resume };
@@ -559,8 +571,7 @@ fn recv_live_inner(
         })
     })();
     // What came out of verified records stays for the next transfer from this sender when this
-    // one was cut (or stopped by the recipient's own I/O); after anything that failed to verify,
-    // none of it is trusted.
+    // one was cut; after anything else (a failure to verify, a full disk) it goes.
     if let Err(e) = &r {
         // A name that exists stops a transfer at its first entry: worth keeping only what an
         // earlier cut left (a resumed transfer).
@@ -754,9 +765,8 @@ fn worth_keeping(e: &Error) -> bool {
         e,
         Error::Courier(CourierError::CutOff(_))
             | Error::Session(SessionError::CutOff(_) | SessionError::ConnectionCut(_))
-            | Error::Io { .. }
             | Error::Unavailable(_)
-    )
+    ) || matches!(e, Error::Io { io, .. } if is_cut(io))
 }
 
 /// A connection the peer or the network cut (not a local failure).

@@ -325,16 +325,17 @@ pub fn sweep_interrupted(dest: &Path) -> Vec<PathBuf> {
         else {
             continue;
         };
-        if dest.join(dir).exists() || !e.file_type().is_ok_and(|t| t.is_file()) {
+        // Only plain files of this user's, whose receive is gone.
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions.
+        let mine = e.metadata().is_ok_and(|m| m.is_file() && m.uid() == unsafe { libc::geteuid() });
+        if dest.join(dir).exists() || !e.file_type().is_ok_and(|t| t.is_file()) || !mine {
             continue;
         }
-        match peer.strip_prefix('-').filter(|p| crate::keys::check_name(p).is_ok()) {
-            Some(peer) => {
-                let _ = std::fs::rename(e.path(), super::resume::kept_path(dest, peer));
-            }
-            None => {
-                let _ = std::fs::remove_file(e.path());
-            }
+        // Kept unless a newer cut already left its own (that one stays).
+        let kept = peer.strip_prefix('-').filter(|p| crate::keys::check_name(p).is_ok());
+        if kept.is_none_or(|peer| rename_no_replace(&e.path(), &super::resume::kept_path(dest, peer)).is_err()) {
+            let _ = std::fs::remove_file(e.path());
         }
     }
     removed
@@ -565,6 +566,10 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, tmp: &Path, dest: &Destina
             return Err(unsafe_entry(format!("{} would be written through a symbolic link", path.display())));
         }
         let top = path.components().next().expect("non-empty").as_os_str().to_string_lossy().into_owned();
+        if top.starts_with(".sslx-") {
+            // sslx's own names in a receive folder (temp dirs, what a cut transfer kept).
+            return Err(unsafe_entry(format!("the bundle holds {top}, a name sslx keeps for itself")));
+        }
         if path.components().count() == 1 {
             if on_conflict == OnConflict::Fail && dest.join(&top).symlink_metadata().is_ok() {
                 return Err(exists(dest, &top));

@@ -30,7 +30,7 @@ pub enum KeyError {
     BadLine { expected: &'static str, why: String, class: LineFailure },
     #[error("{path}: secret file is readable by group or others (mode {mode:o})")]
     Exposed { path: String, mode: u32 },
-    #[error("no identity in {0}")]
+    #[error("no identity in {0}: this home was never set up (nothing was done, nothing created)")]
     NoIdentity(String),
     #[error("an identity already exists in {0}")]
     IdentityExists(String),
@@ -54,7 +54,11 @@ impl KeyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             KeyError::Exposed { path, .. } => Some(format!("run: chmod 600 {path}")),
-            KeyError::NoIdentity(_) => Some("run: sslx keygen --name NAME".into()),
+            KeyError::NoIdentity(_) => Some(
+                "a wrong home? (--home, SSLX_HOME; the default is $XDG_CONFIG_HOME/sslx); a new machine: sslx keygen \
+                 --name NAME"
+                    .into(),
+            ),
             KeyError::IdentityExists(_) => Some("use another --home, or --force to replace it".into()),
             _ => None,
         }

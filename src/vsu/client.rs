@@ -144,7 +144,9 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
     let id = home.load_identity()?;
     let pending = load_pending(home)?;
     let cdsk = read_cdsk_file(home, ASSEMBLED_FILE)?.ok_or_else(|| {
-        Error::NotFound("no assembled key to confirm (run sslx assemble-key --reply-b FILE --pin PIN first)".into())
+        Error::NotFound(
+            "no assembled key to confirm (run sslx assemble-key --reply-b FILE first: it asks for the PIN)".into(),
+        )
     })?;
     let a = ReplyA::from_armor(&pending.reply_a)?;
     let cds = cds_override.unwrap_or(&pending.cds);

@@ -97,6 +97,9 @@ fn pair_key_for(ctx: &Ctx, to: &str) -> Result<sslx::crypto::Secret<32>> {
 }
 
 pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
+    if a.to_file.as_deref() == Some(std::path::Path::new("-")) && a.paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(usage("stdin cannot hold both the recipients (--to-file -) and the tar stream (-)"));
+    }
     let to = recipients(&a)?;
     if to.len() > 1 && (a.out.is_some() || a.direct.is_some()) {
         return Err(usage(
@@ -141,18 +144,18 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
             let s = if a.armor {
                 let w = sslx::courier::armor::ArmorWriter::new(out);
                 let (w, s) =
-                    transfer::send_offline(&ctx.home, w, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?;
+                    transfer::send_offline(&ctx.home, w, &spec, Via::Stdout, Outcome::Ok, &rng, &mut on_progress)?;
                 w.finish().context("writing the armored bundle")?;
                 s
             } else {
-                transfer::send_offline(&ctx.home, out, &spec, Via::File, Outcome::Ok, &rng, &mut on_progress)?.1
+                transfer::send_offline(&ctx.home, out, &spec, Via::Stdout, Outcome::Ok, &rng, &mut on_progress)?.1
             };
-            (s, "stdout".to_owned())
+            (s, Where::Stdout)
         }
         Some(path) => {
             let p = std::path::Path::new(path);
             let s = transfer::send_to_path(&ctx.home, p, &spec, a.armor, &rng, &mut on_progress)?;
-            (s, path.to_owned())
+            (s, Where::File(p.to_owned()))
         }
         None => {
             use sslx::courier::mailbox::{send_or_deposit, Delivered};
@@ -161,10 +164,9 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
                 |reason: &str| ctx.say(format!("sslx: {reason}: the bundle goes to {peer}'s mailbox at the CDS"));
             let mailbox = !a.no_mailbox;
             match send_or_deposit(&ep, &spec, a.direct.as_deref(), mailbox, &mut fallback, &rng, &mut on_progress)? {
-                (s, Delivered::Live) => (s, "relay".to_owned()),
-                (s, Delivered::Queued { expires }) => {
-                    (s, format!("mailbox (queued until {})", sslx::cli::fmt_time(expires)))
-                }
+                (s, Delivered::Live) if a.direct.is_some() => (s, Where::Direct),
+                (s, Delivered::Live) => (s, Where::Relay),
+                (s, Delivered::Queued { expires }) => (s, Where::Mailbox { expires }),
             }
         }
     };
@@ -172,6 +174,8 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode> {
     ctx.out.sent(peer, &sent, &via, prog.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
+
+use sslx::cli::report::Where;
 
 /// `sslx send --to a --to b …`: one pass, a line (or `done`/`error` event) per recipient; the
 /// exit status is the first failure's (0 when every recipient has the bundle or it waits in
@@ -208,10 +212,8 @@ fn send_to_all(
     let mut first_failure = None;
     for (peer, r) in results {
         match r {
-            Ok((s, Delivered::Live)) => ctx.out.sent(&peer, &s, "relay", secs),
-            Ok((s, Delivered::Queued { expires })) => {
-                ctx.out.sent(&peer, &s, &format!("mailbox (queued until {})", sslx::cli::fmt_time(expires)), secs)
-            }
+            Ok((s, Delivered::Live)) => ctx.out.sent(&peer, &s, &Where::Relay, secs),
+            Ok((s, Delivered::Queued { expires })) => ctx.out.sent(&peer, &s, &Where::Mailbox { expires }, secs),
             Err(e) => {
                 let e = anyhow::Error::new(e).context(format!("sending to {peer}"));
                 let (code, hint) = sslx::cli::exit::classify(&e);
@@ -374,11 +376,12 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<ExitCode> {
             None => sslx::cli::progress::Progress::new("receiving", ctx.out.json, ctx.out.quiet),
         };
         let ch = Channel::new(session, conn);
-        let g = transfer::recv_live(&ctx.home, &ep.name, ch, &dest, &rng, &mut |n, t| prog.update(n, t));
+        let via = if a.bind.is_some() { Via::Direct } else { Via::Relay };
+        let g = transfer::recv_live(&ctx.home, &ep.name, ch, &dest, via, &rng, &mut |n, t| prog.update(n, t));
         prog.finish();
         // The transfer is over: its place goes to the next sender before --exec-after runs.
         drop(place);
-        inbox.arrived(ctx, &g?, &dest, "relay", prog.elapsed().as_secs_f64())
+        inbox.arrived(ctx, &g?, &dest, sslx::db::Column::as_str(via), prog.elapsed().as_secs_f64())
     };
     // Back on hook after a drop, or told a bundle was left (we were busy, or refused a name):
     // what waits in the mailbox is collected.

@@ -33,8 +33,10 @@ impl Ctx {
 
 fn main() -> ExitCode {
     let cli = SslxCli::parse();
-    // dial and listen carry a stream on stdout: their --json events go to stderr.
-    let streams = matches!(cli.command, SslxCommand::Dial(_) | SslxCommand::Listen(_));
+    // dial and listen carry a stream on stdout, and so does `send --out -` (the bundle): their
+    // --json events go to stderr.
+    let streams = matches!(&cli.command, SslxCommand::Dial(_) | SslxCommand::Listen(_))
+        || matches!(&cli.command, SslxCommand::Send(s) if s.out.as_deref() == Some("-"));
     let out = Output { json: cli.global.json, quiet: cli.global.quiet, json_on_stderr: streams };
     match run(cli, out) {
         Ok(code) => code,
@@ -65,6 +67,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
     let g = cli.global;
     let ctx = Ctx { home: Home::new(g.home.unwrap_or_else(Home::default_dir)), cds: g.cds, cds_http: g.cds_http, out };
+    // A home without an identity (a wrong --home, a machine never set up) is the first thing
+    // to say, before any other advice and before anything is created in it.
+    let needs_identity =
+        !matches!(cli.command, SslxCommand::Keygen(_) | SslxCommand::Standing(_) | SslxCommand::Token(_));
+    if needs_identity && !ctx.home.has_identity() {
+        ctx.home.load_identity()?;
+    }
     match cli.command {
         SslxCommand::Keygen(a) => keygen(&ctx, a),
         SslxCommand::Vsu(a) if a.confirm => confirm(&ctx),
@@ -108,10 +117,11 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
             ctx.say(format!("identity written to {path} (0600)"));
         }
         None => {
-            if let Some(old) = ctx.home.replace_identity(&id, a.force)? {
-                ctx.say(format!("the old identity is kept as {}", old.display()));
-            }
+            let old = ctx.home.replace_identity(&id, a.force)?;
             ctx.say(format!("identity of {} written to {} (0600)", id.name, ctx.home.identity_path().display()));
+            if let Some(old) = &old {
+                report_replaced(ctx, old);
+            }
         }
     }
     if ctx.out.json {
@@ -120,6 +130,24 @@ fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<ExitCode> {
         println!("{public}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `keygen --force` on a machine in use: what the new identity changes for its CDS key and its
+/// pairs, and how to enroll again.
+fn report_replaced(ctx: &Ctx, old: &std::path::Path) {
+    ctx.say(format!("the old identity is kept as {} (0600)", old.display()));
+    if ctx.home.path("cdsk").exists() {
+        ctx.say(format!(
+            "the CDS key here still works (it does not depend on the identity), but the CDS (and sslx standing) \
+             has the old public key for this name until you enroll again, proving the old key:\n  sslx vsu --email \
+             ADDR --oob URI --prove-with {}",
+            old.display()
+        ));
+    }
+    let pairs = sslx::courier::paired_peers(&ctx.home).len();
+    if pairs > 0 {
+        ctx.say(format!("the {pairs} pair(s) are kept: pair keys do not depend on the identity"));
+    }
 }
 
 fn open(ctx: &Ctx, a: VsuArgs) -> Result<ExitCode> {
@@ -143,7 +171,7 @@ fn open(ctx: &Ctx, a: VsuArgs) -> Result<ExitCode> {
         ctx.say(format!(
             "open request {} sent to the CDS at {cds}: reply A kept in {}\n\
              reply B is on its way to {email}, the PIN to {oob}; the request expires {}.\n\
-             next: sslx assemble-key --reply-b FILE --pin PIN, then sslx vsu --confirm",
+             next: sslx assemble-key --reply-b FILE (it asks for the PIN; or SSLX_PIN / --pin-file), then sslx vsu --confirm",
             p.request_id,
             ctx.home.dir.display(),
             sslx::cli::fmt_time(p.expires)
