@@ -2,7 +2,7 @@
 # the verified setup, and pairs. Needs SSLX (the sslx binary) and W (a work dir); sets
 # SSLX_CDS, SSLX_HTTP and cds_pid.
 
-"$(dirname "$SSLX")/sslx-cds" serve --dev --listen 127.0.0.1:0 --http 127.0.0.1:0 >"$W/cds.json" 2>"$W/cds.log" &
+"$(dirname "$SSLX")/sslx-cds" serve --dev --health-detail --listen 127.0.0.1:0 --http 127.0.0.1:0 >"$W/cds.json" 2>"$W/cds.log" &
 cds_pid=$!
 for _ in $(seq 200); do [ -s "$W/cds.json" ] && break; sleep 0.05; done
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$W/cds.json" "$1"; }
@@ -18,11 +18,12 @@ enroll() {
   "$SSLX" --home "$home" -q vsu --confirm
 }
 
-# pair A B: A pairs with B unattended (B's string handed to A through a FIFO).
+# pair A B: A pairs with B unattended, as scripts/quickstart.sh does: A's string reaches B through
+# a FIFO, and B's own string (printed once it matched) is what A's side compares with its own.
 pair() {
-  rm -f "$W/sas"; mkfifo "$W/sas"
-  "$SSLX" --home "$W/$2" -q pair --accept --sas-file "$W/sas" 2>/dev/null & local acc=$!
+  rm -f "$W/phone" "$W/b-says"; mkfifo "$W/phone"
+  "$SSLX" --home "$W/$2" pair --accept --sas-file "$W/phone" >"$W/b-says" 2>/dev/null & local acc=$!
   sleep 0.3
-  "$SSLX" --home "$W/$1" -q pair "$2" --yes | head -1 >"$W/sas"
+  "$SSLX" --home "$W/$1" pair "$2" --yes --sas-file "$W/b-says" 2>/dev/null | head -1 >"$W/phone"
   wait $acc
 }

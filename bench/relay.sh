@@ -27,7 +27,7 @@ enroll() {
 enroll alice; enroll bob; enroll carol
 SSLX_HOME=$work/bob "$bin/sslx" -q listen --max-calls 4 >/dev/null 2>&1 &
 pids+=($!)
-SSLX_HOME=$work/carol "$bin/sslx" -q listen --bind 127.0.0.1:0 >/dev/null 2>"$work/carol.err" &
+SSLX_HOME=$work/carol "$bin/sslx" listen --bind 127.0.0.1:0 >/dev/null 2>"$work/carol.err" &
 pids+=($!)
 sleep 0.5
 carol=$(sed -n 's/^sslx: listening on \([^ ]*\) .*/\1/p' "$work/carol.err")

@@ -1,3 +1,8 @@
+# The peers this home is paired with (for send --to).
+_sslx_peers() {
+    sslx --json pairs 2>/dev/null | grep -o '"peer":"[^"]*"' | cut -d'"' -f4
+}
+
 _sslx() {
     local i cur prev opts cmd
     COMPREPLY=()
@@ -837,7 +842,7 @@ _sslx() {
             fi
             case "${prev}" in
                 --to)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_sslx_peers)" -- "${cur}"))
                     return 0
                     ;;
                 --to-file)

@@ -1,3 +1,8 @@
+# The peers this home is paired with (for send --to).
+function __sslx_peers
+    sslx --json pairs 2>/dev/null | string match -r -g -a '"peer":"([^"]+)"'
+end
+
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sslx_global_optspecs
     string join \n home= cds= cds-http= json q/quiet h/help V/version
@@ -160,7 +165,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand pair" -l json -d 'Machine-read
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s V -l version -d 'Print version'
-complete -c sslx -n "__fish_sslx_using_subcommand send" -l to -d 'The paired peer; again for more (--to bob --to carol: one pass over the data, one bundle each can open, live to those listening, the mailbox for the rest)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand send" -l to -d 'The paired peer; again for more (--to bob --to carol: one pass over the data, one bundle each can open, live to those listening, the mailbox for the rest)' -r -f -a "(__sslx_peers)"
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l to-file -d 'Recipients from FILE (- for stdin), one name a line; blank lines and # comments skipped' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand send" -l suite -d 'Cipher suite of the bundle' -r -f -a "aead\t'ChaCha20-Poly1305 or AES-256-GCM in 64 KiB records (default)'
 3des\t'The seed\'s triple-DES EDE in CBC mode, HMAC-SHA-256 per record'"

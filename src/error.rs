@@ -142,7 +142,11 @@ impl Error {
             Error::HookReplaced { .. } => ErrorKind::Refused,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unavailable(_) => ErrorKind::Unavailable,
-            Error::Usage(_) | Error::Exists { .. } => ErrorKind::Usage,
+            Error::Usage(_) => ErrorKind::Usage,
+            // A name that exists where files are received: refused by the destination's rule.
+            Error::Exists { .. } => ErrorKind::Refused,
+            // A file named on the command line (or one sslx keeps) that is not there.
+            Error::Io { io, .. } if io.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             Error::Io { .. } | Error::OutputClosed | Error::Other(_) => ErrorKind::Failure,
         }
     }

@@ -537,7 +537,7 @@ fn a_bundle_altered_cut_replayed_or_for_another_key_is_refused_and_nothing_is_le
         .arg(dest.path())
         .write_stdin(bundle)
         .assert()
-        .code(2)
+        .code(5)
         .stderr(predicates::str::contains("already exists"));
     assert_eq!(std::fs::read_to_string(dest.path().join("docs")).unwrap(), "mine");
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);
@@ -643,7 +643,7 @@ fn a_bundle_for_an_absent_recipient_waits_in_its_mailbox_and_the_logs_follow() {
         .stderr(predicates::str::contains("the mailbox is empty"));
     // A bundle the recipient cannot place yet (the name exists) stays in the mailbox.
     a.cmd().args(["send", "--to", "mb"]).arg(src.path().join("night")).assert().success();
-    b.cmd().args(["recv", "--from-mailbox", "--into"]).arg(dest.path()).assert().code(2);
+    b.cmd().args(["recv", "--from-mailbox", "--into"]).arg(dest.path()).assert().code(5);
     let other = tempfile::tempdir().unwrap();
     b.cmd().args(["recv", "--from-mailbox", "--into"]).arg(other.path()).assert().success();
     assert!(other.path().join("night").is_dir());
@@ -758,7 +758,7 @@ fn a_live_transfer_the_recipient_refuses_says_why_at_the_sender_and_links_named_
         .code(5)
         .stderr(predicates::str::contains("rb refused").and(predicates::str::contains("already exists")));
     let (status, _, err) = recv.wait();
-    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(status.code(), Some(5), "{err}");
     assert!(err.contains("--on-conflict"), "the recipient is told its way out: {err}");
     assert_eq!(std::fs::read_to_string(dest.path().join("big.bin")).unwrap(), "mine");
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1, "a temp dir was left behind");
@@ -774,7 +774,7 @@ fn a_live_transfer_the_recipient_refuses_says_why_at_the_sender_and_links_named_
             && !said.contains(dest.path().to_str().unwrap()),
         "{said}"
     );
-    assert_eq!(recv.wait().0.code(), Some(2));
+    assert_eq!(recv.wait().0.code(), Some(5));
     let log: serde_json::Value =
         serde_json::from_slice(&a.cmd().args(["log", "--sent", "--json"]).assert().success().get_output().stdout)
             .unwrap();
@@ -1945,8 +1945,8 @@ fn one_send_to_three_recipients_goes_live_to_those_listening_and_to_the_mailbox_
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches(r#""via":"mailbox""#).count(), 2, "{text}");
-    assert_eq!(rb.wait().0.code(), Some(2));
-    assert_eq!(rc.wait().0.code(), Some(2));
+    assert_eq!(rb.wait().0.code(), Some(5));
+    assert_eq!(rc.wait().0.code(), Some(5));
     for p in [&b, &c] {
         let elsewhere = tempfile::tempdir().unwrap();
         p.cmd().args(["recv", "--from-mailbox", "--into"]).arg(elsewhere.path()).assert().success();
@@ -1966,6 +1966,20 @@ fn one_send_to_three_recipients_goes_live_to_those_listening_and_to_the_mailbox_
         .assert()
         .code(6)
         .stderr(predicates::str::contains("did you mean --to fc"));
+    // The shell completes --to with the paired peers (bash, the completion script as shipped).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/sslx.bash");
+    let bindir = bin("sslx").parent().unwrap().to_owned();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(sslx send --to f); COMP_CWORD=3; _sslx sslx f --to; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .env("PATH", format!("{}:{}", bindir.display(), std::env::var("PATH").unwrap()))
+        .env("SSLX_HOME", a.home())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "fb fc fd", "{}", String::from_utf8_lossy(&out.stderr));
     // Several recipients make no --out file.
     a.cmd().args(["send", "--to", "fb", "--to", "fc", "--out", "x.sslx"]).arg(&batch).assert().code(2);
 }

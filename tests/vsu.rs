@@ -34,6 +34,7 @@ fn dev_cds_enrolls_a_participant_end_to_end() {
     // The CDS HTTP address announced at enrollment is remembered.
     let out = p.cmd().args(["--json", "standing", "alice"]).assert().success().get_output().stdout.clone();
     let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(s["ok"], true, "{s}");
     assert_eq!(s["status"], "confirmed");
     assert_eq!(s["channels"], serde_json::json!(["email", "sms"]));
     assert_eq!(s["vsu_count"], 1);

@@ -97,7 +97,7 @@ pub enum SslxCommand {
     Send(SendArgs),
     /// Receive files: take calls from paired peers, open a bundle file (--in), or fetch the mailbox
     #[command(
-        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --into 'inbox/%F'        a folder per day (strftime fields, local time; TZ=UTC for UTC)\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin; armored ones too); it opens once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\n  sslx recv --exec-after 'ingest \"$@\"'  run a command with each arrival's paths\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links and devices are refused, and a\ncut-off or altered transfer leaves nothing behind. Send it again.\nA name that already exists: --on-conflict fail (the default) refuses the transfer, and a live one\nthen waits in the mailbox (the sender is told what to do here); rename places report.1.pdf beside\nreport.pdf; overwrite replaces it (a directory whole, not merged); skip keeps what is there.\nOn hook, recv stays: a hook that drops (a CDS restart, a dead connection) is put up again after\n1 s, 2 s, 4 s … up to a minute, told on stderr (or as hook_down/hook_up events with --json), and\nwhat was left in the mailbox meanwhile is fetched when it is back. A second recv of this name\ntakes the hook over; the first stops (exit 5). Under systemd (Type=notify) it says READY=1 once\non hook; contrib/sslx-recv.service is a unit to start from.\nSettings: [recv] into, on-conflict, exec-after, max-transfers in sslx.toml in the home; flags win.\nExit status: 0 received, 1 --exec-after failed (with --once, --in or --from-mailbox), 2 a name already exists, 3 altered,\nreplayed or cut off, 5 the CDS refused the hook (or another recv took it), 6 not paired, 7 the CDS\nunreachable at the start."
+        after_help = "Examples:\n  sslx recv --into inbox/            on hook at the CDS; first delivers what waits in the mailbox\n  sslx recv --into 'inbox/%F'        a folder per day (strftime fields, local time; TZ=UTC for UTC)\n  sslx recv --once                   one transfer, then exit (for scripts)\n  sslx recv --in notes.sslx          open a bundle file (- for stdin; armored ones too); it opens once\n  sslx recv --from-mailbox           fetch what waits at the CDS and exit\n  sslx recv --exec-after 'ingest \"$@\"'  run a command with each arrival's paths\nEverything is unpacked into a temp dir inside --into and moved into place only after every proof\nheld: absolute paths, '..', links pointing outside, hard links and devices are refused, and a\ncut-off or altered transfer leaves nothing behind. Send it again.\nA name that already exists: --on-conflict fail (the default) refuses the transfer, and a live one\nthen waits in the mailbox (the sender is told what to do here); rename places report.1.pdf beside\nreport.pdf; overwrite replaces it (a directory whole, not merged); skip keeps what is there.\nOn hook, recv stays: a hook that drops (a CDS restart, a dead connection) is put up again after\n1 s, 2 s, 4 s … up to a minute, told on stderr (or as hook_down/hook_up events with --json), and\nwhat was left in the mailbox meanwhile is fetched when it is back. A second recv of this name\ntakes the hook over; the first stops (exit 5). Under systemd (Type=notify) it says READY=1 once\non hook; contrib/sslx-recv.service is a unit to start from.\nSettings: [recv] into, on-conflict, exec-after, max-transfers in sslx.toml in the home; flags win.\nExit status: 0 received, 1 --exec-after failed (with --once, --in or --from-mailbox), 2 usage, 3 altered,\nreplayed or cut off, 5 a name already exists (or the CDS refused the hook, or another recv took it),\n6 not paired or no such bundle file, 7 the CDS unreachable at the start."
     )]
     Recv(RecvArgs),
     /// Show the send log and the receive log (the inbox)
@@ -694,4 +694,83 @@ pub struct ReleaseArgs {
     /// The key file that seals the database's keys [default: DB.key]
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+}
+
+/// The EXAMPLES of each man page (`sslx-send`, `sslx-cds-serve`…): command lines, each with what
+/// it does. Every page has some.
+pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
+    match page {
+        "sslx" => &[
+            ("sslx keygen --name web1", "make this machine's identity"),
+            ("sslx status", "where this machine stands: identity, CDS, CDS key, pairs"),
+        ],
+        "sslx-keygen" => &[
+            ("sslx keygen --name web1", "an identity in the home (0600), its public line on stdout"),
+            ("sslx keygen --name node1 --out node1.key", "a node's key for session tokens"),
+        ],
+        "sslx-vsu" => &[
+            ("sslx vsu --email ops@example.com --oob sms:+15551234567", "ask the CDS to enroll this machine"),
+            ("sslx vsu --confirm", "confirm the assembled CDS key"),
+        ],
+        "sslx-assemble-key" => &[
+            ("sslx assemble-key --reply-b reply-b.eml", "put the key together; the PIN is asked for"),
+            ("SSLX_PIN=$(cat pin) sslx assemble-key --reply-b - < mail.eml", "unattended, the email on stdin"),
+        ],
+        "sslx-standing" => &[("sslx standing web1 --json", "web1's public standing at the CDS, for a script")],
+        "sslx-status" => &[("sslx status --json", "identity, CDS, CDS key expiry, pairs and mailbox as one object")],
+        "sslx-pairs" => &[("sslx pairs", "the peers this machine is paired with, and since when")],
+        "sslx-unpair" => &[("sslx unpair bob", "forget the pair key shared with bob")],
+        "sslx-listen" => &[
+            ("sslx listen > incoming.tar", "take one caller's stream (on hook at the CDS)"),
+            ("sslx listen --exec 'tar x -C /srv/in' --allow alice", "run a command for each call from alice"),
+        ],
+        "sslx-dial" => &[
+            ("tar cf - reports | sslx dial backup1", "stream to backup1 through the CDS relay"),
+            ("sslx dial db1@10.0.0.7:7460 < query.sql", "straight to db1's sslx listen --bind"),
+        ],
+        "sslx-handshake" => &[("sslx handshake backup1 --json", "authenticate with backup1 and print what was agreed")],
+        "sslx-pair" => &[
+            ("sslx pair --accept", "wait for a peer to pair with (type the string it shows)"),
+            ("sslx pair bob", "pair with bob; read him the short string"),
+        ],
+        "sslx-send" => &[
+            ("sslx send reports/ --to bob", "live to bob's sslx recv, or to his mailbox"),
+            ("sslx send logs/ --to bob --to carol", "one pass over the data for both"),
+            ("tar c /etc | sslx send - --to bob", "a tar stream from stdin"),
+            ("sslx send notes.txt --to bob --armor --out notes.txt.sslx", "a text bundle for email"),
+        ],
+        "sslx-recv" => &[
+            ("sslx recv --into 'inbox/%F'", "take transfers, a folder per day"),
+            ("sslx recv --once --into .", "one transfer (or what waits in the mailbox), then exit"),
+            ("sslx recv --in notes.sslx", "open a bundle file"),
+        ],
+        "sslx-log" => &[("sslx log --sent --json", "the send log as JSON, queued bundles asked about first")],
+        "sslx-token" => &[("sslx token mint --key node1.key --node 1 --field User-ID=fred", "mint a session token")],
+        "sslx-token-mint" => &[(
+            "sslx token mint --key node1.key --node 1 --field User-ID=fred --url https://b.example.com/in",
+            "a token for the node at that URL",
+        )],
+        "sslx-token-verify" => &[("sslx token verify \"$TOKEN\" --keyring ring", "check a token; Key: Value lines")],
+        "sslx-token-resolve" => &[(
+            "sslx token resolve \"$TOKEN\" --keyring ring --key node2.key --node 2",
+            "verify, then fetch @NODE.ID fields from their node",
+        )],
+        "sslx-token-serve" => &[(
+            "sslx token serve --key node1.key --node 1 --keyring ring --db data.db",
+            "answer other nodes' out-of-band requests",
+        )],
+        "sslx-token-store" => {
+            &[("sslx token store --db data.db 'Fred.Telephone=(345) 555-1212'", "store a field's value")]
+        }
+        "sslx-cds" => &[("sslx-cds serve --dev", "a throw-away CDS for trying things out")],
+        "sslx-cds-serve" => &[
+            ("sslx-cds serve --dev", "state in a temp dir, email and PINs written as files"),
+            ("sslx-cds serve --config /etc/sslx/cds.toml", "as a service, settings in a file"),
+        ],
+        "sslx-cds-calls" => {
+            &[("sslx-cds calls --db cds.db --since 24h --format csv", "the billing tape of the last day")]
+        }
+        "sslx-cds-release" => &[("sslx-cds release --db cds.db web1", "free a name whose key was lost")],
+        _ => &[],
+    }
 }

@@ -68,14 +68,14 @@ impl Output {
         }
     }
 
-    /// Where a listener waits for calls (`recv`, `listen`, `pair --accept`): a line on stderr
-    /// (scripts wait for it, even with `--quiet`), and an event with `--json` (only the event
-    /// when events go to stderr: it stays NDJSON).
+    /// Where a listener waits for calls (`recv`, `listen`, `pair --accept`): a line on stderr,
+    /// and an event with `--json` (only the event when events go to stderr: it stays NDJSON).
+    /// `--quiet` silences the line like every other (a script waits for the `listening` event).
     pub fn listening(&self, on: &str, me: &str) {
         if self.json {
             self.json(json!({"event": "listening", "on": on, "name": me}));
         }
-        if !(self.json && self.json_on_stderr) {
+        if !(self.quiet || self.json && self.json_on_stderr) {
             eprintln!("sslx: listening on {on} as {me}");
         }
     }
@@ -244,6 +244,15 @@ impl Output {
     /// `sslx log`: the entries as NDJSON or a table.
     pub fn log(&self, entries: &[Entry]) -> std::io::Result<()> {
         if self.json {
+            // Times as RFC 3339, with the Unix seconds beside them, as everywhere.
+            let entries: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+                    extend(&mut v, json!({"time": fmt_time(e.time), "time_unix": e.time}));
+                    v
+                })
+                .collect();
             self.json(json!({"ok": true, "entries": entries}));
             return Ok(());
         }

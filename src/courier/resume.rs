@@ -20,6 +20,12 @@ use std::path::{Path, PathBuf};
 /// them again costs less than keeping them costs every transfer.
 pub const KEEP_FROM: u64 = 1 << 20;
 
+/// Keeping a copy costs a local write of every byte; it pays when the link is slower than that.
+/// After the first [`PROBE`] bytes, a transfer arriving faster than [`FAST`] bytes a second is no
+/// longer kept (sending it again is cheap); a slower one is kept to its end.
+pub const PROBE: u64 = 32 << 20;
+pub const FAST: f64 = 250e6;
+
 const KEPT_PREFIX: &str = ".sslx-resume-";
 
 /// Where the tar stream of `peer`'s cut transfer into `dir` is kept.
@@ -45,6 +51,12 @@ pub struct Partial {
     /// Appends stop here (twice the sender's size hint, and a MiB): a sender cannot make the
     /// recipient keep much more than it said it would send.
     cap: u64,
+    /// Where new bytes go (buffered: the tar reader hands them over in small reads), and the
+    /// length the file will have once it is flushed.
+    out: Option<std::io::BufWriter<File>>,
+    len: u64,
+    /// When the first new byte came (the link's rate decides whether keeping pays).
+    since: Option<std::time::Instant>,
 }
 
 fn sha256_of(f: &mut File, len: u64) -> std::io::Result<[u8; 32]> {
@@ -79,13 +91,24 @@ impl Partial {
     pub fn claim(dir: &Path, peer: &str, tmp: &Path, keeping: bool) -> Partial {
         let kept = kept_path(dir, peer);
         let path = PathBuf::from(format!("{}.part-{peer}", tmp.display()));
-        let mut p =
-            Partial { path, kept, file: None, held: 0, held_hash: [0; 32], keep: false, started: false, cap: 0 };
+        let mut p = Partial {
+            path,
+            kept,
+            file: None,
+            held: 0,
+            held_hash: [0; 32],
+            keep: false,
+            started: false,
+            cap: 0,
+            out: None,
+            len: 0,
+            since: None,
+        };
         if std::fs::rename(&p.kept, &p.path).is_ok() {
             if let Some(mut f) = open_kept(&p.path) {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 if let (true, Ok(h)) = (len > 0, sha256_of(&mut f, len)) {
-                    (p.held, p.held_hash) = (len, h);
+                    (p.held, p.held_hash, p.len) = (len, h, len);
                     p.file = Some(f);
                     return p;
                 }
@@ -118,6 +141,9 @@ impl Partial {
             keep: false,
             started: true,
             cap: 0,
+            out: None,
+            len: 0,
+            since: None,
         }
     }
 
@@ -140,6 +166,7 @@ impl Partial {
         if from == 0 {
             self.held = 0;
             self.held_hash = [0; 32];
+            self.len = 0;
             if let Some(f) = &self.file {
                 if !keeping || f.set_len(0).is_err() {
                     self.file = None;
@@ -166,13 +193,37 @@ impl Partial {
     /// Appends new bytes of the tar stream; a failure to write (a full disk) only means they
     /// will not be kept: the transfer goes on.
     fn append(&mut self, bytes: &[u8]) {
-        let Some(f) = &mut self.file else { return };
-        let ok = f.seek(std::io::SeekFrom::End(0)).is_ok_and(|end| end + bytes.len() as u64 <= self.cap)
-            && f.write_all(bytes).is_ok();
-        if !ok {
-            self.file = None;
-            let _ = std::fs::remove_file(&self.path);
+        let Some(f) = &self.file else { return };
+        if self.out.is_none() {
+            let end = f.try_clone().and_then(|mut c| c.seek(std::io::SeekFrom::End(0)).map(|_| c));
+            match end {
+                Ok(c) => self.out = Some(std::io::BufWriter::with_capacity(1 << 20, c)),
+                Err(_) => return self.give_up(),
+            }
         }
+        let fits = self.len + bytes.len() as u64 <= self.cap;
+        if !fits || self.out.as_mut().is_some_and(|o| o.write_all(bytes).is_err()) {
+            return self.give_up();
+        }
+        let new_before = self.len - self.held;
+        self.len += bytes.len() as u64;
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        // A fresh transfer that arrives fast is not worth a second copy (one that resumed
+        // already holds its start, and goes on keeping).
+        if self.held == 0 && new_before < PROBE && self.len - self.held >= PROBE {
+            let rate = PROBE as f64 / since.elapsed().as_secs_f64().max(1e-6);
+            if rate > FAST {
+                self.give_up();
+            }
+        }
+    }
+
+    /// Nothing of this transfer is kept (the disk is full, the sender sent more than it said).
+    fn give_up(&mut self) {
+        self.out = None;
+        self.file = None;
+        self.len = 0;
+        let _ = std::fs::remove_file(&self.path);
     }
 
     /// Whether this transfer takes up bytes held from before.
@@ -189,6 +240,9 @@ impl Partial {
 
 impl Drop for Partial {
     fn drop(&mut self) {
+        if self.out.take().is_some_and(|mut o| o.flush().is_err()) {
+            self.give_up();
+        }
         let len = self.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
         // Before A2 (a handshake that failed: a wrong key, a refusal) nothing was touched.
         let keep = self.keep || !self.started;

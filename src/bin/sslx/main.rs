@@ -243,7 +243,12 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let s = rt.block_on(vsu::fetch_standing(&base, &a.name))?;
     if ctx.out.json {
-        println!("{}", serde_json::to_string(&s)?);
+        // As every one-object answer: `ok` first, then the CDS's standing document.
+        let mut v = serde_json::json!({"ok": true});
+        if let (Some(o), serde_json::Value::Object(doc)) = (v.as_object_mut(), serde_json::to_value(&s)?) {
+            o.extend(doc);
+        }
+        println!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
     let dash = || "-".to_owned();
