@@ -1980,6 +1980,9 @@ fn one_send_to_three_recipients_goes_live_to_those_listening_and_to_the_mailbox_
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "fb fc fd", "{}", String::from_utf8_lossy(&out.stderr));
+    // A file that is not there is "not found" (6), to send or to open.
+    a.cmd().args(["send", "--to", "fb", "/nonexistent/x"]).assert().code(6);
+    b.cmd().args(["recv", "--in", "/nonexistent/x.sslx"]).assert().code(6);
     // Several recipients make no --out file.
     a.cmd().args(["send", "--to", "fb", "--to", "fc", "--out", "x.sslx"]).arg(&batch).assert().code(2);
 }

@@ -15,6 +15,10 @@ pub fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
         if let Some(k) = cause.downcast_ref::<crate::keys::KeyError>() {
             return (k.kind().exit_code(), k.hint());
         }
+        // A file named on the command line that is not there is "not found", as everywhere.
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) {
+            return (crate::ErrorKind::NotFound.exit_code(), None);
+        }
     }
     (1, None)
 }
