@@ -159,6 +159,8 @@ impl Error {
             Error::Wire(WireError::UnsupportedVersion(_)) => RefusalCode::Incompatible,
             Error::Wire(_) => RefusalCode::Malformed,
             Error::Exists { .. } => RefusalCode::NameTaken,
+            // The recipient's own I/O (a folder that is gone, a full disk): 10, whatever its kind.
+            Error::Io { .. } => RefusalCode::Internal,
             e => match e.kind() {
                 ErrorKind::VerifyFailed => RefusalCode::BadSignature,
                 ErrorKind::NotFound => RefusalCode::NotFound,
@@ -185,5 +187,19 @@ pub fn refusal_error(r: crate::wire::Refused) -> Error {
             edge: format!("CDS clock {}", crate::clock::fmt_time(r.server_time)),
         },
         _ => Error::Refused { code: r.code, reason: r.reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipients_own_io_failure_reaches_the_peer_as_10_whatever_its_kind() {
+        let gone = Error::io("creating a temp dir in inbox/2026-12-03", std::io::ErrorKind::NotFound.into());
+        assert_eq!(gone.kind(), ErrorKind::NotFound, "exit 6 on this side");
+        assert_eq!(gone.refusal_code(), crate::wire::RefusalCode::Internal, "not 2 (not paired) to the peer");
+        let exists = Error::Exists { name: "docs".into(), path: "/srv/in/docs".into() };
+        assert_eq!((exists.kind(), exists.refusal_code()), (ErrorKind::Refused, crate::wire::RefusalCode::NameTaken));
     }
 }

@@ -1843,6 +1843,11 @@ fn status_pairs_and_unpair_tell_and_change_where_a_machine_stands() {
         assert!(err.starts_with("sslx: error: no identity in") && err.contains("a wrong home?"), "{args:?}: {err}");
         assert!(is_empty(&home), "{args:?} made {:?}", entries(&home));
     }
+    // What outlives an identity can still be listed and cleaned up: pairs, then unpair.
+    sslx::courier::save_pair_key(&sslx::keys::Home::new(&home), "old-peer", &sslx::crypto::Secret::new([7; 32]))
+        .unwrap();
+    sslx(&home).arg("pairs").assert().success().stdout(predicates::str::contains("old-peer"));
+    sslx(&home).args(["unpair", "old-peer"]).assert().success();
     // keygen --force on an enrolled, paired machine says what it changes and how to enroll again.
     let out = a.cmd().args(["keygen", "--force", "--name", "sta"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -63,7 +63,10 @@ const EXIT_STATUS: &[(&str, &str)] = &[
 ];
 
 const HOME_FILES: &[(&str, &str)] = &[
-    ("$SSLX_HOME/identity", "this machine's identity (X25519 and Ed25519 secret keys), 0600"),
+    (
+        "$SSLX_HOME/identity.key",
+        "this machine's identity (X25519 and Ed25519 secret keys), 0600; identity.pub its public line",
+    ),
     ("$SSLX_HOME/cdsk", "the confirmed CDS key, 0600; cds.json: where the CDS is"),
     ("$SSLX_HOME/pairs/PEER.key", "the pair key shared with PEER (sslx pair), 0600"),
     ("$SSLX_HOME/courier.db", "the send and receive logs, and the bundles opened (a replay is refused)"),

@@ -177,7 +177,7 @@ impl Output {
                 "bytes": s.bytes, "wire_bytes": s.wire, "resumed_from": s.resumed_from, "suite": s.suite.family(),
                 "via": via.name(), "seconds": secs});
             match via {
-                Where::File(p) => extend(&mut v, json!({"out": p})),
+                Where::File(p) => extend(&mut v, json!({"out": p.to_string_lossy()})),
                 Where::Mailbox { expires } => extend(
                     &mut v,
                     json!({"queued_until": crate::clock::fmt_time(*expires), "queued_until_unix": expires}),

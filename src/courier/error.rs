@@ -88,10 +88,19 @@ pub enum CourierError {
     UnsafeEntry(String),
     #[error("a second finished record")]
     SecondFinished,
+    /// Resuming: the start of this side's tar stream is no longer what the recipient kept.
+    #[error(
+        "a file changed while it was sent (the part the recipient kept is no longer what is here): nothing \
+         more was sent; send again"
+    )]
+    ChangedWhileSent,
 }
 
 impl CourierError {
     pub fn kind(&self) -> crate::ErrorKind {
-        crate::ErrorKind::VerifyFailed
+        match self {
+            CourierError::ChangedWhileSent => crate::ErrorKind::Failure,
+            _ => crate::ErrorKind::VerifyFailed,
+        }
     }
 }

@@ -225,6 +225,15 @@ pub fn send_to_all(
 /// others go on (the slowest sets the pace, a stalled one does not stop everyone).
 const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Why a recipient's stream ended early: it stopped reading (no receipt will come), or
+/// something else (its receipt says more).
+enum Unsent {
+    Stalled(Error),
+    Going(Error),
+}
+use std::io::ErrorKind;
+use Unsent::{Going, Stalled};
+
 /// The same failure for another recipient (errors are not Clone; the kind and text stay).
 fn again(e: &Error) -> Error {
     match e {
@@ -294,11 +303,19 @@ fn deliver(
             let _ = tx.send(Piece::Trailer(t.clone()));
         }
         let joined = l.writer.take().map(|h| h.join());
+        let peer = specs[l.idx].peer;
         written.push(match (&pass, trailer, joined) {
-            (_, Err(e), _) => Err(e),
+            // Its own connection's failure first: a stalled one, or one that broke.
+            (_, _, Some(Ok(Err(e)))) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(Stalled(Error::Unavailable(format!(
+                    "{peer} took no more of the bundle for {} s: it was left out (the others went on); send to it again",
+                    STALLED.as_secs()
+                ))))
+            }
+            (_, _, Some(Ok(Err(e)))) => Err(Going(Error::io("sending the bundle", e))),
+            (_, Err(e), _) => Err(Going(e)),
             (Ok((sealed, _)), Ok(_), Some(Ok(Ok(n)))) if n == sealed.written + tlen => Ok(tlen),
-            (_, _, Some(Ok(Err(e)))) => Err(Error::io("sending the bundle", e)),
-            _ => Err(Error::io("sending the bundle", std::io::ErrorKind::BrokenPipe.into())),
+            _ => Err(Going(Error::io("sending the bundle", ErrorKind::BrokenPipe.into()))),
         });
     }
     // The receipts, side by side (one recipient slow to place its files holds up no other).
@@ -309,6 +326,15 @@ fn deliver(
             .map(|(l, w)| {
                 let (peer, pass) = (specs[l.idx].peer, &pass);
                 s.spawn(move || {
+                    let w = match w {
+                        Ok(t) => Ok(t),
+                        // A recipient that stopped reading will not send a receipt either.
+                        Err(Stalled(e)) => {
+                            let _ = l.ch.conn.writer.shutdown(std::net::Shutdown::Both);
+                            return Err(e);
+                        }
+                        Err(Going(e)) => Err(e),
+                    };
                     let r = transfer::live_outcome(&mut l.ch, peer, w)?;
                     let (sealed, packed) = pass.as_ref().map_err(again)?;
                     let (tlen, receipt) = r;

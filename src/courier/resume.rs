@@ -57,6 +57,8 @@ pub struct Partial {
     len: u64,
     /// When the first new byte came (the link's rate decides whether keeping pays).
     since: Option<std::time::Instant>,
+    /// Cleared once nothing more is kept.
+    appending: bool,
 }
 
 fn sha256_of(f: &mut File, len: u64) -> std::io::Result<[u8; 32]> {
@@ -103,6 +105,7 @@ impl Partial {
             out: None,
             len: 0,
             since: None,
+            appending: true,
         };
         if std::fs::rename(&p.kept, &p.path).is_ok() {
             if let Some(mut f) = open_kept(&p.path) {
@@ -144,6 +147,7 @@ impl Partial {
             out: None,
             len: 0,
             since: None,
+            appending: false,
         }
     }
 
@@ -193,7 +197,7 @@ impl Partial {
     /// Appends new bytes of the tar stream; a failure to write (a full disk) only means they
     /// will not be kept: the transfer goes on.
     fn append(&mut self, bytes: &[u8]) {
-        let Some(f) = &self.file else { return };
+        let Some(f) = self.file.as_ref().filter(|_| self.appending) else { return };
         if self.out.is_none() {
             let end = f.try_clone().and_then(|mut c| c.seek(std::io::SeekFrom::End(0)).map(|_| c));
             match end {
@@ -218,9 +222,19 @@ impl Partial {
         }
     }
 
-    /// Nothing of this transfer is kept (the disk is full, the sender sent more than it said).
+    /// Nothing more of this transfer is kept (the disk is full, the sender sent more than it
+    /// said, the link is fast): what was held from before stays, the rest goes.
     fn give_up(&mut self) {
         self.out = None;
+        self.appending = false;
+        if self.held > 0 {
+            if let Some(f) = &self.file {
+                if f.set_len(self.held).is_ok() {
+                    self.len = self.held;
+                    return;
+                }
+            }
+        }
         self.file = None;
         self.len = 0;
         let _ = std::fs::remove_file(&self.path);
@@ -349,16 +363,18 @@ pub struct SkipFirst<W: Write> {
     pub inner: W,
     pub skip: u64,
     dropped: ring::digest::Context,
+    /// The SHA-256 the dropped bytes must have (the offer's).
+    want: [u8; 32],
 }
 
 impl<W: Write> SkipFirst<W> {
-    pub fn new(inner: W, skip: u64) -> Self {
-        SkipFirst { inner, skip, dropped: ring::digest::Context::new(&ring::digest::SHA256) }
+    pub fn new(inner: W, skip: u64, want: [u8; 32]) -> Self {
+        SkipFirst { inner, skip, dropped: ring::digest::Context::new(&ring::digest::SHA256), want }
     }
 
-    /// Whether all `skip` bytes came and hash to `hash`.
-    pub fn dropped_as_offered(&self, hash: &[u8; 32]) -> bool {
-        self.skip == 0 && crate::crypto::ct_eq(self.dropped.clone().finish().as_ref(), hash)
+    /// Whether all `skip` bytes came and hash to the offer's hash.
+    pub fn dropped_as_offered(&self) -> bool {
+        self.skip == 0 && crate::crypto::ct_eq(self.dropped.clone().finish().as_ref(), &self.want)
     }
 }
 
@@ -368,6 +384,10 @@ impl<W: Write> Write for SkipFirst<W> {
             let n = (buf.len() as u64).min(self.skip) as usize;
             self.dropped.update(&buf[..n]);
             self.skip -= n as u64;
+            // Checked before a byte after them goes: a changed file sends nothing more.
+            if self.skip == 0 && !self.dropped_as_offered() {
+                return Err(std::io::Error::other(crate::Error::Courier(super::error::CourierError::ChangedWhileSent)));
+            }
             return Ok(n);
         }
         self.inner.write(buf)
@@ -399,11 +419,14 @@ mod tests {
 
     #[test]
     fn skip_first_drops_exactly_the_bytes_held() {
-        let mut w = SkipFirst::new(Vec::new(), 7);
+        let mut w = SkipFirst::new(Vec::new(), 7, crate::crypto::sha256(b"abcdefg"));
         w.write_all(b"abc").unwrap();
         w.write_all(b"defghij").unwrap();
         assert_eq!(w.inner, b"hij");
-        assert!(w.dropped_as_offered(&crate::crypto::sha256(b"abcdefg")));
-        assert!(!w.dropped_as_offered(&crate::crypto::sha256(b"abcdefh")));
+        assert!(w.dropped_as_offered());
+        // Other first bytes: refused as soon as they are all there, before anything goes on.
+        let mut w = SkipFirst::new(Vec::new(), 7, crate::crypto::sha256(b"abcdefg"));
+        assert!(w.write_all(b"abcdefhij").is_err());
+        assert!(w.inner.is_empty());
     }
 }

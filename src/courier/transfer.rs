@@ -121,14 +121,11 @@ pub(super) fn write_records<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, bundle::Sealed, tree::Packed)> {
     let bw = BundleWriter::new(out, spec.suite, skey);
-    let pw = SkipFirst::new(PayloadWriter::new(bw, spec.compression)?, from.from);
+    let pw = SkipFirst::new(PayloadWriter::new(bw, spec.compression)?, from.from, from.prefix_hash);
     let (pw, packed) = tree::pack(spec.plan, pw, progress).map_err(|e| io_to_error(e, "packing"))?;
-    if from.from > 0 && !pw.dropped_as_offered(&from.prefix_hash) {
-        // No trailer: the recipient keeps what came and places nothing.
-        return Err(Error::Other(
-            "a file changed while it was sent (the part the recipient kept is no longer what is here): send again"
-                .into(),
-        ));
+    if from.from > 0 && !pw.dropped_as_offered() {
+        // The stream got shorter than what the recipient kept: no trailer, nothing placed.
+        return Err(CourierError::ChangedWhileSent.into());
     }
     let (bw, _, _) = pw.inner.finish().map_err(|e| io_to_error(e, "packing"))?;
     let (w, sealed) = bw.finish()?;
@@ -405,6 +402,9 @@ pub(super) fn live_outcome<T>(ch: &mut Channel, peer: &str, written: Result<T>) 
     let receipt = ch.recv("receipt").and_then(|f| Ok(Receipt::from_frame(&f)?));
     let refused = |r: Receipt| Error::PeerRefused { peer: peer.to_owned(), code: r.status, reason: r.reason };
     match (written, receipt) {
+        // This side stopped on its own (a file changed under a resumed send): its reason, not
+        // the recipient's "cut off".
+        (Err(e @ Error::Courier(CourierError::ChangedWhileSent)), _) => Err(e),
         (_, Ok(r)) if r.status != 0 => Err(refused(r)),
         (_, Err(e @ Error::PeerRefused { .. })) => Err(e),
         (Err(Error::Io { io, .. }), _) if is_cut(&io) => Err(Error::Unavailable(format!(

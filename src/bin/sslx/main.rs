@@ -69,9 +69,15 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
     let ctx = Ctx { home: Home::new(g.home.unwrap_or_else(Home::default_dir)), cds: g.cds, cds_http: g.cds_http, out };
     // A home without an identity (a wrong --home, a machine never set up) is the first thing
     // to say, before any other advice and before anything is created in it.
+    // What outlives an identity can still be listed and cleaned up: the pairs, the logs.
+    let kept_state = match &cli.command {
+        SslxCommand::Pairs | SslxCommand::Unpair(_) => ctx.home.path("pairs").is_dir(),
+        SslxCommand::Log(_) => ctx.home.path("courier.db").is_file(),
+        _ => false,
+    };
     let needs_identity =
         !matches!(cli.command, SslxCommand::Keygen(_) | SslxCommand::Standing(_) | SslxCommand::Token(_));
-    if needs_identity && !ctx.home.has_identity() {
+    if needs_identity && !kept_state && !ctx.home.has_identity() {
         ctx.home.load_identity()?;
     }
     match cli.command {
