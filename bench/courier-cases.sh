@@ -3,19 +3,8 @@
 # for its peak RSS, $OUT is the receive dir, $DATA holds big.bin and tree/.
 
 # Waits until the CDS reports `n` participants on hook (the receiver is reachable).
-# Bash's /dev/tcp and builtins only: no process start per poll.
-sslx_on_hook() {
-  local n=$1 hp=${SSLX_HTTP#http://} body line
-  for _ in $(seq 2000); do
-    exec 9<>"/dev/tcp/${hp%:*}/${hp#*:}"
-    printf 'GET /v1/health HTTP/1.0\r\nHost: x\r\n\r\n' >&9
-    body=""; while IFS= read -r -u 9 line || [[ -n $line ]]; do body+=$line; done
-    exec 9<&-
-    [[ $body == *"\"on_hook\":$n"[,}]* ]] && return 0
-    sleep 0.002
-  done
-  echo "the receiver never went on hook" >&2; return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/on-hook.sh"
+sslx_on_hook() { on_hook "$@"; }
 
 # Live: `sslx recv --once` on hook at the CDS, `sslx send` through the relay.
 sslx_live() {

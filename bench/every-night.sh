@@ -32,19 +32,7 @@ mkdir -p "$DATA"
 head -c $((BIG_MIB << 20)) /dev/urandom >"$DATA/big.bin"
 TSV=$W/runs.tsv; : >"$TSV"
 
-# Waits until the CDS has `n` hooks up (bash's /dev/tcp: no process per poll).
-on_hook() {
-  local n=$1 hp=${SSLX_HTTP#http://} body line
-  for _ in $(seq 3000); do
-    exec 9<>"/dev/tcp/${hp%:*}/${hp#*:}"
-    printf 'GET /v1/health HTTP/1.0\r\nHost: x\r\n\r\n' >&9
-    body=""; while IFS= read -r -u 9 line || [[ -n $line ]]; do body+=$line; done
-    exec 9<&-
-    [[ $body == *"\"on_hook\":$n"[,}]* ]] && return 0
-    sleep 0.002
-  done
-  echo "never $n on hook" >&2; return 1
-}
+source bench/on-hook.sh
 fresh() { rm -rf "$OUT"; mkdir -p "$OUT"/sb "$OUT"/sc "$OUT"/sd; }
 recv() { "$SSLX" --home "$W/$1" -q recv --once --into "$OUT/$1" "${@:2}"; }
 send() { "$SSLX" --home "$W/sa" -q send --no-mailbox "$@"; }

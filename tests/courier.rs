@@ -287,6 +287,34 @@ fn done_event(stdout: &[u8]) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no done event in {}", String::from_utf8_lossy(stdout)))
 }
 
+/// A live send from `a` to `b`'s `recv --once --into into`, cut by a proxy in front of the CDS
+/// after the sender wrote `cut` bytes: the sender exits 7, the receiver 3 (cut off).
+fn cut_send(cds: &Cds, a: &Participant, b: &Participant, to: &str, into: &str, cut: u64, path: &Path) {
+    let recv = Listener::command(b, &["recv", "--once", "--into", into], false);
+    let proxy = cutting_proxy(&cds.listen, cut);
+    let out = a.cmd().args(["--cds", &proxy, "send", "--to", to]).arg(path).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, _, err) = recv.wait();
+    assert_eq!(status.code(), Some(3), "{err}");
+}
+
+/// A whole live send (`--json`) from `a` to `b`'s `recv --once --into into`; both must succeed.
+/// Returns the sender's and the receiver's `done` events.
+fn json_send(
+    a: &Participant,
+    b: &Participant,
+    to: &str,
+    into: &str,
+    path: &Path,
+) -> (serde_json::Value, serde_json::Value) {
+    let recv = Listener::command(b, &["recv", "--once", "--json", "--into", into], false);
+    let out = a.cmd().args(["send", "--json", "--to", to]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, stdout, err) = recv.wait();
+    assert!(status.success(), "{err}");
+    (done_event(&out.stdout), done_event(&stdout))
+}
+
 #[test]
 fn a_cut_transfer_resumes_after_what_the_recipient_kept_and_moves_only_the_rest() {
     let cds = Cds::start_dev();
@@ -307,13 +335,8 @@ fn a_cut_transfer_resumes_after_what_the_recipient_kept_and_moves_only_the_rest(
     // nothing is placed and the kept stream grows.
     let mut held = 0u64;
     for cut in [3u64 << 20, 9 << 20] {
-        let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-        let proxy = cutting_proxy(&cds.listen, cut);
-        let out = a.cmd().args(["--cds", &proxy, "send", "--to", "rb"]).arg(&photos).output().unwrap();
-        assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
-        let (status, _, rerr) = recv.wait();
-        assert_eq!(status.code(), Some(3), "{rerr}");
-        assert_eq!(entries(dest.path()), [".sslx-resume-ra"], "{rerr}");
+        cut_send(&cds, &a, &b, "rb", &into, cut, &photos);
+        assert_eq!(entries(dest.path()), [".sslx-resume-ra"]);
         let md = std::fs::metadata(&kept).unwrap();
         assert_eq!(md.permissions().mode() & 0o777, 0o600);
         // The second cut run resumed too: it kept what it had, then added what verified.
@@ -322,17 +345,12 @@ fn a_cut_transfer_resumes_after_what_the_recipient_kept_and_moves_only_the_rest(
     }
     // The next send resumes after the kept bytes: it says so, and what it puts on the wire is the
     // rest (plus records' overhead), not the whole.
-    let recv = Listener::command(&b, &["recv", "--once", "--json", "--into", &into], false);
-    let out = a.cmd().args(["send", "--json", "--to", "rb"]).arg(&photos).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let done = done_event(&out.stdout);
+    let (done, got) = json_send(&a, &b, "rb", &into, &photos);
     assert_eq!(done["resumed_from"], held, "{done}");
     let wire = done["wire_bytes"].as_u64().unwrap();
     let rest = total + 8 * 1024 - held;
     assert!(wire < rest + rest / 50 && wire + (1 << 20) > rest, "{wire} bytes on the wire for the last {rest}");
-    let (status, stdout, rerr) = recv.wait();
-    assert!(status.success(), "{rerr}");
-    assert_eq!(done_event(&stdout)["resumed_from"], held);
+    assert_eq!(got["resumed_from"], held);
     // Verified end to end like a whole one: every file whole, the kept stream gone.
     for i in 0..3 {
         let name = format!("p{i}.raw");
@@ -344,17 +362,10 @@ fn a_cut_transfer_resumes_after_what_the_recipient_kept_and_moves_only_the_rest(
     // Content that changed since the cut (a file in the kept part touched) is sent whole.
     let dest = tempfile::tempdir().unwrap();
     let into = dest.path().to_str().unwrap().to_owned();
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let proxy = cutting_proxy(&cds.listen, 6 << 20);
-    a.cmd().args(["--cds", &proxy, "send", "--to", "rb"]).arg(&photos).assert().code(7);
-    assert_eq!(recv.wait().0.code(), Some(3));
+    cut_send(&cds, &a, &b, "rb", &into, 6 << 20, &photos);
     set_mtime(&photos.join("p0.raw"), 1_690_000_001);
     // The sender's stream no longer starts with the kept bytes: it starts over.
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let out = a.cmd().args(["send", "--json", "--to", "rb"]).arg(&photos).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(done_event(&out.stdout)["resumed_from"], 0);
-    assert!(recv.wait().0.success());
+    assert_eq!(json_send(&a, &b, "rb", &into, &photos).0["resumed_from"], 0);
     assert_eq!(digest(&photos.join("p0.raw")), digest(&dest.path().join("photos/p0.raw")));
     assert_eq!(entries(dest.path()), ["photos"]);
 }
@@ -368,37 +379,24 @@ fn a_kept_stream_altered_on_disk_is_not_resumed_from() {
     write_big(&file, 12 << 20, 9);
     let dest = tempfile::tempdir().unwrap();
     let into = dest.path().to_str().unwrap().to_owned();
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let proxy = cutting_proxy(&cds.listen, 7 << 20);
-    a.cmd().args(["--cds", &proxy, "send", "--to", "rd"]).arg(&file).assert().code(7);
-    assert_eq!(recv.wait().0.code(), Some(3));
+    cut_send(&cds, &a, &b, "rd", &into, 7 << 20, &file);
     // One byte of the kept stream flipped (a bad disk, a meddler with the recipient's rights).
     let kept = dest.path().join(".sslx-resume-rc");
     let mut bytes = std::fs::read(&kept).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 1;
     std::fs::write(&kept, &bytes).unwrap();
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let out = a.cmd().args(["send", "--json", "--to", "rd"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(done_event(&out.stdout)["resumed_from"], 0, "the sender's stream does not start with those bytes");
-    assert!(recv.wait().0.success());
+    let resumed = json_send(&a, &b, "rd", &into, &file).0["resumed_from"].clone();
+    assert_eq!(resumed, 0, "the sender's stream does not start with those bytes");
     assert_eq!(digest(&file), digest(&dest.path().join("dump.bin")));
     assert_eq!(entries(dest.path()), ["dump.bin"]);
     // A kept stream with a second name (a hard link someone made) is not used, nor written to.
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let proxy = cutting_proxy(&cds.listen, 7 << 20);
     std::fs::remove_file(dest.path().join("dump.bin")).unwrap();
-    a.cmd().args(["--cds", &proxy, "send", "--to", "rd"]).arg(&file).assert().code(7);
-    assert_eq!(recv.wait().0.code(), Some(3));
+    cut_send(&cds, &a, &b, "rd", &into, 7 << 20, &file);
     let other = dest.path().join("other-name");
     std::fs::hard_link(&kept, &other).unwrap();
     let before = std::fs::read(&other).unwrap();
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let out = a.cmd().args(["send", "--json", "--to", "rd"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(done_event(&out.stdout)["resumed_from"], 0);
-    assert!(recv.wait().0.success());
+    assert_eq!(json_send(&a, &b, "rd", &into, &file).0["resumed_from"], 0);
     assert_eq!(std::fs::read(&other).unwrap(), before, "the other name's bytes are untouched");
     std::fs::remove_file(&other).unwrap();
     assert_eq!(entries(dest.path()), ["dump.bin"]);
@@ -408,10 +406,7 @@ fn a_kept_stream_altered_on_disk_is_not_resumed_from() {
     write_big(&small, 900 << 10, 4);
     let dest = tempfile::tempdir().unwrap();
     let into = dest.path().to_str().unwrap().to_owned();
-    let recv = Listener::command(&b, &["recv", "--once", "--into", &into], false);
-    let proxy = cutting_proxy(&cds.listen, 400 << 10);
-    a.cmd().args(["--cds", &proxy, "send", "--to", "rd"]).arg(&small).assert().code(7);
-    assert_eq!(recv.wait().0.code(), Some(3));
+    cut_send(&cds, &a, &b, "rd", &into, 400 << 10, &small);
     assert!(is_empty(dest.path()), "{:?}", entries(dest.path()));
 
     // sslx's own names are not a bundle's to place (a sender cannot plant what a cut kept).
