@@ -721,7 +721,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__pair)
-            opts="-y -q -h -V --accept --bind --sas --sas-file --yes --home --cds --cds-http --json --quiet --help --version"
+            opts="-y -q -h -V --accept --bind --sas --sas-file --yes --qr --no-qr --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -161,6 +161,8 @@ complete -c sslx -n "__fish_sslx_using_subcommand pair" -l cds -d 'The CDS proto
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l accept -d 'Wait for a peer\'s pairing call (on hook at the CDS, or on --bind ADDR)'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s y -l yes -d 'The initiator: do not ask whether the peer confirmed; instead compare the string the acceptor shows (--sas or --sas-file) with this side\'s. Also accepts a listener not met before'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l qr -d 'Also show the string as a QR code on stderr (the default on a terminal: a phone\'s camera reads it out)'
+complete -c sslx -n "__fish_sslx_using_subcommand pair" -l no-qr -d 'No QR code, even on a terminal'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -l json -d 'Machine-readable output: one JSON object on stdout'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand pair" -s h -l help -d 'Print help'

@@ -21,11 +21,23 @@ fn pair_both_ways(
     typed: impl Fn(&str) -> String,
     back: impl Fn(&str) -> String,
 ) -> (i32, String, i32, String) {
+    pair_both_ways_with(a, b, typed, back, &[])
+}
+
+/// [`pair_both_ways`] with `extra` arguments for the initiator.
+fn pair_both_ways_with(
+    a: &Participant,
+    b: &Participant,
+    typed: impl Fn(&str) -> String,
+    back: impl Fn(&str) -> String,
+    extra: &[&str],
+) -> (i32, String, i32, String) {
     let mut acc = Listener::command(b, &["pair", "--accept", "--sas-file", "-"], true);
     let mut init = std::process::Command::new(bin("sslx"))
         .arg("--home")
         .arg(a.home())
         .args(["pair", &b.name, "--yes", "--sas-file", "-"])
+        .args(extra)
         .env_remove("SSLX_YES")
         .env_remove("SSLX_SAS")
         .stdin(Stdio::piped())
@@ -83,9 +95,15 @@ fn pairing_saves_the_pair_key_only_when_the_strings_match() {
     assert!(eb.contains("does not match") && eb.contains("nothing was saved"), "{eb}");
     assert!(ea.contains("pb refused") && ea.contains("does not match"), "{ea}");
     assert!(!a.has("pairs/pb.key") && !b.has("pairs/pa.key"));
+    // Without a terminal, no QR code unless asked for.
+    assert!(!ea.contains('\u{2580}'), "{ea}");
     // The right one (typed in lower case, with a dash: normalized): both save the same key, 0600.
-    let (ca, ea, cb, eb) = pair(&a, &b, |s| format!("{}-{}", &s[..2], &s[2..]).to_lowercase());
+    // --qr: the string the initiator shows is a QR code on stderr too.
+    let (ca, ea, cb, eb) =
+        pair_both_ways_with(&a, &b, |s| format!("{}-{}", &s[..2], &s[2..]).to_lowercase(), str::to_owned, &["--qr"]);
     assert_eq!((ca, cb), (0, 0), "{ea}\n{eb}");
+    let shown = ea.split("by phone: ").nth(1).and_then(|r| r.lines().next()).unwrap_or_else(|| panic!("{ea}"));
+    assert!(ea.contains(&sslx::cli::prompts::qr_code(shown).unwrap()), "{ea}");
     assert!(eb.contains("paired with pa"), "{eb}");
     let (ka, kb) = (a.home().join("pairs/pb.key"), b.home().join("pairs/pa.key"));
     assert_eq!(std::fs::read_to_string(&ka).unwrap(), std::fs::read_to_string(&kb).unwrap());

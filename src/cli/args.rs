@@ -286,6 +286,13 @@ pub struct PairArgs {
     /// acceptor shows (--sas or --sas-file) with this side's. Also accepts a listener not met before
     #[arg(long, short = 'y', env = "SSLX_YES")]
     pub yes: bool,
+    /// Also show the string as a QR code on stderr (the default on a terminal: a phone's camera
+    /// reads it out)
+    #[arg(long, overrides_with = "no_qr")]
+    pub qr: bool,
+    /// No QR code, even on a terminal
+    #[arg(long)]
+    pub no_qr: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -26,6 +26,14 @@ pub struct PairPrompts {
     pub sas: Option<String>,
     /// A file (`-`: stdin) whose first line is the string.
     pub sas_file: Option<String>,
+    /// Show the string this side shows as a QR code too (on stderr).
+    pub qr: bool,
+}
+
+/// `text` as a QR code in Unicode half blocks, with its quiet zone.
+pub fn qr_code(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build())
 }
 
 impl PairPrompts {
@@ -49,6 +57,9 @@ impl PairingPrompts for PairPrompts {
     }
     fn show_string(&mut self, peer: &str, short_string: &str) -> crate::Result<()> {
         self.print_string(peer, short_string)?;
+        if let Some(code) = qr_code(short_string).filter(|_| self.qr) {
+            eprintln!("{code}");
+        }
         self.out.say(format!(
             "sslx: read this string to {peer} by phone: {short_string}\nsslx: waiting for {peer} to enter it"
         ));

@@ -21,7 +21,10 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<ExitCode> {
     let rng = sslx::crypto::system_rng();
     let opts = sslx::session::endpoint::Options::default();
     let tty = std::io::stdin().is_terminal();
-    let mut prompts = PairPrompts { out: ctx.out, sas: a.sas.clone(), sas_file: a.sas_file.clone() };
+    // The QR code: asked for, or by default when a person is at the terminal.
+    let person = std::io::stderr().is_terminal() && !ctx.out.json && !ctx.out.quiet;
+    let qr = a.qr || (person && !a.no_qr);
+    let mut prompts = PairPrompts { out: ctx.out, sas: a.sas.clone(), sas_file: a.sas_file.clone(), qr };
     let done = if a.accept {
         if !prompts.scripted() && !tty {
             return Err(usage(
