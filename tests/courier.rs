@@ -1284,6 +1284,17 @@ fn recv_listen_and_pair_accept_keep_their_hooks_side_by_side() {
     assert_eq!(std::fs::read(inbox.path().join("second.txt")).unwrap(), b"night two\n");
     assert!(recv.child.try_wait().unwrap().is_none(), "recv is still running");
     assert!(pairing.child.try_wait().unwrap().is_none(), "pair --accept is still waiting");
+    // sslx status says which are up; one that is gone (killed: no goodbye) drops off the list.
+    let up = |p: &Participant| -> Vec<String> {
+        let out = p.cmd().args(["status", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["listening"].as_array().unwrap().iter().map(|l| l["service"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(up(&b), ["backup", "files", "pair", "session"]);
+    recv.child.kill().unwrap();
+    recv.child.wait().unwrap();
+    assert_eq!(up(&b), ["backup", "pair", "session"]);
+    b.cmd().arg("status").assert().success().stdout(predicates::str::contains("listening    backup (hook at the CDS"));
 }
 
 /// Without a `sslx recv`, the sender is told what the recipient must run (and the bundle goes to

@@ -8,6 +8,7 @@ pub mod logfile;
 pub mod progress;
 pub mod prompts;
 pub mod report;
+pub mod running;
 
 pub use crate::clock::{fmt_time, now_unix};
 

@@ -290,14 +290,24 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
         .map(|es| es.iter().filter(|e| e.result == sslx::courier::log::Outcome::Queued).count())
         .unwrap_or(0);
     let expiring = state.as_ref().is_some_and(|s| s.key_expires.saturating_sub(now) < RENEW_WARNING);
+    // The hooks (and --bind listeners) up for this home: recv, listen, pair --accept running.
+    let up = sslx::cli::running::listening(&ctx.home);
     if ctx.out.json {
+        let up: Vec<_> = up
+            .iter()
+            .map(|l| {
+                serde_json::json!({"service": l.service, "pid": l.pid, "on": l.on,
+                    "since": sslx::cli::fmt_time(l.since), "since_unix": l.since})
+            })
+            .collect();
         let cds = state.as_ref().map(|s| {
             serde_json::json!({"address": s.cds, "http": s.cds_http, "confirmed_at": sslx::cli::fmt_time(s.confirmed_at),
                 "key_expires": sslx::cli::fmt_time(s.key_expires), "key_expires_unix": s.key_expires,
                 "expired": s.key_expires <= now, "renew_soon": expiring})
         });
         ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line(),
-            "home": ctx.home.dir, "cds": cds, "vsu_pending": pending, "pairs": peers, "queued_in_mailboxes": queued}));
+            "home": ctx.home.dir, "cds": cds, "vsu_pending": pending, "pairs": peers, "queued_in_mailboxes": queued,
+            "listening": up}));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -333,6 +343,16 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     if queued > 0 {
         writeln!(out, "{:<12} {queued} sent bundle(s) wait in peers' mailboxes (sslx log --sent)", "queued")?;
     }
+    let up: Vec<String> = up
+        .iter()
+        .map(|l| {
+            let on = l.on.strip_suffix(&format!(" (service {})", l.service)).unwrap_or(&l.on);
+            format!("{} ({on}, pid {}, since {})", l.service, l.pid, sslx::cli::fmt_time(l.since))
+        })
+        .collect();
+    let up =
+        if up.is_empty() { "nothing (sslx recv, sslx listen, sslx pair --accept)".to_owned() } else { up.join("; ") };
+    writeln!(out, "{:<12} {up}", "listening")?;
     drop(out);
     if let Some(s) = state.as_ref().filter(|_| expiring) {
         eprintln!(

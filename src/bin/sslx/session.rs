@@ -90,6 +90,7 @@ pub fn incoming_calls_then(
         then(&note);
     })?;
     out.listening(&calls.listening_on, &ep.name);
+    sslx::cli::running::register(&ep.home, service, &calls.listening_on, sslx::clock::now_unix());
     // Under systemd (Type=notify, NOTIFY_SOCKET set): ready once calls can reach us.
     let status = format!("taking calls for {} on {}", ep.name, calls.listening_on);
     if let Err(e) = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]) {
