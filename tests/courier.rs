@@ -1820,7 +1820,7 @@ fn status_pairs_and_unpair_tell_and_change_where_a_machine_stands() {
     let out = a.cmd().arg("status").assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("name         sta") && text.contains(&format!("CDS          {}", cds.listen)), "{text}");
-    assert!(text.contains("pairs        stb") && text.contains("CDS key      confirmed"), "{text}");
+    assert!(text.contains("pairs        stb (confirmed)") && text.contains("CDS key      confirmed"), "{text}");
     let v: serde_json::Value =
         serde_json::from_slice(&a.cmd().args(["--json", "status"]).assert().success().get_output().stdout).unwrap();
     assert_eq!(
@@ -1829,6 +1829,12 @@ fn status_pairs_and_unpair_tell_and_change_where_a_machine_stands() {
         "{v}"
     );
     assert_eq!(v["cds"]["renew_soon"].as_bool(), Some(false), "{v}");
+    // Each peer's standing at the CDS; with the CDS gone, unknown (and status still answers).
+    assert_eq!(v["peers"][0]["standing"], "confirmed", "{v}");
+    drop(cds);
+    let v: serde_json::Value =
+        serde_json::from_slice(&a.cmd().args(["--json", "status"]).assert().success().get_output().stdout).unwrap();
+    assert!(v["peers"][0]["standing"].as_str().unwrap().starts_with("unknown"), "{v}");
     let v: serde_json::Value =
         serde_json::from_slice(&a.cmd().args(["--json", "pairs"]).assert().success().get_output().stdout).unwrap();
     assert_eq!(v["pairs"][0]["peer"].as_str(), Some("stb"), "{v}");

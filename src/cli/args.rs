@@ -58,8 +58,9 @@ pub enum SslxCommand {
         after_help = "Exit status: 0 shown, 6 no such participant at this CDS, 7 the CDS's HTTP side unreachable."
     )]
     Standing(StandingArgs),
-    /// Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs,
-    /// what it keeps listening for (recv, listen, pair --accept running) and bundles queued
+    /// Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs
+    /// with each peer's standing at the CDS, what is listening (recv, listen, pair --accept) and
+    /// bundles queued
     #[command(
         after_help = "A CDS key that expires within 30 days (or has expired) is warned about on stderr.\nExit status: 0 shown, 6 no identity in this home."
     )]

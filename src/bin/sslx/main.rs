@@ -292,6 +292,7 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     let expiring = state.as_ref().is_some_and(|s| s.key_expires.saturating_sub(now) < RENEW_WARNING);
     // The hooks (and --bind listeners) up for this home: recv, listen, pair --accept running.
     let up = sslx::cli::running::listening(&ctx.home);
+    let standings = peer_standings(state.as_ref().map(|s| s.cds_http.as_str()), &peers);
     if ctx.out.json {
         let up: Vec<_> = up
             .iter()
@@ -307,7 +308,7 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
         });
         ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line(),
             "home": ctx.home.dir, "cds": cds, "vsu_pending": pending, "pairs": peers, "queued_in_mailboxes": queued,
-            "listening": up}));
+            "listening": up, "peers": standings.iter().map(|(p, s)| serde_json::json!({"peer": p, "standing": s})).collect::<Vec<_>>()}));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -334,11 +335,12 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
         )?,
         None => writeln!(out, "{:<12} not enrolled (sslx vsu --email ADDR --oob URI)", "CDS")?,
     }
+    let shown: Vec<String> = standings.iter().map(|(p, s)| format!("{p} ({s})")).collect();
     writeln!(
         out,
         "{:<12} {}",
         "pairs",
-        if peers.is_empty() { "none (sslx pair PEER)".to_owned() } else { peers.join(" ") }
+        if peers.is_empty() { "none (sslx pair PEER)".to_owned() } else { shown.join(", ") }
     )?;
     if queued > 0 {
         writeln!(out, "{:<12} {queued} sent bundle(s) wait in peers' mailboxes (sslx log --sent)", "queued")?;
@@ -362,6 +364,35 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each peer's standing at the CDS (`confirmed`, `expired`, `pending`, `not enrolled`), or
+/// `unknown` when the CDS cannot be asked (2 s at most for each, none after one that failed).
+fn peer_standings(cds_http: Option<&str>, peers: &[String]) -> Vec<(String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
+    let mut reachable = cds_http.is_some() && rt.is_some();
+    peers
+        .iter()
+        .map(|p| {
+            let standing = match (reachable, cds_http, &rt) {
+                (true, Some(base), Some(rt)) => {
+                    let asked = rt.block_on(async {
+                        tokio::time::timeout(std::time::Duration::from_secs(2), vsu::fetch_standing(base, p)).await
+                    });
+                    match asked {
+                        Ok(Ok(s)) => s.status,
+                        Ok(Err(sslx::Error::NotFound(_))) => "not enrolled at the CDS".to_owned(),
+                        _ => {
+                            reachable = false;
+                            "unknown: the CDS did not answer".to_owned()
+                        }
+                    }
+                }
+                _ => "unknown".to_owned(),
+            };
+            (p.clone(), standing)
+        })
+        .collect()
 }
 
 fn pairs(ctx: &Ctx) -> Result<ExitCode> {
