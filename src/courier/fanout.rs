@@ -368,7 +368,7 @@ fn deliver(
                 );
             }
             r => {
-                transfer::log_send_end_of(&ep.home, l.line, &r);
+                transfer::log_send_end(&ep.home, l.line, &r, LogOutcome::Ok);
                 results[l.idx] = Some(r.map(|s| (s, Delivered::Live)));
             }
         }

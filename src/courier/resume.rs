@@ -88,9 +88,9 @@ fn open_kept(p: &Path) -> Option<File> {
 
 impl Partial {
     /// Takes what is kept of `peer`'s cut transfer into `dir` (moving it beside `tmp`, the
-    /// receive's locked temp dir, so no other receive takes it too), or starts empty. `keeping`:
-    /// whether this transfer's bytes are worth keeping at all (its size hint).
-    pub fn claim(dir: &Path, peer: &str, tmp: &Path, keeping: bool) -> Partial {
+    /// receive's locked temp dir, so no other receive takes it too), or starts empty (whether
+    /// this transfer is worth keeping at all is [`Partial::start`]'s to say, from A2).
+    pub fn claim(dir: &Path, peer: &str, tmp: &Path) -> Partial {
         let kept = kept_path(dir, peer);
         let path = PathBuf::from(format!("{}.part-{peer}", tmp.display()));
         let mut p = Partial {
@@ -118,17 +118,15 @@ impl Partial {
             }
             let _ = std::fs::remove_file(&p.path);
         }
-        if keeping {
-            use std::os::unix::fs::OpenOptionsExt;
-            p.file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&p.path)
-                .ok();
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        p.file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p.path)
+            .ok();
         p
     }
 

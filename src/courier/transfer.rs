@@ -252,7 +252,7 @@ pub(super) fn log_send_start(home: &Home, spec: &SendSpec<'_>, bundle: &str, via
 }
 
 /// A send's outcome on its line (failures too: the seed's housekeeping on every hang-up).
-fn log_send_end(home: &Home, id: Option<i64>, r: &Result<Sent>, ok_result: Outcome) {
+pub(super) fn log_send_end(home: &Home, id: Option<i64>, r: &Result<Sent>, ok_result: Outcome) {
     let (Some(id), Ok(log)) = (id, CourierLog::open(home)) else { return };
     let _ = match r {
         Ok(s) if s.resumed_from > 0 => {
@@ -273,11 +273,6 @@ pub(super) fn log_send_set(home: &Home, id: Option<i64>, outcome: Outcome, detai
     if let (Some(id), Ok(log)) = (id, CourierLog::open(home)) {
         let _ = log.set_result(id, outcome, detail);
     }
-}
-
-/// A live send's line, ok or failed.
-pub(super) fn log_send_end_of(home: &Home, id: Option<i64>, r: &Result<Sent>) {
-    log_send_end(home, id, r, Outcome::Ok)
 }
 
 /// A send's line dropped: another delivery (the mailbox) has a line of its own.
@@ -348,11 +343,7 @@ pub(super) fn send_live_or(
     let line = log_send_start(home, spec, &bundle_id(&challenge_a), via);
     let r = send_live_inner(&mut ch, spec, challenge_a, rng, progress);
     match (&r, line) {
-        (Err(e), Some(id)) if goes_elsewhere(e) => {
-            if let Ok(log) = CourierLog::open(home) {
-                let _ = log.remove(id);
-            }
-        }
+        (Err(e), Some(_)) if goes_elsewhere(e) => log_send_removed(home, line),
         _ => log_send_end(home, line, &r, Outcome::Ok),
     }
     r
@@ -442,7 +433,6 @@ fn send_live_inner(
 
 /// Receives over a live session (the recipient's side of Fig. 7) into `dest`; logs the outcome
 /// with `via` (relay, or direct for a `recv --bind`).
-#[allow(clippy::too_many_arguments)]
 pub fn recv_live(
     home: &Home,
     me: &str,
@@ -528,7 +518,7 @@ fn recv_live_inner(
     let chs = Challenges::new(a1.challenge_a, challenge_b, a1_frame);
     // The temp dir, and what is kept of a cut transfer from this sender (offered in B).
     let tmp = tree::ReceiveDir::new(&dest.dir)?;
-    let mut partial = Partial::claim(&dest.dir, &peer, tmp.path(), true);
+    let mut partial = Partial::claim(&dest.dir, &peer, tmp.path());
     let r = (|| {
         let (held, held_hash) = partial.offer();
         let b = TransferB {
