@@ -420,6 +420,27 @@ mod tests {
     }
 
     #[test]
+    fn transfer_packet_b_with_a_hash_of_nothing_held_is_refused() {
+        let b = TransferB {
+            version: 1,
+            account: "bob".into(),
+            challenge_b: [8; 32],
+            proof_b: [9; 32],
+            held: 0,
+            held_hash: [1; 32],
+        };
+        let frame = b.to_frame().unwrap();
+        assert!(TransferB::from_bytes(&frame).unwrap_err().to_string().contains("no bytes held"));
+        // Truncated before the new fields, or inside them: refused too.
+        for cut in [frame.len() - 40, frame.len() - 1] {
+            let mut short = frame[..cut].to_vec();
+            let len = (short.len() - 6) as u32;
+            short[2..6].copy_from_slice(&len.to_be_bytes());
+            assert!(TransferB::from_bytes(&short).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
     fn an_empty_version_range_or_an_unknown_mode_or_suite_is_refused() {
         let a1 = TransferA1 {
             low_version: 1,

@@ -416,6 +416,29 @@ mod tests {
     }
 
     #[test]
+    fn a_2_that_resumes_where_b_did_not_offer_is_refused_and_a_whole_one_drops_what_was_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(".sslx-recv-t");
+        std::fs::create_dir(&tmp).unwrap();
+        let kept = kept_path(dir.path(), "alice");
+        std::fs::write(&kept, b"0123456789").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut p = Partial::claim(dir.path(), "alice", &tmp);
+        assert_eq!(p.offer(), (10, crate::crypto::sha256(b"0123456789")));
+        for bad in [1, 9, 11, u64::MAX] {
+            assert!(p.start(bad, 1 << 30).is_err(), "resume from {bad}");
+        }
+        assert_eq!(
+            p.start(10, 1 << 30).unwrap(),
+            Resume { from: 10, prefix_hash: crate::crypto::sha256(b"0123456789") }
+        );
+        let mut p2 = Partial::claim(dir.path(), "bob", &tmp);
+        assert_eq!(p2.offer(), (0, [0; 32]), "nothing kept for bob");
+        assert_eq!(p2.start(0, 1 << 30).unwrap(), Resume::WHOLE);
+    }
+
+    #[test]
     fn skip_first_drops_exactly_the_bytes_held() {
         let mut w = SkipFirst::new(Vec::new(), 7, crate::crypto::sha256(b"abcdefg"));
         w.write_all(b"abc").unwrap();
