@@ -1333,7 +1333,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__vsu)
-            opts="-q -h -V --email --oob --out --prove-with --confirm --home --cds --cds-http --json --quiet --help --version"
+            opts="-q -h -V --email --oob --out --prove-with --confirm --renew --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -37,7 +37,7 @@ complete -c sslx -n "__fish_sslx_needs_command" -s q -l quiet -d 'No messages on
 complete -c sslx -n "__fish_sslx_needs_command" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_needs_command" -s V -l version -d 'Print version'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
-complete -c sslx -n "__fish_sslx_needs_command" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
+complete -c sslx -n "__fish_sslx_needs_command" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, (--confirm) confirm the assembled key, or (--renew) renew the CDS key before it expires'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
 complete -c sslx -n "__fish_sslx_needs_command" -f -a "status" -d 'Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs with each peer\'s standing at the CDS, what is listening (recv, listen, pair --accept) and bundles queued'
@@ -70,6 +70,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand vsu" -l home -d 'The sslx home
 complete -c sslx -n "__fish_sslx_using_subcommand vsu" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand vsu" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand vsu" -l confirm -d 'Send the confirmation wrapped in the assembled CDS key'
+complete -c sslx -n "__fish_sslx_using_subcommand vsu" -l renew -d 'Renew the CDS key before it expires, proved with the current one (no admin, email or PIN)'
 complete -c sslx -n "__fish_sslx_using_subcommand vsu" -l json -d 'Machine-readable output: one JSON object on stdout'
 complete -c sslx -n "__fish_sslx_using_subcommand vsu" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand vsu" -s h -l help -d 'Print help'
@@ -296,7 +297,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcomm
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "store" -d 'Set out-of-band values (`Fred.Telephone=(345) 555-1212`); prints the new data version'
 complete -c sslx -n "__fish_sslx_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "keygen" -d 'Make this machine\'s identity (X25519 + Ed25519) and print its public key line'
-complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key'
+complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "vsu" -d 'Verified setup with a CDS: send the open request, (--confirm) confirm the assembled key, or (--renew) renew the CDS key before it expires'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "assemble-key" -d 'Put the CDS key together from reply A, reply B (email) and the PIN'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "standing" -d 'Show a participant\'s public standing at the CDS (last VSU, channels, key life)'
 complete -c sslx -n "__fish_sslx_using_subcommand help; and not __fish_seen_subcommand_from keygen vsu assemble-key standing status pairs unpair listen dial handshake pair send recv log token help" -f -a "status" -d 'Where this machine stands: its identity, its CDS and CDS key (with its expiry), its pairs with each peer\'s standing at the CDS, what is listening (recv, listen, pair --accept) and bundles queued'

@@ -16,6 +16,8 @@ pub const PENDING_FILE: &str = "vsu-pending.json";
 pub const ASSEMBLED_FILE: &str = "cdsk.pending";
 /// The confirmed CDSK (secret).
 pub const CDSK_FILE: &str = "cdsk";
+/// A renewal's new CDSK and nonce while the CDS has not said it installed it (secret; 5.8).
+pub const RENEWING_FILE: &str = "cdsk.renewing";
 /// Where the CDS is and what it confirmed (`cds.json`).
 pub const CDS_STATE_FILE: &str = "cds.json";
 
@@ -42,6 +44,9 @@ pub struct CdsState {
     pub request_id: String,
     pub confirmed_at: u64,
     pub key_expires: u64,
+    /// When the key was last renewed (`sslx vsu --renew`), if it was since the VSU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_at: Option<u64>,
 }
 
 /// A CDSK file of the home (`cdsk` or `cdsk.pending`), if there is one.

@@ -21,6 +21,7 @@ fn transcript_frames() -> Vec<Vec<u8>> {
         "wire/vsu_transcript.txt",
         &["open_request", "reply_a", "confirm", "confirmed", "denied", "refused"],
     );
+    v.extend(vector_frames("wire/vsu_renewal.txt", &["renew", "renewed", "renew_confirm", "renew_confirmed"]));
     v.extend(vector_frames("wire/ah_cds.txt", &["session_request", "session_grant", "ticket"]));
     v.extend(vector_frames(
         "session/transcript_aes256gcm_no_fs.txt",
@@ -72,6 +73,10 @@ fn all_decoders(bytes: &[u8]) {
     check::<Confirm>(bytes);
     check::<Confirmed>(bytes);
     check::<Denied>(bytes);
+    check::<Renew>(bytes);
+    check::<Renewed>(bytes);
+    check::<RenewConfirm>(bytes);
+    check::<RenewConfirmed>(bytes);
     check::<Refused>(bytes);
     check::<sslx::session::M1>(bytes);
     check::<sslx::session::M2>(bytes);
@@ -158,6 +163,12 @@ fn all_decoders(bytes: &[u8]) {
     let mut cursor = bytes;
     let _ = read_frame(&mut cursor);
     let _ = ConfirmedBody::decode(bytes);
+    if let Ok(b) = RenewedBody::decode(bytes) {
+        assert_eq!(b.encode(), bytes);
+    }
+    if let Ok(b) = RenewConfirmedBody::decode(bytes) {
+        assert_eq!(b.encode(), bytes);
+    }
 }
 
 /// The token of tests/vectors/token/token.txt and its keyring.

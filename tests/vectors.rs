@@ -390,6 +390,100 @@ fn vsu_frames_reject_truncation_trailing_data_wrong_type_and_tampering() {
     }
 }
 
+/// The renewal (PROTOCOL.md 5.8): its four frames with fixed keys, the new key as the CDS derives
+/// it. `gen_independent.py` checks the layouts and the derivation.
+#[test]
+fn vsu_renewal_vector() {
+    use sslx::vsu::renew;
+    let f = write_once(
+        &dir("wire/vsu_renewal.txt"),
+        "# VSU renewal (docs/PROTOCOL.md 5.8) for alice of wire/vsu_transcript.txt: the current CDSK is that\n\
+         # file's cdsk, the CDS signing seed its cds_sign_seed. renew is bound to challenge 0x77 x 32, renew_confirm\n\
+         # (a second connection) to 0x78 x 32. Frames in hex, header included.\n",
+        || {
+            let rng = crypto::system_rng();
+            let t = transcript();
+            let id = fixed_identity();
+            let current = Secret::new(h(&t["cdsk"]).try_into().unwrap());
+            let seed = Secret::<32>::new(h(&t["cds_sign_seed"]).try_into().unwrap());
+            let nonce = [0x3c; 16];
+            let new = renew::derive_renewed_cdsk(&seed, &current, "alice", &nonce).unwrap();
+            let x = |b: Result<Vec<u8>, WireError>| hex::encode(b.unwrap());
+            let body = RenewConfirmedBody { renewed_at: 1_820_000_000, key_expires: 1_851_536_000 };
+            vec![
+                ("challenge".into(), hex::encode(CHALLENGE)),
+                ("challenge2".into(), hex::encode([0x78; 32])),
+                ("nonce".into(), hex::encode(nonce)),
+                ("new_cdsk".into(), hex::encode(new.expose())),
+                ("renew".into(), x(renew::make_renew("alice", &current, &CHALLENGE, &nonce, &rng).unwrap().to_frame())),
+                (
+                    "renewed".into(),
+                    x(renew::make_renewed(&current, &id.public().x25519, "alice", &nonce, &new, &rng)
+                        .unwrap()
+                        .to_frame()),
+                ),
+                (
+                    "renew_confirm".into(),
+                    x(renew::make_renew_confirm("alice", &new, &nonce, &[0x78; 32], &rng).unwrap().to_frame()),
+                ),
+                ("renew_confirmed".into(), x(renew::make_renew_confirmed(&new, &nonce, &body, &rng).to_frame())),
+                ("renewed_at".into(), body.renewed_at.to_string()),
+                ("key_expires".into(), body.key_expires.to_string()),
+            ]
+        },
+    );
+    let t = transcript();
+    let id = fixed_identity();
+    let current = Secret::new(h(&t["cdsk"]).try_into().unwrap());
+    let seed = Secret::<32>::new(h(&t["cds_sign_seed"]).try_into().unwrap());
+    let nonce: [u8; 16] = h(&f["nonce"]).try_into().unwrap();
+    let ch2: [u8; 32] = h(&f["challenge2"]).try_into().unwrap();
+    let new = renew::derive_renewed_cdsk(&seed, &current, "alice", &nonce).unwrap();
+    assert_eq!(hex::encode(new.expose()), f["new_cdsk"]);
+
+    let m = Renew::from_bytes(&h(&f["renew"])).unwrap();
+    assert_eq!(m.to_frame().unwrap(), h(&f["renew"]));
+    assert_eq!(renew::open_renew(&m, &current, &CHALLENGE), Some(nonce));
+    assert_eq!(renew::open_renew(&m, &current, &ch2), None);
+    let m = Renewed::from_bytes(&h(&f["renewed"])).unwrap();
+    assert_eq!(m.to_frame().unwrap(), h(&f["renewed"]));
+    assert!(renew::open_renewed(&m, &current, &id, &nonce).unwrap().ct_eq(&new));
+    let m = RenewConfirm::from_bytes(&h(&f["renew_confirm"])).unwrap();
+    assert_eq!(m.to_frame().unwrap(), h(&f["renew_confirm"]));
+    assert!(renew::check_renew_confirm(&m, &new, &ch2) && !renew::check_renew_confirm(&m, &new, &CHALLENGE));
+    let m = RenewConfirmed::from_bytes(&h(&f["renew_confirmed"])).unwrap();
+    assert_eq!(m.to_frame().unwrap(), h(&f["renew_confirmed"]));
+    let body = renew::open_renew_confirmed(&m, &new, &nonce).unwrap();
+    assert_eq!(
+        (body.renewed_at.to_string(), body.key_expires.to_string()),
+        (f["renewed_at"].clone(), f["key_expires"].clone())
+    );
+
+    // Truncated, extended, retyped and tampered frames are refused.
+    for k in ["renew", "renewed", "renew_confirm", "renew_confirmed"] {
+        let b = h(&f[k]);
+        let short = &b[..b.len() - 1];
+        let mut long = b.clone();
+        long.push(0);
+        let decodes = |x: &[u8]| match k {
+            "renew" => Renew::from_bytes(x).is_ok(),
+            "renewed" => Renewed::from_bytes(x).is_ok(),
+            "renew_confirm" => RenewConfirm::from_bytes(x).is_ok(),
+            _ => RenewConfirmed::from_bytes(x).is_ok(),
+        };
+        assert!(decodes(&b) && !decodes(short) && !decodes(&long), "{k}");
+        let mut retyped = b.clone();
+        retyped[0] = TYPE_CONFIRM;
+        assert!(!decodes(&retyped), "{k}");
+    }
+    for i in sslx::wire::HEADER_LEN..h(&f["renewed"]).len() {
+        let mut t = h(&f["renewed"]);
+        t[i] ^= 0x01;
+        let m = Renewed::from_bytes(&t).unwrap();
+        assert!(renew::open_renewed(&m, &current, &id, &nonce).is_err(), "byte {i}");
+    }
+}
+
 /// The VSU's text forms (PROTOCOL.md 5.1-5.4), from the frames of wire/vsu_transcript.txt: reply A
 /// as `sslx vsu --out` writes it, the reply B email as the CDS writes it and three ways a person
 /// may paste it back (each must give the same key line), reply C's text and webhook JSON, and an

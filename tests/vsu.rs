@@ -425,3 +425,160 @@ fn the_dev_outbox_names_mail_by_request_and_the_confirmed_key_file_says_so() {
     assert!(key.starts_with("# sslx CDS key of named at the CDS") && key.contains("confirmed 20"), "{key}");
     assert!(!key.contains("not yet confirmed"));
 }
+
+/// A TCP proxy to `target` that carries connection number `nth` (from 0) up to the CDS's hello
+/// and then drops everything the CDS sends: the request arrives, its answer never does. Other
+/// connections pass whole.
+fn answer_dropping_proxy(target: &str, nth: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let target = target.to_owned();
+    std::thread::spawn(move || {
+        for (i, client) in listener.incoming().flatten().enumerate() {
+            let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+                let _ = s_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                if i != nth {
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                    return;
+                }
+                let mut header = [0u8; sslx::wire::HEADER_LEN];
+                s_read.read_exact(&mut header).unwrap();
+                let len = u32::from_be_bytes(header[2..6].try_into().unwrap()) as usize;
+                let mut body = vec![0u8; len];
+                s_read.read_exact(&mut body).unwrap();
+                c_write.write_all(&header).unwrap();
+                c_write.write_all(&body).unwrap();
+                // The answer is read and thrown away once the CDS sends it, then the client is cut.
+                let mut answer = [0u8; 1];
+                let _ = s_read.read(&mut answer);
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_cds_key_is_renewed_with_the_current_one_before_it_expires_and_a_lost_answer_is_finished_later() {
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("cds.db");
+    let (outbox, oob) = (state.path().join("outbox"), state.path().join("oob"));
+    let a: Vec<String> = ["--db", db.to_str().unwrap(), "--outbox", outbox.to_str().unwrap()]
+        .into_iter()
+        .map(String::from)
+        .chain(["--oob-dir".into(), oob.display().to_string()])
+        .collect();
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let cds = Cds::start(&a, &[]);
+    let p = enroll(&cds, "rita");
+    let before = standing_json(&p, &cds, "rita");
+    cds.stop();
+
+    // 20 days before the key expires (both clocks).
+    let later = now + 345 * 86400;
+    let at = later.to_string();
+    let cds = Cds::start(&a, &[("SSLX_TEST_NOW", &at)]);
+    let run = |p: &Participant, cds: &str, args: &[&str]| {
+        let mut c = p.cmd();
+        c.env("SSLX_TEST_NOW", &at).args(["--cds", cds]).args(args);
+        c
+    };
+    run(&p, &cds.listen, &["status"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("renew it now (sslx vsu --renew)"));
+    let cdsk = p.home().join("cdsk");
+    let old_key = std::fs::read_to_string(&cdsk).unwrap();
+    let out = run(&p, &cds.listen, &["--json", "vsu", "--renew"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["status"].as_str()), (Some(true), Some("renewed")), "{v}");
+    assert_eq!(v["key_expires_unix"], later + 365 * 86400);
+    assert_eq!((v["renewed_at_unix"].as_u64(), v["finished_earlier"].as_bool()), (Some(later), Some(false)));
+    let new_key = std::fs::read_to_string(&cdsk).unwrap();
+    assert_ne!(old_key, new_key);
+    assert_eq!(std::fs::metadata(&cdsk).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!p.has("cdsk.renewing"));
+    // The standing shows the new expiry and the renewal, and no new VSU.
+    let after = standing_json(&p, &cds, "rita");
+    for same in ["vsu_count", "last_vsu", "first_vsu", "channels", "public_key"] {
+        assert_eq!(after[same], before[same], "{same}: {after}");
+    }
+    assert_eq!(after["key_renewed"], sslx::cli::fmt_time(later));
+    assert_eq!(after["key_expires"], sslx::cli::fmt_time(later + 365 * 86400));
+    assert_eq!(after["key_life_days"], 365);
+    let s = run(&p, &cds.listen, &["--json", "status"]).assert().success().get_output().stdout.clone();
+    let s: serde_json::Value = serde_json::from_slice(&s).unwrap();
+    assert_eq!((s["cds"]["renew_soon"].as_bool(), s["cds"]["renewed_at_unix"].as_u64()), (Some(false), Some(later)));
+
+    // The old key proves nothing any more.
+    let stale = Participant::new("rita");
+    for f in ["identity.key", "cds.json"] {
+        std::fs::copy(p.home().join(f), stale.home().join(f)).unwrap();
+    }
+    sslx::keys::write_secret_atomic(&stale.home().join("cdsk"), old_key.as_bytes()).unwrap();
+    run(&stale, &cds.listen, &["vsu", "--renew"])
+        .assert()
+        .code(VERIFY_FAILED)
+        .stderr(predicate::str::contains("does not verify under the CDS key"));
+    assert!(!stale.has("cdsk.renewing"));
+
+    // The current CDS key without the registered identity (a copied cdsk) cannot renew: the new
+    // key is sealed to the identity, and the CDS keeps the one it has.
+    let thief = Participant::new("rita");
+    std::fs::copy(p.home().join("cds.json"), thief.home().join("cds.json")).unwrap();
+    sslx::keys::write_secret_atomic(&thief.home().join("cdsk"), new_key.as_bytes()).unwrap();
+    run(&thief, &cds.listen, &["vsu", "--renew"])
+        .assert()
+        .code(VERIFY_FAILED)
+        .stderr(predicate::str::contains("does not open with this home's identity"));
+
+    // The renewal's confirmation arrives but its answer is lost: the CDS holds the new key, the
+    // home keeps it in cdsk.renewing, and the next run finishes the renewal.
+    let proxy = answer_dropping_proxy(&cds.listen, 1);
+    run(&p, &proxy, &["vsu", "--renew"])
+        .assert()
+        .code(UNAVAILABLE)
+        .stderr(predicate::str::contains("run sslx vsu --renew again to finish it"));
+    assert!(p.has("cdsk.renewing"));
+    assert_eq!(std::fs::read_to_string(&cdsk).unwrap(), new_key, "the installed key is untouched");
+    run(&p, &cds.listen, &["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("a renewal is not finished: run sslx vsu --renew"));
+    let unfinished = Participant::new("rita");
+    for f in ["identity.key", "cds.json", "cdsk"] {
+        std::fs::copy(p.home().join(f), unfinished.home().join(f)).unwrap();
+    }
+    run(&unfinished, &cds.listen, &["vsu", "--renew"])
+        .assert()
+        .code(VERIFY_FAILED)
+        .stderr(predicate::str::contains("sslx vsu --renew finishes it"));
+    let out = run(&p, &cds.listen, &["--json", "vsu", "--renew"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["finished_earlier"], true, "{v}");
+    assert!(!p.has("cdsk.renewing"));
+    let finished = std::fs::read_to_string(&cdsk).unwrap();
+    assert_ne!(finished, new_key);
+    // And the key it finished with is the CDS's: it renews again.
+    run(&p, &cds.listen, &["vsu", "--renew"]).assert().success().stderr(predicate::str::contains("renewed: "));
+    cds.stop();
+
+    // An expired key cannot be renewed: only a new VSU helps.
+    let gone = (later + 800 * 86400).to_string();
+    let cds = Cds::start(&a, &[("SSLX_TEST_NOW", &gone)]);
+    p.cmd()
+        .env("SSLX_TEST_NOW", &gone)
+        .args(["--cds", &cds.listen, "vsu", "--renew"])
+        .assert()
+        .code(EXPIRED)
+        .stderr(predicate::str::contains("cannot be renewed; enroll again"));
+}

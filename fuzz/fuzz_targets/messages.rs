@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
     check::<Confirm>(data);
     check::<Confirmed>(data);
     check::<Denied>(data);
+    check::<Renew>(data);
+    check::<Renewed>(data);
+    check::<RenewConfirm>(data);
+    check::<RenewConfirmed>(data);
     check::<sslx::session::M1>(data);
     check::<sslx::session::M2>(data);
     check::<sslx::session::msgs::ListenerHello>(data);
@@ -68,6 +72,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(t.open(&sslx::crypto::Secret::new([1; 32])).is_none());
     }
     let _ = ConfirmedBody::decode(data);
+    if let Ok(b) = RenewedBody::decode(data) {
+        assert_eq!(b.encode(), data);
+    }
+    if let Ok(b) = RenewConfirmedBody::decode(data) {
+        assert_eq!(b.encode(), data);
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = ReplyA::from_armor(text);
     }

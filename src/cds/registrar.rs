@@ -343,6 +343,91 @@ impl Registrar {
         let _ = self.store.delete_request(id);
     }
 
+    /// The participant's current CDSK and its X25519 key, refusing one that is not enrolled (14)
+    /// or whose key has expired (3): a renewal needs a key that still works.
+    fn renewable(&self, name: &str, now: u64) -> Result<(Secret<32>, u64, Participant), Refusal> {
+        use RefusalCode::*;
+        let found = self.store.participant_cdsk(name).map_err(Refusal::internal)?;
+        let p = self.store.participant(name).map_err(Refusal::internal)?;
+        let (Some((cdsk, expires)), Some(p)) = (found, p) else {
+            return Err(Refusal::new(
+                NotEnrolled,
+                format!("{name:?} is not enrolled at this CDS: no confirmed CDS key to renew (run sslx vsu)"),
+            ));
+        };
+        if expires <= now {
+            return Err(Refusal::new(
+                Expired,
+                format!(
+                    "the CDS key of {name:?} expired at {}: an expired key cannot be renewed; enroll again (sslx vsu)",
+                    crate::clock::fmt_time(expires)
+                ),
+            ));
+        }
+        Ok((cdsk, expires, p))
+    }
+
+    /// A renewal (PROTOCOL.md 5.8): proved with the current key on this connection, answered with
+    /// the new key sealed to the registered X25519 key. Nothing is stored: the new key is derived
+    /// again at the confirmation.
+    pub fn renew(
+        &self,
+        m: &Renew,
+        challenge: &[u8; CHALLENGE_LEN],
+        now: u64,
+        rng: &dyn SecureRandom,
+    ) -> Result<Renewed, Refusal> {
+        check_name(&m.name).map_err(|e| Refusal::new(RefusalCode::BadRequest, e.to_string()))?;
+        let (current, _, p) = self.renewable(&m.name, now)?;
+        let nonce = renew::open_renew(m, &current, challenge).ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::BadSignature,
+                format!("the renewal does not verify under the CDS key of {:?} (wrong or replaced key)", m.name),
+            )
+        })?;
+        let new = renew::derive_renewed_cdsk(&self.sign_seed, &current, &m.name, &nonce).map_err(Refusal::internal)?;
+        renew::make_renewed(&current, &p.x25519, &m.name, &nonce, &new, rng).map_err(Refusal::internal)
+    }
+
+    /// The confirmation of a renewal: proved with the new key (derived again from the current
+    /// one and the nonce), which then replaces the current one for `key_life`. One proved with
+    /// the current key is a confirmation whose answer was lost after the swap: answered again,
+    /// changing nothing.
+    pub fn renew_confirm(
+        &self,
+        m: &RenewConfirm,
+        challenge: &[u8; CHALLENGE_LEN],
+        now: u64,
+        rng: &dyn SecureRandom,
+    ) -> Result<RenewConfirmed, Refusal> {
+        check_name(&m.name).map_err(|e| Refusal::new(RefusalCode::BadRequest, e.to_string()))?;
+        let (current, expires, p) = self.renewable(&m.name, now)?;
+        let new =
+            renew::derive_renewed_cdsk(&self.sign_seed, &current, &m.name, &m.nonce).map_err(Refusal::internal)?;
+        let (key, body) = if renew::check_renew_confirm(m, &new, challenge) {
+            let key_expires = now + self.cfg.key_life;
+            if !self.store.renew_key(&m.name, &current, &new, now, key_expires).map_err(Refusal::internal)? {
+                return Err(Refusal::new(
+                    RefusalCode::BadSignature,
+                    format!("the CDS key of {:?} changed while this renewal was confirmed; renew again", m.name),
+                ));
+            }
+            log::info!("{}: CDS key renewed, valid until {}", m.name, crate::clock::fmt_time(key_expires));
+            (new, RenewConfirmedBody { renewed_at: now, key_expires })
+        } else if renew::check_renew_confirm(m, &current, challenge) {
+            (current, RenewConfirmedBody { renewed_at: p.key_renewed.unwrap_or(p.last_vsu), key_expires: expires })
+        } else {
+            return Err(Refusal::new(
+                RefusalCode::BadSignature,
+                format!(
+                    "the renewal's confirmation does not verify under the key renewed for {:?} (another renewal or a new VSU took its place; renew again)",
+                    m.name
+                ),
+            ));
+        };
+        Ok(renew::make_renew_confirmed(&key, &m.nonce, &body, rng))
+    }
+
     /// Checks a confirmation (claims 6–7).
     /// `source`: the address the confirmation came from (recorded as the registered source).
     /// `challenge`: the connection's (the confirmation is bound to it).

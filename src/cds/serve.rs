@@ -328,6 +328,24 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             }
             .map_err(Refusal::internal)
         }
+        crate::vsu::TYPE_RENEW => {
+            let m = crate::vsu::Renew::from_frame(frame).map_err(malformed)?;
+            let c = cds.clone();
+            let now = cds.clock.now();
+            blocking(move || c.registrar.renew(&m, &conn.challenge, now, &c.rng))
+                .await?
+                .to_frame()
+                .map_err(Refusal::internal)
+        }
+        crate::vsu::TYPE_RENEW_CONFIRM => {
+            let m = crate::vsu::RenewConfirm::from_frame(frame).map_err(malformed)?;
+            let c = cds.clone();
+            let now = cds.clock.now();
+            blocking(move || c.registrar.renew_confirm(&m, &conn.challenge, now, &c.rng))
+                .await?
+                .to_frame()
+                .map_err(Refusal::internal)
+        }
         crate::broker::TYPE_SESSION_REQUEST => {
             let req = crate::broker::SessionRequest::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();

@@ -16,7 +16,8 @@ impl Standing {
             vsu_count: p.vsu_count,
             channels: p.channels.split(',').map(str::to_owned).collect(),
             key_expires: Some(t(p.key_expires)),
-            key_life_days: Some(p.key_expires.saturating_sub(p.last_vsu) / 86400),
+            key_renewed: p.key_renewed.map(t),
+            key_life_days: Some(p.key_expires.saturating_sub(p.key_renewed.unwrap_or(p.last_vsu)) / 86400),
         }
     }
 
@@ -30,6 +31,7 @@ impl Standing {
             vsu_count: 0,
             channels: vec![],
             key_expires: None,
+            key_renewed: None,
             key_life_days: None,
         }
     }

@@ -43,9 +43,10 @@ pub enum SslxCommand {
         after_help = "The secret key is written 0600 into the home (or to --out), one tagged line with a checksum.\nThe public line is printed on stdout (on stderr when --out - takes stdout).\nExit status: 0 written, 1 the file cannot be written or is readable by others, 2 usage (an identity\nalready exists: another --home, or --force)."
     )]
     Keygen(KeygenArgs),
-    /// Verified setup with a CDS: send the open request, or (--confirm) confirm the assembled key
+    /// Verified setup with a CDS: send the open request, (--confirm) confirm the assembled key, or
+    /// (--renew) renew the CDS key before it expires
     #[command(
-        after_help = "Enrollment takes three replies on three channels:\n  1. sslx vsu --email ADDR --oob URI   reply A comes straight back and is kept in the home\n  2. reply B arrives by email, the PIN (reply C) on the out-of-band channel\n  3. sslx assemble-key --reply-b FILE   (asks for the PIN; or SSLX_PIN, --pin-file)\n  4. sslx vsu --confirm\nOut-of-band URIs: sms:+15551234567, voice:+15551234567, mailto:ops@example.com,\nhttps://hooks.example.com/sslx, exec:DEST (a site command at the CDS).\nExit status: 0 sent (or confirmed), 3 denied (a wrong PIN: the key is removed; assemble again),\n4 the request expired or the clocks disagree (both printed), 5 refused by the CDS (its reason printed;\nrate limits included), 6 no request or key to confirm, 7 the CDS unreachable."
+        after_help = "Enrollment takes three replies on three channels:\n  1. sslx vsu --email ADDR --oob URI   reply A comes straight back and is kept in the home\n  2. reply B arrives by email, the PIN (reply C) on the out-of-band channel\n  3. sslx assemble-key --reply-b FILE   (asks for the PIN; or SSLX_PIN, --pin-file)\n  4. sslx vsu --confirm\nOut-of-band URIs: sms:+15551234567, voice:+15551234567, mailto:ops@example.com,\nhttps://hooks.example.com/sslx, exec:DEST (a site command at the CDS).\nRenewal: sslx vsu --renew, any time before the key expires (sslx status warns 30 days before),\nproved with the current key; no admin, no email, no PIN. The CDS seals the new key to the\nidentity registered at enrollment, and keeps the old one valid until the new one is confirmed.\nExit status: 0 sent (or confirmed, or renewed), 3 denied (a wrong PIN: the key is removed; assemble\nagain) or a renewal that does not verify, 4 the request or key expired or the clocks disagree (both\nprinted), 5 refused by the CDS (its reason printed; rate limits included), 6 no request or key to\nconfirm or renew, 7 the CDS unreachable (a renewal cut there is finished by running it again)."
     )]
     Vsu(VsuArgs),
     /// Put the CDS key together from reply A, reply B (email) and the PIN
@@ -465,10 +466,20 @@ pub struct KeygenArgs {
 #[derive(Debug, Args)]
 pub struct VsuArgs {
     /// Email address for reply B
-    #[arg(long, value_name = "ADDR", required_unless_present = "confirm", conflicts_with = "confirm")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        required_unless_present_any = ["confirm", "renew"],
+        conflicts_with_all = ["confirm", "renew"]
+    )]
     pub email: Option<String>,
     /// Out-of-band channel for the PIN (reply C), as a URI
-    #[arg(long, value_name = "URI", required_unless_present = "confirm", conflicts_with = "confirm")]
+    #[arg(
+        long,
+        value_name = "URI",
+        required_unless_present_any = ["confirm", "renew"],
+        conflicts_with_all = ["confirm", "renew"]
+    )]
     pub oob: Option<String>,
     /// Also write reply A to FILE ('-' for stdout)
     #[arg(long, value_name = "FILE|-", conflicts_with = "confirm")]
@@ -477,8 +488,11 @@ pub struct VsuArgs {
     #[arg(long, value_name = "OLD-IDENTITY", conflicts_with = "confirm")]
     pub prove_with: Option<PathBuf>,
     /// Send the confirmation wrapped in the assembled CDS key
-    #[arg(long)]
+    #[arg(long, conflicts_with = "renew")]
     pub confirm: bool,
+    /// Renew the CDS key before it expires, proved with the current one (no admin, email or PIN)
+    #[arg(long, conflicts_with_all = ["out", "prove_with"])]
+    pub renew: bool,
 }
 
 #[derive(Debug, Args)]
@@ -720,6 +734,7 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
         "sslx-vsu" => &[
             ("sslx vsu --email ops@example.com --oob sms:+15551234567", "ask the CDS to enroll this machine"),
             ("sslx vsu --confirm", "confirm the assembled CDS key"),
+            ("sslx vsu --renew", "renew the CDS key before it expires (no email or PIN)"),
         ],
         "sslx-assemble-key" => &[
             ("sslx assemble-key --reply-b reply-b.eml", "put the key together; the PIN is asked for"),

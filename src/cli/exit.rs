@@ -32,6 +32,10 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Unavailable(m) if m.starts_with("cannot reach the CDS") => {
             Some("is sslx-cds running? Check --cds HOST:PORT (or SSLX_CDS)".into())
         }
+        // The CDS took a renewal whose answer was lost: the home still uses the old key.
+        Error::Refused { code: 6, reason } if reason.contains("wrong or replaced key") => Some(
+            "if a renewal of this home's CDS key was cut (sslx status says so), sslx vsu --renew finishes it".into(),
+        ),
         _ => None,
     }
 }

@@ -18,6 +18,18 @@ pub const VSU_SENT_VALUE: &[u8] = b"confirm";
 pub const VSU_CONFIRMED: &[u8] = b"sslx-vsu-confirmed-v1";
 /// HPKE `info` of the denied message, and the context of the CDS's signature over it.
 pub const VSU_DENIED: &[u8] = b"sslx-vsu-denied-v1";
+/// Renewal (5.8): the renew request's wrap under the current CDSK.
+pub const VSU_RENEW: &[u8] = b"sslx-vsu-renew-v1";
+/// Renewal: the renewed answer's wrap under the current CDSK.
+pub const VSU_RENEWED: &[u8] = b"sslx-vsu-renewed-v1";
+/// Renewal: HPKE `info` of the new CDSK sealed to the participant's registered X25519 key.
+pub const VSU_RENEWED_KEY: &[u8] = b"sslx-vsu-renewed-key-v1";
+/// Renewal: the CDS's derivation of the new CDSK (HKDF salt).
+pub const VSU_RENEW_DERIVE: &[u8] = b"sslx-vsu-renew-derive-v1";
+/// Renewal: the renew confirmation's wrap under the new CDSK.
+pub const VSU_RENEW_CONFIRM: &[u8] = b"sslx-vsu-renew-confirm-v1";
+/// Renewal: the CDS's answer to it, under the new CDSK.
+pub const VSU_RENEW_CONFIRMED: &[u8] = b"sslx-vsu-renew-confirmed-v1";
 
 /// The call manager (section 5C) and the mailbox (5D.5): the AEAD wraps under the CDSK.
 pub mod relay {

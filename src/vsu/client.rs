@@ -29,6 +29,7 @@ use ring::rand::SecureRandom;
 use crate::enrollment::read_cdsk_file;
 pub use crate::enrollment::{
     cds_addr, cds_http, load_cdsk, CdsState, PendingVsu, ASSEMBLED_FILE, CDSK_FILE, CDS_STATE_FILE, PENDING_FILE,
+    RENEWING_FILE,
 };
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -170,6 +171,7 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
                 request_id: pending.request_id.clone(),
                 confirmed_at: body.confirmed_at,
                 key_expires: body.key_expires,
+                renewed_at: None,
             };
             let text = format!(
                 "# sslx CDS key of {} at the CDS {cds}, request {}, confirmed {}, valid until {}\n{}\n",
@@ -200,6 +202,103 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
         }
         t => Err(crate::wire::WireError::UnexpectedType { expected: "confirmed or denied", got: t }.into()),
     }
+}
+
+/// What `sslx vsu --renew` did.
+pub struct Renewal {
+    pub state: CdsState,
+    /// It finished a renewal an earlier run began (whose answer was lost), instead of a new one.
+    pub finished_earlier: bool,
+}
+
+const RENEWAL_NONCE_LINE: &str = "# renewal nonce: ";
+
+/// The renewal under way (`cdsk.renewing`): its new key and nonce.
+fn read_renewing(home: &Home) -> Result<Option<(Cdsk, RenewalNonce)>> {
+    let Some(key) = read_cdsk_file(home, RENEWING_FILE)? else { return Ok(None) };
+    let p = home.path(RENEWING_FILE);
+    let text = crate::keys::read_secret_file(&p)?;
+    let nonce = text
+        .lines()
+        .find_map(|l| l.strip_prefix(RENEWAL_NONCE_LINE))
+        .and_then(|h| {
+            let mut n = [0u8; 16];
+            hex::decode_to_slice(h.trim(), &mut n).ok().map(|_| n)
+        })
+        .ok_or_else(|| crate::keys::KeyError::Damaged {
+            path: p.display().to_string(),
+            what: "no renewal nonce line (32 hex digits)".into(),
+        })?;
+    Ok(Some((key, nonce)))
+}
+
+/// `sslx vsu --renew` (PROTOCOL.md 5.8): asks the CDS for a new CDSK, proved with the current
+/// one, and confirms it on a second connection. The new key waits in `cdsk.renewing` until the
+/// CDS says it is installed; a run that finds one there finishes that renewal first.
+pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<Renewal> {
+    let id = home.load_identity()?;
+    let not_enrolled = || {
+        Error::NotFound(format!(
+            "{} is not enrolled: no CDS key to renew (enroll with sslx vsu --email ADDR --oob URI)",
+            home.dir.display()
+        ))
+    };
+    let mut state: CdsState = home.read_json(CDS_STATE_FILE)?.ok_or_else(not_enrolled)?;
+    let current = load_cdsk(home)?.ok_or_else(not_enrolled)?;
+    let cds = cds_override.unwrap_or(&state.cds).to_owned();
+    let earlier = read_renewing(home)?;
+    let finished_earlier = earlier.is_some();
+    let (new, nonce) = match earlier {
+        Some(r) => r,
+        None => {
+            let nonce: RenewalNonce = crate::crypto::random_array(rng);
+            let answer =
+                exchange(&cds, |ch| Ok(super::renew::make_renew(&id.name, &current, ch, &nonce, rng)?.to_frame()?))?;
+            let new = super::renew::open_renewed(&Renewed::from_frame(&answer)?, &current, &id, &nonce)?;
+            let text = zeroize::Zeroizing::new(format!(
+                "# sslx CDS key renewing the current one of {} at the CDS {cds}, not yet confirmed (sslx vsu --renew finishes it)\n{RENEWAL_NONCE_LINE}{}\n{}\n",
+                id.name,
+                hex::encode(nonce),
+                encode_line(LineKind::Cdsk, new.expose())
+            ));
+            crate::keys::write_secret_atomic(&home.path(RENEWING_FILE), text.as_bytes())?;
+            (new, nonce)
+        }
+    };
+    let answer =
+        exchange(&cds, |ch| Ok(super::renew::make_renew_confirm(&id.name, &new, &nonce, ch, rng)?.to_frame()?));
+    let answer = match answer {
+        Ok(a) => a,
+        // The CDS took neither key for this renewal: the new key is of no use; the current one
+        // stays as it was.
+        Err(Error::Refused { code, reason }) if code == crate::wire::RefusalCode::BadSignature as u16 => {
+            home.remove(RENEWING_FILE)?;
+            return Err(Error::Refused { code, reason });
+        }
+        Err(e @ (Error::Unavailable(_) | Error::Io { .. })) => {
+            return Err(Error::Unavailable(format!(
+                "{e}; the renewal is not finished: the CDS may have installed the new key already, which waits in {}: run sslx vsu --renew again to finish it",
+                home.path(RENEWING_FILE).display()
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    let body = super::renew::open_renew_confirmed(&RenewConfirmed::from_frame(&answer)?, &new, &nonce)?;
+    let text = zeroize::Zeroizing::new(format!(
+        "# sslx CDS key of {} at the CDS {cds}, request {}, confirmed {}, renewed {}, valid until {}\n{}\n",
+        id.name,
+        state.request_id,
+        crate::clock::fmt_time(state.confirmed_at),
+        crate::clock::fmt_time(body.renewed_at),
+        crate::clock::fmt_time(body.key_expires),
+        encode_line(LineKind::Cdsk, new.expose())
+    ));
+    crate::keys::write_secret_atomic(&home.path(CDSK_FILE), text.as_bytes())?;
+    state.key_expires = body.key_expires;
+    state.renewed_at = Some(body.renewed_at);
+    home.write_json(CDS_STATE_FILE, &state, false)?;
+    home.remove(RENEWING_FILE)?;
+    Ok(Renewal { state, finished_earlier })
 }
 
 /// `sslx standing NAME`: the CDS's public record.

@@ -10,6 +10,10 @@ pub const TYPE_REPLY_A: u8 = 0x11;
 pub const TYPE_CONFIRM: u8 = 0x12;
 pub const TYPE_CONFIRMED: u8 = 0x13;
 pub const TYPE_DENIED: u8 = 0x14;
+pub const TYPE_RENEW: u8 = 0x15;
+pub const TYPE_RENEWED: u8 = 0x16;
+pub const TYPE_RENEW_CONFIRM: u8 = 0x17;
+pub const TYPE_RENEW_CONFIRMED: u8 = 0x18;
 pub use crate::wire::{Refused, TYPE_REFUSED};
 
 pub type RequestId = [u8; 16];
@@ -360,6 +364,142 @@ impl Msg for Denied {
         let sealed = r.bytes16("sealed reason")?.to_vec();
         let signature = r.take_array("signature")?;
         Ok(Denied { request_id, enc, sealed, signature })
+    }
+}
+
+// ---- renewal of a CDSK before it expires (PROTOCOL.md 5.8) ----
+
+/// A renewal's nonce: drawn by the participant, it binds the four messages of one renewal.
+pub type RenewalNonce = [u8; 16];
+
+/// Bytes of the new CDSK sealed to the participant (HPKE ciphertext and tag).
+pub const RENEWED_KEY_SEALED_LEN: usize = 32 + 16;
+
+/// Participant → CDS: renew my CDSK. `str8 name ‖ wrap(current CDSK, "sslx-vsu-renew-v1", aad =
+/// 0x15 ‖ version ‖ str8 name ‖ challenge, nonce)`: proved with the current key on this
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renew {
+    pub name: String,
+    pub wrapped: Vec<u8>,
+}
+
+impl Msg for Renew {
+    const TYPE: u8 = TYPE_RENEW;
+    const NAME: &'static str = "renew";
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.name)?;
+        out.extend_from_slice(&self.wrapped);
+        Ok(())
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let name = r.str8("name")?.to_owned();
+        let wrapped = r.take(16 + crypto::AEAD_OVERHEAD, "wrapped renewal nonce")?.to_vec();
+        Ok(Renew { name, wrapped })
+    }
+}
+
+/// CDS → participant: the new CDSK, sealed to the participant's registered X25519 key inside a
+/// wrap under the current CDSK bound to the renewal nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewed {
+    pub wrapped: Vec<u8>,
+}
+
+/// What a [`Renewed`] carries inside its wrap: `[32] enc ‖ [48] sealed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewedBody {
+    pub enc: [u8; HPKE_ENC_LEN],
+    pub sealed: [u8; RENEWED_KEY_SEALED_LEN],
+}
+
+impl RenewedBody {
+    pub fn encode(&self) -> Vec<u8> {
+        [self.enc.as_slice(), &self.sealed].concat()
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = RenewedBody { enc: r.take_array("HPKE encapsulated key")?, sealed: r.take_array("sealed new key")? };
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+impl Msg for Renewed {
+    const TYPE: u8 = TYPE_RENEWED;
+    const NAME: &'static str = "renewed";
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        out.extend_from_slice(&self.wrapped);
+        Ok(())
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = HPKE_ENC_LEN + RENEWED_KEY_SEALED_LEN + crypto::AEAD_OVERHEAD;
+        Ok(Renewed { wrapped: r.take(n, "wrapped renewed body")?.to_vec() })
+    }
+}
+
+/// Participant → CDS, on a new connection: I hold the new key. `str8 name ‖ [16] nonce ‖
+/// wrap(new CDSK, "sslx-vsu-renew-confirm-v1", aad = 0x17 ‖ version ‖ str8 name ‖ challenge ‖
+/// nonce, empty)`. The nonce travels in clear: the CDS needs it to derive the new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewConfirm {
+    pub name: String,
+    pub nonce: RenewalNonce,
+    pub wrapped: Vec<u8>,
+}
+
+impl Msg for RenewConfirm {
+    const TYPE: u8 = TYPE_RENEW_CONFIRM;
+    const NAME: &'static str = "renew confirmation";
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        put_str8(out, &self.name)?;
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.wrapped);
+        Ok(())
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let name = r.str8("name")?.to_owned();
+        let nonce = r.take_array("renewal nonce")?;
+        let wrapped = r.take(crypto::AEAD_OVERHEAD, "wrapped proof of the new key")?.to_vec();
+        Ok(RenewConfirm { name, nonce, wrapped })
+    }
+}
+
+/// CDS → participant: the new key is the participant's now. `wrap(new CDSK,
+/// "sslx-vsu-renew-confirmed-v1", aad = 0x18 ‖ version ‖ nonce, body)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewConfirmed {
+    pub wrapped: Vec<u8>,
+}
+
+/// What a [`RenewConfirmed`] carries: `u64 renewed_at ‖ u64 key_expires`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewConfirmedBody {
+    pub renewed_at: u64,
+    pub key_expires: u64,
+}
+
+impl RenewConfirmedBody {
+    pub fn encode(&self) -> Vec<u8> {
+        [self.renewed_at.to_be_bytes(), self.key_expires.to_be_bytes()].concat()
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(b);
+        let v = RenewConfirmedBody { renewed_at: r.u64("renewed at")?, key_expires: r.u64("key expiry")? };
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+impl Msg for RenewConfirmed {
+    const TYPE: u8 = TYPE_RENEW_CONFIRMED;
+    const NAME: &'static str = "renew confirmed";
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        out.extend_from_slice(&self.wrapped);
+        Ok(())
+    }
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(RenewConfirmed { wrapped: r.take(16 + crypto::AEAD_OVERHEAD, "wrapped renew-confirmed body")?.to_vec() })
     }
 }
 

@@ -14,5 +14,10 @@ pub struct Standing {
     pub vsu_count: u32,
     pub channels: Vec<String>,
     pub key_expires: Option<String>,
+    /// When the key was last renewed (`sslx vsu --renew`) since the last VSU; absent from a CDS
+    /// older than renewal.
+    #[serde(default)]
+    pub key_renewed: Option<String>,
+    /// Days from the last VSU (or renewal) to the key's expiry.
     pub key_life_days: Option<u64>,
 }

@@ -233,3 +233,24 @@ if os.path.exists("token/token.txt"):
     assert body.endswith(f["session_data"].replace("\\n", "\n")), body
     assert body.startswith(f"Created: {f['now']}\nExpires: {int(f['now']) + int(f['ttl'])}\n"), body
     print("token/token.txt: layout, CRC-32 and session data check out")
+
+# wire/vsu_renewal.txt is written by the Rust side (its wraps are ChaCha20-Poly1305, not in the
+# standard library); here the CDS's derivation of the new key and the four layouts (5.8).
+if os.path.exists("wire/vsu_renewal.txt") and os.path.exists("wire/vsu_transcript.txt"):
+    rf = dict(l.rstrip("\n").split(": ", 1) for l in open("wire/vsu_renewal.txt") if ": " in l)
+    tf = dict(l.rstrip("\n").split(": ", 1) for l in open("wire/vsu_transcript.txt") if ": " in l)
+    nonce, name = bytes.fromhex(rf["nonce"]), b"alice"
+    new = hkdf(b"sslx-vsu-renew-derive-v1", bytes.fromhex(tf["cds_sign_seed"]) + bytes.fromhex(tf["cdsk"]),
+               bytes([len(name)]) + name + nonce, 32)
+    assert new.hex() == rf["new_cdsk"], "the renewed key's derivation"
+    def fr(k, t):
+        b = bytes.fromhex(rf[k])
+        assert b[0] == t and b[1] == 2 and struct.unpack(">I", b[2:6])[0] == len(b) - 6, k
+        return b[6:]
+    body = fr("renew", 0x15)
+    assert body[:1 + len(name)] == bytes([len(name)]) + name and len(body) == 1 + len(name) + 16 + 28
+    assert len(fr("renewed", 0x16)) == 32 + 48 + 28
+    body = fr("renew_confirm", 0x17)
+    assert body[1 + len(name):1 + len(name) + 16] == nonce and len(body) == 1 + len(name) + 16 + 28
+    assert len(fr("renew_confirmed", 0x18)) == 16 + 28
+    print("wire/vsu_renewal.txt: the renewed key's derivation and the four layouts check out")

@@ -83,6 +83,7 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
     match cli.command {
         SslxCommand::Keygen(a) => keygen(&ctx, a),
         SslxCommand::Vsu(a) if a.confirm => confirm(&ctx),
+        SslxCommand::Vsu(a) if a.renew => renew(&ctx),
         SslxCommand::Vsu(a) => open(&ctx, a),
         SslxCommand::AssembleKey(a) => assemble(&ctx, a),
         SslxCommand::Standing(a) => standing(&ctx, a),
@@ -244,6 +245,28 @@ fn confirm(ctx: &Ctx) -> Result<ExitCode> {
     }
 }
 
+fn renew(ctx: &Ctx) -> Result<ExitCode> {
+    let rng = sslx::crypto::system_rng();
+    let r = vsu::renew(&ctx.home, ctx.cds.as_deref(), &rng)?;
+    let s = &r.state;
+    let renewed_at = s.renewed_at.unwrap_or(s.confirmed_at);
+    if ctx.out.json {
+        ctx.print_json(serde_json::json!({"ok": true, "name": s.name, "status": "renewed",
+            "renewed_at": sslx::cli::fmt_time(renewed_at), "renewed_at_unix": renewed_at,
+            "key_expires": sslx::cli::fmt_time(s.key_expires), "key_expires_unix": s.key_expires,
+            "finished_earlier": r.finished_earlier}));
+    }
+    if r.finished_earlier {
+        ctx.say("finished the renewal an earlier run began (its answer had not arrived)");
+    }
+    ctx.say(format!(
+        "renewed: the new CDS key of {} is installed and valid until {}; the old one no longer works",
+        s.name,
+        sslx::cli::fmt_time(s.key_expires)
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
     let base = vsu::cds_http(&ctx.home, ctx.cds_http.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -267,6 +290,7 @@ fn standing(ctx: &Ctx, a: StandingArgs) -> Result<ExitCode> {
         ("VSU count", s.vsu_count.to_string()),
         ("channels", if s.channels.is_empty() { dash() } else { s.channels.join(", ") }),
         ("key expires", s.key_expires.clone().unwrap_or_else(dash)),
+        ("key renewed", s.key_renewed.clone().unwrap_or_else(dash)),
         ("key life", s.key_life_days.map(|d| format!("{d} days")).unwrap_or_else(dash)),
     ];
     let mut out = std::io::stdout().lock();
@@ -283,6 +307,7 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     let id = ctx.home.load_identity()?;
     let state: Option<sslx::enrollment::CdsState> = ctx.home.read_json(sslx::enrollment::CDS_STATE_FILE)?;
     let pending = ctx.home.path(sslx::enrollment::PENDING_FILE).exists();
+    let renewing = ctx.home.path(sslx::enrollment::RENEWING_FILE).exists();
     let now = sslx::cli::now_unix();
     let peers = sslx::keys::paired_peers(&ctx.home);
     let queued = sslx::courier::log::CourierLog::open(&ctx.home)
@@ -304,7 +329,9 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
         let cds = state.as_ref().map(|s| {
             serde_json::json!({"address": s.cds, "http": s.cds_http, "confirmed_at": sslx::cli::fmt_time(s.confirmed_at),
                 "key_expires": sslx::cli::fmt_time(s.key_expires), "key_expires_unix": s.key_expires,
-                "expired": s.key_expires <= now, "renew_soon": expiring})
+                "expired": s.key_expires <= now, "renew_soon": expiring,
+                "renewed_at": s.renewed_at.map(sslx::cli::fmt_time), "renewed_at_unix": s.renewed_at,
+                "renewal_unfinished": renewing})
         });
         ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line(),
             "home": ctx.home.dir, "cds": cds, "vsu_pending": pending, "pairs": peers, "queued_in_mailboxes": queued,
@@ -320,13 +347,17 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
             writeln!(out, "{:<12} {} (standing on {})", "CDS", s.cds, s.cds_http)?;
             let left = s.key_expires.saturating_sub(now) / 86400;
             let when = if s.key_expires <= now { "expired".to_owned() } else { format!("in {left} days") };
+            let renewed = s.renewed_at.map(|t| format!(", renewed {}", sslx::cli::fmt_time(t))).unwrap_or_default();
             writeln!(
                 out,
-                "{:<12} confirmed {}, expires {} ({when})",
+                "{:<12} confirmed {}{renewed}, expires {} ({when})",
                 "CDS key",
                 sslx::cli::fmt_time(s.confirmed_at),
                 sslx::cli::fmt_time(s.key_expires)
             )?;
+            if renewing {
+                writeln!(out, "{:<12} a renewal is not finished: run sslx vsu --renew to finish it", "")?;
+            }
         }
         None if pending => writeln!(
             out,
@@ -358,9 +389,15 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     drop(out);
     if let Some(s) = state.as_ref().filter(|_| expiring) {
         eprintln!(
-            "sslx: warning: the CDS key {} {}: enroll again before then (sslx vsu --email ADDR --oob URI, see sslx-vsu(1))",
-            if s.key_expires <= now { "expired" } else { "expires" },
-            sslx::cli::fmt_time(s.key_expires)
+            "sslx: warning: the CDS key {}",
+            if s.key_expires <= now {
+                format!(
+                    "expired {}: enroll again (sslx vsu --email ADDR --oob URI, see sslx-vsu(1))",
+                    sslx::cli::fmt_time(s.key_expires)
+                )
+            } else {
+                format!("expires {}: renew it now (sslx vsu --renew)", sslx::cli::fmt_time(s.key_expires))
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -57,6 +57,12 @@ pub trait Store: Send + Sync {
         now: u64,
         key_expires: u64,
     ) -> Result<Confirmation>;
+    /// A renewal (PROTOCOL.md 5.8): the participant's CDSK becomes `new`, valid until
+    /// `key_expires`, renewed at `now`, atomically and only while its key is still `current`
+    /// (`false`, and nothing changed, otherwise: another renewal, a new VSU or a release came
+    /// first). Not a VSU: the channels, the VSU times and count and the registered source stay.
+    fn renew_key(&self, name: &str, current: &Secret<32>, new: &Secret<32>, now: u64, key_expires: u64)
+        -> Result<bool>;
     /// Whether a request for `name` is pending and unexpired (for standing).
     fn has_pending(&self, name: &str, now: u64) -> Result<bool>;
 
@@ -271,6 +277,8 @@ pub struct Participant {
     pub last_vsu: u64,
     pub vsu_count: u32,
     pub key_expires: u64,
+    /// When the key was last renewed (5.8) since the last VSU; `None` if never.
+    pub key_renewed: Option<u64>,
     pub status: ParticipantStatus,
 }
 

@@ -9,10 +9,17 @@ use std::sync::Mutex;
 /// from before versions existed opens as version 0 and gains only what it lacks); 2 adds the
 /// reservation flag of deposits; 3 makes the enum columns strict (`CHECK`), splits a call's
 /// result into its outcome and detail, and drops the unused `mailbox` table; 4 makes bundle ids
-/// never reused (`AUTOINCREMENT`: an item id a recipient acknowledges late names no other bundle).
+/// never reused (`AUTOINCREMENT`: an item id a recipient acknowledges late names no other bundle);
+/// 5 adds when a participant's key was last renewed.
 pub static SCHEMA: Schema = Schema {
     what: "CDS database",
-    migrations: &[Migration::Sql(V1), Migration::Step(v2_reservations), Migration::Sql(V3), Migration::Sql(V4)],
+    migrations: &[
+        Migration::Sql(V1),
+        Migration::Step(v2_reservations),
+        Migration::Sql(V3),
+        Migration::Sql(V4),
+        Migration::Sql(V5),
+    ],
 };
 
 const V1: &str = "
@@ -126,6 +133,9 @@ DROP TABLE bundles;
 ALTER TABLE bundles_v4 RENAME TO bundles;
 CREATE INDEX bundles_recipient ON bundles(recipient);
 ";
+
+/// Version 5: `participants.key_renewed` (NULL: not renewed since the last VSU).
+const V5: &str = "ALTER TABLE participants ADD COLUMN key_renewed INTEGER;";
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -410,8 +420,39 @@ impl Store for SqliteStore {
             last_vsu: now,
             vsu_count: count,
             key_expires,
+            key_renewed: None,
             status: ParticipantStatus::Confirmed,
         }))
+    }
+
+    fn renew_key(
+        &self,
+        name: &str,
+        current: &Secret<32>,
+        new: &Secret<32>,
+        now: u64,
+        key_expires: u64,
+    ) -> Result<bool> {
+        let err = self.err();
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let sealed: Option<Vec<u8>> = tx
+            .query_row("SELECT cdsk FROM participants WHERE name = ?1 AND status = 'confirmed'", params![name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&err)?;
+        let Some(sealed) = sealed else { return Ok(false) };
+        if !self.at_rest.unseal(&participant_aad(name), &sealed)?.ct_eq(current) {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE participants SET cdsk = ?2, key_expires = ?3, key_renewed = ?4 WHERE name = ?1",
+            params![name, self.at_rest.seal(&participant_aad(name), new.expose()), key_expires as i64, now as i64],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(true)
     }
 
     fn has_pending(&self, name: &str, now: u64) -> Result<bool> {
@@ -429,7 +470,7 @@ impl Store for SqliteStore {
     fn participant(&self, name: &str) -> Result<Option<Participant>> {
         self.conn()
             .query_row(
-                "SELECT name, x25519, ed25519, channels, first_vsu, last_vsu, vsu_count, key_expires, status
+                "SELECT name, x25519, ed25519, channels, first_vsu, last_vsu, vsu_count, key_expires, status, key_renewed
                  FROM participants WHERE name = ?1",
                 params![name],
                 |r| {
@@ -443,6 +484,7 @@ impl Store for SqliteStore {
                         vsu_count: r.get(6)?,
                         key_expires: r.get::<_, i64>(7)? as u64,
                         status: db::get(r, 8)?,
+                        key_renewed: r.get::<_, Option<i64>>(9)?.map(|t| t as u64),
                     })
                 },
             )

@@ -107,6 +107,19 @@ pub(crate) fn conformance(s: &dyn Store) {
     let rotation = s.request(&[11; 16]).unwrap().unwrap();
     let p = confirmed(s.confirm(&rotation, &[6; 32], "email", None, now + 401, now + 90000).unwrap());
     assert_eq!((p.ed25519, p.vsu_count), ([0xdd; 32], 3));
+    assert_eq!(p.key_renewed, None);
+
+    // A renewal swaps the key only from the one it names, and is not a VSU.
+    let key = |b: u8| Secret::<32>::from_slice(&[b; 32]).unwrap();
+    assert!(!s.renew_key("web1", &key(99), &key(13), now + 500, now + 99999).unwrap(), "not its key");
+    assert!(!s.renew_key("nobody", &key(12), &key(13), now + 500, now + 99999).unwrap());
+    assert!(s.renew_key("web1", &key(12), &key(13), now + 500, now + 99999).unwrap());
+    let (k, exp) = s.participant_cdsk("web1").unwrap().unwrap();
+    assert_eq!((k.expose(), exp), (&[13; 32], now + 99999));
+    let r = s.participant("web1").unwrap().unwrap();
+    assert_eq!((r.vsu_count, r.last_vsu, r.key_renewed, r.channels.as_str()), (3, now + 401, Some(now + 500), "email"));
+    assert!(!s.renew_key("web1", &key(12), &key(14), now + 501, now + 99999).unwrap(), "the old key is gone");
+    assert_eq!(s.participant_cdsk("web1").unwrap().unwrap().0.expose(), &[13; 32]);
 
     // Denied for good: the key is wiped, no attempt is left.
     s.insert_request(&row(3, "db1", now, 9)).unwrap();
