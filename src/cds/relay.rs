@@ -315,6 +315,118 @@ async fn copy_one_way(
     }
 }
 
+/// `copy_one_way` without the bytes passing through user space (Linux): `splice(2)` moves them
+/// from the socket into a pipe and from the pipe into the other socket, each step when tokio
+/// says the socket is ready. Falls back to the copy when no pipe can be made.
+#[cfg(target_os = "linux")]
+async fn splice_one_way(
+    from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    idle: Duration,
+    start: tokio::time::Instant,
+    last: &AtomicU64,
+) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    use tokio::io::Interest;
+    let Ok(pipe) = zero_copy::Pipe::new() else { return copy_one_way(from, to, idle, start, last).await };
+    let (from_fd, to_fd) = (from.as_ref().as_raw_fd(), to.as_ref().as_raw_fd());
+    let mut total = 0u64;
+    loop {
+        match tokio::time::timeout(idle, from.readable()).await {
+            Ok(ready) => ready?,
+            Err(_) => {
+                let quiet = start.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+                if quiet >= idle {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("idle for {} s", idle.as_secs()),
+                    ));
+                }
+                continue;
+            }
+        }
+        let n = match from.as_ref().try_io(Interest::READABLE, || pipe.fill_from(from_fd, SPLICE_BUFFER)) {
+            Ok(0) => {
+                let _ = to.shutdown().await;
+                return Ok(total);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        // Everything taken into the pipe goes out before more is read, so at EOF it is empty.
+        let mut left = n;
+        while left > 0 {
+            to.writable().await?;
+            match to.as_ref().try_io(Interest::WRITABLE, || pipe.drain_into(to_fd, left)) {
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        total += n as u64;
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+use copy_one_way as splice_one_way;
+
+/// A pipe for `splice(2)`, both ends non-blocking, closed on drop.
+#[cfg(target_os = "linux")]
+mod zero_copy {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    pub struct Pipe {
+        read: OwnedFd,
+        write: OwnedFd,
+    }
+
+    fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+        // SAFETY: two open descriptors, no offsets (both are sockets or pipes).
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    impl Pipe {
+        pub fn new() -> io::Result<Pipe> {
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: pipe2 succeeded: both are open descriptors that nothing else owns.
+            let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            // A pipe as large as the copy's buffer, when the system allows it (64 KiB otherwise).
+            // SAFETY: an fcntl on a descriptor we own.
+            unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, super::SPLICE_BUFFER as libc::c_int) };
+            Ok(Pipe { read, write })
+        }
+        /// Moves up to `len` bytes from the socket `from` into the pipe (0: the socket's EOF).
+        pub fn fill_from(&self, from: RawFd, len: usize) -> io::Result<usize> {
+            splice(from, self.write.as_raw_fd(), len)
+        }
+        /// Moves up to `len` bytes from the pipe into the socket `to`.
+        pub fn drain_into(&self, to: RawFd, len: usize) -> io::Result<usize> {
+            splice(self.read.as_raw_fd(), to, len)
+        }
+    }
+}
+
 /// Copies both ways until each side has closed its sending half, or the session has been idle
 /// for `idle`; counts the bytes.
 async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, CallResult) {
@@ -322,8 +434,8 @@ async fn splice(a: TcpStream, b: TcpStream, idle: Duration) -> (u64, u64, CallRe
     let (br, bw) = b.into_split();
     let start = tokio::time::Instant::now();
     let last = AtomicU64::new(0);
-    let up = copy_one_way(ar, bw, idle, start, &last);
-    let down = copy_one_way(br, aw, idle, start, &last);
+    let up = splice_one_way(ar, bw, idle, start, &last);
+    let down = splice_one_way(br, aw, idle, start, &last);
     let (u, d) = tokio::join!(up, down);
     let result = match (&u, &d) {
         (Ok(_), Ok(_)) => CallResult::new(CallOutcome::Completed, ""),
