@@ -69,6 +69,42 @@ pub fn load_cdsk(home: &Home) -> Result<Option<Cdsk>> {
     read_cdsk_file(home, CDSK_FILE)
 }
 
+/// The home's confirmed CDSK for a process that runs for long (`sslx recv`, `sslx listen`): read
+/// again whenever the file changed, so a renewal (`sslx vsu --renew`, another process) reaches
+/// it without a restart. A file that cannot be read keeps the key last read.
+pub struct CurrentCdsk {
+    home: Home,
+    held: std::sync::Mutex<(Option<FileStamp>, Cdsk)>,
+}
+
+/// A file's inode and modification time (seconds, nanoseconds).
+type FileStamp = (u64, i64, i64);
+
+impl CurrentCdsk {
+    pub fn new(home: &Home, key: Cdsk) -> Self {
+        let seen = Self::stamp(&home.path(CDSK_FILE));
+        CurrentCdsk { home: home.clone(), held: std::sync::Mutex::new((seen, key)) }
+    }
+
+    /// The file's inode and modification time (a rename puts a new inode in place).
+    fn stamp(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+    }
+
+    /// The key as the file holds it now.
+    pub fn get(&self) -> Cdsk {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Self::stamp(&self.home.path(CDSK_FILE));
+        if now.is_some() && now != held.0 {
+            if let Ok(Some(k)) = read_cdsk_file(&self.home, CDSK_FILE) {
+                *held = (now, k);
+            }
+        }
+        held.1.clone()
+    }
+}
+
 /// The CDS HTTP base URL for `standing`: the flag, else what the CDS announced.
 pub fn cds_http(home: &Home, flag: Option<&str>) -> Result<String> {
     if let Some(f) = flag {

@@ -2085,3 +2085,24 @@ fn a_co_recipient_who_knows_the_bundle_key_cannot_pass_altered_records_as_the_se
     let (code, err, _) = open_bundle(&carol, &bundle);
     assert_eq!(code, 0, "{err}");
 }
+
+/// Issue 13, item 9: `sslx vsu --renew` under a running `sslx recv`: the CDS ends the hooks made
+/// with the old key, recv hooks again with the new one (read from the home: no restart), and
+/// takes the next file live from a sender that renewed too.
+#[test]
+fn a_running_recv_takes_up_a_renewed_cds_key_without_a_restart() {
+    let cds = Cds::start_dev();
+    let (a, b) = paired_couple(&cds, "rna", "rnb");
+    let inbox = tempfile::tempdir().unwrap();
+    let recv = Listener::command(&b, &["recv", "--into", inbox.path().to_str().unwrap()], false);
+    let old = std::fs::read_to_string(b.home().join("cdsk")).unwrap();
+    b.cmd().args(["vsu", "--renew"]).assert().success().stderr(predicates::str::contains("renewed: "));
+    assert_ne!(std::fs::read_to_string(b.home().join("cdsk")).unwrap(), old);
+    let err = recv.await_stderr("back on hook at the CDS (service files)", 1, 30);
+    assert!(err.contains("off hook at the CDS (the CDS closed the hook)"), "{err}");
+    a.cmd().args(["vsu", "--renew"]).assert().success();
+    let file = a.home().join("after-renewal.txt");
+    std::fs::write(&file, b"new keys\n").unwrap();
+    a.cmd().args(["-q", "send", "--no-mailbox", "--to", "rnb"]).arg(&file).assert().success();
+    assert_eq!(std::fs::read(inbox.path().join("after-renewal.txt")).unwrap(), b"new keys\n");
+}

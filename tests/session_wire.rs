@@ -28,7 +28,7 @@ fn params(s: &Setup) -> ClientParams {
     let home = sslx::keys::Home::new(s.alice.home());
     let ep = sslx::session::endpoint::Endpoint::load(&home, None).unwrap();
     let rng = sslx::crypto::system_rng();
-    let g = sslx::broker::client::request_session(&ep.cds, &ep.name, &ep.cdsk, "wb", &rng).unwrap();
+    let g = sslx::broker::client::request_session(&ep.cds, &ep.name, &ep.cdsk(), "wb", &rng).unwrap();
     ClientParams {
         name: "wa".into(),
         key_ref: KeyRef::Ticket(g.ticket),

@@ -398,8 +398,8 @@ fn vsu_renewal_vector() {
     let f = write_once(
         &dir("wire/vsu_renewal.txt"),
         "# VSU renewal (docs/PROTOCOL.md 5.8) for alice of wire/vsu_transcript.txt: the current CDSK is that\n\
-         # file's cdsk, the CDS signing seed its cds_sign_seed. renew is bound to challenge 0x77 x 32, renew_confirm\n\
-         # (a second connection) to 0x78 x 32. Frames in hex, header included.\n",
+         # file's cdsk, the CDS signing seed its cds_sign_seed. renew and renewed are bound to challenge 0x77 x 32,\n\
+         # renew_confirm and renew_confirmed (a second connection) to 0x78 x 32. Frames in hex, header included.\n",
         || {
             let rng = crypto::system_rng();
             let t = transcript();
@@ -418,15 +418,27 @@ fn vsu_renewal_vector() {
                 ("renew".into(), x(renew::make_renew("alice", &current, &CHALLENGE, &nonce, &rng).unwrap().to_frame())),
                 (
                     "renewed".into(),
-                    x(renew::make_renewed(&current, &id.public().x25519, "alice", &nonce, &new, &rng)
-                        .unwrap()
-                        .to_frame()),
+                    x(renew::make_renewed(
+                        &seed,
+                        &CHALLENGE,
+                        &current,
+                        &id.public().x25519,
+                        "alice",
+                        &nonce,
+                        &new,
+                        &rng,
+                    )
+                    .unwrap()
+                    .to_frame()),
                 ),
                 (
                     "renew_confirm".into(),
                     x(renew::make_renew_confirm("alice", &new, &nonce, &[0x78; 32], &rng).unwrap().to_frame()),
                 ),
-                ("renew_confirmed".into(), x(renew::make_renew_confirmed(&new, &nonce, &body, &rng).to_frame())),
+                (
+                    "renew_confirmed".into(),
+                    x(renew::make_renew_confirmed(&seed, &[0x78; 32], &new, &nonce, &body, &rng).to_frame()),
+                ),
                 ("renewed_at".into(), body.renewed_at.to_string()),
                 ("key_expires".into(), body.key_expires.to_string()),
             ]
@@ -447,13 +459,15 @@ fn vsu_renewal_vector() {
     assert_eq!(renew::open_renew(&m, &current, &ch2), None);
     let m = Renewed::from_bytes(&h(&f["renewed"])).unwrap();
     assert_eq!(m.to_frame().unwrap(), h(&f["renewed"]));
-    assert!(renew::open_renewed(&m, &current, &id, &nonce).unwrap().ct_eq(&new));
+    let cds = crypto::ed25519_public(seed.expose());
+    assert!(renew::open_renewed(&m, &cds, &CHALLENGE, &current, &id, &nonce).unwrap().ct_eq(&new));
+    assert!(renew::open_renewed(&m, &cds, &ch2, &current, &id, &nonce).is_err(), "signed for its connection");
     let m = RenewConfirm::from_bytes(&h(&f["renew_confirm"])).unwrap();
     assert_eq!(m.to_frame().unwrap(), h(&f["renew_confirm"]));
     assert!(renew::check_renew_confirm(&m, &new, &ch2) && !renew::check_renew_confirm(&m, &new, &CHALLENGE));
     let m = RenewConfirmed::from_bytes(&h(&f["renew_confirmed"])).unwrap();
     assert_eq!(m.to_frame().unwrap(), h(&f["renew_confirmed"]));
-    let body = renew::open_renew_confirmed(&m, &new, &nonce).unwrap();
+    let body = renew::open_renew_confirmed(&m, &cds, &ch2, &new, &nonce).unwrap();
     assert_eq!(
         (body.renewed_at.to_string(), body.key_expires.to_string()),
         (f["renewed_at"].clone(), f["key_expires"].clone())
@@ -480,7 +494,7 @@ fn vsu_renewal_vector() {
         let mut t = h(&f["renewed"]);
         t[i] ^= 0x01;
         let m = Renewed::from_bytes(&t).unwrap();
-        assert!(renew::open_renewed(&m, &current, &id, &nonce).is_err(), "byte {i}");
+        assert!(renew::open_renewed(&m, &cds, &CHALLENGE, &current, &id, &nonce).is_err(), "byte {i}");
     }
 }
 

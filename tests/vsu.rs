@@ -427,9 +427,9 @@ fn the_dev_outbox_names_mail_by_request_and_the_confirmed_key_file_says_so() {
 }
 
 /// A TCP proxy to `target` that carries connection number `nth` (from 0) up to the CDS's hello
-/// and then drops everything the CDS sends: the request arrives, its answer never does. Other
-/// connections pass whole.
-fn answer_dropping_proxy(target: &str, nth: usize) -> String {
+/// and then drops everything the CDS sends, writing `instead` in its place: the request arrives,
+/// its answer never does. Other connections pass whole.
+fn answer_replacing_proxy(target: &str, nth: usize, instead: Vec<u8>) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -443,6 +443,7 @@ fn answer_dropping_proxy(target: &str, nth: usize) -> String {
                 let _ = s_write.shutdown(std::net::Shutdown::Write);
             });
             let (mut s_read, mut c_write) = (server, client);
+            let instead = instead.clone();
             std::thread::spawn(move || {
                 if i != nth {
                     let _ = std::io::copy(&mut s_read, &mut c_write);
@@ -459,6 +460,7 @@ fn answer_dropping_proxy(target: &str, nth: usize) -> String {
                 // The answer is read and thrown away once the CDS sends it, then the client is cut.
                 let mut answer = [0u8; 1];
                 let _ = s_read.read(&mut answer);
+                let _ = c_write.write_all(&instead);
                 let _ = c_write.shutdown(std::net::Shutdown::Both);
             });
         }
@@ -543,13 +545,20 @@ fn a_cds_key_is_renewed_with_the_current_one_before_it_expires_and_a_lost_answer
 
     // The renewal's confirmation arrives but its answer is lost: the CDS holds the new key, the
     // home keeps it in cdsk.renewing, and the next run finishes the renewal.
-    let proxy = answer_dropping_proxy(&cds.listen, 1);
+    let proxy = answer_replacing_proxy(&cds.listen, 1, Vec::new());
     run(&p, &proxy, &["vsu", "--renew"])
         .assert()
         .code(UNAVAILABLE)
         .stderr(predicate::str::contains("run sslx vsu --renew again to finish it"));
     assert!(p.has("cdsk.renewing"));
     assert_eq!(std::fs::read_to_string(&cdsk).unwrap(), new_key, "the installed key is untouched");
+    // On the way back, someone on the path puts a refusal (which nobody signs) where the answer
+    // was: nothing is removed for it, and the key the CDS holds stays in cdsk.renewing.
+    let forged = sslx::wire::Refused { code: 6, server_time: later, reason: "forged".into() };
+    let proxy = answer_replacing_proxy(&cds.listen, 0, sslx::wire::Msg::to_frame(&forged).unwrap());
+    run(&p, &proxy, &["vsu", "--renew"]).assert().code(VERIFY_FAILED);
+    let renewing = std::fs::read_to_string(p.home().join("cdsk.renewing")).unwrap();
+    assert!(p.has("cdsk.renewing") && renewing.matches("# renewal nonce: ").count() >= 1, "{renewing}");
     run(&p, &cds.listen, &["status"])
         .assert()
         .success()

@@ -386,36 +386,53 @@ impl Registrar {
             )
         })?;
         let new = renew::derive_renewed_cdsk(&self.sign_seed, &current, &m.name, &nonce).map_err(Refusal::internal)?;
-        renew::make_renewed(&current, &p.x25519, &m.name, &nonce, &new, rng).map_err(Refusal::internal)
+        renew::make_renewed(&self.sign_seed, challenge, &current, &p.x25519, &m.name, &nonce, &new, rng)
+            .map_err(Refusal::internal)
     }
 
     /// The confirmation of a renewal: proved with the new key (derived again from the current
     /// one and the nonce), which then replaces the current one for `key_life`. One proved with
-    /// the current key is a confirmation whose answer was lost after the swap: answered again,
-    /// changing nothing.
+    /// the current key is a confirmation whose answer was lost after the swap (or that raced
+    /// another copy of itself): answered again, changing nothing. Also says whether this one
+    /// installed the key (the participant's hooks, under the old key, are then ended).
     pub fn renew_confirm(
         &self,
         m: &RenewConfirm,
         challenge: &[u8; CHALLENGE_LEN],
         now: u64,
         rng: &dyn SecureRandom,
-    ) -> Result<RenewConfirmed, Refusal> {
+    ) -> Result<(RenewConfirmed, bool), Refusal> {
         check_name(&m.name).map_err(|e| Refusal::new(RefusalCode::BadRequest, e.to_string()))?;
         let (current, expires, p) = self.renewable(&m.name, now)?;
         let new =
             renew::derive_renewed_cdsk(&self.sign_seed, &current, &m.name, &m.nonce).map_err(Refusal::internal)?;
-        let (key, body) = if renew::check_renew_confirm(m, &new, challenge) {
+        let installed = |key: Secret<32>| -> Result<(Secret<32>, RenewConfirmedBody), Refusal> {
+            let p = self.store.participant(&m.name).map_err(Refusal::internal)?.unwrap_or(p.clone());
+            let (_, key_expires) =
+                self.store.participant_cdsk(&m.name).map_err(Refusal::internal)?.unwrap_or((key.clone(), expires));
+            Ok((key, RenewConfirmedBody { renewed_at: p.key_renewed.unwrap_or(p.last_vsu), key_expires }))
+        };
+        let (key, body, swapped) = if renew::check_renew_confirm(m, &new, challenge) {
             let key_expires = now + self.cfg.key_life;
-            if !self.store.renew_key(&m.name, &current, &new, now, key_expires).map_err(Refusal::internal)? {
-                return Err(Refusal::new(
-                    RefusalCode::BadSignature,
-                    format!("the CDS key of {:?} changed while this renewal was confirmed; renew again", m.name),
-                ));
+            if self.store.renew_key(&m.name, &current, &new, now, key_expires).map_err(Refusal::internal)? {
+                log::info!("{}: CDS key renewed, valid until {}", m.name, crate::clock::fmt_time(key_expires));
+                (new, RenewConfirmedBody { renewed_at: now, key_expires }, true)
+            } else {
+                // Another copy of this confirmation installed it first: answered as one whose
+                // answer was lost. Anything else changed the key: refused.
+                let now_held = self.store.participant_cdsk(&m.name).map_err(Refusal::internal)?;
+                if !now_held.is_some_and(|(k, _)| k.ct_eq(&new)) {
+                    return Err(Refusal::new(
+                        RefusalCode::BadSignature,
+                        format!("the CDS key of {:?} changed while this renewal was confirmed; renew again", m.name),
+                    ));
+                }
+                let (k, b) = installed(new)?;
+                (k, b, false)
             }
-            log::info!("{}: CDS key renewed, valid until {}", m.name, crate::clock::fmt_time(key_expires));
-            (new, RenewConfirmedBody { renewed_at: now, key_expires })
         } else if renew::check_renew_confirm(m, &current, challenge) {
-            (current, RenewConfirmedBody { renewed_at: p.key_renewed.unwrap_or(p.last_vsu), key_expires: expires })
+            let (k, b) = installed(current)?;
+            (k, b, false)
         } else {
             return Err(Refusal::new(
                 RefusalCode::BadSignature,
@@ -425,7 +442,7 @@ impl Registrar {
                 ),
             ));
         };
-        Ok(renew::make_renew_confirmed(&key, &m.nonce, &body, rng))
+        Ok((renew::make_renew_confirmed(&self.sign_seed, challenge, &key, &m.nonce, &body, rng), swapped))
     }
 
     /// Checks a confirmation (claims 6–7).

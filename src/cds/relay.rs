@@ -88,6 +88,7 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
                 // The switchboard let go of this hook's sender only for a newer hook in its
                 // place: told so even when the notice itself did not fit in the queue (a callee
                 // closed on silently would hook again and push the newer one out).
+                Some(HookMsg::Rekeyed) => break,
                 Some(HookMsg::Replaced) | None => {
                     let now = TimeBody { time: cds.clock.now() }.encode();
                     if let Ok(f) = HookReplaced::new(&cdsk, &nonce, &now, &cds.rng).to_frame() {

@@ -341,10 +341,15 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
             let m = crate::vsu::RenewConfirm::from_frame(frame).map_err(malformed)?;
             let c = cds.clone();
             let now = cds.clock.now();
-            blocking(move || c.registrar.renew_confirm(&m, &conn.challenge, now, &c.rng))
-                .await?
-                .to_frame()
-                .map_err(Refusal::internal)
+            let name = m.name.clone();
+            let (answer, swapped) =
+                blocking(move || c.registrar.renew_confirm(&m, &conn.challenge, now, &c.rng)).await?;
+            if swapped {
+                // The hooks up were opened with the old key (and seal under it): they end, and
+                // the participant hooks again with the new one.
+                cds.relay.rekeyed(&name);
+            }
+            answer.to_frame().map_err(Refusal::internal)
         }
         crate::broker::TYPE_SESSION_REQUEST => {
             let req = crate::broker::SessionRequest::from_frame(frame).map_err(malformed)?;

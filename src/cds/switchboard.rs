@@ -18,6 +18,9 @@ pub(super) enum HookMsg {
     Notice(Vec<u8>),
     /// A newer hook of the same name and service took this one's place: say so and end.
     Replaced,
+    /// The participant's CDSK was renewed: the hook (opened with the old key) ends without a
+    /// word, and the participant hooks again with the new key.
+    Rekeyed,
 }
 
 /// `name` has `MAX_SERVICES_ON_HOOK` other services on hook: this one was not put up.
@@ -80,6 +83,13 @@ impl Relay {
         let txs: Vec<_> =
             self.hooks.lock().unwrap().get(peer).into_iter().flatten().map(|(_, (_, tx))| tx.clone()).collect();
         txs.iter().filter(|tx| tx.try_send(HookMsg::Ticket(ticket.clone())).is_ok()).count() > 0
+    }
+
+    /// Ends every hook of `name` (its key was renewed), each as soon as its queue takes the word.
+    pub fn rekeyed(&self, name: &str) {
+        for (_, (_, tx)) in self.hooks.lock().unwrap().get(name).into_iter().flatten() {
+            let _ = tx.try_send(HookMsg::Rekeyed);
+        }
     }
 
     /// How many participants have a hook now (whatever the services).

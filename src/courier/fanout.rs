@@ -444,7 +444,7 @@ fn deposit_one(
         let (hlen, tlen) = (head.len() as u64, trailer.len() as u64);
         let mut b = Spliced { head, records, records_len: sealed.written, trailer, pos: 0 };
         let id = BundleId::from_hex(&bundle).expect("bundle ids are 16 hex digits");
-        let expires = crate::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id.0, &mut b, rng)?;
+        let expires = crate::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk(), spec.peer, &id.0, &mut b, rng)?;
         Ok((challenge_a, hlen, tlen, expires))
     })();
     match &r {

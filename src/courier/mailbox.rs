@@ -120,7 +120,7 @@ pub fn deposit(
     let mut file = out.into_inner().map_err(|e| Error::io("writing the bundle", e.into_error()))?;
     file.rewind().map_err(|e| Error::io("rewinding the bundle", e))?;
     let id = BundleId::from_hex(&sent.bundle).expect("bundle ids are 16 hex digits");
-    match crate::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk, spec.peer, &id.0, &mut file, rng) {
+    match crate::relay::client::deposit(&ep.cds, &ep.name, &ep.cdsk(), spec.peer, &id.0, &mut file, rng) {
         Ok(expires) => {
             CourierLog::open(&ep.home)?.set_sent_result(&sent.bundle, LogOutcome::Queued, "")?;
             Ok((sent, expires))
@@ -162,7 +162,7 @@ pub fn collect(
     events: &mut dyn CollectEvents,
 ) -> Result<usize> {
     let mut failed = None;
-    let n = crate::relay::client::collect(&ep.cds, &ep.name, &ep.cdsk, rng, |item, bytes| {
+    let n = crate::relay::client::collect(&ep.cds, &ep.name, &ep.cdsk(), rng, |item, bytes| {
         let from = Some(item.sender.as_str());
         let mut progress = |done, total| events.progress(item, done, total);
         match transfer::recv_offline(&ep.home, &ep.name, bytes, into, Via::Mailbox, from, &mut progress) {
@@ -198,7 +198,7 @@ pub fn refresh_queued(ep: &Endpoint, rng: &dyn SecureRandom) -> Result<usize> {
         return Ok(0);
     }
     let ids: Vec<[u8; 8]> = queued.iter().map(|(_, id)| id.0).collect();
-    let states = crate::relay::client::status(&ep.cds, &ep.name, &ep.cdsk, &ids, rng)?;
+    let states = crate::relay::client::status(&ep.cds, &ep.name, &ep.cdsk(), &ids, rng)?;
     let mut changed = 0;
     for ((bundle, _), (_, state, time)) in queued.iter().zip(states) {
         let (result, detail) = match state {

@@ -17,6 +17,25 @@ impl Home {
         Home { dir: dir.into() }
     }
 
+    /// An exclusive lock on `name` in the home (a 0600 file made for it), held while the file
+    /// returned lives; `None` when another process holds it.
+    pub fn try_lock(&self, name: &str) -> Result<Option<std::fs::File>> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        self.ensure()?;
+        let p = self.path(name);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&p)
+            .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
+        // SAFETY: flock on a descriptor this process owns; released when `f` is closed.
+        let held = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        Ok(held.then_some(f))
+    }
+
     /// `$SSLX_HOME` is handled by clap; this is the fallback: `$XDG_CONFIG_HOME/sslx` or `~/.config/sslx`.
     pub fn default_dir() -> PathBuf {
         if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
@@ -193,7 +212,14 @@ pub fn open_special(path: &Path) -> Result<Option<std::fs::File>> {
 }
 
 pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, bytes, 0o600)
+    write_atomic(path, bytes, 0o600)?;
+    // The rename itself survives a crash only once the directory is synced (a key the CDS was
+    // told about must not vanish with it).
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

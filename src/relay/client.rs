@@ -231,7 +231,8 @@ pub struct StayingHook {
     backoff: crate::net::Backoff,
     cds: String,
     name: String,
-    cdsk: Secret<32>,
+    /// Read again at each hook: a renewal meanwhile ended the old hook at the CDS.
+    keys: std::sync::Arc<crate::enrollment::CurrentCdsk>,
     service: String,
 }
 
@@ -241,16 +242,22 @@ const STAYED_UP: Duration = Duration::from_secs(60);
 
 impl StayingHook {
     /// Goes on hook (as [`on_hook`]; a first failure is returned, not tried again).
-    pub fn new(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dyn SecureRandom) -> Result<Self> {
+    pub fn new(
+        cds: &str,
+        name: &str,
+        keys: std::sync::Arc<crate::enrollment::CurrentCdsk>,
+        service: &str,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self> {
         let now = std::time::Instant::now();
         Ok(StayingHook {
-            hook: Some(on_hook(cds, name, cdsk, service, rng)?),
+            hook: Some(on_hook(cds, name, &keys.get(), service, rng)?),
             retry_at: now,
             up_since: now,
             backoff: crate::net::Backoff::new(),
             cds: cds.to_owned(),
             name: name.to_owned(),
-            cdsk: cdsk.clone(),
+            keys,
             service: service.to_owned(),
         })
     }
@@ -264,7 +271,7 @@ impl StayingHook {
             },
             None => {
                 std::thread::sleep(self.retry_at.saturating_duration_since(std::time::Instant::now()));
-                match on_hook(&self.cds, &self.name, &self.cdsk, &self.service, rng) {
+                match on_hook(&self.cds, &self.name, &self.keys.get(), &self.service, rng) {
                     Ok(hook) => {
                         self.hook = Some(hook);
                         self.up_since = std::time::Instant::now();

@@ -138,7 +138,8 @@ pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Endpoint {
     pub home: Home,
     pub name: String,
-    pub cdsk: Secret<32>,
+    /// The CDSK, read again when a renewal replaced it (see [`Endpoint::cdsk`]).
+    keys: Arc<crate::enrollment::CurrentCdsk>,
     /// The CDS's protocol address, for tickets.
     pub cds: String,
     /// What the endpoint reads the time from: the lives of cached sessions, tickets' validity.
@@ -150,7 +151,13 @@ impl Endpoint {
     pub fn load(home: &Home, cds_flag: Option<&str>) -> Result<Self> {
         let (name, cdsk) = crate::broker::client::enrolled(home)?;
         let cds = crate::enrollment::cds_addr(home, cds_flag)?;
-        Ok(Endpoint { home: home.clone(), name, cdsk, cds, clock: Arc::new(SystemClock) })
+        let keys = Arc::new(crate::enrollment::CurrentCdsk::new(home, cdsk));
+        Ok(Endpoint { home: home.clone(), name, keys, cds, clock: Arc::new(SystemClock) })
+    }
+
+    /// The participant's CDSK as the home holds it now (a renewal by another process shows).
+    pub fn cdsk(&self) -> Secret<32> {
+        self.keys.get()
     }
 
     /// The same endpoint reading time from `clock` (a test's `FixedClock`).
@@ -164,7 +171,7 @@ impl Endpoint {
                 return Ok(ClientKey::Resume { key_id, mk });
             }
         }
-        let g = crate::broker::client::request_session(&self.cds, &self.name, &self.cdsk, peer, rng)?;
+        let g = crate::broker::client::request_session(&self.cds, &self.name, &self.cdsk(), peer, rng)?;
         Ok(ClientKey::Ticket { ticket: g.ticket, dsmk: g.dsmk })
     }
 
@@ -222,7 +229,7 @@ impl Endpoint {
         };
         let target = target.as_str();
         let (stream, _tracking) =
-            crate::relay::client::call(&self.cds, &self.name, &self.cdsk, target, &opts.service, rng)?;
+            crate::relay::client::call(&self.cds, &self.name, &self.cdsk(), target, &opts.service, rng)?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut conn = Conn::new(stream)?;
         let hello = listener_hello(&mut conn, target)?;
@@ -347,7 +354,7 @@ impl Endpoint {
                 if t.holder != self.name {
                     return Err((BadRequest, format!("the ticket is for {:?}, this is {:?}", t.holder, self.name)));
                 }
-                let body = t.open(&self.cdsk).ok_or((
+                let body = t.open(&self.cdsk()).ok_or((
                     BadSignature,
                     format!(
                         "the ticket does not open under the CDS key of {:?} (altered, or made for an older key)",
@@ -459,7 +466,7 @@ impl Endpoint {
             }
             None => {
                 let mut hook =
-                    crate::relay::client::StayingHook::new(&self.cds, &self.name, &self.cdsk, service, &rng)?;
+                    crate::relay::client::StayingHook::new(&self.cds, &self.name, self.keys.clone(), service, &rng)?;
                 Incoming {
                     listening_on: format!("hook at the CDS {} (service {service})", self.cds),
                     bound: false,

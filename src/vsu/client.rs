@@ -2,6 +2,7 @@
 //! over a blocking TCP connection with timeouts.
 
 use super::msgs::*;
+use crate::crypto::Secret;
 use crate::wire::{Frame, Msg, CHALLENGE_LEN};
 use crate::{Error, Result};
 use std::time::Duration;
@@ -185,6 +186,8 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
             home.remove(ASSEMBLED_FILE)?;
             home.write_json(CDS_STATE_FILE, &state, false)?;
             home.remove(PENDING_FILE)?;
+            // A renewal of the key this VSU replaced can never be confirmed now.
+            home.remove(RENEWING_FILE)?;
             Ok(ConfirmResult::Confirmed(state))
         }
         TYPE_DENIED => {
@@ -212,29 +215,79 @@ pub struct Renewal {
 }
 
 const RENEWAL_NONCE_LINE: &str = "# renewal nonce: ";
+/// Renewals a home keeps unconfirmed at most (each run that cannot finish one may add one).
+const MAX_UNCONFIRMED_RENEWALS: usize = 8;
 
-/// The renewal under way (`cdsk.renewing`): its new key and nonce.
-fn read_renewing(home: &Home) -> Result<Option<(Cdsk, RenewalNonce)>> {
-    let Some(key) = read_cdsk_file(home, RENEWING_FILE)? else { return Ok(None) };
+/// A renewal the CDS has not confirmed: its new key and nonce.
+type Candidate = (Cdsk, RenewalNonce);
+
+/// The renewals not yet confirmed (`cdsk.renewing`), oldest first: each a `# renewal nonce:
+/// HEX` line followed by its key line. Any of them may be the key the CDS holds now (a
+/// confirmation whose answer was lost), so none is dropped until the CDS confirms one.
+fn read_renewing(home: &Home) -> Result<Vec<Candidate>> {
     let p = home.path(RENEWING_FILE);
-    let text = crate::keys::read_secret_file(&p)?;
-    let nonce = text
-        .lines()
-        .find_map(|l| l.strip_prefix(RENEWAL_NONCE_LINE))
-        .and_then(|h| {
+    if !p.exists() {
+        return Ok(Vec::new());
+    }
+    let text = zeroize::Zeroizing::new(crate::keys::read_secret_file(&p)?);
+    let damaged = |what: &str| crate::keys::KeyError::Damaged { path: p.display().to_string(), what: what.into() };
+    let mut out = Vec::new();
+    let mut nonce = None;
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix(RENEWAL_NONCE_LINE) {
             let mut n = [0u8; 16];
-            hex::decode_to_slice(h.trim(), &mut n).ok().map(|_| n)
-        })
-        .ok_or_else(|| crate::keys::KeyError::Damaged {
-            path: p.display().to_string(),
-            what: "no renewal nonce line (32 hex digits)".into(),
-        })?;
-    Ok(Some((key, nonce)))
+            hex::decode_to_slice(h.trim(), &mut n).map_err(|_| damaged("a renewal nonce is not 32 hex digits"))?;
+            nonce = Some(n);
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            let n = nonce.take().ok_or_else(|| damaged("a key line without its renewal nonce line"))?;
+            let d = zeroize::Zeroizing::new(crate::keys::decode_line(LineKind::Cdsk, line.trim())?);
+            out.push((Secret::from_slice(&d).ok_or_else(|| damaged("a key that is not 32 bytes"))?, n));
+        }
+    }
+    if out.is_empty() {
+        return Err(damaged("no renewal in it").into());
+    }
+    Ok(out)
+}
+
+fn write_renewing(home: &Home, name: &str, cds: &str, candidates: &[Candidate]) -> Result<()> {
+    let mut text = zeroize::Zeroizing::new(format!(
+        "# sslx CDS keys renewing the current one of {name} at the CDS {cds}, not yet confirmed (sslx vsu --renew finishes it)\n"
+    ));
+    for (key, nonce) in candidates {
+        text.push_str(&format!(
+            "{RENEWAL_NONCE_LINE}{}\n{}\n",
+            hex::encode(nonce),
+            encode_line(LineKind::Cdsk, key.expose())
+        ));
+    }
+    crate::keys::write_secret_atomic(&home.path(RENEWING_FILE), text.as_bytes())
+}
+
+fn is_bad_signature(e: &Error) -> bool {
+    matches!(e, Error::Refused { code, .. } if *code == crate::wire::RefusalCode::BadSignature as u16)
+}
+
+/// The renew confirmation for one candidate; the CDS's signed answer.
+fn confirm_renewal(
+    cds: &str,
+    name: &str,
+    cds_sign_key: &[u8; 32],
+    (new, nonce): &Candidate,
+    rng: &dyn SecureRandom,
+) -> Result<RenewConfirmedBody> {
+    let mut challenge = [0u8; CHALLENGE_LEN];
+    let answer = exchange(cds, |ch| {
+        challenge = *ch;
+        Ok(super::renew::make_renew_confirm(name, new, nonce, ch, rng)?.to_frame()?)
+    })?;
+    super::renew::open_renew_confirmed(&RenewConfirmed::from_frame(&answer)?, cds_sign_key, &challenge, new, nonce)
 }
 
 /// `sslx vsu --renew` (PROTOCOL.md 5.8): asks the CDS for a new CDSK, proved with the current
-/// one, and confirms it on a second connection. The new key waits in `cdsk.renewing` until the
-/// CDS says it is installed; a run that finds one there finishes that renewal first.
+/// one, and confirms it on a second connection. New keys wait in `cdsk.renewing` until the CDS
+/// says (signed) which one it installed; a run that finds some there tries them first. Nothing
+/// is ever removed on an answer the CDS did not sign (a refusal is not signed).
 pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<Renewal> {
     let id = home.load_identity()?;
     let not_enrolled = || {
@@ -245,45 +298,79 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
     };
     let mut state: CdsState = home.read_json(CDS_STATE_FILE)?.ok_or_else(not_enrolled)?;
     let current = load_cdsk(home)?.ok_or_else(not_enrolled)?;
+    let cds_sign_key = hex32(&state.cds_sign_key).ok_or_else(|| crate::keys::KeyError::Damaged {
+        path: home.path(CDS_STATE_FILE).display().to_string(),
+        what: "the CDS signing key is not 64 hex digits".into(),
+    })?;
     let cds = cds_override.unwrap_or(&state.cds).to_owned();
-    let earlier = read_renewing(home)?;
-    let finished_earlier = earlier.is_some();
-    let (new, nonce) = match earlier {
-        Some(r) => r,
-        None => {
-            let nonce: RenewalNonce = crate::crypto::random_array(rng);
-            let answer =
-                exchange(&cds, |ch| Ok(super::renew::make_renew(&id.name, &current, ch, &nonce, rng)?.to_frame()?))?;
-            let new = super::renew::open_renewed(&Renewed::from_frame(&answer)?, &current, &id, &nonce)?;
-            let text = zeroize::Zeroizing::new(format!(
-                "# sslx CDS key renewing the current one of {} at the CDS {cds}, not yet confirmed (sslx vsu --renew finishes it)\n{RENEWAL_NONCE_LINE}{}\n{}\n",
-                id.name,
-                hex::encode(nonce),
-                encode_line(LineKind::Cdsk, new.expose())
-            ));
-            crate::keys::write_secret_atomic(&home.path(RENEWING_FILE), text.as_bytes())?;
-            (new, nonce)
-        }
+    let Some(_lock) = home.try_lock("renew.lock")? else {
+        return Err(Error::Usage(format!(
+            "another sslx vsu --renew is running for {}; let it finish",
+            home.dir.display()
+        )));
     };
-    let answer =
-        exchange(&cds, |ch| Ok(super::renew::make_renew_confirm(&id.name, &new, &nonce, ch, rng)?.to_frame()?));
-    let answer = match answer {
-        Ok(a) => a,
-        // The CDS took neither key for this renewal: the new key is of no use; the current one
-        // stays as it was.
-        Err(Error::Refused { code, reason }) if code == crate::wire::RefusalCode::BadSignature as u16 => {
-            home.remove(RENEWING_FILE)?;
-            return Err(Error::Refused { code, reason });
+    let unfinished = |e: Error| {
+        match e {
+        Error::Unavailable(m) => Error::Unavailable(format!(
+            "{m}; the renewal is not finished: the CDS may have installed the new key already, which waits in {}: run sslx vsu --renew again to finish it",
+            home.path(RENEWING_FILE).display()
+        )),
+        e => e,
+    }
+    };
+    let mut candidates = read_renewing(home)?;
+    let earlier = candidates.len();
+    // An earlier run's renewal, newest first: the CDS answers for the one it holds.
+    let mut done = None;
+    for c in candidates.iter().rev() {
+        match confirm_renewal(&cds, &id.name, &cds_sign_key, c, rng) {
+            Ok(body) => {
+                done = Some((c.0.clone(), body));
+                break;
+            }
+            Err(e) if is_bad_signature(&e) => continue,
+            Err(e) => return Err(unfinished(e)),
         }
-        Err(e @ (Error::Unavailable(_) | Error::Io { .. })) => {
-            return Err(Error::Unavailable(format!(
-                "{e}; the renewal is not finished: the CDS may have installed the new key already, which waits in {}: run sslx vsu --renew again to finish it",
+    }
+    let finished_earlier = done.is_some();
+    if done.is_none() {
+        if candidates.len() >= MAX_UNCONFIRMED_RENEWALS {
+            return Err(Error::VerifyFailed(format!(
+                "the CDS took none of the {} renewals kept in {}: check that --cds names this home's CDS, or enroll again",
+                candidates.len(),
                 home.path(RENEWING_FILE).display()
-            )))
+            )));
         }
-        Err(e) => return Err(e),
-    };
-    let body = super::renew::open_renew_confirmed(&RenewConfirmed::from_frame(&answer)?, &new, &nonce)?;
+        let nonce: RenewalNonce = crate::crypto::random_array(rng);
+        let mut challenge = [0u8; CHALLENGE_LEN];
+        let answer = exchange(&cds, |ch| {
+            challenge = *ch;
+            Ok(super::renew::make_renew(&id.name, &current, ch, &nonce, rng)?.to_frame()?)
+        })?;
+        let m = Renewed::from_frame(&answer)?;
+        let new = super::renew::open_renewed(&m, &cds_sign_key, &challenge, &current, &id, &nonce)?;
+        candidates.push((new, nonce));
+        write_renewing(home, &id.name, &cds, &candidates)?;
+        let fresh = candidates.last().expect("just pushed").clone();
+        match confirm_renewal(&cds, &id.name, &cds_sign_key, &fresh, rng) {
+            Ok(body) => done = Some((fresh.0, body)),
+            // Meanwhile an earlier renewal's confirmation (one cut on its way) may have been
+            // installed: each earlier one is asked once more.
+            Err(e) if is_bad_signature(&e) && earlier > 0 => {
+                for c in candidates[..earlier].iter().rev() {
+                    if let Ok(body) = confirm_renewal(&cds, &id.name, &cds_sign_key, c, rng) {
+                        done = Some((c.0.clone(), body));
+                        break;
+                    }
+                }
+                if done.is_none() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(unfinished(e)),
+        }
+    }
+    let (new, body) = done.expect("set above");
     let text = zeroize::Zeroizing::new(format!(
         "# sslx CDS key of {} at the CDS {cds}, request {}, confirmed {}, renewed {}, valid until {}\n{}\n",
         id.name,

@@ -400,10 +400,13 @@ impl Msg for Renew {
 }
 
 /// CDS → participant: the new CDSK, sealed to the participant's registered X25519 key inside a
-/// wrap under the current CDSK bound to the renewal nonce.
+/// wrap under the current CDSK bound to the renewal nonce, and signed by the CDS over the
+/// connection's challenge (so a holder of the current CDSK alone cannot hand out a key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewed {
     pub wrapped: Vec<u8>,
+    /// Ed25519 by the CDS over `"sslx-vsu-renewed-v1" ‖ challenge ‖ nonce ‖ wrapped`.
+    pub signature: [u8; 64],
 }
 
 /// What a [`Renewed`] carries inside its wrap: `[32] enc ‖ [48] sealed`.
@@ -430,11 +433,13 @@ impl Msg for Renewed {
     const NAME: &'static str = "renewed";
     fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.wrapped);
+        out.extend_from_slice(&self.signature);
         Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let n = HPKE_ENC_LEN + RENEWED_KEY_SEALED_LEN + crypto::AEAD_OVERHEAD;
-        Ok(Renewed { wrapped: r.take(n, "wrapped renewed body")?.to_vec() })
+        let wrapped = r.take(n, "wrapped renewed body")?.to_vec();
+        Ok(Renewed { wrapped, signature: r.take_array("signature")? })
     }
 }
 
@@ -466,10 +471,12 @@ impl Msg for RenewConfirm {
 }
 
 /// CDS → participant: the new key is the participant's now. `wrap(new CDSK,
-/// "sslx-vsu-renew-confirmed-v1", aad = 0x18 ‖ version ‖ nonce, body)`.
+/// "sslx-vsu-renew-confirmed-v1", aad = 0x18 ‖ version ‖ nonce, body)`, signed by the CDS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenewConfirmed {
     pub wrapped: Vec<u8>,
+    /// Ed25519 by the CDS over `"sslx-vsu-renew-confirmed-v1" ‖ challenge ‖ nonce ‖ wrapped`.
+    pub signature: [u8; 64],
 }
 
 /// What a [`RenewConfirmed`] carries: `u64 renewed_at ‖ u64 key_expires`.
@@ -496,10 +503,12 @@ impl Msg for RenewConfirmed {
     const NAME: &'static str = "renew confirmed";
     fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&self.wrapped);
+        out.extend_from_slice(&self.signature);
         Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(RenewConfirmed { wrapped: r.take(16 + crypto::AEAD_OVERHEAD, "wrapped renew-confirmed body")?.to_vec() })
+        let wrapped = r.take(16 + crypto::AEAD_OVERHEAD, "wrapped renew-confirmed body")?.to_vec();
+        Ok(RenewConfirmed { wrapped, signature: r.take_array("signature")? })
     }
 }
 

@@ -25,6 +25,17 @@ fn cds_aad(t: u8, nonce: &RenewalNonce) -> Vec<u8> {
     a
 }
 
+/// What the CDS signs in an answer: `label ‖ challenge ‖ nonce ‖ wrapped`.
+fn signed_answer(label: &[u8], challenge: &[u8; CHALLENGE_LEN], nonce: &RenewalNonce, wrapped: &[u8]) -> Vec<u8> {
+    [label, challenge, nonce, wrapped].concat()
+}
+
+fn not_from_the_cds(what: &str) -> Error {
+    Error::VerifyFailed(format!(
+        "the {what} answer does not carry the signature of this home's CDS (not from the CDS, or tampered with)"
+    ))
+}
+
 /// The associated data of the sealed new key: `str8 name ‖ nonce`.
 fn sealed_key_aad(name: &str, nonce: &RenewalNonce) -> Result<Vec<u8>> {
     let mut a = Vec::new();
@@ -64,8 +75,12 @@ pub fn derive_renewed_cdsk(sign_seed: &Secret<32>, current: &Cdsk, name: &str, n
 }
 
 /// CDS: the answer, the new key sealed to the participant's registered X25519 key (so a holder
-/// of the current CDSK alone cannot read it), wrapped under the current key and bound to the nonce.
+/// of the current CDSK alone cannot read it), wrapped under the current key, bound to the nonce
+/// and signed over the connection's challenge (so a holder of the current CDSK cannot make one).
+#[allow(clippy::too_many_arguments)]
 pub fn make_renewed(
+    sign_seed: &Secret<32>,
+    challenge: &[u8; CHALLENGE_LEN],
     current: &Cdsk,
     x25519: &[u8; 32],
     name: &str,
@@ -78,20 +93,29 @@ pub fn make_renewed(
             .ok_or_else(|| Error::Other("the participant's registered X25519 key is not valid".into()))?;
     let body =
         RenewedBody { enc, sealed: sealed.try_into().map_err(|_| Error::Other("HPKE ciphertext length".into()))? };
-    Ok(Renewed {
-        wrapped: crypto::wrap(
-            current.expose(),
-            labels::VSU_RENEWED,
-            &cds_aad(TYPE_RENEWED, nonce),
-            &body.encode(),
-            rng,
-        ),
-    })
+    let wrapped =
+        crypto::wrap(current.expose(), labels::VSU_RENEWED, &cds_aad(TYPE_RENEWED, nonce), &body.encode(), rng);
+    let signed = signed_answer(labels::VSU_RENEWED, challenge, nonce, &wrapped);
+    Ok(Renewed { signature: crypto::ed25519_sign(sign_seed.expose(), &signed), wrapped })
 }
 
-/// Participant: the new key from the CDS's answer (it must open under the current key for our
-/// nonce, then with our X25519 key).
-pub fn open_renewed(m: &Renewed, current: &Cdsk, id: &Identity, nonce: &RenewalNonce) -> Result<Cdsk> {
+/// Participant: the new key from the CDS's answer (signed by the CDS for our connection, it
+/// must open under the current key for our nonce, then with our X25519 key).
+pub fn open_renewed(
+    m: &Renewed,
+    cds_sign_key: &[u8; 32],
+    challenge: &[u8; CHALLENGE_LEN],
+    current: &Cdsk,
+    id: &Identity,
+    nonce: &RenewalNonce,
+) -> Result<Cdsk> {
+    if !crypto::ed25519_verify(
+        cds_sign_key,
+        &signed_answer(labels::VSU_RENEWED, challenge, nonce, &m.wrapped),
+        &m.signature,
+    ) {
+        return Err(not_from_the_cds("'renewed'"));
+    }
     let plain = crypto::unwrap(current.expose(), labels::VSU_RENEWED, &cds_aad(TYPE_RENEWED, nonce), &m.wrapped)
         .ok_or_else(|| {
             Error::VerifyFailed("the CDS's 'renewed' answer does not verify under the current CDS key".into())
@@ -136,19 +160,34 @@ pub fn check_renew_confirm(m: &RenewConfirm, key: &Cdsk, challenge: &[u8; CHALLE
     crypto::unwrap(key.expose(), labels::VSU_RENEW_CONFIRM, &aad, &m.wrapped).is_some_and(|b| b.is_empty())
 }
 
-/// CDS: the new key is installed (or was already).
+/// CDS: the new key is installed (or was already), signed over the connection's challenge.
 pub fn make_renew_confirmed(
+    sign_seed: &Secret<32>,
+    challenge: &[u8; CHALLENGE_LEN],
     new: &Cdsk,
     nonce: &RenewalNonce,
     body: &RenewConfirmedBody,
     rng: &dyn SecureRandom,
 ) -> RenewConfirmed {
     let aad = cds_aad(TYPE_RENEW_CONFIRMED, nonce);
-    RenewConfirmed { wrapped: crypto::wrap(new.expose(), labels::VSU_RENEW_CONFIRMED, &aad, &body.encode(), rng) }
+    let wrapped = crypto::wrap(new.expose(), labels::VSU_RENEW_CONFIRMED, &aad, &body.encode(), rng);
+    let signed = signed_answer(labels::VSU_RENEW_CONFIRMED, challenge, nonce, &wrapped);
+    RenewConfirmed { signature: crypto::ed25519_sign(sign_seed.expose(), &signed), wrapped }
 }
 
-/// Participant: the CDS's word that the new key is in place.
-pub fn open_renew_confirmed(m: &RenewConfirmed, new: &Cdsk, nonce: &RenewalNonce) -> Result<RenewConfirmedBody> {
+/// Participant: the CDS's word that the new key is in place (signed by the CDS for our
+/// connection, under the new key for our nonce).
+pub fn open_renew_confirmed(
+    m: &RenewConfirmed,
+    cds_sign_key: &[u8; 32],
+    challenge: &[u8; CHALLENGE_LEN],
+    new: &Cdsk,
+    nonce: &RenewalNonce,
+) -> Result<RenewConfirmedBody> {
+    let signed = signed_answer(labels::VSU_RENEW_CONFIRMED, challenge, nonce, &m.wrapped);
+    if !crypto::ed25519_verify(cds_sign_key, &signed, &m.signature) {
+        return Err(not_from_the_cds("'renew confirmed'"));
+    }
     let plain =
         crypto::unwrap(new.expose(), labels::VSU_RENEW_CONFIRMED, &cds_aad(TYPE_RENEW_CONFIRMED, nonce), &m.wrapped)
             .ok_or_else(|| {
@@ -183,11 +222,17 @@ mod tests {
         assert!(!new.ct_eq(&derive_renewed_cdsk(&seed, &new, "web1", &nonce).unwrap()), "after the swap");
         assert!(!new.ct_eq(&derive_renewed_cdsk(&Secret::new([4; 32]), &current, "web1", &nonce).unwrap()));
 
-        let m = make_renewed(&current, &id.public().x25519, "web1", &nonce, &new, &rng).unwrap();
-        assert!(open_renewed(&m, &current, &id, &nonce).unwrap().ct_eq(&new));
-        assert!(open_renewed(&m, &current, &id, &[6; 16]).is_err(), "another renewal's answer");
-        assert!(open_renewed(&m, &current, &other, &nonce).is_err(), "another identity");
-        assert!(open_renewed(&m, &new, &id, &nonce).is_err(), "not under the current key");
+        let cds = crypto::ed25519_public(seed.expose());
+        let x = id.public().x25519;
+        let m = make_renewed(&seed, &ch1, &current, &x, "web1", &nonce, &new, &rng).unwrap();
+        assert!(open_renewed(&m, &cds, &ch1, &current, &id, &nonce).unwrap().ct_eq(&new));
+        assert!(open_renewed(&m, &cds, &ch1, &current, &id, &[6; 16]).is_err(), "another renewal's answer");
+        assert!(open_renewed(&m, &cds, &ch1, &current, &other, &nonce).is_err(), "another identity");
+        assert!(open_renewed(&m, &cds, &ch1, &new, &id, &nonce).is_err(), "not under the current key");
+        assert!(open_renewed(&m, &cds, &ch2, &current, &id, &nonce).is_err(), "another connection");
+        // One made by a holder of the current key alone (not the CDS) is refused.
+        let forged = make_renewed(&Secret::new([9; 32]), &ch1, &current, &x, "web1", &nonce, &current, &rng).unwrap();
+        assert!(open_renewed(&forged, &cds, &ch1, &current, &id, &nonce).is_err());
 
         let c = make_renew_confirm("web1", &new, &nonce, &ch2, &rng).unwrap();
         assert!(check_renew_confirm(&c, &new, &ch2));
@@ -198,9 +243,12 @@ mod tests {
         assert!(!check_renew_confirm(&moved, &new, &ch2), "the clear nonce is bound in");
 
         let body = RenewConfirmedBody { renewed_at: 10, key_expires: 20 };
-        let done = make_renew_confirmed(&new, &nonce, &body, &rng);
-        assert_eq!(open_renew_confirmed(&done, &new, &nonce).unwrap(), body);
-        assert!(open_renew_confirmed(&done, &current, &nonce).is_err());
-        assert!(open_renew_confirmed(&done, &new, &[6; 16]).is_err());
+        let done = make_renew_confirmed(&seed, &ch2, &new, &nonce, &body, &rng);
+        assert_eq!(open_renew_confirmed(&done, &cds, &ch2, &new, &nonce).unwrap(), body);
+        assert!(open_renew_confirmed(&done, &cds, &ch2, &current, &nonce).is_err());
+        assert!(open_renew_confirmed(&done, &cds, &ch2, &new, &[6; 16]).is_err());
+        assert!(open_renew_confirmed(&done, &cds, &ch1, &new, &nonce).is_err(), "another connection");
+        let forged = make_renew_confirmed(&Secret::new([9; 32]), &ch2, &new, &nonce, &body, &rng);
+        assert!(open_renew_confirmed(&forged, &cds, &ch2, &new, &nonce).is_err());
     }
 }

@@ -249,8 +249,8 @@ if os.path.exists("wire/vsu_renewal.txt") and os.path.exists("wire/vsu_transcrip
         return b[6:]
     body = fr("renew", 0x15)
     assert body[:1 + len(name)] == bytes([len(name)]) + name and len(body) == 1 + len(name) + 16 + 28
-    assert len(fr("renewed", 0x16)) == 32 + 48 + 28
+    assert len(fr("renewed", 0x16)) == 32 + 48 + 28 + 64
     body = fr("renew_confirm", 0x17)
     assert body[1 + len(name):1 + len(name) + 16] == nonce and len(body) == 1 + len(name) + 16 + 28
-    assert len(fr("renew_confirmed", 0x18)) == 16 + 28
+    assert len(fr("renew_confirmed", 0x18)) == 16 + 28 + 64
     print("wire/vsu_renewal.txt: the renewed key's derivation and the four layouts check out")
