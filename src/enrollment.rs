@@ -92,6 +92,12 @@ impl CurrentCdsk {
         std::fs::metadata(path).ok().map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
     }
 
+    /// Whether a renewal of the key is not finished (`cdsk.renewing` is there): the CDS may
+    /// already refuse the key the file holds.
+    pub fn renewal_unfinished(&self) -> bool {
+        self.home.path(RENEWING_FILE).exists()
+    }
+
     /// The key as the file holds it now.
     pub fn get(&self) -> Cdsk {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());

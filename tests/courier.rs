@@ -2094,13 +2094,23 @@ fn a_running_recv_takes_up_a_renewed_cds_key_without_a_restart() {
     let cds = Cds::start_dev();
     let (a, b) = paired_couple(&cds, "rna", "rnb");
     let inbox = tempfile::tempdir().unwrap();
-    let recv = Listener::command(&b, &["recv", "--into", inbox.path().to_str().unwrap()], false);
+    let mut recv = Listener::command(&b, &["recv", "--into", inbox.path().to_str().unwrap()], false);
     let old = std::fs::read_to_string(b.home().join("cdsk")).unwrap();
     b.cmd().args(["vsu", "--renew"]).assert().success().stderr(predicates::str::contains("renewed: "));
     assert_ne!(std::fs::read_to_string(b.home().join("cdsk")).unwrap(), old);
     let err = recv.await_stderr("back on hook at the CDS (service files)", 1, 30);
     assert!(err.contains("off hook at the CDS (the CDS closed the hook)"), "{err}");
     a.cmd().args(["vsu", "--renew"]).assert().success();
+    // A renewal whose answer is lost: the CDS holds b's new key, the home not yet. recv's hook
+    // ends, and putting it up with the key the home has is refused; recv keeps trying while the
+    // renewal is unfinished, and is back once the next run finished it.
+    let proxy = answer_replacing_proxy(&cds.listen, 1, Vec::new());
+    b.cmd().args(["--cds", &proxy, "vsu", "--renew"]).assert().code(7);
+    recv.await_stderr("does not verify under the CDS key", 1, 30);
+    recv.await_stderr("still off hook", 1, 30);
+    assert!(recv.child.try_wait().unwrap().is_none(), "recv keeps trying while the renewal is unfinished");
+    b.cmd().args(["vsu", "--renew"]).assert().success().stderr(predicates::str::contains("finished the renewal"));
+    recv.await_stderr("back on hook at the CDS (service files)", 2, 60);
     let file = a.home().join("after-renewal.txt");
     std::fs::write(&file, b"new keys\n").unwrap();
     a.cmd().args(["-q", "send", "--no-mailbox", "--to", "rnb"]).arg(&file).assert().success();

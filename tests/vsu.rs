@@ -426,48 +426,6 @@ fn the_dev_outbox_names_mail_by_request_and_the_confirmed_key_file_says_so() {
     assert!(!key.contains("not yet confirmed"));
 }
 
-/// A TCP proxy to `target` that carries connection number `nth` (from 0) up to the CDS's hello
-/// and then drops everything the CDS sends, writing `instead` in its place: the request arrives,
-/// its answer never does. Other connections pass whole.
-fn answer_replacing_proxy(target: &str, nth: usize, instead: Vec<u8>) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let target = target.to_owned();
-    std::thread::spawn(move || {
-        for (i, client) in listener.incoming().flatten().enumerate() {
-            let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
-            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_read, &mut s_write);
-                let _ = s_write.shutdown(std::net::Shutdown::Write);
-            });
-            let (mut s_read, mut c_write) = (server, client);
-            let instead = instead.clone();
-            std::thread::spawn(move || {
-                if i != nth {
-                    let _ = std::io::copy(&mut s_read, &mut c_write);
-                    let _ = c_write.shutdown(std::net::Shutdown::Write);
-                    return;
-                }
-                let mut header = [0u8; sslx::wire::HEADER_LEN];
-                s_read.read_exact(&mut header).unwrap();
-                let len = u32::from_be_bytes(header[2..6].try_into().unwrap()) as usize;
-                let mut body = vec![0u8; len];
-                s_read.read_exact(&mut body).unwrap();
-                c_write.write_all(&header).unwrap();
-                c_write.write_all(&body).unwrap();
-                // The answer is read and thrown away once the CDS sends it, then the client is cut.
-                let mut answer = [0u8; 1];
-                let _ = s_read.read(&mut answer);
-                let _ = c_write.write_all(&instead);
-                let _ = c_write.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn a_cds_key_is_renewed_with_the_current_one_before_it_expires_and_a_lost_answer_is_finished_later() {
     let state = tempfile::tempdir().unwrap();

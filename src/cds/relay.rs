@@ -98,6 +98,11 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
                 }
             },
             _ = tokio::time::sleep_until(next_keepalive), if !keepalive.is_zero() => {
+                // A key renewed since (at another CDS on the store, or a word that did not fit
+                // in the queue): a hook opened with the old one ends, and is put up again.
+                if !still_the_key(&cds, &name, &cdsk).await {
+                    break;
+                }
                 Keepalive::new(&cdsk, &nonce, &TimeBody { time: cds.clock.now() }.encode(), &cds.rng).to_frame()
             }
             // The callee sends nothing on its hook: EOF or anything else ends it.
@@ -112,6 +117,16 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
         }
     }
     unhook(&cds.relay);
+}
+
+/// Whether `cdsk` is still `name`'s key at the store (a failing store does not end hooks).
+async fn still_the_key(cds: &Arc<Cds>, name: &str, cdsk: &crate::crypto::Secret<32>) -> bool {
+    let (c, n) = (cds.clone(), name.to_owned());
+    match blocking(move || c.registrar.store.participant_cdsk(&n).map_err(Refusal::internal)).await {
+        Ok(Some((key, _))) => key.ct_eq(cdsk),
+        Ok(None) => false,
+        Err(_) => true,
+    }
 }
 
 /// A rung callee answers on a new connection: hand it to the waiting call (whose stream

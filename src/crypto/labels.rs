@@ -108,3 +108,23 @@ pub mod cds {
     /// Label of the at-rest wrap of the CDS's secrets.
     pub const AT_REST_LABEL: &[u8] = b"sslx-cds-at-rest-v1";
 }
+
+/// The KDC (section 5F, seed 003): the gateway's requests and the answers, the tickets, the
+/// wrapped session keys, the pre-authentication and the authenticators.
+pub mod kdc {
+    pub const PARAMS_REQUEST: &[u8] = b"sslx-kdc-params-request-v1";
+    pub const PARAMS: &[u8] = b"sslx-kdc-params-v1";
+    pub const AS_REQUEST: &[u8] = b"sslx-kdc-as-request-v1";
+    pub const AS_REPLY: &[u8] = b"sslx-kdc-as-reply-v1";
+    pub const TGS_REQUEST: &[u8] = b"sslx-kdc-tgs-request-v1";
+    pub const TGS_REPLY: &[u8] = b"sslx-kdc-tgs-reply-v1";
+    pub const TGT: &[u8] = b"sslx-kdc-tgt-v1";
+    pub const SERVICE_TICKET: &[u8] = b"sslx-kdc-service-ticket-v1";
+    pub const KEY_FOR_USER: &[u8] = b"sslx-kdc-key-for-user-v1";
+    pub const KEY_FOR_GATEWAY: &[u8] = b"sslx-kdc-key-for-gateway-v1";
+    pub const PREAUTH: &[u8] = b"sslx-kdc-preauth-v1";
+    /// The authenticator a gateway gives the KDC with a TGT (box 1506).
+    pub const TGS_AUTHENTICATOR: &[u8] = b"sslx-kdc-tgs-authenticator-v1";
+    /// The salt the KDC answers for a name it does not know (so the answer tells nothing).
+    pub const DECOY_SALT: &[u8] = b"sslx-kdc-decoy-salt-v1";
+}

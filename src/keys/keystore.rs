@@ -32,8 +32,13 @@ impl Home {
             .open(&p)
             .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
         // SAFETY: flock on a descriptor this process owns; released when `f` is closed.
-        let held = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        Ok(held.then_some(f))
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(f));
+        }
+        match std::io::Error::last_os_error() {
+            e if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            e => Err(Error::io(format!("locking {}", p.display()), e)),
+        }
     }
 
     /// `$SSLX_HOME` is handled by clap; this is the fallback: `$XDG_CONFIG_HOME/sslx` or `~/.config/sslx`.

@@ -16,6 +16,9 @@ pub enum LineKind {
     ReplyB,
     /// A pair key (LTK) shared with one peer after `sslx pair` (32 bytes).
     PairKey,
+    /// A service principal's key at the KDC (a host's for `sslx-execd`, a gateway's), kept in
+    /// its key table (32 bytes).
+    ServiceKey,
 }
 
 impl LineKind {
@@ -26,6 +29,7 @@ impl LineKind {
             LineKind::Cdsk => "SSLX-CDSK-",
             LineKind::ReplyB => "sslx-reply-b",
             LineKind::PairKey => "SSLX-PAIR-KEY-",
+            LineKind::ServiceKey => "SSLX-SERVICE-KEY-",
         }
     }
 
@@ -36,18 +40,19 @@ impl LineKind {
             LineKind::Cdsk => "CDS key",
             LineKind::ReplyB => "reply B",
             LineKind::PairKey => "pair key",
+            LineKind::ServiceKey => "service key",
         }
     }
 
     pub fn data_len(self) -> usize {
         match self {
             LineKind::Public | LineKind::SecretKey => 64,
-            LineKind::Cdsk | LineKind::ReplyB | LineKind::PairKey => 32,
+            LineKind::Cdsk | LineKind::ReplyB | LineKind::PairKey | LineKind::ServiceKey => 32,
         }
     }
 
     fn is_secret(self) -> bool {
-        matches!(self, LineKind::SecretKey | LineKind::Cdsk | LineKind::PairKey)
+        matches!(self, LineKind::SecretKey | LineKind::Cdsk | LineKind::PairKey | LineKind::ServiceKey)
     }
 }
 
@@ -140,7 +145,14 @@ mod tests {
 
     #[test]
     fn round_trips_each_kind() {
-        for kind in [LineKind::Public, LineKind::SecretKey, LineKind::Cdsk, LineKind::ReplyB, LineKind::PairKey] {
+        for kind in [
+            LineKind::Public,
+            LineKind::SecretKey,
+            LineKind::Cdsk,
+            LineKind::ReplyB,
+            LineKind::PairKey,
+            LineKind::ServiceKey,
+        ] {
             let data: Vec<u8> = (0..kind.data_len() as u8).collect();
             let line = encode_line(kind, &data);
             assert!(line.to_ascii_lowercase().starts_with(&kind.hrp().to_ascii_lowercase()));

@@ -212,6 +212,10 @@ impl Hook {
 /// went away, or it is busy (19) or failing (10). A refusal that will not change by itself (not
 /// enrolled, a key expired or not verifying), an answer that is not the CDS's, or a newer hook
 /// in this one's place end the hook for good.
+fn is_bad_signature(e: &Error) -> bool {
+    matches!(e, Error::Refused { code, .. } if *code == crate::wire::RefusalCode::BadSignature as u16)
+}
+
 pub fn worth_another_try(e: &Error) -> bool {
     use crate::wire::RefusalCode::{Internal, RateLimited};
     match e {
@@ -278,6 +282,11 @@ impl StayingHook {
                         return Ok(HookEvent::Back);
                     }
                     Err(e) if worth_another_try(&e) => return Ok(self.down(e, true, rng)),
+                    // A renewal is under way (5.8): the CDS may hold the new key before the
+                    // home does; the key is read again at the next try.
+                    Err(e) if is_bad_signature(&e) && self.keys.renewal_unfinished() => {
+                        return Ok(self.down(e, true, rng))
+                    }
                     Err(e) => return Err(e),
                 }
             }

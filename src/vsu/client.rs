@@ -144,6 +144,12 @@ pub enum ConfirmResult {
 /// `sslx vsu --confirm`.
 pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<ConfirmResult> {
     let id = home.load_identity()?;
+    let Some(_lock) = home.try_lock(KEY_LOCK)? else {
+        return Err(Error::Usage(format!(
+            "another sslx vsu --renew or --confirm is running for {}; let it finish",
+            home.dir.display()
+        )));
+    };
     let pending = load_pending(home)?;
     let cdsk = read_cdsk_file(home, ASSEMBLED_FILE)?.ok_or_else(|| {
         Error::NotFound(
@@ -215,6 +221,8 @@ pub struct Renewal {
 }
 
 const RENEWAL_NONCE_LINE: &str = "# renewal nonce: ";
+/// The lock `sslx vsu --confirm` and `--renew` hold while they change the home's CDS key.
+pub const KEY_LOCK: &str = "key.lock";
 /// Renewals a home keeps unconfirmed at most (each run that cannot finish one may add one).
 const MAX_UNCONFIRMED_RENEWALS: usize = 8;
 
@@ -290,6 +298,12 @@ fn confirm_renewal(
 /// is ever removed on an answer the CDS did not sign (a refusal is not signed).
 pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<Renewal> {
     let id = home.load_identity()?;
+    let Some(_lock) = home.try_lock(KEY_LOCK)? else {
+        return Err(Error::Usage(format!(
+            "another sslx vsu --renew or --confirm is running for {}; let it finish",
+            home.dir.display()
+        )));
+    };
     let not_enrolled = || {
         Error::NotFound(format!(
             "{} is not enrolled: no CDS key to renew (enroll with sslx vsu --email ADDR --oob URI)",
@@ -303,12 +317,6 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
         what: "the CDS signing key is not 64 hex digits".into(),
     })?;
     let cds = cds_override.unwrap_or(&state.cds).to_owned();
-    let Some(_lock) = home.try_lock("renew.lock")? else {
-        return Err(Error::Usage(format!(
-            "another sslx vsu --renew is running for {}; let it finish",
-            home.dir.display()
-        )));
-    };
     let unfinished = |e: Error| {
         match e {
         Error::Unavailable(m) => Error::Unavailable(format!(
@@ -336,7 +344,7 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
     if done.is_none() {
         if candidates.len() >= MAX_UNCONFIRMED_RENEWALS {
             return Err(Error::VerifyFailed(format!(
-                "the CDS took none of the {} renewals kept in {}: check that --cds names this home's CDS, or enroll again",
+                "the CDS took none of the {} renewals kept in {} (all refused, or their answers lost or forged on the way): check that --cds names this home's CDS and run again later; if it still fails, enroll again",
                 candidates.len(),
                 home.path(RENEWING_FILE).display()
             )));
@@ -346,6 +354,17 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
         let answer = exchange(&cds, |ch| {
             challenge = *ch;
             Ok(super::renew::make_renew(&id.name, &current, ch, &nonce, rng)?.to_frame()?)
+        })
+        .map_err(|e| match e {
+            // The CDS holds neither the current key nor (by what came back) a kept one.
+            Error::Refused { code, reason } if earlier > 0 => Error::Refused {
+                code,
+                reason: format!(
+                    "{reason}; the keys of an unfinished renewal are kept in {}: run sslx vsu --renew again later",
+                    home.path(RENEWING_FILE).display()
+                ),
+            },
+            e => e,
         })?;
         let m = Renewed::from_frame(&answer)?;
         let new = super::renew::open_renewed(&m, &cds_sign_key, &challenge, &current, &id, &nonce)?;
@@ -358,9 +377,13 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
             // installed: each earlier one is asked once more.
             Err(e) if is_bad_signature(&e) && earlier > 0 => {
                 for c in candidates[..earlier].iter().rev() {
-                    if let Ok(body) = confirm_renewal(&cds, &id.name, &cds_sign_key, c, rng) {
-                        done = Some((c.0.clone(), body));
-                        break;
+                    match confirm_renewal(&cds, &id.name, &cds_sign_key, c, rng) {
+                        Ok(body) => {
+                            done = Some((c.0.clone(), body));
+                            break;
+                        }
+                        Err(e) if is_bad_signature(&e) => continue,
+                        Err(e) => return Err(unfinished(e)),
                     }
                 }
                 if done.is_none() {
