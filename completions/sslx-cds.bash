@@ -19,8 +19,17 @@ _sslx__cds() {
             sslx__cds,calls)
                 cmd="sslx__cds__subcmd__calls"
                 ;;
+            sslx__cds,gateway)
+                cmd="sslx__cds__subcmd__gateway"
+                ;;
             sslx__cds,help)
                 cmd="sslx__cds__subcmd__help"
+                ;;
+            sslx__cds,host)
+                cmd="sslx__cds__subcmd__host"
+                ;;
+            sslx__cds,principal)
+                cmd="sslx__cds__subcmd__principal"
                 ;;
             sslx__cds,release)
                 cmd="sslx__cds__subcmd__release"
@@ -28,17 +37,134 @@ _sslx__cds() {
             sslx__cds,serve)
                 cmd="sslx__cds__subcmd__serve"
                 ;;
+            sslx__cds__subcmd__gateway,add)
+                cmd="sslx__cds__subcmd__gateway__subcmd__add"
+                ;;
+            sslx__cds__subcmd__gateway,help)
+                cmd="sslx__cds__subcmd__gateway__subcmd__help"
+                ;;
+            sslx__cds__subcmd__gateway,rotate)
+                cmd="sslx__cds__subcmd__gateway__subcmd__rotate"
+                ;;
+            sslx__cds__subcmd__gateway__subcmd__help,add)
+                cmd="sslx__cds__subcmd__gateway__subcmd__help__subcmd__add"
+                ;;
+            sslx__cds__subcmd__gateway__subcmd__help,help)
+                cmd="sslx__cds__subcmd__gateway__subcmd__help__subcmd__help"
+                ;;
+            sslx__cds__subcmd__gateway__subcmd__help,rotate)
+                cmd="sslx__cds__subcmd__gateway__subcmd__help__subcmd__rotate"
+                ;;
             sslx__cds__subcmd__help,calls)
                 cmd="sslx__cds__subcmd__help__subcmd__calls"
                 ;;
+            sslx__cds__subcmd__help,gateway)
+                cmd="sslx__cds__subcmd__help__subcmd__gateway"
+                ;;
             sslx__cds__subcmd__help,help)
                 cmd="sslx__cds__subcmd__help__subcmd__help"
+                ;;
+            sslx__cds__subcmd__help,host)
+                cmd="sslx__cds__subcmd__help__subcmd__host"
+                ;;
+            sslx__cds__subcmd__help,principal)
+                cmd="sslx__cds__subcmd__help__subcmd__principal"
                 ;;
             sslx__cds__subcmd__help,release)
                 cmd="sslx__cds__subcmd__help__subcmd__release"
                 ;;
             sslx__cds__subcmd__help,serve)
                 cmd="sslx__cds__subcmd__help__subcmd__serve"
+                ;;
+            sslx__cds__subcmd__help__subcmd__gateway,add)
+                cmd="sslx__cds__subcmd__help__subcmd__gateway__subcmd__add"
+                ;;
+            sslx__cds__subcmd__help__subcmd__gateway,rotate)
+                cmd="sslx__cds__subcmd__help__subcmd__gateway__subcmd__rotate"
+                ;;
+            sslx__cds__subcmd__help__subcmd__host,add)
+                cmd="sslx__cds__subcmd__help__subcmd__host__subcmd__add"
+                ;;
+            sslx__cds__subcmd__help__subcmd__host,rotate)
+                cmd="sslx__cds__subcmd__help__subcmd__host__subcmd__rotate"
+                ;;
+            sslx__cds__subcmd__help__subcmd__principal,add)
+                cmd="sslx__cds__subcmd__help__subcmd__principal__subcmd__add"
+                ;;
+            sslx__cds__subcmd__help__subcmd__principal,del)
+                cmd="sslx__cds__subcmd__help__subcmd__principal__subcmd__del"
+                ;;
+            sslx__cds__subcmd__help__subcmd__principal,disable)
+                cmd="sslx__cds__subcmd__help__subcmd__principal__subcmd__disable"
+                ;;
+            sslx__cds__subcmd__help__subcmd__principal,enable)
+                cmd="sslx__cds__subcmd__help__subcmd__principal__subcmd__enable"
+                ;;
+            sslx__cds__subcmd__help__subcmd__principal,list)
+                cmd="sslx__cds__subcmd__help__subcmd__principal__subcmd__list"
+                ;;
+            sslx__cds__subcmd__help__subcmd__principal,passwd)
+                cmd="sslx__cds__subcmd__help__subcmd__principal__subcmd__passwd"
+                ;;
+            sslx__cds__subcmd__host,add)
+                cmd="sslx__cds__subcmd__host__subcmd__add"
+                ;;
+            sslx__cds__subcmd__host,help)
+                cmd="sslx__cds__subcmd__host__subcmd__help"
+                ;;
+            sslx__cds__subcmd__host,rotate)
+                cmd="sslx__cds__subcmd__host__subcmd__rotate"
+                ;;
+            sslx__cds__subcmd__host__subcmd__help,add)
+                cmd="sslx__cds__subcmd__host__subcmd__help__subcmd__add"
+                ;;
+            sslx__cds__subcmd__host__subcmd__help,help)
+                cmd="sslx__cds__subcmd__host__subcmd__help__subcmd__help"
+                ;;
+            sslx__cds__subcmd__host__subcmd__help,rotate)
+                cmd="sslx__cds__subcmd__host__subcmd__help__subcmd__rotate"
+                ;;
+            sslx__cds__subcmd__principal,add)
+                cmd="sslx__cds__subcmd__principal__subcmd__add"
+                ;;
+            sslx__cds__subcmd__principal,del)
+                cmd="sslx__cds__subcmd__principal__subcmd__del"
+                ;;
+            sslx__cds__subcmd__principal,disable)
+                cmd="sslx__cds__subcmd__principal__subcmd__disable"
+                ;;
+            sslx__cds__subcmd__principal,enable)
+                cmd="sslx__cds__subcmd__principal__subcmd__enable"
+                ;;
+            sslx__cds__subcmd__principal,help)
+                cmd="sslx__cds__subcmd__principal__subcmd__help"
+                ;;
+            sslx__cds__subcmd__principal,list)
+                cmd="sslx__cds__subcmd__principal__subcmd__list"
+                ;;
+            sslx__cds__subcmd__principal,passwd)
+                cmd="sslx__cds__subcmd__principal__subcmd__passwd"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,add)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__add"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,del)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__del"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,disable)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__disable"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,enable)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__enable"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,help)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__help"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,list)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__list"
+                ;;
+            sslx__cds__subcmd__principal__subcmd__help,passwd)
+                cmd="sslx__cds__subcmd__principal__subcmd__help__subcmd__passwd"
                 ;;
             *)
                 ;;
@@ -47,7 +173,7 @@ _sslx__cds() {
 
     case "${cmd}" in
         sslx__cds)
-            opts="-h -V --help --version serve calls release help"
+            opts="-h -V --help --version serve calls release principal host gateway help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,8 +216,134 @@ _sslx__cds() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sslx__subcmd__cds__subcmd__gateway)
+            opts="-h --help add rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__gateway__subcmd__add)
+            opts="-h --keytab --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__gateway__subcmd__help)
+            opts="add rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__gateway__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__gateway__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__gateway__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__gateway__subcmd__rotate)
+            opts="-h --keytab --grace --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sslx__subcmd__cds__subcmd__help)
-            opts="serve calls release help"
+            opts="serve calls release principal host gateway help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,9 +370,191 @@ _sslx__cds() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__gateway)
+            opts="add rotate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__gateway__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__gateway__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sslx__subcmd__cds__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__host)
+            opts="add rotate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__host__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__host__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal)
+            opts="add passwd disable enable del list"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__principal__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -153,6 +587,410 @@ _sslx__cds() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host)
+            opts="-h --help add rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host__subcmd__add)
+            opts="-h --keytab --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host__subcmd__help)
+            opts="add rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__host__subcmd__rotate)
+            opts="-h --keytab --grace --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal)
+            opts="-h --help add passwd disable enable del list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__add)
+            opts="-h --password-file --argon2-memory --argon2-passes --argon2-lanes --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --argon2-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --argon2-passes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --argon2-lanes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__del)
+            opts="-h --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__disable)
+            opts="-h --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__enable)
+            opts="-h --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help)
+            opts="add passwd disable enable del list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__list)
+            opts="-h --json --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__principal__subcmd__passwd)
+            opts="-h --password-file --db --key-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -29,6 +29,9 @@ complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -s V -l version -d 'Prin
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "principal" -d 'The KDC\'s users (seed 003, remote execution): add, passwd, disable, enable, del, list'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "host" -d 'The KDC\'s hosts, each running sslx-execd with its key table: add, rotate'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "gateway" -d 'The KDC\'s gateways, each running sslx-gateway with its key table: add, rotate'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l listen -d 'Protocol listener address' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l http -d 'HTTP listener address (public standing)' -r
@@ -82,7 +85,91 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -s h -l help -d
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "passwd" -d 'Set a user\'s password (a new salt; the old password stops working at once)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "disable" -d 'Refuse a principal at once: logins, and tickets for its logins made before'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "enable" -d 'Let a disabled principal in again'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "del" -d 'Delete a principal (a user, a host or a gateway)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "list" -d 'List the principals: name, kind, key version, state, created'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l password-file -d 'Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-memory -d 'Argon2id memory, KiB' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-passes -d 'Argon2id passes' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-lanes -d 'Argon2id lanes' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l json -d 'One JSON object a line'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a user\'s password (a new salt; the old password stops working at once)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Refuse a principal at once: logins, and tickets for its logins made before'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Let a disabled principal in again'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "del" -d 'Delete a principal (a user, a host or a gateway)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the principals: name, kind, key version, state, created'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l keytab -d 'Where to write the key table (both keys)' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the previous key stays valid: seconds, or 90m, 24h, 7d' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l keytab -d 'Where to write the key table (both keys)' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the previous key stays valid: seconds, or 90m, 24h, 7d' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l db -d 'SQLite database file' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "principal" -d 'The KDC\'s users (seed 003, remote execution): add, passwd, disable, enable, del, list'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "host" -d 'The KDC\'s hosts, each running sslx-execd with its key table: add, rotate'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "gateway" -d 'The KDC\'s gateways, each running sslx-gateway with its key table: add, rotate'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "passwd" -d 'Set a user\'s password (a new salt; the old password stops working at once)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "disable" -d 'Refuse a principal at once: logins, and tickets for its logins made before'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "enable" -d 'Let a disabled principal in again'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "del" -d 'Delete a principal (a user, a host or a gateway)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "list" -d 'List the principals: name, kind, key version, state, created'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod db;
 pub mod enrollment;
 pub mod error;
+pub mod kdc;
 pub mod keys;
 pub mod net;
 pub mod relay;

@@ -22,6 +22,10 @@ fn transcript_frames() -> Vec<Vec<u8>> {
         &["open_request", "reply_a", "confirm", "confirmed", "denied", "refused"],
     );
     v.extend(vector_frames("wire/vsu_renewal.txt", &["renew", "renewed", "renew_confirm", "renew_confirmed"]));
+    v.extend(vector_frames(
+        "kdc/transcript.txt",
+        &["params_request", "params", "as_request", "as_reply", "tgs_request", "tgs_reply"],
+    ));
     v.extend(vector_frames("wire/ah_cds.txt", &["session_request", "session_grant", "ticket"]));
     v.extend(vector_frames(
         "session/transcript_aes256gcm_no_fs.txt",
@@ -77,6 +81,12 @@ fn all_decoders(bytes: &[u8]) {
     check::<Renewed>(bytes);
     check::<RenewConfirm>(bytes);
     check::<RenewConfirmed>(bytes);
+    check::<sslx::kdc::ParamsRequest>(bytes);
+    check::<sslx::kdc::Params>(bytes);
+    check::<sslx::kdc::AsRequest>(bytes);
+    check::<sslx::kdc::AsReply>(bytes);
+    check::<sslx::kdc::TgsRequest>(bytes);
+    check::<sslx::kdc::TgsReply>(bytes);
     check::<Refused>(bytes);
     check::<sslx::session::M1>(bytes);
     check::<sslx::session::M2>(bytes);
@@ -168,6 +178,34 @@ fn all_decoders(bytes: &[u8]) {
     }
     if let Ok(b) = RenewConfirmedBody::decode(bytes) {
         assert_eq!(b.encode(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::ParamsRequestBody::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::Argon2Params::decode(bytes) {
+        assert_eq!(b.encode(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::AsRequestBody::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::AsReplyBody::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::TgsRequestBody::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::TgsReplyBody::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(b) = sslx::kdc::TicketBody::decode(bytes) {
+        assert_eq!(&b.encode().unwrap()[..], bytes);
+    }
+    if let Ok(b) = sslx::kdc::CredentialsCache::decode(bytes) {
+        assert_eq!(&b.encode().unwrap()[..], bytes);
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = sslx::kdc::CredentialsCache::from_text(text);
+        let _ = sslx::kdc::keytab::KeyTable::parse(text, "fuzz");
     }
 }
 

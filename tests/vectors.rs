@@ -498,6 +498,157 @@ fn vsu_renewal_vector() {
     }
 }
 
+/// The KDC's exchanges (PROTOCOL.md 5F) with fixed keys: the three requests and answers, the
+/// tickets inside them, the credentials cache and a key table, each checked by opening it.
+#[test]
+fn kdc_vector() {
+    use sslx::kdc::{self, keytab, tickets};
+    let (gw, user, host) = ("gw1", "alice", "web1");
+    let key = |s: &str| Secret::new(crypto::sha256(s.as_bytes()));
+    let (gw_key, kdc_key, host_key) = (key("vector gateway key"), key("vector kdc key"), key("vector host key"));
+    let (ch1, ch2, ch3) = ([0x71u8; 32], [0x72u8; 32], [0x73u8; 32]);
+    let (n1, n2, n3) = ([1u8; 16], [2u8; 16], [3u8; 16]);
+    let argon2 = kdc::Argon2Params { salt: [0x5a; 16], m_kib: 64, t: 1, p: 1 };
+    let f = write_once(
+        &dir("kdc/transcript.txt"),
+        "# The KDC's exchanges (docs/PROTOCOL.md 5F) with fixed keys: gateway gw1, user alice (password below,\n\
+         # Argon2id 64 KiB, 1 pass, 1 lane), host web1 (key version 1). Requests bound to challenges 0x71, 0x72, 0x73\n\
+         # x 32 in turn, nonces 0x01, 0x02, 0x03 x 16; times are Unix seconds. Frames in hex, header included.\n",
+        || {
+            let rng = crypto::system_rng();
+            let x = |b: Result<Vec<u8>, WireError>| hex::encode(b.unwrap());
+            let user_key = tickets::user_key(b"correct horse", &argon2).unwrap();
+            let (kdc_session, server) = (key("vector kdc session key"), key("vector server session key"));
+            let t = 1_800_000_000u64;
+            let params_req = kdc::ParamsRequest::new(
+                gw,
+                &gw_key,
+                &ch1,
+                &kdc::ParamsRequestBody { nonce: n1, user: user.into() }.encode().unwrap(),
+                &rng,
+            )
+            .unwrap();
+            let params = kdc::Params::new(&gw_key, &n1, &argon2.encode(), &rng);
+            let preauth = tickets::make_preauth(&user_key, user, &ch2, &n2, t, &rng);
+            let as_body = kdc::AsRequestBody { nonce: n2, user: user.into(), client: "192.0.2.9".into(), preauth };
+            let as_req = kdc::AsRequest::new(gw, &gw_key, &ch2, &as_body.encode().unwrap(), &rng).unwrap();
+            let tgt_body = kdc::TicketBody {
+                user: user.into(),
+                client: "192.0.2.9".into(),
+                issued: t,
+                expires: t + kdc::TGT_LIFE,
+                key: kdc_session.clone(),
+            };
+            let tgt = tickets::seal_tgt(&kdc_key, &tgt_body, &rng).unwrap();
+            let key_for_user = tickets::wrap_for_user(&user_key, user, &n2, &kdc_session, t + kdc::TGT_LIFE, &rng);
+            let as_reply = kdc::AsReply::new(
+                &gw_key,
+                &n2,
+                &kdc::AsReplyBody { tgt: tgt.clone(), key_for_user }.encode().unwrap(),
+                &rng,
+            );
+            let authenticator = tickets::make_authenticator(
+                &kdc_session,
+                b"sslx-kdc-tgs-authenticator-v1",
+                host,
+                &ch3,
+                &n3,
+                user,
+                t + 5,
+                &rng,
+            )
+            .unwrap();
+            let tgs_body = kdc::TgsRequestBody { nonce: n3, host: host.into(), tgt: tgt.clone(), authenticator };
+            let tgs_req = kdc::TgsRequest::new(gw, &gw_key, &ch3, &tgs_body.encode().unwrap(), &rng).unwrap();
+            let st_body = kdc::TicketBody {
+                user: user.into(),
+                client: "192.0.2.9".into(),
+                issued: t + 5,
+                expires: t + 305,
+                key: server.clone(),
+            };
+            let ticket = tickets::seal_service_ticket(&host_key, host, 1, &st_body, &rng).unwrap();
+            let key_for_gateway = tickets::wrap_for_gateway(&kdc_session, host, &n3, &server, t + 305, &rng);
+            let tgs_reply = kdc::TgsReply::new(
+                &gw_key,
+                &n3,
+                &kdc::TgsReplyBody { kvno: 1, ticket, key_for_gateway }.encode().unwrap(),
+                &rng,
+            );
+            let cache =
+                kdc::CredentialsCache { user: user.into(), expires: t + kdc::TGT_LIFE, tgt, key: kdc_session.clone() };
+            let table = keytab::KeyTable {
+                principal: host.into(),
+                kind: kdc::PrincipalKind::Host,
+                keys: vec![keytab::KeyEntry { kvno: 1, key: host_key.clone(), until: None }],
+            };
+            vec![
+                ("gateway_key".into(), hex::encode(gw_key.expose())),
+                ("kdc_key".into(), hex::encode(kdc_key.expose())),
+                ("host_key".into(), hex::encode(host_key.expose())),
+                ("password".into(), "correct horse".into()),
+                ("user_key".into(), hex::encode(user_key.expose())),
+                ("kdc_session_key".into(), hex::encode(kdc_session.expose())),
+                ("server_session_key".into(), hex::encode(server.expose())),
+                ("time".into(), t.to_string()),
+                ("params_request".into(), x(params_req.to_frame())),
+                ("params".into(), x(params.to_frame())),
+                ("as_request".into(), x(as_req.to_frame())),
+                ("as_reply".into(), x(as_reply.to_frame())),
+                ("tgs_request".into(), x(tgs_req.to_frame())),
+                ("tgs_reply".into(), x(tgs_reply.to_frame())),
+                ("credentials_cache".into(), cache.to_text().unwrap().to_string()),
+                ("keytab".into(), escape(&table.to_text())),
+            ]
+        },
+    );
+    let k32 = |n: &str| Secret::<32>::new(h(&f[n]).try_into().unwrap());
+    assert_eq!((k32("gateway_key").expose(), k32("kdc_key").expose()), (gw_key.expose(), kdc_key.expose()));
+    // The user key from the password (Argon2id as RFC 9106 defines it).
+    let user_key = tickets::user_key(f["password"].as_bytes(), &argon2).unwrap();
+    assert_eq!(hex::encode(user_key.expose()), f["user_key"]);
+    let t: u64 = f["time"].parse().unwrap();
+
+    let m = kdc::ParamsRequest::from_bytes(&h(&f["params_request"])).unwrap();
+    assert_eq!(m.to_frame().unwrap(), h(&f["params_request"]));
+    let body = kdc::ParamsRequestBody::decode(&m.open(&gw_key, &ch1).unwrap()).unwrap();
+    assert_eq!((body.nonce, body.user.as_str()), (n1, user));
+    assert!(m.open(&gw_key, &ch2).is_none(), "bound to its connection");
+    let m = kdc::Params::from_bytes(&h(&f["params"])).unwrap();
+    assert_eq!(kdc::Argon2Params::decode(&m.open(&gw_key, &n1).unwrap()).unwrap(), argon2);
+
+    let m = kdc::AsRequest::from_bytes(&h(&f["as_request"])).unwrap();
+    let body = kdc::AsRequestBody::decode(&m.open(&gw_key, &ch2).unwrap()).unwrap();
+    assert_eq!(tickets::open_preauth(&user_key, user, &ch2, &n2, &body.preauth), Some(t));
+    let m = kdc::AsReply::from_bytes(&h(&f["as_reply"])).unwrap();
+    let reply = kdc::AsReplyBody::decode(&m.open(&gw_key, &n2).unwrap()).unwrap();
+    let (session, expires) = tickets::unwrap_for_user(&user_key, user, &n2, &reply.key_for_user).unwrap();
+    assert_eq!((hex::encode(session.expose()), expires), (f["kdc_session_key"].clone(), t + kdc::TGT_LIFE));
+    let tgt = tickets::open_tgt(&kdc_key, &reply.tgt).unwrap();
+    assert!(tgt.key.ct_eq(&session) && tgt.user == user && tgt.client == "192.0.2.9");
+
+    let m = kdc::TgsRequest::from_bytes(&h(&f["tgs_request"])).unwrap();
+    let body = kdc::TgsRequestBody::decode(&m.open(&gw_key, &ch3).unwrap()).unwrap();
+    let a =
+        tickets::open_authenticator(&session, b"sslx-kdc-tgs-authenticator-v1", host, &ch3, &n3, &body.authenticator);
+    assert_eq!(a, Some((user.to_owned(), t + 5)));
+    let m = kdc::TgsReply::from_bytes(&h(&f["tgs_reply"])).unwrap();
+    let reply = kdc::TgsReplyBody::decode(&m.open(&gw_key, &n3).unwrap()).unwrap();
+    let (server, _) = tickets::unwrap_for_gateway(&session, host, &n3, &reply.key_for_gateway).unwrap();
+    assert_eq!(hex::encode(server.expose()), f["server_session_key"]);
+    let table = keytab::KeyTable::parse(&unescape(&f["keytab"]), "vector").unwrap();
+    let st = tickets::open_service_ticket(table.key(reply.kvno, t).unwrap(), host, reply.kvno, &reply.ticket).unwrap();
+    assert!(st.key.ct_eq(&server) && st.user == user && st.expires == t + 305);
+    let cache = kdc::CredentialsCache::from_text(&f["credentials_cache"]).unwrap();
+    assert!(cache.key.ct_eq(&session) && cache.tgt == reply_tgt_of(&f, &gw_key, &n2));
+}
+
+/// The TGT inside the vector's login reply.
+fn reply_tgt_of(f: &BTreeMap<String, String>, gw_key: &Secret<32>, nonce: &[u8; 16]) -> Vec<u8> {
+    let m = sslx::kdc::AsReply::from_bytes(&h(&f["as_reply"])).unwrap();
+    sslx::kdc::AsReplyBody::decode(&m.open(gw_key, nonce).unwrap()).unwrap().tgt
+}
+
 /// The VSU's text forms (PROTOCOL.md 5.1-5.4), from the frames of wire/vsu_transcript.txt: reply A
 /// as `sslx vsu --out` writes it, the reply B email as the CDS writes it and three ways a person
 /// may paste it back (each must give the same key line), reply C's text and webhook JSON, and an

@@ -26,6 +26,12 @@ fuzz_target!(|data: &[u8]| {
     check::<Renewed>(data);
     check::<RenewConfirm>(data);
     check::<RenewConfirmed>(data);
+    check::<sslx::kdc::ParamsRequest>(data);
+    check::<sslx::kdc::Params>(data);
+    check::<sslx::kdc::AsRequest>(data);
+    check::<sslx::kdc::AsReply>(data);
+    check::<sslx::kdc::TgsRequest>(data);
+    check::<sslx::kdc::TgsReply>(data);
     check::<sslx::session::M1>(data);
     check::<sslx::session::M2>(data);
     check::<sslx::session::msgs::ListenerHello>(data);
@@ -77,6 +83,34 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(b) = RenewConfirmedBody::decode(data) {
         assert_eq!(b.encode(), data);
+    }
+    if let Ok(b) = sslx::kdc::ParamsRequestBody::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(b) = sslx::kdc::Argon2Params::decode(data) {
+        assert_eq!(b.encode(), data);
+    }
+    if let Ok(b) = sslx::kdc::AsRequestBody::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(b) = sslx::kdc::AsReplyBody::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(b) = sslx::kdc::TgsRequestBody::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(b) = sslx::kdc::TgsReplyBody::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(b) = sslx::kdc::TicketBody::decode(data) {
+        assert_eq!(&b.encode().unwrap()[..], data);
+    }
+    if let Ok(b) = sslx::kdc::CredentialsCache::decode(data) {
+        assert_eq!(&b.encode().unwrap()[..], data);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = sslx::kdc::CredentialsCache::from_text(text);
+        let _ = sslx::kdc::keytab::KeyTable::parse(text, "fuzz");
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = ReplyA::from_armor(text);

@@ -57,6 +57,9 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
     match cli.command {
         CdsCommand::Serve(a) => serve(*a),
         CdsCommand::Calls(a) => calls(a),
+        CdsCommand::Principal(c) => principal(c),
+        CdsCommand::Host(c) => service(c, sslx::kdc::PrincipalKind::Host),
+        CdsCommand::Gateway(c) => service(c, sslx::kdc::PrincipalKind::Gateway),
         CdsCommand::Release(a) => {
             let store = open_existing_store(&a.db, a.key_file.as_deref())?;
             if store.release(&a.name)? {
@@ -66,6 +69,205 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
                 eprintln!("sslx-cds: error: no participant named {:?} in {}", a.name, a.db.display());
                 Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()))
             }
+        }
+    }
+}
+
+/// `sslx-cds principal …`, `host …`, `gateway …`: the KDC's principals (PROTOCOL.md 5F).
+fn principal(c: PrincipalCommand) -> Result<ExitCode> {
+    use sslx::kdc::{Argon2Params, PrincipalKind};
+    let rng = sslx::crypto::system_rng();
+    let now = sslx::cli::now_unix();
+    let not_found = |name: &str| -> Result<ExitCode> {
+        eprintln!("sslx-cds: error: no principal named {name:?}");
+        Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()))
+    };
+    let password = |name: &str, file: Option<&str>| -> Result<zeroize::Zeroizing<String>> {
+        let env = std::env::var("SSLX_PASSWORD").ok();
+        let (from_env, file_given) = (env.is_some(), file.is_some());
+        let p = zeroize::Zeroizing::new(sslx::cli::input::secret(
+            env,
+            file,
+            &format!("password for {name}: "),
+            "SSLX_PASSWORD",
+        )?);
+        if !from_env && !file_given {
+            let again =
+                zeroize::Zeroizing::new(sslx::cli::input::secret(None, None, "the same again: ", "SSLX_PASSWORD")?);
+            if *again != *p {
+                return Err(sslx::Error::Usage("the two passwords differ; nothing changed".into()).into());
+            }
+        }
+        if p.is_empty() {
+            return Err(sslx::Error::Usage("an empty password: nothing changed".into()).into());
+        }
+        Ok(p)
+    };
+    let derive = |pw: &str, m_kib: u32, t: u32, p: u32| -> Result<(sslx::crypto::Secret<32>, Argon2Params)> {
+        let params = Argon2Params { salt: sslx::crypto::random_array(&rng), m_kib, t, p };
+        let (mm, mt, mp) = sslx::kdc::MAX_ARGON2;
+        if m_kib > mm || t > mt || p > mp || t == 0 || p == 0 || m_kib < 8 * p {
+            return Err(sslx::Error::Usage(format!(
+                "Argon2id costs out of range: memory 8 x lanes to {mm} KiB, passes 1 to {mt}, lanes 1 to {mp}"
+            ))
+            .into());
+        }
+        Ok((sslx::kdc::tickets::user_key(pw.as_bytes(), &params)?, params))
+    };
+    match c {
+        PrincipalCommand::Add(a) => {
+            sslx::keys::check_name(&a.name)?;
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            if store.principal(&a.name)?.is_some() {
+                return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
+            }
+            let pw = password(&a.name, a.password_file.as_deref())?;
+            let (key, params) = derive(&pw, a.argon2_memory, a.argon2_passes, a.argon2_lanes)?;
+            let row = sslx::cds::store::PrincipalRow {
+                name: a.name.clone(),
+                kind: PrincipalKind::User,
+                kvno: 1,
+                key,
+                previous: None,
+                argon2: Some(params),
+                disabled: false,
+                created: now,
+            };
+            if !store.principal_add(&row)? {
+                return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
+            }
+            eprintln!(
+                "added the user {} (Argon2id: {} KiB, {} passes, {} lane(s))",
+                a.name, params.m_kib, params.t, params.p
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PrincipalCommand::Passwd(a) => {
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let Some(p) = store.principal(&a.name)?.filter(|p| p.kind == PrincipalKind::User) else {
+                return not_found(&a.name);
+            };
+            let old = p.argon2.expect("a user has its costs");
+            let pw = password(&a.name, a.password_file.as_deref())?;
+            let (key, params) = derive(&pw, old.m_kib, old.t, old.p)?;
+            store.principal_rekey(&a.name, &key, Some(params), 0)?;
+            eprintln!("set the password of {}", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        PrincipalCommand::Disable(a) => {
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            if !store.principal_set_disabled(&a.name, true)? {
+                return not_found(&a.name);
+            }
+            eprintln!("disabled {}: refused from now on", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        PrincipalCommand::Enable(a) => {
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            if !store.principal_set_disabled(&a.name, false)? {
+                return not_found(&a.name);
+            }
+            eprintln!("enabled {}", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        PrincipalCommand::Del(a) => {
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            if !store.principal_delete(&a.name)? {
+                return not_found(&a.name);
+            }
+            eprintln!("deleted {}", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        PrincipalCommand::List(a) => {
+            use sslx::db::Column;
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            for p in store.principals()? {
+                let state = if p.disabled { "disabled" } else { "enabled" };
+                if a.json {
+                    let v = serde_json::json!({"name": p.name, "kind": p.kind.as_str(), "kvno": p.kvno, "state": state,
+                        "created": sslx::cli::fmt_time(p.created), "created_unix": p.created,
+                        "argon2": p.argon2.map(|x| serde_json::json!({"memory_kib": x.m_kib, "passes": x.t, "lanes": x.p})),
+                        "previous_key_until": p.previous.as_ref().map(|(_, _, u)| sslx::cli::fmt_time(*u))});
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<24} {:<8} kvno {:<3} {:<9} since {}",
+                        p.name,
+                        p.kind.as_str(),
+                        p.kvno,
+                        state,
+                        sslx::cli::fmt_time(p.created)
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode> {
+    use sslx::kdc::keytab::{KeyEntry, KeyTable};
+    let rng = sslx::crypto::system_rng();
+    let now = sslx::cli::now_unix();
+    let what = if kind == sslx::kdc::PrincipalKind::Host { "host" } else { "gateway" };
+    match c {
+        ServiceCommand::Add(a) => {
+            sslx::keys::check_name(&a.name)?;
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            if a.keytab.exists() {
+                return Err(sslx::Error::Usage(format!("{} exists: give another --keytab", a.keytab.display())).into());
+            }
+            let key: sslx::crypto::Secret<32> = sslx::crypto::Secret::random(&rng);
+            let row = sslx::cds::store::PrincipalRow {
+                name: a.name.clone(),
+                kind,
+                kvno: 1,
+                key: key.clone(),
+                previous: None,
+                argon2: None,
+                disabled: false,
+                created: now,
+            };
+            // The key table first: a principal whose key nobody has would be of no use.
+            let table =
+                KeyTable { principal: a.name.clone(), kind, keys: vec![KeyEntry { kvno: 1, key, until: None }] };
+            table.save(&a.keytab)?;
+            if !store.principal_add(&row)? {
+                let _ = std::fs::remove_file(&a.keytab);
+                return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
+            }
+            eprintln!("added the {what} {}; its key table is {} (0600)", a.name, a.keytab.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceCommand::Rotate(a) => {
+            let grace = sslx::cli::parse_duration(&a.grace).map_err(|e| sslx::Error::Usage(format!("--grace: {e}")))?;
+            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let Some(p) = store.principal(&a.name)?.filter(|p| p.kind == kind) else {
+                eprintln!("sslx-cds: error: no {what} named {:?}", a.name);
+                return Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()));
+            };
+            let key: sslx::crypto::Secret<32> = sslx::crypto::Secret::random(&rng);
+            let until = now + grace;
+            let table = KeyTable {
+                principal: a.name.clone(),
+                kind,
+                keys: vec![
+                    KeyEntry { kvno: p.kvno + 1, key: key.clone(), until: None },
+                    KeyEntry { kvno: p.kvno, key: p.key.clone(), until: Some(until) },
+                ],
+            };
+            table.save(&a.keytab)?;
+            let kvno = store.principal_rekey(&a.name, &key, None, until)?.expect("checked above");
+            eprintln!(
+                "rotated the {what} {}: key {kvno} in {}; key {} stays valid until {}",
+                a.name,
+                a.keytab.display(),
+                p.kvno,
+                sslx::cli::fmt_time(until)
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

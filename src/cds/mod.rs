@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod conn;
+pub mod kdc;
 pub mod limits;
 pub mod mail;
 pub mod mailbox;

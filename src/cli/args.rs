@@ -550,6 +550,163 @@ pub enum CdsCommand {
         after_help = "Exit status: 0 released, 1 the database cannot be written, 6 no such participant, or no database at --db."
     )]
     Release(ReleaseArgs),
+    /// The KDC's users (seed 003, remote execution): add, passwd, disable, enable, del, list
+    #[command(
+        subcommand,
+        after_help = "The CDS is the key distribution center of remote execution (docs/PROTOCOL.md 5F). These commands\nchange its database directly (--db); a running sslx-cds sees the change at its next request.\nExit status: 0 done, 1 the database cannot be used, 2 usage, 6 no such principal or no database."
+    )]
+    Principal(PrincipalCommand),
+    /// The KDC's hosts, each running sslx-execd with its key table: add, rotate
+    #[command(
+        subcommand,
+        after_help = "Exit status: 0 done, 1 the database or the key table cannot be written, 2 usage, 6 no such host\nor no database."
+    )]
+    Host(ServiceCommand),
+    /// The KDC's gateways, each running sslx-gateway with its key table: add, rotate
+    #[command(
+        subcommand,
+        after_help = "A gateway's key wraps everything it asks the KDC for its users.\nExit status: 0 done, 1 the database or the key table cannot be written, 2 usage, 6 no such\ngateway or no database."
+    )]
+    Gateway(ServiceCommand),
+}
+
+/// The CDS database a KDC command works on (it must exist: the CDS made it).
+#[derive(Debug, Args)]
+pub struct KdcDbArgs {
+    /// SQLite database file
+    #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
+    pub db: PathBuf,
+    /// The key file that seals the database's keys [default: DB.key]
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)
+    #[command(
+        after_help = "The KDC keeps only the key derived from the password (Argon2id, with a random salt and the
+costs given, stored with it), sealed under the database's key file.
+Exit status: 0 added, 1 the database cannot be written, 2 usage (the name is taken, no password
+and no terminal), 6 no database at --db."
+    )]
+    Add(PrincipalAddArgs),
+    /// Set a user's password (a new salt; the old password stops working at once)
+    #[command(
+        after_help = "Exit status: 0 set, 1 the database cannot be written, 2 usage, 6 no such user or no database."
+    )]
+    Passwd(PrincipalPasswdArgs),
+    /// Refuse a principal at once: logins, and tickets for its logins made before
+    #[command(
+        after_help = "Exit status: 0 disabled, 1 the database cannot be written, 6 no such principal or no database."
+    )]
+    Disable(PrincipalNameArgs),
+    /// Let a disabled principal in again
+    #[command(
+        after_help = "Exit status: 0 enabled, 1 the database cannot be written, 6 no such principal or no database."
+    )]
+    Enable(PrincipalNameArgs),
+    /// Delete a principal (a user, a host or a gateway)
+    #[command(
+        after_help = "Exit status: 0 deleted, 1 the database cannot be written, 6 no such principal or no database."
+    )]
+    Del(PrincipalNameArgs),
+    /// List the principals: name, kind, key version, state, created
+    #[command(after_help = "Exit status: 0 listed, 1 the database cannot be read, 6 no database at --db.")]
+    List(PrincipalListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalAddArgs {
+    /// The user's name (1-64 of a-z 0-9 . _ -)
+    pub name: String,
+    /// Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<String>,
+    /// Argon2id memory, KiB
+    #[arg(long, value_name = "KIB", default_value_t = crate::kdc::DEFAULT_ARGON2.0)]
+    pub argon2_memory: u32,
+    /// Argon2id passes
+    #[arg(long, value_name = "N", default_value_t = crate::kdc::DEFAULT_ARGON2.1)]
+    pub argon2_passes: u32,
+    /// Argon2id lanes
+    #[arg(long, value_name = "N", default_value_t = crate::kdc::DEFAULT_ARGON2.2)]
+    pub argon2_lanes: u32,
+    #[command(flatten)]
+    pub db: KdcDbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalPasswdArgs {
+    /// The user's name
+    pub name: String,
+    /// Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<String>,
+    #[command(flatten)]
+    pub db: KdcDbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalNameArgs {
+    /// The principal's name
+    pub name: String,
+    #[command(flatten)]
+    pub db: KdcDbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalListArgs {
+    /// One JSON object a line
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub db: KdcDbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Add the principal with a random key, written to its key table (0600)
+    #[command(
+        after_help = "The key table is what the service reads its key from: copy it to the machine that runs it,
+readable by that service only (it is refused when group or others can read it).
+Exit status: 0 added, 1 the database or the key table cannot be written, 2 usage (the name is
+taken, the key table exists), 6 no database at --db."
+    )]
+    Add(ServiceAddArgs),
+    /// Give the principal a new key; the previous one stays valid for --grace (both go in the key table)
+    #[command(
+        after_help = "Tickets are made under the new key at once; tickets under the previous one still open while
+its grace lasts, so replace the key table on the service's machine within it.
+Exit status: 0 rotated, 1 the database or the key table cannot be written, 2 usage, 6 no such
+principal or no database."
+    )]
+    Rotate(ServiceRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceAddArgs {
+    /// The principal's name (a host's as sslx exec names it)
+    pub name: String,
+    /// Where to write the key table
+    #[arg(long, value_name = "FILE")]
+    pub keytab: PathBuf,
+    #[command(flatten)]
+    pub db: KdcDbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceRotateArgs {
+    /// The principal's name
+    pub name: String,
+    /// Where to write the key table (both keys)
+    #[arg(long, value_name = "FILE")]
+    pub keytab: PathBuf,
+    /// How long the previous key stays valid: seconds, or 90m, 24h, 7d
+    #[arg(long, value_name = "AGE", default_value = "24h")]
+    pub grace: String,
+    #[command(flatten)]
+    pub db: KdcDbArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -795,6 +952,32 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             &[("sslx-cds calls --db cds.db --since 24h --format csv", "the billing tape of the last day")]
         }
         "sslx-cds-release" => &[("sslx-cds release --db cds.db web1", "free a name whose key was lost")],
+        "sslx-cds-principal" | "sslx-cds-principal-add" => &[
+            ("sslx-cds principal add --db cds.db alice", "a user; the password is asked for twice"),
+            ("SSLX_PASSWORD=… sslx-cds principal add --db cds.db ci-bot", "from a script"),
+        ],
+        "sslx-cds-principal-passwd" => &[("sslx-cds principal passwd --db cds.db alice", "a new password")],
+        "sslx-cds-principal-disable" => {
+            &[("sslx-cds principal disable --db cds.db alice", "refused from now on, logins made before too")]
+        }
+        "sslx-cds-principal-enable" => &[("sslx-cds principal enable --db cds.db alice", "let alice in again")],
+        "sslx-cds-principal-del" => &[("sslx-cds principal del --db cds.db web9", "forget a host for good")],
+        "sslx-cds-principal-list" => &[("sslx-cds principal list --db cds.db --json", "every principal, for scripts")],
+        "sslx-cds-host" | "sslx-cds-host-add" => &[(
+            "sslx-cds host add --db cds.db web1 --keytab web1.keytab",
+            "a managed host; copy web1.keytab to it for sslx-execd",
+        )],
+        "sslx-cds-host-rotate" => &[(
+            "sslx-cds host rotate --db cds.db web1 --keytab web1.keytab --grace 24h",
+            "a new key; the old one works for a day",
+        )],
+        "sslx-cds-gateway" | "sslx-cds-gateway-add" => &[(
+            "sslx-cds gateway add --db cds.db gw1 --keytab gw1.keytab",
+            "a gateway; copy gw1.keytab to it for sslx-gateway",
+        )],
+        "sslx-cds-gateway-rotate" => {
+            &[("sslx-cds gateway rotate --db cds.db gw1 --keytab gw1.keytab", "a new key for the gateway")]
+        }
         _ => &[],
     }
 }

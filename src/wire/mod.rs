@@ -98,6 +98,8 @@ pub enum RefusalCode {
     NotAllowed = 18,
     /// Too many requests, or connections, from this source or for this destination: try later.
     RateLimited = 19,
+    /// The KDC's principal is disabled (5F).
+    Disabled = 20,
 }
 
 impl RefusalCode {
@@ -123,6 +125,7 @@ impl RefusalCode {
             17 => SourceMismatch,
             18 => NotAllowed,
             19 => RateLimited,
+            20 => Disabled,
             _ => return None,
         })
     }

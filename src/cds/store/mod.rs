@@ -127,6 +127,29 @@ pub trait Store: Send + Sync {
     /// counts nothing and returns the key that is over, with the seconds until it frees up.
     fn rate_take(&self, keys: &[(String, Limit)], now: u64) -> Result<Option<(String, u64)>>;
 
+    /// The KDC's own key (seals ticket-granting tickets, 5F), made (from `rng`) and kept on first
+    /// use, once, as the signing seed is.
+    fn kdc_key(&self, rng: &dyn SecureRandom) -> Result<Secret<32>>;
+    /// Adds a principal (its keys sealed at rest); `false`, and nothing changed, when the name
+    /// is taken.
+    fn principal_add(&self, p: &PrincipalRow) -> Result<bool>;
+    fn principal(&self, name: &str) -> Result<Option<PrincipalRow>>;
+    /// Every principal, by name.
+    fn principals(&self) -> Result<Vec<PrincipalRow>>;
+    /// A new key for a principal (a new password, a host's rotation), atomically: its version
+    /// goes up by one, and the key it had is kept as the previous one until `previous_until`
+    /// (0: not kept). Returns the new version; `None` when there is no such principal.
+    fn principal_rekey(
+        &self,
+        name: &str,
+        key: &Secret<32>,
+        argon2: Option<crate::kdc::Argon2Params>,
+        previous_until: u64,
+    ) -> Result<Option<u32>>;
+    /// Disables (or enables again) a principal; `false` when there is none.
+    fn principal_set_disabled(&self, name: &str, disabled: bool) -> Result<bool>;
+    fn principal_delete(&self, name: &str) -> Result<bool>;
+
     /// The hourly purge, in one transaction: wipes the CDSK of requests that expired, forgets
     /// requests that expired more than `grace` seconds ago (pending or denied; confirmed ones
     /// stay as the history of the participant's VSUs), drops reservations older than six hours,
@@ -280,6 +303,48 @@ pub struct Participant {
     /// When the key was last renewed (5.8) since the last VSU; `None` if never.
     pub key_renewed: Option<u64>,
     pub status: ParticipantStatus,
+}
+
+/// A principal of the KDC (5F): a user (its key from a password, with the Argon2id
+/// parameters that made it), a host or a gateway (its key in a key table).
+#[derive(Clone)]
+pub struct PrincipalRow {
+    pub name: String,
+    pub kind: crate::kdc::PrincipalKind,
+    /// The key's version (1 at first, up by one at each new key).
+    pub kvno: u32,
+    pub key: Secret<32>,
+    /// The key before this one, still valid until the time given (a host's rotation).
+    pub previous: Option<(u32, Secret<32>, u64)>,
+    pub argon2: Option<crate::kdc::Argon2Params>,
+    pub disabled: bool,
+    pub created: u64,
+}
+
+impl std::fmt::Debug for PrincipalRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrincipalRow")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("kvno", &self.kvno)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrincipalRow {
+    /// The key of version `kvno`, if it is the current one or a previous one still valid at `now`.
+    pub fn key_of(&self, kvno: u32, now: u64) -> Option<&Secret<32>> {
+        if kvno == self.kvno {
+            return Some(&self.key);
+        }
+        self.previous.as_ref().filter(|(v, _, until)| *v == kvno && *until > now).map(|(_, k, _)| k)
+    }
+}
+
+/// The associated data of a principal's sealed key of one version.
+pub fn principal_key_aad(name: &str, kvno: u32) -> Vec<u8> {
+    format!("principal:{name}:{kvno}").into_bytes()
 }
 
 /// How a call on the billing tape went.

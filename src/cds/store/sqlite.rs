@@ -10,7 +10,7 @@ use std::sync::Mutex;
 /// reservation flag of deposits; 3 makes the enum columns strict (`CHECK`), splits a call's
 /// result into its outcome and detail, and drops the unused `mailbox` table; 4 makes bundle ids
 /// never reused (`AUTOINCREMENT`: an item id a recipient acknowledges late names no other bundle);
-/// 5 adds when a participant's key was last renewed.
+/// 5 adds when a participant's key was last renewed; 6 the KDC's principals (5F).
 pub static SCHEMA: Schema = Schema {
     what: "CDS database",
     migrations: &[
@@ -19,6 +19,7 @@ pub static SCHEMA: Schema = Schema {
         Migration::Sql(V3),
         Migration::Sql(V4),
         Migration::Sql(V5),
+        Migration::Sql(V6),
     ],
 };
 
@@ -137,10 +138,54 @@ CREATE INDEX bundles_recipient ON bundles(recipient);
 /// Version 5: `participants.key_renewed` (NULL: not renewed since the last VSU).
 const V5: &str = "ALTER TABLE participants ADD COLUMN key_renewed INTEGER;";
 
+/// Version 6: the KDC's principals, each key sealed at rest (`principal_key_aad`).
+const V6: &str = "
+CREATE TABLE principals (
+    name TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('user', 'host', 'gateway')),
+    kvno INTEGER NOT NULL, key BLOB NOT NULL, prev_kvno INTEGER, prev_key BLOB, prev_until INTEGER,
+    salt BLOB, argon2_m INTEGER, argon2_t INTEGER, argon2_p INTEGER,
+    disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);
+";
+
+const PRINCIPAL_COLUMNS: &str =
+    "name, kind, kvno, key, prev_kvno, prev_key, prev_until, salt, argon2_m, argon2_t, argon2_p, disabled, created";
+
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
     at_rest: AtRest,
+}
+
+/// A principal's row as stored (keys still sealed).
+struct RawPrincipal {
+    name: String,
+    kind: crate::kdc::PrincipalKind,
+    kvno: u32,
+    key: Vec<u8>,
+    prev_kvno: Option<u32>,
+    prev_key: Option<Vec<u8>>,
+    prev_until: Option<i64>,
+    salt: Option<Vec<u8>>,
+    argon2: Option<(u32, u32, u32)>,
+    disabled: bool,
+    created: i64,
+}
+
+fn raw_principal(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPrincipal> {
+    let (m, t, p): (Option<u32>, Option<u32>, Option<u32>) = (r.get(8)?, r.get(9)?, r.get(10)?);
+    Ok(RawPrincipal {
+        name: r.get(0)?,
+        kind: db::get(r, 1)?,
+        kvno: r.get(2)?,
+        key: r.get(3)?,
+        prev_kvno: r.get(4)?,
+        prev_key: r.get(5)?,
+        prev_until: r.get(6)?,
+        salt: r.get(7)?,
+        argon2: m.zip(t).zip(p).map(|((m, t), p)| (m, t, p)),
+        disabled: r.get(11)?,
+        created: r.get(12)?,
+    })
 }
 
 fn arr<const N: usize>(v: Vec<u8>) -> rusqlite::Result<[u8; N]> {
@@ -193,6 +238,55 @@ impl SqliteStore {
             store.seal_legacy_secrets()?;
         }
         Ok(store)
+    }
+
+    /// A secret of the CDS's own kept in `meta` (sealed at rest), made once even when two
+    /// processes start on a new file together: the first insert stays, and both read it back.
+    fn meta_secret(&self, key: &str, rng: &dyn SecureRandom) -> Result<Secret<32>> {
+        let err = self.err();
+        let fresh: Secret<32> = Secret::random(rng);
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, self.at_rest.seal(key.as_bytes(), fresh.expose())],
+        )
+        .map_err(&err)?;
+        let sealed: Vec<u8> =
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        self.at_rest.unseal(key.as_bytes(), &sealed)
+    }
+
+    fn principal_row(&self, r: RawPrincipal) -> Result<PrincipalRow> {
+        let key = self.at_rest.unseal(&principal_key_aad(&r.name, r.kvno), &r.key)?;
+        let previous = match (r.prev_kvno, r.prev_key, r.prev_until) {
+            (Some(v), Some(k), Some(until)) => {
+                Some((v, self.at_rest.unseal(&principal_key_aad(&r.name, v), &k)?, until as u64))
+            }
+            _ => None,
+        };
+        let argon2 = match (r.salt, r.argon2) {
+            (Some(salt), Some((m_kib, t, p))) => Some(crate::kdc::Argon2Params {
+                salt: salt
+                    .try_into()
+                    .map_err(|_| Error::Other(format!("principal {}: a salt not of 16 bytes", r.name)))?,
+                m_kib,
+                t,
+                p,
+            }),
+            _ => None,
+        };
+        Ok(PrincipalRow {
+            name: r.name,
+            kind: r.kind,
+            kvno: r.kvno,
+            key,
+            previous,
+            argon2,
+            disabled: r.disabled,
+            created: r.created as u64,
+        })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -264,21 +358,120 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn sign_seed(&self, rng: &dyn SecureRandom) -> Result<Secret<32>> {
-        // Made once even when two processes start on a new file together: the first insert
-        // stays, and both read it back.
+        self.meta_secret("sign_seed", rng)
+    }
+
+    fn kdc_key(&self, rng: &dyn SecureRandom) -> Result<Secret<32>> {
+        self.meta_secret("kdc_key", rng)
+    }
+
+    fn principal_add(&self, p: &PrincipalRow) -> Result<bool> {
+        let prev = p.previous.as_ref();
+        let n = self
+            .conn()
+            .execute(
+                &format!(
+                    "INSERT OR IGNORE INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ),
+                params![
+                    p.name,
+                    p.kind.as_str(),
+                    p.kvno,
+                    self.at_rest.seal(&principal_key_aad(&p.name, p.kvno), p.key.expose()),
+                    prev.map(|(v, _, _)| *v),
+                    prev.map(|(v, k, _)| self.at_rest.seal(&principal_key_aad(&p.name, *v), k.expose())),
+                    prev.map(|(_, _, until)| *until as i64),
+                    p.argon2.map(|a| a.salt.to_vec()),
+                    p.argon2.map(|a| a.m_kib),
+                    p.argon2.map(|a| a.t),
+                    p.argon2.map(|a| a.p),
+                    p.disabled,
+                    p.created as i64
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    fn principal(&self, name: &str) -> Result<Option<PrincipalRow>> {
+        let raw = self
+            .conn()
+            .query_row(
+                &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE name = ?1"),
+                params![name],
+                raw_principal,
+            )
+            .optional()
+            .map_err(self.err())?;
+        raw.map(|r| self.principal_row(r)).transpose()
+    }
+
+    fn principals(&self) -> Result<Vec<PrincipalRow>> {
+        let raws: Vec<RawPrincipal> = self
+            .conn()
+            .prepare(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals ORDER BY name"))
+            .and_then(|mut st| st.query_map([], raw_principal)?.collect())
+            .map_err(self.err())?;
+        raws.into_iter().map(|r| self.principal_row(r)).collect()
+    }
+
+    fn principal_rekey(
+        &self,
+        name: &str,
+        key: &Secret<32>,
+        argon2: Option<crate::kdc::Argon2Params>,
+        previous_until: u64,
+    ) -> Result<Option<u32>> {
         let err = self.err();
-        let fresh: Secret<32> = Secret::random(rng);
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let cur: Option<(u32, Vec<u8>)> = tx
+            .query_row("SELECT kvno, key FROM principals WHERE name = ?1", params![name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(&err)?;
+        let Some((kvno, sealed)) = cur else { return Ok(None) };
+        let new = kvno + 1;
+        // The key it had stays sealed as it was (for its own version).
+        let (prev_kvno, prev_key, prev_until) = if previous_until > 0 {
+            (Some(kvno), Some(sealed), Some(previous_until as i64))
+        } else {
+            (None, None, None)
+        };
         tx.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('sign_seed', ?1)",
-            params![self.at_rest.seal(b"sign_seed", fresh.expose())],
+            "UPDATE principals SET kvno = ?2, key = ?3, prev_kvno = ?4, prev_key = ?5, prev_until = ?6,
+             salt = COALESCE(?7, salt), argon2_m = COALESCE(?8, argon2_m), argon2_t = COALESCE(?9, argon2_t),
+             argon2_p = COALESCE(?10, argon2_p) WHERE name = ?1",
+            params![
+                name,
+                new,
+                self.at_rest.seal(&principal_key_aad(name, new), key.expose()),
+                prev_kvno,
+                prev_key,
+                prev_until,
+                argon2.map(|a| a.salt.to_vec()),
+                argon2.map(|a| a.m_kib),
+                argon2.map(|a| a.t),
+                argon2.map(|a| a.p)
+            ],
         )
         .map_err(&err)?;
-        let sealed: Vec<u8> =
-            tx.query_row("SELECT value FROM meta WHERE key = 'sign_seed'", [], |r| r.get(0)).map_err(&err)?;
         tx.commit().map_err(&err)?;
-        self.at_rest.unseal(b"sign_seed", &sealed)
+        Ok(Some(new))
+    }
+
+    fn principal_set_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute("UPDATE principals SET disabled = ?2 WHERE name = ?1", params![name, disabled])
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    fn principal_delete(&self, name: &str) -> Result<bool> {
+        let n = self.conn().execute("DELETE FROM principals WHERE name = ?1", params![name]).map_err(self.err())?;
+        Ok(n > 0)
     }
 
     fn insert_request(&self, r: &RequestRow) -> Result<()> {

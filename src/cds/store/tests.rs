@@ -121,6 +121,52 @@ pub(crate) fn conformance(s: &dyn Store) {
     assert!(!s.renew_key("web1", &key(12), &key(14), now + 501, now + 99999).unwrap(), "the old key is gone");
     assert_eq!(s.participant_cdsk("web1").unwrap().unwrap().0.expose(), &[13; 32]);
 
+    // The KDC's key is made once; principals keep their keys, versions, costs and state.
+    let kdc = s.kdc_key(&rng).unwrap();
+    assert_eq!(s.kdc_key(&rng).unwrap().expose(), kdc.expose());
+    assert!(!kdc.ct_eq(&s.sign_seed(&rng).unwrap()), "a key of its own");
+    let argon2 = crate::kdc::Argon2Params { salt: [4; 16], m_kib: 64, t: 1, p: 1 };
+    let alice = PrincipalRow {
+        name: "alice".into(),
+        kind: crate::kdc::PrincipalKind::User,
+        kvno: 1,
+        key: key(20),
+        previous: None,
+        argon2: Some(argon2),
+        disabled: false,
+        created: now,
+    };
+    assert!(s.principal_add(&alice).unwrap());
+    assert!(!s.principal_add(&PrincipalRow { key: key(21), ..alice.clone() }).unwrap(), "the name is taken");
+    let host = PrincipalRow {
+        name: "web1".into(),
+        kind: crate::kdc::PrincipalKind::Host,
+        argon2: None,
+        key: key(30),
+        ..alice.clone()
+    };
+    assert!(s.principal_add(&host).unwrap());
+    let got = s.principal("alice").unwrap().unwrap();
+    assert_eq!((got.kvno, got.key.expose(), got.argon2, got.disabled), (1, &[20; 32], Some(argon2), false));
+    assert!(s.principal("nobody").unwrap().is_none());
+    // A rotation keeps the old key for its grace; a new password does not.
+    assert_eq!(s.principal_rekey("web1", &key(31), None, now + 60).unwrap(), Some(2));
+    let h = s.principal("web1").unwrap().unwrap();
+    assert_eq!((h.kvno, h.key.expose()), (2, &[31; 32]));
+    assert_eq!(h.key_of(1, now).map(|k| *k.expose()), Some([30; 32]));
+    assert!(h.key_of(1, now + 60).is_none(), "the grace is over");
+    let fresh = crate::kdc::Argon2Params { salt: [5; 16], ..argon2 };
+    assert_eq!(s.principal_rekey("alice", &key(22), Some(fresh), 0).unwrap(), Some(2));
+    let a = s.principal("alice").unwrap().unwrap();
+    assert!(a.previous.is_none() && a.argon2 == Some(fresh) && a.key.expose() == &[22; 32]);
+    assert_eq!(s.principal_rekey("nobody", &key(1), None, 0).unwrap(), None);
+    assert!(s.principal_set_disabled("alice", true).unwrap());
+    assert!(s.principal("alice").unwrap().unwrap().disabled);
+    assert!(!s.principal_set_disabled("nobody", true).unwrap());
+    let names: Vec<String> = s.principals().unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["alice", "web1"]);
+    assert!(s.principal_delete("alice").unwrap() && !s.principal_delete("alice").unwrap());
+
     // Denied for good: the key is wiped, no attempt is left.
     s.insert_request(&row(3, "db1", now, 9)).unwrap();
     s.deny_for_good(&[3; 16]).unwrap();
