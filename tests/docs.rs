@@ -17,7 +17,11 @@ fn pages(cmd: &clap::Command, name: &str, out: &mut Vec<(String, clap::Command)>
 fn all_pages() -> Vec<(String, clap::Command)> {
     let mut out = Vec::new();
     // No `help` subcommand: there is no page for it, and none may be referred to.
-    for cmd in [sslx::cli::args::SslxCli::command(), sslx::cli::args::CdsCli::command()] {
+    for cmd in [
+        sslx::cli::args::SslxCli::command(),
+        sslx::cli::args::CdsCli::command(),
+        sslx::cli::args::GatewayCli::command(),
+    ] {
         let cmd = cmd.disable_help_subcommand(true);
         let name = cmd.get_name().to_owned();
         pages(&cmd, &name, &mut out);
@@ -200,7 +204,11 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         page.extend_from_slice(sections(&name, &cmd, &names).as_bytes());
         out.push((PathBuf::from(format!("man/{name}.1")), page));
     }
-    for cmd in [sslx::cli::args::SslxCli::command(), sslx::cli::args::CdsCli::command()] {
+    for cmd in [
+        sslx::cli::args::SslxCli::command(),
+        sslx::cli::args::CdsCli::command(),
+        sslx::cli::args::GatewayCli::command(),
+    ] {
         let name = cmd.get_name().to_owned();
         for (shell, file) in [
             (clap_complete::Shell::Bash, format!("completions/{name}.bash")),
@@ -272,4 +280,5 @@ fn every_command_definition_is_consistent() {
     use clap::CommandFactory;
     sslx::cli::args::SslxCli::command().debug_assert();
     sslx::cli::args::CdsCli::command().debug_assert();
+    sslx::cli::args::GatewayCli::command().debug_assert();
 }

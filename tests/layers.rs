@@ -10,8 +10,8 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["wire", "crypto", "keys", "clock"],
     &["db", "net", "enrollment"],
-    &["vsu", "broker", "relay", "session", "courier", "token", "kdc"],
-    &["cds"],
+    &["vsu", "broker", "relay", "session", "courier", "token", "kdc", "remote"],
+    &["cds", "gateway"],
     &["cli"],
 ];
 

@@ -72,6 +72,14 @@ pub enum SslxCommand {
     /// Forget the pairing with PEER: its pair key is removed here (PEER keeps its own copy)
     #[command(after_help = "Exit status: 0 unpaired, 2 not a name, 6 not paired with PEER.")]
     Unpair(UnpairArgs),
+    /// Log in at a gateway for remote execution: the credentials cache it hands back is kept here
+    #[command(
+        after_help = "The password comes from SSLX_PASSWORD, --password-file or a prompt (never the command line;\nno prompt without a terminal). The gateway derives the user key, logs in at the KDC, hands back\nthe credentials cache (a ticket-granting ticket and its session key, valid 10 hours) and keeps\nnothing; it is kept in the home as `credentials` (0600) until it expires or sslx logout.\nA --dev gateway's certificate is self-signed: give the fingerprint it printed.\nExit status: 0 logged in, 2 usage (no password and no terminal, not https://), 3 wrong user or\npassword, or a certificate other than the pinned one, 4 clocks too far apart, 5 refused (the\nuser is disabled), 7 the gateway or its KDC unreachable."
+    )]
+    Login(LoginArgs),
+    /// Forget the credentials cache of sslx login
+    #[command(after_help = "Exit status: 0 logged out (also when nobody was logged in).")]
+    Logout,
     /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
     #[command(
         after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name; its stdout is the\nstream back, its stderr reaches the caller's stderr apart from it, and the caller exits with its status.\nWith --json, events (listening, connected, done with exit_code, hook_down/hook_up) are NDJSON on stderr.\nOn hook, a hook that drops (the CDS restarted, the connection died: the CDS sends a keepalive\nevery 30 s) is put up again after 1 s, 2 s, 4 s … up to a minute, with a line on stderr (an event\nwith --json) when it drops and when it is back.\nExit status: 0 stopped after --once, 2 usage, 5 the CDS refused the hook (or another listener of\nthis name took its service), 6 not enrolled, 7 the CDS unreachable at the start or the bind\naddress in use. A failing call is logged and does not stop it."
@@ -527,6 +535,57 @@ pub struct UnpairArgs {
     pub peer: String,
 }
 
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The gateway's URL (https://HOST:PORT)
+    #[arg(long, env = "SSLX_GATEWAY", value_name = "URL")]
+    pub gateway: String,
+    /// Accept only the gateway certificate with this fingerprint (sha256:HEX, as sslx-gateway prints it)
+    #[arg(long, env = "SSLX_GATEWAY_FINGERPRINT", value_name = "sha256:HEX")]
+    pub gateway_fingerprint: Option<String>,
+    /// Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<String>,
+    /// The user (a principal of the gateway's KDC)
+    #[arg(value_name = "USER")]
+    pub user: String,
+}
+
+/// The gateway of remote execution (seed 003): logs users in at the KDC over HTTPS and keeps
+/// nothing between requests.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sslx-gateway",
+    version,
+    after_help = "On start, one JSON line on stdout: {\"listen\": URL, \"fingerprint\": \"sha256:HEX\"}.\n--dev makes a self-signed certificate for localhost and 127.0.0.1 (in memory only); clients pin\nits fingerprint (sslx login --gateway-fingerprint). The key table is the gateway's own, from\nsslx-cds gateway add. SIGINT/SIGTERM stop it.\nExit status: 0 stopped, 1 a file cannot be read, 2 usage (no certificate and no --dev, a key table\nthat is not a gateway's or readable by others), 7 the address cannot be bound."
+)]
+pub struct GatewayCli {
+    /// Where to take HTTPS connections
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub listen: String,
+    /// The CDS (its KDC) to log users in at
+    #[arg(long, env = "SSLX_CDS", value_name = "HOST:PORT")]
+    pub cds: String,
+    /// The gateway's key table (sslx-cds gateway add NAME --keytab FILE)
+    #[arg(long, value_name = "FILE")]
+    pub keytab: PathBuf,
+    /// The certificate chain, PEM
+    #[arg(long, value_name = "FILE", requires = "key", conflicts_with = "dev")]
+    pub cert: Option<PathBuf>,
+    /// The certificate's private key, PEM (0600)
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// A self-signed certificate made at start (for trying things out)
+    #[arg(long)]
+    pub dev: bool,
+    /// Logins that may derive keys at once (each takes the user's Argon2id memory)
+    #[arg(long, value_name = "N", default_value_t = crate::gateway::LOGINS_AT_ONCE)]
+    pub logins_at_once: usize,
+    /// Connections at once from one address
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub per_source: usize,
+}
+
 /// The Common Directory Server: registrar for verified setup, key broker, relay.
 #[derive(Debug, Parser)]
 #[command(name = "sslx-cds", version, after_help = AFTER_HELP)]
@@ -952,6 +1011,21 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             &[("sslx-cds calls --db cds.db --since 24h --format csv", "the billing tape of the last day")]
         }
         "sslx-cds-release" => &[("sslx-cds release --db cds.db web1", "free a name whose key was lost")],
+        "sslx-gateway" => &[
+            ("sslx-gateway --dev --cds 127.0.0.1:7450 --keytab gw1.keytab", "for trying out: a self-signed certificate"),
+            (
+                "sslx-gateway --listen 0.0.0.0:443 --cds cds.example:7450 --keytab /etc/sslx/gw1.keytab --cert gw.pem --key gw.key",
+                "in production",
+            ),
+        ],
+        "sslx-login" => &[
+            ("sslx login --gateway https://gw.example alice", "asks for the password"),
+            (
+                "sslx login --gateway https://127.0.0.1:8443 --gateway-fingerprint sha256:… alice",
+                "a --dev gateway, its certificate pinned",
+            ),
+        ],
+        "sslx-logout" => &[("sslx logout", "forget the credentials cache")],
         "sslx-cds-principal" | "sslx-cds-principal-add" => &[
             ("sslx-cds principal add --db cds.db alice", "a user; the password is asked for twice"),
             ("SSLX_PASSWORD=… sslx-cds principal add --db cds.db ci-bot", "from a script"),

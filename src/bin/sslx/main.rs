@@ -75,8 +75,14 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
         SslxCommand::Log(_) => ctx.home.path("courier.db").is_file(),
         _ => false,
     };
-    let needs_identity =
-        !matches!(cli.command, SslxCommand::Keygen(_) | SslxCommand::Standing(_) | SslxCommand::Token(_));
+    let needs_identity = !matches!(
+        cli.command,
+        SslxCommand::Keygen(_)
+            | SslxCommand::Standing(_)
+            | SslxCommand::Token(_)
+            | SslxCommand::Login(_)
+            | SslxCommand::Logout
+    );
     if needs_identity && !kept_state && !ctx.home.has_identity() {
         ctx.home.load_identity()?;
     }
@@ -90,6 +96,8 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
         SslxCommand::Status => status(&ctx),
         SslxCommand::Pairs => pairs(&ctx),
         SslxCommand::Unpair(a) => unpair(&ctx, a),
+        SslxCommand::Login(a) => login(&ctx, a),
+        SslxCommand::Logout => logout(&ctx),
         SslxCommand::Listen(a) => session::listen(&ctx, a),
         SslxCommand::Dial(a) => session::dial(&ctx, a, false),
         SslxCommand::Handshake(a) => session::dial(&ctx, a, true),
@@ -447,6 +455,48 @@ fn pairs(ctx: &Ctx) -> Result<ExitCode> {
     for p in &peers {
         writeln!(out, "{p:<24} since {}", since(p).unwrap_or_else(|| "-".into()))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sslx login`: the gateway logs the user in at the KDC; its credentials cache is kept here.
+fn login(ctx: &Ctx, a: LoginArgs) -> Result<ExitCode> {
+    sslx::keys::check_name(&a.user)?;
+    let password = zeroize::Zeroizing::new(sslx::cli::input::secret(
+        std::env::var("SSLX_PASSWORD").ok(),
+        a.password_file.as_deref(),
+        &format!("password for {}: ", a.user),
+        "SSLX_PASSWORD",
+    )?);
+    let pin = a.gateway_fingerprint.as_deref().map(sslx::remote::tls::parse_fingerprint).transpose()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let cache = rt.block_on(sslx::remote::login(&a.gateway, pin.as_deref(), &a.user, &password))?;
+    let creds =
+        sslx::remote::Credentials { gateway: a.gateway.trim_end_matches('/').to_owned(), fingerprint: pin, cache };
+    creds.save(&ctx.home)?;
+    let expires = creds.cache.expires;
+    if ctx.out.json {
+        ctx.print_json(serde_json::json!({"ok": true, "user": creds.cache.user, "gateway": creds.gateway,
+            "expires": sslx::cli::fmt_time(expires), "expires_unix": expires}));
+    }
+    ctx.say(format!(
+        "logged in as {} at {}; the credentials are kept in {} (0600) until {}",
+        creds.cache.user,
+        creds.gateway,
+        ctx.home.path(sslx::remote::CREDENTIALS_FILE).display(),
+        sslx::cli::fmt_time(expires)
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sslx logout`: forgets the credentials cache.
+fn logout(ctx: &Ctx) -> Result<ExitCode> {
+    let p = ctx.home.path(sslx::remote::CREDENTIALS_FILE);
+    let had = p.exists();
+    ctx.home.remove(sslx::remote::CREDENTIALS_FILE)?;
+    if ctx.out.json {
+        ctx.print_json(serde_json::json!({"ok": true, "logged_out": had}));
+    }
+    ctx.say(if had { "logged out: the credentials cache is removed" } else { "nobody was logged in here" });
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,74 @@
+//! `sslx-gateway`: the gateway of remote execution. Parses flags, loads its key table and
+//! certificate, binds, serves until stopped.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sslx::cli::args::GatewayCli;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = GatewayCli::parse();
+    match run(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, hint) = sslx::cli::exit::classify(&e);
+            eprintln!("sslx-gateway: error: {e:#}");
+            if let Some(h) = hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(a: GatewayCli) -> Result<ExitCode> {
+    let _log = sslx::cli::logfile::LineLog::install("sslx-gateway", None).context("setting up the log")?;
+    let keytab = sslx::kdc::keytab::KeyTable::load(&a.keytab)
+        .with_context(|| format!("reading the key table {}", a.keytab.display()))?;
+    if keytab.kind != sslx::kdc::PrincipalKind::Gateway {
+        return Err(sslx::Error::Usage(format!(
+            "{} is the key table of a host, not a gateway's (sslx-cds gateway add NAME --keytab FILE)",
+            a.keytab.display()
+        ))
+        .into());
+    }
+    let tls = match (&a.cert, &a.key, a.dev) {
+        (Some(c), Some(k), _) => sslx::gateway::tls::from_files(c, k)?,
+        (None, None, true) => sslx::gateway::tls::self_signed()?,
+        _ => {
+            return Err(sslx::Error::Usage(
+                "give --cert FILE --key FILE, or --dev for a self-signed certificate".into(),
+            )
+            .into())
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .map_err(|e| sslx::Error::Unavailable(format!("cannot listen on {}: {e}", a.listen)))?;
+        let addr = listener.local_addr()?;
+        let gw = Arc::new(sslx::gateway::Gateway {
+            cds: a.cds.clone(),
+            keytab,
+            logins: tokio::sync::Semaphore::new(a.logins_at_once.max(1)),
+        });
+        println!("{}", serde_json::json!({"listen": format!("https://{addr}"), "fingerprint": tls.fingerprint}));
+        eprintln!(
+            "sslx-gateway: gateway {} on https://{addr} for the KDC at {}; certificate {}",
+            gw.keytab.principal, a.cds, tls.fingerprint
+        );
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            let _ = stop_tx.send(true);
+        });
+        sslx::gateway::serve(listener, tls.config, sslx::gateway::router(gw), a.per_source.max(1), stop).await;
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
+    })
+}

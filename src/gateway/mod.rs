@@ -1,0 +1,152 @@
+//! `sslx-gateway` (seed 003's network server, boxes 601-613): HTTPS in front of the KDC. It logs
+//! a user in (derives the user key from the password, runs the KDC's login, hands the
+//! credentials cache back) and keeps nothing: no file, and nothing in memory once the answer
+//! has gone (claims 3 and 10). Its HTTPS API is PROTOCOL.md 5G.
+
+pub mod tls;
+
+use crate::kdc::keytab::KeyTable;
+use crate::remote::{error_name, ErrorAnswer, LoginAnswer, LoginRequest};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What one gateway needs: where the KDC is, its own key table, and how many logins may derive
+/// keys at once (each takes the principal's Argon2id memory).
+pub struct Gateway {
+    pub cds: String,
+    pub keytab: KeyTable,
+    pub logins: tokio::sync::Semaphore,
+}
+
+/// Logins that may run at once by default.
+pub const LOGINS_AT_ONCE: usize = 4;
+/// A request's body at most.
+pub const MAX_BODY: usize = 16 * 1024;
+/// A connection's life at most (one request each).
+pub const CONNECTION_LIFE: Duration = Duration::from_secs(120);
+/// The request's headers within.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn answer(status: StatusCode, body: impl serde::Serialize) -> Response {
+    let mut r = (status, axum::Json(body)).into_response();
+    // Pages carrying credentials are never kept by a cache on the way.
+    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("valid header"));
+    r
+}
+
+fn failure(e: &crate::Error) -> Response {
+    let (status, error) = error_name(e);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // The KDC's reason as it gave it (the client says where it came from).
+    let message = match e {
+        crate::Error::Refused { reason, .. } => reason.clone(),
+        e => e.to_string(),
+    };
+    answer(status, ErrorAnswer { error: error.into(), message })
+}
+
+/// `POST /v1/login`.
+async fn login(
+    State(gw): State<Arc<Gateway>>,
+    axum::Extension(peer): axum::Extension<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: LoginRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return failure(&crate::Error::Usage(format!("the login request is not valid: {e}"))),
+    };
+    if let Err(e) = crate::keys::check_name(&req.user) {
+        return failure(&e.into());
+    }
+    let Ok(_slot) = gw.logins.try_acquire() else {
+        let busy = ErrorAnswer {
+            error: "busy".into(),
+            message: "the gateway is busy with other logins; try again shortly".into(),
+        };
+        return answer(StatusCode::SERVICE_UNAVAILABLE, busy);
+    };
+    let client = peer.ip().to_string();
+    let g = gw.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let rng = crate::crypto::system_rng();
+        let now = crate::clock::now_unix();
+        crate::kdc::client::login(&g.cds, &g.keytab, &req.user, req.password.as_bytes(), &client, now, &rng)
+    })
+    .await;
+    match done {
+        Ok(Ok(cache)) => match cache.to_text() {
+            Ok(text) => {
+                log::info!("{} logged in from {}", cache.user, peer.ip());
+                answer(
+                    StatusCode::OK,
+                    LoginAnswer {
+                        user: cache.user.clone(),
+                        credentials_cache: text.to_string(),
+                        expires: cache.expires,
+                    },
+                )
+            }
+            Err(e) => failure(&e.into()),
+        },
+        Ok(Err(e)) => {
+            log::info!("a login from {} was refused: {e}", peer.ip());
+            failure(&e)
+        }
+        Err(e) => failure(&crate::Error::Other(format!("the login failed: {e}"))),
+    }
+}
+
+/// `GET /v1/health`.
+async fn health() -> Response {
+    answer(StatusCode::OK, serde_json::json!({"ok": true}))
+}
+
+pub fn router(gw: Arc<Gateway>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/login", axum::routing::post(login))
+        .route("/v1/health", axum::routing::get(health))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(gw)
+}
+
+/// Serves HTTPS on `listener` until `stop` turns true: one request per connection, each
+/// connection bounded in time, at most `per_source` at once from one address.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    per_source: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let held = Arc::new(crate::cds::limits::Tally::<IpAddr>::default());
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            acc = listener.accept() => {
+                let Ok((sock, peer)) = acc else { continue };
+                let Ok(place) = held.enter(peer.ip(), per_source, usize::MAX) else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone().layer(axum::Extension(peer)));
+                tokio::spawn(async move {
+                    let _place = place;
+                    let work = async {
+                        let Ok(tls) = acceptor.accept(sock).await else { return };
+                        let svc = hyper_util::service::TowerToHyperService::new(app);
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
+                            .keep_alive(false)
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                            .await;
+                    };
+                    let _ = tokio::time::timeout(CONNECTION_LIFE, work).await;
+                });
+            }
+        }
+    }
+}

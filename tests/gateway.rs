@@ -1,0 +1,129 @@
+//! `sslx login` and `sslx logout` through a real `sslx-gateway` (HTTPS, a `--dev` certificate)
+//! in front of a real `sslx-cds` (its KDC): seed 003, boxes 601-613.
+
+mod common;
+use common::*;
+use predicates::prelude::*;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+struct Gateway {
+    child: std::process::Child,
+    url: String,
+    fingerprint: String,
+    cwd: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sslx-gateway --dev` for the KDC at `cds`, in an empty working directory of its own.
+fn gateway(cds: &str, keytab: &Path) -> Gateway {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin("sslx-gateway"))
+        .args(["--dev", "--listen", "127.0.0.1:0", "--cds", cds, "--keytab"])
+        .arg(keytab)
+        .current_dir(cwd.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("sslx-gateway did not start: {line}"));
+    Gateway {
+        child,
+        url: v["listen"].as_str().unwrap().into(),
+        fingerprint: v["fingerprint"].as_str().unwrap().into(),
+        cwd,
+    }
+}
+
+fn admin(db: &Path, args: &[&str]) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(bin("sslx-cds"));
+    c.args(args).arg("--db").arg(db).env_remove("SSLX_PASSWORD");
+    c
+}
+
+/// A dev CDS with the user alice (password "correct horse") and the gateway gw1.
+fn kdc() -> (Cds, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cds.db");
+    let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
+    admin(&db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
+        .env("SSLX_PASSWORD", "correct horse")
+        .assert()
+        .success();
+    let keytab = dir.path().join("gw1.keytab");
+    admin(&db, &["gateway", "add", "gw1", "--keytab", keytab.to_str().unwrap()]).assert().success();
+    (cds, db, dir)
+}
+
+fn login(home: &Path, gw: &Gateway, password: &str) -> assert_cmd::Command {
+    let mut c = sslx(home);
+    c.args(["login", "--gateway", &gw.url, "--gateway-fingerprint", &gw.fingerprint, "alice"])
+        .env("SSLX_PASSWORD", password);
+    c
+}
+
+#[test]
+fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keeps_nothing() {
+    let (cds, db, dir) = kdc();
+    let gw = gateway(&cds.listen, &dir.path().join("gw1.keytab"));
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().join("home");
+    let out = login(&h, &gw, "correct horse").arg("--json").assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["user"].as_str()), (Some(true), Some("alice")), "{v}");
+    let creds = h.join("credentials");
+    assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
+    // What it keeps is a working login: the KDC gives a ticket for it.
+    let keep = sslx::remote::Credentials::load(&sslx::keys::Home::new(&h)).unwrap().unwrap();
+    assert_eq!((keep.gateway.as_str(), keep.fingerprint.as_deref()), (gw.url.as_str(), Some(gw.fingerprint.as_str())));
+    assert_eq!(keep.cache.expires, v["expires_unix"].as_u64().unwrap());
+    let web1 = dir.path().join("web1.keytab");
+    admin(&db, &["host", "add", "web1", "--keytab", web1.to_str().unwrap()]).assert().success();
+    let table = sslx::kdc::keytab::KeyTable::load(&dir.path().join("gw1.keytab")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    sslx::kdc::client::service_ticket(&cds.listen, &table, &keep.cache, "web1", now, &sslx::crypto::system_rng())
+        .unwrap();
+    // The gateway wrote nothing, and a second one serves the same user (nothing is shared).
+    assert_eq!(std::fs::read_dir(gw.cwd.path()).unwrap().count(), 0);
+    let second = gateway(&cds.listen, &dir.path().join("gw1.keytab"));
+    login(&h, &second, "correct horse").assert().success();
+    drop(gw);
+
+    // Failures leave the credentials kept as they were.
+    let before = std::fs::read(&creds).unwrap();
+    login(&h, &second, "battery staple")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("the user name or the password is wrong"));
+    let mut wrong_pin = sslx(&h);
+    wrong_pin
+        .args(["login", "--gateway", &second.url, "--gateway-fingerprint", &"ab".repeat(32), "alice"])
+        .env("SSLX_PASSWORD", "correct horse");
+    wrong_pin.assert().code(3).stderr(predicate::str::contains("not the one trusted"));
+    let mut unpinned = sslx(&h);
+    unpinned.args(["login", "--gateway", &second.url, "alice"]).env("SSLX_PASSWORD", "correct horse");
+    unpinned.assert().code(3).stderr(predicate::str::contains("--gateway-fingerprint"));
+    let mut no_password = sslx(&h);
+    no_password.args(["login", "--gateway", &second.url, "alice"]).env_remove("SSLX_PASSWORD");
+    no_password.assert().code(2).stderr(predicate::str::contains("SSLX_PASSWORD"));
+    let mut plain = sslx(&h);
+    plain.args(["login", "--gateway", &second.url.replace("https", "http"), "alice"]).env("SSLX_PASSWORD", "x");
+    plain.assert().code(2).stderr(predicate::str::contains("HTTPS only"));
+    admin(&db, &["principal", "disable", "alice"]).assert().success();
+    login(&h, &second, "correct horse").assert().code(5).stderr(predicate::str::contains("disabled"));
+    assert_eq!(std::fs::read(&creds).unwrap(), before);
+
+    sslx(&h).arg("logout").assert().success().stderr(predicate::str::contains("logged out"));
+    assert!(!creds.exists());
+    sslx(&h).arg("logout").assert().success().stderr(predicate::str::contains("nobody was logged in"));
+}
