@@ -93,14 +93,14 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __f
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "del" -d 'Delete a principal (a user, a host or a gateway)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "list" -d 'List the principals: name, kind, key version, state, created'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l password-file -d 'Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l password-file -d 'Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-memory -d 'Argon2id memory, KiB' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-passes -d 'Argon2id passes' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-lanes -d 'Argon2id lanes' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
@@ -126,7 +126,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
@@ -138,11 +138,11 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
@@ -154,7 +154,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_se
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
@@ -170,6 +170,6 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "del" -d 'Delete a principal (a user, a host or a gateway)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "list" -d 'List the principals: name, kind, key version, state, created'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "rotate" -d 'Give the principal a new key; the previous one stays valid for --grace (both go in the key table)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'

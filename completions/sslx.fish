@@ -119,7 +119,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand unpair" -s h -l help -d 'Print
 complete -c sslx -n "__fish_sslx_using_subcommand unpair" -s V -l version -d 'Print version'
 complete -c sslx -n "__fish_sslx_using_subcommand login" -l gateway -d 'The gateway\'s URL (https://HOST:PORT)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand login" -l gateway-fingerprint -d 'Accept only the gateway certificate with this fingerprint (sha256:HEX, as sslx-gateway prints it)' -r
-complete -c sslx -n "__fish_sslx_using_subcommand login" -l password-file -d 'Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt' -r
+complete -c sslx -n "__fish_sslx_using_subcommand login" -l password-file -d 'Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt' -r
 complete -c sslx -n "__fish_sslx_using_subcommand login" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand login" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand login" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r

@@ -26,7 +26,7 @@ impl Drop for Gateway {
 fn gateway(cds: &str, keytab: &Path) -> Gateway {
     let cwd = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(bin("sslx-gateway"))
-        .args(["--dev", "--listen", "127.0.0.1:0", "--cds", cds, "--keytab"])
+        .args(["--dev", "--listen", "127.0.0.1:0", "--min-argon2-memory", "64", "--cds", cds, "--keytab"])
         .arg(keytab)
         .current_dir(cwd.path())
         .stdout(std::process::Stdio::piped())

@@ -59,7 +59,7 @@ fn a_gateway_logs_a_user_in_and_gets_a_ticket_the_host_opens() {
     let k = kdc();
     let rng = sslx::crypto::system_rng();
     let t = now();
-    let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "192.0.2.9", t, &rng).unwrap();
+    let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "192.0.2.9", 8, t, &rng).unwrap();
     assert_eq!(cache.user, "alice");
     assert!(cache.expires >= t + sslx::kdc::TGT_LIFE && cache.expires <= t + sslx::kdc::TGT_LIFE + 5);
     // The credentials cache survives its text form.
@@ -77,20 +77,24 @@ fn a_gateway_logs_a_user_in_and_gets_a_ticket_the_host_opens() {
     // The ticket is for web1 only.
     assert!(sslx::kdc::tickets::open_service_ticket(key, "web2", grant.kvno, &grant.ticket).is_none());
 
-    // A rotation: new tickets come under the new key; the key table holds both, the old one
-    // valid for the grace.
+    // A rotation: during its grace tickets still come under the key the host has (no outage
+    // before the new key table reaches it); the new table holds both, the old key valid for the
+    // grace. `--grace 0` switches at once.
+    let open = |table: &KeyTable, g: &sslx::kdc::client::ServiceGrant| {
+        let key = table.key(g.kvno, t).unwrap();
+        sslx::kdc::tickets::open_service_ticket(key, "web1", g.kvno, &g.ticket).is_some()
+    };
     admin(&k.db, &["host", "rotate", "web1", "--keytab", k.web1.to_str().unwrap(), "--grace", "1h"]).assert().success();
     let rotated = KeyTable::load(&k.web1).unwrap();
-    let again = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
-    assert_eq!(again.kvno, grant.kvno + 1);
-    assert!(sslx::kdc::tickets::open_service_ticket(
-        rotated.key(again.kvno, t).unwrap(),
-        "web1",
-        again.kvno,
-        &again.ticket
-    )
-    .is_some());
+    let during = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
+    assert_eq!(during.kvno, grant.kvno, "the old key while the grace lasts");
+    assert!(open(&table, &during) && open(&rotated, &during), "the host's old table and the new one open it");
     assert!(rotated.key(grant.kvno, t).is_some() && rotated.key(grant.kvno, t + 3601).is_none());
+    admin(&k.db, &["host", "rotate", "web1", "--keytab", k.web1.to_str().unwrap(), "--grace", "0"]).assert().success();
+    let now_new = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
+    assert_eq!(now_new.kvno, grant.kvno + 2);
+    assert!(open(&KeyTable::load(&k.web1).unwrap(), &now_new));
+    assert!(!k.web1.with_extension("keytab.sslx-new").exists(), "no table left beside");
 
     let out = admin(&k.db, &["principal", "list", "--json"]).assert().success().get_output().stdout.clone();
     let kinds: Vec<(String, String)> = String::from_utf8(out)
@@ -107,9 +111,9 @@ fn wrong_passwords_unknown_names_tampering_replays_and_skew_are_refused() {
     let k = kdc();
     let rng = sslx::crypto::system_rng();
     let t = now();
-    let wrong = login(&k.cds.listen, &k.gw, "alice", b"battery staple", "", t, &rng).unwrap_err();
+    let wrong = login(&k.cds.listen, &k.gw, "alice", b"battery staple", "", 8, t, &rng).unwrap_err();
     assert_eq!(wrong.kind(), ErrorKind::VerifyFailed, "{wrong}");
-    let nobody = login(&k.cds.listen, &k.gw, "mallory", b"battery staple", "", t, &rng).unwrap_err();
+    let nobody = login(&k.cds.listen, &k.gw, "mallory", b"battery staple", "", 8, t, &rng).unwrap_err();
     assert_eq!(nobody.to_string(), wrong.to_string(), "an unknown name is told apart from nothing");
     // Its parameters look like a user's, and stay the same.
     let (p1, p2) = (
@@ -119,9 +123,9 @@ fn wrong_passwords_unknown_names_tampering_replays_and_skew_are_refused() {
     assert_eq!(p1, p2);
     assert_eq!((p1.m_kib, p1.t, p1.p), sslx::kdc::DEFAULT_ARGON2);
 
-    let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", t, &rng).unwrap();
+    let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 8, t, &rng).unwrap();
     let e = service_ticket(&k.cds.listen, &k.gw, &cache, "db9", t, &rng).err().unwrap();
-    assert!(e.kind() == ErrorKind::NotFound && e.to_string().contains("no host \"db9\""), "{e}");
+    assert!(e.kind() == ErrorKind::NotFound && e.to_string().contains("no such host"), "{e}");
     let mut tampered = cache.clone();
     tampered.tgt[20] ^= 1;
     let e = service_ticket(&k.cds.listen, &k.gw, &tampered, "web1", t, &rng).err().unwrap();
@@ -137,14 +141,15 @@ fn wrong_passwords_unknown_names_tampering_replays_and_skew_are_refused() {
     // A gateway the KDC does not know, or one with another key.
     let mut stranger = k.gw.clone();
     stranger.principal = "gw9".into();
-    assert!(login(&k.cds.listen, &stranger, "alice", b"correct horse", "", t, &rng)
-        .unwrap_err()
-        .to_string()
-        .contains("not a gateway"));
+    let e = login(&k.cds.listen, &stranger, "alice", b"correct horse", "", 8, t, &rng).unwrap_err();
+    assert!(e.to_string().contains("does not verify under a gateway key"), "says nothing of which exist: {e}");
+    // A gateway below its floor of Argon2id memory does not use the password.
+    let e = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 19 * 1024, t, &rng).unwrap_err();
+    assert!(e.to_string().contains("floor"), "{e}");
     let mut forged = k.gw.clone();
     forged.keys[0].key = sslx::crypto::Secret::new([9; 32]);
     assert_eq!(
-        login(&k.cds.listen, &forged, "alice", b"correct horse", "", t, &rng).unwrap_err().kind(),
+        login(&k.cds.listen, &forged, "alice", b"correct horse", "", 8, t, &rng).unwrap_err().kind(),
         ErrorKind::VerifyFailed
     );
 
@@ -186,19 +191,22 @@ fn a_disabled_principal_is_refused_at_once_and_a_new_password_replaces_the_old()
     let k = kdc();
     let rng = sslx::crypto::system_rng();
     let t = now();
-    let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", t, &rng).unwrap();
+    let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 8, t, &rng).unwrap();
     admin(&k.db, &["principal", "disable", "alice"]).assert().success();
     // Its login of before gets no ticket, and it cannot log in.
     let e = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).err().unwrap();
     assert!(e.kind() == ErrorKind::Refused && e.to_string().contains("disabled"), "{e}");
-    let e = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", t, &rng).unwrap_err();
+    let e = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 8, t, &rng).unwrap_err();
     assert!(e.to_string().contains("disabled"), "{e}");
     admin(&k.db, &["principal", "enable", "alice"]).assert().success();
     service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
 
     admin(&k.db, &["principal", "passwd", "alice"]).env("SSLX_PASSWORD", "tr0ub4dor").assert().success();
-    assert!(login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", t, &rng).is_err());
-    login(&k.cds.listen, &k.gw, "alice", b"tr0ub4dor", "", t, &rng).unwrap();
+    // The login made with the old password ends with it.
+    let e = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).err().unwrap();
+    assert!(e.kind() == ErrorKind::Expired && e.to_string().contains("password changed"), "{e}");
+    assert!(login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 8, t, &rng).is_err());
+    login(&k.cds.listen, &k.gw, "alice", b"tr0ub4dor", "", 8, t, &rng).unwrap();
 
     // The admin commands say what is wrong: no password without a terminal, a taken name, a
     // key table that exists, no such principal, no database.
@@ -207,7 +215,13 @@ fn a_disabled_principal_is_refused_at_once_and_a_new_password_replaces_the_old()
     admin(&k.db, &["host", "add", "web2", "--keytab", k.web1.to_str().unwrap()]).assert().code(2);
     admin(&k.db, &["principal", "del", "nobody"]).assert().code(6);
     admin(&k.db.with_extension("none"), &["principal", "list"]).assert().code(6);
+    let fresh = login(&k.cds.listen, &k.gw, "alice", b"tr0ub4dor", "", 8, t, &rng).unwrap();
     admin(&k.db, &["principal", "del", "alice"]).assert().success();
-    let e = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).err().unwrap();
-    assert!(e.to_string().contains("no longer a principal"), "{e}");
+    admin(&k.db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
+        .env("SSLX_PASSWORD", "tr0ub4dor")
+        .assert()
+        .success();
+    // A name deleted and added again is another principal: the login of before is not its.
+    let e = service_ticket(&k.cds.listen, &k.gw, &fresh, "web1", t - 1, &rng).err().unwrap();
+    assert!(e.to_string().contains("no longer valid"), "{e}");
 }

@@ -537,6 +537,7 @@ fn kdc_vector() {
                 client: "192.0.2.9".into(),
                 issued: t,
                 expires: t + kdc::TGT_LIFE,
+                user_kvno: 1,
                 key: kdc_session.clone(),
             };
             let tgt = tickets::seal_tgt(&kdc_key, &tgt_body, &rng).unwrap();
@@ -565,6 +566,7 @@ fn kdc_vector() {
                 client: "192.0.2.9".into(),
                 issued: t + 5,
                 expires: t + 305,
+                user_kvno: 1,
                 key: server.clone(),
             };
             let ticket = tickets::seal_service_ticket(&host_key, host, 1, &st_body, &rng).unwrap();
@@ -625,7 +627,7 @@ fn kdc_vector() {
     let (session, expires) = tickets::unwrap_for_user(&user_key, user, &n2, &reply.key_for_user).unwrap();
     assert_eq!((hex::encode(session.expose()), expires), (f["kdc_session_key"].clone(), t + kdc::TGT_LIFE));
     let tgt = tickets::open_tgt(&kdc_key, &reply.tgt).unwrap();
-    assert!(tgt.key.ct_eq(&session) && tgt.user == user && tgt.client == "192.0.2.9");
+    assert!(tgt.key.ct_eq(&session) && tgt.user == user && tgt.client == "192.0.2.9" && tgt.user_kvno == 1);
 
     let m = kdc::TgsRequest::from_bytes(&h(&f["tgs_request"])).unwrap();
     let body = kdc::TgsRequestBody::decode(&m.open(&gw_key, &ch3).unwrap()).unwrap();

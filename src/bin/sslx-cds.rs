@@ -83,7 +83,8 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
         Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()))
     };
     let password = |name: &str, file: Option<&str>| -> Result<zeroize::Zeroizing<String>> {
-        let env = std::env::var("SSLX_PASSWORD").ok();
+        // --password-file, when given, wins over SSLX_PASSWORD.
+        let env = std::env::var("SSLX_PASSWORD").ok().filter(|_| file.is_none());
         let (from_env, file_given) = (env.is_some(), file.is_some());
         let p = zeroize::Zeroizing::new(sslx::cli::input::secret(
             env,
@@ -230,13 +231,21 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
                 disabled: false,
                 created: now,
             };
-            // The key table first: a principal whose key nobody has would be of no use.
+            // The key table is written beside its place first, the principal committed, then
+            // the table renamed in: a failure at any step leaves neither half.
             let table =
                 KeyTable { principal: a.name.clone(), kind, keys: vec![KeyEntry { kvno: 1, key, until: None }] };
-            table.save(&a.keytab)?;
-            if !store.principal_add(&row)? {
-                let _ = std::fs::remove_file(&a.keytab);
-                return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
+            let new = table.save_beside(&a.keytab)?;
+            match store.principal_add(&row) {
+                Ok(true) => KeyTable::put_in_place(&new, &a.keytab)?,
+                Ok(false) => {
+                    let _ = std::fs::remove_file(&new);
+                    return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&new);
+                    return Err(e.into());
+                }
             }
             eprintln!("added the {what} {}; its key table is {} (0600)", a.name, a.keytab.display());
             Ok(ExitCode::SUCCESS)
@@ -258,8 +267,19 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
                     KeyEntry { kvno: p.kvno, key: p.key.clone(), until: Some(until) },
                 ],
             };
-            table.save(&a.keytab)?;
-            let kvno = store.principal_rekey(&a.name, &key, None, until)?.expect("checked above");
+            let new = table.save_beside(&a.keytab)?;
+            let kvno = match store.principal_rekey(&a.name, &key, None, until) {
+                Ok(Some(v)) if v == p.kvno + 1 => v,
+                done => {
+                    let _ = std::fs::remove_file(&new);
+                    return Err(match done {
+                        Err(e) => e.into(),
+                        // Deleted, or rotated by someone else, meanwhile: the table would be wrong.
+                        _ => anyhow::anyhow!("{} changed while it was rotated: run the rotation again", a.name),
+                    });
+                }
+            };
+            KeyTable::put_in_place(&new, &a.keytab)?;
             eprintln!(
                 "rotated the {what} {}: key {kvno} in {}; key {} stays valid until {}",
                 a.name,

@@ -53,6 +53,7 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             cds: a.cds.clone(),
             keytab,
             logins: tokio::sync::Semaphore::new(a.logins_at_once.max(1)),
+            min_argon2_memory: a.min_argon2_memory,
         });
         println!("{}", serde_json::json!({"listen": format!("https://{addr}"), "fingerprint": tls.fingerprint}));
         eprintln!(

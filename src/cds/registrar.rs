@@ -160,6 +160,8 @@ pub struct Registrar {
     pub store: Box<dyn Store>,
     pub cfg: RegistrarConfig,
     sign_seed: Secret<32>,
+    /// The KDC's own key (5F), read once.
+    kdc_key: Secret<32>,
 }
 
 pub use super::refusal::Refusal;
@@ -190,8 +192,14 @@ pub enum ConfirmOutcome {
 impl Registrar {
     pub fn new(store: impl Store + 'static, cfg: RegistrarConfig, rng: &dyn SecureRandom) -> crate::Result<Self> {
         let sign_seed = store.sign_seed(rng)?;
+        let kdc_key = store.kdc_key(rng)?;
         let store = Box::new(store);
-        Ok(Registrar { store, cfg, sign_seed })
+        Ok(Registrar { store, cfg, sign_seed, kdc_key })
+    }
+
+    /// The KDC's key, which seals ticket-granting tickets.
+    pub fn kdc_key(&self) -> &Secret<32> {
+        &self.kdc_key
     }
 
     pub fn sign_key(&self) -> [u8; 32] {

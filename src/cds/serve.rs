@@ -331,17 +331,17 @@ async fn handle(frame: &Frame, conn: ConnInfo, cds: &Arc<Cds>) -> Result<Vec<u8>
         crate::kdc::TYPE_PARAMS_REQUEST => {
             let m = crate::kdc::ParamsRequest::from_frame(frame).map_err(malformed)?;
             let (c, now) = (cds.clone(), cds.clock.now());
-            blocking(move || super::kdc::params(&*c.registrar.store, &m, &conn.challenge, now, &c.rng)).await
+            blocking(move || super::kdc::params(&c.registrar, &m, &conn.challenge, now, &c.rng)).await
         }
         crate::kdc::TYPE_AS_REQUEST => {
             let m = crate::kdc::AsRequest::from_frame(frame).map_err(malformed)?;
             let (c, now) = (cds.clone(), cds.clock.now());
-            blocking(move || super::kdc::login(&*c.registrar.store, &m, &conn.challenge, now, &c.rng)).await
+            blocking(move || super::kdc::login(&c.registrar, &m, &conn.challenge, now, &c.rng)).await
         }
         crate::kdc::TYPE_TGS_REQUEST => {
             let m = crate::kdc::TgsRequest::from_frame(frame).map_err(malformed)?;
             let (c, now) = (cds.clone(), cds.clock.now());
-            blocking(move || super::kdc::ticket(&*c.registrar.store, &m, &conn.challenge, now, &c.rng)).await
+            blocking(move || super::kdc::ticket(&c.registrar, &m, &conn.challenge, now, &c.rng)).await
         }
         crate::vsu::TYPE_RENEW => {
             let m = crate::vsu::Renew::from_frame(frame).map_err(malformed)?;

@@ -543,7 +543,7 @@ pub struct LoginArgs {
     /// Accept only the gateway certificate with this fingerprint (sha256:HEX, as sslx-gateway prints it)
     #[arg(long, env = "SSLX_GATEWAY_FINGERPRINT", value_name = "sha256:HEX")]
     pub gateway_fingerprint: Option<String>,
-    /// Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt
+    /// Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<String>,
     /// The user (a principal of the gateway's KDC)
@@ -584,6 +584,9 @@ pub struct GatewayCli {
     /// Connections at once from one address
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub per_source: usize,
+    /// The least Argon2id memory (KiB) accepted from the KDC for a user's key
+    #[arg(long, value_name = "KIB", default_value_t = crate::kdc::client::MIN_ARGON2_MEMORY)]
+    pub min_argon2_memory: u32,
 }
 
 /// The Common Directory Server: registrar for verified setup, key broker, relay.
@@ -679,7 +682,7 @@ and no terminal), 6 no database at --db."
 pub struct PrincipalAddArgs {
     /// The user's name (1-64 of a-z 0-9 . _ -)
     pub name: String,
-    /// Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt
+    /// Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<String>,
     /// Argon2id memory, KiB
@@ -699,7 +702,7 @@ pub struct PrincipalAddArgs {
 pub struct PrincipalPasswdArgs {
     /// The user's name
     pub name: String,
-    /// Read the password from FILE (its first line) instead of SSLX_PASSWORD or the prompt
+    /// Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<String>,
     #[command(flatten)]
@@ -733,12 +736,9 @@ Exit status: 0 added, 1 the database or the key table cannot be written, 2 usage
 taken, the key table exists), 6 no database at --db."
     )]
     Add(ServiceAddArgs),
-    /// Give the principal a new key; the previous one stays valid for --grace (both go in the key table)
+    /// Give the principal a new key; the previous one stays in use for --grace (both go in the key table)
     #[command(
-        after_help = "Tickets are made under the new key at once; tickets under the previous one still open while
-its grace lasts, so replace the key table on the service's machine within it.
-Exit status: 0 rotated, 1 the database or the key table cannot be written, 2 usage, 6 no such
-principal or no database."
+        after_help = "The new key table holds both keys. For a host, tickets are still made under the previous key\nwhile the grace lasts (the host has that one), under the new key after it: copy the new table\nto the host within the grace. A gateway may ask with either key during the grace. --grace 0\nswitches at once (a key that leaked).\nExit status: 0 rotated, 1 the database or the key table cannot be written, 2 usage, 6 no such\nprincipal or no database."
     )]
     Rotate(ServiceRotateArgs),
 }

@@ -21,6 +21,8 @@ pub struct Gateway {
     pub cds: String,
     pub keytab: KeyTable,
     pub logins: tokio::sync::Semaphore,
+    /// The least Argon2id memory it accepts from the KDC, KiB.
+    pub min_argon2_memory: u32,
 }
 
 /// Logins that may run at once by default.
@@ -75,7 +77,8 @@ async fn login(
     let done = tokio::task::spawn_blocking(move || {
         let rng = crate::crypto::system_rng();
         let now = crate::clock::now_unix();
-        crate::kdc::client::login(&g.cds, &g.keytab, &req.user, req.password.as_bytes(), &client, now, &rng)
+        let pw = req.password.as_bytes();
+        crate::kdc::client::login(&g.cds, &g.keytab, &req.user, pw, &client, g.min_argon2_memory, now, &rng)
     })
     .await;
     match done {

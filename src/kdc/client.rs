@@ -31,18 +31,32 @@ pub fn params(cds: &str, gw: &KeyTable, user: &str, rng: &dyn SecureRandom) -> R
     Ok(Argon2Params::decode(&plain)?)
 }
 
+/// The least Argon2id memory a gateway accepts from the KDC by default, KiB (OWASP's minimum):
+/// someone answering in the KDC's place (with a stolen gateway key) cannot make the gateway send
+/// a pre-authentication that is cheap to guess against.
+pub const MIN_ARGON2_MEMORY: u32 = 19 * 1024;
+
 /// Logs `user` in with `password` (the gateway derives the user key, proves it, and opens the
 /// KDC session key with it): the credentials cache. `client` is where the user came from.
+/// Parameters under `min_memory_kib` are refused before the password is used.
+#[allow(clippy::too_many_arguments)]
 pub fn login(
     cds: &str,
     gw: &KeyTable,
     user: &str,
     password: &[u8],
     client: &str,
+    min_memory_kib: u32,
     now: u64,
     rng: &dyn SecureRandom,
 ) -> Result<CredentialsCache> {
     let p = params(cds, gw, user, rng)?;
+    if p.m_kib < min_memory_kib {
+        return Err(Error::VerifyFailed(format!(
+            "the KDC asks for an Argon2id memory of {} KiB for {user}, under this gateway's floor of {min_memory_kib} KiB (--min-argon2-memory): refused, the password was not used",
+            p.m_kib
+        )));
+    }
     let user_key = tickets::user_key(password, &p)?;
     let key = &gw.current().key;
     let nonce: Nonce = crypto::random_array(rng);

@@ -79,7 +79,7 @@ impl KeyTable {
             }
             let f: Vec<&str> = line.split_whitespace().collect();
             match f.as_slice() {
-                ["principal", kind, name] => {
+                ["principal", kind, name] if principal.is_none() && keys.is_empty() => {
                     let kind = PrincipalKind::ALL
                         .iter()
                         .find(|(_, s)| s == kind)
@@ -90,8 +90,13 @@ impl KeyTable {
                     principal = Some((kind, (*name).to_owned()));
                 }
                 ["key", kvno, k, rest @ ..] => {
-                    let kvno =
-                        kvno.parse().map_err(|_| damaged(format!("line {}: {kvno:?} is not a key version", n + 1)))?;
+                    let kvno: u32 =
+                        kvno.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
+                            damaged(format!("line {}: {kvno:?} is not a key version (1 and up)", n + 1))
+                        })?;
+                    if principal.is_none() {
+                        return Err(damaged(format!("line {}: a key before the principal line", n + 1)));
+                    }
                     let d = zeroize::Zeroizing::new(decode_line(LineKind::ServiceKey, k)?);
                     let until = match rest {
                         [] => None,
@@ -102,7 +107,7 @@ impl KeyTable {
                     };
                     keys.push(KeyEntry { kvno, key: Secret::from_slice(&d).expect("32 bytes"), until });
                 }
-                _ => return Err(damaged(format!("line {}: not a principal or key line", n + 1))),
+                _ => return Err(damaged(format!("line {}: not one principal line, then key lines", n + 1))),
             }
         }
         let (kind, principal) = principal.ok_or_else(|| damaged("no principal line".into()))?;
@@ -125,6 +130,21 @@ impl KeyTable {
     /// Writes it 0600, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         crate::keys::write_secret_atomic(path, self.to_text().as_bytes())
+    }
+
+    /// Writes it beside `path` (as `path.sslx-new`, 0600) without touching `path`: the caller
+    /// commits what the table goes with, then [`KeyTable::put_in_place`] renames it.
+    pub fn save_beside(&self, path: &Path) -> Result<std::path::PathBuf> {
+        let mut new = path.as_os_str().to_owned();
+        new.push(".sslx-new");
+        let new = std::path::PathBuf::from(new);
+        self.save(&new)?;
+        Ok(new)
+    }
+
+    /// Renames a table written by [`KeyTable::save_beside`] into `path`.
+    pub fn put_in_place(new: &Path, path: &Path) -> Result<()> {
+        std::fs::rename(new, path).map_err(|e| crate::Error::io(format!("renaming {} into place", new.display()), e))
     }
 }
 
@@ -153,6 +173,14 @@ mod tests {
             "principal host web1\nkey one x\n",
         ] {
             assert!(KeyTable::parse(bad, "t").is_err(), "{bad}");
+        }
+        let text = t.to_text();
+        let twice = format!("{}{}\n", text.as_str(), text.lines().nth(2).unwrap());
+        let zero = text.replace("key 2 ", "key 0 ");
+        let two_principals = format!("{}principal host x\n", text.as_str());
+        let key_first = format!("{}\n{}", text.lines().nth(2).unwrap(), text.lines().nth(1).unwrap());
+        for bad in [twice, zero, two_principals, key_first] {
+            assert!(KeyTable::parse(&bad, "t").is_err(), "{bad}");
         }
     }
 }

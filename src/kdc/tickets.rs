@@ -10,13 +10,16 @@ use crate::{Error, Result};
 use ring::rand::SecureRandom;
 
 /// What a ticket carries: who, from where, when, and the session key it hands out. The TGT's
-/// key is the KDC session key; a service ticket's, the server session key.
+/// key is the KDC session key; a service ticket's, the server session key. `user_kvno` is the
+/// version of the user's key at the login: a new password (or the name deleted and added again)
+/// ends the logins made before.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TicketBody {
     pub user: String,
     pub client: String,
     pub issued: u64,
     pub expires: u64,
+    pub user_kvno: u32,
     pub key: Secret<32>,
 }
 
@@ -32,13 +35,14 @@ impl std::fmt::Debug for TicketBody {
 }
 
 impl TicketBody {
-    /// `str8 user ‖ str16 client ‖ u64 issued ‖ u64 expires ‖ [32] key`.
+    /// `str8 user ‖ str16 client ‖ u64 issued ‖ u64 expires ‖ u32 user_kvno ‖ [32] key`.
     pub fn encode(&self) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, WireError> {
         let mut o = zeroize::Zeroizing::new(Vec::new());
         put_str8(&mut o, &self.user)?;
         put_str16(&mut o, &self.client)?;
         o.extend_from_slice(&self.issued.to_be_bytes());
         o.extend_from_slice(&self.expires.to_be_bytes());
+        o.extend_from_slice(&self.user_kvno.to_be_bytes());
         o.extend_from_slice(self.key.expose());
         Ok(o)
     }
@@ -49,6 +53,7 @@ impl TicketBody {
             client: r.str16("client address")?.to_owned(),
             issued: r.u64("issued")?,
             expires: r.u64("expires")?,
+            user_kvno: u32::from_be_bytes(r.take_array("user key version")?),
             key: Secret::new(r.take_array("session key")?),
         };
         r.finish()?;
@@ -160,7 +165,7 @@ pub fn unwrap_for_gateway(
 }
 
 /// The pre-authentication of a login: `wrap(user key, "sslx-kdc-preauth-v1", aad = str8 user ‖
-/// challenge ‖ nonce, u64 time)`. The KDC hands out nothing for a user unless the requester
+/// nonce ‖ challenge, u64 time)`. The KDC hands out nothing for a user unless the requester
 /// holds the user key (no offline guessing from a reply anyone could ask for).
 pub fn make_preauth(
     user_key: &Secret<32>,
@@ -188,9 +193,9 @@ pub fn open_preauth(
 }
 
 /// An authenticator (the seed's: user and time stamp, under a session key), bound to where it
-/// goes (`to`: the host named, or the host itself), the connection's challenge and the request's
-/// nonce, so a copy proves nothing anywhere else: `wrap(session key, label, aad = str8 to ‖
-/// challenge ‖ nonce, str8 user ‖ u64 time)`.
+/// goes (`to`: the host named, or the host itself), the request's nonce and the connection's
+/// challenge, so a copy proves nothing anywhere else: `wrap(session key, label, aad = str8 to ‖
+/// nonce ‖ challenge, str8 user ‖ u64 time)`.
 #[allow(clippy::too_many_arguments)]
 pub fn make_authenticator(
     session_key: &Secret<32>,

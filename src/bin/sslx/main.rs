@@ -461,8 +461,10 @@ fn pairs(ctx: &Ctx) -> Result<ExitCode> {
 /// `sslx login`: the gateway logs the user in at the KDC; its credentials cache is kept here.
 fn login(ctx: &Ctx, a: LoginArgs) -> Result<ExitCode> {
     sslx::keys::check_name(&a.user)?;
+    // --password-file, when given, wins over SSLX_PASSWORD.
+    let env = std::env::var("SSLX_PASSWORD").ok().filter(|_| a.password_file.is_none());
     let password = zeroize::Zeroizing::new(sslx::cli::input::secret(
-        std::env::var("SSLX_PASSWORD").ok(),
+        env,
         a.password_file.as_deref(),
         &format!("password for {}: ", a.user),
         "SSLX_PASSWORD",

@@ -342,9 +342,10 @@ impl PrincipalRow {
     }
 }
 
-/// The associated data of a principal's sealed key of one version.
-pub fn principal_key_aad(name: &str, kvno: u32) -> Vec<u8> {
-    format!("principal:{name}:{kvno}").into_bytes()
+/// The associated data of a principal's sealed key of one version: its kind is bound in, so a
+/// write to the database alone cannot make a user's key a gateway's.
+pub fn principal_key_aad(kind: crate::kdc::PrincipalKind, name: &str, kvno: u32) -> Vec<u8> {
+    format!("principal:{}:{name}:{kvno}", crate::db::Column::as_str(kind)).into_bytes()
 }
 
 /// How a call on the billing tape went.

@@ -259,10 +259,10 @@ impl SqliteStore {
     }
 
     fn principal_row(&self, r: RawPrincipal) -> Result<PrincipalRow> {
-        let key = self.at_rest.unseal(&principal_key_aad(&r.name, r.kvno), &r.key)?;
+        let key = self.at_rest.unseal(&principal_key_aad(r.kind, &r.name, r.kvno), &r.key)?;
         let previous = match (r.prev_kvno, r.prev_key, r.prev_until) {
             (Some(v), Some(k), Some(until)) => {
-                Some((v, self.at_rest.unseal(&principal_key_aad(&r.name, v), &k)?, until as u64))
+                Some((v, self.at_rest.unseal(&principal_key_aad(r.kind, &r.name, v), &k)?, until as u64))
             }
             _ => None,
         };
@@ -377,9 +377,9 @@ impl Store for SqliteStore {
                     p.name,
                     p.kind.as_str(),
                     p.kvno,
-                    self.at_rest.seal(&principal_key_aad(&p.name, p.kvno), p.key.expose()),
+                    self.at_rest.seal(&principal_key_aad(p.kind, &p.name, p.kvno), p.key.expose()),
                     prev.map(|(v, _, _)| *v),
-                    prev.map(|(v, k, _)| self.at_rest.seal(&principal_key_aad(&p.name, *v), k.expose())),
+                    prev.map(|(v, k, _)| self.at_rest.seal(&principal_key_aad(p.kind, &p.name, *v), k.expose())),
                     prev.map(|(_, _, until)| *until as i64),
                     p.argon2.map(|a| a.salt.to_vec()),
                     p.argon2.map(|a| a.m_kib),
@@ -425,13 +425,13 @@ impl Store for SqliteStore {
         let err = self.err();
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-        let cur: Option<(u32, Vec<u8>)> = tx
-            .query_row("SELECT kvno, key FROM principals WHERE name = ?1", params![name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let cur: Option<(u32, Vec<u8>, crate::kdc::PrincipalKind)> = tx
+            .query_row("SELECT kvno, key, kind FROM principals WHERE name = ?1", params![name], |r| {
+                Ok((r.get(0)?, r.get(1)?, db::get(r, 2)?))
             })
             .optional()
             .map_err(&err)?;
-        let Some((kvno, sealed)) = cur else { return Ok(None) };
+        let Some((kvno, sealed, kind)) = cur else { return Ok(None) };
         let new = kvno + 1;
         // The key it had stays sealed as it was (for its own version).
         let (prev_kvno, prev_key, prev_until) = if previous_until > 0 {
@@ -446,7 +446,7 @@ impl Store for SqliteStore {
             params![
                 name,
                 new,
-                self.at_rest.seal(&principal_key_aad(name, new), key.expose()),
+                self.at_rest.seal(&principal_key_aad(kind, name, new), key.expose()),
                 prev_kvno,
                 prev_key,
                 prev_until,
