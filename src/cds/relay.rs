@@ -295,6 +295,12 @@ fn not_listening(callee: &str, svc: &str) -> String {
 /// Bytes moved per read in a splice: large, since a relayed session is bulk traffic.
 const SPLICE_BUFFER: usize = 256 * 1024;
 
+/// The error that ends a splice when neither direction moved a byte for `idle`.
+fn idle_for(idle: Duration, start: tokio::time::Instant, last: &AtomicU64) -> Option<std::io::Error> {
+    let quiet = start.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+    (quiet >= idle).then(|| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("idle for {} s", idle.as_secs())))
+}
+
 /// Copies one direction until EOF, then half-closes the other side's sending half. Gives up
 /// when neither direction has moved a byte for `idle` (`last` is shared by both directions:
 /// milliseconds since `start` of the last byte moved).
@@ -311,12 +317,8 @@ async fn copy_one_way(
         let n = match tokio::time::timeout(idle, from.read(&mut buf)).await {
             Ok(n) => n?,
             Err(_) => {
-                let quiet = start.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
-                if quiet >= idle {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("idle for {} s", idle.as_secs()),
-                    ));
+                if let Some(e) = idle_for(idle, start, last) {
+                    return Err(e);
                 }
                 continue;
             }
@@ -351,12 +353,8 @@ async fn splice_one_way(
         match tokio::time::timeout(idle, from.readable()).await {
             Ok(ready) => ready?,
             Err(_) => {
-                let quiet = start.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
-                if quiet >= idle {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("idle for {} s", idle.as_secs()),
-                    ));
+                if let Some(e) = idle_for(idle, start, last) {
+                    return Err(e);
                 }
                 continue;
             }

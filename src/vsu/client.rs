@@ -292,6 +292,25 @@ fn confirm_renewal(
     super::renew::open_renew_confirmed(&RenewConfirmed::from_frame(&answer)?, cds_sign_key, &challenge, new, nonce)
 }
 
+/// The first of `candidates`, newest first, whose renew confirmation the CDS answers (a refusal
+/// with 6 goes on to the next; any other failure ends the search).
+fn first_taken(
+    cds: &str,
+    name: &str,
+    cds_sign_key: &[u8; 32],
+    candidates: &[Candidate],
+    rng: &dyn SecureRandom,
+) -> Result<Option<(Cdsk, RenewConfirmedBody)>> {
+    for c in candidates.iter().rev() {
+        match confirm_renewal(cds, name, cds_sign_key, c, rng) {
+            Ok(body) => return Ok(Some((c.0.clone(), body))),
+            Err(e) if is_bad_signature(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// `sslx vsu --renew` (PROTOCOL.md 5.8): asks the CDS for a new CDSK, proved with the current
 /// one, and confirms it on a second connection. New keys wait in `cdsk.renewing` until the CDS
 /// says (signed) which one it installed; a run that finds some there tries them first. Nothing
@@ -329,17 +348,7 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
     let mut candidates = read_renewing(home)?;
     let earlier = candidates.len();
     // An earlier run's renewal, newest first: the CDS answers for the one it holds.
-    let mut done = None;
-    for c in candidates.iter().rev() {
-        match confirm_renewal(&cds, &id.name, &cds_sign_key, c, rng) {
-            Ok(body) => {
-                done = Some((c.0.clone(), body));
-                break;
-            }
-            Err(e) if is_bad_signature(&e) => continue,
-            Err(e) => return Err(unfinished(e)),
-        }
-    }
+    let mut done = first_taken(&cds, &id.name, &cds_sign_key, &candidates, rng).map_err(unfinished)?;
     let finished_earlier = done.is_some();
     if done.is_none() {
         if candidates.len() >= MAX_UNCONFIRMED_RENEWALS {
@@ -376,16 +385,7 @@ pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) ->
             // Meanwhile an earlier renewal's confirmation (one cut on its way) may have been
             // installed: each earlier one is asked once more.
             Err(e) if is_bad_signature(&e) && earlier > 0 => {
-                for c in candidates[..earlier].iter().rev() {
-                    match confirm_renewal(&cds, &id.name, &cds_sign_key, c, rng) {
-                        Ok(body) => {
-                            done = Some((c.0.clone(), body));
-                            break;
-                        }
-                        Err(e) if is_bad_signature(&e) => continue,
-                        Err(e) => return Err(unfinished(e)),
-                    }
-                }
+                done = first_taken(&cds, &id.name, &cds_sign_key, &candidates[..earlier], rng).map_err(unfinished)?;
                 if done.is_none() {
                     return Err(e);
                 }
