@@ -93,6 +93,11 @@ fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keep
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     sslx::kdc::client::service_ticket(&cds.listen, &table, &keep.cache, "web1", now, &sslx::crypto::system_rng())
         .unwrap();
+    // sslx status shows the login (a home with no identity: status needs one).
+    sslx(&h).args(["keygen", "--name", "op1"]).assert().success();
+    let s = sslx(&h).args(["--json", "status"]).assert().success().get_output().stdout.clone();
+    let s: serde_json::Value = serde_json::from_slice(&s).unwrap();
+    assert_eq!((s["login"]["user"].as_str(), s["login"]["expired"].as_bool()), (Some("alice"), Some(false)), "{s}");
     // The gateway wrote nothing, and a second one serves the same user (nothing is shared).
     assert_eq!(std::fs::read_dir(gw.cwd.path()).unwrap().count(), 0);
     let second = gateway(&cds.listen, &dir.path().join("gw1.keytab"));

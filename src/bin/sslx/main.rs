@@ -316,6 +316,8 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     let state: Option<sslx::enrollment::CdsState> = ctx.home.read_json(sslx::enrollment::CDS_STATE_FILE)?;
     let pending = ctx.home.path(sslx::enrollment::PENDING_FILE).exists();
     let renewing = ctx.home.path(sslx::enrollment::RENEWING_FILE).exists();
+    // A damaged credentials file is not status's business to fail on.
+    let login = sslx::remote::Credentials::load(&ctx.home).ok().flatten();
     let now = sslx::cli::now_unix();
     let peers = sslx::keys::paired_peers(&ctx.home);
     let queued = sslx::courier::log::CourierLog::open(&ctx.home)
@@ -343,7 +345,10 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
         });
         ctx.print_json(serde_json::json!({"ok": true, "name": id.name, "public_key": id.public().to_line(),
             "home": ctx.home.dir, "cds": cds, "vsu_pending": pending, "pairs": peers, "queued_in_mailboxes": queued,
-            "listening": up, "peers": standings.iter().map(|(p, s)| serde_json::json!({"peer": p, "standing": s})).collect::<Vec<_>>()}));
+            "listening": up, "peers": standings.iter().map(|(p, s)| serde_json::json!({"peer": p, "standing": s})).collect::<Vec<_>>(),
+            "login": login.as_ref().map(|c| serde_json::json!({"user": c.cache.user, "gateway": c.gateway,
+                "expires": sslx::cli::fmt_time(c.cache.expires), "expires_unix": c.cache.expires,
+                "expired": c.cache.expires <= now}))}));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -394,6 +399,17 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     let up =
         if up.is_empty() { "nothing (sslx recv, sslx listen, sslx pair --accept)".to_owned() } else { up.join("; ") };
     writeln!(out, "{:<12} {up}", "listening")?;
+    if let Some(c) = &login {
+        let state = if c.cache.expires <= now { "expired" } else { "until" };
+        writeln!(
+            out,
+            "{:<12} {} at {} ({state} {})",
+            "login",
+            c.cache.user,
+            c.gateway,
+            sslx::cli::fmt_time(c.cache.expires)
+        )?;
+    }
     drop(out);
     if let Some(s) = state.as_ref().filter(|_| expiring) {
         eprintln!(
