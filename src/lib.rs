@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod db;
 pub mod enrollment;
 pub mod error;
+pub mod execd;
 pub mod gateway;
 pub mod kdc;
 pub mod keys;

@@ -179,6 +179,15 @@ fn all_decoders(bytes: &[u8]) {
     if let Ok(b) = RenewConfirmedBody::decode(bytes) {
         assert_eq!(b.encode(), bytes);
     }
+    if let Ok(b) = sslx::execd::ExecCommand::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(b) = sslx::execd::ExecDecision::decode(bytes) {
+        assert_eq!(b.encode().unwrap(), bytes);
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = sslx::execd::acl::Acl::parse(text, "fuzz");
+    }
     if let Ok(b) = sslx::kdc::ParamsRequestBody::decode(bytes) {
         assert_eq!(b.encode().unwrap(), bytes);
     }

@@ -281,4 +281,5 @@ fn every_command_definition_is_consistent() {
     sslx::cli::args::SslxCli::command().debug_assert();
     sslx::cli::args::CdsCli::command().debug_assert();
     sslx::cli::args::GatewayCli::command().debug_assert();
+    sslx::cli::args::ExecdCli::command().debug_assert();
 }

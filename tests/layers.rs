@@ -10,7 +10,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["wire", "crypto", "keys", "clock"],
     &["db", "net", "enrollment"],
-    &["vsu", "broker", "relay", "session", "courier", "token", "kdc", "remote"],
+    &["vsu", "broker", "relay", "session", "courier", "token", "kdc", "remote", "execd"],
     &["cds", "gateway"],
     &["cli"],
 ];

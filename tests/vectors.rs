@@ -645,6 +645,43 @@ fn kdc_vector() {
     assert!(cache.key.ct_eq(&session) && cache.tgt == reply_tgt_of(&f, &gw_key, &n2));
 }
 
+/// Remote execution's two records (PROTOCOL.md 5H) and M1's key reference to a service ticket.
+#[test]
+fn exec_command_and_decision_vector() {
+    use sslx::execd::{ExecCommand, ExecDecision};
+    let f = write_once(
+        &dir("kdc/exec.txt"),
+        "# The command and the decision of remote execution (docs/PROTOCOL.md 5H), as record plaintexts in hex, and\n\
+         # the body of an M1 whose key reference is a service ticket (kind 2: kvno 3, ticket 0xaa x 8).\n",
+        || {
+            let cmd = ExecCommand { as_user: String::new(), argv: vec!["/bin/echo".into(), "hello web1".into()] };
+            let yes = ExecDecision { allowed: true, local_user: "ops".into(), reason: String::new() };
+            let no = ExecDecision { allowed: false, local_user: String::new(), reason: "no rule".into() };
+            let m1 = sslx::session::M1 {
+                versions: vec![1],
+                suites: vec![1, 2],
+                key_ref: sslx::session::KeyRef::ServiceTicket { kvno: 3, ticket: vec![0xaa; 8] },
+                client_nonce: [0x11; 32],
+                ephemeral: None,
+                client_name: "alice".into(),
+            };
+            vec![
+                ("command".into(), hex::encode(cmd.encode().unwrap())),
+                ("allowed".into(), hex::encode(yes.encode().unwrap())),
+                ("denied".into(), hex::encode(no.encode().unwrap())),
+                ("m1".into(), hex::encode(m1.to_frame().unwrap())),
+            ]
+        },
+    );
+    let cmd = ExecCommand::decode(&h(&f["command"])).unwrap();
+    assert_eq!(cmd.argv, ["/bin/echo", "hello web1"]);
+    assert!(ExecDecision::decode(&h(&f["allowed"])).unwrap().allowed);
+    assert_eq!(ExecDecision::decode(&h(&f["denied"])).unwrap().reason, "no rule");
+    let m1 = sslx::session::M1::from_bytes(&h(&f["m1"])).unwrap();
+    assert_eq!(m1.key_ref, sslx::session::KeyRef::ServiceTicket { kvno: 3, ticket: vec![0xaa; 8] });
+    assert_eq!(m1.to_frame().unwrap(), h(&f["m1"]));
+}
+
 /// The TGT inside the vector's login reply.
 fn reply_tgt_of(f: &BTreeMap<String, String>, gw_key: &Secret<32>, nonce: &[u8; 16]) -> Vec<u8> {
     let m = sslx::kdc::AsReply::from_bytes(&h(&f["as_reply"])).unwrap();

@@ -84,6 +84,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(b) = RenewConfirmedBody::decode(data) {
         assert_eq!(b.encode(), data);
     }
+    if let Ok(b) = sslx::execd::ExecCommand::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(b) = sslx::execd::ExecDecision::decode(data) {
+        assert_eq!(b.encode().unwrap(), data);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = sslx::execd::acl::Acl::parse(text, "fuzz");
+    }
     if let Ok(b) = sslx::kdc::ParamsRequestBody::decode(data) {
         assert_eq!(b.encode().unwrap(), data);
     }

@@ -589,6 +589,29 @@ pub struct GatewayCli {
     pub min_argon2_memory: u32,
 }
 
+/// The daemon of remote execution on a managed host (seed 003): runs what a gateway asks for
+/// a principal whose KDC service ticket it proves, as the ACL allows.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sslx-execd",
+    version,
+    after_help = "On start, one JSON line on stdout: {\"listen\": ADDR, \"host\": NAME}. The host's name is its key\ntable's (sslx-cds host add NAME --keytab FILE); the ACL file (TOML: [[rule]] principal, user,\ncommands) says who may run what as whom (docs/PROTOCOL.md 5H). Run as root it runs each command\nas the ACL's local user (its groups dropped); otherwise only as its own user. Each command gets\na clean environment (PATH, HOME, USER, LOGNAME, SSLX_PRINCIPAL, SSLX_CLIENT) in the user's home.\nSIGINT/SIGTERM stop it.\nExit status: 0 stopped, 1 a file cannot be read, 2 usage (a key table that is not a host's or is\nreadable by others, an ACL that does not parse), 7 the address cannot be bound."
+)]
+pub struct ExecdCli {
+    /// Where to take the gateways' connections
+    #[arg(long, default_value = "0.0.0.0:7460", value_name = "ADDR")]
+    pub listen: String,
+    /// The host's key table (sslx-cds host add NAME --keytab FILE)
+    #[arg(long, value_name = "FILE")]
+    pub keytab: PathBuf,
+    /// The ACL file: who may run what, as whom
+    #[arg(long, value_name = "FILE")]
+    pub acl: PathBuf,
+    /// Commands that may run at once
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_at_once: usize,
+}
+
 /// The Common Directory Server: registrar for verified setup, key broker, relay.
 #[derive(Debug, Parser)]
 #[command(name = "sslx-cds", version, after_help = AFTER_HELP)]
@@ -1026,6 +1049,10 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             ),
         ],
         "sslx-logout" => &[("sslx logout", "forget the credentials cache")],
+        "sslx-execd" => &[(
+            "sslx-execd --listen 0.0.0.0:7460 --keytab /etc/sslx/web1.keytab --acl /etc/sslx/acl.toml",
+            "a managed host, as root",
+        )],
         "sslx-cds-principal" | "sslx-cds-principal-add" => &[
             ("sslx-cds principal add --db cds.db alice", "a user; the password is asked for twice"),
             ("SSLX_PASSWORD=… sslx-cds principal add --db cds.db ci-bot", "from a script"),

@@ -375,6 +375,9 @@ impl Endpoint {
                 }
                 Ok(body.dsmk)
             }
+            KeyRef::ServiceTicket { .. } => {
+                Err((BadRequest, format!("{} is a participant, not a host of remote execution", self.name)))
+            }
             KeyRef::KeyId(id) => {
                 let (mk, peer) = cache
                     .take_by_id(id, now)

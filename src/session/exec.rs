@@ -22,16 +22,24 @@ pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<(Transfer, std::pr
             command.env_remove(k);
         }
     }
+    command.arg("-c").arg(cmd).env_remove("NOTIFY_SOCKET").env("SSLX_PEER", &session.summary.peer);
+    run_command(session, conn, command, &format!("--exec {cmd:?}"))
+}
+
+/// Runs a prepared command for this session (its stdin, stdout and stderr are set here): the
+/// peer's data is its stdin, its outputs and how it ended go back.
+pub fn run_command(
+    session: Session,
+    conn: Conn,
+    mut command: std::process::Command,
+    what: &str,
+) -> Result<(Transfer, std::process::ExitStatus)> {
     let mut child = command
-        .arg("-c")
-        .arg(cmd)
-        .env_remove("NOTIFY_SOCKET")
-        .env("SSLX_PEER", &session.summary.peer)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| Error::io(format!("starting --exec {cmd:?}"), e))?;
+        .map_err(|e| Error::io(format!("starting {what}"), e))?;
     let stdin = child.stdin.take().expect("piped");
     let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
     let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child);

@@ -40,11 +40,14 @@ impl Suite {
     }
 }
 
-/// What the pre-shared key is: a ticket from the CDS (full handshake) or a Key-ID (resumption).
+/// What the pre-shared key is: a ticket from the CDS (full handshake), a Key-ID (resumption),
+/// or a KDC service ticket for a host (remote execution, 5F/5H: the key is the server session
+/// key; `kvno` the version of the host key it is sealed under).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Ticket(Vec<u8>),
     KeyId([u8; 16]),
+    ServiceTicket { kvno: u32, ticket: Vec<u8> },
 }
 
 impl KeyRef {
@@ -58,6 +61,10 @@ impl KeyRef {
                 out.push(1);
                 put_bytes16(out, k)
             }
+            KeyRef::ServiceTicket { kvno, ticket } => {
+                out.push(2);
+                put_bytes16(out, &[&kvno.to_be_bytes()[..], ticket].concat())
+            }
         }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -66,6 +73,11 @@ impl KeyRef {
         match kind {
             0 => Ok(KeyRef::Ticket(b.to_vec())),
             1 => Ok(KeyRef::KeyId(b.try_into().map_err(|_| WireError::Invalid("a Key-ID is 16 bytes"))?)),
+            2 if b.len() >= 4 => Ok(KeyRef::ServiceTicket {
+                kvno: u32::from_be_bytes(b[..4].try_into().expect("4 bytes")),
+                ticket: b[4..].to_vec(),
+            }),
+            2 => Err(WireError::Invalid("a service ticket reference is its key version and the ticket")),
             _ => Err(WireError::Invalid("unknown key reference kind")),
         }
     }

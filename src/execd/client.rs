@@ -1,0 +1,65 @@
+//! The gateway's side of a command (seed 003 boxes 1511-1523): connect to the host's
+//! `sslx-execd`, check that it names itself as the host asked for, run the handshake with the
+//! service ticket, send the command, read the decision, then pass stdin and take the outputs.
+
+use super::msgs::{ExecCommand, ExecDecision};
+use crate::kdc::client::ServiceGrant;
+use crate::session::handshake::ClientParams;
+use crate::session::io::{client_handshake, pump_call, Conn};
+use crate::session::msgs::{KeyRef, ListenerHello, RemoteExit, Suite};
+use crate::session::record::Received;
+use crate::wire::Msg;
+use crate::{Error, Result};
+use ring::rand::SecureRandom;
+use std::io::{Read, Write};
+
+/// Runs `cmd` for `user` on the host at `addr` (which must call itself `grant.host`): returns
+/// the local user it ran as and how it ended; its stdout and stderr go to `stdout` and
+/// `stderr` as they come. A command the host's ACL refuses is an error (refusal 18, its reason).
+#[allow(clippy::too_many_arguments)]
+pub fn exec(
+    addr: &str,
+    grant: &ServiceGrant,
+    user: &str,
+    cmd: &ExecCommand,
+    stdin: impl Read + Send + 'static,
+    stdout: impl Write,
+    stderr: &mut dyn Write,
+    rng: &dyn SecureRandom,
+) -> Result<(String, Option<RemoteExit>)> {
+    let host = &grant.host;
+    let stream = crate::net::connect(addr, &format!("the host {host} at {addr}"))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+    let mut conn = Conn::new(stream)?;
+    let f = conn.reader.next_frame(ListenerHello::NAME)?;
+    let hello = ListenerHello::from_frame(&f)?;
+    if &hello.name != host {
+        return Err(Error::VerifyFailed(format!("{addr} is {:?}, not the host {host:?}", hello.name)));
+    }
+    let params = ClientParams {
+        name: user.to_owned(),
+        key_ref: KeyRef::ServiceTicket { kvno: grant.kvno, ticket: grant.ticket.clone() },
+        psk: grant.key.clone(),
+        forward_secrecy: true,
+        suites: vec![Suite::Aes256Gcm as u8, Suite::ChaCha20Poly1305 as u8],
+        expect_server: Some(host.clone()),
+    };
+    let mut session = client_handshake(&mut conn, params, rng)?;
+    let record = session.sender.seal(&cmd.encode()?, false)?;
+    conn.writer.write_all(&record).map_err(|e| Error::io("sending the command", e))?;
+    let (h, body) =
+        conn.reader.next_record()?.ok_or_else(|| Error::Unavailable(format!("{host} hung up before its decision")))?;
+    let decision = match session.receiver.open(&h, body)? {
+        Received::Data { data, .. } => ExecDecision::decode(data)?,
+        Received::Finished => return Err(Error::Other("a second finished record".into())),
+    };
+    if !decision.allowed {
+        return Err(Error::Refused {
+            code: crate::wire::RefusalCode::NotAllowed as u16,
+            reason: format!("denied by the ACL of {host}: {}", decision.reason),
+        });
+    }
+    conn.reader_timeout(None);
+    let (_, exit) = pump_call(session, conn, stdin, stdout, stderr)?;
+    Ok((decision.local_user, exit))
+}

@@ -1,0 +1,203 @@
+//! The host's side (`sslx-execd`, seed 003 boxes 1512-1522): one connection from a gateway. The
+//! listener hello names the host; the seed-002 handshake runs with the KDC service ticket as
+//! its key reference (the pre-shared key is the server session key inside: the ticket proves the
+//! user, the handshake's finished values are the seed's authenticators #3 and #4, fresh on every
+//! connection); the first record is the command, checked against the ACL; the answer's first
+//! record is the decision; then the command runs, its stdin, stdout, stderr and exit status in
+//! the session's records.
+
+use super::acl::{Acl, Decision};
+use super::msgs::{ExecCommand, ExecDecision};
+use crate::clock::Clock;
+use crate::kdc::keytab::KeyTable;
+use crate::kdc::TicketBody;
+use crate::session::io::{server_handshake, Conn};
+use crate::session::msgs::{KeyRef, ListenerHello, Suite};
+use crate::session::record::Received;
+use crate::session::Session;
+use crate::wire::{Msg, RefusalCode};
+use crate::{Error, Result};
+use ring::rand::SecureRandom;
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// How long a gateway has, from the hello, to finish the handshake and send its command.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What one `sslx-execd` serves with.
+pub struct Host {
+    pub keytab: KeyTable,
+    pub acl: Acl,
+    pub clock: std::sync::Arc<dyn Clock>,
+}
+
+/// How a connection went, for the log (and the audit trail to come).
+#[derive(Debug)]
+pub struct Outcome {
+    pub principal: String,
+    pub client: String,
+    pub argv: Vec<String>,
+    pub local_user: Option<String>,
+    pub decision: String,
+    pub exit: Option<std::process::ExitStatus>,
+    pub bytes_out: u64,
+}
+
+/// The first data record of the session.
+fn first_record(conn: &mut Conn, s: &mut Session) -> Result<Vec<u8>> {
+    let (h, body) = conn
+        .reader
+        .next_record()?
+        .ok_or_else(|| Error::Unavailable("the gateway hung up before its command".into()))?;
+    match s.receiver.open(&h, body)? {
+        Received::Data { data, .. } => Ok(data.to_vec()),
+        Received::Finished => Err(Error::Other("a second finished record".into())),
+    }
+}
+
+/// A local user's ids and home, from the system's user database.
+pub fn local_user(name: &str) -> Option<(u32, u32, std::path::PathBuf)> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwnam_r writes into `pw` and `buf`, which outlive the call; `out` points to `pw`
+    // or is null.
+    let rc = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_dir points to a NUL-terminated string in `buf`.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) }.to_string_lossy().into_owned();
+    Some((pw.pw_uid, pw.pw_gid, dir.into()))
+}
+
+/// The command as it runs: as `user` (its ids set when this process is root; otherwise `user`
+/// must be the one it runs as), in its home, with a clean environment.
+fn command(
+    user: &str,
+    principal: &str,
+    client: &str,
+    argv: &[String],
+) -> std::result::Result<std::process::Command, String> {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid, home) = local_user(user).ok_or_else(|| format!("there is no local user {user:?} on this host"))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut c = std::process::Command::new(&argv[0]);
+    c.args(&argv[1..]).env_clear();
+    if me == 0 {
+        // std drops the supplementary groups when it sets the uid as root.
+        c.uid(uid).gid(gid);
+    } else if me != uid {
+        return Err(format!(
+            "sslx-execd does not run as root here: it runs commands only as its own user, not as {user}"
+        ));
+    }
+    c.env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("USER", user)
+        .env("LOGNAME", user)
+        .env("SSLX_PRINCIPAL", principal)
+        .env("SSLX_CLIENT", client)
+        .current_dir(if home.is_dir() { home } else { "/".into() });
+    Ok(c)
+}
+
+/// Serves one gateway connection to its end.
+pub fn serve(host: &Host, stream: TcpStream, rng: &dyn SecureRandom) -> Result<Outcome> {
+    let name = host.keytab.principal.clone();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let watchdog = crate::net::Watchdog::arm(&stream, HANDSHAKE_DEADLINE);
+    let mut conn = Conn::new(stream)?;
+    conn.send(&ListenerHello { name: name.clone() }.to_frame()?)?;
+    let now = host.clock.now();
+    let mut ticket: Option<TicketBody> = None;
+    let suites = [Suite::Aes256Gcm as u8, Suite::ChaCha20Poly1305 as u8];
+    let handshake = server_handshake(
+        &mut conn,
+        &name,
+        &suites,
+        true,
+        |m1| {
+            let KeyRef::ServiceTicket { kvno, ticket: t } = &m1.key_ref else {
+                return Err((
+                    RefusalCode::BadRequest,
+                    format!("{name} is a host of remote execution: it takes KDC service tickets only"),
+                ));
+            };
+            let key = host.keytab.key(*kvno, now).ok_or_else(|| {
+                (
+                    RefusalCode::BadSignature,
+                    format!("{name} has no key of version {kvno} (its key table is older or newer than the KDC's)"),
+                )
+            })?;
+            let body = crate::kdc::tickets::open_service_ticket(key, &name, *kvno, t).ok_or_else(|| {
+                (RefusalCode::BadSignature, format!("the ticket does not open under the key of {name}"))
+            })?;
+            if body.user != m1.client_name {
+                return Err((RefusalCode::BadSignature, "the ticket was issued to another user".to_owned()));
+            }
+            if body.expires <= now {
+                return Err((
+                    RefusalCode::Expired,
+                    format!("the ticket expired at {}", crate::clock::fmt_time(body.expires)),
+                ));
+            }
+            let k = body.key.clone();
+            ticket = Some(body);
+            Ok(k)
+        },
+        |_| Ok(()),
+        rng,
+    );
+    let mut session = match handshake {
+        Ok(s) => s,
+        Err(e) => {
+            watchdog.disarm();
+            return Err(e);
+        }
+    };
+    let ticket = ticket.expect("resolved before the handshake finished");
+    let cmd = first_record(&mut conn, &mut session).and_then(|b| Ok(ExecCommand::decode(&b)?));
+    if watchdog.disarm() {
+        return Err(Error::Unavailable(format!(
+            "the gateway did not send its command within {} s",
+            HANDSHAKE_DEADLINE.as_secs()
+        )));
+    }
+    conn.reader_timeout(None);
+    let cmd = cmd?;
+    let mut outcome = Outcome {
+        principal: ticket.user.clone(),
+        client: ticket.client.clone(),
+        argv: cmd.argv.clone(),
+        local_user: None,
+        decision: String::new(),
+        exit: None,
+        bytes_out: 0,
+    };
+    let decided = match host.acl.decide(&ticket.user, &cmd) {
+        Decision::Allowed(user) => command(&user, &ticket.user, &ticket.client, &cmd.argv).map(|c| (user, c)),
+        Decision::Denied(why) => Err(why),
+    };
+    let decision = match &decided {
+        Ok((user, _)) => ExecDecision { allowed: true, local_user: user.clone(), reason: String::new() },
+        Err(why) => ExecDecision { allowed: false, local_user: String::new(), reason: why.clone() },
+    };
+    let record = session.sender.seal(&decision.encode()?, !decision.allowed)?;
+    std::io::Write::write_all(&mut conn.writer, &record).map_err(|e| Error::io("answering the gateway", e))?;
+    let (user, command) = match decided {
+        Ok(x) => x,
+        Err(why) => {
+            outcome.decision = format!("denied: {why}");
+            return Ok(outcome);
+        }
+    };
+    outcome.local_user = Some(user);
+    outcome.decision = "allowed".into();
+    let (transfer, status) = crate::session::exec::run_command(session, conn, command, &cmd.argv[0])?;
+    outcome.exit = Some(status);
+    outcome.bytes_out = transfer.sent;
+    Ok(outcome)
+}

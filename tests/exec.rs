@@ -1,0 +1,146 @@
+//! A command on a managed host through the real `sslx-execd` (seed 003, boxes 1511-1522): the
+//! KDC of a real `sslx-cds` issues the service ticket, the gateway's side (the library's, as
+//! `sslx-gateway` will run it) proves it to the host, which checks its ACL and runs the command.
+
+mod common;
+use common::*;
+use sslx::execd::ExecCommand;
+use sslx::session::msgs::RemoteExit;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+struct Execd {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Execd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn execd(keytab: &Path, acl: &Path) -> Execd {
+    let mut child = std::process::Command::new(bin("sslx-execd"))
+        .args(["--listen", "127.0.0.1:0", "--keytab"])
+        .arg(keytab)
+        .arg("--acl")
+        .arg(acl)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("sslx-execd did not start: {line}"));
+    assert_eq!(v["host"], "web1");
+    Execd { child, addr: v["listen"].as_str().unwrap().into() }
+}
+
+fn admin(db: &Path, args: &[&str]) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(bin("sslx-cds"));
+    c.args(args).arg("--db").arg(db).env_remove("SSLX_PASSWORD");
+    c
+}
+
+/// The user this test runs as (sslx-execd runs commands as it when not root, and as the ACL's
+/// user when root; the ACL gives this one).
+fn me() -> String {
+    let uid = unsafe { libc::geteuid() };
+    let pw = unsafe { libc::getpwuid(uid) };
+    assert!(!pw.is_null(), "no user for uid {uid}");
+    unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) }.to_string_lossy().into_owned()
+}
+
+/// The local user, stdout, stderr and end of a command.
+type Ran = (String, Vec<u8>, Vec<u8>, Option<RemoteExit>);
+
+fn run(addr: &str, grant: &sslx::kdc::client::ServiceGrant, argv: &[&str], stdin: &'static [u8]) -> sslx::Result<Ran> {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let cmd = ExecCommand { as_user: String::new(), argv: argv.iter().map(|s| (*s).to_owned()).collect() };
+    let rng = sslx::crypto::system_rng();
+    let (user, exit) = sslx::execd::client::exec(addr, grant, "alice", &cmd, stdin, &mut out, &mut err, &rng)?;
+    Ok((user, out, err, exit))
+}
+
+#[test]
+fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cds.db");
+    let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
+    admin(&db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
+        .env("SSLX_PASSWORD", "correct horse")
+        .assert()
+        .success();
+    let (gw, web1) = (dir.path().join("gw1.keytab"), dir.path().join("web1.keytab"));
+    admin(&db, &["gateway", "add", "gw1", "--keytab", gw.to_str().unwrap()]).assert().success();
+    admin(&db, &["host", "add", "web1", "--keytab", web1.to_str().unwrap()]).assert().success();
+    let acl = dir.path().join("acl.toml");
+    let user = me();
+    std::fs::write(
+        &acl,
+        format!(
+            "[[rule]]\nprincipal = \"alice\"\nuser = \"{user}\"\ncommands = [\"/bin/echo *\", \"/bin/cat\", \"/bin/sh -c *\", \"/usr/bin/id -un\"]\n"
+        ),
+    )
+    .unwrap();
+    let host = execd(&web1, &acl);
+
+    let gw = sslx::kdc::keytab::KeyTable::load(&gw).unwrap();
+    let rng = sslx::crypto::system_rng();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let cache =
+        sslx::kdc::client::login(&cds.listen, &gw, "alice", b"correct horse", "192.0.2.9", 8, now, &rng).unwrap();
+    let grant = || sslx::kdc::client::service_ticket(&cds.listen, &gw, &cache, "web1", now, &rng).unwrap();
+
+    let (ran_as, out, err, exit) = run(&host.addr, &grant(), &["/bin/echo", "hello", "web1"], b"").unwrap();
+    assert_eq!(
+        (ran_as.as_str(), out.as_slice(), err.as_slice(), exit),
+        (user.as_str(), &b"hello web1\n"[..], &b""[..], Some(RemoteExit::Exited(0)))
+    );
+    let (_, out, _, _) = run(&host.addr, &grant(), &["/usr/bin/id", "-un"], b"").unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().trim(), user, "it runs as the ACL's local user");
+    // stdin reaches the command; stderr comes back apart; the exit status travels.
+    let (_, out, _, exit) = run(&host.addr, &grant(), &["/bin/cat"], b"through stdin\n").unwrap();
+    assert_eq!((out.as_slice(), exit), (&b"through stdin\n"[..], Some(RemoteExit::Exited(0))));
+    let (_, out, err, exit) =
+        run(&host.addr, &grant(), &["/bin/sh", "-c", "echo out; echo oops >&2; echo $SSLX_PRINCIPAL; exit 3"], b"")
+            .unwrap();
+    assert_eq!(
+        (out.as_slice(), err.as_slice(), exit),
+        (&b"out\nalice\n"[..], &b"oops\n"[..], Some(RemoteExit::Exited(3)))
+    );
+    let (_, _, _, exit) = run(&host.addr, &grant(), &["/bin/sh", "-c", "kill -TERM $$"], b"").unwrap();
+    assert_eq!(exit, Some(RemoteExit::Signal(15)));
+    // The environment is clean: nothing of execd's own.
+    let (_, out, _, _) =
+        run(&host.addr, &grant(), &["/bin/sh", "-c", "env | cut -d= -f1 | sort | tr '\\n' ' '"], b"").unwrap();
+    let names: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(str::to_owned).collect();
+    // (the shell adds PWD, and some shells SHLVL and _)
+    let shells = ["PWD", "SHLVL", "_", "OLDPWD"];
+    let ours: Vec<&String> = names.iter().filter(|n| !shells.contains(&n.as_str())).collect();
+    assert_eq!(ours, ["HOME", "LOGNAME", "PATH", "SSLX_CLIENT", "SSLX_PRINCIPAL", "USER"], "{names:?}");
+
+    // Denied by the ACL: another program, arguments that do not match.
+    let e = run(&host.addr, &grant(), &["/bin/rm", "-rf", "/tmp/x"], b"").unwrap_err();
+    assert!(e.to_string().contains("does not let alice run /bin/rm"), "{e}");
+    assert_eq!(e.kind(), sslx::ErrorKind::Refused);
+    let e = run(&host.addr, &grant(), &["/usr/bin/id"], b"").unwrap_err();
+    assert!(e.to_string().contains("arguments do not match"), "{e}");
+    // A tampered ticket, or one for another host, proves nothing.
+    let mut bad = grant();
+    bad.ticket[10] ^= 1;
+    let e = run(&host.addr, &bad, &["/bin/echo"], b"").unwrap_err();
+    assert!(e.to_string().contains("does not open under the key of web1"), "{e}");
+    let mut elsewhere = grant();
+    elsewhere.host = "web2".into();
+    let e = run(&host.addr, &elsewhere, &["/bin/echo"], b"").unwrap_err();
+    assert!(e.to_string().contains("not the host \"web2\""), "{e}");
+    // The server session key of another ticket: the handshake does not finish.
+    let mut other_key = grant();
+    other_key.key = grant().key;
+    let e = run(&host.addr, &other_key, &["/bin/echo"], b"").unwrap_err();
+    assert_eq!(e.kind(), sslx::ErrorKind::VerifyFailed, "{e}");
+}
