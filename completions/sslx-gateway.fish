@@ -6,6 +6,7 @@ complete -c sslx-gateway -l key -d 'The certificate\'s private key, PEM (0600)' 
 complete -c sslx-gateway -l logins-at-once -d 'Logins that may derive keys at once (each takes the user\'s Argon2id memory)' -r
 complete -c sslx-gateway -l per-source -d 'Connections at once from one address' -r
 complete -c sslx-gateway -l min-argon2-memory -d 'The least Argon2id memory (KiB) accepted from the KDC for a user\'s key' -r
+complete -c sslx-gateway -l host -d 'Where a host\'s sslx-execd listens (repeatable); a host not named is reached at NAME:7460' -r
 complete -c sslx-gateway -l dev -d 'A self-signed certificate made at start (for trying things out)'
 complete -c sslx-gateway -s h -l help -d 'Print help'
 complete -c sslx-gateway -s V -l version -d 'Print version'

@@ -27,6 +27,9 @@ _sslx() {
             sslx,dial)
                 cmd="sslx__subcmd__dial"
                 ;;
+            sslx,exec)
+                cmd="sslx__subcmd__exec"
+                ;;
             sslx,handshake)
                 cmd="sslx__subcmd__handshake"
                 ;;
@@ -80,6 +83,9 @@ _sslx() {
                 ;;
             sslx__subcmd__help,dial)
                 cmd="sslx__subcmd__help__subcmd__dial"
+                ;;
+            sslx__subcmd__help,exec)
+                cmd="sslx__subcmd__help__subcmd__exec"
                 ;;
             sslx__subcmd__help,handshake)
                 cmd="sslx__subcmd__help__subcmd__handshake"
@@ -187,7 +193,7 @@ _sslx() {
 
     case "${cmd}" in
         sslx)
-            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version keygen vsu assemble-key standing status pairs unpair login logout listen dial handshake pair send recv log token help"
+            opts="-q -h -V --home --cds --cds-http --json --quiet --help --version keygen vsu assemble-key standing status pairs unpair login logout exec listen dial handshake pair send recv log token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -284,6 +290,36 @@ _sslx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sslx__subcmd__exec)
+            opts="-q -h -V --as --home --cds --cds-http --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cds-http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sslx__subcmd__handshake)
             opts="-y -q -h -V --yes --no-fs --no-resume --service --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -315,7 +351,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__help)
-            opts="keygen vsu assemble-key standing status pairs unpair login logout listen dial handshake pair send recv log token help"
+            opts="keygen vsu assemble-key standing status pairs unpair login logout exec listen dial handshake pair send recv log token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -343,6 +379,20 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__help__subcmd__dial)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__help__subcmd__exec)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

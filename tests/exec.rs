@@ -65,8 +65,16 @@ fn run(addr: &str, grant: &sslx::kdc::client::ServiceGrant, argv: &[&str], stdin
     Ok((user, out, err, exit))
 }
 
-#[test]
-fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_status() {
+struct Site {
+    cds: Cds,
+    dir: tempfile::TempDir,
+    host: Execd,
+    user: String,
+}
+
+/// A dev CDS with alice, the gateway gw1 and the host web1, whose sslx-execd runs with an ACL
+/// that lets alice run a few commands as the user the test runs as.
+fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cds.db");
     let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
@@ -87,8 +95,13 @@ fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_sta
     )
     .unwrap();
     let host = execd(&web1, &acl);
+    Site { cds, dir, host, user }
+}
 
-    let gw = sslx::kdc::keytab::KeyTable::load(&gw).unwrap();
+#[test]
+fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_status() {
+    let Site { cds, dir, host, user } = site();
+    let gw = sslx::kdc::keytab::KeyTable::load(&dir.path().join("gw1.keytab")).unwrap();
     let rng = sslx::crypto::system_rng();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let cache =
@@ -143,4 +156,59 @@ fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_sta
     other_key.key = grant().key;
     let e = run(&host.addr, &other_key, &["/bin/echo"], b"").unwrap_err();
     assert_eq!(e.kind(), sslx::ErrorKind::VerifyFailed, "{e}");
+}
+
+#[test]
+fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
+    use predicates::prelude::*;
+    let Site { cds, dir, host, .. } = site();
+    let keytab = dir.path().join("gw1.keytab");
+    let at = format!("web1={}", host.addr);
+    let gw = gateway(&cds.listen, &keytab, &["--host", &at]);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().join("home");
+    let mut login = sslx(&h);
+    login.args(["login", "--gateway", &gw.url, "--gateway-fingerprint", &gw.fingerprint, "alice"]);
+    login.env("SSLX_PASSWORD", "correct horse").assert().success();
+    let exec = |args: &[&str]| {
+        let mut c = sslx(&h);
+        c.arg("exec").args(args);
+        c
+    };
+    exec(&["web1", "--", "/bin/echo", "hello", "web1"]).assert().success().stdout("hello web1\n");
+    exec(&["web1", "--", "/bin/cat"]).write_stdin("through stdin\n").assert().success().stdout("through stdin\n");
+    exec(&["web1", "--", "/bin/sh", "-c", "echo out; echo oops >&2; exit 7"])
+        .assert()
+        .code(7)
+        .stdout("out\n")
+        .stderr(predicate::str::contains("oops"));
+    exec(&["web1", "--", "/bin/sh", "-c", "kill -TERM $$"]).assert().code(128 + 15);
+    let mut json = sslx(&h);
+    json.args(["--json", "exec", "web1", "--", "/bin/echo", "x"]);
+    let out = json.assert().success().get_output().stdout.clone();
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.first().unwrap()["event"], "started");
+    assert_eq!(events.last().unwrap(), &serde_json::json!({"event": "exit", "code": 0}));
+    // Denied by the host's ACL; a host the KDC does not know; nobody logged in.
+    exec(&["web1", "--", "/bin/rm", "-rf", "/tmp/x"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("denied by the ACL of web1"));
+    exec(&["web9", "--", "/bin/echo"]).assert().code(6).stderr(predicate::str::contains("no such host"));
+    let stranger = tempfile::tempdir().unwrap();
+    sslx(&stranger.path().join("home")).args(["exec", "web1", "--", "/bin/echo"]).assert().code(6);
+    // The gateway keeps nothing: another instance (the first gone) serves the same login.
+    drop(gw);
+    let again = gateway(&cds.listen, &keytab, &["--host", &at]);
+    let creds = h.join("credentials");
+    let text = std::fs::read_to_string(&creds).unwrap();
+    let old_url =
+        text.lines().find_map(|l| l.strip_prefix("gateway ")).unwrap().split_whitespace().next().unwrap().to_owned();
+    let moved = text.replace(&old_url, &again.url).replace(
+        text.lines().find_map(|l| l.strip_prefix("gateway ")).unwrap().split_whitespace().nth(1).unwrap(),
+        &again.fingerprint,
+    );
+    sslx::keys::write_secret_atomic(&creds, moved.as_bytes()).unwrap();
+    exec(&["web1", "--", "/bin/echo", "still"]).assert().success().stdout("still\n");
 }

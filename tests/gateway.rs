@@ -4,46 +4,8 @@
 mod common;
 use common::*;
 use predicates::prelude::*;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-struct Gateway {
-    child: std::process::Child,
-    url: String,
-    fingerprint: String,
-    cwd: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `sslx-gateway --dev` for the KDC at `cds`, in an empty working directory of its own.
-fn gateway(cds: &str, keytab: &Path) -> Gateway {
-    let cwd = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(bin("sslx-gateway"))
-        .args(["--dev", "--listen", "127.0.0.1:0", "--min-argon2-memory", "64", "--cds", cds, "--keytab"])
-        .arg(keytab)
-        .current_dir(cwd.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("sslx-gateway did not start: {line}"));
-    Gateway {
-        child,
-        url: v["listen"].as_str().unwrap().into(),
-        fingerprint: v["fingerprint"].as_str().unwrap().into(),
-        cwd,
-    }
-}
 
 fn admin(db: &Path, args: &[&str]) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(bin("sslx-cds"));
@@ -75,7 +37,7 @@ fn login(home: &Path, gw: &Gateway, password: &str) -> assert_cmd::Command {
 #[test]
 fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keeps_nothing() {
     let (cds, db, dir) = kdc();
-    let gw = gateway(&cds.listen, &dir.path().join("gw1.keytab"));
+    let gw = gateway(&cds.listen, &dir.path().join("gw1.keytab"), &[]);
     let home = tempfile::tempdir().unwrap();
     let h = home.path().join("home");
     let out = login(&h, &gw, "correct horse").arg("--json").assert().success().get_output().stdout.clone();
@@ -100,7 +62,7 @@ fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keep
     assert_eq!((s["login"]["user"].as_str(), s["login"]["expired"].as_bool()), (Some("alice"), Some(false)), "{s}");
     // The gateway wrote nothing, and a second one serves the same user (nothing is shared).
     assert_eq!(std::fs::read_dir(gw.cwd.path()).unwrap().count(), 0);
-    let second = gateway(&cds.listen, &dir.path().join("gw1.keytab"));
+    let second = gateway(&cds.listen, &dir.path().join("gw1.keytab"), &[]);
     login(&h, &second, "correct horse").assert().success();
     drop(gw);
 

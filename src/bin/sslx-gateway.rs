@@ -43,6 +43,14 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             .into())
         }
     };
+    let mut hosts = std::collections::HashMap::new();
+    for h in &a.hosts {
+        let (name, addr) = h
+            .split_once('=')
+            .filter(|(n, a)| sslx::keys::check_name(n).is_ok() && !a.is_empty())
+            .ok_or_else(|| sslx::Error::Usage(format!("--host {h:?}: give NAME=HOST:PORT")))?;
+        hosts.insert(name.to_owned(), addr.to_owned());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.listen)
@@ -54,6 +62,7 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             keytab,
             logins: tokio::sync::Semaphore::new(a.logins_at_once.max(1)),
             min_argon2_memory: a.min_argon2_memory,
+            hosts,
         });
         println!("{}", serde_json::json!({"listen": format!("https://{addr}"), "fingerprint": tls.fingerprint}));
         eprintln!(

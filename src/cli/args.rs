@@ -80,6 +80,11 @@ pub enum SslxCommand {
     /// Forget the credentials cache of sslx login
     #[command(after_help = "Exit status: 0 logged out (also when nobody was logged in).")]
     Logout,
+    /// Run a command on a managed host through the gateway of sslx login
+    #[command(
+        after_help = "The gateway gets a ticket for HOST from its KDC with the credentials of sslx login, and the host's\nsslx-execd checks it and its ACL (which says as which local user the command runs) and runs the\ncommand: its stdout and stderr come back apart as they come. stdin reaches the command when it\nis not a terminal (at most 1 MiB).\nExit status: the command's own, or 128+N for signal N; otherwise 2 usage, 3 the ticket or a\nproof does not verify, 4 the login expired (sslx login again) or the clocks disagree, 5 denied\n(the host's ACL, a disabled user), 6 not logged in or no such host, 7 the gateway or the host\nunreachable (codes of sslx itself are told apart from the command's by its message on stderr)."
+    )]
+    Exec(ExecArgs),
     /// Take calls: each caller's stream goes to stdout, or to a command (--exec)
     #[command(
         after_help = "With --bind ADDR the listener takes calls directly on ADDR (no CDS in the path);\ncallers run `sslx dial NAME@HOST:PORT`. It prints `listening on ADDR as NAME` on stderr.\nEach call is authenticated by a ticket from the CDS (AH-CDS) or a resumed session.\nWho may call: with --exec, only the peers this machine is paired with (sslx pair), plus --allow\nNAME and the names in --allowed-peers FILE; without --exec, anyone enrolled at the CDS unless\n--allow or --allowed-peers is given. --allow-any takes calls from anyone enrolled, --exec too.\nOthers are refused (exit 5 at the caller) before any command starts.\nThe --exec command runs with SSLX_PEER set to the caller's authenticated name; its stdout is the\nstream back, its stderr reaches the caller's stderr apart from it, and the caller exits with its status.\nWith --json, events (listening, connected, done with exit_code, hook_down/hook_up) are NDJSON on stderr.\nOn hook, a hook that drops (the CDS restarted, the connection died: the CDS sends a keepalive\nevery 30 s) is put up again after 1 s, 2 s, 4 s … up to a minute, with a line on stderr (an event\nwith --json) when it drops and when it is back.\nExit status: 0 stopped after --once, 2 usage, 5 the CDS refused the hook (or another listener of\nthis name took its service), 6 not enrolled, 7 the CDS unreachable at the start or the bind\naddress in use. A failing call is logged and does not stop it."
@@ -536,6 +541,19 @@ pub struct UnpairArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Run as this local user (the host's ACL must allow it; default: the ACL's)
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// The managed host (a host principal of the KDC)
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    /// The command and its arguments (after --); the program by its absolute path
+    #[arg(value_name = "COMMAND", last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct LoginArgs {
     /// The gateway's URL (https://HOST:PORT)
     #[arg(long, env = "SSLX_GATEWAY", value_name = "URL")]
@@ -587,6 +605,9 @@ pub struct GatewayCli {
     /// The least Argon2id memory (KiB) accepted from the KDC for a user's key
     #[arg(long, value_name = "KIB", default_value_t = crate::kdc::client::MIN_ARGON2_MEMORY)]
     pub min_argon2_memory: u32,
+    /// Where a host's sslx-execd listens (repeatable); a host not named is reached at NAME:7460
+    #[arg(long = "host", value_name = "NAME=HOST:PORT")]
+    pub hosts: Vec<String>,
 }
 
 /// The daemon of remote execution on a managed host (seed 003): runs what a gateway asks for
@@ -1049,6 +1070,10 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             ),
         ],
         "sslx-logout" => &[("sslx logout", "forget the credentials cache")],
+        "sslx-exec" => &[
+            ("sslx exec web1 -- /usr/bin/id -un", "as the ACL's local user on web1"),
+            ("echo hello | sslx exec web1 -- /bin/cat", "stdin reaches the command"),
+        ],
         "sslx-execd" => &[(
             "sslx-execd --listen 0.0.0.0:7460 --keytab /etc/sslx/web1.keytab --acl /etc/sslx/acl.toml",
             "a managed host, as root",

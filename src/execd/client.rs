@@ -13,20 +13,24 @@ use crate::{Error, Result};
 use ring::rand::SecureRandom;
 use std::io::{Read, Write};
 
-/// Runs `cmd` for `user` on the host at `addr` (which must call itself `grant.host`): returns
-/// the local user it ran as and how it ended; its stdout and stderr go to `stdout` and
-/// `stderr` as they come. A command the host's ACL refuses is an error (refusal 18, its reason).
-#[allow(clippy::too_many_arguments)]
-pub fn exec(
+/// A command the host accepted, about to run: what is left is its input and outputs.
+pub struct Started {
+    session: crate::session::Session,
+    conn: Conn,
+    /// The local user it runs as.
+    pub local_user: String,
+}
+
+/// Connects to the host at `addr` (which must call itself `grant.host`), proves the ticket,
+/// sends `cmd` and reads the host's decision. A command the host's ACL refuses is an error
+/// (refusal 18, its reason).
+pub fn start(
     addr: &str,
     grant: &ServiceGrant,
     user: &str,
     cmd: &ExecCommand,
-    stdin: impl Read + Send + 'static,
-    stdout: impl Write,
-    stderr: &mut dyn Write,
     rng: &dyn SecureRandom,
-) -> Result<(String, Option<RemoteExit>)> {
+) -> Result<Started> {
     let host = &grant.host;
     let stream = crate::net::connect(addr, &format!("the host {host} at {addr}"))?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
@@ -60,6 +64,33 @@ pub fn exec(
         });
     }
     conn.reader_timeout(None);
-    let (_, exit) = pump_call(session, conn, stdin, stdout, stderr)?;
-    Ok((decision.local_user, exit))
+    Ok(Started { session, conn, local_user: decision.local_user })
+}
+
+/// Runs a started command to its end: `stdin` is its input, its stdout and stderr go to
+/// `stdout` and `stderr` as they come; returns how it ended.
+pub fn finish(
+    started: Started,
+    stdin: impl Read + Send + 'static,
+    stdout: impl Write,
+    stderr: &mut dyn Write,
+) -> Result<Option<RemoteExit>> {
+    Ok(pump_call(started.session, started.conn, stdin, stdout, stderr)?.1)
+}
+
+/// [`start`] then [`finish`]: the local user it ran as, and how it ended.
+#[allow(clippy::too_many_arguments)]
+pub fn exec(
+    addr: &str,
+    grant: &ServiceGrant,
+    user: &str,
+    cmd: &ExecCommand,
+    stdin: impl Read + Send + 'static,
+    stdout: impl Write,
+    stderr: &mut dyn Write,
+    rng: &dyn SecureRandom,
+) -> Result<(String, Option<RemoteExit>)> {
+    let started = start(addr, grant, user, cmd, rng)?;
+    let user = started.local_user.clone();
+    Ok((user, finish(started, stdin, stdout, stderr)?))
 }

@@ -6,7 +6,7 @@
 pub mod tls;
 
 use crate::kdc::keytab::KeyTable;
-use crate::remote::{error_name, ErrorAnswer, LoginAnswer, LoginRequest};
+use crate::remote::{error_name, ErrorAnswer, ExecEvent, ExecRequest, LoginAnswer, LoginRequest};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,14 +23,22 @@ pub struct Gateway {
     pub logins: tokio::sync::Semaphore,
     /// The least Argon2id memory it accepts from the KDC, KiB.
     pub min_argon2_memory: u32,
+    /// Where each host's `sslx-execd` listens (`--host NAME=ADDR`); a host not named is
+    /// reached at `NAME:7460`.
+    pub hosts: std::collections::HashMap<String, String>,
 }
+
+/// The port of `sslx-execd` when the gateway is not told a host's address.
+pub const EXECD_PORT: u16 = 7460;
+/// The body of `POST /v1/exec` at most (the command's stdin travels in it).
+pub const MAX_EXEC_BODY: usize = 1 << 20;
 
 /// Logins that may run at once by default.
 pub const LOGINS_AT_ONCE: usize = 4;
 /// A request's body at most.
 pub const MAX_BODY: usize = 16 * 1024;
-/// A connection's life at most (one request each).
-pub const CONNECTION_LIFE: Duration = Duration::from_secs(120);
+/// A connection's life at most (one request each: a command's output streams through it).
+pub const CONNECTION_LIFE: Duration = Duration::from_secs(3600);
 /// The request's headers within.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -104,6 +112,102 @@ async fn login(
     }
 }
 
+/// A writer that turns what it is given into events for the answer's stream.
+struct Events {
+    tx: tokio::sync::mpsc::Sender<ExecEvent>,
+    err: bool,
+}
+
+impl std::io::Write for Events {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD.encode(buf);
+        let ev = if self.err { ExecEvent::Stderr { data } } else { ExecEvent::Stdout { data } };
+        self.tx
+            .blocking_send(ev)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `POST /v1/exec` (boxes 1501-1525): a service ticket for the host from the credentials cache,
+/// the command to its `sslx-execd`; the answer is NDJSON events as the output comes. Failures
+/// before the host accepted the command are ordinary error answers.
+async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
+    use base64::Engine;
+    let req: ExecRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return failure(&crate::Error::Usage(format!("the exec request is not valid: {e}"))),
+    };
+    let cache = match crate::kdc::CredentialsCache::from_text(&req.credentials_cache) {
+        Ok(c) => c,
+        Err(e) => return failure(&crate::Error::Usage(format!("the credentials cache is not valid: {e}"))),
+    };
+    if let Err(e) = crate::keys::check_name(&req.host) {
+        return failure(&e.into());
+    }
+    let stdin = match base64::engine::general_purpose::STANDARD.decode(&req.stdin) {
+        Ok(s) => s,
+        Err(_) => return failure(&crate::Error::Usage("stdin is not base64".into())),
+    };
+    let cmd = crate::execd::ExecCommand { as_user: req.as_user.clone(), argv: req.argv.clone() };
+    if let Err(e) = cmd.encode() {
+        return failure(&crate::Error::Usage(format!("the command: {e}")));
+    }
+    let (host, g) = (req.host.clone(), gw.clone());
+    let started = tokio::task::spawn_blocking(move || {
+        let rng = crate::crypto::system_rng();
+        let now = crate::clock::now_unix();
+        let grant = crate::kdc::client::service_ticket(&g.cds, &g.keytab, &cache, &host, now, &rng)?;
+        let addr = g.hosts.get(&host).cloned().unwrap_or_else(|| format!("{host}:{EXECD_PORT}"));
+        crate::execd::client::start(&addr, &grant, &cache.user, &cmd, &rng).map(|s| (s, cache.user.clone()))
+    })
+    .await;
+    let (started, user) = match started {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            log::info!("a command on {} was refused: {e}", req.host);
+            return failure(&e);
+        }
+        Err(e) => return failure(&crate::Error::Other(format!("the command failed: {e}"))),
+    };
+    log::info!("{user} runs {:?} on {} as {}", req.argv, req.host, started.local_user);
+    let (tx, rx) = tokio::sync::mpsc::channel::<ExecEvent>(16);
+    let _ = tx.try_send(ExecEvent::Started { host: req.host.clone(), local_user: started.local_user.clone() });
+    tokio::task::spawn_blocking(move || {
+        let mut err = Events { tx: tx.clone(), err: true };
+        let end = match crate::execd::client::finish(
+            started,
+            std::io::Cursor::new(stdin),
+            Events { tx: tx.clone(), err: false },
+            &mut err,
+        ) {
+            Ok(Some(crate::session::msgs::RemoteExit::Exited(code))) => ExecEvent::Exit { code },
+            Ok(Some(crate::session::msgs::RemoteExit::Signal(signal))) => ExecEvent::Signal { signal },
+            Ok(None) => ExecEvent::Error {
+                error: "internal".into(),
+                message: "the host did not say how the command ended".into(),
+            },
+            Err(e) => ExecEvent::Error { error: error_name(&e).1.into(), message: e.to_string() },
+        };
+        let _ = tx.blocking_send(end);
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let mut line = serde_json::to_vec(&ev).expect("an event serializes");
+        line.push(b'\n');
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(line)), rx))
+    });
+    let mut r = Response::new(axum::body::Body::from_stream(lines));
+    let h = r.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, "application/x-ndjson".parse().expect("valid header"));
+    h.insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("valid header"));
+    r
+}
+
 /// `GET /v1/health`.
 async fn health() -> Response {
     answer(StatusCode::OK, serde_json::json!({"ok": true}))
@@ -111,9 +215,9 @@ async fn health() -> Response {
 
 pub fn router(gw: Arc<Gateway>) -> axum::Router {
     axum::Router::new()
-        .route("/v1/login", axum::routing::post(login))
+        .route("/v1/login", axum::routing::post(login).layer(DefaultBodyLimit::max(MAX_BODY)))
+        .route("/v1/exec", axum::routing::post(exec).layer(DefaultBodyLimit::max(MAX_EXEC_BODY)))
         .route("/v1/health", axum::routing::get(health))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(gw)
 }
 

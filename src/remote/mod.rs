@@ -52,6 +52,7 @@ pub fn error_name(e: &Error) -> (u16, &'static str) {
     use crate::ErrorKind::*;
     match e {
         Error::Refused { code, .. } if *code == crate::wire::RefusalCode::Disabled as u16 => (403, "disabled"),
+        Error::Refused { code, .. } if *code == crate::wire::RefusalCode::NotAllowed as u16 => (403, "denied"),
         _ => match e.kind() {
             VerifyFailed => (401, "authentication_failed"),
             Expired => (401, "expired"),
@@ -77,12 +78,51 @@ fn error_from(answer: ErrorAnswer) -> Error {
             code: crate::wire::RefusalCode::Disabled as u16,
             reason: format!("at the gateway's KDC: {m}"),
         },
+        "denied" => Error::Refused { code: crate::wire::RefusalCode::NotAllowed as u16, reason: m },
         "not_found" => Error::NotFound(m),
         "kdc_unavailable" | "busy" => Error::Unavailable(m),
         "bad_request" => Error::Usage(m),
         "refused" => Error::Refused { code: crate::wire::RefusalCode::BadRequest as u16, reason: m },
         _ => Error::Other(format!("the gateway: {m}")),
     }
+}
+
+/// `POST /v1/exec`'s body: the credentials cache, the host, the command and its input.
+#[derive(Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub credentials_cache: String,
+    pub host: String,
+    pub argv: Vec<String>,
+    /// The local user asked for (empty: the host's ACL chooses).
+    #[serde(default)]
+    pub as_user: String,
+    /// The command's whole stdin, base64 (standard, padded).
+    #[serde(default)]
+    pub stdin: String,
+}
+
+impl Drop for ExecRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.credentials_cache);
+    }
+}
+
+/// One line (NDJSON) of `POST /v1/exec`'s answer, as they come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ExecEvent {
+    /// The host accepted the command; it runs as `local_user`.
+    Started { host: String, local_user: String },
+    /// A piece of its stdout, base64.
+    Stdout { data: String },
+    /// A piece of its stderr, base64.
+    Stderr { data: String },
+    /// It exited with `code`.
+    Exit { code: u8 },
+    /// A signal ended it.
+    Signal { signal: u8 },
+    /// The session broke after the start (what was said before stands).
+    Error { error: String, message: String },
 }
 
 /// What `sslx login` keeps: the gateway it logged in at (and its certificate's fingerprint, if
@@ -182,6 +222,57 @@ pub async fn login(gateway: &str, fingerprint: Option<&str>, user: &str, passwor
         return Err(Error::VerifyFailed(format!("the gateway logged in {:?}, not {user:?}", cache.user)));
     }
     Ok(cache)
+}
+
+/// How long `sslx exec` waits for the gateway's next event (the command's output streams).
+pub const EXEC_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `POST {gateway}/v1/exec`: runs the command, giving each event to `on_event` as it comes;
+/// returns the last (exit or signal). Failures before the host accepted it are errors.
+pub async fn exec(
+    creds: &Credentials,
+    req: &ExecRequest,
+    mut on_event: impl FnMut(&ExecEvent) -> Result<()>,
+) -> Result<ExecEvent> {
+    let gateway = &creds.gateway;
+    let url = format!("{}/v1/exec", gateway.trim_end_matches('/'));
+    let client = tls::client(creds.fingerprint.as_deref(), EXEC_WAIT)?;
+    let mut r = client.post(&url).json(req).send().await.map_err(|e| {
+        let why = chain(&e);
+        Error::Unavailable(format!("cannot reach the gateway at {gateway}: {why}"))
+    })?;
+    if !r.status().is_success() {
+        let status = r.status();
+        let bytes = r.bytes().await.map_err(|e| Error::Unavailable(format!("reading the gateway's answer: {e}")))?;
+        let answer: ErrorAnswer = serde_json::from_slice(&bytes[..bytes.len().min(64 * 1024)])
+            .map_err(|_| Error::Other(format!("the gateway answered {status} without saying why")))?;
+        return Err(error_from(answer));
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    let mut last = None;
+    loop {
+        let chunk =
+            r.chunk().await.map_err(|e| Error::Unavailable(format!("the gateway's stream broke: {}", chain(&e))))?;
+        let Some(chunk) = chunk else { break };
+        pending.extend_from_slice(&chunk);
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            let ev: ExecEvent = serde_json::from_slice(&line)
+                .map_err(|e| Error::Other(format!("the gateway sent an event that is not valid: {e}")))?;
+            if let ExecEvent::Error { error, message } = &ev {
+                return Err(error_from(ErrorAnswer { error: error.clone(), message: message.clone() }));
+            }
+            on_event(&ev)?;
+            last = Some(ev);
+        }
+        if pending.len() > 8 << 20 {
+            return Err(Error::Other("the gateway sent a line over 8 MiB".into()));
+        }
+    }
+    match last {
+        Some(ev @ (ExecEvent::Exit { .. } | ExecEvent::Signal { .. })) => Ok(ev),
+        _ => Err(Error::Unavailable(format!("the gateway at {gateway} ended the stream before the command ended"))),
+    }
 }
 
 /// An error with its causes (reqwest's says "error sending request" and hides the TLS reason).

@@ -801,3 +801,42 @@ pub fn answer_replacing_proxy(target: &str, nth: usize, instead: Vec<u8>) -> Str
     });
     addr
 }
+
+pub struct Gateway {
+    pub child: std::process::Child,
+    pub url: String,
+    pub fingerprint: String,
+    pub cwd: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sslx-gateway --dev ARGS` for the KDC at `cds`, in an empty working directory of its own
+/// (Argon2id floor lowered to the tests' 64 KiB).
+pub fn gateway(cds: &str, keytab: &Path, args: &[&str]) -> Gateway {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin("sslx-gateway"))
+        .args(["--dev", "--listen", "127.0.0.1:0", "--min-argon2-memory", "64", "--cds", cds, "--keytab"])
+        .arg(keytab)
+        .args(args)
+        .current_dir(cwd.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("sslx-gateway did not start: {line}"));
+    Gateway {
+        child,
+        url: v["listen"].as_str().unwrap().into(),
+        fingerprint: v["fingerprint"].as_str().unwrap().into(),
+        cwd,
+    }
+}

@@ -82,6 +82,7 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
             | SslxCommand::Token(_)
             | SslxCommand::Login(_)
             | SslxCommand::Logout
+            | SslxCommand::Exec(_)
     );
     if needs_identity && !kept_state && !ctx.home.has_identity() {
         ctx.home.load_identity()?;
@@ -98,6 +99,7 @@ fn run(cli: SslxCli, out: Output) -> Result<ExitCode> {
         SslxCommand::Unpair(a) => unpair(&ctx, a),
         SslxCommand::Login(a) => login(&ctx, a),
         SslxCommand::Logout => logout(&ctx),
+        SslxCommand::Exec(a) => exec(&ctx, a),
         SslxCommand::Listen(a) => session::listen(&ctx, a),
         SslxCommand::Dial(a) => session::dial(&ctx, a, false),
         SslxCommand::Handshake(a) => session::dial(&ctx, a, true),
@@ -504,6 +506,70 @@ fn login(ctx: &Ctx, a: LoginArgs) -> Result<ExitCode> {
         sslx::cli::fmt_time(expires)
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sslx exec HOST -- COMMAND…`: through the gateway of `sslx login`; exits with the command's
+/// status.
+fn exec(ctx: &Ctx, a: ExecArgs) -> Result<ExitCode> {
+    use base64::Engine;
+    use sslx::remote::ExecEvent;
+    use std::io::{IsTerminal, Read};
+    sslx::keys::check_name(&a.host)?;
+    let creds = sslx::remote::Credentials::load(&ctx.home)?
+        .ok_or_else(|| sslx::Error::NotFound("not logged in here: sslx login --gateway URL USER first".into()))?;
+    let now = sslx::cli::now_unix();
+    if creds.cache.expires <= now {
+        return Err(sslx::Error::Expired {
+            what: format!("the login of {} has expired: sslx login again", creds.cache.user),
+            now: sslx::cli::fmt_time(now),
+            edge: format!("expired {}", sslx::cli::fmt_time(creds.cache.expires)),
+        }
+        .into());
+    }
+    let mut stdin = Vec::new();
+    if !std::io::stdin().is_terminal() {
+        std::io::stdin().lock().take((1 << 20) + 1).read_to_end(&mut stdin)?;
+        if stdin.len() > 1 << 20 {
+            return Err(sslx::Error::Usage("stdin is over 1 MiB: sslx exec carries at most that".into()).into());
+        }
+    }
+    let req = sslx::remote::ExecRequest {
+        credentials_cache: creds.cache.to_text()?.to_string(),
+        host: a.host.clone(),
+        argv: a.command.clone(),
+        as_user: a.as_user.clone().unwrap_or_default(),
+        stdin: base64::engine::general_purpose::STANDARD.encode(&stdin),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let b64 = |d: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(d)
+            .map_err(|_| sslx::Error::Other("the gateway sent output that is not base64".into()))
+    };
+    let json = ctx.out.json;
+    let end = rt.block_on(sslx::remote::exec(&creds, &req, |ev| {
+        if json {
+            println!("{}", serde_json::to_string(ev).expect("an event serializes"));
+            return Ok(());
+        }
+        match ev {
+            ExecEvent::Stdout { data } => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(&b64(data)?).and_then(|()| o.flush()).map_err(|_| sslx::Error::OutputClosed)?;
+            }
+            ExecEvent::Stderr { data } => {
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(&b64(data)?).and_then(|()| e.flush());
+            }
+            _ => {}
+        }
+        Ok(())
+    }))?;
+    Ok(match end {
+        ExecEvent::Exit { code } => ExitCode::from(code),
+        ExecEvent::Signal { signal } => ExitCode::from(128u8.saturating_add(signal)),
+        _ => ExitCode::from(1),
+    })
 }
 
 /// `sslx logout`: forgets the credentials cache.
