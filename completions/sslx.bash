@@ -291,7 +291,7 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__exec)
-            opts="-q -h -V --as --home --cds --cds-http --json --quiet --help --version"
+            opts="-n -q -h -V --no-stdin --as --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -139,6 +139,7 @@ complete -c sslx -n "__fish_sslx_using_subcommand exec" -l as -d 'Run as this lo
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l cds-http -d 'The CDS\'s public HTTP address [default: the one the CDS announced at enrollment]' -r
+complete -c sslx -n "__fish_sslx_using_subcommand exec" -s n -l no-stdin -d 'Give the command no stdin (else stdin goes to it when it is not a terminal)'
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l json -d 'Machine-readable output: one JSON object on stdout'
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -s h -l help -d 'Print help'

@@ -6,43 +6,21 @@ mod common;
 use common::*;
 use sslx::execd::ExecCommand;
 use sslx::session::msgs::RemoteExit;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-struct Execd {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Execd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn execd(keytab: &Path, acl: &Path) -> Execd {
-    let mut child = std::process::Command::new(bin("sslx-execd"))
-        .args(["--listen", "127.0.0.1:0", "--keytab"])
-        .arg(keytab)
-        .arg("--acl")
-        .arg(acl)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("sslx-execd did not start: {line}"));
-    assert_eq!(v["host"], "web1");
-    Execd { child, addr: v["listen"].as_str().unwrap().into() }
-}
-
-fn admin(db: &Path, args: &[&str]) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::new(bin("sslx-cds"));
-    c.args(args).arg("--db").arg(db).env_remove("SSLX_PASSWORD");
-    c
+fn execd(keytab: &Path, acl: &Path, extra: &[&str]) -> Daemon {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--keytab".as_ref(),
+        keytab.as_os_str(),
+        "--acl".as_ref(),
+        acl.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let d = daemon("sslx-execd", &args);
+    assert_eq!(d.at("host"), "web1");
+    d
 }
 
 /// The user this test runs as (sslx-execd runs commands as it when not root, and as the ACL's
@@ -68,33 +46,25 @@ fn run(addr: &str, grant: &sslx::kdc::client::ServiceGrant, argv: &[&str], stdin
 struct Site {
     cds: Cds,
     dir: tempfile::TempDir,
-    host: Execd,
+    host: Daemon,
     user: String,
 }
 
 /// A dev CDS with alice, the gateway gw1 and the host web1, whose sslx-execd runs with an ACL
 /// that lets alice run a few commands as the user the test runs as.
 fn site() -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cds.db");
-    let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
-    admin(&db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
-        .env("SSLX_PASSWORD", "correct horse")
-        .assert()
-        .success();
-    let (gw, web1) = (dir.path().join("gw1.keytab"), dir.path().join("web1.keytab"));
-    admin(&db, &["gateway", "add", "gw1", "--keytab", gw.to_str().unwrap()]).assert().success();
-    admin(&db, &["host", "add", "web1", "--keytab", web1.to_str().unwrap()]).assert().success();
+    let KdcSite { cds, db: _, dir } = kdc_site();
+    let web1 = dir.path().join("web1.keytab");
     let acl = dir.path().join("acl.toml");
     let user = me();
     std::fs::write(
         &acl,
         format!(
-            "[[rule]]\nprincipal = \"alice\"\nuser = \"{user}\"\ncommands = [\"/bin/echo *\", \"/bin/cat\", \"/bin/sh -c *\", \"/usr/bin/id -un\"]\n"
+            "[[rule]]\nprincipal = \"alice\"\nuser = \"{user}\"\ncommands = [\"/bin/echo *\", \"/bin/cat\", \"/bin/sh -c *\", \"/usr/bin/id -un\", \"/bin/ls /tmp/*\", \"/nonexistent/prog\"]\n"
         ),
     )
     .unwrap();
-    let host = execd(&web1, &acl);
+    let host = execd(&web1, &acl, &["--timeout", "2", "--max-output", "100000"]);
     Site { cds, dir, host, user }
 }
 
@@ -108,53 +78,73 @@ fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_sta
         sslx::kdc::client::login(&cds.listen, &gw, "alice", b"correct horse", "192.0.2.9", 8, now, &rng).unwrap();
     let grant = || sslx::kdc::client::service_ticket(&cds.listen, &gw, &cache, "web1", now, &rng).unwrap();
 
-    let (ran_as, out, err, exit) = run(&host.addr, &grant(), &["/bin/echo", "hello", "web1"], b"").unwrap();
+    let (ran_as, out, err, exit) = run(&host.at("listen"), &grant(), &["/bin/echo", "hello", "web1"], b"").unwrap();
     assert_eq!(
         (ran_as.as_str(), out.as_slice(), err.as_slice(), exit),
         (user.as_str(), &b"hello web1\n"[..], &b""[..], Some(RemoteExit::Exited(0)))
     );
-    let (_, out, _, _) = run(&host.addr, &grant(), &["/usr/bin/id", "-un"], b"").unwrap();
+    let (_, out, _, _) = run(&host.at("listen"), &grant(), &["/usr/bin/id", "-un"], b"").unwrap();
     assert_eq!(String::from_utf8(out).unwrap().trim(), user, "it runs as the ACL's local user");
     // stdin reaches the command; stderr comes back apart; the exit status travels.
-    let (_, out, _, exit) = run(&host.addr, &grant(), &["/bin/cat"], b"through stdin\n").unwrap();
+    let (_, out, _, exit) = run(&host.at("listen"), &grant(), &["/bin/cat"], b"through stdin\n").unwrap();
     assert_eq!((out.as_slice(), exit), (&b"through stdin\n"[..], Some(RemoteExit::Exited(0))));
-    let (_, out, err, exit) =
-        run(&host.addr, &grant(), &["/bin/sh", "-c", "echo out; echo oops >&2; echo $SSLX_PRINCIPAL; exit 3"], b"")
-            .unwrap();
+    let (_, out, err, exit) = run(
+        &host.at("listen"),
+        &grant(),
+        &["/bin/sh", "-c", "echo out; echo oops >&2; echo $SSLX_PRINCIPAL; exit 3"],
+        b"",
+    )
+    .unwrap();
     assert_eq!(
         (out.as_slice(), err.as_slice(), exit),
         (&b"out\nalice\n"[..], &b"oops\n"[..], Some(RemoteExit::Exited(3)))
     );
-    let (_, _, _, exit) = run(&host.addr, &grant(), &["/bin/sh", "-c", "kill -TERM $$"], b"").unwrap();
+    let (_, _, _, exit) = run(&host.at("listen"), &grant(), &["/bin/sh", "-c", "kill -TERM $$"], b"").unwrap();
     assert_eq!(exit, Some(RemoteExit::Signal(15)));
     // The environment is clean: nothing of execd's own.
     let (_, out, _, _) =
-        run(&host.addr, &grant(), &["/bin/sh", "-c", "env | cut -d= -f1 | sort | tr '\\n' ' '"], b"").unwrap();
+        run(&host.at("listen"), &grant(), &["/bin/sh", "-c", "env | cut -d= -f1 | sort | tr '\\n' ' '"], b"").unwrap();
     let names: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(str::to_owned).collect();
     // (the shell adds PWD, and some shells SHLVL and _)
     let shells = ["PWD", "SHLVL", "_", "OLDPWD"];
     let ours: Vec<&String> = names.iter().filter(|n| !shells.contains(&n.as_str())).collect();
     assert_eq!(ours, ["HOME", "LOGNAME", "PATH", "SSLX_CLIENT", "SSLX_PRINCIPAL", "USER"], "{names:?}");
 
-    // Denied by the ACL: another program, arguments that do not match.
-    let e = run(&host.addr, &grant(), &["/bin/rm", "-rf", "/tmp/x"], b"").unwrap_err();
+    // Past its time or its output, a command is killed and says so.
+    let (_, _, err, exit) = run(&host.at("listen"), &grant(), &["/bin/sh", "-c", "sleep 30"], b"").unwrap();
+    assert_eq!(exit, Some(RemoteExit::Signal(9)));
+    assert!(String::from_utf8_lossy(&err).contains("ran past its limit of 2 s"), "{}", String::from_utf8_lossy(&err));
+    let (_, out, err, exit) =
+        run(&host.at("listen"), &grant(), &["/bin/sh", "-c", "while :; do echo yyyyyyyyyyyyyyyyyyyy; done"], b"")
+            .unwrap();
+    assert_eq!(exit, Some(RemoteExit::Signal(9)));
+    assert!(out.len() < 200_000, "{}", out.len());
+    assert!(String::from_utf8_lossy(&err).contains("more than its limit of 100000 bytes"));
+    // Denied by the ACL: another program, arguments that do not match, a missing program.
+    let e = run(&host.at("listen"), &grant(), &["/bin/rm", "-rf", "/tmp/x"], b"").unwrap_err();
     assert!(e.to_string().contains("does not let alice run /bin/rm"), "{e}");
     assert_eq!(e.kind(), sslx::ErrorKind::Refused);
-    let e = run(&host.addr, &grant(), &["/usr/bin/id"], b"").unwrap_err();
+    let e = run(&host.at("listen"), &grant(), &["/usr/bin/id"], b"").unwrap_err();
     assert!(e.to_string().contains("arguments do not match"), "{e}");
+    let e = run(&host.at("listen"), &grant(), &["/bin/echo", "../x"], b"");
+    assert!(e.is_ok(), "a pattern of any arguments (a lone *) takes any: {e:?}");
+    let e = run(&host.at("listen"), &grant(), &["/bin/ls", "/tmp/../etc"], b"").unwrap_err();
+    assert!(e.to_string().contains("arguments do not match"), "{e}");
+    let e = run(&host.at("listen"), &grant(), &["/nonexistent/prog"], b"").unwrap_err();
+    assert!(e.to_string().contains("no program /nonexistent/prog"), "{e}");
     // A tampered ticket, or one for another host, proves nothing.
     let mut bad = grant();
     bad.ticket[10] ^= 1;
-    let e = run(&host.addr, &bad, &["/bin/echo"], b"").unwrap_err();
+    let e = run(&host.at("listen"), &bad, &["/bin/echo"], b"").unwrap_err();
     assert!(e.to_string().contains("does not open under the key of web1"), "{e}");
     let mut elsewhere = grant();
     elsewhere.host = "web2".into();
-    let e = run(&host.addr, &elsewhere, &["/bin/echo"], b"").unwrap_err();
+    let e = run(&host.at("listen"), &elsewhere, &["/bin/echo"], b"").unwrap_err();
     assert!(e.to_string().contains("not the host \"web2\""), "{e}");
     // The server session key of another ticket: the handshake does not finish.
     let mut other_key = grant();
     other_key.key = grant().key;
-    let e = run(&host.addr, &other_key, &["/bin/echo"], b"").unwrap_err();
+    let e = run(&host.at("listen"), &other_key, &["/bin/echo"], b"").unwrap_err();
     assert_eq!(e.kind(), sslx::ErrorKind::VerifyFailed, "{e}");
 }
 
@@ -163,12 +153,12 @@ fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
     use predicates::prelude::*;
     let Site { cds, dir, host, .. } = site();
     let keytab = dir.path().join("gw1.keytab");
-    let at = format!("web1={}", host.addr);
+    let at = format!("web1={}", host.at("listen"));
     let gw = gateway(&cds.listen, &keytab, &["--host", &at]);
     let home = tempfile::tempdir().unwrap();
     let h = home.path().join("home");
     let mut login = sslx(&h);
-    login.args(["login", "--gateway", &gw.url, "--gateway-fingerprint", &gw.fingerprint, "alice"]);
+    login.args(["login", "--gateway", &gw.at("listen"), "--gateway-fingerprint", &gw.at("fingerprint"), "alice"]);
     login.env("SSLX_PASSWORD", "correct horse").assert().success();
     let exec = |args: &[&str]| {
         let mut c = sslx(&h);
@@ -205,9 +195,9 @@ fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
     let text = std::fs::read_to_string(&creds).unwrap();
     let old_url =
         text.lines().find_map(|l| l.strip_prefix("gateway ")).unwrap().split_whitespace().next().unwrap().to_owned();
-    let moved = text.replace(&old_url, &again.url).replace(
+    let moved = text.replace(&old_url, &again.at("listen")).replace(
         text.lines().find_map(|l| l.strip_prefix("gateway ")).unwrap().split_whitespace().nth(1).unwrap(),
-        &again.fingerprint,
+        &again.at("fingerprint"),
     );
     sslx::keys::write_secret_atomic(&creds, moved.as_bytes()).unwrap();
     exec(&["web1", "--", "/bin/echo", "still"]).assert().success().stdout("still\n");

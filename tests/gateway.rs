@@ -5,38 +5,18 @@ mod common;
 use common::*;
 use predicates::prelude::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn admin(db: &Path, args: &[&str]) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::new(bin("sslx-cds"));
-    c.args(args).arg("--db").arg(db).env_remove("SSLX_PASSWORD");
-    c
-}
-
-/// A dev CDS with the user alice (password "correct horse") and the gateway gw1.
-fn kdc() -> (Cds, PathBuf, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cds.db");
-    let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
-    admin(&db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
-        .env("SSLX_PASSWORD", "correct horse")
-        .assert()
-        .success();
-    let keytab = dir.path().join("gw1.keytab");
-    admin(&db, &["gateway", "add", "gw1", "--keytab", keytab.to_str().unwrap()]).assert().success();
-    (cds, db, dir)
-}
-
-fn login(home: &Path, gw: &Gateway, password: &str) -> assert_cmd::Command {
+fn login(home: &Path, gw: &Daemon, password: &str) -> assert_cmd::Command {
     let mut c = sslx(home);
-    c.args(["login", "--gateway", &gw.url, "--gateway-fingerprint", &gw.fingerprint, "alice"])
+    c.args(["login", "--gateway", &gw.at("listen"), "--gateway-fingerprint", &gw.at("fingerprint"), "alice"])
         .env("SSLX_PASSWORD", password);
     c
 }
 
 #[test]
 fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keeps_nothing() {
-    let (cds, db, dir) = kdc();
+    let KdcSite { cds, db, dir } = kdc_site();
     let gw = gateway(&cds.listen, &dir.path().join("gw1.keytab"), &[]);
     let home = tempfile::tempdir().unwrap();
     let h = home.path().join("home");
@@ -47,10 +27,8 @@ fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keep
     assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
     // What it keeps is a working login: the KDC gives a ticket for it.
     let keep = sslx::remote::Credentials::load(&sslx::keys::Home::new(&h)).unwrap().unwrap();
-    assert_eq!((keep.gateway.as_str(), keep.fingerprint.as_deref()), (gw.url.as_str(), Some(gw.fingerprint.as_str())));
+    assert_eq!((keep.gateway, keep.fingerprint), (gw.at("listen"), Some(gw.at("fingerprint"))));
     assert_eq!(keep.cache.expires, v["expires_unix"].as_u64().unwrap());
-    let web1 = dir.path().join("web1.keytab");
-    admin(&db, &["host", "add", "web1", "--keytab", web1.to_str().unwrap()]).assert().success();
     let table = sslx::kdc::keytab::KeyTable::load(&dir.path().join("gw1.keytab")).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     sslx::kdc::client::service_ticket(&cds.listen, &table, &keep.cache, "web1", now, &sslx::crypto::system_rng())
@@ -74,19 +52,21 @@ fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keep
         .stderr(predicate::str::contains("the user name or the password is wrong"));
     let mut wrong_pin = sslx(&h);
     wrong_pin
-        .args(["login", "--gateway", &second.url, "--gateway-fingerprint", &"ab".repeat(32), "alice"])
+        .args(["login", "--gateway", &second.at("listen"), "--gateway-fingerprint", &"ab".repeat(32), "alice"])
         .env("SSLX_PASSWORD", "correct horse");
     wrong_pin.assert().code(3).stderr(predicate::str::contains("not the one trusted"));
     let mut unpinned = sslx(&h);
-    unpinned.args(["login", "--gateway", &second.url, "alice"]).env("SSLX_PASSWORD", "correct horse");
+    unpinned.args(["login", "--gateway", &second.at("listen"), "alice"]).env("SSLX_PASSWORD", "correct horse");
     unpinned.assert().code(3).stderr(predicate::str::contains("--gateway-fingerprint"));
     let mut no_password = sslx(&h);
-    no_password.args(["login", "--gateway", &second.url, "alice"]).env_remove("SSLX_PASSWORD");
+    no_password.args(["login", "--gateway", &second.at("listen"), "alice"]).env_remove("SSLX_PASSWORD");
     no_password.assert().code(2).stderr(predicate::str::contains("SSLX_PASSWORD"));
     let mut plain = sslx(&h);
-    plain.args(["login", "--gateway", &second.url.replace("https", "http"), "alice"]).env("SSLX_PASSWORD", "x");
+    plain
+        .args(["login", "--gateway", &second.at("listen").replace("https", "http"), "alice"])
+        .env("SSLX_PASSWORD", "x");
     plain.assert().code(2).stderr(predicate::str::contains("HTTPS only"));
-    admin(&db, &["principal", "disable", "alice"]).assert().success();
+    kdc_admin(&db, &["principal", "disable", "alice"]).assert().success();
     login(&h, &second, "correct horse").assert().code(5).stderr(predicate::str::contains("disabled"));
     assert_eq!(std::fs::read(&creds).unwrap(), before);
 

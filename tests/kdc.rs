@@ -8,21 +8,9 @@ use sslx::kdc::client::{login, params, service_ticket};
 use sslx::kdc::keytab::KeyTable;
 use sslx::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 /// Test costs: Argon2id with 64 KiB and one pass (the defaults take a quarter of a second).
 const CHEAP: [&str; 4] = ["--argon2-memory", "64", "--argon2-passes", "1"];
-
-fn admin(db: &Path, args: &[&str]) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::new(bin("sslx-cds"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SSLX_") {
-            c.env_remove(k);
-        }
-    }
-    c.args(args).arg("--db").arg(db);
-    c
-}
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
@@ -36,18 +24,10 @@ struct Kdc {
     _dir: tempfile::TempDir,
 }
 
-/// A CDS with the user alice (password "correct horse"), the gateway gw1 and the host web1.
+/// The KDC of `kdc_site` and its gateway's key table.
 fn kdc() -> Kdc {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cds.db");
-    let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
-    admin(&db, &[&["principal", "add", "alice"][..], &CHEAP].concat())
-        .env("SSLX_PASSWORD", "correct horse")
-        .assert()
-        .success();
+    let KdcSite { cds, db, dir } = kdc_site();
     let (gw, web1) = (dir.path().join("gw1.keytab"), dir.path().join("web1.keytab"));
-    admin(&db, &["gateway", "add", "gw1", "--keytab", gw.to_str().unwrap()]).assert().success();
-    admin(&db, &["host", "add", "web1", "--keytab", web1.to_str().unwrap()]).assert().success();
     for k in [&gw, &web1] {
         assert_eq!(std::fs::metadata(k).unwrap().permissions().mode() & 0o777, 0o600);
     }
@@ -84,19 +64,23 @@ fn a_gateway_logs_a_user_in_and_gets_a_ticket_the_host_opens() {
         let key = table.key(g.kvno, t).unwrap();
         sslx::kdc::tickets::open_service_ticket(key, "web1", g.kvno, &g.ticket).is_some()
     };
-    admin(&k.db, &["host", "rotate", "web1", "--keytab", k.web1.to_str().unwrap(), "--grace", "1h"]).assert().success();
+    kdc_admin(&k.db, &["host", "rotate", "web1", "--keytab", k.web1.to_str().unwrap(), "--grace", "1h"])
+        .assert()
+        .success();
     let rotated = KeyTable::load(&k.web1).unwrap();
     let during = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
     assert_eq!(during.kvno, grant.kvno, "the old key while the grace lasts");
     assert!(open(&table, &during) && open(&rotated, &during), "the host's old table and the new one open it");
     assert!(rotated.key(grant.kvno, t).is_some() && rotated.key(grant.kvno, t + 3601).is_none());
-    admin(&k.db, &["host", "rotate", "web1", "--keytab", k.web1.to_str().unwrap(), "--grace", "0"]).assert().success();
+    kdc_admin(&k.db, &["host", "rotate", "web1", "--keytab", k.web1.to_str().unwrap(), "--grace", "0"])
+        .assert()
+        .success();
     let now_new = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
     assert_eq!(now_new.kvno, grant.kvno + 2);
     assert!(open(&KeyTable::load(&k.web1).unwrap(), &now_new));
     assert!(!k.web1.with_extension("keytab.sslx-new").exists(), "no table left beside");
 
-    let out = admin(&k.db, &["principal", "list", "--json"]).assert().success().get_output().stdout.clone();
+    let out = kdc_admin(&k.db, &["principal", "list", "--json"]).assert().success().get_output().stdout.clone();
     let kinds: Vec<(String, String)> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -192,16 +176,16 @@ fn a_disabled_principal_is_refused_at_once_and_a_new_password_replaces_the_old()
     let rng = sslx::crypto::system_rng();
     let t = now();
     let cache = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 8, t, &rng).unwrap();
-    admin(&k.db, &["principal", "disable", "alice"]).assert().success();
+    kdc_admin(&k.db, &["principal", "disable", "alice"]).assert().success();
     // Its login of before gets no ticket, and it cannot log in.
     let e = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).err().unwrap();
     assert!(e.kind() == ErrorKind::Refused && e.to_string().contains("disabled"), "{e}");
     let e = login(&k.cds.listen, &k.gw, "alice", b"correct horse", "", 8, t, &rng).unwrap_err();
     assert!(e.to_string().contains("disabled"), "{e}");
-    admin(&k.db, &["principal", "enable", "alice"]).assert().success();
+    kdc_admin(&k.db, &["principal", "enable", "alice"]).assert().success();
     service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).unwrap();
 
-    admin(&k.db, &["principal", "passwd", "alice"]).env("SSLX_PASSWORD", "tr0ub4dor").assert().success();
+    kdc_admin(&k.db, &["principal", "passwd", "alice"]).env("SSLX_PASSWORD", "tr0ub4dor").assert().success();
     // The login made with the old password ends with it.
     let e = service_ticket(&k.cds.listen, &k.gw, &cache, "web1", t, &rng).err().unwrap();
     assert!(e.kind() == ErrorKind::Expired && e.to_string().contains("password changed"), "{e}");
@@ -210,14 +194,14 @@ fn a_disabled_principal_is_refused_at_once_and_a_new_password_replaces_the_old()
 
     // The admin commands say what is wrong: no password without a terminal, a taken name, a
     // key table that exists, no such principal, no database.
-    admin(&k.db, &["principal", "add", "bob"]).assert().code(2).stderr(predicates::str::contains("SSLX_PASSWORD"));
-    admin(&k.db, &["principal", "add", "alice"]).env("SSLX_PASSWORD", "x").assert().code(2);
-    admin(&k.db, &["host", "add", "web2", "--keytab", k.web1.to_str().unwrap()]).assert().code(2);
-    admin(&k.db, &["principal", "del", "nobody"]).assert().code(6);
-    admin(&k.db.with_extension("none"), &["principal", "list"]).assert().code(6);
+    kdc_admin(&k.db, &["principal", "add", "bob"]).assert().code(2).stderr(predicates::str::contains("SSLX_PASSWORD"));
+    kdc_admin(&k.db, &["principal", "add", "alice"]).env("SSLX_PASSWORD", "x").assert().code(2);
+    kdc_admin(&k.db, &["host", "add", "web2", "--keytab", k.web1.to_str().unwrap()]).assert().code(2);
+    kdc_admin(&k.db, &["principal", "del", "nobody"]).assert().code(6);
+    kdc_admin(&k.db.with_extension("none"), &["principal", "list"]).assert().code(6);
     let fresh = login(&k.cds.listen, &k.gw, "alice", b"tr0ub4dor", "", 8, t, &rng).unwrap();
-    admin(&k.db, &["principal", "del", "alice"]).assert().success();
-    admin(&k.db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
+    kdc_admin(&k.db, &["principal", "del", "alice"]).assert().success();
+    kdc_admin(&k.db, &[&["principal", "add", "alice"][..], &CHEAP].concat())
         .env("SSLX_PASSWORD", "tr0ub4dor")
         .assert()
         .success();

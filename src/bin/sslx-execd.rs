@@ -34,26 +34,56 @@ fn run(a: ExecdCli) -> Result<ExitCode> {
         .into());
     }
     let acl = sslx::execd::acl::Acl::load(&a.acl)?;
+    // Commands run as its own user when it is not root: none of them may read its memory (the
+    // host key is in it) through /proc or ptrace.
+    // SAFETY: prctl with these arguments only changes this process's dumpable flag.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let listener = std::net::TcpListener::bind(&a.listen)
         .map_err(|e| sslx::Error::Unavailable(format!("cannot listen on {}: {e}", a.listen)))?;
     let addr = listener.local_addr()?;
     let name = keytab.principal.clone();
     println!("{}", serde_json::json!({"listen": addr.to_string(), "host": name}));
     eprintln!("sslx-execd: host {name} on {addr}");
-    let host = Arc::new(sslx::execd::host::Host { keytab, acl, clock: Arc::new(sslx::clock::SystemClock) });
-    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let limits = sslx::session::exec::CommandLimits {
+        timeout: (a.timeout > 0).then(|| std::time::Duration::from_secs(a.timeout)),
+        max_output: (a.max_output > 0).then_some(a.max_output),
+    };
+    let host = Arc::new(sslx::execd::host::Host { keytab, acl, clock: Arc::new(sslx::clock::SystemClock), limits });
+    let admission = sslx::session::admission::Admission::new(sslx::session::admission::Limits {
+        max: a.max_at_once.max(1),
+        per_source: 8,
+        wait: std::time::Duration::from_secs(5),
+    });
+    let refuse = |mut s: std::net::TcpStream, why: String| {
+        use sslx::wire::Msg;
+        let r = sslx::wire::Refused {
+            code: 19,
+            server_time: sslx::clock::now_unix(),
+            reason: format!("sslx-execd is busy: {why}"),
+        };
+        if let Ok(f) = r.to_frame() {
+            let _ = std::io::Write::write_all(&mut s, &f);
+        }
+    };
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        use std::sync::atomic::Ordering::SeqCst;
-        if running.fetch_add(1, SeqCst) >= a.max_at_once.max(1) {
-            running.fetch_sub(1, SeqCst);
-            continue;
-        }
-        let (host, running) = (host.clone(), running.clone());
+        let peer = stream.peer_addr().ok();
+        let queued = match admission.queue(peer.map(|p| p.ip())) {
+            Ok(q) => q,
+            Err(why) => {
+                refuse(stream, why);
+                continue;
+            }
+        };
+        let host = host.clone();
         std::thread::spawn(move || {
-            let peer = stream.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+            let mut admitted = match queued.admit() {
+                Ok(a) => a,
+                Err(why) => return refuse(stream, why),
+            };
+            let peer = peer.map(|p| p.to_string()).unwrap_or_default();
             let rng = sslx::crypto::system_rng();
-            match sslx::execd::host::serve(&host, stream, &rng) {
+            match sslx::execd::host::serve(&host, stream, &mut admitted, &rng) {
                 Ok(o) => log::info!(
                     "{} from {} via {peer}: {:?} as {}: {}{}",
                     o.principal,
@@ -65,7 +95,6 @@ fn run(a: ExecdCli) -> Result<ExitCode> {
                 ),
                 Err(e) => log::info!("a connection from {peer}: {e}"),
             }
-            running.fetch_sub(1, SeqCst);
         });
     }
     Ok(ExitCode::SUCCESS)

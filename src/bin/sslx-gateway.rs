@@ -61,6 +61,7 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             cds: a.cds.clone(),
             keytab,
             logins: tokio::sync::Semaphore::new(a.logins_at_once.max(1)),
+            commands: Arc::new(tokio::sync::Semaphore::new(sslx::gateway::COMMANDS_AT_ONCE)),
             min_argon2_memory: a.min_argon2_memory,
             hosts,
         });

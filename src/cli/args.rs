@@ -542,6 +542,9 @@ pub struct UnpairArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// Give the command no stdin (else stdin goes to it when it is not a terminal)
+    #[arg(short = 'n', long)]
+    pub no_stdin: bool,
     /// Run as this local user (the host's ACL must allow it; default: the ACL's)
     #[arg(long = "as", value_name = "USER")]
     pub as_user: Option<String>,
@@ -628,9 +631,15 @@ pub struct ExecdCli {
     /// The ACL file: who may run what, as whom
     #[arg(long, value_name = "FILE")]
     pub acl: PathBuf,
-    /// Commands that may run at once
+    /// Commands that may run at once (connections in their handshake count apart: 8 per source)
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_at_once: usize,
+    /// Seconds a command may run before it is killed (0: no limit)
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub timeout: u64,
+    /// Bytes of output (stdout and stderr) a command may give before it is killed (0: no limit)
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_output: u64,
 }
 
 /// The Common Directory Server: registrar for verified setup, key broker, relay.

@@ -14,7 +14,10 @@
 //!
 //! A command is allowed when a rule for the principal (and for the user asked for, if one was)
 //! has an entry whose program is the command's first argument exactly and whose patterns match
-//! the rest. A shell runs only where an entry names it (`"/bin/sh -c *"`).
+//! the rest, the rules tried in the file's order (put the narrow ones first). In a pattern `*`
+//! and `?` match no `/` and no leading `.`, and an argument with a `..` path part matches only a
+//! pattern that spells that part out: `/var/log/app/*` does not reach `/etc/shadow` through
+//! `/var/log/app/../../etc/shadow`. A shell runs only where an entry names it (`"/bin/sh -c *"`).
 
 use super::msgs::ExecCommand;
 use crate::{Error, Result};
@@ -122,13 +125,22 @@ impl Acl {
             });
         }
         let (program, args) = (&cmd.argv[0], &cmd.argv[1..]);
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let matches = |p: &glob::Pattern, v: &str| {
+            let dotdot = v.split('/').any(|part| part == "..");
+            p.matches_with(v, options) && (!dotdot || p.as_str().split('/').any(|part| part == ".."))
+        };
         let mut named = false;
         for r in &rules {
             for a in r.commands.iter().filter(|a| &a.program == program) {
                 named = true;
                 let fits = args.len() >= a.args.len()
                     && (a.more || args.len() == a.args.len())
-                    && a.args.iter().zip(args).all(|(p, v)| p.matches(v));
+                    && a.args.iter().zip(args).all(|(p, v)| matches(p, v));
                 if fits {
                     return Decision::Allowed(r.user.clone());
                 }
@@ -157,7 +169,7 @@ mod tests {
 [[rule]]
 principal = "alice"
 user = "ops"
-commands = ["/usr/bin/id", "/bin/echo *", "/usr/bin/systemctl status sslx-*.service"]
+commands = ["/usr/bin/id", "/bin/echo *", "/usr/bin/systemctl status sslx-*.service", "/bin/cat /var/log/app/*"]
 [[rule]]
 principal = "alice"
 user = "backup"
@@ -174,6 +186,12 @@ commands = ["/usr/bin/tar -c *"]
         assert_eq!(ok(&["/usr/bin/systemctl", "status", "sslx-cds.service"]), Decision::Allowed("ops".into()));
         assert!(matches!(ok(&["/usr/bin/systemctl", "stop", "sslx-cds.service"]), Decision::Denied(_)));
         assert_eq!(ok(&["/usr/bin/tar", "-c", "/srv"]), Decision::Allowed("backup".into()));
+        assert_eq!(ok(&["/bin/cat", "/var/log/app/x.log"]), Decision::Allowed("ops".into()));
+        for escape in
+            ["/var/log/app/../../../etc/shadow", "/var/log/app/a/b", "/var/log/app/.hidden", "/var/log/app/.."]
+        {
+            assert!(matches!(ok(&["/bin/cat", escape]), Decision::Denied(_)), "{escape}");
+        }
         assert!(
             matches!(ok(&["/bin/sh", "-c", "id"]), Decision::Denied(r) if r.contains("does not let alice run /bin/sh"))
         );

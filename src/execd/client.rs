@@ -36,6 +36,10 @@ pub fn start(
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
     let mut conn = Conn::new(stream)?;
     let f = conn.reader.next_frame(ListenerHello::NAME)?;
+    if f.msg_type == crate::wire::TYPE_REFUSED {
+        let r = crate::wire::Refused::from_frame(&f)?;
+        return Err(Error::PeerRefused { peer: host.clone(), code: r.code, reason: r.reason });
+    }
     let hello = ListenerHello::from_frame(&f)?;
     if &hello.name != host {
         return Err(Error::VerifyFailed(format!("{addr} is {:?}, not the host {host:?}", hello.name)));

@@ -22,13 +22,15 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// How long a gateway has, from the hello, to finish the handshake and send its command.
-pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What one `sslx-execd` serves with.
 pub struct Host {
     pub keytab: KeyTable,
     pub acl: Acl,
     pub clock: std::sync::Arc<dyn Clock>,
+    /// How long a command may run and how much output it may give.
+    pub limits: crate::session::exec::CommandLimits,
 }
 
 /// How a connection went, for the log (and the audit trail to come).
@@ -82,10 +84,14 @@ fn command(
 ) -> std::result::Result<std::process::Command, String> {
     use std::os::unix::process::CommandExt;
     let (uid, gid, home) = local_user(user).ok_or_else(|| format!("there is no local user {user:?} on this host"))?;
+    if !std::path::Path::new(&argv[0]).is_file() {
+        return Err(format!("there is no program {} on this host", argv[0]));
+    }
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     let mut c = std::process::Command::new(&argv[0]);
-    c.args(&argv[1..]).env_clear();
+    // A group of its own: a limit kills all it started.
+    c.args(&argv[1..]).env_clear().process_group(0);
     if me == 0 {
         // std drops the supplementary groups when it sets the uid as root.
         c.uid(uid).gid(gid);
@@ -105,7 +111,13 @@ fn command(
 }
 
 /// Serves one gateway connection to its end.
-pub fn serve(host: &Host, stream: TcpStream, rng: &dyn SecureRandom) -> Result<Outcome> {
+/// `admitted` is told when the gateway is authenticated (it stops counting against its source).
+pub fn serve(
+    host: &Host,
+    stream: TcpStream,
+    admitted: &mut crate::session::admission::Admitted,
+    rng: &dyn SecureRandom,
+) -> Result<Outcome> {
     let name = host.keytab.principal.clone();
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let watchdog = crate::net::Watchdog::arm(&stream, HANDSHAKE_DEADLINE);
@@ -159,6 +171,7 @@ pub fn serve(host: &Host, stream: TcpStream, rng: &dyn SecureRandom) -> Result<O
         }
     };
     let ticket = ticket.expect("resolved before the handshake finished");
+    admitted.handshake_done();
     let cmd = first_record(&mut conn, &mut session).and_then(|b| Ok(ExecCommand::decode(&b)?));
     if watchdog.disarm() {
         return Err(Error::Unavailable(format!(
@@ -196,7 +209,7 @@ pub fn serve(host: &Host, stream: TcpStream, rng: &dyn SecureRandom) -> Result<O
     };
     outcome.local_user = Some(user);
     outcome.decision = "allowed".into();
-    let (transfer, status) = crate::session::exec::run_command(session, conn, command, &cmd.argv[0])?;
+    let (transfer, status) = crate::session::exec::run_command(session, conn, command, &cmd.argv[0], host.limits)?;
     outcome.exit = Some(status);
     outcome.bytes_out = transfer.sent;
     Ok(outcome)

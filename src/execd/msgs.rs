@@ -28,6 +28,9 @@ impl ExecCommand {
             if a.len() > MAX_ARG_LEN {
                 return Err(WireError::FieldTooLong { len: a.len(), max: MAX_ARG_LEN });
             }
+            if a.contains('\0') {
+                return Err(WireError::Invalid("an argument with a NUL"));
+            }
             put_str16(&mut o, a)?;
         }
         Ok(o)

@@ -21,6 +21,8 @@ pub struct Gateway {
     pub cds: String,
     pub keytab: KeyTable,
     pub logins: tokio::sync::Semaphore,
+    /// Commands that may be asked for at once (each one a KDC request and a host connection).
+    pub commands: Arc<tokio::sync::Semaphore>,
     /// The least Argon2id memory it accepts from the KDC, KiB.
     pub min_argon2_memory: u32,
     /// Where each host's `sslx-execd` listens (`--host NAME=ADDR`); a host not named is
@@ -30,8 +32,12 @@ pub struct Gateway {
 
 /// The port of `sslx-execd` when the gateway is not told a host's address.
 pub const EXECD_PORT: u16 = 7460;
-/// The body of `POST /v1/exec` at most (the command's stdin travels in it).
-pub const MAX_EXEC_BODY: usize = 1 << 20;
+/// The body of `POST /v1/exec` at most: 1 MiB of stdin in base64 and the rest.
+pub const MAX_EXEC_BODY: usize = 3 << 19;
+/// Commands that may be under way at once by default.
+pub const COMMANDS_AT_ONCE: usize = 64;
+/// Connections at once in all.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Logins that may run at once by default.
 pub const LOGINS_AT_ONCE: usize = 4;
@@ -157,6 +163,13 @@ async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Respon
     if let Err(e) = cmd.encode() {
         return failure(&crate::Error::Usage(format!("the command: {e}")));
     }
+    let Ok(slot) = gw.commands.clone().try_acquire_owned() else {
+        let busy = ErrorAnswer {
+            error: "busy".into(),
+            message: "the gateway is busy with other commands; try again shortly".into(),
+        };
+        return answer(StatusCode::SERVICE_UNAVAILABLE, busy);
+    };
     let (host, g) = (req.host.clone(), gw.clone());
     let started = tokio::task::spawn_blocking(move || {
         let rng = crate::crypto::system_rng();
@@ -178,6 +191,7 @@ async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Respon
     let (tx, rx) = tokio::sync::mpsc::channel::<ExecEvent>(16);
     let _ = tx.try_send(ExecEvent::Started { host: req.host.clone(), local_user: started.local_user.clone() });
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let mut err = Events { tx: tx.clone(), err: true };
         let end = match crate::execd::client::finish(
             started,
@@ -237,7 +251,7 @@ pub async fn serve(
             _ = stop.changed() => break,
             acc = listener.accept() => {
                 let Ok((sock, peer)) = acc else { continue };
-                let Ok(place) = held.enter(peer.ip(), per_source, usize::MAX) else { continue };
+                let Ok(place) = held.enter(peer.ip(), per_source, MAX_CONNECTIONS) else { continue };
                 let (acceptor, app) = (acceptor.clone(), app.clone().layer(axum::Extension(peer)));
                 tokio::spawn(async move {
                     let _place = place;

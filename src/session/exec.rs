@@ -23,7 +23,15 @@ pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<(Transfer, std::pr
         }
     }
     command.arg("-c").arg(cmd).env_remove("NOTIFY_SOCKET").env("SSLX_PEER", &session.summary.peer);
-    run_command(session, conn, command, &format!("--exec {cmd:?}"))
+    run_command(session, conn, command, &format!("--exec {cmd:?}"), CommandLimits::default())
+}
+
+/// How long a command may run and how much output it may give; past either it is killed, and a
+/// line on its stderr says so before its exit status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommandLimits {
+    pub timeout: Option<std::time::Duration>,
+    pub max_output: Option<u64>,
 }
 
 /// Runs a prepared command for this session (its stdin, stdout and stderr are set here): the
@@ -33,6 +41,7 @@ pub fn run_command(
     conn: Conn,
     mut command: std::process::Command,
     what: &str,
+    limits: CommandLimits,
 ) -> Result<(Transfer, std::process::ExitStatus)> {
     let mut child = command
         .stdin(std::process::Stdio::piped())
@@ -42,7 +51,7 @@ pub fn run_command(
         .map_err(|e| Error::io(format!("starting {what}"), e))?;
     let stdin = child.stdin.take().expect("piped");
     let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
-    let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child);
+    let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child, limits);
     let r = run_both(session, conn, send, stdin, None, Peer::CallerOfCommand);
     let ((sent, status), (received, _)) = r?;
     Ok((Transfer { sent, received }, status))
@@ -70,8 +79,11 @@ fn send_outputs(
     stdout: impl Read + Send + 'static,
     stderr: impl Read + Send + 'static,
     mut child: std::process::Child,
+    limits: CommandLimits,
 ) -> Result<(u64, std::process::ExitStatus)> {
     use std::sync::mpsc::RecvTimeoutError;
+    let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
+    let mut stopped: Option<String> = None;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
     let reader = |mut from: Box<dyn Read + Send>, tx: std::sync::mpsc::SyncSender<Chunk>, err: bool| {
         std::thread::spawn(move || {
@@ -111,9 +123,41 @@ fn send_outputs(
     loop {
         let chunk = if out_ended {
             rx.recv_timeout(std::time::Duration::from_millis(50))
+        } else if deadline.is_some() && stopped.is_none() {
+            rx.recv_timeout(std::time::Duration::from_millis(100))
         } else {
             rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         };
+        if stopped.is_none() {
+            let why = match (deadline, limits.max_output) {
+                (Some(d), _) if std::time::Instant::now() >= d => {
+                    Some(format!("ran past its limit of {} s", limits.timeout.unwrap_or_default().as_secs()))
+                }
+                (_, Some(max)) if total > max => Some(format!("gave more than its limit of {max} bytes of output")),
+                _ => None,
+            };
+            if let Some(why) = why {
+                // The whole group when the command leads one (sslx-execd starts it so): what it
+                // started goes too, and lets go of its pipes.
+                let pid = child.id() as libc::pid_t;
+                // SAFETY: getpgid and killpg on the pid of our own child.
+                unsafe {
+                    if libc::getpgid(pid) == pid {
+                        libc::killpg(pid, libc::SIGKILL);
+                    }
+                }
+                let _ = child.kill();
+                let notice = format!("\nsslx: the command {why}: it was killed\n");
+                if let Err(e) = seal(notice.as_bytes(), FLAG_STDERR, &mut frame) {
+                    failed = Some(e);
+                    break;
+                }
+                stopped = Some(why);
+            }
+        }
+        if stopped.is_some() && matches!(chunk, Ok(Chunk::Out(_)) | Ok(Chunk::Err(_))) {
+            continue; // what comes after the limit is dropped
+        }
         let (data, flags) = match chunk {
             Ok(Chunk::Out(d)) => (d, 0),
             Ok(Chunk::Err(d)) => (d, FLAG_STDERR),
@@ -122,6 +166,7 @@ fn send_outputs(
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) if !out_ended => continue,
             Err(RecvTimeoutError::Timeout) => {
                 if exited.is_none() {
                     match child.try_wait() {

@@ -319,8 +319,20 @@ pub(super) fn run_both<T: Send + 'static>(
     drop(receiving_done);
     let exit = match recv_result {
         Ok(exit) => exit,
-        // The command ended and said so: a caller gone without its final record is done.
+        // The command ended and said so: a caller gone without its final record is done. The
+        // caller may have hung up the moment it had the exit status, before this side's sending
+        // thread noted it had sent it: that thread says so once it ends.
         Err(_) if command && sent_all.load(Ordering::SeqCst) => None,
+        Err(e) if command => {
+            let sent = sending.join().map_err(|_| Error::Other("the sending thread panicked".into()))?;
+            return match sent {
+                Ok(sent) if sent_all.load(Ordering::SeqCst) => Ok((sent, (received, None))),
+                _ => {
+                    let _ = reader.inner.get_ref().shutdown(Shutdown::Both);
+                    Err(e)
+                }
+            };
+        }
         Err(e) => {
             // The other direction cannot complete meaningfully: stop it.
             let _ = reader.inner.get_ref().shutdown(Shutdown::Both);

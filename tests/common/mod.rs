@@ -802,41 +802,84 @@ pub fn answer_replacing_proxy(target: &str, nth: usize, instead: Vec<u8>) -> Str
     addr
 }
 
-pub struct Gateway {
+/// `sslx-cds ARGS --db DB`: a KDC admin command, without the test's own `SSLX_` variables.
+pub fn kdc_admin(db: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin("sslx-cds"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SSLX_") {
+            c.env_remove(k);
+        }
+    }
+    c.args(args).arg("--db").arg(db);
+    c
+}
+
+/// A dev CDS whose KDC has the user alice (password "correct horse", Argon2id made cheap for
+/// tests: 64 KiB, one pass), the gateway gw1 (`dir/gw1.keytab`) and the host web1
+/// (`dir/web1.keytab`).
+pub struct KdcSite {
+    pub cds: Cds,
+    pub db: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn kdc_site() -> KdcSite {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cds.db");
+    let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
+    kdc_admin(&db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
+        .env("SSLX_PASSWORD", "correct horse")
+        .assert()
+        .success();
+    for (what, name) in [("gateway", "gw1"), ("host", "web1")] {
+        let keytab = dir.path().join(format!("{name}.keytab"));
+        kdc_admin(&db, &[what, "add", name, "--keytab", keytab.to_str().unwrap()]).assert().success();
+    }
+    KdcSite { cds, db, dir }
+}
+
+/// A daemon whose first line on stdout is a JSON object saying where it is (`sslx-gateway`,
+/// `sslx-execd`), run in an empty working directory of its own; killed when dropped.
+pub struct Daemon {
     pub child: std::process::Child,
-    pub url: String,
-    pub fingerprint: String,
+    pub hello: serde_json::Value,
     pub cwd: tempfile::TempDir,
 }
 
-impl Drop for Gateway {
+impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// `sslx-gateway --dev ARGS` for the KDC at `cds`, in an empty working directory of its own
-/// (Argon2id floor lowered to the tests' 64 KiB).
-pub fn gateway(cds: &str, keytab: &Path, args: &[&str]) -> Gateway {
+pub fn daemon(name: &str, args: &[&std::ffi::OsStr]) -> Daemon {
     let cwd = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(bin("sslx-gateway"))
-        .args(["--dev", "--listen", "127.0.0.1:0", "--min-argon2-memory", "64", "--cds", cds, "--keytab"])
-        .arg(keytab)
+    let mut child = std::process::Command::new(bin(name))
         .args(args)
         .current_dir(cwd.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("sslx-gateway did not start: {line}"));
-    Gateway {
-        child,
-        url: v["listen"].as_str().unwrap().into(),
-        fingerprint: v["fingerprint"].as_str().unwrap().into(),
-        cwd,
+    let hello = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{name} did not start: {line:?}"));
+    Daemon { child, hello, cwd }
+}
+
+/// `sslx-gateway --dev ARGS` for the KDC at `cds` (its Argon2id floor lowered to the tests'
+/// 64 KiB): `hello` has `listen` (its URL) and `fingerprint`.
+pub fn gateway(cds: &str, keytab: &Path, args: &[&str]) -> Daemon {
+    let base = ["--dev", "--listen", "127.0.0.1:0", "--min-argon2-memory", "64", "--cds", cds, "--keytab"];
+    let all: Vec<&std::ffi::OsStr> =
+        base.iter().map(|a| a.as_ref()).chain([keytab.as_os_str()]).chain(args.iter().map(|a| a.as_ref())).collect();
+    daemon("sslx-gateway", &all)
+}
+
+impl Daemon {
+    /// What its hello says under `key`.
+    pub fn at(&self, key: &str) -> String {
+        self.hello[key].as_str().unwrap_or_else(|| panic!("no {key} in {}", self.hello)).to_owned()
     }
 }

@@ -527,7 +527,7 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<ExitCode> {
         .into());
     }
     let mut stdin = Vec::new();
-    if !std::io::stdin().is_terminal() {
+    if !a.no_stdin && !std::io::stdin().is_terminal() {
         std::io::stdin().lock().take((1 << 20) + 1).read_to_end(&mut stdin)?;
         if stdin.len() > 1 << 20 {
             return Err(sslx::Error::Usage("stdin is over 1 MiB: sslx exec carries at most that".into()).into());
