@@ -291,12 +291,20 @@ _sslx() {
             return 0
             ;;
         sslx__subcmd__exec)
-            opts="-n -q -h -V --no-stdin --as --home --cds --cds-http --json --quiet --help --version"
+            opts="-n -q -h -V --gateway --gateway-fingerprint --no-stdin --as --home --cds --cds-http --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gateway-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --as)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -135,6 +135,8 @@ complete -c sslx -n "__fish_sslx_using_subcommand logout" -l json -d 'Machine-re
 complete -c sslx -n "__fish_sslx_using_subcommand logout" -s q -l quiet -d 'No messages on stderr, only errors'
 complete -c sslx -n "__fish_sslx_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c sslx -n "__fish_sslx_using_subcommand logout" -s V -l version -d 'Print version'
+complete -c sslx -n "__fish_sslx_using_subcommand exec" -l gateway -d 'Through this gateway instead of the one of sslx login (any gateway of the KDC takes the login)' -r
+complete -c sslx -n "__fish_sslx_using_subcommand exec" -l gateway-fingerprint -d 'With --gateway: accept only its certificate with this fingerprint' -r
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l as -d 'Run as this local user (the host\'s ACL must allow it; default: the ACL\'s)' -r
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l home -d 'The sslx home: identity, CDS key, state [default: $XDG_CONFIG_HOME/sslx]' -r -F
 complete -c sslx -n "__fish_sslx_using_subcommand exec" -l cds -d 'The CDS protocol address [default: the one remembered at enrollment]' -r

@@ -191,14 +191,10 @@ fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
     // The gateway keeps nothing: another instance (the first gone) serves the same login.
     drop(gw);
     let again = gateway(&cds.listen, &keytab, &["--host", &at]);
-    let creds = h.join("credentials");
-    let text = std::fs::read_to_string(&creds).unwrap();
-    let old_url =
-        text.lines().find_map(|l| l.strip_prefix("gateway ")).unwrap().split_whitespace().next().unwrap().to_owned();
-    let moved = text.replace(&old_url, &again.at("listen")).replace(
-        text.lines().find_map(|l| l.strip_prefix("gateway ")).unwrap().split_whitespace().nth(1).unwrap(),
-        &again.at("fingerprint"),
-    );
-    sslx::keys::write_secret_atomic(&creds, moved.as_bytes()).unwrap();
-    exec(&["web1", "--", "/bin/echo", "still"]).assert().success().stdout("still\n");
+    let (url, pin) = (again.at("listen"), again.at("fingerprint"));
+    exec(&["--gateway", &url, "--gateway-fingerprint", &pin, "web1", "--", "/bin/echo", "still"])
+        .assert()
+        .success()
+        .stdout("still\n");
+    exec(&["--gateway", &url.replace("https", "http"), "web1", "--", "/bin/echo"]).assert().code(2);
 }

@@ -542,6 +542,12 @@ pub struct UnpairArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// Through this gateway instead of the one of sslx login (any gateway of the KDC takes the login)
+    #[arg(long, value_name = "URL")]
+    pub gateway: Option<String>,
+    /// With --gateway: accept only its certificate with this fingerprint
+    #[arg(long, value_name = "sha256:HEX", requires = "gateway")]
+    pub gateway_fingerprint: Option<String>,
     /// Give the command no stdin (else stdin goes to it when it is not a terminal)
     #[arg(short = 'n', long)]
     pub no_stdin: bool,

@@ -515,8 +515,15 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<ExitCode> {
     use sslx::remote::ExecEvent;
     use std::io::{IsTerminal, Read};
     sslx::keys::check_name(&a.host)?;
-    let creds = sslx::remote::Credentials::load(&ctx.home)?
+    let mut creds = sslx::remote::Credentials::load(&ctx.home)?
         .ok_or_else(|| sslx::Error::NotFound("not logged in here: sslx login --gateway URL USER first".into()))?;
+    if let Some(g) = &a.gateway {
+        if !g.starts_with("https://") {
+            return Err(sslx::Error::Usage(format!("{g:?}: the gateway is reached over HTTPS only")).into());
+        }
+        creds.gateway = g.trim_end_matches('/').to_owned();
+        creds.fingerprint = a.gateway_fingerprint.as_deref().map(sslx::remote::tls::parse_fingerprint).transpose()?;
+    }
     let now = sslx::cli::now_unix();
     if creds.cache.expires <= now {
         return Err(sslx::Error::Expired {
