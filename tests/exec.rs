@@ -152,6 +152,7 @@ fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_sta
 fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
     use predicates::prelude::*;
     let Site { cds, dir, host, .. } = site();
+    let db = dir.path().join("cds.db");
     let keytab = dir.path().join("gw1.keytab");
     let at = format!("web1={}", host.at("listen"));
     let gw = gateway(&cds.listen, &keytab, &["--host", &at]);
@@ -188,6 +189,29 @@ fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
     exec(&["web9", "--", "/bin/echo"]).assert().code(6).stderr(predicate::str::contains("no such host"));
     let stranger = tempfile::tempdir().unwrap();
     sslx(&stranger.path().join("home")).args(["exec", "web1", "--", "/bin/echo"]).assert().code(6);
+    // A login past its 10 hours (both clocks said), a tampered cache, a user disabled since.
+    let later =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 11 * 3600).to_string();
+    exec(&["web1", "--", "/bin/echo"])
+        .env("SSLX_TEST_NOW", &later)
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("sslx login again"));
+    let creds = h.join("credentials");
+    let kept = std::fs::read_to_string(&creds).unwrap();
+    let mut cache = sslx::kdc::CredentialsCache::from_text(kept.lines().last().unwrap()).unwrap();
+    cache.tgt[30] ^= 1;
+    let tampered: String =
+        kept.lines().take(2).map(|l| format!("{l}\n")).collect::<String>() + cache.to_text().unwrap().as_str() + "\n";
+    sslx::keys::write_secret_atomic(&creds, tampered.as_bytes()).unwrap();
+    exec(&["web1", "--", "/bin/echo"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a ticket-granting ticket"));
+    sslx::keys::write_secret_atomic(&creds, kept.as_bytes()).unwrap();
+    kdc_admin(&db, &["principal", "disable", "alice"]).assert().success();
+    exec(&["web1", "--", "/bin/echo"]).assert().code(5).stderr(predicate::str::contains("disabled"));
+    kdc_admin(&db, &["principal", "enable", "alice"]).assert().success();
     // The gateway keeps nothing: another instance (the first gone) serves the same login.
     drop(gw);
     let again = gateway(&cds.listen, &keytab, &["--host", &at]);
