@@ -20,14 +20,7 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(c) => c,
-        Err(e) => {
-            let (code, hint) = sslx::cli::exit::classify(&e);
-            eprintln!("sslx-cds: error: {e:#}");
-            if let Some(h) = hint {
-                eprintln!("hint: {h}");
-            }
-            ExitCode::from(code)
-        }
+        Err(e) => sslx::cli::exit::report("sslx-cds", &e),
     }
 }
 

@@ -11,14 +11,7 @@ fn main() -> ExitCode {
     let cli = ExecdCli::parse();
     match run(cli) {
         Ok(c) => c,
-        Err(e) => {
-            let (code, hint) = sslx::cli::exit::classify(&e);
-            eprintln!("sslx-execd: error: {e:#}");
-            if let Some(h) = hint {
-                eprintln!("hint: {h}");
-            }
-            ExitCode::from(code)
-        }
+        Err(e) => sslx::cli::exit::report("sslx-execd", &e),
     }
 }
 

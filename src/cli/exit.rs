@@ -23,6 +23,17 @@ pub fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
     (1, None)
 }
 
+/// A daemon's failure (`sslx-cds`, `sslx-gateway`, `sslx-execd`): `PROGRAM: error: …` and its
+/// hint on stderr, and the exit code.
+pub fn report(program: &str, err: &anyhow::Error) -> std::process::ExitCode {
+    let (code, hint) = classify(err);
+    eprintln!("{program}: error: {err:#}");
+    if let Some(h) = hint {
+        eprintln!("hint: {h}");
+    }
+    std::process::ExitCode::from(code)
+}
+
 pub fn hint(e: &Error) -> Option<String> {
     match e {
         Error::Key(k) => k.hint(),

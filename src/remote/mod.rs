@@ -209,10 +209,7 @@ pub async fn login(gateway: &str, fingerprint: Option<&str>, user: &str, passwor
         return Err(Error::Other("the gateway's answer is over 64 KiB".into()));
     }
     if !status.is_success() {
-        let answer: ErrorAnswer = serde_json::from_slice(&bytes).map_err(|_| {
-            Error::Other(format!("the gateway answered {status} without saying why (is {gateway} an sslx-gateway?)"))
-        })?;
-        return Err(error_from(answer));
+        return Err(answered_error(status, &bytes, gateway));
     }
     let answer: LoginAnswer = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Other(format!("the gateway's login answer is not valid: {e}")))?;
@@ -244,9 +241,7 @@ pub async fn exec(
     if !r.status().is_success() {
         let status = r.status();
         let bytes = r.bytes().await.map_err(|e| Error::Unavailable(format!("reading the gateway's answer: {e}")))?;
-        let answer: ErrorAnswer = serde_json::from_slice(&bytes[..bytes.len().min(64 * 1024)])
-            .map_err(|_| Error::Other(format!("the gateway answered {status} without saying why")))?;
-        return Err(error_from(answer));
+        return Err(answered_error(status, &bytes[..bytes.len().min(64 * 1024)], gateway));
     }
     let mut pending: Vec<u8> = Vec::new();
     let mut last = None;
@@ -272,6 +267,16 @@ pub async fn exec(
     match last {
         Some(ev @ (ExecEvent::Exit { .. } | ExecEvent::Signal { .. })) => Ok(ev),
         _ => Err(Error::Unavailable(format!("the gateway at {gateway} ended the stream before the command ended"))),
+    }
+}
+
+/// The error a gateway's failure answer (`ErrorAnswer`, 5G) says.
+fn answered_error(status: reqwest::StatusCode, body: &[u8], gateway: &str) -> Error {
+    match serde_json::from_slice::<ErrorAnswer>(body) {
+        Ok(answer) => error_from(answer),
+        Err(_) => {
+            Error::Other(format!("the gateway answered {status} without saying why (is {gateway} an sslx-gateway?)"))
+        }
     }
 }
 

@@ -144,12 +144,7 @@ pub enum ConfirmResult {
 /// `sslx vsu --confirm`.
 pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<ConfirmResult> {
     let id = home.load_identity()?;
-    let Some(_lock) = home.try_lock(KEY_LOCK)? else {
-        return Err(Error::Usage(format!(
-            "another sslx vsu --renew or --confirm is running for {}; let it finish",
-            home.dir.display()
-        )));
-    };
+    let _lock = lock_key(home)?;
     let pending = load_pending(home)?;
     let cdsk = read_cdsk_file(home, ASSEMBLED_FILE)?.ok_or_else(|| {
         Error::NotFound(
@@ -223,6 +218,16 @@ pub struct Renewal {
 const RENEWAL_NONCE_LINE: &str = "# renewal nonce: ";
 /// The lock `sslx vsu --confirm` and `--renew` hold while they change the home's CDS key.
 pub const KEY_LOCK: &str = "key.lock";
+
+/// Takes [`KEY_LOCK`], or says another change of the key is under way.
+fn lock_key(home: &Home) -> Result<std::fs::File> {
+    home.try_lock(KEY_LOCK)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "another sslx vsu --renew or --confirm is running for {}; let it finish",
+            home.dir.display()
+        ))
+    })
+}
 /// Renewals a home keeps unconfirmed at most (each run that cannot finish one may add one).
 const MAX_UNCONFIRMED_RENEWALS: usize = 8;
 
@@ -317,12 +322,7 @@ fn first_taken(
 /// is ever removed on an answer the CDS did not sign (a refusal is not signed).
 pub fn renew(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) -> Result<Renewal> {
     let id = home.load_identity()?;
-    let Some(_lock) = home.try_lock(KEY_LOCK)? else {
-        return Err(Error::Usage(format!(
-            "another sslx vsu --renew or --confirm is running for {}; let it finish",
-            home.dir.display()
-        )));
-    };
+    let _lock = lock_key(home)?;
     let not_enrolled = || {
         Error::NotFound(format!(
             "{} is not enrolled: no CDS key to renew (enroll with sslx vsu --email ADDR --oob URI)",
