@@ -682,6 +682,72 @@ fn exec_command_and_decision_vector() {
     assert_eq!(m1.to_frame().unwrap(), h(&f["m1"]));
 }
 
+/// The gateway's JSON (PROTOCOL.md 5G) as its encoders write it: a login's request and answer,
+/// an exec request, each event of an exec's NDJSON answer, and an error answer.
+#[test]
+fn gateway_json_vector() {
+    use sslx::remote::*;
+    let f = write_once(
+        &dir("kdc/gateway_json.txt"),
+        "# The gateway's HTTPS API bodies (docs/PROTOCOL.md 5G), one JSON text each, as sslx writes them.\n",
+        || {
+            let events = [
+                ExecEvent::Started { host: "web1".into(), local_user: "ops".into() },
+                ExecEvent::Stdout { data: "aGVsbG8K".into() },
+                ExecEvent::Stderr { data: "b29wcwo=".into() },
+                ExecEvent::Exit { code: 3 },
+                ExecEvent::Signal { signal: 15 },
+                ExecEvent::Error { error: "kdc_unavailable".into(), message: "the host hung up".into() },
+            ];
+            let mut v = vec![
+                (
+                    "login_request".into(),
+                    serde_json::to_string(&LoginRequest { user: "alice".into(), password: "correct horse".into() })
+                        .unwrap(),
+                ),
+                (
+                    "login_answer".into(),
+                    serde_json::to_string(&LoginAnswer {
+                        user: "alice".into(),
+                        credentials_cache: "sslx-ccache1:AA".into(),
+                        expires: 1_800_036_000,
+                    })
+                    .unwrap(),
+                ),
+                (
+                    "exec_request".into(),
+                    serde_json::to_string(&ExecRequest {
+                        credentials_cache: "sslx-ccache1:AA".into(),
+                        host: "web1".into(),
+                        argv: vec!["/bin/echo".into(), "hello".into()],
+                        as_user: String::new(),
+                        stdin: "aGk=".into(),
+                    })
+                    .unwrap(),
+                ),
+                (
+                    "error_answer".into(),
+                    serde_json::to_string(&ErrorAnswer { error: "denied".into(), message: "no rule".into() }).unwrap(),
+                ),
+            ];
+            for (i, e) in events.iter().enumerate() {
+                v.push((format!("event{i}"), serde_json::to_string(e).unwrap()));
+            }
+            v
+        },
+    );
+    for i in 0..6 {
+        let e: ExecEvent = serde_json::from_str(&f[&format!("event{i}")]).unwrap();
+        assert_eq!(serde_json::to_string(&e).unwrap(), f[&format!("event{i}")]);
+    }
+    let r: ExecRequest = serde_json::from_str(&f["exec_request"]).unwrap();
+    assert_eq!((r.host.as_str(), r.argv.len()), ("web1", 2));
+    let a: ErrorAnswer = serde_json::from_str(&f["error_answer"]).unwrap();
+    assert_eq!(a.error, "denied");
+    assert!(serde_json::from_str::<LoginAnswer>(&f["login_answer"]).is_ok());
+    assert!(serde_json::from_str::<LoginRequest>(&f["login_request"]).is_ok());
+}
+
 /// The TGT inside the vector's login reply.
 fn reply_tgt_of(f: &BTreeMap<String, String>, gw_key: &Secret<32>, nonce: &[u8; 16]) -> Vec<u8> {
     let m = sslx::kdc::AsReply::from_bytes(&h(&f["as_reply"])).unwrap();
