@@ -21,6 +21,7 @@ fn all_pages() -> Vec<(String, clap::Command)> {
         sslx::cli::args::SslxCli::command(),
         sslx::cli::args::CdsCli::command(),
         sslx::cli::args::GatewayCli::command(),
+        sslx::cli::args::ExecdCli::command(),
     ] {
         let cmd = cmd.disable_help_subcommand(true);
         let name = cmd.get_name().to_owned();
@@ -208,6 +209,7 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         sslx::cli::args::SslxCli::command(),
         sslx::cli::args::CdsCli::command(),
         sslx::cli::args::GatewayCli::command(),
+        sslx::cli::args::ExecdCli::command(),
     ] {
         let name = cmd.get_name().to_owned();
         for (shell, file) in [

@@ -18,6 +18,9 @@ fn execd(keytab: &Path, acl: &Path, extra: &[&str]) -> Daemon {
         acl.as_os_str(),
     ];
     args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    if !extra.contains(&"--syslog") {
+        args.extend([std::ffi::OsStr::new("--syslog"), std::ffi::OsStr::new("none")]);
+    }
     let d = daemon("sslx-execd", &args);
     assert_eq!(d.at("host"), "web1");
     d
@@ -44,6 +47,7 @@ fn run(addr: &str, grant: &sslx::kdc::client::ServiceGrant, argv: &[&str], stdin
 }
 
 struct Site {
+    #[allow(dead_code)]
     cds: Cds,
     dir: tempfile::TempDir,
     host: Daemon,
@@ -53,6 +57,11 @@ struct Site {
 /// A dev CDS with alice, the gateway gw1 and the host web1, whose sslx-execd runs with an ACL
 /// that lets alice run a few commands as the user the test runs as.
 fn site() -> Site {
+    site_with(&[])
+}
+
+/// [`site`], sslx-execd given `extra` flags too.
+fn site_with(extra: &[&str]) -> Site {
     let KdcSite { cds, db: _, dir } = kdc_site();
     let web1 = dir.path().join("web1.keytab");
     let acl = dir.path().join("acl.toml");
@@ -64,7 +73,9 @@ fn site() -> Site {
         ),
     )
     .unwrap();
-    let host = execd(&web1, &acl, &["--timeout", "2", "--max-output", "100000"]);
+    let mut flags = vec!["--timeout", "2", "--max-output", "100000"];
+    flags.extend(extra);
+    let host = execd(&web1, &acl, &flags);
     Site { cds, dir, host, user }
 }
 
@@ -221,4 +232,259 @@ fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
         .success()
         .stdout("still\n");
     exec(&["--gateway", &url.replace("https", "http"), "web1", "--", "/bin/echo"]).assert().code(2);
+}
+
+/// A KDC login of alice through gw1, and a way to get service tickets for web1 with it.
+fn granter(site: &Site) -> impl Fn() -> sslx::kdc::client::ServiceGrant + '_ {
+    let gw = sslx::kdc::keytab::KeyTable::load(&site.dir.path().join("gw1.keytab")).unwrap();
+    let rng = sslx::crypto::system_rng();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let cache =
+        sslx::kdc::client::login(&site.cds.listen, &gw, "alice", b"correct horse", "192.0.2.9", 8, now, &rng).unwrap();
+    move || sslx::kdc::client::service_ticket(&site.cds.listen, &gw, &cache, "web1", now, &rng).unwrap()
+}
+
+/// The syslog lines a datagram socket got, until none comes for `quiet`: (priority, JSON).
+fn syslog_lines(sock: &std::os::unix::net::UnixDatagram, quiet: std::time::Duration) -> Vec<(u32, serde_json::Value)> {
+    sock.set_read_timeout(Some(quiet)).unwrap();
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = sock.recv(&mut buf) {
+        let line = String::from_utf8(buf[..n].to_vec()).unwrap();
+        assert!(n <= 600, "a line of {n} bytes over --syslog-max-line 600: {line}");
+        let pri: u32 = line[1..line.find('>').unwrap()].parse().unwrap();
+        let (head, json) = line.split_once("]: ").unwrap();
+        assert!(head.contains("sslx-execd["), "{line}");
+        lines.push((pri, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))));
+    }
+    lines
+}
+
+#[test]
+fn every_command_leaves_its_audit_record_at_syslog_and_in_the_chained_file() {
+    use predicates::prelude::*;
+    let logs = tempfile::tempdir().unwrap();
+    let sock_path = logs.path().join("syslog.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let file = logs.path().join("audit.jsonl");
+    let target = format!("unix:{}", sock_path.display());
+    let site = site_with(&["--syslog", &target, "--syslog-max-line", "600", "--audit-file", file.to_str().unwrap()]);
+    let grant = granter(&site);
+    let at = site.host.at("listen");
+    run(&at, &grant(), &["/bin/echo", "hello"], b"").unwrap();
+    run(&at, &grant(), &["/bin/rm", "-rf", "/tmp/x"], b"").unwrap_err();
+    run(&at, &grant(), &["/bin/sh", "-c", "sleep 30"], b"").unwrap();
+    let long = "z".repeat(3000);
+    run(&at, &grant(), &["/bin/echo", &long], b"").unwrap();
+    let lines = syslog_lines(&sock, std::time::Duration::from_secs(3));
+    let events: Vec<&str> = lines.iter().map(|(_, j)| j["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["started", "finished", "denied", "started", "finished", "started", "finished"]);
+    // authpriv (10) and info (6).
+    assert!(lines.iter().all(|(pri, _)| *pri == 10 * 8 + 6), "{lines:?}");
+    let (_, done) = &lines[1];
+    assert_eq!(done["principal"], "alice");
+    assert_eq!(done["host"], "web1");
+    assert_eq!(done["from"], "192.0.2.9");
+    assert!(done["gateway"].as_str().unwrap().starts_with("127.0.0.1:"), "{done}");
+    assert_eq!(done["argv"], serde_json::json!(["/bin/echo", "hello"]));
+    assert_eq!(done["local_user"], site.user.as_str());
+    assert_eq!(done["exit"], 0);
+    assert_eq!(done["bytes_out"], 6);
+    let (_, denied) = &lines[2];
+    assert!(denied["reason"].as_str().unwrap().contains("does not let alice run /bin/rm"), "{denied}");
+    assert!(denied.get("local_user").is_none());
+    let (_, killed) = &lines[4];
+    assert_eq!((killed["signal"].as_i64(), killed["stopped"].as_str()), (Some(9), Some("ran past its limit of 2 s")));
+    // The long command is cut in its line, whole in the file.
+    let (_, cut) = &lines[6];
+    let words = cut["argv"].as_array().unwrap();
+    assert!(words[0].as_str().unwrap().starts_with("/bin/echo zzz"), "{cut}");
+    assert!(words[1].as_str().unwrap().ends_with("bytes cut]"), "{cut}");
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 7);
+    assert_eq!(records[6]["argv"], serde_json::json!(["/bin/echo", long]));
+    for ((_, line), rec) in lines.iter().zip(&records) {
+        assert_eq!(line["hash"], rec["hash"], "each syslog line holds its file record's hash");
+        assert_eq!(line["seq"], rec["seq"]);
+    }
+    assert_eq!(records[0]["prev"], sslx::execd::audit::GENESIS);
+    assert_eq!(records[1]["prev"], records[0]["hash"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // sslx-execd audit verify: the chain holds; any byte changed breaks it.
+    let verify = || {
+        let mut c = assert_cmd::Command::new(bin("sslx-execd"));
+        c.args(["audit", "verify", "--json"]).arg(&file);
+        c
+    };
+    let out = verify().assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v, serde_json::json!({"records": 7, "last_hash": records[6]["hash"]}));
+    let kept = std::fs::read(&file).unwrap();
+    for at in [0, 17, kept.len() / 3, kept.len() / 2, kept.len() - 40, kept.len() - 1] {
+        let mut b = kept.clone();
+        b[at] = if b[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&file, &b).unwrap();
+        verify().assert().code(3).stderr(predicate::str::contains("line "));
+    }
+    // A line taken out: the next one names the gap.
+    let text = String::from_utf8(kept.clone()).unwrap();
+    let without: String = text.lines().enumerate().filter(|(i, _)| *i != 2).map(|(_, l)| format!("{l}\n")).collect();
+    std::fs::write(&file, without).unwrap();
+    verify().assert().code(3).stderr(predicate::str::contains("line 3: the chain breaks"));
+}
+
+#[test]
+fn a_syslog_sink_that_is_stalled_or_absent_holds_up_no_command() {
+    let logs = tempfile::tempdir().unwrap();
+    // A receiver that never reads: its queue fills after a few lines and a writer blocks.
+    let stalled_path = logs.path().join("stalled.sock");
+    let stalled = std::os::unix::net::UnixDatagram::bind(&stalled_path).unwrap();
+    let file = logs.path().join("audit.jsonl");
+    let target = format!("unix:{}", stalled_path.display());
+    let site = site_with(&["--syslog", &target, "--audit-file", file.to_str().unwrap()]);
+    let grant = granter(&site);
+    let at = site.host.at("listen");
+    for i in 0..30 {
+        let (_, out, _, _) = run(&at, &grant(), &["/bin/echo", &i.to_string()], b"").unwrap();
+        assert_eq!(out, format!("{i}\n").as_bytes());
+    }
+    // The lines waited in sslx-execd's queue while the receiver stalled, not the commands.
+    let got = syslog_lines(&stalled, std::time::Duration::from_secs(2)).len();
+    assert_eq!(got, 60, "lines lost while the queue had room");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 60, "the file has every record");
+    // No receiver at all.
+    let absent = format!("unix:{}", logs.path().join("nobody.sock").display());
+    let site = site_with(&["--syslog", &absent]);
+    let grant = granter(&site);
+    let (_, out, _, _) = run(&site.host.at("listen"), &grant(), &["/bin/echo", "still"], b"").unwrap();
+    assert_eq!(out, b"still\n");
+}
+
+/// A super-daemon of the test's own: on each TCP connection it starts `sslx-execd --inetd`
+/// with the connection on stdin, either the socket itself (as systemd's Accept=yes does) or
+/// one end of a socket pair whose other end it copies to and from the TCP connection.
+fn superdaemon(site: &Site, pair: bool, audit: &Path) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (keytab, acl) = (site.dir.path().join("web1.keytab"), site.dir.path().join("acl.toml"));
+    let audit = audit.to_owned();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut cmd = std::process::Command::new(bin("sslx-execd"));
+            cmd.args(["--inetd", "--syslog", "none", "--keytab"]).arg(&keytab).arg("--acl").arg(&acl);
+            cmd.arg("--audit-file").arg(&audit).stderr(std::process::Stdio::null());
+            let fd: std::os::fd::OwnedFd = if pair {
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+                let (mut a, mut b) = (conn.try_clone().unwrap(), ours.try_clone().unwrap());
+                let (mut c, mut d) = (ours, conn);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a, &mut b);
+                    let _ = b.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c, &mut d);
+                    let _ = d.shutdown(std::net::Shutdown::Write);
+                });
+                theirs.into()
+            } else {
+                conn.into()
+            };
+            let out = fd.try_clone().unwrap();
+            cmd.stdin(fd).stdout(out);
+            let mut child = cmd.spawn().unwrap();
+            std::thread::spawn(move || child.wait());
+        }
+    });
+    addr
+}
+
+#[test]
+fn inetd_mode_serves_the_connection_on_stdin_a_socket_pair_or_a_tcp_socket() {
+    use predicates::prelude::*;
+    let site = site();
+    let grant = granter(&site);
+    let audit = site.dir.path().join("inetd-audit.jsonl");
+    for pair in [true, false] {
+        let at = superdaemon(&site, pair, &audit);
+        let (user, out, err, exit) =
+            run(&at, &grant(), &["/bin/sh", "-c", "echo out; echo err >&2; exit 4"], b"").unwrap();
+        assert_eq!(
+            (user.as_str(), out.as_slice(), err.as_slice(), exit),
+            (site.user.as_str(), &b"out\n"[..], &b"err\n"[..], Some(RemoteExit::Exited(4))),
+            "socket pair: {pair}"
+        );
+        let (_, out, _, _) = run(&at, &grant(), &["/bin/cat"], b"stdin of the connection\n").unwrap();
+        assert_eq!(out, b"stdin of the connection\n");
+        let e = run(&at, &grant(), &["/bin/rm", "/tmp/x"], b"").unwrap_err();
+        assert!(e.to_string().contains("does not let alice run /bin/rm"), "{e}");
+    }
+    // Each process of one connection continues the one chain.
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 10);
+    assert_eq!(records[0]["gateway"], "-", "a socket pair has no address");
+    assert!(records[9]["gateway"].as_str().unwrap().starts_with("127.0.0.1:"), "{}", records[9]);
+    sslx::execd::audit::verify(&audit).unwrap();
+    // Without a socket on stdin it says what it needs.
+    let mut c = assert_cmd::Command::new(bin("sslx-execd"));
+    c.args(["--inetd", "--syslog", "none", "--keytab"]).arg(site.dir.path().join("web1.keytab"));
+    c.arg("--acl").arg(site.dir.path().join("acl.toml")).write_stdin("not a socket");
+    c.assert().code(2).stderr(predicate::str::contains("stdin is not a stream socket"));
+}
+
+#[test]
+fn run_as_root_sslx_execd_runs_the_command_as_the_acl_user_with_none_of_its_own_groups() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: sslx-execd changes users only when run as root, and this test is not root");
+        return;
+    }
+    const USER: &str = "sslx-exec-test";
+    let made = std::process::Command::new("useradd")
+        .args(["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", USER])
+        .status()
+        .expect("useradd");
+    // 9: the user is there already (an earlier run).
+    assert!(made.success() || made.code() == Some(9), "useradd {USER}: {made}");
+    let pw = unsafe { libc::getpwnam(std::ffi::CString::new(USER).unwrap().as_ptr()) };
+    assert!(!pw.is_null());
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+
+    let KdcSite { cds, db: _, dir } = kdc_site();
+    let acl = dir.path().join("acl.toml");
+    std::fs::write(
+        &acl,
+        format!(
+            "[[rule]]\nprincipal = \"alice\"\nuser = \"{USER}\"\ncommands = [\"/usr/bin/id *\", \"/bin/pwd\"]\n\n\
+             [[rule]]\nprincipal = \"alice\"\nuser = \"root\"\ncommands = [\"/usr/bin/id -un\"]\n"
+        ),
+    )
+    .unwrap();
+    let host = execd(&dir.path().join("web1.keytab"), &acl, &[]);
+    let at = format!("web1={}", host.at("listen"));
+    let gw = gateway(&cds.listen, &dir.path().join("gw1.keytab"), &["--host", &at]);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().join("home");
+    let mut login = sslx(&h);
+    login.args(["login", "--gateway", &gw.at("listen"), "--gateway-fingerprint", &gw.at("fingerprint"), "alice"]);
+    login.env("SSLX_PASSWORD", "correct horse").assert().success();
+    let exec = |args: &[&str]| {
+        let mut c = sslx(&h);
+        c.args(["exec", "--as", USER, "web1", "--"]).args(args);
+        String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap().trim().to_owned()
+    };
+    assert_eq!(exec(&["/usr/bin/id", "-un"]), USER);
+    assert_eq!(exec(&["/usr/bin/id", "-u"]), uid.to_string());
+    assert_eq!(exec(&["/usr/bin/id", "-G"]), gid.to_string(), "its own group only: root's are dropped");
+    assert_eq!(exec(&["/bin/pwd"]), "/", "a home that is not there: the command starts in /");
+    // The first rule that fits decides, when no --as is given.
+    let mut c = sslx(&h);
+    c.args(["exec", "web1", "--", "/usr/bin/id", "-un"]);
+    c.assert().success().stdout(format!("{USER}\n"));
+    let mut c = sslx(&h);
+    c.args(["exec", "--as", "root", "web1", "--", "/usr/bin/id", "-un"]);
+    c.assert().success().stdout("root\n");
 }

@@ -208,8 +208,8 @@ fn the_library_listener_runs_a_call_through_a_command() {
         assert_eq!(String::from_utf8(out).unwrap(), "HELLO BOB\npeer=ea\n");
         assert_eq!((err.as_slice(), exit), (&b"oops\n"[..], Some(sslx::session::msgs::RemoteExit::Exited(3))));
         assert_eq!(t.sent, 10);
-        let (moved, status) = listener.join().unwrap();
-        assert_eq!((moved.received, status.code()), (10, Some(3)));
+        let ran = listener.join().unwrap();
+        assert_eq!((ran.transfer.received, ran.status.code(), ran.stopped), (10, Some(3), None));
     });
 }
 

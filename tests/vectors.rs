@@ -682,6 +682,75 @@ fn exec_command_and_decision_vector() {
     assert_eq!(m1.to_frame().unwrap(), h(&f["m1"]));
 }
 
+/// The audit trail (PROTOCOL.md 5H): two lines of a chained file as `sslx-execd` appends them,
+/// and a syslog message cut to 480 bytes. The hashes are checked here as the spec words them.
+#[test]
+fn audit_trail_vector() {
+    use sslx::execd::audit::{syslog_message, AuditRecord, ChainFile, Event, GENESIS};
+    let f = write_once(
+        &dir("kdc/audit.txt"),
+        "# Two lines of sslx-execd's hash-chained audit file and the syslog message of a long command cut to\n\
+         # 480 bytes (docs/PROTOCOL.md 5H, the audit trail).\n",
+        || {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("audit.jsonl");
+            let file = ChainFile::open(&path).unwrap();
+            let mut started = AuditRecord {
+                seq: None,
+                time: "2026-12-04T01:00:00Z".into(),
+                host: "web1".into(),
+                event: Event::Started,
+                principal: "alice".into(),
+                from: "192.0.2.9".into(),
+                gateway: "127.0.0.1:40000".into(),
+                argv: vec!["/bin/echo".into(), "hello \"web1\"".into()],
+                local_user: Some("ops".into()),
+                reason: None,
+                exit: None,
+                signal: None,
+                stopped: None,
+                bytes_out: None,
+                error: None,
+                prev: None,
+                hash: None,
+            };
+            file.append(&mut started.clone()).unwrap();
+            started.event = Event::Finished;
+            started.time = "2026-12-04T01:00:01Z".into();
+            started.exit = Some(0);
+            started.bytes_out = Some(13);
+            let hash = file.append(&mut started.clone()).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let mut long = started.clone();
+            long.argv = vec!["/bin/echo".into(), "x".repeat(600)];
+            vec![
+                ("line1".into(), lines[0].to_owned()),
+                ("line2".into(), lines[1].to_owned()),
+                ("syslog_long_480".into(), syslog_message(&long, Some(&hash), 480)),
+            ]
+        },
+    );
+    let own = |line: &str| {
+        let (body, hash) = line.rsplit_once(",\"hash\":\"").unwrap();
+        let hash = hash.strip_suffix("\"}").unwrap();
+        assert_eq!(hex::encode(ring::digest::digest(&ring::digest::SHA256, format!("{body}}}").as_bytes())), hash);
+        hash.to_owned()
+    };
+    let (h1, h2) = (own(&f["line1"]), own(&f["line2"]));
+    let (r1, r2): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&f["line1"]).unwrap(), serde_json::from_str(&f["line2"]).unwrap());
+    assert_eq!((r1["seq"].as_u64(), r1["prev"].as_str()), (Some(1), Some(GENESIS)));
+    assert_eq!((r2["seq"].as_u64(), r2["prev"].as_str()), (Some(2), Some(h1.as_str())));
+    let file = format!("{}\n{}\n", f["line1"], f["line2"]);
+    let v = sslx::execd::audit::verify_bytes(file.as_bytes()).unwrap();
+    assert_eq!((v.records, v.last_hash), (2, h2.clone()));
+    let cut = &f["syslog_long_480"];
+    assert!(cut.len() <= 480 && cut.starts_with(&format!("{{\"hash\":\"{h2}\",\"time\"")), "{cut}");
+    let m: serde_json::Value = serde_json::from_str(cut).unwrap();
+    assert!(m["argv"][1].as_str().unwrap().ends_with(" bytes cut]"));
+}
+
 /// The gateway's JSON (PROTOCOL.md 5G) as its encoders write it: a login's request and answer,
 /// an exec request, each event of an exec's NDJSON answer, and an error answer.
 #[test]

@@ -93,6 +93,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = sslx::execd::acl::Acl::parse(text, "fuzz");
     }
+    // An audit file: never a panic; what verifies ends its lines and counts them.
+    if let Ok(v) = sslx::execd::audit::verify_bytes(data) {
+        let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert!(data.is_empty() || (data.ends_with(b"\n") && v.records == lines));
+    }
     if let Ok(b) = sslx::kdc::ParamsRequestBody::decode(data) {
         assert_eq!(b.encode().unwrap(), data);
     }

@@ -625,18 +625,24 @@ pub struct GatewayCli {
 #[command(
     name = "sslx-execd",
     version,
-    after_help = "On start, one JSON line on stdout: {\"listen\": ADDR, \"host\": NAME}. The host's name is its key\ntable's (sslx-cds host add NAME --keytab FILE); the ACL file (TOML: [[rule]] principal, user,\ncommands) says who may run what as whom (docs/PROTOCOL.md 5H). Run as root it runs each command\nas the ACL's local user (its groups dropped); otherwise only as its own user. Each command gets\na clean environment (PATH, HOME, USER, LOGNAME, SSLX_PRINCIPAL, SSLX_CLIENT) in the user's home.\nSIGINT/SIGTERM stop it.\nExit status: 0 stopped, 1 a file cannot be read, 2 usage (a key table that is not a host's or is\nreadable by others, an ACL that does not parse), 7 the address cannot be bound."
+    subcommand_negates_reqs = true,
+    after_help = "On start, one JSON line on stdout: {\"listen\": ADDR, \"host\": NAME} (none with --inetd). The host's\nname is its key table's (sslx-cds host add NAME --keytab FILE); the ACL file (TOML: [[rule]]\nprincipal, user, commands) says who may run what as whom (docs/PROTOCOL.md 5H). Run as root it\nruns each command as the ACL's local user (its groups dropped); otherwise only as its own user.\nEach command gets a clean environment (PATH, HOME, USER, LOGNAME, SSLX_PRINCIPAL, SSLX_CLIENT) in\nthe user's home.\nThe audit trail: a record when a command is denied, when it starts and when it ends (principal,\nthe user's address, the gateway, the command, local user, decision, exit code or signal, bytes\nout), to syslog (--syslog, RFC 3164 lines of JSON cut to --syslog-max-line, each with the hash of\nits --audit-file line) and to --audit-file, a hash-chained file of JSON lines that sslx-execd\naudit verify checks. A sink that is down loses lines (said in the log); it never holds up a\ncommand.\nUnder inetd or a systemd socket with Accept=yes (contrib/sslx-execd.socket), --inetd serves the\none connection on stdin.\nSIGINT/SIGTERM stop it.\nExit status: 0 stopped, 1 a file cannot be read, 2 usage (a key table that is not a host's or is\nreadable by others, an ACL that does not parse, an audit file others may write), 7 the address\ncannot be bound."
 )]
 pub struct ExecdCli {
+    #[command(subcommand)]
+    pub command: Option<ExecdCommand>,
     /// Where to take the gateways' connections
     #[arg(long, default_value = "0.0.0.0:7460", value_name = "ADDR")]
     pub listen: String,
+    /// Serve the one connection on stdin (a socket from inetd or systemd's Accept=yes), then exit
+    #[arg(long)]
+    pub inetd: bool,
     /// The host's key table (sslx-cds host add NAME --keytab FILE)
-    #[arg(long, value_name = "FILE")]
-    pub keytab: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub keytab: Option<PathBuf>,
     /// The ACL file: who may run what, as whom
-    #[arg(long, value_name = "FILE")]
-    pub acl: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub acl: Option<PathBuf>,
     /// Commands that may run at once (connections in their handshake count apart: 8 per source)
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_at_once: usize,
@@ -646,6 +652,43 @@ pub struct ExecdCli {
     /// Bytes of output (stdout and stderr) a command may give before it is killed (0: no limit)
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub max_output: u64,
+    /// The hash-chained audit file (JSON lines, created 0600; sslx-execd audit verify FILE)
+    #[arg(long, value_name = "FILE")]
+    pub audit_file: Option<PathBuf>,
+    /// Where audit lines go: local (/dev/log), unix:PATH, udp:HOST:PORT, tcp:HOST:PORT, or none
+    #[arg(long, value_name = "TARGET", default_value = "local")]
+    pub syslog: String,
+    /// The syslog facility of the audit lines (auth, authpriv, daemon, local0..local7, ...)
+    #[arg(long, value_name = "NAME", default_value = "authpriv")]
+    pub syslog_facility: String,
+    /// The longest syslog line sent, its header included (480 or more; the command is cut first)
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub syslog_max_line: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExecdCommand {
+    /// The audit trail: verify a hash-chained audit file
+    #[command(
+        subcommand,
+        after_help = "Exit status: 0 the chain holds, 1 the file cannot be read, 2 usage, 3 the chain breaks."
+    )]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that no line of an audit file was changed, removed or inserted
+    #[command(
+        after_help = "Each line's prev must be the SHA-256 of the line before (64 zeros for the first) and its seq one more.\nPrints the number of records and the last line's hash, which the syslog collector also holds\n(the line's \"hash\"): a file cut after that line verifies, the hash tells.\nExit status: 0 the chain holds, 1 the file cannot be read, 3 the chain breaks (the line is named)."
+    )]
+    Verify {
+        /// The audit file (sslx-execd --audit-file)
+        file: PathBuf,
+        /// One JSON object: {"records": N, "last_hash": HEX}
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The Common Directory Server: registrar for verified setup, key broker, relay.
@@ -1089,10 +1132,20 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             ("sslx exec web1 -- /usr/bin/id -un", "as the ACL's local user on web1"),
             ("echo hello | sslx exec web1 -- /bin/cat", "stdin reaches the command"),
         ],
-        "sslx-execd" => &[(
-            "sslx-execd --listen 0.0.0.0:7460 --keytab /etc/sslx/web1.keytab --acl /etc/sslx/acl.toml",
-            "a managed host, as root",
-        )],
+        "sslx-execd" => &[
+            (
+                "sslx-execd --listen 0.0.0.0:7460 --keytab /etc/sslx/web1.keytab --acl /etc/sslx/acl.toml --audit-file /var/log/sslx-execd/audit.jsonl",
+                "a managed host, as root; audit lines to /dev/log and the chained file",
+            ),
+            (
+                "sslx-execd --inetd --keytab /etc/sslx/web1.keytab --acl /etc/sslx/acl.toml --syslog udp:logs.example:514",
+                "one connection on stdin (contrib/sslx-execd.socket), audit lines to a collector",
+            ),
+        ],
+        "sslx-execd-audit" | "sslx-execd-audit-verify" => &[
+            ("sslx-execd audit verify /var/log/sslx-execd/audit.jsonl", "the chain holds, or the first line that breaks it"),
+            ("sslx-execd audit verify --json audit.jsonl | jq -r .last_hash", "the hash to match at the syslog collector"),
+        ],
         "sslx-cds-principal" | "sslx-cds-principal-add" => &[
             ("sslx-cds principal add --db cds.db alice", "a user; the password is asked for twice"),
             ("SSLX_PASSWORD=… sslx-cds principal add --db cds.db ci-bot", "from a script"),

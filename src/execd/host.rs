@@ -7,6 +7,7 @@
 //! the session's records.
 
 use super::acl::{Acl, Decision};
+use super::audit::{Audit, AuditRecord, Event};
 use super::msgs::{ExecCommand, ExecDecision};
 use crate::clock::Clock;
 use crate::kdc::keytab::KeyTable;
@@ -31,18 +32,8 @@ pub struct Host {
     pub clock: std::sync::Arc<dyn Clock>,
     /// How long a command may run and how much output it may give.
     pub limits: crate::session::exec::CommandLimits,
-}
-
-/// How a connection went, for the log (and the audit trail to come).
-#[derive(Debug)]
-pub struct Outcome {
-    pub principal: String,
-    pub client: String,
-    pub argv: Vec<String>,
-    pub local_user: Option<String>,
-    pub decision: String,
-    pub exit: Option<std::process::ExitStatus>,
-    pub bytes_out: u64,
+    /// Where each command's records go.
+    pub audit: Audit,
 }
 
 /// The first data record of the session.
@@ -110,14 +101,16 @@ fn command(
     Ok(c)
 }
 
-/// Serves one gateway connection to its end.
+/// Serves one gateway connection to its end: the command's last audit record, or why the
+/// connection ended before a command (`peer` is its address, for the trail).
 /// `admitted` is told when the gateway is authenticated (it stops counting against its source).
 pub fn serve(
     host: &Host,
     stream: TcpStream,
+    peer: &str,
     admitted: &mut crate::session::admission::Admitted,
     rng: &dyn SecureRandom,
-) -> Result<Outcome> {
+) -> Result<AuditRecord> {
     let name = host.keytab.principal.clone();
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let watchdog = crate::net::Watchdog::arm(&stream, HANDSHAKE_DEADLINE);
@@ -181,36 +174,112 @@ pub fn serve(
     }
     conn.reader_timeout(None);
     let cmd = cmd?;
-    let mut outcome = Outcome {
+    let mut rec = AuditRecord {
+        seq: None,
+        time: crate::clock::fmt_time(host.clock.now()),
+        host: name,
+        event: Event::Denied,
         principal: ticket.user.clone(),
-        client: ticket.client.clone(),
+        from: ticket.client.clone(),
+        gateway: peer.to_owned(),
         argv: cmd.argv.clone(),
         local_user: None,
-        decision: String::new(),
+        reason: None,
         exit: None,
-        bytes_out: 0,
+        signal: None,
+        stopped: None,
+        bytes_out: None,
+        error: None,
+        prev: None,
+        hash: None,
     };
     let decided = match host.acl.decide(&ticket.user, &cmd) {
         Decision::Allowed(user) => command(&user, &ticket.user, &ticket.client, &cmd.argv).map(|c| (user, c)),
         Decision::Denied(why) => Err(why),
     };
+    // The record first: nothing runs that the trail has not been given.
     let decision = match &decided {
-        Ok((user, _)) => ExecDecision { allowed: true, local_user: user.clone(), reason: String::new() },
-        Err(why) => ExecDecision { allowed: false, local_user: String::new(), reason: why.clone() },
-    };
-    let record = session.sender.seal(&decision.encode()?, !decision.allowed)?;
-    std::io::Write::write_all(&mut conn.writer, &record).map_err(|e| Error::io("answering the gateway", e))?;
-    let (user, command) = match decided {
-        Ok(x) => x,
+        Ok((user, _)) => {
+            rec.event = Event::Started;
+            rec.local_user = Some(user.clone());
+            ExecDecision { allowed: true, local_user: user.clone(), reason: String::new() }
+        }
         Err(why) => {
-            outcome.decision = format!("denied: {why}");
-            return Ok(outcome);
+            rec.reason = Some(why.clone());
+            ExecDecision { allowed: false, local_user: String::new(), reason: why.clone() }
         }
     };
-    outcome.local_user = Some(user);
-    outcome.decision = "allowed".into();
-    let (transfer, status) = crate::session::exec::run_command(session, conn, command, &cmd.argv[0], host.limits)?;
-    outcome.exit = Some(status);
-    outcome.bytes_out = transfer.sent;
-    Ok(outcome)
+    host.audit.record(rec.clone());
+    let record = session.sender.seal(&decision.encode()?, !decision.allowed)?;
+    std::io::Write::write_all(&mut conn.writer, &record).map_err(|e| Error::io("answering the gateway", e))?;
+    let Ok((_, command)) = decided else {
+        return Ok(rec);
+    };
+    let ran = crate::session::exec::run_command(session, conn, command, &cmd.argv[0], host.limits);
+    rec.event = Event::Finished;
+    rec.time = crate::clock::fmt_time(host.clock.now());
+    match ran {
+        Ok(r) => {
+            use std::os::unix::process::ExitStatusExt;
+            rec.exit = r.status.code();
+            rec.signal = r.status.signal();
+            rec.stopped = r.stopped;
+            rec.bytes_out = Some(r.transfer.sent);
+        }
+        Err(e) => rec.error = Some(e.to_string()),
+    }
+    host.audit.record(rec.clone());
+    Ok(rec)
+}
+
+/// The connection inetd (or a systemd socket with `Accept=yes`) hands over on stdin, and the
+/// peer's address ("-" over a Unix socket). Standard input and output, and standard error when
+/// it is the same socket (inetd sets all three so), are pointed at /dev/null: nothing printed can
+/// reach the connection but its records.
+pub fn inetd_stream() -> Result<(TcpStream, String)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let not_socket = || {
+        Error::Usage(
+            "--inetd serves the connection on stdin, and stdin is not a stream socket (run it from inetd, or \
+             from a systemd socket unit with Accept=yes: contrib/sslx-execd.socket)"
+                .into(),
+        )
+    };
+    let stat = |fd: i32| {
+        // SAFETY: fstat writes into `st`, which outlives the call.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st)
+    };
+    let st = stat(0).ok_or_else(not_socket)?;
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `kind`.
+    let rc = unsafe {
+        libc::getsockopt(0, libc::SOL_SOCKET, libc::SO_TYPE, (&mut kind as *mut libc::c_int).cast(), &mut len)
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || rc != 0 || kind != libc::SOCK_STREAM {
+        return Err(not_socket());
+    }
+    // SAFETY: fcntl duplicates fd 0, open (checked above); the new descriptor is ours alone.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return Err(Error::io("taking the connection from stdin", std::io::Error::last_os_error()));
+    }
+    // A socket of any family carries the session: the calls made on it (read, write, shutdown,
+    // timeouts, dup) are the same for TCP and Unix stream sockets; TCP's own options fail
+    // harmlessly on a Unix socket and are not relied on.
+    // SAFETY: `fd` is an open socket owned by nothing else.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::io("opening /dev/null", e))?;
+    let err_is_socket = stat(2).is_some_and(|e| e.st_dev == st.st_dev && e.st_ino == st.st_ino);
+    for target in [0, 1].into_iter().chain(err_is_socket.then_some(2)) {
+        // SAFETY: dup2 onto a standard descriptor from one we hold open.
+        unsafe { libc::dup2(null.as_raw_fd(), target) };
+    }
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "-".into());
+    Ok((stream, peer))
 }

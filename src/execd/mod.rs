@@ -4,6 +4,7 @@
 //! `client` is the gateway's side.
 
 pub mod acl;
+pub mod audit;
 pub mod client;
 pub mod host;
 pub mod msgs;

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 /// Runs `cmd` (`sh -c`) for this session; returns what moved and how the command ended.
-pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<(Transfer, std::process::ExitStatus)> {
+pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<Ran> {
     let mut command = std::process::Command::new("sh");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("SSLX_") {
@@ -34,6 +34,15 @@ pub struct CommandLimits {
     pub max_output: Option<u64>,
 }
 
+/// How a command ran: what moved, how it ended, and the limit it was killed at.
+#[derive(Debug)]
+pub struct Ran {
+    pub transfer: Transfer,
+    pub status: std::process::ExitStatus,
+    /// Why it was killed ("ran past its limit of 5 s"), when a limit stopped it.
+    pub stopped: Option<String>,
+}
+
 /// Runs a prepared command for this session (its stdin, stdout and stderr are set here): the
 /// peer's data is its stdin, its outputs and how it ended go back.
 pub fn run_command(
@@ -42,7 +51,7 @@ pub fn run_command(
     mut command: std::process::Command,
     what: &str,
     limits: CommandLimits,
-) -> Result<(Transfer, std::process::ExitStatus)> {
+) -> Result<Ran> {
     let mut child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -53,8 +62,8 @@ pub fn run_command(
     let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
     let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child, limits);
     let r = run_both(session, conn, send, stdin, None, Peer::CallerOfCommand);
-    let ((sent, status), (received, _)) = r?;
-    Ok((Transfer { sent, received }, status))
+    let ((sent, status, stopped), (received, _)) = r?;
+    Ok(Ran { transfer: Transfer { sent, received }, status, stopped })
 }
 
 /// One chunk of the command's output, from the thread that read it.
@@ -80,7 +89,7 @@ fn send_outputs(
     stderr: impl Read + Send + 'static,
     mut child: std::process::Child,
     limits: CommandLimits,
-) -> Result<(u64, std::process::ExitStatus)> {
+) -> Result<(u64, std::process::ExitStatus, Option<String>)> {
     use std::sync::mpsc::RecvTimeoutError;
     let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
     let mut stopped: Option<String> = None;
@@ -200,5 +209,5 @@ fn send_outputs(
     };
     seal(&RemoteExit::of(status).encode(), FLAG_FINAL | FLAG_EXIT, &mut frame)?;
     let _ = writer.shutdown(Shutdown::Write);
-    Ok((total, status))
+    Ok((total, status, stopped))
 }

@@ -134,8 +134,8 @@ pub fn serve_call(
     let (t, exit) = match exec {
         None => (sslx::session::io::pump(session, conn, std::io::empty(), std::io::stdout())?, None),
         Some(cmd) => {
-            let (t, status) = sslx::session::exec::run(session, conn, cmd)?;
-            (t, Some(sslx::session::msgs::RemoteExit::of(status)))
+            let ran = sslx::session::exec::run(session, conn, cmd)?;
+            (ran.transfer, Some(sslx::session::msgs::RemoteExit::of(ran.status)))
         }
     };
     out.call_end(&peer, t.sent, t.received, exit);

@@ -1,0 +1,705 @@
+//! The audit trail of `sslx-execd` (seed 003 box 1518): a record for every command an
+//! authenticated principal asks for (denied; or started, then finished), written to two sinks:
+//!
+//! - a **hash-chained file** of JSON lines, appended under an exclusive lock (several
+//!   `sslx-execd --inetd` processes may share it): each record carries `seq` and `prev`, the
+//!   SHA-256 of the line before it (64 zeros for the first), so [`verify`] finds any changed,
+//!   removed or inserted line. The chain alone shows what changed to whoever holds a later hash:
+//!   each syslog line carries its record's hash for that;
+//! - **syslog** (the `syslog` crate, RFC 3164 lines: the local socket, a Unix socket, or UDP/TCP
+//!   to a collector), from a thread of its own behind a bounded queue: a sink that is down or
+//!   stalled loses lines (counted, and said in the daemon's log), it never holds up a command
+//!   (Vault#5361); each line is cut to the size limit, the command's words first (Vault#28136).
+//!
+//! Connections that never authenticate are not in the trail (they are in the daemon's log):
+//! no one without a ticket can grow the file.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// What a record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// The ACL refused the command (or its local user or program is missing).
+    Denied,
+    /// The ACL allowed it and it is about to run.
+    Started,
+    /// It ended (its exit code or signal), was killed at a limit, or lost its gateway.
+    Finished,
+}
+
+/// One record of the trail, as a line of the chained file (fields in this order; the absent
+/// ones left out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq: Option<u64>,
+    /// RFC 3339, UTC, from the daemon's clock.
+    pub time: String,
+    /// The host principal (its key table's name).
+    pub host: String,
+    pub event: Event,
+    /// The remote user: the ticket's principal.
+    pub principal: String,
+    /// The user's address the KDC saw at login ("" when it saw none).
+    pub from: String,
+    /// The address the connection came from (the gateway), "-" under inetd over a Unix socket.
+    pub gateway: String,
+    pub argv: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub local_user: Option<String>,
+    /// Why it was denied.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exit: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signal: Option<i32>,
+    /// The limit it was killed at.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped: Option<String>,
+    /// Bytes of stdout and stderr sent back.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_out: Option<u64>,
+    /// How the session failed (the gateway gone, say).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// In the file: the `hash` of the line before, 64 zeros for the first.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub prev: Option<String>,
+    /// In the file: the SHA-256 (hex) of this line without this member (the bytes before
+    /// `,"hash":` and then `}`), always the last member.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hash: Option<String>,
+}
+
+/// The `prev` of a file's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// SHA-256 in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// A record's line: its JSON without `hash`, then `hash` (the SHA-256 of that JSON) as the last
+/// member. Returns the line and the hash.
+pub fn sealed_line(rec: &AuditRecord) -> Result<(String, String)> {
+    let mut rec = rec.clone();
+    rec.hash = None;
+    let body = serde_json::to_string(&rec).map_err(|e| Error::Other(format!("encoding an audit record: {e}")))?;
+    let hash = sha256_hex(body.as_bytes());
+    Ok((format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]), hash))
+}
+
+/// The `,"hash":"<64 hex>"}` a line ends with.
+const HASH_SUFFIX: usize = 9 + 64 + 2;
+
+/// The hash a line says it has, if it checks: the line without its `hash` member hashes to it.
+fn checked_hash(line: &[u8]) -> Option<String> {
+    let cut = line.len().checked_sub(HASH_SUFFIX)?;
+    let (body, suffix) = line.split_at(cut);
+    let hex = suffix.strip_prefix(b",\"hash\":\"")?.strip_suffix(b"\"}")?;
+    if !hex.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) {
+        return None;
+    }
+    let mut whole = body.to_vec();
+    whole.push(b'}');
+    let hash = sha256_hex(&whole);
+    (hash.as_bytes() == hex).then_some(hash)
+}
+
+/// The chained file, opened for appending.
+pub struct ChainFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+/// The last line of `f` (without its newline) and whether the file ends in a newline.
+fn last_line(f: &std::fs::File) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok((Vec::new(), true));
+    }
+    let mut last = [0u8];
+    f.read_exact_at(&mut last, len - 1)?;
+    let ends = last[0] == b'\n';
+    let end = if ends { len - 1 } else { len };
+    // Backwards in chunks until the newline before the last line.
+    let mut tail: Vec<u8> = Vec::new();
+    let mut at = end;
+    while at > 0 {
+        let n = at.min(64 * 1024);
+        let mut chunk = vec![0u8; n as usize];
+        f.read_exact_at(&mut chunk, at - n)?;
+        at -= n;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            chunk.drain(..=i);
+            chunk.extend_from_slice(&tail);
+            return Ok((chunk, ends));
+        }
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
+    }
+    Ok((tail, ends))
+}
+
+/// The `seq` a line holds, if it is a record.
+fn seq_of(line: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<AuditRecord>(line).ok()?.seq
+}
+
+struct Flock<'a>(&'a std::fs::File);
+
+impl<'a> Flock<'a> {
+    fn exclusive(f: &'a std::fs::File) -> std::io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this process holds open.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Flock(f))
+    }
+}
+
+impl Drop for Flock<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above; unlocking cannot fail in a way we could act on.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+impl ChainFile {
+    /// Opens (or creates, 0600) the file; refused when others may write to it.
+    pub fn open(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening the audit file {}", path.display()), e))?;
+        let mode = file.metadata().map_err(|e| Error::io("reading the audit file's mode", e))?.permissions().mode();
+        if mode & 0o022 != 0 {
+            return Err(Error::Usage(format!(
+                "the audit file {} may be written by others (mode {:o}): chmod go-w it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+        Ok(ChainFile { path: path.to_owned(), file: Mutex::new(file) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `rec` (its `seq` and `prev` set here from the file's last line) and returns the
+    /// new line's hash.
+    pub fn append(&self, rec: &mut AuditRecord) -> Result<String> {
+        let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let io = |e| Error::io(format!("appending to the audit file {}", self.path.display()), e);
+        let _lock = Flock::exclusive(&file).map_err(io)?;
+        let (last, ends) = last_line(&file).map_err(io)?;
+        if last.is_empty() {
+            rec.seq = Some(1);
+            rec.prev = Some(GENESIS.to_owned());
+        } else {
+            // A line that is not a record (a write cut short) is chained over by the hash of its
+            // bytes: `audit verify` points at it.
+            rec.seq = Some(seq_of(&last).unwrap_or(0) + 1);
+            rec.prev = Some(checked_hash(&last).unwrap_or_else(|| sha256_hex(&last)));
+        }
+        let (line, hash) = sealed_line(rec)?;
+        rec.hash = Some(hash.clone());
+        let mut out = Vec::with_capacity(line.len() + 2);
+        if !ends {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+        (&*file).write_all(&out).map_err(io)?;
+        Ok(hash)
+    }
+}
+
+/// What [`verify`] found in a file whose chain holds.
+#[derive(Debug, PartialEq)]
+pub struct Verified {
+    pub records: u64,
+    /// The hash of the last line: a later copy or a syslog collector can confirm it.
+    pub last_hash: String,
+}
+
+/// Checks a chained file line by line: each a record whose `hash` is its own, `seq` one more
+/// than the one before, its `prev` the `hash` of the line before. The error names the first line
+/// that breaks the chain.
+pub fn verify(path: &Path) -> Result<Verified> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    verify_bytes(&bytes)
+}
+
+pub fn verify_bytes(bytes: &[u8]) -> Result<Verified> {
+    let bad = |n: usize, why: String| Error::VerifyFailed(format!("line {n}: {why}"));
+    if bytes.is_empty() {
+        return Ok(Verified { records: 0, last_hash: GENESIS.to_owned() });
+    }
+    if bytes.last() != Some(&b'\n') {
+        let n = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(bad(n, "the last line has no end (a write cut short, or the file was cut)".into()));
+    }
+    let mut prev = GENESIS.to_owned();
+    let mut seq = 0u64;
+    for (i, line) in bytes[..bytes.len() - 1].split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let rec: AuditRecord = serde_json::from_slice(line)
+            .map_err(|e| bad(n, format!("not an audit record ({e}): the line was changed")))?;
+        let (Some(s), Some(p)) = (rec.seq, rec.prev.as_deref()) else {
+            return Err(bad(n, "a record without its seq or prev".into()));
+        };
+        let Some(hash) = checked_hash(line) else {
+            return Err(bad(n, "the line does not hash to its hash: it was changed".into()));
+        };
+        if p != prev {
+            return Err(bad(
+                n,
+                format!(
+                    "the chain breaks: prev is {p}, the hash of the line before is {prev} (a line before it was \
+                     removed or inserted, or the chain rewritten)"
+                ),
+            ));
+        }
+        if s != seq + 1 {
+            return Err(bad(n, format!("seq {s} follows seq {seq}")));
+        }
+        seq = s;
+        prev = hash;
+    }
+    Ok(Verified { records: seq, last_hash: prev })
+}
+
+/// Where syslog lines go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyslogTarget {
+    /// The system's socket (/dev/log).
+    Local,
+    Unix(PathBuf),
+    Udp(String),
+    Tcp(String),
+}
+
+impl std::str::FromStr for SyslogTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let addr = |a: &str| {
+            if a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+                Ok(a.to_owned())
+            } else {
+                Err(format!("{a:?} is not HOST:PORT"))
+            }
+        };
+        match s.split_once(':') {
+            None if s == "local" => Ok(SyslogTarget::Local),
+            Some(("unix", p)) if !p.is_empty() => Ok(SyslogTarget::Unix(p.into())),
+            Some(("udp", a)) => Ok(SyslogTarget::Udp(addr(a)?)),
+            Some(("tcp", a)) => Ok(SyslogTarget::Tcp(addr(a)?)),
+            _ => Err(format!("{s:?} is not a syslog target: local, unix:PATH, udp:HOST:PORT or tcp:HOST:PORT")),
+        }
+    }
+}
+
+impl std::fmt::Display for SyslogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyslogTarget::Local => f.write_str("local"),
+            SyslogTarget::Unix(p) => write!(f, "unix:{}", p.display()),
+            SyslogTarget::Udp(a) => write!(f, "udp:{a}"),
+            SyslogTarget::Tcp(a) => write!(f, "tcp:{a}"),
+        }
+    }
+}
+
+/// The smallest line limit taken: RFC 5424 has every receiver take 480 bytes.
+pub const MIN_SYSLOG_LINE: usize = 480;
+/// Lines waiting for the syslog thread; more are dropped.
+const SYSLOG_QUEUE: usize = 1024;
+/// How long the syslog thread waits to connect to, or write to, a TCP collector.
+const TCP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The syslog side: a thread writing lines, fed through a bounded queue.
+pub struct SyslogSink {
+    target: SyslogTarget,
+    tx: Option<mpsc::SyncSender<String>>,
+    done: mpsc::Receiver<()>,
+    dropped: Arc<AtomicU64>,
+    /// The bytes a line may have after the header (the whole line within the limit).
+    budget: usize,
+}
+
+fn formatter(target: &SyslogTarget, facility: syslog::Facility) -> syslog::Formatter3164 {
+    // A collector elsewhere is told which host; the local daemon adds it itself.
+    let hostname = match target {
+        SyslogTarget::Udp(_) | SyslogTarget::Tcp(_) => hostname(),
+        _ => None,
+    };
+    syslog::Formatter3164 { facility, hostname, process: "sslx-execd".into(), pid: std::process::id() }
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn connect(target: &SyslogTarget) -> std::io::Result<syslog::LoggerBackend> {
+    use std::net::ToSocketAddrs;
+    let unix = |p: &Path| -> std::io::Result<syslog::LoggerBackend> {
+        let s = std::os::unix::net::UnixDatagram::unbound()?;
+        match s.connect(p) {
+            Ok(()) => Ok(syslog::LoggerBackend::Unix(s)),
+            // A stream socket (some syslog daemons listen so).
+            Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
+                let s = std::os::unix::net::UnixStream::connect(p)?;
+                s.set_write_timeout(Some(TCP_TIMEOUT))?;
+                Ok(syslog::LoggerBackend::UnixStream(std::io::BufWriter::new(s)))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let resolve = |a: &str| {
+        a.to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{a} has no address")))
+    };
+    match target {
+        SyslogTarget::Local => ["/dev/log", "/var/run/syslog", "/var/run/log"]
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .map(unix)
+            .unwrap_or_else(|| Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no /dev/log"))),
+        SyslogTarget::Unix(p) => unix(p),
+        SyslogTarget::Udp(a) => {
+            let to = resolve(a)?;
+            let local = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            Ok(syslog::LoggerBackend::Udp(std::net::UdpSocket::bind(local)?, to))
+        }
+        SyslogTarget::Tcp(a) => {
+            let s = std::net::TcpStream::connect_timeout(&resolve(a)?, TCP_TIMEOUT)?;
+            s.set_write_timeout(Some(TCP_TIMEOUT))?;
+            Ok(syslog::LoggerBackend::Tcp(std::io::BufWriter::new(s)))
+        }
+    }
+}
+
+impl SyslogSink {
+    /// Starts the thread; it connects on its first line (and again after a failure).
+    pub fn start(target: SyslogTarget, facility: syslog::Facility, max_line: usize) -> Result<Self> {
+        use syslog::LogFormat;
+        if max_line < MIN_SYSLOG_LINE {
+            return Err(Error::Usage(format!("--syslog-max-line is {max_line}: it must be {MIN_SYSLOG_LINE} or more")));
+        }
+        let format = formatter(&target, facility);
+        let mut header = Vec::new();
+        format
+            .format(&mut header, syslog::Severity::LOG_INFO, "")
+            .map_err(|e| Error::Other(format!("formatting a syslog line: {e}")))?;
+        // TCP lines end in a newline (RFC 6587's non-transparent framing).
+        let budget = max_line.saturating_sub(header.len() + 1);
+        let (tx, rx) = mpsc::sync_channel::<String>(SYSLOG_QUEUE);
+        let (done_tx, done) = mpsc::channel();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (t, lost) = (target.clone(), dropped.clone());
+        std::thread::spawn(move || {
+            let mut backend: Option<syslog::LoggerBackend> = None;
+            let mut down = false;
+            for msg in rx {
+                let mut line = Vec::with_capacity(msg.len() + 64);
+                let sent = format
+                    .format(&mut line, syslog::Severity::LOG_INFO, &msg)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|()| {
+                        if matches!(t, SyslogTarget::Tcp(_)) {
+                            line.push(b'\n');
+                        }
+                        if backend.is_none() {
+                            backend = Some(connect(&t)?);
+                        }
+                        let b = backend.as_mut().expect("connected");
+                        b.write_all(&line)?;
+                        b.flush()
+                    });
+                match sent {
+                    Ok(()) if down => {
+                        down = false;
+                        log::warn!(
+                            "the syslog sink {t} takes lines again ({} audit lines were lost)",
+                            lost.load(Ordering::Relaxed)
+                        );
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        backend = None;
+                        lost.fetch_add(1, Ordering::Relaxed);
+                        if !down {
+                            down = true;
+                            log::warn!("the syslog sink {t} is down ({e}): audit lines are lost until it is back");
+                        }
+                    }
+                }
+            }
+            let _ = done_tx.send(());
+        });
+        Ok(SyslogSink { target, tx: Some(tx), done, dropped, budget })
+    }
+
+    pub fn target(&self) -> &SyslogTarget {
+        &self.target
+    }
+
+    /// Queues a line (already cut to [`SyslogSink::budget`]); dropped when the queue is full.
+    fn send(&self, msg: String) {
+        let Some(tx) = &self.tx else { return };
+        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(msg) {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                log::warn!("the syslog sink {} is stalled: audit lines are lost", self.target);
+            }
+        }
+    }
+
+    /// Lines lost so far (sink down, stalled or its queue full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Lets the thread write what is queued, for at most `wait`.
+    pub fn close(&mut self, wait: Duration) {
+        self.tx = None;
+        let _ = self.done.recv_timeout(wait);
+    }
+}
+
+/// The syslog message for a record: its JSON (with the file line's hash first, when there is a
+/// file), cut to `budget` bytes by shortening the command's words, then the reason, noting how
+/// many bytes of the command were cut.
+pub fn syslog_message(rec: &AuditRecord, hash: Option<&str>, budget: usize) -> String {
+    fn with_hash(rec: &AuditRecord, hash: Option<&str>) -> String {
+        let json = serde_json::to_string(rec).unwrap_or_default();
+        match hash {
+            Some(h) => format!("{{\"hash\":\"{h}\",{}", &json[1..]),
+            None => json,
+        }
+    }
+    fn cut(s: &str, max: usize) -> String {
+        let mut end = max.min(s.len());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_owned()
+    }
+    let mut rec = rec.clone();
+    rec.prev = None;
+    rec.hash = None;
+    let full = with_hash(&rec, hash);
+    if full.len() <= budget {
+        return full;
+    }
+    let command = rec.argv.join(" ");
+    let over = full.len() - budget;
+    // The words as one string, shortened by what is over and room for the note (JSON escapes
+    // may take more: shorten again until it fits, then drop the reason and the words).
+    let mut keep = command.len().saturating_sub(over + 48);
+    for _ in 0..4 {
+        let kept = cut(&command, keep);
+        rec.argv = vec![kept.clone(), format!("[{} bytes cut]", command.len() - kept.len())];
+        let line = with_hash(&rec, hash);
+        if line.len() <= budget {
+            return line;
+        }
+        keep = keep.saturating_sub(line.len() - budget + 16);
+    }
+    rec.argv = vec![format!("[{} bytes cut]", command.len())];
+    if let Some(r) = &rec.reason {
+        rec.reason = Some(cut(r, 64));
+    }
+    let line = with_hash(&rec, hash);
+    cut(&line, budget)
+}
+
+/// Both sinks, as `sslx-execd` writes to them.
+#[derive(Default)]
+pub struct Audit {
+    pub file: Option<ChainFile>,
+    pub syslog: Option<Mutex<SyslogSink>>,
+}
+
+impl Audit {
+    /// The sinks as `sslx-execd`'s flags give them: `syslog` is a [`SyslogTarget`] or `none`.
+    pub fn open(file: Option<&Path>, syslog: &str, facility: &str, max_line: usize) -> Result<Audit> {
+        let file = file.map(ChainFile::open).transpose()?;
+        let syslog = match syslog {
+            "none" => None,
+            t => {
+                let target: SyslogTarget = t.parse().map_err(Error::Usage)?;
+                let facility = facility.parse::<syslog::Facility>().map_err(|()| {
+                    Error::Usage(format!(
+                        "{facility:?} is not a syslog facility (auth, authpriv, daemon, local0..local7)"
+                    ))
+                })?;
+                Some(Mutex::new(SyslogSink::start(target, facility, max_line)?))
+            }
+        };
+        Ok(Audit { file, syslog })
+    }
+
+    /// Writes one record to both sinks; a sink that fails is said in the daemon's log and the
+    /// command goes on.
+    pub fn record(&self, mut rec: AuditRecord) {
+        let hash = match &self.file {
+            Some(f) => match f.append(&mut rec) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    log::error!("the audit trail: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(s) = &self.syslog {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            let msg = syslog_message(&rec, hash.as_deref(), s.budget);
+            s.send(msg);
+        }
+    }
+
+    /// Lets queued syslog lines go (at most `wait`): before a process of one connection exits.
+    pub fn close(&self, wait: Duration) {
+        if let Some(s) = &self.syslog {
+            s.lock().unwrap_or_else(|p| p.into_inner()).close(wait);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(argv: &[&str]) -> AuditRecord {
+        AuditRecord {
+            seq: None,
+            time: "2026-12-04T01:00:00Z".into(),
+            host: "web1".into(),
+            event: Event::Finished,
+            principal: "alice".into(),
+            from: "127.0.0.1".into(),
+            gateway: "127.0.0.1:40000".into(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            local_user: Some("alice".into()),
+            reason: None,
+            exit: Some(0),
+            signal: None,
+            stopped: None,
+            bytes_out: Some(3),
+            error: None,
+            prev: None,
+            hash: None,
+        }
+    }
+
+    #[test]
+    fn the_chain_holds_and_breaks_at_any_changed_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let f = ChainFile::open(&path).unwrap();
+        let mut hashes = Vec::new();
+        for i in 0..5 {
+            hashes.push(f.append(&mut record(&["/bin/echo", &i.to_string()])).unwrap());
+        }
+        let v = verify(&path).unwrap();
+        assert_eq!(v, Verified { records: 5, last_hash: hashes[4].clone() });
+        let bytes = std::fs::read(&path).unwrap();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            assert!(verify_bytes(&b).is_err(), "byte {i} changed and the chain held");
+        }
+        // A line removed, two swapped.
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        let without: Vec<u8> =
+            lines.iter().enumerate().filter(|(i, _)| *i != 2).flat_map(|(_, l)| l.to_vec()).collect();
+        assert!(verify_bytes(&without).unwrap_err().to_string().contains("line 3"));
+        let mut swapped = lines.clone();
+        swapped.swap(1, 2);
+        assert!(verify_bytes(&swapped.concat()).is_err());
+        // The last line removed is not seen by the chain: the last hash (which syslog holds) is
+        // what tells.
+        let shorter = lines[..4].concat();
+        assert_eq!(verify_bytes(&shorter).unwrap().last_hash, hashes[3]);
+    }
+
+    #[test]
+    fn a_second_writer_of_the_file_continues_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let a = ChainFile::open(&path).unwrap();
+        let b = ChainFile::open(&path).unwrap();
+        a.append(&mut record(&["/bin/true"])).unwrap();
+        b.append(&mut record(&["/bin/true"])).unwrap();
+        a.append(&mut record(&["/bin/true"])).unwrap();
+        assert_eq!(verify(&path).unwrap().records, 3);
+    }
+
+    #[test]
+    fn a_cut_line_is_chained_over_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let f = ChainFile::open(&path).unwrap();
+        f.append(&mut record(&["/bin/true"])).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"seq\":2,\"ti").unwrap();
+        assert!(verify(&path).unwrap_err().to_string().contains("line 2"));
+        f.append(&mut record(&["/bin/true"])).unwrap();
+        assert!(verify(&path).unwrap_err().to_string().contains("line 2: not an audit record"));
+    }
+
+    #[test]
+    fn syslog_messages_fit_their_budget_and_keep_the_start_of_the_command() {
+        let rec = record(&["/bin/echo", &"x".repeat(5000), "ü€"]);
+        for budget in [400, 480, 1000, 2000] {
+            let m = syslog_message(&rec, Some(GENESIS), budget);
+            assert!(m.len() <= budget, "{} > {budget}", m.len());
+            assert!(m.contains("/bin/echo xxx"), "{m}");
+            assert!(m.contains("bytes cut]"), "{m}");
+            assert!(m.contains("\"principal\":\"alice\""));
+            serde_json::from_str::<serde_json::Value>(&m).expect("still JSON");
+        }
+        let short = record(&["/bin/true"]);
+        let m = syslog_message(&short, Some(GENESIS), 1000);
+        assert!(m.starts_with(&format!("{{\"hash\":\"{GENESIS}\",\"time\"")), "{m}");
+        // Escapes (quotes, control bytes) take more room than their characters.
+        let rec = record(&["/bin/echo", &"\"\u{1}".repeat(3000)]);
+        assert!(syslog_message(&rec, None, 480).len() <= 480);
+    }
+
+    #[test]
+    fn syslog_targets_parse() {
+        assert_eq!("local".parse(), Ok(SyslogTarget::Local));
+        assert_eq!("udp:127.0.0.1:514".parse(), Ok(SyslogTarget::Udp("127.0.0.1:514".into())));
+        assert_eq!("tcp:[::1]:514".parse(), Ok(SyslogTarget::Tcp("[::1]:514".into())));
+        assert_eq!("unix:/dev/log".parse(), Ok(SyslogTarget::Unix("/dev/log".into())));
+        assert!("udp:nohost".parse::<SyslogTarget>().is_err());
+        assert!("syslog".parse::<SyslogTarget>().is_err());
+    }
+}
