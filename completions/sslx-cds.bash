@@ -231,7 +231,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__gateway__subcmd__add)
-            opts="-h --keytab --db --key-file --help"
+            opts="-h --keytab --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,7 +313,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__gateway__subcmd__rotate)
-            opts="-h --keytab --grace --db --key-file --help"
+            opts="-h --keytab --grace --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -609,7 +609,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__host__subcmd__add)
-            opts="-h --keytab --db --key-file --help"
+            opts="-h --keytab --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -691,7 +691,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__host__subcmd__rotate)
-            opts="-h --keytab --grace --db --key-file --help"
+            opts="-h --keytab --grace --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -735,7 +735,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__add)
-            opts="-h --password-file --argon2-memory --argon2-passes --argon2-lanes --db --key-file --help"
+            opts="-h --password-file --argon2-memory --argon2-passes --argon2-lanes --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -773,7 +773,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__del)
-            opts="-h --db --key-file --help"
+            opts="-h --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -795,7 +795,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__disable)
-            opts="-h --db --key-file --help"
+            opts="-h --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -817,7 +817,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__enable)
-            opts="-h --db --key-file --help"
+            opts="-h --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -951,7 +951,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__list)
-            opts="-h --json --db --key-file --help"
+            opts="-h --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -973,7 +973,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__passwd)
-            opts="-h --password-file --db --key-file --help"
+            opts="-h --password-file --db --json --key-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -99,23 +99,28 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-lanes -d 'Argon2id lanes' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l json -d 'One JSON object a line'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a user\'s password (a new salt; the old password stops working at once)'
@@ -131,11 +136,13 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_s
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l keytab -d 'Where to write the key table (both keys)' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the previous key stays valid: seconds, or 90m, 24h, 7d' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
@@ -147,11 +154,13 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fis
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l keytab -d 'Where to write the key table (both keys)' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the previous key stays valid: seconds, or 90m, 24h, 7d' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l db -d 'SQLite database file' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'

@@ -209,3 +209,41 @@ fn a_disabled_principal_is_refused_at_once_and_a_new_password_replaces_the_old()
     let e = service_ticket(&k.cds.listen, &k.gw, &fresh, "web1", t - 1, &rng).err().unwrap();
     assert!(e.to_string().contains("no longer valid"), "{e}");
 }
+
+/// Every admin command of the KDC says what it did as one JSON object with --json (stdout,
+/// nothing on stderr), and its documented exit code when it cannot.
+#[test]
+fn admin_commands_answer_in_json() {
+    let k = kdc();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut c = kdc_admin(&k.db, args);
+        c.arg("--json").env("SSLX_PASSWORD", "tr0ub4dor");
+        let out = c.assert().success().stderr("").get_output().stdout.clone();
+        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let v = json(&["principal", "add", "bob", "--argon2-memory", "64", "--argon2-passes", "1"]);
+    assert_eq!(
+        v,
+        serde_json::json!({"added": "bob", "kind": "user", "kvno": 1,
+            "argon2": {"memory_kib": 64, "passes": 1, "lanes": 1}})
+    );
+    assert_eq!(json(&["principal", "passwd", "bob"]), serde_json::json!({"password_set": "bob", "kvno": 2}));
+    assert_eq!(json(&["principal", "disable", "bob"]), serde_json::json!({"disabled": "bob"}));
+    assert_eq!(json(&["principal", "enable", "bob"]), serde_json::json!({"enabled": "bob"}));
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("web2.keytab");
+    let v = json(&["host", "add", "web2", "--keytab", table.to_str().unwrap()]);
+    assert_eq!(v, serde_json::json!({"added": "web2", "kind": "host", "kvno": 1, "keytab": table}));
+    let v = json(&["host", "rotate", "web2", "--keytab", table.to_str().unwrap(), "--grace", "1h"]);
+    assert_eq!(
+        (v["rotated"].as_str(), v["kvno"].as_u64(), v["previous_kvno"].as_u64()),
+        (Some("web2"), Some(2), Some(1))
+    );
+    assert!(v["previous_valid_until_unix"].as_u64().unwrap() > now());
+    let gw = dir.path().join("gw2.keytab");
+    assert_eq!(json(&["gateway", "add", "gw2", "--keytab", gw.to_str().unwrap()])["kind"], "gateway");
+    assert_eq!(json(&["principal", "del", "web2"]), serde_json::json!({"deleted": "web2"}));
+    // What cannot be done: its exit code, whatever the output.
+    kdc_admin(&k.db, &["principal", "del", "web2", "--json"]).assert().code(6);
+    kdc_admin(&k.db, &["principal", "add", "bob", "--json"]).env("SSLX_PASSWORD", "x").assert().code(2);
+}

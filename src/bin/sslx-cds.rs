@@ -66,6 +66,16 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
     }
 }
 
+/// What an admin command did: `line` on stderr, or `json` on stdout with --json.
+fn done(json: bool, line: String, v: serde_json::Value) -> Result<ExitCode> {
+    if json {
+        println!("{v}");
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sslx-cds principal …`, `host …`, `gateway …`: the KDC's principals (PROTOCOL.md 5F).
 fn principal(c: PrincipalCommand) -> Result<ExitCode> {
     use sslx::kdc::{Argon2Params, PrincipalKind};
@@ -130,11 +140,15 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
             if !store.principal_add(&row)? {
                 return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
             }
-            eprintln!(
-                "added the user {} (Argon2id: {} KiB, {} passes, {} lane(s))",
-                a.name, params.m_kib, params.t, params.p
-            );
-            Ok(ExitCode::SUCCESS)
+            done(
+                a.db.json,
+                format!(
+                    "added the user {} (Argon2id: {} KiB, {} passes, {} lane(s))",
+                    a.name, params.m_kib, params.t, params.p
+                ),
+                serde_json::json!({"added": a.name, "kind": "user", "kvno": 1,
+                    "argon2": {"memory_kib": params.m_kib, "passes": params.t, "lanes": params.p}}),
+            )
         }
         PrincipalCommand::Passwd(a) => {
             let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
@@ -144,33 +158,37 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
             let old = p.argon2.expect("a user has its costs");
             let pw = password(&a.name, a.password_file.as_deref())?;
             let (key, params) = derive(&pw, old.m_kib, old.t, old.p)?;
-            store.principal_rekey(&a.name, &key, Some(params), 0)?;
-            eprintln!("set the password of {}", a.name);
-            Ok(ExitCode::SUCCESS)
+            let kvno = store.principal_rekey(&a.name, &key, Some(params), 0)?;
+            done(
+                a.db.json,
+                format!("set the password of {}", a.name),
+                serde_json::json!({"password_set": a.name, "kvno": kvno}),
+            )
         }
         PrincipalCommand::Disable(a) => {
             let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
             if !store.principal_set_disabled(&a.name, true)? {
                 return not_found(&a.name);
             }
-            eprintln!("disabled {}: refused from now on", a.name);
-            Ok(ExitCode::SUCCESS)
+            done(
+                a.db.json,
+                format!("disabled {}: refused from now on", a.name),
+                serde_json::json!({"disabled": a.name}),
+            )
         }
         PrincipalCommand::Enable(a) => {
             let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
             if !store.principal_set_disabled(&a.name, false)? {
                 return not_found(&a.name);
             }
-            eprintln!("enabled {}", a.name);
-            Ok(ExitCode::SUCCESS)
+            done(a.db.json, format!("enabled {}", a.name), serde_json::json!({"enabled": a.name}))
         }
         PrincipalCommand::Del(a) => {
             let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
             if !store.principal_delete(&a.name)? {
                 return not_found(&a.name);
             }
-            eprintln!("deleted {}", a.name);
-            Ok(ExitCode::SUCCESS)
+            done(a.db.json, format!("deleted {}", a.name), serde_json::json!({"deleted": a.name}))
         }
         PrincipalCommand::List(a) => {
             use sslx::db::Column;
@@ -178,7 +196,7 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             for p in store.principals()? {
                 let state = if p.disabled { "disabled" } else { "enabled" };
-                if a.json {
+                if a.db.json {
                     let v = serde_json::json!({"name": p.name, "kind": p.kind.as_str(), "kvno": p.kvno, "state": state,
                         "created": sslx::cli::fmt_time(p.created), "created_unix": p.created,
                         "argon2": p.argon2.map(|x| serde_json::json!({"memory_kib": x.m_kib, "passes": x.t, "lanes": x.p})),
@@ -240,8 +258,11 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
                     return Err(e.into());
                 }
             }
-            eprintln!("added the {what} {}; its key table is {} (0600)", a.name, a.keytab.display());
-            Ok(ExitCode::SUCCESS)
+            done(
+                a.db.json,
+                format!("added the {what} {}; its key table is {} (0600)", a.name, a.keytab.display()),
+                serde_json::json!({"added": a.name, "kind": what, "kvno": 1, "keytab": a.keytab}),
+            )
         }
         ServiceCommand::Rotate(a) => {
             let grace = sslx::cli::parse_duration(&a.grace).map_err(|e| sslx::Error::Usage(format!("--grace: {e}")))?;
@@ -273,14 +294,19 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
                 }
             };
             KeyTable::put_in_place(&new, &a.keytab)?;
-            eprintln!(
-                "rotated the {what} {}: key {kvno} in {}; key {} stays valid until {}",
-                a.name,
-                a.keytab.display(),
-                p.kvno,
-                sslx::cli::fmt_time(until)
-            );
-            Ok(ExitCode::SUCCESS)
+            done(
+                a.db.json,
+                format!(
+                    "rotated the {what} {}: key {kvno} in {}; key {} stays valid until {}",
+                    a.name,
+                    a.keytab.display(),
+                    p.kvno,
+                    sslx::cli::fmt_time(until)
+                ),
+                serde_json::json!({"rotated": a.name, "kind": what, "kvno": kvno, "keytab": a.keytab,
+                    "previous_kvno": p.kvno, "previous_valid_until": sslx::cli::fmt_time(until),
+                    "previous_valid_until_unix": until}),
+            )
         }
     }
 }

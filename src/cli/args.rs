@@ -740,6 +740,9 @@ pub struct KdcDbArgs {
     /// SQLite database file
     #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
     pub db: PathBuf,
+    /// What was done as one JSON object on stdout (list: one a line), instead of a line on stderr
+    #[arg(long)]
+    pub json: bool,
     /// The key file that seals the database's keys [default: DB.key]
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
@@ -821,9 +824,6 @@ pub struct PrincipalNameArgs {
 
 #[derive(Debug, Args)]
 pub struct PrincipalListArgs {
-    /// One JSON object a line
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub db: KdcDbArgs,
 }
