@@ -488,3 +488,110 @@ fn run_as_root_sslx_execd_runs_the_command_as_the_acl_user_with_none_of_its_own_
     c.args(["exec", "--as", "root", "web1", "--", "/usr/bin/id", "-un"]);
     c.assert().success().stdout("root\n");
 }
+
+/// A recorded connection replayed to sslx-execd runs nothing: the handshake binds a fresh nonce
+/// of the host's, so the recorded finished value (the seed's authenticator #3) no longer proves
+/// the key, and the ticket alone is not enough.
+#[test]
+fn a_recorded_connection_replayed_to_the_host_runs_nothing() {
+    use std::io::{Read, Write};
+    let site = site();
+    let grant = granter(&site);
+    let mark = site.dir.path().join("ran");
+    std::fs::write(
+        site.dir.path().join("acl.toml"),
+        format!(
+            "[[rule]]\nprincipal = \"alice\"\nuser = \"{}\"\ncommands = [\"/bin/sh -c *\"]\n",
+            site.user
+        ),
+    )
+    .unwrap();
+    let audit = site.dir.path().join("audit.jsonl");
+    let host = execd(
+        &site.dir.path().join("web1.keytab"),
+        &site.dir.path().join("acl.toml"),
+        &["--audit-file", audit.to_str().unwrap()],
+    );
+    let target = host.at("listen");
+    // A proxy that keeps what the gateway's side sent.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = proxy.local_addr().unwrap().to_string();
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = recorded.clone();
+    let t = target.clone();
+    std::thread::spawn(move || {
+        let (mut from, _) = proxy.accept().unwrap();
+        let mut to = std::net::TcpStream::connect(&t).unwrap();
+        let (mut back_from, mut back_to) = (to.try_clone().unwrap(), from.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut back_from, &mut back_to);
+            let _ = back_to.shutdown(std::net::Shutdown::Write);
+        });
+        let mut buf = [0u8; 4096];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    keep.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+    let cmd = format!("echo once >> {}", mark.display());
+    let (_, _, _, exit) = run(&at, &grant(), &["/bin/sh", "-c", &cmd], b"").unwrap();
+    assert_eq!(exit, Some(RemoteExit::Exited(0)));
+    let bytes = recorded.lock().unwrap().clone();
+    assert!(bytes.len() > 100, "recorded {} bytes", bytes.len());
+    // The same bytes again, straight to the host.
+    let mut replay = std::net::TcpStream::connect(&target).unwrap();
+    replay.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let _ = replay.write_all(&bytes);
+    let _ = replay.shutdown(std::net::Shutdown::Write);
+    let mut answer = Vec::new();
+    let _ = replay.read_to_end(&mut answer);
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "once\n", "the replay ran the command again");
+    // Started and finished, once: the replay never reached the ACL.
+    assert_eq!(std::fs::read_to_string(&audit).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn audit_lines_reach_udp_and_tcp_collectors_each_line_framed() {
+    use std::io::BufRead;
+    let parse = |line: &str| -> serde_json::Value {
+        let (head, json) = line.split_once("]: ").unwrap();
+        // To a collector elsewhere the line names this host (RFC 3164's HOSTNAME).
+        assert_eq!(head.split_whitespace().count(), 5, "<PRI>Mmm dd hh:mm:ss HOST sslx-execd[PID]: {line}");
+        serde_json::from_str(json).unwrap()
+    };
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let target = format!("udp:{}", udp.local_addr().unwrap());
+    let site = site_with(&["--syslog", &target]);
+    let grant = granter(&site);
+    run(&site.host.at("listen"), &grant(), &["/bin/echo", "by udp"], b"").unwrap();
+    let mut buf = [0u8; 2048];
+    let events: Vec<serde_json::Value> = (0..2)
+        .map(|_| {
+            let n = udp.recv(&mut buf).unwrap();
+            parse(std::str::from_utf8(&buf[..n]).unwrap())
+        })
+        .collect();
+    assert_eq!((events[0]["event"].as_str(), events[1]["event"].as_str()), (Some("started"), Some("finished")));
+    assert_eq!(events[1]["argv"], serde_json::json!(["/bin/echo", "by udp"]));
+
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tcp:{}", tcp.local_addr().unwrap());
+    let site = site_with(&["--syslog", &target]);
+    let grant = granter(&site);
+    run(&site.host.at("listen"), &grant(), &["/bin/echo", "by tcp"], b"").unwrap();
+    run(&site.host.at("listen"), &grant(), &["/bin/rm", "x"], b"").unwrap_err();
+    let (conn, _) = tcp.accept().unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(conn).lines().take(3).map(|l| l.unwrap()).collect();
+    let events: Vec<String> = lines.iter().map(|l| parse(l)["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(events, ["started", "finished", "denied"], "one line each, newline-framed");
+}
