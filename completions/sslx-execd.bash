@@ -50,7 +50,7 @@ _sslx__execd() {
 
     case "${cmd}" in
         sslx__execd)
-            opts="-h -V --listen --inetd --keytab --acl --max-at-once --timeout --max-output --audit-file --syslog --syslog-facility --syslog-max-line --help --version audit help"
+            opts="-h -V --listen --inetd --keytab --acl --max-at-once --timeout --max-output --audit-file --audit-required --syslog --syslog-facility --syslog-max-line --help --version audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sslx_execd_global_optspecs
-    string join \n listen= inetd keytab= acl= max-at-once= timeout= max-output= audit-file= syslog= syslog-facility= syslog-max-line= h/help V/version
+    string join \n listen= inetd keytab= acl= max-at-once= timeout= max-output= audit-file= audit-required syslog= syslog-facility= syslog-max-line= h/help V/version
 end
 
 function __fish_sslx_execd_needs_command
@@ -35,6 +35,7 @@ complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -l syslog -d 'Where 
 complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -l syslog-facility -d 'The syslog facility of the audit lines (auth, authpriv, daemon, local0..local7, ...)' -r
 complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -l syslog-max-line -d 'The longest syslog line sent, its header included (480 or more; the command is cut first)' -r
 complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -l inetd -d 'Serve the one connection on stdin (a socket from inetd or systemd\'s Accept=yes), then exit'
+complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -l audit-required -d 'Refuse a command when the audit file does not take its record (a full disk, say)'
 complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -s h -l help -d 'Print help'
 complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -s V -l version -d 'Print version'
 complete -c sslx-execd -n "__fish_sslx_execd_needs_command" -f -a "audit" -d 'The audit trail: verify a hash-chained audit file'

@@ -394,6 +394,16 @@ fn superdaemon(site: &Site, pair: bool, audit: &Path) -> String {
                 conn.into()
             };
             let out = fd.try_clone().unwrap();
+            // As systemd's Accept=yes does: the connection on fd 3 too (not close-on-exec).
+            let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    if libc::dup2(raw, 3) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
             cmd.stdin(fd).stdout(out);
             let mut child = cmd.spawn().unwrap();
             std::thread::spawn(move || child.wait());
@@ -421,13 +431,23 @@ fn inetd_mode_serves_the_connection_on_stdin_a_socket_pair_or_a_tcp_socket() {
         assert_eq!(out, b"stdin of the connection\n");
         let e = run(&at, &grant(), &["/bin/rm", "/tmp/x"], b"").unwrap_err();
         assert!(e.to_string().contains("does not let alice run /bin/rm"), "{e}");
+        // The command gets its three streams and nothing of the connection's (fd 3 is ls's own).
+        let (_, out, _, _) = run(&at, &grant(), &["/bin/sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"], b"").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "0 1 2 3 ", "socket pair: {pair}");
     }
-    // Each process of one connection continues the one chain.
-    let records: Vec<serde_json::Value> =
-        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(records.len(), 10);
+    // Each process of one connection continues the one chain (the last may still be writing
+    // its "finished" record when the client has the exit status).
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..100 {
+        records = std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if records.len() >= 14 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(records.len(), 14);
     assert_eq!(records[0]["gateway"], "-", "a socket pair has no address");
-    assert!(records[9]["gateway"].as_str().unwrap().starts_with("127.0.0.1:"), "{}", records[9]);
+    assert!(records[13]["gateway"].as_str().unwrap().starts_with("127.0.0.1:"), "{}", records[13]);
     sslx::execd::audit::verify(&audit).unwrap();
     // Without a socket on stdin it says what it needs.
     let mut c = assert_cmd::Command::new(bin("sslx-execd"));
@@ -500,10 +520,7 @@ fn a_recorded_connection_replayed_to_the_host_runs_nothing() {
     let mark = site.dir.path().join("ran");
     std::fs::write(
         site.dir.path().join("acl.toml"),
-        format!(
-            "[[rule]]\nprincipal = \"alice\"\nuser = \"{}\"\ncommands = [\"/bin/sh -c *\"]\n",
-            site.user
-        ),
+        format!("[[rule]]\nprincipal = \"alice\"\nuser = \"{}\"\ncommands = [\"/bin/sh -c *\"]\n", site.user),
     )
     .unwrap();
     let audit = site.dir.path().join("audit.jsonl");
@@ -594,4 +611,26 @@ fn audit_lines_reach_udp_and_tcp_collectors_each_line_framed() {
     let lines: Vec<String> = std::io::BufReader::new(conn).lines().take(3).map(|l| l.unwrap()).collect();
     let events: Vec<String> = lines.iter().map(|l| parse(l)["event"].as_str().unwrap().to_owned()).collect();
     assert_eq!(events, ["started", "finished", "denied"], "one line each, newline-framed");
+}
+
+#[test]
+fn with_audit_required_a_command_the_file_cannot_record_does_not_run() {
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("audit.jsonl");
+    let site = site_with(&["--audit-file", file.to_str().unwrap(), "--audit-required"]);
+    let grant = granter(&site);
+    let at = site.host.at("listen");
+    let mark = logs.path().join("ran");
+    let cmd = format!("echo ran >> {}", mark.display());
+    run(&at, &grant(), &["/bin/sh", "-c", &cmd], b"").unwrap();
+    // The file goes, and a directory takes its name: nothing can be appended there.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let e = run(&at, &grant(), &["/bin/sh", "-c", &cmd], b"").unwrap_err();
+    assert!(e.to_string().contains("cannot write its audit trail"), "{e}");
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "ran\n", "the second command ran");
+    // Back: it records and runs again.
+    std::fs::remove_dir(&file).unwrap();
+    run(&at, &grant(), &["/bin/sh", "-c", &cmd], b"").unwrap();
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "ran\nran\n");
 }

@@ -704,6 +704,8 @@ fn audit_trail_vector() {
                 from: "192.0.2.9".into(),
                 gateway: "127.0.0.1:40000".into(),
                 argv: vec!["/bin/echo".into(), "hello \"web1\"".into()],
+                argv_cut: None,
+                as_user: None,
                 local_user: Some("ops".into()),
                 reason: None,
                 exit: None,

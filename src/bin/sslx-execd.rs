@@ -19,14 +19,15 @@ fn main() -> ExitCode {
 
 fn run(a: ExecdCli) -> Result<ExitCode> {
     match &a.command {
-        Some(ExecdCommand::Audit(AuditCommand::Verify { file, json })) => {
-            let v = sslx::execd::audit::verify(file)?;
+        Some(ExecdCommand::Audit(AuditCommand::Verify { files, json })) => {
+            let v = sslx::execd::audit::verify_files(files)?;
             if *json {
                 println!("{}", serde_json::json!({"records": v.records, "last_hash": v.last_hash}));
             } else {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
                 println!(
                     "{}: the chain holds: {} records, the last hashes to {}",
-                    file.display(),
+                    names.join(", "),
                     v.records,
                     v.last_hash
                 );
@@ -64,6 +65,10 @@ fn serve(a: ExecdCli) -> Result<ExitCode> {
     let (Some(keytab_path), Some(acl_path)) = (&a.keytab, &a.acl) else {
         return Err(sslx::Error::Usage("--keytab FILE and --acl FILE are needed to serve".into()).into());
     };
+    // Nothing this process was given beyond its standard streams reaches a command (systemd's
+    // Accept=yes also passes the connection as fd 3).
+    // SAFETY: close_range only marks descriptors close-on-exec.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     let inetd_stream = a.inetd.then(sslx::execd::host::inetd_stream).transpose()?;
     let _log = sslx::cli::logfile::LineLog::install("sslx-execd", None).context("setting up the log")?;
     let keytab = sslx::kdc::keytab::KeyTable::load(keytab_path)
@@ -87,8 +92,14 @@ fn serve(a: ExecdCli) -> Result<ExitCode> {
         max_output: (a.max_output > 0).then_some(a.max_output),
     };
     let name = keytab.principal.clone();
-    let host =
-        Arc::new(sslx::execd::host::Host { keytab, acl, clock: Arc::new(sslx::clock::SystemClock), limits, audit });
+    let host = Arc::new(sslx::execd::host::Host {
+        keytab,
+        acl,
+        clock: Arc::new(sslx::clock::SystemClock),
+        limits,
+        audit,
+        audit_required: a.audit_required,
+    });
     let admission = sslx::session::admission::Admission::new(sslx::session::admission::Limits {
         max: a.max_at_once.max(1),
         per_source: 8,
@@ -99,7 +110,10 @@ fn serve(a: ExecdCli) -> Result<ExitCode> {
         let r = sslx::execd::host::serve(&host, stream, &peer, &mut admitted, &sslx::crypto::system_rng());
         log_outcome(&peer, &r);
         host.audit.close(std::time::Duration::from_secs(2));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(match r {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => ExitCode::from(e.kind().exit_code()),
+        });
     }
     let listener = std::net::TcpListener::bind(&a.listen)
         .map_err(|e| sslx::Error::Unavailable(format!("cannot listen on {}: {e}", a.listen)))?;

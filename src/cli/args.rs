@@ -655,6 +655,9 @@ pub struct ExecdCli {
     /// The hash-chained audit file (JSON lines, created 0600; sslx-execd audit verify FILE)
     #[arg(long, value_name = "FILE")]
     pub audit_file: Option<PathBuf>,
+    /// Refuse a command when the audit file does not take its record (a full disk, say)
+    #[arg(long, requires = "audit_file")]
+    pub audit_required: bool,
     /// Where audit lines go: local (/dev/log), unix:PATH, udp:HOST:PORT, tcp:HOST:PORT, or none
     #[arg(long, value_name = "TARGET", default_value = "local")]
     pub syslog: String,
@@ -683,8 +686,10 @@ pub enum AuditCommand {
         after_help = "Each line's prev must be the SHA-256 of the line before (64 zeros for the first) and its seq one more.\nPrints the number of records and the last line's hash, which the syslog collector also holds\n(the line's \"hash\"): a file cut after that line verifies, the hash tells.\nExit status: 0 the chain holds, 1 the file cannot be read, 3 the chain breaks (the line is named)."
     )]
     Verify {
-        /// The audit file (sslx-execd --audit-file)
-        file: PathBuf,
+        /// The audit file (sslx-execd --audit-file); several, oldest first, for rotated files
+        /// that continue one chain
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// One JSON object: {"records": N, "last_hash": HEX}
         #[arg(long)]
         json: bool,

@@ -52,6 +52,13 @@ pub struct AuditRecord {
     /// The address the connection came from (the gateway), "-" under inetd over a Unix socket.
     pub gateway: String,
     pub argv: Vec<String>,
+    /// When the command was longer than a record keeps ([`MAX_ARGV_JSON`]): its size and
+    /// SHA-256 (of its 5H encoding), each argument in `argv` cut.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub argv_cut: Option<ArgvCut>,
+    /// The local user the gateway asked for (`sslx exec --as`), when it asked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub as_user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub local_user: Option<String>,
     /// Why it was denied.
@@ -77,6 +84,47 @@ pub struct AuditRecord {
     /// `,"hash":` and then `}`), always the last member.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub hash: Option<String>,
+}
+
+/// What a record says of a command it keeps cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArgvCut {
+    /// Bytes of the command record's plaintext (PROTOCOL.md 5H).
+    pub bytes: u64,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+}
+
+/// The most a record's `argv` takes as JSON; past it each argument is cut to its share.
+pub const MAX_ARGV_JSON: usize = 8 * 1024;
+
+/// `s` cut (at a character) so that it takes at most `max` bytes as a JSON string's content.
+fn cut_json(s: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        let n = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used + n > max {
+            return &s[..i];
+        }
+        used += n;
+    }
+    s
+}
+
+/// The command as a record keeps it: whole when its JSON fits [`MAX_ARGV_JSON`], otherwise each
+/// argument cut to an equal share, with the whole command's size and hash.
+pub fn recorded_argv(argv: &[String], encoded: &[u8]) -> (Vec<String>, Option<ArgvCut>) {
+    let json = serde_json::to_string(argv).map(|j| j.len()).unwrap_or(usize::MAX);
+    if json <= MAX_ARGV_JSON {
+        return (argv.to_vec(), None);
+    }
+    let share = (MAX_ARGV_JSON / argv.len().max(1)).saturating_sub(3).max(16);
+    let cut = argv.iter().map(|a| cut_json(a, share).to_owned()).collect();
+    (cut, Some(ArgvCut { bytes: encoded.len() as u64, sha256: sha256_hex(encoded) }))
 }
 
 /// The `prev` of a file's first record.
@@ -114,26 +162,22 @@ fn checked_hash(line: &[u8]) -> Option<String> {
     (hash.as_bytes() == hex).then_some(hash)
 }
 
-/// The chained file, opened for appending.
-pub struct ChainFile {
-    path: PathBuf,
-    file: Mutex<std::fs::File>,
-}
-
-/// The last line of `f` (without its newline) and whether the file ends in a newline.
-fn last_line(f: &std::fs::File) -> std::io::Result<(Vec<u8>, bool)> {
+/// The last line of `f` (without its newline), whether the file ends in a newline, and where
+/// that line starts.
+fn last_line(f: &std::fs::File) -> std::io::Result<(Vec<u8>, bool, u64)> {
     use std::os::unix::fs::FileExt;
     let len = f.metadata()?.len();
     if len == 0 {
-        return Ok((Vec::new(), true));
+        return Ok((Vec::new(), true, 0));
     }
     let mut last = [0u8];
     f.read_exact_at(&mut last, len - 1)?;
     let ends = last[0] == b'\n';
     let end = if ends { len - 1 } else { len };
-    // Backwards in chunks until the newline before the last line.
-    let mut tail: Vec<u8> = Vec::new();
+    // Backwards in chunks until the newline before the last line, then joined once.
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
     let mut at = end;
+    let mut start = 0;
     while at > 0 {
         let n = at.min(64 * 1024);
         let mut chunk = vec![0u8; n as usize];
@@ -141,18 +185,75 @@ fn last_line(f: &std::fs::File) -> std::io::Result<(Vec<u8>, bool)> {
         at -= n;
         if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
             chunk.drain(..=i);
-            chunk.extend_from_slice(&tail);
-            return Ok((chunk, ends));
+            start = at + i as u64 + 1;
+            chunks.push(chunk);
+            break;
         }
-        chunk.extend_from_slice(&tail);
-        tail = chunk;
+        chunks.push(chunk);
     }
-    Ok((tail, ends))
+    chunks.reverse();
+    Ok((chunks.concat(), ends, start))
 }
 
 /// The `seq` a line holds, if it is a record.
 fn seq_of(line: &[u8]) -> Option<u64> {
     serde_json::from_slice::<AuditRecord>(line).ok()?.seq
+}
+
+/// The chained file, opened for appending.
+pub struct ChainFile {
+    path: PathBuf,
+    state: Mutex<Open>,
+}
+
+struct Open {
+    file: std::fs::File,
+    /// The last record this process wrote (seq, hash): a file that logrotate moved away and an
+    /// empty one put in its place continues the chain from it.
+    last: Option<(u64, String)>,
+}
+
+/// Opens `path` for appending: a regular file of this user's (not a link), in a directory
+/// others cannot write to, that others cannot write to either; created 0600.
+fn open_audit_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let usage = |why: String| Error::Usage(format!("the audit file {}: {why}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let d = std::fs::metadata(&dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    // A directory others may write to (without the sticky bit) lets them swap the file.
+    if d.permissions().mode() & 0o022 != 0 && d.permissions().mode() & 0o1000 == 0 {
+        return Err(usage(format!("its directory {} may be written by others: chmod go-w it", dir.display())));
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => usage("it is a symbolic link".into()),
+            _ => Error::io(format!("opening the audit file {}", path.display()), e),
+        })?;
+    let m = file.metadata().map_err(|e| Error::io("reading the audit file's mode", e))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !m.is_file() {
+        return Err(usage("it is not a regular file".into()));
+    }
+    if m.uid() != me {
+        return Err(usage(format!("it belongs to uid {}, not to this process's {me}", m.uid())));
+    }
+    if m.permissions().mode() & 0o022 != 0 {
+        return Err(usage(format!(
+            "others may write to it (mode {:o}): chmod go-w it",
+            m.permissions().mode() & 0o777
+        )));
+    }
+    Ok(file)
 }
 
 struct Flock<'a>(&'a std::fs::File);
@@ -177,25 +278,10 @@ impl Drop for Flock<'_> {
 }
 
 impl ChainFile {
-    /// Opens (or creates, 0600) the file; refused when others may write to it.
+    /// Opens (or creates) the file; see [`open_audit_file`] for what is refused.
     pub fn open(path: &Path) -> Result<Self> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io(format!("opening the audit file {}", path.display()), e))?;
-        let mode = file.metadata().map_err(|e| Error::io("reading the audit file's mode", e))?.permissions().mode();
-        if mode & 0o022 != 0 {
-            return Err(Error::Usage(format!(
-                "the audit file {} may be written by others (mode {:o}): chmod go-w it",
-                path.display(),
-                mode & 0o777
-            )));
-        }
-        Ok(ChainFile { path: path.to_owned(), file: Mutex::new(file) })
+        let file = open_audit_file(path)?;
+        Ok(ChainFile { path: path.to_owned(), state: Mutex::new(Open { file, last: None }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -203,20 +289,49 @@ impl ChainFile {
     }
 
     /// Appends `rec` (its `seq` and `prev` set here from the file's last line) and returns the
-    /// new line's hash.
+    /// new line's hash. A file renamed away since (logrotate) is followed by a new one at the
+    /// path, which continues the chain.
     pub fn append(&self, rec: &mut AuditRecord) -> Result<String> {
-        let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        use std::os::unix::fs::MetadataExt;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let io = |e| Error::io(format!("appending to the audit file {}", self.path.display()), e);
-        let _lock = Flock::exclusive(&file).map_err(io)?;
-        let (last, ends) = last_line(&file).map_err(io)?;
-        if last.is_empty() {
-            rec.seq = Some(1);
-            rec.prev = Some(GENESIS.to_owned());
-        } else {
-            // A line that is not a record (a write cut short) is chained over by the hash of its
-            // bytes: `audit verify` points at it.
-            rec.seq = Some(seq_of(&last).unwrap_or(0) + 1);
-            rec.prev = Some(checked_hash(&last).unwrap_or_else(|| sha256_hex(&last)));
+        let moved = match (std::fs::symlink_metadata(&self.path), st.file.metadata()) {
+            (Ok(now), Ok(open)) => now.ino() != open.ino() || now.dev() != open.dev(),
+            _ => true,
+        };
+        if moved {
+            st.file = open_audit_file(&self.path)?;
+        }
+        let Open { file, last } = &mut *st;
+        let _lock = Flock::exclusive(file).map_err(io)?;
+        let (mut tail, mut ends, start) = last_line(file).map_err(io)?;
+        if !ends {
+            // A write cut short (a full disk): never a record, so it goes, and the line before
+            // it is the chain's end again.
+            log::warn!(
+                "the audit file {} ended in a line cut short ({} bytes): removed",
+                self.path.display(),
+                tail.len()
+            );
+            file.set_len(start).map_err(io)?;
+            (tail, ends, _) = last_line(file).map_err(io)?;
+        }
+        let len = file.metadata().map_err(io)?.len();
+        match (len, &*last) {
+            (0, None) => {
+                rec.seq = Some(1);
+                rec.prev = Some(GENESIS.to_owned());
+            }
+            (0, Some((seq, hash))) => {
+                rec.seq = Some(seq + 1);
+                rec.prev = Some(hash.clone());
+            }
+            _ => {
+                // A line that is not a record (changed by hand) is chained over by the hash of
+                // its bytes: `audit verify` names it.
+                rec.seq = Some(seq_of(&tail).unwrap_or(0) + 1);
+                rec.prev = Some(checked_hash(&tail).unwrap_or_else(|| sha256_hex(&tail)));
+            }
         }
         let (line, hash) = sealed_line(rec)?;
         rec.hash = Some(hash.clone());
@@ -227,6 +342,7 @@ impl ChainFile {
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
         (&*file).write_all(&out).map_err(io)?;
+        *last = rec.seq.map(|s| (s, hash.clone()));
         Ok(hash)
     }
 }
@@ -234,6 +350,7 @@ impl ChainFile {
 /// What [`verify`] found in a file whose chain holds.
 #[derive(Debug, PartialEq)]
 pub struct Verified {
+    /// The last record's `seq` (the number of records, when the chain starts in these files).
     pub records: u64,
     /// The hash of the last line: a later copy or a syslog collector can confirm it.
     pub last_hash: String,
@@ -243,21 +360,42 @@ pub struct Verified {
 /// than the one before, its `prev` the `hash` of the line before. The error names the first line
 /// that breaks the chain.
 pub fn verify(path: &Path) -> Result<Verified> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    verify_bytes(&bytes)
+    verify_files(&[path.to_owned()])
+}
+
+/// [`verify`] for files in order (rotated ones first): each continues the chain of the one
+/// before (its first `prev` the last `hash` before it, its `seq` the next).
+pub fn verify_files(paths: &[PathBuf]) -> Result<Verified> {
+    let mut end: Option<Verified> = None;
+    for p in paths {
+        let bytes = std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        let v = verify_chain(&bytes, end.as_ref()).map_err(|e| match e {
+            Error::VerifyFailed(why) => Error::VerifyFailed(format!("{}: {why}", p.display())),
+            e => e,
+        })?;
+        end = Some(v);
+    }
+    Ok(end.unwrap_or(Verified { records: 0, last_hash: GENESIS.to_owned() }))
 }
 
 pub fn verify_bytes(bytes: &[u8]) -> Result<Verified> {
+    verify_chain(bytes, None)
+}
+
+/// One file's chain, from `after` (the end of the file before it) or from its start.
+fn verify_chain(bytes: &[u8], after: Option<&Verified>) -> Result<Verified> {
     let bad = |n: usize, why: String| Error::VerifyFailed(format!("line {n}: {why}"));
+    let (mut seq, mut prev) = match after {
+        Some(v) => (v.records, v.last_hash.clone()),
+        None => (0, GENESIS.to_owned()),
+    };
     if bytes.is_empty() {
-        return Ok(Verified { records: 0, last_hash: GENESIS.to_owned() });
+        return Ok(Verified { records: seq, last_hash: prev });
     }
     if bytes.last() != Some(&b'\n') {
         let n = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
         return Err(bad(n, "the last line has no end (a write cut short, or the file was cut)".into()));
     }
-    let mut prev = GENESIS.to_owned();
-    let mut seq = 0u64;
     for (i, line) in bytes[..bytes.len() - 1].split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
         let rec: AuditRecord = serde_json::from_slice(line)
@@ -271,10 +409,19 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified> {
         if p != prev {
             return Err(bad(
                 n,
-                format!(
-                    "the chain breaks: prev is {p}, the hash of the line before is {prev} (a line before it was \
-                     removed or inserted, or the chain rewritten)"
-                ),
+                if n == 1 && after.is_some() {
+                    format!("the file does not continue the one before it: prev is {p}, that file ended at {prev}")
+                } else if n == 1 {
+                    format!(
+                        "the chain does not start here (prev is {p}, not 64 zeros): give the files before it \
+                         (rotated away) first"
+                    )
+                } else {
+                    format!(
+                        "the chain breaks: prev is {p}, the hash of the line before is {prev} (a line before it was \
+                         removed or inserted, or the chain rewritten)"
+                    )
+                },
             ));
         }
         if s != seq + 1 {
@@ -330,6 +477,8 @@ impl std::fmt::Display for SyslogTarget {
 
 /// The smallest line limit taken: RFC 5424 has every receiver take 480 bytes.
 pub const MIN_SYSLOG_LINE: usize = 480;
+/// The longest line taken (a UDP datagram carries at most 65,507 bytes).
+pub const MAX_SYSLOG_LINE: usize = 65_000;
 /// Lines waiting for the syslog thread; more are dropped.
 const SYSLOG_QUEUE: usize = 1024;
 /// How long the syslog thread waits to connect to, or write to, a TCP collector.
@@ -341,6 +490,8 @@ pub struct SyslogSink {
     tx: Option<mpsc::SyncSender<String>>,
     done: mpsc::Receiver<()>,
     dropped: Arc<AtomicU64>,
+    /// Whether the queue was full at the last line.
+    full: std::sync::atomic::AtomicBool,
     /// The bytes a line may have after the header (the whole line within the limit).
     budget: usize,
 }
@@ -409,8 +560,10 @@ impl SyslogSink {
     /// Starts the thread; it connects on its first line (and again after a failure).
     pub fn start(target: SyslogTarget, facility: syslog::Facility, max_line: usize) -> Result<Self> {
         use syslog::LogFormat;
-        if max_line < MIN_SYSLOG_LINE {
-            return Err(Error::Usage(format!("--syslog-max-line is {max_line}: it must be {MIN_SYSLOG_LINE} or more")));
+        if !(MIN_SYSLOG_LINE..=MAX_SYSLOG_LINE).contains(&max_line) {
+            return Err(Error::Usage(format!(
+                "--syslog-max-line is {max_line}: it must be {MIN_SYSLOG_LINE} to {MAX_SYSLOG_LINE}"
+            )));
         }
         let format = formatter(&target, facility);
         let mut header = Vec::new();
@@ -463,20 +616,29 @@ impl SyslogSink {
             }
             let _ = done_tx.send(());
         });
-        Ok(SyslogSink { target, tx: Some(tx), done, dropped, budget })
+        Ok(SyslogSink { target, tx: Some(tx), done, dropped, full: Default::default(), budget })
     }
 
     pub fn target(&self) -> &SyslogTarget {
         &self.target
     }
 
-    /// Queues a line (already cut to [`SyslogSink::budget`]); dropped when the queue is full.
+    /// Queues a line (already cut to [`SyslogSink::budget`]); dropped when the queue is full
+    /// (said once each time the queue fills).
     fn send(&self, msg: String) {
         let Some(tx) = &self.tx else { return };
-        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(msg) {
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                log::warn!("the syslog sink {} is stalled: audit lines are lost", self.target);
+        match tx.try_send(msg) {
+            Err(mpsc::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.full.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "the syslog sink {} is stalled: its queue is full and audit lines are lost",
+                        self.target
+                    );
+                }
             }
+            Ok(()) => self.full.store(false, Ordering::Relaxed),
+            Err(mpsc::TrySendError::Disconnected(_)) => {}
         }
     }
 
@@ -485,10 +647,16 @@ impl SyslogSink {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Lets the thread write what is queued, for at most `wait`.
+    /// Lets the thread write what is queued, for at most `wait`; says how many lines were lost.
     pub fn close(&mut self, wait: Duration) {
-        self.tx = None;
+        if self.tx.take().is_none() {
+            return;
+        }
         let _ = self.done.recv_timeout(wait);
+        let lost = self.dropped();
+        if lost > 0 {
+            log::warn!("{lost} audit lines did not reach the syslog sink {}", self.target);
+        }
     }
 }
 
@@ -565,24 +733,25 @@ impl Audit {
         Ok(Audit { file, syslog })
     }
 
-    /// Writes one record to both sinks; a sink that fails is said in the daemon's log and the
-    /// command goes on.
-    pub fn record(&self, mut rec: AuditRecord) {
-        let hash = match &self.file {
+    /// Writes one record to both sinks; a sink that fails is said in the daemon's log. False
+    /// when there is a file and it did not take the record.
+    pub fn record(&self, mut rec: AuditRecord) -> bool {
+        let (hash, taken) = match &self.file {
             Some(f) => match f.append(&mut rec) {
-                Ok(h) => Some(h),
+                Ok(h) => (Some(h), true),
                 Err(e) => {
                     log::error!("the audit trail: {e}");
-                    None
+                    (None, false)
                 }
             },
-            None => None,
+            None => (None, true),
         };
         if let Some(s) = &self.syslog {
             let s = s.lock().unwrap_or_else(|p| p.into_inner());
             let msg = syslog_message(&rec, hash.as_deref(), s.budget);
             s.send(msg);
         }
+        taken
     }
 
     /// Lets queued syslog lines go (at most `wait`): before a process of one connection exits.
@@ -607,6 +776,8 @@ mod tests {
             from: "127.0.0.1".into(),
             gateway: "127.0.0.1:40000".into(),
             argv: argv.iter().map(|s| s.to_string()).collect(),
+            argv_cut: None,
+            as_user: None,
             local_user: Some("alice".into()),
             reason: None,
             exit: Some(0),
@@ -663,7 +834,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_line_is_chained_over_and_named() {
+    fn a_line_cut_short_is_removed_and_a_changed_line_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let f = ChainFile::open(&path).unwrap();
@@ -671,7 +842,65 @@ mod tests {
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"seq\":2,\"ti").unwrap();
         assert!(verify(&path).unwrap_err().to_string().contains("line 2"));
         f.append(&mut record(&["/bin/true"])).unwrap();
-        assert!(verify(&path).unwrap_err().to_string().contains("line 2: not an audit record"));
+        assert_eq!(verify(&path).unwrap().records, 2, "the cut write is gone, the chain goes on");
+        // An empty line (echo >> file) is not a new start of the chain.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"\n").unwrap();
+        f.append(&mut record(&["/bin/true"])).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.lines().last().unwrap().contains(GENESIS), "{text}");
+        assert!(verify(&path).unwrap_err().to_string().contains("line 3: not an audit record"));
+    }
+
+    #[test]
+    fn a_rotated_file_is_followed_and_the_chain_goes_on_in_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, old) = (dir.path().join("audit.jsonl"), dir.path().join("audit.jsonl.1"));
+        let f = ChainFile::open(&path).unwrap();
+        f.append(&mut record(&["/bin/true"])).unwrap();
+        f.append(&mut record(&["/bin/true"])).unwrap();
+        std::fs::rename(&path, &old).unwrap();
+        f.append(&mut record(&["/bin/true"])).unwrap();
+        assert_eq!(std::fs::read_to_string(&old).unwrap().lines().count(), 2, "nothing more in the moved file");
+        let v = verify_files(&[old.clone(), path.clone()]).unwrap();
+        assert_eq!(v.records, 3);
+        let e = verify_files(&[path.clone(), old.clone()]).unwrap_err().to_string();
+        assert!(e.contains("line 1: the chain does not start here"), "{e}");
+        let e = verify_files(&[old.clone(), old.clone()]).unwrap_err().to_string();
+        assert!(e.contains("does not continue the one before"), "{e}");
+    }
+
+    #[test]
+    fn links_foreign_files_and_open_directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(ChainFile::open(&link).err().unwrap().to_string().contains("symbolic link"));
+        use std::os::unix::fs::PermissionsExt;
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = ChainFile::open(&open.join("audit.jsonl")).err().unwrap().to_string();
+        assert!(e.contains("may be written by others"), "{e}");
+        if unsafe { libc::geteuid() } == 0 {
+            let theirs = dir.path().join("theirs");
+            std::fs::write(&theirs, b"").unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            assert!(ChainFile::open(&theirs).err().unwrap().to_string().contains("belongs to uid 65534"));
+        }
+    }
+
+    #[test]
+    fn a_long_command_is_kept_cut_with_its_size_and_hash() {
+        let argv: Vec<String> = (0..256).map(|_| "\u{1}".repeat(4096)).collect();
+        let encoded = vec![7u8; 2_000_000];
+        let (kept, cut) = recorded_argv(&argv, &encoded);
+        assert!(serde_json::to_string(&kept).unwrap().len() <= MAX_ARGV_JSON + 256 * 8, "bounded");
+        let cut = cut.unwrap();
+        assert_eq!((cut.bytes, cut.sha256), (2_000_000, sha256_hex(&encoded)));
+        let short = vec!["/bin/echo".to_owned(), "hi".to_owned()];
+        assert_eq!(recorded_argv(&short, b"x"), (short.clone(), None));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Host {
     pub limits: crate::session::exec::CommandLimits,
     /// Where each command's records go.
     pub audit: Audit,
+    /// Refuse a command whose "started" record the chained file did not take.
+    pub audit_required: bool,
 }
 
 /// The first data record of the session.
@@ -165,7 +167,7 @@ pub fn serve(
     };
     let ticket = ticket.expect("resolved before the handshake finished");
     admitted.handshake_done();
-    let cmd = first_record(&mut conn, &mut session).and_then(|b| Ok(ExecCommand::decode(&b)?));
+    let plain = first_record(&mut conn, &mut session);
     if watchdog.disarm() {
         return Err(Error::Unavailable(format!(
             "the gateway did not send its command within {} s",
@@ -173,7 +175,7 @@ pub fn serve(
         )));
     }
     conn.reader_timeout(None);
-    let cmd = cmd?;
+    let plain = plain?;
     let mut rec = AuditRecord {
         seq: None,
         time: crate::clock::fmt_time(host.clock.now()),
@@ -182,7 +184,9 @@ pub fn serve(
         principal: ticket.user.clone(),
         from: ticket.client.clone(),
         gateway: peer.to_owned(),
-        argv: cmd.argv.clone(),
+        argv: Vec::new(),
+        argv_cut: None,
+        as_user: None,
         local_user: None,
         reason: None,
         exit: None,
@@ -193,6 +197,17 @@ pub fn serve(
         prev: None,
         hash: None,
     };
+    let cmd = match ExecCommand::decode(&plain) {
+        Ok(c) => c,
+        Err(e) => {
+            // An authenticated principal's: in the trail too.
+            rec.reason = Some(format!("the command record does not parse: {e}"));
+            host.audit.record(rec);
+            return Err(e.into());
+        }
+    };
+    (rec.argv, rec.argv_cut) = super::audit::recorded_argv(&cmd.argv, &plain);
+    rec.as_user = (!cmd.as_user.is_empty()).then(|| cmd.as_user.clone());
     let decided = match host.acl.decide(&ticket.user, &cmd) {
         Decision::Allowed(user) => command(&user, &ticket.user, &ticket.client, &cmd.argv).map(|c| (user, c)),
         Decision::Denied(why) => Err(why),
@@ -209,9 +224,25 @@ pub fn serve(
             ExecDecision { allowed: false, local_user: String::new(), reason: why.clone() }
         }
     };
-    host.audit.record(rec.clone());
+    let (mut decision, mut decided) = (decision, decided);
+    if !host.audit.record(rec.clone()) && decided.is_ok() && host.audit_required {
+        // --audit-required: what the trail could not be given does not run.
+        let why = "this host cannot write its audit trail (--audit-required): the command was not run".to_owned();
+        rec.event = Event::Denied;
+        rec.local_user = None;
+        rec.reason = Some(why.clone());
+        decision = ExecDecision { allowed: false, local_user: String::new(), reason: why.clone() };
+        decided = Err(why);
+    }
     let record = session.sender.seal(&decision.encode()?, !decision.allowed)?;
-    std::io::Write::write_all(&mut conn.writer, &record).map_err(|e| Error::io("answering the gateway", e))?;
+    if let Err(e) = std::io::Write::write_all(&mut conn.writer, &record) {
+        if decided.is_ok() {
+            rec.event = Event::Finished;
+            rec.error = Some(format!("the gateway went away before the command started: {e}"));
+            host.audit.record(rec.clone());
+        }
+        return Err(Error::io("answering the gateway", e));
+    }
     let Ok((_, command)) = decided else {
         return Ok(rec);
     };
