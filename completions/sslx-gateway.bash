@@ -23,7 +23,7 @@ _sslx__gateway() {
 
     case "${cmd}" in
         sslx__gateway)
-            opts="-h -V --listen --cds --keytab --cert --key --dev --logins-at-once --per-source --min-argon2-memory --host --help --version"
+            opts="-h -V --listen --cds --keytab --cert --key --dev --logins-at-once --per-source --min-argon2-memory --host --web-key --web-max-output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,6 +62,14 @@ _sslx__gateway() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web-max-output)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -44,6 +44,22 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             .ok_or_else(|| sslx::Error::Usage(format!("--host {h:?}: give NAME=HOST:PORT")))?;
         hosts.insert(name.to_owned(), addr.to_owned());
     }
+    let rng = sslx::crypto::system_rng();
+    let web = match (&a.web_key, a.dev) {
+        (Some(path), _) => {
+            let (keys, made) = sslx::gateway::web::WebKeys::load_or_create(path, &rng)?;
+            if made {
+                eprintln!(
+                    "sslx-gateway: made a new web key in {} (0600): give every gateway behind this name the same file",
+                    path.display()
+                );
+            }
+            Some(keys)
+        }
+        (None, true) => Some(sslx::gateway::web::WebKeys::derive(&sslx::crypto::Secret::random(&rng))),
+        (None, false) => None,
+    }
+    .map(|keys| sslx::gateway::web::Web { keys, max_output: a.web_max_output.max(1) });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.listen)
@@ -57,6 +73,7 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             commands: Arc::new(tokio::sync::Semaphore::new(sslx::gateway::COMMANDS_AT_ONCE)),
             min_argon2_memory: a.min_argon2_memory,
             hosts,
+            web,
         });
         println!("{}", serde_json::json!({"listen": format!("https://{addr}"), "fingerprint": tls.fingerprint}));
         eprintln!(

@@ -584,7 +584,7 @@ pub struct LoginArgs {
 #[command(
     name = "sslx-gateway",
     version,
-    after_help = "On start, one JSON line on stdout: {\"listen\": URL, \"fingerprint\": \"sha256:HEX\"}.\n--dev makes a self-signed certificate for localhost and 127.0.0.1 (in memory only); clients pin\nits fingerprint (sslx login --gateway-fingerprint). The key table is the gateway's own, from\nsslx-cds gateway add. SIGINT/SIGTERM stop it.\nExit status: 0 stopped, 1 a file cannot be read, 2 usage (no certificate and no --dev, a key table\nthat is not a gateway's or readable by others), 7 the address cannot be bound."
+    after_help = "On start, one JSON line on stdout: {\"listen\": URL, \"fingerprint\": \"sha256:HEX\"}.\n--dev makes a self-signed certificate for localhost and 127.0.0.1 (in memory only); clients pin\nits fingerprint (sslx login --gateway-fingerprint). The key table is the gateway's own, from\nsslx-cds gateway add. With --web-key FILE (or --dev) it also serves browsers at /: a login form,\nthen a command form whose output streams into the page; the session is a cookie sealed with\nthat key (docs/PROTOCOL.md 5I). SIGINT/SIGTERM stop it.\nExit status: 0 stopped, 1 a file cannot be read, 2 usage (no certificate and no --dev, a key table\nthat is not a gateway's or readable by others, a web key that is not one or is readable by\nothers), 7 the address cannot be bound."
 )]
 pub struct GatewayCli {
     /// Where to take HTTPS connections
@@ -617,6 +617,14 @@ pub struct GatewayCli {
     /// Where a host's sslx-execd listens (repeatable); a host not named is reached at NAME:7460
     #[arg(long = "host", value_name = "NAME=HOST:PORT")]
     pub hosts: Vec<String>,
+    /// The key of the web face's sessions (64 hex digits, 0600; made when missing). Every
+    /// gateway behind one name needs the same file. Without it (and without --dev) there is no
+    /// web face
+    #[arg(long, value_name = "FILE")]
+    pub web_key: Option<PathBuf>,
+    /// Bytes of a command's output a web page shows; past them the command is stopped
+    #[arg(long, value_name = "BYTES", default_value_t = crate::gateway::web::WEB_MAX_OUTPUT)]
+    pub web_max_output: u64,
 }
 
 /// The daemon of remote execution on a managed host (seed 003): runs what a gateway asks for
@@ -1123,6 +1131,10 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             (
                 "sslx-gateway --listen 0.0.0.0:443 --cds cds.example:7450 --keytab /etc/sslx/gw1.keytab --cert gw.pem --key gw.key",
                 "in production",
+            ),
+            (
+                "sslx-gateway --cds cds.example:7450 --keytab gw1.keytab --cert gw.pem --key gw.key --web-key /etc/sslx/web.key",
+                "with the web face (copy web.key to every gateway of this name)",
             ),
         ],
         "sslx-login" => &[

@@ -4,6 +4,7 @@
 //! has gone (claims 3 and 10). Its HTTPS API is PROTOCOL.md 5G.
 
 pub mod tls;
+pub mod web;
 
 use crate::kdc::keytab::KeyTable;
 use crate::remote::{error_name, ErrorAnswer, ExecEvent, ExecRequest, LoginAnswer, LoginRequest};
@@ -28,6 +29,8 @@ pub struct Gateway {
     /// Where each host's `sslx-execd` listens (`--host NAME=ADDR`); a host not named is
     /// reached at `NAME:7460`.
     pub hosts: std::collections::HashMap<String, String>,
+    /// The face for web browsers, when it has its key (`--web-key`).
+    pub web: Option<web::Web>,
 }
 
 /// The port of `sslx-execd` when the gateway is not told a host's address.
@@ -66,55 +69,71 @@ fn failure(e: &crate::Error) -> Response {
     answer(status, ErrorAnswer { error: error.into(), message })
 }
 
+/// Why a login did not give a credentials cache.
+pub enum NotLoggedIn {
+    /// All of the gateway's login slots are taken (each derives a key).
+    Busy,
+    Failed(crate::Error),
+}
+
+/// Logs `user` in at the KDC with `password` (boxes 601-610), for a client at `client`; the
+/// password is gone when this returns.
+pub async fn log_in(
+    gw: &Arc<Gateway>,
+    user: String,
+    password: zeroize::Zeroizing<String>,
+    client: IpAddr,
+) -> Result<crate::kdc::CredentialsCache, NotLoggedIn> {
+    crate::keys::check_name(&user).map_err(|e| NotLoggedIn::Failed(e.into()))?;
+    let _slot = gw.logins.try_acquire().map_err(|_| NotLoggedIn::Busy)?;
+    let g = gw.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let rng = crate::crypto::system_rng();
+        let now = crate::clock::now_unix();
+        let from = client.to_string();
+        crate::kdc::client::login(&g.cds, &g.keytab, &user, password.as_bytes(), &from, g.min_argon2_memory, now, &rng)
+    })
+    .await;
+    match done {
+        Ok(Ok(cache)) => {
+            log::info!("{} logged in from {client}", cache.user);
+            Ok(cache)
+        }
+        Ok(Err(e)) => {
+            log::info!("a login from {client} was refused: {e}");
+            Err(NotLoggedIn::Failed(e))
+        }
+        Err(e) => Err(NotLoggedIn::Failed(crate::Error::Other(format!("the login failed: {e}")))),
+    }
+}
+
 /// `POST /v1/login`.
 async fn login(
     State(gw): State<Arc<Gateway>>,
     axum::Extension(peer): axum::Extension<SocketAddr>,
     body: axum::body::Bytes,
 ) -> Response {
-    let req: LoginRequest = match serde_json::from_slice(&body) {
+    let mut req: LoginRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return failure(&crate::Error::Usage(format!("the login request is not valid: {e}"))),
     };
-    if let Err(e) = crate::keys::check_name(&req.user) {
-        return failure(&e.into());
-    }
-    let Ok(_slot) = gw.logins.try_acquire() else {
-        let busy = ErrorAnswer {
-            error: "busy".into(),
-            message: "the gateway is busy with other logins; try again shortly".into(),
-        };
-        return answer(StatusCode::SERVICE_UNAVAILABLE, busy);
-    };
-    let client = peer.ip().to_string();
-    let g = gw.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let rng = crate::crypto::system_rng();
-        let now = crate::clock::now_unix();
-        let pw = req.password.as_bytes();
-        crate::kdc::client::login(&g.cds, &g.keytab, &req.user, pw, &client, g.min_argon2_memory, now, &rng)
-    })
-    .await;
-    match done {
-        Ok(Ok(cache)) => match cache.to_text() {
-            Ok(text) => {
-                log::info!("{} logged in from {}", cache.user, peer.ip());
-                answer(
-                    StatusCode::OK,
-                    LoginAnswer {
-                        user: cache.user.clone(),
-                        credentials_cache: text.to_string(),
-                        expires: cache.expires,
-                    },
-                )
-            }
+    let password = zeroize::Zeroizing::new(std::mem::take(&mut req.password));
+    match log_in(&gw, req.user.clone(), password, peer.ip()).await {
+        Ok(cache) => match cache.to_text() {
+            Ok(text) => answer(
+                StatusCode::OK,
+                LoginAnswer { user: cache.user.clone(), credentials_cache: text.to_string(), expires: cache.expires },
+            ),
             Err(e) => failure(&e.into()),
         },
-        Ok(Err(e)) => {
-            log::info!("a login from {} was refused: {e}", peer.ip());
-            failure(&e)
-        }
-        Err(e) => failure(&crate::Error::Other(format!("the login failed: {e}"))),
+        Err(NotLoggedIn::Busy) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorAnswer {
+                error: "busy".into(),
+                message: "the gateway is busy with other logins; try again shortly".into(),
+            },
+        ),
+        Err(NotLoggedIn::Failed(e)) => failure(&e),
     }
 }
 
@@ -139,57 +158,49 @@ impl std::io::Write for Events {
     }
 }
 
-/// `POST /v1/exec` (boxes 1501-1525): a service ticket for the host from the credentials cache,
-/// the command to its `sslx-execd`; the answer is NDJSON events as the output comes. Failures
-/// before the host accepted the command are ordinary error answers.
-async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
-    use base64::Engine;
-    let req: ExecRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return failure(&crate::Error::Usage(format!("the exec request is not valid: {e}"))),
-    };
-    let cache = match crate::kdc::CredentialsCache::from_text(&req.credentials_cache) {
-        Ok(c) => c,
-        Err(e) => return failure(&crate::Error::Usage(format!("the credentials cache is not valid: {e}"))),
-    };
-    if let Err(e) = crate::keys::check_name(&req.host) {
-        return failure(&e.into());
-    }
-    let stdin = match base64::engine::general_purpose::STANDARD.decode(&req.stdin) {
-        Ok(s) => s,
-        Err(_) => return failure(&crate::Error::Usage("stdin is not base64".into())),
-    };
-    let cmd = crate::execd::ExecCommand { as_user: req.as_user.clone(), argv: req.argv.clone() };
-    if let Err(e) = cmd.encode() {
-        return failure(&crate::Error::Usage(format!("the command: {e}")));
-    }
-    let Ok(slot) = gw.commands.clone().try_acquire_owned() else {
-        let busy = ErrorAnswer {
-            error: "busy".into(),
-            message: "the gateway is busy with other commands; try again shortly".into(),
-        };
-        return answer(StatusCode::SERVICE_UNAVAILABLE, busy);
-    };
-    let (host, g) = (req.host.clone(), gw.clone());
+/// Why a command did not start.
+pub enum NotStarted {
+    /// All of the gateway's command slots are taken.
+    Busy,
+    /// The KDC or the host refused, or could not be reached.
+    Failed(crate::Error),
+}
+
+/// Starts `cmd` on `host` for the holder of `cache` (boxes 1506-1515): a service ticket from the
+/// KDC, the host's `sslx-execd`, its decision. On success, the events of the command as they
+/// come (the first is `Started`, the last how it ended); the command stops when the receiver is
+/// dropped (at its next output).
+pub async fn start_command(
+    gw: &Arc<Gateway>,
+    cache: crate::kdc::CredentialsCache,
+    host: String,
+    cmd: crate::execd::ExecCommand,
+    stdin: Vec<u8>,
+) -> Result<tokio::sync::mpsc::Receiver<ExecEvent>, NotStarted> {
+    crate::keys::check_name(&host).map_err(|e| NotStarted::Failed(e.into()))?;
+    cmd.encode().map_err(|e| NotStarted::Failed(crate::Error::Usage(format!("the command: {e}"))))?;
+    let slot = gw.commands.clone().try_acquire_owned().map_err(|_| NotStarted::Busy)?;
+    let (h, g) = (host.clone(), gw.clone());
+    let argv = cmd.argv.clone();
     let started = tokio::task::spawn_blocking(move || {
         let rng = crate::crypto::system_rng();
         let now = crate::clock::now_unix();
-        let grant = crate::kdc::client::service_ticket(&g.cds, &g.keytab, &cache, &host, now, &rng)?;
-        let addr = g.hosts.get(&host).cloned().unwrap_or_else(|| format!("{host}:{EXECD_PORT}"));
+        let grant = crate::kdc::client::service_ticket(&g.cds, &g.keytab, &cache, &h, now, &rng)?;
+        let addr = g.hosts.get(&h).cloned().unwrap_or_else(|| format!("{h}:{EXECD_PORT}"));
         crate::execd::client::start(&addr, &grant, &cache.user, &cmd, &rng).map(|s| (s, cache.user.clone()))
     })
     .await;
     let (started, user) = match started {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            log::info!("a command on {} was refused: {e}", req.host);
-            return failure(&e);
+            log::info!("a command on {host} was refused: {e}");
+            return Err(NotStarted::Failed(e));
         }
-        Err(e) => return failure(&crate::Error::Other(format!("the command failed: {e}"))),
+        Err(e) => return Err(NotStarted::Failed(crate::Error::Other(format!("the command failed: {e}")))),
     };
-    log::info!("{user} runs {:?} on {} as {}", req.argv, req.host, started.local_user);
+    log::info!("{user} runs {argv:?} on {host} as {}", started.local_user);
     let (tx, rx) = tokio::sync::mpsc::channel::<ExecEvent>(16);
-    let _ = tx.try_send(ExecEvent::Started { host: req.host.clone(), local_user: started.local_user.clone() });
+    let _ = tx.try_send(ExecEvent::Started { host, local_user: started.local_user.clone() });
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let mut err = Events { tx: tx.clone(), err: true };
@@ -209,6 +220,25 @@ async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Respon
         };
         let _ = tx.blocking_send(end);
     });
+    Ok(rx)
+}
+
+/// The answer of a command that did not start.
+fn not_started(n: NotStarted) -> Response {
+    match n {
+        NotStarted::Busy => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorAnswer {
+                error: "busy".into(),
+                message: "the gateway is busy with other commands; try again shortly".into(),
+            },
+        ),
+        NotStarted::Failed(e) => failure(&e),
+    }
+}
+
+/// A command's events as an NDJSON answer.
+fn ndjson(rx: tokio::sync::mpsc::Receiver<ExecEvent>) -> Response {
     let lines = futures_util::stream::unfold(rx, |mut rx| async move {
         let ev = rx.recv().await?;
         let mut line = serde_json::to_vec(&ev).expect("an event serializes");
@@ -222,6 +252,30 @@ async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Respon
     r
 }
 
+/// `POST /v1/exec` (boxes 1501-1525): a service ticket for the host from the credentials cache,
+/// the command to its `sslx-execd`; the answer is NDJSON events as the output comes. Failures
+/// before the host accepted the command are ordinary error answers.
+async fn exec(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
+    use base64::Engine;
+    let req: ExecRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return failure(&crate::Error::Usage(format!("the exec request is not valid: {e}"))),
+    };
+    let cache = match crate::kdc::CredentialsCache::from_text(&req.credentials_cache) {
+        Ok(c) => c,
+        Err(e) => return failure(&crate::Error::Usage(format!("the credentials cache is not valid: {e}"))),
+    };
+    let stdin = match base64::engine::general_purpose::STANDARD.decode(&req.stdin) {
+        Ok(s) => s,
+        Err(_) => return failure(&crate::Error::Usage("stdin is not base64".into())),
+    };
+    let cmd = crate::execd::ExecCommand { as_user: req.as_user.clone(), argv: req.argv.clone() };
+    match start_command(&gw, cache, req.host.clone(), cmd, stdin).await {
+        Ok(rx) => ndjson(rx),
+        Err(n) => not_started(n),
+    }
+}
+
 /// `GET /v1/health`.
 async fn health() -> Response {
     answer(StatusCode::OK, serde_json::json!({"ok": true}))
@@ -232,6 +286,7 @@ pub fn router(gw: Arc<Gateway>) -> axum::Router {
         .route("/v1/login", axum::routing::post(login).layer(DefaultBodyLimit::max(MAX_BODY)))
         .route("/v1/exec", axum::routing::post(exec).layer(DefaultBodyLimit::max(MAX_EXEC_BODY)))
         .route("/v1/health", axum::routing::get(health))
+        .merge(web::routes())
         .with_state(gw)
 }
 
