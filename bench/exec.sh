@@ -9,10 +9,15 @@
 # its default key exchange (sntrup761x25519) and with curve25519-sha256, its fastest.
 # sslx-execd writes its chained audit file (tmpfs) and no syslog (no /dev/log here). Installs
 # openssh-server with apt-get when sshd is missing (root only; otherwise ssh is left out).
-# Knobs: N (300 commands each), PAR (4), LOGINS (5), ARGON2_MIB (64), ARGON2_PASSES (3).
+# Then the web face (issue 15): POST /exec of the command form (/bin/true) with wrk for WEB_SECS
+# seconds at PAR connections at once (a new TLS connection each, as the gateway closes them),
+# beside sslx exec's rate at PAR in the same run. Installs wrk with apt-get when missing (root).
+# Knobs: N (300 commands each), PAR (4), LOGINS (5), ARGON2_MIB (64), ARGON2_PASSES (3),
+# WEB_SECS (10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-300}; PAR=${PAR:-4}; LOGINS=${LOGINS:-5}; ARGON2_MIB=${ARGON2_MIB:-64}; ARGON2_PASSES=${ARGON2_PASSES:-3}
+WEB_SECS=${WEB_SECS:-10}
 cargo build --release --quiet --bins
 R=$PWD/target/release
 W=$(mktemp -d /dev/shm/sslx-exec-XXXXXX)
@@ -40,7 +45,7 @@ printf '[[rule]]\nprincipal = "alice"\nuser = "%s"\ncommands = ["/bin/true"]\n' 
 "$R/sslx-execd" --listen 127.0.0.1:0 --keytab "$W/web1.keytab" --acl "$W/acl.toml" --syslog none \
   --audit-file "$W/audit.jsonl" >"$W/execd.json" 2>"$W/execd.log" &
 pids+=($!); wait_for "$W/execd.json"
-"$R/sslx-gateway" --dev --listen 127.0.0.1:0 --cds "$CDS" --keytab "$W/gw1.keytab" \
+"$R/sslx-gateway" --dev --listen 127.0.0.1:0 --cds "$CDS" --keytab "$W/gw1.keytab" --web-key "$W/web.key" \
   --host "web1=$(field "$W/execd.json" listen)" >"$W/gw.json" 2>"$W/gw.log" &
 pids+=($!); wait_for "$W/gw.json"
 URL=$(field "$W/gw.json" listen); FP=$(field "$W/gw.json" fingerprint)
@@ -129,6 +134,34 @@ for par in 1 "$PAR"; do
     python3 -c "import sys; print(f'| ratio sslx / the faster ssh | {sys.argv[3]} | {float(sys.argv[1])/max(float(sys.argv[2]), float(sys.argv[4])):.2f}x | | |')" "$rate" "$srate" "$par" "$crate"
   fi
 done
+# The web face: a browser's session (cookie and CSRF token) made with curl, then wrk.
+if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true
+fi
+if command -v wrk >/dev/null && command -v curl >/dev/null; then
+  token() { sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1; }
+  pre=$(curl -sk -c "$W/jar" "$URL/" | token)
+  curl -sk -b "$W/jar" -c "$W/jar" -o /dev/null --data-urlencode user=alice --data-urlencode "password=correct horse" \
+    --data-urlencode "csrf=$pre" "$URL/login"
+  csrf=$(curl -sk -b "$W/jar" "$URL/" | token)
+  cookie=$(awk '$6 == "__Host-sslx-session" {print $6 "=" $7}' "$W/jar")
+  enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$csrf")
+  cat >"$W/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "host=web1&program=%2Fbin%2Ftrue&args=&csrf=$enc"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Cookie"] = "$cookie"
+LUA
+  curl -sk -H "Cookie: $cookie" --data-binary "host=web1&program=%2Fbin%2Ftrue&args=&csrf=$enc" "$URL/exec" | grep -q 'exit code 0' \
+    || { echo "the web face's POST /exec did not run /bin/true" >&2; exit 1; }
+  wrk -t2 -c"$PAR" -d"${WEB_SECS}s" --latency -s "$W/post.lua" "$URL/exec" >"$W/wrk.out"
+  wrate=$(awk '/Requests\/sec/ {print $2}' "$W/wrk.out")
+  wp50=$(awk '$1 == "50%" {print $2}' "$W/wrk.out"); wp99=$(awk '$1 == "99%" {print $2}' "$W/wrk.out")
+  echo "| web face POST /exec (wrk, new TLS each) | $PAR | $wrate | $wp50 | $wp99 |"
+  python3 -c "import sys; print(f'| ratio web face / sslx exec | {sys.argv[3]} | {float(sys.argv[1])/float(sys.argv[2]):.2f}x | | |')" "$wrate" "$rate" "$PAR"
+  errors=$(grep -E 'Non-2xx|Socket errors' "$W/wrk.out" || true)
+  [ -n "$errors" ] && echo "wrk: $errors" >&2
+fi
 read -r trate tp50 tp99 < <(run true 1 /bin/true)
 echo "| /bin/true (process start) | 1 | $trate | $tp50 | $tp99 |"
 echo

@@ -171,7 +171,7 @@ async fn text_with(c: &Client, css: &str, want: &str) -> String {
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
-    let e = c.find(Locator::Css(css)).await.unwrap();
+    let e = c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
 }
@@ -200,7 +200,7 @@ fn screenshot(name: &str, png: &[u8]) {
 async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_nothing() {
     let Some(b) = browser(true).await else { return };
     let c = &b.client;
-    let site = web_site(&[]);
+    let mut site = web_site(&[]);
     let url = site.gw.at("listen");
     // A wrong password stays on the login form, with why.
     c.goto(&url).await.unwrap();
@@ -209,8 +209,11 @@ async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_no
     log_in(c, &url, "battery staple").await;
     assert!(text(c, "#message").await.contains("The user name or the password is wrong"));
     assert!(c.find(Locator::Css("#login-form")).await.is_ok());
-    // The right one: the command form; the ACL's local user runs the command.
-    log_in(c, &url, "correct horse").await;
+    // The right one, sent from the keyboard (Enter in the password field): the command form;
+    // the ACL's local user runs the command.
+    c.goto(&url).await.unwrap();
+    fill(c, "#user", "alice").await;
+    fill(c, "#password", "correct horse\u{E007}").await;
     text(c, "#exec-form").await;
     assert!(text(c, "header").await.contains("alice"));
     run(c, "/usr/bin/id", "-un").await;
@@ -253,8 +256,19 @@ async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_no
     c.add_cookie(changed).await.unwrap();
     c.goto(&url).await.unwrap();
     assert!(text(c, "#message").await.contains("could not be read"));
-    // Logout ends it.
+    // A host the KDC does not know, and one whose sslx-execd is down: said on the form.
     log_in(c, &url, "correct horse").await;
+    text(c, "#exec-form").await;
+    fill(c, "#host", "web9").await;
+    run(c, "/usr/bin/id", "-un").await;
+    let m = text_with(c, "#message", "No such host").await;
+    assert!(m.contains("web9"), "{m}");
+    let _ = site._host.child.kill();
+    let _ = site._host.child.wait();
+    fill(c, "#host", "web1").await;
+    run(c, "/usr/bin/id", "-un").await;
+    assert!(text_with(c, "#message", "cannot be reached").await.starts_with("web1 cannot be reached"));
+    // Logout ends it.
     c.wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css("#logout"))

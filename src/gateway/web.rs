@@ -544,7 +544,7 @@ async fn exec(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: axum::bo
             let text = match name {
                 "denied" => format!("Denied by the ACL of {}: {why}", form.host),
                 "disabled" => "This user is disabled at the KDC.".to_owned(),
-                "not_found" => format!("No such host at the KDC: {why}"),
+                "not_found" => format!("No such host as {} at the KDC: {why}", form.host),
                 "kdc_unavailable" => format!("{} cannot be reached: {why}", form.host),
                 _ => format!("The command did not start: {why}"),
             };
