@@ -207,7 +207,8 @@ async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_no
     text(c, "#login-form").await;
     screenshot("web-login.png", &c.screenshot().await.unwrap());
     log_in(c, &url, "battery staple").await;
-    assert!(text(c, "#message").await.contains("The user name or the password is wrong"));
+    let m = text(c, "#message").await;
+    assert!(m.contains("The user name or the password is wrong"), "{m}");
     assert!(c.find(Locator::Css("#login-form")).await.is_ok());
     // The right one, sent from the keyboard (Enter in the password field): the command form;
     // the ACL's local user runs the command.
@@ -267,7 +268,7 @@ async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_no
     let _ = site._host.child.wait();
     fill(c, "#host", "web1").await;
     run(c, "/usr/bin/id", "-un").await;
-    assert!(text_with(c, "#message", "cannot be reached").await.starts_with("web1 cannot be reached"));
+    assert!(text_with(c, "#message", "cannot be reached").await.starts_with("web1 or the KDC cannot be reached"));
     // Logout ends it.
     c.wait()
         .at_most(Duration::from_secs(20))
@@ -371,13 +372,49 @@ async fn every_post_needs_its_csrf_token_and_pages_carry_a_strict_policy() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store", "a page with output is not kept");
     let body = r.text().await.unwrap();
-    assert!(body.contains(&format!("<pre class=\"stdout\">{}\n</pre>", site.user)), "{body}");
+    assert!(body.contains(&format!("<span class=\"stdout\">{}\n</span>", site.user)), "{body}");
+    // A bad token on the command form: the form again, with a good token and why.
+    let r = post("/exec", session.clone(), form(Some("x".into()))).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let again = r.text().await.unwrap();
+    assert!(again.contains("The form was too old") && again.contains(&format!("value=\"{token}\"")), "{again}");
+    // A POST another site makes (Fetch Metadata, or its Origin) is refused, good token and all.
+    for (h, v) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+        let r = http
+            .post(format!("{url}/exec"))
+            .header("cookie", session.clone())
+            .header(h, v)
+            .form(&form(Some(token.clone())))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{h}: {v}");
+    }
     let r = http_noredirect
         .post(format!("{url}/logout"))
-        .header("cookie", session)
+        .header("cookie", session.clone())
         .form(&[("csrf", "x")])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "logout too needs its token");
+    // A command that prints nothing stops when its page is closed (the gateway cuts the host);
+    // read to its end, the same command runs through.
+    let marks = tempfile::Builder::new().prefix("sslx-web-").tempdir_in("/tmp").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(marks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sleeper = |mark: &Path| {
+        let mut f = form(Some(token.clone()));
+        f[1].1 = "/bin/sh".into();
+        f[2].1 = format!("-c\nsleep 2; touch {}", mark.display());
+        f
+    };
+    let (kept, left) = (marks.path().join("kept"), marks.path().join("left"));
+    let page = post("/exec", session.clone(), sleeper(&kept)).await.unwrap().text().await.unwrap();
+    assert!(page.contains("exit code 0") && kept.exists(), "{page}");
+    let r = post("/exec", session.clone(), sleeper(&left)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!left.exists(), "the command ran on after its page was gone");
 }

@@ -90,6 +90,7 @@ fn serve(a: ExecdCli) -> Result<ExitCode> {
     let limits = sslx::session::exec::CommandLimits {
         timeout: (a.timeout > 0).then(|| std::time::Duration::from_secs(a.timeout)),
         max_output: (a.max_output > 0).then_some(a.max_output),
+        end_with_caller: true,
     };
     let name = keytab.principal.clone();
     let host = Arc::new(sslx::execd::host::Host {

@@ -5,7 +5,7 @@
 use super::msgs::{ExecCommand, ExecDecision};
 use crate::kdc::client::ServiceGrant;
 use crate::session::handshake::ClientParams;
-use crate::session::io::{client_handshake, pump_call, Conn};
+use crate::session::io::{client_handshake, pump_command, Conn};
 use crate::session::msgs::{KeyRef, ListenerHello, RemoteExit, Suite};
 use crate::session::record::Received;
 use crate::wire::Msg;
@@ -79,7 +79,15 @@ pub fn finish(
     stdout: impl Write,
     stderr: &mut dyn Write,
 ) -> Result<Option<RemoteExit>> {
-    Ok(pump_call(started.session, started.conn, stdin, stdout, stderr)?.1)
+    Ok(pump_command(started.session, started.conn, stdin, stdout, stderr)?.1)
+}
+
+impl Started {
+    /// The connection to the host, to cut it from elsewhere (the caller gone: the host then
+    /// stops the command).
+    pub fn socket(&self) -> std::io::Result<std::net::TcpStream> {
+        self.conn.writer.try_clone()
+    }
 }
 
 /// [`start`] then [`finish`]: the local user it ran as, and how it ended.

@@ -201,8 +201,23 @@ pub async fn start_command(
     log::info!("{user} runs {argv:?} on {host} as {}", started.local_user);
     let (tx, rx) = tokio::sync::mpsc::channel::<ExecEvent>(16);
     let _ = tx.try_send(ExecEvent::Started { host, local_user: started.local_user.clone() });
+    // The caller gone (the receiver dropped), the host connection is cut at once: a command that
+    // prints nothing would otherwise hold its slot until it ends.
+    let (sock, watch) = (started.socket(), tx.clone());
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = watch.closed() => {
+                if let Ok(s) = sock {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+            }
+            _ = finished => {}
+        }
+    });
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
+        let _done = done;
         let mut err = Events { tx: tx.clone(), err: true };
         let end = match crate::execd::client::finish(
             started,
@@ -237,13 +252,15 @@ fn not_started(n: NotStarted) -> Response {
     }
 }
 
-/// A command's events as an NDJSON answer.
+/// A command's events as an NDJSON answer, to its last (how it ended).
 fn ndjson(rx: tokio::sync::mpsc::Receiver<ExecEvent>) -> Response {
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+    let lines = futures_util::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
         let ev = rx.recv().await?;
+        let last = matches!(ev, ExecEvent::Exit { .. } | ExecEvent::Signal { .. } | ExecEvent::Error { .. });
         let mut line = serde_json::to_vec(&ev).expect("an event serializes");
         line.push(b'\n');
-        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(line)), rx))
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(line)), (!last).then_some(rx)))
     });
     let mut r = Response::new(axum::body::Body::from_stream(lines));
     let h = r.headers_mut();

@@ -26,6 +26,8 @@ pub const SESSION_COOKIE: &str = "__Host-sslx-session";
 pub const PRE_COOKIE: &str = "__Host-sslx-pre";
 /// Output shown in a page at most by default; past it the command is stopped.
 pub const WEB_MAX_OUTPUT: u64 = 1 << 20;
+/// A command form's body at most (the web face sends no stdin).
+pub const WEB_MAX_BODY: usize = 64 * 1024;
 /// The AAD of a sealed session cookie.
 const SESSION_AAD: &[u8] = b"sslx-gateway-session1";
 
@@ -201,13 +203,16 @@ fn secure_headers(h: &mut HeaderMap) {
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
 }
 
 fn render(t: &impl Template) -> String {
-    t.render().unwrap_or_else(|e| format!("<!doctype html><title>error</title><p>The page could not be made: {e}</p>"))
+    t.render().unwrap_or_else(|e| {
+        log::error!("a page could not be made: {e}");
+        "<!doctype html><title>error</title><p>The page could not be made (the gateway's log says why).</p>".into()
+    })
 }
 
 /// A cookie of the request by name.
@@ -278,7 +283,7 @@ fn login_page(
 ) -> Response {
     let rng = crate::crypto::system_rng();
     let (pre, fresh) = match cookie(headers, PRE_COOKIE) {
-        Some(p) if p.len() == 22 => (p.to_owned(), false),
+        Some(p) if pre_cookie_ok(p) => (p.to_owned(), false),
         _ => {
             let b: [u8; 16] = crate::crypto::random_array(&rng);
             (base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b), true)
@@ -290,6 +295,34 @@ fn login_page(
         set_cookie(&mut r, PRE_COOKIE, &pre, 3600);
     }
     r
+}
+
+/// A pre-login cookie as `GET /` makes them: base64url of 16 bytes.
+fn pre_cookie_ok(p: &str) -> bool {
+    p.len() == 22 && base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).is_ok_and(|b| b.len() == 16)
+}
+
+/// A second guard beside the tokens: a POST whose `Origin` (or `Sec-Fetch-Site`) says it came
+/// from another site is refused.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    // A browser that says where a request comes from (Fetch Metadata) is taken at its word;
+    // otherwise its Origin must be this gateway.
+    let ok = match (get("sec-fetch-site"), get("origin"), get("host")) {
+        (Some(site), ..) => site == "same-origin" || site == "none",
+        (None, Some("null"), _) => false,
+        (None, Some(o), Some(host)) => o.strip_prefix("https://").is_some_and(|o| o.eq_ignore_ascii_case(host)),
+        _ => true,
+    };
+    if !ok {
+        log::info!(
+            "a POST from another site refused: sec-fetch-site {:?}, origin {:?}, host {:?}",
+            get("sec-fetch-site"),
+            get("origin"),
+            get("host")
+        );
+    }
+    ok
 }
 
 struct CommandForm {
@@ -330,7 +363,10 @@ async fn index(
     axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Response {
     let Some(web) = gw.web.as_ref() else { return not_enabled() };
-    let code = q.as_deref().and_then(|q| q.strip_prefix("m=")).unwrap_or("");
+    let code = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "m")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     match session(web, &headers, crate::clock::now_unix()) {
         Session::Live(cache, sealed) => {
             let form = CommandForm { host: String::new(), program: String::new(), args: String::new() };
@@ -343,7 +379,7 @@ async fn index(
         Session::Unreadable => {
             clear_session(login_page(web, &gw, &headers, String::new(), reason("unreadable"), StatusCode::OK))
         }
-        Session::None => login_page(web, &gw, &headers, String::new(), reason(code), StatusCode::OK),
+        Session::None => login_page(web, &gw, &headers, String::new(), reason(&code), StatusCode::OK),
     }
 }
 
@@ -377,7 +413,7 @@ async fn login(
     let user = f.remove("user").map(|u| u.trim().to_owned()).unwrap_or_default();
     let token = f.remove("csrf").unwrap_or_default();
     let pre = cookie(&headers, PRE_COOKIE).unwrap_or("");
-    if pre.is_empty() || !web.keys.csrf_ok("login", pre, &token) {
+    if !same_origin(&headers) || !pre_cookie_ok(pre) || !web.keys.csrf_ok("login", pre, &token) {
         return login_page(web, &gw, &headers, user, reason("csrf"), StatusCode::FORBIDDEN);
     }
     let password = f.remove("password").unwrap_or_default();
@@ -412,7 +448,9 @@ async fn login(
                 "authentication_failed" => "The user name or the password is wrong.".to_owned(),
                 "disabled" => "This user is disabled at the KDC.".to_owned(),
                 "bad_request" => format!("That is not a user name: {e}"),
-                "kdc_unavailable" => format!("The KDC cannot be reached: {e}"),
+                // Its address is the gateway's business: said in its log, not to the page.
+                "kdc_unavailable" => "The KDC cannot be reached just now: try again later.".to_owned(),
+                "refused" => "The KDC refused the login (too many tries for this user?): try again later.".to_owned(),
                 _ => format!("The login failed: {e}"),
             };
             failed(text, StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -420,21 +458,18 @@ async fn login(
     }
 }
 
-/// `POST /logout`: the cookie goes.
+/// `POST /logout`: the cookie goes (a copy of it stays valid until the cache expires: the
+/// gateway keeps nothing to revoke it with).
 async fn logout(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let Some(web) = gw.web.as_ref() else { return not_enabled() };
     let token = fields(&body).remove("csrf").unwrap_or_default();
-    let sealed = cookie(&headers, SESSION_COOKIE).unwrap_or("");
-    if !web.keys.csrf_ok("session", sealed, &token) {
-        return page(
-            StatusCode::FORBIDDEN,
-            render(&LoginPage {
-                gateway: &gw.keytab.principal,
-                csrf: String::new(),
-                user: String::new(),
-                message: reason("csrf"),
-            }),
-        );
+    let Session::Live(cache, sealed) = session(web, &headers, crate::clock::now_unix()) else {
+        // Nothing live to end: the cookie goes all the same.
+        return clear_session(see_other("/?m=out"));
+    };
+    if !same_origin(&headers) || !web.keys.csrf_ok("session", &sealed, &token) {
+        let form = CommandForm { host: String::new(), program: String::new(), args: String::new() };
+        return command_page(web, &gw, &cache, &sealed, form, reason("csrf"), StatusCode::FORBIDDEN);
     }
     clear_session(see_other("/?m=out"))
 }
@@ -504,11 +539,6 @@ async fn exec(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: axum::bo
     };
     let mut f = fields(&body);
     let token = f.remove("csrf").unwrap_or_default();
-    if !web.keys.csrf_ok("session", &sealed, &token) {
-        let mut r = see_other("/?m=csrf");
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        return r;
-    }
     let take = |f: &mut std::collections::HashMap<String, zeroize::Zeroizing<String>>, k: &str| {
         f.remove(k).map(|v| v.to_string()).unwrap_or_default()
     };
@@ -519,6 +549,10 @@ async fn exec(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: axum::bo
     };
     let again =
         |form: CommandForm, m: Option<Message>, status| command_page(web, &gw, &cache, &sealed, form, m, status);
+    if !same_origin(&headers) || !web.keys.csrf_ok("session", &sealed, &token) {
+        // The form again, with this session's token (another tab may have logged in anew).
+        return again(form, reason("csrf"), StatusCode::FORBIDDEN);
+    }
     if form.host.is_empty() || form.program.is_empty() {
         return again(form, error("Give a host and a program."), StatusCode::BAD_REQUEST);
     }
@@ -545,7 +579,7 @@ async fn exec(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: axum::bo
                 "denied" => format!("Denied by the ACL of {}: {why}", form.host),
                 "disabled" => "This user is disabled at the KDC.".to_owned(),
                 "not_found" => format!("No such host as {} at the KDC: {why}", form.host),
-                "kdc_unavailable" => format!("{} cannot be reached: {why}", form.host),
+                "kdc_unavailable" => format!("{} or the KDC cannot be reached: {why}", form.host),
                 _ => format!("The command did not start: {why}"),
             };
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -567,22 +601,50 @@ async fn exec(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: axum::bo
     r
 }
 
-/// The events, cut after `max` bytes of output: an error event says so, and the command stops
-/// (the receiver is dropped).
+/// Output within a page's limit: what of `bytes` still fits after `shown` of `max`, and whether
+/// it was cut.
+fn within(shown: &mut u64, max: u64, bytes: &[u8]) -> (usize, bool) {
+    let room = max.saturating_sub(*shown);
+    let n = (bytes.len() as u64).min(room) as usize;
+    *shown += n as u64;
+    (n, n < bytes.len())
+}
+
+fn cut_notice(max: u64) -> String {
+    format!(
+        "The output passed this page's limit of {max} bytes: what follows is not shown, and the command was stopped."
+    )
+}
+
+/// The events, cut at `max` bytes of output: the chunk that crosses it is cut, an error event
+/// says so, and the command stops (the receiver is dropped).
 fn cut_events(mut rx: tokio::sync::mpsc::Receiver<ExecEvent>, max: u64) -> tokio::sync::mpsc::Receiver<ExecEvent> {
     let (tx, out) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
+        let b64 = base64::engine::general_purpose::STANDARD;
         let mut shown = 0u64;
         while let Some(ev) = rx.recv().await {
-            if let ExecEvent::Stdout { data } | ExecEvent::Stderr { data } = &ev {
-                shown += (data.len() as u64 / 4) * 3;
-                if shown > max {
-                    let message =
-                        format!("the output passed this page's limit of {max} bytes: the command was stopped");
-                    let _ = tx.send(ExecEvent::Error { error: "cut".into(), message }).await;
-                    return;
+            let ev = match ev {
+                ExecEvent::Stdout { data } | ExecEvent::Stderr { data } if data.is_empty() => continue,
+                ExecEvent::Stdout { ref data } | ExecEvent::Stderr { ref data } => {
+                    let bytes = b64.decode(data).unwrap_or_default();
+                    let (n, cut) = within(&mut shown, max, &bytes);
+                    if cut {
+                        let data = b64.encode(&bytes[..n]);
+                        let part = match ev {
+                            ExecEvent::Stdout { .. } => ExecEvent::Stdout { data },
+                            _ => ExecEvent::Stderr { data },
+                        };
+                        if n > 0 {
+                            let _ = tx.send(part).await;
+                        }
+                        let _ = tx.send(ExecEvent::Error { error: "cut".into(), message: cut_notice(max) }).await;
+                        return;
+                    }
+                    ev
                 }
-            }
+                ev => ev,
+            };
             if tx.send(ev).await.is_err() {
                 return;
             }
@@ -622,11 +684,15 @@ fn page_pieces(
             return None;
         }
         let ev = st.rx.recv().await;
-        let chunk = |class: &'static str, text: &str| render(&ExecChunk { class, text });
+        let chunk = |class: &'static str, text: &str| {
+            if text.is_empty() {
+                String::new()
+            } else {
+                render(&ExecChunk { class, text })
+            }
+        };
         let end = |st: &mut St, class: &'static str, end: String, extra: Option<String>| {
             let tail = format!("{}{}", chunk("stdout", &st.out.finish()), chunk("stderr", &st.err.finish()));
-            let tail =
-                if tail.contains("\u{FFFD}") || st.out.replaced || st.err.replaced { tail } else { String::new() };
             let mut notice = extra;
             if st.out.replaced || st.err.replaced {
                 let n = "Some of the output is not UTF-8 text: those bytes show as \u{FFFD}.".to_owned();
@@ -648,22 +714,27 @@ fn page_pieces(
                     user,
                 })
             }
-            Some(ExecEvent::Stdout { data }) | Some(ExecEvent::Stderr { data }) if st.shown > max => {
-                let _ = data;
-                let m = format!("The output passed this page's limit of {max} bytes: the command was stopped.");
-                end(&mut st, "failed", "cut".into(), Some(m))
-            }
             Some(ExecEvent::Stdout { data }) => {
                 let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
-                st.shown += bytes.len() as u64;
-                let t = st.out.push(&bytes);
-                chunk("stdout", &t)
+                let (n, cut) = within(&mut st.shown, max, &bytes);
+                let t = st.out.push(&bytes[..n]);
+                let c = chunk("stdout", &t);
+                if cut {
+                    format!("{c}{}", end(&mut st, "failed", "cut".into(), Some(cut_notice(max))))
+                } else {
+                    c
+                }
             }
             Some(ExecEvent::Stderr { data }) => {
                 let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
-                st.shown += bytes.len() as u64;
-                let t = st.err.push(&bytes);
-                chunk("stderr", &t)
+                let (n, cut) = within(&mut st.shown, max, &bytes);
+                let t = st.err.push(&bytes[..n]);
+                let c = chunk("stderr", &t);
+                if cut {
+                    format!("{c}{}", end(&mut st, "failed", "cut".into(), Some(cut_notice(max))))
+                } else {
+                    c
+                }
             }
             Some(ExecEvent::Exit { code }) => {
                 end(&mut st, if code == 0 { "ok" } else { "failed" }, format!("exit code {code}"), None)
@@ -696,7 +767,7 @@ pub fn routes() -> axum::Router<Arc<Gateway>> {
         .route("/", axum::routing::get(index))
         .route("/login", axum::routing::post(login).layer(DefaultBodyLimit::max(super::MAX_BODY)))
         .route("/logout", axum::routing::post(logout).layer(DefaultBodyLimit::max(super::MAX_BODY)))
-        .route("/exec", axum::routing::post(exec).layer(DefaultBodyLimit::max(super::MAX_EXEC_BODY)))
+        .route("/exec", axum::routing::post(exec).layer(DefaultBodyLimit::max(WEB_MAX_BODY)))
         .route("/static/style.css", axum::routing::get(style))
         .route("/static/app.js", axum::routing::get(script))
 }

@@ -4,7 +4,7 @@
 //! stdout goes back as the stream, its stderr as records flagged `FLAG_STDERR`, and how it ended
 //! in the final record (`FLAG_EXIT`, `msgs::RemoteExit`).
 
-use super::io::{run_both, Conn, Peer, Transfer};
+use super::io::{run_both, CallerWatch, Conn, Peer, Transfer};
 use super::msgs::RemoteExit;
 use super::record::{
     RecordSender, FLAG_EXIT, FLAG_FINAL, FLAG_STDERR, MAX_RECORD_PLAINTEXT, RECORD_PREFIX, RECORD_TAG,
@@ -32,6 +32,9 @@ pub fn run(session: Session, conn: Conn, cmd: &str) -> Result<Ran> {
 pub struct CommandLimits {
     pub timeout: Option<std::time::Duration>,
     pub max_output: Option<u64>,
+    /// The caller keeps its side open until the command's end (PROTOCOL.md 5H): the end of its
+    /// connection before then stops the command.
+    pub end_with_caller: bool,
 }
 
 /// How a command ran: what moved, how it ended, and the limit it was killed at.
@@ -60,10 +63,26 @@ pub fn run_command(
         .map_err(|e| Error::io(format!("starting {what}"), e))?;
     let stdin = child.stdin.take().expect("piped");
     let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
-    let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child, limits);
-    let r = run_both(session, conn, send, stdin, None, Peer::CallerOfCommand);
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = gone.clone();
+    let send = move |sender, writer| send_outputs(sender, writer, stdout, stderr, child, limits, watch);
+    let w = CallerWatch { gone, end_is_gone: limits.end_with_caller };
+    let r = run_both(session, conn, send, stdin, None, Peer::CallerOfCommand, Some(w));
     let ((sent, status, stopped), (received, _)) = r?;
     Ok(Ran { transfer: Transfer { sent, received }, status, stopped })
+}
+
+/// Kills the command and, when it leads a group of its own (sslx-execd starts it so), all it
+/// started: they let go of its pipes too.
+fn kill_group(child: &mut std::process::Child) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: getpgid and killpg on the pid of our own child.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
 }
 
 /// One chunk of the command's output, from the thread that read it.
@@ -89,6 +108,7 @@ fn send_outputs(
     stderr: impl Read + Send + 'static,
     mut child: std::process::Child,
     limits: CommandLimits,
+    caller_gone: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(u64, std::process::ExitStatus, Option<String>)> {
     use std::sync::mpsc::RecvTimeoutError;
     let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
@@ -130,13 +150,18 @@ fn send_outputs(
     let mut exited: Option<(std::process::ExitStatus, std::time::Instant)> = None;
     let mut failed = None;
     loop {
+        // Never a wait without end: the limits, and a caller that went away, are looked at
+        // between chunks.
         let chunk = if out_ended {
             rx.recv_timeout(std::time::Duration::from_millis(50))
-        } else if deadline.is_some() && stopped.is_none() {
-            rx.recv_timeout(std::time::Duration::from_millis(100))
         } else {
-            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            rx.recv_timeout(std::time::Duration::from_millis(100))
         };
+        if caller_gone.load(std::sync::atomic::Ordering::SeqCst) {
+            kill_group(&mut child);
+            failed = Some(Error::Unavailable("the caller went away: the command was stopped".into()));
+            break;
+        }
         if stopped.is_none() {
             let why = match (deadline, limits.max_output) {
                 (Some(d), _) if std::time::Instant::now() >= d => {
@@ -148,14 +173,7 @@ fn send_outputs(
             if let Some(why) = why {
                 // The whole group when the command leads one (sslx-execd starts it so): what it
                 // started goes too, and lets go of its pipes.
-                let pid = child.id() as libc::pid_t;
-                // SAFETY: getpgid and killpg on the pid of our own child.
-                unsafe {
-                    if libc::getpgid(pid) == pid {
-                        libc::killpg(pid, libc::SIGKILL);
-                    }
-                }
-                let _ = child.kill();
+                kill_group(&mut child);
                 let notice = format!("\nsslx: the command {why}: it was killed\n");
                 if let Err(e) = seal(notice.as_bytes(), FLAG_STDERR, &mut frame) {
                     failed = Some(e);
@@ -198,8 +216,8 @@ fn send_outputs(
     }
     drop(rx);
     if let Some(e) = failed {
-        // The caller is gone: the command gets no more of its input, and ends.
-        let _ = child.kill();
+        // The caller is gone: the command and what it started end.
+        kill_group(&mut child);
         let _ = child.wait();
         return Err(e);
     }

@@ -197,10 +197,16 @@ pub struct Transfer {
     pub received: u64,
 }
 
-/// Sends `input` as records until its EOF, then the final record, then half-closes the socket.
-/// The input is read straight into the frame buffer and sealed in place; `sent` counts the
-/// bytes as they go.
-fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Read, sent: &AtomicU64) -> Result<u64> {
+/// Sends `input` as records until its EOF, then the final record, then (`half_close`)
+/// half-closes the socket. The input is read straight into the frame buffer and sealed in place;
+/// `sent` counts the bytes as they go.
+fn send_all(
+    mut sender: RecordSender,
+    mut writer: TcpStream,
+    mut input: impl Read,
+    sent: &AtomicU64,
+    half_close: bool,
+) -> Result<u64> {
     let mut frame = vec![0u8; RECORD_PREFIX + MAX_RECORD_PLAINTEXT + RECORD_TAG];
     loop {
         let n = match input.read(&mut frame[RECORD_PREFIX..RECORD_PREFIX + MAX_RECORD_PLAINTEXT]) {
@@ -212,7 +218,9 @@ fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Rea
         writer.write_all(&frame[..len]).map_err(io_err)?;
         sent.fetch_add(n as u64, Ordering::Relaxed);
         if n == 0 {
-            let _ = writer.shutdown(Shutdown::Write);
+            if half_close {
+                let _ = writer.shutdown(Shutdown::Write);
+            }
             return Ok(sent.load(Ordering::Relaxed));
         }
     }
@@ -223,8 +231,8 @@ fn send_all(mut sender: RecordSender, mut writer: TcpStream, mut input: impl Rea
 /// so a command reading it sees EOF while its own output still flows back.
 pub fn pump(session: Session, conn: Conn, input: impl Read + Send + 'static, output: impl Write) -> Result<Transfer> {
     let count = AtomicU64::new(0);
-    let send = move |sender, writer| send_all(sender, writer, input, &count);
-    let (sent, (received, _)) = run_both(session, conn, send, output, None, Peer::Plain)?;
+    let send = move |sender, writer| send_all(sender, writer, input, &count, true);
+    let (sent, (received, _)) = run_both(session, conn, send, output, None, Peer::Plain, None)?;
     Ok(Transfer { sent, received })
 }
 
@@ -239,12 +247,36 @@ pub fn pump_call(
     output: impl Write,
     errors: &mut dyn Write,
 ) -> Result<(Transfer, Option<RemoteExit>)> {
+    pump_caller(session, conn, input, output, errors, true)
+}
+
+/// [`pump_call`] for a gateway's command on `sslx-execd` (PROTOCOL.md 5H): after its final
+/// record its write side stays open until the command has ended, since the host takes the
+/// connection's end before then as the caller gone (and stops the command).
+pub fn pump_command(
+    session: Session,
+    conn: Conn,
+    input: impl Read + Send + 'static,
+    output: impl Write,
+    errors: &mut dyn Write,
+) -> Result<(Transfer, Option<RemoteExit>)> {
+    pump_caller(session, conn, input, output, errors, false)
+}
+
+fn pump_caller(
+    session: Session,
+    conn: Conn,
+    input: impl Read + Send + 'static,
+    output: impl Write,
+    errors: &mut dyn Write,
+    half_close: bool,
+) -> Result<(Transfer, Option<RemoteExit>)> {
     let Session { sender, mut receiver, .. } = session;
     let Conn { mut reader, writer } = conn;
     receiver.take_command_output();
     let sent = std::sync::Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
-    let sending = std::thread::spawn(move || send_all(sender, writer, input, &counter));
+    let sending = std::thread::spawn(move || send_all(sender, writer, input, &counter, half_close));
     let mut received = 0;
     match receive_all(&mut reader, &mut receiver, output, Some(errors), false, &mut received) {
         Err(e) => {
@@ -284,6 +316,16 @@ pub(super) const AFTER_EXIT: std::time::Duration = std::time::Duration::from_sec
 
 /// Both directions: `send` on a thread of its own with the sending half, the receiving half on
 /// this thread into `output` (and `errors`, when the peer may send a command's stderr).
+/// What tells a command's side that its caller went away.
+pub(super) struct CallerWatch {
+    /// Set when the caller is gone: cut off before its final record, or (`end_is_gone`) its
+    /// connection's end after it.
+    pub gone: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The caller keeps its side open until the command's end (5H): its end before then means
+    /// it went away.
+    pub end_is_gone: bool,
+}
+
 pub(super) fn run_both<T: Send + 'static>(
     session: Session,
     conn: Conn,
@@ -291,6 +333,7 @@ pub(super) fn run_both<T: Send + 'static>(
     output: impl Write,
     errors: Option<&mut dyn Write>,
     peer: Peer,
+    watch: Option<CallerWatch>,
 ) -> Result<(T, (u64, Option<RemoteExit>))> {
     let Session { sender, mut receiver, .. } = session;
     let Conn { mut reader, writer } = conn;
@@ -317,6 +360,20 @@ pub(super) fn run_both<T: Send + 'static>(
     let mut received = 0;
     let recv_result = receive_all(&mut reader, &mut receiver, output, errors, command, &mut received);
     drop(receiving_done);
+    if let (Ok(_), Some(CallerWatch { gone, end_is_gone: true })) = (&recv_result, &watch) {
+        // The caller's input is complete; a caller that hangs up before the command has ended
+        // is seen here (its socket's end, or anything more from it), not at the command's next
+        // output, which may never come.
+        if let Ok(mut s) = reader.inner.get_ref().try_clone() {
+            let (gone, done) = (gone.clone(), sent_all.clone());
+            std::thread::spawn(move || {
+                let _ = std::io::Read::read(&mut s, &mut [0u8; 1]);
+                if !done.load(Ordering::SeqCst) {
+                    gone.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+    }
     let exit = match recv_result {
         Ok(exit) => exit,
         // The command ended and said so: a caller gone without its final record is done. The
@@ -324,6 +381,9 @@ pub(super) fn run_both<T: Send + 'static>(
         // thread noted it had sent it: that thread says so once it ends.
         Err(_) if command && sent_all.load(Ordering::SeqCst) => None,
         Err(e) if command => {
+            if let Some(w) = &watch {
+                w.gone.store(true, Ordering::SeqCst);
+            }
             let sent = sending.join().map_err(|_| Error::Other("the sending thread panicked".into()))?;
             return match sent {
                 Ok(sent) if sent_all.load(Ordering::SeqCst) => Ok((sent, (received, None))),
