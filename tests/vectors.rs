@@ -753,6 +753,77 @@ fn audit_trail_vector() {
     assert!(m["argv"][1].as_str().unwrap().ends_with(" bytes cut]"));
 }
 
+/// The web face's session cookie and CSRF tokens (PROTOCOL.md 5I) with a fixed web key and nonce,
+/// checked here with ring's primitives as the spec words them.
+#[test]
+fn web_session_vector() {
+    use sslx::gateway::web::WebKeys;
+    let f = write_once(
+        &dir("kdc/web.txt"),
+        "# The gateway's web face (docs/PROTOCOL.md 5I): web key 0x42 x 32, its two HKDF-SHA256 keys, a\n\
+         # session cookie sealing the cache text below with nonce 0x07 x 12, and the CSRF tokens of a login form\n\
+         # (pre-login cookie below) and of that session.\n",
+        || {
+            let w = sslx::crypto::Secret::new([0x42; 32]);
+            let (seal, csrf) = WebKeys::sub_keys(&w);
+            let keys = WebKeys::derive(&w);
+            let cache = "sslx-ccache1:AAAABWFsaWNl";
+            let nonce = [7u8; 12];
+            let parts: [&[u8]; 1] = [&nonce];
+            let rng = fixed_rng(&parts);
+            let cookie = keys.seal(cache, &rng).unwrap();
+            let pre = "AAECAwQFBgcICQoLDA0ODw";
+            vec![
+                ("web_key".into(), hex::encode([0x42; 32])),
+                ("seal_key".into(), hex::encode(seal.expose())),
+                ("csrf_key".into(), hex::encode(csrf.expose())),
+                ("cache".into(), cache.into()),
+                ("session_cookie".into(), cookie.clone()),
+                ("pre_cookie".into(), pre.into()),
+                ("login_csrf".into(), keys.csrf("login", pre)),
+                ("session_csrf".into(), keys.csrf("session", &cookie)),
+            ]
+        },
+    );
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(&h(&f["web_key"]));
+    struct L;
+    impl ring::hkdf::KeyType for L {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    for (info, want) in [(&b"sslx-gateway web seal"[..], "seal_key"), (b"sslx-gateway web csrf", "csrf_key")] {
+        let mut k = [0u8; 32];
+        prk.expand(&[info], L).unwrap().fill(&mut k).unwrap();
+        assert_eq!(hex::encode(k), f[want], "{want}");
+    }
+    let raw = b64.decode(&f["session_cookie"]).unwrap();
+    let (nonce, body) = raw.split_at(12);
+    let key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &h(&f["seal_key"])).unwrap(),
+    );
+    let mut body = body.to_vec();
+    let plain = key
+        .open_in_place(
+            ring::aead::Nonce::try_assume_unique_for_key(nonce).unwrap(),
+            ring::aead::Aad::from(b"sslx-gateway-session1"),
+            &mut body,
+        )
+        .unwrap();
+    assert_eq!(plain, f["cache"].as_bytes());
+    let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &h(&f["csrf_key"]));
+    for (purpose, bound, token) in
+        [("login", "pre_cookie", "login_csrf"), ("session", "session_cookie", "session_csrf")]
+    {
+        let tag = ring::hmac::sign(&mac, &[purpose.as_bytes(), b"\0", f[bound].as_bytes()].concat());
+        assert_eq!(b64.encode(tag.as_ref()), f[token], "{token}");
+    }
+    let keys = WebKeys::derive(&sslx::crypto::Secret::new(h(&f["web_key"]).try_into().unwrap()));
+    assert_eq!(keys.open(&f["session_cookie"]).unwrap().as_str(), f["cache"]);
+}
+
 /// The gateway's JSON (PROTOCOL.md 5G) as its encoders write it: a login's request and answer,
 /// an exec request, each event of an exec's NDJSON answer, and an error answer.
 #[test]

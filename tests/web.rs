@@ -230,12 +230,19 @@ async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_no
     // Denied by the ACL: the ACL's reason, on the command form.
     run(c, "/bin/rm", "-rf\n/tmp/x").await;
     assert!(text_with(c, "#message", "Denied").await.contains("does not let alice run /bin/rm"));
-    // Two gateways with the same key: each serves the browser's session (cookies are the
-    // host's, whatever the port); the first restarted changes nothing.
+    // The gateway restarted between the login and the next command changes nothing, and two
+    // gateways with the same key both serve the browser's session (cookies are the host's,
+    // whatever the port).
+    let _ = site.gw.child.kill();
+    let _ = site.gw.child.wait();
+    let restarted = site.another_gateway(&[]);
+    let url = restarted.at("listen");
     let second = site.another_gateway(&[]);
-    c.goto(&second.at("listen")).await.unwrap();
-    run(c, "/usr/bin/id", "-un").await;
-    assert_eq!(text_with(c, "#live-end", "exit code 0").await, "exit code 0");
+    for gw in [&url, &second.at("listen")] {
+        c.goto(gw).await.unwrap();
+        run(c, "/usr/bin/id", "-un").await;
+        assert_eq!(text_with(c, "#live-end", "exit code 0").await, "exit code 0");
+    }
     drop(second);
     // A session past its life: back to the login form, with when it ended.
     let later =
@@ -284,6 +291,7 @@ async fn a_browser_logs_in_runs_commands_and_logs_out_while_the_gateways_keep_no
     assert!(c.get_named_cookie(sslx::gateway::web::SESSION_COOKIE).await.is_err());
     // The gateways wrote nothing.
     assert_eq!(std::fs::read_dir(site.gw.cwd.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(restarted.cwd.path()).unwrap().count(), 0);
     b.client.clone().close().await.unwrap();
 }
 

@@ -58,19 +58,24 @@ impl WebKeys {
     /// The sealing key and the CSRF key, each HKDF-SHA256 of `secret` (salt empty, info
     /// `sslx-gateway web seal` / `sslx-gateway web csrf`).
     pub fn derive(secret: &Secret<32>) -> Self {
-        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(secret.expose());
-        let take = |info: &[u8]| {
-            let mut k = [0u8; 32];
-            prk.expand(&[info], Len(32)).and_then(|okm| okm.fill(&mut k)).expect("32 bytes of HKDF-SHA256");
-            Secret::new(k)
-        };
-        let (seal, csrf) = (take(b"sslx-gateway web seal"), take(b"sslx-gateway web csrf"));
+        let (seal, csrf) = Self::sub_keys(secret);
         WebKeys {
             seal: ring::aead::LessSafeKey::new(
                 ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, seal.expose()).expect("a 32-byte key"),
             ),
             csrf: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, csrf.expose()),
         }
+    }
+
+    /// The sealing key and the CSRF key themselves (for the vectors).
+    pub fn sub_keys(secret: &Secret<32>) -> (Secret<32>, Secret<32>) {
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(secret.expose());
+        let take = |info: &[u8]| {
+            let mut k = [0u8; 32];
+            prk.expand(&[info], Len(32)).and_then(|okm| okm.fill(&mut k)).expect("32 bytes of HKDF-SHA256");
+            Secret::new(k)
+        };
+        (take(b"sslx-gateway web seal"), take(b"sslx-gateway web csrf"))
     }
 
     /// The `--web-key` file: 64 hex digits (0600, refused when others may read it); made with a
