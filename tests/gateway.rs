@@ -74,3 +74,28 @@ fn login_keeps_the_credentials_cache_the_gateway_hands_back_and_the_gateway_keep
     assert!(!creds.exists());
     sslx(&h).arg("logout").assert().success().stderr(predicate::str::contains("nobody was logged in"));
 }
+
+/// Logins from one address are limited at the gateway (each costs it a key derivation and the
+/// KDC a request): after the burst, `sslx login` is told when to try again (exit 7).
+#[test]
+fn logins_from_one_address_past_the_burst_wait_their_turn() {
+    let KdcSite { cds, db: _, dir } = kdc_site();
+    let gw = gateway(&cds.listen, &dir.path().join("gw1.keytab"), &[]);
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let statuses: Vec<u16> = rt.block_on(async {
+        let mut out = Vec::new();
+        for i in 0..sslx::gateway::LOGIN_BURST {
+            let body = serde_json::json!({"user": format!("nobody{i}"), "password": "x"});
+            let r = http.post(format!("{}/v1/login", gw.at("listen"))).json(&body).send().await.unwrap();
+            out.push(r.status().as_u16());
+        }
+        out
+    });
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let home = tempfile::tempdir().unwrap();
+    login(&home.path().join("home"), &gw, "correct horse")
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("too many logins from this address"));
+}

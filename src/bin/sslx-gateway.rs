@@ -74,6 +74,7 @@ fn run(a: GatewayCli) -> Result<ExitCode> {
             min_argon2_memory: a.min_argon2_memory,
             hosts,
             web,
+            login_rate: Default::default(),
         });
         println!("{}", serde_json::json!({"listen": format!("https://{addr}"), "fingerprint": tls.fingerprint}));
         eprintln!(

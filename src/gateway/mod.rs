@@ -31,6 +31,50 @@ pub struct Gateway {
     pub hosts: std::collections::HashMap<String, String>,
     /// The face for web browsers, when it has its key (`--web-key`).
     pub web: Option<web::Web>,
+    /// Logins by source address (each makes the gateway derive a key and ask the KDC).
+    pub login_rate: LoginRate,
+}
+
+/// Logins a source address (an IPv6 address's /64) may start: a burst of [`LOGIN_BURST`], then
+/// one per [`LOGIN_REFILL`]. Only counts in memory, never per user.
+#[derive(Default)]
+pub struct LoginRate {
+    buckets: std::sync::Mutex<std::collections::HashMap<IpAddr, (u32, std::time::Instant)>>,
+}
+
+/// Logins one address may start at once before it has to wait.
+pub const LOGIN_BURST: u32 = 10;
+/// How often an address gets one login back.
+pub const LOGIN_REFILL: Duration = Duration::from_secs(6);
+/// Addresses kept at most (full buckets are dropped first).
+const LOGIN_RATE_ADDRESSES: usize = 65_536;
+
+impl LoginRate {
+    /// Takes one login for `ip` at `now`, or says how long until there is one.
+    pub fn take(&self, ip: IpAddr, now: std::time::Instant) -> Result<(), Duration> {
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let refill = |(left, at): (u32, std::time::Instant)| {
+            let back = (now.saturating_duration_since(at).as_secs_f64() / LOGIN_REFILL.as_secs_f64()) as u32;
+            if back == 0 {
+                (left, at)
+            } else {
+                ((left + back).min(LOGIN_BURST), now)
+            }
+        };
+        if b.len() >= LOGIN_RATE_ADDRESSES {
+            b.retain(|_, v| refill(*v).0 < LOGIN_BURST);
+            if b.len() >= LOGIN_RATE_ADDRESSES {
+                return Err(LOGIN_REFILL);
+            }
+        }
+        let key = crate::net::source_bucket(ip);
+        let (left, at) = refill(*b.get(&key).unwrap_or(&(LOGIN_BURST, now)));
+        if left == 0 {
+            return Err(LOGIN_REFILL.saturating_sub(now.saturating_duration_since(at)));
+        }
+        b.insert(key, (left - 1, at));
+        Ok(())
+    }
 }
 
 /// The port of `sslx-execd` when the gateway is not told a host's address.
@@ -73,6 +117,8 @@ fn failure(e: &crate::Error) -> Response {
 pub enum NotLoggedIn {
     /// All of the gateway's login slots are taken (each derives a key).
     Busy,
+    /// Too many logins from this address: the next in so long.
+    TooMany(Duration),
     Failed(crate::Error),
 }
 
@@ -85,6 +131,7 @@ pub async fn log_in(
     client: IpAddr,
 ) -> Result<crate::kdc::CredentialsCache, NotLoggedIn> {
     crate::keys::check_name(&user).map_err(|e| NotLoggedIn::Failed(e.into()))?;
+    gw.login_rate.take(client, std::time::Instant::now()).map_err(NotLoggedIn::TooMany)?;
     let _slot = gw.logins.try_acquire().map_err(|_| NotLoggedIn::Busy)?;
     let g = gw.clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -131,6 +178,13 @@ async fn login(
             ErrorAnswer {
                 error: "busy".into(),
                 message: "the gateway is busy with other logins; try again shortly".into(),
+            },
+        ),
+        Err(NotLoggedIn::TooMany(wait)) => answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorAnswer {
+                error: "busy".into(),
+                message: format!("too many logins from this address: the next in {} s", wait.as_secs().max(1)),
             },
         ),
         Err(NotLoggedIn::Failed(e)) => failure(&e),
@@ -341,5 +395,31 @@ pub async fn serve(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_a_burst_of_logins_then_one_per_refill_and_a_64_is_one_address() {
+        let rate = LoginRate::default();
+        let t = std::time::Instant::now();
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8::ffff".parse().unwrap();
+        for _ in 0..LOGIN_BURST / 2 {
+            rate.take(a, t).unwrap();
+            rate.take(same_64, t).unwrap();
+        }
+        let wait = rate.take(a, t).unwrap_err();
+        assert!(wait <= LOGIN_REFILL && wait > Duration::ZERO);
+        rate.take("2001:db9::1".parse().unwrap(), t).unwrap();
+        rate.take(a, t + LOGIN_REFILL).unwrap();
+        assert!(rate.take(a, t + LOGIN_REFILL).is_err(), "one back per refill");
+        for _ in 0..LOGIN_BURST {
+            rate.take(a, t + LOGIN_REFILL * 100).unwrap();
+        }
+        assert!(rate.take(a, t + LOGIN_REFILL * 100).is_err(), "never more than the burst");
     }
 }

@@ -447,6 +447,10 @@ async fn login(
             "The gateway is busy with other logins: try again in a moment.".into(),
             StatusCode::SERVICE_UNAVAILABLE,
         ),
+        Err(NotLoggedIn::TooMany(wait)) => failed(
+            format!("Too many logins from your address: try again in {} s.", wait.as_secs().max(1)),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
         Err(NotLoggedIn::Failed(e)) => {
             let (status, name) = crate::remote::error_name(&e);
             let text = match name {
