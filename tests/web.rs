@@ -414,7 +414,7 @@ async fn every_post_needs_its_csrf_token_and_pages_carry_a_strict_policy() {
     let sleeper = |mark: &Path| {
         let mut f = form(Some(token.clone()));
         f[1].1 = "/bin/sh".into();
-        f[2].1 = format!("-c\nsleep 2; touch {}", mark.display());
+        f[2].1 = format!("-c\nsleep 4; touch {}", mark.display());
         f
     };
     let (kept, left) = (marks.path().join("kept"), marks.path().join("left"));
@@ -423,6 +423,6 @@ async fn every_post_needs_its_csrf_token_and_pages_carry_a_strict_policy() {
     let r = post("/exec", session.clone(), sleeper(&left)).await.unwrap();
     assert_eq!(r.status(), 200);
     drop(r);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(!left.exists(), "the command ran on after its page was gone");
 }
