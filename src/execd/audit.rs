@@ -497,52 +497,35 @@ pub struct SyslogSink {
 }
 
 fn formatter(target: &SyslogTarget, facility: syslog::Facility) -> syslog::Formatter3164 {
-    // A collector elsewhere is told which host; the local daemon adds it itself.
-    let hostname = match target {
-        SyslogTarget::Udp(_) | SyslogTarget::Tcp(_) => hostname(),
-        _ => None,
-    };
-    syslog::Formatter3164 { facility, hostname, process: "sslx-execd".into(), pid: std::process::id() }
-}
-
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return None;
+    // The crate's own: this host's name (which a collector elsewhere is told; the local daemon
+    // adds it itself) and pid.
+    let mut f = syslog::Formatter3164 { facility, process: "sslx-execd".into(), ..Default::default() };
+    if !matches!(target, SyslogTarget::Udp(_) | SyslogTarget::Tcp(_)) {
+        f.hostname = None;
     }
-    let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    f
 }
 
 fn connect(target: &SyslogTarget) -> std::io::Result<syslog::LoggerBackend> {
     use std::net::ToSocketAddrs;
-    let unix = |p: &Path| -> std::io::Result<syslog::LoggerBackend> {
-        let s = std::os::unix::net::UnixDatagram::unbound()?;
-        match s.connect(p) {
-            Ok(()) => Ok(syslog::LoggerBackend::Unix(s)),
-            // A stream socket (some syslog daemons listen so).
-            Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-                let s = std::os::unix::net::UnixStream::connect(p)?;
-                s.set_write_timeout(Some(TCP_TIMEOUT))?;
-                Ok(syslog::LoggerBackend::UnixStream(std::io::BufWriter::new(s)))
+    // The crate's connection (a datagram socket, or a stream one where the daemon listens so),
+    // a stream one given a write timeout.
+    let unix =
+        |l: syslog::Result<syslog::Logger<syslog::LoggerBackend, ()>>| -> std::io::Result<syslog::LoggerBackend> {
+            let backend = l.map_err(|e| std::io::Error::other(e.to_string()))?.backend;
+            if let syslog::LoggerBackend::UnixStream(s) = &backend {
+                s.get_ref().set_write_timeout(Some(TCP_TIMEOUT))?;
             }
-            Err(e) => Err(e),
-        }
-    };
+            Ok(backend)
+        };
     let resolve = |a: &str| {
         a.to_socket_addrs()?
             .next()
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{a} has no address")))
     };
     match target {
-        SyslogTarget::Local => ["/dev/log", "/var/run/syslog", "/var/run/log"]
-            .iter()
-            .map(Path::new)
-            .find(|p| p.exists())
-            .map(unix)
-            .unwrap_or_else(|| Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no /dev/log"))),
-        SyslogTarget::Unix(p) => unix(p),
+        SyslogTarget::Local => unix(syslog::unix(())),
+        SyslogTarget::Unix(p) => unix(syslog::unix_custom((), p)),
         SyslogTarget::Udp(a) => {
             let to = resolve(a)?;
             let local = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };

@@ -723,22 +723,16 @@ fn page_pieces(
                     user,
                 })
             }
-            Some(ExecEvent::Stdout { data }) => {
+            Some(ev @ (ExecEvent::Stdout { .. } | ExecEvent::Stderr { .. })) => {
+                let (class, data) = match ev {
+                    ExecEvent::Stdout { data } => ("stdout", data),
+                    ExecEvent::Stderr { data } => ("stderr", data),
+                    _ => unreachable!("matched above"),
+                };
                 let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
                 let (n, cut) = within(&mut st.shown, max, &bytes);
-                let t = st.out.push(&bytes[..n]);
-                let c = chunk("stdout", &t);
-                if cut {
-                    format!("{c}{}", end(&mut st, "failed", "cut".into(), Some(cut_notice(max))))
-                } else {
-                    c
-                }
-            }
-            Some(ExecEvent::Stderr { data }) => {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
-                let (n, cut) = within(&mut st.shown, max, &bytes);
-                let t = st.err.push(&bytes[..n]);
-                let c = chunk("stderr", &t);
+                let text = if class == "stdout" { &mut st.out } else { &mut st.err };
+                let c = chunk(class, &text.push(&bytes[..n]));
                 if cut {
                     format!("{c}{}", end(&mut st, "failed", "cut".into(), Some(cut_notice(max))))
                 } else {
