@@ -28,6 +28,9 @@ _sslx__cds() {
             sslx__cds,host)
                 cmd="sslx__cds__subcmd__host"
                 ;;
+            sslx__cds,migrate)
+                cmd="sslx__cds__subcmd__migrate"
+                ;;
             sslx__cds,principal)
                 cmd="sslx__cds__subcmd__principal"
                 ;;
@@ -66,6 +69,9 @@ _sslx__cds() {
                 ;;
             sslx__cds__subcmd__help,host)
                 cmd="sslx__cds__subcmd__help__subcmd__host"
+                ;;
+            sslx__cds__subcmd__help,migrate)
+                cmd="sslx__cds__subcmd__help__subcmd__migrate"
                 ;;
             sslx__cds__subcmd__help,principal)
                 cmd="sslx__cds__subcmd__help__subcmd__principal"
@@ -173,7 +179,7 @@ _sslx__cds() {
 
     case "${cmd}" in
         sslx__cds)
-            opts="-h -V --help --version serve calls release principal host gateway help"
+            opts="-h -V --help --version serve calls release migrate principal host gateway help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -187,7 +193,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__calls)
-            opts="-h --since --format --db --key-file --help"
+            opts="-h --since --format --db --key-file --db-ca --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +212,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -231,7 +241,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__gateway__subcmd__add)
-            opts="-h --keytab --db --json --key-file --help"
+            opts="-h --keytab --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,6 +256,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -313,7 +327,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__gateway__subcmd__rotate)
-            opts="-h --keytab --grace --db --json --key-file --help"
+            opts="-h --keytab --grace --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -335,6 +349,10 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -343,7 +361,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__help)
-            opts="serve calls release principal host gateway help"
+            opts="serve calls release migrate principal host gateway help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -457,6 +475,20 @@ _sslx__cds() {
         sslx__subcmd__cds__subcmd__help__subcmd__host__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -609,7 +641,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__host__subcmd__add)
-            opts="-h --keytab --db --json --key-file --help"
+            opts="-h --keytab --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -624,6 +656,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -691,7 +727,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__host__subcmd__rotate)
-            opts="-h --keytab --grace --db --json --key-file --help"
+            opts="-h --keytab --grace --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -710,6 +746,36 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sslx__subcmd__cds__subcmd__migrate)
+            opts="-h --db --key-file --db-ca --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -735,7 +801,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__add)
-            opts="-h --password-file --argon2-memory --argon2-passes --argon2-lanes --db --json --key-file --help"
+            opts="-h --password-file --argon2-memory --argon2-passes --argon2-lanes --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -765,6 +831,10 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -773,7 +843,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__del)
-            opts="-h --db --json --key-file --help"
+            opts="-h --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -784,6 +854,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -795,7 +869,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__disable)
-            opts="-h --db --json --key-file --help"
+            opts="-h --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -806,6 +880,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -817,7 +895,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__enable)
-            opts="-h --db --json --key-file --help"
+            opts="-h --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -828,6 +906,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -951,7 +1033,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__list)
-            opts="-h --db --json --key-file --help"
+            opts="-h --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -965,6 +1047,10 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -973,7 +1059,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__principal__subcmd__passwd)
-            opts="-h --password-file --db --json --key-file --help"
+            opts="-h --password-file --db --key-file --db-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -991,6 +1077,10 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -999,7 +1089,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__release)
-            opts="-h --db --key-file --help"
+            opts="-h --db --key-file --db-ca --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1013,6 +1103,10 @@ _sslx__cds() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1021,7 +1115,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --key-file --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --rate-open-total --rate-phone-total --phone-prefixes --max-waiting-per-source --max-working --streams-per-participant --splice-idle --hook-keepalive --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-sender-total --mailbox-total --mailbox-min-free --mailbox-days --twilio-url --config --log-file --drain-timeout --help"
+            opts="-h --dev --listen --http --public-http --db --key-file --db-ca --db-pool --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --rate-open-total --rate-phone-total --phone-prefixes --max-waiting-per-source --max-working --streams-per-participant --splice-idle --hook-keepalive --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-sender-total --mailbox-total --mailbox-min-free --mailbox-days --twilio-url --config --log-file --drain-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1044,6 +1138,14 @@ _sslx__cds() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-pool)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

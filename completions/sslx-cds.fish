@@ -29,6 +29,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -s V -l version -d 'Prin
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "migrate" -d 'Bring the database\'s schema to this sslx\'s version (serve does it at start)'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "principal" -d 'The KDC\'s users (seed 003, remote execution): add, passwd, disable, enable, del, list'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "host" -d 'The KDC\'s hosts, each running sslx-execd with its key table: add, rotate'
 complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "gateway" -d 'The KDC\'s gateways, each running sslx-gateway with its key table: add, rotate'
@@ -36,8 +37,10 @@ complete -c sslx-cds -n "__fish_sslx_cds_needs_command" -f -a "help" -d 'Print t
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l listen -d 'Protocol listener address' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l http -d 'HTTP listener address (public standing)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l public-http -d 'The HTTP base URL announced to participants [default: http://<the --http address>]' -r
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db -d 'SQLite database file [default: sslx-cds.db, or in the temp dir with --dev]' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-file -d 'The key file that seals every CDS key in the database (made 0600 on first start; keep it apart from database backups) [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require] that several instances share [default: sslx-cds.db, or in the temp dir with --dev]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-file -d 'The key file that seals every CDS key in the database (made 0600 on first start; keep it apart from database backups) [default: DB.key beside a SQLite file; PostgreSQL: required, the same file on every instance]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db-ca -d 'Root certificates (PEM) for the PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db-pool -d 'PostgreSQL connections this instance keeps open at most' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp -d 'SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp-ca -d 'Trust these root certificates (PEM) for the SMTP server, besides the built-in web roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l outbox -d 'Write email as .eml files to this folder instead of sending it' -r -F
@@ -59,7 +62,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l streams-per-
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l splice-idle -d 'Seconds a relayed session may pass no byte either way before it is cut' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l hook-keepalive -d 'Seconds between keepalives down an idle hook (a callee that hears nothing for three of them hooks again; 0: none)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l oob-exec -d 'Site command for exec: and other site channels (message on stdin, destination in $SSLX_OOB_TO)' -r
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-dir -d 'Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-dir -d 'Where bundles wait for recipients who are not listening; with PostgreSQL, a directory every instance mounts at this same path [default: DB.mailbox beside a SQLite file]' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-quota -d 'Bytes that may wait for one recipient' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-sender-quota -d 'Bytes that may wait for one recipient from one sender' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l mailbox-sender-total -d 'Bytes one sender may have waiting, for all its recipients together' -r
@@ -79,12 +82,18 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -s h -l help -d
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l since -d 'Only calls that started at or after TIME: Unix seconds, RFC 3339, or an age (90m, 24h, 7d)' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l format -d 'csv (with a header line) or json (one object a line)' -r -f -a "csv\t''
 json\t''"
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand calls" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand release" -s h -l help -d 'Print help'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand migrate" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand migrate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand migrate" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand migrate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and not __fish_seen_subcommand_from add passwd disable enable del list help" -f -a "passwd" -d 'Set a user\'s password (a new salt; the old password stops working at once)'
@@ -97,29 +106,35 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-memory -d 'Argon2id memory, KiB' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-passes -d 'Argon2id passes' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l argon2-lanes -d 'Argon2id lanes' -r
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the password from FILE (its content, trimmed) instead of SSLX_PASSWORD or the prompt' -r
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand principal; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
@@ -134,14 +149,16 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_s
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and not __fish_seen_subcommand_from add rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l keytab -d 'Where to write the key table (both keys)' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the previous key stays valid: seconds, or 90m, 24h, 7d' -r
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
@@ -152,26 +169,29 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fis
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and not __fish_seen_subcommand_from add rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l keytab -d 'Where to write the key table' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l keytab -d 'Where to write the key table (both keys)' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the previous key stays valid: seconds, or 90m, 24h, 7d' -r
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l db -d 'SQLite database file' -r -F
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l db -d 'The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l key-file -d 'The key file that seals the database\'s keys [default: DB.key beside a SQLite file; PostgreSQL: required, the same file as the instances\']' -r -F
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l db-ca -d 'Root certificates (PEM) for a PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -l json -d 'What was done as one JSON object on stdout (list: one a line), instead of a line on stderr'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add the principal with a random key, written to its key table (0600)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give the principal a new key; the previous one stays in use for --grace (both go in the key table)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "principal" -d 'The KDC\'s users (seed 003, remote execution): add, passwd, disable, enable, del, list'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "host" -d 'The KDC\'s hosts, each running sslx-execd with its key table: add, rotate'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "gateway" -d 'The KDC\'s gateways, each running sslx-gateway with its key table: add, rotate'
-complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release principal host gateway help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "serve" -d 'Run the CDS: the protocol listener and the public HTTP side'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "calls" -d 'The call log (billing tape): tracking id, caller, callee, start, end, bytes each way, result'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "release" -d 'Forget a participant\'s registration, so its name can be enrolled again by any key'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "migrate" -d 'Bring the database\'s schema to this sslx\'s version (serve does it at start)'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "principal" -d 'The KDC\'s users (seed 003, remote execution): add, passwd, disable, enable, del, list'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "host" -d 'The KDC\'s hosts, each running sslx-execd with its key table: add, rotate'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "gateway" -d 'The KDC\'s gateways, each running sslx-gateway with its key table: add, rotate'
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and not __fish_seen_subcommand_from serve calls release migrate principal host gateway help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "add" -d 'Add a user; the password comes from SSLX_PASSWORD, --password-file or a prompt (twice)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "passwd" -d 'Set a user\'s password (a new salt; the old password stops working at once)'
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand help; and __fish_seen_subcommand_from principal" -f -a "disable" -d 'Refuse a principal at once: logins, and tickets for its logins made before'

@@ -30,6 +30,9 @@ pub enum DbError {
          use that sslx, or a newer one"
     )]
     NewerSchema { file: String, what: &'static str, found: u32, known: u32 },
+    /// PostgreSQL failed (the database, then the server's or the client's message).
+    #[error("{db}: {detail}")]
+    Postgres { db: String, detail: String },
 }
 
 /// One step of a schema: SQL run as a batch, or a function for what SQL alone cannot say
@@ -50,6 +53,12 @@ impl Schema {
     pub fn version(&self) -> u32 {
         self.migrations.len() as u32
     }
+}
+
+/// The schema version of the SQLite file at `file` (0 for a new or pre-version file).
+pub fn schema_version(file: &Path) -> crate::Result<u32> {
+    let c = Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite_err(file))?;
+    Ok(version_of(&c).map_err(sqlite_err(file))?)
 }
 
 /// The version recorded in a file (`PRAGMA user_version`).
@@ -143,10 +152,18 @@ pub trait Column: Sized + Copy + PartialEq + 'static {
 /// error that names the column and the value.
 pub fn get<C: Column>(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<C> {
     let s: String = row.get(i)?;
-    C::ALL.iter().find(|(_, n)| *n == s).map(|(v, _)| *v).ok_or_else(|| {
-        let why = format!("{} holds {s:?}, which this sslx does not know", C::COLUMN);
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, why.into())
-    })
+    parse_column(&s)
+        .map_err(|why| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, why.into()))
+}
+
+/// A [`Column`] value from its stored name; a name outside the set is an error that names the
+/// column and the value (whatever the backend).
+pub fn parse_column<C: Column>(s: &str) -> Result<C, String> {
+    C::ALL
+        .iter()
+        .find(|(_, n)| *n == s)
+        .map(|(v, _)| *v)
+        .ok_or_else(|| format!("{} holds {s:?}, which this sslx does not know", C::COLUMN))
 }
 
 /// For the migration tests: a file made from a dump of one that an earlier sslx wrote

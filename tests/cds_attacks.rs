@@ -370,11 +370,7 @@ fn finding_9_a_forged_callee_never_reaches_the_billing_tape_and_csv_cells_are_qu
     assert_eq!(r.code, RefusalCode::BadRequest as u16, "{}", r.reason);
     // A refused call to a real name is logged; the forged one is not.
     alice.cmd().args(["dial", "bb"]).assert().code(7);
-    let out = std::process::Command::new(bin("sslx-cds"))
-        .args(["calls", "--format", "csv", "--db"])
-        .arg(&cds.db)
-        .output()
-        .unwrap();
+    let out = cds.admin(&["calls", "--format", "csv"]).output().unwrap();
     let csv = String::from_utf8(out.stdout).unwrap();
     assert!(!csv.contains("HYPERLINK") && !csv.contains("forged"), "{csv}");
     let mut rows = csv::Reader::from_reader(csv.as_bytes());
@@ -441,9 +437,7 @@ fn finding_15_the_mailbox_outbox_and_oob_folder_are_private() {
     let mut file = tempfile::tempfile().unwrap();
     std::io::Write::write_all(&mut file, b"sealed bytes").unwrap();
     sslx::relay::client::deposit(&cds.listen, &an, &ak, &bob.name, &[1; 8], &mut file, &rng()).unwrap();
-    let mut mb = cds.db.clone().into_os_string();
-    mb.push(".mailbox");
-    let mb = std::path::PathBuf::from(mb);
+    let mb = cds.mailbox_dir.clone();
     assert_eq!(mode(&mb), 0o700);
     for e in std::fs::read_dir(&mb).unwrap() {
         assert_eq!(mode(&e.unwrap().path()), 0o600);
@@ -568,15 +562,16 @@ fn the_hello_comes_first_and_a_client_of_the_old_version_hears_why() {
 fn an_internal_failure_reaches_the_peer_as_one_generic_reason() {
     let cds = Cds::start_dev();
     let p = Participant::new("if1");
-    rusqlite::Connection::open(&cds.db).unwrap().execute_batch("DROP TABLE rate_events").unwrap();
+    cds.sql("DROP TABLE rate_events");
     let out = p.vsu_cmd(&cds.listen, "if1@example.com", "sms:+15551234567").assert().code(7).get_output().clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("CDS internal error (the CDS's log has the detail)"), "{stderr}");
-    for detail in ["rate_events", "cds.db", "no such table", "SELECT"] {
+    for detail in ["rate_events", "cds.db", "postgres://", "no such table", "does not exist", "SELECT"] {
         assert!(!stderr.contains(detail), "{detail:?} reached the peer: {stderr}");
     }
     let log = std::fs::read_to_string(&cds.stderr_log).unwrap();
-    assert!(log.contains("internal error") && log.contains("no such table: rate_events"), "{log}");
+    let gone = ["no such table: rate_events", "relation \"rate_events\" does not exist"];
+    assert!(log.contains("internal error") && gone.iter().any(|g| log.contains(g)), "{log}");
 }
 
 /// The CDS reads every time from the clock it is given (`Cds::clock`): its hello carries that
@@ -594,7 +589,7 @@ fn the_cds_stamps_its_hello_and_refusals_with_the_clock_it_is_given() {
         rt.block_on(async move {
             let rng = sslx::crypto::system_rng();
             let store = sslx::cds::SqliteStore::open(&d.join("cds.db")).unwrap();
-            let registrar = sslx::cds::Registrar::new(store, Default::default(), &rng).unwrap();
+            let registrar = sslx::cds::Registrar::new(Box::new(store), Default::default(), &rng).unwrap();
             let cds = Arc::new(sslx::cds::Cds {
                 registrar,
                 relay: sslx::cds::relay::Relay::new(true),

@@ -163,7 +163,7 @@ fn a_command_runs_on_the_host_as_the_acl_says_with_its_output_stdin_and_exit_sta
 fn sslx_exec_runs_a_command_through_the_gateway_and_exits_with_its_status() {
     use predicates::prelude::*;
     let Site { cds, dir, host, .. } = site();
-    let db = dir.path().join("cds.db");
+    let db = test_db(dir.path());
     let keytab = dir.path().join("gw1.keytab");
     let at = format!("web1={}", host.at("listen"));
     let gw = gateway(&cds.listen, &keytab, &["--host", &at]);

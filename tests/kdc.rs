@@ -198,7 +198,9 @@ fn a_disabled_principal_is_refused_at_once_and_a_new_password_replaces_the_old()
     kdc_admin(&k.db, &["principal", "add", "alice"]).env("SSLX_PASSWORD", "x").assert().code(2);
     kdc_admin(&k.db, &["host", "add", "web2", "--keytab", k.web1.to_str().unwrap()]).assert().code(2);
     kdc_admin(&k.db, &["principal", "del", "nobody"]).assert().code(6);
-    kdc_admin(&k.db.with_extension("none"), &["principal", "list"]).assert().code(6);
+    if !backend_is_postgres() {
+        kdc_admin(&k.db.with_extension("none"), &["principal", "list"]).assert().code(6);
+    }
     let fresh = login(&k.cds.listen, &k.gw, "alice", b"tr0ub4dor", "", 8, t, &rng).unwrap();
     kdc_admin(&k.db, &["principal", "del", "alice"]).assert().success();
     kdc_admin(&k.db, &[&["principal", "add", "alice"][..], &CHEAP].concat())

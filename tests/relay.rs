@@ -37,15 +37,10 @@ fn a_call_through_the_relay_carries_100_mib_each_way_and_is_logged() {
     assert!(down > 100 << 20 && down < (100 << 20) + (1 << 20), "{down}");
     assert!(big["end"].as_u64().unwrap() >= big["start"].as_u64().unwrap());
     // CSV too, with a header line.
-    assert_cmd::Command::new(bin("sslx-cds"))
-        .args(["calls", "--since", "1h", "--db"])
-        .arg(&cds.db)
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::starts_with("tracking_id,caller,callee,start,end,bytes_up,bytes_down,result\n")
-                .and(predicate::str::contains(",ca,cb,")),
-        );
+    cds.admin(&["calls", "--since", "1h"]).assert().success().stdout(
+        predicate::str::starts_with("tracking_id,caller,callee,start,end,bytes_up,bytes_down,result\n")
+            .and(predicate::str::contains(",ca,cb,")),
+    );
 }
 
 #[test]
@@ -198,7 +193,9 @@ fn more_participants_on_hook_than_connection_slots_stay_reachable() {
 
 #[test]
 fn the_peers_ticket_is_pushed_over_its_hook_and_never_kept() {
-    let cds = Cds::start_dev();
+    // SQLite whatever the tests' backend: the test reads the database's bytes.
+    let state = tempfile::tempdir().unwrap();
+    let cds = Cds::start(&["--dev", "--db", state.path().join("cds.db").to_str().unwrap()], &[]);
     let alice = enroll(&cds, "pa");
     let bob = enroll(&cds, "pb");
     let rng = sslx::crypto::system_rng();

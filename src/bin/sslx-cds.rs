@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sslx::cds::mail::Mailer;
 use sslx::cds::oob::{Oob, OobConfig, SmsGateway};
-use sslx::cds::{Cds, CdsConfig, Registrar, RegistrarConfig, SqliteStore, Store};
+use sslx::cds::{Cds, CdsConfig, Registrar, RegistrarConfig, Store};
 use sslx::cli::args::*;
 use std::io::Write;
 use std::process::ExitCode;
@@ -53,13 +53,14 @@ fn run(cli: CdsCli) -> Result<ExitCode> {
         CdsCommand::Principal(c) => principal(c),
         CdsCommand::Host(c) => service(c, sslx::kdc::PrincipalKind::Host),
         CdsCommand::Gateway(c) => service(c, sslx::kdc::PrincipalKind::Gateway),
+        CdsCommand::Migrate(a) => migrate(a),
         CdsCommand::Release(a) => {
-            let store = open_existing_store(&a.db, a.key_file.as_deref())?;
+            let store = open_existing_store(&a.store)?;
             if store.release(&a.name)? {
                 eprintln!("released {}: the name can be enrolled again by any key", a.name);
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("sslx-cds: error: no participant named {:?} in {}", a.name, a.db.display());
+                eprintln!("sslx-cds: error: no participant named {:?} in {}", a.name, db_name(&a.store.db));
                 Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()))
             }
         }
@@ -121,7 +122,7 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
     match c {
         PrincipalCommand::Add(a) => {
             sslx::keys::check_name(&a.name)?;
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             if store.principal(&a.name)?.is_some() {
                 return Err(sslx::Error::Usage(format!("a principal named {:?} exists already", a.name)).into());
             }
@@ -151,7 +152,7 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
             )
         }
         PrincipalCommand::Passwd(a) => {
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             let Some(p) = store.principal(&a.name)?.filter(|p| p.kind == PrincipalKind::User) else {
                 return not_found(&a.name);
             };
@@ -166,7 +167,7 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
             )
         }
         PrincipalCommand::Disable(a) => {
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             if !store.principal_set_disabled(&a.name, true)? {
                 return not_found(&a.name);
             }
@@ -177,14 +178,14 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
             )
         }
         PrincipalCommand::Enable(a) => {
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             if !store.principal_set_disabled(&a.name, false)? {
                 return not_found(&a.name);
             }
             done(a.db.json, format!("enabled {}", a.name), serde_json::json!({"enabled": a.name}))
         }
         PrincipalCommand::Del(a) => {
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             if !store.principal_delete(&a.name)? {
                 return not_found(&a.name);
             }
@@ -192,7 +193,7 @@ fn principal(c: PrincipalCommand) -> Result<ExitCode> {
         }
         PrincipalCommand::List(a) => {
             use sslx::db::Column;
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             let mut out = std::io::stdout().lock();
             for p in store.principals()? {
                 let state = if p.disabled { "disabled" } else { "enabled" };
@@ -227,7 +228,7 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
     match c {
         ServiceCommand::Add(a) => {
             sslx::keys::check_name(&a.name)?;
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             if a.keytab.exists() {
                 return Err(sslx::Error::Usage(format!("{} exists: give another --keytab", a.keytab.display())).into());
             }
@@ -266,7 +267,7 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
         }
         ServiceCommand::Rotate(a) => {
             let grace = sslx::cli::parse_duration(&a.grace).map_err(|e| sslx::Error::Usage(format!("--grace: {e}")))?;
-            let store = open_existing_store(&a.db.db, a.db.key_file.as_deref())?;
+            let store = open_existing_store(&a.db.store)?;
             let Some(p) = store.principal(&a.name)?.filter(|p| p.kind == kind) else {
                 eprintln!("sslx-cds: error: no {what} named {:?}", a.name);
                 return Ok(ExitCode::from(sslx::ErrorKind::NotFound.exit_code()));
@@ -311,21 +312,76 @@ fn service(c: ServiceCommand, kind: sslx::kdc::PrincipalKind) -> Result<ExitCode
     }
 }
 
-/// The store of a CDS that has run: `calls` and `release` read an existing database, never make one.
-fn open_existing_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<SqliteStore> {
-    if !db.exists() {
+/// The store of a CDS that has run: the admin commands read an existing database, never make
+/// one (a SQLite file must exist; a PostgreSQL database is brought to this schema).
+fn open_existing_store(a: &StoreArgs) -> Result<Box<dyn Store>> {
+    if !is_postgres(&a.db) && !a.db.exists() {
         return Err(sslx::Error::NotFound(format!(
             "no CDS database at {}: give the --db of the sslx-cds serve that keeps it",
-            db.display()
+            a.db.display()
         ))
         .into());
     }
-    open_store(db, key_file)
+    let pg = sslx::cds::store::PgSettings { ca: a.db_ca.clone(), pool_size: 2, serving: false };
+    open_store(&a.db, a.key_file.as_deref(), pg)
 }
 
-fn open_store(db: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<SqliteStore> {
-    let key = key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| sslx::cds::store::default_key_file(db));
-    SqliteStore::open_with_key(db, &key).with_context(|| format!("opening the database {}", db.display()))
+fn open_store(
+    db: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    pg: sslx::cds::store::PgSettings,
+) -> Result<Box<dyn Store>> {
+    sslx::cds::store::open(db, key_file, pg).with_context(|| format!("opening the database {}", db_name(db)))
+}
+
+fn is_postgres(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(sslx::cds::store::is_postgres_url)
+}
+
+/// The database as messages name it (a URL without its password).
+fn db_name(db: &std::path::Path) -> String {
+    match db.to_str() {
+        Some(d) if sslx::cds::store::is_postgres_url(d) => sslx::cds::store::redacted(d),
+        _ => db.display().to_string(),
+    }
+}
+
+/// `sslx-cds migrate`: the schema brought to this version, nothing else changed.
+fn migrate(a: MigrateArgs) -> Result<ExitCode> {
+    let db = &a.store.db;
+    if is_postgres(db) {
+        let ca_pem = a
+            .store
+            .db_ca
+            .as_ref()
+            .map(|p| std::fs::read(p).with_context(|| format!("--db-ca {}", p.display())))
+            .transpose()?;
+        let opts = sslx::cds::store::PgOptions {
+            url: db.to_string_lossy().into_owned(),
+            ca_pem,
+            pool_size: 1,
+            serving: false,
+        };
+        let (before, after) = sslx::cds::store::PgStore::migrate_only(&opts)
+            .with_context(|| format!("migrating the database {}", db_name(db)))?;
+        say_migrated(db, before, after);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !db.exists() {
+        return Err(sslx::Error::NotFound(format!("no CDS database at {}: nothing to migrate", db.display())).into());
+    }
+    let before = sslx::db::schema_version(db)?;
+    open_existing_store(&a.store)?;
+    say_migrated(db, before, sslx::cds::store::SCHEMA.version());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn say_migrated(db: &std::path::Path, before: u32, after: u32) {
+    if before == after {
+        eprintln!("{}: schema version {after}, this sslx's: nothing to do", db_name(db));
+    } else {
+        eprintln!("{}: schema version {before} -> {after}", db_name(db));
+    }
 }
 
 fn limit(flag: &str, v: &str) -> Result<Option<sslx::cds::store::Limit>> {
@@ -364,6 +420,16 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let dev_dir = if a.dev { Some(tempfile::Builder::new().prefix("sslx-cds-dev-").tempdir()?) } else { None };
     let in_dev = |sub: &str| dev_dir.as_ref().map(|d| d.path().join(sub));
     let db = a.db.clone().or_else(|| in_dev("cds.db")).unwrap_or_else(|| "sslx-cds.db".into());
+    let postgres = is_postgres(&db);
+    // Nothing lies beside a URL: the key file and the mailbox are given (or in --dev's temp dir).
+    let key_file = a.key_file.clone().or_else(|| if postgres { in_dev("cds.key") } else { None });
+    if postgres && a.mailbox_dir.is_none() && !a.dev {
+        return Err(sslx::Error::Usage(
+            "a PostgreSQL database needs --mailbox-dir: where bundles wait, a directory every instance mounts at the same path"
+                .into(),
+        )
+        .into());
+    }
     let outbox = a.outbox.clone().or_else(|| if a.smtp.is_none() { in_dev("outbox") } else { None });
     let oob_dir = a.oob_dir.clone().or_else(|| in_dev("oob"));
     // Reply B and the PINs are written there: 0700 folders, 0600 files.
@@ -417,7 +483,8 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let http_url = format!("http://{}", http.local_addr()?);
     let public_http = a.public_http.clone().unwrap_or_else(|| http_url.clone());
     let rng = sslx::crypto::system_rng();
-    let store = open_store(&db, a.key_file.as_deref())?;
+    let pg = sslx::cds::store::PgSettings { ca: a.db_ca.clone(), pool_size: a.db_pool.max(2), serving: true };
+    let store = open_store(&db, key_file.as_deref(), pg)?;
     let cfg = RegistrarConfig {
         request_ttl: a.request_ttl,
         max_attempts: a.max_attempts.max(1),
@@ -451,8 +518,13 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let mut relay = sslx::cds::relay::Relay::new(!a.no_source_check);
     let mut mailbox_name = db.clone().into_os_string();
     mailbox_name.push(".mailbox");
+    let mailbox_dir = a
+        .mailbox_dir
+        .clone()
+        .or_else(|| if postgres { in_dev("mailbox") } else { None })
+        .unwrap_or_else(|| mailbox_name.into());
     relay.mailbox = sslx::cds::mailbox::MailboxConfig {
-        dir: Some(a.mailbox_dir.clone().unwrap_or_else(|| mailbox_name.into())),
+        dir: Some(mailbox_dir.clone()),
         quota: a.mailbox_quota,
         per_sender: a.mailbox_sender_quota,
         sender_total: a.mailbox_sender_total,
@@ -479,7 +551,9 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let info = serde_json::json!({
         "listen": listen_addr.to_string(),
         "http": http_url,
-        "db": db.display().to_string(),
+        "db": db_name(&db),
+        "key_file": key_file.clone().unwrap_or_else(|| sslx::cds::store::default_key_file(&db)),
+        "mailbox_dir": mailbox_dir,
         "outbox": outbox.as_ref().map(|p| p.display().to_string()),
         "oob_dir": oob_dir.as_ref().map(|p| p.display().to_string()),
     });
@@ -539,7 +613,7 @@ fn calls(a: CallsArgs) -> Result<ExitCode> {
             format!("--since {t:?}: give Unix seconds, an RFC 3339 time, or an age like 90m, 24h, 7d")
         })?,
     };
-    let store = open_existing_store(&a.db, a.key_file.as_deref())?;
+    let store = open_existing_store(&a.store)?;
     let rows = store.calls_since(since)?;
     let mut out = std::io::stdout().lock();
     match a.format {

@@ -190,10 +190,9 @@ pub enum ConfirmOutcome {
 }
 
 impl Registrar {
-    pub fn new(store: impl Store + 'static, cfg: RegistrarConfig, rng: &dyn SecureRandom) -> crate::Result<Self> {
+    pub fn new(store: Box<dyn Store>, cfg: RegistrarConfig, rng: &dyn SecureRandom) -> crate::Result<Self> {
         let sign_seed = store.sign_seed(rng)?;
         let kdc_key = store.kdc_key(rng)?;
-        let store = Box::new(store);
         Ok(Registrar { store, cfg, sign_seed, kdc_key })
     }
 
@@ -573,7 +572,11 @@ mod tests {
     fn registrar(dir: &std::path::Path, limits: RateLimits) -> (Registrar, ring::rand::SystemRandom) {
         let rng = ring::rand::SystemRandom::new();
         let store = super::super::SqliteStore::open(&dir.join("cds.db")).unwrap();
-        (Registrar::new(store, RegistrarConfig { max_attempts: 2, limits, ..Default::default() }, &rng).unwrap(), rng)
+        (
+            Registrar::new(Box::new(store), RegistrarConfig { max_attempts: 2, limits, ..Default::default() }, &rng)
+                .unwrap(),
+            rng,
+        )
     }
 
     fn no_limits() -> RateLimits {

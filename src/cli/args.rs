@@ -727,6 +727,11 @@ pub enum CdsCommand {
         after_help = "Exit status: 0 released, 1 the database cannot be written, 6 no such participant, or no database at --db."
     )]
     Release(ReleaseArgs),
+    /// Bring the database's schema to this sslx's version (serve does it at start)
+    #[command(
+        after_help = "Migrations are one-way and run in one transaction (all or none); instances starting together\nwait for one another. Upgrade every instance that shares a PostgreSQL database together.\nExit status: 0 the schema is at this version, 1 the database cannot be used or is of a newer sslx,\n2 usage, 6 no SQLite file at --db."
+    )]
+    Migrate(MigrateArgs),
     /// The KDC's users (seed 003, remote execution): add, passwd, disable, enable, del, list
     #[command(
         subcommand,
@@ -750,15 +755,27 @@ pub enum CdsCommand {
 /// The CDS database a KDC command works on (it must exist: the CDS made it).
 #[derive(Debug, Args)]
 pub struct KdcDbArgs {
-    /// SQLite database file
-    #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// What was done as one JSON object on stdout (list: one a line), instead of a line on stderr
     #[arg(long)]
     pub json: bool,
-    /// The key file that seals the database's keys [default: DB.key]
+}
+
+/// The CDS database a command reads or changes: a SQLite file, or a PostgreSQL database that
+/// several `sslx-cds serve` share.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require]
+    #[arg(long, env = "SSLX_CDS_DB", default_value = "sslx-cds.db", value_name = "PATH|URL")]
+    pub db: PathBuf,
+    /// The key file that seals the database's keys [default: DB.key beside a SQLite file;
+    /// PostgreSQL: required, the same file as the instances']
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Root certificates (PEM) for a PostgreSQL server's TLS certificate, besides the web's roots
+    #[arg(long, value_name = "FILE")]
+    pub db_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -897,12 +914,8 @@ pub struct CallsArgs {
     /// csv (with a header line) or json (one object a line)
     #[arg(long, value_enum, default_value = "csv")]
     pub format: CallsFormat,
-    /// SQLite database file
-    #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
-    pub db: PathBuf,
-    /// The key file that seals the database's keys [default: DB.key]
-    #[arg(long, value_name = "FILE")]
-    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -919,13 +932,21 @@ pub struct ServeArgs {
     /// The HTTP base URL announced to participants [default: http://<the --http address>]
     #[arg(long, value_name = "URL")]
     pub public_http: Option<String>,
-    /// SQLite database file [default: sslx-cds.db, or in the temp dir with --dev]
-    #[arg(long, value_name = "PATH")]
+    /// The CDS database: a SQLite file, or postgres://USER@HOST[:PORT]/DB[?sslmode=require] that
+    /// several instances share [default: sslx-cds.db, or in the temp dir with --dev]
+    #[arg(long, env = "SSLX_CDS_DB", value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// The key file that seals every CDS key in the database (made 0600 on first start; keep it
-    /// apart from database backups) [default: DB.key]
+    /// apart from database backups) [default: DB.key beside a SQLite file; PostgreSQL: required,
+    /// the same file on every instance]
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Root certificates (PEM) for the PostgreSQL server's TLS certificate, besides the web's roots
+    #[arg(long, value_name = "FILE")]
+    pub db_ca: Option<PathBuf>,
+    /// PostgreSQL connections this instance keeps open at most
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub db_pool: usize,
     /// SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…
     #[arg(long, env = "SSLX_SMTP", value_name = "URL")]
     pub smtp: Option<String>,
@@ -1001,7 +1022,8 @@ pub struct ServeArgs {
     /// Accept calls from any address (default: only from the address a participant enrolled from)
     #[arg(long)]
     pub no_source_check: bool,
-    /// Where bundles wait for recipients who are not listening [default: DB.mailbox beside the database]
+    /// Where bundles wait for recipients who are not listening; with PostgreSQL, a directory every
+    /// instance mounts at this same path [default: DB.mailbox beside a SQLite file]
     #[arg(long, value_name = "DIR")]
     pub mailbox_dir: Option<PathBuf>,
     /// Bytes that may wait for one recipient
@@ -1042,12 +1064,14 @@ pub struct ServeArgs {
 pub struct ReleaseArgs {
     /// The participant's name
     pub name: String,
-    /// SQLite database file
-    #[arg(long, default_value = "sslx-cds.db", value_name = "PATH")]
-    pub db: PathBuf,
-    /// The key file that seals the database's keys [default: DB.key]
-    #[arg(long, value_name = "FILE")]
-    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// The EXAMPLES of each man page (`sslx-send`, `sslx-cds-serve`…): command lines, each with what
@@ -1121,11 +1145,19 @@ pub fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
         "sslx-cds-serve" => &[
             ("sslx-cds serve --dev", "state in a temp dir, email and PINs written as files"),
             ("sslx-cds serve --config /etc/sslx/cds.toml", "as a service, settings in a file"),
+            (
+                "sslx-cds serve --db postgres://sslx@db.example/sslx?sslmode=require --key-file /etc/sslx/cds.key --mailbox-dir /srv/sslx-mailbox",
+                "one of several instances on one PostgreSQL (same key file, shared mailbox)",
+            ),
         ],
         "sslx-cds-calls" => {
             &[("sslx-cds calls --db cds.db --since 24h --format csv", "the billing tape of the last day")]
         }
         "sslx-cds-release" => &[("sslx-cds release --db cds.db web1", "free a name whose key was lost")],
+        "sslx-cds-migrate" => &[(
+            "sslx-cds migrate --db postgres://sslx@db.example/sslx?sslmode=require",
+            "bring a shared database to this version before the instances restart",
+        )],
         "sslx-gateway" => &[
             ("sslx-gateway --dev --cds 127.0.0.1:7450 --keytab gw1.keytab", "for trying out: a self-signed certificate"),
             (

@@ -11,8 +11,12 @@ use std::path::Path;
 pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
     let rng = sslx::crypto::system_rng();
     let limits = sslx::cds::RateLimits::off();
-    let reg =
-        Registrar::new(SqliteStore::open(db).unwrap(), RegistrarConfig { limits, ..Default::default() }, &rng).unwrap();
+    let reg = Registrar::new(
+        Box::new(SqliteStore::open(db).unwrap()),
+        RegistrarConfig { limits, ..Default::default() },
+        &rng,
+    )
+    .unwrap();
     let now = sslx::cli::now_unix();
     let challenge = [0u8; 32];
     (0..n)

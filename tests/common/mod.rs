@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bulk;
+pub mod pg;
 
 use assert_cmd::Command;
 use std::io::{BufRead, BufReader, Read};
@@ -53,6 +54,10 @@ pub struct Cds {
     pub listen: String,
     pub http: String,
     pub db: PathBuf,
+    /// The key file that seals the database's secrets.
+    pub key_file: PathBuf,
+    /// Where bundles wait.
+    pub mailbox_dir: PathBuf,
     pub outbox: Option<PathBuf>,
     pub oob_dir: Option<PathBuf>,
     pub stderr_log: PathBuf,
@@ -74,12 +79,24 @@ impl Cds {
     pub fn start_on(args: &[&str], env: &[(&str, &str)], listen: &str) -> Cds {
         let log = tempfile::Builder::new().prefix("sslx-cds-log-").tempfile().unwrap().into_temp_path().keep().unwrap();
         let mut cmd = std::process::Command::new(bin("sslx-cds"));
-        // Never the default ./sslx-cds.db: a database of the test's own unless one is given.
-        let state = (!args.contains(&"--dev") && !args.contains(&"--db")).then(|| tempfile::tempdir().unwrap());
+        // Never the default ./sslx-cds.db: a database of the test's own unless one is given
+        // (with SSLX_TEST_CDS_DB=postgres, a new PostgreSQL database, --dev or not).
+        let on_pg = backend_is_postgres();
+        let state =
+            ((on_pg || !args.contains(&"--dev")) && !args.contains(&"--db")).then(|| tempfile::tempdir().unwrap());
+        cmd.arg("serve");
         if let Some(s) = &state {
-            cmd.arg("serve").arg("--db").arg(s.path().join("cds.db"));
-        } else {
-            cmd.arg("serve");
+            cmd.arg("--db").arg(test_db(s.path()));
+            if on_pg && !args.contains(&"--mailbox-dir") {
+                cmd.arg("--mailbox-dir").arg(s.path().join("mailbox"));
+            }
+        }
+        // A PostgreSQL database's key file (and, without --dev, its mailbox) are named.
+        let db_arg = args.iter().position(|a| *a == "--db").map(|i| PathBuf::from(args[i + 1]));
+        if let Some(key) = state.as_ref().map(|s| test_db(s.path())).or(db_arg).as_deref().and_then(key_file_of) {
+            if !args.contains(&"--key-file") {
+                cmd.arg("--key-file").arg(key);
+            }
         }
         cmd.args(args).args(["--listen", listen, "--http", "127.0.0.1:0"]);
         for (k, _) in std::env::vars() {
@@ -103,6 +120,8 @@ impl Cds {
             listen: v["listen"].as_str().unwrap().to_owned(),
             http: v["http"].as_str().unwrap().to_owned(),
             db: p("db").unwrap(),
+            key_file: p("key_file").unwrap(),
+            mailbox_dir: p("mailbox_dir").unwrap(),
             outbox: p("outbox"),
             oob_dir: p("oob_dir"),
             stderr_log: log,
@@ -110,16 +129,26 @@ impl Cds {
         }
     }
 
+    /// `sslx-cds ARGS --db DB --key-file KEY`: an admin command on this CDS's database.
+    pub fn admin(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("sslx-cds"));
+        c.args(args).arg("--db").arg(&self.db).arg("--key-file").arg(&self.key_file);
+        c
+    }
+
+    /// Runs SQL on this CDS's database, whichever backend keeps it.
+    pub fn sql(&self, sql: &str) {
+        match self.db.to_str().filter(|d| d.starts_with("postgres://")) {
+            Some(url) => {
+                pg::postgres().expect("PostgreSQL").psql(pg::db_name(url), sql);
+            }
+            None => rusqlite::Connection::open(&self.db).unwrap().execute_batch(sql).unwrap(),
+        }
+    }
+
     /// The billing tape, `sslx-cds calls --format json`, a value per call.
     pub fn calls_json(&self) -> Vec<serde_json::Value> {
-        let out = Command::new(bin("sslx-cds"))
-            .args(["calls", "--format", "json", "--db"])
-            .arg(&self.db)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
+        let out = self.admin(&["calls", "--format", "json"]).assert().success().get_output().stdout.clone();
         String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
@@ -802,7 +831,8 @@ pub fn answer_replacing_proxy(target: &str, nth: usize, instead: Vec<u8>) -> Str
     addr
 }
 
-/// `sslx-cds ARGS --db DB`: a KDC admin command, without the test's own `SSLX_` variables.
+/// `sslx-cds ARGS --db DB`: a KDC admin command, without the test's own `SSLX_` variables
+/// (and with the key file of a PostgreSQL database made by [`test_db`]).
 pub fn kdc_admin(db: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(bin("sslx-cds"));
     for (k, _) in std::env::vars() {
@@ -811,7 +841,40 @@ pub fn kdc_admin(db: &Path, args: &[&str]) -> Command {
         }
     }
     c.args(args).arg("--db").arg(db);
+    if let Some(key) = key_file_of(db) {
+        c.arg("--key-file").arg(key);
+    }
     c
+}
+
+/// Whether the tests' CDSs keep their state in PostgreSQL (`SSLX_TEST_CDS_DB=postgres`, which
+/// `.ci/run` sets for a second pass over the CDS's tests) rather than in SQLite files.
+pub fn backend_is_postgres() -> bool {
+    std::env::var("SSLX_TEST_CDS_DB").is_ok_and(|v| v == "postgres")
+}
+
+/// Key files of the PostgreSQL databases the tests made, by URL.
+static PG_KEY_FILES: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// A CDS database for a test whose state is in `dir`: `dir/cds.db`, or (PostgreSQL backend) a
+/// new database whose key file is `dir/cds.key`. The same `dir` gives the same database.
+pub fn test_db(dir: &Path) -> PathBuf {
+    if !backend_is_postgres() {
+        return dir.join("cds.db");
+    }
+    let key = dir.join("cds.key");
+    let mut known = PG_KEY_FILES.lock().unwrap();
+    if let Some((url, _)) = known.iter().find(|(_, k)| *k == key) {
+        return url.clone();
+    }
+    let url = PathBuf::from(pg::postgres().expect("SSLX_TEST_CDS_DB=postgres, but no PostgreSQL").database());
+    known.push((url.clone(), key));
+    url
+}
+
+/// The key file of a PostgreSQL database [`test_db`] made.
+pub fn key_file_of(db: &Path) -> Option<PathBuf> {
+    PG_KEY_FILES.lock().unwrap().iter().find(|(u, _)| u == db).map(|(_, k)| k.clone())
 }
 
 /// A dev CDS whose KDC has the user alice (password "correct horse", Argon2id made cheap for
@@ -825,7 +888,7 @@ pub struct KdcSite {
 
 pub fn kdc_site() -> KdcSite {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cds.db");
+    let db = test_db(dir.path());
     let cds = Cds::start(&["--dev", "--db", db.to_str().unwrap()], &[]);
     kdc_admin(&db, &["principal", "add", "alice", "--argon2-memory", "64", "--argon2-passes", "1"])
         .env("SSLX_PASSWORD", "correct horse")

@@ -28,7 +28,7 @@ fn start_cds(dir: &std::path::Path) -> String {
             std::fs::create_dir_all(&oob).unwrap();
             let store = SqliteStore::open(&dir.join("cds.db")).unwrap();
             let registrar = Registrar::new(
-                store,
+                Box::new(store),
                 RegistrarConfig {
                     cds_http: "http://127.0.0.1:1".into(),
                     limits: sslx::cds::RateLimits::off(),

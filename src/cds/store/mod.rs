@@ -9,8 +9,10 @@
 //! copy of the database alone opens nothing. A request's CDSK is wiped once the request is
 //! confirmed, denied for good, or expired; the participant's current CDSK is the one kept.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{is_postgres_url, redacted, PgOptions, PgStore, PG_MIGRATIONS};
 pub use sqlite::{SqliteStore, SCHEMA};
 
 use crate::crypto::{self, Secret};
@@ -108,8 +110,10 @@ pub trait Store: Send + Sync {
     /// state is queued, atomically. An error (and nothing recorded) when the reservation is gone
     /// (cancelled, or forgotten by a purge or a restart): the caller removes the file.
     fn bundle_stored(&self, id: i64, b: &StoredBundle) -> Result<()>;
-    /// Forgets every reservation: called once when the CDS starts serving, since no deposit is
-    /// under way then (those cut off by a stop left only their reservations). Returns how many.
+    /// Forgets the reservations of deposits no CDS is taking: called once when a CDS starts
+    /// serving. With one CDS on the store that is every reservation (those cut off by a stop
+    /// left only their reservations); on a store several instances share, those of instances
+    /// that are gone. Returns how many.
     fn forget_reservations(&self) -> Result<usize>;
     /// The oldest unexpired stored bundle for `recipient` but those in `skip` (kept on this
     /// collection); expired ones met on the way are dropped (state expired) and their files
@@ -156,6 +160,50 @@ pub trait Store: Send + Sync {
     /// drops expired bundles (state expired, their files returned for removal) and rate-limit
     /// events older than `rate_window`.
     fn purge_expired(&self, now: u64, grace: u64, rate_window: u64) -> Result<Purged>;
+}
+
+/// Opens the store `db` names: a PostgreSQL database for a `postgres://` URL (`pg` says how;
+/// its key file must be given, since nothing lies beside a URL), else the SQLite file (its key
+/// file `DB.key` unless given).
+pub fn open(db: &Path, key_file: Option<&Path>, pg: PgSettings) -> Result<Box<dyn Store>> {
+    match db.to_str().filter(|d| is_postgres_url(d)) {
+        Some(url) => {
+            let key_file = key_file.ok_or_else(|| {
+                Error::Usage(
+                    "a PostgreSQL database needs --key-file: the key that seals its secrets, the same file on every instance"
+                        .into(),
+                )
+            })?;
+            let ca_pem = pg
+                .ca
+                .as_deref()
+                .map(|p| std::fs::read(p).map_err(|e| Error::Usage(format!("--db-ca {}: {e}", p.display()))))
+                .transpose()?;
+            let opts = PgOptions { url: url.to_owned(), ca_pem, pool_size: pg.pool_size, serving: pg.serving };
+            Ok(Box::new(PgStore::open(&opts, key_file)?))
+        }
+        None => {
+            let key = key_file.map(Path::to_path_buf).unwrap_or_else(|| default_key_file(db));
+            Ok(Box::new(SqliteStore::open_with_key(db, &key)?))
+        }
+    }
+}
+
+/// What opening a PostgreSQL store takes besides its URL and key file.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// PEM root certificates for the server's TLS certificate (`--db-ca`).
+    pub ca: Option<PathBuf>,
+    /// Connections kept open at most (`--db-pool`).
+    pub pool_size: usize,
+    /// A serving instance (registered, with a heartbeat), not an admin command.
+    pub serving: bool,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        PgSettings { ca: None, pool_size: 4, serving: false }
+    }
 }
 
 /// The key file beside a database when `--key-file` is not given: `DB.key`.
@@ -499,5 +547,7 @@ pub(crate) struct Used {
     pub all: u64,
 }
 
+#[doc(hidden)]
+pub mod conformance;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,1287 @@
+//! The CDS store in PostgreSQL, for several `sslx-cds` instances over one database (issue 16).
+//!
+//! The same tables as the SQLite file, through the same [`Store`] trait with the same meaning.
+//! Where SQLite serializes writers (`BEGIN IMMEDIATE`), this backend takes a transaction-scoped
+//! advisory lock on what the operation must see unchanged (a name being confirmed, a rate-limit
+//! key, the mailbox's sums), or lets a single-row `UPDATE … RETURNING` / `DELETE … RETURNING` be
+//! the atomic step, so concurrent instances keep every promise the trait makes.
+//!
+//! The client is `tokio-postgres` behind a `deadpool-postgres` pool, on a runtime of the store's
+//! own: the trait is synchronous (the CDS calls it from blocking threads, as it calls SQLite), and
+//! each call runs its queries on that runtime and waits for the answer. TLS to the database is
+//! rustls (`sslmode=require` in the URL; the server's certificate is always verified, against
+//! `--db-ca` or the web's roots, with its host name: libpq's `verify-full`).
+//!
+//! Instances: each store registers itself in `instances` (a random id, heartbeat from the
+//! database's clock every few seconds); a reservation names the instance whose deposit it is,
+//! so a starting instance forgets only the reservations of instances that are gone.
+
+use super::*;
+use crate::db::{Column, DbError};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::Row;
+
+/// The migrations of the PostgreSQL schema, in order: migration `i` takes the database from
+/// version `i` to `i + 1` (recorded in `sslx_schema`).
+pub static PG_MIGRATIONS: &[&str] = &[PG_V1];
+
+/// Version 1: every table of SQLite's version 6, in PostgreSQL's types, and the instances.
+const PG_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+CREATE TABLE requests (
+    id BYTEA PRIMARY KEY, name TEXT NOT NULL, x25519 BYTEA NOT NULL, ed25519 BYTEA NOT NULL,
+    email TEXT NOT NULL, oob TEXT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL,
+    cdsk BYTEA NOT NULL, attempts BIGINT NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'denied')),
+    confirm_nonce BYTEA, prior_ed25519 BYTEA);
+CREATE INDEX requests_name ON requests (name);
+CREATE INDEX requests_expires ON requests (expires);
+CREATE TABLE participants (
+    name TEXT PRIMARY KEY, x25519 BYTEA NOT NULL, ed25519 BYTEA NOT NULL, email TEXT NOT NULL,
+    oob TEXT NOT NULL, channels TEXT NOT NULL, cdsk BYTEA NOT NULL, first_vsu BIGINT NOT NULL,
+    last_vsu BIGINT NOT NULL, vsu_count BIGINT NOT NULL, key_expires BIGINT NOT NULL,
+    request_id BYTEA NOT NULL, status TEXT NOT NULL CHECK (status IN ('confirmed')), source TEXT,
+    key_renewed BIGINT);
+CREATE TABLE calls (
+    seq BIGSERIAL NOT NULL, tracking_id BYTEA PRIMARY KEY, caller TEXT NOT NULL, callee TEXT NOT NULL,
+    start BIGINT NOT NULL, ended BIGINT, bytes_up BIGINT NOT NULL DEFAULT 0, bytes_down BIGINT NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL CHECK (outcome IN ('connected', 'completed', 'cut', 'no answer', 'refused')),
+    detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX calls_start ON calls (start, seq);
+CREATE TABLE bundles (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, recipient TEXT NOT NULL, sender TEXT NOT NULL,
+    bundle_id BYTEA NOT NULL, size BIGINT NOT NULL CHECK (size >= 0), path TEXT NOT NULL,
+    created BIGINT NOT NULL, expires BIGINT NOT NULL, stored BOOLEAN NOT NULL, reserved_by TEXT);
+CREATE INDEX bundles_recipient ON bundles (recipient, id);
+CREATE INDEX bundles_sender ON bundles (sender);
+CREATE TABLE deliveries (
+    sender TEXT NOT NULL, bundle_id BYTEA NOT NULL, recipient TEXT NOT NULL,
+    state SMALLINT NOT NULL CHECK (state BETWEEN 1 AND 4), time BIGINT NOT NULL,
+    PRIMARY KEY (sender, bundle_id));
+CREATE TABLE rate_events (key TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX rate_events_key ON rate_events (key, at);
+CREATE INDEX rate_events_at ON rate_events (at);
+CREATE TABLE principals (
+    name TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('user', 'host', 'gateway')),
+    kvno BIGINT NOT NULL, key BYTEA NOT NULL, prev_kvno BIGINT, prev_key BYTEA, prev_until BIGINT,
+    salt BYTEA, argon2_m BIGINT, argon2_t BIGINT, argon2_p BIGINT,
+    disabled BOOLEAN NOT NULL DEFAULT false, created BIGINT NOT NULL);
+CREATE TABLE instances (
+    id TEXT PRIMARY KEY, started TIMESTAMPTZ NOT NULL DEFAULT now(),
+    heartbeat TIMESTAMPTZ NOT NULL DEFAULT now(), address TEXT NOT NULL DEFAULT '');
+";
+
+/// How often an instance tells the database it is alive, and after how long without a word it
+/// counts as gone.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const GONE_AFTER_SECS: u32 = 30;
+
+/// The advisory lock that serializes migrations (any 64-bit number of our own).
+const MIGRATION_LOCK: i64 = 0x7373_6c78_6364_7301;
+/// The advisory lock that serializes mailbox reservations (their sums are over every bundle).
+const MAILBOX_LOCK: i64 = 0x7373_6c78_6364_7302;
+
+/// How to reach the database: the URL's settings, and the roots its certificate is checked
+/// against when the URL asks for TLS.
+pub struct PgOptions {
+    pub url: String,
+    /// PEM root certificates for the server's TLS certificate (besides the web's roots).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Connections this instance keeps open at most.
+    pub pool_size: usize,
+    /// Whether this store is a serving instance (registered in `instances`, with a heartbeat),
+    /// rather than an admin command's.
+    pub serving: bool,
+}
+
+/// Whether `db` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather than a
+/// SQLite file.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// `url` with any password in it blanked, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "the PostgreSQL URL".into(),
+    }
+}
+
+/// What every query needs: the pool, the at-rest key, the name for messages.
+struct Ctx {
+    pool: deadpool_postgres::Pool,
+    at_rest: AtRest,
+    label: String,
+    instance: String,
+}
+
+type Client = deadpool_postgres::Object;
+
+impl Ctx {
+    fn err(&self) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+        move |e| pg_error(&self.label, &e).into()
+    }
+
+    async fn client(&self) -> Result<Client> {
+        client_of(&self.pool, &self.label).await
+    }
+}
+
+async fn client_of(pool: &deadpool_postgres::Pool, label: &str) -> Result<Client> {
+    pool.get().await.map_err(|e| {
+        let detail = match e {
+            deadpool_postgres::PoolError::Backend(e) => describe(&e),
+            deadpool_postgres::PoolError::Timeout(_) => "no connection to the database within 10 s".into(),
+            other => other.to_string(),
+        };
+        Error::Db(DbError::Postgres { db: label.to_owned(), detail })
+    })
+}
+
+/// A PostgreSQL error as one line: the server's own message and SQLSTATE, or the client's
+/// error and what caused it.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({} {})", db.message(), db.severity(), db.code().code());
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+fn pg_error(label: &str, e: &tokio_postgres::Error) -> DbError {
+    DbError::Postgres { db: label.to_owned(), detail: describe(e) }
+}
+
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Other(format!("CDS database: {}", what.into()))
+}
+
+fn arr<const N: usize>(v: Vec<u8>, what: &str) -> Result<[u8; N]> {
+    let n = v.len();
+    v.try_into().map_err(|_| corrupt(format!("{what} holds {n} bytes, not {N}")))
+}
+
+fn col<C: Column>(s: String) -> Result<C> {
+    crate::db::parse_column(&s).map_err(corrupt)
+}
+
+fn u32_of(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| corrupt(format!("{what} holds {v}")))
+}
+
+pub struct PgStore {
+    ctx: Arc<Ctx>,
+    rt: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Never blocks (the store may be dropped on an async thread): its tasks just stop.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The TLS connector for the URL's `sslmode`: rustls on ring, the server's certificate checked
+/// against `ca_pem` (when given) and the web's roots.
+fn tls(ca_pem: Option<&[u8]>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Usage(format!("--db-ca: not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::Usage("--db-ca: no certificate in the file".into()));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| Error::Usage(format!("--db-ca: {e}")))?;
+        }
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(crate::remote::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Other(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
+}
+
+fn pool_of(opts: &PgOptions, label: &str) -> Result<deadpool_postgres::Pool> {
+    use std::str::FromStr;
+    let mut cfg = tokio_postgres::Config::from_str(&opts.url)
+        .map_err(|e| Error::Usage(format!("{label}: not a PostgreSQL URL: {}", describe(&e))))?;
+    if cfg.get_application_name().is_none() {
+        cfg.application_name("sslx-cds");
+    }
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(Duration::from_secs(10));
+    }
+    let mgr_cfg = deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast };
+    let mgr = match cfg.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => {
+            deadpool_postgres::Manager::from_config(cfg, tokio_postgres::NoTls, mgr_cfg)
+        }
+        _ => deadpool_postgres::Manager::from_config(cfg, tls(opts.ca_pem.as_deref())?, mgr_cfg),
+    };
+    deadpool_postgres::Pool::builder(mgr)
+        .max_size(opts.pool_size.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| Error::Other(format!("{label}: {e}")))
+}
+
+/// Brings the database to this sslx's schema version under an advisory lock (instances starting
+/// together: one migrates, the others wait and find nothing to do), all in one transaction.
+/// Returns the version it had. A database of a newer sslx is refused.
+async fn migrate_pg(pool: &deadpool_postgres::Pool, label: &str) -> Result<u32> {
+    let err = |e: tokio_postgres::Error| Error::from(pg_error(label, &e));
+    let mut c = client_of(pool, label).await?;
+    let tx = c.transaction().await.map_err(&err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(&err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS sslx_schema (what TEXT PRIMARY KEY, version BIGINT NOT NULL)")
+        .await
+        .map_err(&err)?;
+    let found: i64 = tx
+        .query_opt("SELECT version FROM sslx_schema WHERE what = 'cds'", &[])
+        .await
+        .map_err(&err)?
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    let known = PG_MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(DbError::NewerSchema {
+            file: label.to_owned(),
+            what: "CDS database",
+            found: found as u32,
+            known: known as u32,
+        }
+        .into());
+    }
+    for m in &PG_MIGRATIONS[found as usize..] {
+        tx.batch_execute(m).await.map_err(&err)?;
+    }
+    tx.execute(
+        "INSERT INTO sslx_schema (what, version) VALUES ('cds', $1) ON CONFLICT (what) DO UPDATE SET version = $1",
+        &[&known],
+    )
+    .await
+    .map_err(&err)?;
+    tx.commit().await.map_err(&err)?;
+    Ok(found as u32)
+}
+
+impl PgStore {
+    /// Connects (a pool of `opts.pool_size`), brings the schema to this version, checks that the
+    /// key in `key_file` opens the database's secrets (the first instance on a new database
+    /// records the check value), and registers this instance.
+    pub fn open(opts: &PgOptions, key_file: &Path) -> Result<Self> {
+        let label = redacted(&opts.url);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sslx-cds-db")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("starting the database runtime: {e}")))?;
+        let pool = {
+            let _in_rt = rt.enter();
+            pool_of(opts, &label)?
+        };
+        let key_given = key_file.exists();
+        let at_rest = AtRest::load_or_create(key_file)?;
+        let instance = hex::encode(crate::crypto::random_array::<8>(&SystemRandom::new()));
+        let ctx = Arc::new(Ctx { pool, at_rest, label, instance });
+        let handle = rt.handle().clone();
+        let store = PgStore { ctx, rt: Some(rt), handle };
+        let c = store.ctx.clone();
+        let key_file_name = key_file.display().to_string();
+        store.run(async move {
+            migrate_pg(&c.pool, &c.label).await?;
+            let err = c.err();
+            let db = c.client().await?;
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('at_rest_check', $1) ON CONFLICT (key) DO NOTHING",
+                &[&c.at_rest.check_value()],
+            )
+            .await
+            .map_err(&err)?;
+            let check: Vec<u8> =
+                db.query_one("SELECT value FROM meta WHERE key = 'at_rest_check'", &[]).await.map_err(&err)?.get(0);
+            if !c.at_rest.opens(&check) {
+                return Err(Error::Usage(format!(
+                    "the key file {} does not open the CDS keys in {}: {}",
+                    key_file_name,
+                    c.label,
+                    if key_given {
+                        "it belongs to another database"
+                    } else {
+                        "it was just made, but the database has keys sealed under another one (give every instance the same --key-file)"
+                    }
+                )));
+            }
+            Ok(())
+        })?;
+        if !opts.serving {
+            return Ok(store);
+        }
+        let c = store.ctx.clone();
+        store.run(async move {
+            let db = c.client().await?;
+            db.execute("INSERT INTO instances (id) VALUES ($1)", &[&c.instance]).await.map_err(c.err())?;
+            Ok(())
+        })?;
+        let c = store.ctx.clone();
+        store.handle.spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT);
+            loop {
+                every.tick().await;
+                if let Ok(db) = c.client().await {
+                    let _ = db.execute("UPDATE instances SET heartbeat = now() WHERE id = $1", &[&c.instance]).await;
+                }
+            }
+        });
+        Ok(store)
+    }
+
+    /// Runs the migrations only (`sslx-cds migrate`): returns the versions before and after.
+    pub fn migrate_only(opts: &PgOptions) -> Result<(u32, u32)> {
+        let label = redacted(&opts.url);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("starting the database runtime: {e}")))?;
+        rt.block_on(async {
+            let pool = pool_of(opts, &label)?;
+            let before = migrate_pg(&pool, &label).await?;
+            Ok((before, PG_MIGRATIONS.len() as u32))
+        })
+    }
+
+    /// This instance's id (in `instances`, and on the reservations of its deposits).
+    pub fn instance(&self) -> &str {
+        &self.ctx.instance
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it (from any thread: the caller's own
+    /// runtime, if it has one, is not used).
+    fn run<T, F>(&self, fut: F) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv().unwrap_or_else(|_| Err(Error::Other("the database task stopped".into())))
+    }
+
+    fn ctx(&self) -> Arc<Ctx> {
+        self.ctx.clone()
+    }
+}
+
+/// A secret of the CDS's own in `meta`, made once even when instances start together.
+async fn meta_secret(c: &Ctx, key: &str, fresh: Secret<32>) -> Result<Secret<32>> {
+    let err = c.err();
+    let db = c.client().await?;
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        &[&key, &c.at_rest.seal(key.as_bytes(), fresh.expose())],
+    )
+    .await
+    .map_err(&err)?;
+    let sealed: Vec<u8> = db.query_one("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(&err)?.get(0);
+    c.at_rest.unseal(key.as_bytes(), &sealed)
+}
+
+const PRINCIPAL_COLUMNS: &str =
+    "name, kind, kvno, key, prev_kvno, prev_key, prev_until, salt, argon2_m, argon2_t, argon2_p, disabled, created";
+
+fn principal_of(c: &Ctx, r: &Row) -> Result<PrincipalRow> {
+    let name: String = r.get(0);
+    let kind: crate::kdc::PrincipalKind = col(r.get(1))?;
+    let kvno = u32_of(r.get(2), "principals.kvno")?;
+    let key = c.at_rest.unseal(&principal_key_aad(kind, &name, kvno), &r.get::<_, Vec<u8>>(3))?;
+    let previous = match (r.get::<_, Option<i64>>(4), r.get::<_, Option<Vec<u8>>>(5), r.get::<_, Option<i64>>(6)) {
+        (Some(v), Some(k), Some(until)) => {
+            let v = u32_of(v, "principals.prev_kvno")?;
+            Some((v, c.at_rest.unseal(&principal_key_aad(kind, &name, v), &k)?, until as u64))
+        }
+        _ => None,
+    };
+    let argon2 = match (
+        r.get::<_, Option<Vec<u8>>>(7),
+        r.get::<_, Option<i64>>(8),
+        r.get::<_, Option<i64>>(9),
+        r.get::<_, Option<i64>>(10),
+    ) {
+        (Some(salt), Some(m), Some(t), Some(p)) => Some(crate::kdc::Argon2Params {
+            salt: arr(salt, "principals.salt")?,
+            m_kib: u32_of(m, "principals.argon2_m")?,
+            t: u32_of(t, "principals.argon2_t")?,
+            p: u32_of(p, "principals.argon2_p")?,
+        }),
+        _ => None,
+    };
+    Ok(PrincipalRow {
+        name,
+        kind,
+        kvno,
+        key,
+        previous,
+        argon2,
+        disabled: r.get(11),
+        created: r.get::<_, i64>(12) as u64,
+    })
+}
+
+fn participant_of(r: &Row) -> Result<Participant> {
+    Ok(Participant {
+        name: r.get(0),
+        x25519: arr(r.get(1), "participants.x25519")?,
+        ed25519: arr(r.get(2), "participants.ed25519")?,
+        channels: r.get(3),
+        first_vsu: r.get::<_, i64>(4) as u64,
+        last_vsu: r.get::<_, i64>(5) as u64,
+        vsu_count: u32_of(r.get(6), "participants.vsu_count")?,
+        key_expires: r.get::<_, i64>(7) as u64,
+        status: col(r.get(8))?,
+        key_renewed: r.get::<_, Option<i64>>(9).map(|t| t as u64),
+    })
+}
+
+fn bundle_of(r: &Row) -> Result<(i64, StoredBundle)> {
+    Ok((
+        r.get(0),
+        StoredBundle {
+            recipient: r.get(1),
+            sender: r.get(2),
+            bundle_id: arr(r.get(3), "bundles.bundle_id")?,
+            size: r.get::<_, i64>(4) as u64,
+            path: r.get(5),
+            created: r.get::<_, i64>(6) as u64,
+            expires: r.get::<_, i64>(7) as u64,
+        },
+    ))
+}
+
+/// A bundle leaves the mailbox with its final delivery state, in `tx`.
+async fn bundle_gone(
+    tx: &deadpool_postgres::Transaction<'_>,
+    c: &Ctx,
+    sender: &str,
+    bundle_id: &[u8],
+    state: DeliveryState,
+    now: u64,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE deliveries SET state = $3, time = $4 WHERE sender = $1 AND bundle_id = $2",
+        &[&sender, &bundle_id, &(state as u8 as i16), &(now as i64)],
+    )
+    .await
+    .map_err(c.err())?;
+    Ok(())
+}
+
+impl Store for PgStore {
+    fn sign_seed(&self, rng: &dyn SecureRandom) -> Result<Secret<32>> {
+        let (c, fresh) = (self.ctx(), Secret::random(rng));
+        self.run(async move { meta_secret(&c, "sign_seed", fresh).await })
+    }
+
+    fn kdc_key(&self, rng: &dyn SecureRandom) -> Result<Secret<32>> {
+        let (c, fresh) = (self.ctx(), Secret::random(rng));
+        self.run(async move { meta_secret(&c, "kdc_key", fresh).await })
+    }
+
+    fn insert_request(&self, r: &RequestRow) -> Result<()> {
+        let c = self.ctx();
+        let sealed = r.cdsk.as_ref().map(|k| c.at_rest.seal(&request_aad(&r.id), k.expose())).unwrap_or_default();
+        let (id, name, x, e, email, oob) =
+            (r.id.to_vec(), r.name.clone(), r.x25519.to_vec(), r.ed25519.to_vec(), r.email.clone(), r.oob.clone());
+        let (created, expires, attempts, status) =
+            (r.created as i64, r.expires as i64, r.attempts as i64, r.status.as_str());
+        let prior = r.prior_ed25519.map(|k| k.to_vec());
+        self.run(async move {
+            c.client()
+                .await?
+                .execute(
+                    "INSERT INTO requests (id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status, prior_ed25519)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    &[&id, &name, &x, &e, &email, &oob, &created, &expires, &sealed, &attempts, &status, &prior],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn delete_request(&self, id: &[u8; 16]) -> Result<()> {
+        let (c, id) = (self.ctx(), id.to_vec());
+        self.run(async move {
+            c.client().await?.execute("DELETE FROM requests WHERE id = $1", &[&id]).await.map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn request(&self, id: &[u8; 16]) -> Result<Option<RequestRow>> {
+        let (c, id) = (self.ctx(), id.to_vec());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT id, name, x25519, ed25519, email, oob, created, expires, cdsk, attempts, status, prior_ed25519
+                     FROM requests WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(c.err())?;
+            let Some(r) = row else { return Ok(None) };
+            let id: [u8; 16] = arr(r.get(0), "requests.id")?;
+            let sealed: Vec<u8> = r.get(8);
+            let cdsk = if sealed.is_empty() { None } else { Some(c.at_rest.unseal(&request_aad(&id), &sealed)?) };
+            Ok(Some(RequestRow {
+                id,
+                name: r.get(1),
+                x25519: arr(r.get(2), "requests.x25519")?,
+                ed25519: arr(r.get(3), "requests.ed25519")?,
+                email: r.get(4),
+                oob: r.get(5),
+                created: r.get::<_, i64>(6) as u64,
+                expires: r.get::<_, i64>(7) as u64,
+                cdsk,
+                attempts: u32_of(r.get(9), "requests.attempts")?,
+                status: col(r.get(10))?,
+                prior_ed25519: r.get::<_, Option<Vec<u8>>>(11).map(|k| arr(k, "requests.prior_ed25519")).transpose()?,
+            }))
+        })
+    }
+
+    fn take_attempt(&self, id: &[u8; 16], max: u32) -> Result<Option<u32>> {
+        let (c, id) = (self.ctx(), id.to_vec());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(
+                    "UPDATE requests SET attempts = attempts + 1
+                     WHERE id = $1 AND status = 'pending' AND attempts < $2 RETURNING attempts",
+                    &[&id, &(max as i64)],
+                )
+                .await
+                .map_err(c.err())?;
+            row.map(|r| u32_of(r.get(0), "requests.attempts")).transpose()
+        })
+    }
+
+    fn deny_for_good(&self, id: &[u8; 16]) -> Result<()> {
+        let (c, id) = (self.ctx(), id.to_vec());
+        self.run(async move {
+            c.client()
+                .await?
+                .execute(
+                    "UPDATE requests SET status = 'denied', cdsk = '' WHERE id = $1 AND status = 'pending'",
+                    &[&id],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn confirm(
+        &self,
+        req: &RequestRow,
+        nonce: &[u8; 32],
+        channels: &str,
+        source: Option<&str>,
+        now: u64,
+        key_expires: u64,
+    ) -> Result<Confirmation> {
+        let c = self.ctx();
+        let cdsk = req.cdsk.as_ref().ok_or_else(|| Error::NotFound("the request's key was wiped".into()))?;
+        let sealed = c.at_rest.seal(&participant_aad(&req.name), cdsk.expose());
+        let req = RequestRow {
+            id: req.id,
+            name: req.name.clone(),
+            x25519: req.x25519,
+            ed25519: req.ed25519,
+            email: req.email.clone(),
+            oob: req.oob.clone(),
+            created: req.created,
+            expires: req.expires,
+            cdsk: None,
+            attempts: req.attempts,
+            status: req.status,
+            prior_ed25519: req.prior_ed25519,
+        };
+        let (nonce, channels, source) = (nonce.to_vec(), channels.to_owned(), source.map(str::to_owned));
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            // One confirmation of a name at a time, across every instance.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&format!("participant:{}", req.name)])
+                .await
+                .map_err(&err)?;
+            let holder = tx
+                .query_opt("SELECT ed25519, first_vsu, vsu_count FROM participants WHERE name = $1", &[&req.name])
+                .await
+                .map_err(&err)?;
+            let n = tx
+                .execute(
+                    "UPDATE requests SET status = 'confirmed', confirm_nonce = $2, cdsk = '' WHERE id = $1 AND status = 'pending'",
+                    &[&req.id.to_vec(), &nonce],
+                )
+                .await
+                .map_err(&err)?;
+            if n == 0 {
+                return Ok(Confirmation::Replay); // dropped: the transaction rolls back
+            }
+            let holder = match holder {
+                Some(r) => {
+                    let key: Vec<u8> = r.get(0);
+                    if !<[u8; 32]>::try_from(key.as_slice()).is_ok_and(|k| may_take_name(&req, &k)) {
+                        return Ok(Confirmation::NameTaken);
+                    }
+                    Some((r.get::<_, i64>(1) as u64, u32_of(r.get(2), "participants.vsu_count")?))
+                }
+                None => None,
+            };
+            let (first, count) = holder.map(|(f, n)| (f, n + 1)).unwrap_or((now, 1));
+            tx.execute(
+                "INSERT INTO participants
+                 (name, x25519, ed25519, email, oob, channels, cdsk, first_vsu, last_vsu, vsu_count, key_expires, request_id, status, source, key_renewed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)
+                 ON CONFLICT (name) DO UPDATE SET x25519 = EXCLUDED.x25519, ed25519 = EXCLUDED.ed25519,
+                   email = EXCLUDED.email, oob = EXCLUDED.oob, channels = EXCLUDED.channels, cdsk = EXCLUDED.cdsk,
+                   first_vsu = EXCLUDED.first_vsu, last_vsu = EXCLUDED.last_vsu, vsu_count = EXCLUDED.vsu_count,
+                   key_expires = EXCLUDED.key_expires, request_id = EXCLUDED.request_id, status = EXCLUDED.status,
+                   source = EXCLUDED.source, key_renewed = NULL",
+                &[
+                    &req.name, &req.x25519.to_vec(), &req.ed25519.to_vec(), &req.email, &req.oob, &channels, &sealed,
+                    &(first as i64), &(now as i64), &(count as i64), &(key_expires as i64), &req.id.to_vec(),
+                    &ParticipantStatus::Confirmed.as_str(), &source,
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(Confirmation::Confirmed(Participant {
+                name: req.name.clone(),
+                x25519: req.x25519,
+                ed25519: req.ed25519,
+                channels,
+                first_vsu: first,
+                last_vsu: now,
+                vsu_count: count,
+                key_expires,
+                key_renewed: None,
+                status: ParticipantStatus::Confirmed,
+            }))
+        })
+    }
+
+    fn renew_key(
+        &self,
+        name: &str,
+        current: &Secret<32>,
+        new: &Secret<32>,
+        now: u64,
+        key_expires: u64,
+    ) -> Result<bool> {
+        let c = self.ctx();
+        let (name, current) = (name.to_owned(), current.clone());
+        let sealed_new = c.at_rest.seal(&participant_aad(&name), new.expose());
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            let row = tx
+                .query_opt(
+                    "SELECT cdsk FROM participants WHERE name = $1 AND status = 'confirmed' FOR UPDATE",
+                    &[&name],
+                )
+                .await
+                .map_err(&err)?;
+            let Some(row) = row else { return Ok(false) };
+            if !c.at_rest.unseal(&participant_aad(&name), &row.get::<_, Vec<u8>>(0))?.ct_eq(&current) {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE participants SET cdsk = $2, key_expires = $3, key_renewed = $4 WHERE name = $1",
+                &[&name, &sealed_new, &(key_expires as i64), &(now as i64)],
+            )
+            .await
+            .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(true)
+        })
+    }
+
+    fn has_pending(&self, name: &str, now: u64) -> Result<bool> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT 1 FROM requests WHERE name = $1 AND status = 'pending' AND expires > $2 LIMIT 1",
+                    &[&name, &(now as i64)],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn participant(&self, name: &str) -> Result<Option<Participant>> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT name, x25519, ed25519, channels, first_vsu, last_vsu, vsu_count, key_expires, status, key_renewed
+                     FROM participants WHERE name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(c.err())?;
+            row.as_ref().map(participant_of).transpose()
+        })
+    }
+
+    fn participant_cdsk(&self, name: &str) -> Result<Option<(Secret<32>, u64)>> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT cdsk, key_expires FROM participants WHERE name = $1 AND status = 'confirmed'",
+                    &[&name],
+                )
+                .await
+                .map_err(c.err())?;
+            row.map(|r| {
+                Ok((c.at_rest.unseal(&participant_aad(&name), &r.get::<_, Vec<u8>>(0))?, r.get::<_, i64>(1) as u64))
+            })
+            .transpose()
+        })
+    }
+
+    fn participant_source(&self, name: &str) -> Result<Option<String>> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt("SELECT source FROM participants WHERE name = $1", &[&name])
+                .await
+                .map_err(c.err())?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+    }
+
+    fn release(&self, name: &str) -> Result<bool> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let n = c
+                .client()
+                .await?
+                .execute("DELETE FROM participants WHERE name = $1", &[&name])
+                .await
+                .map_err(c.err())?;
+            Ok(n > 0)
+        })
+    }
+
+    fn call_started(
+        &self,
+        tracking_id: &[u8; 16],
+        caller: &str,
+        callee: &str,
+        start: u64,
+        result: &CallResult,
+    ) -> Result<()> {
+        let c = self.ctx();
+        let (t, caller, callee, outcome, detail) = (
+            tracking_id.to_vec(),
+            caller.to_owned(),
+            callee.to_owned(),
+            result.outcome.as_str(),
+            result.detail.clone(),
+        );
+        self.run(async move {
+            c.client()
+                .await?
+                .execute(
+                    "INSERT INTO calls (tracking_id, caller, callee, start, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&t, &caller, &callee, &(start as i64), &outcome, &detail],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn call_ended(
+        &self,
+        tracking_id: &[u8; 16],
+        end: u64,
+        bytes_up: u64,
+        bytes_down: u64,
+        result: &CallResult,
+    ) -> Result<()> {
+        let c = self.ctx();
+        let (t, outcome, detail) = (tracking_id.to_vec(), result.outcome.as_str(), result.detail.clone());
+        self.run(async move {
+            c.client()
+                .await?
+                .execute(
+                    "UPDATE calls SET ended = $2, bytes_up = $3, bytes_down = $4, outcome = $5, detail = $6 WHERE tracking_id = $1",
+                    &[&t, &(end as i64), &(bytes_up as i64), &(bytes_down as i64), &outcome, &detail],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn calls_since(&self, since: u64) -> Result<Vec<CallRecord>> {
+        let c = self.ctx();
+        self.run(async move {
+            let rows = c
+                .client()
+                .await?
+                .query(
+                    "SELECT tracking_id, caller, callee, start, ended, bytes_up, bytes_down, outcome, detail FROM calls
+                     WHERE start >= $1 ORDER BY start, seq",
+                    &[&(since as i64)],
+                )
+                .await
+                .map_err(c.err())?;
+            rows.iter()
+                .map(|r| {
+                    let result = CallResult { outcome: col(r.get(7))?, detail: r.get(8) };
+                    Ok(CallRecord {
+                        tracking_id: hex::encode(r.get::<_, Vec<u8>>(0)),
+                        caller: r.get(1),
+                        callee: r.get(2),
+                        start: r.get::<_, i64>(3) as u64,
+                        end: r.get::<_, Option<i64>>(4).map(|e| e as u64),
+                        bytes_up: r.get::<_, i64>(5) as u64,
+                        bytes_down: r.get::<_, i64>(6) as u64,
+                        outcome: result.outcome,
+                        result: result.to_string(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn bundle_reserve(&self, b: &StoredBundle, limits: MailboxLimits) -> Result<std::result::Result<i64, String>> {
+        let (c, b) = (self.ctx(), b.clone());
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MAILBOX_LOCK]).await.map_err(&err)?;
+            let r = tx
+                .query_one(
+                    "SELECT COALESCE(SUM(size) FILTER (WHERE recipient = $1), 0)::BIGINT,
+                            COALESCE(SUM(size) FILTER (WHERE recipient = $1 AND sender = $2), 0)::BIGINT,
+                            COALESCE(SUM(size) FILTER (WHERE sender = $2), 0)::BIGINT,
+                            COALESCE(SUM(size), 0)::BIGINT FROM bundles",
+                    &[&b.recipient, &b.sender],
+                )
+                .await
+                .map_err(&err)?;
+            let u = |i: usize| r.get::<_, i64>(i).max(0) as u64;
+            let used = Used { recipient: u(0), from_sender: u(1), sender: u(2), all: u(3) };
+            if let Some(why) = over_limit(&b, limits, used) {
+                return Ok(Err(why));
+            }
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO bundles (recipient, sender, bundle_id, size, path, created, expires, stored, reserved_by)
+                     VALUES ($1, $2, $3, $4, '', $5, $6, false, $7) RETURNING id",
+                    &[
+                        &b.recipient, &b.sender, &b.bundle_id.to_vec(), &(b.size as i64), &(b.created as i64),
+                        &(b.expires as i64), &c.instance,
+                    ],
+                )
+                .await
+                .map_err(&err)?
+                .get(0);
+            tx.commit().await.map_err(&err)?;
+            Ok(Ok(id))
+        })
+    }
+
+    fn bundle_cancel(&self, id: i64) -> Result<()> {
+        let c = self.ctx();
+        self.run(async move {
+            c.client()
+                .await?
+                .execute("DELETE FROM bundles WHERE id = $1 AND NOT stored", &[&id])
+                .await
+                .map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn bundle_stored(&self, id: i64, b: &StoredBundle) -> Result<()> {
+        let (c, b) = (self.ctx(), b.clone());
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            let n = tx
+                .execute("UPDATE bundles SET path = $2, stored = true WHERE id = $1 AND NOT stored", &[&id, &b.path])
+                .await
+                .map_err(&err)?;
+            if n != 1 {
+                return Err(Error::NotFound(format!("the reservation {id} for the deposit is gone")));
+            }
+            tx.execute(
+                "INSERT INTO deliveries (sender, bundle_id, recipient, state, time) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (sender, bundle_id) DO UPDATE SET recipient = EXCLUDED.recipient, state = EXCLUDED.state,
+                   time = EXCLUDED.time",
+                &[
+                    &b.sender,
+                    &b.bundle_id.to_vec(),
+                    &b.recipient,
+                    &(DeliveryState::Queued as u8 as i16),
+                    &(b.created as i64),
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            tx.commit().await.map_err(&err)
+        })
+    }
+
+    fn forget_reservations(&self) -> Result<usize> {
+        let c = self.ctx();
+        self.run(async move {
+            // Only those of instances that are gone (and older ones, from before instances had
+            // names): another live instance may be taking a deposit now.
+            let n = c
+                .client()
+                .await?
+                .execute(
+                    "DELETE FROM bundles WHERE NOT stored AND (reserved_by IS NULL OR reserved_by NOT IN
+                       (SELECT id FROM instances WHERE heartbeat > now() - make_interval(secs => $1)))",
+                    &[&(GONE_AFTER_SECS as f64)],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(n as usize)
+        })
+    }
+
+    fn bundle_next(&self, recipient: &str, now: u64, skip: &HashSet<i64>) -> Result<NextBundle> {
+        let (c, recipient) = (self.ctx(), recipient.to_owned());
+        let skip: Vec<i64> = skip.iter().copied().collect();
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let rows = db
+                .query(
+                    "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
+                     WHERE recipient = $1 AND stored AND NOT (id = ANY($2)) ORDER BY id",
+                    &[&recipient, &skip],
+                )
+                .await
+                .map_err(&err)?;
+            let mut gone = Vec::new();
+            for r in &rows {
+                let (id, b) = bundle_of(r)?;
+                if b.expires > now {
+                    return Ok((Some((id, b)), gone));
+                }
+                // Expired: it leaves (once, whichever instance sees it first).
+                let tx = db.transaction().await.map_err(&err)?;
+                let n = tx.execute("DELETE FROM bundles WHERE id = $1", &[&id]).await.map_err(&err)?;
+                if n == 1 {
+                    bundle_gone(&tx, &c, &b.sender, &b.bundle_id, DeliveryState::Expired, now).await?;
+                    gone.push(b.path);
+                }
+                tx.commit().await.map_err(&err)?;
+            }
+            Ok((None, gone))
+        })
+    }
+
+    fn bundle_done(&self, recipient: &str, id: i64, state: DeliveryState, now: u64) -> Result<Option<String>> {
+        let (c, recipient) = (self.ctx(), recipient.to_owned());
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            let row = tx
+                .query_opt(
+                    "DELETE FROM bundles WHERE id = $1 AND recipient = $2 AND stored RETURNING sender, bundle_id, path",
+                    &[&id, &recipient],
+                )
+                .await
+                .map_err(&err)?;
+            let Some(r) = row else { return Ok(None) };
+            let (sender, bid, path): (String, Vec<u8>, String) = (r.get(0), r.get(1), r.get(2));
+            bundle_gone(&tx, &c, &sender, &bid, state, now).await?;
+            tx.commit().await.map_err(&err)?;
+            Ok(Some(path))
+        })
+    }
+
+    fn delivery_states(&self, sender: &str, ids: &[[u8; 8]]) -> Result<Vec<(DeliveryState, u64)>> {
+        let (c, sender) = (self.ctx(), sender.to_owned());
+        let ids: Vec<Vec<u8>> = ids.iter().map(|i| i.to_vec()).collect();
+        self.run(async move {
+            let rows = c
+                .client()
+                .await?
+                .query(
+                    "SELECT bundle_id, state, time FROM deliveries WHERE sender = $1 AND bundle_id = ANY($2)",
+                    &[&sender, &ids],
+                )
+                .await
+                .map_err(c.err())?;
+            let mut found = std::collections::HashMap::new();
+            for r in &rows {
+                let s: i16 = r.get(1);
+                let state = u8::try_from(s)
+                    .ok()
+                    .and_then(DeliveryState::from_u8)
+                    .ok_or_else(|| corrupt(format!("deliveries.state holds {s}, which this sslx does not know")))?;
+                found.insert(r.get::<_, Vec<u8>>(0), (state, r.get::<_, i64>(2) as u64));
+            }
+            Ok(ids.iter().map(|i| found.get(i).copied().unwrap_or((DeliveryState::Unknown, 0))).collect())
+        })
+    }
+
+    fn rate_take(&self, keys: &[(String, Limit)], now: u64) -> Result<Option<(String, u64)>> {
+        let (c, keys) = (self.ctx(), keys.to_vec());
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            // Each key's count is read and added to under its own lock (taken in one order, so
+            // two instances taking overlapping sets cannot wait on each other).
+            let mut names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            for k in &names {
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", &[&format!("rate:{k}")])
+                    .await
+                    .map_err(&err)?;
+            }
+            for (key, limit) in &keys {
+                let since = now.saturating_sub(limit.window) as i64;
+                let r = tx
+                    .query_one("SELECT COUNT(*), MIN(at) FROM rate_events WHERE key = $1 AND at > $2", &[key, &since])
+                    .await
+                    .map_err(&err)?;
+                let (n, oldest): (i64, Option<i64>) = (r.get(0), r.get(1));
+                if n as u64 >= limit.count as u64 {
+                    let frees = (oldest.unwrap_or(now as i64) as u64 + limit.window).saturating_sub(now).max(1);
+                    return Ok(Some((key.clone(), frees)));
+                }
+            }
+            for (key, _) in &keys {
+                tx.execute("INSERT INTO rate_events (key, at) VALUES ($1, $2)", &[key, &(now as i64)])
+                    .await
+                    .map_err(&err)?;
+            }
+            tx.commit().await.map_err(&err)?;
+            Ok(None)
+        })
+    }
+
+    fn principal_add(&self, p: &PrincipalRow) -> Result<bool> {
+        let c = self.ctx();
+        let prev = p.previous.as_ref();
+        let key = c.at_rest.seal(&principal_key_aad(p.kind, &p.name, p.kvno), p.key.expose());
+        let prev_key = prev.map(|(v, k, _)| c.at_rest.seal(&principal_key_aad(p.kind, &p.name, *v), k.expose()));
+        let (prev_kvno, prev_until) = (prev.map(|(v, _, _)| *v as i64), prev.map(|(_, _, u)| *u as i64));
+        let (name, kind, kvno, disabled, created) =
+            (p.name.clone(), p.kind.as_str(), p.kvno as i64, p.disabled, p.created as i64);
+        let salt = p.argon2.map(|a| a.salt.to_vec());
+        let (m, t, pp) = (p.argon2.map(|a| a.m_kib as i64), p.argon2.map(|a| a.t as i64), p.argon2.map(|a| a.p as i64));
+        self.run(async move {
+            let n = c
+                .client()
+                .await?
+                .execute(
+                    &format!(
+                        "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                         ON CONFLICT (name) DO NOTHING"
+                    ),
+                    &[&name, &kind, &kvno, &key, &prev_kvno, &prev_key, &prev_until, &salt, &m, &t, &pp, &disabled, &created],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(n > 0)
+        })
+    }
+
+    fn principal(&self, name: &str) -> Result<Option<PrincipalRow>> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE name = $1"), &[&name])
+                .await
+                .map_err(c.err())?;
+            row.map(|r| principal_of(&c, &r)).transpose()
+        })
+    }
+
+    fn principals(&self) -> Result<Vec<PrincipalRow>> {
+        let c = self.ctx();
+        self.run(async move {
+            let rows = c
+                .client()
+                .await?
+                .query(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals ORDER BY name"), &[])
+                .await
+                .map_err(c.err())?;
+            rows.iter().map(|r| principal_of(&c, r)).collect()
+        })
+    }
+
+    fn principal_rekey(
+        &self,
+        name: &str,
+        key: &Secret<32>,
+        argon2: Option<crate::kdc::Argon2Params>,
+        previous_until: u64,
+    ) -> Result<Option<u32>> {
+        let (c, name, key) = (self.ctx(), name.to_owned(), key.clone());
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            let row = tx
+                .query_opt("SELECT kvno, key, kind FROM principals WHERE name = $1 FOR UPDATE", &[&name])
+                .await
+                .map_err(&err)?;
+            let Some(r) = row else { return Ok(None) };
+            let (kvno, sealed, kind): (i64, Vec<u8>, crate::kdc::PrincipalKind) = (r.get(0), r.get(1), col(r.get(2))?);
+            let new = u32_of(kvno, "principals.kvno")? + 1;
+            let (prev_kvno, prev_key, prev_until) = if previous_until > 0 {
+                (Some(kvno), Some(sealed), Some(previous_until as i64))
+            } else {
+                (None, None, None)
+            };
+            tx.execute(
+                "UPDATE principals SET kvno = $2, key = $3, prev_kvno = $4, prev_key = $5, prev_until = $6,
+                 salt = COALESCE($7, salt), argon2_m = COALESCE($8, argon2_m), argon2_t = COALESCE($9, argon2_t),
+                 argon2_p = COALESCE($10, argon2_p) WHERE name = $1",
+                &[
+                    &name,
+                    &(new as i64),
+                    &c.at_rest.seal(&principal_key_aad(kind, &name, new), key.expose()),
+                    &prev_kvno,
+                    &prev_key,
+                    &prev_until,
+                    &argon2.map(|a| a.salt.to_vec()),
+                    &argon2.map(|a| a.m_kib as i64),
+                    &argon2.map(|a| a.t as i64),
+                    &argon2.map(|a| a.p as i64),
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(Some(new))
+        })
+    }
+
+    fn principal_set_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let n = c
+                .client()
+                .await?
+                .execute("UPDATE principals SET disabled = $2 WHERE name = $1", &[&name, &disabled])
+                .await
+                .map_err(c.err())?;
+            Ok(n > 0)
+        })
+    }
+
+    fn principal_delete(&self, name: &str) -> Result<bool> {
+        let (c, name) = (self.ctx(), name.to_owned());
+        self.run(async move {
+            let n =
+                c.client().await?.execute("DELETE FROM principals WHERE name = $1", &[&name]).await.map_err(c.err())?;
+            Ok(n > 0)
+        })
+    }
+
+    fn purge_expired(&self, now: u64, grace: u64, rate_window: u64) -> Result<Purged> {
+        let c = self.ctx();
+        self.run(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            let cutoff = now.saturating_sub(grace) as i64;
+            tx.execute("UPDATE requests SET cdsk = '' WHERE expires <= $1 AND length(cdsk) > 0", &[&(now as i64)])
+                .await
+                .map_err(&err)?;
+            let requests = tx
+                .execute("DELETE FROM requests WHERE status != 'confirmed' AND expires < $1", &[&cutoff])
+                .await
+                .map_err(&err)?;
+            tx.execute(
+                "DELETE FROM bundles WHERE NOT stored AND created < $1",
+                &[&(now.saturating_sub(6 * 3600) as i64)],
+            )
+            .await
+            .map_err(&err)?;
+            let expired = tx
+                .query(
+                    "DELETE FROM bundles WHERE expires <= $1 AND stored RETURNING sender, bundle_id, path",
+                    &[&(now as i64)],
+                )
+                .await
+                .map_err(&err)?;
+            let mut bundle_files = Vec::new();
+            for r in &expired {
+                let (sender, bid, path): (String, Vec<u8>, String) = (r.get(0), r.get(1), r.get(2));
+                bundle_gone(&tx, &c, &sender, &bid, DeliveryState::Expired, now).await?;
+                bundle_files.push(path);
+            }
+            tx.execute("DELETE FROM rate_events WHERE at <= $1", &[&(now.saturating_sub(rate_window) as i64)])
+                .await
+                .map_err(&err)?;
+            tx.execute("DELETE FROM instances WHERE heartbeat < now() - interval '1 day'", &[]).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(Purged { requests: requests as usize, bundle_files })
+        })
+    }
+}
