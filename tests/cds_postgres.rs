@@ -207,3 +207,151 @@ fn a_cds_on_postgres_enrolls_and_keeps_the_participant_across_a_restart() {
     let db = common::pg::db_name(&url);
     assert_eq!(pg.psql(db, "SELECT name || ' ' || vsu_count FROM participants"), "alice 1");
 }
+
+/// Three `sslx-cds serve` on one PostgreSQL database, one key file and one mailbox directory.
+struct Cluster {
+    site: tempfile::TempDir,
+    url: String,
+    at: Vec<Cds>,
+}
+
+fn cluster(pg: &Postgres, n: usize) -> Cluster {
+    let site = tempfile::tempdir().unwrap();
+    let url = pg.database();
+    let at = (0..n).map(|_| instance(&url, site.path(), &[])).collect();
+    Cluster { site, url, at }
+}
+
+/// `name` enrolled by opening its request at `open` and confirming it at `confirm`.
+fn enroll_across(open: &Cds, confirm: &Cds, name: &str) -> Participant {
+    let p = Participant::new(name);
+    let rid = p.vsu(open, "sms:+15551234567");
+    p.cmd()
+        .args(["assemble-key", "--reply-b"])
+        .arg(open.reply_b_file(&rid))
+        .args(["--pin", &open.pin(&rid)])
+        .assert()
+        .success();
+    p.cmd().args(["--cds", &confirm.listen, "vsu", "--confirm"]).assert().success();
+    p
+}
+
+#[test]
+fn a_participant_opened_at_one_instance_confirms_at_a_second_and_stands_at_a_third() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 3);
+    let p = enroll_across(&c.at[0], &c.at[1], "m1");
+    let out = p.cmd().args(["--cds-http", &c.at[2].http, "--json", "standing", "m1"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["status"], "confirmed", "{v}");
+    // One registration, its request confirmed once, whichever instance answered.
+    let db = common::pg::db_name(&c.url);
+    assert_eq!(pg.psql(db, "SELECT count(*) FROM participants WHERE name = 'm1'"), "1");
+    assert_eq!(pg.psql(db, "SELECT status FROM requests"), "confirmed");
+    // The same confirmation again, at the third: a replay, refused there too.
+    p.cmd().args(["--cds", &c.at[2].listen, "vsu", "--confirm"]).assert().failure();
+    assert_eq!(pg.psql(db, "SELECT vsu_count FROM participants WHERE name = 'm1'"), "1");
+}
+
+#[test]
+fn a_call_to_a_participant_hooked_at_another_instance_is_rung_there_and_spliced_here() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 3);
+    let alice = enroll(&c.at[0], "xa");
+    let bob = enroll(&c.at[1], "xb");
+    // bob is on hook at instance 1; alice calls through instance 0.
+    let l = Listener::on_hook(&bob, &["--exec", "cat", "--allow", "xa"]);
+    assert_eq!(l.addr, c.at[1].listen);
+    let data = pseudo_random(4 << 20, 3);
+    let out = alice
+        .cmd()
+        .args(["-q", "--cds", &c.at[0].listen, "dial", "xb"])
+        .write_stdin(data.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(out == data, "the echo differs");
+    // One tape, whichever instance is asked.
+    let calls = c.at[2].calls_json();
+    let call = calls.iter().find(|v| v["callee"] == "xb").unwrap_or_else(|| panic!("{calls:?}"));
+    assert_eq!((call["caller"].as_str(), call["result"].as_str()), (Some("xa"), Some("completed")), "{call}");
+    assert!(call["bytes_up"].as_u64().unwrap() > 4 << 20);
+    // Nobody on hook anywhere: refused at once, as on one CDS.
+    drop(l);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    alice
+        .cmd()
+        .args(["--cds", &c.at[2].listen, "dial", "xb"])
+        .assert()
+        .code(7)
+        .stderr(predicates::str::contains("\"xb\" is not listening"));
+}
+
+#[test]
+fn a_bundle_deposited_at_one_instance_is_collected_at_another_and_its_state_read_at_a_third() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 3);
+    let (alice, bob) = (enroll(&c.at[0], "da"), enroll(&c.at[1], "db"));
+    let rng = sslx::crypto::system_rng();
+    let (an, ak) = keys(&alice);
+    let (bn, bk) = keys(&bob);
+    let body = pseudo_random(300_000, 9);
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &body).unwrap();
+    sslx::relay::client::deposit(&c.at[0].listen, &an, &ak, "db", &[4; 8], &mut file, &rng).unwrap();
+    let mut got = Vec::new();
+    let n = sslx::relay::client::collect(&c.at[1].listen, &bn, &bk, &rng, |item, r| {
+        assert_eq!((item.sender.as_str(), item.bundle_id), ("da", [4; 8]));
+        std::io::Read::read_to_end(r, &mut got).unwrap();
+        sslx::relay::msgs::Outcome::Opened
+    })
+    .unwrap();
+    assert_eq!((n, got == body), (1, true));
+    let states = sslx::relay::client::status(&c.at[2].listen, &an, &ak, &[[4; 8]], &rng).unwrap();
+    assert_eq!(states[0].1, sslx::relay::DeliveryState::Delivered, "{states:?}");
+    assert_eq!(std::fs::read_dir(c.site.path().join("mailbox")).unwrap().count(), 0, "the file is gone");
+}
+
+/// A deposit at one instance for a recipient on hook for files at another: told there at once.
+#[test]
+fn a_recipient_on_hook_at_another_instance_hears_of_a_deposit_at_once() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 2);
+    let (alice, bob) = (enroll(&c.at[0], "na"), enroll(&c.at[1], "nb"));
+    let rng = sslx::crypto::system_rng();
+    let (an, ak) = keys(&alice);
+    let (bn, bk) = keys(&bob);
+    let mut hook = sslx::relay::client::on_hook(&c.at[1].listen, &bn, &bk, sslx::relay::service::FILES, &rng).unwrap();
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, b"sealed").unwrap();
+    sslx::relay::client::deposit(&c.at[0].listen, &an, &ak, "nb", &[5; 8], &mut file, &rng).unwrap();
+    match hook.next_event().unwrap() {
+        sslx::relay::client::HookEvent::Mailbox { sender, bundle_id } => {
+            assert_eq!((sender.as_str(), bundle_id), ("na", [5; 8]))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Rate limits are counted in the database: spread over instances they hold as at one.
+#[test]
+fn an_open_request_limit_holds_across_instances() {
+    let pg = need_postgres!();
+    let site = tempfile::tempdir().unwrap();
+    let url = pg.database();
+    let at: Vec<Cds> = (0..3).map(|_| instance(&url, site.path(), &["--rate-source", "4/h"])).collect();
+    let mut refused = 0;
+    for i in 0..6 {
+        let p = Participant::new(&format!("rl{i}"));
+        let ok = p
+            .vsu_cmd(&at[i % 3].listen, &format!("rl{i}@example.com"), "sms:+15551234567")
+            .assert()
+            .get_output()
+            .status
+            .success();
+        refused += usize::from(!ok);
+    }
+    assert_eq!(refused, 2, "4 an hour from one address, whichever instance takes them");
+}

@@ -1229,8 +1229,26 @@ fn relay_messages_vector() {
             ),
             (
                 "ring",
-                Ring::new(&cdsk_b, &hook_nonce, &RingBody { call_id, caller: "alice".into() }.encode().unwrap(), &rng)
-                    .to_frame(),
+                Ring::new(
+                    &cdsk_b,
+                    &hook_nonce,
+                    &RingBody { call_id, caller: "alice".into(), answer_at: None }.encode().unwrap(),
+                    &rng,
+                )
+                .to_frame(),
+            ),
+            // A ring from another instance over the same store: it names where to answer.
+            (
+                "ring_answer_elsewhere",
+                Ring::new(
+                    &cdsk_b,
+                    &hook_nonce,
+                    &RingBody { call_id, caller: "alice".into(), answer_at: Some("cds2.example:7450".into()) }
+                        .encode()
+                        .unwrap(),
+                    &rng,
+                )
+                .to_frame(),
             ),
             ("answer", Answer::new("bob", &cdsk_b, ch, &call_id, &rng).unwrap().to_frame()),
             ("call_ok", CallOk::new(&cdsk_a, &call_nonce, &call_id, &rng).to_frame()),
@@ -1292,7 +1310,12 @@ fn relay_messages_vector() {
     let ring = Ring::from_bytes(&h(&f["ring"])).unwrap();
     assert_eq!(
         RingBody::decode(&ring.open(&cdsk_b, &hook_nonce).unwrap()).unwrap(),
-        RingBody { call_id, caller: "alice".into() }
+        RingBody { call_id, caller: "alice".into(), answer_at: None }
+    );
+    let elsewhere = Ring::from_bytes(&h(&f["ring_answer_elsewhere"])).unwrap();
+    assert_eq!(
+        RingBody::decode(&elsewhere.open(&cdsk_b, &hook_nonce).unwrap()).unwrap(),
+        RingBody { call_id, caller: "alice".into(), answer_at: Some("cds2.example:7450".into()) }
     );
     assert!(ring.open(&cdsk_b, &call_nonce).is_none(), "a ring is bound to its hook");
     assert_eq!(Answer::from_bytes(&h(&f["answer"])).unwrap().open(&cdsk_b, &ch).unwrap(), call_id);

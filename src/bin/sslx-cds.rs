@@ -322,7 +322,7 @@ fn open_existing_store(a: &StoreArgs) -> Result<Box<dyn Store>> {
         ))
         .into());
     }
-    let pg = sslx::cds::store::PgSettings { ca: a.db_ca.clone(), pool_size: 2, serving: false };
+    let pg = sslx::cds::store::PgSettings { ca: a.db_ca.clone(), pool_size: 2, ..Default::default() };
     open_store(&a.db, a.key_file.as_deref(), pg)
 }
 
@@ -483,8 +483,25 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let http_url = format!("http://{}", http.local_addr()?);
     let public_http = a.public_http.clone().unwrap_or_else(|| http_url.clone());
     let rng = sslx::crypto::system_rng();
-    let pg = sslx::cds::store::PgSettings { ca: a.db_ca.clone(), pool_size: a.db_pool.max(2), serving: true };
-    let store = open_store(&db, key_file.as_deref(), pg)?;
+    // Rings from this instance name the address participants reach it at.
+    let advertise = match &a.advertise {
+        Some(at) => at.clone(),
+        None if listen_addr.ip().is_unspecified() && postgres => {
+            return Err(sslx::Error::Usage(format!(
+                "--listen {listen_addr} is every address: give --advertise HOST:PORT, where participants reach this instance"
+            ))
+            .into())
+        }
+        None => listen_addr.to_string(),
+    };
+    let pg = sslx::cds::store::PgSettings {
+        ca: a.db_ca.clone(),
+        pool_size: a.db_pool.max(2),
+        serving: true,
+        advertise: Some(advertise.clone()),
+    };
+    let (store, cluster) = sslx::cds::store::open_serving(&db, key_file.as_deref(), pg)
+        .with_context(|| format!("opening the database {}", db_name(&db)))?;
     let cfg = RegistrarConfig {
         request_ttl: a.request_ttl,
         max_attempts: a.max_attempts.max(1),
@@ -516,6 +533,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     }
     .fit(nofile);
     let mut relay = sslx::cds::relay::Relay::new(!a.no_source_check);
+    relay.cluster = cluster;
     let mut mailbox_name = db.clone().into_os_string();
     mailbox_name.push(".mailbox");
     let mailbox_dir = a

@@ -6,6 +6,7 @@
 //! public HTTP side (standing).
 
 pub mod broker;
+pub mod cluster;
 pub mod conn;
 pub mod kdc;
 pub mod limits;

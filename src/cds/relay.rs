@@ -70,6 +70,20 @@ pub async fn on_hook(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc
         Ok(Some(older)) => drop(older.try_send(HookMsg::Replaced)),
         Ok(None) => {}
     }
+    // The other instances learn where this hook is up; one held at another instance is
+    // replaced there as it would be here. A store that cannot say so leaves a hook that takes
+    // this instance's calls only.
+    if let Some(cl) = &cds.relay.cluster {
+        match cl.hook_up(&name, &svc, id).await {
+            Ok(Some((at, older))) => {
+                let replaced =
+                    super::cluster::Signal::Replaced { name: name.clone(), service: svc.clone(), hook: older };
+                let _ = cl.send(&at, replaced).await;
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("recording {name:?}'s hook for the other instances: {e}"),
+        }
+    }
     let unhook = |relay: &Relay| relay.hang_up(&name, &svc, id);
     if sock.write_all(&ok).await.is_err() {
         return unhook(&cds.relay);
@@ -226,8 +240,16 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         if known.is_none() {
             return Err(Refusal::new(RefusalCode::NotFound, format!("no participant named {callee:?} at this CDS")));
         }
-        let ring_tx = cds.relay.line(&callee, &svc);
-        ring_tx.ok_or_else(|| Refusal::new(RefusalCode::NotListening, not_listening(&callee, &svc)))
+        if let Some(tx) = cds.relay.line(&callee, &svc) {
+            return Ok(Line::Here(tx));
+        }
+        // On hook at another instance: rung there, and told to answer here.
+        if let Some(cl) = &cds.relay.cluster {
+            if let Some(at) = cl.find(&callee, &svc).await.map_err(Refusal::internal)? {
+                return Ok(Line::There(cl.clone(), at));
+            }
+        }
+        Err(Refusal::new(RefusalCode::NotListening, not_listening(&callee, &svc)))
     }
     .await;
     // The call is a stream of the caller's from here: it gives its work slot back.
@@ -252,9 +274,26 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
     };
     let (tx, rx) = oneshot::channel();
     cds.relay.pending.lock().unwrap().insert(tracking, (callee.clone(), tx));
-    let rang = match (RingBody { call_id: tracking, caller: caller.clone() }).encode() {
-        Ok(body) => ring_tx.send_timeout(HookMsg::Ring(body), RING_WAIT).await.is_ok(),
-        Err(_) => false,
+    let rang = match ring_tx {
+        Line::Here(ring_tx) => match (RingBody { call_id: tracking, caller: caller.clone(), answer_at: None }).encode()
+        {
+            Ok(body) => ring_tx.send_timeout(HookMsg::Ring(body), RING_WAIT).await.is_ok(),
+            Err(_) => false,
+        },
+        Line::There(cl, at) => {
+            let ring = RingBody { call_id: tracking, caller: caller.clone(), answer_at: Some(cl.address().to_owned()) };
+            match ring.encode() {
+                Ok(body) => {
+                    let s = super::cluster::Signal::Ring {
+                        name: callee.clone(),
+                        service: svc.clone(),
+                        body: hex::encode(body),
+                    };
+                    cl.send(&at, s).await.is_ok()
+                }
+                Err(_) => false,
+            }
+        }
     };
     let answered = if rang {
         tokio::time::timeout(Duration::from_secs(crate::relay::ANSWER_TIMEOUT_SECS), rx).await.ok().and_then(Result::ok)
@@ -278,6 +317,12 @@ pub async fn call(mut sock: TcpStream, frame: Frame, conn: ConnInfo, cds: Arc<Cd
         c.registrar.store.call_ended(&tracking, c.clock.now(), up, down, &result).map_err(Refusal::internal)
     })
     .await;
+}
+
+/// Where a callee's hook is: here (its queue), or at another instance (rung through it).
+enum Line {
+    Here(mpsc::Sender<HookMsg>),
+    There(Arc<dyn super::cluster::Cluster>, String),
 }
 
 /// The refusal's reason for a callee with no hook for the service: what the callee must run.

@@ -43,6 +43,15 @@ pub async fn serve(
         Ok(Err(e)) => log::warn!("forgetting the last stop's deposits: {e}"),
         _ => {}
     }
+    // The other instances' signals for participants hooked here (rings, tickets, notices).
+    if let Some(cl) = &cds.relay.cluster {
+        let weak = Arc::downgrade(&cds);
+        cl.listen(Arc::new(move |s| {
+            if let Some(c) = weak.upgrade() {
+                c.relay.on_signal(s);
+            }
+        }));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = axum::Router::new()
         .route("/v1/standing/{name}", axum::routing::get(standing))

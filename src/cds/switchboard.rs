@@ -2,6 +2,7 @@
 //! callee's answer, and the long-lived streams each participant holds. The handlers that use it
 //! are in `relay` and `mailbox`.
 
+use super::cluster::Signal;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,9 @@ pub struct Relay {
     pub streams: Arc<super::limits::Tally<String>>,
     /// Set when the CDS stops: every hook ends (its callee puts it up again elsewhere or later).
     pub(super) closing: Closing,
+    /// The other instances over the same store, when there are (PostgreSQL): where their
+    /// participants are on hook, and how to signal them.
+    pub cluster: Option<Arc<dyn super::cluster::Cluster>>,
 }
 
 /// The stop signal hooks watch.
@@ -70,25 +74,103 @@ impl Relay {
         self.closing.0.send_replace(true);
     }
 
-    /// Tells `recipient`'s `files` hook (if up, and its queue has room) that a bundle waits.
+    /// Tells `recipient`'s `files` hook (if up, and its queue has room) that a bundle waits;
+    /// a hook at another instance is told through it.
     pub fn notify_deposit(&self, recipient: &str, body: Vec<u8>) {
         if let Some(tx) = self.line(recipient, crate::relay::service::FILES) {
             let _ = tx.try_send(HookMsg::Notice(body));
+            return;
+        }
+        if let Some(cl) = self.cluster.clone() {
+            let name = recipient.to_owned();
+            tokio::spawn(async move {
+                if let Ok(Some(at)) = cl.find(&name, crate::relay::service::FILES).await {
+                    let _ = cl.send(&at, Signal::Notice { name, body: hex::encode(body) }).await;
+                }
+            });
         }
     }
 
     /// Pushes a ticket down each of `peer`'s hooks (the caller's call will name one of them),
-    /// never waiting: `false` if it is on none or every queue is full.
+    /// never waiting, here and at the other instances where `peer` has hooks: `false` if none
+    /// here took it.
     pub fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
+        if let Some(cl) = self.cluster.clone() {
+            let (name, t) = (peer.to_owned(), hex::encode(&ticket));
+            tokio::spawn(async move {
+                for at in cl.instances_of(&name).await.unwrap_or_default() {
+                    let _ = cl.send(&at, Signal::Ticket { name: name.clone(), ticket: t.clone() }).await;
+                }
+            });
+        }
+        self.push_ticket_here(peer, ticket)
+    }
+
+    fn push_ticket_here(&self, peer: &str, ticket: Vec<u8>) -> bool {
         let txs: Vec<_> =
             self.hooks.lock().unwrap().get(peer).into_iter().flatten().map(|(_, (_, tx))| tx.clone()).collect();
         txs.iter().filter(|tx| tx.try_send(HookMsg::Ticket(ticket.clone())).is_ok()).count() > 0
     }
 
-    /// Ends every hook of `name` (its key was renewed), each as soon as its queue takes the word.
+    /// Ends every hook of `name` (its key was renewed), each as soon as its queue takes the word,
+    /// here and at the other instances.
     pub fn rekeyed(&self, name: &str) {
+        if let Some(cl) = self.cluster.clone() {
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                for at in cl.instances_of(&name).await.unwrap_or_default() {
+                    let _ = cl.send(&at, Signal::Rekeyed { name: name.clone() }).await;
+                }
+            });
+        }
+        self.rekeyed_here(name);
+    }
+
+    fn rekeyed_here(&self, name: &str) {
         for (_, (_, tx)) in self.hooks.lock().unwrap().get(name).into_iter().flatten() {
             let _ = tx.try_send(HookMsg::Rekeyed);
+        }
+    }
+
+    /// A signal from another instance, for a participant on hook here (never waits: a full
+    /// queue drops it, as a local one would be).
+    pub fn on_signal(&self, s: Signal) {
+        match s {
+            Signal::Ring { name, service, body } => {
+                if let (Some(tx), Ok(body)) = (self.line(&name, &service), hex::decode(body)) {
+                    let _ = tx.try_send(HookMsg::Ring(body));
+                }
+            }
+            Signal::Ticket { name, ticket } => {
+                if let Ok(t) = hex::decode(ticket) {
+                    self.push_ticket_here(&name, t);
+                }
+            }
+            Signal::Notice { name, body } => {
+                if let (Some(tx), Ok(body)) = (self.line(&name, crate::relay::service::FILES), hex::decode(body)) {
+                    let _ = tx.try_send(HookMsg::Notice(body));
+                }
+            }
+            Signal::Replaced { name, service, hook } => {
+                // Let go of it as a newer local hook would: told why, or (its queue full) its
+                // sender dropped, which it takes for the same.
+                let older = {
+                    let mut hooks = self.hooks.lock().unwrap();
+                    let Some(services) = hooks.get_mut(&name) else { return };
+                    let older = match services.get(&service) {
+                        Some((i, _)) if *i == hook => services.remove(&service),
+                        _ => None,
+                    };
+                    if services.is_empty() {
+                        hooks.remove(&name);
+                    }
+                    older
+                };
+                if let Some((_, tx)) = older {
+                    let _ = tx.try_send(HookMsg::Replaced);
+                }
+            }
+            Signal::Rekeyed { name } => self.rekeyed_here(&name),
         }
     }
 
@@ -114,8 +196,12 @@ impl Relay {
         Ok(services.insert(service.to_owned(), entry).map(|(_, tx)| tx))
     }
 
-    /// Takes hook `id` of `name`'s `service` down, unless a newer hook replaced it.
+    /// Takes hook `id` of `name`'s `service` down, unless a newer hook replaced it (here or,
+    /// for the other instances' record of it, anywhere).
     pub(super) fn hang_up(&self, name: &str, service: &str, id: u64) {
+        if let Some(cl) = &self.cluster {
+            drop(cl.hang_up(name, service, id)); // runs on without being awaited
+        }
         let mut hooks = self.hooks.lock().unwrap();
         let Some(services) = hooks.get_mut(name) else { return };
         if services.get(service).is_some_and(|(i, _)| *i == id) {

@@ -947,6 +947,10 @@ pub struct ServeArgs {
     /// PostgreSQL connections this instance keeps open at most
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub db_pool: usize,
+    /// Where participants reach this instance, HOST:PORT: a ring for a callee hooked at another
+    /// instance names it, and the callee answers there [default: the --listen address]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
     /// SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…
     #[arg(long, env = "SSLX_SMTP", value_name = "URL")]
     pub smtp: Option<String>,

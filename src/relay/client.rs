@@ -35,7 +35,8 @@ fn receive(s: &mut TcpStream, expecting: &str) -> Result<Frame> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookEvent {
     /// A call: answer it with `Hook::answer`.
-    Ring { call_id: [u8; 16], caller: String },
+    /// `answer_at`: where to answer, when the ring names another CDS instance than the hook's.
+    Ring { call_id: [u8; 16], caller: String, answer_at: Option<String> },
     /// The CDS granted `caller` a session with us; its ticket will come in the caller's M1.
     Ticket { caller: String, session_id: [u8; 16], expires: u64 },
     /// ([`StayingHook`] only) The hook is down (the CDS went away, the connection died, the CDS
@@ -188,16 +189,17 @@ impl Hook {
             }
             TYPE_RING => {
                 let body = Ring::from_frame(f)?.open(&self.cdsk, &self.nonce).ok_or_else(|| unverified("a ring"))?;
-                let RingBody { call_id, caller } = RingBody::decode(&body)?;
-                Ok(Some(HookEvent::Ring { call_id, caller }))
+                let RingBody { call_id, caller, answer_at } = RingBody::decode(&body)?;
+                Ok(Some(HookEvent::Ring { call_id, caller, answer_at }))
             }
             t => Err(Error::Other(format!("a frame of type 0x{t:02x}"))),
         }
     }
 
-    /// Answers a ring on a new connection, which the CDS splices to the caller's.
-    pub fn answer(&self, call_id: &[u8; 16], rng: &dyn SecureRandom) -> Result<TcpStream> {
-        let c = connect(&self.cds)?;
+    /// Answers a ring on a new connection, which the CDS splices to the caller's: at the
+    /// address the ring named (the caller's CDS instance), else at the CDS this hook is up at.
+    pub fn answer(&self, call_id: &[u8; 16], answer_at: Option<&str>, rng: &dyn SecureRandom) -> Result<TcpStream> {
+        let c = connect(answer_at.unwrap_or(&self.cds))?;
         let mut s = c.stream;
         s.set_read_timeout(None).ok();
         send(
@@ -308,9 +310,9 @@ impl StayingHook {
     }
 
     /// Answers a ring (see [`Hook::answer`]).
-    pub fn answer(&self, call_id: &[u8; 16], rng: &dyn SecureRandom) -> Result<TcpStream> {
+    pub fn answer(&self, call_id: &[u8; 16], answer_at: Option<&str>, rng: &dyn SecureRandom) -> Result<TcpStream> {
         match &self.hook {
-            Some(h) => h.answer(call_id, rng),
+            Some(h) => h.answer(call_id, answer_at, rng),
             None => Err(Error::Unavailable("the hook is down".into())),
         }
     }

@@ -385,18 +385,30 @@ impl CallBody {
 pub struct RingBody {
     pub call_id: [u8; 16],
     pub caller: String,
+    /// Where to answer when it is not the CDS instance the hook is up at (several instances
+    /// over one store: the caller's instance, which splices), as `host:port`.
+    pub answer_at: Option<String>,
 }
 
 impl RingBody {
+    /// `[16] call id ‖ str8 caller`, then `str8 answer_at` when there is one.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut b = self.call_id.to_vec();
         put_str8(&mut b, &self.caller)?;
+        if let Some(at) = &self.answer_at {
+            put_str8(&mut b, at)?;
+        }
         Ok(b)
     }
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(b);
-        let v = RingBody { call_id: r.take_array("call id")?, caller: r.str8("caller")?.to_owned() };
-        finish(r, v)
+        let call_id = r.take_array("call id")?;
+        let caller = r.str8("caller")?.to_owned();
+        let answer_at = if r.remaining() > 0 { Some(r.str8("answer at")?.to_owned()) } else { None };
+        if answer_at.as_deref().is_some_and(|a| a.is_empty()) {
+            return Err(WireError::Invalid("a ring's answer address is empty"));
+        }
+        finish(r, RingBody { call_id, caller, answer_at })
     }
 }
 
@@ -625,7 +637,9 @@ mod body_tests {
             (CallBody { callee: "bob".into(), nonce: [3; 16], service: "session".into() }.encode().unwrap(), |b| {
                 CallBody::decode(b).is_ok()
             }),
-            (RingBody { call_id: [5; 16], caller: "al".into() }.encode().unwrap(), |b| RingBody::decode(b).is_ok()),
+            (RingBody { call_id: [5; 16], caller: "al".into(), answer_at: None }.encode().unwrap(), |b| {
+                RingBody::decode(b).is_ok()
+            }),
             (DeliveryBody::Item(item.clone()).encode().unwrap(), |b| DeliveryBody::decode(b).is_ok()),
             (CollectedBody { nonce: [6; 16], item: 9, outcome: Outcome::Keep }.encode(), |b| {
                 CollectedBody::decode(b).is_ok()

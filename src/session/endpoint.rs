@@ -485,9 +485,9 @@ impl Endpoint {
                                 }
                                 Ok(HookEvent::Back) => note(HookNote::Back),
                                 Ok(HookEvent::Mailbox { sender, .. }) => note(HookNote::Mailbox { sender }),
-                                Ok(HookEvent::Ring { call_id, caller }) => {
+                                Ok(HookEvent::Ring { call_id, caller, answer_at }) => {
                                     note(HookNote::Ring { caller: caller.clone() });
-                                    match hook.answer(&call_id, &rng) {
+                                    match hook.answer(&call_id, answer_at.as_deref(), &rng) {
                                         Ok(s) => return Some(Ok(s)),
                                         Err(error) => note(HookNote::AnswerFailed { caller, error }),
                                     }

@@ -12,7 +12,7 @@
 mod postgres;
 mod sqlite;
 
-pub use postgres::{is_postgres_url, redacted, PgOptions, PgStore, PG_MIGRATIONS};
+pub use postgres::{is_postgres_url, redacted, PgCluster, PgOptions, PgStore, PG_MIGRATIONS};
 pub use sqlite::{SqliteStore, SCHEMA};
 
 use crate::crypto::{self, Secret};
@@ -166,6 +166,16 @@ pub trait Store: Send + Sync {
 /// its key file must be given, since nothing lies beside a URL), else the SQLite file (its key
 /// file `DB.key` unless given).
 pub fn open(db: &Path, key_file: Option<&Path>, pg: PgSettings) -> Result<Box<dyn Store>> {
+    open_serving(db, key_file, pg).map(|(s, _)| s)
+}
+
+/// [`open`], and for a PostgreSQL store opened to serve (with `pg.advertise`), this instance
+/// as one of the cluster over it.
+pub fn open_serving(
+    db: &Path,
+    key_file: Option<&Path>,
+    pg: PgSettings,
+) -> Result<(Box<dyn Store>, Option<SharedCluster>)> {
     match db.to_str().filter(|d| is_postgres_url(d)) {
         Some(url) => {
             let key_file = key_file.ok_or_else(|| {
@@ -180,14 +190,22 @@ pub fn open(db: &Path, key_file: Option<&Path>, pg: PgSettings) -> Result<Box<dy
                 .map(|p| std::fs::read(p).map_err(|e| Error::Usage(format!("--db-ca {}: {e}", p.display()))))
                 .transpose()?;
             let opts = PgOptions { url: url.to_owned(), ca_pem, pool_size: pg.pool_size, serving: pg.serving };
-            Ok(Box::new(PgStore::open(&opts, key_file)?))
+            let store = PgStore::open(&opts, key_file)?;
+            let cluster = match (&pg.advertise, pg.serving) {
+                (Some(at), true) => Some(store.cluster(at)? as SharedCluster),
+                _ => None,
+            };
+            Ok((Box::new(store), cluster))
         }
         None => {
             let key = key_file.map(Path::to_path_buf).unwrap_or_else(|| default_key_file(db));
-            Ok(Box::new(SqliteStore::open_with_key(db, &key)?))
+            Ok((Box::new(SqliteStore::open_with_key(db, &key)?), None))
         }
     }
 }
+
+/// This instance's view of the others over one store.
+pub type SharedCluster = std::sync::Arc<dyn crate::cds::cluster::Cluster>;
 
 /// What opening a PostgreSQL store takes besides its URL and key file.
 #[derive(Debug, Clone)]
@@ -198,11 +216,14 @@ pub struct PgSettings {
     pub pool_size: usize,
     /// A serving instance (registered, with a heartbeat), not an admin command.
     pub serving: bool,
+    /// Where participants reach this instance (`--advertise`): a serving instance with one is
+    /// one of a cluster.
+    pub advertise: Option<String>,
 }
 
 impl Default for PgSettings {
     fn default() -> Self {
-        PgSettings { ca: None, pool_size: 4, serving: false }
+        PgSettings { ca: None, pool_size: 4, serving: false, advertise: None }
     }
 }
 

@@ -25,7 +25,7 @@ use tokio_postgres::Row;
 
 /// The migrations of the PostgreSQL schema, in order: migration `i` takes the database from
 /// version `i` to `i + 1` (recorded in `sslx_schema`).
-pub static PG_MIGRATIONS: &[&str] = &[PG_V1];
+pub static PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2];
 
 /// Version 1: every table of SQLite's version 6, in PostgreSQL's types, and the instances.
 const PG_V1: &str = "
@@ -71,6 +71,14 @@ CREATE TABLE principals (
 CREATE TABLE instances (
     id TEXT PRIMARY KEY, started TIMESTAMPTZ NOT NULL DEFAULT now(),
     heartbeat TIMESTAMPTZ NOT NULL DEFAULT now(), address TEXT NOT NULL DEFAULT '');
+";
+
+/// Version 2: who is on hook at which instance (several instances, one switchboard).
+const PG_V2: &str = "
+CREATE TABLE hooks (
+    name TEXT NOT NULL, service TEXT NOT NULL, instance TEXT NOT NULL, hook BIGINT NOT NULL,
+    since TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (name, service));
+CREATE INDEX hooks_instance ON hooks (instance);
 ";
 
 /// How often an instance tells the database it is alive, and after how long without a word it
@@ -120,6 +128,9 @@ struct Ctx {
     at_rest: AtRest,
     label: String,
     instance: String,
+    /// For connections outside the pool (the one that LISTENs).
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 type Client = deadpool_postgres::Object;
@@ -222,7 +233,9 @@ fn tls(ca_pem: Option<&[u8]>) -> Result<tokio_postgres_rustls::MakeRustlsConnect
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
 }
 
-fn pool_of(opts: &PgOptions, label: &str) -> Result<deadpool_postgres::Pool> {
+type Connector = Option<tokio_postgres_rustls::MakeRustlsConnect>;
+
+fn pool_of(opts: &PgOptions, label: &str) -> Result<(deadpool_postgres::Pool, tokio_postgres::Config, Connector)> {
     use std::str::FromStr;
     let mut cfg = tokio_postgres::Config::from_str(&opts.url)
         .map_err(|e| Error::Usage(format!("{label}: not a PostgreSQL URL: {}", describe(&e))))?;
@@ -233,20 +246,23 @@ fn pool_of(opts: &PgOptions, label: &str) -> Result<deadpool_postgres::Pool> {
         cfg.connect_timeout(Duration::from_secs(10));
     }
     let mgr_cfg = deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast };
-    let mgr = match cfg.get_ssl_mode() {
-        tokio_postgres::config::SslMode::Disable => {
-            deadpool_postgres::Manager::from_config(cfg, tokio_postgres::NoTls, mgr_cfg)
-        }
-        _ => deadpool_postgres::Manager::from_config(cfg, tls(opts.ca_pem.as_deref())?, mgr_cfg),
+    let connector = match cfg.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => None,
+        _ => Some(tls(opts.ca_pem.as_deref())?),
     };
-    deadpool_postgres::Pool::builder(mgr)
+    let mgr = match &connector {
+        None => deadpool_postgres::Manager::from_config(cfg.clone(), tokio_postgres::NoTls, mgr_cfg),
+        Some(t) => deadpool_postgres::Manager::from_config(cfg.clone(), t.clone(), mgr_cfg),
+    };
+    let pool = deadpool_postgres::Pool::builder(mgr)
         .max_size(opts.pool_size.max(1))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(10)))
         .recycle_timeout(Some(Duration::from_secs(5)))
         .build()
-        .map_err(|e| Error::Other(format!("{label}: {e}")))
+        .map_err(|e| Error::Other(format!("{label}: {e}")))?;
+    Ok((pool, cfg, connector))
 }
 
 /// Brings the database to this sslx's schema version under an advisory lock (instances starting
@@ -301,14 +317,14 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| Error::Other(format!("starting the database runtime: {e}")))?;
-        let pool = {
+        let (pool, config, tls) = {
             let _in_rt = rt.enter();
             pool_of(opts, &label)?
         };
         let key_given = key_file.exists();
         let at_rest = AtRest::load_or_create(key_file)?;
         let instance = hex::encode(crate::crypto::random_array::<8>(&SystemRandom::new()));
-        let ctx = Arc::new(Ctx { pool, at_rest, label, instance });
+        let ctx = Arc::new(Ctx { pool, at_rest, label, instance, config, tls });
         let handle = rt.handle().clone();
         let store = PgStore { ctx, rt: Some(rt), handle };
         let c = store.ctx.clone();
@@ -369,7 +385,7 @@ impl PgStore {
             .build()
             .map_err(|e| Error::Other(format!("starting the database runtime: {e}")))?;
         rt.block_on(async {
-            let pool = pool_of(opts, &label)?;
+            let (pool, _, _) = pool_of(opts, &label)?;
             let before = migrate_pg(&pool, &label).await?;
             Ok((before, PG_MIGRATIONS.len() as u32))
         })
@@ -988,14 +1004,19 @@ impl Store for PgStore {
         self.run(async move {
             // Only those of instances that are gone (and older ones, from before instances had
             // names): another live instance may be taking a deposit now.
-            let n = c
-                .client()
-                .await?
+            let db = c.client().await?;
+            let live = "SELECT id FROM instances WHERE heartbeat > now() - make_interval(secs => $1)";
+            let n = db
                 .execute(
-                    "DELETE FROM bundles WHERE NOT stored AND (reserved_by IS NULL OR reserved_by NOT IN
-                       (SELECT id FROM instances WHERE heartbeat > now() - make_interval(secs => $1)))",
+                    &format!(
+                        "DELETE FROM bundles WHERE NOT stored AND (reserved_by IS NULL OR reserved_by NOT IN ({live}))"
+                    ),
                     &[&(GONE_AFTER_SECS as f64)],
                 )
+                .await
+                .map_err(c.err())?;
+            // The hooks of instances that are gone went with their connections.
+            db.execute(&format!("DELETE FROM hooks WHERE instance NOT IN ({live})"), &[&(GONE_AFTER_SECS as f64)])
                 .await
                 .map_err(c.err())?;
             Ok(n as usize)
@@ -1283,5 +1304,225 @@ impl Store for PgStore {
             tx.commit().await.map_err(&err)?;
             Ok(Purged { requests: requests as usize, bundle_files })
         })
+    }
+}
+
+/// The instances on one PostgreSQL database as this one sees them: presence in `hooks`, live
+/// instances by their heartbeat, signals by `NOTIFY` on a channel per instance
+/// (`sslx_<instance id>`).
+pub struct PgCluster {
+    ctx: Arc<Ctx>,
+    handle: tokio::runtime::Handle,
+    address: String,
+}
+
+impl PgStore {
+    /// This instance as one of several over the database, reachable by participants at
+    /// `address` (rings from here name it).
+    pub fn cluster(&self, address: &str) -> Result<Arc<PgCluster>> {
+        let (c, a) = (self.ctx(), address.to_owned());
+        self.run(async move {
+            let db = c.client().await?;
+            db.execute("UPDATE instances SET address = $2 WHERE id = $1", &[&c.instance, &a]).await.map_err(c.err())?;
+            Ok(())
+        })?;
+        Ok(Arc::new(PgCluster { ctx: self.ctx(), handle: self.handle.clone(), address: address.to_owned() }))
+    }
+}
+
+/// Live instances: a heartbeat within `GONE_AFTER_SECS`.
+const LIVE: &str = "SELECT id FROM instances WHERE heartbeat > now() - make_interval(secs => 30)";
+
+fn channel_of(instance: &str) -> String {
+    format!("sslx_{instance}")
+}
+
+impl PgCluster {
+    fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> crate::cds::cluster::ClusterFuture<T> {
+        let task = self.handle.spawn(fut);
+        Box::pin(async move { task.await.expect("a cluster task does not panic") })
+    }
+}
+
+impl crate::cds::cluster::Cluster for PgCluster {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn hook_up(
+        &self,
+        name: &str,
+        service: &str,
+        hook: u64,
+    ) -> crate::cds::cluster::ClusterFuture<Result<Option<(String, u64)>>> {
+        let (c, name, service) = (self.ctx.clone(), name.to_owned(), service.to_owned());
+        self.spawn(async move {
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = db.transaction().await.map_err(&err)?;
+            let before = tx
+                .query_opt("SELECT instance, hook FROM hooks WHERE name = $1 AND service = $2 FOR UPDATE", &[&name, &service])
+                .await
+                .map_err(&err)?
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64));
+            tx.execute(
+                "INSERT INTO hooks (name, service, instance, hook) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name, service) DO UPDATE SET instance = EXCLUDED.instance, hook = EXCLUDED.hook, since = now()",
+                &[&name, &service, &c.instance, &(hook as i64)],
+            )
+            .await
+            .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(before.filter(|(i, _)| *i != c.instance))
+        })
+    }
+
+    fn hang_up(&self, name: &str, service: &str, hook: u64) -> crate::cds::cluster::ClusterFuture<()> {
+        let (c, name, service) = (self.ctx.clone(), name.to_owned(), service.to_owned());
+        self.spawn(async move {
+            if let Ok(db) = c.client().await {
+                let _ = db
+                    .execute(
+                        "DELETE FROM hooks WHERE name = $1 AND service = $2 AND instance = $3 AND hook = $4",
+                        &[&name, &service, &c.instance, &(hook as i64)],
+                    )
+                    .await;
+            }
+        })
+    }
+
+    fn find(&self, name: &str, service: &str) -> crate::cds::cluster::ClusterFuture<Result<Option<String>>> {
+        let (c, name, service) = (self.ctx.clone(), name.to_owned(), service.to_owned());
+        self.spawn(async move {
+            let row = c
+                .client()
+                .await?
+                .query_opt(
+                    &format!(
+                        "SELECT instance FROM hooks WHERE name = $1 AND service = $2 AND instance <> $3 AND instance IN ({LIVE})"
+                    ),
+                    &[&name, &service, &c.instance],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn instances_of(&self, name: &str) -> crate::cds::cluster::ClusterFuture<Result<Vec<String>>> {
+        let (c, name) = (self.ctx.clone(), name.to_owned());
+        self.spawn(async move {
+            let rows = c
+                .client()
+                .await?
+                .query(
+                    &format!("SELECT DISTINCT instance FROM hooks WHERE name = $1 AND instance <> $2 AND instance IN ({LIVE})"),
+                    &[&name, &c.instance],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn send(
+        &self,
+        instance: &str,
+        signal: crate::cds::cluster::Signal,
+    ) -> crate::cds::cluster::ClusterFuture<Result<()>> {
+        let (c, channel) = (self.ctx.clone(), channel_of(instance));
+        self.spawn(async move {
+            c.client()
+                .await?
+                .execute("SELECT pg_notify($1, $2)", &[&channel, &signal.encode()])
+                .await
+                .map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn listen(&self, handler: crate::cds::cluster::SignalHandler) {
+        let c = self.ctx.clone();
+        self.handle.spawn(async move {
+            let mut backoff = crate::net::Backoff::between(Duration::from_millis(200), Duration::from_secs(10));
+            let rng = SystemRandom::new();
+            loop {
+                match listen_once(&c, &handler).await {
+                    Ok(()) => backoff.reset(),
+                    Err(e) => log::warn!("listening for the other instances' signals: {e}"),
+                }
+                tokio::time::sleep(backoff.next_wait(&rng)).await;
+            }
+        });
+    }
+}
+
+/// One listening connection, until it drops: `LISTEN sslx_<id>`, each notification to `handler`.
+async fn listen_once(c: &Ctx, handler: &crate::cds::cluster::SignalHandler) -> Result<()> {
+    use tokio_postgres::AsyncMessage;
+    let err = c.err();
+    let (client, mut conn) = match &c.tls {
+        None => {
+            let (client, conn) = c.config.connect(tokio_postgres::NoTls).await.map_err(&err)?;
+            (client, Box::pin(conn) as Pin<Box<dyn ConnStream>>)
+        }
+        Some(t) => {
+            let (client, conn) = c.config.connect(t.clone()).await.map_err(&err)?;
+            (client, Box::pin(conn) as Pin<Box<dyn ConnStream>>)
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| conn.as_mut().poll_msg(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if tx.send(n.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    log::warn!("the listening connection to the database: {}", describe(&e));
+                    return;
+                }
+                None => return,
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {}", channel_of(&c.instance))).await.map_err(&err)?;
+    while let Some(payload) = rx.recv().await {
+        match crate::cds::cluster::Signal::decode(&payload) {
+            Some(s) => handler(s),
+            None => log::warn!("a signal this instance does not know: {payload:.80}"),
+        }
+    }
+    driver.abort();
+    drop(client);
+    Ok(())
+}
+
+use std::pin::Pin;
+
+/// A tokio-postgres connection (plain or TLS) as a source of its asynchronous messages.
+trait ConnStream: Send {
+    fn poll_msg(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>>;
+}
+
+impl<S, T> ConnStream for tokio_postgres::Connection<S, T>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    fn poll_msg(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>> {
+        self.get_mut().poll_message(cx)
     }
 }

@@ -1,0 +1,87 @@
+//! Several CDS instances on one store (issue 16): who is on hook where, and the signals one
+//! instance sends another.
+//!
+//! Each participant's hook is a connection to one instance; the store shared by all (PostgreSQL)
+//! records which instance holds each (name, service) hook. A call reaching another instance
+//! finds the callee's instance there and sends it a [`Signal::Ring`] (over the database's
+//! `LISTEN/NOTIFY`); the ring names the caller's instance (its advertised address), the callee
+//! answers there, and that instance splices. Mailbox notices, pushed tickets, a renewal's end of
+//! the old key's hooks and a hook replaced by a newer one at another instance travel the same way.
+//! Everything else an instance knows (registrations, requests, the call log, the mailbox's
+//! index, rate-limit counters) is in the store already; replay protection needs nothing shared,
+//! since every request binds the challenge of the connection it came on (PROTOCOL.md 2).
+
+use crate::Result;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A future the cluster hands back (it runs on the store's runtime; awaited from any).
+pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What one instance asks another to do for a participant hooked there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Signal {
+    /// Ring `name`'s `service` hook with this ring body (hex; it names where to answer).
+    Ring { name: String, service: String, body: String },
+    /// Push this AH-CDS ticket (hex) down each of `name`'s hooks.
+    Ticket { name: String, ticket: String },
+    /// A bundle waits for `name`: this mailbox notice body (hex) down its files hook.
+    Notice { name: String, body: String },
+    /// `name`'s `service` hook `hook` here was replaced by a newer one at another instance.
+    Replaced { name: String, service: String, hook: u64 },
+    /// `name`'s key was renewed: its hooks (opened with the old key) end.
+    Rekeyed { name: String },
+}
+
+impl Signal {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a signal serializes")
+    }
+
+    pub fn decode(s: &str) -> Option<Signal> {
+        serde_json::from_str(s).ok()
+    }
+}
+
+/// Where signals for this instance go once it listens.
+pub type SignalHandler = std::sync::Arc<dyn Fn(Signal) + Send + Sync>;
+
+/// The instances of one CDS over a shared store, as one of them sees it.
+pub trait Cluster: Send + Sync {
+    /// The address participants reach this instance at (rings from here name it).
+    fn address(&self) -> &str;
+    /// Records that `name`'s `service` hook is `hook` at this instance; returns the instance and
+    /// hook that held it before when that was another instance (to be told it was replaced).
+    fn hook_up(&self, name: &str, service: &str, hook: u64) -> ClusterFuture<Result<Option<(String, u64)>>>;
+    /// Forgets hook `hook` of `name`'s `service` at this instance (unless a newer one replaced it).
+    fn hang_up(&self, name: &str, service: &str, hook: u64) -> ClusterFuture<()>;
+    /// The live instance other than this one where `name`'s `service` hook is up.
+    fn find(&self, name: &str, service: &str) -> ClusterFuture<Result<Option<String>>>;
+    /// The live instances other than this one where `name` has any hook up.
+    fn instances_of(&self, name: &str) -> ClusterFuture<Result<Vec<String>>>;
+    /// Sends `signal` to `instance`.
+    fn send(&self, instance: &str, signal: Signal) -> ClusterFuture<Result<()>>;
+    /// Starts listening for this instance's signals; each goes to `handler` (on the store's
+    /// runtime: it must not block). A dropped listening connection is made again.
+    fn listen(&self, handler: SignalHandler);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_survive_their_encoding() {
+        for s in [
+            Signal::Ring { name: "bob".into(), service: "session".into(), body: "00ff".into() },
+            Signal::Ticket { name: "bob".into(), ticket: "ab".into() },
+            Signal::Notice { name: "bob".into(), body: "cd".into() },
+            Signal::Replaced { name: "bob".into(), service: "files".into(), hook: 7 },
+            Signal::Rekeyed { name: "bob".into() },
+        ] {
+            assert_eq!(Signal::decode(&s.encode()), Some(s));
+        }
+        assert_eq!(Signal::decode("{\"k\":\"launch\"}"), None);
+    }
+}
