@@ -99,14 +99,67 @@ pub struct CdsConn {
     pub challenge: [u8; crate::wire::CHALLENGE_LEN],
     /// The CDS's clock when it said hello.
     pub cds_time: u64,
+    /// The address (of the list given) that answered: a hook's rings are answered there.
+    pub addr: String,
 }
 
+/// The addresses of a `--cds` value: one `HOST:PORT`, or several instances of one CDS over a
+/// shared store, comma-separated (`a:7450,b:7450,c:7450`).
+pub fn cds_addresses(cds: &str) -> Vec<&str> {
+    cds.split(',').map(str::trim).filter(|a| !a.is_empty()).collect()
+}
+
+/// Which address of each list answered last in this process: the next connection starts there
+/// (a list's first connection starts at one drawn at random, spreading participants over the
+/// instances).
+static LAST_GOOD: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
 /// Connects to the CDS at `addr` and reads its hello (unbuffered: the next bytes on the socket
-/// are the answer to this connection's request). A CDS that turns the connection away because
-/// too many from this address are waiting (refused 19 in place of the hello: a burst of this
-/// machine's own connections) is tried again a few times, after 25 ms, 50 ms, … (about 1.5 s in
-/// all). Any other refusal instead of the hello is returned as the error it carries.
+/// are the answer to this connection's request). `addr` may list several instances (see
+/// [`cds_addresses`]): they are tried in turn, from the one that answered last, past those that
+/// cannot be reached or are busy; the error, when none answers, names each. A CDS that turns the
+/// connection away because too many from this address are waiting (refused 19 in place of the
+/// hello: a burst of this machine's own connections) is tried again a few times, after 25 ms,
+/// 50 ms, … (about 1.5 s in all). Any other refusal instead of the hello is returned as the error
+/// it carries.
 pub fn connect_cds(addr: &str) -> Result<CdsConn> {
+    let list = cds_addresses(addr);
+    if list.len() <= 1 {
+        return connect_cds_retrying(list.first().copied().unwrap_or(addr));
+    }
+    let start = {
+        let mut known = LAST_GOOD.lock().unwrap_or_else(|p| p.into_inner());
+        match known.iter().find(|(l, _)| l == addr) {
+            Some((_, i)) => *i,
+            None => {
+                let i = usize::from(crate::crypto::random_array::<1>(&crate::crypto::system_rng())[0]) % list.len();
+                known.push((addr.to_owned(), i));
+                i
+            }
+        }
+    };
+    let mut failed = Vec::new();
+    for k in 0..list.len() {
+        let i = (start + k) % list.len();
+        match connect_cds_once(list[i]) {
+            Ok(c) => {
+                let mut known = LAST_GOOD.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(e) = known.iter_mut().find(|(l, _)| l == addr) {
+                    e.1 = i;
+                }
+                return Ok(c);
+            }
+            Err(e @ Error::Unavailable(_)) => failed.push(e.to_string()),
+            Err(Error::Refused { code, reason }) if code == crate::wire::RefusalCode::RateLimited as u16 => {
+                failed.push(format!("the CDS at {} is busy: {reason}", list[i]))
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(Error::Unavailable(format!("no instance of the CDS answered: {}", failed.join("; "))))
+}
+
+fn connect_cds_retrying(addr: &str) -> Result<CdsConn> {
     let mut wait = Duration::from_millis(25);
     let mut tries = 0;
     loop {
@@ -134,7 +187,7 @@ fn connect_cds_once(addr: &str) -> Result<CdsConn> {
         return Err(crate::error::refusal_error(Refused::from_frame(&f)?));
     }
     let hello = CdsHello::from_frame(&f)?;
-    Ok(CdsConn { stream, challenge: hello.challenge, cds_time: hello.cds_time })
+    Ok(CdsConn { stream, challenge: hello.challenge, cds_time: hello.cds_time, addr: addr.to_owned() })
 }
 
 /// A deadline for a whole exchange on a blocking socket (per-read timeouts do not stop a peer

@@ -355,3 +355,193 @@ fn an_open_request_limit_holds_across_instances() {
     }
     assert_eq!(refused, 2, "4 an hour from one address, whichever instance takes them");
 }
+
+/// The address of the instance where `name` is on hook now (from the database), if any.
+fn hooked_at(pg: &Postgres, url: &str, name: &str) -> Option<String> {
+    let q = format!("SELECT i.address FROM hooks h JOIN instances i ON i.id = h.instance WHERE h.name = '{name}'");
+    Some(pg.psql(common::pg::db_name(url), &q)).filter(|a| !a.is_empty())
+}
+
+fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// kill -9 of the instance a callee is hooked at, while enrollments and deposits go on at
+/// every instance: every confirmed registration and every accepted deposit is in the database
+/// afterwards, the callee hooks again at a surviving instance, and calls go through again.
+#[test]
+fn losing_an_instance_under_load_loses_nothing_and_hooks_move_to_a_survivor() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let pg = need_postgres!();
+    let mut c = cluster(pg, 3);
+    let list = c.at.iter().map(|i| i.listen.clone()).collect::<Vec<_>>().join(",");
+    let (alice, bob) = (enroll(&c.at[0], "ka"), enroll(&c.at[1], "kb"));
+    let _l = Listener::on_hook(&bob, &["--cds", &list, "--exec", "cat", "--allow", "ka"]);
+    let mut first = None;
+    wait_until("kb on hook", 10, || {
+        first = hooked_at(pg, &c.url, "kb");
+        first.is_some()
+    });
+    let first = first.unwrap();
+    let dial = |data: &[u8]| {
+        alice.cmd().args(["-q", "--cds", &list, "dial", "kb"]).write_stdin(data.to_vec()).output().unwrap()
+    };
+    let out = dial(b"before");
+    assert_eq!(out.stdout, b"before", "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Load: deposits from ka to kb through the list, enrollments at each instance in turn.
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(Mutex::new(Vec::<[u8; 8]>::new()));
+    let confirmed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (an, ak) = keys(&alice);
+    let depositor = {
+        let (stop, accepted, list) = (stop.clone(), accepted.clone(), list.clone());
+        std::thread::spawn(move || {
+            let rng = sslx::crypto::system_rng();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let id = n.to_be_bytes();
+                let mut f = tempfile::tempfile().unwrap();
+                std::io::Write::write_all(&mut f, &pseudo_random(20_000, n as u8)).unwrap();
+                if sslx::relay::client::deposit(&list, &an, &ak, "kb", &id, &mut f, &rng).is_ok() {
+                    accepted.lock().unwrap().push(id);
+                }
+            }
+        })
+    };
+    let instances: Vec<(String, std::path::PathBuf, std::path::PathBuf)> =
+        c.at.iter().map(|i| (i.listen.clone(), i.outbox.clone().unwrap(), i.oob_dir.clone().unwrap())).collect();
+    let enroller = {
+        let (stop, confirmed) = (stop.clone(), confirmed.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let (listen, outbox, oob) = &instances[n % 3];
+                let name = format!("ke{n}");
+                n += 1;
+                let p = Participant::new(&name);
+                let out = p
+                    .vsu_cmd(listen, &format!("{name}@example.com"), "sms:+15551234567")
+                    .arg("--json")
+                    .output()
+                    .unwrap();
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else { continue };
+                let Some(rid) = v["request_id"].as_str().map(str::to_owned) else { continue };
+                let Ok(mails) = std::fs::read_dir(outbox) else { continue };
+                let mail = mails
+                    .map(|e| e.unwrap().path())
+                    .find(|f| std::fs::read_to_string(f).unwrap_or_default().contains(&rid));
+                let Some(mail) = mail else { continue };
+                let Ok(text) = std::fs::read_to_string(oob.join(format!("{rid}.txt"))) else { continue };
+                let pin = sslx::vsu::ReplyC::pin_in(&text).unwrap();
+                if !p
+                    .cmd()
+                    .args(["assemble-key", "--reply-b"])
+                    .arg(&mail)
+                    .args(["--pin", &pin])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+                {
+                    continue;
+                }
+                // Confirmed at the next instance that answers (the list).
+                let all: Vec<&str> = instances.iter().map(|(l, _, _)| l.as_str()).collect();
+                if p.cmd().args(["--cds", &all.join(","), "vsu", "--confirm"]).output().unwrap().status.success() {
+                    confirmed.lock().unwrap().push(name);
+                }
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let victim = c.at.iter().position(|i| i.listen == first).expect("kb is hooked at one of the three");
+    let mut dead = c.at.remove(victim);
+    dead.child.kill().unwrap(); // SIGKILL
+    dead.child.wait().unwrap();
+    // What a clean stop would have removed: its --dev folder.
+    let _ = std::fs::remove_dir_all(dead.outbox.as_ref().unwrap().parent().unwrap());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    depositor.join().unwrap();
+    enroller.join().unwrap();
+
+    let db = common::pg::db_name(&c.url);
+    let (accepted, confirmed) = (accepted.lock().unwrap().clone(), confirmed.lock().unwrap().clone());
+    assert!(
+        !accepted.is_empty() && !confirmed.is_empty(),
+        "no load: {} deposits, {} enrollments",
+        accepted.len(),
+        confirmed.len()
+    );
+    let stored: u32 = pg.psql(db, "SELECT count(*) FROM bundles WHERE stored AND sender = 'ka'").parse().unwrap();
+    assert_eq!(stored as usize, accepted.len(), "every accepted deposit is kept");
+    for id in &accepted {
+        let q = format!("SELECT path FROM bundles WHERE stored AND bundle_id = '\\x{}'", hex::encode(id));
+        let path = pg.psql(db, &q);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 20_000, "{path}");
+    }
+    for name in &confirmed {
+        let q = format!("SELECT count(*) FROM participants WHERE name = '{name}'");
+        assert_eq!(pg.psql(db, &q), "1", "{name} was confirmed");
+    }
+    eprintln!("{} deposits accepted, {} enrollments confirmed, all kept", accepted.len(), confirmed.len());
+
+    // kb hooks again at a survivor, and ka's calls reach it again.
+    wait_until("kb on hook at a survivor", 30, || hooked_at(pg, &c.url, "kb").is_some_and(|a| a != first));
+    let out = dial(b"after");
+    assert_eq!(out.stdout, b"after", "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = &c.site;
+}
+
+/// A hook put up at a second instance replaces the one at the first, which is told so.
+#[test]
+fn a_newer_hook_at_another_instance_replaces_the_older_one() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 2);
+    let bob = enroll(&c.at[0], "rb");
+    let rng = sslx::crypto::system_rng();
+    let (bn, bk) = keys(&bob);
+    let mut older = sslx::relay::client::on_hook(&c.at[0].listen, &bn, &bk, "session", &rng).unwrap();
+    let _newer = sslx::relay::client::on_hook(&c.at[1].listen, &bn, &bk, "session", &rng).unwrap();
+    let e = older.next_event().unwrap_err();
+    assert!(matches!(e, sslx::Error::HookReplaced { .. }), "{e}");
+    assert_eq!(hooked_at(pg, &c.url, "rb").as_deref(), Some(c.at[1].listen.as_str()));
+}
+
+/// `--cds` with several addresses: one that cannot be reached is passed over; when none
+/// answers, the error names each.
+#[test]
+fn a_cds_list_passes_over_an_instance_that_is_down_and_names_each_when_all_are() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 1);
+    let alice = enroll(&c.at[0], "la");
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let list = format!("{down},{}", c.at[0].listen);
+    for _ in 0..3 {
+        alice
+            .cmd()
+            .args(["--cds", &list, "dial", "nobody"])
+            .assert()
+            .code(6)
+            .stderr(predicates::str::contains("no participant named"));
+    }
+    let out = alice
+        .cmd()
+        .args(["--cds", &format!("{down},127.0.0.1:1"), "dial", "nobody"])
+        .assert()
+        .code(7)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no instance of the CDS answered") && err.contains(&down) && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
+}

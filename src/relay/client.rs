@@ -94,7 +94,8 @@ pub fn on_hook(cds: &str, name: &str, cdsk: &Secret<32>, service: &str, rng: &dy
         nonce,
         name: name.to_owned(),
         cdsk: cdsk.clone(),
-        cds: cds.to_owned(),
+        // The instance that took the hook: its rings are answered there.
+        cds: c.addr.clone(),
         service: service.to_owned(),
         keepalive,
         silence,
