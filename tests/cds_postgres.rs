@@ -545,3 +545,24 @@ fn a_cds_list_passes_over_an_instance_that_is_down_and_names_each_when_all_are()
         "{err}"
     );
 }
+
+/// Anyone who can connect to the database can NOTIFY an instance's channel: a signal without
+/// the instances' tag (made from the key file) is dropped, and the hook it names stays.
+#[test]
+fn a_notification_forged_at_the_database_is_not_taken_for_a_signal() {
+    let pg = need_postgres!();
+    let c = cluster(pg, 2);
+    let bob = enroll(&c.at[1], "fb");
+    let rng = sslx::crypto::system_rng();
+    let (bn, bk) = keys(&bob);
+    let _hook = sslx::relay::client::on_hook(&c.at[1].listen, &bn, &bk, "session", &rng).unwrap();
+    let db = common::pg::db_name(&c.url);
+    let q = "SELECT h.instance FROM hooks h WHERE h.name = 'fb'";
+    let instance = pg.psql(db, q);
+    assert!(!instance.is_empty());
+    pg.psql(db, &format!("NOTIFY sslx_{instance}, '{{\"k\":\"rekeyed\",\"name\":\"fb\"}}'"));
+    wait_until("the forged signal is logged as dropped", 10, || {
+        std::fs::read_to_string(&c.at[1].stderr_log).unwrap_or_default().contains("not another instance's signal")
+    });
+    assert_eq!(pg.psql(db, q), instance, "the hook is still up where it was");
+}

@@ -42,7 +42,39 @@ impl Signal {
     pub fn decode(s: &str) -> Option<Signal> {
         serde_json::from_str(s).ok()
     }
+
+    /// The signal as sent to `channel` at `now`: `hex(tag) "." time "." json`, the tag an
+    /// HMAC-SHA256 under `key` of `channel ‖ 0 ‖ time ‖ 0 ‖ json`. Anyone who can connect to the
+    /// database can NOTIFY any channel; only an instance with the key file can make a tag.
+    pub fn seal(&self, key: &crate::crypto::Secret<32>, channel: &str, now: u64) -> String {
+        let (json, t) = (self.encode(), now.to_string());
+        let tag = crate::crypto::hmac_sha256(
+            key.expose(),
+            &[channel.as_bytes(), b"\0", t.as_bytes(), b"\0", json.as_bytes()],
+        );
+        format!("{}.{t}.{json}", hex::encode(tag))
+    }
+
+    /// A signal [`Signal::seal`] made for `channel`, if its tag verifies and its time is within
+    /// `SIGNAL_WINDOW` of `now` (a recorded one replayed later is dropped).
+    pub fn open(payload: &str, key: &crate::crypto::Secret<32>, channel: &str, now: u64) -> Option<Signal> {
+        let (tag, rest) = payload.split_once('.')?;
+        let (t, json) = rest.split_once('.')?;
+        let want = crate::crypto::hmac_sha256(
+            key.expose(),
+            &[channel.as_bytes(), b"\0", t.as_bytes(), b"\0", json.as_bytes()],
+        );
+        let tag = hex::decode(tag).ok()?;
+        if !crate::crypto::ct_eq(&tag, &want) || t.parse::<u64>().ok()?.abs_diff(now) > SIGNAL_WINDOW {
+            return None;
+        }
+        Signal::decode(json)
+    }
 }
+
+/// How far a signal's time may be from the receiver's clock (instances keep their clocks
+/// right; a ring is answered within 15 s anyway).
+pub const SIGNAL_WINDOW: u64 = 30;
 
 /// Where signals for this instance go once it listens.
 pub type SignalHandler = std::sync::Arc<dyn Fn(Signal) + Send + Sync>;
@@ -83,5 +115,20 @@ mod tests {
             assert_eq!(Signal::decode(&s.encode()), Some(s));
         }
         assert_eq!(Signal::decode("{\"k\":\"launch\"}"), None);
+    }
+
+    #[test]
+    fn a_signal_opens_only_with_its_key_on_its_channel_and_in_its_window() {
+        let key = crate::crypto::Secret::from_slice(&[7; 32]).unwrap();
+        let other = crate::crypto::Secret::from_slice(&[8; 32]).unwrap();
+        let s = Signal::Rekeyed { name: "bob".into() };
+        let p = s.seal(&key, "sslx_a", 1000);
+        assert_eq!(Signal::open(&p, &key, "sslx_a", 1010), Some(s.clone()));
+        assert_eq!(Signal::open(&p, &other, "sslx_a", 1010), None, "another key");
+        assert_eq!(Signal::open(&p, &key, "sslx_b", 1010), None, "another channel");
+        assert_eq!(Signal::open(&p, &key, "sslx_a", 1000 + SIGNAL_WINDOW + 1), None, "replayed late");
+        let forged = p.replace("bob", "eve");
+        assert_eq!(Signal::open(&forged, &key, "sslx_a", 1010), None, "changed");
+        assert_eq!(Signal::open(&s.encode(), &key, "sslx_a", 1000), None, "no tag");
     }
 }

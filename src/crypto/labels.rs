@@ -107,6 +107,9 @@ pub mod courier {
 pub mod cds {
     /// Label of the at-rest wrap of the CDS's secrets.
     pub const AT_REST_LABEL: &[u8] = b"sslx-cds-at-rest-v1";
+    /// HKDF label of the key that authenticates signals between CDS instances (from the
+    /// at-rest key, which every instance of one store has).
+    pub const SIGNAL_KEY_LABEL: &[u8] = b"sslx-cds-signal-key-v1";
 }
 
 /// The KDC (section 5F, seed 003): the gateway's requests and the answers, the tickets, the

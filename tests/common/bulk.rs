@@ -9,14 +9,14 @@ use std::path::Path;
 
 /// Enrolls `n` participants named `{prefix}{i}` into the database at `db`; returns names and CDSKs.
 pub fn enroll_into_db(db: &Path, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
+    enroll_into_store(Box::new(SqliteStore::open(db).unwrap()), prefix, n)
+}
+
+/// [`enroll_into_db`] into any store (a PostgreSQL one, say).
+pub fn enroll_into_store(store: Box<dyn sslx::cds::Store>, prefix: &str, n: usize) -> Vec<(String, Secret<32>)> {
     let rng = sslx::crypto::system_rng();
     let limits = sslx::cds::RateLimits::off();
-    let reg = Registrar::new(
-        Box::new(SqliteStore::open(db).unwrap()),
-        RegistrarConfig { limits, ..Default::default() },
-        &rng,
-    )
-    .unwrap();
+    let reg = Registrar::new(store, RegistrarConfig { limits, ..Default::default() }, &rng).unwrap();
     let now = sslx::cli::now_unix();
     let challenge = [0u8; 32];
     (0..n)

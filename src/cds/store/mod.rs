@@ -275,6 +275,16 @@ impl AtRest {
             .ok_or_else(|| Error::VerifyFailed("CDS database: a sealed key does not open under the key file".into()))
     }
 
+    /// The key that authenticates signals between instances of one store (HKDF of this key:
+    /// every instance has it, the database alone does not).
+    pub fn signal_key(&self) -> Secret<32> {
+        let mut k = [0u8; 32];
+        crypto::hkdf(b"", crate::crypto::labels::cds::SIGNAL_KEY_LABEL, self.key.expose(), &mut k);
+        let s = Secret::from_slice(&k).expect("32 bytes");
+        zeroize::Zeroize::zeroize(&mut k);
+        s
+    }
+
     /// The check value that ties a database to its key file.
     pub fn check_value(&self) -> Vec<u8> {
         self.seal(b"check", b"")

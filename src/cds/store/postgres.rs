@@ -1435,11 +1435,8 @@ impl crate::cds::cluster::Cluster for PgCluster {
     ) -> crate::cds::cluster::ClusterFuture<Result<()>> {
         let (c, channel) = (self.ctx.clone(), channel_of(instance));
         self.spawn(async move {
-            c.client()
-                .await?
-                .execute("SELECT pg_notify($1, $2)", &[&channel, &signal.encode()])
-                .await
-                .map_err(c.err())?;
+            let payload = signal.seal(&c.at_rest.signal_key(), &channel, crate::clock::now_unix());
+            c.client().await?.execute("SELECT pg_notify($1, $2)", &[&channel, &payload]).await.map_err(c.err())?;
             Ok(())
         })
     }
@@ -1492,11 +1489,15 @@ async fn listen_once(c: &Ctx, handler: &crate::cds::cluster::SignalHandler) -> R
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {}", channel_of(&c.instance))).await.map_err(&err)?;
+    let channel = channel_of(&c.instance);
+    client.batch_execute(&format!("LISTEN {channel}")).await.map_err(&err)?;
+    let key = c.at_rest.signal_key();
     while let Some(payload) = rx.recv().await {
-        match crate::cds::cluster::Signal::decode(&payload) {
+        match crate::cds::cluster::Signal::open(&payload, &key, &channel, crate::clock::now_unix()) {
             Some(s) => handler(s),
-            None => log::warn!("a signal this instance does not know: {payload:.80}"),
+            None => {
+                log::warn!("a notification on {channel} that is not another instance's signal (dropped): {payload:.80}")
+            }
         }
     }
     driver.abort();
