@@ -201,12 +201,12 @@ fn main() {
     let sqlite = {
         let db = site.path().join("cds.db");
         let i = instance(db.to_str().unwrap(), site.path(), 0);
-        open_rate(&[i.listen.clone()], clients, secs)
+        open_rate(std::slice::from_ref(&i.listen), clients, secs)
     };
     let one = {
         let site = tempfile::tempdir().unwrap();
         let i = instance(&pg.database(), site.path(), 0);
-        open_rate(&[i.listen.clone()], clients, secs)
+        open_rate(std::slice::from_ref(&i.listen), clients, secs)
     };
     let three = {
         let site = tempfile::tempdir().unwrap();
