@@ -112,14 +112,21 @@ pub fn is_postgres_url(db: &str) -> bool {
 
 /// `url` with any password in it blanked, for messages and logs.
 pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "the PostgreSQL URL".into(),
+    let Ok(mut u) = url::Url::parse(url) else { return "the PostgreSQL URL".into() };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" { "***".to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// What every query needs: the pool, the at-rest key, the name for messages.
@@ -1525,5 +1532,17 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<std::result::Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>> {
         self.get_mut().poll_message(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        for url in ["postgres://sslx:hunter2@db/x", "postgres://sslx@db/x?sslmode=require&password=hunter2"] {
+            let r = super::redacted(url);
+            assert!(!r.contains("hunter2") && r.contains("***"), "{r}");
+        }
+        assert_eq!(super::redacted("postgres://sslx@db:5433/x"), "postgres://sslx@db:5433/x");
     }
 }
