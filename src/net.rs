@@ -138,25 +138,36 @@ pub fn connect_cds(addr: &str) -> Result<CdsConn> {
             }
         }
     };
-    let mut failed = Vec::new();
-    for k in 0..list.len() {
-        let i = (start + k) % list.len();
-        match connect_cds_once(list[i]) {
-            Ok(c) => {
-                let mut known = LAST_GOOD.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(e) = known.iter_mut().find(|(l, _)| l == addr) {
-                    e.1 = i;
+    // Rounds over the list: one where every instance was busy is tried again after a pause (as
+    // a single address is); anything else an instance answers in place of its hello (down,
+    // stopping, not a CDS) sends the connection to the next one.
+    let mut wait = Duration::from_millis(50);
+    for round in 0..4 {
+        let (mut failed, mut busy) = (Vec::new(), 0);
+        for k in 0..list.len() {
+            let i = (start + k) % list.len();
+            match connect_cds_once(list[i]) {
+                Ok(c) => {
+                    let mut known = LAST_GOOD.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(e) = known.iter_mut().find(|(l, _)| l == addr) {
+                        e.1 = i;
+                    }
+                    return Ok(c);
                 }
-                return Ok(c);
+                Err(Error::Refused { code, reason }) if code == crate::wire::RefusalCode::RateLimited as u16 => {
+                    busy += 1;
+                    failed.push(format!("the CDS at {} is busy: {reason}", list[i]))
+                }
+                Err(e) => failed.push(e.to_string()),
             }
-            Err(e @ Error::Unavailable(_)) => failed.push(e.to_string()),
-            Err(Error::Refused { code, reason }) if code == crate::wire::RefusalCode::RateLimited as u16 => {
-                failed.push(format!("the CDS at {} is busy: {reason}", list[i]))
-            }
-            Err(other) => return Err(other),
         }
+        if busy < list.len() || round == 3 {
+            return Err(Error::Unavailable(format!("no instance of the CDS answered: {}", failed.join("; "))));
+        }
+        std::thread::sleep(wait);
+        wait *= 2;
     }
-    Err(Error::Unavailable(format!("no instance of the CDS answered: {}", failed.join("; "))))
+    unreachable!("the last round returns")
 }
 
 fn connect_cds_retrying(addr: &str) -> Result<CdsConn> {

@@ -11,7 +11,7 @@ use sslx::cds::store::{PgOptions, PgStore, Store};
 use std::path::Path;
 
 fn opts(url: &str) -> PgOptions {
-    PgOptions { url: url.to_owned(), ca_pem: None, pool_size: 4, serving: false }
+    PgOptions { url: url.to_owned(), ca_pem: None, pool_size: 4, serving: true }
 }
 
 fn key_in(dir: &Path) -> std::path::PathBuf {
@@ -103,11 +103,11 @@ fn tls_to_the_database_verifies_the_servers_certificate() {
         .parse()
         .unwrap();
     assert!(over_tls >= 1, "the store's connections are not over TLS");
-    // Another name for the same server: the certificate does not name it.
-    let other = url.replace("localhost", "127.0.0.2");
+    // The same server by its address, which the certificate does not name.
+    let other = url.replace("localhost", "127.0.0.1");
     let e =
         PgStore::open(&PgOptions { ca_pem: Some(ca), ..opts(&other) }, &key_in(dir.path())).err().unwrap().to_string();
-    assert!(e.contains("certificate") || e.contains("NotValidForName") || e.contains("connect"), "{e}");
+    assert!(e.contains("NotValidForName") || e.contains("not valid for"), "{e}");
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn a_call_to_a_participant_hooked_at_another_instance_is_rung_there_and_spliced_
     assert!(call["bytes_up"].as_u64().unwrap() > 4 << 20);
     // Nobody on hook anywhere: refused at once, as on one CDS.
     drop(l);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until("xb off hook", 20, || hooked_at(pg, &c.url, "xb").is_none());
     alice
         .cmd()
         .args(["--cds", &c.at[2].listen, "dial", "xb"])
@@ -460,7 +460,7 @@ fn losing_an_instance_under_load_loses_nothing_and_hooks_move_to_a_survivor() {
             }
         })
     };
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    wait_until("load under way", 60, || !confirmed.lock().unwrap().is_empty() && accepted.lock().unwrap().len() > 10);
     let victim = c.at.iter().position(|i| i.listen == first).expect("kb is hooked at one of the three");
     let mut dead = c.at.remove(victim);
     dead.child.kill().unwrap(); // SIGKILL

@@ -485,7 +485,18 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let rng = sslx::crypto::system_rng();
     // Rings from this instance name the address participants reach it at.
     let advertise = match &a.advertise {
-        Some(at) => at.clone(),
+        Some(at) => {
+            let ok = at.len() <= 255
+                && !at.contains(',')
+                && at.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(sslx::Error::Usage(format!(
+                    "--advertise {at:?}: give one HOST:PORT (at most 255 bytes) where participants reach this instance"
+                ))
+                .into());
+            }
+            at.clone()
+        }
         None if listen_addr.ip().is_unspecified() && postgres => {
             return Err(sslx::Error::Usage(format!(
                 "--listen {listen_addr} is every address: give --advertise HOST:PORT, where participants reach this instance"

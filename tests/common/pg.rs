@@ -99,11 +99,11 @@ fn remove_stale(parent: &Path) {
 }
 
 /// Where the servers' directories go: a directory every user can reach (the server runs as
-/// another user when we are root, and /tmp may be root's alone): /dev/shm (memory, fast), else
-/// /var/tmp, else the temp dir.
+/// another user when we are root, and /tmp may be root's alone): /var/tmp, else /dev/shm (which
+/// a container may make small), else the temp dir.
 fn base_dir() -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    ["/dev/shm", "/var/tmp"]
+    ["/var/tmp", "/dev/shm"]
         .iter()
         .map(PathBuf::from)
         .find(|d| std::fs::metadata(d).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o1777 == 0o1777))
@@ -114,7 +114,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
+/// A CA and a server certificate for the name localhost only (a connection to 127.0.0.1 with
+/// TLS must fail on the name), as PEM files in `dir`.
 fn make_tls(dir: &Path, ids: Option<(u32, u32)>) -> PathBuf {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
@@ -123,7 +124,7 @@ fn make_tls(dir: &Path, ids: Option<(u32, u32)>) -> PathBuf {
     ca.distinguished_name.push(rcgen::DnType::CommonName, "sslx test CA");
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
     use std::os::unix::fs::PermissionsExt;
     let write = |name: &str, text: String, mode: u32| {

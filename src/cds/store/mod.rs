@@ -245,24 +245,42 @@ pub struct AtRest {
 
 impl AtRest {
     /// Reads the at-rest key from `path` (refused if group or others can read it), or makes a
-    /// new one there (0600) when the file does not exist.
+    /// new one there (0600) when the file does not exist. Made without replacing: when several
+    /// instances start at once on one shared path, the first file stays and every one reads it.
     pub fn load_or_create(path: &Path) -> Result<Self> {
         use crate::keys::{decode_line, encode_line, LineKind};
         let rng = SystemRandom::new();
-        if path.exists() {
+        let read = |path: &Path| -> Result<Self> {
             let text = crate::keys::read_secret_file(path)?;
             let line = crate::keys::find_line(LineKind::Cdsk, &text)
                 .ok_or_else(|| Error::Usage(format!("{}: no SSLX-CDSK-1 line (not a CDS key file)", path.display())))?;
             let d = zeroize::Zeroizing::new(decode_line(LineKind::Cdsk, line)?);
-            return Ok(AtRest { key: Secret::from_slice(&d).expect("32 bytes"), rng });
+            Ok(AtRest { key: Secret::from_slice(&d).expect("32 bytes"), rng: SystemRandom::new() })
+        };
+        if path.exists() {
+            return read(path);
         }
         let key: Secret<32> = Secret::random(&rng);
         let text = zeroize::Zeroizing::new(format!(
             "# sslx-cds key file: seals the CDS keys in the database; keep it apart from the database\n{}\n",
             encode_line(LineKind::Cdsk, key.expose())
         ));
-        crate::keys::write_secret_atomic(path, text.as_bytes())?;
-        Ok(AtRest { key, rng })
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let io = |e: std::io::Error| Error::io(format!("writing the key file {}", path.display()), e);
+        let mut tmp = tempfile::Builder::new().prefix(".sslx-cds-key-").tempfile_in(dir).map_err(io)?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {
+                if let Ok(d) = std::fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(AtRest { key, rng })
+            }
+            // Another process made it first: that one is the key.
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+            Err(e) => Err(io(e.error)),
+        }
     }
 
     pub fn seal(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {

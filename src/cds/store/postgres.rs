@@ -252,6 +252,22 @@ fn pool_of(opts: &PgOptions, label: &str) -> Result<(deadpool_postgres::Pool, to
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(Duration::from_secs(10));
     }
+    // A stuck instance (paused, cut off mid-transaction) must not hold a lock the others queue
+    // behind: lock waits, statements and idle transactions are bounded, and a dead peer is
+    // found by TCP keepalive within a minute.
+    if cfg.get_options().is_none() {
+        cfg.options("-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=30000");
+    }
+    cfg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(20))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(4);
+    // libpq's default `prefer` would go on in plaintext when an attacker on the path says the
+    // server has no TLS: over TCP anything but an explicit `disable` means `require`.
+    let tcp = cfg.get_hosts().iter().any(|h| matches!(h, tokio_postgres::config::Host::Tcp(_)));
+    if tcp && cfg.get_ssl_mode() != tokio_postgres::config::SslMode::Disable {
+        cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+    }
     let mgr_cfg = deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast };
     let connector = match cfg.get_ssl_mode() {
         tokio_postgres::config::SslMode::Disable => None,
@@ -312,6 +328,30 @@ async fn migrate_pg(pool: &deadpool_postgres::Pool, label: &str) -> Result<u32> 
     Ok(found as u32)
 }
 
+/// An admin command's check: the database is at this sslx's schema version (else it says
+/// which way to go).
+async fn check_version(pool: &deadpool_postgres::Pool, label: &str) -> Result<()> {
+    let db = client_of(pool, label).await?;
+    let found: i64 = match db.query_opt("SELECT version FROM sslx_schema WHERE what = 'cds'", &[]).await {
+        Ok(r) => r.map(|r| r.get(0)).unwrap_or(0),
+        Err(_) => 0, // no sslx_schema table: a database no CDS has served from
+    };
+    let known = PG_MIGRATIONS.len() as i64;
+    match found.cmp(&known) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(DbError::NewerSchema {
+            file: label.to_owned(),
+            what: "CDS database",
+            found: found as u32,
+            known: known as u32,
+        }
+        .into()),
+        std::cmp::Ordering::Less => Err(Error::Usage(format!(
+            "{label}: schema version {found}, this sslx's is {known}: run sslx-cds migrate (or start sslx-cds serve) first"
+        ))),
+    }
+}
+
 impl PgStore {
     /// Connects (a pool of `opts.pool_size`), brings the schema to this version, checks that the
     /// key in `key_file` opens the database's secrets (the first instance on a new database
@@ -329,6 +369,12 @@ impl PgStore {
             pool_of(opts, &label)?
         };
         let key_given = key_file.exists();
+        if !opts.serving && !key_given {
+            return Err(Error::Usage(format!(
+                "the key file {} does not exist: give the --key-file the instances serve with",
+                key_file.display()
+            )));
+        }
         let at_rest = AtRest::load_or_create(key_file)?;
         let instance = hex::encode(crate::crypto::random_array::<8>(&SystemRandom::new()));
         let ctx = Arc::new(Ctx { pool, at_rest, label, instance, config, tls });
@@ -336,8 +382,14 @@ impl PgStore {
         let store = PgStore { ctx, rt: Some(rt), handle };
         let c = store.ctx.clone();
         let key_file_name = key_file.display().to_string();
+        let serving = opts.serving;
         store.run(async move {
-            migrate_pg(&c.pool, &c.label).await?;
+            if serving {
+                migrate_pg(&c.pool, &c.label).await?;
+            } else {
+                // An admin command changes no schema under running instances.
+                check_version(&c.pool, &c.label).await?;
+            }
             let err = c.err();
             let db = c.client().await?;
             db.execute(
@@ -377,7 +429,13 @@ impl PgStore {
             loop {
                 every.tick().await;
                 if let Ok(db) = c.client().await {
-                    let _ = db.execute("UPDATE instances SET heartbeat = now() WHERE id = $1", &[&c.instance]).await;
+                    // An upsert: an instance silent long enough to be purged comes back.
+                    let _ = db
+                        .execute(
+                            "INSERT INTO instances (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET heartbeat = now()",
+                            &[&c.instance],
+                        )
+                        .await;
                 }
             }
         });
@@ -414,7 +472,13 @@ impl PgStore {
         self.handle.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        rx.recv().unwrap_or_else(|_| Err(Error::Other("the database task stopped".into())))
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(Error::Unavailable(format!("{}: no answer within 60 s", self.ctx.label)))
+            }
+            Err(_) => Err(Error::Other("the database task stopped".into())),
+        }
     }
 
     fn ctx(&self) -> Arc<Ctx> {
@@ -1009,21 +1073,19 @@ impl Store for PgStore {
     fn forget_reservations(&self) -> Result<usize> {
         let c = self.ctx();
         self.run(async move {
-            // Only those of instances that are gone (and older ones, from before instances had
-            // names): another live instance may be taking a deposit now.
+            // This instance's own (it is starting: none is under way) and those of instances that
+            // are gone (and older ones, from before instances had names); another live instance
+            // may be taking a deposit now.
             let db = c.client().await?;
             let live = "SELECT id FROM instances WHERE heartbeat > now() - make_interval(secs => $1)";
             let n = db
                 .execute(
                     &format!(
-                        "DELETE FROM bundles WHERE NOT stored AND (reserved_by IS NULL OR reserved_by NOT IN ({live}))"
+                        "DELETE FROM bundles WHERE NOT stored AND (reserved_by IS NULL OR reserved_by = $2
+                           OR reserved_by NOT IN ({live}))"
                     ),
-                    &[&(GONE_AFTER_SECS as f64)],
+                    &[&(GONE_AFTER_SECS as f64), &c.instance],
                 )
-                .await
-                .map_err(c.err())?;
-            // The hooks of instances that are gone went with their connections.
-            db.execute(&format!("DELETE FROM hooks WHERE instance NOT IN ({live})"), &[&(GONE_AFTER_SECS as f64)])
                 .await
                 .map_err(c.err())?;
             Ok(n as usize)
@@ -1308,6 +1370,9 @@ impl Store for PgStore {
                 .await
                 .map_err(&err)?;
             tx.execute("DELETE FROM instances WHERE heartbeat < now() - interval '1 day'", &[]).await.map_err(&err)?;
+            tx.execute("DELETE FROM hooks WHERE instance NOT IN (SELECT id FROM instances)", &[])
+                .await
+                .map_err(&err)?;
             tx.commit().await.map_err(&err)?;
             Ok(Purged { requests: requests as usize, bundle_files })
         })
@@ -1370,6 +1435,11 @@ impl crate::cds::cluster::Cluster for PgCluster {
             let err = c.err();
             let mut db = c.client().await?;
             let tx = db.transaction().await.map_err(&err)?;
+            // Two first hooks of one name and service at once: one after the other, so the
+            // second sees (and replaces) the first.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 2))", &[&format!("hook:{name}/{service}")])
+                .await
+                .map_err(&err)?;
             let before = tx
                 .query_opt("SELECT instance, hook FROM hooks WHERE name = $1 AND service = $2 FOR UPDATE", &[&name, &service])
                 .await
@@ -1499,11 +1569,24 @@ async fn listen_once(c: &Ctx, handler: &crate::cds::cluster::SignalHandler) -> R
     let channel = channel_of(&c.instance);
     client.batch_execute(&format!("LISTEN {channel}")).await.map_err(&err)?;
     let key = c.at_rest.signal_key();
-    while let Some(payload) = rx.recv().await {
-        match crate::cds::cluster::Signal::open(&payload, &key, &channel, crate::clock::now_unix()) {
-            Some(s) => handler(s),
-            None => {
-                log::warn!("a notification on {channel} that is not another instance's signal (dropped): {payload:.80}")
+    // Nothing else is asked on this connection: a ping now and then finds one that went deaf
+    // (a half-open TCP connection would otherwise lose every signal unnoticed).
+    let mut ping = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            got = rx.recv() => {
+                let Some(payload) = got else { break };
+                match crate::cds::cluster::Signal::open(&payload, &key, &channel, crate::clock::now_unix()) {
+                    Some(s) => handler(s),
+                    None => log::warn!("a notification on {channel} that is not another instance's signal (dropped): {payload:.80}"),
+                }
+            }
+            _ = ping.tick() => {
+                let alive = tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1")).await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    log::warn!("the listening connection to the database does not answer: connecting again");
+                    break;
+                }
             }
         }
     }
