@@ -51,9 +51,8 @@ fn the_schema_is_versioned_and_a_newer_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let url = pg.database();
     let db = common::pg::db_name(&url).to_owned();
-    // Instances starting together on a new database (with their key file): one migrates, the
-    // others find it done.
-    sslx::cds::store::AtRest::load_or_create(&key_in(dir.path())).unwrap();
+    // Instances starting together on a new database, their key file not yet made: one key file
+    // is made (the others read it), one instance migrates, the others find it done.
     std::thread::scope(|s| {
         let all: Vec<_> =
             (0..6).map(|_| s.spawn(|| PgStore::open(&opts(&url), &key_in(dir.path())).map(|_| ()))).collect();
@@ -565,4 +564,24 @@ fn a_notification_forged_at_the_database_is_not_taken_for_a_signal() {
         std::fs::read_to_string(&c.at[1].stderr_log).unwrap_or_default().contains("not another instance's signal")
     });
     assert_eq!(pg.psql(db, q), instance, "the hook is still up where it was");
+}
+
+/// A clean stop (SIGTERM): the other instances forget this one and its hooks at once.
+#[test]
+fn an_instance_that_stops_cleanly_leaves_no_hooks_or_heartbeat_behind() {
+    let pg = need_postgres!();
+    let mut c = cluster(pg, 2);
+    let bob = enroll(&c.at[1], "sb");
+    let rng = sslx::crypto::system_rng();
+    let (bn, bk) = keys(&bob);
+    let _hook = sslx::relay::client::on_hook(&c.at[1].listen, &bn, &bk, "session", &rng).unwrap();
+    assert_eq!(hooked_at(pg, &c.url, "sb").as_deref(), Some(c.at[1].listen.as_str()));
+    let mut leaving = c.at.remove(1);
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(leaving.child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(leaving.child.wait().unwrap().success());
+    let db = common::pg::db_name(&c.url);
+    assert_eq!(hooked_at(pg, &c.url, "sb"), None);
+    let q = format!("SELECT count(*) FROM instances WHERE address = '{}'", leaving.listen);
+    assert_eq!(pg.psql(db, &q), "0", "its heartbeat row is gone");
 }

@@ -552,6 +552,9 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or_else(|| if postgres { in_dev("mailbox") } else { None })
         .unwrap_or_else(|| mailbox_name.into());
+    // Bundles' paths are kept in the database: the same on every instance, whatever its cwd.
+    let mailbox_dir =
+        std::path::absolute(&mailbox_dir).with_context(|| format!("--mailbox-dir {}", mailbox_dir.display()))?;
     relay.mailbox = sslx::cds::mailbox::MailboxConfig {
         dir: Some(mailbox_dir.clone()),
         quota: a.mailbox_quota,

@@ -87,7 +87,10 @@ pub trait Cluster: Send + Sync {
     /// hook that held it before when that was another instance (to be told it was replaced).
     fn hook_up(&self, name: &str, service: &str, hook: u64) -> ClusterFuture<Result<Option<(String, u64)>>>;
     /// Forgets hook `hook` of `name`'s `service` at this instance (unless a newer one replaced it).
-    fn hang_up(&self, name: &str, service: &str, hook: u64) -> ClusterFuture<()>;
+    fn hang_up(&self, name: &str, service: &str, hook: u64) -> ClusterFuture<Result<()>>;
+    /// This instance stops (after its hooks ended): the others stop counting it as live and
+    /// forget its hooks at once, rather than after the heartbeat's timeout.
+    fn leave(&self) -> ClusterFuture<Result<()>>;
     /// The live instance other than this one where `name`'s `service` hook is up.
     fn find(&self, name: &str, service: &str) -> ClusterFuture<Result<Option<String>>>;
     /// The live instances other than this one where `name` has any hook up.

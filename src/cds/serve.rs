@@ -131,6 +131,12 @@ pub async fn serve(
         log::warn!("stopping: {cut} connection(s) still under way after {} s are cut", cds.cfg.drain.as_secs());
     }
     let _ = http_task.await;
+    // The others forget this instance's hooks now, not after its heartbeat's timeout.
+    if let Some(cl) = &cds.relay.cluster {
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), cl.leave()).await {
+            log::warn!("telling the other instances this one stops: {e}");
+        }
+    }
     Ok(())
 }
 

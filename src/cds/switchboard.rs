@@ -36,7 +36,6 @@ pub const MAX_SERVICES_ON_HOOK: usize = 8;
 pub(super) type PendingCall = (String, oneshot::Sender<TcpStream>);
 
 /// Who is on hook and which calls wait for an answer.
-#[derive(Default)]
 pub struct Relay {
     /// Per participant, its hooks by service.
     hooks: Mutex<HashMap<String, HashMap<String, HookEntry>>>,
@@ -53,10 +52,33 @@ pub struct Relay {
     /// The other instances over the same store, when there are (PostgreSQL): where their
     /// participants are on hook, and how to signal them.
     pub cluster: Option<Arc<dyn super::cluster::Cluster>>,
+    /// Signals to other instances under way (a notice, a pushed ticket, a renewal's end of
+    /// hooks): past `SIGNALS_IN_FLIGHT` a new one is dropped, as a full hook queue drops it, so a
+    /// flood of session requests cannot queue work without bound.
+    signals: Arc<tokio::sync::Semaphore>,
 }
+
+/// Signals to other instances under way at once, at most.
+pub const SIGNALS_IN_FLIGHT: usize = 256;
 
 /// The stop signal hooks watch.
 pub(super) struct Closing(pub(super) tokio::sync::watch::Sender<bool>);
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay {
+            hooks: Default::default(),
+            pending: Default::default(),
+            next_hook: Default::default(),
+            source_check: false,
+            mailbox: Default::default(),
+            streams: Default::default(),
+            closing: Default::default(),
+            cluster: None,
+            signals: Arc::new(tokio::sync::Semaphore::new(SIGNALS_IN_FLIGHT)),
+        }
+    }
+}
 
 impl Default for Closing {
     fn default() -> Self {
@@ -81,9 +103,10 @@ impl Relay {
             let _ = tx.try_send(HookMsg::Notice(body));
             return;
         }
-        if let Some(cl) = self.cluster.clone() {
+        if let Some((cl, permit)) = self.signal_slot() {
             let name = recipient.to_owned();
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Ok(Some(at)) = cl.find(&name, crate::relay::service::FILES).await {
                     let _ = cl.send(&at, Signal::Notice { name, body: hex::encode(body) }).await;
                 }
@@ -95,15 +118,23 @@ impl Relay {
     /// never waiting, here and at the other instances where `peer` has hooks: `false` if none
     /// here took it.
     pub fn push_ticket(&self, peer: &str, ticket: Vec<u8>) -> bool {
-        if let Some(cl) = self.cluster.clone() {
+        if let Some((cl, permit)) = self.signal_slot() {
             let (name, t) = (peer.to_owned(), hex::encode(&ticket));
             tokio::spawn(async move {
+                let _permit = permit;
                 for at in cl.instances_of(&name).await.unwrap_or_default() {
                     let _ = cl.send(&at, Signal::Ticket { name: name.clone(), ticket: t.clone() }).await;
                 }
             });
         }
         self.push_ticket_here(peer, ticket)
+    }
+
+    /// The cluster and a place for one more signal under way, if there is a cluster and room.
+    fn signal_slot(&self) -> Option<(Arc<dyn super::cluster::Cluster>, tokio::sync::OwnedSemaphorePermit)> {
+        let cl = self.cluster.clone()?;
+        let permit = self.signals.clone().try_acquire_owned().ok()?;
+        Some((cl, permit))
     }
 
     fn push_ticket_here(&self, peer: &str, ticket: Vec<u8>) -> bool {
@@ -115,9 +146,10 @@ impl Relay {
     /// Ends every hook of `name` (its key was renewed), each as soon as its queue takes the word,
     /// here and at the other instances.
     pub fn rekeyed(&self, name: &str) {
-        if let Some(cl) = self.cluster.clone() {
+        if let Some((cl, permit)) = self.signal_slot() {
             let name = name.to_owned();
             tokio::spawn(async move {
+                let _permit = permit;
                 for at in cl.instances_of(&name).await.unwrap_or_default() {
                     let _ = cl.send(&at, Signal::Rekeyed { name: name.clone() }).await;
                 }

@@ -99,6 +99,11 @@ impl Cds {
             }
         }
         cmd.args(args).args(["--listen", listen, "--http", "127.0.0.1:0"]);
+        // The database as given (the JSON line shows a URL's password as ***).
+        let db_given = state
+            .as_ref()
+            .map(|s| test_db(s.path()))
+            .or_else(|| args.iter().position(|a| *a == "--db").map(|i| PathBuf::from(args[i + 1])));
         for (k, _) in std::env::vars() {
             if k.starts_with("SSLX_") {
                 cmd.env_remove(k);
@@ -119,7 +124,7 @@ impl Cds {
             child,
             listen: v["listen"].as_str().unwrap().to_owned(),
             http: v["http"].as_str().unwrap().to_owned(),
-            db: p("db").unwrap(),
+            db: db_given.filter(|d| d.to_str().is_some_and(|d| d.starts_with("postgres://"))).or(p("db")).unwrap(),
             key_file: p("key_file").unwrap(),
             mailbox_dir: p("mailbox_dir").unwrap(),
             outbox: p("outbox"),

@@ -1,6 +1,6 @@
 //! A PostgreSQL server of the tests' own: `initdb` and `postgres` from the machine's PostgreSQL
 //! (15 on these machines), one per test process, on a free port on 127.0.0.1 and a Unix socket
-//! in its temp dir, `trust` authentication (only this machine's loopback reaches it), durability
+//! in its temp dir, a random password over TCP (the socket, in the run's own directory, trusts), durability
 //! off (fsync, synchronous_commit: a test's database is thrown away). Run as the unprivileged
 //! user `sslx-pg-test` when the tests run as root (PostgreSQL refuses root), made with `useradd`
 //! if missing. The server gets SIGQUIT when the test process ends (PR_SET_PDEATHSIG, set from a
@@ -24,6 +24,8 @@ pub struct Postgres {
     pub dir: PathBuf,
     /// The server's TLS certificate (a CA of its own signed it: `ca_pem`).
     pub ca_pem: PathBuf,
+    /// The role's password over TCP.
+    pub password: String,
 }
 
 const USER: &str = "sslx-pg-test";
@@ -158,8 +160,15 @@ fn start() -> Result<Postgres, String> {
             c.uid(u).gid(g);
         }
     };
+    // TCP needs the role's password (a random one, in `password`); the Unix socket, in this
+    // run's own directory, trusts (psql uses it).
+    let password = hex::encode(sslx::crypto::random_array::<16>(&sslx::crypto::system_rng()));
+    let pwfile = dir.join("pwfile");
+    std::fs::write(&pwfile, &password).map_err(|e| e.to_string())?;
+    chown(&pwfile, ids);
     let mut initdb = Command::new(bin.join("initdb"));
-    initdb.args(["--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C", "-U", ROLE, "-D"]).arg(&data);
+    initdb.args(["--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--encoding=UTF8", "--locale=C"]);
+    initdb.args(["-U", ROLE]).arg(format!("--pwfile={}", pwfile.display())).arg("-D").arg(&data);
     as_user(&mut initdb);
     let out = initdb.stdin(Stdio::null()).output().map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
@@ -218,7 +227,8 @@ fn start() -> Result<Postgres, String> {
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
-                return Ok(Postgres { bin, port, socket_dir: dir.clone(), dir, ca_pem });
+                let _ = std::fs::remove_file(&pwfile);
+                return Ok(Postgres { bin, port, socket_dir: dir.clone(), dir, ca_pem, password });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -254,7 +264,7 @@ impl Postgres {
     /// A new empty database, as a URL over TCP to 127.0.0.1 (no TLS).
     pub fn database(&self) -> String {
         let name = self.create_database();
-        format!("postgres://{ROLE}@127.0.0.1:{}/{name}?sslmode=disable", self.port)
+        format!("postgres://{ROLE}:{}@127.0.0.1:{}/{name}?sslmode=disable", self.password, self.port)
     }
 
     /// A new empty database, as a URL whose host is the Unix socket's directory.
@@ -268,7 +278,7 @@ impl Postgres {
     /// A new empty database, as a URL that asks for TLS to `localhost`.
     pub fn database_tls(&self) -> String {
         let name = self.create_database();
-        format!("postgres://{ROLE}@localhost:{}/{name}?sslmode=require", self.port)
+        format!("postgres://{ROLE}:{}@localhost:{}/{name}?sslmode=require", self.password, self.port)
     }
 
     fn create_database(&self) -> String {

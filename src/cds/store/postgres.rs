@@ -90,6 +90,8 @@ pub const GONE_AFTER_SECS: u32 = 30;
 const MIGRATION_LOCK: i64 = 0x7373_6c78_6364_7301;
 /// The advisory lock that serializes mailbox reservations (their sums are over every bundle).
 const MAILBOX_LOCK: i64 = 0x7373_6c78_6364_7302;
+/// The advisory lock the hourly purge takes (one instance purges at a time).
+const PURGE_LOCK: i64 = 0x7373_6c78_6364_7303;
 
 /// How to reach the database: the URL's settings, and the roots its certificate is checked
 /// against when the URL asks for TLS.
@@ -137,6 +139,8 @@ struct Ctx {
     instance: String,
     /// For connections outside the pool (the one that LISTENs).
     config: tokio_postgres::Config,
+    /// Set when the instance leaves: its heartbeat stops.
+    leaving: std::sync::atomic::AtomicBool,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
@@ -377,7 +381,8 @@ impl PgStore {
         }
         let at_rest = AtRest::load_or_create(key_file)?;
         let instance = hex::encode(crate::crypto::random_array::<8>(&SystemRandom::new()));
-        let ctx = Arc::new(Ctx { pool, at_rest, label, instance, config, tls });
+        let leaving = std::sync::atomic::AtomicBool::new(false);
+        let ctx = Arc::new(Ctx { pool, at_rest, label, instance, config, tls, leaving });
         let handle = rt.handle().clone();
         let store = PgStore { ctx, rt: Some(rt), handle };
         let c = store.ctx.clone();
@@ -428,6 +433,9 @@ impl PgStore {
             let mut every = tokio::time::interval(HEARTBEAT);
             loop {
                 every.tick().await;
+                if c.leaving.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
                 if let Ok(db) = c.client().await {
                     // An upsert: an instance silent long enough to be purged comes back.
                     let _ = db
@@ -1098,30 +1106,37 @@ impl Store for PgStore {
         self.run(async move {
             let err = c.err();
             let mut db = c.client().await?;
-            let rows = db
-                .query(
-                    "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
-                     WHERE recipient = $1 AND stored AND NOT (id = ANY($2)) ORDER BY id",
-                    &[&recipient, &skip],
-                )
-                .await
-                .map_err(&err)?;
             let mut gone = Vec::new();
-            for r in &rows {
-                let (id, b) = bundle_of(r)?;
-                if b.expires > now {
-                    return Ok((Some((id, b)), gone));
+            // A page at a time (a recipient with many bundles costs one page per collect);
+            // expired ones met on the way leave, so the next page starts past them.
+            const PAGE: i64 = 64;
+            loop {
+                let rows = db
+                    .query(
+                        "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
+                         WHERE recipient = $1 AND stored AND NOT (id = ANY($2)) ORDER BY id LIMIT $3",
+                        &[&recipient, &skip, &PAGE],
+                    )
+                    .await
+                    .map_err(&err)?;
+                for r in &rows {
+                    let (id, b) = bundle_of(r)?;
+                    if b.expires > now {
+                        return Ok((Some((id, b)), gone));
+                    }
+                    // Expired: it leaves (once, whichever instance sees it first).
+                    let tx = db.transaction().await.map_err(&err)?;
+                    let n = tx.execute("DELETE FROM bundles WHERE id = $1", &[&id]).await.map_err(&err)?;
+                    if n == 1 {
+                        bundle_gone(&tx, &c, &b.sender, &b.bundle_id, DeliveryState::Expired, now).await?;
+                        gone.push(b.path);
+                    }
+                    tx.commit().await.map_err(&err)?;
                 }
-                // Expired: it leaves (once, whichever instance sees it first).
-                let tx = db.transaction().await.map_err(&err)?;
-                let n = tx.execute("DELETE FROM bundles WHERE id = $1", &[&id]).await.map_err(&err)?;
-                if n == 1 {
-                    bundle_gone(&tx, &c, &b.sender, &b.bundle_id, DeliveryState::Expired, now).await?;
-                    gone.push(b.path);
+                if (rows.len() as i64) < PAGE {
+                    return Ok((None, gone));
                 }
-                tx.commit().await.map_err(&err)?;
             }
-            Ok((None, gone))
         })
     }
 
@@ -1339,6 +1354,17 @@ impl Store for PgStore {
             let err = c.err();
             let mut db = c.client().await?;
             let tx = db.transaction().await.map_err(&err)?;
+            // One instance purges at a time (the others' hourly purges would only wait on its
+            // row locks, or deadlock with it on the multi-row deletes).
+            let ours: bool =
+                tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await.map_err(&err)?.get(0);
+            if !ours {
+                return Ok(Purged::default());
+            }
+            // Reservations of instances that are gone: no deposit is arriving for them.
+            tx.execute(&format!("DELETE FROM bundles WHERE NOT stored AND reserved_by NOT IN ({LIVE})"), &[])
+                .await
+                .map_err(&err)?;
             let cutoff = now.saturating_sub(grace) as i64;
             tx.execute("UPDATE requests SET cdsk = '' WHERE expires <= $1 AND length(cdsk) > 0", &[&(now as i64)])
                 .await
@@ -1412,10 +1438,11 @@ fn channel_of(instance: &str) -> String {
 impl PgCluster {
     fn spawn<T: Send + 'static>(
         &self,
-        fut: impl Future<Output = T> + Send + 'static,
-    ) -> crate::cds::cluster::ClusterFuture<T> {
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> crate::cds::cluster::ClusterFuture<Result<T>> {
         let task = self.handle.spawn(fut);
-        Box::pin(async move { task.await.expect("a cluster task does not panic") })
+        // A task cut short (the store's runtime stopping) is an error, not a panic.
+        Box::pin(async move { task.await.unwrap_or_else(|e| Err(Error::Other(format!("the database task: {e}")))) })
     }
 }
 
@@ -1457,17 +1484,29 @@ impl crate::cds::cluster::Cluster for PgCluster {
         })
     }
 
-    fn hang_up(&self, name: &str, service: &str, hook: u64) -> crate::cds::cluster::ClusterFuture<()> {
+    fn leave(&self) -> crate::cds::cluster::ClusterFuture<Result<()>> {
+        let c = self.ctx.clone();
+        self.spawn(async move {
+            c.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
+            let db = c.client().await?;
+            db.execute("DELETE FROM hooks WHERE instance = $1", &[&c.instance]).await.map_err(c.err())?;
+            db.execute("DELETE FROM instances WHERE id = $1", &[&c.instance]).await.map_err(c.err())?;
+            Ok(())
+        })
+    }
+
+    fn hang_up(&self, name: &str, service: &str, hook: u64) -> crate::cds::cluster::ClusterFuture<Result<()>> {
         let (c, name, service) = (self.ctx.clone(), name.to_owned(), service.to_owned());
         self.spawn(async move {
-            if let Ok(db) = c.client().await {
-                let _ = db
-                    .execute(
-                        "DELETE FROM hooks WHERE name = $1 AND service = $2 AND instance = $3 AND hook = $4",
-                        &[&name, &service, &c.instance, &(hook as i64)],
-                    )
-                    .await;
-            }
+            c.client()
+                .await?
+                .execute(
+                    "DELETE FROM hooks WHERE name = $1 AND service = $2 AND instance = $3 AND hook = $4",
+                    &[&name, &service, &c.instance, &(hook as i64)],
+                )
+                .await
+                .map_err(c.err())?;
+            Ok(())
         })
     }
 
