@@ -227,7 +227,8 @@ fn main() {
     let store = sslx::cds::store::open(
         Path::new(&url),
         Some(&site.path().join("cds.key")),
-        sslx::cds::store::PgSettings { pool_size: 4, ..Default::default() },
+        // As a serving instance would (it makes the key file and the schema).
+        sslx::cds::store::PgSettings { pool_size: 4, serving: true, ..Default::default() },
     )
     .unwrap();
     let keys = bulk::enroll_into_store(store, "p", hooks + 2);

@@ -1115,7 +1115,7 @@ _sslx__cds() {
             return 0
             ;;
         sslx__subcmd__cds__subcmd__serve)
-            opts="-h --dev --listen --http --public-http --db --key-file --db-ca --db-pool --advertise --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --rate-open-total --rate-phone-total --phone-prefixes --max-waiting-per-source --max-working --streams-per-participant --splice-idle --hook-keepalive --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-sender-total --mailbox-total --mailbox-min-free --mailbox-days --twilio-url --config --log-file --drain-timeout --help"
+            opts="-h --dev --listen --http --public-http --db --key-file --db-ca --db-pool --advertise --announce --smtp --smtp-ca --outbox --oob-dir --mail-from --request-ttl --max-attempts --key-life-days --pin-digits --allow-http-webhooks --allow-private-webhooks --rate-source --rate-email --rate-oob --rate-open-total --rate-phone-total --phone-prefixes --max-waiting-per-source --max-working --streams-per-participant --splice-idle --hook-keepalive --health-detail --oob-exec --no-source-check --mailbox-dir --mailbox-quota --mailbox-sender-quota --mailbox-sender-total --mailbox-total --mailbox-min-free --mailbox-days --twilio-url --config --log-file --drain-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1150,6 +1150,10 @@ _sslx__cds() {
                     return 0
                     ;;
                 --advertise)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --announce)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,6 +42,7 @@ complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l key-file -d 
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db-ca -d 'Root certificates (PEM) for the PostgreSQL server\'s TLS certificate, besides the web\'s roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l db-pool -d 'PostgreSQL connections this instance keeps open at most' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l advertise -d 'Where participants reach this instance, HOST:PORT: a ring for a callee hooked at another instance names it, and the callee answers there [default: the --listen address]' -r
+complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l announce -d 'The protocol addresses participants remember at enrollment (reply A announces them; several instances: all of them, comma-separated or the flag again) [default: none: a participant keeps the address it enrolled through]' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp -d 'SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…' -r
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l smtp-ca -d 'Trust these root certificates (PEM) for the SMTP server, besides the built-in web roots' -r -F
 complete -c sslx-cds -n "__fish_sslx_cds_using_subcommand serve" -l outbox -d 'Write email as .eml files to this folder instead of sending it' -r -F

@@ -33,6 +33,10 @@ pub struct PendingVsu {
     pub created: u64,
     pub expires: u64,
     pub reply_a: String,
+    /// The protocol addresses the CDS announced in reply A (several instances), remembered once
+    /// the VSU is confirmed in place of the one it went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

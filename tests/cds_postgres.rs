@@ -585,3 +585,50 @@ fn an_instance_that_stops_cleanly_leaves_no_hooks_or_heartbeat_behind() {
     let q = format!("SELECT count(*) FROM instances WHERE address = '{}'", leaving.listen);
     assert_eq!(pg.psql(db, &q), "0", "its heartbeat row is gone");
 }
+
+/// Instances that announce their addresses (`--announce`): a participant remembers all of them
+/// at enrollment, and without any --cds reaches a survivor when the one it enrolled at is gone.
+#[test]
+fn the_addresses_announced_at_enrollment_are_remembered_and_outlive_an_instance() {
+    let pg = need_postgres!();
+    let site = tempfile::tempdir().unwrap();
+    let url = pg.database();
+    // The addresses are known only once bound: ports taken now, given to each instance.
+    let ports: Vec<String> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()).collect();
+    let list = ports.join(",");
+    let key = site.path().join("cds.key");
+    let mailbox = site.path().join("mailbox");
+    let mut at: Vec<Cds> = ports
+        .iter()
+        .map(|p| {
+            let args = [
+                "--dev",
+                "--db",
+                &url,
+                "--key-file",
+                key.to_str().unwrap(),
+                "--mailbox-dir",
+                mailbox.to_str().unwrap(),
+                "--announce",
+                &list,
+            ];
+            Cds::start_on(&args, &[], p)
+        })
+        .collect();
+    let (alice, bob) = (enroll(&at[0], "aa"), enroll(&at[0], "ab"));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(alice.home().join("cds.json")).unwrap()).unwrap();
+    assert_eq!(state["cds"].as_str(), Some(list.as_str()), "{state}");
+    let _l = Listener::on_hook(&bob, &["--exec", "cat", "--allow", "aa"]);
+    at.remove(0).stop(); // the instance both enrolled at
+    wait_until("ab hooked at the survivor", 30, || hooked_at(pg, &url, "ab").is_some_and(|a| a == ports[1]));
+    let out = alice.cmd().args(["-q", "dial", "ab"]).write_stdin(b"still here".to_vec()).output().unwrap();
+    assert_eq!(out.stdout, b"still here", "{}", String::from_utf8_lossy(&out.stderr));
+    // A bad address to announce is refused at start.
+    Command::new(bin("sslx-cds"))
+        .args(["serve", "--dev", "--announce", "nohost", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--announce: \"nohost\" is not HOST:PORT"));
+}

@@ -19,7 +19,7 @@ fn vector_frames(file: &str, keys: &[&str]) -> Vec<Vec<u8>> {
 fn transcript_frames() -> Vec<Vec<u8>> {
     let mut v = vector_frames(
         "wire/vsu_transcript.txt",
-        &["open_request", "reply_a", "confirm", "confirmed", "denied", "refused"],
+        &["open_request", "reply_a", "reply_a_announcing", "confirm", "confirmed", "denied", "refused"],
     );
     v.extend(vector_frames("wire/vsu_renewal.txt", &["renew", "renewed", "renew_confirm", "renew_confirmed"]));
     v.extend(vector_frames(
@@ -34,7 +34,7 @@ fn transcript_frames() -> Vec<Vec<u8>> {
     v.extend(vector_frames("session/listener_hello.txt", &["frame"]));
     v.extend(vector_frames(
         "wire/relay.txt",
-        &["on_hook", "hook_ok", "call", "ring", "answer", "call_ok", "ticket_push"],
+        &["on_hook", "hook_ok", "call", "ring", "ring_answer_elsewhere", "answer", "call_ok", "ticket_push"],
     ));
     v.extend(vector_frames("courier/pairing.txt", &["a1", "b", "a2"]));
     v.extend(vector_frames(

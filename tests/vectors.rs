@@ -250,8 +250,12 @@ fn make_transcript() -> Vec<(String, String)> {
         expires: 1_790_086_400,
         cds_http: "http://127.0.0.1:7451",
         cds_sign_key: crypto::ed25519_public(cds_seed.expose()),
+        cds_addresses: "",
     };
     let r = assemble::make_replies(&cdsk, PIN, &p, &rng).unwrap();
+    // The same replies from a CDS of several instances, which announces their addresses.
+    let announcing = ReplyParams { cds_addresses: "cds1.example:7450,cds2.example:7450", ..p };
+    let r2 = assemble::make_replies(&cdsk, PIN, &announcing, &rng).unwrap();
     let (confirm, nonce) = assemble::make_confirm(&cdsk, &request_id, &CHALLENGE, &rng);
     let confirmed = assemble::make_confirmed(
         &cdsk,
@@ -283,6 +287,7 @@ fn make_transcript() -> Vec<(String, String)> {
         ("confirm_nonce".into(), hex::encode(nonce)),
         ("open_request".into(), x(open.to_frame())),
         ("reply_a".into(), x(r.a.to_frame())),
+        ("reply_a_announcing".into(), x(r2.a.to_frame())),
         ("reply_b_line".into(), r.b.to_line()),
         ("reply_c_text".into(), r.c.text()),
         ("confirm".into(), x(confirm.to_frame())),
@@ -335,6 +340,14 @@ fn vsu_transcript_vector() {
     // The DS puts the CDSK back together from A, B and the PIN.
     let got = assemble::assemble_cdsk(&id, &a, &b, &f["pin"]).unwrap();
     assert!(got.ct_eq(&cdsk));
+    assert_eq!(a.cds_addresses, "", "no addresses announced");
+    // A reply A announcing the instances' addresses: they are bound into the seal's AAD.
+    let mut a2 = ReplyA::from_bytes(&h(&f["reply_a_announcing"])).unwrap();
+    assert_eq!(a2.to_frame().unwrap(), h(&f["reply_a_announcing"]));
+    assert_eq!(a2.cds_addresses, "cds1.example:7450,cds2.example:7450");
+    assert!(assemble::assemble_cdsk(&id, &a2, &b, &f["pin"]).unwrap().ct_eq(&cdsk));
+    a2.cds_addresses = "evil.example:7450".into();
+    assert!(assemble::assemble_cdsk(&id, &a2, &b, &f["pin"]).is_err(), "the addresses are sealed in");
 
     let confirm = Confirm::from_bytes(&h(&f["confirm"])).unwrap();
     assert_eq!(confirm.to_frame().unwrap(), h(&f["confirm"]));

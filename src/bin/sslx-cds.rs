@@ -484,11 +484,23 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let public_http = a.public_http.clone().unwrap_or_else(|| http_url.clone());
     let rng = sslx::crypto::system_rng();
     // Rings from this instance name the address participants reach it at.
+    let host_port = |at: &str| {
+        at.len() <= 255
+            && !at.contains(',')
+            && at.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+    };
+    let announce: Vec<&str> =
+        a.announce.iter().flat_map(|l| l.split(',')).map(str::trim).filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = announce.iter().find(|at| !host_port(at)) {
+        return Err(sslx::Error::Usage(format!("--announce: {bad:?} is not HOST:PORT")).into());
+    }
+    let announce = announce.join(",");
+    if announce.len() > 4096 {
+        return Err(sslx::Error::Usage("--announce: at most 4096 bytes of addresses".into()).into());
+    }
     let advertise = match &a.advertise {
         Some(at) => {
-            let ok = at.len() <= 255
-                && !at.contains(',')
-                && at.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            let ok = host_port(at);
             if !ok {
                 return Err(sslx::Error::Usage(format!(
                     "--advertise {at:?}: give one HOST:PORT (at most 255 bytes) where participants reach this instance"
@@ -519,6 +531,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
         key_life: a.key_life_days * 86400,
         pin_digits: a.pin_digits as usize,
         cds_http: public_http.clone(),
+        cds_addresses: announce,
         limits,
     };
     let registrar = Registrar::new(store, cfg, &rng)?;

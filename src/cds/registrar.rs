@@ -22,6 +22,9 @@ pub struct RegistrarConfig {
     pub pin_digits: usize,
     /// The public HTTP base URL announced in reply A.
     pub cds_http: String,
+    /// The protocol addresses announced in reply A, which participants remember (several
+    /// instances: comma-separated); empty: none (they keep the one they enrolled through).
+    pub cds_addresses: String,
     /// How many open requests (each one an email and an out-of-band message) may come from one
     /// source, for one email address, and for one out-of-band destination.
     pub limits: RateLimits,
@@ -151,6 +154,7 @@ impl Default for RegistrarConfig {
             key_life: 365 * 24 * 3600,
             pin_digits: 6,
             cds_http: String::new(),
+            cds_addresses: String::new(),
             limits: RateLimits::default(),
         }
     }
@@ -267,6 +271,7 @@ impl Registrar {
             ds_public: &req.public,
             expires,
             cds_http: &self.cfg.cds_http,
+            cds_addresses: &self.cfg.cds_addresses,
             cds_sign_key: self.sign_key(),
         };
         let replies =

@@ -951,6 +951,11 @@ pub struct ServeArgs {
     /// instance names it, and the callee answers there [default: the --listen address]
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// The protocol addresses participants remember at enrollment (reply A announces them;
+    /// several instances: all of them, comma-separated or the flag again) [default: none: a
+    /// participant keeps the address it enrolled through]
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub announce: Vec<String>,
     /// SMTP server for email: smtp://[user:pass@]host[:port][?tls=required|opportunistic|none] or smtps://…
     #[arg(long, env = "SSLX_SMTP", value_name = "URL")]
     pub smtp: Option<String>,

@@ -41,6 +41,8 @@ pub struct ReplyParams<'a> {
     pub expires: u64,
     pub cds_http: &'a str,
     pub cds_sign_key: [u8; 32],
+    /// The protocol addresses announced (reply A's `cds_addresses`; empty: none).
+    pub cds_addresses: &'a str,
 }
 
 /// CDS side (claim 1): split `cdsk` into the three replies.
@@ -55,6 +57,7 @@ pub fn make_replies(cdsk: &Cdsk, pin: &str, p: &ReplyParams<'_>, rng: &dyn Secur
         cds_sign_key: p.cds_sign_key,
         enc: [0; 32],
         sealed_h1: Vec::new(),
+        cds_addresses: p.cds_addresses.to_owned(),
     };
     let (enc, sealed) = crypto::hpke_seal(&p.ds_public.x25519, labels::VSU_REPLY_A, &a.aad()?, &h1_off, rng)
         .ok_or_else(|| Error::Usage("the DS's X25519 public key is not a valid key".into()))?;
@@ -205,6 +208,7 @@ mod tests {
             ds_public: &id.public(),
             expires: 99,
             cds_http: "http://x",
+            cds_addresses: "",
             cds_sign_key: [1; 32],
         };
         let r = make_replies(&cdsk, "1A2B3C", &p, &rng).unwrap();

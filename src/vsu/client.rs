@@ -81,6 +81,7 @@ pub fn open(
         created,
         expires: a.expires,
         reply_a: a.to_armor()?,
+        announced: Some(a.cds_addresses.clone()).filter(|s| !s.is_empty()),
     };
     home.write_json(PENDING_FILE, &pending, false)?;
     home.remove(ASSEMBLED_FILE)?;
@@ -167,7 +168,8 @@ pub fn confirm(home: &Home, cds_override: Option<&str>, rng: &dyn SecureRandom) 
             let body = assemble::open_confirmed(&cdsk, &m, &a.request_id, &nonce)?;
             let state = CdsState {
                 name: pending.name.clone(),
-                cds: cds.into(),
+                // The addresses the CDS announced (all its instances), else the one used.
+                cds: pending.announced.clone().unwrap_or_else(|| cds.into()),
                 cds_http: pending.cds_http.clone(),
                 cds_sign_key: pending.cds_sign_key.clone(),
                 request_id: pending.request_id.clone(),

@@ -107,18 +107,31 @@ pub struct ReplyA {
     pub enc: [u8; HPKE_ENC_LEN],
     /// HPKE ciphertext of the 16-byte offset H1, with its 16-byte tag.
     pub sealed_h1: Vec<u8>,
+    /// The protocol addresses the participant is to remember (several instances of one CDS,
+    /// comma-separated `HOST:PORT`s); empty when the CDS announces none (it keeps the one it used).
+    pub cds_addresses: String,
 }
 
 pub const SEALED_H1_LEN: usize = 16 + 16;
 
 impl ReplyA {
-    /// Associated data of the HPKE seal: the clear fields as encoded.
-    pub fn aad(&self) -> Result<Vec<u8>, WireError> {
+    /// The clear fields before `enc`, as encoded.
+    fn leading_fields(&self) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.request_id);
         out.extend_from_slice(&self.expires.to_be_bytes());
         put_str16(&mut out, &self.cds_http)?;
         out.extend_from_slice(&self.cds_sign_key);
+        Ok(out)
+    }
+
+    /// Associated data of the HPKE seal: the clear fields as encoded (the announced addresses,
+    /// when there are, last).
+    pub fn aad(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = self.leading_fields()?;
+        if !self.cds_addresses.is_empty() {
+            put_str16(&mut out, &self.cds_addresses)?;
+        }
         Ok(out)
     }
 
@@ -136,9 +149,12 @@ impl Msg for ReplyA {
     const TYPE: u8 = TYPE_REPLY_A;
     const NAME: &'static str = "reply A";
     fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
-        out.extend_from_slice(&self.aad()?);
+        out.extend_from_slice(&self.leading_fields()?);
         out.extend_from_slice(&self.enc);
         out.extend_from_slice(&self.sealed_h1);
+        if !self.cds_addresses.is_empty() {
+            put_str16(out, &self.cds_addresses)?;
+        }
         Ok(())
     }
     fn decode_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -148,7 +164,17 @@ impl Msg for ReplyA {
         let cds_sign_key = r.take_array("CDS signing key")?;
         let enc = r.take_array("HPKE encapsulated key")?;
         let sealed_h1 = r.take(SEALED_H1_LEN, "sealed first half")?.to_vec();
-        Ok(ReplyA { request_id, expires, cds_http, cds_sign_key, enc, sealed_h1 })
+        // Announced addresses, when the CDS sends them: never an empty string (that is "none").
+        let cds_addresses = if r.remaining() > 0 {
+            let a = r.str16("CDS addresses")?;
+            if a.is_empty() {
+                return Err(WireError::Invalid("reply A's announced CDS addresses are empty"));
+            }
+            a.to_owned()
+        } else {
+            String::new()
+        };
+        Ok(ReplyA { request_id, expires, cds_http, cds_sign_key, enc, sealed_h1, cds_addresses })
     }
 }
 

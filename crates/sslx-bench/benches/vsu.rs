@@ -123,6 +123,7 @@ fn bench_assemble(c: &mut Criterion) {
         expires: u64::MAX,
         cds_http: "",
         cds_sign_key: [0; 32],
+        cds_addresses: "",
     };
     let r = assemble::make_replies(&cdsk, "1A2B3C", &p, &rng).unwrap();
     let mut g = c.benchmark_group("vsu");
