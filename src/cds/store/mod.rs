@@ -402,6 +402,32 @@ pub struct Participant {
     pub status: ParticipantStatus,
 }
 
+impl Participant {
+    /// The participant as [`Store::confirm`] registers it from `req` (whatever the backend):
+    /// its VSU count and first VSU carried over from the registration it replaces, if any.
+    pub(crate) fn confirmed(
+        req: &RequestRow,
+        channels: String,
+        first_vsu: u64,
+        now: u64,
+        vsu_count: u32,
+        key_expires: u64,
+    ) -> Participant {
+        Participant {
+            name: req.name.clone(),
+            x25519: req.x25519,
+            ed25519: req.ed25519,
+            channels,
+            first_vsu,
+            last_vsu: now,
+            vsu_count,
+            key_expires,
+            key_renewed: None,
+            status: ParticipantStatus::Confirmed,
+        }
+    }
+}
+
 /// A principal of the KDC (5F): a user (its key from a password, with the Argon2id
 /// parameters that made it), a host or a gateway (its key in a key table).
 #[derive(Clone)]

@@ -782,18 +782,7 @@ impl Store for PgStore {
             .await
             .map_err(&err)?;
             tx.commit().await.map_err(&err)?;
-            Ok(Confirmation::Confirmed(Participant {
-                name: req.name.clone(),
-                x25519: req.x25519,
-                ed25519: req.ed25519,
-                channels,
-                first_vsu: first,
-                last_vsu: now,
-                vsu_count: count,
-                key_expires,
-                key_renewed: None,
-                status: ParticipantStatus::Confirmed,
-            }))
+            Ok(Confirmation::Confirmed(Participant::confirmed(&req, channels, first, now, count, key_expires)))
         })
     }
 

@@ -604,18 +604,7 @@ impl Store for SqliteStore {
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(Confirmation::Confirmed(Participant {
-            name: req.name.clone(),
-            x25519: req.x25519,
-            ed25519: req.ed25519,
-            channels: channels.to_owned(),
-            first_vsu: first,
-            last_vsu: now,
-            vsu_count: count,
-            key_expires,
-            key_renewed: None,
-            status: ParticipantStatus::Confirmed,
-        }))
+        Ok(Confirmation::Confirmed(Participant::confirmed(req, channels.to_owned(), first, now, count, key_expires)))
     }
 
     fn renew_key(
