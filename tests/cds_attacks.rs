@@ -283,6 +283,22 @@ fn finding_7_the_mailbox_quota_holds_against_racing_wrapping_and_one_greedy_send
 }
 
 #[test]
+fn empty_bundles_count_against_the_quotas_and_do_not_pile_up_without_end() {
+    // Each bundle weighs at least 4096 bytes: with 40,000 bytes from one sender, nine empty
+    // deposits fit (36,864) and the tenth is refused; before, every one of thousands fitted.
+    let cds = Cds::start(&["--dev", "--mailbox-sender-quota", "40000"], &[]);
+    let (alice, bob) = (enroll(&cds, "za"), enroll(&cds, "zb"));
+    let ka = keys(&alice);
+    for i in 0..9u8 {
+        let mut d = start_deposit(&cds, &ka, &bob.name, 0, 10 + i);
+        assert_eq!(next(&mut d).msg_type, TYPE_DEPOSIT_OK, "empty deposit {i}");
+    }
+    let mut tenth = start_deposit(&cds, &ka, &bob.name, 0, 19);
+    let why = refusal(&next(&mut tenth)).reason;
+    assert!(why.contains("at most 40000 from one sender") && why.contains("counts as 4096"), "{why}");
+}
+
+#[test]
 fn finding_7_expired_bundles_and_their_files_are_purged_without_a_collect() {
     let state = tempfile::tempdir().unwrap();
     let db = state.path().join("cds.db");
@@ -323,6 +339,49 @@ fn finding_7_expired_bundles_and_their_files_are_purged_without_a_collect() {
     assert_eq!(count_files(&mailbox), 0, "the expired bundle's file is still there");
     let states = sslx::relay::client::status(&cds.listen, &an, &ak, &[[7; 8]], &rng()).unwrap();
     assert_eq!(states[0].1, sslx::relay::client::DeliveryState::Expired);
+}
+
+#[test]
+fn a_deposit_cut_off_by_a_kill_leaves_its_temp_file_only_until_the_purge() {
+    let state = tempfile::tempdir().unwrap();
+    let mailbox = state.path().join("mb");
+    let a: Vec<String> = [("--db", "cds.db"), ("--outbox", "outbox"), ("--oob-dir", "oob"), ("--mailbox-dir", "mb")]
+        .iter()
+        .flat_map(|(flag, p)| [flag.to_string(), state.path().join(p).display().to_string()])
+        .collect();
+    let args: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut cds = Cds::start(&args, &[]);
+    let (alice, bob) = (enroll(&cds, "ka"), enroll(&cds, "kb"));
+    let mut d = start_deposit(&cds, &keys(&alice), &bob.name, 600_000, 1);
+    std::io::Write::write_all(&mut d, &[0u8; 100_000]).unwrap();
+    let incoming =
+        || -> Vec<std::path::PathBuf> { std::fs::read_dir(&mailbox).unwrap().map(|e| e.unwrap().path()).collect() };
+    for _ in 0..100 {
+        if !incoming().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left = incoming();
+    assert!(left.len() == 1 && left[0].file_name().unwrap().to_str().unwrap().starts_with(".incoming-"), "{left:?}");
+    cds.child.kill().unwrap();
+    cds.child.wait().unwrap();
+    drop(d);
+    // Unwritten for two hours: the leftover of a dead deposit. One written now (another
+    // instance's deposit under way, on a shared directory) stays.
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&left[0]).unwrap().set_modified(two_hours_ago).unwrap();
+    let live = mailbox.join(".incoming-live");
+    std::fs::write(&live, b"under way").unwrap();
+    let _cds = Cds::start(&args, &[]);
+    for _ in 0..100 {
+        if !left[0].exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!left[0].exists(), "the dead deposit's temp file is still there");
+    assert!(live.exists(), "a temp file written just now was taken");
 }
 
 #[test]
@@ -447,6 +506,37 @@ fn finding_15_the_mailbox_outbox_and_oob_folder_are_private() {
         for e in std::fs::read_dir(&d).unwrap() {
             assert_eq!(mode(&e.as_ref().unwrap().path()), 0o600, "{}", e.unwrap().path().display());
         }
+    }
+}
+
+#[test]
+fn a_shared_folder_given_for_secrets_is_refused_and_left_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let shared = state.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let own = |p: &str| state.path().join(p).display().to_string();
+    for flag in ["--outbox", "--oob-dir", "--mailbox-dir"] {
+        let mut args = vec!["serve".to_owned(), "--db".into(), own("cds.db"), "--listen".into(), "127.0.0.1:0".into()];
+        args.extend(["--http".into(), "127.0.0.1:0".into()]);
+        for (f, d) in [("--outbox", "outbox"), ("--oob-dir", "oob"), ("--mailbox-dir", "mb")] {
+            args.extend([f.to_owned(), if f == flag { shared.display().to_string() } else { own(d) }]);
+        }
+        let out = assert_cmd::Command::new(bin("sslx-cds"))
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("others can write in this directory (mode 1777)") && err.contains("of its own"),
+            "{flag}: {err}"
+        );
+        assert_eq!(mode(&shared), 0o777, "{flag} changed the folder's mode");
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777);
     }
 }
 

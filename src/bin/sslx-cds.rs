@@ -432,16 +432,10 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     }
     let outbox = a.outbox.clone().or_else(|| if a.smtp.is_none() { in_dev("outbox") } else { None });
     let oob_dir = a.oob_dir.clone().or_else(|| in_dev("oob"));
-    // Reply B and the PINs are written there: 0700 folders, 0600 files.
+    // Reply B and the PINs are written there: 0700 folders (refused when others can write in
+    // them), 0600 files.
     for d in outbox.iter().chain(oob_dir.iter()) {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(d)
-            .with_context(|| format!("creating {}", d.display()))?;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("chmod 700 {}", d.display()))?;
+        sslx::keys::private_dir(d)?;
     }
     let limits = sslx::cds::RateLimits {
         per_source: limit("rate-source", &a.rate_source)?,
@@ -459,7 +453,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
                 .transpose()?;
             Mailer::smtp(url, ca.as_deref()).map_err(sslx::Error::Usage)?
         }
-        (None, Some(dir)) => Mailer::outbox(dir.clone()).with_context(|| format!("the outbox {}", dir.display()))?,
+        (None, Some(dir)) => Mailer::outbox(dir.clone())?,
         (None, None) => {
             return Err(sslx::Error::Usage(
                 "no way to send email: give --smtp URL (or SSLX_SMTP), --outbox DIR, or --dev".into(),
@@ -568,6 +562,7 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     // Bundles' paths are kept in the database: the same on every instance, whatever its cwd.
     let mailbox_dir =
         std::path::absolute(&mailbox_dir).with_context(|| format!("--mailbox-dir {}", mailbox_dir.display()))?;
+    sslx::keys::private_dir(&mailbox_dir)?;
     relay.mailbox = sslx::cds::mailbox::MailboxConfig {
         dir: Some(mailbox_dir.clone()),
         quota: a.mailbox_quota,

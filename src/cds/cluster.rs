@@ -98,8 +98,10 @@ pub trait Cluster: Send + Sync {
     /// Sends `signal` to `instance`.
     fn send(&self, instance: &str, signal: Signal) -> ClusterFuture<Result<()>>;
     /// Starts listening for this instance's signals; each goes to `handler` (on the store's
-    /// runtime: it must not block). A dropped listening connection is made again.
-    fn listen(&self, handler: SignalHandler);
+    /// runtime: it must not block). A dropped listening connection is made again. The future
+    /// resolves once the first is listening: an instance taking hooks before would miss their
+    /// rings.
+    fn listen(&self, handler: SignalHandler) -> ClusterFuture<()>;
 }
 
 #[cfg(test)]

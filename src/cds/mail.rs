@@ -68,11 +68,10 @@ impl Mailer {
         Ok(Mailer::Smtp(b.timeout(Some(std::time::Duration::from_secs(30))).build()))
     }
 
-    /// Email as `.eml` files in `dir` (made 0700; each file 0600: reply B lives there).
-    pub fn outbox(dir: PathBuf) -> std::io::Result<Self> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    /// Email as `.eml` files in `dir` (made 0700, refused when others can write in it; each
+    /// file 0600: reply B lives there).
+    pub fn outbox(dir: PathBuf) -> crate::Result<Self> {
+        crate::keys::private_dir(&dir)?;
         Ok(Mailer::File(dir))
     }
 

@@ -26,6 +26,10 @@ pub const DEPOSIT_GRACE: Duration = Duration::from_secs(30);
 pub const ACK_GRACE: Duration = Duration::from_secs(300);
 pub const ACK_RATE: u64 = 1 << 20;
 
+/// What each bundle weighs against the mailbox's quotas at least (PROTOCOL.md 5D.5): a file and
+/// a row take room whatever the bundle's size, and empty bundles must not pass without end.
+pub const BUNDLE_FLOOR: u64 = 4096;
+
 /// `grace` plus one second per `rate` bytes of `size`.
 fn allowance(size: u64, rate: u64, grace: Duration) -> Duration {
     grace + Duration::from_secs(size / rate)
@@ -43,11 +47,34 @@ fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
-/// Creates the mailbox directory 0700 (bundles inside are 0600).
+/// How long a deposit's temp file may go unwritten before the purge takes it for the leftover
+/// of an instance that died mid-deposit (a live deposit writes at least once a minute).
+pub const INCOMING_ABANDONED: Duration = Duration::from_secs(3600);
+
+/// Removes the temp files (`.incoming-*`) of deposits cut off by a kill, unwritten for
+/// `INCOMING_ABANDONED` by `now` (the filesystem's clock, which wrote their times); returns how
+/// many went. With several instances on one mailbox directory, another's live deposit is
+/// never one of them.
+pub fn sweep_incoming(dir: &std::path::Path, now: std::time::SystemTime) -> std::io::Result<usize> {
+    let mut gone = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if !e.file_name().as_encoded_bytes().starts_with(b".incoming-") {
+            continue;
+        }
+        let Ok(m) = e.metadata() else { continue };
+        let idle = m.modified().ok().and_then(|t| now.duration_since(t).ok());
+        if m.is_file() && idle.is_some_and(|d| d >= INCOMING_ABANDONED) && std::fs::remove_file(e.path()).is_ok() {
+            gone += 1;
+        }
+    }
+    Ok(gone)
+}
+
+/// The mailbox directory, made 0700 if it is gone (bundles inside are 0600); one that others
+/// can write in takes no bundle.
 fn make_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    crate::keys::private_dir(dir).map_err(std::io::Error::other)
 }
 
 /// A sender deposits a bundle for a recipient.
@@ -109,6 +136,7 @@ pub async fn deposit(
             per_sender: cfg.per_sender,
             sender_total: cfg.sender_total,
             total: cfg.total,
+            floor: BUNDLE_FLOOR,
         };
         let min_free = cfg.min_free;
         let reserved = blocking(move || {

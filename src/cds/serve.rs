@@ -30,6 +30,9 @@ pub use super::conn::{Cds, CdsConfig, ConnInfo, READ_TIMEOUT};
 pub use super::limits::ConnLimits;
 use super::limits::{bucket, Pending, PendingGuard, Tally};
 
+/// How long a starting instance waits for its first LISTEN before it takes connections anyway.
+const LISTEN_WAIT: Duration = Duration::from_secs(15);
+
 pub async fn serve(
     listener: TcpListener,
     http: TcpListener,
@@ -46,11 +49,20 @@ pub async fn serve(
     // The other instances' signals for participants hooked here (rings, tickets, notices).
     if let Some(cl) = &cds.relay.cluster {
         let weak = Arc::downgrade(&cds);
-        cl.listen(Arc::new(move |s| {
+        let listening = cl.listen(Arc::new(move |s| {
             if let Some(c) = weak.upgrade() {
                 c.relay.on_signal(s);
             }
         }));
+        // Hooks taken before the LISTEN is up would miss rings: wait for it (a database slow to
+        // answer delays the start; one that does not answer is said, and tried on).
+        if tokio::time::timeout(LISTEN_WAIT, listening).await.is_err() {
+            log::warn!(
+                "not yet listening for the other instances' signals after {} s (trying on): until then, \
+                 calls from participants at other instances to those hooked here go unanswered",
+                LISTEN_WAIT.as_secs()
+            );
+        }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = axum::Router::new()
@@ -73,6 +85,18 @@ pub async fn serve(
             if let Ok(Ok(p)) = purged {
                 for f in p.bundle_files {
                     let _ = tokio::fs::remove_file(f).await;
+                }
+            }
+            // Deposits cut off by a kill (of this instance or another on the same directory).
+            if let Some(dir) = purger.relay.mailbox.dir.clone() {
+                let swept = tokio::task::spawn_blocking(move || {
+                    super::mailbox::sweep_incoming(&dir, std::time::SystemTime::now())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(n)) if n > 0 => log::info!("{n} deposit temp file(s) left by a cut-off deposit removed"),
+                    Ok(Err(e)) => log::warn!("sweeping the mailbox's abandoned deposit files: {e}"),
+                    _ => {}
                 }
             }
         }

@@ -166,6 +166,34 @@ pub fn prepare_secret_file(p: &Path) -> Result<()> {
     }
 }
 
+/// A directory secrets are written into, made 0700 (with any missing parents) if it does not
+/// exist. An existing one that group or others can write in (a shared one such as `/tmp`, given
+/// by mistake) is refused and left as it was; one only its owner can write in is tightened to
+/// 0700.
+pub fn private_dir(p: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !p.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p)
+            .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+    }
+    let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+    if !md.is_dir() {
+        return Err(KeyError::Invalid(format!("{} is not a directory", p.display())).into());
+    }
+    let mode = md.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(KeyError::SharedDir { path: p.display().to_string(), mode }.into());
+    }
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(format!("chmod 700 {}", p.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Refuses a secret file that group or others can read.
 pub fn check_secret_file_mode(p: &Path) -> Result<()> {
     let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;

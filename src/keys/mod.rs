@@ -7,8 +7,8 @@ mod pairs;
 
 pub use identity::{check_name, is_name_shaped, Identity, PublicIdentity};
 pub use keystore::{
-    check_secret_file_mode, load_identity_file, open_special, prepare_secret_file, read_secret_file, write_atomic,
-    write_secret_atomic, Home,
+    check_secret_file_mode, load_identity_file, open_special, prepare_secret_file, private_dir, read_secret_file,
+    write_atomic, write_secret_atomic, Home,
 };
 pub use line::{decode_line, encode_line, find_line, LineKind};
 pub use pairs::{closest_peer, is_paired, load_pair_key, paired_peers, paired_since, remove_pair_key, save_pair_key};
@@ -30,6 +30,9 @@ pub enum KeyError {
     BadLine { expected: &'static str, why: String, class: LineFailure },
     #[error("{path}: secret file is readable by group or others (mode {mode:o})")]
     Exposed { path: String, mode: u32 },
+    /// A directory for secrets (reply B's outbox, PINs, bundles) that others can write in.
+    #[error("{path}: group or others can write in this directory (mode {mode:o}): no secrets are kept there")]
+    SharedDir { path: String, mode: u32 },
     #[error("no identity in {0}: this home was never set up (nothing was done, nothing created)")]
     NoIdentity(String),
     #[error("an identity already exists in {0}")]
@@ -45,7 +48,7 @@ impl KeyError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KeyError::BadLine { .. } => ErrorKind::VerifyFailed,
-            KeyError::Exposed { .. } | KeyError::Damaged { .. } => ErrorKind::Failure,
+            KeyError::Exposed { .. } | KeyError::SharedDir { .. } | KeyError::Damaged { .. } => ErrorKind::Failure,
             KeyError::NoIdentity(_) => ErrorKind::NotFound,
             KeyError::IdentityExists(_) | KeyError::Invalid(_) => ErrorKind::Usage,
         }
@@ -54,6 +57,7 @@ impl KeyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             KeyError::Exposed { path, .. } => Some(format!("run: chmod 600 {path}")),
+            KeyError::SharedDir { .. } => Some("give a directory of its own (a missing one is made 0700)".into()),
             KeyError::NoIdentity(_) => Some(
                 "a wrong home? (--home, SSLX_HOME; the default is $XDG_CONFIG_HOME/sslx); a new machine: sslx keygen \
                  --name NAME"

@@ -42,7 +42,13 @@ pub fn confirmed(c: Confirmation) -> Participant {
     }
 }
 
-pub const ROOMY: MailboxLimits = MailboxLimits { quota: 1000, per_sender: 1000, sender_total: 1000, total: 1000 };
+/// Room for 250 bytes a recipient, each bundle weighing at least `floor`.
+fn quota_250(floor: u64) -> MailboxLimits {
+    MailboxLimits { quota: 250, floor, ..ROOMY }
+}
+
+pub const ROOMY: MailboxLimits =
+    MailboxLimits { quota: 1000, per_sender: 1000, sender_total: 1000, total: 1000, floor: 0 };
 
 /// What every [`Store`] must do, whatever keeps it. A new backend calls this on a fresh store.
 pub fn conformance(s: &dyn Store) {
@@ -192,7 +198,7 @@ pub fn conformance(s: &dyn Store) {
     assert_eq!(s.calls_since(now + 15).unwrap().len(), 1);
 
     // Deposits: each limit refuses, a reservation holds room until cancelled or stored.
-    let limits = MailboxLimits { quota: 100, per_sender: 60, sender_total: 80, total: 150 };
+    let limits = MailboxLimits { quota: 100, per_sender: 60, sender_total: 80, total: 150, floor: 0 };
     let a = s.bundle_reserve(&bundle("db1", "web1", 1, 50, now), limits).unwrap().unwrap();
     let why = s.bundle_reserve(&bundle("db1", "web1", 2, 20, now), limits).unwrap().unwrap_err();
     assert!(why.contains("at most 60 from one sender"), "{why}");
@@ -204,6 +210,16 @@ pub fn conformance(s: &dyn Store) {
     let why = s.bundle_reserve(&bundle("db3", "app2", 4, 41, now), limits).unwrap().unwrap_err();
     assert!(why.contains("the CDS's mailbox is full (110 of 150"), "{why}");
     assert!(s.bundle_reserve(&bundle("db3", "app2", 4, u64::MAX, now), ROOMY).unwrap().is_err(), "no overflow");
+    // Empty bundles weigh the floor: they do not pass the quotas without end.
+    let e1 = s.bundle_reserve(&bundle("db7", "app3", 21, 0, now), quota_250(100)).unwrap().unwrap();
+    let e2 = s.bundle_reserve(&bundle("db7", "app3", 22, 0, now), quota_250(100)).unwrap().unwrap();
+    let why = s.bundle_reserve(&bundle("db7", "app3", 23, 0, now), quota_250(100)).unwrap().unwrap_err();
+    assert!(why.contains("mailbox is full: 200 of 250") && why.contains("counts as 100"), "{why}");
+    let e3 = s.bundle_reserve(&bundle("db7", "app3", 23, 50, now), quota_250(0)).unwrap();
+    assert!(e3.is_ok(), "floor 0: sizes only");
+    for e in [e1, e2, e3.unwrap()] {
+        s.bundle_cancel(e).unwrap();
+    }
     s.bundle_cancel(b).unwrap();
     assert!(s.bundle_stored(b, &bundle("db2", "app1", 3, 60, now)).is_err(), "a cancelled reservation stores nothing");
     assert_eq!(s.delivery_states("app1", &[[3; 8]]).unwrap(), vec![(DeliveryState::Unknown, 0)]);

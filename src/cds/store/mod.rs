@@ -566,6 +566,9 @@ pub struct MailboxLimits {
     pub sender_total: u64,
     /// Bytes waiting in all.
     pub total: u64,
+    /// What each bundle weighs against these at least, whatever its size: its file and its row
+    /// take room too (without it, empty bundles would pass every quota, without end).
+    pub floor: u64,
 }
 
 /// What the hourly purge removed.
@@ -585,35 +588,39 @@ pub struct Limit {
 
 /// Why a deposit does not fit (the reason `bundle_reserve` gives), one wording for every backend.
 pub(crate) fn over_limit(b: &StoredBundle, limits: MailboxLimits, used: Used) -> Option<String> {
-    let fits = |have: u64, max: u64| have.checked_add(b.size).is_some_and(|t| t <= max);
+    let weight = b.size.max(limits.floor);
+    let fits = |have: u64, max: u64| have.checked_add(weight).is_some_and(|t| t <= max);
+    let this = if weight > b.size {
+        format!("this bundle is {} (and counts as {weight}, every bundle's least)", b.size)
+    } else {
+        format!("this bundle is {}", b.size)
+    };
     if b.size > i64::MAX as u64 || !fits(used.recipient, limits.quota) {
         return Some(format!(
-            "{:?}'s mailbox is full: {} of {} bytes wait, this bundle is {}",
-            b.recipient, used.recipient, limits.quota, b.size
+            "{:?}'s mailbox is full: {} of {} bytes wait, {this}",
+            b.recipient, used.recipient, limits.quota
         ));
     }
     if !fits(used.from_sender, limits.per_sender) {
         return Some(format!(
-            "{} bytes from {:?} already wait for {:?} (at most {} from one sender), this bundle is {}",
-            used.from_sender, b.sender, b.recipient, limits.per_sender, b.size
+            "{} bytes from {:?} already wait for {:?} (at most {} from one sender), {this}",
+            used.from_sender, b.sender, b.recipient, limits.per_sender
         ));
     }
     if !fits(used.sender, limits.sender_total) {
         return Some(format!(
-            "{} bytes from {:?} already wait at this CDS (at most {} from one sender), this bundle is {}",
-            used.sender, b.sender, limits.sender_total, b.size
+            "{} bytes from {:?} already wait at this CDS (at most {} from one sender), {this}",
+            used.sender, b.sender, limits.sender_total
         ));
     }
     if !fits(used.all, limits.total) {
-        return Some(format!(
-            "the CDS's mailbox is full ({} of {} bytes), this bundle is {}",
-            used.all, limits.total, b.size
-        ));
+        return Some(format!("the CDS's mailbox is full ({} of {} bytes), {this}", used.all, limits.total));
     }
     None
 }
 
-/// Bytes waiting (reserved or stored), as `over_limit` weighs a deposit against them.
+/// Bytes waiting (reserved or stored, each bundle weighing at least the limits' `floor`), as
+/// `over_limit` weighs a deposit against them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Used {
     pub recipient: u64,

@@ -992,13 +992,15 @@ impl Store for PgStore {
             let mut db = c.client().await?;
             let tx = db.transaction().await.map_err(&err)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MAILBOX_LOCK]).await.map_err(&err)?;
+            let floor = limits.floor.min(i64::MAX as u64) as i64;
             let r = tx
                 .query_one(
-                    "SELECT COALESCE(SUM(size) FILTER (WHERE recipient = $1), 0)::BIGINT,
-                            COALESCE(SUM(size) FILTER (WHERE recipient = $1 AND sender = $2), 0)::BIGINT,
-                            COALESCE(SUM(size) FILTER (WHERE sender = $2), 0)::BIGINT,
-                            COALESCE(SUM(size), 0)::BIGINT FROM bundles",
-                    &[&b.recipient, &b.sender],
+                    "SELECT COALESCE(SUM(w) FILTER (WHERE recipient = $1), 0)::BIGINT,
+                            COALESCE(SUM(w) FILTER (WHERE recipient = $1 AND sender = $2), 0)::BIGINT,
+                            COALESCE(SUM(w) FILTER (WHERE sender = $2), 0)::BIGINT,
+                            COALESCE(SUM(w), 0)::BIGINT
+                     FROM (SELECT recipient, sender, GREATEST(size, $3) AS w FROM bundles) b",
+                    &[&b.recipient, &b.sender, &floor],
                 )
                 .await
                 .map_err(&err)?;
@@ -1546,24 +1548,34 @@ impl crate::cds::cluster::Cluster for PgCluster {
         })
     }
 
-    fn listen(&self, handler: crate::cds::cluster::SignalHandler) {
+    fn listen(&self, handler: crate::cds::cluster::SignalHandler) -> crate::cds::cluster::ClusterFuture<()> {
         let c = self.ctx.clone();
+        let (up_tx, up_rx) = tokio::sync::oneshot::channel();
         self.handle.spawn(async move {
             let mut backoff = crate::net::Backoff::between(Duration::from_millis(200), Duration::from_secs(10));
             let rng = SystemRandom::new();
+            let mut up = Some(up_tx);
             loop {
-                match listen_once(&c, &handler).await {
+                match listen_once(&c, &handler, &mut up).await {
                     Ok(()) => backoff.reset(),
                     Err(e) => log::warn!("listening for the other instances' signals: {e}"),
                 }
                 tokio::time::sleep(backoff.next_wait(&rng)).await;
             }
         });
+        Box::pin(async move {
+            let _ = up_rx.await;
+        })
     }
 }
 
-/// One listening connection, until it drops: `LISTEN sslx_<id>`, each notification to `handler`.
-async fn listen_once(c: &Ctx, handler: &crate::cds::cluster::SignalHandler) -> Result<()> {
+/// One listening connection, until it drops: `LISTEN sslx_<id>`, each notification to `handler`;
+/// `up` is told once the LISTEN took (the first time only).
+async fn listen_once(
+    c: &Ctx,
+    handler: &crate::cds::cluster::SignalHandler,
+    up: &mut Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<()> {
     use tokio_postgres::AsyncMessage;
     let err = c.err();
     let (client, mut conn) = match &c.tls {
@@ -1596,6 +1608,9 @@ async fn listen_once(c: &Ctx, handler: &crate::cds::cluster::SignalHandler) -> R
     });
     let channel = channel_of(&c.instance);
     client.batch_execute(&format!("LISTEN {channel}")).await.map_err(&err)?;
+    if let Some(up) = up.take() {
+        let _ = up.send(());
+    }
     let key = c.at_rest.signal_key();
     // Nothing else is asked on this connection: a ping now and then finds one that went deaf
     // (a half-open TCP connection would otherwise lose every signal unnoticed).

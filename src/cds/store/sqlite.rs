@@ -791,14 +791,18 @@ impl Store for SqliteStore {
         let sum = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
             tx.query_row(sql, p, |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64).map_err(&err)
         };
+        let floor = limits.floor.min(i64::MAX as u64) as i64;
         let used = Used {
-            recipient: sum("SELECT COALESCE(SUM(size), 0) FROM bundles WHERE recipient = ?1", &[&b.recipient])?,
-            from_sender: sum(
-                "SELECT COALESCE(SUM(size), 0) FROM bundles WHERE recipient = ?1 AND sender = ?2",
-                &[&b.recipient, &b.sender],
+            recipient: sum(
+                "SELECT COALESCE(SUM(MAX(size, ?2)), 0) FROM bundles WHERE recipient = ?1",
+                &[&b.recipient, &floor],
             )?,
-            sender: sum("SELECT COALESCE(SUM(size), 0) FROM bundles WHERE sender = ?1", &[&b.sender])?,
-            all: sum("SELECT COALESCE(SUM(size), 0) FROM bundles", &[])?,
+            from_sender: sum(
+                "SELECT COALESCE(SUM(MAX(size, ?3)), 0) FROM bundles WHERE recipient = ?1 AND sender = ?2",
+                &[&b.recipient, &b.sender, &floor],
+            )?,
+            sender: sum("SELECT COALESCE(SUM(MAX(size, ?2)), 0) FROM bundles WHERE sender = ?1", &[&b.sender, &floor])?,
+            all: sum("SELECT COALESCE(SUM(MAX(size, ?1)), 0) FROM bundles", &[&floor])?,
         };
         if let Some(why) = over_limit(b, limits, used) {
             return Ok(Err(why));
