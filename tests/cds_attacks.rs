@@ -373,15 +373,18 @@ fn a_deposit_cut_off_by_a_kill_leaves_its_temp_file_only_until_the_purge() {
     std::fs::File::options().write(true).open(&left[0]).unwrap().set_modified(two_hours_ago).unwrap();
     let live = mailbox.join(".incoming-live");
     std::fs::write(&live, b"under way").unwrap();
-    let _cds = Cds::start(&args, &[]);
-    for _ in 0..100 {
-        if !left[0].exists() {
+    let cds = Cds::start(&args, &[]);
+    // The sweep is done when it says so (it runs with the purge at start).
+    for _ in 0..400 {
+        if std::fs::read_to_string(&cds.stderr_log).unwrap_or_default().contains("deposit temp file(s)") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!left[0].exists(), "the dead deposit's temp file is still there");
     assert!(live.exists(), "a temp file written just now was taken");
+    let log = std::fs::read_to_string(&cds.stderr_log).unwrap();
+    assert!(log.contains("1 deposit temp file(s) left by a cut-off deposit removed"), "{log}");
 }
 
 #[test]
@@ -537,6 +540,22 @@ fn a_shared_folder_given_for_secrets_is_refused_and_left_as_it_was() {
         );
         assert_eq!(mode(&shared), 0o777, "{flag} changed the folder's mode");
         assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777);
+    }
+    // A private folder of another user's (as root, where one can be made): refused too.
+    if unsafe { libc::geteuid() } == 0 {
+        let theirs = state.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let out = assert_cmd::Command::new(bin("sslx-cds"))
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--outbox"])
+            .arg(&theirs)
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
     }
 }
 

@@ -15,11 +15,11 @@ fn version(v: &str) -> [u32; 3] {
 fn no_locked_dependency_needs_a_newer_rust_than_rust_version_says() {
     // The packages this machine builds (a fresh machine has no others downloaded: offline,
     // the Windows-only ones would fail the resolution; sslx is built for Unix only).
-    let rustc = std::process::Command::new("rustc").arg("-vV").output().expect("running rustc -vV");
-    let host = String::from_utf8_lossy(&rustc.stdout)
+    let cargo = std::process::Command::new(env!("CARGO")).arg("-vV").output().expect("running cargo -vV");
+    let host = String::from_utf8_lossy(&cargo.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
-        .expect("rustc -vV names the host");
+        .expect("cargo -vV names the host");
     let out = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--locked", "--offline", "--format-version", "1", "--filter-platform", &host])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

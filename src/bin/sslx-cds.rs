@@ -563,6 +563,21 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     let mailbox_dir =
         std::path::absolute(&mailbox_dir).with_context(|| format!("--mailbox-dir {}", mailbox_dir.display()))?;
     sslx::keys::private_dir(&mailbox_dir)?;
+    // Every bundle counts as at least BUNDLE_FLOOR: a smaller quota would take none.
+    for (flag, q) in [
+        ("--mailbox-quota", a.mailbox_quota),
+        ("--mailbox-sender-quota", a.mailbox_sender_quota),
+        ("--mailbox-sender-total", a.mailbox_sender_total),
+        ("--mailbox-total", a.mailbox_total),
+    ] {
+        let floor = sslx::cds::store::BUNDLE_FLOOR;
+        if q < floor {
+            return Err(sslx::Error::Usage(format!(
+                "{flag} {q}: at least {floor} (every bundle counts as {floor} bytes or more, so less would take none)"
+            ))
+            .into());
+        }
+    }
     relay.mailbox = sslx::cds::mailbox::MailboxConfig {
         dir: Some(mailbox_dir.clone()),
         quota: a.mailbox_quota,
@@ -587,6 +602,8 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
             cds.cfg.conn.max_pending
         );
     }
+    // Several instances: the others' signals are listened for before anyone is told we are up.
+    sslx::cds::serve::listen_to_cluster(&cds).await;
 
     let info = serde_json::json!({
         "listen": listen_addr.to_string(),

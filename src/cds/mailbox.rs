@@ -26,10 +26,6 @@ pub const DEPOSIT_GRACE: Duration = Duration::from_secs(30);
 pub const ACK_GRACE: Duration = Duration::from_secs(300);
 pub const ACK_RATE: u64 = 1 << 20;
 
-/// What each bundle weighs against the mailbox's quotas at least (PROTOCOL.md 5D.5): a file and
-/// a row take room whatever the bundle's size, and empty bundles must not pass without end.
-pub const BUNDLE_FLOOR: u64 = 4096;
-
 /// `grace` plus one second per `rate` bytes of `size`.
 fn allowance(size: u64, rate: u64, grace: Duration) -> Duration {
     grace + Duration::from_secs(size / rate)
@@ -51,14 +47,21 @@ fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
 /// of an instance that died mid-deposit (a live deposit writes at least once a minute).
 pub const INCOMING_ABANDONED: Duration = Duration::from_secs(3600);
 
+/// The time by the clock that stamps files in `dir`: on a shared (network) directory that is
+/// the file server's, which may differ from this machine's. Read off a temp file made there.
+pub fn dir_clock(dir: &std::path::Path) -> std::io::Result<std::time::SystemTime> {
+    let probe = tempfile::Builder::new().prefix(".clock-").tempfile_in(dir)?;
+    probe.as_file().metadata()?.modified()
+}
+
 /// Removes the temp files (`.incoming-*`) of deposits cut off by a kill, unwritten for
-/// `INCOMING_ABANDONED` by `now` (the filesystem's clock, which wrote their times); returns how
+/// `INCOMING_ABANDONED` by `now` (by the clock that stamped them: [`dir_clock`]); returns how
 /// many went. With several instances on one mailbox directory, another's live deposit is
 /// never one of them.
 pub fn sweep_incoming(dir: &std::path::Path, now: std::time::SystemTime) -> std::io::Result<usize> {
     let mut gone = 0;
     for e in std::fs::read_dir(dir)? {
-        let e = e?;
+        let Ok(e) = e else { continue };
         if !e.file_name().as_encoded_bytes().starts_with(b".incoming-") {
             continue;
         }
@@ -136,7 +139,6 @@ pub async fn deposit(
             per_sender: cfg.per_sender,
             sender_total: cfg.sender_total,
             total: cfg.total,
-            floor: BUNDLE_FLOOR,
         };
         let min_free = cfg.min_free;
         let reserved = blocking(move || {

@@ -33,6 +33,30 @@ use super::limits::{bucket, Pending, PendingGuard, Tally};
 /// How long a starting instance waits for its first LISTEN before it takes connections anyway.
 const LISTEN_WAIT: Duration = Duration::from_secs(15);
 
+/// With several instances on one store: listens for the other instances' signals for
+/// participants hooked here (rings, tickets, notices), and returns once that is under way (or
+/// after `LISTEN_WAIT`, said in the log). Call it before saying the CDS is ready: hooks taken
+/// before would miss their rings. Nothing to do for a CDS on its own.
+pub async fn listen_to_cluster(cds: &Arc<Cds>) {
+    let Some(cl) = &cds.relay.cluster else { return };
+    let weak = Arc::downgrade(cds);
+    let listening = cl.listen(Arc::new(move |s| {
+        if let Some(c) = weak.upgrade() {
+            c.relay.on_signal(s);
+        }
+    }));
+    // A database slow to answer delays the start; one that does not answer is said, and tried on.
+    if tokio::time::timeout(LISTEN_WAIT, listening).await.is_err() {
+        log::warn!(
+            "not yet listening for the other instances' signals after {} s (trying on): until then, \
+             calls from participants at other instances to those hooked here go unanswered",
+            LISTEN_WAIT.as_secs()
+        );
+    }
+}
+
+/// Serves the protocol on `listener` and HTTP on `http` until `shutdown` (with several instances,
+/// after [`listen_to_cluster`]).
 pub async fn serve(
     listener: TcpListener,
     http: TcpListener,
@@ -45,24 +69,6 @@ pub async fn serve(
         Ok(Ok(n)) if n > 0 => log::info!("{n} deposit(s) cut off by the last stop forgotten"),
         Ok(Err(e)) => log::warn!("forgetting the last stop's deposits: {e}"),
         _ => {}
-    }
-    // The other instances' signals for participants hooked here (rings, tickets, notices).
-    if let Some(cl) = &cds.relay.cluster {
-        let weak = Arc::downgrade(&cds);
-        let listening = cl.listen(Arc::new(move |s| {
-            if let Some(c) = weak.upgrade() {
-                c.relay.on_signal(s);
-            }
-        }));
-        // Hooks taken before the LISTEN is up would miss rings: wait for it (a database slow to
-        // answer delays the start; one that does not answer is said, and tried on).
-        if tokio::time::timeout(LISTEN_WAIT, listening).await.is_err() {
-            log::warn!(
-                "not yet listening for the other instances' signals after {} s (trying on): until then, \
-                 calls from participants at other instances to those hooked here go unanswered",
-                LISTEN_WAIT.as_secs()
-            );
-        }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = axum::Router::new()
@@ -90,7 +96,7 @@ pub async fn serve(
             // Deposits cut off by a kill (of this instance or another on the same directory).
             if let Some(dir) = purger.relay.mailbox.dir.clone() {
                 let swept = tokio::task::spawn_blocking(move || {
-                    super::mailbox::sweep_incoming(&dir, std::time::SystemTime::now())
+                    super::mailbox::sweep_incoming(&dir, super::mailbox::dir_clock(&dir)?)
                 })
                 .await;
                 match swept {

@@ -167,28 +167,40 @@ pub fn prepare_secret_file(p: &Path) -> Result<()> {
 }
 
 /// A directory secrets are written into, made 0700 (with any missing parents) if it does not
-/// exist. An existing one that group or others can write in (a shared one such as `/tmp`, given
-/// by mistake) is refused and left as it was; one only its owner can write in is tightened to
-/// 0700.
+/// exist. An existing one must belong to this process's user; one that group or others can
+/// write in (a shared one such as `/tmp`, given by mistake) is refused and left as it was; one
+/// only its owner writes in but others may read is tightened to 0700 (said in the log). The
+/// checks and the chmod are made on one open handle (a path swapped in between changes nothing).
 pub fn private_dir(p: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !p.exists() {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let made = !p.exists();
+    if made {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(p)
             .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
     }
-    let md = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    if !md.is_dir() {
-        return Err(KeyError::Invalid(format!("{} is not a directory", p.display())).into());
-    }
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(p)
+        .map_err(|e| Error::io(format!("opening the directory {}", p.display()), e))?;
+    let md = dir.metadata().map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
     let mode = md.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if md.uid() != me {
+        return Err(KeyError::ForeignDir { path: p.display().to_string(), owner: md.uid() }.into());
+    }
+    if !made && mode & 0o022 != 0 {
         return Err(KeyError::SharedDir { path: p.display().to_string(), mode }.into());
     }
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
+    if mode & 0o077 != 0 || (made && mode != 0o700) {
+        if !made {
+            log::warn!("{}: others could read it (mode {mode:o}): made 0700", p.display());
+        }
+        dir.set_permissions(std::fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::io(format!("chmod 700 {}", p.display()), e))?;
     }
     Ok(())

@@ -33,6 +33,9 @@ pub enum KeyError {
     /// A directory for secrets (reply B's outbox, PINs, bundles) that others can write in.
     #[error("{path}: group or others can write in this directory (mode {mode:o}): no secrets are kept there")]
     SharedDir { path: String, mode: u32 },
+    /// A directory for secrets that belongs to another user.
+    #[error("{path}: this directory belongs to another user (uid {owner}): no secrets are kept there")]
+    ForeignDir { path: String, owner: u32 },
     #[error("no identity in {0}: this home was never set up (nothing was done, nothing created)")]
     NoIdentity(String),
     #[error("an identity already exists in {0}")]
@@ -48,7 +51,10 @@ impl KeyError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KeyError::BadLine { .. } => ErrorKind::VerifyFailed,
-            KeyError::Exposed { .. } | KeyError::SharedDir { .. } | KeyError::Damaged { .. } => ErrorKind::Failure,
+            KeyError::Exposed { .. }
+            | KeyError::SharedDir { .. }
+            | KeyError::ForeignDir { .. }
+            | KeyError::Damaged { .. } => ErrorKind::Failure,
             KeyError::NoIdentity(_) => ErrorKind::NotFound,
             KeyError::IdentityExists(_) | KeyError::Invalid(_) => ErrorKind::Usage,
         }
@@ -57,7 +63,9 @@ impl KeyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             KeyError::Exposed { path, .. } => Some(format!("run: chmod 600 {path}")),
-            KeyError::SharedDir { .. } => Some("give a directory of its own (a missing one is made 0700)".into()),
+            KeyError::SharedDir { .. } | KeyError::ForeignDir { .. } => {
+                Some("give a directory of its own (a missing one is made 0700)".into())
+            }
             KeyError::NoIdentity(_) => Some(
                 "a wrong home? (--home, SSLX_HOME; the default is $XDG_CONFIG_HOME/sslx); a new machine: sslx keygen \
                  --name NAME"

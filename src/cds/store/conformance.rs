@@ -42,13 +42,8 @@ pub fn confirmed(c: Confirmation) -> Participant {
     }
 }
 
-/// Room for 250 bytes a recipient, each bundle weighing at least `floor`.
-fn quota_250(floor: u64) -> MailboxLimits {
-    MailboxLimits { quota: 250, floor, ..ROOMY }
-}
-
 pub const ROOMY: MailboxLimits =
-    MailboxLimits { quota: 1000, per_sender: 1000, sender_total: 1000, total: 1000, floor: 0 };
+    MailboxLimits { quota: 1_000_000, per_sender: 1_000_000, sender_total: 1_000_000, total: 1_000_000 };
 
 /// What every [`Store`] must do, whatever keeps it. A new backend calls this on a fresh store.
 pub fn conformance(s: &dyn Store) {
@@ -198,37 +193,41 @@ pub fn conformance(s: &dyn Store) {
     assert_eq!(s.calls_since(now + 15).unwrap().len(), 1);
 
     // Deposits: each limit refuses, a reservation holds room until cancelled or stored.
-    let limits = MailboxLimits { quota: 100, per_sender: 60, sender_total: 80, total: 150, floor: 0 };
-    let a = s.bundle_reserve(&bundle("db1", "web1", 1, 50, now), limits).unwrap().unwrap();
-    let why = s.bundle_reserve(&bundle("db1", "web1", 2, 20, now), limits).unwrap().unwrap_err();
-    assert!(why.contains("at most 60 from one sender"), "{why}");
-    let why = s.bundle_reserve(&bundle("db1", "app1", 2, 51, now), limits).unwrap().unwrap_err();
-    assert!(why.contains("mailbox is full: 50 of 100"), "{why}");
-    let why = s.bundle_reserve(&bundle("db2", "web1", 2, 31, now), limits).unwrap().unwrap_err();
-    assert!(why.contains("at most 80 from one sender"), "{why}");
-    let b = s.bundle_reserve(&bundle("db2", "app1", 3, 60, now), limits).unwrap().unwrap();
-    let why = s.bundle_reserve(&bundle("db3", "app2", 4, 41, now), limits).unwrap().unwrap_err();
-    assert!(why.contains("the CDS's mailbox is full (110 of 150"), "{why}");
+    let limits = MailboxLimits { quota: 100_000, per_sender: 60_000, sender_total: 80_000, total: 150_000 };
+    let a = s.bundle_reserve(&bundle("db1", "web1", 1, 50_000, now), limits).unwrap().unwrap();
+    let why = s.bundle_reserve(&bundle("db1", "web1", 2, 20_000, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("at most 60000 from one sender"), "{why}");
+    let why = s.bundle_reserve(&bundle("db1", "app1", 2, 51_000, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("mailbox is full: 50000 of 100000"), "{why}");
+    let why = s.bundle_reserve(&bundle("db2", "web1", 2, 31_000, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("at most 80000 from one sender"), "{why}");
+    let b = s.bundle_reserve(&bundle("db2", "app1", 3, 60_000, now), limits).unwrap().unwrap();
+    let why = s.bundle_reserve(&bundle("db3", "app2", 4, 41_000, now), limits).unwrap().unwrap_err();
+    assert!(why.contains("the CDS's mailbox is full (110000 of 150000"), "{why}");
     assert!(s.bundle_reserve(&bundle("db3", "app2", 4, u64::MAX, now), ROOMY).unwrap().is_err(), "no overflow");
-    // Empty bundles weigh the floor: they do not pass the quotas without end.
-    let e1 = s.bundle_reserve(&bundle("db7", "app3", 21, 0, now), quota_250(100)).unwrap().unwrap();
-    let e2 = s.bundle_reserve(&bundle("db7", "app3", 22, 0, now), quota_250(100)).unwrap().unwrap();
-    let why = s.bundle_reserve(&bundle("db7", "app3", 23, 0, now), quota_250(100)).unwrap().unwrap_err();
-    assert!(why.contains("mailbox is full: 200 of 250") && why.contains("counts as 100"), "{why}");
-    let e3 = s.bundle_reserve(&bundle("db7", "app3", 23, 50, now), quota_250(0)).unwrap();
-    assert!(e3.is_ok(), "floor 0: sizes only");
-    for e in [e1, e2, e3.unwrap()] {
-        s.bundle_cancel(e).unwrap();
+    // Empty bundles weigh BUNDLE_FLOOR (4096): they do not pass the quotas without end; the
+    // room they held is given back exactly when they go.
+    let ten_k = MailboxLimits { quota: 10_000, ..ROOMY };
+    for round in 0..2u8 {
+        let e1 = s.bundle_reserve(&bundle("db7", "app3", 21 + round, 0, now), ten_k).unwrap().unwrap();
+        let e2 = s.bundle_reserve(&bundle("db7", "app3", 23 + round, 0, now), ten_k).unwrap().unwrap();
+        let why = s.bundle_reserve(&bundle("db7", "app3", 25, 0, now), ten_k).unwrap().unwrap_err();
+        assert!(why.contains("mailbox is full: 8192 of 10000") && why.contains("counts as 4096"), "{why}");
+        s.bundle_cancel(e1).unwrap();
+        s.bundle_cancel(e2).unwrap();
     }
     s.bundle_cancel(b).unwrap();
-    assert!(s.bundle_stored(b, &bundle("db2", "app1", 3, 60, now)).is_err(), "a cancelled reservation stores nothing");
+    assert!(
+        s.bundle_stored(b, &bundle("db2", "app1", 3, 60_000, now)).is_err(),
+        "a cancelled reservation stores nothing"
+    );
     assert_eq!(s.delivery_states("app1", &[[3; 8]]).unwrap(), vec![(DeliveryState::Unknown, 0)]);
     let (none, _) = s.bundle_next("db2", now, &HashSet::new()).unwrap();
     assert!(none.is_none(), "a reservation is not a bundle to collect");
     assert_eq!(s.delivery_states("web1", &[[1; 8], [9; 8]]).unwrap(), vec![(DeliveryState::Unknown, 0); 2]);
 
     // Stored: queued for its sender; collected in order, kept ones skipped, expired dropped.
-    s.bundle_stored(a, &bundle("db1", "web1", 1, 50, now)).unwrap();
+    s.bundle_stored(a, &bundle("db1", "web1", 1, 50_000, now)).unwrap();
     let mut old = bundle("db1", "app1", 7, 10, now - 7200);
     old.expires = now - 1;
     let o = s.bundle_reserve(&old, ROOMY).unwrap().unwrap();
@@ -238,7 +237,7 @@ pub fn conformance(s: &dyn Store) {
     assert_eq!(s.delivery_states("web1", &[[1; 8]]).unwrap(), vec![(DeliveryState::Queued, now)]);
     let (next, gone) = s.bundle_next("db1", now, &HashSet::new()).unwrap();
     let (id, got) = next.unwrap();
-    assert_eq!((id, got), (a, bundle("db1", "web1", 1, 50, now)));
+    assert_eq!((id, got), (a, bundle("db1", "web1", 1, 50_000, now)));
     assert!(gone.is_empty(), "the expired one lies behind the first: not met yet");
     let (next, gone) = s.bundle_next("db1", now, &HashSet::from([a])).unwrap();
     assert_eq!(next.unwrap().0, c);

@@ -566,9 +566,18 @@ pub struct MailboxLimits {
     pub sender_total: u64,
     /// Bytes waiting in all.
     pub total: u64,
-    /// What each bundle weighs against these at least, whatever its size: its file and its row
-    /// take room too (without it, empty bundles would pass every quota, without end).
-    pub floor: u64,
+}
+
+/// What each bundle weighs against the quotas at least, whatever its size: its file and its row
+/// take room too (without it, empty bundles would pass every quota, without end). The stores
+/// keep running totals of these weights (`mailbox_use`, kept by triggers on `bundles`), so the
+/// number is in their schemas too (`sqlite::V7`, `postgres::PG_V3`).
+pub const BUNDLE_FLOOR: u64 = 4096;
+
+/// The running totals a deposit is weighed against, as keys of `mailbox_use`: everything, the
+/// recipient's, the sender's, and the sender's for this recipient (names hold no spaces).
+pub(crate) fn use_keys(recipient: &str, sender: &str) -> [String; 4] {
+    ["*".to_owned(), format!("r {recipient}"), format!("s {sender}"), format!("p {recipient} {sender}")]
 }
 
 /// What the hourly purge removed.
@@ -588,7 +597,7 @@ pub struct Limit {
 
 /// Why a deposit does not fit (the reason `bundle_reserve` gives), one wording for every backend.
 pub(crate) fn over_limit(b: &StoredBundle, limits: MailboxLimits, used: Used) -> Option<String> {
-    let weight = b.size.max(limits.floor);
+    let weight = b.size.max(BUNDLE_FLOOR);
     let fits = |have: u64, max: u64| have.checked_add(weight).is_some_and(|t| t <= max);
     let this = if weight > b.size {
         format!("this bundle is {} (and counts as {weight}, every bundle's least)", b.size)
@@ -619,7 +628,7 @@ pub(crate) fn over_limit(b: &StoredBundle, limits: MailboxLimits, used: Used) ->
     None
 }
 
-/// Bytes waiting (reserved or stored, each bundle weighing at least the limits' `floor`), as
+/// Bytes waiting (reserved or stored, each bundle weighing at least `BUNDLE_FLOOR`), as
 /// `over_limit` weighs a deposit against them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Used {

@@ -25,7 +25,7 @@ use tokio_postgres::Row;
 
 /// The migrations of the PostgreSQL schema, in order: migration `i` takes the database from
 /// version `i` to `i + 1` (recorded in `sslx_schema`).
-pub static PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2];
+pub static PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2, PG_V3];
 
 /// Version 1: every table of SQLite's version 6, in PostgreSQL's types, and the instances.
 const PG_V1: &str = "
@@ -81,6 +81,44 @@ CREATE TABLE hooks (
 CREATE INDEX hooks_instance ON hooks (instance);
 ";
 
+/// Version 3: what waits in the mailbox, by `store::use_keys`, each bundle weighing
+/// `GREATEST(size, 4096)` (`store::BUNDLE_FLOOR`), kept by a trigger on every insert, delete and
+/// change of a bundle (SQLite's version 7). The `*` row is updated first, and every transaction
+/// that changes bundles takes `MAILBOX_LOCK` before it touches one: no two of them deadlock on
+/// the totals' rows.
+pub(crate) const PG_V3: &str = "
+CREATE TABLE mailbox_use (k TEXT PRIMARY KEY, bytes BIGINT NOT NULL);
+INSERT INTO mailbox_use (k, bytes)
+    SELECT k, SUM(w) FROM (
+        SELECT '*' AS k, GREATEST(size, 4096) AS w FROM bundles
+        UNION ALL SELECT 'r ' || recipient, GREATEST(size, 4096) FROM bundles
+        UNION ALL SELECT 's ' || sender, GREATEST(size, 4096) FROM bundles
+        UNION ALL SELECT 'p ' || recipient || ' ' || sender, GREATEST(size, 4096) FROM bundles) w
+    GROUP BY k;
+CREATE FUNCTION sslx_mailbox_use() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE mailbox_use SET bytes = bytes - GREATEST(OLD.size, 4096) WHERE k = '*';
+        UPDATE mailbox_use SET bytes = bytes - GREATEST(OLD.size, 4096)
+            WHERE k IN ('r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
+        DELETE FROM mailbox_use WHERE bytes <= 0
+            AND k IN ('*', 'r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO mailbox_use (k, bytes) VALUES ('*', GREATEST(NEW.size, 4096))
+            ON CONFLICT (k) DO UPDATE SET bytes = mailbox_use.bytes + EXCLUDED.bytes;
+        INSERT INTO mailbox_use (k, bytes) VALUES
+            ('r ' || NEW.recipient, GREATEST(NEW.size, 4096)), ('s ' || NEW.sender, GREATEST(NEW.size, 4096)),
+            ('p ' || NEW.recipient || ' ' || NEW.sender, GREATEST(NEW.size, 4096))
+            ON CONFLICT (k) DO UPDATE SET bytes = mailbox_use.bytes + EXCLUDED.bytes;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER bundles_use AFTER INSERT OR DELETE OR UPDATE OF size, recipient, sender ON bundles
+    FOR EACH ROW EXECUTE FUNCTION sslx_mailbox_use();
+";
+
 /// How often an instance tells the database it is alive, and after how long without a word it
 /// counts as gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -88,8 +126,19 @@ pub const GONE_AFTER_SECS: u32 = 30;
 
 /// The advisory lock that serializes migrations (any 64-bit number of our own).
 const MIGRATION_LOCK: i64 = 0x7373_6c78_6364_7301;
-/// The advisory lock that serializes mailbox reservations (their sums are over every bundle).
+/// The advisory lock that serializes every change to `bundles` (reservations weigh the totals
+/// they keep; taken before any bundle's row, it orders the totals' row locks too).
 const MAILBOX_LOCK: i64 = 0x7373_6c78_6364_7302;
+
+/// A transaction that may change `bundles`: `MAILBOX_LOCK` first.
+async fn mailbox_tx<'a>(
+    db: &'a mut deadpool_postgres::Object,
+    err: &impl Fn(tokio_postgres::Error) -> Error,
+) -> Result<deadpool_postgres::Transaction<'a>> {
+    let tx = db.transaction().await.map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MAILBOX_LOCK]).await.map_err(err)?;
+    Ok(tx)
+}
 /// The advisory lock the hourly purge takes (one instance purges at a time).
 const PURGE_LOCK: i64 = 0x7373_6c78_6364_7303;
 
@@ -990,22 +1039,17 @@ impl Store for PgStore {
         self.run(async move {
             let err = c.err();
             let mut db = c.client().await?;
-            let tx = db.transaction().await.map_err(&err)?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MAILBOX_LOCK]).await.map_err(&err)?;
-            let floor = limits.floor.min(i64::MAX as u64) as i64;
-            let r = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(w) FILTER (WHERE recipient = $1), 0)::BIGINT,
-                            COALESCE(SUM(w) FILTER (WHERE recipient = $1 AND sender = $2), 0)::BIGINT,
-                            COALESCE(SUM(w) FILTER (WHERE sender = $2), 0)::BIGINT,
-                            COALESCE(SUM(w), 0)::BIGINT
-                     FROM (SELECT recipient, sender, GREATEST(size, $3) AS w FROM bundles) b",
-                    &[&b.recipient, &b.sender, &floor],
-                )
+            let tx = mailbox_tx(&mut db, &err).await?;
+            let keys = use_keys(&b.recipient, &b.sender);
+            let rows = tx
+                .query("SELECT k, bytes FROM mailbox_use WHERE k = ANY($1)", &[&keys.to_vec()])
                 .await
                 .map_err(&err)?;
-            let u = |i: usize| r.get::<_, i64>(i).max(0) as u64;
-            let used = Used { recipient: u(0), from_sender: u(1), sender: u(2), all: u(3) };
+            let of = |k: &str| {
+                rows.iter().find(|r| r.get::<_, &str>(0) == k).map_or(0, |r| r.get::<_, i64>(1).max(0) as u64)
+            };
+            let [all, recipient, sender, pair] = &keys;
+            let used = Used { recipient: of(recipient), from_sender: of(pair), sender: of(sender), all: of(all) };
             if let Some(why) = over_limit(&b, limits, used) {
                 return Ok(Err(why));
             }
@@ -1029,12 +1073,11 @@ impl Store for PgStore {
     fn bundle_cancel(&self, id: i64) -> Result<()> {
         let c = self.ctx();
         self.run(async move {
-            c.client()
-                .await?
-                .execute("DELETE FROM bundles WHERE id = $1 AND NOT stored", &[&id])
-                .await
-                .map_err(c.err())?;
-            Ok(())
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = mailbox_tx(&mut db, &err).await?;
+            tx.execute("DELETE FROM bundles WHERE id = $1 AND NOT stored", &[&id]).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)
         })
     }
 
@@ -1075,9 +1118,11 @@ impl Store for PgStore {
             // This instance's own (it is starting: none is under way) and those of instances that
             // are gone (and older ones, from before instances had names); another live instance
             // may be taking a deposit now.
-            let db = c.client().await?;
+            let err = c.err();
+            let mut db = c.client().await?;
+            let tx = mailbox_tx(&mut db, &err).await?;
             let live = "SELECT id FROM instances WHERE heartbeat > now() - make_interval(secs => $1)";
-            let n = db
+            let n = tx
                 .execute(
                     &format!(
                         "DELETE FROM bundles WHERE NOT stored AND (reserved_by IS NULL OR reserved_by = $2
@@ -1086,7 +1131,8 @@ impl Store for PgStore {
                     &[&(GONE_AFTER_SECS as f64), &c.instance],
                 )
                 .await
-                .map_err(c.err())?;
+                .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
             Ok(n as usize)
         })
     }
@@ -1116,7 +1162,7 @@ impl Store for PgStore {
                         return Ok((Some((id, b)), gone));
                     }
                     // Expired: it leaves (once, whichever instance sees it first).
-                    let tx = db.transaction().await.map_err(&err)?;
+                    let tx = mailbox_tx(&mut db, &err).await?;
                     let n = tx.execute("DELETE FROM bundles WHERE id = $1", &[&id]).await.map_err(&err)?;
                     if n == 1 {
                         bundle_gone(&tx, &c, &b.sender, &b.bundle_id, DeliveryState::Expired, now).await?;
@@ -1136,7 +1182,7 @@ impl Store for PgStore {
         self.run(async move {
             let err = c.err();
             let mut db = c.client().await?;
-            let tx = db.transaction().await.map_err(&err)?;
+            let tx = mailbox_tx(&mut db, &err).await?;
             let row = tx
                 .query_opt(
                     "DELETE FROM bundles WHERE id = $1 AND recipient = $2 AND stored RETURNING sender, bundle_id, path",
@@ -1352,6 +1398,8 @@ impl Store for PgStore {
             if !ours {
                 return Ok(Purged::default());
             }
+            // Bundles change below: the mailbox's lock before any of their rows.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MAILBOX_LOCK]).await.map_err(&err)?;
             // Reservations of instances that are gone: no deposit is arriving for them.
             tx.execute(&format!("DELETE FROM bundles WHERE NOT stored AND reserved_by NOT IN ({LIVE})"), &[])
                 .await

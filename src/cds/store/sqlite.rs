@@ -10,7 +10,9 @@ use std::sync::Mutex;
 /// reservation flag of deposits; 3 makes the enum columns strict (`CHECK`), splits a call's
 /// result into its outcome and detail, and drops the unused `mailbox` table; 4 makes bundle ids
 /// never reused (`AUTOINCREMENT`: an item id a recipient acknowledges late names no other bundle);
-/// 5 adds when a participant's key was last renewed; 6 the KDC's principals (5F).
+/// 5 adds when a participant's key was last renewed; 6 the KDC's principals (5F); 7 the
+/// mailbox's running totals (`mailbox_use`, kept by triggers: a deposit is weighed in four
+/// lookups, not sums over every bundle).
 pub static SCHEMA: Schema = Schema {
     what: "CDS database",
     migrations: &[
@@ -20,6 +22,7 @@ pub static SCHEMA: Schema = Schema {
         Migration::Sql(V4),
         Migration::Sql(V5),
         Migration::Sql(V6),
+        Migration::Sql(V7),
     ],
 };
 
@@ -145,6 +148,42 @@ CREATE TABLE principals (
     kvno INTEGER NOT NULL, key BLOB NOT NULL, prev_kvno INTEGER, prev_key BLOB, prev_until INTEGER,
     salt BLOB, argon2_m INTEGER, argon2_t INTEGER, argon2_p INTEGER,
     disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);
+";
+
+/// Version 7: what waits in the mailbox, by `store::use_keys` (`*`, `r RECIPIENT`, `s SENDER`,
+/// `p RECIPIENT SENDER`), each bundle weighing `MAX(size, 4096)` (`store::BUNDLE_FLOOR`); kept
+/// by triggers on every insert, delete and change of a bundle, whichever statement makes it.
+pub(crate) const V7: &str = "
+CREATE TABLE mailbox_use (k TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO mailbox_use (k, bytes)
+    SELECT k, SUM(w) FROM (
+        SELECT '*' AS k, MAX(size, 4096) AS w FROM bundles
+        UNION ALL SELECT 'r ' || recipient, MAX(size, 4096) FROM bundles
+        UNION ALL SELECT 's ' || sender, MAX(size, 4096) FROM bundles
+        UNION ALL SELECT 'p ' || recipient || ' ' || sender, MAX(size, 4096) FROM bundles)
+    GROUP BY k;
+CREATE TRIGGER bundles_use_in AFTER INSERT ON bundles BEGIN
+    INSERT INTO mailbox_use (k, bytes) VALUES
+        ('*', MAX(NEW.size, 4096)), ('r ' || NEW.recipient, MAX(NEW.size, 4096)),
+        ('s ' || NEW.sender, MAX(NEW.size, 4096)), ('p ' || NEW.recipient || ' ' || NEW.sender, MAX(NEW.size, 4096))
+        ON CONFLICT (k) DO UPDATE SET bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER bundles_use_out AFTER DELETE ON bundles BEGIN
+    UPDATE mailbox_use SET bytes = bytes - MAX(OLD.size, 4096)
+        WHERE k IN ('*', 'r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
+    DELETE FROM mailbox_use WHERE bytes <= 0
+        AND k IN ('*', 'r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
+END;
+CREATE TRIGGER bundles_use_change AFTER UPDATE OF size, recipient, sender ON bundles BEGIN
+    UPDATE mailbox_use SET bytes = bytes - MAX(OLD.size, 4096)
+        WHERE k IN ('*', 'r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
+    DELETE FROM mailbox_use WHERE bytes <= 0
+        AND k IN ('*', 'r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
+    INSERT INTO mailbox_use (k, bytes) VALUES
+        ('*', MAX(NEW.size, 4096)), ('r ' || NEW.recipient, MAX(NEW.size, 4096)),
+        ('s ' || NEW.sender, MAX(NEW.size, 4096)), ('p ' || NEW.recipient || ' ' || NEW.sender, MAX(NEW.size, 4096))
+        ON CONFLICT (k) DO UPDATE SET bytes = bytes + excluded.bytes;
+END;
 ";
 
 const PRINCIPAL_COLUMNS: &str =
@@ -788,22 +827,15 @@ impl Store for SqliteStore {
         let err = self.err();
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-        let sum = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
-            tx.query_row(sql, p, |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64).map_err(&err)
+        let [all, recipient, sender, pair] = use_keys(&b.recipient, &b.sender);
+        let of = |k: &str| -> Result<u64> {
+            let n = tx
+                .query_row("SELECT bytes FROM mailbox_use WHERE k = ?1", [k], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(&err)?;
+            Ok(n.unwrap_or(0).max(0) as u64)
         };
-        let floor = limits.floor.min(i64::MAX as u64) as i64;
-        let used = Used {
-            recipient: sum(
-                "SELECT COALESCE(SUM(MAX(size, ?2)), 0) FROM bundles WHERE recipient = ?1",
-                &[&b.recipient, &floor],
-            )?,
-            from_sender: sum(
-                "SELECT COALESCE(SUM(MAX(size, ?3)), 0) FROM bundles WHERE recipient = ?1 AND sender = ?2",
-                &[&b.recipient, &b.sender, &floor],
-            )?,
-            sender: sum("SELECT COALESCE(SUM(MAX(size, ?2)), 0) FROM bundles WHERE sender = ?1", &[&b.sender, &floor])?,
-            all: sum("SELECT COALESCE(SUM(MAX(size, ?1)), 0) FROM bundles", &[&floor])?,
-        };
+        let used = Used { recipient: of(&recipient)?, from_sender: of(&pair)?, sender: of(&sender)?, all: of(&all)? };
         if let Some(why) = over_limit(b, limits, used) {
             return Ok(Err(why));
         }

@@ -7,7 +7,30 @@ use super::*;
 #[test]
 fn sqlite_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    conformance(&SqliteStore::open(&dir.path().join("cds.db")).unwrap());
+    let s = SqliteStore::open(&dir.path().join("cds.db")).unwrap();
+    conformance(&s);
+    assert_eq!(mailbox_use(&s), recount(&s), "the running totals drifted from the bundles");
+}
+
+/// The mailbox's running totals as kept (`mailbox_use`), sorted.
+fn mailbox_use(s: &SqliteStore) -> Vec<(String, i64)> {
+    let c = s.conn();
+    let mut q = c.prepare("SELECT k, bytes FROM mailbox_use ORDER BY k").unwrap();
+    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+}
+
+/// The same totals counted afresh from the bundles.
+fn recount(s: &SqliteStore) -> Vec<(String, i64)> {
+    let c = s.conn();
+    let mut q = c.prepare("SELECT recipient, sender, size FROM bundles").unwrap();
+    let mut t = std::collections::BTreeMap::<String, i64>::new();
+    for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))).unwrap() {
+        let (recipient, sender, size) = row.unwrap();
+        for k in use_keys(&recipient, &sender) {
+            *t.entry(k).or_default() += size.max(BUNDLE_FLOOR as i64);
+        }
+    }
+    t.into_iter().collect()
 }
 
 #[test]
@@ -16,11 +39,11 @@ fn sqlite_store_is_at_the_schema_version_and_another_open_keeps_the_reservations
     let path = dir.path().join("cds.db");
     let s = SqliteStore::open(&path).unwrap();
     let now = 1_800_000_000;
-    let r = s.bundle_reserve(&bundle("db1", "web1", 1, 1000, now), ROOMY).unwrap().unwrap();
+    let r = s.bundle_reserve(&bundle("db1", "web1", 1, 1_000_000, now), ROOMY).unwrap().unwrap();
     // `sslx-cds calls` opening the file while the CDS serves takes nothing from its deposits.
     let reader = SqliteStore::open(&path).unwrap();
     assert!(reader.bundle_reserve(&bundle("db1", "web1", 2, 1, now), ROOMY).unwrap().is_err(), "still reserved");
-    s.bundle_stored(r, &bundle("db1", "web1", 1, 1000, now)).unwrap();
+    s.bundle_stored(r, &bundle("db1", "web1", 1, 1_000_000, now)).unwrap();
     assert_eq!(crate::db::version_of(&reader.conn()).unwrap(), SCHEMA.version());
 }
 
@@ -60,6 +83,11 @@ fn a_database_made_by_the_previous_version_opens_with_everything_in_it() {
     );
     let (next, _) = s.bundle_next("bob", 0, &HashSet::new()).unwrap();
     assert_eq!(next.unwrap().1.sender, "alice");
+    // The bundle waiting (330 bytes) is in the running totals the migration counted.
+    let counted = mailbox_use(&s);
+    assert_eq!(counted, recount(&s));
+    assert_eq!(counted.len(), 4, "{counted:?}");
+    assert!(counted.iter().all(|(_, n)| *n == BUNDLE_FLOOR as i64), "{counted:?}");
     let rng = crate::crypto::system_rng();
     s.sign_seed(&rng).unwrap();
     assert!(s.release("alice").unwrap());
