@@ -515,46 +515,41 @@ fn finding_15_the_mailbox_outbox_and_oob_folder_are_private() {
 #[test]
 fn a_shared_folder_given_for_secrets_is_refused_and_left_as_it_was() {
     use std::os::unix::fs::PermissionsExt;
+    // sslx-cds serve with `args`: it stops at once, exit 1; its stderr.
+    let refused = |args: &[String]| -> String {
+        let out = assert_cmd::Command::new(bin("sslx-cds"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(args)
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     let state = tempfile::tempdir().unwrap();
     let shared = state.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let own = |p: &str| state.path().join(p).display().to_string();
     for flag in ["--outbox", "--oob-dir", "--mailbox-dir"] {
-        let mut args = vec!["serve".to_owned(), "--db".into(), own("cds.db"), "--listen".into(), "127.0.0.1:0".into()];
-        args.extend(["--http".into(), "127.0.0.1:0".into()]);
+        let mut args = vec!["--db".to_owned(), own("cds.db")];
         for (f, d) in [("--outbox", "outbox"), ("--oob-dir", "oob"), ("--mailbox-dir", "mb")] {
             args.extend([f.to_owned(), if f == flag { shared.display().to_string() } else { own(d) }]);
         }
-        let out = assert_cmd::Command::new(bin("sslx-cds"))
-            .args(&args)
-            .timeout(std::time::Duration::from_secs(20))
-            .assert()
-            .code(1)
-            .get_output()
-            .clone();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused(&args);
         assert!(
             err.contains("others can write in this directory (mode 1777)") && err.contains("of its own"),
             "{flag}: {err}"
         );
-        assert_eq!(mode(&shared), 0o777, "{flag} changed the folder's mode");
-        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777, "{flag} changed it");
     }
     // A private folder of another user's (as root, where one can be made): refused too.
     if unsafe { libc::geteuid() } == 0 {
         let theirs = state.path().join("theirs");
         std::fs::create_dir(&theirs).unwrap();
         std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
-        let out = assert_cmd::Command::new(bin("sslx-cds"))
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--outbox"])
-            .arg(&theirs)
-            .timeout(std::time::Duration::from_secs(20))
-            .assert()
-            .code(1)
-            .get_output()
-            .clone();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused(&["--dev".into(), "--outbox".into(), theirs.display().to_string()]);
         assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
     }
 }

@@ -552,17 +552,6 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
     .fit(nofile);
     let mut relay = sslx::cds::relay::Relay::new(!a.no_source_check);
     relay.cluster = cluster;
-    let mut mailbox_name = db.clone().into_os_string();
-    mailbox_name.push(".mailbox");
-    let mailbox_dir = a
-        .mailbox_dir
-        .clone()
-        .or_else(|| if postgres { in_dev("mailbox") } else { None })
-        .unwrap_or_else(|| mailbox_name.into());
-    // Bundles' paths are kept in the database: the same on every instance, whatever its cwd.
-    let mailbox_dir =
-        std::path::absolute(&mailbox_dir).with_context(|| format!("--mailbox-dir {}", mailbox_dir.display()))?;
-    sslx::keys::private_dir(&mailbox_dir)?;
     // Every bundle counts as at least BUNDLE_FLOOR: a smaller quota would take none.
     for (flag, q) in [
         ("--mailbox-quota", a.mailbox_quota),
@@ -578,6 +567,17 @@ async fn serve_async(a: ServeArgs) -> Result<ExitCode> {
             .into());
         }
     }
+    let mut mailbox_name = db.clone().into_os_string();
+    mailbox_name.push(".mailbox");
+    let mailbox_dir = a
+        .mailbox_dir
+        .clone()
+        .or_else(|| if postgres { in_dev("mailbox") } else { None })
+        .unwrap_or_else(|| mailbox_name.into());
+    // Bundles' paths are kept in the database: the same on every instance, whatever its cwd.
+    let mailbox_dir =
+        std::path::absolute(&mailbox_dir).with_context(|| format!("--mailbox-dir {}", mailbox_dir.display()))?;
+    sslx::keys::private_dir(&mailbox_dir)?;
     relay.mailbox = sslx::cds::mailbox::MailboxConfig {
         dir: Some(mailbox_dir.clone()),
         quota: a.mailbox_quota,

@@ -54,7 +54,7 @@ pub fn dir_clock(dir: &std::path::Path) -> std::io::Result<std::time::SystemTime
     probe.as_file().metadata()?.modified()
 }
 
-/// Removes the temp files (`.incoming-*`) of deposits cut off by a kill, unwritten for
+/// Removes the temp files (`.incoming-*`, and `dir_clock`'s `.clock-*`) of deposits cut off by a kill, unwritten for
 /// `INCOMING_ABANDONED` by `now` (by the clock that stamped them: [`dir_clock`]); returns how
 /// many went. With several instances on one mailbox directory, another's live deposit is
 /// never one of them.
@@ -62,7 +62,8 @@ pub fn sweep_incoming(dir: &std::path::Path, now: std::time::SystemTime) -> std:
     let mut gone = 0;
     for e in std::fs::read_dir(dir)? {
         let Ok(e) = e else { continue };
-        if !e.file_name().as_encoded_bytes().starts_with(b".incoming-") {
+        let name = e.file_name();
+        if ![&b".incoming-"[..], b".clock-"].iter().any(|p| name.as_encoded_bytes().starts_with(p)) {
             continue;
         }
         let Ok(m) = e.metadata() else { continue };

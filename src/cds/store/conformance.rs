@@ -257,6 +257,32 @@ pub fn conformance(s: &dyn Store) {
     assert_eq!(s.bundle_done("db1", n, DeliveryState::Delivered, now + 3).unwrap().as_deref(), Some("/mailbox/11"));
     assert_eq!(s.delivery_states("app1", &[[8; 8]]).unwrap(), vec![(DeliveryState::Refused, now + 2)]);
 
+    // A recipient with more bundles than a page: the expired ones met on the way leave, the kept
+    // ones are passed over, across pages.
+    let big = MailboxLimits { quota: 1 << 30, per_sender: 1 << 30, sender_total: 1 << 30, total: 1 << 40 };
+    let mut live = Vec::new();
+    for i in 0..150u8 {
+        let mut b = bundle("db10", "app10", 100 + i, 10, now);
+        if i < 70 {
+            b.expires = now - 1;
+        }
+        let id = s.bundle_reserve(&b, big).unwrap().unwrap();
+        s.bundle_stored(id, &b).unwrap();
+        if i >= 70 {
+            live.push(id);
+        }
+    }
+    let kept: HashSet<i64> = live[..75].iter().copied().collect();
+    let (next, gone) = s.bundle_next("db10", now, &kept).unwrap();
+    assert_eq!(next.map(|(id, _)| id), Some(live[75]), "past 70 expired and 75 kept ones");
+    assert_eq!(gone.len(), 70);
+    assert_eq!(gone[69], "/mailbox/169");
+    for id in live {
+        s.bundle_done("db10", id, DeliveryState::Delivered, now).unwrap().unwrap();
+    }
+    let (none, gone) = s.bundle_next("db10", now, &HashSet::new()).unwrap();
+    assert!(none.is_none() && gone.is_empty());
+
     // Rate limits: all keys or none, and when the full one frees up.
     let (one, two) = (Limit { count: 2, window: 60 }, Limit { count: 1, window: 60 });
     assert_eq!(s.rate_take(&[("a".into(), one)], now).unwrap(), None);
@@ -311,4 +337,34 @@ pub fn concurrent_confirmations(a: &dyn Store, b: &dyn Store) {
         let lost = results.iter().filter(|r| matches!(r, Confirmation::NameTaken)).count();
         assert_eq!((won, lost), (1, 1), "round {round}: {results:?}");
     }
+}
+
+/// Leaves the mailbox busy, by every path that changes bundles: 1,500 deposits for five
+/// recipients from four senders, of sizes under and over the floor; 1,200 of them expired (the
+/// purge takes them in more than one batch), some collected, some reservations cancelled and
+/// some left open. Afterwards a backend's running totals must equal a recount of its bundles.
+/// `tag` keeps the bundles of two calls (two threads, say) apart. Returns what its purge took
+/// (with two at once, one purge may find the other under way and take nothing).
+pub fn mailbox_churn(s: &dyn Store, now: u64, tag: u8) -> Purged {
+    let big = MailboxLimits { quota: 1 << 40, per_sender: 1 << 40, sender_total: 1 << 40, total: 1 << 50 };
+    let sizes = [0, 100, 5000, 70_000];
+    for i in 0..1500u32 {
+        let (to, from) = (format!("churn{tag}-{}", i % 5), format!("sender{tag}-{}", i % 4));
+        let mut b = bundle(&to, &from, 0, sizes[i as usize % 4], now);
+        b.bundle_id = [&[tag][..], &i.to_be_bytes(), &[0, 0, 0]].concat().try_into().unwrap();
+        b.path = format!("/mailbox/churn{tag}-{i}");
+        if i < 1200 {
+            b.expires = now - 1;
+        }
+        let id = s.bundle_reserve(&b, big).unwrap().unwrap();
+        match i % 10 {
+            0 => s.bundle_cancel(id).unwrap(),
+            1 => {} // under way
+            _ => s.bundle_stored(id, &b).unwrap(),
+        }
+        if i >= 1200 && i % 10 == 2 {
+            assert!(s.bundle_done(&to, id, DeliveryState::Delivered, now).unwrap().is_some());
+        }
+    }
+    s.purge_expired(now, 3600, 60).unwrap()
 }

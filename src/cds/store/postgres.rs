@@ -82,41 +82,71 @@ CREATE INDEX hooks_instance ON hooks (instance);
 ";
 
 /// Version 3: what waits in the mailbox, by `store::use_keys`, each bundle weighing
-/// `GREATEST(size, 4096)` (`store::BUNDLE_FLOOR`), kept by a trigger on every insert, delete and
-/// change of a bundle (SQLite's version 7). The `*` row is updated first, and every transaction
-/// that changes bundles takes `MAILBOX_LOCK` before it touches one: no two of them deadlock on
-/// the totals' rows.
+/// `GREATEST(size, 4096)` (`store::BUNDLE_FLOOR`); SQLite's version 7. Kept by statement-level
+/// triggers over the rows a statement inserted, deleted or changed, one change per total and
+/// statement (a row trigger would update the `*` row once per bundle, and PostgreSQL slows with
+/// every version of one row a transaction leaves: a purge of 100k bundles would not end).
+/// Every transaction that changes bundles takes `MAILBOX_LOCK` first, so the totals' rows are
+/// never locked in two orders. `bundles` is locked while the existing ones are counted: an
+/// instance of the previous version still running waits rather than slipping one past the count.
 pub(crate) const PG_V3: &str = "
+LOCK TABLE bundles IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE mailbox_use (k TEXT PRIMARY KEY, bytes BIGINT NOT NULL);
 INSERT INTO mailbox_use (k, bytes)
     SELECT k, SUM(w) FROM (
-        SELECT '*' AS k, GREATEST(size, 4096) AS w FROM bundles
-        UNION ALL SELECT 'r ' || recipient, GREATEST(size, 4096) FROM bundles
-        UNION ALL SELECT 's ' || sender, GREATEST(size, 4096) FROM bundles
-        UNION ALL SELECT 'p ' || recipient || ' ' || sender, GREATEST(size, 4096) FROM bundles) w
+            SELECT '*' AS k, GREATEST(size, 4096) AS w FROM bundles
+            UNION ALL SELECT 'r ' || recipient, GREATEST(size, 4096) FROM bundles
+            UNION ALL SELECT 's ' || sender, GREATEST(size, 4096) FROM bundles
+            UNION ALL SELECT 'p ' || recipient || ' ' || sender, GREATEST(size, 4096) FROM bundles) w
     GROUP BY k;
-CREATE FUNCTION sslx_mailbox_use() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION sslx_mailbox_apply(ks TEXT[], ns BIGINT[]) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO mailbox_use (k, bytes) SELECT k, n FROM unnest(ks, ns) AS d(k, n)
+        ON CONFLICT (k) DO UPDATE SET bytes = mailbox_use.bytes + EXCLUDED.bytes;
+    DELETE FROM mailbox_use WHERE k = ANY(ks) AND bytes <= 0;
+$$;
+CREATE FUNCTION sslx_mailbox_came() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE mailbox_use SET bytes = bytes - GREATEST(OLD.size, 4096) WHERE k = '*';
-        UPDATE mailbox_use SET bytes = bytes - GREATEST(OLD.size, 4096)
-            WHERE k IN ('r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
-        DELETE FROM mailbox_use WHERE bytes <= 0
-            AND k IN ('*', 'r ' || OLD.recipient, 's ' || OLD.sender, 'p ' || OLD.recipient || ' ' || OLD.sender);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO mailbox_use (k, bytes) VALUES ('*', GREATEST(NEW.size, 4096))
-            ON CONFLICT (k) DO UPDATE SET bytes = mailbox_use.bytes + EXCLUDED.bytes;
-        INSERT INTO mailbox_use (k, bytes) VALUES
-            ('r ' || NEW.recipient, GREATEST(NEW.size, 4096)), ('s ' || NEW.sender, GREATEST(NEW.size, 4096)),
-            ('p ' || NEW.recipient || ' ' || NEW.sender, GREATEST(NEW.size, 4096))
-            ON CONFLICT (k) DO UPDATE SET bytes = mailbox_use.bytes + EXCLUDED.bytes;
-    END IF;
+    PERFORM sslx_mailbox_apply(array_agg(k), array_agg(n)) FROM (SELECT k, SUM(w)::BIGINT AS n FROM (
+            SELECT '*' AS k, GREATEST(size, 4096) AS w FROM came
+            UNION ALL SELECT 'r ' || recipient, GREATEST(size, 4096) FROM came
+            UNION ALL SELECT 's ' || sender, GREATEST(size, 4096) FROM came
+            UNION ALL SELECT 'p ' || recipient || ' ' || sender, GREATEST(size, 4096) FROM came) w
+        GROUP BY k) d;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER bundles_use AFTER INSERT OR DELETE OR UPDATE OF size, recipient, sender ON bundles
-    FOR EACH ROW EXECUTE FUNCTION sslx_mailbox_use();
+CREATE FUNCTION sslx_mailbox_went() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sslx_mailbox_apply(array_agg(k), array_agg(n)) FROM (SELECT k, SUM(w)::BIGINT AS n FROM (
+            SELECT '*' AS k, -GREATEST(size, 4096) AS w FROM went
+            UNION ALL SELECT 'r ' || recipient, -GREATEST(size, 4096) FROM went
+            UNION ALL SELECT 's ' || sender, -GREATEST(size, 4096) FROM went
+            UNION ALL SELECT 'p ' || recipient || ' ' || sender, -GREATEST(size, 4096) FROM went) w
+        GROUP BY k) d;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION sslx_mailbox_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sslx_mailbox_apply(array_agg(k), array_agg(n)) FROM (SELECT k, SUM(w)::BIGINT AS n FROM (
+            SELECT '*' AS k, GREATEST(size, 4096) AS w FROM came
+            UNION ALL SELECT 'r ' || recipient, GREATEST(size, 4096) FROM came
+            UNION ALL SELECT 's ' || sender, GREATEST(size, 4096) FROM came
+            UNION ALL SELECT 'p ' || recipient || ' ' || sender, GREATEST(size, 4096) FROM came
+            UNION ALL SELECT '*' AS k, -GREATEST(size, 4096) AS w FROM went
+            UNION ALL SELECT 'r ' || recipient, -GREATEST(size, 4096) FROM went
+            UNION ALL SELECT 's ' || sender, -GREATEST(size, 4096) FROM went
+            UNION ALL SELECT 'p ' || recipient || ' ' || sender, -GREATEST(size, 4096) FROM went) w
+        GROUP BY k HAVING SUM(w) <> 0) d;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER bundles_came AFTER INSERT ON bundles REFERENCING NEW TABLE AS came
+    FOR EACH STATEMENT EXECUTE FUNCTION sslx_mailbox_came();
+CREATE TRIGGER bundles_went AFTER DELETE ON bundles REFERENCING OLD TABLE AS went
+    FOR EACH STATEMENT EXECUTE FUNCTION sslx_mailbox_went();
+CREATE TRIGGER bundles_changed AFTER UPDATE ON bundles REFERENCING OLD TABLE AS went NEW TABLE AS came
+    FOR EACH STATEMENT EXECUTE FUNCTION sslx_mailbox_changed();
 ";
 
 /// How often an instance tells the database it is alive, and after how long without a word it
@@ -129,6 +159,9 @@ const MIGRATION_LOCK: i64 = 0x7373_6c78_6364_7301;
 /// The advisory lock that serializes every change to `bundles` (reservations weigh the totals
 /// they keep; taken before any bundle's row, it orders the totals' row locks too).
 const MAILBOX_LOCK: i64 = 0x7373_6c78_6364_7302;
+
+/// How many bundles the purge removes in one transaction.
+const PURGE_BATCH: i64 = 1000;
 
 /// A transaction that may change `bundles`: `MAILBOX_LOCK` first.
 async fn mailbox_tx<'a>(
@@ -349,6 +382,9 @@ async fn migrate_pg(pool: &deadpool_postgres::Pool, label: &str) -> Result<u32> 
     let mut c = client_of(pool, label).await?;
     let tx = c.transaction().await.map_err(&err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(&err)?;
+    // A migration may count or rewrite big tables, and wait for other instances' transactions:
+    // not the serving connections' timeouts.
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '120s'").await.map_err(&err)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS sslx_schema (what TEXT PRIMARY KEY, version BIGINT NOT NULL)")
         .await
         .map_err(&err)?;
@@ -1398,12 +1434,6 @@ impl Store for PgStore {
             if !ours {
                 return Ok(Purged::default());
             }
-            // Bundles change below: the mailbox's lock before any of their rows.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MAILBOX_LOCK]).await.map_err(&err)?;
-            // Reservations of instances that are gone: no deposit is arriving for them.
-            tx.execute(&format!("DELETE FROM bundles WHERE NOT stored AND reserved_by NOT IN ({LIVE})"), &[])
-                .await
-                .map_err(&err)?;
             let cutoff = now.saturating_sub(grace) as i64;
             tx.execute("UPDATE requests SET cdsk = '' WHERE expires <= $1 AND length(cdsk) > 0", &[&(now as i64)])
                 .await
@@ -1412,25 +1442,6 @@ impl Store for PgStore {
                 .execute("DELETE FROM requests WHERE status != 'confirmed' AND expires < $1", &[&cutoff])
                 .await
                 .map_err(&err)?;
-            tx.execute(
-                "DELETE FROM bundles WHERE NOT stored AND created < $1",
-                &[&(now.saturating_sub(6 * 3600) as i64)],
-            )
-            .await
-            .map_err(&err)?;
-            let expired = tx
-                .query(
-                    "DELETE FROM bundles WHERE expires <= $1 AND stored RETURNING sender, bundle_id, path",
-                    &[&(now as i64)],
-                )
-                .await
-                .map_err(&err)?;
-            let mut bundle_files = Vec::new();
-            for r in &expired {
-                let (sender, bid, path): (String, Vec<u8>, String) = (r.get(0), r.get(1), r.get(2));
-                bundle_gone(&tx, &c, &sender, &bid, DeliveryState::Expired, now).await?;
-                bundle_files.push(path);
-            }
             tx.execute("DELETE FROM rate_events WHERE at <= $1", &[&(now.saturating_sub(rate_window) as i64)])
                 .await
                 .map_err(&err)?;
@@ -1439,6 +1450,49 @@ impl Store for PgStore {
                 .await
                 .map_err(&err)?;
             tx.commit().await.map_err(&err)?;
+            // Bundles: a batch at a time, each a short transaction under the mailbox's lock (the
+            // deposits and collects of every instance wait on it, at most 5 s).
+            let mut bundle_files = Vec::new();
+            loop {
+                let tx = mailbox_tx(&mut db, &err).await?;
+                // Reservations of instances that are gone (no deposit is arriving for them), and
+                // any older than six hours; then expired bundles.
+                let stale = tx
+                    .execute(
+                        &format!(
+                            "DELETE FROM bundles WHERE id IN (SELECT id FROM bundles WHERE NOT stored
+                               AND (reserved_by NOT IN ({LIVE}) OR created < $1) LIMIT $2)"
+                        ),
+                        &[&(now.saturating_sub(6 * 3600) as i64), &PURGE_BATCH],
+                    )
+                    .await
+                    .map_err(&err)?;
+                let expired = tx
+                    .query(
+                        "DELETE FROM bundles WHERE id IN (SELECT id FROM bundles WHERE expires <= $1 AND stored LIMIT $2)
+                         RETURNING sender, bundle_id, path",
+                        &[&(now as i64), &PURGE_BATCH],
+                    )
+                    .await
+                    .map_err(&err)?;
+                let (mut senders, mut ids) = (Vec::new(), Vec::new());
+                for r in &expired {
+                    senders.push(r.get::<_, String>(0));
+                    ids.push(r.get::<_, Vec<u8>>(1));
+                    bundle_files.push(r.get::<_, String>(2));
+                }
+                tx.execute(
+                    "UPDATE deliveries d SET state = $3, time = $4 FROM unnest($1::TEXT[], $2::BYTEA[]) AS g(sender, bundle_id)
+                     WHERE d.sender = g.sender AND d.bundle_id = g.bundle_id",
+                    &[&senders, &ids, &(DeliveryState::Expired as u8 as i16), &(now as i64)],
+                )
+                .await
+                .map_err(&err)?;
+                tx.commit().await.map_err(&err)?;
+                if stale < PURGE_BATCH as u64 && (expired.len() as i64) < PURGE_BATCH {
+                    break;
+                }
+            }
             Ok(Purged { requests: requests as usize, bundle_files })
         })
     }

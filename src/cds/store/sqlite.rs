@@ -881,41 +881,50 @@ impl Store for SqliteStore {
         let err = self.err();
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-        let rows = tx
-            .prepare(
-                "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
-                 WHERE recipient = ?1 AND stored = 1 ORDER BY id",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![recipient], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        StoredBundle {
-                            recipient: r.get(1)?,
-                            sender: r.get(2)?,
-                            bundle_id: arr(r.get(3)?)?,
-                            size: r.get::<_, i64>(4)? as u64,
-                            path: r.get(5)?,
-                            created: r.get::<_, i64>(6)? as u64,
-                            expires: r.get::<_, i64>(7)? as u64,
-                        },
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(&err)?;
-        let mut gone = Vec::new();
-        let mut next = None;
-        for (id, b) in rows {
-            if b.expires > now {
-                if skip.contains(&id) {
-                    continue;
+        // A page at a time from where the last one ended (a recipient with many bundles costs
+        // one page per collect, not a read of all of them); expired ones met on the way leave.
+        const PAGE: i64 = 64;
+        let (mut gone, mut next, mut after) = (Vec::new(), None, 0i64);
+        while next.is_none() {
+            let rows = tx
+                .prepare_cached(
+                    "SELECT id, recipient, sender, bundle_id, size, path, created, expires FROM bundles
+                     WHERE recipient = ?1 AND stored = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![recipient, after, PAGE], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            StoredBundle {
+                                recipient: r.get(1)?,
+                                sender: r.get(2)?,
+                                bundle_id: arr(r.get(3)?)?,
+                                size: r.get::<_, i64>(4)? as u64,
+                                path: r.get(5)?,
+                                created: r.get::<_, i64>(6)? as u64,
+                                expires: r.get::<_, i64>(7)? as u64,
+                            },
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(&err)?;
+            let full = rows.len() as i64 == PAGE;
+            for (id, b) in rows {
+                after = id;
+                if b.expires > now {
+                    if skip.contains(&id) {
+                        continue;
+                    }
+                    next = Some((id, b));
+                    break;
                 }
-                next = Some((id, b));
+                Self::bundle_gone(&tx, id, &b.sender, &b.bundle_id, DeliveryState::Expired, now).map_err(&err)?;
+                gone.push(b.path);
+            }
+            if !full {
                 break;
             }
-            Self::bundle_gone(&tx, id, &b.sender, &b.bundle_id, DeliveryState::Expired, now).map_err(&err)?;
-            gone.push(b.path);
         }
         tx.commit().map_err(&err)?;
         Ok((next, gone))
