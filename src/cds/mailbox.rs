@@ -54,11 +54,11 @@ pub fn dir_clock(dir: &std::path::Path) -> std::io::Result<std::time::SystemTime
     probe.as_file().metadata()?.modified()
 }
 
-/// Removes the temp files (`.incoming-*`, and `dir_clock`'s `.clock-*`) of deposits cut off by a kill, unwritten for
-/// `INCOMING_ABANDONED` by `now` (by the clock that stamped them: [`dir_clock`]); returns how
-/// many went. With several instances on one mailbox directory, another's live deposit is
+/// Removes the temp files (`.incoming-*`, and `dir_clock`'s `.clock-*`) of deposits cut off by a
+/// kill, unwritten for `idle` (`INCOMING_ABANDONED`) by `now` (by the clock that stamped them:
+/// [`dir_clock`]); returns how many went. With several instances on one mailbox directory, another's live deposit is
 /// never one of them.
-pub fn sweep_incoming(dir: &std::path::Path, now: std::time::SystemTime) -> std::io::Result<usize> {
+pub fn sweep_incoming(dir: &std::path::Path, now: std::time::SystemTime, idle: Duration) -> std::io::Result<usize> {
     let mut gone = 0;
     for e in std::fs::read_dir(dir)? {
         let Ok(e) = e else { continue };
@@ -67,8 +67,8 @@ pub fn sweep_incoming(dir: &std::path::Path, now: std::time::SystemTime) -> std:
             continue;
         }
         let Ok(m) = e.metadata() else { continue };
-        let idle = m.modified().ok().and_then(|t| now.duration_since(t).ok());
-        if m.is_file() && idle.is_some_and(|d| d >= INCOMING_ABANDONED) && std::fs::remove_file(e.path()).is_ok() {
+        let unwritten = m.modified().ok().and_then(|t| now.duration_since(t).ok());
+        if m.is_file() && unwritten.is_some_and(|d| d >= idle) && std::fs::remove_file(e.path()).is_ok() {
             gone += 1;
         }
     }

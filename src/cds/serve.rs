@@ -96,9 +96,13 @@ pub async fn serve(
             // Deposits cut off by a kill (of this instance or another on the same directory).
             if let Some(dir) = purger.relay.mailbox.dir.clone() {
                 let swept = tokio::task::spawn_blocking(move || {
-                    // (A disk too full for the probe is when the sweep matters most.)
-                    let now = super::mailbox::dir_clock(&dir).unwrap_or_else(|_| std::time::SystemTime::now());
-                    super::mailbox::sweep_incoming(&dir, now)
+                    // A disk too full for the probe is when the sweep matters most: then by this
+                    // machine's clock, with a day's margin for a file server's that differs.
+                    let (now, idle) = match super::mailbox::dir_clock(&dir) {
+                        Ok(t) => (t, super::mailbox::INCOMING_ABANDONED),
+                        Err(_) => (std::time::SystemTime::now(), Duration::from_secs(86400)),
+                    };
+                    super::mailbox::sweep_incoming(&dir, now, idle)
                 })
                 .await;
                 match swept {

@@ -147,6 +147,7 @@ CREATE TRIGGER bundles_went AFTER DELETE ON bundles REFERENCING OLD TABLE AS wen
     FOR EACH STATEMENT EXECUTE FUNCTION sslx_mailbox_went();
 CREATE TRIGGER bundles_changed AFTER UPDATE ON bundles REFERENCING OLD TABLE AS went NEW TABLE AS came
     FOR EACH STATEMENT EXECUTE FUNCTION sslx_mailbox_changed();
+CREATE INDEX bundles_expires ON bundles (expires) WHERE stored;
 ";
 
 /// How often an instance tells the database it is alive, and after how long without a word it
@@ -381,10 +382,11 @@ async fn migrate_pg(pool: &deadpool_postgres::Pool, label: &str) -> Result<u32> 
     let err = |e: tokio_postgres::Error| Error::from(pg_error(label, &e));
     let mut c = client_of(pool, label).await?;
     let tx = c.transaction().await.map_err(&err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(&err)?;
-    // A migration may count or rewrite big tables, and wait for other instances' transactions:
-    // not the serving connections' timeouts.
+    // A migration may count or rewrite big tables, and wait for other instances' transactions
+    // (and instances starting together wait for the one migrating): not the serving
+    // connections' timeouts.
     tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '120s'").await.map_err(&err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(&err)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS sslx_schema (what TEXT PRIMARY KEY, version BIGINT NOT NULL)")
         .await
         .map_err(&err)?;
@@ -1427,8 +1429,8 @@ impl Store for PgStore {
             let err = c.err();
             let mut db = c.client().await?;
             let tx = db.transaction().await.map_err(&err)?;
-            // One instance purges at a time (the others' hourly purges would only wait on its
-            // row locks, or deadlock with it on the multi-row deletes).
+            // One instance does this part at a time (the others' hourly purges would only wait
+            // on its row locks, or deadlock with it on the multi-row deletes).
             let ours: bool =
                 tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await.map_err(&err)?.get(0);
             if !ours {
@@ -1451,47 +1453,67 @@ impl Store for PgStore {
                 .map_err(&err)?;
             tx.commit().await.map_err(&err)?;
             // Bundles: a batch at a time, each a short transaction under the mailbox's lock (the
-            // deposits and collects of every instance wait on it, at most 5 s).
+            // deposits and collects of every instance wait on it, at most 5 s; two instances'
+            // batches interleave harmlessly). The conditions stand in the outer WHERE too: a row
+            // a deposit was storing meanwhile is checked again as it is now.
             let mut bundle_files = Vec::new();
-            loop {
-                let tx = mailbox_tx(&mut db, &err).await?;
+            let batches = async {
                 // Reservations of instances that are gone (no deposit is arriving for them), and
-                // any older than six hours; then expired bundles.
-                let stale = tx
-                    .execute(
-                        &format!(
-                            "DELETE FROM bundles WHERE id IN (SELECT id FROM bundles WHERE NOT stored
-                               AND (reserved_by NOT IN ({LIVE}) OR created < $1) LIMIT $2)"
-                        ),
-                        &[&(now.saturating_sub(6 * 3600) as i64), &PURGE_BATCH],
+                // any older than six hours.
+                let stale = format!("NOT stored AND (reserved_by NOT IN ({LIVE}) OR created < $1)");
+                loop {
+                    let tx = mailbox_tx(&mut db, &err).await?;
+                    let n = tx
+                        .execute(
+                            &format!(
+                                "DELETE FROM bundles WHERE {stale} AND id IN (SELECT id FROM bundles WHERE {stale} LIMIT $2)"
+                            ),
+                            &[&(now.saturating_sub(6 * 3600) as i64), &PURGE_BATCH],
+                        )
+                        .await
+                        .map_err(&err)?;
+                    tx.commit().await.map_err(&err)?;
+                    if n < PURGE_BATCH as u64 {
+                        break;
+                    }
+                }
+                // Expired bundles: their files go, their senders hear so.
+                loop {
+                    let tx = mailbox_tx(&mut db, &err).await?;
+                    let expired = tx
+                        .query(
+                            "DELETE FROM bundles WHERE stored AND expires <= $1
+                               AND id IN (SELECT id FROM bundles WHERE stored AND expires <= $1 LIMIT $2)
+                             RETURNING sender, bundle_id, path",
+                            &[&(now as i64), &PURGE_BATCH],
+                        )
+                        .await
+                        .map_err(&err)?;
+                    let (mut senders, mut ids, mut paths) = (Vec::new(), Vec::new(), Vec::new());
+                    for r in &expired {
+                        senders.push(r.get::<_, String>(0));
+                        ids.push(r.get::<_, Vec<u8>>(1));
+                        paths.push(r.get::<_, String>(2));
+                    }
+                    tx.execute(
+                        "UPDATE deliveries d SET state = $3, time = $4 FROM unnest($1::TEXT[], $2::BYTEA[]) AS g(sender, bundle_id)
+                         WHERE d.sender = g.sender AND d.bundle_id = g.bundle_id",
+                        &[&senders, &ids, &(DeliveryState::Expired as u8 as i16), &(now as i64)],
                     )
                     .await
                     .map_err(&err)?;
-                let expired = tx
-                    .query(
-                        "DELETE FROM bundles WHERE id IN (SELECT id FROM bundles WHERE expires <= $1 AND stored LIMIT $2)
-                         RETURNING sender, bundle_id, path",
-                        &[&(now as i64), &PURGE_BATCH],
-                    )
-                    .await
-                    .map_err(&err)?;
-                let (mut senders, mut ids) = (Vec::new(), Vec::new());
-                for r in &expired {
-                    senders.push(r.get::<_, String>(0));
-                    ids.push(r.get::<_, Vec<u8>>(1));
-                    bundle_files.push(r.get::<_, String>(2));
+                    tx.commit().await.map_err(&err)?;
+                    bundle_files.append(&mut paths);
+                    if (expired.len() as i64) < PURGE_BATCH {
+                        break;
+                    }
                 }
-                tx.execute(
-                    "UPDATE deliveries d SET state = $3, time = $4 FROM unnest($1::TEXT[], $2::BYTEA[]) AS g(sender, bundle_id)
-                     WHERE d.sender = g.sender AND d.bundle_id = g.bundle_id",
-                    &[&senders, &ids, &(DeliveryState::Expired as u8 as i16), &(now as i64)],
-                )
-                .await
-                .map_err(&err)?;
-                tx.commit().await.map_err(&err)?;
-                if stale < PURGE_BATCH as u64 && (expired.len() as i64) < PURGE_BATCH {
-                    break;
-                }
+                Ok::<_, Error>(())
+            };
+            // Batches committed before a failure are gone from the database: their files must
+            // still go (the rest waits for the next purge).
+            if let Err(e) = batches.await {
+                log::warn!("purging the mailbox (cut short, {} bundle(s) purged so far): {e}", bundle_files.len());
             }
             Ok(Purged { requests: requests as usize, bundle_files })
         })
